@@ -1,0 +1,82 @@
+/**
+ * The contract between the pipeline runner and its stages. A stage is a plain async function registered
+ * in one table (engine/run/stages.ts); it declares what it needs and what it produces so the runner can
+ * check dependencies before anything runs and skip finished stages on resume.
+ */
+import type { Experiment } from '../../schemas/generated/experiment';
+import type { EngineEvent, MetricName } from '../../schemas/generated/events';
+import type { Logger } from '../util/log';
+
+export type StageName = 'synthesize' | 'pretrain' | 'sft' | 'grpo' | 'evaluate';
+export const STAGE_ORDER: readonly StageName[] = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'];
+
+/**
+ * Named outputs that flow between stages. Each maps to a fixed path inside the run folder
+ * (see OUTPUT_PATHS) so a resumed run, the CLI and the editor all find them without a lookup table.
+ */
+export type StageOutput = 'dataset' | 'base_model' | 'sft_adapter' | 'grpo_adapter' | 'report';
+
+export const OUTPUT_PATHS: Record<StageOutput, string> = {
+  /** train.jsonl, val.jsonl, test.jsonl, dataset-card.json */
+  dataset: 'artifacts/data',
+  /** Hugging Face checkpoint dir: config.json, model.safetensors, tokenizer.json */
+  base_model: 'artifacts/base-model',
+  /** PEFT adapter dir: adapter_config.json, adapter_model.safetensors */
+  sft_adapter: 'artifacts/sft-adapter',
+  grpo_adapter: 'artifacts/grpo-adapter',
+  /** evaluation report (also copied to report.json / report.md at the run root) */
+  report: 'artifacts/eval',
+};
+
+export type Capability = 'domain' | 'reasoning' | 'instruction' | 'integration';
+export const CAPABILITIES: readonly Capability[] = ['domain', 'reasoning', 'instruction', 'integration'];
+
+/** Distributive Omit, so each member of the EngineEvent union keeps its own fields. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** An event before the runner stamps it with v, t and runId. */
+export type EventInput = DistributiveOmit<EngineEvent, 'v' | 't' | 'runId'>;
+
+/** Where a stage sends events: the run's events.jsonl, the engine's stdout and any subscriber. */
+export interface EventSink {
+  emit(event: EventInput): void;
+  /** Shorthand for a metric event. */
+  metric(name: MetricName, value: number, opts?: { step?: number; labels?: Record<string, string> }): void;
+}
+
+export interface StageContext {
+  /** Fully resolved experiment (defaults applied). */
+  config: Experiment;
+  /** Absolute path of the experiment file; relative paths in the config resolve against its folder. */
+  experimentFile: string;
+  runId: string;
+  /** Absolute path of the run folder. */
+  runDir: string;
+  /** Absolute paths of this stage's inputs and outputs (OUTPUT_PATHS resolved against runDir). */
+  paths: Record<StageOutput, string>;
+  /** Absolute path of this stage's checkpoint folder (runDir/checkpoints/<stage>). */
+  checkpointDir: string;
+  events: EventSink;
+  log: Logger;
+  /** Aborted on SIGTERM/SIGINT or a cancel request: write a checkpoint, then throw BbioError('E_CANCELLED'). */
+  signal: AbortSignal;
+  /** Multiplies every step/example count (CLI --steps-scale), for quick runs. */
+  stepsScale: number;
+  /** Seed for this stage, derived from config.seed and the stage name. */
+  seed: number;
+  /** True when this stage is being continued from its checkpoint in a resumed run. */
+  resume: boolean;
+}
+
+export interface StageResult {
+  /** Headline numbers shown by `runs show` and the editor's code lens (e.g. { 'loss': 1.23 }). */
+  summary: Record<string, number>;
+}
+
+export interface StageDef {
+  name: StageName;
+  /** One line, shown in `--help` and the runs view. */
+  title: string;
+  needs: StageOutput[];
+  produces: StageOutput[];
+  run(ctx: StageContext): Promise<StageResult>;
+}
