@@ -28,6 +28,19 @@ export const OUTPUT_PATHS: Record<StageOutput, string> = {
   report: 'artifacts/eval',
 };
 
+/**
+ * What each stage reads and writes. The config loader checks these before anything runs (a stage whose
+ * inputs no earlier stage produces is an error), and the runner uses them to skip finished stages.
+ * `grpo` and `evaluate` also use `sft_adapter`/`grpo_adapter` when present; they are not hard needs.
+ */
+export const STAGE_IO: Record<StageName, { needs: readonly StageOutput[]; produces: readonly StageOutput[] }> = {
+  synthesize: { needs: [], produces: ['dataset'] },
+  pretrain: { needs: ['dataset'], produces: ['base_model'] },
+  sft: { needs: ['dataset', 'base_model'], produces: ['sft_adapter'] },
+  grpo: { needs: ['dataset', 'base_model'], produces: ['grpo_adapter'] },
+  evaluate: { needs: ['dataset', 'base_model'], produces: ['report'] },
+};
+
 export type Capability = 'domain' | 'reasoning' | 'instruction' | 'integration';
 export const CAPABILITIES: readonly Capability[] = ['domain', 'reasoning', 'instruction', 'integration'];
 
@@ -65,6 +78,8 @@ export interface StageContext {
   seed: number;
   /** True when this stage is being continued from its checkpoint in a resumed run. */
   resume: boolean;
+  /** Merges facts into manifest.json (e.g. the backend a model stage chose). */
+  updateManifest(patch: Record<string, unknown>): Promise<void>;
 }
 
 export interface StageResult {
@@ -76,7 +91,5 @@ export interface StageDef {
   name: StageName;
   /** One line, shown in `--help` and the runs view. */
   title: string;
-  needs: StageOutput[];
-  produces: StageOutput[];
   run(ctx: StageContext): Promise<StageResult>;
 }

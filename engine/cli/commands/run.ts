@@ -1,0 +1,76 @@
+import path from 'node:path';
+import { loadExperiment } from '../../config/load';
+import { formatProblem, hasErrors } from '../../config/problems';
+import { runPipeline } from '../../run/pipeline';
+import { createStageTable } from '../../run/stages';
+import { STAGE_ORDER, type StageName } from '../../run/types';
+import { BbioError } from '../../util/errors';
+import { createLogger } from '../../util/log';
+import { EXIT, type CliIo } from '../io';
+import { createProgressView } from '../progress';
+
+export interface RunCommandOptions {
+  stages?: string;
+  resume?: string;
+  stepsScale: number;
+  /** Stream events to stdout as JSON lines (for the language server's job manager and scripts). */
+  json: boolean;
+  version: string;
+}
+
+export function parseStages(list: string | undefined): StageName[] | undefined {
+  if (!list) return undefined;
+  const names = list.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !(STAGE_ORDER as readonly string[]).includes(n));
+  if (bad.length) throw new BbioError('E_USAGE', `unknown stage(s): ${bad.join(', ')}`, {}, `stages are ${STAGE_ORDER.join(', ')}`);
+  return names as StageName[];
+}
+
+/** `balancedbio run FILE`: exit 0 when the run completes, 1 when it fails or is cancelled, 2 on bad input. */
+export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): Promise<number> {
+  const abs = path.resolve(io.cwd, file);
+  const { config, problems } = await loadExperiment(abs);
+  for (const p of problems) io.err(formatProblem(p, io.cwd));
+  if (!config || hasErrors(problems)) return EXIT.badInput;
+  if (!(opts.stepsScale > 0) || !Number.isFinite(opts.stepsScale)) throw new BbioError('E_USAGE', `--steps-scale must be a positive number, got ${opts.stepsScale}`);
+  const stages = parseStages(opts.stages);
+
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    io.err(`${sig} received: checkpointing and stopping (send again to force)`);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  const view = opts.json ? undefined : createProgressView(io);
+  const log = createLogger({ level: 'info', write: (l) => io.err(l) });
+  try {
+    const outcome = await runPipeline({
+      config,
+      experimentFile: abs,
+      ...(stages ? { stages } : {}),
+      ...(opts.resume ? { resumeDir: path.resolve(io.cwd, opts.resume) } : {}),
+      stepsScale: opts.stepsScale,
+      stageTable: createStageTable(),
+      log,
+      onEvent: (e) => (opts.json ? io.out(JSON.stringify(e)) : view?.onEvent(e)),
+      signal: controller.signal,
+      version: opts.version,
+    });
+    view?.stop();
+    if (!opts.json) {
+      io.out(`run ${outcome.status}: ${path.relative(io.cwd, outcome.runDir) || outcome.runDir}`);
+      if (outcome.unavailable.length) io.out(`not in this build (skipped): ${outcome.unavailable.join(', ')}`);
+      if (outcome.status === 'completed') io.out(`see it with: balancedbio runs show ${path.relative(io.cwd, outcome.runDir)}`);
+      else io.out(`resume with: balancedbio run ${file} --resume ${path.relative(io.cwd, outcome.runDir)}`);
+    }
+    return outcome.status === 'completed' ? EXIT.ok : EXIT.failed;
+  } finally {
+    view?.stop();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

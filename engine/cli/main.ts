@@ -1,0 +1,94 @@
+/**
+ * `balancedbio`: the engine's command line. Exit codes: 0 ok, 1 run failed or cancelled, 2 bad input
+ * (invalid experiment, usage error, unreadable or locked run). Results go to stdout, progress and logs to
+ * stderr, so `--json` output can be piped.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { BbioError } from '../util/errors';
+import { runRun } from './commands/run';
+import { runRunsList, runRunsShow } from './commands/runs';
+import { runValidate } from './commands/validate';
+import { EXIT, processIo, type CliIo } from './io';
+
+declare const BBIO_VERSION: string | undefined;
+/** Injected by the bundler; under tsx (tests) read from package.json. */
+function version(): string {
+  if (typeof BBIO_VERSION === 'string') return BBIO_VERSION;
+  return (require('../../package.json') as { version: string }).version;
+}
+
+export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command('balancedbio')
+    .description('BalancedBio: align a language model across biomedical capabilities (MKGSG data, LoRA with orthogonal gradient projection, capability-aware GRPO, per-capability evaluation).')
+    .version(version())
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) })
+    .exitOverride();
+
+  program
+    .command('validate')
+    .description('check experiment files: YAML syntax, schema and semantic rules; prints file:line:col problems')
+    .argument('<files...>', 'experiment files (*.bbio.yaml)')
+    .option('--json', 'machine-readable output', false)
+    .action(async (files: string[], o: { json: boolean }) => setExit(await runValidate(files, o, io)));
+
+  program
+    .command('run')
+    .description('run the experiment pipeline: synthesize → pretrain → sft → grpo → evaluate')
+    .argument('<file>', 'experiment file (*.bbio.yaml)')
+    .option('--stages <list>', 'comma-separated subset of stages to run, e.g. synthesize,pretrain')
+    .option('--resume <runDir>', 'continue a run folder: finished stages are skipped, an interrupted one resumes from its checkpoint')
+    .addOption(new Option('--steps-scale <x>', 'multiply every step count (0.1 for a quick smoke run)').default(1).argParser(Number))
+    .option('--json', 'stream events to stdout as JSON lines (schemas/events.schema.json)', false)
+    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean }) => setExit(await runRun(file, { ...o, version: version() }, io)));
+
+  const runs = program.command('runs').description('inspect the run store');
+  runs
+    .command('list')
+    .description('list runs, newest first')
+    .option('--dir <runsDir>', 'runs directory', 'runs')
+    .option('--json', 'machine-readable output', false)
+    .action(async (o: { dir: string; json: boolean }) => setExit(await runRunsList(o, io)));
+  runs
+    .command('show')
+    .description('show a run: stages, status, time and key metrics')
+    .argument('<run>', 'run folder, or a unique part of its name under --dir')
+    .option('--dir <runsDir>', 'runs directory', 'runs')
+    .option('--json', 'machine-readable output', false)
+    .action(async (run: string, o: { dir: string; json: boolean }) => setExit(await runRunsShow(run, o, io)));
+
+  return program;
+}
+
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; every other commander error is a usage error
+      return e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    }
+    if (e instanceof BbioError) {
+      io.err(e.format());
+      return e.code === 'E_STAGE_FAILED' ? EXIT.failed : EXIT.badInput;
+    }
+    io.err(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    io.err('this is a bug in BalancedBio; please report it with the command you ran');
+    return EXIT.failed;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      process.stderr.write(`internal error: ${String(e)}\n`);
+      process.exitCode = EXIT.failed;
+    },
+  );
+}

@@ -1,0 +1,236 @@
+/**
+ * Experiment loading, shared by the CLI and the language server: parse YAML with source positions,
+ * validate against schemas/experiment.schema.json, run semantic checks a schema cannot express, and
+ * return every problem at once together with the fully resolved config (defaults applied).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { ErrorObject } from 'ajv';
+import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
+import type { ErrorCode } from '../util/errors';
+import { pointerToPath, SourceMap, type PathSegment } from './positions';
+import type { Problem } from './problems';
+import { hasErrors } from './problems';
+import { createConfigValidator, schemaAt, type ConfigValidator, type SchemaNode } from './schema-validator';
+import { checkSemantics } from './semantic';
+import { didYouMean } from './suggest';
+
+/** Experiment files are small; anything larger is a mistake (or an attack on the editor). */
+export const MAX_EXPERIMENT_BYTES = 1024 * 1024;
+/** yaml's own default is 100; an experiment file never needs more than a handful. */
+const MAX_ALIAS_COUNT = 50;
+
+export interface LoadOptions {
+  validator?: ConfigValidator;
+  /** Skip checks that touch the file system (the language server runs them separately, async). */
+  skipFileChecks?: boolean;
+}
+
+export interface LoadResult {
+  /** Present when there are no error-severity problems. */
+  config?: Experiment;
+  /** The raw parsed object, when the YAML parsed (even if invalid), for editor features. */
+  raw?: unknown;
+  problems: Problem[];
+  sourceMap?: SourceMap;
+}
+
+export async function loadExperiment(file: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const abs = path.resolve(file);
+  let size: number;
+  try {
+    size = (await stat(abs)).size;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { problems: [fileProblem(abs, 'E_FILE_MISSING', code === 'ENOENT' ? `experiment file not found: ${abs}` : `cannot read ${abs}: ${code ?? String(e)}`, 'check the path')] };
+  }
+  if (size > MAX_EXPERIMENT_BYTES) return { problems: [tooLarge(abs, size)] };
+  const text = await readFile(abs, 'utf8');
+  return parseExperiment(text, abs, options);
+}
+
+export async function parseExperiment(text: string, file: string, options: LoadOptions = {}): Promise<LoadResult> {
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_EXPERIMENT_BYTES) return { problems: [tooLarge(file, bytes)] };
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
+  const sourceMap = new SourceMap(doc, lines, text.length);
+  const syntax = yamlProblems(doc, sourceMap, file);
+  if (syntax.length) return { problems: syntax, sourceMap };
+
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (e) {
+    const r = sourceMap.documentStart();
+    return {
+      sourceMap,
+      problems: [{ file, ...r, code: 'E_YAML_ALIAS', severity: 'error', message: `YAML aliases expand too much: ${(e as Error).message}`, hint: 'write the values out instead of using many nested aliases (*ref)' }],
+    };
+  }
+  if (raw === null || raw === undefined) {
+    return { raw, sourceMap, problems: [{ file, ...sourceMap.documentStart(), code: 'E_SCHEMA_REQUIRED', severity: 'error', message: 'the experiment file is empty', hint: 'start with `name: my-experiment`, or run "BalancedBio: New Experiment"' }] };
+  }
+
+  const validator = options.validator ?? createConfigValidator();
+  const errors = validator.errors(raw);
+  const problems = schemaProblems(errors, sourceMap, file);
+  // Semantic rules need a schema-valid config. When the file has schema errors, run them on a copy with
+  // the invalid parts removed, so the user still sees every problem at once.
+  const input = (errors.length ? pruneInvalid(raw, errors) : raw) as ExperimentInput;
+  if (errors.length && validator.errors(input).length) return { raw, problems, sourceMap };
+  const config = validator.resolveDefaults(input);
+  config.grpo.epsilon_high ??= config.grpo.clip_epsilon;
+  problems.push(...(await checkSemantics({ input, config, file, sourceMap, checkFiles: !options.skipFileChecks })));
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
+  return { raw, problems, sourceMap, ...(hasErrors(problems) ? {} : { config }) };
+}
+
+/**
+ * A copy of `raw` without the values ajv rejected: unknown keys are dropped, a bad value is removed so
+ * its default applies, and a bad list item removes the whole list. A missing `name` gets a placeholder.
+ */
+function pruneInvalid(raw: unknown, errors: ErrorObject[]): unknown {
+  const copy = structuredClone(raw) as Record<string, unknown>;
+  if (!copy || typeof copy !== 'object' || Array.isArray(copy)) return copy;
+  for (const err of errors) {
+    let at = pointerToPath(err.instancePath);
+    if (err.keyword === 'additionalProperties') at = [...at, String((err.params as { additionalProperty: string }).additionalProperty)];
+    const firstIndex = at.findIndex((s) => typeof s === 'number');
+    if (firstIndex >= 0) at = at.slice(0, firstIndex);
+    if (err.keyword === 'required' && at.length === 0) continue;
+    deleteAt(copy, at);
+  }
+  if (typeof copy.name !== 'string') copy.name = 'unnamed';
+  return copy;
+}
+
+function deleteAt(root: Record<string, unknown>, at: readonly PathSegment[]): void {
+  if (at.length === 0) return;
+  let node: unknown = root;
+  for (const seg of at.slice(0, -1)) {
+    if (!node || typeof node !== 'object') return;
+    node = (node as Record<string, unknown>)[String(seg)];
+  }
+  if (node && typeof node === 'object') delete (node as Record<string, unknown>)[String(at[at.length - 1])];
+}
+
+function tooLarge(file: string, bytes: number): Problem {
+  return {
+    file, line: 1, column: 1, endLine: 1, endColumn: 1, code: 'E_FILE_TOO_LARGE', severity: 'error',
+    message: `experiment file is ${(bytes / 1048576).toFixed(1)} MiB; the limit is ${MAX_EXPERIMENT_BYTES / 1048576} MiB`,
+    hint: 'an experiment file holds settings only: put data in JSONL/OBO/CSV files and reference them by path',
+  };
+}
+
+function fileProblem(file: string, code: ErrorCode, message: string, hint?: string): Problem {
+  return { file, line: 1, column: 1, endLine: 1, endColumn: 1, code, severity: 'error', message, ...(hint ? { hint } : {}) };
+}
+
+function yamlProblems(doc: Document.Parsed, map: SourceMap, file: string): Problem[] {
+  return doc.errors.map((err) => {
+    const [start, end] = err.pos;
+    const message = err.message.split('\n')[0] ?? err.message;
+    return {
+      file, ...map.rangeOf(start, Math.max(end, start + 1)), code: 'E_YAML_SYNTAX' as const, severity: 'error' as const,
+      message: `YAML syntax: ${message}`,
+      hint: err.code === 'DUPLICATE_KEY' ? 'each key may appear once in a mapping' : 'check indentation and quoting on this line',
+    };
+  });
+}
+
+/** Schema keywords → our closed error codes. */
+const KEYWORD_CODES: Record<string, ErrorCode> = {
+  additionalProperties: 'E_SCHEMA_UNKNOWN_KEY',
+  enum: 'E_SCHEMA_ENUM',
+  const: 'E_SCHEMA_ENUM',
+  type: 'E_SCHEMA_TYPE',
+  required: 'E_SCHEMA_REQUIRED',
+  minimum: 'E_SCHEMA_RANGE',
+  maximum: 'E_SCHEMA_RANGE',
+  exclusiveMinimum: 'E_SCHEMA_RANGE',
+  exclusiveMaximum: 'E_SCHEMA_RANGE',
+  minLength: 'E_SCHEMA_RANGE',
+  maxLength: 'E_SCHEMA_RANGE',
+  minItems: 'E_SCHEMA_RANGE',
+  maxItems: 'E_SCHEMA_RANGE',
+  uniqueItems: 'E_SCHEMA_RANGE',
+  pattern: 'E_SCHEMA_RANGE',
+};
+
+/** Keywords that only summarise errors reported in more detail elsewhere. */
+const SUMMARY_KEYWORDS = new Set(['if', 'oneOf', 'anyOf']);
+
+function schemaProblems(errors: ErrorObject[], map: SourceMap, file: string): Problem[] {
+  const seen = new Set<string>();
+  const out: Problem[] = [];
+  for (const err of errors) {
+    if (SUMMARY_KEYWORDS.has(err.keyword)) continue;
+    const p = schemaProblem(err, map, file);
+    const key = `${p.line}:${p.column}:${p.code}:${p.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(p);
+  }
+  return out;
+}
+
+function describePath(path: readonly PathSegment[]): string {
+  return path.length ? path.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[') : 'the document';
+}
+
+function schemaProblem(err: ErrorObject, map: SourceMap, file: string): Problem {
+  const at = pointerToPath(err.instancePath);
+  const code = KEYWORD_CODES[err.keyword] ?? 'E_SCHEMA';
+  const where = describePath(at);
+  const base = { file, code, severity: 'error' as const };
+  const params = err.params as Record<string, unknown>;
+  switch (err.keyword) {
+    case 'additionalProperties': {
+      const key = String(params.additionalProperty);
+      const allowed = Object.keys((err.parentSchema as SchemaNode | undefined)?.properties ?? {});
+      const guess = didYouMean(key, allowed);
+      return {
+        ...base, ...map.keyRange([...at, key]),
+        message: `unknown key \`${key}\` in ${where}`,
+        hint: guess ? `did you mean \`${guess}\`?` : `allowed keys: ${allowed.join(', ')}`,
+        ...(guess ? { replacement: guess } : {}),
+      };
+    }
+    case 'enum': {
+      const allowed = ((err.schema as unknown[]) ?? []).map(String);
+      const value = String(err.data);
+      const guess = didYouMean(value, allowed);
+      return {
+        ...base, ...map.valueRange(at),
+        message: `${where} must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}; got \`${value}\``,
+        hint: guess ? `did you mean \`${guess}\`?` : describeField(at),
+        ...(guess ? { replacement: guess } : {}),
+      };
+    }
+    case 'required': {
+      const missing = String(params.missingProperty);
+      return { ...base, ...(at.length ? map.keyRange(at) : map.documentStart()), message: `${where} is missing the required key \`${missing}\``, hint: describeField([...at, missing]) };
+    }
+    case 'type':
+      return { ...base, ...map.valueRange(at), message: `${where} must be ${String(params.type)}; got ${jsonType(err.data)}`, hint: describeField(at) };
+    default:
+      return { ...base, ...map.valueRange(at), message: `${where} ${err.message ?? 'is invalid'}`, hint: describeField(at) };
+  }
+}
+
+function describeField(path: readonly PathSegment[]): string | undefined {
+  const node = schemaAt(path);
+  if (!node) return undefined;
+  const dflt = node.default !== undefined && typeof node.default !== 'object' ? ` (default ${JSON.stringify(node.default)})` : '';
+  return node.description ? `${node.description}${dflt}` : undefined;
+}
+
+function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  return `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,199 @@
+/**
+ * The pipeline runner: creates or reopens a run store, runs the requested stages in pipeline order,
+ * streams every event to events.jsonl and to an optional sink (CLI progress, stdout JSON, the language
+ * server), and records each stage's state so a killed run resumes where it stopped.
+ */
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { stringify } from 'yaml';
+import type { EngineEvent, MetricName } from '../../schemas/generated/events';
+import type { Experiment } from '../../schemas/generated/experiment';
+import { BbioError, toBbioError } from '../util/errors';
+import type { Logger } from '../util/log';
+import { makeRng } from '../util/rng';
+import { checkStageDependencies } from '../config/semantic';
+import { RunStore } from './store';
+import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from './types';
+import { outputExists } from './outputs';
+
+export interface RunOptions {
+  config: Experiment;
+  experimentFile: string;
+  /** Stages to run (default: config.stages), always in pipeline order. */
+  stages?: StageName[];
+  /** Continue this run folder instead of creating a new one. */
+  resumeDir?: string;
+  stepsScale?: number;
+  stageTable: Partial<Record<StageName, StageDef>>;
+  log: Logger;
+  /** Receives every event after it is stamped and stored. */
+  onEvent?: (event: EngineEvent) => void;
+  signal?: AbortSignal;
+  /** Package version for the manifest. */
+  version: string;
+}
+
+export interface RunOutcome {
+  runId: string;
+  runDir: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  error?: BbioError;
+  unavailable: StageName[];
+}
+
+/** Stage seed: derived from the master seed and the stage name, so adding a stage never shifts another's. */
+export function stageSeed(master: number, stage: StageName): number {
+  return makeRng(`${master}:${stage}`).int(2 ** 31 - 1);
+}
+
+const execFileP = promisify(execFile);
+
+async function gitInfo(file: string): Promise<Record<string, string | boolean> | undefined> {
+  const cwd = path.dirname(file);
+  try {
+    const { stdout: commit } = await execFileP('git', ['rev-parse', 'HEAD'], { cwd, timeout: 5000 });
+    const { stdout: status } = await execFileP('git', ['status', '--porcelain', '--', path.basename(file)], { cwd, timeout: 5000 });
+    return { commit: commit.trim(), dirty: status.trim().length > 0 };
+  } catch {
+    return undefined; // not in a repository, or git absent: the manifest simply has no git entry
+  }
+}
+
+async function buildManifest(opts: RunOptions, sourceText: string): Promise<Record<string, unknown>> {
+  const seeds = Object.fromEntries(STAGE_ORDER.map((s) => [s, stageSeed(opts.config.seed, s)]));
+  const git = await gitInfo(opts.experimentFile);
+  return {
+    createdAt: new Date().toISOString(),
+    experiment: { file: opts.experimentFile, sha256: createHash('sha256').update(sourceText).digest('hex'), ...(git ? { git } : {}) },
+    versions: { balancedbio: opts.version, node: process.versions.node, v8: process.versions.v8 },
+    platform: { os: `${os.platform()} ${os.release()}`, arch: os.arch(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+    seeds: { master: opts.config.seed, stages: seeds },
+  };
+}
+
+function makeSink(store: RunStore, onEvent: ((e: EngineEvent) => void) | undefined): EventSink {
+  const emit = (input: EventInput): void => {
+    const event = { v: 1, t: Date.now(), runId: store.runId, ...input } as EngineEvent;
+    if (event.kind === 'metric' && !Number.isFinite(event.value)) {
+      // a NaN/Inf metric would break JSON consumers; record it as a warning the user can see instead
+      const warn: EngineEvent = { v: 1, t: event.t, runId: store.runId, kind: 'log', level: 'warn', msg: `metric ${event.name} is ${String(event.value)}`, ...(event.stage ? { stage: event.stage } : {}), ...(event.step !== undefined ? { step: event.step } : {}) };
+      store.appendEvent(warn);
+      onEvent?.(warn);
+      return;
+    }
+    store.appendEvent(event);
+    onEvent?.(event);
+  };
+  return {
+    emit,
+    metric(name: MetricName, value: number, o?: { step?: number; labels?: Record<string, string>; stage?: StageName }) {
+      emit({ kind: 'metric', name, value, ...(o?.step !== undefined ? { step: o.step } : {}), ...(o?.labels ? { labels: o.labels } : {}), ...(o?.stage ? { stage: o.stage } : {}) });
+    },
+  };
+}
+
+/** A sink that stamps every event with the stage, so stages need not repeat it. */
+function stageSink(sink: EventSink, stage: StageName): EventSink {
+  return {
+    emit: (e) => sink.emit({ stage, ...e } as EventInput),
+    metric: (name, value, o) => sink.emit({ kind: 'metric', stage, name, value, ...(o?.step !== undefined ? { step: o.step } : {}), ...(o?.labels ? { labels: o.labels } : {}) }),
+  };
+}
+
+export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
+  const requested = opts.stages ?? opts.config.stages;
+  const ordered = STAGE_ORDER.filter((s) => requested.includes(s));
+  const sourceText = await readFile(opts.experimentFile, 'utf8');
+  const runsDir = path.resolve(path.dirname(opts.experimentFile), opts.config.output.runs_dir);
+  const store = opts.resumeDir
+    ? await RunStore.open(opts.resumeDir)
+    : await RunStore.create({ runsDir, name: opts.config.name, experimentFile: opts.experimentFile, resolvedYaml: stringify(opts.config), sourceText, manifest: await buildManifest(opts, sourceText) });
+  const sink = makeSink(store, opts.onEvent);
+  const paths = Object.fromEntries(Object.entries(OUTPUT_PATHS).map(([k, rel]) => [k, path.join(store.runDir, rel)])) as Record<StageOutput, string>;
+  const unavailable: StageName[] = [];
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort();
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+  sink.emit({ kind: 'phase', stage: 'run', status: opts.resumeDir ? 'resumed' : 'started', message: `${opts.resumeDir ? 'resuming' : 'starting'} ${ordered.join(' → ')}`, fields: { experiment: opts.experimentFile, stages: ordered, stepsScale: opts.stepsScale ?? 1 } });
+
+  // outputs already on disk (resume) or external (model.path) count as available
+  const available = new Set<StageOutput>();
+  if (opts.config.model.path) available.add('base_model');
+  for (const out of Object.keys(OUTPUT_PATHS) as StageOutput[]) if (await outputExists(out, paths[out])) available.add(out);
+  const missing = checkStageDependencies(ordered, available);
+  if (missing.length) {
+    const m = missing[0]!;
+    const err = new BbioError('E_STAGE_DEPENDENCY', `stage \`${m.stage}\` needs ${m.missing.replace('_', ' ')}, which neither an earlier stage nor this run provides`, { file: opts.experimentFile }, 'add the producing stage to --stages, or resume a run that has it');
+    return finishFailed(store, sink, err, unavailable, opts);
+  }
+
+  try {
+    for (const name of ordered) {
+      const def = opts.stageTable[name];
+      if (!def) {
+        unavailable.push(name);
+        sink.emit({ kind: 'phase', stage: name, status: 'skipped', message: `stage ${name} is not available in this build` });
+        await store.updateStage(name, { status: 'skipped', message: 'not available in this build' });
+        continue;
+      }
+      const prev = store.stage(name);
+      const outputsDone = (await Promise.all(STAGE_IO[name].produces.map((o) => outputExists(o, paths[o])))).every(Boolean);
+      if (prev?.status === 'completed' && outputsDone) {
+        sink.emit({ kind: 'phase', stage: name, status: 'skipped', message: 'completed in an earlier attempt' });
+        continue;
+      }
+      const unmet = STAGE_IO[name].needs.filter((n) => !available.has(n));
+      if (unmet.length) {
+        throw new BbioError('E_STAGE_DEPENDENCY', `stage \`${name}\` needs ${unmet.join(', ')}, which no available stage produced`, { file: opts.experimentFile }, `this build lacks: ${unavailable.join(', ') || 'nothing'}`);
+      }
+      if (controller.signal.aborted) throw new BbioError('E_CANCELLED', 'run cancelled');
+      const resume = prev !== undefined && prev.status !== 'completed' && prev.status !== 'skipped' && prev.attempts > 0;
+      await store.updateStage(name, { status: 'running', startedAt: new Date().toISOString(), attempts: (prev?.attempts ?? 0) + 1 });
+      sink.emit({ kind: 'phase', stage: name, status: resume ? 'resumed' : 'started', message: def.title });
+      const t0 = Date.now();
+      const result = await def.run({
+        config: opts.config,
+        experimentFile: opts.experimentFile,
+        runId: store.runId,
+        runDir: store.runDir,
+        paths,
+        checkpointDir: path.join(store.runDir, 'checkpoints', name),
+        events: stageSink(sink, name),
+        log: opts.log,
+        signal: controller.signal,
+        stepsScale: opts.stepsScale ?? 1,
+        seed: stageSeed(opts.config.seed, name),
+        resume,
+        updateManifest: (patch) => store.updateManifest(patch),
+      });
+      for (const o of STAGE_IO[name].produces) available.add(o);
+      await store.updateStage(name, { status: 'completed', finishedAt: new Date().toISOString(), summary: result.summary });
+      sink.emit({ kind: 'phase', stage: name, status: 'completed', message: `${name} finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`, fields: { summary: result.summary } });
+    }
+  } catch (e) {
+    return finishFailed(store, sink, toBbioError(e, 'E_STAGE_FAILED'), unavailable, opts);
+  } finally {
+    opts.signal?.removeEventListener('abort', onAbort);
+  }
+  sink.emit({ kind: 'phase', stage: 'run', status: 'completed', message: unavailable.length ? `done; not in this build: ${unavailable.join(', ')}` : 'done' });
+  await store.finish('completed');
+  await store.close();
+  return { runId: store.runId, runDir: store.runDir, status: 'completed', unavailable };
+}
+
+async function finishFailed(store: RunStore, sink: EventSink, err: BbioError, unavailable: StageName[], opts: RunOptions): Promise<RunOutcome> {
+  const cancelled = err.code === 'E_CANCELLED';
+  const running = (Object.entries(store.current.stages) as [StageName, { status: string }][]).find(([, s]) => s.status === 'running')?.[0];
+  if (running) await store.updateStage(running, { status: cancelled ? 'cancelled' : 'failed', finishedAt: new Date().toISOString(), message: err.message });
+  sink.emit({ kind: 'error', code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.location.file ? { file: err.location.file } : {}), ...(err.location.line ? { line: err.location.line } : {}), ...(running ? { stage: running } : {}) });
+  sink.emit({ kind: 'phase', stage: 'run', status: cancelled ? 'cancelled' : 'failed', message: err.message });
+  if (!cancelled && err.code === 'E_STAGE_FAILED' && err.cause instanceof Error && err.cause.stack) opts.log.debug(err.cause.stack);
+  await store.finish(cancelled ? 'cancelled' : 'failed', { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) });
+  await store.close();
+  return { runId: store.runId, runDir: store.runDir, status: cancelled ? 'cancelled' : 'failed', error: err, unavailable };
+}

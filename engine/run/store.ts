@@ -1,0 +1,263 @@
+/**
+ * The run store: one folder per run, `runs/<yyyymmdd-hhmmss>-<name>/`, holding
+ *   experiment.yaml   the resolved config (every default explicit)
+ *   experiment.source.yaml  the file as the user wrote it
+ *   manifest.json     versions, backend, seeds, git commit of the experiment
+ *   state.json        status of the run and of each stage (rewritten atomically)
+ *   events.jsonl      append-only event log, one JSON object a line (schemas/events.schema.json)
+ *   artifacts/ checkpoints/ report.json report.md
+ * Invariants: every file but events.jsonl is written atomically (temp + rename); events.jsonl is only
+ * appended, a whole line per write, so a run killed at any moment leaves a store that readers accept
+ * (a torn last line is ignored). A lock (proper-lockfile, mtime-refreshed) stops two processes writing one
+ * run; a killed process's lock goes stale and `run --resume` can take it.
+ */
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { access, constants, mkdir, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import lockfile from 'proper-lockfile';
+import writeFileAtomic from 'write-file-atomic';
+import type { EngineEvent } from '../../schemas/generated/events';
+import { BbioError } from '../util/errors';
+import type { StageName } from './types';
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+export type StageStatus = 'pending' | 'running' | 'completed' | 'skipped' | 'failed' | 'cancelled';
+
+export interface StageState {
+  status: StageStatus;
+  startedAt?: string;
+  finishedAt?: string;
+  summary?: Record<string, number>;
+  message?: string;
+  attempts: number;
+}
+
+export interface RunState {
+  version: 1;
+  runId: string;
+  name: string;
+  experimentFile: string;
+  status: RunStatus;
+  createdAt: string;
+  updatedAt: string;
+  stages: Partial<Record<StageName, StageState>>;
+  error?: { code: string; message: string; hint?: string };
+}
+
+export const RUN_FILES = {
+  state: 'state.json',
+  manifest: 'manifest.json',
+  experiment: 'experiment.yaml',
+  experimentSource: 'experiment.source.yaml',
+  events: 'events.jsonl',
+  report: 'report.json',
+  reportMd: 'report.md',
+} as const;
+
+const LOCK_STALE_MS = 10_000;
+
+/** `20261127-143012` in local time: sorts chronologically and reads naturally in a file list. */
+export function timestampId(d: Date): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}`;
+}
+
+export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  await writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+async function ensureWritableDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    throw new BbioError('E_RUNS_DIR_UNWRITABLE', `cannot write to the runs directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { file: dir }, 'set output.runs_dir to a writable folder', { cause: e });
+  }
+}
+
+export class RunStore {
+  private eventsFd: number | undefined;
+  private releaseLock: (() => Promise<void>) | undefined;
+
+  private constructor(
+    readonly runDir: string,
+    readonly runId: string,
+    private state: RunState,
+  ) {}
+
+  /** Creates a fresh run folder and locks it. */
+  static async create(opts: { runsDir: string; name: string; experimentFile: string; resolvedYaml: string; sourceText: string; manifest: Record<string, unknown>; now?: Date }): Promise<RunStore> {
+    await ensureWritableDir(opts.runsDir);
+    const base = `${timestampId(opts.now ?? new Date())}-${opts.name}`;
+    let runId = base;
+    for (let i = 2; ; i++) {
+      try {
+        await mkdir(path.join(opts.runsDir, runId));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new BbioError('E_RUNS_DIR_UNWRITABLE', `cannot create a run folder in ${opts.runsDir}: ${(e as Error).message}`, { file: opts.runsDir }, 'set output.runs_dir to a writable folder', { cause: e });
+        runId = `${base}-${i}`;
+      }
+    }
+    const runDir = path.join(opts.runsDir, runId);
+    const now = new Date().toISOString();
+    const state: RunState = { version: 1, runId, name: opts.name, experimentFile: opts.experimentFile, status: 'running', createdAt: now, updatedAt: now, stages: {} };
+    const store = new RunStore(runDir, runId, state);
+    await store.lock();
+    await Promise.all([mkdir(path.join(runDir, 'artifacts')), mkdir(path.join(runDir, 'checkpoints'))]);
+    await writeFileAtomic(path.join(runDir, RUN_FILES.experiment), opts.resolvedYaml);
+    await writeFileAtomic(path.join(runDir, RUN_FILES.experimentSource), opts.sourceText);
+    await writeJsonAtomic(path.join(runDir, RUN_FILES.manifest), { runId, ...opts.manifest });
+    await store.saveState();
+    store.openEvents();
+    return store;
+  }
+
+  /** Opens an existing run for resuming; fails clearly when it is locked by a live process or corrupt. */
+  static async open(runDir: string): Promise<RunStore> {
+    const abs = path.resolve(runDir);
+    const state = await readRunState(abs);
+    const store = new RunStore(abs, state.runId, state);
+    await store.lock();
+    store.state.status = 'running';
+    delete store.state.error;
+    await store.saveState();
+    store.openEvents();
+    return store;
+  }
+
+  private async lock(): Promise<void> {
+    try {
+      this.releaseLock = await lockfile.lock(this.runDir, { lockfilePath: path.join(this.runDir, '.lock'), stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 2, retries: 0, realpath: false });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
+        throw new BbioError('E_RUN_LOCKED', `run ${this.runId} is being written by another process`, { file: this.runDir }, `wait for it to finish or cancel it; a killed run's lock expires after ${LOCK_STALE_MS / 1000} s`, { cause: e });
+      }
+      throw new BbioError('E_IO', `cannot lock run ${this.runDir}: ${(e as Error).message}`, { file: this.runDir }, undefined, { cause: e });
+    }
+  }
+
+  private openEvents(): void {
+    this.eventsFd = openSync(path.join(this.runDir, RUN_FILES.events), 'a');
+  }
+
+  /** Appends one event as one line. Synchronous on purpose: the line is in the kernel before we go on. */
+  appendEvent(event: EngineEvent): void {
+    if (this.eventsFd === undefined) throw new BbioError('E_INTERNAL', 'events log is closed');
+    writeSync(this.eventsFd, JSON.stringify(event) + '\n');
+  }
+
+  get current(): Readonly<RunState> {
+    return this.state;
+  }
+
+  stage(name: StageName): StageState | undefined {
+    return this.state.stages[name];
+  }
+
+  async updateStage(name: StageName, patch: Partial<StageState>): Promise<void> {
+    const prev = this.state.stages[name] ?? { status: 'pending', attempts: 0 };
+    this.state.stages[name] = { ...prev, ...patch };
+    await this.saveState();
+  }
+
+  async finish(status: RunStatus, error?: RunState['error']): Promise<void> {
+    this.state.status = status;
+    if (error) this.state.error = error;
+    await this.saveState();
+  }
+
+  async updateManifest(patch: Record<string, unknown>): Promise<void> {
+    const file = path.join(this.runDir, RUN_FILES.manifest);
+    const current = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    await writeJsonAtomic(file, { ...current, ...patch });
+  }
+
+  private async saveState(): Promise<void> {
+    this.state.updatedAt = new Date().toISOString();
+    await writeJsonAtomic(path.join(this.runDir, RUN_FILES.state), this.state);
+  }
+
+  async close(): Promise<void> {
+    if (this.eventsFd !== undefined) {
+      fsyncSync(this.eventsFd);
+      closeSync(this.eventsFd);
+      this.eventsFd = undefined;
+    }
+    const release = this.releaseLock;
+    this.releaseLock = undefined;
+    if (release) await release();
+  }
+}
+
+export async function readRunState(runDir: string): Promise<RunState> {
+  const file = path.join(runDir, RUN_FILES.state);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BbioError(code === 'ENOENT' ? 'E_RUN_NOT_FOUND' : 'E_IO', code === 'ENOENT' ? `no run at ${runDir} (no ${RUN_FILES.state})` : `cannot read ${file}: ${code}`, { file }, 'list runs with `balancedbio runs list`', { cause: e });
+  }
+  try {
+    const state = JSON.parse(text) as RunState;
+    if (state.version !== 1 || typeof state.runId !== 'string' || typeof state.stages !== 'object') throw new Error('unexpected structure');
+    return state;
+  } catch (e) {
+    throw new BbioError('E_RUN_CORRUPT', `${file} is not a valid run state: ${(e as Error).message}`, { file }, 'the run folder was edited or damaged; start a new run', { cause: e });
+  }
+}
+
+export interface EventsRead {
+  events: EngineEvent[];
+  /** Lines that did not parse (a torn last line after a kill, or damage), with their 1-based numbers. */
+  badLines: number[];
+}
+
+/** Reads events.jsonl, skipping lines that do not parse rather than failing the whole read. */
+export async function readEvents(runDir: string): Promise<EventsRead> {
+  const text = await readFile(path.join(runDir, RUN_FILES.events), 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return '';
+    throw new BbioError('E_IO', `cannot read events of ${runDir}: ${e.message}`, { file: runDir }, undefined, { cause: e });
+  });
+  const events: EngineEvent[] = [];
+  const badLines: number[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      events.push(JSON.parse(line) as EngineEvent);
+    } catch {
+      badLines.push(i + 1); // reported to the caller, which says so to the user
+    }
+  });
+  return { events, badLines };
+}
+
+export interface RunListing {
+  runId: string;
+  runDir: string;
+  state?: RunState;
+  problem?: string;
+}
+
+/** Every run folder under runsDir, newest first; unreadable ones are listed with their problem. */
+export async function listRuns(runsDir: string): Promise<RunListing[]> {
+  let names: string[];
+  try {
+    names = (await readdir(runsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new BbioError('E_IO', `cannot list ${runsDir}: ${(e as Error).message}`, { file: runsDir }, undefined, { cause: e });
+  }
+  const out = await Promise.all(
+    names.sort().reverse().map(async (runId): Promise<RunListing> => {
+      const runDir = path.join(runsDir, runId);
+      try {
+        return { runId, runDir, state: await readRunState(runDir) };
+      } catch (e) {
+        return { runId, runDir, problem: e instanceof BbioError ? e.message : String(e) };
+      }
+    }),
+  );
+  return out.filter((r) => r.state || !r.problem?.includes('no run at'));
+}

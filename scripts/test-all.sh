@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The one test command (README and .ci/run call it through `npm test`): static checks, the bundle, then
+# every test file under test/ with node's built-in runner, whose summary lines CI reads.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "generated types are up to date"; npx tsx scripts/gen-schema-types.ts --check
+step "typecheck"; npx tsc -p . --noEmit
+step "lint"; npx eslint --max-warnings 0 .
+step "build"; npx tsx scripts/build.ts
+
+mapfile -t files < <(find test/unit test/lsp test/integration -name '*.test.ts' 2>/dev/null | sort)
+step "tests: ${#files[@]} files"
+node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-reporter=spec "${files[@]}"
+
+if [ -d test/e2e ] && find test/e2e -name '*.test.ts' | grep -q .; then
+  step "editor tests (real VS Code)"
+  bash scripts/test-e2e.sh
+fi

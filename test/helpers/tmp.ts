@@ -1,0 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+
+/** A fresh temp folder removed when the test ends. */
+export async function tempDir(t: TestContext, prefix = 'bbio-test-'): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export const REPO = path.resolve(__dirname, '../..');
+export const QUICKSTART = path.join(REPO, 'examples/quickstart.bbio.yaml');

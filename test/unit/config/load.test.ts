@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile, mkdir, open } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadExperiment, parseExperiment, MAX_EXPERIMENT_BYTES } from '../../../engine/config/load';
+import type { Problem } from '../../../engine/config/problems';
+import { QUICKSTART, tempDir } from '../../helpers/tmp';
+
+const FILE = '/virtual/exp.bbio.yaml';
+const parse = (text: string) => parseExperiment(text, FILE, { skipFileChecks: true });
+const codes = (ps: Problem[]) => ps.map((p) => p.code);
+const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+
+test('the quickstart is valid and resolves every default', async () => {
+  const r = await loadExperiment(QUICKSTART);
+  assert.deepEqual(r.problems, []);
+  assert.ok(r.config);
+  assert.equal(r.config.sft.projection, 'pcgrad');
+  assert.equal(r.config.sft.schedule.type, 'cosine'); // not in the file: a default
+  assert.equal(r.config.model.dims.hidden_size, 128);
+  assert.equal(r.config.grpo.epsilon_high, r.config.grpo.clip_epsilon);
+  assert.deepEqual(r.config.ontology.sources, []);
+});
+
+test('a misspelt key reports its line and column and suggests the right key', async () => {
+  const text = (await readFile(QUICKSTART, 'utf8')).replace('  projection: pcgrad', '  projecton: pcgrad');
+  const r = await parse(text);
+  assert.equal(r.config, undefined);
+  const p = r.problems.find((x) => x.code === 'E_SCHEMA_UNKNOWN_KEY');
+  assert.ok(p, JSON.stringify(r.problems));
+  assert.equal(p.line, lineOf(text, 'projecton'));
+  assert.equal(p.column, 3);
+  assert.equal(p.endColumn, 3 + 'projecton'.length);
+  assert.match(p.hint ?? '', /did you mean `projection`\?/);
+  assert.equal(p.replacement, 'projection');
+});
+
+test('a misspelt enum value points at the value and suggests the closest', async () => {
+  const text = 'name: x\nsft:\n  projection: pcrgad\n';
+  const [p] = (await parse(text)).problems;
+  assert.equal(p?.code, 'E_SCHEMA_ENUM');
+  assert.deepEqual([p?.line, p?.column, p?.endColumn], [3, 15, 21]);
+  assert.equal(p?.replacement, 'pcgrad');
+});
+
+test('wrong types are reported on the value with the field description as hint', async () => {
+  const text = 'name: x\nsft:\n  steps: "ten"\n';
+  const [p] = (await parse(text)).problems;
+  assert.equal(p?.code, 'E_SCHEMA_TYPE');
+  assert.deepEqual([p?.line, p?.column], [3, 10]);
+  assert.match(p?.message ?? '', /sft\.steps must be integer; got the string "ten"/);
+  assert.match(p?.hint ?? '', /Optimizer steps/);
+});
+
+test('malformed YAML gives a syntax error with its line', async () => {
+  const r = await parse('name: x\nsft:\n  steps: 3\n  foo: [1, 2\n');
+  assert.equal(r.problems[0]?.code, 'E_YAML_SYNTAX');
+  assert.ok((r.problems[0]?.line ?? 0) >= 4);
+});
+
+test('duplicate keys are a syntax error, not a silent override', async () => {
+  const r = await parse('name: x\nseed: 1\nseed: 2\n');
+  assert.deepEqual(codes(r.problems), ['E_YAML_SYNTAX']);
+  assert.equal(r.problems[0]?.line, 3);
+});
+
+test('a YAML alias bomb is refused without expanding it', async () => {
+  const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]', 'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]', 'name: x'].join('\n');
+  const r = await parse(bomb);
+  assert.deepEqual(codes(r.problems), ['E_YAML_ALIAS']);
+});
+
+test('a 50 MB file is refused before it is read', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'big.bbio.yaml');
+  const fh = await open(file, 'w');
+  await fh.truncate(50 * 1024 * 1024);
+  await fh.close();
+  const r = await loadExperiment(file);
+  assert.deepEqual(codes(r.problems), ['E_FILE_TOO_LARGE']);
+  assert.match(r.problems[0]!.message, /50\.0 MiB; the limit is 1 MiB/);
+  const inMemory = await parse('#'.repeat(MAX_EXPERIMENT_BYTES + 1));
+  assert.deepEqual(codes(inMemory.problems), ['E_FILE_TOO_LARGE']);
+});
+
+test('an empty file and a missing name are clear errors', async () => {
+  assert.deepEqual(codes((await parse('')).problems), ['E_SCHEMA_REQUIRED']);
+  const r = await parse('seed: 3\n');
+  assert.deepEqual(codes(r.problems), ['E_SCHEMA_REQUIRED']);
+  assert.match(r.problems[0]!.message, /missing the required key `name`/);
+});
+
+test('schema and semantic problems are all reported at once', async () => {
+  const text = ['name: x', 'sft:', '  projecton: pcgrad', '  capability_weights: { domain: 0.5, reasoning: 0.25, instruction: 0.25, integration: 0.25 }', 'lora:', '  rank: 500'].join('\n');
+  const r = await parse(text);
+  assert.deepEqual(codes(r.problems).sort(), ['E_LORA_RANK', 'E_SCHEMA_UNKNOWN_KEY', 'E_WEIGHTS']);
+  const w = r.problems.find((p) => p.code === 'E_WEIGHTS')!;
+  assert.equal(w.line, 4);
+  assert.match(w.message, /sum to 1\.25/);
+  assert.match(w.hint ?? '', /domain: 0\.4, reasoning: 0\.2/);
+  const rank = r.problems.find((p) => p.code === 'E_LORA_RANK')!;
+  assert.deepEqual([rank.line, rank.column], [6, 9]);
+});
+
+test('semantic rules: contradictions and stage dependencies', async () => {
+  const olora = await parse('name: x\nsft:\n  projection: olora\n');
+  assert.deepEqual(codes(olora.problems), ['E_CONFLICT']);
+  assert.match(olora.problems[0]!.hint ?? '', /lora\.adapters: per_capability/);
+
+  const stages = await parse('name: x\nstages: [sft, evaluate]\n');
+  assert.deepEqual(codes(stages.problems), ['E_STAGE_DEPENDENCY', 'E_STAGE_DEPENDENCY', 'E_STAGE_DEPENDENCY', 'E_STAGE_DEPENDENCY']);
+  assert.match(stages.problems[0]!.message, /stage `sft` needs dataset/);
+
+  const dims = await parse('name: x\nmodel:\n  dims: { hidden_size: 96, heads: 5, kv_heads: 2 }\n');
+  assert.ok(codes(dims.problems).includes('E_MODEL_DIMS'));
+
+  const both = await parse('name: x\nstages: [synthesize, sft]\nmodel:\n  preset: bio-tiny\n  path: models/x\n');
+  assert.deepEqual(codes(both.problems), ['E_CONFLICT']);
+
+  const rewards = await parse('name: x\ngrpo:\n  rewards:\n    - { name: domain, weight: 0.5 }\n    - { name: domain, weight: 0.5 }\n    - { name: custom, weight: 0.1 }\n');
+  assert.deepEqual(codes(rewards.problems).sort(), ['E_CONFLICT', 'E_SCHEMA_REQUIRED', 'E_SCHEMA_REQUIRED']);
+});
+
+test('referenced files must exist relative to the experiment file', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, 'onto'));
+  await writeFile(path.join(dir, 'onto/present.obo'), 'format-version: 1.4\n');
+  const text = ['name: x', 'ontology:', '  sources:', '    - path: onto/present.obo', '    - path: onto/missing.obo', 'eval:', '  mmlu: [data/nothing.csv]'].join('\n');
+  const file = path.join(dir, 'exp.bbio.yaml');
+  await writeFile(file, text);
+  const r = await loadExperiment(file);
+  assert.deepEqual(codes(r.problems), ['E_FILE_MISSING', 'E_FILE_MISSING']);
+  assert.equal(r.problems[0]!.line, 5);
+  assert.match(r.problems[0]!.message, /ontology file not found: onto\/missing\.obo/);
+  assert.equal(r.problems[1]!.line, 7);
+});
+
+test('LoRA rank is checked against a checkpoint config.json', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, 'ckpt'));
+  await writeFile(path.join(dir, 'ckpt/config.json'), JSON.stringify({ hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 128 }));
+  const file = path.join(dir, 'exp.bbio.yaml');
+  await writeFile(file, 'name: x\nstages: [synthesize, sft]\nmodel:\n  path: ckpt\nlora:\n  rank: 32\n  target_modules: [q_proj, k_proj]\n');
+  const r = await loadExperiment(file);
+  assert.deepEqual(codes(r.problems), ['E_LORA_RANK']);
+  assert.match(r.problems[0]!.message, /k_proj \(16\)/);
+});
+
+test('a missing experiment file is a clear error', async () => {
+  const r = await loadExperiment('/nonexistent/exp.bbio.yaml');
+  assert.deepEqual(codes(r.problems), ['E_FILE_MISSING']);
+});
