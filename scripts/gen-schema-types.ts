@@ -43,6 +43,8 @@ export async function generate(): Promise<Record<string, string>> {
   const opts = { bannerComment: '', additionalProperties: false, strictIndexSignatures: true, format: true, unknownAny: true, ignoreMinAndMaxItems: true } as const;
   const input = await compile(forTs(exp, 'ExperimentInput'), 'ExperimentInput', opts);
   const resolved = await compile(forTs(requireDefaulted(exp) as Json, 'Experiment'), 'Experiment', opts);
+  const report = JSON.parse(await readFile(path.join(ROOT, 'schemas/report.schema.json'), 'utf8')) as Json;
+  const reportTs = await compile(forTs(report, 'EvalReport'), 'EvalReport', opts);
   const evTs = await compile(forTs({ ...ev, $defs: undefined } as Json, 'EngineEvent'), 'EngineEvent', opts);
   const metrics = (ev.$defs as Json).metricDescriptions as { const: Record<string, string> };
   const metricTs =
@@ -52,6 +54,7 @@ export async function generate(): Promise<Record<string, string>> {
     'docs/experiment-reference.md': experimentReference(exp),
     'schemas/generated/experiment.ts': `${BANNER}\n\n${input}\n${resolved}`,
     'schemas/generated/events.ts': `${BANNER}\n\n${evTs}\n${metricTs}`,
+    'schemas/generated/report.ts': `${BANNER}\n\n${reportTs}`,
   };
 }
 

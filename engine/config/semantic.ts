@@ -49,19 +49,21 @@ export function targetShapes(d: ModelDims): Record<string, [number, number]> {
 }
 
 const checkCapabilityWeights: Rule = ({ input }, report) => {
-  const w = input.sft?.capability_weights;
-  if (!w) return;
-  const given = CAPABILITIES.filter((c) => w[c] !== undefined);
-  if (given.length === 0) return;
-  if (given.length < CAPABILITIES.length) {
-    const missing = CAPABILITIES.filter((c) => w[c] === undefined);
-    report(['sft', 'capability_weights'], 'E_WEIGHTS', `capability_weights must give all four capabilities; missing ${missing.join(', ')}`, 'list domain, reasoning, instruction and integration with weights summing to 1');
-    return;
-  }
-  const sum = given.reduce((s, c) => s + (w[c] ?? 0), 0);
-  if (Math.abs(sum - 1) > WEIGHT_TOLERANCE) {
-    const normalised = given.map((c) => `${c}: ${Number(((w[c] ?? 0) / sum).toFixed(4))}`).join(', ');
-    report(['sft', 'capability_weights'], 'E_WEIGHTS', `capability weights sum to ${Number(sum.toFixed(6))}, not 1`, `normalised: ${normalised}`);
+  for (const section of ['sft', 'grpo'] as const) {
+    const w = input[section]?.capability_weights;
+    if (!w) continue;
+    const given = CAPABILITIES.filter((c) => w[c] !== undefined);
+    if (given.length === 0) continue;
+    if (given.length < CAPABILITIES.length) {
+      const missing = CAPABILITIES.filter((c) => w[c] === undefined);
+      report([section, 'capability_weights'], 'E_WEIGHTS', `capability_weights must give all four capabilities; missing ${missing.join(', ')}`, 'list domain, reasoning, instruction and integration with weights summing to 1');
+      continue;
+    }
+    const sum = given.reduce((s, c) => s + (w[c] ?? 0), 0);
+    if (Math.abs(sum - 1) > WEIGHT_TOLERANCE) {
+      const normalised = given.map((c) => `${c}: ${Number(((w[c] ?? 0) / sum).toFixed(4))}`).join(', ');
+      report([section, 'capability_weights'], 'E_WEIGHTS', `capability weights sum to ${Number(sum.toFixed(6))}, not 1`, `normalised: ${normalised}`);
+    }
   }
 };
 

@@ -452,6 +452,27 @@ export interface ExperimentInput {
      */
     aggregation?: "sum_then_normalize" | "normalize_then_sum";
     /**
+     * Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).
+     */
+    capability_weights?: {
+      /**
+       * Weight of the `domain` capability.
+       */
+      domain?: number;
+      /**
+       * Weight of the `reasoning` capability.
+       */
+      reasoning?: number;
+      /**
+       * Weight of the `instruction` capability.
+       */
+      instruction?: number;
+      /**
+       * Weight of the `integration` capability.
+       */
+      integration?: number;
+    };
+    /**
      * Reward components and their weights.
      *
      * @minItems 1
@@ -1049,6 +1070,27 @@ export interface Experiment {
      * Order of weighting and group normalisation.
      */
     aggregation: "sum_then_normalize" | "normalize_then_sum";
+    /**
+     * Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).
+     */
+    capability_weights: {
+      /**
+       * Weight of the `domain` capability.
+       */
+      domain: number;
+      /**
+       * Weight of the `reasoning` capability.
+       */
+      reasoning: number;
+      /**
+       * Weight of the `instruction` capability.
+       */
+      instruction: number;
+      /**
+       * Weight of the `integration` capability.
+       */
+      integration: number;
+    };
     /**
      * Reward components and their weights.
      *
