@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BbioError } from '../util/errors';
+import { runCompare } from './commands/compare';
 import { runRun } from './commands/run';
 import { runRunsList, runRunsShow } from './commands/runs';
 import { runValidate } from './commands/validate';
@@ -56,6 +57,15 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--dir <runsDir>', 'runs directory', 'runs')
     .option('--json', 'machine-readable output', false)
     .action(async (run: string, o: { dir: string; json: boolean }) => setExit(await runRunsShow(run, o, io)));
+
+  program
+    .command('compare')
+    .description('compare runs side by side: per-capability scores with deltas; differences within the standard error are marked n.s.')
+    .argument('<runs...>', 'run folders, or unique parts of their names under --dir')
+    .option('--dir <runsDir>', 'runs directory', 'runs')
+    .option('--md <file>', 'also write the comparison as Markdown')
+    .option('--json', 'machine-readable output', false)
+    .action(async (r: string[], o: { dir: string; md?: string; json: boolean }) => setExit(await runCompare(r, o, io)));
 
   return program;
 }

@@ -37,7 +37,7 @@ export async function runRunsList(opts: { dir: string; json: boolean }, io: CliI
   return EXIT.ok;
 }
 
-async function resolveRunDir(run: string, runsDir: string, cwd: string): Promise<string> {
+export async function resolveRunDir(run: string, runsDir: string, cwd: string): Promise<string> {
   for (const candidate of [path.resolve(cwd, run), path.join(runsDir, run)]) {
     try {
       if ((await stat(candidate)).isDirectory()) return candidate;
