@@ -59,7 +59,7 @@ export function renderReportMarkdown(report: EvalReport): string {
     }
   }
   const hashes = Object.entries(report.reproducibility.hashes);
-  if (hashes.length) lines.push('', '## Reproducibility', '', ...hashes.map(([f, h]) => `- \`${f}\` sha256 \`${h.slice(0, 16)}…\``));
+  if (hashes.length) lines.push('', '## Reproducibility', '', ...hashes.map(([f, h]) => `- \`${f}\` sha256 \`${(h ?? '').slice(0, 16)}…\``));
   return lines.join('\n') + '\n';
 }
 
