@@ -1,0 +1,122 @@
+/**
+ * The `synthesize` pipeline stage: load the experiment's ontologies, run MKGSG, and write
+ * train/val/test.jsonl and dataset-card.json into the run's dataset folder, each atomically
+ * (temp file + rename) so a crash never leaves a half-written split under its final name.
+ */
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Experiment } from '../../schemas/generated/experiment';
+import { builtinOntologyPath } from '../ontology/builtin';
+import { loadOboFile, loadOboUrl, mergeOntologies } from '../ontology/obo';
+import type { Ontology } from '../ontology/types';
+import type { StageContext, StageDef, StageResult } from '../run/types';
+import { CAPABILITIES } from '../run/types';
+import { BbioError } from '../util/errors';
+import type { SynthOptions, SynthResult } from './index';
+import { synthesize } from './index';
+import type { RejectReason, Split } from './types';
+import { SPLITS } from './types';
+
+export const DATASET_FILES: Record<Split | 'card', string> = {
+  train: 'train.jsonl',
+  val: 'val.jsonl',
+  test: 'test.jsonl',
+  card: 'dataset-card.json',
+};
+
+/** Where downloaded ontologies are cached: $BALANCEDBIO_CACHE/ontologies, else ~/.cache/balancedbio/ontologies. */
+export function ontologyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(env['BALANCEDBIO_CACHE'] ?? path.join(os.homedir(), '.cache', 'balancedbio'), 'ontologies');
+}
+
+/** Only the terms whose id starts with `prefix` (typedefs are kept). */
+export function filterByPrefix(ont: Ontology, prefix: string): Ontology {
+  return { ...ont, terms: new Map([...ont.terms].filter(([id]) => id.startsWith(prefix))) };
+}
+
+/** The built-in clinical graph (when `ontology.builtin`) followed by `ontology.sources`, merged. */
+export async function loadExperimentOntology(config: Experiment, experimentFile: string, opts: { cacheDir?: string } = {}): Promise<Ontology> {
+  const list: Ontology[] = [];
+  if (config.ontology.builtin) list.push(await loadOboFile(await builtinOntologyPath()));
+  for (const src of config.ontology.sources) {
+    const ont = src.path
+      ? await loadOboFile(path.resolve(path.dirname(experimentFile), src.path))
+      : await loadOboUrl(src.url!, { cacheDir: opts.cacheDir ?? ontologyCacheDir(), ...(src.sha256 ? { sha256: src.sha256 } : {}) });
+    list.push(src.prefix ? filterByPrefix(ont, src.prefix) : ont);
+  }
+  if (!list.length) {
+    throw new BbioError('E_ONTOLOGY_MISSING', 'no ontology to synthesize from: ontology.builtin is false and ontology.sources is empty', { file: experimentFile },
+      'set ontology.builtin: true or add an OBO file under ontology.sources');
+  }
+  return list.length === 1 ? list[0]! : mergeOntologies(list);
+}
+
+async function writeAtomic(file: string, data: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await writeFile(tmp, data, 'utf8');
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw new BbioError('E_IO', `cannot write ${file}: ${(e as Error).message}`, { file }, undefined, { cause: e });
+  }
+}
+
+export function toJsonl(examples: readonly object[]): string {
+  return examples.map((e) => JSON.stringify(e)).join('\n') + (examples.length ? '\n' : '');
+}
+
+/** Writes the three splits and the card; returns the absolute paths written. */
+export async function writeDataset(dir: string, result: SynthResult): Promise<Record<Split | 'card', string>> {
+  await mkdir(dir, { recursive: true });
+  const files = Object.fromEntries(Object.entries(DATASET_FILES).map(([k, f]) => [k, path.join(dir, f)])) as Record<Split | 'card', string>;
+  for (const s of SPLITS) await writeAtomic(files[s], toJsonl(result[s]));
+  await writeAtomic(files.card, JSON.stringify(result.card, null, 2) + '\n');
+  return files;
+}
+
+/** Synthesize and write, shared by the stage and `balancedbio synth`. */
+export async function synthesizeToDir(ont: Ontology, cfg: Experiment['synthesis'], dir: string, opts: SynthOptions): Promise<{ result: SynthResult; files: Record<Split | 'card', string>; examplesPerS: number }> {
+  const t0 = performance.now();
+  const result = await synthesize(ont, cfg, opts);
+  const seconds = Math.max((performance.now() - t0) / 1000, 1e-6);
+  const files = await writeDataset(dir, result);
+  return { result, files, examplesPerS: result.card.totals.total / seconds };
+}
+
+async function runSynthesize(ctx: StageContext): Promise<StageResult> {
+  const { events } = ctx;
+  events.emit({ kind: 'phase', stage: 'synthesize', status: 'progress', message: 'loading ontology' });
+  const ont = await loadExperimentOntology(ctx.config, ctx.experimentFile);
+  const cfg = ctx.config.synthesis;
+  const { result, files, examplesPerS } = await synthesizeToDir(ont, cfg, ctx.paths.dataset, {
+    seed: ctx.seed,
+    log: ctx.log,
+    signal: ctx.signal,
+    onProgress: (p) => events.emit({ kind: 'phase', stage: 'synthesize', status: 'progress', step: p.done, total: p.total, message: p.capability ? `${p.phase} ${p.capability}` : p.phase }),
+  });
+  const card = result.card;
+  for (const c of CAPABILITIES) {
+    events.metric('synth/examples_total', card.counts[c].total, { labels: { capability: c } });
+    for (const [reason, n] of Object.entries(card.rejectedByCapability[c]) as [RejectReason, number][]) {
+      events.metric('synth/rejected_total', n, { labels: { capability: c, reason } });
+    }
+  }
+  events.metric('synth/examples_per_s', examplesPerS);
+  for (const s of SPLITS) {
+    events.emit({ kind: 'artifact', stage: 'synthesize', path: path.relative(ctx.runDir, files[s]), type: 'dataset', description: `${s} split: ${card.totals[s]} examples` });
+  }
+  events.emit({ kind: 'artifact', stage: 'synthesize', path: path.relative(ctx.runDir, files.card), type: 'dataset_card', description: 'dataset card: counts, capacity, reject reasons' });
+  const rejected = Object.values(card.rejected).reduce((a, b) => a + (b ?? 0), 0);
+  ctx.log.info(`synthesized ${card.totals.total} examples (train ${card.totals.train}, val ${card.totals.val}, test ${card.totals.test}); rejected ${rejected}`);
+  return {
+    summary: { examples: card.totals.total, train: card.totals.train, val: card.totals.val, test: card.totals.test, rejected, examples_per_s: Math.round(examplesPerS) },
+  };
+}
+
+export const synthesizeStage: StageDef = {
+  name: 'synthesize',
+  title: 'Generate knowledge-grounded examples per capability (MKGSG), validated against the ontology',
+  run: runSynthesize,
+};
