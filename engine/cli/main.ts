@@ -5,6 +5,10 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BbioError } from '../util/errors';
+import { runInfer } from '../model/infer';
+import { runOntologyLookup } from '../ontology/lookup-command';
+import { runSynthCommand } from '../synth/synth-command';
+import { createLogger } from '../util/log';
 import { runCompare } from './commands/compare';
 import { runRun } from './commands/run';
 import { runRunsList, runRunsShow } from './commands/runs';
@@ -42,6 +46,41 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(new Option('--steps-scale <x>', 'multiply every step count (0.1 for a quick smoke run)').default(1).argParser(Number))
     .option('--json', 'stream events to stdout as JSON lines (schemas/events.schema.json)', false)
     .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean }) => setExit(await runRun(file, { ...o, version: version() }, io)));
+
+  program
+    .command('synth')
+    .description('generate the MKGSG dataset of an experiment (the synthesize stage on its own): train/val/test JSONL and a dataset card')
+    .argument('<file>', 'experiment file (*.bbio.yaml)')
+    .option('--out <dir>', 'output folder (default: <experiment dir>/data/<name>)')
+    .option('--json', 'print the dataset card as JSON', false)
+    .action(async (file: string, o: { out?: string; json: boolean }) => setExit(await runSynthCommand({ file, ...(o.out ? { out: o.out } : {}), json: o.json }, io)));
+
+  program
+    .command('ontology')
+    .description('ontology tools')
+    .command('lookup')
+    .description('find ontology terms by name, synonym, id, prefix or a misspelling; the built-in clinical graph by default')
+    .argument('<term>', 'what to look up, e.g. "heart attack"')
+    .option('--ontology <file>', 'an OBO file instead of the built-in graph')
+    .addOption(new Option('--limit <n>', 'matches to print').default(10).argParser(Number))
+    .option('--json', 'machine-readable output', false)
+    .action(async (term: string, o: { ontology?: string; limit: number; json: boolean }) => setExit(await runOntologyLookup({ term, json: o.json, limit: o.limit, ...(o.ontology ? { ontology: o.ontology } : {}) }, (l) => io.out(l))));
+
+  program
+    .command('infer')
+    .description('run a prompt through a Hugging Face style checkpoint folder (greedy or sampled), or print log-probabilities')
+    .requiredOption('--model <dir>', 'checkpoint folder: config.json, model.safetensors, tokenizer.json')
+    .option('--prompt <text>', 'prompt text (tokenized with the checkpoint tokenizer)')
+    .option('--prompt-ids <ids>', 'comma-separated token ids, bypassing the tokenizer')
+    .addOption(new Option('--max-new-tokens <n>', 'tokens to generate').default(32).argParser(Number))
+    .addOption(new Option('--temperature <t>', '0 = greedy').default(0).argParser(Number))
+    .addOption(new Option('--seed <n>', 'sampling seed').default(0).argParser(Number))
+    .option('--logprobs', 'print log-probabilities over the vocabulary at every prompt position as JSON', false)
+    .action(async (o: { model: string; prompt?: string; promptIds?: string; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
+      const promptIds = o.promptIds?.split(',').map((x) => Number(x.trim()));
+      if (promptIds?.some((x) => !Number.isInteger(x))) throw new BbioError('E_USAGE', `--prompt-ids must be comma-separated integers, got "${o.promptIds}"`);
+      setExit(await runInfer({ model: o.model, ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
+    });
 
   const runs = program.command('runs').description('inspect the run store');
   runs

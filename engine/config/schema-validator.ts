@@ -37,8 +37,10 @@ export interface ConfigValidator {
 
 export function createConfigValidator(): ConfigValidator {
   // strict: false because `markdownDescription` is an editor extension keyword, not JSON Schema
-  const strictAjv = new Ajv2020({ allErrors: true, verbose: true, strict: false, validateFormats: false });
-  const defaultsAjv = new Ajv2020({ allErrors: false, useDefaults: true, strict: false, validateFormats: false });
+  // code.optimize off: compiling twice as fast matters more (language-server start to first diagnostics)
+  // than the microseconds validating one small config costs either way
+  const strictAjv = new Ajv2020({ allErrors: true, verbose: true, strict: false, validateFormats: false, code: { optimize: false } });
+  const defaultsAjv = new Ajv2020({ allErrors: false, useDefaults: true, strict: false, validateFormats: false, code: { optimize: false } });
   const validate: ValidateFunction = strictAjv.compile(EXPERIMENT_SCHEMA);
   const fill: ValidateFunction = defaultsAjv.compile(EXPERIMENT_SCHEMA);
   return {

@@ -10,6 +10,7 @@ import { CAPABILITIES, STAGE_IO, STAGE_ORDER, type StageName, type StageOutput }
 import type { ErrorCode } from '../util/errors';
 import type { PathSegment, SourceMap } from './positions';
 import type { Problem } from './problems';
+import { exportsRewardStatically } from '../rl/custom-reward';
 
 export interface SemanticInput {
   input: ExperimentInput;
@@ -211,7 +212,16 @@ const checkFiles: Rule = async ({ config, file, checkFiles: enabled }, report) =
   }
   config.eval.mmlu.forEach((m, i) => jobs.push(missing(m, ['eval', 'mmlu', i], 'any', 'MMLU file or folder', 'give a CSV file (question,A,B,C,D,answer) or a folder of them')));
   config.grpo.rewards.forEach((r, i) => {
-    if (r.module) jobs.push(missing(r.module, ['grpo', 'rewards', i, 'module'], 'file', 'reward module', 'a .js or .ts file exporting `reward(example, completion)`'));
+    if (!r.module) return;
+    const at: PathSegment[] = ['grpo', 'rewards', i, 'module'];
+    jobs.push(
+      (async () => {
+        const abs = path.resolve(base, r.module!);
+        if (!(await exists(abs, 'file'))) return missing(r.module!, at, 'file', 'reward module', 'a .js file exporting `reward(example, completion)`');
+        // checked without running it: user code only ever runs in the engine, in trusted workspaces
+        if (!exportsRewardStatically(await readFile(abs, 'utf8'))) report(at, 'E_CONFLICT', `reward module ${r.module} does not export \`reward\``, 'export function reward(example, completion) { return a number in [0, 1] }');
+      })(),
+    );
   });
   await Promise.all(jobs);
 };

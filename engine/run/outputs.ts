@@ -9,8 +9,8 @@ import type { StageOutput } from './types';
 export const OUTPUT_MARKERS: Record<StageOutput, string> = {
   dataset: 'dataset-card.json',
   base_model: 'model.safetensors',
-  sft_adapter: 'adapter_model.safetensors',
-  grpo_adapter: 'adapter_model.safetensors',
+  sft_adapter: 'adapters.json',
+  grpo_adapter: 'adapters.json',
   report: 'report.json',
 };
 

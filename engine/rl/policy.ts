@@ -1,0 +1,57 @@
+/**
+ * Per-token log-probabilities of sampled completions under a policy, the tensors the GRPO loss consumes.
+ * A group shares its prompt, so its completion positions are one contiguous slice of the sequence (no
+ * gather, whose gradient the wasm backend lacks); token log-probs are picked with a one-hot product.
+ * Logits are divided by the sampling temperature first, as TRL does, so π_θ, π_old and π_ref are the
+ * distributions the completions were actually drawn from.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { forwardLogits, type ForwardOptions, type LlamaModel } from '../model/llama';
+
+export interface GroupRollout {
+  prompt: readonly number[];
+  completions: readonly (readonly number[])[];
+}
+
+/** [G, Lmax] log π(o_it | q, o_i<t) for one group, zero beyond each completion; differentiable. */
+export function groupTokenLogps(model: LlamaModel, group: GroupRollout, opts: { temperature: number; maxLen: number; padId: number; forward: ForwardOptions }): tf.Tensor2D {
+  const G = group.completions.length;
+  const P = group.prompt.length;
+  const Lc = Math.max(1, ...group.completions.map((c) => c.length));
+  const T = P + Lc - 1;
+  const V = model.config.vocab_size;
+  const ids = new Int32Array(G * T).fill(opts.padId);
+  const targets = new Int32Array(G * Lc).fill(opts.padId);
+  group.completions.forEach((c, g) => {
+    const row = [...group.prompt, ...c];
+    ids.set(row.slice(0, T), g * T);
+    targets.set(c.slice(0, Lc), g * Lc);
+  });
+  const logits = tf.reshape(forwardLogits(model, ids, G, opts.forward), [G, T, V]); // [G, T, V]
+  const comp = tf.slice(logits, [0, P - 1, 0], [G, Lc, V]); // [G, Lc, V]
+  const logp = tf.logSoftmax(tf.div(comp, opts.temperature)); // [G, Lc, V]
+  const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor2d(targets, [G, Lc], 'int32'), V)), 2); // [G, Lc]
+  return tf.pad(picked, [[0, 0], [0, opts.maxLen - Lc]]) as tf.Tensor2D; // [G, Lmax]
+}
+
+/** Mean token entropy (nats) of the policy over the completion tokens of a group (no gradient). */
+export function groupEntropy(model: LlamaModel, group: GroupRollout, opts: { temperature: number; padId: number; forward: ForwardOptions }): number {
+  return tf.tidy(() => {
+    const G = group.completions.length;
+    const P = group.prompt.length;
+    const Lc = Math.max(1, ...group.completions.map((c) => c.length));
+    const T = P + Lc - 1;
+    const V = model.config.vocab_size;
+    const ids = new Int32Array(G * T).fill(opts.padId);
+    const mask = new Float32Array(G * Lc);
+    group.completions.forEach((c, g) => {
+      ids.set([...group.prompt, ...c].slice(0, T), g * T);
+      for (let t = 0; t < c.length; t++) mask[g * Lc + t] = 1;
+    });
+    const comp = tf.slice(tf.reshape(forwardLogits(model, ids, G, { ...opts.forward, freezeBase: true }), [G, T, V]), [0, P - 1, 0], [G, Lc, V]); // [G, Lc, V]
+    const logp = tf.logSoftmax(tf.div(comp, opts.temperature)); // [G, Lc, V]
+    const h = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 2)); // [G, Lc]
+    const n = mask.reduce((a, b) => a + b, 0);
+    return n ? tf.sum(tf.mul(h, tf.tensor2d(mask, [G, Lc]))).dataSync()[0]! / n : 0;
+  });
+}

@@ -1,0 +1,85 @@
+/**
+ * Supervised examples for LoRA stages: SynthExample records tokenised as prompt and response, so the loss
+ * covers only the response (the assistant's part), and padded batches with a loss mask. The prompt is
+ * encoded on its own exactly as it is at inference (`<|user|>\n{prompt}\n<|assistant|>\n`), so training and
+ * generation see the same token boundary.
+ */
+import * as fs from 'node:fs';
+import type { BpeTokenizer } from '../model/tokenizer';
+import { makeLmBatch, type LmBatch } from '../model/llama';
+import type { Capability } from '../run/types';
+import { CAPABILITIES } from '../run/types';
+import { CHAT_MARKERS } from '../synth/text';
+import type { SynthExample } from '../synth/types';
+import { BbioError } from '../util/errors';
+
+/** The text the model is given: everything up to and including the assistant marker line. */
+export function promptPrefix(prompt: string): string {
+  return `${CHAT_MARKERS.user}\n${prompt}\n${CHAT_MARKERS.assistant}\n`;
+}
+
+export function responseSuffix(response: string): string {
+  return `${response}\n${CHAT_MARKERS.end}`;
+}
+
+export interface TokenizedExample {
+  ids: number[];
+  /** Tokens before this index are the prompt (no loss). */
+  promptLength: number;
+  capability: Capability;
+}
+
+export function readExamples(file: string): SynthExample[] {
+  let raw: string;
+  try {
+    raw = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new BbioError('E_FILE_MISSING', `cannot read ${file}`, { file }, 'run the synthesize stage first', { cause: e });
+  }
+  const out: SynthExample[] = [];
+  raw.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      const ex = JSON.parse(line) as SynthExample;
+      if (typeof ex.prompt !== 'string' || typeof ex.response !== 'string' || !CAPABILITIES.includes(ex.capability)) throw new Error('missing prompt, response or capability');
+      out.push(ex);
+    } catch (e) {
+      throw new BbioError('E_IO', `${file}:${i + 1}: not a valid example: ${(e as Error).message}`, { file, line: i + 1 }, 'each line is one JSON example with prompt, response and capability', { cause: e });
+    }
+  });
+  return out;
+}
+
+/** Tokenises prompt and response separately; cuts the response so the whole fits maxLen + 1 tokens. */
+export function tokenizeExample(tok: BpeTokenizer, ex: SynthExample, maxLen: number): TokenizedExample {
+  const prompt = tok.encode(promptPrefix(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
+  const response = tok.encode(responseSuffix(ex.response), { splitSpecial: false });
+  if (tok.eosId >= 0) response.push(tok.eosId);
+  const keepPrompt = prompt.slice(-Math.max(1, Math.floor(maxLen / 2)));
+  const ids = [...(prompt.length > maxLen / 2 ? keepPrompt : prompt), ...response].slice(0, maxLen + 1);
+  const promptLength = Math.min(prompt.length > maxLen / 2 ? keepPrompt.length : prompt.length, ids.length - 1);
+  return { ids, promptLength, capability: ex.capability };
+}
+
+export function groupByCapability<T extends { capability: Capability }>(items: readonly T[]): Record<Capability, T[]> {
+  const out = Object.fromEntries(CAPABILITIES.map((c) => [c, [] as T[]])) as Record<Capability, T[]>;
+  for (const it of items) out[it.capability].push(it);
+  return out;
+}
+
+/** Right-pads rows to a common length; the loss mask covers response tokens only. */
+export function supervisedBatch(rows: readonly TokenizedExample[], padId: number): LmBatch {
+  const T = Math.max(...rows.map((r) => r.ids.length)) - 1;
+  const padded = rows.map((r) => [...r.ids, ...new Array<number>(T + 1 - r.ids.length).fill(padId)]);
+  const mask = new Float32Array(rows.length * T);
+  rows.forEach((r, b) => {
+    // target position t predicts ids[t+1]; response tokens are ids[promptLength..]
+    for (let t = r.promptLength - 1; t < r.ids.length - 1; t++) if (t >= 0) mask[b * T + t] = 1;
+  });
+  return makeLmBatch(padded, mask);
+}
+
+/** Response tokens in a batch (for throughput). */
+export function responseTokens(rows: readonly TokenizedExample[]): number {
+  return rows.reduce((s, r) => s + (r.ids.length - r.promptLength), 0);
+}
