@@ -31,6 +31,7 @@ import { combineGradients } from '../train/projection/combine';
 import { SubspaceProjector } from '../train/projection/subspace';
 import { Trainer } from '../train/trainer';
 import { baseModelDir } from '../train/sft-stage';
+import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng, type Rng } from '../util/rng';
 import { aggregate, groupTies, mean, std } from './advantages';
@@ -174,6 +175,7 @@ export async function runGrpo(ctx: StageContext): Promise<StageResult> {
   let lastRewardMean = Number.NaN;
   try {
     while (trainer.step < totalSteps) {
+      await yieldToEventLoop(); // lets a cancel (SIGTERM) in between steps
       if (ctx.signal.aborted) {
         await checkpoint();
         throw new BbioError('E_CANCELLED', `grpo cancelled at step ${trainer.step}; checkpoint written`, {}, 'continue with run --resume');

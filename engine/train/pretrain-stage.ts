@@ -11,6 +11,7 @@ import { selectBackend } from '../model/backend';
 import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, modelFromTensors, saveLlama, type LlamaModel } from '../model/llama';
 import { BpeTokenizer, trainBpe } from '../model/tokenizer';
 import type { StageContext, StageDef, StageResult } from '../run/types';
+import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint';
@@ -107,6 +108,7 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
     const progressEvery = Math.max(1, Math.round(totalSteps / 50));
     let lastVal: number | null = null;
     while (trainer.step < totalSteps) {
+      await yieldToEventLoop(); // lets a cancel (SIGTERM) in between steps
       if (ctx.signal.aborted) {
         await checkpoint();
         throw new BbioError('E_CANCELLED', `pretrain cancelled at step ${trainer.step}; checkpoint written`, {}, 'continue with run --resume');

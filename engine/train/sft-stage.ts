@@ -14,6 +14,7 @@ import { disposeModel, lmLoss, loadLlama, type LlamaModel, type LmBatch } from '
 import { createLoraSet, disposeLoraSet, loraHook, loraVariables, type LoraSet, type TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
 import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../run/types';
+import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng, type Rng } from '../util/rng';
 import { saveAdapterDir } from './adapters';
@@ -170,6 +171,7 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
   const interference: number[][] = [];
   try {
     while (trainer.step < totalSteps) {
+      await yieldToEventLoop(); // lets a cancel (SIGTERM) in between steps
       if (ctx.signal.aborted) {
         await checkpoint();
         throw new BbioError('E_CANCELLED', `sft cancelled at step ${trainer.step}; checkpoint written`, {}, 'continue with run --resume');

@@ -20,6 +20,7 @@ export const ERROR_CODES = [
   'E_STAGE_DEPENDENCY',
   'E_CONFLICT',
   'E_ONTOLOGY_TERM_UNKNOWN',
+  'E_MEMORY',
   // ontology
   'E_ONTOLOGY_MISSING',
   'E_ONTOLOGY_PARSE',

@@ -1,0 +1,12 @@
+/** Config sections that configure a pipeline stage, and the stage each one configures. */
+import type { StageName } from '../protocol';
+
+export const SECTION_STAGES: Readonly<Record<string, StageName>> = {
+  synthesis: 'synthesize',
+  pretrain: 'pretrain',
+  sft: 'sft',
+  grpo: 'grpo',
+  eval: 'evaluate',
+};
+
+export const STAGE_ORDER: readonly StageName[] = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'];

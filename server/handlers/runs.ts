@@ -1,0 +1,103 @@
+/** Custom run requests (startRun, cancelRun, listRuns, listJobs, setTrust) and the run commands. */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { ResponseError, type CancellationToken } from 'vscode-languageserver';
+import { loadExperiment } from '../../engine/config/load';
+import type { Experiment } from '../../schemas/generated/experiment';
+import { STAGE_ORDER } from '../features/stages';
+import { isExperimentUri, uriToPath } from '../paths';
+import * as P from '../protocol';
+import { experimentDoc, guarded, type HandlerDeps } from './deps';
+
+const INVALID_PARAMS = -32602;
+const INVALID_REQUEST = -32600;
+
+/** The experiment's resolved config: from the open document when there is one, else from disk. */
+async function configOf(deps: HandlerDeps, uri: string, file: string): Promise<Experiment | undefined> {
+  const doc = experimentDoc(deps, uri);
+  if (doc) return (await deps.ctx.analyzer.analyze(doc)).config;
+  return (await loadExperiment(file, { skipFileChecks: true })).config;
+}
+
+function runsDirOf(file: string, config: Experiment | undefined): string {
+  return path.resolve(path.dirname(file), config?.output.runs_dir ?? 'runs');
+}
+
+export async function startRun(deps: HandlerDeps, params: P.StartRunParams, token?: CancellationToken): Promise<P.StartRunResult> {
+  if (!deps.state.trusted) throw new ResponseError(INVALID_REQUEST, 'this workspace is not trusted: runs are disabled (a run executes code such as custom reward modules)');
+  if (!params || typeof params.uri !== 'string' || !isExperimentUri(params.uri) || !params.uri.startsWith('file:')) throw new ResponseError(INVALID_PARAMS, 'startRun needs the file: URI of a saved *.bbio.yaml experiment');
+  const bad = (params.stages ?? []).filter((s) => !STAGE_ORDER.includes(s));
+  if (!Array.isArray(params.stages ?? []) || bad.length) throw new ResponseError(INVALID_PARAMS, `unknown stage(s): ${bad.join(', ')}; stages are ${STAGE_ORDER.join(', ')}`);
+  if (params.stepsScale !== undefined && !(typeof params.stepsScale === 'number' && params.stepsScale > 0 && Number.isFinite(params.stepsScale))) throw new ResponseError(INVALID_PARAMS, 'stepsScale must be a positive number');
+  const file = uriToPath(params.uri);
+  let disk: string;
+  try {
+    disk = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ResponseError(INVALID_REQUEST, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; save the experiment first`);
+  }
+  const doc = experimentDoc(deps, params.uri);
+  if (doc && doc.getText() !== disk) throw new ResponseError(INVALID_REQUEST, `${path.basename(file)} has unsaved changes: save it before running`);
+  const config = await configOf(deps, params.uri, file);
+  const runsDir = runsDirOf(file, config);
+  let resume = params.resume;
+  if (resume === 'latest') {
+    const latest = await deps.ctx.runs.latest(runsDir, file, config?.name);
+    if (!latest) throw new ResponseError(INVALID_REQUEST, `no earlier run of ${path.basename(file)} in ${runsDir} to resume`);
+    resume = latest.runDir;
+  }
+  if (token?.isCancellationRequested) throw new ResponseError(-32800, 'request cancelled');
+  return deps.jobs.enqueue({ uri: params.uri, file, runsDir, ...(params.stages ? { stages: params.stages } : {}), ...(resume ? { resume } : {}), ...(params.stepsScale !== undefined ? { stepsScale: params.stepsScale } : {}) });
+}
+
+export function registerRuns(deps: HandlerDeps): void {
+  const { connection } = deps;
+
+  connection.onRequest(P.startRun, (params, token) => guarded(deps, 'startRun', () => startRun(deps, params, token)));
+
+  connection.onRequest(P.cancelRun, (params) =>
+    guarded(deps, 'cancelRun', async () => {
+      if (!params || typeof params.jobId !== 'string') throw new ResponseError(INVALID_PARAMS, 'cancelRun needs a jobId');
+      return { cancelled: deps.jobs.cancel(params.jobId) };
+    }),
+  );
+
+  connection.onRequest(P.listJobs, () => guarded(deps, 'listJobs', async () => deps.jobs.list()));
+
+  connection.onRequest(P.listRuns, (params) =>
+    guarded(deps, 'listRuns', async () => {
+      if (!params || typeof params.uri !== 'string') throw new ResponseError(INVALID_PARAMS, 'listRuns needs the experiment uri');
+      const file = uriToPath(params.uri);
+      const runsDir = runsDirOf(file, await configOf(deps, params.uri, file));
+      const runs = await deps.ctx.runs.list(runsDir);
+      return {
+        runsDir,
+        runs: runs.map((r): P.RunSummary => ({
+          runId: r.runId,
+          runDir: r.runDir,
+          ...(r.problem ? { problem: r.problem } : {}),
+          ...(r.state ? { status: r.state.status, name: r.state.name, experimentFile: r.state.experimentFile, createdAt: r.state.createdAt, updatedAt: r.state.updatedAt, stages: r.state.stages } : {}),
+        })),
+      };
+    }),
+  );
+
+  connection.onNotification(P.setTrust, (params) => {
+    if (typeof params?.trusted === 'boolean') deps.state.trusted = params.trusted;
+    else connection.console.warn(`balancedbio/setTrust ignored: expected { trusted: boolean }, got ${JSON.stringify(params)}`);
+  });
+
+  connection.onExecuteCommand((params, token) =>
+    guarded(deps, `command ${params.command}`, async () => {
+      const arg = (params.arguments ?? [])[0] as unknown;
+      switch (params.command) {
+        case P.ServerCommands.startRun:
+          return startRun(deps, arg as P.StartRunParams, token);
+        case P.ServerCommands.cancelRun:
+          return { cancelled: deps.jobs.cancel(String((arg as P.CancelRunParams | undefined)?.jobId)) };
+        default:
+          throw new ResponseError(INVALID_PARAMS, `unknown command ${params.command}`);
+      }
+    }),
+  );
+}
