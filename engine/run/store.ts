@@ -12,7 +12,7 @@
  * run; a killed process's lock goes stale and `run --resume` can take it.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { access, constants, mkdir, readdir, readFile } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
@@ -42,6 +42,8 @@ export interface RunState {
   updatedAt: string;
   stages: Partial<Record<StageName, StageState>>;
   error?: { code: string; message: string; hint?: string };
+  /** Process writing the run; lets a resume break the lock of a killed process at once. */
+  pid?: number;
 }
 
 export const RUN_FILES = {
@@ -101,7 +103,7 @@ export class RunStore {
     }
     const runDir = path.join(opts.runsDir, runId);
     const now = new Date().toISOString();
-    const state: RunState = { version: 1, runId, name: opts.name, experimentFile: opts.experimentFile, status: 'running', createdAt: now, updatedAt: now, stages: {} };
+    const state: RunState = { version: 1, runId, name: opts.name, experimentFile: opts.experimentFile, status: 'running', createdAt: now, updatedAt: now, stages: {}, pid: process.pid };
     const store = new RunStore(runDir, runId, state);
     await store.lock();
     await Promise.all([mkdir(path.join(runDir, 'artifacts')), mkdir(path.join(runDir, 'checkpoints'))]);
@@ -120,6 +122,7 @@ export class RunStore {
     const store = new RunStore(abs, state.runId, state);
     await store.lock();
     store.state.status = 'running';
+    store.state.pid = process.pid;
     delete store.state.error;
     await store.saveState();
     store.openEvents();
@@ -127,9 +130,16 @@ export class RunStore {
   }
 
   private async lock(): Promise<void> {
+    const options = { lockfilePath: path.join(this.runDir, '.lock'), stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 2, retries: 0, realpath: false };
     try {
-      this.releaseLock = await lockfile.lock(this.runDir, { lockfilePath: path.join(this.runDir, '.lock'), stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 2, retries: 0, realpath: false });
+      this.releaseLock = await lockfile.lock(this.runDir, options);
     } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ELOCKED' && this.state.pid !== undefined && this.state.pid !== process.pid && !processAlive(this.state.pid)) {
+        // the writer was killed (SIGKILL, power loss): its lock is stale even if its mtime is recent
+        await rm(options.lockfilePath, { recursive: true, force: true });
+        this.releaseLock = await lockfile.lock(this.runDir, options);
+        return;
+      }
       if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
         throw new BbioError('E_RUN_LOCKED', `run ${this.runId} is being written by another process`, { file: this.runDir }, `wait for it to finish or cancel it; a killed run's lock expires after ${LOCK_STALE_MS / 1000} s`, { cause: e });
       }
@@ -187,6 +197,16 @@ export class RunStore {
     const release = this.releaseLock;
     this.releaseLock = undefined;
     if (release) await release();
+  }
+}
+
+/** Whether a process with this pid exists (signal 0 only checks). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists but belongs to someone else
   }
 }
 

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { readEvents, readRunState } from '../../engine/run/store';
+import { invalidEvents } from '../helpers/events';
+import { REPO, tempDir } from '../helpers/tmp';
+
+const BIN = path.join(REPO, 'bin/balancedbio.js');
+
+/** A small but real pipeline: MKGSG on a fixture graph, then pretraining a tiny model. */
+async function experiment(t: import('node:test').TestContext): Promise<{ dir: string; file: string }> {
+  const dir = await tempDir(t);
+  await copyFile(path.join(REPO, 'test/fixtures/synth/mini-clinical.obo'), path.join(dir, 'mini.obo'));
+  const file = path.join(dir, 'exp.bbio.yaml');
+  await writeFile(file, [
+    'name: cancel-resume',
+    'stages: [synthesize, pretrain]',
+    'ontology: { builtin: false, sources: [{ path: mini.obo }] }',
+    'synthesis: { examples: { domain: 40, reasoning: 20, instruction: 20, integration: 10 }, hops: { min: 2, max: 3 } }',
+    'model: { dims: { vocab_size: 300, hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context_length: 64 } }',
+    'pretrain: { steps: 60, batch_size: 4, warmup_steps: 2, checkpoint_every: 4 }',
+    'output: { runs_dir: runs }',
+  ].join('\n'));
+  return { dir, file };
+}
+
+/** Starts `run --json` and resolves once a pretrain progress event reaches `step`. */
+function startRun(args: string[], cwd: string, step: number): { child: ChildProcess; reached: Promise<string>; exit: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let buf = '';
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const reached = new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split('\n').slice(0, -1)) {
+        const e = JSON.parse(line) as { kind: string; stage?: string; status?: string; step?: number; runId: string };
+        if (e.kind === 'metric' && e.stage === 'pretrain' && (e.step ?? 0) >= step) resolve(e.runId);
+      }
+      buf = buf.slice(buf.lastIndexOf('\n') + 1);
+    });
+    child.on('close', (code) => reject(new Error(`run exited (${code}) before step ${step}: ${stderr}`)));
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return { child, reached, exit };
+}
+
+test('SIGTERM checkpoints and stops between steps; --resume finishes the run', async (t) => {
+  const { dir, file } = await experiment(t);
+  const first = startRun(['run', file, '--json'], dir, 6);
+  const runId = await first.reached;
+  const t0 = Date.now();
+  first.child.kill('SIGTERM');
+  assert.equal(await first.exit, 1);
+  assert.ok(Date.now() - t0 < 15_000, `stopped ${Date.now() - t0} ms after SIGTERM`);
+  const runDir = path.join(dir, 'runs', runId);
+  let state = await readRunState(runDir);
+  assert.equal(state.status, 'cancelled');
+  assert.equal(state.stages.pretrain?.status, 'cancelled');
+  assert.ok((await stat(path.join(runDir, 'checkpoints/pretrain/latest.json'))).isFile());
+
+  const resumed = startRun(['run', file, '--json', '--resume', runDir], dir, 60);
+  await resumed.reached;
+  assert.equal(await resumed.exit, 0);
+  state = await readRunState(runDir);
+  assert.equal(state.status, 'completed');
+  assert.equal(state.stages.pretrain?.attempts, 2);
+  assert.equal(state.stages.synthesize?.attempts, 1, 'the finished stage is not run again');
+  const { events, badLines } = await readEvents(runDir);
+  assert.deepEqual(badLines, []);
+  assert.deepEqual(invalidEvents(events), []);
+  assert.ok(events.some((e) => e.kind === 'phase' && e.stage === 'pretrain' && e.status === 'resumed'));
+  const steps = events.filter((e) => e.kind === 'metric' && e.name === 'pretrain/loss').map((e) => e.step);
+  assert.equal(Math.max(...(steps as number[])), 60);
+});
+
+test('after SIGKILL the store is readable at once and --resume takes over the dead process lock', async (t) => {
+  const { dir, file } = await experiment(t);
+  const first = startRun(['run', file, '--json'], dir, 5);
+  const runId = await first.reached;
+  first.child.kill('SIGKILL');
+  await first.exit;
+  const runDir = path.join(dir, 'runs', runId);
+  const show = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn(process.execPath, [BIN, 'runs', 'show', runDir], { cwd: dir });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('close', (code) => resolve({ code, out }));
+  });
+  assert.equal(show.code, 0);
+  assert.match(show.out, /pretrain\s+running/);
+  const resumed = startRun(['run', file, '--json', '--resume', runDir], dir, 60);
+  await resumed.reached;
+  assert.equal(await resumed.exit, 0, 'no E_RUN_LOCKED: the killed writer no longer exists');
+  assert.equal((await readRunState(runDir)).status, 'completed');
+  const card = JSON.parse(await readFile(path.join(runDir, 'artifacts/data/dataset-card.json'), 'utf8')) as object;
+  assert.ok(card);
+});
