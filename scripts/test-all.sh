@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
-step "generated types are up to date"; npx tsx scripts/gen-schema-types.ts --check
+step "generated files are up to date"; npx tsx scripts/gen-schema-types.ts --check && npx tsx scripts/build-clinical-obo.ts --check
 step "typecheck"; npx tsc -p . --noEmit
 step "lint"; npx eslint --max-warnings 0 .
 step "build"; npx tsx scripts/build.ts
