@@ -10,6 +10,8 @@ import { runOntologyLookup } from '../ontology/lookup-command';
 import { runSynthCommand } from '../synth/synth-command';
 import { createLogger } from '../util/log';
 import { runCompare } from './commands/compare';
+import { runEvalCommand } from './commands/eval';
+import { runExportCommand } from './commands/export';
 import { runRun } from './commands/run';
 import { runRunsList, runRunsShow } from './commands/runs';
 import { runValidate } from './commands/validate';
@@ -105,6 +107,28 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--md <file>', 'also write the comparison as Markdown')
     .option('--json', 'machine-readable output', false)
     .action(async (r: string[], o: { dir: string; md?: string; json: boolean }) => setExit(await runCompare(r, o, io)));
+
+  program
+    .command('eval')
+    .description('score a checkpoint on MMLU-format files, or a run\'s base/SFT/GRPO models on its capability suites; prints accuracy, standard error and item count')
+    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, tokenizer.json) or run folder')
+    .option('--mmlu <path>', 'MMLU-format CSV file or folder of <subject>_test.csv files (rows question,A,B,C,D,answer)')
+    .option('--subjects <list>', 'comma-separated subjects to keep, e.g. anatomy,medical_genetics')
+    .addOption(new Option('--shots <k>', 'few-shot examples from <subject>_dev.csv (default: the run\'s eval.few_shot, or 5)').argParser(Number))
+    .addOption(new Option('--max-items <n>', 'items per suite or subject (0 = all)').argParser(Number))
+    .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'gpu', 'native', 'wasm', 'cpu']).default('auto'))
+    .option('--json', 'machine-readable output', false)
+    .action(async (o: { model: string; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
+
+  program
+    .command('export')
+    .description('export a run\'s metrics: TensorBoard event files, CSV, or an MLflow file store (no server needed)')
+    .argument('<run>', 'run folder, or a unique part of its name under --dir')
+    .addOption(new Option('--to <format>', 'tensorboard | csv | mlflow').choices(['tensorboard', 'csv', 'mlflow']).makeOptionMandatory())
+    .option('--out <dir>', 'output folder (default: RUN/exports/<format>)')
+    .option('--dir <runsDir>', 'runs directory', 'runs')
+    .option('--json', 'machine-readable output', false)
+    .action(async (run: string, o: { to: string; out?: string; dir: string; json: boolean }) => setExit(await runExportCommand(run, o, io)));
 
   return program;
 }

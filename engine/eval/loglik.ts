@@ -6,7 +6,7 @@
  * soft-maxed on the host. One pass per batch instead of one per option is the speed-up the issue asks for.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { forwardLogits, type ForwardOptions, type LlamaModel } from '../model/llama';
+import { forwardHidden, lmHead, type ForwardOptions, type LlamaModel } from '../model/llama';
 
 export interface LoglikRequest {
   context: readonly number[];
@@ -45,14 +45,25 @@ export function scoreLoglik(model: LlamaModel, requests: readonly LoglikRequest[
     const T = Math.max(...batch.map((b) => b.input.length));
     const ids = new Int32Array(batch.length * T).fill(opts.padId);
     batch.forEach((b, i) => ids.set(b.input, i * T));
-    const logits = tf.tidy(() => forwardLogits(model, ids, batch.length, { ...opts.forward, freezeBase: true }).dataSync() as Float32Array); // [B·T, V]
+    // Only the continuation positions go through the output projection: [B·T, V] logits for every
+    // position would cost more than the trunk for short options and long contexts.
+    const rows: number[] = [];
+    const rowOf = batch.map((b, i) => b.cont.map((_, j) => (b.first + j < 0 ? -1 : rows.push(i * T + b.first + j) - 1)));
+    const fwd: ForwardOptions = { ...opts.forward, freezeBase: true };
+    const logits = rows.length
+      ? tf.tidy(() => {
+          const hidden = forwardHidden(model, ids, batch.length, fwd); // [B·T, D]
+          const picked = tf.gather(hidden, Int32Array.from(rows)) as tf.Tensor2D; // [P, D]
+          return lmHead(model, picked, fwd).dataSync() as Float32Array; // [P, V]
+        })
+      : new Float32Array(0);
     batch.forEach((b, i) => {
       let logprob = 0;
       let greedy = true;
       b.cont.forEach((tok, j) => {
-        const pos = b.first + j;
-        if (pos < 0) return; // an empty context cannot predict its first token; lm-eval adds a BOS here
-        const off = (i * T + pos) * V;
+        const r = rowOf[i]![j]!;
+        if (r < 0) return; // an empty context cannot predict its first token; lm-eval adds a BOS here
+        const off = r * V;
         const { lse, argmax } = logSumExp(logits, off, off + V);
         logprob += logits[off + tok]! - lse;
         if (argmax !== tok) greedy = false;

@@ -1,0 +1,135 @@
+/**
+ * `balancedbio eval --model (CHECKPOINT_DIR | RUN_DIR) [--mmlu (FOLDER | FILE.csv)] [--subjects a,b] [--shots 5]
+ * [--max-items N] [--json]`: scores a Hugging Face checkpoint on MMLU-format files, or a run's base, SFT and
+ * GRPO models on the capability suites of its test split (and on MMLU files when given). Prints accuracy,
+ * bootstrap standard error and item count per subject and overall. Writes nothing into the run.
+ */
+import * as fs from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Experiment } from '../../../schemas/generated/experiment';
+import { evaluateModels, loadTokenizer, type EvaluatedModel, type EvaluationTarget } from '../../eval/evaluate-stage';
+import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
+import { pct } from '../../eval/report';
+import { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from '../../eval/suites';
+import { selectBackend, type BackendChoice } from '../../model/backend';
+import { disposeModel, loadLlama } from '../../model/llama';
+import { disposeLoraSet, type LoraSet } from '../../model/lora';
+import { EdgeIndex, TermLexicon } from '../../rl/answers';
+import { readRunState, RUN_FILES } from '../../run/store';
+import { OUTPUT_PATHS } from '../../run/types';
+import { DATASET_FILES, loadExperimentOntology } from '../../synth/synth-stage';
+import { loadAdapterDir } from '../../train/adapters';
+import { readExamples } from '../../train/examples';
+import { BbioError } from '../../util/errors';
+import { createLogger } from '../../util/log';
+import { EXIT, table, type CliIo } from '../io';
+
+export interface EvalCommandOptions {
+  model: string;
+  mmlu?: string;
+  /** Comma-separated subject names (file names without _test.csv). */
+  subjects?: string;
+  /** Few-shot examples from _dev.csv; default: the run's eval.few_shot, or 5 for a checkpoint. */
+  shots?: number;
+  /** Items per suite or subject; 0 = all. */
+  maxItems?: number;
+  backend?: BackendChoice;
+  seed?: number;
+  json: boolean;
+}
+
+function isRunDir(dir: string): boolean {
+  return fs.existsSync(path.join(dir, RUN_FILES.state));
+}
+
+async function readRunConfig(runDir: string): Promise<Experiment> {
+  const file = path.join(runDir, RUN_FILES.experiment);
+  try {
+    return parseYaml(await readFile(file, 'utf8')) as Experiment;
+  } catch (e) {
+    throw new BbioError('E_RUN_CORRUPT', `cannot read the resolved experiment ${file}: ${(e as Error).message}`, { file }, 'the run folder was edited or damaged', { cause: e });
+  }
+}
+
+function printModels(models: readonly EvaluatedModel[], io: CliIo): void {
+  const metrics = [...new Set(models.flatMap((m) => Object.keys(m.report.scores)))].sort();
+  if (metrics.length) {
+    io.out('capability suites (test split; % ± bootstrap standard error)');
+    const rows = [['metric', ...models.map((m) => m.report.name), 'n']];
+    for (const k of metrics) rows.push([k, ...models.map((m) => pct(m.report.scores[k])), String(models.find((m) => m.report.scores[k])?.report.scores[k]?.n ?? '')]);
+    rows.push(['balance', ...models.map((m) => (m.report.balance === null ? '–' : m.report.balance.toFixed(3))), '']);
+    for (const l of table(rows)) io.out(l);
+  }
+  const withMmlu = models.filter((m) => m.report.mmlu && Object.keys(m.report.mmlu).length);
+  if (withMmlu.length) {
+    if (metrics.length) io.out('');
+    const subjects = Object.keys(withMmlu[0]!.report.mmlu!).sort((a, b) => (a === 'overall' ? 1 : b === 'overall' ? -1 : a.localeCompare(b)));
+    const rows = [['subject', ...withMmlu.flatMap((m) => [`${m.report.name} acc %`, 'stderr']), 'n']];
+    for (const s of subjects) {
+      const cells = withMmlu.flatMap((m) => {
+        const sc = m.report.mmlu![s];
+        return sc ? [(100 * sc.value).toFixed(1), sc.stderr === null ? '–' : (100 * sc.stderr).toFixed(1)] : ['–', '–'];
+      });
+      rows.push([s, ...cells, String(withMmlu[0]!.report.mmlu![s]?.n ?? '')]);
+    }
+    for (const l of table(rows)) io.out(l);
+  }
+}
+
+export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promise<number> {
+  const target = path.resolve(io.cwd, opts.model);
+  if (!fs.existsSync(target)) throw new BbioError('E_FILE_MISSING', `no such model or run folder: ${opts.model}`, { file: target }, 'give a Hugging Face checkpoint folder (config.json) or a run folder');
+  const log = createLogger({ write: io.err, level: 'warn' });
+  await selectBackend(opts.backend ?? 'auto', { log });
+  const subjects = opts.subjects?.split(',').map((s) => s.trim()).filter(Boolean);
+  const mmluFrom = async (paths: readonly string[]): Promise<MmluSubject[]> => (await Promise.all(paths.map((p) => loadMmlu(p, subjects?.length ? { subjects } : {})))).flat();
+  const opt: SuiteOptions = { ...DEFAULT_SUITE_OPTIONS, seed: opts.seed ?? 0, maxItems: opts.maxItems ?? 0 };
+
+  let evaluated: EvaluatedModel[];
+  if (isRunDir(target)) {
+    const config = await readRunConfig(target);
+    const state = await readRunState(target);
+    const experimentFile = state.experimentFile;
+    const baseDir = fs.existsSync(path.join(target, OUTPUT_PATHS.base_model, 'config.json')) ? path.join(target, OUTPUT_PATHS.base_model) : config.model.path ? path.resolve(path.dirname(experimentFile), config.model.path) : path.join(target, OUTPUT_PATHS.base_model);
+    const mmlu = await mmluFrom(opts.mmlu ? [path.resolve(io.cwd, opts.mmlu)] : config.eval.mmlu.map((p) => path.resolve(path.dirname(experimentFile), p)));
+    const ontology = await loadExperimentOntology(config, experimentFile);
+    const testExamples = readExamples(path.join(target, OUTPUT_PATHS.dataset, DATASET_FILES.test));
+    const tokenizer = await loadTokenizer(baseDir);
+    const base = loadLlama(baseDir);
+    const sets: LoraSet[] = [];
+    try {
+      const targets: EvaluationTarget[] = [{ name: 'base' }];
+      for (const [name, rel] of [['sft', OUTPUT_PATHS.sft_adapter], ['grpo', OUTPUT_PATHS.grpo_adapter]] as const) {
+        const dir = path.join(target, rel);
+        if (!fs.existsSync(path.join(dir, 'adapters.json')) && !fs.existsSync(path.join(dir, 'adapter_model.safetensors'))) continue;
+        const set = loadAdapterDir(base, dir);
+        sets.push(set);
+        targets.push({ name, adapters: set });
+      }
+      evaluated = evaluateModels({
+        base, tokenizer, targets, suites: config.eval.suites, testExamples, mmlu, shots: opts.shots ?? config.eval.few_shot, log,
+        reward: { lexicon: new TermLexicon(ontology), edges: new EdgeIndex(ontology) },
+        opts: { ...opt, resamples: config.eval.bootstrap, maxItems: opts.maxItems ?? config.eval.max_items },
+      });
+    } finally {
+      for (const s of sets) disposeLoraSet(s);
+      disposeModel(base);
+    }
+  } else {
+    if (!fs.existsSync(path.join(target, 'config.json'))) throw new BbioError('E_CHECKPOINT', `${opts.model} is neither a run folder (state.json) nor a checkpoint (config.json)`, { file: target });
+    if (!opts.mmlu) throw new BbioError('E_USAGE', 'a checkpoint is scored on MMLU-format files: give --mmlu FOLDER or FILE.csv', {}, 'or pass a run folder to score its capability suites');
+    const mmlu = await mmluFrom([path.resolve(io.cwd, opts.mmlu)]);
+    const tokenizer = await loadTokenizer(target);
+    const base = loadLlama(target);
+    try {
+      evaluated = evaluateModels({ base, tokenizer, targets: [{ name: 'external' }], suites: [], testExamples: [], mmlu, shots: opts.shots ?? 5, opts: opt, log });
+    } finally {
+      disposeModel(base);
+    }
+  }
+  if (opts.json) io.out(JSON.stringify({ model: target, models: evaluated.map((m) => ({ ...m.report, seconds: m.seconds })), examples: evaluated.flatMap((m) => m.examples) }, null, 2));
+  else printModels(evaluated, io);
+  return EXIT.ok;
+}

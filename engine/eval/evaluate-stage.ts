@@ -1,0 +1,289 @@
+/**
+ * The `evaluate` stage: scores the base model, base + SFT adapter and base + GRPO adapter (those the run
+ * has) on the capability suites of the held-out test split and on the experiment's MMLU-format files, then
+ * writes report.json (schemas/report.schema.json) and report.md to artifacts/eval and the run root, with a
+ * reproducibility record: resolved config, sha256 of every dataset split, ontology and benchmark file used,
+ * package versions, backend, seeds, and the git state of the experiment file.
+ *
+ * Speed (the quickstart evaluates three models on 2 cores): log-likelihood scoring runs all options of 8
+ * questions in one forward pass; generation decodes 8 prompts together with the KV cache and stops at the
+ * end-of-turn marker or at 1.5 × the longest reference response of the suite (+ 8 tokens).
+ */
+import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import Ajv2020 from 'ajv/dist/2020';
+import writeFileAtomic from 'write-file-atomic';
+import reportSchema from '../../schemas/report.schema.json';
+import type { Experiment } from '../../schemas/generated/experiment';
+import type { EvalReport } from '../../schemas/generated/report';
+import { selectBackend, type BackendInfo } from '../model/backend';
+import { disposeModel, loadLlama, type LlamaModel } from '../model/llama';
+import { disposeLoraSet, loraHook, type LoraSet } from '../model/lora';
+import { BpeTokenizer } from '../model/tokenizer';
+import { builtinOntologyPath } from '../ontology/builtin';
+import { oboCachePath } from '../ontology/obo';
+import { EdgeIndex, TermLexicon } from '../rl/answers';
+import type { RewardContext } from '../rl/rewards';
+import { outputExists } from '../run/outputs';
+import { RUN_FILES } from '../run/store';
+import { CAPABILITIES, type Capability, type EventSink, type StageContext, type StageDef, type StageResult } from '../run/types';
+import { DATASET_FILES, loadExperimentOntology, ontologyCacheDir } from '../synth/synth-stage';
+import type { SynthExample } from '../synth/types';
+import { loadAdapterDir } from '../train/adapters';
+import { readExamples } from '../train/examples';
+import { BbioError } from '../util/errors';
+import type { Logger } from '../util/log';
+import { loadMmlu, type MmluSubject } from './mmlu';
+import { evaluateMmlu } from './mmlu-eval';
+import { balanceOf, renderReportMarkdown, type ModelReport } from './report';
+import { DEFAULT_SUITE_OPTIONS, runSuite, type EvalModel, type EvalTokenizer, type ModelName, type ReportExample, type SuiteOptions } from './suites';
+import type { Score } from './stats';
+
+const execFileP = promisify(execFile);
+
+/** sha256 (hex) of a file's bytes. */
+export async function sha256File(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+/** Ontology files the experiment reads: the built-in graph, local sources, and cached downloads. */
+export async function ontologyFiles(config: Experiment, experimentFile: string): Promise<string[]> {
+  const files: string[] = [];
+  if (config.ontology.builtin) files.push(await builtinOntologyPath());
+  for (const src of config.ontology.sources) files.push(src.path ? path.resolve(path.dirname(experimentFile), src.path) : oboCachePath(src.url!, ontologyCacheDir()));
+  return files;
+}
+
+/** Git commit, whether the experiment file differs from it, and that diff (capped); absent outside a repository. */
+export async function gitState(file: string): Promise<Record<string, unknown>> {
+  const cwd = path.dirname(file);
+  try {
+    const { stdout: commit } = await execFileP('git', ['rev-parse', 'HEAD'], { cwd, timeout: 5000 });
+    const { stdout: status } = await execFileP('git', ['status', '--porcelain', '--', path.basename(file)], { cwd, timeout: 5000 });
+    const { stdout: diff } = await execFileP('git', ['diff', '--no-color', 'HEAD', '--', path.basename(file)], { cwd, timeout: 5000, maxBuffer: 4 << 20 });
+    const max = 65536;
+    return { inRepository: true, commit: commit.trim(), dirty: status.trim().length > 0, untracked: status.startsWith('??'), diff: diff.length > max ? `${diff.slice(0, max)}\n… (diff cut at ${max} characters)` : diff };
+  } catch (e) {
+    // not a repository or no git: say so in the record rather than failing the evaluation
+    return { inRepository: false, reason: (e as Error).message.split('\n')[0] };
+  }
+}
+
+/** A model stage output usable for evaluation: a folder written by saveAdapterDir or a plain PEFT folder. */
+async function adapterDirExists(dir: string): Promise<boolean> {
+  return fs.existsSync(path.join(dir, 'adapters.json')) || (await outputExists('sft_adapter', dir));
+}
+
+export interface EvaluationTarget {
+  name: ModelName;
+  /** LoRA set to add (absent: the base model itself). */
+  adapters?: LoraSet;
+}
+
+export interface EvaluateModelsInput {
+  base: LlamaModel;
+  tokenizer: EvalTokenizer;
+  targets: readonly EvaluationTarget[];
+  suites: readonly Capability[];
+  testExamples: readonly SynthExample[];
+  /** Ontology lexicon and edges; required when `suites` is not empty. */
+  reward?: RewardContext;
+  mmlu: readonly MmluSubject[];
+  shots: number;
+  opts: SuiteOptions;
+  events?: EventSink;
+  log: Logger;
+}
+
+export interface EvaluatedModel {
+  report: ModelReport;
+  examples: ReportExample[];
+  seconds: number;
+}
+
+function metricLabels(suite: string, metric: string, model: string): Record<string, string> {
+  return { suite, metric, model };
+}
+
+function emitScore(events: EventSink | undefined, suite: string, metric: string, model: string, s: Score): void {
+  events?.metric('eval/score', s.value, { labels: metricLabels(suite, metric, model) });
+  if (s.stderr !== null) events?.metric('eval/stderr', s.stderr, { labels: metricLabels(suite, metric, model) });
+}
+
+/** Scores every target on the suites and MMLU subjects; shared by the stage and `balancedbio eval RUN_DIR`. */
+export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
+  const out: EvaluatedModel[] = [];
+  const tasks = input.targets.length * (input.suites.length + (input.mmlu.length ? 1 : 0));
+  let done = 0;
+  const progress = (message: string): void => {
+    done++;
+    input.events?.emit({ kind: 'phase', stage: 'evaluate', status: 'progress', step: done, total: tasks, message });
+  };
+  const reward = input.reward;
+  if (input.suites.length && !reward) throw new BbioError('E_INTERNAL', 'capability suites need the ontology (reward context)');
+  for (const target of input.targets) {
+    const t0 = performance.now();
+    const model: EvalModel = { name: target.name, model: input.base, ...(target.adapters ? { hook: loraHook(target.adapters, { training: false }) } : {}) };
+    const scores: Record<string, Score> = {};
+    const headline: Record<string, Score> = {};
+    const examples: ReportExample[] = [];
+    for (const suite of input.suites) {
+      if (input.opts.signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
+      const r = runSuite(suite, { model, tokenizer: input.tokenizer, ctx: reward!, opts: input.opts, testExamples: input.testExamples });
+      if (!r.items) {
+        input.log.warn(`evaluate: the test split has no ${suite} items; ${suite} is not scored`);
+        progress(`${target.name}: ${suite} (no items)`);
+        continue;
+      }
+      Object.assign(scores, r.scores);
+      headline[suite] = r.headline;
+      examples.push(...r.examples);
+      for (const [k, s] of Object.entries(r.scores)) emitScore(input.events, suite, k.slice(suite.length + 1), target.name, s);
+      input.events?.metric('eval/items_per_s', r.items / Math.max(r.seconds, 1e-9), { labels: { suite, model: target.name } });
+      input.log.info(`evaluate: ${target.name} ${suite}: ${r.items} items in ${r.seconds.toFixed(1)} s`);
+      progress(`${target.name}: ${suite}`);
+    }
+    let mmlu: Record<string, Score> | undefined;
+    if (input.mmlu.length) {
+      const r = evaluateMmlu(model, input.tokenizer, input.mmlu, { shots: input.shots, resamples: input.opts.resamples, seed: input.opts.seed, maxItems: input.opts.maxItems, mcChunk: input.opts.mcChunk, ...(input.opts.signal ? { signal: input.opts.signal } : {}) });
+      mmlu = r.scores;
+      for (const [subject, s] of Object.entries(r.scores)) emitScore(input.events, 'mmlu', subject, target.name, s);
+      input.events?.metric('eval/items_per_s', r.items / Math.max(r.seconds, 1e-9), { labels: { suite: 'mmlu', model: target.name } });
+      progress(`${target.name}: mmlu`);
+    }
+    out.push({ report: { name: target.name, scores, headline, balance: balanceOf(headline), ...(mmlu ? { mmlu } : {}) }, examples, seconds: (performance.now() - t0) / 1000 });
+  }
+  return out;
+}
+
+/** Throws E_INTERNAL with the schema errors when a report does not validate against schemas/report.schema.json. */
+export function assertValidReport(report: unknown): asserts report is EvalReport {
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  const validate = ajv.compile(reportSchema);
+  if (!validate(report)) throw new BbioError('E_INTERNAL', `report does not match schemas/report.schema.json: ${ajv.errorsText(validate.errors)}`);
+}
+
+/** Writes report.md then report.json (the completion marker) into `dir`, atomically. */
+export async function writeReportFiles(dir: string, report: EvalReport): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFileAtomic(path.join(dir, RUN_FILES.reportMd), renderReportMarkdown(report));
+  await writeFileAtomic(path.join(dir, RUN_FILES.report), JSON.stringify(report, null, 2) + '\n');
+}
+
+/** Loads the base model directory's tokenizer (tokenizer.json beside config.json). */
+export async function loadTokenizer(dir: string): Promise<BpeTokenizer> {
+  const file = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(file)) throw new BbioError('E_TOKENIZER', `${dir} has no tokenizer.json`, { file }, 'evaluation needs the tokenizer saved with the model');
+  return BpeTokenizer.load(file);
+}
+
+/** Suite options from the experiment's `eval` section. */
+export function suiteOptionsFrom(config: Experiment, seed: number, signal?: AbortSignal): SuiteOptions {
+  return { ...DEFAULT_SUITE_OPTIONS, resamples: config.eval.bootstrap, maxItems: config.eval.max_items, seed, ...(signal ? { signal } : {}) };
+}
+
+function readManifest(runDir: string): Record<string, unknown> {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(runDir, RUN_FILES.manifest), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {}; // a run without a manifest (tests, hand-made folders): the record says less
+  }
+}
+
+/** Package versions that decide the numbers. */
+export function packageVersions(): Record<string, string> {
+  let balancedbio = 'unknown';
+  try {
+    balancedbio = (require('../../package.json') as { version: string }).version;
+  } catch {
+    balancedbio = 'unknown'; // bundled without package.json beside it
+  }
+  return { balancedbio, '@tensorflow/tfjs-core': tf.version_core, node: process.versions.node, v8: process.versions.v8 };
+}
+
+export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
+  const cfg = ctx.config;
+  const t0 = performance.now();
+  const backend: BackendInfo = await selectBackend(cfg.model.backend, { log: ctx.log });
+  const baseDir = (await outputExists('base_model', ctx.paths.base_model)) ? ctx.paths.base_model : cfg.model.path ? path.resolve(path.dirname(ctx.experimentFile), cfg.model.path) : ctx.paths.base_model;
+  const testFile = path.join(ctx.paths.dataset, DATASET_FILES.test);
+  const testExamples = readExamples(testFile);
+  const ontology = await loadExperimentOntology(cfg, ctx.experimentFile);
+  const reward: RewardContext = { lexicon: new TermLexicon(ontology), edges: new EdgeIndex(ontology) };
+  const mmluFiles = cfg.eval.mmlu.map((p) => path.resolve(path.dirname(ctx.experimentFile), p));
+  const mmlu = (await Promise.all(mmluFiles.map((f) => loadMmlu(f)))).flat();
+  const tokenizer = await loadTokenizer(baseDir);
+  const opts = suiteOptionsFrom(cfg, ctx.seed, ctx.signal);
+
+  const base = loadLlama(baseDir);
+  const sets: LoraSet[] = [];
+  try {
+    const targets: EvaluationTarget[] = [{ name: 'base' }];
+    for (const [name, dir] of [['sft', ctx.paths.sft_adapter], ['grpo', ctx.paths.grpo_adapter]] as const) {
+      if (!(await adapterDirExists(dir))) continue;
+      const set = loadAdapterDir(base, dir);
+      sets.push(set);
+      targets.push({ name, adapters: set });
+    }
+    ctx.events.emit({ kind: 'phase', stage: 'evaluate', status: 'progress', step: 0, total: targets.length * (cfg.eval.suites.length + (mmlu.length ? 1 : 0)), message: `evaluating ${targets.map((t) => t.name).join(', ')} on ${cfg.eval.suites.join(', ')}${mmlu.length ? ' and MMLU' : ''}` });
+    const evaluated = evaluateModels({ base, tokenizer, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
+
+    // reproducibility: content hashes of everything read, and the facts that decide the numbers
+    const hashes: Record<string, string> = {};
+    for (const f of Object.values(DATASET_FILES)) {
+      const file = path.join(ctx.paths.dataset, f);
+      if (fs.existsSync(file)) hashes[path.relative(ctx.runDir, file)] = await sha256File(file);
+    }
+    for (const f of await ontologyFiles(cfg, ctx.experimentFile)) if (fs.existsSync(f)) hashes[f] = await sha256File(f);
+    for (const s of mmlu) {
+      hashes[s.file] = await sha256File(s.file);
+      const dev = s.file.replace(/_test\.csv$/, '_dev.csv');
+      if (dev !== s.file && fs.existsSync(dev)) hashes[dev] = await sha256File(dev);
+    }
+    const manifest = readManifest(ctx.runDir);
+    const report: EvalReport = {
+      version: 1,
+      runId: ctx.runId,
+      createdAt: new Date().toISOString(),
+      models: evaluated.map((e) => e.report),
+      examples: evaluated.flatMap((e) => e.examples),
+      reproducibility: {
+        hashes,
+        config: cfg,
+        packages: packageVersions(),
+        backend,
+        seeds: { master: cfg.seed, evaluate: ctx.seed, bootstrap: ctx.seed, stages: (manifest.seeds as Record<string, unknown> | undefined)?.stages ?? null },
+        experiment: { file: ctx.experimentFile, git: await gitState(ctx.experimentFile), manifest: manifest.experiment ?? null },
+        models: { base: path.relative(ctx.runDir, baseDir) || baseDir, adapters: Object.fromEntries(targets.filter((t) => t.adapters).map((t) => [t.name, [...t.adapters!.keys()]])) },
+        evaluation: { suites: cfg.eval.suites, maxItems: opts.maxItems, bootstrap: opts.resamples, fewShot: cfg.eval.few_shot, mcChunk: opts.mcChunk, generateBatchRows: opts.generateBatchRows, maxNewTokensCap: opts.maxNewTokensCap, decoding: 'greedy' },
+        platform: manifest.platform ?? null,
+      },
+    };
+    assertValidReport(report);
+    await writeReportFiles(ctx.paths.report, report);
+    await writeReportFiles(ctx.runDir, report);
+    ctx.events.emit({ kind: 'artifact', stage: 'evaluate', path: path.relative(ctx.runDir, path.join(ctx.paths.report, RUN_FILES.report)), type: 'report', description: `evaluation report: ${targets.map((t) => t.name).join(', ')}` });
+    ctx.log.info(`evaluate: ${targets.length} model(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const final = evaluated[evaluated.length - 1]!.report;
+    const summary: Record<string, number> = {};
+    for (const c of CAPABILITIES) if (final.headline?.[c]) summary[c] = final.headline[c]!.value;
+    if (final.balance !== null) summary.balance = final.balance;
+    if (final.mmlu?.overall) summary.mmlu = final.mmlu.overall.value;
+    summary.seconds = (performance.now() - t0) / 1000;
+    return { summary };
+  } finally {
+    for (const s of sets) disposeLoraSet(s);
+    disposeModel(base);
+  }
+}
+
+export const evaluateStage: StageDef = {
+  name: 'evaluate',
+  title: 'Evaluate base, SFT and GRPO models per capability on held-out entities',
+  run: runEvaluate,
+};

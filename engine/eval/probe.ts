@@ -1,0 +1,92 @@
+/**
+ * A fast per-capability probe for use during training (every `eval.probe_every` steps), so forgetting of
+ * one capability while another improves shows as it happens. Two cheap measurements, no generation:
+ *
+ * - probeLoss: mean next-token cross-entropy over the response tokens (the assistant's part, as SFT's loss
+ *   mask has it) of a fixed probe subset per capability, token-weighted across batches.
+ * - probeAccuracy: multiple-choice accuracy by log-likelihood (lm-evaluation-harness's `acc`) on the probe
+ *   examples that have options (the domain questions), each question's context computed once.
+ *
+ * The probe subset is fixed for a run: `selectProbeSet` draws it once from the validation split, seeded.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { lmLoss, makeLmBatch, type LinearHook, type LlamaModel } from '../model/llama';
+import type { Capability } from '../run/types';
+import { CHAT_MARKERS } from '../synth/text';
+import type { SynthExample } from '../synth/types';
+import { domainQuestion, chatPrompt, scoreMultipleChoice, selectItems, type EvalTokenizer } from './suites';
+
+export type ExamplesByCapability = Partial<Record<Capability, readonly SynthExample[]>>;
+
+export interface ProbeOptions {
+  /** Rows per forward pass. */
+  batchRows: number;
+  /** Longest sequence fed (default: the model's context length); longer examples keep the start of the response. */
+  maxLen?: number;
+}
+
+/** probe_size examples per capability, a seeded sample of `examples` (normally the validation split). */
+export function selectProbeSet(examples: readonly SynthExample[], size: number, seed: number): Record<Capability, SynthExample[]> {
+  const out = { domain: [], reasoning: [], instruction: [], integration: [] } as Record<Capability, SynthExample[]>;
+  for (const c of Object.keys(out) as Capability[]) out[c] = selectItems(examples.filter((e) => e.capability === c), size, seed, `probe:${c}`);
+  return out;
+}
+
+/** Prompt and response tokens of one example, cut to maxLen + 1 tokens (the prompt's tail kept first). */
+function tokenize(tok: EvalTokenizer, ex: SynthExample, maxLen: number): { ids: number[]; promptLength: number } {
+  const prompt = tok.encode(chatPrompt(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
+  const response = tok.encode(`${ex.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false });
+  if (tok.eosId >= 0) response.push(tok.eosId);
+  const keptPrompt = prompt.slice(-Math.max(1, Math.floor(maxLen / 2)));
+  const ids = [...keptPrompt, ...response].slice(0, maxLen + 1);
+  return { ids, promptLength: keptPrompt.length };
+}
+
+/**
+ * Mean token loss (nats) on the response part, per capability present in `examples`.
+ * Σ_rows Σ_{t in response} −log p(x_t | x_<t) / (number of response tokens).
+ */
+export function probeLoss(model: LlamaModel, hook: LinearHook | undefined, tokenizer: EvalTokenizer, examples: ExamplesByCapability, opts: ProbeOptions): Partial<Record<Capability, number>> {
+  const maxLen = Math.min(opts.maxLen ?? model.config.max_position_embeddings, model.config.max_position_embeddings);
+  const pad = Math.max(0, tokenizer.padId);
+  const out: Partial<Record<Capability, number>> = {};
+  for (const [cap, list] of Object.entries(examples) as [Capability, readonly SynthExample[]][]) {
+    if (!list?.length) continue;
+    const rows = list.map((e) => tokenize(tokenizer, e, maxLen));
+    let sum = 0;
+    let tokens = 0;
+    for (let s = 0; s < rows.length; s += Math.max(1, opts.batchRows)) {
+      const chunk = rows.slice(s, s + Math.max(1, opts.batchRows));
+      const T = Math.max(...chunk.map((r) => r.ids.length)) - 1;
+      const padded = chunk.map((r) => [...r.ids, ...new Array<number>(T + 1 - r.ids.length).fill(pad)]);
+      const mask = new Float32Array(chunk.length * T); // [B, T]: 1 where the target is a response token
+      let n = 0;
+      chunk.forEach((r, b) => {
+        for (let t = Math.max(0, r.promptLength - 1); t < r.ids.length - 1; t++) {
+          mask[b * T + t] = 1;
+          n++;
+        }
+      });
+      if (!n) continue;
+      const batch = makeLmBatch(padded, mask); // weights = mask / n
+      const mean = tf.tidy(() => lmLoss(model, batch, { freezeBase: true, ...(hook ? { hook } : {}) }).dataSync()[0]!); // []
+      sum += mean * n;
+      tokens += n;
+    }
+    if (tokens) out[cap] = sum / tokens;
+  }
+  return out;
+}
+
+/** Multiple-choice accuracy by log-likelihood on the examples with options, per capability that has any. */
+export function probeAccuracy(model: LlamaModel, hook: LinearHook | undefined, tokenizer: EvalTokenizer, examples: ExamplesByCapability): Partial<Record<Capability, number>> {
+  const out: Partial<Record<Capability, number>> = {};
+  for (const [cap, list] of Object.entries(examples) as [Capability, readonly SynthExample[]][]) {
+    const mc = (list ?? []).filter((e) => e.options?.length && e.answerLabel);
+    if (!mc.length) continue;
+    const qs = mc.map(domainQuestion);
+    const picks = scoreMultipleChoice({ name: 'base', model, ...(hook ? { hook } : {}) }, tokenizer, qs);
+    out[cap] = picks.filter((d, i) => d.pick === qs[i]!.gold).length / qs.length;
+  }
+  return out;
+}

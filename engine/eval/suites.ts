@@ -1,0 +1,385 @@
+/**
+ * The four capability suites, scored on the held-out test split (its entities never occur in training):
+ *
+ * - domain: multiple choice by log-likelihood, lm-evaluation-harness's `acc` (argmax Σ log p of the option)
+ *   and `acc_norm` (argmax of Σ log p / length of the option text), Gao et al., "A framework for few-shot
+ *   language model evaluation" (lm-evaluation-harness). Context = the chat prompt up to `<|assistant|>\n`
+ *   followed by `Answer:`; continuation = ` {label}. {text}`, the way reference responses begin.
+ * - reasoning: greedy completion; `answer_acc` (the final `Answer:` line names the gold entity, as the GRPO
+ *   reasoning reward reads it) and `chain_validity` (mean over items of the fraction of numbered steps that
+ *   state a true ontology relation; an item with no steps scores 0).
+ * - instruction: greedy completion; IFEval's four accuracies (Zhou et al. 2023, arXiv:2311.07911):
+ *   prompt-level strict/loose (every constraint of the prompt passes) and instruction-level strict/loose
+ *   (each constraint counted on its own, pooled over prompts).
+ * - integration: greedy completion on the clinical vignettes; diagnosis and treatment correctness, chain
+ *   validity of the workflow sections, the prompt's constraints, and `fully_correct` = all of them at once.
+ *
+ * Every score carries a bootstrap standard error (Efron & Tibshirani 1993) from `score()`, seeded with the
+ * same seed for every model, so the resampled item sets are paired across models.
+ */
+import type { EvalReport } from '../../schemas/generated/report';
+import type { LinearHook, LlamaModel } from '../model/llama';
+import { extractFinalAnswer, extractSteps } from '../rl/answers';
+import { answerMatches, chainValidity, type RewardContext } from '../rl/rewards';
+import type { Capability } from '../run/types';
+import { checkAll, parseJsonResponse } from '../synth/constraints';
+import { CHAT_MARKERS } from '../synth/text';
+import type { SynthExample } from '../synth/types';
+import { BbioError } from '../util/errors';
+import { makeRng } from '../util/rng';
+import { generateGreedy, type GreedyCompletion } from './generate';
+import { decideMc, type LoglikRequest } from './loglik';
+import { scoreSharedContext } from './loglik-shared';
+import { score, type Score } from './stats';
+
+export type ModelName = EvalReport['models'][number]['name'];
+export type ReportExample = NonNullable<EvalReport['examples']>[number];
+
+/** What evaluation needs from a tokenizer (BpeTokenizer has it; tests pass a character-level one). */
+export interface EvalTokenizer {
+  readonly bosId: number;
+  readonly eosId: number;
+  readonly padId: number;
+  encode(text: string, opts?: { addBos?: boolean; splitSpecial?: boolean }): number[];
+  decode(ids: number[], opts?: { skipSpecial?: boolean }): string;
+}
+
+/** A model under evaluation: the base weights plus an optional LoRA hook (loraHook(set, { training: false })). */
+export interface EvalModel {
+  name: ModelName;
+  model: LlamaModel;
+  hook?: LinearHook;
+}
+
+export interface SuiteOptions {
+  /** Bootstrap resamples for standard errors (eval.bootstrap). */
+  resamples: number;
+  /** Seed of the bootstrap and of the item sample (the stage seed). */
+  seed: number;
+  /** Items per suite; 0 = all (eval.max_items). */
+  maxItems: number;
+  /** Questions scored between cancellation checks. */
+  mcChunk: number;
+  /** Prompts decoded together by greedy generation. */
+  generateBatchRows: number;
+  /** Max new tokens per generative suite; default: 1.5 × the longest reference response of the suite + 8. */
+  maxNewTokens?: Partial<Record<Capability, number>>;
+  /** Upper bound of the default max new tokens. */
+  maxNewTokensCap: number;
+  /** Example items kept per suite for the report. */
+  examplesPerSuite: number;
+  signal?: AbortSignal;
+}
+
+export const DEFAULT_SUITE_OPTIONS: Omit<SuiteOptions, 'seed'> = {
+  resamples: 1000,
+  maxItems: 0,
+  mcChunk: 8,
+  generateBatchRows: 8,
+  maxNewTokensCap: 192,
+  examplesPerSuite: 5,
+};
+
+export interface SuiteInput {
+  model: EvalModel;
+  tokenizer: EvalTokenizer;
+  /** Test-split examples of this suite's capability (already capped by selectItems). */
+  examples: readonly SynthExample[];
+  /** Ontology lexicon and edges, for answers and chain validity. */
+  ctx: RewardContext;
+  opts: SuiteOptions;
+}
+
+export interface SuiteResult {
+  suite: Capability;
+  /** `suite/metric` → score. */
+  scores: Record<string, Score>;
+  headline: Score;
+  examples: ReportExample[];
+  items: number;
+  seconds: number;
+}
+
+/** The one number per capability (report headline, balance figure, code lens). */
+export const HEADLINE_METRIC: Record<Capability, string> = {
+  domain: 'domain/acc',
+  reasoning: 'reasoning/answer_acc',
+  instruction: 'instruction/prompt_strict',
+  integration: 'integration/fully_correct',
+};
+
+/** The text the model continues: the chat template up to and including the assistant marker line. */
+export function chatPrompt(prompt: string): string {
+  return `${CHAT_MARKERS.user}\n${prompt}\n${CHAT_MARKERS.assistant}\n`;
+}
+
+/**
+ * lm-evaluation-harness's `_encode_pair`: trailing whitespace of the context moves to the continuation,
+ * then the continuation's tokens are the tail of encode(context + continuation), so the split falls on
+ * the tokenizer's own boundary. BOS (when the tokenizer has one) starts the context.
+ */
+export function encodePair(tok: EvalTokenizer, context: string, continuation: string): LoglikRequest {
+  const trimmed = context.replace(/\s+$/u, '');
+  const cont = context.slice(trimmed.length) + continuation;
+  const addBos = tok.bosId >= 0;
+  const whole = tok.encode(trimmed + cont, { addBos, splitSpecial: false });
+  const ctxIds = tok.encode(trimmed, { addBos, splitSpecial: false });
+  const isPrefix = ctxIds.every((id, i) => whole[i] === id);
+  if (isPrefix && whole.length > ctxIds.length) return { context: ctxIds, continuation: whole.slice(ctxIds.length) };
+  return { context: ctxIds, continuation: tok.encode(cont, { splitSpecial: false }) };
+}
+
+/** Up to maxItems examples, a seeded sample (the same for every model), kept in file order. */
+export function selectItems<T>(items: readonly T[], maxItems: number, seed: number, label: string): T[] {
+  if (!maxItems || items.length <= maxItems) return [...items];
+  const keep = new Set(makeRng(seed).fork(`items:${label}`).shuffle(items.map((_, i) => i)).slice(0, maxItems));
+  return items.filter((_, i) => keep.has(i));
+}
+
+function scoreOf(xs: readonly number[], opts: SuiteOptions): Score {
+  return score(xs, opts.resamples, opts.seed);
+}
+
+function checkAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
+}
+
+function clip(s: string, max = 1000): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+// ---------------------------------------------------------------------------------------------- domain
+
+/**
+ * Multiple-choice decisions: the options of a question are scored against its context computed once
+ * (scoreSharedContext: one prefill, then all options as one batch from the tiled KV cache). On the wasm
+ * backend this beat batching (context, option) rows of many questions (bench/eval.ts), because the
+ * context, which is most of the tokens, is not repeated per option.
+ */
+export function scoreMultipleChoice(model: EvalModel, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[]): { pick: number; pickNorm: number }[] {
+  const forward = model.hook ? { hook: model.hook } : {};
+  return questions.map((q) => {
+    const reqs = q.continuations.map((c) => encodePair(tok, q.context, c));
+    const results = scoreSharedContext(model.model, reqs[0]?.context ?? [], reqs.map((r) => r.continuation), { padId: Math.max(0, tok.padId), forward });
+    return decideMc(results, q.continuations);
+  });
+}
+
+export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
+  const options = ex.options ?? [];
+  return {
+    context: `${chatPrompt(ex.prompt)}Answer: `,
+    continuations: options.map((o) => `${o.label}. ${o.text}`),
+    gold: options.findIndex((o) => o.label === ex.answerLabel),
+  };
+}
+
+function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
+  const { model, tokenizer, opts } = input;
+  const items = input.examples.filter((e) => e.options?.length && e.answerLabel);
+  const qs = items.map(domainQuestion);
+  const acc: number[] = [];
+  const accNorm: number[] = [];
+  const examples: ReportExample[] = [];
+  // chunks of whole questions so cancellation is honoured between forward passes
+  const perChunk = Math.max(1, opts.mcChunk);
+  for (let s = 0; s < qs.length; s += perChunk) {
+    checkAborted(opts.signal);
+    const chunk = qs.slice(s, s + perChunk);
+    scoreMultipleChoice(model, tokenizer, chunk).forEach((d, k) => {
+      const q = chunk[k]!;
+      acc.push(d.pick === q.gold ? 1 : 0);
+      accNorm.push(d.pickNorm === q.gold ? 1 : 0);
+      if (examples.length < opts.examplesPerSuite) {
+        examples.push({ suite: 'domain', model: model.name, prompt: items[s + k]!.prompt, gold: q.continuations[q.gold] ?? '', output: q.continuations[d.pick] ?? '', correct: d.pick === q.gold });
+      }
+    });
+  }
+  const scores = { 'domain/acc': scoreOf(acc, opts), 'domain/acc_norm': scoreOf(accNorm, opts) };
+  return { suite: 'domain', scores, headline: scores['domain/acc'], examples, items: items.length };
+}
+
+// ---------------------------------------------------------------------------------- generative suites
+
+/** Greedy completions of the examples' prompts, stopped at EOS or the end-of-turn marker. */
+export function completeExamples(input: SuiteInput, suite: Capability): GreedyCompletion[] {
+  const { tokenizer: tok, opts } = input;
+  const addBos = tok.bosId >= 0;
+  const prompts = input.examples.map((e) => tok.encode(chatPrompt(e.prompt), { addBos, splitSpecial: false }));
+  let maxNew = opts.maxNewTokens?.[suite];
+  if (maxNew === undefined) {
+    const longest = Math.max(0, ...input.examples.map((e) => tok.encode(`${e.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false }).length));
+    maxNew = Math.min(opts.maxNewTokensCap, Math.ceil(1.5 * longest) + 8);
+  }
+  const limit = maxNew;
+  const completions = generateGreedy(input.model.model, prompts.map((prompt) => ({ prompt, maxNewTokens: limit })), {
+    batchRows: opts.generateBatchRows,
+    ...(tok.eosId >= 0 ? { eosId: tok.eosId } : {}),
+    stop: [CHAT_MARKERS.end, CHAT_MARKERS.user],
+    decode: (ids) => tok.decode(ids, { skipSpecial: true }),
+    forward: input.model.hook ? { hook: input.model.hook } : {},
+    ...(opts.signal ? { signal: opts.signal } : {}),
+  });
+  return completions.map((c) => ({ ...c, text: c.text.replace(/\s+$/u, '') }));
+}
+
+/** Per-item scores of a reasoning completion. */
+export function scoreReasoning(ex: SynthExample, completion: string, ctx: RewardContext): { answer: boolean; chain: number } {
+  const correct = answerMatches(extractFinalAnswer(completion), ex.provenance.answerIds.slice(-1), ex.accept ?? [ex.answer], ctx);
+  const { valid, total } = chainValidity(completion, ctx);
+  return { answer: correct, chain: total ? valid / total : 0 };
+}
+
+function runReasoning(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
+  const completions = completeExamples(input, 'reasoning');
+  const answer: number[] = [];
+  const chain: number[] = [];
+  const examples: ReportExample[] = [];
+  input.examples.forEach((ex, i) => {
+    const text = completions[i]!.text;
+    const r = scoreReasoning(ex, text, input.ctx);
+    answer.push(r.answer ? 1 : 0);
+    chain.push(r.chain);
+    if (examples.length < input.opts.examplesPerSuite) examples.push({ suite: 'reasoning', model: input.model.name, prompt: ex.prompt, gold: ex.answer, output: clip(text), correct: r.answer });
+  });
+  const scores = { 'reasoning/answer_acc': scoreOf(answer, input.opts), 'reasoning/chain_validity': scoreOf(chain, input.opts) };
+  return { suite: 'reasoning', scores, headline: scores['reasoning/answer_acc'], examples, items: input.examples.length };
+}
+
+function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
+  const items = input.examples.filter((e) => e.constraints?.length);
+  const completions = completeExamples({ ...input, examples: items }, 'instruction');
+  const promptStrict: number[] = [];
+  const promptLoose: number[] = [];
+  const instStrict: number[] = [];
+  const instLoose: number[] = [];
+  const examples: ReportExample[] = [];
+  items.forEach((ex, i) => {
+    const text = completions[i]!.text;
+    const r = checkAll(text, ex.constraints!);
+    promptStrict.push(r.promptStrict ? 1 : 0);
+    promptLoose.push(r.promptLoose ? 1 : 0);
+    instStrict.push(...r.strict.map(Number));
+    instLoose.push(...r.loose.map(Number));
+    if (examples.length < input.opts.examplesPerSuite) examples.push({ suite: 'instruction', model: input.model.name, prompt: ex.prompt, gold: ex.constraints!.map((c) => c.kind).join(', '), output: clip(text), correct: r.promptStrict });
+  });
+  const o = input.opts;
+  // instruction-level scores pool constraints over prompts (IFEval); their bootstrap resamples constraints
+  const scores = {
+    'instruction/prompt_strict': scoreOf(promptStrict, o),
+    'instruction/prompt_loose': scoreOf(promptLoose, o),
+    'instruction/inst_strict': scoreOf(instStrict, o),
+    'instruction/inst_loose': scoreOf(instLoose, o),
+  };
+  return { suite: 'instruction', scores, headline: scores['instruction/prompt_strict'], examples, items: items.length };
+}
+
+const SECTION_RE = /^\s*(?:#+\s*)?(?:\*\*)?(presentation|differential|test|diagnosis|treatment)(?:\*\*)?\s*:\s*(.*)$/gimu;
+
+const SECTION_NAMES = ['presentation', 'differential', 'test', 'diagnosis', 'treatment'];
+
+/**
+ * Workflow sections of a vignette answer, lower-cased heading → text: heading lines (`Diagnosis: …`, first
+ * occurrence of each), or the keys of a JSON object answer (values that are lists joined with `; `).
+ */
+export function workflowSections(completion: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const json = parseJsonResponse(completion);
+  if (json && typeof json === 'object' && !Array.isArray(json)) {
+    for (const [k, v] of Object.entries(json as Record<string, unknown>)) {
+      const key = k.toLowerCase();
+      if (SECTION_NAMES.includes(key) && !out.has(key)) out.set(key, Array.isArray(v) ? v.map(String).join('; ') : String(v));
+    }
+    return out;
+  }
+  for (const m of completion.matchAll(SECTION_RE)) {
+    const key = m[1]!.toLowerCase();
+    if (!out.has(key)) out.set(key, m[2]!);
+  }
+  return out;
+}
+
+export interface IntegrationScore {
+  diagnosis: boolean;
+  treatment: boolean;
+  /** Fraction of workflow sections consistent with the stated diagnosis under the graph. */
+  chain: number;
+  promptStrict: boolean;
+  fully: boolean;
+}
+
+/**
+ * Scores one vignette answer. The stated diagnosis is the first term named under `Diagnosis:` (else in the
+ * final answer line before `;`), the stated treatment the first term under `Treatment:` (else after `;`).
+ * Chain validity: the differential is valid when it contains the stated diagnosis; presentation, test and
+ * treatment are valid when they name a term joined to the stated diagnosis by a graph edge (a finding of
+ * it, a test that confirms it, a drug that treats it); numbered steps are used instead when the answer has
+ * no sections.
+ */
+export function scoreIntegration(ex: SynthExample, completion: string, ctx: RewardContext): IntegrationScore {
+  const sections = workflowSections(completion);
+  const answerLine = extractFinalAnswer(completion) ?? '';
+  const [ansDiag = '', ansTreat = ''] = answerLine.split(/[;]/);
+  const first = (text: string | undefined): string | undefined => (text ? ctx.lexicon.mentions(text)[0] : undefined);
+  const diagnosis = first(sections.get('diagnosis')) ?? first(ansDiag);
+  const treatment = first(sections.get('treatment')) ?? first(ansTreat);
+  const [goldDiag, ...goldTreat] = ex.provenance.answerIds;
+  const acceptParts = (ex.accept ?? []).map((a) => a.split(';').map((p) => p.trim()));
+  const diagIds = new Set([goldDiag, ...acceptParts.flatMap((p) => ctx.lexicon.resolve(p[0] ?? ''))].filter((x): x is string => !!x));
+  const treatIds = new Set([...goldTreat, ...acceptParts.flatMap((p) => ctx.lexicon.resolve(p[1] ?? ''))]);
+  const diagOk = diagnosis !== undefined && diagIds.has(diagnosis);
+  const treatOk = treatment !== undefined && treatIds.has(treatment);
+  let chain = 0;
+  const others = ['presentation', 'differential', 'test', 'treatment'].filter((k) => sections.has(k));
+  if (others.length && diagnosis) {
+    const valid = others.filter((k) => {
+      const ids = ctx.lexicon.mentions(sections.get(k)!);
+      return k === 'differential' ? ids.includes(diagnosis) : ids.some((id) => id !== diagnosis && ctx.edges.connected(id, diagnosis));
+    }).length;
+    chain = valid / others.length;
+  } else if (!sections.size && extractSteps(completion).length) {
+    const { valid, total } = chainValidity(completion, ctx);
+    chain = valid / total;
+  }
+  const promptStrict = ex.constraints?.length ? checkAll(completion, ex.constraints).promptStrict : true;
+  return { diagnosis: diagOk, treatment: treatOk, chain, promptStrict, fully: diagOk && treatOk && chain === 1 && promptStrict };
+}
+
+function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
+  const completions = completeExamples(input, 'integration');
+  const cols = { diagnosis: [] as number[], treatment: [] as number[], chain: [] as number[], promptStrict: [] as number[], fully: [] as number[] };
+  const examples: ReportExample[] = [];
+  input.examples.forEach((ex, i) => {
+    const text = completions[i]!.text;
+    const r = scoreIntegration(ex, text, input.ctx);
+    cols.diagnosis.push(Number(r.diagnosis));
+    cols.treatment.push(Number(r.treatment));
+    cols.chain.push(r.chain);
+    cols.promptStrict.push(Number(r.promptStrict));
+    cols.fully.push(Number(r.fully));
+    if (examples.length < input.opts.examplesPerSuite) examples.push({ suite: 'integration', model: input.model.name, prompt: ex.prompt, gold: ex.answer, output: clip(text), correct: r.fully });
+  });
+  const o = input.opts;
+  const scores = {
+    'integration/diagnosis_acc': scoreOf(cols.diagnosis, o),
+    'integration/treatment_acc': scoreOf(cols.treatment, o),
+    'integration/chain_validity': scoreOf(cols.chain, o),
+    'integration/prompt_strict': scoreOf(cols.promptStrict, o),
+    'integration/fully_correct': scoreOf(cols.fully, o),
+  };
+  return { suite: 'integration', scores, headline: scores['integration/fully_correct'], examples, items: input.examples.length };
+}
+
+export type SuiteFn = (input: SuiteInput) => Omit<SuiteResult, 'seconds'>;
+
+/** The suites, keyed by the schema's `eval.suites` enum. */
+export const SUITES: Record<Capability, SuiteFn> = { domain: runDomain, reasoning: runReasoning, instruction: runInstruction, integration: runIntegration };
+
+/** Runs one suite on the test examples of its capability (capped by maxItems) and times it. */
+export function runSuite(suite: Capability, input: Omit<SuiteInput, 'examples'> & { testExamples: readonly SynthExample[] }): SuiteResult {
+  const pool = input.testExamples.filter((e) => e.capability === suite);
+  const examples = selectItems(pool, input.opts.maxItems, input.opts.seed, suite);
+  const t0 = performance.now();
+  const r = SUITES[suite]({ model: input.model, tokenizer: input.tokenizer, ctx: input.ctx, opts: input.opts, examples });
+  return { ...r, seconds: (performance.now() - t0) / 1000 };
+}

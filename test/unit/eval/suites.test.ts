@@ -1,0 +1,133 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { generateGreedy } from '../../../engine/eval/generate';
+import { scoreLoglik } from '../../../engine/eval/loglik';
+import { scoreSharedContext } from '../../../engine/eval/loglik-shared';
+import { probeAccuracy, probeLoss, selectProbeSet } from '../../../engine/eval/probe';
+import { DEFAULT_SUITE_OPTIONS, encodePair, runSuite, scoreIntegration, scoreReasoning, selectItems } from '../../../engine/eval/suites';
+import { generate } from '../../../engine/model/infer';
+import { initLlama, normalizeConfig } from '../../../engine/model/llama';
+import { EdgeIndex, TermLexicon } from '../../../engine/rl/answers';
+import { checkAll } from '../../../engine/synth/constraints';
+import { synthesize } from '../../../engine/synth/index';
+import { silentLogger } from '../../../engine/util/log';
+import { makeRng } from '../../../engine/util/rng';
+import { useWasm } from '../model/helpers';
+import { loadFixture, synthConfig } from '../synth/fixture';
+import { CHAR_VOCAB, certainModel, charTokenizer, mcExample } from './helpers';
+
+before(useWasm);
+
+const opts = { ...DEFAULT_SUITE_OPTIONS, seed: 1, resamples: 200 };
+
+test('domain MC on a model that is certain of one token: acc is exactly 100% when the gold option is made of it, 0% otherwise', () => {
+  const model = certainModel({ vocab: CHAR_VOCAB, k: 3 }); // token 3 = 'z'
+  const tok = charTokenizer();
+  const ctx = { lexicon: undefined as never, edges: undefined as never };
+  const right = runSuite('domain', { model: { name: 'base', model }, tokenizer: tok, ctx, opts, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
+  assert.equal(right.scores['domain/acc']!.value, 1);
+  assert.equal(right.scores['domain/acc_norm']!.value, 1);
+  assert.equal(right.scores['domain/acc']!.n, 6);
+  assert.equal(right.scores['domain/acc']!.stderr, 0);
+  assert.equal(right.headline, right.scores['domain/acc']);
+  assert.equal(right.examples.length, 5, 'five example items per suite');
+  assert.equal(right.examples[0]!.output, 'A. zzzz');
+  const wrong = runSuite('domain', { model: { name: 'base', model }, tokenizer: tok, ctx, opts, testExamples: ['B', 'C', 'D', 'B'].map((l, i) => mcExample(`w${i}`, l as 'B')) });
+  assert.equal(wrong.scores['domain/acc']!.value, 0);
+  assert.equal(wrong.scores['domain/acc_norm']!.value, 0);
+  assert.equal(wrong.examples[0]!.correct, false);
+  // max_items caps the items, the same sample every time
+  const capped = runSuite('domain', { model: { name: 'base', model }, tokenizer: tok, ctx, opts: { ...opts, maxItems: 2 }, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
+  assert.equal(capped.scores['domain/acc']!.n, 2);
+  assert.deepEqual(selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'), selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'));
+});
+
+test('encodePair moves trailing context whitespace into the continuation (lm-eval _encode_pair)', () => {
+  const tok = charTokenizer();
+  const r = encodePair(tok, 'Answer: ', 'A. x');
+  assert.equal(r.context.length, 1 + 'Answer:'.length); // BOS + context without the space
+  assert.deepEqual(r.continuation, tok.encode(' A. x'));
+});
+
+test('shared-context scoring equals scoring each (context, option) pair alone; the batched scorer agrees', () => {
+  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 40, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
+  const model = initLlama({ ...cfg, initializer_range: 0.5 }, makeRng(2));
+  const rng = makeRng(5);
+  const context = Array.from({ length: 11 }, () => rng.int(40));
+  const conts = [[3], [4, 5, 6], [7, 8], [9, 10, 11, 12]];
+  const before = tf.memory().numTensors;
+  const shared = scoreSharedContext(model, context, conts, { padId: 0 });
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+  const single = conts.map((c) => scoreLoglik(model, [{ context, continuation: c }], { batchRows: 1, padId: 0 })[0]!);
+  const batched = scoreLoglik(model, conts.map((c) => ({ context, continuation: c })), { batchRows: 4, padId: 0 });
+  shared.forEach((s, i) => {
+    assert.ok(Math.abs(s.logprob - single[i]!.logprob) < 1e-3, `${s.logprob} vs ${single[i]!.logprob}`);
+    assert.ok(Math.abs(batched[i]!.logprob - single[i]!.logprob) < 1e-3);
+    assert.equal(s.greedy, single[i]!.greedy);
+  });
+});
+
+test('batched greedy generation over prompts of different lengths equals decoding each prompt alone', () => {
+  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 30, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 40 });
+  const model = initLlama({ ...cfg, initializer_range: 0.6 }, makeRng(3));
+  const rng = makeRng(4);
+  const prompts = [3, 9, 5, 14, 1, 7].map((n) => Array.from({ length: n }, () => 2 + rng.int(28)));
+  const got = generateGreedy(model, prompts.map((p, i) => ({ prompt: p, maxNewTokens: 6 + i })), { batchRows: 4, stop: [], decode: (ids) => ids.join(' ') });
+  prompts.forEach((p, i) => {
+    const want = generate(model, p, { maxNewTokens: 6 + i, rng: makeRng(0) });
+    assert.deepEqual(got[i]!.ids, want, `prompt ${i}`);
+    assert.equal(got[i]!.truncated, true);
+  });
+  // EOS ends a row early; a stop string cuts the text
+  const eos = got[0]!.ids[2]!;
+  const stopped = generateGreedy(model, [{ prompt: prompts[0]!, maxNewTokens: 6 }], { batchRows: 1, eosId: eos, stop: [], decode: (ids) => ids.join(' ') });
+  assert.deepEqual(stopped[0]!.ids, got[0]!.ids.slice(0, got[0]!.ids.indexOf(eos)));
+  assert.equal(stopped[0]!.truncated, false);
+});
+
+test('generative suites score the reference responses of MKGSG data as correct, and an unrelated answer as wrong', async () => {
+  const ont = loadFixture();
+  const data = await synthesize(ont, synthConfig({ examples: { domain: 10, reasoning: 20, instruction: 20, integration: 12 } }), { seed: 3, log: silentLogger });
+  const ctx = { lexicon: new TermLexicon(ont), edges: new EdgeIndex(ont) };
+  const all = [...data.train, ...data.val, ...data.test];
+  const reasoning = all.filter((e) => e.capability === 'reasoning');
+  const integration = all.filter((e) => e.capability === 'integration');
+  const instruction = all.filter((e) => e.capability === 'instruction');
+  assert.ok(reasoning.length && integration.length && instruction.length);
+  for (const ex of reasoning) assert.deepEqual(scoreReasoning(ex, ex.response, ctx), { answer: true, chain: 1 }, ex.id);
+  for (const ex of integration) assert.equal(scoreIntegration(ex, ex.response, ctx).fully, true, `${ex.id}: ${JSON.stringify(scoreIntegration(ex, ex.response, ctx))}\n${ex.response}`);
+  for (const ex of instruction) assert.equal(checkAll(ex.response, ex.constraints!).promptStrict, true, ex.id);
+  const r0 = reasoning[0]!;
+  assert.equal(scoreReasoning(r0, '1. Something unrelated.\nAnswer: nothing', ctx).answer, false);
+  const i0 = integration[0]!;
+  const s = scoreIntegration(i0, 'Diagnosis: none\nTreatment: none', ctx);
+  assert.equal(s.diagnosis || s.treatment || s.fully, false);
+});
+
+test('generative suites run end to end with the KV-cache generator and report sample counts', () => {
+  const model = certainModel({ vocab: CHAR_VOCAB, k: 3, ctx: 512 });
+  const ex = { ...mcExample('r1', 'A'), capability: 'reasoning' as const, prompt: 'Why?', response: '1. x\nAnswer: y', answer: 'y' };
+  const ont = loadFixture();
+  const r = runSuite('reasoning', { model: { name: 'sft', model }, tokenizer: charTokenizer(), ctx: { lexicon: new TermLexicon(ont), edges: new EdgeIndex(ont) }, opts: { ...opts, maxNewTokens: { reasoning: 5 } }, testExamples: [ex, { ...ex, id: 'r2' }] });
+  assert.equal(r.scores['reasoning/answer_acc']!.value, 0);
+  assert.equal(r.scores['reasoning/answer_acc']!.n, 2);
+  assert.equal(r.examples[0]!.output, 'zzzzz', 'the certain model writes token k until max new tokens');
+  assert.equal(r.examples[0]!.model, 'sft');
+});
+
+test('probe: response-token loss orders the capabilities by how certain the model is of their responses; MC accuracy by log-likelihood', () => {
+  const model = certainModel({ vocab: CHAR_VOCAB, k: 3 });
+  const tok = charTokenizer();
+  const easy = { ...mcExample('p1', 'A'), response: 'zzzzzzzzzzzzzzzzzzzz' };
+  const hard = { ...mcExample('p2', 'B'), capability: 'reasoning' as const, response: 'abcdefghijklmnopqrst' };
+  const loss = probeLoss(model, undefined, tok, { domain: [easy], reasoning: [hard] }, { batchRows: 4 });
+  assert.ok(loss.domain! < loss.reasoning!, JSON.stringify(loss));
+  assert.ok(loss.reasoning! > 20, 'wrong tokens cost ~80 nats each');
+  const acc = probeAccuracy(model, undefined, tok, { domain: [mcExample('a', 'A'), mcExample('b', 'A'), mcExample('c', 'C')] });
+  assert.ok(Math.abs(acc.domain! - 2 / 3) < 1e-12);
+  assert.equal(acc.reasoning, undefined);
+  const set = selectProbeSet([easy, hard, { ...easy, id: 'p3' }], 1, 0);
+  assert.equal(set.domain.length, 1);
+  assert.equal(set.reasoning.length, 1);
+});
