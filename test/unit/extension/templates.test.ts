@@ -1,0 +1,23 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadExperiment } from '../../../engine/config/load';
+import { slugify, TEMPLATES } from '../../../extension/commands/templates';
+import { tempDir } from '../../helpers/tmp';
+
+test('every New Experiment template loads without problems (schema + semantic rules)', async (t) => {
+  const dir = await tempDir(t);
+  for (const tpl of TEMPLATES) {
+    const file = path.join(dir, `${tpl.id}.bbio.yaml`);
+    await writeFile(file, tpl.render(tpl.id));
+    const { config, problems } = await loadExperiment(file);
+    assert.deepEqual(problems.filter((p) => p.severity === 'error'), [], `${tpl.id}: ${JSON.stringify(problems)}`);
+    assert.equal(config?.name, tpl.id);
+  }
+});
+
+test('slugify gives a valid experiment name', () => {
+  assert.equal(slugify('  My Ablation #2 '), 'my-ablation-2');
+  assert.equal(slugify('!!!'), 'experiment');
+});
