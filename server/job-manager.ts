@@ -151,7 +151,8 @@ export class JobManager {
     job.info = { ...job.info, status: 'running', startedAt: Date.now() };
     let child: ChildProcess;
     try {
-      child = spawn(this.opts.execPath, args, { cwd: path.dirname(p.file), stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+      // In desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it behave as plain Node.
+      child = spawn(this.opts.execPath, args, { cwd: path.dirname(p.file), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' } });
     } catch (e) {
       this.finish(job, 'failed', { message: `cannot start the engine: ${e instanceof Error ? e.message : String(e)}` });
       return;
