@@ -22,6 +22,7 @@
  * at most), b the sequences in one forward pass: pretrain `batch_size`, sft `batch_per_capability`
  * (capabilities are processed one after another), grpo `prompts_per_step · group_size`.
  */
+import { targetShapes } from './semantic';
 import type { Experiment } from '../../schemas/generated/experiment';
 
 /** The fields of a Hugging Face `config.json` the estimate reads (Llama/Qwen2 names). */
@@ -86,19 +87,9 @@ function dimsOf(config: Experiment, ckpt: CheckpointConfig | undefined): Dims {
   return { vocab: d.vocab_size, hidden: d.hidden_size, layers: d.layers, heads: d.heads, kvHeads: d.kv_heads, headDim: d.hidden_size / d.heads, intermediate: d.intermediate_size, context: d.context_length, tied: d.tie_embeddings };
 }
 
-/** [out, in] of each LoRA-targetable matrix. */
+/** [out, in] of each LoRA-targetable matrix (the loader's rank check uses the same shapes). */
 function matrixShapes(d: Dims): Record<string, [number, number]> {
-  const q = d.heads * d.headDim;
-  const kv = d.kvHeads * d.headDim;
-  return {
-    q_proj: [q, d.hidden],
-    k_proj: [kv, d.hidden],
-    v_proj: [kv, d.hidden],
-    o_proj: [d.hidden, q],
-    gate_proj: [d.intermediate, d.hidden],
-    up_proj: [d.intermediate, d.hidden],
-    down_proj: [d.hidden, d.intermediate],
-  };
+  return targetShapes({ hidden_size: d.hidden, heads: d.heads, kv_heads: d.kvHeads, intermediate_size: d.intermediate, head_dim: d.headDim });
 }
 
 /** Parameter count of the base model. */

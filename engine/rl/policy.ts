@@ -13,23 +13,38 @@ export interface GroupRollout {
   completions: readonly (readonly number[])[];
 }
 
-/** [G, Lmax] log π(o_it | q, o_i<t) for one group, zero beyond each completion; differentiable. */
-export function groupTokenLogps(model: LlamaModel, group: GroupRollout, opts: { temperature: number; maxLen: number; padId: number; forward: ForwardOptions }): tf.Tensor2D {
+/** Row-major inputs of a group (prompt ++ completion, right-padded) and its completion targets. */
+function groupInputs(group: GroupRollout, padId: number): { G: number; P: number; Lc: number; T: number; ids: Int32Array; targets: Int32Array; mask: Float32Array } {
   const G = group.completions.length;
   const P = group.prompt.length;
   const Lc = Math.max(1, ...group.completions.map((c) => c.length));
   const T = P + Lc - 1;
-  const V = model.config.vocab_size;
-  const ids = new Int32Array(G * T).fill(opts.padId);
-  const targets = new Int32Array(G * Lc).fill(opts.padId);
+  const ids = new Int32Array(G * T).fill(padId);
+  const targets = new Int32Array(G * Lc).fill(padId);
+  const mask = new Float32Array(G * Lc);
   group.completions.forEach((c, g) => {
-    const row = [...group.prompt, ...c];
-    ids.set(row.slice(0, T), g * T);
+    ids.set([...group.prompt, ...c].slice(0, T), g * T);
     targets.set(c.slice(0, Lc), g * Lc);
+    for (let t = 0; t < c.length; t++) mask[g * Lc + t] = 1;
   });
-  const logits = tf.reshape(forwardLogits(model, ids, G, opts.forward), [G, T, V]); // [G, T, V]
-  const comp = tf.slice(logits, [0, P - 1, 0], [G, Lc, V]); // [G, Lc, V]
-  const logp = tf.logSoftmax(tf.div(comp, opts.temperature)); // [G, Lc, V]
+  return { G, P, Lc, T, ids, targets, mask };
+}
+
+/** Temperature-scaled log-softmax at the completion positions of a group: [G, Lc, V]. */
+function completionLogSoftmax(model: LlamaModel, x: ReturnType<typeof groupInputs>, temperature: number, forward: ForwardOptions): tf.Tensor3D {
+  const V = model.config.vocab_size;
+  const logits = tf.reshape(forwardLogits(model, x.ids, x.G, forward), [x.G, x.T, V]); // [G, T, V]
+  const comp = tf.slice(logits, [0, x.P - 1, 0], [x.G, x.Lc, V]); // [G, Lc, V]
+  return tf.logSoftmax(tf.div(comp, temperature)) as tf.Tensor3D; // [G, Lc, V]
+}
+
+/** [G, Lmax] log π(o_it | q, o_i<t) for one group, zero beyond each completion; differentiable. */
+export function groupTokenLogps(model: LlamaModel, group: GroupRollout, opts: { temperature: number; maxLen: number; padId: number; forward: ForwardOptions }): tf.Tensor2D {
+  const x = groupInputs(group, opts.padId);
+  const { G, Lc } = x;
+  const V = model.config.vocab_size;
+  const targets = x.targets;
+  const logp = completionLogSoftmax(model, x, opts.temperature, opts.forward); // [G, Lc, V]
   const picked = tf.sum(tf.mul(logp, tf.oneHot(tf.tensor2d(targets, [G, Lc], 'int32'), V)), 2); // [G, Lc]
   return tf.pad(picked, [[0, 0], [0, opts.maxLen - Lc]]) as tf.Tensor2D; // [G, Lmax]
 }
@@ -37,19 +52,9 @@ export function groupTokenLogps(model: LlamaModel, group: GroupRollout, opts: { 
 /** Mean token entropy (nats) of the policy over the completion tokens of a group (no gradient). */
 export function groupEntropy(model: LlamaModel, group: GroupRollout, opts: { temperature: number; padId: number; forward: ForwardOptions }): number {
   return tf.tidy(() => {
-    const G = group.completions.length;
-    const P = group.prompt.length;
-    const Lc = Math.max(1, ...group.completions.map((c) => c.length));
-    const T = P + Lc - 1;
-    const V = model.config.vocab_size;
-    const ids = new Int32Array(G * T).fill(opts.padId);
-    const mask = new Float32Array(G * Lc);
-    group.completions.forEach((c, g) => {
-      ids.set([...group.prompt, ...c].slice(0, T), g * T);
-      for (let t = 0; t < c.length; t++) mask[g * Lc + t] = 1;
-    });
-    const comp = tf.slice(tf.reshape(forwardLogits(model, ids, G, { ...opts.forward, freezeBase: true }), [G, T, V]), [0, P - 1, 0], [G, Lc, V]); // [G, Lc, V]
-    const logp = tf.logSoftmax(tf.div(comp, opts.temperature)); // [G, Lc, V]
+    const x = groupInputs(group, opts.padId);
+    const { G, Lc, mask } = x;
+    const logp = completionLogSoftmax(model, x, opts.temperature, { ...opts.forward, freezeBase: true }); // [G, Lc, V]
     const h = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), 2)); // [G, Lc]
     const n = mask.reduce((a, b) => a + b, 0);
     return n ? tf.sum(tf.mul(h, tf.tensor2d(mask, [G, Lc]))).dataSync()[0]! / n : 0;

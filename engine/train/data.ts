@@ -7,27 +7,36 @@ import * as fs from 'node:fs';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
 
-/** The `text` field of every line of a JSONL file (lines without one are an error naming the line). */
-export function readJsonlTexts(file: string): string[] {
+/**
+ * Every line of a JSONL file, parsed and checked by `accept` (which throws a plain Error to reject); a bad
+ * line is a BbioError naming file:line. Blank lines are skipped.
+ */
+export function readJsonl<T>(file: string, accept: (value: unknown) => T): T[] {
   let raw: string;
   try {
     raw = fs.readFileSync(file, 'utf8');
   } catch (e) {
     throw new BbioError('E_FILE_MISSING', `cannot read ${file}`, { file }, 'run the synthesize stage first', { cause: e });
   }
-  const out: string[] = [];
+  const out: T[] = [];
   raw.split('\n').forEach((line, i) => {
     if (!line.trim()) return;
-    let obj: { text?: unknown };
     try {
-      obj = JSON.parse(line);
+      out.push(accept(JSON.parse(line)));
     } catch (e) {
-      throw new BbioError('E_IO', `${file}:${i + 1}: not valid JSON`, { file, line: i + 1 }, undefined, { cause: e });
+      throw new BbioError('E_IO', `${file}:${i + 1}: ${(e as Error).message}`, { file, line: i + 1 }, 'each line is one JSON object', { cause: e });
     }
-    if (typeof obj.text !== 'string') throw new BbioError('E_IO', `${file}:${i + 1}: no "text" field`, { file, line: i + 1 });
-    out.push(obj.text);
   });
   return out;
+}
+
+/** The `text` field of every line of a JSONL file (lines without one are an error naming the line). */
+export function readJsonlTexts(file: string): string[] {
+  return readJsonl(file, (v) => {
+    const text = (v as { text?: unknown } | null)?.text;
+    if (typeof text !== 'string') throw new Error('no "text" field');
+    return text;
+  });
 }
 
 /** Token windows of equal length T+1 (inputs = w[:-1], targets = w[1:]). */

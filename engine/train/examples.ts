@@ -4,14 +4,13 @@
  * encoded on its own exactly as it is at inference (`<|user|>\n{prompt}\n<|assistant|>\n`), so training and
  * generation see the same token boundary.
  */
-import * as fs from 'node:fs';
 import type { BpeTokenizer } from '../model/tokenizer';
 import { makeLmBatch, type LmBatch } from '../model/llama';
 import type { Capability } from '../run/types';
 import { CAPABILITIES } from '../run/types';
 import { CHAT_MARKERS } from '../synth/text';
 import type { SynthExample } from '../synth/types';
-import { BbioError } from '../util/errors';
+import { readJsonl } from './data';
 
 /** The text the model is given: everything up to and including the assistant marker line. */
 export function promptPrefix(prompt: string): string {
@@ -30,24 +29,11 @@ export interface TokenizedExample {
 }
 
 export function readExamples(file: string): SynthExample[] {
-  let raw: string;
-  try {
-    raw = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new BbioError('E_FILE_MISSING', `cannot read ${file}`, { file }, 'run the synthesize stage first', { cause: e });
-  }
-  const out: SynthExample[] = [];
-  raw.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      const ex = JSON.parse(line) as SynthExample;
-      if (typeof ex.prompt !== 'string' || typeof ex.response !== 'string' || !CAPABILITIES.includes(ex.capability)) throw new Error('missing prompt, response or capability');
-      out.push(ex);
-    } catch (e) {
-      throw new BbioError('E_IO', `${file}:${i + 1}: not a valid example: ${(e as Error).message}`, { file, line: i + 1 }, 'each line is one JSON example with prompt, response and capability', { cause: e });
-    }
+  return readJsonl(file, (v) => {
+    const ex = v as SynthExample;
+    if (typeof ex?.prompt !== 'string' || typeof ex.response !== 'string' || !CAPABILITIES.includes(ex.capability)) throw new Error('not a valid example: missing prompt, response or capability');
+    return ex;
   });
-  return out;
 }
 
 /** Tokenises prompt and response separately; cuts the response so the whole fits maxLen + 1 tokens. */

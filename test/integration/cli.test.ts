@@ -57,9 +57,11 @@ test('usage errors exit 2; --help exits 0 on every command', async () => {
   }
 });
 
-test('run writes a run store whose events validate; runs list/show read it', async (t) => {
+test('run on the quickstart writes a run store whose events validate; runs list/show read it', async (t) => {
+  // the first two stages at a twentieth of their steps: the later stages are exercised on tiny models
+  // in sft-projection, grpo and eval tests, so this stays a fast check of the store and the stream
   const { dir, file } = await quickstartCopy(t);
-  const r = await cli(['run', file, '--steps-scale', '0.05', '--json'], dir);
+  const r = await cli(['run', file, '--stages', 'synthesize,pretrain', '--steps-scale', '0.05', '--json'], dir);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; runId: string });
   assert.ok(lines.length > 0, r.stderr);
   const runId = lines[0]!.runId;
@@ -68,8 +70,11 @@ test('run writes a run store whose events validate; runs list/show read it', asy
   assert.deepEqual(badLines, []);
   assert.equal(events.length, lines.length, 'stdout streams exactly the stored events');
   assert.deepEqual(invalidEvents(events), []);
-  const manifest = JSON.parse(await readFile(path.join(runDir, 'manifest.json'), 'utf8')) as { seeds: { master: number } };
+  const manifest = JSON.parse(await readFile(path.join(runDir, 'manifest.json'), 'utf8')) as { seeds: { master: number }; backend?: { name: string } };
   assert.equal(manifest.seeds.master, 1);
+  assert.ok(manifest.backend?.name, 'the backend the model stages chose is in the manifest');
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(events.some((e) => e.kind === 'artifact' && e.type === 'model'));
 
   const list = await cli(['runs', 'list', '--dir', 'runs'], dir);
   assert.equal(list.code, 0);
