@@ -14,6 +14,7 @@ import { runEvalCommand } from './commands/eval';
 import { runExportCommand } from './commands/export';
 import { runRun } from './commands/run';
 import { runRunsList, runRunsShow } from './commands/runs';
+import { runSweepReport } from './commands/sweep';
 import { runValidate } from './commands/validate';
 import { EXIT, processIo, type CliIo } from './io';
 
@@ -45,9 +46,23 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .argument('<file>', 'experiment file (*.bbio.yaml)')
     .option('--stages <list>', 'comma-separated subset of stages to run, e.g. synthesize,pretrain')
     .option('--resume <runDir>', 'continue a run folder: finished stages are skipped, an interrupted one resumes from its checkpoint')
-    .addOption(new Option('--steps-scale <x>', 'multiply every step count (0.1 for a quick smoke run)').default(1).argParser(Number))
+    .addOption(new Option('--steps-scale <x>', 'multiply every step count, and below 1 the evaluation items too (0.1 for a quick smoke run)').default(1).argParser(Number))
     .option('--json', 'stream events to stdout as JSON lines (schemas/events.schema.json)', false)
-    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean }) => setExit(await runRun(file, { ...o, version: version() }, io)));
+    .addOption(new Option('--parallel <n>', 'for a file with variants: run N variants at once, each in a child process (default: sweep.parallel)').argParser(Number))
+    .addOption(new Option('--sweep-dir <dir>', 'internal: the sweep folder of --variant').hideHelp())
+    .addOption(new Option('--variant <name>', 'internal: run only this variant of the sweep in --sweep-dir').hideHelp())
+    .addHelpText('after', '\nA file with `variants:` runs every variant as its own run in runs/<stamp>-<name>-sweep/ and writes a sweep report;\n--resume then takes the sweep folder and continues the unfinished variants.')
+    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean; parallel?: number; sweepDir?: string; variant?: string }, cmd: Command) =>
+      setExit(await runRun(file, { ...o, version: version(), stepsScaleGiven: cmd.getOptionValueSource('stepsScale') !== 'default' }, io)));
+
+  program
+    .command('sweep')
+    .description('sweeps: folders of variant runs made by `run` on a file with variants')
+    .command('report')
+    .description('(re)write a sweep\'s report from its runs: mean ± sd over seeds per capability, balance, interference, paired t-test against the first row; prints the table')
+    .argument('<sweepDir>', 'sweep folder, runs/<stamp>-<name>-sweep')
+    .option('--json', 'print the report as JSON', false)
+    .action(async (dir: string, o: { json: boolean }) => setExit(await runSweepReport(dir, o, io)));
 
   program
     .command('synth')

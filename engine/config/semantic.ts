@@ -11,6 +11,10 @@ import type { ErrorCode } from '../util/errors';
 import type { PathSegment, SourceMap } from './positions';
 import type { Problem } from './problems';
 import { exportsRewardStatically } from '../rl/custom-reward';
+import type { ErrorObject } from 'ajv';
+import { applyOverrides, checkOverridePath, countVariants, createOverrideValidator, expandVariants, MAX_VARIANTS, normalizeVariants, type OverrideValidator, type VariantSpec } from '../run/sweep';
+import { schemaAt } from './schema-validator';
+import { didYouMean } from './suggest';
 
 export interface SemanticInput {
   input: ExperimentInput;
@@ -20,7 +24,12 @@ export interface SemanticInput {
   checkFiles: boolean;
 }
 
-type Report = (path: PathSegment[], code: ErrorCode, message: string, hint?: string, severity?: 'error' | 'warning') => void;
+/** `range: 'key'` points at the key even when the value is a scalar (unknown override paths). */
+interface ReportOptions {
+  replacement?: string;
+  range?: 'key' | 'focus';
+}
+type Report = (path: PathSegment[], code: ErrorCode, message: string, hint?: string, severity?: 'error' | 'warning', options?: ReportOptions) => void;
 type Rule = (s: SemanticInput, report: Report) => void | Promise<void>;
 
 const WEIGHT_TOLERANCE = 1e-6;
@@ -226,13 +235,213 @@ const checkFiles: Rule = async ({ config, file, checkFiles: enabled }, report) =
   await Promise.all(jobs);
 };
 
-const RULES: Rule[] = [checkCapabilityWeights, checkRewards, checkModel, checkLoraRank, checkRanges, checkProjection, checkStages, checkFiles];
+// ------------------------------------------------------------------------------------ real data files
+
+type DataSplit = 'train' | 'val' | 'test';
+const DATA_SPLITS: readonly DataSplit[] = ['train', 'val', 'test'];
+
+/** The suite that scores each record format, per capability (others train but are not scored by it). */
+const SCORED_AS: Record<'mcqa' | 'qa' | 'instruction', readonly string[]> = {
+  mcqa: ['domain'],
+  qa: ['reasoning'],
+  instruction: ['instruction'],
+};
+const SCORED_HOW: Record<string, string> = {
+  domain: 'multiple-choice records (mcqa)',
+  reasoning: 'a final `Answer:` (qa)',
+  instruction: 'records with constraints (instruction)',
+  integration: 'MKGSG vignettes with ontology ids',
+};
+
+const checkData: Rule = ({ config }, report) => {
+  const d = config.data;
+  if (d.mode === 'real' && d.train.length === 0) report(['data', 'mode'], 'E_CONFLICT', 'data.mode is `real` but data.train lists no files: there would be nothing to train on', 'add files under data.train, or use mode: synthetic');
+  if (d.test_source === 'files' && d.test.length === 0) report(['data', 'test_source'], 'E_CONFLICT', 'data.test_source is `files` but data.test lists no files: there would be nothing to evaluate', 'add files under data.test, or use test_source: both');
+  d.test.forEach((f, i) => {
+    if (!SCORED_AS[f.format].includes(f.capability)) {
+      report(['data', 'test', i, 'capability'], 'E_CONFLICT', `the ${f.capability} suite does not score \`${f.format}\` records: it scores ${SCORED_HOW[f.capability]}`, `use capability: ${SCORED_AS[f.format][0]} for ${f.format} test records`, 'warning');
+    }
+  });
+};
+
+const checkDataFiles: Rule = async ({ config, file, checkFiles: enabled }, report) => {
+  if (!enabled) return;
+  const base = path.dirname(file);
+  const jobs = DATA_SPLITS.flatMap((split) =>
+    config.data[split].map(async (f, i) => {
+      const abs = path.resolve(base, f.path);
+      if (!(await exists(abs, 'file'))) report(['data', split, i, 'path'], 'E_FILE_MISSING', `${split} data file not found: ${f.path} (resolved to ${abs})`, 'paths are relative to the experiment file; a JSONL file has one JSON record a line');
+    }),
+  );
+  await Promise.all(jobs);
+};
+
+// ------------------------------------------------------------------------------------------- variants
+
+/** Override paths whose values name files; variants touching them get the file checks too. */
+const FILE_SECTIONS = ['ontology', 'model', 'eval', 'grpo', 'data'];
+
+const OVERRIDE_CODES: Record<string, ErrorCode> = { enum: 'E_SCHEMA_ENUM', const: 'E_SCHEMA_ENUM', type: 'E_SCHEMA_TYPE', required: 'E_SCHEMA_REQUIRED', additionalProperties: 'E_SCHEMA_UNKNOWN_KEY' };
+const SUMMARY_KEYWORDS = new Set(['if', 'oneOf', 'anyOf']);
+
+function reportValueErrors(dotted: string, errors: readonly ErrorObject[], at: PathSegment[], report: Report): void {
+  for (const err of errors) {
+    if (SUMMARY_KEYWORDS.has(err.keyword)) continue;
+    const sub = err.instancePath.split('/').slice(1).map((x) => (/^\d+$/.test(x) ? Number(x) : x));
+    const where = `\`${[dotted, ...sub].join('.')}\``;
+    const code = OVERRIDE_CODES[err.keyword] ?? 'E_SCHEMA_RANGE';
+    const params = err.params as Record<string, unknown>;
+    if (err.keyword === 'enum') {
+      const allowed = ((err.schema as unknown[]) ?? []).map(String);
+      const guess = didYouMean(String(err.data), allowed);
+      report([...at, ...sub], code, `override ${where} must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}; got \`${String(err.data)}\``, guess ? `did you mean \`${guess}\`?` : undefined, 'error', guess ? { replacement: guess } : {});
+    } else if (err.keyword === 'additionalProperties') {
+      const key = String(params.additionalProperty);
+      report([...at, ...sub, key], code, `unknown key \`${key}\` in override ${where}`, undefined, 'error', { range: 'key' });
+    } else if (err.keyword === 'type') {
+      report([...at, ...sub], code, `override ${where} must be ${String(params.type)}; got ${describeValue(err.data)}`, schemaHint(dotted, sub));
+    } else {
+      report([...at, ...sub], code, `override ${where} ${err.message ?? 'is invalid'}; got ${describeValue(err.data)}`, schemaHint(dotted, sub));
+    }
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === null || v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : `${typeof v} ${String(v)}`;
+}
+
+/** The key's own description, as hover shows it. */
+function schemaHint(dotted: string, sub: readonly PathSegment[]): string | undefined {
+  const node = schemaAt([...dotted.split('.'), ...sub]);
+  return node?.description;
+}
+
+/** Checks one override (path, then value); returns whether it is usable. */
+function checkOverride(dotted: string, value: unknown, keyAt: PathSegment[], valueAt: PathSegment[], validator: OverrideValidator, report: Report): boolean {
+  const found = checkOverridePath(dotted);
+  if (!found.ok) {
+    report(keyAt, found.message.startsWith('unknown path') ? 'E_SCHEMA_UNKNOWN_KEY' : 'E_CONFLICT', found.message, found.hint, 'error', { range: 'key', ...(found.replacement ? { replacement: found.replacement } : {}) });
+    return false;
+  }
+  const { errors } = validator.check(dotted, value);
+  reportValueErrors(dotted, errors, valueAt, report);
+  return errors.length === 0;
+}
+
+interface Collected {
+  code: ErrorCode;
+  message: string;
+  hint?: string;
+  severity: 'error' | 'warning';
+}
+
+async function runRules(s: SemanticInput): Promise<Collected[]> {
+  const out: Collected[] = [];
+  const collect: Report = (_at, code, message, hint, severity = 'error') => out.push({ code, message, severity, ...(hint ? { hint } : {}) });
+  for (const rule of BASE_RULES) await rule(s, collect);
+  return out;
+}
+
+const checkVariants: Rule = async (s, report) => {
+  const block = s.input.variants;
+  if (!block) return;
+  const { list, grid, listPath } = normalizeVariants(block);
+  const validator = createOverrideValidator();
+  let ok = true;
+  const names = new Map<string, number>();
+  list.forEach((entry, i) => {
+    const prev = names.get(entry.name);
+    if (prev !== undefined) {
+      report([...listPath, i, 'name'], 'E_CONFLICT', `two variants are named \`${entry.name}\` (also item ${prev + 1})`, 'give each variant its own name: it is the variant\'s folder and report row');
+      ok = false;
+    }
+    names.set(entry.name, i);
+    for (const [dotted, value] of Object.entries(entry.set ?? {})) {
+      const at = [...listPath, i, 'set', dotted];
+      if (!checkOverride(dotted, value, at, at, validator, report)) ok = false;
+      if (dotted in grid) report([...listPath, i, 'set', dotted], 'E_CONFLICT', `\`${dotted}\` is set both here and in variants.grid; the grid's values win`, 'set it in one place', 'warning', { range: 'key' });
+    }
+  });
+  for (const [dotted, values] of Object.entries(grid)) {
+    const keyAt: PathSegment[] = ['variants', 'grid', dotted];
+    const found = checkOverridePath(dotted);
+    if (!found.ok) {
+      checkOverride(dotted, undefined, keyAt, keyAt, validator, report);
+      ok = false;
+      continue;
+    }
+    values.forEach((value, j) => {
+      if (!checkOverride(dotted, value, keyAt, [...keyAt, j], validator, report)) ok = false;
+    });
+  }
+  const count = countVariants(block);
+  if (count > MAX_VARIANTS) {
+    report(['variants'], 'E_CONFLICT', `the variants expand to ${count} runs; at most ${MAX_VARIANTS} are allowed`, 'use fewer grid values, or split the sweep into several files');
+    return;
+  }
+  if (!ok) return;
+
+  // Rules that fail only with an override (weights no longer summing to 1, O-LoRA with shared adapters):
+  // first each override alone against the base, reported at its value; then every variant, reported at
+  // its entry, for what only a combination breaks. Problems the base file has are not repeated.
+  const keyOf = (p: Collected): string => `${p.code}\u0000${p.message}`;
+  const baseSeen = new Map<boolean, Set<string>>();
+  const newProblems = async (set: Record<string, unknown>): Promise<Collected[] | undefined> => {
+    const files = s.checkFiles && Object.keys(set).some((k) => FILE_SECTIONS.includes(k.split('.')[0]!));
+    if (!baseSeen.has(files)) baseSeen.set(files, new Set((await runRules({ ...s, checkFiles: files })).map(keyOf)));
+    let applied: ReturnType<typeof applyOverrides>;
+    try {
+      applied = applyOverrides(s.input, s.config, set, validator);
+    } catch {
+      return undefined; // value problems were reported above, override by override
+    }
+    return (await runRules({ ...s, ...applied, checkFiles: files })).filter((p) => !baseSeen.get(files)!.has(keyOf(p)));
+  };
+  const explained = new Set<string>();
+  const single = async (dotted: string, value: unknown, at: PathSegment[]): Promise<void> => {
+    for (const p of (await newProblems({ [dotted]: value })) ?? []) {
+      explained.add(keyOf(p));
+      report(at, p.code, `with override \`${dotted}\`: ${p.message}`, p.hint, p.severity);
+    }
+  };
+  for (const [i, entry] of list.entries()) for (const [dotted, value] of Object.entries(entry.set ?? {})) await single(dotted, value, [...listPath, i, 'set', dotted]);
+  for (const [dotted, values] of Object.entries(grid)) for (const [j, value] of values.entries()) await single(dotted, value, ['variants', 'grid', dotted, j]);
+
+  const found = new Map<string, { at: PathSegment[]; p: Collected; names: string[] }>();
+  for (const v of expandVariants(block)) {
+    for (const p of (await newProblems(v.set)) ?? []) {
+      if (explained.has(keyOf(p))) continue;
+      const at = originPath(v, listPath);
+      const k = `${at.join('/')}\u0000${keyOf(p)}`;
+      const entry = found.get(k) ?? { at, p, names: [] };
+      entry.names.push(v.name);
+      found.set(k, entry);
+    }
+  }
+  for (const { at, p, names: which } of found.values()) {
+    const label = which.length > 3 ? `${which.slice(0, 3).join(', ')} and ${which.length - 3} more` : which.join(', ');
+    report(at, p.code, `variant${which.length > 1 ? 's' : ''} ${label}: ${p.message}`, p.hint, p.severity, { range: 'key' });
+  }
+};
+
+/** Where a variant's combined problems point: its list entry's name, else the grid. */
+function originPath(v: VariantSpec, listPath: PathSegment[]): PathSegment[] {
+  if (v.origin.list !== undefined) return [...listPath, v.origin.list, 'name'];
+  return ['variants', 'grid'];
+}
+
+/** Rules of one experiment; `checkVariants` also runs them on every variant. */
+const BASE_RULES: Rule[] = [checkCapabilityWeights, checkRewards, checkModel, checkLoraRank, checkRanges, checkProjection, checkStages, checkFiles, checkData, checkDataFiles];
+const RULES: Rule[] = [...BASE_RULES, checkVariants];
 
 export async function checkSemantics(s: SemanticInput): Promise<Problem[]> {
   const problems: Problem[] = [];
-  const report: Report = (at, code, message, hint, severity = 'error') => {
-    const range = s.sourceMap.hasPath(at) ? s.sourceMap.focusRange(at) : s.sourceMap.keyRange(at);
-    problems.push({ file: s.file, ...range, code, severity, message, ...(hint ? { hint } : {}) });
+  const report: Report = (at, code, message, hint, severity = 'error', o = {}) => {
+    const range = s.sourceMap.hasPath(at) && o.range !== 'key' ? s.sourceMap.focusRange(at) : s.sourceMap.keyRange(at);
+    problems.push({ file: s.file, ...range, code, severity, message, ...(hint ? { hint } : {}), ...(o.replacement ? { replacement: o.replacement } : {}) });
   };
   for (const rule of RULES) await rule(s, report);
   return problems.sort((a, b) => a.line - b.line || a.column - b.column);

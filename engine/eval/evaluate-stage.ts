@@ -182,9 +182,16 @@ export async function loadTokenizer(dir: string): Promise<BpeTokenizer> {
   return BpeTokenizer.load(file);
 }
 
-/** Suite options from the experiment's `eval` section. */
-export function suiteOptionsFrom(config: Experiment, seed: number, signal?: AbortSignal): SuiteOptions {
-  return { ...DEFAULT_SUITE_OPTIONS, resamples: config.eval.bootstrap, maxItems: config.eval.max_items, seed, ...(signal ? { signal } : {}) };
+/**
+ * Suite options from the experiment's `eval` section. A `--steps-scale` below 1 (a smoke run) scales the
+ * items per suite too, keeping at least 4, and caps generation at the GRPO completion budget, so a quick
+ * run is quick end to end; a full run scores what the config says.
+ */
+export function suiteOptionsFrom(config: Experiment, seed: number, signal?: AbortSignal, stepsScale = 1): SuiteOptions {
+  const smoke = stepsScale < 1;
+  const maxItems = smoke ? Math.max(4, Math.round((config.eval.max_items || 100) * stepsScale)) : config.eval.max_items;
+  const cap = smoke ? Math.min(DEFAULT_SUITE_OPTIONS.maxNewTokensCap, config.grpo.max_new_tokens) : DEFAULT_SUITE_OPTIONS.maxNewTokensCap;
+  return { ...DEFAULT_SUITE_OPTIONS, resamples: config.eval.bootstrap, maxItems, maxNewTokensCap: cap, seed, ...(signal ? { signal } : {}) };
 }
 
 function readManifest(runDir: string): Record<string, unknown> {
@@ -218,7 +225,7 @@ export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
   const mmluFiles = cfg.eval.mmlu.map((p) => path.resolve(path.dirname(ctx.experimentFile), p));
   const mmlu = (await Promise.all(mmluFiles.map((f) => loadMmlu(f)))).flat();
   const tokenizer = await loadTokenizer(baseDir);
-  const opts = suiteOptionsFrom(cfg, ctx.seed, ctx.signal);
+  const opts = suiteOptionsFrom(cfg, ctx.seed, ctx.signal, ctx.stepsScale);
 
   const base = loadLlama(baseDir);
   const sets: LoraSet[] = [];

@@ -12,6 +12,7 @@ import { loadOboFile, loadOboUrl, mergeOntologies } from '../ontology/obo';
 import type { Ontology } from '../ontology/types';
 import type { StageContext, StageDef, StageResult } from '../run/types';
 import { CAPABILITIES } from '../run/types';
+import { combineWithUserData, loadUserData } from '../data/real';
 import { BbioError } from '../util/errors';
 import type { SynthOptions, SynthResult } from './index';
 import { synthesize } from './index';
@@ -76,11 +77,12 @@ export async function writeDataset(dir: string, result: SynthResult): Promise<Re
   return files;
 }
 
-/** Synthesize and write, shared by the stage and `balancedbio synth`. */
-export async function synthesizeToDir(ont: Ontology, cfg: Experiment['synthesis'], dir: string, opts: SynthOptions): Promise<{ result: SynthResult; files: Record<Split | 'card', string>; examplesPerS: number }> {
+/** Synthesize and write, shared by the stage and `balancedbio synth`; `combine` adds user data first. */
+export async function synthesizeToDir(ont: Ontology, cfg: Experiment['synthesis'], dir: string, opts: SynthOptions, combine?: (r: SynthResult) => SynthResult): Promise<{ result: SynthResult; files: Record<Split | 'card', string>; examplesPerS: number }> {
   const t0 = performance.now();
-  const result = await synthesize(ont, cfg, opts);
+  const synthetic = await synthesize(ont, cfg, opts);
   const seconds = Math.max((performance.now() - t0) / 1000, 1e-6);
+  const result = combine ? combine(synthetic) : synthetic;
   const files = await writeDataset(dir, result);
   return { result, files, examplesPerS: result.card.totals.total / seconds };
 }
@@ -90,12 +92,17 @@ async function runSynthesize(ctx: StageContext): Promise<StageResult> {
   events.emit({ kind: 'phase', stage: 'synthesize', status: 'progress', message: 'loading ontology' });
   const ont = await loadExperimentOntology(ctx.config, ctx.experimentFile);
   const cfg = ctx.config.synthesis;
+  // data.mode real/mixed and data.test: the user's JSONL records replace or join MKGSG's (engine/data/real.ts)
+  // (configs built in code before the data section existed have none)
+  const userFiles = ctx.config.data ? await loadUserData(ctx.config.data, ctx.experimentFile) : [];
+  const combine = userFiles.length ? (r: SynthResult): SynthResult => combineWithUserData(r, ctx.config.data, userFiles) : undefined;
   const { result, files, examplesPerS } = await synthesizeToDir(ont, cfg, ctx.paths.dataset, {
     seed: ctx.seed,
     log: ctx.log,
     signal: ctx.signal,
     onProgress: (p) => events.emit({ kind: 'phase', stage: 'synthesize', status: 'progress', step: p.done, total: p.total, message: p.capability ? `${p.phase} ${p.capability}` : p.phase }),
-  });
+  }, combine);
+  for (const f of userFiles) ctx.log.info(`data: ${f.records.length} ${f.spec.format} records from ${f.spec.path} → ${f.split} (${f.spec.capability})`);
   const card = result.card;
   for (const c of CAPABILITIES) {
     events.metric('synth/examples_total', card.counts[c].total, { labels: { capability: c } });

@@ -250,7 +250,7 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
         const m = measureInterference(model, set, vars, caps, grads, probes, s.learning_rate);
         interference.splice(0, interference.length, ...m);
         m.forEach((row, i) => row.forEach((d, j) => ctx.events.metric('sft/interference', d, { step, labels: { capability: caps[i]!, other: caps[j]! } })));
-        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one step of size lr on c alone (negative = helps)' } });
+        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one Adam-sized step (η√P) along c′s gradient alone; negative = helps' } });
       }
       if (step % progressEvery === 0 || step === totalSteps) ctx.events.emit({ kind: 'phase', stage: 'sft', status: 'progress', step, total: totalSteps });
       if (step % s.checkpoint_every === 0 || step === totalSteps) {
@@ -275,21 +275,26 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
 }
 
 /**
- * Interference matrix M[c][c′] = L_c′(θ − η g_c) − L_c′(θ): the change in capability c′'s probe loss when
- * only capability c's raw gradient is applied with step size η (the peak learning rate, plain SGD, so the
- * figure is comparable across steps and does not depend on optimizer state or the schedule's decay).
- * θ is restored afterwards.
+ * Interference matrix M[c][c′] = L_c′(θ − s·ĝ_c) − L_c′(θ): the change in capability c′'s probe loss when
+ * θ takes one step along capability c's raw gradient alone (ĝ_c = g_c/‖g_c‖). The step length s = η·√P
+ * is what one Adam step moves (about η per parameter over P parameters), so the figure shows the effect of
+ * a real update in that direction, comparable across steps and independent of the schedule's decay and of
+ * the gradient's scale. A negative entry means the step helped c′. θ is restored afterwards.
  */
 export function measureInterference(model: LlamaModel, set: LoraSet, vars: readonly NamedVariable[], caps: readonly Capability[], grads: readonly HostGrads[], probes: Partial<Record<Capability, LmBatch>>, lr: number): number[][] {
   const hook = loraHook(set, { training: false });
   const before = probeLosses(model, hook, probes);
   const saved = vars.map((v) => (v.variable.dataSync() as Float32Array).slice());
+  const params = saved.reduce((s, a) => s + a.length, 0);
   try {
     return caps.map((_, i) => {
+      let sq = 0;
+      for (const g of grads[i]!) for (let j = 0; j < g.length; j++) sq += g[j]! * g[j]!;
+      const scale = sq > 0 ? (lr * Math.sqrt(params)) / Math.sqrt(sq) : 0;
       vars.forEach((v, k) => {
         const g = grads[i]![k]!;
         const next = new Float32Array(saved[k]!.length);
-        for (let j = 0; j < next.length; j++) next[j] = saved[k]![j]! - lr * g[j]!;
+        for (let j = 0; j < next.length; j++) next[j] = saved[k]![j]! - scale * g[j]!;
         v.variable.assign(tf.tensor(next, v.variable.shape));
       });
       const after = probeLosses(model, hook, probes);

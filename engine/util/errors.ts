@@ -29,8 +29,9 @@ export const ERROR_CODES = [
   'E_ONTOLOGY_EMPTY',
   'E_ONTOLOGY_DOWNLOAD',
   'E_ONTOLOGY_CHECKSUM',
-  // synthesis
+  // synthesis and data files
   'E_SYNTH_SHORTFALL',
+  'E_DATA_RECORD',
   // run store and pipeline
   'E_RUNS_DIR_UNWRITABLE',
   'E_RUN_LOCKED',

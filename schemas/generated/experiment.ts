@@ -133,6 +133,82 @@ export interface ExperimentInput {
     near_duplicate_threshold?: number;
   };
   /**
+   * Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.
+   */
+  data?: {
+    /**
+     * Where the train and validation splits come from: MKGSG, the files, or both.
+     */
+    mode?: "synthetic" | "real" | "mixed";
+    /**
+     * Where the test split comes from, whatever the mode: MKGSG, the test files, or both.
+     */
+    test_source?: "synthetic" | "files" | "both";
+    /**
+     * JSONL files whose records join the train split.
+     */
+    train?: {
+      /**
+       * Path of a JSONL file (one JSON object a line), relative to the experiment file.
+       */
+      path: string;
+      /**
+       * Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).
+       */
+      format: "mcqa" | "qa" | "instruction";
+      /**
+       * Capability the records train and are scored as.
+       */
+      capability: "domain" | "reasoning" | "instruction" | "integration";
+      /**
+       * Use at most this many records from the file (0 = all).
+       */
+      max_records?: number;
+    }[];
+    /**
+     * JSONL files whose records join the val split.
+     */
+    val?: {
+      /**
+       * Path of a JSONL file (one JSON object a line), relative to the experiment file.
+       */
+      path: string;
+      /**
+       * Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).
+       */
+      format: "mcqa" | "qa" | "instruction";
+      /**
+       * Capability the records train and are scored as.
+       */
+      capability: "domain" | "reasoning" | "instruction" | "integration";
+      /**
+       * Use at most this many records from the file (0 = all).
+       */
+      max_records?: number;
+    }[];
+    /**
+     * JSONL files whose records join the test split.
+     */
+    test?: {
+      /**
+       * Path of a JSONL file (one JSON object a line), relative to the experiment file.
+       */
+      path: string;
+      /**
+       * Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).
+       */
+      format: "mcqa" | "qa" | "instruction";
+      /**
+       * Capability the records train and are scored as.
+       */
+      capability: "domain" | "reasoning" | "instruction" | "integration";
+      /**
+       * Use at most this many records from the file (0 = all).
+       */
+      max_records?: number;
+    }[];
+  };
+  /**
    * The model: the bio-tiny preset or a local Hugging Face checkpoint.
    */
   model?: {
@@ -617,6 +693,74 @@ export interface ExperimentInput {
      */
     keep_checkpoints?: number;
   };
+  /**
+   * Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.
+   *
+   * @minItems 1
+   */
+  variants?:
+    | {
+        /**
+         * Variant name; its folder in the sweep and its row in the sweep report.
+         */
+        name: string;
+        /**
+         * Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.
+         */
+        set?: {
+          /**
+           * This interface was referenced by `undefined`'s JSON-Schema definition
+           * via the `patternProperty` "^\S+$".
+           */
+          [k: string]: unknown;
+        };
+      }[]
+    | {
+        /**
+         * Named variants; crossed with `grid` when both are given.
+         *
+         * @minItems 1
+         */
+        list?: {
+          /**
+           * Variant name; its folder in the sweep and its row in the sweep report.
+           */
+          name: string;
+          /**
+           * Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.
+           */
+          set?: {
+            /**
+             * This interface was referenced by `undefined`'s JSON-Schema definition
+             * via the `patternProperty` "^\S+$".
+             */
+            [k: string]: unknown;
+          };
+        }[];
+        /**
+         * Dotted path → list of values; every combination is one variant.
+         */
+        grid?: {
+          /**
+           * The values this dotted path takes in the grid.
+           *
+           * @minItems 1
+           *
+           * This interface was referenced by `undefined`'s JSON-Schema definition
+           * via the `patternProperty` "^\S+$".
+           */
+          [k: string]: unknown[];
+        };
+      };
+  /**
+   * How the variants of a sweep are run.
+   */
+  sweep?: {
+    /**
+     * Variants run at once (each in its own process); 1 = one after another.
+     */
+    parallel?: number;
+  };
 }
 
 /**
@@ -750,6 +894,82 @@ export interface Experiment {
      * Jaccard similarity above which two examples are duplicates.
      */
     near_duplicate_threshold: number;
+  };
+  /**
+   * Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.
+   */
+  data: {
+    /**
+     * Where the train and validation splits come from: MKGSG, the files, or both.
+     */
+    mode: "synthetic" | "real" | "mixed";
+    /**
+     * Where the test split comes from, whatever the mode: MKGSG, the test files, or both.
+     */
+    test_source: "synthetic" | "files" | "both";
+    /**
+     * JSONL files whose records join the train split.
+     */
+    train: {
+      /**
+       * Path of a JSONL file (one JSON object a line), relative to the experiment file.
+       */
+      path: string;
+      /**
+       * Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).
+       */
+      format: "mcqa" | "qa" | "instruction";
+      /**
+       * Capability the records train and are scored as.
+       */
+      capability: "domain" | "reasoning" | "instruction" | "integration";
+      /**
+       * Use at most this many records from the file (0 = all).
+       */
+      max_records: number;
+    }[];
+    /**
+     * JSONL files whose records join the val split.
+     */
+    val: {
+      /**
+       * Path of a JSONL file (one JSON object a line), relative to the experiment file.
+       */
+      path: string;
+      /**
+       * Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).
+       */
+      format: "mcqa" | "qa" | "instruction";
+      /**
+       * Capability the records train and are scored as.
+       */
+      capability: "domain" | "reasoning" | "instruction" | "integration";
+      /**
+       * Use at most this many records from the file (0 = all).
+       */
+      max_records: number;
+    }[];
+    /**
+     * JSONL files whose records join the test split.
+     */
+    test: {
+      /**
+       * Path of a JSONL file (one JSON object a line), relative to the experiment file.
+       */
+      path: string;
+      /**
+       * Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).
+       */
+      format: "mcqa" | "qa" | "instruction";
+      /**
+       * Capability the records train and are scored as.
+       */
+      capability: "domain" | "reasoning" | "instruction" | "integration";
+      /**
+       * Use at most this many records from the file (0 = all).
+       */
+      max_records: number;
+    }[];
   };
   /**
    * The model: the bio-tiny preset or a local Hugging Face checkpoint.
@@ -1235,5 +1455,73 @@ export interface Experiment {
      * Checkpoints kept per stage (older ones are deleted).
      */
     keep_checkpoints: number;
+  };
+  /**
+   * Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.
+   *
+   * @minItems 1
+   */
+  variants?:
+    | {
+        /**
+         * Variant name; its folder in the sweep and its row in the sweep report.
+         */
+        name: string;
+        /**
+         * Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.
+         */
+        set: {
+          /**
+           * This interface was referenced by `undefined`'s JSON-Schema definition
+           * via the `patternProperty` "^\S+$".
+           */
+          [k: string]: unknown;
+        };
+      }[]
+    | {
+        /**
+         * Named variants; crossed with `grid` when both are given.
+         *
+         * @minItems 1
+         */
+        list?: {
+          /**
+           * Variant name; its folder in the sweep and its row in the sweep report.
+           */
+          name: string;
+          /**
+           * Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.
+           */
+          set: {
+            /**
+             * This interface was referenced by `undefined`'s JSON-Schema definition
+             * via the `patternProperty` "^\S+$".
+             */
+            [k: string]: unknown;
+          };
+        }[];
+        /**
+         * Dotted path → list of values; every combination is one variant.
+         */
+        grid?: {
+          /**
+           * The values this dotted path takes in the grid.
+           *
+           * @minItems 1
+           *
+           * This interface was referenced by `undefined`'s JSON-Schema definition
+           * via the `patternProperty` "^\S+$".
+           */
+          [k: string]: unknown[];
+        };
+      };
+  /**
+   * How the variants of a sweep are run.
+   */
+  sweep: {
+    /**
+     * Variants run at once (each in its own process); 1 = one after another.
+     */
+    parallel: number;
   };
 }

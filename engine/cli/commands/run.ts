@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { ExperimentInput } from '../../../schemas/generated/experiment';
 import { loadExperiment } from '../../config/load';
 import { formatProblem, hasErrors } from '../../config/problems';
 import { runPipeline } from '../../run/pipeline';
@@ -8,6 +9,7 @@ import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';
 import { EXIT, type CliIo } from '../io';
 import { createProgressView } from '../progress';
+import { runSweepCommand, runVariantCommand } from './sweep';
 
 export interface RunCommandOptions {
   stages?: string;
@@ -16,6 +18,13 @@ export interface RunCommandOptions {
   /** Stream events to stdout as JSON lines (for the language server's job manager and scripts). */
   json: boolean;
   version: string;
+  /** Variants run at once for a file with `variants:` (default: the file's sweep.parallel). */
+  parallel?: number;
+  /** Whether --steps-scale was given on the command line (a resumed sweep keeps its own otherwise). */
+  stepsScaleGiven?: boolean;
+  /** Internal, for a sweep's child processes: run only this variant of the sweep in `sweepDir`. */
+  sweepDir?: string;
+  variant?: string;
 }
 
 export function parseStages(list: string | undefined): StageName[] | undefined {
@@ -29,11 +38,25 @@ export function parseStages(list: string | undefined): StageName[] | undefined {
 /** `balancedbio run FILE`: exit 0 when the run completes, 1 when it fails or is cancelled, 2 on bad input. */
 export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): Promise<number> {
   const abs = path.resolve(io.cwd, file);
-  const { config, problems } = await loadExperiment(abs);
+  const { config, problems, raw } = await loadExperiment(abs);
   for (const p of problems) io.err(formatProblem(p, io.cwd));
   if (!config || hasErrors(problems)) return EXIT.badInput;
   if (!(opts.stepsScale > 0) || !Number.isFinite(opts.stepsScale)) throw new BbioError('E_USAGE', `--steps-scale must be a positive number, got ${opts.stepsScale}`);
   const stages = parseStages(opts.stages);
+  if (opts.parallel !== undefined && !(Number.isInteger(opts.parallel) && opts.parallel >= 1)) throw new BbioError('E_USAGE', `--parallel must be a positive integer, got ${opts.parallel}`);
+  const experiment = { file: abs, input: raw as ExperimentInput, config };
+  if (opts.sweepDir || opts.variant) {
+    if (!opts.sweepDir || !opts.variant) throw new BbioError('E_USAGE', '--sweep-dir and --variant go together (they are how a sweep starts one variant)');
+    return runVariantCommand({ experiment, sweepDir: opts.sweepDir, variant: opts.variant, ...(stages ? { stages } : {}), stepsScale: opts.stepsScale, version: opts.version }, io);
+  }
+  if (config.variants) {
+    return runSweepCommand({
+      experiment, displayFile: file, ...(opts.resume ? { resume: opts.resume } : {}), ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
+      stepsScale: opts.stepsScale, stepsScaleGiven: opts.stepsScaleGiven ?? true, ...(stages ? { stages } : {}), json: opts.json, version: opts.version,
+      cliEntry: process.argv[1] ?? '', execArgv: process.execArgv,
+    }, io);
+  }
+  if (opts.parallel !== undefined && opts.parallel > 1) io.err(`--parallel ${opts.parallel} has no effect: ${file} has no variants`);
 
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {

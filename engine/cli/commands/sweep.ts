@@ -1,0 +1,303 @@
+/**
+ * Sweeps on the command line: `balancedbio run FILE` on a file with `variants:` runs every variant
+ * (engine/run/sweep.ts), one after another in this process or `--parallel N` child processes of the CLI
+ * at once; `balancedbio sweep report SWEEP_DIR` (re)writes the sweep report. A child runs one variant
+ * (`run FILE --sweep-dir DIR --variant NAME --json`) and streams its events to the parent, which alone
+ * writes sweep.json.
+ */
+import { spawn } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { EngineEvent } from '../../../schemas/generated/events';
+import type { Experiment, ExperimentInput } from '../../../schemas/generated/experiment';
+import { writeSweepReport } from '../../eval/sweep-report';
+import { runPipeline } from '../../run/pipeline';
+import { createStageTable } from '../../run/stages';
+import {
+  applyOverrides, checkResumable, createOverrideValidator, expandVariants, findVariantRun, initialVariantStates, readSweepState, runSweep, sha256, SWEEP_FILE, SweepStore,
+  type Overrides, type VariantExecutor, type VariantOutcome, type VariantSpec,
+} from '../../run/sweep';
+import type { StageName } from '../../run/types';
+import { BbioError } from '../../util/errors';
+import { createLogger, type Logger } from '../../util/log';
+import { EXIT, type CliIo } from '../io';
+import { createProgressView } from '../progress';
+
+/** How long a variant's child may take to checkpoint after SIGTERM before it is killed. */
+const CHILD_KILL_AFTER_MS = 10_000;
+
+export interface LoadedExperiment {
+  /** Absolute path of the experiment file. */
+  file: string;
+  input: ExperimentInput;
+  config: Experiment;
+}
+
+export interface VariantRunOptions {
+  experiment: LoadedExperiment;
+  variant: { name: string; set: Overrides };
+  /** The variant's folder in the sweep; its run folder is created (or found) inside. */
+  variantDir: string;
+  stages?: StageName[];
+  stepsScale: number;
+  version: string;
+  signal: AbortSignal;
+  log: Logger;
+  onEvent(e: EngineEvent): void;
+  onRunDir?(runDir: string): Promise<void>;
+}
+
+/** Runs one variant in this process: its own config, a new run in its folder or the unfinished one there. */
+export async function runVariantInProcess(o: VariantRunOptions): Promise<VariantOutcome> {
+  const { config } = applyOverrides(o.experiment.input, o.experiment.config, o.variant.set, createOverrideValidator());
+  config.output.runs_dir = o.variantDir;
+  const existing = await findVariantRun(o.variantDir);
+  if (existing?.state.status === 'completed') return { status: 'completed', runDir: existing.runDir };
+  let announced = !!existing;
+  const outcome = await runPipeline({
+    config,
+    experimentFile: o.experiment.file,
+    ...(o.stages ? { stages: o.stages } : {}),
+    ...(existing ? { resumeDir: existing.runDir } : {}),
+    stepsScale: o.stepsScale,
+    stageTable: createStageTable(),
+    log: o.log,
+    onEvent: (e) => {
+      if (!announced && o.onRunDir) {
+        announced = true;
+        void o.onRunDir(path.join(o.variantDir, e.runId)).catch((err: unknown) => o.log.warn(`cannot record the run folder in ${SWEEP_FILE}: ${String(err)}`));
+      }
+      o.onEvent(e);
+    },
+    signal: o.signal,
+    version: o.version,
+  });
+  return { status: outcome.status, runDir: outcome.runDir, ...(outcome.error ? { error: outcome.error.format() } : {}) };
+}
+
+function inProcessExecutor(experiment: LoadedExperiment, o: { stages?: StageName[]; stepsScale: number; version: string; json: boolean; log: Logger }, io: CliIo): VariantExecutor {
+  return async (job, signal) => {
+    if (!o.json) io.err(`── variant ${job.index + 1}/${job.total}: ${job.variant.name} ──`);
+    const view = o.json ? undefined : createProgressView(io);
+    try {
+      return await runVariantInProcess({
+        experiment, variant: job.variant, variantDir: job.variantDir, ...(o.stages ? { stages: o.stages } : {}), stepsScale: o.stepsScale, version: o.version, signal, log: o.log,
+        onEvent: (e) => (o.json ? io.out(JSON.stringify(e)) : view?.onEvent(e)),
+        onRunDir: job.onRunDir,
+      });
+    } finally {
+      view?.stop();
+    }
+  };
+}
+
+/** Splits a stream into lines, calling `onLine` for each complete one. */
+function lineReader(onLine: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
+  let buf = '';
+  return {
+    push(chunk) {
+      buf += chunk.toString('utf8');
+      const parts = buf.split('\n');
+      buf = parts.pop() ?? '';
+      for (const l of parts) if (l.trim()) onLine(l);
+    },
+    end() {
+      if (buf.trim()) onLine(buf);
+      buf = '';
+    },
+  };
+}
+
+export interface ChildExecutorOptions {
+  /** The CLI entry script the children run (bin/balancedbio.js, or this process's own script). */
+  cliEntry: string;
+  /** Node options of the children (e.g. `--import tsx` when the parent runs from source). */
+  execArgv: string[];
+  file: string;
+  sweepDir: string;
+  stages?: StageName[];
+  stepsScale: number;
+  json: boolean;
+}
+
+/** Runs each variant as a child process of the CLI; SIGTERM on cancel, SIGKILL if it does not stop. */
+function childExecutor(o: ChildExecutorOptions, io: CliIo): VariantExecutor {
+  return (job, signal) =>
+    new Promise<VariantOutcome>((resolve) => {
+      const name = job.variant.name;
+      const args = [...o.execArgv, o.cliEntry, 'run', o.file, '--json', '--sweep-dir', o.sweepDir, '--variant', name, '--steps-scale', String(o.stepsScale), ...(o.stages ? ['--stages', o.stages.join(',')] : [])];
+      // an IPC channel so a child notices (disconnect) when the sweep process dies and checkpoints
+      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      io.err(`[${name}] started (variant ${job.index + 1}/${job.total}, pid ${child.pid ?? '?'})`);
+      let runDir = job.resumeRunDir;
+      let lastError: string | undefined;
+      const out = lineReader((line) => {
+        let e: EngineEvent;
+        try {
+          e = JSON.parse(line) as EngineEvent;
+        } catch {
+          io.err(`[${name}] ${line}`); // not an event: pass it on as a log line
+          return;
+        }
+        if (!runDir) {
+          runDir = path.join(job.variantDir, e.runId);
+          void job.onRunDir(runDir).catch((err: unknown) => io.err(`[${name}] cannot record its run folder: ${String(err)}`));
+        }
+        if (e.kind === 'error') lastError = `${e.code} ${e.message}`;
+        if (o.json) io.out(line);
+        else if (e.kind === 'phase' && e.status !== 'progress') io.err(`[${name}] ${e.stage} ${e.status}${e.message ? `: ${e.message}` : ''}`);
+      });
+      const err = lineReader((line) => {
+        if (!o.json) io.err(`[${name}] ${line}`);
+      });
+      child.stdout!.on('data', (d: Buffer) => out.push(d));
+      child.stderr!.on('data', (d: Buffer) => err.push(d));
+      let killTimer: NodeJS.Timeout | undefined;
+      const onAbort = (): void => {
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => child.kill('SIGKILL'), CHILD_KILL_AFTER_MS);
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener('abort', onAbort, { once: true });
+      child.on('error', (e) => {
+        lastError = `cannot start the variant's process: ${e.message}`;
+      });
+      child.on('close', (code) => {
+        out.end();
+        err.end();
+        signal.removeEventListener('abort', onAbort);
+        if (killTimer) clearTimeout(killTimer);
+        const status: VariantOutcome['status'] = code === EXIT.ok ? 'completed' : signal.aborted ? 'cancelled' : 'failed';
+        resolve({ status, ...(runDir ? { runDir } : {}), ...(status === 'failed' ? { error: lastError ?? `exit code ${code ?? 'null (killed)'}` } : {}) });
+      });
+    });
+}
+
+export interface SweepCommandOptions {
+  experiment: LoadedExperiment;
+  /** The file as the user wrote it, for the resume hint. */
+  displayFile: string;
+  resume?: string;
+  parallel?: number;
+  stepsScale: number;
+  /** Whether --steps-scale was given (on resume, the sweep's own scale applies otherwise). */
+  stepsScaleGiven: boolean;
+  stages?: StageName[];
+  json: boolean;
+  version: string;
+  cliEntry: string;
+  execArgv: string[];
+}
+
+async function isFile(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false; // absent: the caller says what it expected instead
+  }
+}
+
+/** `balancedbio run FILE` for a file with variants: exit 0 when every variant completed, 1 otherwise. */
+export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promise<number> {
+  const { experiment } = o;
+  const variants: VariantSpec[] = expandVariants(experiment.config.variants!);
+  const log = createLogger({ level: 'info', write: (l) => io.err(l) });
+  const sourceText = await readFile(experiment.file, 'utf8');
+  let store: SweepStore;
+  let stepsScale = o.stepsScale;
+  let stages = o.stages;
+  if (o.resume) {
+    const dir = path.resolve(io.cwd, o.resume);
+    if (!(await isFile(path.join(dir, SWEEP_FILE))) && (await isFile(path.join(dir, 'state.json')))) {
+      throw new BbioError('E_USAGE', `${o.resume} is a single run, but ${o.displayFile} has variants: --resume takes the sweep folder`, { file: dir }, `resume the whole sweep: balancedbio run ${o.displayFile} --resume ${path.relative(io.cwd, path.dirname(path.dirname(dir))) || '.'}`);
+    }
+    const before = await readSweepState(dir);
+    checkResumable(before, variants);
+    if (before.experimentSha256 !== sha256(sourceText)) io.err(`warning: ${o.displayFile} changed since the sweep started; unfinished variants run with the file as it is now`);
+    if (!o.stepsScaleGiven) stepsScale = before.stepsScale;
+    if (!stages && before.stages) stages = before.stages as StageName[];
+    store = await SweepStore.open(dir);
+  } else {
+    const runsDir = path.resolve(path.dirname(experiment.file), experiment.config.output.runs_dir);
+    store = await SweepStore.create({
+      runsDir, name: experiment.config.name, experimentFile: experiment.file, sourceText, variants: initialVariantStates(variants, experiment.config),
+      parallel: o.parallel ?? experiment.config.sweep.parallel, stepsScale, ...(stages ? { stages } : {}),
+    });
+  }
+  const parallel = o.parallel ?? experiment.config.sweep.parallel;
+  const rel = path.relative(io.cwd, store.sweepDir) || store.sweepDir;
+  const todo = store.current.variants.filter((v) => v.status !== 'completed').length;
+  io.err(`sweep ${rel}: ${variants.length} variants, ${todo} to run, ${parallel === 1 ? 'one at a time' : `${parallel} at once`}`);
+
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    io.err(`${sig} received: checkpointing the running variant${parallel > 1 ? 's' : ''} and stopping`);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  let outcome;
+  try {
+    const execute = parallel > 1
+      ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale, json: o.json }, io)
+      : inProcessExecutor(experiment, { ...(stages ? { stages } : {}), stepsScale, version: o.version, json: o.json, log }, io);
+    outcome = await runSweep(store, { parallel, execute, signal: controller.signal, log });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await store.close();
+  }
+  if (outcome.counts.completed > 0) {
+    const { markdown, files } = await writeSweepReport(store.sweepDir);
+    if (!o.json) for (const l of markdown.trimEnd().split('\n')) io.out(l);
+    io.err(`sweep report: ${path.relative(io.cwd, files.md)} and ${path.basename(files.json)}`);
+  }
+  const c = outcome.counts;
+  io.err(`sweep ${outcome.status}: ${c.completed}/${variants.length} variants completed${c.failed ? `, ${c.failed} failed` : ''}${c.cancelled + c.pending ? `, ${c.cancelled + c.pending} not finished` : ''}: ${rel}`);
+  if (outcome.status !== 'completed') io.err(`resume with: balancedbio run ${o.displayFile} --resume ${rel}`);
+  return outcome.status === 'completed' ? EXIT.ok : EXIT.failed;
+}
+
+export interface VariantCommandOptions {
+  experiment: LoadedExperiment;
+  sweepDir: string;
+  variant: string;
+  stages?: StageName[];
+  stepsScale: number;
+  version: string;
+}
+
+/** A sweep's child: runs one variant and streams its events to stdout as JSON lines. */
+export async function runVariantCommand(o: VariantCommandOptions, io: CliIo): Promise<number> {
+  const v = expandVariants(o.experiment.config.variants ?? []).find((x) => x.name === o.variant);
+  if (!v) throw new BbioError('E_USAGE', `${o.experiment.file} has no variant named ${o.variant}`, { file: o.experiment.file }, 'the sweep\'s variants are listed in its sweep.json');
+  const controller = new AbortController();
+  const stop = (): void => controller.abort();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  // the sweep process died (its IPC channel closed): checkpoint and stop rather than run on unobserved
+  process.once('disconnect', stop);
+  try {
+    const outcome = await runVariantInProcess({
+      experiment: o.experiment, variant: v, variantDir: path.join(path.resolve(io.cwd, o.sweepDir), v.name), ...(o.stages ? { stages: o.stages } : {}),
+      stepsScale: o.stepsScale, version: o.version, signal: controller.signal, log: createLogger({ level: 'info', write: (l) => io.err(l) }), onEvent: (e) => io.out(JSON.stringify(e)),
+    });
+    return outcome.status === 'completed' ? EXIT.ok : EXIT.failed;
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    process.off('disconnect', stop);
+    if (process.connected) process.disconnect();
+  }
+}
+
+/** `balancedbio sweep report SWEEP_DIR`: rewrites sweep-report.md/.json and prints the table. */
+export async function runSweepReport(dir: string, opts: { json: boolean }, io: CliIo): Promise<number> {
+  const { report, markdown, files } = await writeSweepReport(path.resolve(io.cwd, dir));
+  if (opts.json) io.out(JSON.stringify(report, null, 2));
+  else for (const l of markdown.trimEnd().split('\n')) io.out(l);
+  io.err(`wrote ${path.relative(io.cwd, files.md)} and ${path.relative(io.cwd, files.json)}`);
+  return EXIT.ok;
+}

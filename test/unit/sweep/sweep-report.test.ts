@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { main } from '../../../engine/cli/main';
+import type { CliIo } from '../../../engine/cli/io';
+import { balanceOf } from '../../../engine/eval/report';
+import { pairedTTest, studentTwoSidedP, type SweepReport } from '../../../engine/eval/sweep-report';
+import type { SweepState, SweepVariantState } from '../../../engine/run/sweep';
+import { tempDir } from '../../helpers/tmp';
+
+test('Student t two-sided p-values match closed forms (df 1: Cauchy, df 2) and a table value', () => {
+  // df = 1: p = 1 − 2·atan(|t|)/π; df = 2: p = 1 − |t|/√(2 + t²)
+  for (const t of [0.5, 1, 3, 10]) {
+    assert.ok(Math.abs(studentTwoSidedP(t, 1) - (1 - (2 * Math.atan(t)) / Math.PI)) < 1e-10);
+    assert.ok(Math.abs(studentTwoSidedP(t, 2) - (1 - t / Math.sqrt(2 + t * t))) < 1e-10);
+  }
+  assert.ok(Math.abs(studentTwoSidedP(2.228, 10) - 0.05) < 2e-4, 't(10) critical value 2.228 at α = 0.05');
+  assert.equal(pairedTTest([1], [2]), null, 'one pair: no test');
+  assert.equal(pairedTTest([1, 2], [1, 2])!.p, 1);
+});
+
+type Headline = Record<'domain' | 'reasoning' | 'instruction' | 'integration', number>;
+
+async function fakeRun(sweepDir: string, v: SweepVariantState, headline: Headline | undefined, interference: [string, string, number][] = []): Promise<void> {
+  const runDir = path.join(sweepDir, v.runDir!);
+  await mkdir(runDir, { recursive: true });
+  const score = (value: number) => ({ value, stderr: 0.05, n: 20 });
+  if (headline) {
+    const h = Object.fromEntries(Object.entries(headline).map(([k, x]) => [k, score(x)]));
+    const base = Object.fromEntries(Object.keys(headline).map((k) => [k, score(0.01)]));
+    const report = {
+      version: 1, runId: path.basename(runDir), createdAt: '2026-01-01T00:00:00Z', reproducibility: { hashes: {} },
+      models: [{ name: 'base', scores: {}, headline: base, balance: 1 }, { name: 'sft', scores: {}, headline: h, balance: balanceOf(h) }],
+    };
+    await writeFile(path.join(runDir, 'report.json'), JSON.stringify(report));
+  }
+  const events = interference.map(([c, o, value], i) => JSON.stringify({ v: 1, t: i, runId: 'r', kind: 'metric', stage: 'sft', name: 'sft/interference', value, step: 5, labels: { capability: c, other: o } }));
+  await writeFile(path.join(runDir, 'events.jsonl'), events.join('\n') + (events.length ? '\n' : ''));
+}
+
+test('sweep report from hand-made report.json files: mean ± sd over seeds, paired t-test marks, interference', async (t) => {
+  const dir = await tempDir(t);
+  const variant = (group: string, seed: number, status: SweepVariantState['status'] = 'completed'): SweepVariantState => ({
+    name: `projection-${group}_seed-${seed}`, group: `projection-${group}`, groupKey: JSON.stringify({ 'sft.projection': group }), seed, set: { 'sft.projection': group, seed }, status, attempts: 1, runDir: `projection-${group}_seed-${seed}/run`,
+  });
+  const vs = [variant('none', 1), variant('none', 2), variant('none', 3), variant('pcgrad', 1), variant('pcgrad', 2), variant('pcgrad', 3), variant('subspace', 1), variant('subspace', 2), variant('subspace', 3, 'failed')];
+  const state: SweepState = { version: 1, sweepId: 'x-sweep', name: 'x', experimentFile: '/x.bbio.yaml', experimentSha256: '0', status: 'failed', createdAt: '', updatedAt: '', parallel: 1, stepsScale: 1, variants: vs };
+  await writeFile(path.join(dir, 'sweep.json'), JSON.stringify(state));
+  const flat = { instruction: 0.5, integration: 0.5 };
+  await fakeRun(dir, vs[0]!, { domain: 0.5, reasoning: 0.2, ...flat }, [['domain', 'reasoning', 0.02], ['reasoning', 'domain', 0.04], ['domain', 'domain', -0.5]]);
+  await fakeRun(dir, vs[1]!, { domain: 0.6, reasoning: 0.3, ...flat });
+  await fakeRun(dir, vs[2]!, { domain: 0.7, reasoning: 0.4, ...flat });
+  await fakeRun(dir, vs[3]!, { domain: 0.55, reasoning: 0.3, ...flat });
+  await fakeRun(dir, vs[4]!, { domain: 0.7, reasoning: 0.42, ...flat });
+  await fakeRun(dir, vs[5]!, { domain: 0.75, reasoning: 0.48, ...flat });
+  await fakeRun(dir, vs[6]!, { domain: 0.6, reasoning: 0.2, ...flat });
+  await fakeRun(dir, vs[7]!, { domain: 0.8, reasoning: 0.3, ...flat });
+  await fakeRun(dir, vs[8]!, undefined);
+
+  const out: string[] = [];
+  const io: CliIo = { out: (l) => out.push(l), err: () => {}, isTTY: false, cwd: dir };
+  assert.equal(await main(['sweep', 'report', dir], io), 0);
+  const md = await readFile(path.join(dir, 'sweep-report.md'), 'utf8');
+  assert.equal(out.join('\n') + '\n', md, 'the printed table is the file');
+  const report = JSON.parse(await readFile(path.join(dir, 'sweep-report.json'), 'utf8')) as SweepReport;
+  const [none, pcgrad, subspace] = report.rows;
+  assert.deepEqual(report.rows.map((r) => [r.label, r.scored, r.variants.length]), [['projection-none', 3, 3], ['projection-pcgrad', 3, 3], ['projection-subspace', 2, 3]]);
+
+  // by hand: none/domain 0.5, 0.6, 0.7 → mean 0.6, sd 0.1; pcgrad/domain 0.55, 0.7, 0.75 → mean 0.6667, sd 0.10408
+  const close = (a: number, b: number, eps = 1e-4): void => assert.ok(Math.abs(a - b) < eps, `${a} ≉ ${b}`);
+  close(none!.capabilities.domain!.summary!.mean, 0.6);
+  close(none!.capabilities.domain!.summary!.sd!, 0.1);
+  close(pcgrad!.capabilities.domain!.summary!.sd!, Math.sqrt(0.021666667 / 2));
+  // paired differences .05, .10, .05: mean .0667, sd .028868, t = 4, df 2, p = 1 − 4/√18 = 0.0572 (no mark)
+  const d = pcgrad!.capabilities.domain!.vsFirst!;
+  close(d.t, 4);
+  assert.equal(d.df, 2);
+  close(d.p, 1 - 4 / Math.sqrt(18));
+  assert.equal(d.mark, '');
+  // reasoning: differences .10, .12, .08 → mean .1, sd .02, t = 5√3 = 8.660, p = 1 − t/√(2 + t²) = 0.0131 → *
+  const r = pcgrad!.capabilities.reasoning!.vsFirst!;
+  close(r.t, 5 * Math.sqrt(3));
+  close(r.p, 1 - (5 * Math.sqrt(3)) / Math.sqrt(2 + 75));
+  assert.equal(r.mark, '*');
+  // subspace pairs seeds 1, 2 only (seed 3 failed): differences .1, .2 → t = 3, df 1, p = 1 − 2·atan(3)/π = 0.2048
+  const s = subspace!.capabilities.domain!.vsFirst!;
+  assert.equal(s.n, 2);
+  close(s.t, 3);
+  close(s.p, 1 - (2 * Math.atan(3)) / Math.PI);
+  // identical scores: p = 1; the first row is the reference and has no test
+  assert.equal(pcgrad!.capabilities.instruction!.vsFirst!.p, 1);
+  assert.equal(none!.capabilities.domain!.vsFirst, null);
+  // interference: mean of the off-diagonal entries of the one run that measured it (0.02, 0.04; not the −0.5 diagonal)
+  close(none!.interference.summary!.mean, 0.03);
+  assert.equal(none!.interference.summary!.n, 1);
+  assert.equal(pcgrad!.interference.summary, null);
+  // balance per run (min/max of headlines), then mean: none 0.2/0.5, 0.3/0.6, 0.4/0.7
+  close(none!.balance.summary!.mean, (0.4 + 0.5 + 0.4 / 0.7) / 3);
+  assert.deepEqual(none!.models, ['sft'], 'scores come from the final model');
+
+  assert.match(md, /\| projection-none \| 3 \| 60\.0 ± 10\.0 \| 30\.0 ± 10\.0 \| 50\.0 ± 0\.0 \| 50\.0 ± 0\.0 \| 0\.490 ± 0\.086 \| 0\.0300 \|/);
+  assert.match(md, /\| projection-pcgrad \| 3 \| 66\.7 ± 10\.4 \| 40\.0 ± 9\.2 \* \|/);
+  assert.match(md, /\| projection-subspace \| 2\/3 \| 70\.0 ± 14\.1 \|/);
+  assert.match(md, /paired t-test against the first row, runs paired by seed/);
+  assert.match(md, /`projection-subspace_seed-3` \(failed\): the run failed/);
+});
