@@ -2,16 +2,20 @@
  * Engine benchmark: training tokens/s (forward + backward + AdamW, reading the loss) on the fixed models
  * S and M of ../shared/bench/torch_reference.py, sampling tokens/s with the KV cache on bio-tiny, and
  * peak RSS. When Debian's python3-torch is importable, runs the PyTorch reference in the same process
- * tree, side by side, and reports the ratio. Run standalone: `npx tsx bench/engine.ts [--cores 1|2]
- * [--models S,M] [--steps N]`.
+ * tree, side by side, and reports the ratio. Training is measured once per data-parallel worker count
+ * (engine/train/data-parallel.ts), the configurations interleaved step by step, each figure with the load
+ * average (the machine may be shared). Run standalone: `npx tsx bench/engine.ts [--workers 1,2]
+ * [--cores 1|2 (PyTorch threads)] [--models S,M] [--steps N] [--warmup N] [--no-torch]`.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendChoice } from '../engine/model/backend';
 import { generate } from '../engine/model/infer';
-import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, normalizeConfig, type LlamaConfig } from '../engine/model/llama';
+import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, normalizeConfig, parameterShapes, type LlamaConfig } from '../engine/model/llama';
+import { GradientPool } from '../engine/train/data-parallel';
 import { Trainer } from '../engine/train/trainer';
 import { silentLogger } from '../engine/util/log';
 import { makeRng } from '../engine/util/rng';
@@ -41,44 +45,161 @@ function median(xs: number[]): number {
 export interface TrainBench {
   model: BenchModel;
   backend: string;
-  cores: number;
+  /** Data-parallel worker threads (1 = in the main thread, no pool). */
+  workers: number;
   step_s_median: number;
   train_tok_per_s: number;
+  /** Per-step times, seconds (after warm-up). */
+  step_s: number[];
   loss: number;
+  /** Largest |loss − loss with 1 worker| over all steps (same init, same batch): float rounding only. */
+  max_loss_diff_vs_1_worker: number | null;
   params: number;
+  /** Fastest step, seconds: the least disturbed by other processes. */
+  step_s_min: number;
+  /** 1-minute load average before and after this configuration's steps (the machine is shared). */
+  load_avg_1m: [number, number];
+  /**
+   * Cores' worth of CPU that other processes used during this configuration's timed steps (median over
+   * steps; from /proc/stat minus this process's own CPU time). Near 0 = a fair figure; ~1 on 2 cores = the
+   * second core was taken, and the 2-worker figure is meaningless.
+   */
+  others_cpu_cores: number | null;
 }
 
-/** Trains `model` for warmup + steps on random tokens (like the reference) and times each step. */
-export async function benchTraining(model: BenchModel, opts: { steps: number; warmup: number }): Promise<TrainBench> {
-  const m = BENCH_MODELS[model];
+/** CPU seconds the whole machine spent busy (/proc/stat), or null off Linux. */
+function machineBusySeconds(): number | null {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal …: busy = all but idle and iowait. USER_HZ is 100 on Linux.
+    const busy = f.reduce((a, b) => a + b, 0) - f[3]! - f[4]!;
+    return busy / 100;
+  } catch {
+    return null; // not Linux: the interference figure is left out
+  }
+}
+
+/** CPU seconds of this process plus its waited-for children (/proc/self/stat utime+stime+cutime+cstime). */
+function treeCpuSeconds(): number {
+  try {
+    // Fields after the parenthesised command name: index 11..14 are utime, stime, cutime, cstime.
+    const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
+    return (f[11]! + f[12]! + f[13]! + f[14]!) / 100;
+  } catch {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  }
+}
+
+/** Runs `f` and measures the wall time and the CPU other processes used meanwhile (in cores). */
+async function timed<R>(f: () => Promise<R> | R): Promise<{ value: R; s: number; others: number | null }> {
+  const busy0 = machineBusySeconds();
+  const own0 = treeCpuSeconds();
+  const t0 = performance.now();
+  const value = await f();
+  const s = (performance.now() - t0) / 1000;
+  const own = treeCpuSeconds() - own0;
+  const busy1 = machineBusySeconds();
+  const others = busy0 === null || busy1 === null ? null : Math.max(0, busy1 - busy0 - own) / s;
+  return { value, s, others };
+}
+
+/** One way of computing a training step: in-process (workers = 1) or through a GradientPool. */
+interface StepRunner {
+  workers: number;
+  step(): Promise<number>;
+  close(): Promise<void>;
+}
+
+async function makeRunner(model: BenchModel, workers: number, rows: Int32Array[], backend: 'wasm' | 'cpu'): Promise<StepRunner> {
   const cfg = benchConfig(model);
   const llama = initLlama(cfg, makeRng(0));
+  const vars = [...llama.params].map(([name, variable]) => ({ name, variable }));
+  const trainer = new Trainer({
+    vars,
+    schedule: { peak: 1e-3, warmupSteps: 0, totalSteps: 1000, shape: 'constant', minLrRatio: 1 },
+    adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
+    gradClip: 0,
+  });
+  const batch = makeLmBatch(rows);
+  let pool: GradientPool | null = null;
   try {
-    const rng = makeRng(1);
-    const rows = Array.from({ length: m.batch }, () => Array.from({ length: m.ctx + 1 }, () => rng.int(m.vocab)));
-    const batch = makeLmBatch(rows);
-    const vars = [...llama.params].map(([name, variable]) => ({ name, variable }));
-    const trainer = new Trainer({
-      vars,
-      schedule: { peak: 1e-3, warmupSteps: 0, totalSteps: 1000, shape: 'constant', minLrRatio: 1 },
-      adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
-      gradClip: 0,
-    });
-    const times: number[] = [];
-    let loss = NaN;
-    for (let i = 0; i < opts.warmup + opts.steps; i++) {
-      const t0 = performance.now();
+    if (workers > 1) {
+      pool = await GradientPool.create({ workers, config: cfg, backend, paramNames: vars.map((v) => v.name), paramShapes: vars.map((v) => [...v.variable.shape]) });
+    }
+  } catch (e) {
+    disposeModel(llama);
+    throw e;
+  }
+  return {
+    workers,
+    // As in pretrain-stage: weights go out after every update, gradients come back, AdamW runs here.
+    step: async () => {
+      if (pool) {
+        await pool.setWeights(vars.map((v) => v.variable.dataSync() as Float32Array));
+        const g = await pool.gradients(rows);
+        trainer.applyGradients(g.grads, { loss: g.loss });
+        return g.loss;
+      }
       const g = trainer.computeGradients(() => lmLoss(llama, batch));
       trainer.applyGradients(g.grads, { loss: g.loss });
-      loss = g.loss;
-      if (i >= opts.warmup) times.push((performance.now() - t0) / 1000);
+      return g.loss;
+    },
+    close: async () => {
+      await pool?.close();
+      disposeModel(llama);
+    },
+  };
+}
+
+/**
+ * Trains `model` on random tokens (like the reference) once per worker count, the configurations
+ * interleaved step by step so that background load on a shared machine hits them alike; times each step.
+ */
+export async function benchTraining(model: BenchModel, opts: { steps: number; warmup: number; workers?: number[] }): Promise<TrainBench[]> {
+  const m = BENCH_MODELS[model];
+  const counts = opts.workers ?? [1];
+  const rng = makeRng(1);
+  const rows = Array.from({ length: m.batch }, () => Int32Array.from({ length: m.ctx + 1 }, () => rng.int(m.vocab)));
+  const backend = tf.getBackend() === 'cpu' ? 'cpu' : 'wasm';
+  const runners: StepRunner[] = [];
+  try {
+    for (const w of counts) runners.push(await makeRunner(model, w, rows, backend));
+    const times = runners.map(() => [] as number[]);
+    const losses = runners.map(() => [] as number[]);
+    const load = runners.map(() => [] as number[]);
+    const others = runners.map(() => [] as number[]);
+    for (let i = 0; i < opts.warmup + opts.steps; i++) {
+      for (let r = 0; r < runners.length; r++) {
+        if (i === opts.warmup) load[r]!.push(os.loadavg()[0]!);
+        const t = await timed(() => runners[r]!.step());
+        losses[r]!.push(t.value);
+        if (i >= opts.warmup) {
+          times[r]!.push(t.s);
+          if (t.others !== null) others[r]!.push(t.others);
+        }
+      }
     }
-    const med = median(times);
-    const params = vars.reduce((s, v) => s + v.variable.size, 0);
-    return { model, backend: tf.getBackend(), cores: 1, step_s_median: +med.toFixed(4), train_tok_per_s: +((m.batch * m.ctx) / med).toFixed(1), loss: +loss.toFixed(4), params };
+    const params = benchParams(model);
+    const base = counts.indexOf(1);
+    return runners.map((runner, r) => {
+      const med = median(times[r]!);
+      const diff = base < 0 ? null : Math.max(...losses[r]!.map((l, i) => Math.abs(l - losses[base]![i]!)));
+      return {
+        model, backend, workers: runner.workers, step_s_median: +med.toFixed(4), train_tok_per_s: +((m.batch * m.ctx) / med).toFixed(1),
+        step_s: times[r]!.map((t) => +t.toFixed(3)), step_s_min: +Math.min(...times[r]!).toFixed(4), loss: +losses[r]!.at(-1)!.toFixed(4),
+        max_loss_diff_vs_1_worker: diff === null ? null : +diff.toExponential(2), params,
+        load_avg_1m: [+load[r]![0]!.toFixed(2), +os.loadavg()[0]!.toFixed(2)],
+        others_cpu_cores: others[r]!.length ? +median(others[r]!).toFixed(2) : null,
+      };
+    });
   } finally {
-    disposeModel(llama);
+    for (const r of runners) await r.close();
   }
+}
+
+function benchParams(model: BenchModel): number {
+  return parameterShapes(benchConfig(model)).reduce((s, [, shape]) => s + shape.reduce((a, b) => a * b, 1), 0);
 }
 
 /** Greedy sampling with the KV cache on the default bio-tiny dims: new tokens per second at batch 1. */
@@ -113,35 +234,48 @@ export function torchReference(model: BenchModel, cores: 1 | 2, steps: number): 
 }
 
 export interface BenchOptions {
+  /** Threads the PyTorch reference may use (1 or 2). */
   cores?: 1 | 2;
+  /** Data-parallel worker counts to measure side by side (default 1 and 2). */
+  workers?: number[];
   models?: BenchModel[];
   steps?: number;
+  warmup?: number;
   backend?: BackendChoice;
   torch?: boolean;
 }
 
 export async function benchEngine(opts: BenchOptions = {}): Promise<object> {
   const cores = opts.cores ?? 2;
+  const workers = opts.workers ?? [1, 2];
   const backend = await selectBackend(opts.backend ?? 'auto', { log: silentLogger });
   const steps = opts.steps ?? 3;
   const training: Array<Record<string, unknown>> = [];
   for (const model of opts.models ?? (['S', 'M'] as BenchModel[])) {
-    const engine = await benchTraining(model, { steps, warmup: 1 });
+    const runs = await benchTraining(model, { steps, warmup: opts.warmup ?? 1, workers });
     const rssMb = Math.round(process.memoryUsage().rss / 1048576);
-    const torch = opts.torch === false ? null : torchReference(model, cores, Math.max(steps, 3));
+    const loadBefore = os.loadavg()[0]!;
+    const torchRun = await timed(() => (opts.torch === false ? null : torchReference(model, cores, Math.max(steps, 3))));
+    const torch = torchRun.value;
     const torchTok = torch && typeof torch.train_tok_per_s === 'number' ? torch.train_tok_per_s : null;
+    const one = runs.find((r) => r.workers === 1);
     training.push({
-      ...engine,
+      model,
+      engine: runs.map((r) => ({
+        ...r,
+        speedup_vs_1_worker: one ? +(r.train_tok_per_s / one.train_tok_per_s).toFixed(3) : null,
+        ratio_vs_torch: torchTok ? +(r.train_tok_per_s / torchTok).toFixed(3) : null,
+      })),
       rss_mb_after: rssMb,
-      torch: torch ?? 'skipped: /usr/bin/python3 cannot import torch',
-      ratio_vs_torch: torchTok ? +(engine.train_tok_per_s / torchTok).toFixed(3) : null,
-      torch_cores: torch ? cores : null,
+      torch: torch
+        ? { ...torch, cores, load_avg_1m: [+loadBefore.toFixed(2), +os.loadavg()[0]!.toFixed(2)], others_cpu_cores: torchRun.others === null ? null : +torchRun.others.toFixed(2) }
+        : 'skipped: /usr/bin/python3 cannot import torch',
     });
   }
   const sampling = benchSampling({ newTokens: 64 });
   return {
     backend,
-    cores_requested: cores,
+    machine: { cpus: os.availableParallelism(), load_avg: os.loadavg().map((x) => +x.toFixed(2)) },
     training,
     sampling,
     peak_rss_mb: Math.round(readPeakRssKb() / 1024),
@@ -163,7 +297,8 @@ if (require.main === module) {
   const arg = (k: string) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : undefined; };
   const cores = arg('--cores') === '1' ? 1 : 2;
   const models = (arg('--models') ?? 'S,M').split(',') as BenchModel[];
-  benchEngine({ cores, models, steps: Number(arg('--steps') ?? 3), torch: !process.argv.includes('--no-torch') }).then(
+  const workers = (arg('--workers') ?? '1,2').split(',').map(Number);
+  benchEngine({ cores, workers, models, steps: Number(arg('--steps') ?? 3), warmup: Number(arg('--warmup') ?? 1), torch: !process.argv.includes('--no-torch') }).then(
     (r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'),
     (e: unknown) => { process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`); process.exitCode = 1; },
   );

@@ -5,10 +5,11 @@
  * model.safetensors, tokenizer.json) to the base_model output.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../model/backend';
-import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, modelFromTensors, saveLlama, type LlamaModel } from '../model/llama';
+import { selectBackend, type BackendInfo } from '../model/backend';
+import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, modelFromTensors, saveLlama, type LlamaConfig, type LlamaModel } from '../model/llama';
 import { BpeTokenizer, trainBpe } from '../model/tokenizer';
 import type { StageContext, StageDef, StageResult } from '../run/types';
 import { yieldToEventLoop } from '../util/async';
@@ -16,6 +17,8 @@ import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint';
 import { DataOrder, packDocuments, readJsonlTexts, type PackedData } from './data';
+import { GradientPool } from './data-parallel';
+import type { HostGrads, NamedVariable } from './grads';
 import { Trainer } from './trainer';
 
 interface PretrainState {
@@ -41,6 +44,34 @@ function validationLoss(model: LlamaModel, val: PackedData, batchSize: number): 
     n += rows.length;
   }
   return sum / n;
+}
+
+/**
+ * Data-parallel workers for this stage (issue 5): `model.workers` threads (0 = one per core), capped by
+ * the batch size, on the in-process backends only (native TensorFlow already uses every core). Null means
+ * train in this thread: one worker wanted, or the workers could not start (logged once, not fatal).
+ */
+async function startPool(
+  ctx: StageContext,
+  backend: BackendInfo,
+  config: LlamaConfig,
+  vars: readonly NamedVariable[],
+  batchSize: number,
+): Promise<GradientPool | null> {
+  const wanted = ctx.config.model.workers === 0 ? os.availableParallelism() : ctx.config.model.workers;
+  const workers = Math.min(wanted, batchSize);
+  if (workers <= 1 || (backend.kind !== 'wasm' && backend.kind !== 'cpu')) return null;
+  try {
+    const pool = await GradientPool.create({
+      workers, config, backend: backend.kind,
+      paramNames: vars.map((v) => v.name), paramShapes: vars.map((v) => [...v.variable.shape]),
+    });
+    ctx.log.info(`pretrain: ${workers} data-parallel workers (${backend.kind}), ${Math.ceil(batchSize / workers)} rows each`);
+    return pool;
+  } catch (e) {
+    ctx.log.warn(`pretrain: data-parallel workers unavailable, training in one thread (${e instanceof Error ? e.message : String(e)})`, { workers });
+    return null;
+  }
 }
 
 function rssMb(): number {
@@ -84,6 +115,7 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
   });
 
   const model = initLlama(config, makeRng(ctx.seed).fork('init'));
+  let pool: GradientPool | null = null;
   try {
     const vars = [...model.params].map(([name, variable]) => ({ name, variable }));
     const trainer = new Trainer({
@@ -104,6 +136,9 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
       state.badSteps = snap.badSteps;
       await saveCheckpoint(ctx.checkpointDir, { step: trainer.step, params: snap.params, optimizer: snap.optimizer, state });
     };
+    // The workers replicate the weights the trainer uploads to `vars` (restored ones included on resume).
+    pool = await startPool(ctx, backend, config, vars, p.batch_size);
+    let poolWeightsStale = true;
     const tokensPerStep = p.batch_size * train.seqLen;
     const progressEvery = Math.max(1, Math.round(totalSteps / 50));
     let lastVal: number | null = null;
@@ -116,9 +151,17 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
       const t0 = performance.now();
       const rows = order.batch(state.cursor, p.batch_size).map((i) => train.windows[i]!);
       state.cursor += 1;
-      const batch = makeLmBatch(rows);
-      const { loss, grads } = trainer.computeGradients(() => lmLoss(model, batch));
+      let loss: number;
+      let grads: HostGrads;
+      if (pool) {
+        if (poolWeightsStale) await pool.setWeights(vars.map((v) => v.variable.dataSync() as Float32Array));
+        ({ loss, grads } = await pool.gradients(rows));
+      } else {
+        const batch = makeLmBatch(rows);
+        ({ loss, grads } = trainer.computeGradients(() => lmLoss(model, batch)));
+      }
       const out = trainer.applyGradients(grads, { loss });
+      poolWeightsStale = out.applied;
       const ms = performance.now() - t0;
       if (!out.applied) {
         ctx.log.warn(`pretrain: step ${out.step} rejected: non-finite ${out.badTensor}`, { tensor: out.badTensor, badSteps: out.badSteps });
@@ -150,6 +193,7 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
     if (lastVal !== null) summary.val_loss = lastVal;
     return { summary };
   } finally {
+    await pool?.close();
     disposeModel(model);
   }
 }

@@ -170,3 +170,17 @@ test('config validation names the problem', () => {
   assert.throws(() => tinyConfig({ num_key_value_heads: 3 }), /must divide/);
   assert.throws(() => normalizeConfig({ model_type: 'gpt2', vocab_size: 1, hidden_size: 1, intermediate_size: 1, num_hidden_layers: 1, num_attention_heads: 1 }), /not supported/);
 });
+
+test('grouped and batched attention layouts give the same loss and gradients (GQA)', () => {
+  const model = initLlama({ ...tinyConfig(), initializer_range: 0.5 }, makeRng(12));
+  const batch = makeLmBatch([[1, 2, 3, 4, 5, 6], [6, 7, 8, 9, 10, 11]]);
+  const vars = [...model.params.values()];
+  const run = (attention: 'grouped' | 'batched') => {
+    const { value, grads } = tf.variableGrads(() => lmLoss(model, batch, { attention }), vars);
+    return { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync()) };
+  };
+  const a = run('grouped');
+  const b = run('batched');
+  assert.ok(Math.abs(a.loss - b.loss) < 1e-6);
+  a.grads.forEach((g, i) => g.forEach((x, j) => assert.ok(Math.abs(x - b.grads[i]![j]!) < 1e-5, `grad ${i}[${j}]`)));
+});
