@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import { selectBackend } from '../model/backend';
 import { disposeModel, lmLoss, loadLlama, type LlamaModel, type LmBatch } from '../model/llama';
 import { createLoraSet, disposeLoraSet, loraHook, loraVariables, type LoraSet, type TargetModule } from '../model/lora';
@@ -108,7 +109,10 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
   const padId = tokenizer.padId >= 0 ? tokenizer.padId : Math.max(0, tokenizer.eosId);
   const train = groupByCapability(readExamples(path.join(ctx.paths.dataset, 'train.jsonl')).map((e) => tokenizeExample(tokenizer, e, maxLen)));
   const valFile = path.join(ctx.paths.dataset, 'val.jsonl');
-  const val = groupByCapability(fs.existsSync(valFile) ? readExamples(valFile).map((e) => tokenizeExample(tokenizer, e, maxLen)) : []);
+  const valExamples = fs.existsSync(valFile) ? readExamples(valFile) : [];
+  const val = groupByCapability(valExamples.map((e) => tokenizeExample(tokenizer, e, maxLen)));
+  // the fixed probe subset the held-out curves are drawn on (eval.probe_size per capability)
+  const probeSet = selectProbeSet(valExamples, cfg.eval.probe_size, ctx.seed);
   const caps = CAPABILITIES.filter((c) => train[c].length > 0);
   if (!caps.length) throw new BbioError('E_IO', `${ctx.paths.dataset}/train.jsonl has no examples`, {}, 'run the synthesize stage');
   const weights = caps.map((c) => s.capability_weights[c]);
@@ -253,6 +257,12 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
         ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one Adam-sized step (η√P) along c′s gradient alone; negative = helps' } });
       }
       if (step % progressEvery === 0 || step === totalSteps) ctx.events.emit({ kind: 'phase', stage: 'sft', status: 'progress', step, total: totalSteps });
+      if (cfg.eval.probe_every > 0 && (step % cfg.eval.probe_every === 0 || step === totalSteps) && valExamples.length) {
+        // held-out curves per capability, so forgetting one capability while another improves shows as it happens
+        const hook = loraHook(set, { training: false });
+        for (const [c, v] of Object.entries(probeLoss(model, hook, tokenizer, probeSet, { batchRows: 8 }))) ctx.events.metric('probe/loss', v!, { step, labels: { capability: c, stage: 'sft' } });
+        for (const [c, v] of Object.entries(probeAccuracy(model, hook, tokenizer, probeSet))) ctx.events.metric('probe/accuracy', v!, { step, labels: { capability: c, stage: 'sft' } });
+      }
       if (step % s.checkpoint_every === 0 || step === totalSteps) {
         const hook = loraHook(set, { training: false });
         const vl = probeLosses(model, hook, probes);

@@ -39,7 +39,7 @@ async function runWith(t: import('node:test').TestContext, sft: string, lora = '
 const metrics = (events: EngineEvent[], name: string): Metric[] => events.filter((e): e is Metric => e.kind === 'metric' && e.name === name);
 
 test('projection none: the projected cosines equal the raw ones', async (t) => {
-  const { events } = await runWith(t, 'projection: none');
+  const { events, runDir } = await runWith(t, 'projection: none');
   const raw = metrics(events, 'sft/cosine_raw');
   const proj = metrics(events, 'sft/cosine_projected');
   assert.equal(raw.length, 6 * 6, 'six pairs of four capabilities, every step');
@@ -48,6 +48,11 @@ test('projection none: the projected cosines equal the raw ones', async (t) => {
   assert.equal(inter.length, 2);
   assert.equal(((inter[0] as Extract<EngineEvent, { kind: 'record' }>).data as { matrix: number[][] }).matrix.length, 4);
   assert.equal(metrics(events, 'sft/interference').length, 2 * 16);
+  const probe = metrics(events, 'probe/loss');
+  assert.ok(probe.length >= 1 && probe.every((p) => p.labels?.stage === 'sft' && Number.isFinite(p.value)), 'held-out probe curves per capability');
+  const val = (await readFile(path.join(runDir, 'artifacts/data/val.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { capability: string; options?: unknown[] });
+  const withMc = new Set(val.filter((e) => e.options?.length).map((e) => e.capability));
+  assert.deepEqual(new Set(metrics(events, 'probe/accuracy').map((p) => p.labels?.capability)), withMc, 'multiple-choice probe accuracy for each capability that has such held-out items');
 });
 
 test('projection pcgrad: conflicting pairs move toward agreement; seeded runs are identical', async (t) => {
@@ -56,7 +61,11 @@ test('projection pcgrad: conflicting pairs move toward agreement; seeded runs ar
   const proj = metrics(a.events, 'sft/cosine_projected');
   const conflicting = raw.map((r, i) => [r.value, proj[i]!.value] as const).filter(([r]) => r < 0);
   assert.ok(conflicting.length > 0, 'the fixture produces gradient conflicts');
-  for (const [r, p] of conflicting) assert.ok(p > r, `projected ${p} should exceed raw ${r}`);
+  // With two capabilities PCGrad makes a conflicting pair's cosine ≥ 0 exactly; with four, projecting each
+  // against the others in random order only pulls conflicting pairs toward agreement on the whole.
+  const improved = conflicting.filter(([r, p]) => p > r).length;
+  assert.ok(improved >= 0.75 * conflicting.length, `${improved} of ${conflicting.length} conflicting pairs improved`);
+  assert.ok(conflicting.reduce((s, [r, p]) => s + (p - r), 0) > 0);
   const b = await runWith(t, 'projection: pcgrad');
   assert.deepEqual(metrics(b.events, 'sft/cosine_projected').map((m) => m.value), proj.map((m) => m.value));
   assert.deepEqual(metrics(b.events, 'sft/loss').map((m) => m.value), metrics(a.events, 'sft/loss').map((m) => m.value));
