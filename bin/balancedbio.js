@@ -14,6 +14,11 @@ if (lsp) {
   // the server reads its transport (--stdio, --node-ipc, --socket=N) from process.argv; stdio by default
   require(bundle).startServer();
 } else {
+  // `balancedbio runs show X | head` closes stdout early: stop quietly instead of crashing on EPIPE
+  process.stdout.on('error', (e) => {
+    if (e && e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
   require(bundle).main(process.argv.slice(2)).then(
     (code) => { process.exitCode = code; },
     (e) => { process.stderr.write('internal error: ' + String(e) + '\n'); process.exitCode = 1; },
