@@ -1,0 +1,108 @@
+/**
+ * Reads run folders (layout: engine/run/store.ts) with vscode.workspace.fs, so it works on remote and
+ * virtual file systems too. The extension never imports the engine; these are the file contracts only.
+ */
+import * as vscode from 'vscode';
+
+export const RUN_FILES = {
+  state: 'state.json',
+  manifest: 'manifest.json',
+  experiment: 'experiment.yaml',
+  experimentSource: 'experiment.source.yaml',
+  events: 'events.jsonl',
+  report: 'report.json',
+  reportMd: 'report.md',
+} as const;
+
+export type StageStatus = 'pending' | 'running' | 'completed' | 'skipped' | 'failed' | 'cancelled';
+
+/** state.json as the engine writes it; fields read defensively (a hand-edited file may lack some). */
+export interface RunStateFile {
+  version: 1;
+  runId: string;
+  name?: string;
+  experimentFile?: string;
+  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  createdAt?: string;
+  updatedAt?: string;
+  stages: Record<string, { status: StageStatus; summary?: Record<string, number>; message?: string; startedAt?: string; finishedAt?: string } | undefined>;
+  error?: { code: string; message: string; hint?: string };
+}
+
+export interface RunRef {
+  runId: string;
+  dir: vscode.Uri;
+}
+
+export interface RunEntry extends RunRef {
+  state?: RunStateFile;
+  problem?: string;
+}
+
+const decoder = new TextDecoder();
+
+export async function exists(uri: vscode.Uri): Promise<boolean> {
+  try {
+    await vscode.workspace.fs.stat(uri);
+    return true;
+  } catch (e) {
+    if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return false;
+    throw e;
+  }
+}
+
+export async function readText(uri: vscode.Uri): Promise<string> {
+  return decoder.decode(await vscode.workspace.fs.readFile(uri));
+}
+
+export async function readBytes(uri: vscode.Uri): Promise<Uint8Array> {
+  return vscode.workspace.fs.readFile(uri);
+}
+
+export async function readJson<T>(uri: vscode.Uri): Promise<T> {
+  return JSON.parse(await readText(uri)) as T;
+}
+
+export async function readRunState(dir: vscode.Uri): Promise<RunStateFile> {
+  const state = await readJson<RunStateFile>(vscode.Uri.joinPath(dir, RUN_FILES.state));
+  if (state.version !== 1 || typeof state.runId !== 'string' || typeof state.stages !== 'object' || state.stages === null) {
+    throw new Error(`${RUN_FILES.state} has an unexpected structure`);
+  }
+  return state;
+}
+
+/** Every run folder (one with a state.json) under `runsDir`, newest first; unreadable ones keep their problem. */
+export async function listRunFolders(runsDir: vscode.Uri): Promise<RunEntry[]> {
+  let entries: [string, vscode.FileType][];
+  try {
+    entries = await vscode.workspace.fs.readDirectory(runsDir);
+  } catch (e) {
+    if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return [];
+    throw e;
+  }
+  const dirs = entries.filter(([, t]) => t & vscode.FileType.Directory).map(([n]) => n).sort().reverse();
+  const out = await Promise.all(
+    dirs.map(async (runId): Promise<RunEntry | undefined> => {
+      const dir = vscode.Uri.joinPath(runsDir, runId);
+      if (!(await exists(vscode.Uri.joinPath(dir, RUN_FILES.state)))) return undefined;
+      try {
+        return { runId, dir, state: await readRunState(dir) };
+      } catch (e) {
+        return { runId, dir, problem: e instanceof Error ? e.message : String(e) };
+      }
+    }),
+  );
+  return out.filter((r): r is RunEntry => r !== undefined);
+}
+
+/** Files and folders directly under artifacts/, for the runs tree. */
+export async function listArtifacts(dir: vscode.Uri): Promise<{ name: string; uri: vscode.Uri; isDir: boolean }[]> {
+  const artifacts = vscode.Uri.joinPath(dir, 'artifacts');
+  try {
+    const entries = await vscode.workspace.fs.readDirectory(artifacts);
+    return entries.sort(([a], [b]) => a.localeCompare(b)).map(([name, t]) => ({ name, uri: vscode.Uri.joinPath(artifacts, name), isDir: (t & vscode.FileType.Directory) !== 0 }));
+  } catch (e) {
+    if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return [];
+    throw e;
+  }
+}
