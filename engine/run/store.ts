@@ -18,6 +18,7 @@ import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import type { EngineEvent } from '../../schemas/generated/events';
 import { BbioError } from '../util/errors';
+import { processAlive } from '../util/process';
 import type { StageName } from './types';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -197,16 +198,6 @@ export class RunStore {
     const release = this.releaseLock;
     this.releaseLock = undefined;
     if (release) await release();
-  }
-}
-
-/** Whether a process with this pid exists (signal 0 only checks). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists but belongs to someone else
   }
 }
 

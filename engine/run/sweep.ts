@@ -21,6 +21,7 @@ import type { Experiment, ExperimentInput } from '../../schemas/generated/experi
 import { EXPERIMENT_SCHEMA, type SchemaNode } from '../config/schema-validator';
 import { didYouMean } from '../config/suggest';
 import { BbioError } from '../util/errors';
+import { processAlive } from '../util/process';
 import type { Logger } from '../util/log';
 import { listRuns, timestampId, writeJsonAtomic, type RunState } from './store';
 
@@ -304,15 +305,6 @@ const LOCK_STALE_MS = 10_000;
 
 export function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists but belongs to someone else
-  }
 }
 
 export async function readSweepState(sweepDir: string): Promise<SweepState> {
