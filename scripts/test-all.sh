@@ -11,11 +11,23 @@ step "typecheck"; npx tsc -p . --noEmit
 step "lint"; npx eslint --max-warnings 0 .
 step "build"; npx tsx scripts/build.ts
 
+# TAP copies of both runs' results, for the one combined summary line at the end
+export BBIO_TAP_DIR="$(mktemp -d)"
+trap 'rm -rf "$BBIO_TAP_DIR"' EXIT
+
 mapfile -t files < <(find test/unit test/lsp test/integration -name '*.test.ts' 2>/dev/null | sort)
 step "tests: ${#files[@]} files"
-node --import tsx --test --test-concurrency=2 --test-timeout=600000 --test-reporter=spec "${files[@]}"
+node --import tsx --test --test-concurrency=2 --test-timeout=600000 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="$BBIO_TAP_DIR/unit.tap" "${files[@]}"
 
 if [ -d test/e2e ] && find test/e2e -name '*.test.ts' | grep -q .; then
   step "editor tests (real VS Code)"
   bash scripts/test-e2e.sh
 fi
+
+# one closing line over every runner above (each run's own summary is printed where it ran)
+pass=$(cat "$BBIO_TAP_DIR"/*.tap | awk '/^# pass /{s+=$3} END{print s+0}')
+fail=$(cat "$BBIO_TAP_DIR"/*.tap | awk '/^# fail /{s+=$3} END{print s+0}')
+skip=$(cat "$BBIO_TAP_DIR"/*.tap | awk '/^# skipped /{s+=$3} END{print s+0}')
+echo "total: ${pass} passed, ${fail} failed, ${skip} skipped"

@@ -67,5 +67,6 @@ rm -f test-results/*.png
 if [ $# -gt 0 ]; then files=("$@"); else mapfile -t files < <(find test/e2e -maxdepth 1 -name '*.test.ts' | sort); fi
 step "${#files[@]} test files"
 start=$(date +%s)
-node --import tsx --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec "${files[@]}"
+node --import tsx --test --test-concurrency=1 --test-timeout=300000 --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=tap --test-reporter-destination="${BBIO_TAP_DIR:-$(mktemp -d)}/e2e.tap" "${files[@]}"
 step "done in $(( $(date +%s) - start )) s; screenshots in test-results/"
