@@ -98,3 +98,25 @@ test('after SIGKILL the store is readable at once and --resume takes over the de
   const card = JSON.parse(await readFile(path.join(runDir, 'artifacts/data/dataset-card.json'), 'utf8')) as object;
   assert.ok(card);
 });
+
+test('BALANCEDBIO_BACKEND (the editor setting) replaces model.backend: auto, says so, and a bad value is a usage error', async (t) => {
+  const { dir, file } = await experiment(t);
+  const run = (env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> =>
+    new Promise((resolve) => {
+      const c = spawn(process.execPath, [BIN, 'run', file, '--stages', 'synthesize,pretrain', '--steps-scale', '0.05', '--json'], { cwd: dir, env: { ...process.env, ...env } });
+      let stderr = '';
+      let stdout = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      c.on('close', (code) => resolve({ code, stderr, stdout }));
+    });
+  const ok = await run({ BALANCEDBIO_BACKEND: 'cpu' });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /BALANCEDBIO_BACKEND=cpu replaces model\.backend \(auto\)/);
+  const runId = (JSON.parse(ok.stdout.split('\n')[0]!) as { runId: string }).runId;
+  const manifest = JSON.parse(await readFile(path.join(dir, 'runs', runId, 'manifest.json'), 'utf8')) as { backend: { kind: string } };
+  assert.equal(manifest.backend.kind, 'cpu');
+  const bad = await run({ BALANCEDBIO_BACKEND: 'tpu' });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /BALANCEDBIO_BACKEND is "tpu"/);
+});

@@ -35,12 +35,29 @@ export function parseStages(list: string | undefined): StageName[] | undefined {
   return names as StageName[];
 }
 
+const BACKENDS = ['auto', 'gpu', 'native', 'wasm', 'cpu'] as const;
+
+/**
+ * BALANCEDBIO_BACKEND (the editor's `balancedbio.engine.backend` setting, or set by hand) is the preferred
+ * backend where the experiment leaves `model.backend: auto`; an explicit choice in the file wins. The
+ * replacement is said in one line, and the manifest records the backend actually used.
+ */
+export function applyBackendOverride(config: { model: { backend: (typeof BACKENDS)[number] } }, env: NodeJS.ProcessEnv, io: CliIo): void {
+  const wanted = env['BALANCEDBIO_BACKEND']?.trim();
+  if (!wanted || wanted === config.model.backend) return;
+  if (!(BACKENDS as readonly string[]).includes(wanted)) throw new BbioError('E_USAGE', `BALANCEDBIO_BACKEND is "${wanted}"`, {}, `use one of ${BACKENDS.join(', ')}, or unset it to use model.backend`);
+  if (config.model.backend !== 'auto') return; // the experiment file chose explicitly
+  io.err(`backend: BALANCEDBIO_BACKEND=${wanted} replaces model.backend (${config.model.backend}) for this run`);
+  config.model.backend = wanted as (typeof BACKENDS)[number];
+}
+
 /** `balancedbio run FILE`: exit 0 when the run completes, 1 when it fails or is cancelled, 2 on bad input. */
 export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): Promise<number> {
   const abs = path.resolve(io.cwd, file);
   const { config, problems, raw } = await loadExperiment(abs);
   for (const p of problems) io.err(formatProblem(p, io.cwd));
   if (!config || hasErrors(problems)) return EXIT.badInput;
+  applyBackendOverride(config, process.env, io);
   if (!(opts.stepsScale > 0) || !Number.isFinite(opts.stepsScale)) throw new BbioError('E_USAGE', `--steps-scale must be a positive number, got ${opts.stepsScale}`);
   const stages = parseStages(opts.stages);
   if (opts.parallel !== undefined && !(Number.isInteger(opts.parallel) && opts.parallel >= 1)) throw new BbioError('E_USAGE', `--parallel must be a positive integer, got ${opts.parallel}`);
