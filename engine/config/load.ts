@@ -89,7 +89,7 @@ export async function parseExperiment(text: string, file: string, options: LoadO
 
 /**
  * A copy of `raw` without the values ajv rejected: unknown keys are dropped, a bad value is removed so
- * its default applies, and a bad list item removes the whole list. A missing `name` gets a placeholder.
+ * its default applies, and a bad list item removes the whole list. A missing `name` gets a stand-in so the rules can run.
  */
 function pruneInvalid(raw: unknown, errors: ErrorObject[]): unknown {
   const copy = structuredClone(raw) as Record<string, unknown>;

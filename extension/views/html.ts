@@ -39,7 +39,7 @@ export function renderShell(webview: vscode.Webview, extensionUri: vscode.Uri, v
 <title>${escapeHtml(title)}</title>
 </head>
 <body data-view="${view}">
-<div id="app" role="main"><p class="placeholder">Loading…</p></div>
+<div id="app" role="main"><p class="empty-state">Loading…</p></div>
 <script nonce="${nonce}" src="${script.toString()}"></script>
 </body>
 </html>`;

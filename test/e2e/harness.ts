@@ -183,7 +183,7 @@ export class EditorSession {
     return waitFor(`the ${view} webview`, async () => {
       for (const f of this.page.frames()) {
         try {
-          if (await f.$(`body[data-view="${view}"] #app > :not(.placeholder)`)) return f;
+          if (await f.$(`body[data-view="${view}"] #app > :not(.empty-state)`)) return f;
         } catch {
           // a frame navigating away while we look is not an error; the next poll sees the new one
           continue;

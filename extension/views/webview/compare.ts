@@ -51,7 +51,7 @@ export class Compare {
         }),
       ),
     );
-    const scores = el('section', { class: 'scores' }, el('h3', {}, 'Scores'), suites.length ? el('table', { id: 'compare-scores' }, el('thead', {}, head), el('tbody', {}, statusRow, ...rows)) : el('p', { class: 'placeholder' }, 'No evaluation scores in these runs yet (the evaluate stage writes them).'));
+    const scores = el('section', { class: 'scores' }, el('h3', {}, 'Scores'), suites.length ? el('table', { id: 'compare-scores' }, el('thead', {}, head), el('tbody', {}, statusRow, ...rows)) : el('p', { class: 'empty-state' }, 'No evaluation scores in these runs yet (the evaluate stage writes them).'));
 
     const diffTable = diff.length
       ? el(
@@ -60,7 +60,7 @@ export class Compare {
           el('thead', {}, el('tr', {}, el('th', {}, 'key'), ...runs.map((r) => el('th', {}, r.runId)))),
           el('tbody', {}, ...diff.map((row) => el('tr', {}, el('td', {}, el('code', {}, row.path)), ...row.values.map((v) => el('td', {}, v === undefined ? el('em', {}, '(absent)') : el('code', {}, v)))))),
         )
-      : el('p', { class: 'placeholder' }, 'The resolved configurations are identical.');
+      : el('p', { class: 'empty-state' }, 'The resolved configurations are identical.');
     const diffSection = el('section', { class: 'diff' }, el('h3', {}, `Configuration differences (${diff.length})`), diffTable);
 
     this.chart?.destroy();

@@ -84,7 +84,7 @@ export class Dashboard {
       records: el('section', { class: 'records', hidden: '' }),
       fps: el('span', { id: 'fps-result', class: 'fps' }),
       cancel,
-      empty: el('p', { class: 'placeholder', id: 'no-metrics' }, 'No metrics yet. Charts appear as the run reports them.'),
+      empty: el('p', { class: 'empty-state', id: 'no-metrics' }, 'No metrics yet. Charts appear as the run reports them.'),
     };
     toolbar.append(this.ui.fps);
     root.replaceChildren(this.ui.header, toolbar, this.ui.empty, this.ui.charts, this.ui.heatmapSection, this.ui.scores, this.ui.records);
