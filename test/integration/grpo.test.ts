@@ -1,6 +1,4 @@
 import assert from 'node:assert/strict';
-import { copyFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { test } from 'node:test';
 import type { EngineEvent } from '../../schemas/generated/events';
 import { loadExperiment } from '../../engine/config/load';
@@ -8,27 +6,18 @@ import { runPipeline } from '../../engine/run/pipeline';
 import { createStageTable } from '../../engine/run/stages';
 import { silentLogger } from '../../engine/util/log';
 import { invalidEvents } from '../helpers/events';
-import { REPO, tempDir } from '../helpers/tmp';
+import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
 
 type Metric = Extract<EngineEvent, { kind: 'metric' }>;
 
 async function setup(t: import('node:test').TestContext, rewards: string): Promise<string> {
-  const dir = await tempDir(t);
-  await copyFile(path.join(REPO, 'test/fixtures/synth/mini-clinical.obo'), path.join(dir, 'mini.obo'));
-  await copyFile(path.join(REPO, 'test/fixtures/rl/vowel-reward.js'), path.join(dir, 'vowel-reward.js'));
-  await copyFile(path.join(REPO, 'test/fixtures/rl/not-a-reward.js'), path.join(dir, 'not-a-reward.js'));
-  const file = path.join(dir, 'exp.bbio.yaml');
-  await writeFile(file, [
-    'name: grpo', 'seed: 5', 'stages: [synthesize, pretrain, sft, grpo]',
-    'ontology: { builtin: false, sources: [{ path: mini.obo }] }',
-    'synthesis: { examples: { domain: 40, reasoning: 20, instruction: 20, integration: 10 }, hops: { min: 2, max: 3 } }',
-    'model: { dims: { vocab_size: 300, hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context_length: 160 } }',
+  const { file } = await writeTinyExperiment(t, [
+    'name: grpo', 'seed: 5', 'stages: [synthesize, pretrain, sft, grpo]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(160),
     'pretrain: { steps: 40, batch_size: 8, learning_rate: 0.01, warmup_steps: 2, checkpoint_every: 40 }',
     'lora: { rank: 4, alpha: 8, dropout: 0, target_modules: [q_proj, v_proj, o_proj, up_proj, down_proj] }',
     'sft: { steps: 2, batch_per_capability: 1, interference_every: 0, checkpoint_every: 2, schedule: { warmup_steps: 1 } }',
     `grpo: { steps: 10, prompts_per_step: 4, group_size: 16, max_new_tokens: 24, learning_rate: 0.01, kl_beta: 0.0, temperature: 1.0, weighting: fixed, probe_every: 5, log_rollouts_every: 4, checkpoint_every: 5, ${rewards} }`,
-    'output: { runs_dir: runs }',
-  ].join('\n'));
+  ], ['test/fixtures/rl/vowel-reward.js', 'test/fixtures/rl/not-a-reward.js']);
   return file;
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { EngineEvent } from '../../schemas/generated/events';
@@ -8,25 +8,18 @@ import { runPipeline } from '../../engine/run/pipeline';
 import { createStageTable } from '../../engine/run/stages';
 import { silentLogger } from '../../engine/util/log';
 import { invalidEvents } from '../helpers/events';
-import { REPO, tempDir } from '../helpers/tmp';
+import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
 
 type Metric = Extract<EngineEvent, { kind: 'metric' }>;
 
 /** A tiny end-to-end run (fixture graph, 1-layer model) with the given sft settings. */
 async function runWith(t: import('node:test').TestContext, sft: string, lora = ''): Promise<{ events: EngineEvent[]; runDir: string }> {
-  const dir = await tempDir(t);
-  await copyFile(path.join(REPO, 'test/fixtures/synth/mini-clinical.obo'), path.join(dir, 'mini.obo'));
-  const file = path.join(dir, 'exp.bbio.yaml');
-  await writeFile(file, [
-    'name: projection', 'seed: 3', 'stages: [synthesize, pretrain, sft]',
-    'ontology: { builtin: false, sources: [{ path: mini.obo }] }',
-    'synthesis: { examples: { domain: 40, reasoning: 20, instruction: 20, integration: 10 }, hops: { min: 2, max: 3 } }',
-    'model: { dims: { vocab_size: 300, hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context_length: 96 } }',
+  const { file } = await writeTinyExperiment(t, [
+    'name: projection', 'seed: 3', 'stages: [synthesize, pretrain, sft]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(96),
     'pretrain: { steps: 12, batch_size: 4, warmup_steps: 1, checkpoint_every: 12 }',
     `lora: { rank: 2, alpha: 4, dropout: 0, target_modules: [q_proj, v_proj, up_proj]${lora} }`,
     `sft: { steps: 6, batch_per_capability: 2, interference_every: 3, checkpoint_every: 3, schedule: { warmup_steps: 1 }, ${sft} }`,
-    'output: { runs_dir: runs }',
-  ].join('\n'));
+  ]);
   const { config, problems } = await loadExperiment(file);
   assert.deepEqual(problems, []);
   const events: EngineEvent[] = [];

@@ -1,34 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { readEvents, readRunState } from '../../engine/run/store';
 import { readSweepState } from '../../engine/run/sweep';
 import { invalidEvents } from '../helpers/events';
-import { REPO, tempDir } from '../helpers/tmp';
+import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
+import { REPO } from '../helpers/tmp';
 
 const BIN = path.join(REPO, 'bin/balancedbio.js');
 
 /** Two variants (seeds) of a small real pipeline: MKGSG on the fixture graph, then pretraining a tiny model. */
-async function experiment(t: import('node:test').TestContext, extra: string[] = []): Promise<{ dir: string; file: string }> {
-  const dir = await tempDir(t);
-  await copyFile(path.join(REPO, 'test/fixtures/synth/mini-clinical.obo'), path.join(dir, 'mini.obo'));
-  const file = path.join(dir, 'exp.bbio.yaml');
-  await writeFile(file, [
-    'name: sweep-resume',
-    'stages: [synthesize, pretrain]',
-    'ontology: { builtin: false, sources: [{ path: mini.obo }] }',
-    'synthesis: { examples: { domain: 40, reasoning: 20, instruction: 20, integration: 10 }, hops: { min: 2, max: 3 } }',
-    'model: { dims: { vocab_size: 300, hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context_length: 64 } }',
-    'pretrain: { steps: 30, batch_size: 4, warmup_steps: 2, checkpoint_every: 3 }',
-    'output: { runs_dir: runs }',
-    'variants:',
-    '  grid:',
-    '    seed: [1, 2]',
-    ...extra,
-  ].join('\n'));
-  return { dir, file };
+function experiment(t: import('node:test').TestContext, extra: string[] = []): Promise<{ dir: string; file: string }> {
+  return writeTinyExperiment(t, ['name: sweep-resume', 'stages: [synthesize, pretrain]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(64), 'pretrain: { steps: 30, batch_size: 4, warmup_steps: 2, checkpoint_every: 3 }', 'variants:', '  grid:', '    seed: [1, 2]', ...extra]);
 }
 
 /** Starts `run --json`; `reached` resolves once the `nth` run of the sweep has a pretrain metric at `step`. */
