@@ -1,6 +1,13 @@
+import assert from 'node:assert/strict';
 import { copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
+import type { EngineEvent } from '../../schemas/generated/events';
+import { loadExperiment } from '../../engine/config/load';
+import { runPipeline } from '../../engine/run/pipeline';
+import { createStageTable } from '../../engine/run/stages';
+import { silentLogger } from '../../engine/util/log';
+import { invalidEvents } from './events';
 import { REPO, tempDir } from './tmp';
 
 /** Lines every tiny test pipeline shares: MKGSG on the fixture graph (copied as mini.obo) and a 1-layer model. */
@@ -22,4 +29,15 @@ export async function writeTinyExperiment(t: TestContext, lines: string[], copy:
   const file = path.join(dir, 'exp.bbio.yaml');
   await writeFile(file, [...lines, 'output: { runs_dir: runs }'].join('\n'));
   return { dir, file };
+}
+
+/** Loads the experiment (asserting it is valid), runs it in-process, asserts it completed with schema-valid events. */
+export async function runTinyPipeline(file: string): Promise<{ events: EngineEvent[]; runDir: string }> {
+  const { config, problems } = await loadExperiment(file);
+  assert.deepEqual(problems, []);
+  const events: EngineEvent[] = [];
+  const out = await runPipeline({ config: config!, experimentFile: file, stageTable: createStageTable(), log: silentLogger, version: 'test', onEvent: (e) => events.push(e) });
+  assert.equal(out.status, 'completed', out.error?.message);
+  assert.deepEqual(invalidEvents(events), []);
+  return { events, runDir: out.runDir };
 }

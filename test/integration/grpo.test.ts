@@ -2,11 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { EngineEvent } from '../../schemas/generated/events';
 import { loadExperiment } from '../../engine/config/load';
-import { runPipeline } from '../../engine/run/pipeline';
-import { createStageTable } from '../../engine/run/stages';
-import { silentLogger } from '../../engine/util/log';
-import { invalidEvents } from '../helpers/events';
-import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
+import { runTinyPipeline, TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
 
 type Metric = Extract<EngineEvent, { kind: 'metric' }>;
 
@@ -31,12 +27,7 @@ test('a user reward module that exports no function is rejected at validation, w
 
 test('a short GRPO run raises the mean reward (a user reward module), with the events a user needs to judge it', async (t) => {
   const file = await setup(t, 'rewards: [{ name: custom, id: vowels, module: vowel-reward.js, weight: 1 }]');
-  const { config, problems } = await loadExperiment(file);
-  assert.deepEqual(problems, []);
-  const events: EngineEvent[] = [];
-  const out = await runPipeline({ config: config!, experimentFile: file, stageTable: createStageTable(), log: silentLogger, version: 'test', onEvent: (e) => events.push(e) });
-  assert.equal(out.status, 'completed', out.error?.message);
-  assert.deepEqual(invalidEvents(events), []);
+  const { events } = await runTinyPipeline(file);
   const reward = events.filter((e): e is Metric => e.kind === 'metric' && e.name === 'grpo/reward_total').map((m) => m.value);
   assert.equal(reward.length, 10);
   const first = (reward[0]! + reward[1]! + reward[2]!) / 3;

@@ -3,12 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { EngineEvent } from '../../schemas/generated/events';
-import { loadExperiment } from '../../engine/config/load';
-import { runPipeline } from '../../engine/run/pipeline';
-import { createStageTable } from '../../engine/run/stages';
-import { silentLogger } from '../../engine/util/log';
-import { invalidEvents } from '../helpers/events';
-import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
+import { runTinyPipeline, TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
 
 type Metric = Extract<EngineEvent, { kind: 'metric' }>;
 
@@ -20,13 +15,7 @@ async function runWith(t: import('node:test').TestContext, sft: string, lora = '
     `lora: { rank: 2, alpha: 4, dropout: 0, target_modules: [q_proj, v_proj, up_proj]${lora} }`,
     `sft: { steps: 6, batch_per_capability: 2, interference_every: 3, checkpoint_every: 3, schedule: { warmup_steps: 1 }, ${sft} }`,
   ]);
-  const { config, problems } = await loadExperiment(file);
-  assert.deepEqual(problems, []);
-  const events: EngineEvent[] = [];
-  const out = await runPipeline({ config: config!, experimentFile: file, stageTable: createStageTable(), log: silentLogger, version: 'test', onEvent: (e) => events.push(e) });
-  assert.equal(out.status, 'completed', out.error?.message);
-  assert.deepEqual(invalidEvents(events), []);
-  return { events, runDir: out.runDir };
+  return runTinyPipeline(file);
 }
 
 const metrics = (events: EngineEvent[], name: string): Metric[] => events.filter((e): e is Metric => e.kind === 'metric' && e.name === name);
