@@ -116,9 +116,30 @@ function wordEnd(text: string, offset: number, flow: boolean): number {
   return i;
 }
 
-/** Splits the last element of a flow collection being typed: `[a, b, he` → `he`. */
-function flowTail(value: string): { tail: string; offset: number; kind: 'seq' | 'map' } | undefined {
-  let depthKind: ('seq' | 'map')[] = [];
+/** Where the end of a flow value being typed sits: the innermost open collection and its last element. */
+interface FlowPosition {
+  kind: 'key' | 'value';
+  /** Path below the flow value's own path (`{ a: [x, |` → ['a', 0]; a list item ends in 0). */
+  path: PathSegment[];
+  /** The last element typed so far (a key, or the value after `key:`), leading spaces removed. */
+  tail: string;
+  /** Offset of `tail` in the value text. */
+  offset: number;
+  /** Keys already written in the innermost mapping. */
+  keys: string[];
+}
+
+interface FlowFrame {
+  kind: 'seq' | 'map';
+  path: PathSegment[];
+  keys: string[];
+  /** The key of the mapping entry being written, once its `:` is typed. */
+  key?: string;
+}
+
+/** Reads the flow collections of a value being typed: `{ a: [x, he` → the list `a`, tail `he`. */
+function flowPosition(value: string): FlowPosition | undefined {
+  const stack: FlowFrame[] = [];
   let start = 0;
   let quote: string | undefined;
   for (let i = 0; i < value.length; i++) {
@@ -127,20 +148,34 @@ function flowTail(value: string): { tail: string; offset: number; kind: 'seq' | 
       if (c === quote) quote = undefined;
       continue;
     }
+    const top = stack[stack.length - 1];
     if ((c === '"' || c === "'") && /^\s*$/.test(value.slice(start, i))) quote = c;
     else if (c === '[' || c === '{') {
-      depthKind = [...depthKind, c === '[' ? 'seq' : 'map'];
+      // the new collection is the value of the entry being written: a list item, a mapping key's value
+      const at: PathSegment[] = !top ? [] : top.kind === 'seq' ? [...top.path, 0] : [...top.path, top.key ?? unquote(value.slice(start, i).trim())];
+      stack.push({ kind: c === '[' ? 'seq' : 'map', path: at, keys: [] });
       start = i + 1;
     } else if (c === ']' || c === '}') {
-      depthKind = depthKind.slice(0, -1);
+      stack.pop();
       start = i + 1;
-    } else if (c === ',') start = i + 1;
+    } else if (c === ',') {
+      if (top) delete top.key;
+      start = i + 1;
+    } else if (c === ':' && top?.kind === 'map' && top.key === undefined) {
+      top.key = unquote(value.slice(start, i).trim());
+      top.keys.push(top.key);
+      start = i + 1;
+    }
   }
-  const kind = depthKind[depthKind.length - 1];
-  if (!kind) return undefined;
+  const top = stack[stack.length - 1];
+  if (!top) return undefined;
   const raw = value.slice(start);
   const lead = raw.length - raw.trimStart().length;
-  return { tail: raw.slice(lead), offset: start + lead, kind };
+  const tail = raw.slice(lead);
+  const offset = start + lead;
+  if (top.kind === 'seq') return { kind: 'value', path: [...top.path, 0], tail, offset, keys: [] };
+  if (top.key !== undefined) return { kind: 'value', path: [...top.path, top.key], tail, offset, keys: [] };
+  return { kind: 'key', path: top.path, tail, offset, keys: top.keys };
 }
 
 export function cursorContext(text: string, offset: number): CursorContext | undefined {
@@ -165,17 +200,14 @@ export function cursorContext(text: string, offset: number): CursorContext | und
     const valuePath = [...base, key];
     const valueText = keyValue[3]!;
     const valueStart = offset - valueText.length;
-    const flow = flowTail(valueText);
-    if (flow) {
-      if (flow.kind === 'seq') return valueCtx(text, [...valuePath, 0], flow.tail, valueStart + flow.offset, offset, true);
-      const inner = /^([^:]+?)\s*:\s*(.*)$/.exec(flow.tail);
-      if (inner) return valueCtx(text, [...valuePath, unquote(inner[1]!)], inner[2]!, offset - inner[2]!.length, offset, true);
-      const existing = [...valueText.matchAll(/([\w$.-]+)\s*:/g)].map((m) => m[1]!);
-      return { kind: 'key', path: valuePath, prefix: flow.tail, replaceStart: valueStart + flow.offset, replaceEnd: wordEnd(text, offset, true), existingKeys: existing, inFlow: true };
-    }
-    return valueCtx(text, valuePath, valueText, valueStart, offset, false);
+    return flowCtx(text, valuePath, valueText, valueStart, offset) ?? valueCtx(text, valuePath, valueText, valueStart, offset, false);
   }
 
+  if (dashMatch && /^[[{]/.test(content)) {
+    // a list item written as a flow collection: `- { name: a, set: { sft.pro`
+    const listPath = containerPath(all, lineIdx, indent);
+    return flowCtx(text, [...listPath, 0], content, offset - content.length, offset);
+  }
   if (/[:#]/.test(content) && !/^["']/.test(content)) return undefined;
   const prefix = content;
   if (/\s/.test(prefix.trim()) && !dashMatch) return undefined; // two words at key position: not a key
@@ -185,6 +217,15 @@ export function cursorContext(text: string, offset: number): CursorContext | und
     return { ...valueCtx(text, [...listPath, 0], prefix, offset - prefix.length, offset, false), existingKeys: siblingKeys(all, lineIdx, contentCol) };
   }
   return { kind: 'key', path: containerPath(all, lineIdx, indent), prefix, replaceStart: offset - prefix.length, replaceEnd: wordEnd(text, offset, false), existingKeys: siblingKeys(all, lineIdx, indent), inFlow: false };
+}
+
+/** The context inside a flow collection that `valueText` (the value at `valuePath`) opens, if it opens one. */
+function flowCtx(text: string, valuePath: PathSegment[], valueText: string, valueStart: number, offset: number): CursorContext | undefined {
+  const flow = flowPosition(valueText);
+  if (!flow) return undefined;
+  const path = [...valuePath, ...flow.path];
+  if (flow.kind === 'value') return valueCtx(text, path, flow.tail, valueStart + flow.offset, offset, true);
+  return { kind: 'key', path, prefix: flow.tail, replaceStart: valueStart + flow.offset, replaceEnd: wordEnd(text, offset, true), existingKeys: flow.keys, inFlow: true };
 }
 
 function valueCtx(text: string, path: PathSegment[], typed: string, start: number, offset: number, inFlow: boolean): CursorContext {

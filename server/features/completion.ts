@@ -1,7 +1,8 @@
 /**
  * Completion: keys at the cursor's path (schema docs, default inserted as a snippet), enum values,
  * paths relative to the experiment for path-valued fields, and ontology terms by name, synonym or id,
- * ranked by the shared term index. Works on text mid-edit (see yaml-context.ts).
+ * ranked by the shared term index. Inside a variant's `set:` and `grid:`, dotted override paths and the
+ * values of the path they name (see variant-overrides.ts). Works on text mid-edit (see yaml-context.ts).
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { cursorContext, type CursorContext } from '../yaml-context';
 import { offsetOf, throwIfCancelled, type FeatureContext } from './context';
 import { isTermField, needsQuotes } from './diagnostics';
 import { schemaAt, schemaMarkdown, typeOf, type SchemaNode } from './schema-docs';
+import { isOverridable, overrideCandidates, overrideSite, type OverrideSite } from './variant-overrides';
 
 /** `data` of an ontology-term item, for completionItem/resolve. */
 export interface TermItemData {
@@ -27,9 +29,18 @@ export async function complete(doc: TextDocument, pos: Position, ctx: FeatureCon
   const text = doc.getText();
   if (isTooLarge(text)) return null;
   const offset = offsetOf(doc, pos);
-  const c = cursorContext(text, offset);
-  if (!c) return null;
-  const range: Range = { start: doc.positionAt(c.replaceStart), end: doc.positionAt(c.replaceEnd) };
+  const at = cursorContext(text, offset);
+  if (!at) return null;
+  const range: Range = { start: doc.positionAt(at.replaceStart), end: doc.positionAt(at.replaceEnd) };
+  const site = overrideSite(at.path);
+  if (site && !site.key) {
+    if (at.kind !== 'key') return null;
+    // isIncomplete: the client asks again as the path grows, so `sft.` lists the keys of sft
+    return { isIncomplete: true, items: overrideKeyItems(site, at, range, indentOf(text, at.replaceStart)) };
+  }
+  if (site && (!site.target || !isOverridable(site.key!))) return null;
+  // below an override key, complete as if the dotted path were written out in place
+  const c: CursorContext = site ? { ...at, path: site.target! } : at;
   const node = schemaAt(c.path);
   const listItem = typeof c.path[c.path.length - 1] === 'number';
   if (c.kind === 'key' || (listItem && node && isObject(node) && !c.prefix.includes(' '))) {
@@ -84,6 +95,10 @@ function keySnippet(key: string, node: SchemaNode, indent: string, inFlow: boole
   return example !== undefined && typeof example !== 'object' ? `${key}: \${1:${snippetEscape(scalarText(example))}}` : `${key}: $1`;
 }
 
+function detailOf(node: SchemaNode): string {
+  return `${typeOf(node)}${node.default !== undefined && typeof node.default !== 'object' ? ` = ${JSON.stringify(node.default)}` : ''}`;
+}
+
 function keyItems(parent: SchemaNode, c: CursorContext, range: Range, indent: string): CompletionItem[] {
   const required = new Set(parent.required ?? []);
   const props = Object.entries(parent.properties ?? {});
@@ -92,13 +107,42 @@ function keyItems(parent: SchemaNode, c: CursorContext, range: Range, indent: st
     .map(([key, node], i): CompletionItem => ({
       label: key,
       kind: isObject(node) ? CompletionItemKind.Module : CompletionItemKind.Property,
-      detail: `${typeOf(node)}${node.default !== undefined && typeof node.default !== 'object' ? ` = ${JSON.stringify(node.default)}` : ''}`,
+      detail: detailOf(node),
       documentation: { kind: MarkupKind.Markdown, value: schemaMarkdown(node, [...c.path, key]) },
       insertTextFormat: InsertTextFormat.Snippet,
       textEdit: { range, newText: keySnippet(key, node, indent, c.inFlow) },
       filterText: key,
       sortText: `${required.has(key) ? 0 : 1}${String(i).padStart(3, '0')}`,
     }));
+}
+
+const TRIGGER_SUGGEST = { title: 'complete', command: 'editor.action.triggerSuggest' };
+
+/**
+ * Dotted paths for a key of a `set:` or `grid:` mapping, one level below what was typed (`sft.pro` → the
+ * keys of sft), and sections (`sft.`) that ask for the next level once accepted.
+ */
+function overrideKeyItems(site: OverrideSite, c: CursorContext, range: Range, indent: string): CompletionItem[] {
+  const q = /^["']/.test(c.prefix) ? c.prefix[0]! : '';
+  const typed = c.prefix.slice(q.length);
+  return overrideCandidates(typed)
+    .filter((x) => x.section || !c.existingKeys.includes(x.path) || x.path === typed)
+    .map((x, i): CompletionItem => {
+      const common = {
+        label: x.path,
+        documentation: { kind: MarkupKind.Markdown, value: schemaMarkdown(x.node, x.path.replace(/\.$/, '').split('.')) },
+        filterText: `${q}${x.path}`,
+        sortText: String(i).padStart(3, '0'),
+      };
+      if (x.section) return { ...common, kind: CompletionItemKind.Module, detail: 'section', textEdit: { range, newText: `${q}${x.path}` }, command: TRIGGER_SUGGEST };
+      const key = `${q}${x.path}${q}`;
+      const values = x.node.enum ?? (x.node.type === 'boolean' ? [true, false] : undefined);
+      const item = { ...common, kind: isObject(x.node) ? CompletionItemKind.Module : CompletionItemKind.Property, detail: detailOf(x.node), insertTextFormat: InsertTextFormat.Snippet };
+      if (site.form === 'set') return { ...item, textEdit: { range, newText: keySnippet(key, x.node, indent, c.inFlow) } };
+      // a grid key takes the list of values it runs through; the suggestions open inside it
+      const obj = isObject(x.node);
+      return { ...item, textEdit: { range, newText: obj ? `${key}: [{ $1 }]` : `${key}: [$1]` }, ...(values || obj ? { command: TRIGGER_SUGGEST } : {}) };
+    });
 }
 
 function valueItems(node: SchemaNode, c: CursorContext, range: Range): CompletionItem[] {

@@ -1,12 +1,13 @@
 /**
- * Hover: schema documentation for keys (and the chosen value of enums); definition, synonyms, parents
- * and relations for ontology terms; the last run's status and metric values on a stage section; the memory
- * estimate on `model` and `grpo`.
+ * Hover: schema documentation for keys (and the chosen value of enums), dotted override paths of
+ * `variants:` included; definition, synonyms, parents and relations for ontology terms; the last run's
+ * status and metric values on a stage section; the memory estimate on `model` and `grpo`.
  */
 import path from 'node:path';
 import { MarkupKind, type CancellationToken, type Hover, type Position } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { isScalar } from 'yaml';
+import type { PathSegment } from '../../engine/config/positions';
 import type { Analysis } from '../analysis';
 import type { TermDetail } from '../ontology/messages';
 import { formatNumber, formatScores, formatSummary } from '../runs';
@@ -16,6 +17,7 @@ import { isTermField } from './diagnostics';
 import { formatEstimate, memoryEstimateOf } from './memory';
 import { schemaAt, schemaMarkdown } from './schema-docs';
 import { SECTION_STAGES } from './stages';
+import { overrideProblem, overrideSite } from './variant-overrides';
 
 export async function hover(doc: TextDocument, pos: Position, ctx: FeatureContext, token: CancellationToken): Promise<Hover | null> {
   const offset = offsetOf(doc, pos);
@@ -25,8 +27,11 @@ export async function hover(doc: TextDocument, pos: Position, ctx: FeatureContex
   if (!at) return null;
   const range = { start: doc.positionAt(at.range[0]), end: doc.positionAt(at.range[1]) };
   const sections: string[] = [];
+  const override = overridePath(at.path, at.onKey);
+  if (override && 'problem' in override) return { contents: { kind: MarkupKind.Markdown, value: override.problem }, range };
+  const schemaPath = override?.path ?? at.path;
 
-  if (!at.onKey && isTermField(at.path) && isScalar(at.node)) {
+  if (!at.onKey && isTermField(schemaPath) && isScalar(at.node)) {
     const term = String(at.node.value);
     const detail = await ctx.ontology.describe(term);
     throwIfCancelled(token);
@@ -36,9 +41,9 @@ export async function hover(doc: TextDocument, pos: Position, ctx: FeatureContex
     return { contents: { kind: MarkupKind.Markdown, value: sections.join('\n\n---\n\n') }, range };
   }
 
-  const node = schemaAt(at.path);
+  const node = schemaAt(schemaPath);
   if (!node) return null;
-  sections.push(schemaMarkdown(node, at.path));
+  sections.push(schemaMarkdown(node, schemaPath));
   if (!at.onKey && isScalar(at.node) && node.enum) sections.push(`Current value: \`${String(at.node.value)}\``);
 
   if (at.onKey && at.path.length === 1) {
@@ -57,6 +62,21 @@ export async function hover(doc: TextDocument, pos: Position, ctx: FeatureContex
   }
   throwIfCancelled(token);
   return { contents: { kind: MarkupKind.Markdown, value: sections.join('\n\n---\n\n') }, range };
+}
+
+/**
+ * The schema path a node inside a variant's `set:` or `grid:` documents: its dotted key's path (and what
+ * lies below it), or why the key is no path a variant can override. Undefined outside override mappings.
+ */
+function overridePath(path: readonly PathSegment[], onKey: boolean): { path: PathSegment[] } | { problem: string } | undefined {
+  const site = overrideSite(path);
+  if (!site?.key) return undefined;
+  const onOverrideKey = onKey && path.length === site.mapping.length + 1;
+  const problem = overrideProblem(site.key);
+  if (problem) return onOverrideKey ? { problem: [`**${site.key}** · not an override path`, '', problem.message, ...(problem.hint ? ['', problem.hint] : [])].join('\n') } : undefined;
+  // a grid key's own value is the list of values; the key documents the path itself
+  const target = onOverrideKey ? site.keyPath : site.target;
+  return target ? { path: target } : undefined;
 }
 
 export function termMarkdown(t: TermDetail): string {

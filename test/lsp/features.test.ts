@@ -277,3 +277,100 @@ test('`balancedbio lsp --stdio` starts the same server', async (t) => {
   const d = await viaBin.diagnostics(u, 1);
   assert.deepEqual(d.diagnostics.map((x) => x.code), ['E_SCHEMA_UNKNOWN_KEY']);
 });
+
+describe('variant overrides', () => {
+  const SWEEP = `name: sweep-test
+sft:
+  projection: pcgrad
+variants:
+  list:
+    - name: no-projection
+      set:
+        sft.projection: none
+        seed: 2
+    - name: flow
+      set: { grpo.loss_type: dapo, sft.projecton: none }
+  grid:
+    sft.projection: [none, pcgrad]
+    seed: [1, 2]
+`;
+
+  test('dotted paths complete in set (block and flow) and grid; sections re-trigger; fixed paths are never offered', async () => {
+    const block = 'name: x\nvariants:\n  - name: a\n    set:\n      sft.pro';
+    await openDoc('ov-block.bbio.yaml', block);
+    const items = await completion('ov-block.bbio.yaml', block, 'sft.pro');
+    const proj = items.find((i) => i.label === 'sft.projection')!;
+    assert.ok(proj, items.map((i) => i.label).join(','));
+    assert.deepEqual(proj.textEdit, { range: { start: { line: 4, character: 6 }, end: { line: 4, character: 13 } }, newText: 'sft.projection: ${1|pcgrad,none,subspace,olora|}' });
+    assert.match((proj.documentation as MarkupContent).value, /\*\*sft\.projection\*\*[\s\S]*How per-capability gradients/);
+
+    const flow = 'name: x\nvariants:\n  - { name: a, set: { seed: 2, sft.pro';
+    await openDoc('ov-flow.bbio.yaml', flow);
+    const flowItems = await completion('ov-flow.bbio.yaml', flow, 'sft.pro');
+    assert.equal(flowItems.find((i) => i.label === 'sft.projection')?.textEdit?.newText, 'sft.projection: ${1|pcgrad,none,subspace,olora|}');
+
+    const grid = 'name: x\nvariants:\n  grid:\n    sft.pro';
+    await openDoc('ov-grid.bbio.yaml', grid);
+    const gridProj = (await completion('ov-grid.bbio.yaml', grid, 'sft.pro')).find((i) => i.label === 'sft.projection')!;
+    assert.equal(gridProj.textEdit?.newText, 'sft.projection: [$1]');
+    assert.equal(gridProj.command?.command, 'editor.action.triggerSuggest');
+
+    const empty = 'name: x\nvariants:\n  - name: a\n    set:\n      ';
+    await openDoc('ov-empty.bbio.yaml', empty);
+    const top = await completion('ov-empty.bbio.yaml', empty, 'set:\n      ');
+    const labels = top.map((i) => i.label);
+    assert.ok(labels.includes('seed') && labels.includes('grpo.') && !labels.includes('grpo.capability_weights'), `one level at a time: ${labels.join(',')}`);
+    assert.equal(top.find((i) => i.label === 'sft.')?.command?.command, 'editor.action.triggerSuggest');
+    for (const fixed of ['name', 'variants', 'variants.', 'sweep', 'sweep.', '$schema']) assert.ok(!labels.includes(fixed), `${fixed} cannot be overridden`);
+    const out = 'name: x\nvariants:\n  grid:\n    output.';
+    await openDoc('ov-output.bbio.yaml', out);
+    const outLabels = (await completion('ov-output.bbio.yaml', out, 'output.')).map((i) => i.label);
+    assert.ok(outLabels.includes('output.keep_checkpoints') && !outLabels.includes('output.runs_dir'), outLabels.join(','));
+    const weights = 'name: x\nvariants:\n  grid:\n    grpo.cap';
+    await openDoc('ov-weights.bbio.yaml', weights);
+    const wLabels = (await completion('ov-weights.bbio.yaml', weights, 'grpo.cap')).map((i) => i.label);
+    assert.ok(wLabels.includes('grpo.capability_weights') && wLabels.includes('grpo.capability_weights.'), 'a mapping is offered whole and as a section');
+  });
+
+  test('values complete through the dotted path: enum values in set and in a grid list', async () => {
+    const set = 'name: x\nvariants:\n  - name: a\n    set:\n      sft.projection: ';
+    await openDoc('ov-set-value.bbio.yaml', set);
+    const values = await completion('ov-set-value.bbio.yaml', set, 'sft.projection: ');
+    assert.deepEqual(values.map((i) => i.label), ['none', 'pcgrad', 'subspace', 'olora']);
+    assert.equal(values.find((i) => i.preselect)?.label, 'pcgrad');
+    const seq = 'name: x\nvariants:\n  grid:\n    sft.projection: [none, ';
+    await openDoc('ov-grid-value.bbio.yaml', seq);
+    const seqValues = await completion('ov-grid-value.bbio.yaml', seq, '[none, ');
+    assert.deepEqual(seqValues.map((i) => i.label), ['none', 'pcgrad', 'subspace', 'olora']);
+    assert.deepEqual((seqValues[0]!.textEdit as { range: unknown }).range, { start: { line: 3, character: 27 }, end: { line: 3, character: 27 } });
+  });
+
+  test('hover on a dotted key documents the path it names; an unknown path says so', async () => {
+    const u = await openDoc('ov-hover.bbio.yaml', SWEEP);
+    const at = async (needle: string, delta: number, n = 0): Promise<string | undefined> => {
+      const h = await s.conn.sendRequest(HoverRequest.type, { textDocument: { uri: u }, position: positionOf(SWEEP, needle, delta, n) });
+      return (h?.contents as MarkupContent | undefined)?.value;
+    };
+    const inSet = await at('sft.projection: none', 5);
+    assert.match(inSet ?? '', /^\*\*sft\.projection\*\* · `enum`/);
+    assert.match(inSet ?? '', /Values: `none`, `pcgrad`, `subspace`, `olora`/);
+    assert.match((await at('seed: 2', 1)) ?? '', /^\*\*seed\*\*[\s\S]*Master random seed/);
+    assert.match((await at('grpo.loss_type', 6)) ?? '', /^\*\*grpo\.loss_type\*\*/);
+    assert.match((await at('sft.projection: [', 3)) ?? '', /^\*\*sft\.projection\*\*/, 'a grid key');
+    assert.match((await at('pcgrad]', 2)) ?? '', /Current value: `pcgrad`/, 'a grid value');
+    const unknown = (await at('sft.projecton', 4)) ?? '';
+    assert.match(unknown, /unknown path `sft\.projecton`/);
+    assert.match(unknown, /did you mean `sft\.projection`/);
+  });
+
+  test('no dotted paths outside variants (regression)', async () => {
+    const text = 'name: x\nsft:\n  ';
+    await openDoc('ov-outside.bbio.yaml', text);
+    const inSft = (await completion('ov-outside.bbio.yaml', text, 'sft:\n  ')).map((i) => i.label);
+    assert.ok(inSft.includes('projection') && !inSft.some((l) => l.includes('.')), inSft.join(','));
+    const root = 'name: x\n';
+    await openDoc('ov-root.bbio.yaml', root);
+    const atRoot = (await completion('ov-root.bbio.yaml', root, 'x\n', 2)).map((i) => i.label);
+    assert.ok(atRoot.includes('sft') && !atRoot.some((l) => l.includes('.')), atRoot.join(','));
+  });
+});
