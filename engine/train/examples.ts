@@ -65,6 +65,29 @@ export function supervisedBatch(rows: readonly TokenizedExample[], padId: number
   return makeLmBatch(padded, mask);
 }
 
+/**
+ * The tokens of one example as text pieces, for the editor's dataset preview: `pieces.join('')` is the
+ * decoded example, and the pieces from `trainedFrom` on are the targets the SFT loss is computed on (the
+ * mask in supervisedBatch covers positions promptLength-1 … n-2, which predict ids[promptLength …]).
+ * Each piece is the text the token adds to the decoding of the ones before it, so a character split
+ * across byte-level tokens lands on the token that completes it.
+ */
+export function tokenPieces(tok: BpeTokenizer, row: TokenizedExample): { pieces: string[]; trainedFrom: number } {
+  const pieces: string[] = [];
+  let prev = '';
+  for (let i = 1; i <= row.ids.length; i++) {
+    const text = tok.decode(row.ids.slice(0, i));
+    // an incomplete UTF-8 sequence decodes to U+FFFD until its last byte arrives: wait for it
+    if (text.endsWith('\uFFFD') && i < row.ids.length) {
+      pieces.push('');
+      continue;
+    }
+    pieces.push(text.startsWith(prev) ? text.slice(prev.length) : text);
+    prev = text;
+  }
+  return { pieces, trainedFrom: row.promptLength };
+}
+
 /** Response tokens in a batch (for throughput). */
 export function responseTokens(rows: readonly TokenizedExample[]): number {
   return rows.reduce((s, r) => s + (r.ids.length - r.promptLength), 0);

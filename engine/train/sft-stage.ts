@@ -21,9 +21,10 @@ import { makeRng, type Rng } from '../util/rng';
 import { saveAdapterDir } from './adapters';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint';
 import { DataOrder } from './data';
-import { groupByCapability, readExamples, responseTokens, supervisedBatch, tokenizeExample, type TokenizedExample } from './examples';
+import { groupByCapability, readExamples, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
 import { addScaled, type HostGrads, type NamedVariable } from './grads';
 import { combineGradients, type ProjectionMethod } from './projection/combine';
+import { projectionHealth } from './projection/health';
 import { oloraPenalty } from './projection/olora';
 import { SubspaceProjector, type SubspaceState } from './projection/subspace';
 import { Trainer } from './trainer';
@@ -41,6 +42,8 @@ interface SftState {
 }
 
 const PROBE_ROWS = 8;
+/** Examples per capability whose tokens go to the editor's dataset preview (an `examples` record). */
+const PREVIEW_PER_CAPABILITY = 3;
 
 /** Where the base model comes from: the pretrain output, or the user's checkpoint. */
 export function baseModelDir(ctx: StageContext): string {
@@ -107,7 +110,8 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
   const tokenizer = await BpeTokenizer.load(path.join(baseDir, 'tokenizer.json'));
   const maxLen = model.config.max_position_embeddings - 1;
   const padId = tokenizer.padId >= 0 ? tokenizer.padId : Math.max(0, tokenizer.eosId);
-  const train = groupByCapability(readExamples(path.join(ctx.paths.dataset, 'train.jsonl')).map((e) => tokenizeExample(tokenizer, e, maxLen)));
+  const trainExamples = readExamples(path.join(ctx.paths.dataset, 'train.jsonl'));
+  const train = groupByCapability(trainExamples.map((e) => tokenizeExample(tokenizer, e, maxLen)));
   const valFile = path.join(ctx.paths.dataset, 'val.jsonl');
   const valExamples = fs.existsSync(valFile) ? readExamples(valFile) : [];
   const val = groupByCapability(valExamples.map((e) => tokenizeExample(tokenizer, e, maxLen)));
@@ -169,6 +173,9 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
     await saveCheckpoint(ctx.checkpointDir, { step: trainer.step, params: snap.params, optimizer, state }, { keep: cfg.output.keep_checkpoints });
   };
 
+  // the dataset preview's token view: the first examples of each capability as the model sees them
+  const preview = caps.flatMap((c) => trainExamples.filter((e) => e.capability === c).slice(0, PREVIEW_PER_CAPABILITY));
+  ctx.events.emit({ kind: 'record', type: 'examples', data: { note: 'tokens from trainedFrom on are the SFT loss targets', examples: preview.map((e) => ({ id: e.id, capability: e.capability, ...tokenPieces(tokenizer, tokenizeExample(tokenizer, e, maxLen)) })) } });
   ctx.log.info(`sft: ${caps.map((c) => `${c} ${train[c].length}`).join(', ')} examples; projection ${s.projection}${s.projection === 'olora' ? ` (+${method})` : ''}, ${perCapability ? 'one adapter per capability' : 'one shared adapter'}, ${vars.length} LoRA tensors, ${totalSteps} steps`);
   const progressEvery = Math.max(1, Math.round(totalSteps / 50));
   const pairKey = (a: Capability, b: Capability): string => `${a}|${b}`;
@@ -246,6 +253,10 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
           ctx.events.metric('sft/grad_norm_raw', combined.normsRaw[i]!, { step, labels: { capability: c } });
           ctx.events.metric('sft/grad_norm_projected', combined.normsProjected[i]!, { step, labels: { capability: c } });
         });
+        const pairFractions = combined.pairs.map((p) => (state.conflicts[pairKey(caps[p.a]!, caps[p.b]!)] ?? 0) / state.loggedSteps);
+        for (const note of projectionHealth({ capabilities: caps, method, pairs: combined.pairs, normsRaw: combined.normsRaw, normsProjected: combined.normsProjected, conflictFractions: pairFractions, loggedSteps: state.loggedSteps })) {
+          ctx.events.emit({ kind: 'record', type: 'health', step, data: note });
+        }
         if (subspace) {
           subspace.dims().forEach((perM, i) => ctx.events.metric('sft/subspace_dim', perM.reduce((a, b) => a + b, 0) / perM.length, { step, labels: { capability: caps[i]!, matrix: 'mean' } }));
         }
