@@ -10,10 +10,15 @@ import { reportStartFailure, startLanguageClient, type ServerApi } from './clien
 import { registerCommands, type CommandContext } from './commands/register';
 import { describeError, Log } from './log';
 import { JobTracker } from './runs/job-tracker';
+import type { RunRef } from './runs/run-files';
 import { RunsTreeProvider } from './runs/runs-tree';
 import { readSettings } from './settings';
 import { RunStatusBar } from './status/status-bar';
+import { AlertNotifier } from './views/alert-notifier';
 import { DashboardPanel, type DashboardHost } from './views/dashboard-panel';
+import { alertsIn } from './views/health-model';
+import type { InspectorTab } from './views/messages';
+import { InspectorPanel } from './views/inspector-panel';
 
 let client: LanguageClient | undefined;
 
@@ -31,10 +36,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     const dashboardsOpened = new Set<string>();
     let serverError = 'the language server is starting';
 
+    const openInspector = (run: RunRef, tab: InspectorTab): void => void InspectorPanel.open(context.extensionUri, log, run, tab);
+    // called only after activation, when dashboardHost exists
+    const alerts = new AlertNotifier(openInspector, (run) => DashboardPanel.open(dashboardHost, run));
     const dashboardHost: DashboardHost = {
       extensionUri: context.extensionUri,
       log,
       tracker,
+      openInspector,
+      notifyAlert: (run, alert) => void alerts.notify(run, alert),
       cancelRun: async (runId) => {
         const job = tracker.byRunId(runId);
         if (!api || !job) {
@@ -49,6 +59,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       log,
       tracker,
       tree,
+      openInspector,
       server: () => api ?? { error: serverError },
       dashboardHost,
     };
@@ -66,6 +77,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
           if (readSettings().openDashboardOnRun) DashboardPanel.open(dashboardHost, { runId: job.runId, dir: vscode.Uri.file(job.info.runDir) });
         }
         void vscode.commands.executeCommand('setContext', 'balancedbio.running', tracker.active.length > 0).then(undefined, (e: unknown) => log.error('setContext failed', e));
+      }),
+      tracker.onEvent(({ jobId, event }) => {
+        if (event.kind !== 'record' || event.type !== 'alert') return;
+        const job = tracker.job(jobId);
+        const runDir = job?.info.runDir;
+        for (const alert of alertsIn([event])) if (runDir) void alerts.notify({ runId: event.runId, dir: vscode.Uri.file(runDir) }, alert);
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('balancedbio.logLevel')) log.setLevel(readSettings().logLevel);

@@ -14,6 +14,7 @@ import { exists, readRunState, RUN_FILES, type RunRef } from '../runs/run-files'
 import { runOfNode, type RunsNode, type RunsTreeProvider } from '../runs/runs-tree';
 import { readSettings } from '../settings';
 import { DashboardPanel, type DashboardHost } from '../views/dashboard-panel';
+import type { InspectorTab } from '../views/messages';
 import { slugify, TEMPLATES } from './templates';
 
 const STAGES: readonly StageName[] = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'];
@@ -26,6 +27,7 @@ export interface CommandContext {
   /** The server API, or why there is none. */
   server(): ServerApi | { error: string };
   dashboardHost: DashboardHost;
+  openInspector(run: RunRef, tab: InspectorTab): void;
 }
 
 export const UNTRUSTED_RUN_MESSAGE =
@@ -252,6 +254,17 @@ async function openDashboard(ctx: CommandContext, node: RunsNode | RunRef | unde
   DashboardPanel.open(ctx.dashboardHost, run);
 }
 
+async function openInspector(ctx: CommandContext, node: RunsNode | RunRef | undefined, tab: unknown): Promise<void> {
+  let run = node && 'dir' in node ? node : runOfNode(node as RunsNode | undefined);
+  if (!run) {
+    const job = ctx.tracker.focused;
+    if (job?.runId && job.info.runDir) run = { runId: job.runId, dir: vscode.Uri.file(job.info.runDir) };
+  }
+  run ??= await pickRun(ctx, 'Inspect which run?');
+  if (!run) return;
+  ctx.openInspector(run, tab === 'dataset' || tab === 'health' ? tab : 'rollouts');
+}
+
 async function compareRuns(ctx: CommandContext, node: RunsNode | undefined, selected: RunsNode[] | undefined): Promise<void> {
   let runs = (selected ?? (node ? [node] : [])).map(runOfNode).filter((r): r is RunRef => r !== undefined);
   if (runs.length < 2) {
@@ -331,6 +344,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     reg('balancedbio.cancelRun', (node?: RunsNode) => cancelRun(ctx, node)),
     reg('balancedbio.resumeRun', (node?: RunsNode) => resumeRun(ctx, node)),
     reg('balancedbio.openDashboard', (node?: RunsNode | RunRef) => openDashboard(ctx, node)),
+    reg('balancedbio.openInspector', (node?: RunsNode | RunRef, tab?: unknown) => openInspector(ctx, node, tab)),
     reg('balancedbio.compareRuns', (node?: RunsNode, selected?: RunsNode[]) => compareRuns(ctx, node, selected)),
     reg('balancedbio.validateExperiment', (arg?: unknown) => validateExperiment(ctx, arg)),
     reg('balancedbio.reloadOntology', () => reloadOntology(ctx)),

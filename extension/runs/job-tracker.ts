@@ -46,6 +46,10 @@ export class JobTracker implements vscode.Disposable {
     this.onProgressEmitter.fire({ jobId, progress: this.jobs.get(jobId)!.progress.current });
   }
 
+  job(jobId: string): TrackedJob | undefined {
+    return this.jobs.get(jobId);
+  }
+
   get focused(): TrackedJob | undefined {
     return this.focusId ? this.jobs.get(this.focusId) : undefined;
   }

@@ -12,6 +12,8 @@ export const RUN_FILES = {
   events: 'events.jsonl',
   report: 'report.json',
   reportMd: 'report.md',
+  /** The training set the synthesize stage wrote (engine OUTPUT_PATHS.dataset + train.jsonl). */
+  trainData: 'artifacts/data/train.jsonl',
 } as const;
 
 export type StageStatus = 'pending' | 'running' | 'completed' | 'skipped' | 'failed' | 'cancelled';

@@ -1,11 +1,12 @@
 /**
  * Folds a run's events into what the dashboard draws: series grouped into charts, the latest interference
- * matrix, final scores, records and the run header. Pure (no vscode, no DOM) so it runs in the extension
+ * matrix, final scores, the health panel's data and the run header. Pure (no vscode, no DOM) so it runs in the extension
  * host and is unit-tested; the host sends its output to the webview as typed messages.
  * Only metrics declared in schemas/events.schema.json are charted (METRIC_DESCRIPTIONS is generated from it).
  */
 import { METRIC_DESCRIPTIONS, type EngineEvent, type MetricName } from '../../schemas/generated/events';
-import type { ChartSpec, HeatmapPayload, RecordPayload, RunHeader, ScoreRow, SeriesDelta } from './messages';
+import { HealthModel } from './health-model';
+import type { ChartSpec, HealthPayload, HeatmapPayload, RunHeader, ScoreRow, SeriesDelta } from './messages';
 
 type MetricEvent = Extract<EngineEvent, { kind: 'metric' }>;
 
@@ -86,9 +87,8 @@ export class DashboardModel {
   private heatmapDirty = false;
   private readonly scores = new Map<string, ScoreRow>();
   private scoresDirty = false;
-  private records: RecordPayload[] = [];
-  private recordsDirty = false;
   private readonly interference = new Map<string, number>();
+  private readonly health = new HealthModel();
   /** Per stage, the last step seen: stages without explicit steps get a running counter as x. */
   private readonly counters = new Map<string, number>();
   eventCount = 0;
@@ -103,6 +103,7 @@ export class DashboardModel {
 
   apply(e: EngineEvent): void {
     this.eventCount++;
+    this.health.apply(e);
     switch (e.kind) {
       case 'metric':
         this.applyMetric(e);
@@ -117,9 +118,7 @@ export class DashboardModel {
         }
         return;
       case 'record':
-        this.records = [...this.records, { type: e.type, step: e.step, stage: e.stage, data: e.data }].slice(-20);
-        this.recordsDirty = true;
-        return;
+        return; // health notes and alerts went to this.health above; rollouts and examples are the inspector's
       case 'error':
         this.header = { ...this.header, message: `${e.code}: ${e.message}${e.hint ? ` (${e.hint})` : ''}` };
         return;
@@ -191,20 +190,20 @@ export class DashboardModel {
   }
 
   /** Everything, for the webview's first paint. */
-  snapshot(): { header: RunHeader; series: SeriesDelta[]; heatmap: HeatmapPayload; scores: ScoreRow[]; records: RecordPayload[] } {
+  snapshot(): { header: RunHeader; series: SeriesDelta[]; heatmap: HeatmapPayload; scores: ScoreRow[]; health: HealthPayload } {
     for (const s of this.series.values()) this.sent.set(s.key, s.xs.length);
-    this.heatmapDirty = this.scoresDirty = this.recordsDirty = false;
+    this.heatmapDirty = this.scoresDirty = false;
     return {
       header: this.header,
       series: [...this.series.values()].map((s) => ({ key: s.key, chartId: s.chartId, label: s.label, from: 0, xs: [...s.xs], ys: [...s.ys] })),
       heatmap: this.heatmap,
       scores: [...this.scores.values()],
-      records: this.records,
+      health: this.health.payload(),
     };
   }
 
   /** What changed since the last snapshot()/take(): new points per series (from = index they start at). */
-  take(): { header: RunHeader; series: SeriesDelta[]; heatmap?: HeatmapPayload; scores?: ScoreRow[]; records?: RecordPayload[] } {
+  take(): { header: RunHeader; series: SeriesDelta[]; heatmap?: HeatmapPayload; scores?: ScoreRow[]; health?: HealthPayload } {
     const series: SeriesDelta[] = [];
     for (const s of this.series.values()) {
       const from = this.sent.get(s.key) ?? 0;
@@ -215,8 +214,8 @@ export class DashboardModel {
     const out: ReturnType<DashboardModel['take']> = { header: this.header, series };
     if (this.heatmapDirty) out.heatmap = this.heatmap;
     if (this.scoresDirty) out.scores = [...this.scores.values()];
-    if (this.recordsDirty) out.records = this.records;
-    this.heatmapDirty = this.scoresDirty = this.recordsDirty = false;
+    if (this.health.dirty) out.health = this.health.payload();
+    this.heatmapDirty = this.scoresDirty = false;
     return out;
   }
 

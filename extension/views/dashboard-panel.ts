@@ -13,7 +13,7 @@ import { assertNever } from '../util/assert-never';
 import { METRIC_DESCRIPTIONS } from '../../schemas/generated/events';
 import { CHARTS, DashboardModel, parseEventsJsonl } from './dashboard-model';
 import { renderShell, webviewOptions } from './html';
-import { isDashboardToHost, type DashboardState, type DashboardToHost, type FpsResult, type HostToDashboard } from './messages';
+import { isDashboardToHost, type DashboardState, type DashboardToHost, type FpsResult, type HostToDashboard, type InspectorTab, type AlertRow } from './messages';
 
 export const DASHBOARD_VIEW_TYPE = 'balancedbio.dashboard';
 const REFRESH_MS = 250;
@@ -23,6 +23,8 @@ export interface DashboardHost {
   log: Log;
   tracker: JobTracker;
   cancelRun(runId: string): Promise<void>;
+  openInspector(run: RunRef, tab: InspectorTab): void;
+  notifyAlert(run: RunRef, alert: AlertRow): void;
 }
 
 export class DashboardPanel implements vscode.Disposable {
@@ -34,6 +36,7 @@ export class DashboardPanel implements vscode.Disposable {
   /** Bytes of events.jsonl already parsed (always at a line boundary). */
   private offset = 0;
   private loaded = false;
+  private alertsSeen = 0;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshing: Promise<void> | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -122,6 +125,9 @@ export class DashboardPanel implements vscode.Disposable {
       case 'cancelRun':
         await this.host.cancelRun(this.run.runId);
         return;
+      case 'openInspector':
+        this.host.openInspector(this.run, m.tab === 'dataset' || m.tab === 'health' ? m.tab : 'rollouts');
+        return;
       case 'stateChanged':
         return; // the webview persisted it with setState; the serializer receives it after a reload
       case 'fpsMeasured': {
@@ -146,6 +152,7 @@ export class DashboardPanel implements vscode.Disposable {
       this.loaded = true;
     }
     const snap = this.model.snapshot();
+    this.alertsSeen = snap.health.alerts.length; // past alerts show in the panel, not as notifications
     await this.post({ type: 'init', runDir: this.run.dir.toString(), charts: CHARTS, ...snap, descriptions: { ...METRIC_DESCRIPTIONS } });
   }
 
@@ -170,6 +177,9 @@ export class DashboardPanel implements vscode.Disposable {
       this.refreshing = undefined;
     }
     const delta = this.model.take();
+    // alerts that arrive while the run is followed become a notification (once per run, step and title)
+    for (const a of delta.health?.alerts.slice(this.alertsSeen) ?? []) this.host.notifyAlert(this.run, a);
+    if (delta.health) this.alertsSeen = delta.health.alerts.length;
     await this.post({ type: 'append', ...delta });
   }
 

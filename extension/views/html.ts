@@ -18,7 +18,7 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions 
   };
 }
 
-export function renderShell(webview: vscode.Webview, extensionUri: vscode.Uri, view: 'dashboard' | 'compare', title: string): string {
+export function renderShell(webview: vscode.Webview, extensionUri: vscode.Uri, view: 'dashboard' | 'compare' | 'inspector', title: string): string {
   const nonce = makeNonce();
   const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview.js'));
   const style = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview.css'));

@@ -52,13 +52,6 @@ export interface ScoreRow {
   stderr: number | undefined;
 }
 
-export interface RecordPayload {
-  type: Extract<EngineEvent, { kind: 'record' }>['type'];
-  step: number | undefined;
-  stage: string | undefined;
-  data: unknown;
-}
-
 export interface FpsResult {
   fps: number;
   frames: number;
@@ -68,6 +61,122 @@ export interface FpsResult {
   series: number;
   charts: number;
 }
+
+/** One health note (engine `record` of type health), folded per metric and capability pair. */
+export interface HealthRow {
+  metric: string;
+  stage: string | undefined;
+  capability?: string;
+  other?: string;
+  /** Value when the note was last raised. */
+  value: number | undefined;
+  firstStep: number | undefined;
+  lastStep: number | undefined;
+  /** How many times the engine raised it. */
+  count: number;
+  meaning: string;
+}
+
+/** A health metric the panel always lists, with its latest values and whether a note was raised. */
+export interface HealthMetricRow {
+  metric: string;
+  description: string;
+  /** Latest value of each of its series (capability or pair label → value). */
+  latest: Record<string, number>;
+  notes: number;
+}
+
+/** The reward-vs-accuracy alert (engine `record` of type alert). */
+export interface AlertRow {
+  step: number | undefined;
+  stage: string | undefined;
+  title: string;
+  meaning: string;
+  reward?: { from: number; to: number };
+  accuracy?: { from: number; to: number };
+}
+
+export interface HealthPayload {
+  metrics: HealthMetricRow[];
+  notes: HealthRow[];
+  alerts: AlertRow[];
+}
+
+export interface RolloutCompletion {
+  text: string;
+  truncated: boolean;
+  reward: number | undefined;
+  advantage: number | undefined;
+  components: Record<string, number>;
+  extracted: string;
+}
+
+export interface RolloutGroup {
+  capability: string;
+  exampleId: string;
+  prompt: string;
+  gold: string;
+  completions: RolloutCompletion[];
+}
+
+/** The groups logged at one GRPO step (engine `record` of type rollouts). */
+export interface RolloutStep {
+  step: number;
+  groups: RolloutGroup[];
+}
+
+/** An example as the model sees it: token texts, and the index from which tokens are loss targets. */
+export interface TokenPreview {
+  pieces: string[];
+  trainedFrom: number;
+}
+
+export interface DatasetRow {
+  id: string;
+  capability: string;
+  template: string | undefined;
+  specialty: string | undefined;
+  prompt: string;
+  response: string;
+  answer: string | undefined;
+  /** The ontology facts the example was generated from (MKGSG provenance); absent for user files. */
+  provenance: { central?: string; entities: string[]; edges: string[]; query?: string } | undefined;
+  /** Where the example came from when it is a user file: `file:line`. */
+  source: string | undefined;
+  tokens: TokenPreview | undefined;
+}
+
+export interface DatasetQuery {
+  capability: string | undefined;
+  text: string;
+  page: number;
+}
+
+export interface DatasetPage {
+  file: string;
+  total: number;
+  matched: number;
+  page: number;
+  pageSize: number;
+  /** Examples per capability in the whole file. */
+  capabilities: Record<string, number>;
+  rows: DatasetRow[];
+  /** Why there is no data (no synthesize stage yet, unreadable file). */
+  problem?: string;
+}
+
+export type HostToInspector =
+  | { type: 'init'; runId: string; rollouts: RolloutStep[]; dataset: DatasetPage; health: HealthPayload; tab: InspectorTab }
+  | { type: 'update'; rollouts: RolloutStep[]; health: HealthPayload }
+  | { type: 'dataset'; dataset: DatasetPage }
+  | { type: 'error'; message: string };
+
+export type InspectorTab = 'rollouts' | 'dataset' | 'health';
+
+export type InspectorToHost =
+  | { type: 'ready' }
+  | { type: 'queryDataset'; query: DatasetQuery }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
 
 /** What the webview persists with getState/setState and the serializer receives after a reload. */
 export interface DashboardState {
@@ -79,8 +188,8 @@ export interface DashboardState {
 }
 
 export type HostToDashboard =
-  | { type: 'init'; runDir: string; charts: readonly ChartSpec[]; header: RunHeader; series: SeriesDelta[]; heatmap: HeatmapPayload; scores: ScoreRow[]; records: RecordPayload[]; descriptions: Record<string, string> }
-  | { type: 'append'; header: RunHeader; series: SeriesDelta[]; heatmap?: HeatmapPayload; scores?: ScoreRow[]; records?: RecordPayload[] }
+  | { type: 'init'; runDir: string; charts: readonly ChartSpec[]; header: RunHeader; series: SeriesDelta[]; heatmap: HeatmapPayload; scores: ScoreRow[]; health: HealthPayload; descriptions: Record<string, string> }
+  | { type: 'append'; header: RunHeader; series: SeriesDelta[]; heatmap?: HeatmapPayload; scores?: ScoreRow[]; health?: HealthPayload }
   | { type: 'measureFps'; durationMs: number }
   | { type: 'error'; message: string };
 
@@ -88,6 +197,7 @@ export type DashboardToHost =
   | { type: 'ready' }
   | { type: 'openRunFile'; file: 'report' | 'events' | 'experiment' }
   | { type: 'cancelRun' }
+  | { type: 'openInspector'; tab: InspectorTab }
   | { type: 'stateChanged'; state: DashboardState }
   | { type: 'fpsMeasured'; result: FpsResult }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
@@ -124,7 +234,13 @@ export type CompareToHost =
 export function isDashboardToHost(m: unknown): m is DashboardToHost {
   if (!m || typeof m !== 'object') return false;
   const t = (m as { type?: unknown }).type;
-  return t === 'ready' || t === 'openRunFile' || t === 'cancelRun' || t === 'stateChanged' || t === 'fpsMeasured' || t === 'log';
+  return t === 'ready' || t === 'openRunFile' || t === 'cancelRun' || t === 'openInspector' || t === 'stateChanged' || t === 'fpsMeasured' || t === 'log';
+}
+
+export function isInspectorToHost(m: unknown): m is InspectorToHost {
+  if (!m || typeof m !== 'object') return false;
+  const t = (m as { type?: unknown }).type;
+  return t === 'ready' || t === 'queryDataset' || t === 'log';
 }
 
 export function isCompareToHost(m: unknown): m is CompareToHost {

@@ -1,11 +1,12 @@
 /**
  * The run dashboard inside the webview: header (run, status, stages, backend), toolbar (smoothing, log
  * scale, frame-rate probe, files, cancel), one chart per ChartSpec that has data, the interference
- * heatmap, final scores and the latest rollout/health records. Renders are batched into animation frames.
+ * heatmap, final scores and the health panel (alerts, health metrics and what they mean). Renders are batched into animation frames.
  */
 import { assertNever } from '../../util/assert-never';
-import type { ChartSpec, DashboardState, DashboardToHost, FpsResult, HeatmapPayload, HostToDashboard, RecordPayload, RunHeader, ScoreRow, SeriesDelta } from '../messages';
+import type { ChartSpec, DashboardState, DashboardToHost, FpsResult, HealthPayload, HeatmapPayload, HostToDashboard, RunHeader, ScoreRow, SeriesDelta } from '../messages';
 import { ChartView } from './chart-view';
+import { renderHealth } from './health';
 import { drawHeatmap } from './heatmap';
 import { el, getApi } from './vscode-api';
 
@@ -17,7 +18,7 @@ interface Ui {
   heatmap: HTMLCanvasElement;
   heatmapSection: HTMLElement;
   scores: HTMLElement;
-  records: HTMLElement;
+  health: HTMLElement;
   fps: HTMLElement;
   cancel: HTMLButtonElement;
   empty: HTMLElement;
@@ -59,6 +60,8 @@ export class Dashboard {
       b.addEventListener('click', () => api.post({ type: 'openRunFile', file }));
       return b;
     };
+    const inspectButton = el('button', { class: 'secondary', id: 'inspect-run', title: 'GRPO rollouts, the training set with provenance and trained tokens, health' }, 'Inspect');
+    inspectButton.addEventListener('click', () => api.post({ type: 'openInspector', tab: 'rollouts' }));
     const cancel = el('button', { class: 'danger', id: 'cancel-run', hidden: '' }, 'Cancel run');
     cancel.addEventListener('click', () => api.post({ type: 'cancelRun' }));
     const toolbar = el(
@@ -72,6 +75,7 @@ export class Dashboard {
       fileButton('Events', 'events'),
       fileButton('Experiment', 'experiment'),
       fileButton('Report', 'report'),
+      inspectButton,
       cancel,
     );
     const heatmap = el('canvas', { width: '420', height: '300', id: 'interference' });
@@ -81,13 +85,13 @@ export class Dashboard {
       heatmap,
       heatmapSection: el('section', { class: 'chart heatmap', hidden: '' }, el('h3', { title: 'Change in the column capability’s probe loss after one step on the row capability alone: red = the step hurt it, blue = it helped.' }, 'Interference between capabilities'), heatmap),
       scores: el('section', { class: 'scores', hidden: '' }),
-      records: el('section', { class: 'records', hidden: '' }),
+      health: el('section', { class: 'health', id: 'health-panel', hidden: '' }),
       fps: el('span', { id: 'fps-result', class: 'fps' }),
       cancel,
       empty: el('p', { class: 'empty-state', id: 'no-metrics' }, 'No metrics yet. Charts appear as the run reports them.'),
     };
     toolbar.append(this.ui.fps);
-    root.replaceChildren(this.ui.header, toolbar, this.ui.empty, this.ui.charts, this.ui.heatmapSection, this.ui.scores, this.ui.records);
+    root.replaceChildren(this.ui.header, toolbar, this.ui.empty, this.ui.charts, this.ui.heatmapSection, this.ui.scores, this.ui.health);
     window.addEventListener('resize', () => {
       for (const c of this.charts.values()) c.dirty = true;
       this.requestFrame();
@@ -108,7 +112,7 @@ export class Dashboard {
         this.renderHeader(m.header);
         this.renderHeatmap(m.heatmap);
         this.renderScores(m.scores);
-        this.renderRecords(m.records);
+        this.renderHealth(m.health);
         this.requestFrame();
         return;
       case 'append':
@@ -116,7 +120,7 @@ export class Dashboard {
         this.renderHeader(m.header);
         if (m.heatmap) this.renderHeatmap(m.heatmap);
         if (m.scores) this.renderScores(m.scores);
-        if (m.records) this.renderRecords(m.records);
+        if (m.health) this.renderHealth(m.health);
         this.requestFrame();
         return;
       case 'measureFps':
@@ -198,17 +202,13 @@ export class Dashboard {
     this.ui.scores.replaceChildren(el('h3', {}, 'Evaluation'), el('table', {}, el('thead', {}, el('tr', {}, ...['suite', 'metric', 'model', 'score', 'stderr'].map((h) => el('th', {}, h)))), el('tbody', {}, ...body)));
   }
 
-  /** The latest record of each type (rollouts with reward breakdowns, health, alerts) as key/value tables. */
-  private renderRecords(records: RecordPayload[]): void {
-    if (records.length === 0) return;
-    this.ui.records.hidden = false;
-    const latest = new Map<string, RecordPayload>();
-    for (const r of records) latest.set(r.type, r);
-    const sections = [...latest.values()].map((r) => {
-      const pre = el('pre', {}, JSON.stringify(r.data, null, 2).slice(0, 4000));
-      return el('details', { open: '' }, el('summary', {}, `${r.type}${r.stage ? ` · ${r.stage}` : ''}${r.step !== undefined ? ` · step ${r.step}` : ''}`), pre);
-    });
-    this.ui.records.replaceChildren(el('h3', {}, 'Latest records'), ...sections);
+  /** Alerts, the health metrics with their meaning and the engine's notes; links to the inspector. */
+  private renderHealth(h: HealthPayload): void {
+    if (h.metrics.length === 0 && h.notes.length === 0 && h.alerts.length === 0) return;
+    this.ui.health.hidden = false;
+    const inspect = el('button', { class: 'secondary', id: 'open-inspector' }, 'Inspect rollouts and training data');
+    inspect.addEventListener('click', () => api.post({ type: 'openInspector', tab: 'rollouts' }));
+    this.ui.health.replaceChildren(el('h3', {}, 'Health'), ...renderHealth(h), el('div', { class: 'toolbar' }, inspect));
   }
 
   /**

@@ -4,9 +4,10 @@
  */
 import 'uplot/dist/uPlot.min.css';
 import './styles.css';
-import type { HostToCompare, HostToDashboard } from '../messages';
+import type { HostToCompare, HostToDashboard, HostToInspector } from '../messages';
 import { Compare } from './compare';
 import { Dashboard } from './dashboard';
+import { Inspector } from './inspector';
 import { getApi } from './vscode-api';
 
 function start(): void {
@@ -18,6 +19,9 @@ function start(): void {
   if (view === 'compare') {
     const c = new Compare(root);
     window.addEventListener('message', (e: MessageEvent<HostToCompare>) => c.handle(e.data));
+  } else if (view === 'inspector') {
+    const i = new Inspector(root);
+    window.addEventListener('message', (e: MessageEvent<HostToInspector>) => i.handle(e.data));
   } else {
     const d = new Dashboard(root);
     window.addEventListener('message', (e: MessageEvent<HostToDashboard>) => d.handle(e.data));
