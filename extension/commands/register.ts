@@ -10,8 +10,8 @@ import type { ServerApi } from '../client';
 import { ComparePanel } from '../compare/compare-panel';
 import { describeError, type Log } from '../log';
 import type { JobTracker } from '../runs/job-tracker';
-import { exists, readRunState, RUN_FILES, type RunRef } from '../runs/run-files';
-import { runOfNode, type RunsNode, type RunsTreeProvider } from '../runs/runs-tree';
+import { exists, readRunState, RUN_FILES, sweepRuns, type RunRef, type SweepEntry } from '../runs/run-files';
+import { runOfNode, sweepOfNode, type RunsNode, type RunsTreeProvider } from '../runs/runs-tree';
 import { readSettings } from '../settings';
 import { DashboardPanel, type DashboardHost } from '../views/dashboard-panel';
 import type { InspectorTab } from '../views/messages';
@@ -265,7 +265,35 @@ async function openInspector(ctx: CommandContext, node: RunsNode | RunRef | unde
   ctx.openInspector(run, tab === 'dataset' || tab === 'health' ? tab : 'rollouts');
 }
 
+/** The comparison view on a sweep: its report first, then every variant's run side by side. */
+async function compareSweep(ctx: CommandContext, node: RunsNode | undefined): Promise<void> {
+  let sweep: SweepEntry | undefined = sweepOfNode(node);
+  if (!sweep) {
+    const sweeps = await ctx.tree.listSweeps();
+    if (sweeps.length === 0) {
+      void vscode.window.showInformationMessage('BalancedBio: no sweeps found. An experiment with a `variants:` block runs as a sweep.');
+      return;
+    }
+    const pick = await vscode.window.showQuickPick(
+      sweeps.map((s) => ({ label: s.sweepId, description: s.state ? `${s.state.status} · ${s.state.variants.length} variants` : (s.problem ?? ''), sweep: s })),
+      { title: 'Open which sweep?' },
+    );
+    sweep = pick?.sweep;
+  }
+  if (!sweep) return;
+  if (sweep.problem) {
+    void vscode.window.showErrorMessage(`BalancedBio: ${sweep.sweepId}: ${sweep.problem}`);
+    return;
+  }
+  const runs = (await sweepRuns(sweep)).map((r) => ({ runId: r.variant ? `${r.variant}` : r.runId, dir: r.dir }));
+  await ComparePanel.open(ctx.extensionContext.extensionUri, ctx.log, runs, () => pickRuns(ctx, 'Add which runs?'), { sweepId: sweep.sweepId, dir: sweep.dir });
+}
+
 async function compareRuns(ctx: CommandContext, node: RunsNode | undefined, selected: RunsNode[] | undefined): Promise<void> {
+  if (node?.kind === 'sweep' && (!selected || selected.length <= 1)) {
+    await compareSweep(ctx, node);
+    return;
+  }
   let runs = (selected ?? (node ? [node] : [])).map(runOfNode).filter((r): r is RunRef => r !== undefined);
   if (runs.length < 2) {
     const picked = await pickRuns(ctx, 'Compare which runs? (two or more; the first is the baseline)');
@@ -345,6 +373,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     reg('balancedbio.resumeRun', (node?: RunsNode) => resumeRun(ctx, node)),
     reg('balancedbio.openDashboard', (node?: RunsNode | RunRef) => openDashboard(ctx, node)),
     reg('balancedbio.openInspector', (node?: RunsNode | RunRef, tab?: unknown) => openInspector(ctx, node, tab)),
+    reg('balancedbio.compareSweep', (node?: RunsNode) => compareSweep(ctx, node)),
     reg('balancedbio.compareRuns', (node?: RunsNode, selected?: RunsNode[]) => compareRuns(ctx, node, selected)),
     reg('balancedbio.validateExperiment', (arg?: unknown) => validateExperiment(ctx, arg)),
     reg('balancedbio.reloadOntology', () => reloadOntology(ctx)),
@@ -353,8 +382,8 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     reg('balancedbio.openReport', (node?: RunsNode) => openRunFile(node, 'report')),
     reg('balancedbio.openEvents', (node?: RunsNode) => openRunFile(node, 'events')),
     reg('balancedbio.revealRun', async (node?: RunsNode) => {
-      const run = runOfNode(node);
-      if (run) await vscode.commands.executeCommand('revealInExplorer', run.dir);
+      const dir = runOfNode(node)?.dir ?? sweepOfNode(node)?.dir;
+      if (dir) await vscode.commands.executeCommand('revealInExplorer', dir);
     }),
     reg('balancedbio.deleteRun', (node?: RunsNode) => deleteRun(ctx, node)),
     reg('balancedbio.measureDashboardFrameRate', async () => {

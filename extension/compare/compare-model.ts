@@ -4,7 +4,7 @@
  * export. No vscode import; unit-tested.
  */
 import type { EngineEvent } from '../../schemas/generated/events';
-import type { CompareRunView, ConfigDiffRow } from '../views/messages';
+import type { CompareRunView, ConfigDiffRow, SweepCell, SweepRowView, SweepView } from '../views/messages';
 
 /** `{a: {b: 1}, c: [1, 2]}` → `a.b = 1`, `c = [1,2]`: arrays are leaves (their order matters as a whole). */
 export function flattenConfig(value: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
@@ -36,7 +36,8 @@ export function diffConfigs(configs: readonly unknown[]): ConfigDiffRow[] {
 export type Scores = CompareRunView['scores'];
 
 /**
- * Reads scores from report.json. Accepted shapes (the eval stage owns the format; read defensively):
+ * Reads scores from report.json: the final model's headline per capability. Older and hand-written shapes
+ * are accepted too (read defensively):
  *   { scores: { domain: 0.61, … } } · { scores: { domain: { value|score, stderr } } }
  *   { suites: [{ suite|name, score|value, stderr? , metric? }] } · { results: [...] } (same rows)
  */
@@ -44,6 +45,20 @@ export function scoresFromReport(report: unknown): Scores {
   const out: Scores = {};
   if (!report || typeof report !== 'object') return out;
   const r = report as Record<string, unknown>;
+  // the evaluate stage's report (schemas/report.schema.json): models in pipeline order, each with a
+  // headline score per capability; the comparison shows the final model's
+  const models = r['models'];
+  if (Array.isArray(models) && models.length) {
+    const last = models[models.length - 1] as Record<string, unknown> | null;
+    const headline = last && typeof last === 'object' ? last['headline'] : undefined;
+    if (headline && typeof headline === 'object') {
+      for (const [k, v] of Object.entries(headline as Record<string, unknown>)) {
+        const row = scoreOf(v);
+        if (row) out[k] = row;
+      }
+      return out;
+    }
+  }
   const scores = r['scores'];
   if (scores && typeof scores === 'object' && !Array.isArray(scores)) {
     for (const [k, v] of Object.entries(scores as Record<string, unknown>)) {
@@ -92,16 +107,59 @@ export function scoresFromEvents(events: readonly EngineEvent[]): Scores {
   return out;
 }
 
-/** Per-capability training loss curves (sft/loss by capability), for the overlay chart. */
-export function lossCurves(events: readonly EngineEvent[]): CompareRunView['curves'] {
+/** The curves the comparison overlays, one chart each, every run's series in it. */
+export const OVERLAY_METRICS: readonly { metric: string; title: string; yLabel: string; logAllowed: boolean }[] = [
+  { metric: 'pretrain/loss', title: 'Pretraining loss', yLabel: 'nats/token', logAllowed: true },
+  { metric: 'sft/loss', title: 'SFT loss per capability', yLabel: 'nats/token', logAllowed: true },
+  { metric: 'sft/val_loss', title: 'SFT validation loss per capability', yLabel: 'nats/token', logAllowed: true },
+  { metric: 'probe/accuracy', title: 'Held-out probe accuracy per capability', yLabel: 'accuracy', logAllowed: false },
+  { metric: 'grpo/reward_total', title: 'GRPO mean reward', yLabel: 'reward', logAllowed: false },
+  { metric: 'grpo/kl', title: 'KL to the reference policy', yLabel: 'nats', logAllowed: true },
+];
+
+/** Points kept per series in a comparison (every n-th point and the last): the charts reduce further per pixel. */
+export const MAX_OVERLAY_POINTS = 2000;
+
+/** A series label within one metric: stage (where a metric is logged by several), capability or pair, component. */
+function curveLabel(labels: Record<string, string | undefined> | undefined): string {
+  const l = labels ?? {};
+  const parts = [l['stage'], l['capability'] ? (l['other'] ? `${l['capability']}×${l['other']}` : l['capability']) : undefined, l['component']].filter((x): x is string => !!x);
+  return parts.join(' ') || 'all';
+}
+
+function thin(c: { xs: number[]; ys: number[] }, max: number): { xs: number[]; ys: number[] } {
+  if (c.xs.length <= max) return c;
+  const stride = Math.ceil(c.xs.length / max);
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let i = 0; i < c.xs.length; i += stride) {
+    xs.push(c.xs[i]!);
+    ys.push(c.ys[i]!);
+  }
+  if (xs[xs.length - 1] !== c.xs[c.xs.length - 1]) {
+    xs.push(c.xs[c.xs.length - 1]!);
+    ys.push(c.ys[c.ys.length - 1]!);
+  }
+  return { xs, ys };
+}
+
+/** metric → series label → points, for the overlay charts; a repeated step (resume) replaces the earlier value. */
+export function overlayCurves(events: readonly EngineEvent[], max = MAX_OVERLAY_POINTS): CompareRunView['curves'] {
+  const wanted = new Set(OVERLAY_METRICS.map((m) => m.metric));
   const out: CompareRunView['curves'] = {};
   for (const e of events) {
-    if (e.kind !== 'metric' || e.name !== 'sft/loss' || e.step === undefined) continue;
-    const key = e.labels?.capability ?? 'loss';
-    const c = (out[key] ??= { xs: [], ys: [] });
+    if (e.kind !== 'metric' || e.step === undefined || !wanted.has(e.name) || !Number.isFinite(e.value)) continue;
+    const byLabel = (out[e.name] ??= {});
+    const c = (byLabel[curveLabel(e.labels)] ??= { xs: [], ys: [] });
+    // a resumed stage logs steps again: drop what the repeat supersedes
+    while (c.xs.length && c.xs[c.xs.length - 1]! >= e.step) {
+      c.xs.pop();
+      c.ys.pop();
+    }
     c.xs.push(e.step);
     c.ys.push(e.value);
   }
+  for (const byLabel of Object.values(out)) for (const [k, c] of Object.entries(byLabel)) byLabel[k] = thin(c, max);
   return out;
 }
 
@@ -152,4 +210,55 @@ export function compareToMarkdown(runs: readonly CompareRunView[], diff: readonl
   }
   lines.push('');
   return lines.join('\n');
+}
+
+const asObj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
+const finite = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** `{ summary: { mean, sd, n }, vsFirst: { p, mark } | null }` → a cell; undefined when there is no mean. */
+function sweepCell(v: unknown): SweepCell | undefined {
+  const o = asObj(v);
+  const summary = asObj(o?.['summary']);
+  const mean = finite(summary?.['mean']);
+  if (mean === undefined) return undefined;
+  const vs = asObj(o?.['vsFirst']);
+  return { mean, sd: finite(summary?.['sd']) ?? 0, n: finite(summary?.['n']) ?? 0, mark: typeof vs?.['mark'] === 'string' ? vs['mark'] : '', p: finite(vs?.['p']) };
+}
+
+/** Reads sweep-report.json (engine/eval/sweep-report.ts writes it) into the comparison's sweep table. */
+export function sweepFromReport(report: unknown): SweepView {
+  const r = asObj(report);
+  if (!r || !Array.isArray(r['rows'])) throw new Error('sweep-report.json has no rows');
+  const capabilities: string[] = [];
+  const rows: SweepRowView[] = r['rows'].flatMap((raw): SweepRowView[] => {
+    const row = asObj(raw);
+    if (!row || typeof row['label'] !== 'string') return [];
+    const caps: Record<string, SweepCell | undefined> = {};
+    for (const [c, v] of Object.entries(asObj(row['capabilities']) ?? {})) {
+      if (!capabilities.includes(c)) capabilities.push(c);
+      caps[c] = sweepCell(v);
+    }
+    const seeds = Array.isArray(row['seeds']) ? row['seeds'].filter((x): x is number => typeof x === 'number') : [];
+    return [{ label: row['label'], seeds, capabilities: caps, balance: sweepCell(row['balance']), interference: sweepCell(row['interference']) }];
+  });
+  return { sweepId: typeof r['sweepId'] === 'string' ? r['sweepId'] : '', name: typeof r['name'] === 'string' ? r['name'] : '', test: typeof r['test'] === 'string' ? r['test'] : '', capabilities, rows };
+}
+
+/** A headline score cell in percent, as the sweep report prints it: `31.3 ± 4.4*`. */
+export function formatSweepCell(c: SweepCell | undefined, percent: boolean): string {
+  if (!c) return '–';
+  const f = (x: number): string => (percent ? (x * 100).toFixed(1) : Math.abs(x) >= 0.001 || x === 0 ? x.toFixed(3) : x.toExponential(1));
+  return `${f(c.mean)} ± ${f(c.sd)}${c.mark}`;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The bytes of a `data:image/png;base64,…` URL from the webview, checked to be a PNG (untrusted input). */
+export function decodePngDataUrl(url: string): Uint8Array {
+  // atob, not Buffer: this module is bundled into the webview too
+  const prefix = 'data:image/png;base64,';
+  if (typeof url !== 'string' || !url.startsWith(prefix)) throw new Error('the comparison image is not a PNG data URL');
+  const bytes = Uint8Array.from(atob(url.slice(prefix.length)), (c) => c.charCodeAt(0));
+  if (bytes.length < PNG_SIGNATURE.length || PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw new Error('the comparison image does not start with the PNG signature');
+  return bytes;
 }

@@ -16,6 +16,31 @@ export const RUN_FILES = {
   trainData: 'artifacts/data/train.jsonl',
 } as const;
 
+/** A sweep folder's files (layout: engine/run/sweep.ts, engine/eval/sweep-report.ts). */
+export const SWEEP_FILES = {
+  sweep: 'sweep.json',
+  report: 'sweep-report.json',
+  reportMd: 'sweep-report.md',
+} as const;
+
+/** sweep.json as the engine writes it; read defensively. */
+export interface SweepStateFile {
+  version: 1;
+  sweepId: string;
+  name?: string;
+  experimentFile?: string;
+  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  createdAt?: string;
+  variants: { name: string; group?: string; seed?: number; status: string; runDir?: string; error?: { code?: string; message?: string } }[];
+}
+
+export interface SweepEntry {
+  sweepId: string;
+  dir: vscode.Uri;
+  state?: SweepStateFile;
+  problem?: string;
+}
+
 export type StageStatus = 'pending' | 'running' | 'completed' | 'skipped' | 'failed' | 'cancelled';
 
 /** state.json as the engine writes it; fields read defensively (a hand-edited file may lack some). */
@@ -39,6 +64,8 @@ export interface RunRef {
 export interface RunEntry extends RunRef {
   state?: RunStateFile;
   problem?: string;
+  /** The sweep variant this run belongs to, if any. */
+  variant?: string;
 }
 
 const decoder = new TextDecoder();
@@ -91,6 +118,55 @@ export async function listRunFolders(runsDir: vscode.Uri): Promise<RunEntry[]> {
         return { runId, dir, state: await readRunState(dir) };
       } catch (e) {
         return { runId, dir, problem: e instanceof Error ? e.message : String(e) };
+      }
+    }),
+  );
+  return out.filter((r): r is RunEntry => r !== undefined);
+}
+
+export async function readSweepState(dir: vscode.Uri): Promise<SweepStateFile> {
+  const state = await readJson<SweepStateFile>(vscode.Uri.joinPath(dir, SWEEP_FILES.sweep));
+  if (state.version !== 1 || typeof state.sweepId !== 'string' || !Array.isArray(state.variants)) throw new Error(`${SWEEP_FILES.sweep} has an unexpected structure`);
+  return state;
+}
+
+/** Every sweep folder (one with a sweep.json) under `runsDir`, newest first. */
+export async function listSweepFolders(runsDir: vscode.Uri): Promise<SweepEntry[]> {
+  let entries: [string, vscode.FileType][];
+  try {
+    entries = await vscode.workspace.fs.readDirectory(runsDir);
+  } catch (e) {
+    if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return [];
+    throw e;
+  }
+  const dirs = entries.filter(([, t]) => t & vscode.FileType.Directory).map(([n]) => n).sort().reverse();
+  const out = await Promise.all(
+    dirs.map(async (sweepId): Promise<SweepEntry | undefined> => {
+      const dir = vscode.Uri.joinPath(runsDir, sweepId);
+      if (!(await exists(vscode.Uri.joinPath(dir, SWEEP_FILES.sweep)))) return undefined;
+      try {
+        return { sweepId, dir, state: await readSweepState(dir) };
+      } catch (e) {
+        return { sweepId, dir, problem: e instanceof Error ? e.message : String(e) };
+      }
+    }),
+  );
+  return out.filter((r): r is SweepEntry => r !== undefined);
+}
+
+/** The run folders of a sweep's variants that have started (a variant's runDir is relative to the sweep). */
+export async function sweepRuns(sweep: SweepEntry): Promise<RunEntry[]> {
+  const variants = sweep.state?.variants ?? [];
+  const out = await Promise.all(
+    variants.map(async (v): Promise<RunEntry | undefined> => {
+      if (!v.runDir) return undefined;
+      const dir = vscode.Uri.joinPath(sweep.dir, v.runDir);
+      const runId = v.runDir.split('/').pop() ?? v.name;
+      if (!(await exists(vscode.Uri.joinPath(dir, RUN_FILES.state)))) return undefined;
+      try {
+        return { runId, dir, state: await readRunState(dir), variant: v.name };
+      } catch (e) {
+        return { runId, dir, problem: e instanceof Error ? e.message : String(e), variant: v.name };
       }
     }),
   );

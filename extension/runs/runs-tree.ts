@@ -1,11 +1,11 @@
 /**
  * The Runs view (own activity-bar container): runs → stages, report, events, experiment, artifacts, with
- * status icons. Read from the run folders on disk (state.json), so CLI runs appear too; refreshed when a
+ * status icons; sweeps → the sweep report and each variant's run. Read from the run folders on disk (state.json), so CLI runs appear too; refreshed when a
  * state.json changes or a job of this window changes state.
  */
 import * as vscode from 'vscode';
 import type { JobTracker } from './job-tracker';
-import { exists, listArtifacts, listRunFolders, RUN_FILES, type RunEntry, type RunRef, type StageStatus } from './run-files';
+import { exists, listArtifacts, listRunFolders, listSweepFolders, RUN_FILES, SWEEP_FILES, sweepRuns, type RunEntry, type RunRef, type StageStatus, type SweepEntry } from './run-files';
 import { describeError, type Log } from '../log';
 import { readSettings } from '../settings';
 
@@ -13,6 +13,7 @@ const STAGE_ORDER = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'] as con
 
 export type RunsNode =
   | { kind: 'run'; entry: RunEntry }
+  | { kind: 'sweep'; entry: SweepEntry }
   | { kind: 'stage'; run: RunRef; stage: string; status: StageStatus; summary?: Record<string, number>; message?: string }
   | { kind: 'file'; run: RunRef; label: string; uri: vscode.Uri; role: 'report' | 'events' | 'experiment' | 'artifact' | 'folder' }
   | { kind: 'message'; text: string };
@@ -94,7 +95,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     for (const w of this.watchers) w.dispose();
     this.watchers = [];
     for (const dir of this.runsDirs()) {
-      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(dir, '*/{state.json,report.json}'));
+      // runs, sweeps, and the runs inside a sweep (sweep/variant/run/state.json)
+      const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(dir, `{*/{${RUN_FILES.state},${RUN_FILES.report},${SWEEP_FILES.sweep},${SWEEP_FILES.report}},*/*/*/${RUN_FILES.state}}`));
       this.watchers.push(w, w.onDidChange(() => this.refreshSoon()), w.onDidCreate(() => this.refreshSoon()), w.onDidDelete(() => this.refreshSoon()));
     }
     this.refreshSoon();
@@ -123,15 +125,35 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     return this.lastRuns;
   }
 
+  /** Every sweep on disk, newest first. */
+  async listSweeps(): Promise<SweepEntry[]> {
+    const lists = await Promise.all(this.runsDirs().map((d) => listSweepFolders(d)));
+    return lists.flat().sort((a, b) => b.sweepId.localeCompare(a.sweepId));
+  }
+
   getTreeItem(node: RunsNode): vscode.TreeItem {
     switch (node.kind) {
+      case 'sweep': {
+        const { entry } = node;
+        const item = new vscode.TreeItem(entry.sweepId, vscode.TreeItemCollapsibleState.Collapsed);
+        const status = entry.state?.status;
+        const variants = entry.state?.variants ?? [];
+        const done = variants.filter((v) => v.status === 'completed').length;
+        item.id = `sweep:${entry.dir.toString()}`;
+        item.iconPath = entry.problem ? statusIcon('problem') : status === 'running' ? statusIcon('running') : new vscode.ThemeIcon('layers', status === 'completed' ? new vscode.ThemeColor('testing.iconPassed') : status === 'failed' ? new vscode.ThemeColor('testing.iconFailed') : undefined);
+        item.description = entry.problem ? 'unreadable' : `sweep · ${status ?? '?'} · ${done}/${variants.length} variants`;
+        item.tooltip = new vscode.MarkdownString(entry.problem ? `**${entry.sweepId}**\n\n${entry.problem}` : `**${entry.sweepId}** — sweep, ${status}\n\n${entry.state?.experimentFile ?? ''}\n\n${variants.map((v) => `- ${v.name}: ${v.status}`).join('\n')}`);
+        item.contextValue = 'balancedbio.sweep';
+        item.resourceUri = entry.dir;
+        return item;
+      }
       case 'run': {
         const { entry } = node;
-        const item = new vscode.TreeItem(entry.runId, vscode.TreeItemCollapsibleState.Collapsed);
+        const item = new vscode.TreeItem(entry.variant ?? entry.runId, vscode.TreeItemCollapsibleState.Collapsed);
         const status = entry.state?.status;
         item.id = `run:${entry.dir.toString()}`;
         item.iconPath = statusIcon(entry.problem ? 'problem' : status);
-        item.description = entry.problem ? 'unreadable' : status;
+        item.description = entry.problem ? 'unreadable' : entry.variant ? `${status ?? ''} · ${entry.runId}` : status;
         item.tooltip = new vscode.MarkdownString(
           entry.problem
             ? `**${entry.runId}**\n\n${entry.problem}`
@@ -167,10 +189,13 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
   async getChildren(node?: RunsNode): Promise<RunsNode[]> {
     try {
       if (!node) {
-        const runs = await this.listAll();
-        return runs.map((entry) => ({ kind: 'run', entry }));
+        const [runs, sweeps] = await Promise.all([this.listAll(), this.listSweeps()]);
+        const nodes: { id: string; node: RunsNode }[] = [...runs.map((entry) => ({ id: entry.runId, node: { kind: 'run', entry } as RunsNode })), ...sweeps.map((entry) => ({ id: entry.sweepId, node: { kind: 'sweep', entry } as RunsNode }))];
+        // folder names start with their creation time: newest first across runs and sweeps
+        return nodes.sort((a, b) => b.id.localeCompare(a.id)).map((n) => n.node);
       }
       if (node.kind === 'run') return await this.runChildren(node.entry);
+      if (node.kind === 'sweep') return await this.sweepChildren(node.entry);
       if (node.kind === 'file' && node.role === 'folder') {
         const entries = await vscode.workspace.fs.readDirectory(node.uri);
         return entries
@@ -182,6 +207,17 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
       this.log.error('runs view: listing failed', e);
       return [{ kind: 'message', text: `Could not list runs: ${describeError(e)}` }];
     }
+  }
+
+  private async sweepChildren(entry: SweepEntry): Promise<RunsNode[]> {
+    const out: RunsNode[] = [];
+    const run: RunRef = { runId: entry.sweepId, dir: entry.dir };
+    const report = vscode.Uri.joinPath(entry.dir, SWEEP_FILES.reportMd);
+    if (await exists(report)) out.push({ kind: 'file', run, label: 'Sweep report', uri: report, role: 'report' });
+    for (const r of await sweepRuns(entry)) out.push({ kind: 'run', entry: r });
+    const started = new Set((entry.state?.variants ?? []).filter((v) => v.runDir).map((v) => v.name));
+    for (const v of entry.state?.variants ?? []) if (!started.has(v.name)) out.push({ kind: 'message', text: `${v.name}: ${v.status}` });
+    return out;
   }
 
   private async runChildren(entry: RunEntry): Promise<RunsNode[]> {
@@ -222,7 +258,13 @@ export function runOfNode(node: RunsNode | undefined): RunRef | undefined {
     case 'stage':
     case 'file':
       return node.run;
+    case 'sweep':
     case 'message':
       return undefined;
   }
+}
+
+/** The sweep a tree node is, for the sweep commands. */
+export function sweepOfNode(node: RunsNode | undefined): SweepEntry | undefined {
+  return node?.kind === 'sweep' ? node.entry : undefined;
 }

@@ -210,8 +210,8 @@ export interface CompareRunView {
   scores: Record<string, { value: number; stderr: number | undefined }>;
   /** stage → summary numbers from state.json */
   summaries: Record<string, Record<string, number>>;
-  /** final loss curves for overlay: series label → points */
-  curves: Record<string, { xs: number[]; ys: number[] }>;
+  /** Curves for the overlay charts: metric → series label → points (see OVERLAY_METRICS). */
+  curves: Record<string, Record<string, { xs: number[]; ys: number[] }>>;
 }
 
 export interface ConfigDiffRow {
@@ -220,13 +220,42 @@ export interface ConfigDiffRow {
   values: (string | undefined)[];
 }
 
+/** One cell of a sweep report: mean ± sd over seeds and the paired test against the first row. */
+export interface SweepCell {
+  mean: number;
+  sd: number;
+  n: number;
+  /** `*` p < 0.05, `**` p < 0.01, '' otherwise (engine/eval/sweep-report.ts). */
+  mark: string;
+  p: number | undefined;
+}
+
+export interface SweepRowView {
+  label: string;
+  seeds: number[];
+  capabilities: Record<string, SweepCell | undefined>;
+  balance: SweepCell | undefined;
+  interference: SweepCell | undefined;
+}
+
+/** A sweep report (sweep-report.json) for the comparison view. */
+export interface SweepView {
+  sweepId: string;
+  name: string;
+  /** How significance was tested, in the report's words. */
+  test: string;
+  capabilities: string[];
+  rows: SweepRowView[];
+}
+
 export type HostToCompare =
-  | { type: 'show'; runs: CompareRunView[]; diff: ConfigDiffRow[]; markdown: string }
+  | { type: 'show'; runs: CompareRunView[]; diff: ConfigDiffRow[]; markdown: string; sweep?: SweepView; sweepProblem?: string }
   | { type: 'error'; message: string };
 
 export type CompareToHost =
   | { type: 'ready' }
   | { type: 'exportMarkdown' }
+  | { type: 'exportPng'; dataUrl: string }
   | { type: 'addRuns' }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string };
 
@@ -246,5 +275,5 @@ export function isInspectorToHost(m: unknown): m is InspectorToHost {
 export function isCompareToHost(m: unknown): m is CompareToHost {
   if (!m || typeof m !== 'object') return false;
   const t = (m as { type?: unknown }).type;
-  return t === 'ready' || t === 'exportMarkdown' || t === 'addRuns' || t === 'log';
+  return t === 'ready' || t === 'exportMarkdown' || t === 'exportPng' || t === 'addRuns' || t === 'log';
 }

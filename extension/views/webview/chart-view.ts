@@ -2,7 +2,7 @@
  * One uPlot chart fed from full-resolution series. Each redraw keeps only min–max points per pixel bucket
  * of the visible x range (../chart-data.ts), so drawing cost stays flat at 50,000+ points per series.
  * Zoom: drag to select an x range, double-click to reset. Smoothing (debiased EMA) and log scale apply
- * to every series of the chart.
+ * to every series of the chart. Sparse series (a probe every few steps) are drawn with point markers.
  */
 import uPlot from 'uplot';
 import { alignSeries, canUseLogScale, reduceMinMax, smoothEma, visibleRange } from '../chart-data';
@@ -150,7 +150,7 @@ export class ChartView {
       height: 220,
       scales: { x: { time: false, auto: false }, y: useLog ? { distr: 3 } : { auto: true } },
       axes: [{ ...axis, label: 'step' }, { ...axis, label: this.opts.yLabel, size: 60 }],
-      series: [{ label: 'step' }, ...[...this.series.values()].map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length]!, width: 1.5, spanGaps: true, points: { show: false } }))],
+      series: [{ label: 'step' }, ...[...this.series.values()].map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length]!, width: 1.5, spanGaps: true, points: { show: (_u: uPlot, _s: number, i0: number, i1: number) => i1 - i0 < 40, size: 5 } }))],
       cursor: {
         drag: { x: true, y: false, setScale: false },
         bind: {
@@ -177,6 +177,12 @@ export class ChartView {
     };
     this.plotHost.replaceChildren();
     this.plot = new uPlot(opts, [[]], this.plotHost);
+  }
+
+  /** The drawn canvas, the title and each series' label and colour, for exporting the chart as an image. */
+  image(): { title: string; canvas: HTMLCanvasElement; legend: { label: string; color: string }[] } | undefined {
+    if (!this.plot) return undefined;
+    return { title: this.opts.title, canvas: this.plot.ctx.canvas, legend: [...this.series.values()].map((s, i) => ({ label: s.label, color: PALETTE[i % PALETTE.length]! })) };
   }
 
   destroy(): void {

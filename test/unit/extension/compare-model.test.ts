@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareToMarkdown, diffConfigs, flattenConfig, scoresFromEvents, scoresFromReport } from '../../../extension/compare/compare-model';
+import { compareToMarkdown, decodePngDataUrl, diffConfigs, flattenConfig, formatSweepCell, overlayCurves, scoresFromEvents, scoresFromReport, sweepFromReport } from '../../../extension/compare/compare-model';
 import type { CompareRunView } from '../../../extension/views/messages';
+import type { EngineEvent } from '../../../schemas/generated/events';
 
 test('flattenConfig: nested keys as dotted paths, arrays as leaves', () => {
   assert.deepEqual([...flattenConfig({ a: { b: 1, c: [1, 2] }, d: 'x' })], [['a.b', '1'], ['a.c', '[1,2]'], ['d', '"x"']]);
@@ -25,6 +26,9 @@ test('scoresFromReport accepts the documented shapes', () => {
   assert.deepEqual(scoresFromReport({ scores: { domain: 0.5, reasoning: { value: 0.4, stderr: 0.02 } } }), { domain: { value: 0.5, stderr: undefined }, reasoning: { value: 0.4, stderr: 0.02 } });
   assert.deepEqual(scoresFromReport({ suites: [{ suite: 'instruction', score: 0.7 }, { name: 'x', metric: 'loose', value: 0.1 }] }), { instruction: { value: 0.7, stderr: undefined }, 'x/loose': { value: 0.1, stderr: undefined } });
   assert.deepEqual(scoresFromReport(null), {});
+  // the evaluate stage's report: the final model's headline per capability, not the base model's
+  const report = { models: [{ name: 'base', headline: { domain: { value: 0.25, stderr: 0.07, n: 32 } } }, { name: 'sft', scores: { 'domain/acc': { value: 0.3 } }, headline: { domain: { value: 0.3125, stderr: 0.08, n: 32 }, reasoning: { value: 0, stderr: 0, n: 32 } } }] };
+  assert.deepEqual(scoresFromReport(report), { domain: { value: 0.3125, stderr: 0.08 }, reasoning: { value: 0, stderr: 0 } });
 });
 
 test('scoresFromEvents: the last eval/score with its stderr', () => {
@@ -43,4 +47,56 @@ test('compareToMarkdown: scores with ± and deltas against the first run, then t
   assert.match(md, /\| domain \| 0\.500 ± 0\.010 \| 0\.450 ± 0\.010 \(−0\.050\) \|/);
   assert.match(md, /\| `sft\.projection` \| `"pcgrad"` \| `"none"` \|/);
   assert.match(compareToMarkdown([run('a', 1), run('b', 1)], []), /identical/);
+});
+
+test('overlayCurves: one entry per metric and label (stage, capability, component); resumes replace; long series thinned', () => {
+  const m = (stage: 'sft' | 'grpo', step: number, name: string, value: number, labels?: Record<string, string>): EngineEvent => ({ v: 1, t: 0, runId: 'r', kind: 'metric', stage, step, name: name as 'sft/loss', value, ...(labels ? { labels } : {}) });
+  const curves = overlayCurves([
+    m('sft', 1, 'sft/loss', 3, { capability: 'domain' }),
+    m('sft', 2, 'sft/loss', 2, { capability: 'domain' }),
+    m('sft', 2, 'sft/loss', 2.5, { capability: 'domain' }), // resumed at step 2
+    m('sft', 3, 'sft/loss', 1, { capability: 'domain' }),
+    m('sft', 1, 'probe/accuracy', 0.1, { capability: 'domain', stage: 'sft' }),
+    m('grpo', 1, 'probe/accuracy', 0.2, { capability: 'domain', stage: 'grpo' }),
+    m('grpo', 1, 'grpo/reward_total', 0.3),
+    m('grpo', 1, 'grpo/entropy', 5), // not overlaid
+    m('sft', 4, 'sft/loss', Number.NaN, { capability: 'domain' }),
+  ]);
+  assert.deepEqual(Object.keys(curves).sort(), ['grpo/reward_total', 'probe/accuracy', 'sft/loss']);
+  assert.deepEqual(curves['sft/loss'], { domain: { xs: [1, 2, 3], ys: [3, 2.5, 1] } });
+  assert.deepEqual(Object.keys(curves['probe/accuracy']!).sort(), ['grpo domain', 'sft domain']);
+  assert.deepEqual(curves['grpo/reward_total'], { all: { xs: [1], ys: [0.3] } });
+  const long = overlayCurves(Array.from({ length: 1001 }, (_, i) => m('sft', i + 1, 'sft/loss', i, { capability: 'd' })), 100);
+  const c = long['sft/loss']!['d']!;
+  assert.ok(c.xs.length <= 101, String(c.xs.length));
+  assert.deepEqual([c.xs[0], c.xs[c.xs.length - 1]], [1, 1001]); // first and last kept
+});
+
+test('sweepFromReport reads the engine report; formatSweepCell prints it as the Markdown does', () => {
+  const cell = (mean: number, sd: number, vs: unknown = null) => ({ summary: { mean, sd, n: 2, values: [] }, vsFirst: vs });
+  const report = {
+    version: 1, sweepId: 's1', name: 'ablation', test: 'two-sided paired t-test',
+    rows: [
+      { label: 'none', seeds: [1, 2], capabilities: { domain: cell(0.296875, 0.0663), reasoning: cell(0, 0) }, balance: cell(0, 0), interference: cell(-2.98e-7, 2.4e-6) },
+      { label: 'pcgrad', seeds: [1, 2], capabilities: { domain: cell(0.34375, 0, { p: 0.01, mark: '*' }), integration: { summary: null } }, balance: cell(0.5, 0.1, { p: 0.2, mark: '' }), interference: null },
+      { nolabel: true },
+    ],
+  };
+  const v = sweepFromReport(report);
+  assert.deepEqual(v.capabilities, ['domain', 'reasoning', 'integration']);
+  assert.deepEqual(v.rows.map((r) => r.label), ['none', 'pcgrad']);
+  assert.equal(formatSweepCell(v.rows[0]!.capabilities['domain'], true), '29.7 ± 6.6');
+  assert.equal(formatSweepCell(v.rows[1]!.capabilities['domain'], true), '34.4 ± 0.0*');
+  assert.equal(v.rows[1]!.capabilities['domain']!.p, 0.01);
+  assert.equal(formatSweepCell(v.rows[1]!.capabilities['integration'], true), '–');
+  assert.equal(formatSweepCell(v.rows[0]!.interference, false), '-3.0e-7 ± 2.4e-6');
+  assert.equal(formatSweepCell(v.rows[1]!.balance, false), '0.500 ± 0.100');
+  assert.throws(() => sweepFromReport({ rows: 'x' }), /no rows/);
+});
+
+test('decodePngDataUrl accepts a PNG and refuses anything else', () => {
+  const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]);
+  assert.deepEqual([...decodePngDataUrl(`data:image/png;base64,${png.toString('base64')}`)], [...png]);
+  assert.throws(() => decodePngDataUrl(`data:image/jpeg;base64,${png.toString('base64')}`), /not a PNG data URL/);
+  assert.throws(() => decodePngDataUrl(`data:image/png;base64,${Buffer.from('<svg/>').toString('base64')}`), /PNG signature/);
 });
