@@ -69,6 +69,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       treeView,
       new RunStatusBar(tracker),
       DashboardPanel.registerSerializer(dashboardHost),
+      InspectorPanel.registerSerializer(context.extensionUri, log),
       ...registerCommands(ctx),
       tracker.onJob((job) => {
         // every run this window sees start (command, code lens) gets its dashboard once its folder is known

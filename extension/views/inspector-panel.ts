@@ -4,7 +4,7 @@
  * ontology provenance and the tokens SFT trains on, and the health notes and alerts. Follows the run:
  * events.jsonl changes schedule a re-read (at most one a second); the dataset is read when the panel opens
  * and again when the synthesize stage rewrites it. Dataset filtering and paging happen here, in the host,
- * so the webview only ever holds one page.
+ * so the webview only ever holds one page. A serializer reopens the panel on the same run after a reload.
  */
 import * as vscode from 'vscode';
 import { describeError, type Log } from '../log';
@@ -14,7 +14,7 @@ import { parseEventsJsonl } from './dashboard-model';
 import { HealthModel } from './health-model';
 import { renderShell, webviewOptions } from './html';
 import { parseDataset, queryDataset, rolloutsFrom, tokenPreviewsFrom } from './inspector-model';
-import { isInspectorToHost, type DatasetPage, type DatasetQuery, type DatasetRow, type HealthPayload, type HostToInspector, type InspectorTab, type InspectorToHost, type RolloutStep } from './messages';
+import { isInspectorToHost, type DatasetPage, type DatasetQuery, type DatasetRow, type HealthPayload, type HostToInspector, type InspectorState, type InspectorTab, type InspectorToHost, type RolloutStep } from './messages';
 
 export const INSPECTOR_VIEW_TYPE = 'balancedbio.inspector';
 const REFRESH_MS = 1000;
@@ -31,6 +31,22 @@ export class InspectorPanel implements vscode.Disposable {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private ready = false;
   private readonly disposables: vscode.Disposable[] = [];
+
+  /** Reopens inspectors after a window reload from the run and tab their webview saved. */
+  static registerSerializer(extensionUri: vscode.Uri, log: Log): vscode.Disposable {
+    return vscode.window.registerWebviewPanelSerializer(INSPECTOR_VIEW_TYPE, {
+      deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
+        const s = state as Partial<InspectorState> | undefined;
+        if (!s || typeof s.runDir !== 'string' || !s.runDir || typeof s.runId !== 'string') {
+          panel.webview.html = '<!DOCTYPE html><html><body><p>This inspector has no saved run. Open one with "BalancedBio: Inspect Run".</p></body></html>';
+          return;
+        }
+        panel.webview.options = webviewOptions(extensionUri);
+        const tab: InspectorTab = s.tab === 'dataset' || s.tab === 'health' ? s.tab : 'rollouts';
+        new InspectorPanel(extensionUri, log, panel, { runId: s.runId, dir: vscode.Uri.parse(s.runDir) }, tab);
+      },
+    });
+  }
 
   static open(extensionUri: vscode.Uri, log: Log, run: RunRef, tab: InspectorTab = 'rollouts'): InspectorPanel {
     const existing = InspectorPanel.panels.get(run.dir.toString());
@@ -91,7 +107,7 @@ export class InspectorPanel implements vscode.Disposable {
   private async sendInit(tab: InspectorTab): Promise<void> {
     this.tab = tab;
     await this.load();
-    await this.post({ type: 'init', runId: this.run.runId, rollouts: this.rollouts, dataset: this.page(), health: this.health, tab });
+    await this.post({ type: 'init', runId: this.run.runId, runDir: this.run.dir.toString(), rollouts: this.rollouts, dataset: this.page(), health: this.health, tab });
   }
 
   private page(): DatasetPage {

@@ -166,12 +166,21 @@ export interface DatasetPage {
 }
 
 export type HostToInspector =
-  | { type: 'init'; runId: string; rollouts: RolloutStep[]; dataset: DatasetPage; health: HealthPayload; tab: InspectorTab }
+  | { type: 'init'; runId: string; runDir: string; rollouts: RolloutStep[]; dataset: DatasetPage; health: HealthPayload; tab: InspectorTab }
   | { type: 'update'; rollouts: RolloutStep[]; health: HealthPayload }
   | { type: 'dataset'; dataset: DatasetPage }
   | { type: 'error'; message: string };
 
 export type InspectorTab = 'rollouts' | 'dataset' | 'health';
+
+/** What the inspector webview persists; the serializer reopens the same run and tab after a reload. */
+export interface InspectorState {
+  runId: string;
+  /** URI string of the run folder. */
+  runDir: string;
+  tab: InspectorTab;
+  step?: number;
+}
 
 export type InspectorToHost =
   | { type: 'ready' }

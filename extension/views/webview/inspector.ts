@@ -6,11 +6,11 @@
  */
 import { assertNever } from '../../util/assert-never';
 import { answerMatch } from '../inspector-model';
-import type { DatasetPage, DatasetRow, HealthPayload, HostToInspector, InspectorTab, InspectorToHost, RolloutGroup, RolloutStep } from '../messages';
+import type { DatasetPage, DatasetRow, HealthPayload, HostToInspector, InspectorState, InspectorTab, InspectorToHost, RolloutGroup, RolloutStep } from '../messages';
 import { renderHealth } from './health';
 import { el, getApi } from './vscode-api';
 
-const api = getApi<InspectorToHost, { tab: InspectorTab; step?: number }>();
+const api = getApi<InspectorToHost, InspectorState>();
 
 const fmt = (v: number | undefined, digits = 3): string => (v === undefined ? '—' : v.toFixed(digits));
 
@@ -21,6 +21,7 @@ export class Inspector {
   private rollouts: RolloutStep[] = [];
   private step: number | undefined;
   private tab: InspectorTab = 'rollouts';
+  private run = { runId: '', runDir: '' };
   private capability = '';
   private text = '';
   private searchTimer: ReturnType<typeof setTimeout> | undefined;
@@ -30,6 +31,7 @@ export class Inspector {
     if (saved) {
       this.tab = saved.tab;
       this.step = saved.step;
+      this.run = { runId: saved.runId, runDir: saved.runDir };
     }
     this.title = el('h2', {}, 'Inspect run');
     const mk = (tab: InspectorTab, label: string): HTMLButtonElement => {
@@ -51,6 +53,7 @@ export class Inspector {
     switch (m.type) {
       case 'init':
         this.title.textContent = `Inspect run ${m.runId}`;
+        this.run = { runId: m.runId, runDir: m.runDir };
         this.setRollouts(m.rollouts);
         this.renderDataset(m.dataset);
         this.renderHealthTab(m.health);
@@ -78,7 +81,11 @@ export class Inspector {
       this.buttons[t].classList.toggle('active', t === tab);
       this.buttons[t].setAttribute('aria-selected', String(t === tab));
     }
-    api.setState({ tab, ...(this.step !== undefined ? { step: this.step } : {}) });
+    this.saveState();
+  }
+
+  private saveState(): void {
+    api.setState({ ...this.run, tab: this.tab, ...(this.step !== undefined ? { step: this.step } : {}) });
   }
 
   // ── rollouts ──────────────────────────────────────────────────────────────────────────────────────
@@ -105,7 +112,7 @@ export class Inspector {
     }
     select.addEventListener('change', () => {
       this.step = Number(select.value);
-      api.setState({ tab: this.tab, step: this.step });
+      this.saveState();
       this.renderRollouts();
     });
     const current = this.rollouts.find((s) => s.step === this.step) ?? this.rollouts[this.rollouts.length - 1]!;
