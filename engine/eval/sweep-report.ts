@@ -18,8 +18,9 @@ import { readEvents, writeJsonAtomic } from '../run/store';
 import { readSweepState, type SweepState, type VariantStatus } from '../run/sweep';
 import { BbioError } from '../util/errors';
 import { balanceOf, finalModel, HEADLINE_ORDER } from './report';
+import { SWEEP_FILES } from '../../schemas/run-layout';
 
-export const SWEEP_REPORT_FILES = { json: 'sweep-report.json', md: 'sweep-report.md' } as const;
+export const SWEEP_REPORT_FILES = { json: SWEEP_FILES.report, md: SWEEP_FILES.reportMd } as const;
 export const SIGNIFICANCE_TEST = 'two-sided paired t-test against the first row, runs paired by seed (Student 1908)';
 
 /** What one variant's run contributed. */

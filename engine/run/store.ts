@@ -20,6 +20,7 @@ import type { EngineEvent } from '../../schemas/generated/events';
 import { BbioError } from '../util/errors';
 import { processAlive } from '../util/process';
 import type { StageName } from './types';
+import { RUN_FILES } from '../../schemas/run-layout';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 export type StageStatus = 'pending' | 'running' | 'completed' | 'skipped' | 'failed' | 'cancelled';
@@ -47,15 +48,8 @@ export interface RunState {
   pid?: number;
 }
 
-export const RUN_FILES = {
-  state: 'state.json',
-  manifest: 'manifest.json',
-  experiment: 'experiment.yaml',
-  experimentSource: 'experiment.source.yaml',
-  events: 'events.jsonl',
-  report: 'report.json',
-  reportMd: 'report.md',
-} as const;
+/** The run folder's file names, shared with the server and the editor (schemas/run-layout.ts). */
+export { RUN_FILES };
 
 const LOCK_STALE_MS = 10_000;
 

@@ -24,6 +24,7 @@ import { BbioError } from '../util/errors';
 import { processAlive } from '../util/process';
 import type { Logger } from '../util/log';
 import { listRuns, timestampId, writeJsonAtomic, type RunState } from './store';
+import { SWEEP_FILES } from '../../schemas/run-layout';
 
 // ------------------------------------------------------------------------------------------ variants
 
@@ -264,7 +265,7 @@ export function variantSeed(v: VariantSpec, base: Experiment): number {
 
 // ------------------------------------------------------------------------------------------- the sweep store
 
-export const SWEEP_FILE = 'sweep.json';
+export const SWEEP_FILE = SWEEP_FILES.sweep;
 export type VariantStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 export type SweepStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 

@@ -1,27 +1,11 @@
 /**
- * Reads run folders (layout: engine/run/store.ts) with vscode.workspace.fs, so it works on remote and
+ * Reads run and sweep folders (layout: schemas/run-layout.ts) with vscode.workspace.fs, so it works on remote and
  * virtual file systems too. The extension never imports the engine; these are the file contracts only.
  */
 import * as vscode from 'vscode';
+import { RUN_FILES, SWEEP_FILES } from '../../schemas/run-layout';
 
-export const RUN_FILES = {
-  state: 'state.json',
-  manifest: 'manifest.json',
-  experiment: 'experiment.yaml',
-  experimentSource: 'experiment.source.yaml',
-  events: 'events.jsonl',
-  report: 'report.json',
-  reportMd: 'report.md',
-  /** The training set the synthesize stage wrote (engine OUTPUT_PATHS.dataset + train.jsonl). */
-  trainData: 'artifacts/data/train.jsonl',
-} as const;
-
-/** A sweep folder's files (layout: engine/run/sweep.ts, engine/eval/sweep-report.ts). */
-export const SWEEP_FILES = {
-  sweep: 'sweep.json',
-  report: 'sweep-report.json',
-  reportMd: 'sweep-report.md',
-} as const;
+export { RUN_FILES, SWEEP_FILES };
 
 /** sweep.json as the engine writes it; read defensively. */
 export interface SweepStateFile {

@@ -25,3 +25,9 @@ test('menus only name contributed commands; every webview has an activation even
   assert.deepEqual(views.sort(), ['balancedbio.dashboard', 'balancedbio.inspector']);
   for (const v of views) assert.ok(pkg.activationEvents.includes(`onWebviewPanel:${v}`), v);
 });
+
+test('the run layout the editor reads is where the engine writes', async () => {
+  const { RUN_FILES } = await import('../../../schemas/run-layout');
+  const { OUTPUT_PATHS } = await import('../../../engine/run/types');
+  assert.equal(RUN_FILES.trainData, `${OUTPUT_PATHS.dataset}/train.jsonl`);
+});
