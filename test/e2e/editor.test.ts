@@ -4,11 +4,14 @@
  * in test-results/.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { appendFile, copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { Frame } from 'playwright-core';
 import { EditorSession, makeWorkspace, missingPrerequisite, ROOT, waitFor } from './harness';
 import { writeSyntheticRun } from './fixture-run';
+import { FIXTURE_SWEEP, writeFixtureSweep } from './fixture-sweep';
 
 const skip = missingPrerequisite();
 const FPS_POINTS = 50_000;
@@ -41,6 +44,7 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     // the run test: synthesize → pretrain → sft on the built-in graph, small enough to finish in about a minute
     await writeFile(path.join(ws, 'experiments/smoke.bbio.yaml'), SMOKE);
     await writeSyntheticRun(path.join(ws, 'runs'), { runId: FPS_RUN, points: FPS_POINTS });
+    await writeFixtureSweep(path.join(ws, 'runs'));
     s = await EditorSession.start({
       workspace: ws,
       // stepsScale: the CLI's --steps-scale, so the run takes seconds, not the quickstart's minutes
@@ -62,6 +66,12 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     await lens.waitFor({ timeout: 60_000 });
     await s.screenshot('01-activation-quickstart');
     assert.match(await lens.innerText(), /Run/);
+    // the bbio-yaml grammar delegates to VS Code's YAML grammar: keys, values and comments get their own colours
+    const classes = await waitFor('syntax colours', async () => {
+      const set = new Set(await s.page.locator('.monaco-editor .view-line span[class^="mtk"]').evaluateAll((els) => els.map((e) => e.className)));
+      return set.size >= 3 ? set : undefined;
+    }, 20_000);
+    assert.ok(classes.size >= 3, `expected several token colours, got ${[...classes].join(' ')}`);
   });
 
   test('a misspelt key shows a squiggle and a Problems entry', async () => {
@@ -165,6 +175,24 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     assert.ok((await page.locator('.monaco-list-row', { hasText: FPS_RUN }).count()) > 0, 'the synthetic run is listed too');
   });
 
+  test('the inspector shows the training set with the trained tokens highlighted, and the health panel', async () => {
+    await s.runCommand('BalancedBio: Inspect Run (Rollouts, Dataset, Health)');
+    const frame = await s.webviewFrame('inspector');
+    await frame.locator('.run-header h2', { hasText: runId }).waitFor({ timeout: 30_000 });
+    // the smoke run has no GRPO stage: the rollouts tab says so instead of showing an empty table
+    await frame.locator('#rollouts .empty-state').waitFor({ timeout: 10_000 });
+    await frame.locator('#tab-dataset').click();
+    await frame.locator('#dataset article.example').first().waitFor({ timeout: 30_000 });
+    const trained = await frame.locator('#dataset .tokens .tok.trained').count();
+    const context = await frame.locator('#dataset .tokens .tok:not(.trained)').count();
+    assert.ok(trained > 0 && context > 0, `token view with trained and context tokens, got ${trained} trained, ${context} context`);
+    assert.ok((await frame.locator('#dataset dl.provenance').count()) > 0, 'MKGSG examples show their ontology provenance');
+    assert.match(await frame.locator('#dataset-count').innerText(), /of \d+ · page 1\//);
+    await s.screenshot('05b-inspector-dataset-trained-tokens');
+    await frame.locator('#tab-health').click();
+    await frame.locator('#health-metrics', { hasText: 'sft/cosine_raw' }).waitFor({ timeout: 10_000 });
+  });
+
   test(`the dashboard stays smooth at ${FPS_POINTS.toLocaleString('en')} points per series`, async () => {
     const page = s.page;
     // measure at a realistic width: the dashboard alone in the editor area, the panel hidden
@@ -195,4 +223,77 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     assert.equal(Number(await frame.locator('#fps-result').getAttribute('data-points')), FPS_POINTS);
     assert.ok(fps >= 20, `the dashboard should redraw at >= 20 fps with ${FPS_POINTS} points per series, measured ${fps}`);
   });
+
+  test('the rollout inspector shows each completion with reward, advantage and extracted vs gold answer', async () => {
+    const page = s.page;
+    const dashboard = await findFrame(page, '.run-header h2', FPS_RUN);
+    await dashboard.locator('#inspect-run').click();
+    const frame = await findFrame(page, 'body[data-view="inspector"] .run-header h2', FPS_RUN);
+    await frame.locator('#rollout-step option').nth(1).waitFor({ state: 'attached', timeout: 30_000 });
+    assert.deepEqual(await frame.locator('#rollout-step option').allInnerTexts(), ['step 1 · 1 group', 'step 5 · 1 group']);
+    const rows = frame.locator('table.rollouts tbody tr');
+    assert.equal(await rows.count(), 4);
+    assert.match(await rows.nth(3).innerText(), /1\.200\s+0\.900[\s\S]*Allopurinol[\s\S]*✓ same/);
+    assert.match(await rows.nth(2).innerText(), /nothing extracted[\s\S]*truncated/);
+    await s.screenshot('10-inspector-rollouts');
+  });
+
+  test('a reward-up, accuracy-down alert becomes a notification and shows in the health panel', async () => {
+    const page = s.page;
+    await s.dismissNotifications();
+    const alert = { v: 1, t: Date.now(), runId: FPS_RUN, kind: 'record', type: 'alert', stage: 'grpo', step: 8, data: { title: 'reward up, task accuracy down', meaning: 'the mean reward rose while held-out accuracy fell', reward: { from: 0.2, to: 0.6 }, accuracy: { from: 0.5, to: 0.3 } } };
+    await appendFile(path.join(ws, 'runs', FPS_RUN, 'events.jsonl'), JSON.stringify(alert) + '\n');
+    const toast = page.locator('.notification-toast', { hasText: 'reward up, task accuracy down' });
+    await toast.waitFor({ timeout: 30_000 });
+    assert.match(await toast.innerText(), /Inspect Rollouts/);
+    const dashboard = await findFrame(page, '.run-header h2', FPS_RUN);
+    await dashboard.locator('#health-panel .alert', { hasText: 'reward up, task accuracy down' }).waitFor({ timeout: 10_000 });
+    await s.screenshot('11-alert-notification');
+  });
+
+  test('a sweep opens as its report above every variant run, and the comparison exports a PNG', async () => {
+    const page = s.page;
+    await s.dismissNotifications();
+    // the activity bar icon toggles: click it only when the Runs view is not already showing
+    if (!(await page.locator('.part.sidebar .monaco-list-row', { hasText: FPS_RUN }).first().isVisible())) {
+      await page.locator('.activitybar .action-item a[aria-label^="BalancedBio"]').first().click();
+    }
+    const row = page.locator('.monaco-list-row', { hasText: FIXTURE_SWEEP }).first();
+    await row.waitFor({ timeout: 20_000 });
+    await row.click();
+    await row.hover();
+    await row.locator('.action-label[aria-label*="Open Sweep Report"]').first().click();
+    const frame = await s.webviewFrame('compare');
+    const table = frame.locator('#sweep-table');
+    await table.waitFor({ timeout: 30_000 });
+    assert.equal(await table.locator('tbody tr').count(), 2);
+    assert.match(await table.locator('tbody tr').nth(1).innerText(), /projection-pcgrad[\s\S]*31\.3 ± 0\.0\*/);
+    await frame.locator('#compare-charts section.chart').first().waitFor({ timeout: 10_000 });
+    assert.ok((await frame.locator('#compare-scores th', { hasText: 'projection-none_seed-1' }).count()) > 0, 'variant runs are compared below the table');
+    await s.screenshot('12-sweep-comparison');
+    await frame.locator('#export-png').click();
+    // the save dialog (VS Code's simple file dialog in the browser) proposes <workspace>/<sweep>.png: accept it
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    await page.keyboard.press('Enter');
+    const png = path.join(ws, `${FIXTURE_SWEEP}.png`);
+    const bytes = await waitFor('the exported PNG', async () => (existsSync(png) ? readFile(png) : undefined), 20_000);
+    assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    assert.ok(bytes.length > 10_000, `a real image, not an empty canvas (${bytes.length} bytes)`);
+    await copyFile(png, path.join(ROOT, 'test-results', '12b-sweep-comparison-export.png'));
+  });
 });
+
+/** The webview frame whose `selector` element contains `text` (several webviews are open at once). */
+async function findFrame(page: EditorSession['page'], selector: string, text: string): Promise<Frame> {
+  return waitFor(`a webview showing ${text}`, async () => {
+    for (const f of page.frames()) {
+      try {
+        if ((await f.locator(selector, { hasText: text }).count()) > 0) return f;
+      } catch {
+        continue; // a frame went away mid-probe; look again
+      }
+    }
+    return undefined;
+  }, 60_000);
+}

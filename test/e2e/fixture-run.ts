@@ -40,6 +40,14 @@ export async function writeSyntheticRun(runsDir: string, opts: { runId: string; 
   }
   for (const a of CAPS) for (const b of CAPS) await write({ t: t0 + opts.points * 10, step: opts.points, stage: 'sft', kind: 'metric', name: 'sft/interference', value: a === b ? -0.05 : (rand() - 0.4) * 0.02, labels: { capability: a, other: b } });
   await write({ t: t0 + opts.points * 10 + 1, kind: 'phase', stage: 'sft', status: 'completed' });
+  // two logged GRPO steps for the rollout inspector, and a health note (made-up texts, like the curves)
+  for (const step of [1, 5]) {
+    const completions = ['Answer: allopurinol', 'Answer: colchicine', 'I am not sure.', 'Answer: Allopurinol'].map((text, i) => ({
+      text, truncated: i === 2, reward: i === 0 || i === 3 ? 1.2 : i === 1 ? 0.3 : 0, advantage: [0.9, -0.3, -1.2, 0.9][i], components: { domain: i === 1 ? 0 : i === 2 ? 0 : 1, format: i === 2 ? 0 : 0.2 }, extracted: text.startsWith('Answer: ') ? text.slice(8) : '',
+    }));
+    await write({ t: t0 + opts.points * 10 + 1, step, stage: 'grpo', kind: 'record', type: 'rollouts', data: { groups: [{ capability: 'domain', exampleId: 'domain-000001', prompt: 'Which drug lowers uric acid production in gout?', gold: 'allopurinol', completions }] } });
+  }
+  await write({ t: t0 + opts.points * 10 + 1, step: 5, stage: 'grpo', kind: 'record', type: 'health', data: { metric: 'grpo/tie_fraction', value: 0.75, meaning: 'over half of the groups tie (every completion got the same reward): they carry no signal; raise temperature or group_size' } });
   for (const [i, cap] of CAPS.entries()) {
     await write({ t: t0 + opts.points * 10 + 2, stage: 'evaluate', kind: 'metric', name: 'eval/score', value: 0.5 + i * 0.05, labels: { suite: cap, metric: 'accuracy', model: 'sft' } });
     await write({ t: t0 + opts.points * 10 + 2, stage: 'evaluate', kind: 'metric', name: 'eval/stderr', value: 0.02, labels: { suite: cap, metric: 'accuracy', model: 'sft' } });

@@ -5,7 +5,7 @@
  * code-server and builds the VSIX, and passes their paths in BBIO_CODE_SERVER / BBIO_VSIX.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -62,6 +62,8 @@ export interface SessionOptions {
   untrusted?: boolean;
   /** Extra user settings. */
   settings?: Record<string, unknown>;
+  /** More VSIX files to install into the session's extensions dir after the extension under test. */
+  otherExtensions?: string[];
 }
 
 export class EditorSession {
@@ -103,6 +105,7 @@ export class EditorSession {
     await writeFile(path.join(userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
     const common = ['--user-data-dir', userData, '--extensions-dir', extensions, '--config', config, '--disable-telemetry', '--disable-update-check'];
     await execFileP(CODE_SERVER, [...common, '--install-extension', VSIX], { timeout: 60_000 });
+    for (const vsix of opts.otherExtensions ?? []) await execFileP(CODE_SERVER, [...common, '--install-extension', vsix], { timeout: 60_000 });
     const port = await freePort();
     const args = [...common, '--bind-addr', `127.0.0.1:${port}`, '--auth', 'none', ...(opts.untrusted ? [] : ['--disable-workspace-trust']), opts.workspace];
     const server = spawn(CODE_SERVER, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -179,7 +182,7 @@ export class EditorSession {
   }
 
   /** The frame of a BalancedBio webview (`dashboard` or `compare`) once its script has rendered. */
-  async webviewFrame(view: 'dashboard' | 'compare', timeoutMs = 30_000): Promise<Frame> {
+  async webviewFrame(view: 'dashboard' | 'compare' | 'inspector', timeoutMs = 30_000): Promise<Frame> {
     return waitFor(`the ${view} webview`, async () => {
       for (const f of this.page.frames()) {
         try {
@@ -191,6 +194,17 @@ export class EditorSession {
       }
       return undefined;
     }, timeoutMs);
+  }
+
+  /**
+   * The session's log files whose path under user-data/logs matches `name` (e.g. `exthost1/remoteexthost.log`,
+   * an extension's output channel under `exthost1/output_logging_<time>/`), with their text so far.
+   */
+  async readLogs(name: RegExp): Promise<{ file: string; text: string }[]> {
+    const dir = path.join(this.tmp, 'user-data', 'logs');
+    if (!existsSync(dir)) return [];
+    const files = (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.log') && name.test(f)).sort();
+    return Promise.all(files.map(async (file) => ({ file, text: await readFile(path.join(dir, file), 'utf8') })));
   }
 
   async stop(): Promise<void> {

@@ -1,0 +1,35 @@
+/**
+ * Writes a small sweep folder for the editor tests: sweep.json, two variant runs (synthetic curves from
+ * fixture-run.ts) and a sweep-report.json/.md in the engine's format with made-up numbers, so the Runs
+ * view and the comparison's sweep table can be checked without training six models in the test.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeSyntheticRun } from './fixture-run';
+
+export const FIXTURE_SWEEP = '20200102-000000-fixture-sweep';
+
+export async function writeFixtureSweep(runsDir: string): Promise<string> {
+  const dir = path.join(runsDir, FIXTURE_SWEEP);
+  const variants = [
+    { name: 'projection-none_seed-1', group: 'projection-none', seed: 1, set: { 'sft.projection': 'none', seed: 1 } },
+    { name: 'projection-pcgrad_seed-1', group: 'projection-pcgrad', seed: 1, set: { 'sft.projection': 'pcgrad', seed: 1 } },
+  ];
+  const entries = [];
+  for (const [i, v] of variants.entries()) {
+    const runId = `2020010${2 + i}-00000${i}-fixture`;
+    await mkdir(path.join(dir, v.name), { recursive: true });
+    await writeSyntheticRun(path.join(dir, v.name), { runId, points: 200 });
+    entries.push({ ...v, groupKey: JSON.stringify({ 'sft.projection': v.set['sft.projection'] }), status: 'completed', attempts: 1, runDir: `${v.name}/${runId}` });
+  }
+  const iso = new Date(Date.UTC(2020, 0, 2)).toISOString();
+  await writeFile(path.join(dir, 'sweep.json'), JSON.stringify({ version: 1, sweepId: FIXTURE_SWEEP, name: 'fixture', experimentFile: path.join(runsDir, '..', 'experiments', 'smoke.bbio.yaml'), status: 'completed', createdAt: iso, updatedAt: iso, parallel: 1, stepsScale: 1, variants: entries }, null, 2));
+  const cell = (mean: number, sd: number, vs: unknown = null) => ({ summary: { mean, sd, n: 1, values: [mean] }, vsFirst: vs });
+  const rows = [
+    { label: 'projection-none', groupKey: '{"sft.projection":"none"}', variants: [variants[0]!.name], seeds: [1], scored: 1, capabilities: { domain: cell(0.25, 0), reasoning: cell(0.1, 0) }, balance: cell(0.4, 0), interference: cell(0.012, 0), models: ['sft'] },
+    { label: 'projection-pcgrad', groupKey: '{"sft.projection":"pcgrad"}', variants: [variants[1]!.name], seeds: [1], scored: 1, capabilities: { domain: cell(0.3125, 0, { n: 1, df: 0, t: 0, p: 0.04, meanDiff: 0.0625, mark: '*' }), reasoning: cell(0.125, 0) }, balance: cell(0.4, 0), interference: cell(-0.003, 0), models: ['sft'] },
+  ];
+  await writeFile(path.join(dir, 'sweep-report.json'), JSON.stringify({ version: 1, sweepId: FIXTURE_SWEEP, name: 'fixture', createdAt: iso, test: 'fixture numbers, not a test', rows }, null, 2));
+  await writeFile(path.join(dir, 'sweep-report.md'), `# Sweep report — ${FIXTURE_SWEEP}\n\nFixture numbers for the editor tests.\n`);
+  return dir;
+}
