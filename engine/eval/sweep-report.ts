@@ -8,6 +8,10 @@
  *
  * Significance: a two-sided paired t-test (Student 1908) of each row against the first row, pairing runs
  * with the same seed; shown where at least 2 seeds pair up. `*` p < 0.05, `**` p < 0.01.
+ *
+ * When the runs trained with GRPO, a second table shows the training signal, which moves before held-out
+ * scores do at small scale: the mean total reward over the last 10 % of GRPO steps, the final KL to the
+ * reference, and the final adaptive capability weights (grpo/weight) — what a reward-weighting sweep changes.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -37,8 +41,19 @@ export interface VariantResult {
   balance: number | null;
   /** Mean off-diagonal sft/interference over the run; undefined when the run logged none. */
   interference?: number;
+  /** GRPO training signal from the run's events; undefined when the run has no GRPO steps. */
+  grpo?: GrpoSignal;
   /** Why the variant has no scores (not run yet, failed, no report.json). */
   missing?: string;
+}
+
+export interface GrpoSignal {
+  /** Mean grpo/reward_total over the last 10 % of steps (at least one). */
+  rewardLast10pct: number;
+  /** grpo/kl at the last step. */
+  kl: number | undefined;
+  /** grpo/weight per capability at the last step. */
+  weights: Partial<Record<string, number>>;
 }
 
 export interface Summary {
@@ -76,6 +91,8 @@ export interface SweepRow {
   balance: Cell;
   interference: Cell;
   models: string[];
+  /** Present when a run of the row trained with GRPO. */
+  grpo?: { reward: Cell; kl: Cell; weights: Record<string, Cell> };
 }
 
 export interface SweepReport {
@@ -205,6 +222,15 @@ export function buildSweepReport(meta: { sweepId: string; name: string }, result
       balance: cell(s, ref, (v) => v.balance),
       interference: cell(s, ref, (v) => v.interference),
       models: [...new Set(s.flatMap((v) => (v.model ? [v.model] : [])))],
+      ...(vs.some((v) => v.grpo)
+        ? {
+            grpo: {
+              reward: cell(vs, isFirst ? undefined : lists[0], (v) => v.grpo?.rewardLast10pct),
+              kl: cell(vs, isFirst ? undefined : lists[0], (v) => v.grpo?.kl),
+              weights: Object.fromEntries(HEADLINE_ORDER.map((c) => [c, cell(vs, isFirst ? undefined : lists[0], (v) => v.grpo?.weights[c])])),
+            },
+          }
+        : {}),
     };
   });
   return { version: 1, sweepId: meta.sweepId, name: meta.name, createdAt: now.toISOString(), test: SIGNIFICANCE_TEST, rows, variants: [...results] };
@@ -250,6 +276,20 @@ export function renderSweepMarkdown(report: SweepReport): string {
     return t ? [`| ${r.label} | ${c} | ${t.n} | ${c === 'balance' ? t.meanDiff.toFixed(3) : (100 * t.meanDiff).toFixed(1)} | ${Number.isFinite(t.t) ? t.t.toFixed(2) : '∞'} | ${t.p < 0.001 ? t.p.toExponential(1) : t.p.toFixed(3)} |`] : [];
   }));
   if (tests.length) lines.push('', '## Paired tests against the first row', '', '| variant | metric | pairs | mean Δ | t | p |', '|---|---|---|---|---|---|', ...tests);
+  const withGrpo = report.rows.filter((r) => r.grpo);
+  if (withGrpo.length) {
+    const head = ['variant', 'reward (last 10 %)', 'KL (final)', ...HEADLINE_ORDER.map((c) => `weight ${c}`)];
+    lines.push(
+      '',
+      '## GRPO training signal',
+      '',
+      'What the weighting changed during GRPO, mean ± sd over seeds: the total reward over the last 10 % of steps, the final KL to the reference policy and the final adaptive capability weights. At small scale these move before the held-out scores above do.',
+      '',
+      `| ${head.join(' | ')} |`,
+      `|${head.map(() => '---').join('|')}|`,
+      ...withGrpo.map((r) => `| ${[r.label, fmtPlain(r.grpo!.reward, 4), fmtPlain(r.grpo!.kl, 4), ...HEADLINE_ORDER.map((c) => fmtPlain(r.grpo!.weights[c]!, 3))].join(' | ')} |`),
+    );
+  }
   const missing = report.variants.filter((v) => v.missing);
   if (missing.length) lines.push('', '## Variants without scores', '', ...missing.map((v) => `- \`${v.name}\` (${v.status}): ${v.missing}`));
   return lines.join('\n') + '\n';
@@ -263,6 +303,26 @@ export function interferenceOf(events: readonly EngineEvent[]): number | undefin
   return xs.length ? xs.reduce((s, x) => s + x, 0) / xs.length : undefined;
 }
 
+/** The GRPO training signal of a run's events; undefined without GRPO steps. */
+export function grpoSignalOf(events: readonly EngineEvent[]): GrpoSignal | undefined {
+  const rewards = new Map<number, number>();
+  let kl: { step: number; value: number } | undefined;
+  const weights = new Map<string, { step: number; value: number }>();
+  for (const e of events) {
+    if (e.kind !== 'metric' || e.step === undefined || !Number.isFinite(e.value)) continue;
+    if (e.name === 'grpo/reward_total') rewards.set(e.step, e.value); // a resumed step replaces the earlier value
+    else if (e.name === 'grpo/kl' && (!kl || e.step >= kl.step)) kl = { step: e.step, value: e.value };
+    else if (e.name === 'grpo/weight' && e.labels?.capability) {
+      const prev = weights.get(e.labels.capability);
+      if (!prev || e.step >= prev.step) weights.set(e.labels.capability, { step: e.step, value: e.value });
+    }
+  }
+  if (!rewards.size) return undefined;
+  const ordered = [...rewards.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v);
+  const tail = ordered.slice(-Math.max(1, Math.ceil(ordered.length / 10)));
+  return { rewardLast10pct: tail.reduce((a, b) => a + b, 0) / tail.length, kl: kl?.value, weights: Object.fromEntries([...weights].map(([c, w]) => [c, w.value])) };
+}
+
 /** Headlines, balance and interference of each variant's run, as far as they exist. */
 export async function collectVariantResults(sweepDir: string, state: SweepState): Promise<VariantResult[]> {
   return Promise.all(
@@ -272,7 +332,8 @@ export async function collectVariantResults(sweepDir: string, state: SweepState)
       const runDir = path.join(sweepDir, v.runDir);
       const { events } = await readEvents(runDir);
       const interference = interferenceOf(events);
-      const withInterference = interference === undefined ? base : { ...base, interference };
+      const grpo = grpoSignalOf(events);
+      const withInterference = { ...base, ...(interference === undefined ? {} : { interference }), ...(grpo ? { grpo } : {}) };
       if (v.status !== 'completed') return { ...withInterference, missing: v.status === 'failed' || v.status === 'cancelled' ? `the run ${v.status}` : 'the run has not finished' };
       let report: EvalReport;
       try {

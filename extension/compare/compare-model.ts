@@ -239,15 +239,17 @@ export function sweepFromReport(report: unknown): SweepView {
       caps[c] = sweepCell(v);
     }
     const seeds = Array.isArray(row['seeds']) ? row['seeds'].filter((x): x is number => typeof x === 'number') : [];
-    return [{ label: row['label'], seeds, capabilities: caps, balance: sweepCell(row['balance']), interference: sweepCell(row['interference']) }];
+    const g = asObj(row['grpo']);
+    const grpo = g ? { reward: sweepCell(g['reward']), kl: sweepCell(g['kl']), weights: Object.fromEntries(Object.entries(asObj(g['weights']) ?? {}).map(([c, v]) => [c, sweepCell(v)])) } : undefined;
+    return [{ label: row['label'], seeds, capabilities: caps, balance: sweepCell(row['balance']), interference: sweepCell(row['interference']), ...(grpo ? { grpo } : {}) }];
   });
   return { sweepId: typeof r['sweepId'] === 'string' ? r['sweepId'] : '', name: typeof r['name'] === 'string' ? r['name'] : '', test: typeof r['test'] === 'string' ? r['test'] : '', capabilities, rows };
 }
 
 /** A headline score cell in percent, as the sweep report prints it: `31.3 ± 4.4*`. */
-export function formatSweepCell(c: SweepCell | undefined, percent: boolean): string {
+export function formatSweepCell(c: SweepCell | undefined, percent: boolean, digits = 3): string {
   if (!c) return '–';
-  const f = (x: number): string => (percent ? (x * 100).toFixed(1) : Math.abs(x) >= 0.001 || x === 0 ? x.toFixed(3) : x.toExponential(1));
+  const f = (x: number): string => (percent ? (x * 100).toFixed(1) : Math.abs(x) >= 10 ** -digits || x === 0 ? x.toFixed(digits) : x.toExponential(1));
   return `${f(c.mean)} ± ${f(c.sd)}${c.mark}`;
 }
 

@@ -245,6 +245,8 @@ export interface SweepRowView {
   capabilities: Record<string, SweepCell | undefined>;
   balance: SweepCell | undefined;
   interference: SweepCell | undefined;
+  /** The GRPO training signal, where the row's runs trained with GRPO. */
+  grpo?: { reward: SweepCell | undefined; kl: SweepCell | undefined; weights: Record<string, SweepCell | undefined> };
 }
 
 /** A sweep report (sweep-report.json) for the comparison view. */

@@ -107,6 +107,17 @@ export class Compare {
         ),
       ),
     );
+    const grpoRows = s.rows.filter((r) => r.grpo);
+    const grpoHead = ['variant', 'reward (last 10 %)', 'KL (final)', ...s.capabilities.map((c) => `weight ${c}`)];
+    const grpoText = grpoRows.map((r) => [r.label, formatSweepCell(r.grpo!.reward, false, 4), formatSweepCell(r.grpo!.kl, false, 4), ...s.capabilities.map((c) => formatSweepCell(r.grpo!.weights[c], false))]);
+    if (grpoRows.length) this.tables.push({ title: 'GRPO training signal (mean ± sd over seeds)', rows: [grpoHead, ...grpoText] });
+    const grpo = grpoRows.length
+      ? [
+          el('h3', {}, 'GRPO training signal'),
+          el('p', { class: 'hint' }, 'What the weighting changed during GRPO: total reward over the last 10 % of steps, final KL to the reference, final adaptive capability weights. At small scale these move before the held-out scores do.'),
+          el('table', { id: 'sweep-grpo' }, el('thead', {}, el('tr', {}, ...grpoHead.map((h) => el('th', {}, h)))), el('tbody', {}, ...grpoText.map((cells) => el('tr', {}, ...cells.map((c, j) => el('td', { class: j ? 'num' : '' }, c)))))),
+        ]
+      : [];
     return el(
       'section',
       { class: 'sweep' },
@@ -114,6 +125,7 @@ export class Compare {
       el('p', { class: 'hint' }, 'Headline score per capability in % (mean ± sample sd over seeds); balance = min/max of the headlines (1 = balanced); interference = mean change in another capability’s probe loss after one SFT step on one capability (positive = hurts).'),
       table,
       el('p', { class: 'hint' }, `Significance: ${s.test}; * p < 0.05, ** p < 0.01; the first row is the reference. Hover a cell for its p-value.`),
+      ...grpo,
     );
   }
 

@@ -78,7 +78,7 @@ test('sweepFromReport reads the engine report; formatSweepCell prints it as the 
     version: 1, sweepId: 's1', name: 'ablation', test: 'two-sided paired t-test',
     rows: [
       { label: 'none', seeds: [1, 2], capabilities: { domain: cell(0.296875, 0.0663), reasoning: cell(0, 0) }, balance: cell(0, 0), interference: cell(-2.98e-7, 2.4e-6) },
-      { label: 'pcgrad', seeds: [1, 2], capabilities: { domain: cell(0.34375, 0, { p: 0.01, mark: '*' }), integration: { summary: null } }, balance: cell(0.5, 0.1, { p: 0.2, mark: '' }), interference: null },
+      { label: 'pcgrad', seeds: [1, 2], capabilities: { domain: cell(0.34375, 0, { p: 0.01, mark: '*' }), integration: { summary: null } }, balance: cell(0.5, 0.1, { p: 0.2, mark: '' }), interference: null, grpo: { reward: cell(0.0885, 0.001), kl: cell(0.02, 0), weights: { domain: cell(0.7, 0.05) } } },
       { nolabel: true },
     ],
   };
@@ -91,6 +91,9 @@ test('sweepFromReport reads the engine report; formatSweepCell prints it as the 
   assert.equal(formatSweepCell(v.rows[1]!.capabilities['integration'], true), '–');
   assert.equal(formatSweepCell(v.rows[0]!.interference, false), '-3.0e-7 ± 2.4e-6');
   assert.equal(formatSweepCell(v.rows[1]!.balance, false), '0.500 ± 0.100');
+  assert.equal(v.rows[0]!.grpo, undefined);
+  assert.equal(formatSweepCell(v.rows[1]!.grpo!.weights['domain'], false), '0.700 ± 0.050');
+  assert.equal(formatSweepCell(v.rows[1]!.grpo!.reward, false, 4), '0.0885 ± 0.0010');
   assert.throws(() => sweepFromReport({ rows: 'x' }), /no rows/);
 });
 

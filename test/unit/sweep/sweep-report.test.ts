@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { main } from '../../../engine/cli/main';
 import type { CliIo } from '../../../engine/cli/io';
 import { balanceOf } from '../../../engine/eval/report';
-import { pairedTTest, studentTwoSidedP, type SweepReport } from '../../../engine/eval/sweep-report';
+import { buildSweepReport, grpoSignalOf, pairedTTest, renderSweepMarkdown, studentTwoSidedP, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/eval/sweep-report';
+import type { EngineEvent } from '../../../schemas/generated/events';
 import type { SweepState, SweepVariantState } from '../../../engine/run/sweep';
 import { tempDir } from '../../helpers/tmp';
 
@@ -104,4 +105,42 @@ test('sweep report from hand-made report.json files: mean ± sd over seeds, pair
   assert.match(md, /\| projection-subspace \| 2\/3 \| 70\.0 ± 14\.1 \|/);
   assert.match(md, /paired t-test against the first row, runs paired by seed/);
   assert.match(md, /`projection-subspace_seed-3` \(failed\): the run failed/);
+});
+
+test('GRPO training signal: last-10 % reward, final KL and weights per run; a second table when runs trained with GRPO', () => {
+  const m = (step: number, name: string, value: number, labels?: Record<string, string>): EngineEvent => ({ v: 1, t: 0, runId: 'r', kind: 'metric', stage: 'grpo', step, name: name as 'grpo/kl', value, ...(labels ? { labels } : {}) });
+  // 20 steps: the last 10 % are steps 19 and 20 (rewards 0.3 and 0.5 → 0.4); step 20 is logged twice (resume), the later value wins
+  const events = [
+    ...Array.from({ length: 20 }, (_, i) => m(i + 1, 'grpo/reward_total', 0.1)),
+    m(19, 'grpo/reward_total', 0.3),
+    m(20, 'grpo/reward_total', 0.9),
+    m(20, 'grpo/reward_total', 0.5),
+    m(3, 'grpo/kl', 0.01),
+    m(20, 'grpo/kl', 0.02),
+    m(1, 'grpo/weight', 0.25, { capability: 'domain' }),
+    m(20, 'grpo/weight', 0.7, { capability: 'domain' }),
+    m(20, 'grpo/weight', 0.1, { capability: 'reasoning' }),
+  ];
+  const sig = grpoSignalOf(events)!;
+  assert.ok(Math.abs(sig.rewardLast10pct - 0.4) < 1e-12, String(sig.rewardLast10pct));
+  assert.equal(sig.kl, 0.02);
+  assert.deepEqual(sig.weights, { domain: 0.7, reasoning: 0.1 });
+  assert.equal(grpoSignalOf([m(1, 'grpo/kl', 0.1)]), undefined, 'no reward, no GRPO signal');
+
+  const v = (name: string, seed: number, grpo?: GrpoSignal): VariantResult => ({ name: `${name}_seed-${seed}`, group: name, groupKey: name, seed, status: 'completed', headline: { domain: 0.3 }, balance: 0, ...(grpo ? { grpo } : {}) });
+  const report = buildSweepReport({ sweepId: 's', name: 's' }, [
+    v('fixed', 1, { rewardLast10pct: 0.1, kl: 0.01, weights: { domain: 0.25 } }),
+    v('fixed', 2, { rewardLast10pct: 0.2, kl: 0.03, weights: { domain: 0.25 } }),
+    v('gap', 1, { rewardLast10pct: 0.3, kl: 0.02, weights: { domain: 0.7 } }),
+    v('gap', 2, { rewardLast10pct: 0.5, kl: 0.02, weights: { domain: 0.6 } }),
+  ]);
+  const gap = report.rows[1]!.grpo!;
+  assert.ok(Math.abs(gap.reward.summary!.mean - 0.4) < 1e-12);
+  // paired by seed: differences 0.2, 0.3 → mean 0.25, sd 0.0707, t = 5, df 1
+  assert.ok(Math.abs(gap.reward.vsFirst!.t - 5) < 1e-9, String(gap.reward.vsFirst!.t));
+  const md = renderSweepMarkdown(report);
+  assert.match(md, /## GRPO training signal/);
+  assert.match(md, /\| gap \| 0\.4000 ± 0\.1414 \| 0\.0200 ± 0\.0000 \| 0\.650 ± 0\.071 \|/);
+  const noGrpo = renderSweepMarkdown(buildSweepReport({ sweepId: 's', name: 's' }, [v('a', 1), v('b', 1)]));
+  assert.doesNotMatch(noGrpo, /GRPO training signal/);
 });
