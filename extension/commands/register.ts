@@ -243,26 +243,24 @@ async function resumeRun(ctx: CommandContext, node: RunsNode | undefined): Promi
   await startRun(ctx, vscode.Uri.file(state.experimentFile), { resume: run.dir.fsPath });
 }
 
-async function openDashboard(ctx: CommandContext, node: RunsNode | RunRef | undefined): Promise<void> {
+/** The run a view command acts on: its argument (a tree node or a run), the run this window follows, or a pick. */
+async function targetRun(ctx: CommandContext, node: RunsNode | RunRef | undefined, pickTitle: string): Promise<RunRef | undefined> {
   let run = node && 'dir' in node ? node : runOfNode(node as RunsNode | undefined);
   if (!run) {
     const job = ctx.tracker.focused;
     if (job?.runId && job.info.runDir) run = { runId: job.runId, dir: vscode.Uri.file(job.info.runDir) };
   }
-  run ??= await pickRun(ctx, 'Open the dashboard of which run?');
-  if (!run) return;
-  DashboardPanel.open(ctx.dashboardHost, run);
+  return run ?? (await pickRun(ctx, pickTitle));
+}
+
+async function openDashboard(ctx: CommandContext, node: RunsNode | RunRef | undefined): Promise<void> {
+  const run = await targetRun(ctx, node, 'Open the dashboard of which run?');
+  if (run) DashboardPanel.open(ctx.dashboardHost, run);
 }
 
 async function openInspector(ctx: CommandContext, node: RunsNode | RunRef | undefined, tab: unknown): Promise<void> {
-  let run = node && 'dir' in node ? node : runOfNode(node as RunsNode | undefined);
-  if (!run) {
-    const job = ctx.tracker.focused;
-    if (job?.runId && job.info.runDir) run = { runId: job.runId, dir: vscode.Uri.file(job.info.runDir) };
-  }
-  run ??= await pickRun(ctx, 'Inspect which run?');
-  if (!run) return;
-  ctx.openInspector(run, tab === 'dataset' || tab === 'health' ? tab : 'rollouts');
+  const run = await targetRun(ctx, node, 'Inspect which run?');
+  if (run) ctx.openInspector(run, tab === 'dataset' || tab === 'health' ? tab : 'rollouts');
 }
 
 /** The comparison view on a sweep: its report first, then every variant's run side by side. */

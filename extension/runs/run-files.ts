@@ -84,8 +84,11 @@ export async function readRunState(dir: vscode.Uri): Promise<RunStateFile> {
   return state;
 }
 
-/** Every run folder (one with a state.json) under `runsDir`, newest first; unreadable ones keep their problem. */
-export async function listRunFolders(runsDir: vscode.Uri): Promise<RunEntry[]> {
+/**
+ * The folders directly under `runsDir` that hold `marker`, newest first (names start with their creation
+ * time), each read with `read`; a folder whose file does not read keeps the reason as its problem.
+ */
+async function listFoldersWith<T>(runsDir: vscode.Uri, marker: string, read: (id: string, dir: vscode.Uri) => Promise<T>, unreadable: (id: string, dir: vscode.Uri, problem: string) => T): Promise<T[]> {
   let entries: [string, vscode.FileType][];
   try {
     entries = await vscode.workspace.fs.readDirectory(runsDir);
@@ -93,19 +96,24 @@ export async function listRunFolders(runsDir: vscode.Uri): Promise<RunEntry[]> {
     if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return [];
     throw e;
   }
-  const dirs = entries.filter(([, t]) => t & vscode.FileType.Directory).map(([n]) => n).sort().reverse();
+  const ids = entries.filter(([, t]) => t & vscode.FileType.Directory).map(([n]) => n).sort().reverse();
   const out = await Promise.all(
-    dirs.map(async (runId): Promise<RunEntry | undefined> => {
-      const dir = vscode.Uri.joinPath(runsDir, runId);
-      if (!(await exists(vscode.Uri.joinPath(dir, RUN_FILES.state)))) return undefined;
+    ids.map(async (id): Promise<T | undefined> => {
+      const dir = vscode.Uri.joinPath(runsDir, id);
+      if (!(await exists(vscode.Uri.joinPath(dir, marker)))) return undefined;
       try {
-        return { runId, dir, state: await readRunState(dir) };
+        return await read(id, dir);
       } catch (e) {
-        return { runId, dir, problem: e instanceof Error ? e.message : String(e) };
+        return unreadable(id, dir, e instanceof Error ? e.message : String(e));
       }
     }),
   );
-  return out.filter((r): r is RunEntry => r !== undefined);
+  return out.filter((r): r is Awaited<T> => r !== undefined);
+}
+
+/** Every run folder (one with a state.json) under `runsDir`, newest first; unreadable ones keep their problem. */
+export async function listRunFolders(runsDir: vscode.Uri): Promise<RunEntry[]> {
+  return listFoldersWith<RunEntry>(runsDir, RUN_FILES.state, async (runId, dir) => ({ runId, dir, state: await readRunState(dir) }), (runId, dir, problem) => ({ runId, dir, problem }));
 }
 
 export async function readSweepState(dir: vscode.Uri): Promise<SweepStateFile> {
@@ -116,26 +124,7 @@ export async function readSweepState(dir: vscode.Uri): Promise<SweepStateFile> {
 
 /** Every sweep folder (one with a sweep.json) under `runsDir`, newest first. */
 export async function listSweepFolders(runsDir: vscode.Uri): Promise<SweepEntry[]> {
-  let entries: [string, vscode.FileType][];
-  try {
-    entries = await vscode.workspace.fs.readDirectory(runsDir);
-  } catch (e) {
-    if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return [];
-    throw e;
-  }
-  const dirs = entries.filter(([, t]) => t & vscode.FileType.Directory).map(([n]) => n).sort().reverse();
-  const out = await Promise.all(
-    dirs.map(async (sweepId): Promise<SweepEntry | undefined> => {
-      const dir = vscode.Uri.joinPath(runsDir, sweepId);
-      if (!(await exists(vscode.Uri.joinPath(dir, SWEEP_FILES.sweep)))) return undefined;
-      try {
-        return { sweepId, dir, state: await readSweepState(dir) };
-      } catch (e) {
-        return { sweepId, dir, problem: e instanceof Error ? e.message : String(e) };
-      }
-    }),
-  );
-  return out.filter((r): r is SweepEntry => r !== undefined);
+  return listFoldersWith<SweepEntry>(runsDir, SWEEP_FILES.sweep, async (sweepId, dir) => ({ sweepId, dir, state: await readSweepState(dir) }), (sweepId, dir, problem) => ({ sweepId, dir, problem }));
 }
 
 /** The run folders of a sweep's variants that have started (a variant's runDir is relative to the sweep). */
