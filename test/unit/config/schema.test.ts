@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { EXPERIMENT_SCHEMA, type SchemaNode } from '../../../engine/config/schema-validator';
+import { parse } from 'yaml';
+import { compileValidators, createConfigValidator, EXPERIMENT_SCHEMA, type SchemaNode } from '../../../engine/config/schema-validator';
 import { generate } from '../../../scripts/gen-schema-types';
 import { REPO } from '../../helpers/tmp';
 
@@ -38,4 +39,21 @@ test('generated TypeScript types match the schemas (run `npm run gen` when this 
   for (const [rel, text] of Object.entries(files)) {
     assert.equal(await readFile(path.join(REPO, rel), 'utf8'), text, `${rel} is stale`);
   }
+});
+
+test('the generated (standalone) validators agree with validators compiled from the schema now', async () => {
+  const generated = createConfigValidator();
+  const compiled = createConfigValidator(compileValidators());
+  const examples = (await readdir(path.join(REPO, 'examples'))).filter((f) => f.endsWith('.bbio.yaml'));
+  assert.ok(examples.length >= 4);
+  const configs: unknown[] = [];
+  for (const f of examples) configs.push(parse(await readFile(path.join(REPO, 'examples', f), 'utf8')));
+  // and broken ones: unknown keys, wrong types, out-of-range numbers, a bad enum, nested errors
+  configs.push({ name: 'x', projecton: 'pcgrad' }, { name: 3 }, { name: 'x', sft: { steps: -1, projection: 'orthogonal' } }, { name: 'x', grpo: { group_size: 'four', rewards: [{ name: 'nope' }] } }, {});
+  for (const c of configs) {
+    const strip = (es: { instancePath: string; keyword: string; message?: string }[]) => es.map((e) => `${e.instancePath} ${e.keyword} ${e.message ?? ''}`);
+    assert.deepEqual(strip(generated.errors(c)), strip(compiled.errors(c)), JSON.stringify(c).slice(0, 80));
+    if (generated.errors(c).length === 0) assert.deepEqual(generated.resolveDefaults(c as never), compiled.resolveDefaults(c as never));
+  }
+  assert.ok(generated.errors(configs[configs.length - 3]).length >= 2, 'the broken configs do fail');
 });
