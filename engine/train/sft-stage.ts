@@ -265,7 +265,7 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
         const m = measureInterference(model, set, vars, caps, grads, probes, s.learning_rate);
         interference.splice(0, interference.length, ...m);
         m.forEach((row, i) => row.forEach((d, j) => ctx.events.metric('sft/interference', d, { step, labels: { capability: caps[i]!, other: caps[j]! } })));
-        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one Adam-sized step (η√P) along c′s gradient alone; negative = helps' } });
+        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one Adam step (η per parameter) on c′s gradient alone; negative = helps' } });
       }
       if (step % progressEvery === 0 || step === totalSteps) ctx.events.emit({ kind: 'phase', stage: 'sft', status: 'progress', step, total: totalSteps });
       if (cfg.eval.probe_every > 0 && (step % cfg.eval.probe_every === 0 || step === totalSteps) && valExamples.length) {
@@ -296,28 +296,32 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
 }
 
 /**
- * Interference matrix M[c][c′] = L_c′(θ − s·ĝ_c) − L_c′(θ): the change in capability c′'s probe loss when
- * θ takes one step along capability c's raw gradient alone (ĝ_c = g_c/‖g_c‖). The step length s = η·√P
- * is what one Adam step moves (about η per parameter over P parameters), so the figure shows the effect of
- * a real update in that direction, comparable across steps and independent of the schedule's decay and of
- * the gradient's scale. A negative entry means the step helped c′. θ is restored afterwards.
+ * Where one Adam step from fresh moments along `g` takes `params`: Adam (Kingma & Ba 2015, Algorithm 1)
+ * with m₀ = v₀ = 0 has bias-corrected m̂₁ = g and v̂₁ = g², so its first update is −η·g/(|g| + ε), which is
+ * −η·sign(g) per parameter (0 where the gradient is 0). ε (1e-8) is dropped: it only matters for |g| ≲ ε.
+ */
+export function adamFirstStep(params: Float32Array, grad: Float32Array, lr: number): Float32Array {
+  const next = new Float32Array(params.length);
+  for (let j = 0; j < next.length; j++) next[j] = params[j]! - lr * Math.sign(grad[j]!);
+  return next;
+}
+
+/**
+ * Interference matrix M[c][c′] = L_c′(θ + Δ_c) − L_c′(θ): the change in capability c′'s probe loss when θ
+ * takes one Adam step (adamFirstStep, learning rate η) on capability c's raw gradient alone. Every
+ * parameter moves by η, as in a real update, so the figure is comparable across steps and capabilities
+ * and independent of the gradient's scale. (A step of the same total length along ĝ_c instead, which this
+ * measured before, piles the whole move on a few large-gradient parameters and overshoots: the diagonal
+ * came out positive.) A negative entry means the step helped c′; the diagonal is c's own progress. θ is
+ * restored afterwards.
  */
 export function measureInterference(model: LlamaModel, set: LoraSet, vars: readonly NamedVariable[], caps: readonly Capability[], grads: readonly HostGrads[], probes: Partial<Record<Capability, LmBatch>>, lr: number): number[][] {
   const hook = loraHook(set, { training: false });
   const before = probeLosses(model, hook, probes);
   const saved = vars.map((v) => (v.variable.dataSync() as Float32Array).slice());
-  const params = saved.reduce((s, a) => s + a.length, 0);
   try {
     return caps.map((_, i) => {
-      let sq = 0;
-      for (const g of grads[i]!) for (let j = 0; j < g.length; j++) sq += g[j]! * g[j]!;
-      const scale = sq > 0 ? (lr * Math.sqrt(params)) / Math.sqrt(sq) : 0;
-      vars.forEach((v, k) => {
-        const g = grads[i]![k]!;
-        const next = new Float32Array(saved[k]!.length);
-        for (let j = 0; j < next.length; j++) next[j] = saved[k]![j]! - scale * g[j]!;
-        v.variable.assign(tf.tensor(next, v.variable.shape));
-      });
+      vars.forEach((v, k) => v.variable.assign(tf.tensor(adamFirstStep(saved[k]!, grads[i]![k]!, lr), v.variable.shape)));
       const after = probeLosses(model, hook, probes);
       return caps.map((c) => (after[c] ?? Number.NaN) - (before[c] ?? Number.NaN));
     });

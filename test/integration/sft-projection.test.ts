@@ -30,6 +30,9 @@ test('projection none: the projected cosines equal the raw ones', async (t) => {
   assert.equal(inter.length, 2);
   assert.equal(((inter[0] as Extract<EngineEvent, { kind: 'record' }>).data as { matrix: number[][] }).matrix.length, 4);
   assert.equal(metrics(events, 'sft/interference').length, 2 * 16);
+  // one Adam step on a capability's own gradient lowers its own probe loss: the diagonal is progress
+  const diag = metrics(events, 'sft/interference').filter((m) => m.labels?.capability === m.labels?.other);
+  assert.ok(diag.filter((m) => m.value < 0).length >= 0.75 * diag.length, `own-step changes ${JSON.stringify(diag.map((m) => m.value))}`);
   const probe = metrics(events, 'probe/loss');
   assert.ok(probe.length >= 1 && probe.every((p) => p.labels?.stage === 'sft' && Number.isFinite(p.value)), 'held-out probe curves per capability');
   const val = (await readFile(path.join(runDir, 'artifacts/data/val.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { capability: string; options?: unknown[] });
