@@ -263,7 +263,7 @@ export function renderSweepMarkdown(report: SweepReport): string {
   const lines = [
     `# Sweep report — ${report.sweepId}`,
     '',
-    `Headline score per capability in % of the final model of each run (${[...new Set(report.rows.flatMap((r) => r.models))].join(', ') || 'no scored runs yet'}), mean ± sample sd over seeds; balance = min/max of the four headlines (1 = balanced); interference = mean change in another capability's probe loss after one SFT step on one capability (positive = hurts).`,
+    `Headline score per capability in % of the final model of each run (${[...new Set(report.rows.flatMap((r) => r.models))].join(', ') || 'no scored runs yet'}), mean ± sample sd over seeds; balance = min/max of the four headlines (1 = balanced); interference = mean change in another capability's probe loss after one SFT step on one capability's (projected) update (positive = hurts).`,
     '',
     `| ${header.join(' | ')} |`,
     `|${header.map(() => '---').join('|')}|`,

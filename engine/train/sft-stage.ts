@@ -262,10 +262,11 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
         }
       }
       if (s.interference_every > 0 && (step % s.interference_every === 0 || step === totalSteps)) {
-        const m = measureInterference(model, set, vars, caps, grads, probes, s.learning_rate);
+        // the updates as the method applies them: projected (for projection none, the raw gradients)
+        const m = measureInterference(model, set, vars, caps, combined.projected, probes, s.learning_rate);
         interference.splice(0, interference.length, ...m);
         m.forEach((row, i) => row.forEach((d, j) => ctx.events.metric('sft/interference', d, { step, labels: { capability: caps[i]!, other: caps[j]! } })));
-        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one Adam step (η per parameter) on c′s gradient alone; negative = helps' } });
+        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one Adam step (η per parameter) on c′s projected gradient alone; negative = helps' } });
       }
       if (step % progressEvery === 0 || step === totalSteps) ctx.events.emit({ kind: 'phase', stage: 'sft', status: 'progress', step, total: totalSteps });
       if (cfg.eval.probe_every > 0 && (step % cfg.eval.probe_every === 0 || step === totalSteps) && valExamples.length) {
@@ -308,12 +309,13 @@ export function adamFirstStep(params: Float32Array, grad: Float32Array, lr: numb
 
 /**
  * Interference matrix M[c][c′] = L_c′(θ + Δ_c) − L_c′(θ): the change in capability c′'s probe loss when θ
- * takes one Adam step (adamFirstStep, learning rate η) on capability c's raw gradient alone. Every
- * parameter moves by η, as in a real update, so the figure is comparable across steps and capabilities
- * and independent of the gradient's scale. (A step of the same total length along ĝ_c instead, which this
- * measured before, piles the whole move on a few large-gradient parameters and overshoots: the diagonal
- * came out positive.) A negative entry means the step helped c′; the diagonal is c's own progress. θ is
- * restored afterwards.
+ * takes one Adam step (adamFirstStep, learning rate η) on capability c's update alone — its gradient after
+ * projection, as the method applies it (the raw gradient when projection is none), so an ablation shows
+ * the interference a projection prevents. Every parameter moves by η, as in a real update, so the figure
+ * is comparable across steps and capabilities and independent of the gradient's scale. (A step of the same
+ * total length along ĝ_c instead, which this measured before, piles the whole move on a few
+ * large-gradient parameters and overshoots: the diagonal came out positive.) A negative entry means the
+ * step helped c′; the diagonal is c's own progress. θ is restored afterwards.
  */
 export function measureInterference(model: LlamaModel, set: LoraSet, vars: readonly NamedVariable[], caps: readonly Capability[], grads: readonly HostGrads[], probes: Partial<Record<Capability, LmBatch>>, lr: number): number[][] {
   const hook = loraHook(set, { training: false });

@@ -256,7 +256,7 @@ export const METRIC_DESCRIPTIONS = {
   "sft/grad_norm_raw": "Norm of a capability's raw gradient (label: capability).",
   "sft/grad_norm_projected": "Norm of a capability's gradient after projection (label: capability).",
   "sft/conflict_fraction": "Fraction of steps so far with a negative dot product for a pair (labels: capability, other).",
-  "sft/interference": "Change in capability `other`'s probe loss after one step on `capability` alone (labels: capability, other).",
+  "sft/interference": "Change in capability `other`'s probe loss after one Adam step on `capability`'s projected gradient alone; negative = helps (labels: capability, other).",
   "sft/subspace_dim": "Kept subspace dimension k (labels: capability, matrix).",
   "sft/projection_ms": "Time spent in the projection this step (ms).",
   "sft/olora_penalty": "O-LoRA orthogonality penalty value.",

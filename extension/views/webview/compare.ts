@@ -122,7 +122,7 @@ export class Compare {
       'section',
       { class: 'sweep' },
       el('h3', {}, `Sweep report — ${s.name}`),
-      el('p', { class: 'hint' }, 'Headline score per capability in % (mean ± sample sd over seeds); balance = min/max of the headlines (1 = balanced); interference = mean change in another capability’s probe loss after one SFT step on one capability (positive = hurts).'),
+      el('p', { class: 'hint' }, 'Headline score per capability in % (mean ± sample sd over seeds); balance = min/max of the headlines (1 = balanced); interference = mean change in another capability’s probe loss after one SFT step on one capability’s (projected) update (positive = hurts).'),
       table,
       el('p', { class: 'hint' }, `Significance: ${s.test}; * p < 0.05, ** p < 0.01; the first row is the reference. Hover a cell for its p-value.`),
       ...grpo,
