@@ -271,9 +271,10 @@ export function renderSweepMarkdown(report: SweepReport): string {
     '',
     `Significance: ${report.test}; \`*\` p < 0.05, \`**\` p < 0.01; no mark: not significant, or fewer than 2 seeds pair up. The first row is the reference.`,
   ];
-  const tests = report.rows.slice(1).flatMap((r) => [...HEADLINE_ORDER, 'balance'].flatMap((c) => {
-    const t = c === 'balance' ? r.balance.vsFirst : r.capabilities[c]!.vsFirst;
-    return t ? [`| ${r.label} | ${c} | ${t.n} | ${c === 'balance' ? t.meanDiff.toFixed(3) : (100 * t.meanDiff).toFixed(1)} | ${Number.isFinite(t.t) ? t.t.toFixed(2) : '∞'} | ${t.p < 0.001 ? t.p.toExponential(1) : t.p.toFixed(3)} |`] : [];
+  const tests = report.rows.slice(1).flatMap((r) => [...HEADLINE_ORDER, 'balance', 'interference'].flatMap((c) => {
+    const t = c === 'balance' ? r.balance.vsFirst : c === 'interference' ? r.interference.vsFirst : r.capabilities[c]!.vsFirst;
+    const diff = c === 'balance' ? t?.meanDiff.toFixed(3) : c === 'interference' ? t?.meanDiff.toExponential(1) : t && (100 * t.meanDiff).toFixed(1);
+    return t ? [`| ${r.label} | ${c} | ${t.n} | ${diff} | ${Number.isFinite(t.t) ? t.t.toFixed(2) : '∞'} | ${t.p < 0.001 ? t.p.toExponential(1) : t.p.toFixed(3)} |`] : [];
   }));
   if (tests.length) lines.push('', '## Paired tests against the first row', '', '| variant | metric | pairs | mean Δ | t | p |', '|---|---|---|---|---|---|', ...tests);
   const withGrpo = report.rows.filter((r) => r.grpo);

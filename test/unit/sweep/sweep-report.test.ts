@@ -141,6 +141,15 @@ test('GRPO training signal: last-10 % reward, final KL and weights per run; a se
   const md = renderSweepMarkdown(report);
   assert.match(md, /## GRPO training signal/);
   assert.match(md, /\| gap \| 0\.4000 ± 0\.1414 \| 0\.0200 ± 0\.0000 \| 0\.650 ± 0\.071 \|/);
+  // interference is tested against the first row like the scores: differences −0.001, −0.002 → t = −3, df 1
+  const withInterference = buildSweepReport({ sweepId: 's', name: 's' }, [
+    { ...v('fixed', 1), interference: 0.003 },
+    { ...v('fixed', 2), interference: 0.004 },
+    { ...v('gap', 1), interference: 0.002 },
+    { ...v('gap', 2), interference: 0.002 },
+  ]);
+  assert.ok(Math.abs(withInterference.rows[1]!.interference.vsFirst!.t + 3) < 1e-9);
+  assert.match(renderSweepMarkdown(withInterference), /\| gap \| interference \| 2 \| -1\.5e-3 \| -3\.00 \| 0\.205 \|/);
   const noGrpo = renderSweepMarkdown(buildSweepReport({ sweepId: 's', name: 's' }, [v('a', 1), v('b', 1)]));
   assert.doesNotMatch(noGrpo, /GRPO training signal/);
 });
