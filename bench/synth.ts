@@ -7,22 +7,15 @@
  */
 import { access } from 'node:fs/promises';
 import path from 'node:path';
+import { defaultExperiment } from '../engine/config/schema-validator';
 import { builtinOntologyPath } from '../engine/ontology/builtin';
 import { loadOboFile } from '../engine/ontology/obo';
 import { synthesize } from '../engine/synth/index';
 import type { SynthConfig } from '../engine/synth/types';
 import { silentLogger } from '../engine/util/log';
 
-const BASE: SynthConfig = {
-  examples: { domain: 600, reasoning: 400, instruction: 400, integration: 200 },
-  hops: { min: 2, max: 4 },
-  workflow_constraints: ['ordering', 'contraindication', 'confirmatory_test'],
-  validation: 'strict',
-  split: { by: 'entity', val: 0.1, test: 0.15 },
-  focus_terms: [],
-  templates_per_example: 1,
-  near_duplicate_threshold: 0.9,
-};
+/** The schema's default synthesis section (600/400/400/200 examples, 2–4 hops, strict validation). */
+const BASE: SynthConfig = defaultExperiment().synthesis;
 
 async function exists(p: string): Promise<boolean> {
   try {

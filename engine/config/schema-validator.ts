@@ -58,6 +58,11 @@ export function createConfigValidator(fns: { validate: ValidateFunction; fill: V
   };
 }
 
+/** The experiment with nothing set but its name: every section at its schema default. */
+export function defaultExperiment(): Experiment {
+  return createConfigValidator().resolveDefaults({ name: 'defaults' });
+}
+
 /** The schema node that describes the value at `path` (following properties and items), if any. */
 export function schemaAt(path: readonly (string | number)[], root: SchemaNode = EXPERIMENT_SCHEMA): SchemaNode | undefined {
   let node: SchemaNode | undefined = root;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parseObo } from '../../../engine/ontology/obo';
 import type { Ontology } from '../../../engine/ontology/types';
 import type { SynthConfig } from '../../../engine/synth/types';
+import { defaultExperiment } from '../../../engine/config/schema-validator';
 
 export const FIXTURE = path.resolve(import.meta.dirname, '../../fixtures/synth/mini-clinical.obo');
 
@@ -11,16 +12,7 @@ export function loadFixture(): Ontology {
   return parseObo(readFileSync(FIXTURE, 'utf8'), FIXTURE);
 }
 
+/** The schema's default synthesis section, a tenth of its size for the small fixture, with overrides. */
 export function synthConfig(over: Partial<SynthConfig> = {}): SynthConfig {
-  return {
-    examples: { domain: 60, reasoning: 40, instruction: 40, integration: 20 },
-    hops: { min: 2, max: 4 },
-    workflow_constraints: ['ordering', 'contraindication', 'confirmatory_test'],
-    validation: 'strict',
-    split: { by: 'entity', val: 0.1, test: 0.15 },
-    focus_terms: [],
-    templates_per_example: 1,
-    near_duplicate_threshold: 0.9,
-    ...over,
-  };
+  return { ...defaultExperiment().synthesis, examples: { domain: 60, reasoning: 40, instruction: 40, integration: 20 }, ...over };
 }
