@@ -2,13 +2,15 @@
  * The run inspector: one webview panel per run with three tabs — the GRPO rollout groups (each
  * completion with its reward components, advantage, extracted vs gold answer), the training set with its
  * ontology provenance and the tokens SFT trains on, and the health notes and alerts. Follows the run:
- * events.jsonl changes schedule a re-read (at most one a second); the dataset is read when the panel opens
- * and again when the synthesize stage rewrites it. Dataset filtering and paging happen here, in the host,
- * so the webview only ever holds one page. A serializer reopens the panel on the same run after a reload.
+ * a change of events.jsonl schedules a read of the lines appended since (at most one a second); the
+ * dataset is read when the panel opens and again when the synthesize stage rewrites it. Dataset filtering
+ * and paging happen here, in the host, so the webview only ever holds one page. A serializer reopens the
+ * panel on the same run after a reload.
  */
 import * as vscode from 'vscode';
+import type { EngineEvent } from '../../schemas/generated/events';
 import { describeError, type Log } from '../log';
-import { readText, RUN_FILES, type RunRef } from '../runs/run-files';
+import { readBytes, readText, RUN_FILES, type RunRef } from '../runs/run-files';
 import { assertNever } from '../util/assert-never';
 import { parseEventsJsonl } from './dashboard-model';
 import { HealthModel } from './health-model';
@@ -23,6 +25,10 @@ export class InspectorPanel implements vscode.Disposable {
   private static readonly panels = new Map<string, InspectorPanel>();
 
   private rollouts: RolloutStep[] = [];
+  /** Bytes of events.jsonl already folded in (always at a line boundary), and what they held. */
+  private offset = 0;
+  private records: EngineEvent[] = [];
+  private healthModel = new HealthModel();
   private health: HealthPayload = { metrics: [], notes: [], alerts: [] };
   private rows: DatasetRow[] = [];
   private datasetProblem: string | undefined;
@@ -117,17 +123,10 @@ export class InspectorPanel implements vscode.Disposable {
 
   /** Reads events.jsonl (rollouts, token previews, health) and, when it changed, train.jsonl. */
   private async load(): Promise<void> {
-    let events: ReturnType<typeof parseEventsJsonl>['events'] = [];
-    try {
-      events = parseEventsJsonl(await readText(vscode.Uri.joinPath(this.run.dir, RUN_FILES.events))).events;
-    } catch (e) {
-      if (!(e instanceof vscode.FileSystemError && e.code === 'FileNotFound')) throw e;
-    }
-    this.rollouts = rolloutsFrom(events);
-    const health = new HealthModel();
-    for (const e of events) health.apply(e);
-    this.health = health.payload();
-    const previews = tokenPreviewsFrom(events);
+    await this.readNewEvents();
+    this.rollouts = rolloutsFrom(this.records);
+    this.health = this.healthModel.payload();
+    const previews = tokenPreviewsFrom(this.records);
     const train = vscode.Uri.joinPath(this.run.dir, RUN_FILES.trainData);
     try {
       const stat = await vscode.workspace.fs.stat(train);
@@ -146,6 +145,34 @@ export class InspectorPanel implements vscode.Disposable {
       } else {
         this.datasetProblem = `Could not read ${RUN_FILES.trainData}: ${describeError(e)}`;
       }
+    }
+  }
+
+  /**
+   * Folds the complete lines appended to events.jsonl since the last read (the file is append-only; a
+   * shorter file means it was replaced, and everything is read again). Only the records the tabs use are
+   * kept; metrics go straight into the health model.
+   */
+  private async readNewEvents(): Promise<void> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readBytes(vscode.Uri.joinPath(this.run.dir, RUN_FILES.events));
+    } catch (e) {
+      if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return;
+      throw e;
+    }
+    if (bytes.length < this.offset) {
+      this.offset = 0;
+      this.records = [];
+      this.healthModel = new HealthModel();
+    }
+    const end = bytes.lastIndexOf(0x0a) + 1;
+    if (end <= this.offset) return;
+    const { events } = parseEventsJsonl(new TextDecoder().decode(bytes.subarray(this.offset, end)));
+    this.offset = end;
+    for (const e of events) {
+      this.healthModel.apply(e);
+      if (e.kind === 'record' && (e.type === 'rollouts' || e.type === 'examples')) this.records.push(e);
     }
   }
 
