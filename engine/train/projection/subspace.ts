@@ -76,6 +76,13 @@ export interface SubspaceState {
 
 export class SubspaceProjector {
   private state: SubspaceState;
+  /**
+   * unions[c][m]: the other capabilities' bases for matrix m, orthonormalised together. They change only
+   * when the bases are refreshed, so they are built once per refresh instead of at every step (building
+   * them, Gram–Schmidt over up to (C−1)·maxRank vectors per capability and matrix, was most of the
+   * projection's cost).
+   */
+  private unions: (Float64Array[] | undefined)[][];
 
   constructor(
     private readonly capabilities: number,
@@ -88,6 +95,23 @@ export class SubspaceProjector {
       windows: Array.from({ length: capabilities }, () => Array.from({ length: matrices }, () => [])),
       bases: Array.from({ length: capabilities }, () => Array.from({ length: matrices }, () => [])),
     };
+    this.unions = this.emptyUnions();
+  }
+
+  private emptyUnions(): (Float64Array[] | undefined)[][] {
+    return Array.from({ length: this.capabilities }, () => new Array<Float64Array[] | undefined>(this.matrices).fill(undefined));
+  }
+
+  /** The orthonormal basis of the union of every other capability's subspace for matrix m (cached). */
+  private othersBasis(c: number, m: number): Float64Array[] {
+    let u = this.unions[c]![m];
+    if (!u) {
+      const others: Float64Array[] = [];
+      for (let o = 0; o < this.capabilities; o++) if (o !== c) others.push(...this.state.bases[o]![m]!);
+      u = others.length ? orthonormalize(others) : [];
+      this.unions[c]![m] = u;
+    }
+    return u;
   }
 
   /** Basis sizes k[c][m], for the `sft/subspace_dim` metric. */
@@ -109,9 +133,8 @@ export class SubspaceProjector {
     const out = grads.map((g, c) =>
       g.map((mat, m) => {
         const copy = new Float32Array(mat);
-        const others: Float64Array[] = [];
-        for (let o = 0; o < this.capabilities; o++) if (o !== c) others.push(...this.state.bases[o]![m]!);
-        if (others.length) removeSpan(copy, orthonormalize(others));
+        const others = this.othersBasis(c, m);
+        if (others.length) removeSpan(copy, others);
         return copy;
       }),
     );
@@ -137,5 +160,6 @@ export class SubspaceProjector {
     for (let c = 0; c < this.capabilities; c++) {
       for (let m = 0; m < this.matrices; m++) s.bases[c]![m] = truncatedBasis(s.windows[c]![m]!, this.opts.energy, this.opts.maxRank).basis;
     }
+    this.unions = this.emptyUnions();
   }
 }

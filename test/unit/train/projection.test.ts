@@ -4,7 +4,7 @@ import { combineGradients } from '../../../engine/train/projection/combine';
 import { dot64, orthonormalize, symmetricEigen } from '../../../engine/train/projection/linalg';
 import { oloraPenalty } from '../../../engine/train/projection/olora';
 import { pcgrad } from '../../../engine/train/projection/pcgrad';
-import { SubspaceProjector, truncatedBasis } from '../../../engine/train/projection/subspace';
+import { removeSpan, SubspaceProjector, truncatedBasis } from '../../../engine/train/projection/subspace';
 import { dot, norm, type GradVec } from '../../../engine/train/projection/vectors';
 import { makeRng } from '../../../engine/util/rng';
 
@@ -171,4 +171,27 @@ test('norms and cosines are reported for every pair', () => {
   close(res.pairs.find((p) => p.a === 0 && p.b === 2)!.cosineRaw, -1);
   assert.ok(res.pairs.every((p) => Number.isFinite(p.cosineProjected)));
   assert.equal(norm(res.projected[0]!) >= 0, true);
+});
+
+test('subspace: every step projects onto the complement of the other capabilities\' current bases (cache follows refreshes)', () => {
+  const rng = makeRng(7);
+  const caps = 3;
+  const dims = [12, 5];
+  const p = new SubspaceProjector(caps, dims.length, { energy: 0.9, window: 4, refreshEvery: 3, maxRank: 2 });
+  for (let step = 0; step < 12; step++) {
+    const grads: GradVec[] = Array.from({ length: caps }, () => dims.map((d) => Float32Array.from({ length: d }, () => rng.next() - 0.5)));
+    // the reference, from scratch: g − QQᵀg with Q the orthonormalised union of the others' bases right now
+    const expected = grads.map((g, c) =>
+      g.map((mat, m) => {
+        const copy = new Float32Array(mat);
+        const others: Float64Array[] = [];
+        for (let o = 0; o < caps; o++) if (o !== c) others.push(...p.basis(o, m));
+        if (others.length) removeSpan(copy, orthonormalize(others));
+        return [...copy];
+      }),
+    );
+    const got = p.project(grads).map((g) => g.map((mat) => [...mat]));
+    assert.deepEqual(got, expected, `step ${step + 1}`);
+  }
+  assert.ok(p.dims().flat().some((k) => k > 0), 'bases were built');
 });
