@@ -4,6 +4,7 @@
  * export. No vscode import; unit-tested.
  */
 import type { EngineEvent } from '../../schemas/generated/events';
+import { asObj, num } from '../util/read';
 import type { CompareRunView, ConfigDiffRow, SweepCell, SweepRowView, SweepView } from '../views/messages';
 
 /** `{a: {b: 1}, c: [1, 2]}` → `a.b = 1`, `c = [1,2]`: arrays are leaves (their order matters as a whole). */
@@ -212,17 +213,15 @@ export function compareToMarkdown(runs: readonly CompareRunView[], diff: readonl
   return lines.join('\n');
 }
 
-const asObj = (v: unknown): Record<string, unknown> | undefined => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined);
-const finite = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /** `{ summary: { mean, sd, n }, vsFirst: { p, mark } | null }` → a cell; undefined when there is no mean. */
 function sweepCell(v: unknown): SweepCell | undefined {
   const o = asObj(v);
   const summary = asObj(o?.['summary']);
-  const mean = finite(summary?.['mean']);
+  const mean = num(summary?.['mean']);
   if (mean === undefined) return undefined;
   const vs = asObj(o?.['vsFirst']);
-  return { mean, sd: finite(summary?.['sd']) ?? 0, n: finite(summary?.['n']) ?? 0, mark: typeof vs?.['mark'] === 'string' ? vs['mark'] : '', p: finite(vs?.['p']) };
+  return { mean, sd: num(summary?.['sd']) ?? 0, n: num(summary?.['n']) ?? 0, mark: typeof vs?.['mark'] === 'string' ? vs['mark'] : '', p: num(vs?.['p']) };
 }
 
 /** Reads sweep-report.json (engine/eval/sweep-report.ts writes it) into the comparison's sweep table. */

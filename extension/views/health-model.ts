@@ -5,6 +5,7 @@
  * the alert notifier share it and it is unit-tested without an editor.
  */
 import { METRIC_DESCRIPTIONS, type EngineEvent, type MetricName } from '../../schemas/generated/events';
+import { asObj, nonEmptyStr, num } from '../util/read';
 import type { AlertRow, HealthMetricRow, HealthPayload, HealthRow } from './messages';
 
 /** The metrics the panel always lists, in reading order: GRPO first, then the projection. */
@@ -22,19 +23,10 @@ export const HEALTH_METRICS: readonly MetricName[] = [
 
 const WATCHED = new Set<string>(HEALTH_METRICS);
 
-function num(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-function str(v: unknown): string | undefined {
-  return typeof v === 'string' && v.length > 0 ? v : undefined;
-}
-
 function range(v: unknown): { from: number; to: number } | undefined {
-  if (!v || typeof v !== 'object') return undefined;
-  const o = v as Record<string, unknown>;
-  const from = num(o['from']);
-  const to = num(o['to']);
+  const o = asObj(v);
+  const from = num(o?.['from']);
+  const to = num(o?.['to']);
   return from !== undefined && to !== undefined ? { from, to } : undefined;
 }
 
@@ -58,11 +50,11 @@ export class HealthModel {
     if (e.kind !== 'record') return;
     const d = (e.data ?? {}) as Record<string, unknown>;
     if (e.type === 'health') {
-      const metric = str(d['metric']);
-      const meaning = str(d['meaning']);
+      const metric = nonEmptyStr(d['metric']);
+      const meaning = nonEmptyStr(d['meaning']);
       if (!metric || !meaning) return;
-      const capability = str(d['capability']);
-      const other = str(d['other']);
+      const capability = nonEmptyStr(d['capability']);
+      const other = nonEmptyStr(d['other']);
       const key = `${metric}|${capability ?? ''}|${other ?? ''}`;
       const prev = this.notes.get(key);
       const value = num(d['value']);
@@ -79,8 +71,8 @@ export class HealthModel {
       });
       this.dirty = true;
     } else if (e.type === 'alert') {
-      const title = str(d['title']);
-      const meaning = str(d['meaning']);
+      const title = nonEmptyStr(d['title']);
+      const meaning = nonEmptyStr(d['meaning']);
       if (!title || !meaning) return;
       const reward = range(d['reward']);
       const accuracy = range(d['accuracy']);

@@ -6,15 +6,11 @@
  * No vscode import; unit-tested.
  */
 import type { EngineEvent } from '../../schemas/generated/events';
+import { isObj, num, str } from '../util/read';
 import type { DatasetPage, DatasetQuery, DatasetRow, RolloutCompletion, RolloutGroup, RolloutStep, TokenPreview } from './messages';
 
 export const DATASET_PAGE_SIZE = 25;
 
-type Obj = Record<string, unknown>;
-
-const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.isArray(v);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 function completion(v: unknown): RolloutCompletion | undefined {
   if (!isObj(v)) return undefined;
