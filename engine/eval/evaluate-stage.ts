@@ -15,15 +15,12 @@ import * as fs from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import * as tf from '@tensorflow/tfjs-core';
 import Ajv2020 from 'ajv/dist/2020';
 import writeFileAtomic from 'write-file-atomic';
 import reportSchema from '../../schemas/report.schema.json';
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { EvalReport } from '../../schemas/generated/report';
-import { selectBackend, type BackendInfo } from '../model/backend';
-import { disposeModel, loadLlama, type LlamaModel } from '../model/llama';
-import { disposeLoraSet, loraHook, type LoraSet } from '../model/lora';
+import { openCompute, type Compute } from '../compute';
 import { BpeTokenizer } from '../model/tokenizer';
 import { builtinOntologyPath } from '../ontology/builtin';
 import { oboCachePath } from '../ontology/obo';
@@ -34,7 +31,6 @@ import { RUN_FILES } from '../run/store';
 import { CAPABILITIES, type Capability, type EventSink, type StageContext, type StageDef, type StageResult } from '../run/types';
 import { DATASET_FILES, loadExperimentOntology, ontologyCacheDir } from '../synth/synth-stage';
 import type { SynthExample } from '../synth/types';
-import { loadAdapterDir } from '../train/adapters';
 import { readExamples } from '../train/examples';
 import { BbioError } from '../util/errors';
 import type { Logger } from '../util/log';
@@ -81,12 +77,22 @@ async function adapterDirExists(dir: string): Promise<boolean> {
 
 export interface EvaluationTarget {
   name: ModelName;
-  /** LoRA set to add (absent: the base model itself). */
-  adapters?: LoraSet;
+  /** Adapter slot of the backend (absent: the base model itself) and the adapters it holds. */
+  adapters?: { slot: string; names: string[] };
+}
+
+/** base, then +SFT and +GRPO where those adapter folders exist: each loaded into a slot named after it. */
+export async function loadEvaluationTargets(compute: Compute, dirs: { sft: string; grpo: string }): Promise<EvaluationTarget[]> {
+  const targets: EvaluationTarget[] = [{ name: 'base' }];
+  for (const name of ['sft', 'grpo'] as const) {
+    if (!(await adapterDirExists(dirs[name]))) continue;
+    targets.push({ name, adapters: { slot: name, names: compute.loadAdapters(name, dirs[name]) } });
+  }
+  return targets;
 }
 
 export interface EvaluateModelsInput {
-  base: LlamaModel;
+  compute: Compute;
   tokenizer: EvalTokenizer;
   targets: readonly EvaluationTarget[];
   suites: readonly Capability[];
@@ -128,7 +134,7 @@ export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
   if (input.suites.length && !reward) throw new BbioError('E_INTERNAL', 'capability suites need the ontology (reward context)');
   for (const target of input.targets) {
     const t0 = performance.now();
-    const model: EvalModel = { name: target.name, model: input.base, ...(target.adapters ? { hook: loraHook(target.adapters, { training: false }) } : {}) };
+    const model: EvalModel = { name: target.name, compute: input.compute, ...(target.adapters ? { adapters: target.adapters.slot } : {}) };
     const scores: Record<string, Score> = {};
     const headline: Record<string, Score> = {};
     const examples: ReportExample[] = [];
@@ -202,6 +208,15 @@ function readManifest(runDir: string): Record<string, unknown> {
   }
 }
 
+/** The installed @tensorflow/tfjs-core version, read from its package.json (no tensor library loaded for it). */
+function tfjsCoreVersion(): string {
+  try {
+    return (require('@tensorflow/tfjs-core/package.json') as { version: string }).version;
+  } catch {
+    return 'unknown'; // bundled without node_modules beside it
+  }
+}
+
 /** Package versions that decide the numbers. */
 export function packageVersions(): Record<string, string> {
   let balancedbio = 'unknown';
@@ -210,13 +225,12 @@ export function packageVersions(): Record<string, string> {
   } catch {
     balancedbio = 'unknown'; // bundled without package.json beside it
   }
-  return { balancedbio, '@tensorflow/tfjs-core': tf.version_core, node: process.versions.node, v8: process.versions.v8 };
+  return { balancedbio, '@tensorflow/tfjs-core': tfjsCoreVersion(), node: process.versions.node, v8: process.versions.v8 };
 }
 
 export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
   const cfg = ctx.config;
   const t0 = performance.now();
-  const backend: BackendInfo = await selectBackend(cfg.model.backend, { log: ctx.log });
   const baseDir = (await outputExists('base_model', ctx.paths.base_model)) ? ctx.paths.base_model : cfg.model.path ? path.resolve(path.dirname(ctx.experimentFile), cfg.model.path) : ctx.paths.base_model;
   const testFile = path.join(ctx.paths.dataset, DATASET_FILES.test);
   const testExamples = readExamples(testFile);
@@ -227,18 +241,13 @@ export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
   const tokenizer = await loadTokenizer(baseDir);
   const opts = suiteOptionsFrom(cfg, ctx.seed, ctx.signal, ctx.stepsScale);
 
-  const base = loadLlama(baseDir);
-  const sets: LoraSet[] = [];
+  const compute = await openCompute(cfg.model, { log: ctx.log, tokenizer });
+  const backend = compute.describe();
   try {
-    const targets: EvaluationTarget[] = [{ name: 'base' }];
-    for (const [name, dir] of [['sft', ctx.paths.sft_adapter], ['grpo', ctx.paths.grpo_adapter]] as const) {
-      if (!(await adapterDirExists(dir))) continue;
-      const set = loadAdapterDir(base, dir);
-      sets.push(set);
-      targets.push({ name, adapters: set });
-    }
+    compute.loadModel(baseDir);
+    const targets = await loadEvaluationTargets(compute, { sft: ctx.paths.sft_adapter, grpo: ctx.paths.grpo_adapter });
     ctx.events.emit({ kind: 'phase', stage: 'evaluate', status: 'progress', step: 0, total: targets.length * (cfg.eval.suites.length + (mmlu.length ? 1 : 0)), message: `evaluating ${targets.map((t) => t.name).join(', ')} on ${cfg.eval.suites.join(', ')}${mmlu.length ? ' and MMLU' : ''}` });
-    const evaluated = evaluateModels({ base, tokenizer, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
+    const evaluated = evaluateModels({ compute, tokenizer, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
 
     // reproducibility: content hashes of everything read, and the facts that decide the numbers
     const hashes: Record<string, string> = {};
@@ -266,7 +275,7 @@ export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
         backend,
         seeds: { master: cfg.seed, evaluate: ctx.seed, bootstrap: ctx.seed, stages: (manifest.seeds as Record<string, unknown> | undefined)?.stages ?? null },
         experiment: { file: ctx.experimentFile, git: await gitState(ctx.experimentFile), manifest: manifest.experiment ?? null },
-        models: { base: path.relative(ctx.runDir, baseDir) || baseDir, adapters: Object.fromEntries(targets.filter((t) => t.adapters).map((t) => [t.name, [...t.adapters!.keys()]])) },
+        models: { base: path.relative(ctx.runDir, baseDir) || baseDir, adapters: Object.fromEntries(targets.filter((t) => t.adapters).map((t) => [t.name, t.adapters!.names])) },
         evaluation: { suites: cfg.eval.suites, maxItems: opts.maxItems, bootstrap: opts.resamples, fewShot: cfg.eval.few_shot, mcChunk: opts.mcChunk, generateBatchRows: opts.generateBatchRows, maxNewTokensCap: opts.maxNewTokensCap, decoding: 'greedy' },
         platform: manifest.platform ?? null,
       },
@@ -284,8 +293,7 @@ export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
     summary.seconds = (performance.now() - t0) / 1000;
     return { summary };
   } finally {
-    for (const s of sets) disposeLoraSet(s);
-    disposeModel(base);
+    await compute.dispose();
   }
 }
 

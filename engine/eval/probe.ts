@@ -9,12 +9,14 @@
  *
  * The probe subset is fixed for a run: `selectProbeSet` draws it once from the validation split, seeded.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { lmLoss, makeLmBatch, type LinearHook, type LlamaModel } from '../model/llama';
+import { makeLmBatch } from '../model/llama';
 import type { Capability } from '../run/types';
 import { CHAT_MARKERS } from '../synth/text';
 import type { SynthExample } from '../synth/types';
-import { domainQuestion, chatPrompt, scoreMultipleChoice, selectItems, type EvalTokenizer } from './suites';
+import { domainQuestion, chatPrompt, scoreMultipleChoice, selectItems, type EvalModel, type EvalTokenizer } from './suites';
+
+/** The model a probe measures: a backend and the adapter slot under training (absent: the base model). */
+export type ProbeModel = Pick<EvalModel, 'compute' | 'adapters'>;
 
 export type ExamplesByCapability = Partial<Record<Capability, readonly SynthExample[]>>;
 
@@ -46,8 +48,9 @@ function tokenize(tok: EvalTokenizer, ex: SynthExample, maxLen: number): { ids: 
  * Mean token loss (nats) on the response part, per capability present in `examples`.
  * Σ_rows Σ_{t in response} −log p(x_t | x_<t) / (number of response tokens).
  */
-export function probeLoss(model: LlamaModel, hook: LinearHook | undefined, tokenizer: EvalTokenizer, examples: ExamplesByCapability, opts: ProbeOptions): Partial<Record<Capability, number>> {
-  const maxLen = Math.min(opts.maxLen ?? model.config.max_position_embeddings, model.config.max_position_embeddings);
+export function probeLoss(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability, opts: ProbeOptions): Partial<Record<Capability, number>> {
+  const window = model.compute.config.max_position_embeddings;
+  const maxLen = Math.min(opts.maxLen ?? window, window);
   const pad = Math.max(0, tokenizer.padId);
   const out: Partial<Record<Capability, number>> = {};
   for (const [cap, list] of Object.entries(examples) as [Capability, readonly SynthExample[]][]) {
@@ -69,7 +72,7 @@ export function probeLoss(model: LlamaModel, hook: LinearHook | undefined, token
       });
       if (!n) continue;
       const batch = makeLmBatch(padded, mask); // weights = mask / n
-      const mean = tf.tidy(() => lmLoss(model, batch, { freezeBase: true, ...(hook ? { hook } : {}) }).dataSync()[0]!); // []
+      const mean = model.compute.loss(batch, model.adapters ? { adapters: model.adapters } : {});
       sum += mean * n;
       tokens += n;
     }
@@ -79,13 +82,13 @@ export function probeLoss(model: LlamaModel, hook: LinearHook | undefined, token
 }
 
 /** Multiple-choice accuracy by log-likelihood on the examples with options, per capability that has any. */
-export function probeAccuracy(model: LlamaModel, hook: LinearHook | undefined, tokenizer: EvalTokenizer, examples: ExamplesByCapability): Partial<Record<Capability, number>> {
+export function probeAccuracy(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability): Partial<Record<Capability, number>> {
   const out: Partial<Record<Capability, number>> = {};
   for (const [cap, list] of Object.entries(examples) as [Capability, readonly SynthExample[]][]) {
     const mc = (list ?? []).filter((e) => e.options?.length && e.answerLabel);
     if (!mc.length) continue;
     const qs = mc.map(domainQuestion);
-    const picks = scoreMultipleChoice({ name: 'base', model, ...(hook ? { hook } : {}) }, tokenizer, qs);
+    const picks = scoreMultipleChoice(model, tokenizer, qs);
     out[cap] = picks.filter((d, i) => d.pick === qs[i]!.gold).length / qs.length;
   }
   return out;

@@ -18,7 +18,7 @@
  * same seed for every model, so the resampled item sets are paired across models.
  */
 import type { EvalReport } from '../../schemas/generated/report';
-import type { LinearHook, LlamaModel } from '../model/llama';
+import type { Compute } from '../compute/types';
 import { extractFinalAnswer, extractSteps } from '../rl/answers';
 import { answerMatches, chainValidity, type RewardContext } from '../rl/rewards';
 import type { Capability } from '../run/types';
@@ -27,9 +27,7 @@ import { CHAT_MARKERS } from '../synth/text';
 import type { SynthExample } from '../synth/types';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
-import { generateGreedy, type GreedyCompletion } from './generate';
 import { decideMc, type LoglikRequest } from './loglik';
-import { scoreSharedContext } from './loglik-shared';
 import { score, type Score } from './stats';
 
 export type ModelName = EvalReport['models'][number]['name'];
@@ -44,11 +42,18 @@ export interface EvalTokenizer {
   decode(ids: number[], opts?: { skipSpecial?: boolean }): string;
 }
 
-/** A model under evaluation: the base weights plus an optional LoRA hook (loraHook(set, { training: false })). */
+/** A model under evaluation: the backend's base model plus an optional adapter slot. */
 export interface EvalModel {
   name: ModelName;
-  model: LlamaModel;
-  hook?: LinearHook;
+  compute: Compute;
+  adapters?: string;
+}
+
+/** A greedy completion: token ids, text cut before the first stop string, and whether the budget ran out. */
+export interface GreedyCompletion {
+  ids: number[];
+  text: string;
+  truncated: boolean;
 }
 
 export interface SuiteOptions {
@@ -156,11 +161,11 @@ function clip(s: string, max = 1000): string {
  * backend this beat batching (context, option) rows of many questions (bench/eval.ts), because the
  * context, which is most of the tokens, is not repeated per option.
  */
-export function scoreMultipleChoice(model: EvalModel, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[]): { pick: number; pickNorm: number }[] {
-  const forward = model.hook ? { hook: model.hook } : {};
+export function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[]): { pick: number; pickNorm: number }[] {
+  const adapters = model.adapters ? { adapters: model.adapters } : {};
   return questions.map((q) => {
     const reqs = q.continuations.map((c) => encodePair(tok, q.context, c));
-    const results = scoreSharedContext(model.model, reqs[0]?.context ?? [], reqs.map((r) => r.continuation), { padId: Math.max(0, tok.padId), forward });
+    const results = model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), adapters);
     return decideMc(results, q.continuations);
   });
 }
@@ -212,15 +217,14 @@ export function completeExamples(input: SuiteInput, suite: Capability): GreedyCo
     maxNew = Math.min(opts.maxNewTokensCap, Math.ceil(1.5 * longest) + 8);
   }
   const limit = maxNew;
-  const completions = generateGreedy(input.model.model, prompts.map((prompt) => ({ prompt, maxNewTokens: limit })), {
+  const completions = input.model.compute.generate({
+    prompts, n: 1, temperature: 0, topP: 1, maxNewTokens: limit,
     batchRows: opts.generateBatchRows,
-    ...(tok.eosId >= 0 ? { eosId: tok.eosId } : {}),
     stop: [CHAT_MARKERS.end, CHAT_MARKERS.user],
-    decode: (ids) => tok.decode(ids, { skipSpecial: true }),
-    forward: input.model.hook ? { hook: input.model.hook } : {},
+    ...(input.model.adapters ? { adapters: input.model.adapters } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
-  return completions.map((c) => ({ ...c, text: c.text.replace(/\s+$/u, '') }));
+  return completions.map(([c]) => ({ ...c!, text: c!.text.replace(/\s+$/u, '') }));
 }
 
 /** Per-item scores of a reasoning completion. */

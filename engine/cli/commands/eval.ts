@@ -9,18 +9,16 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Experiment } from '../../../schemas/generated/experiment';
-import { evaluateModels, loadTokenizer, type EvaluatedModel, type EvaluationTarget } from '../../eval/evaluate-stage';
+import { openCompute } from '../../compute';
+import { evaluateModels, loadEvaluationTargets, loadTokenizer, type EvaluatedModel } from '../../eval/evaluate-stage';
 import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
 import { pct } from '../../eval/report';
 import { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from '../../eval/suites';
-import { selectBackend, type BackendChoice } from '../../model/backend';
-import { disposeModel, loadLlama } from '../../model/llama';
-import { disposeLoraSet, type LoraSet } from '../../model/lora';
+import type { BackendChoice } from '../../model/backend';
 import { EdgeIndex, TermLexicon } from '../../rl/answers';
 import { readRunState, RUN_FILES } from '../../run/store';
 import { OUTPUT_PATHS } from '../../run/types';
 import { DATASET_FILES, loadExperimentOntology } from '../../synth/synth-stage';
-import { loadAdapterDir } from '../../train/adapters';
 import { readExamples } from '../../train/examples';
 import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';
@@ -82,7 +80,6 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
   const target = path.resolve(io.cwd, opts.model);
   if (!fs.existsSync(target)) throw new BbioError('E_FILE_MISSING', `no such model or run folder: ${opts.model}`, { file: target }, 'give a Hugging Face checkpoint folder (config.json) or a run folder');
   const log = createLogger({ write: io.err, level: 'warn' });
-  await selectBackend(opts.backend ?? 'auto', { log });
   const subjects = opts.subjects?.split(',').map((s) => s.trim()).filter(Boolean);
   const mmluFrom = async (paths: readonly string[]): Promise<MmluSubject[]> => (await Promise.all(paths.map((p) => loadMmlu(p, subjects?.length ? { subjects } : {})))).flat();
   const opt: SuiteOptions = { ...DEFAULT_SUITE_OPTIONS, seed: opts.seed ?? 0, maxItems: opts.maxItems ?? 0 };
@@ -97,36 +94,29 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     const ontology = await loadExperimentOntology(config, experimentFile);
     const testExamples = readExamples(path.join(target, OUTPUT_PATHS.dataset, DATASET_FILES.test));
     const tokenizer = await loadTokenizer(baseDir);
-    const base = loadLlama(baseDir);
-    const sets: LoraSet[] = [];
+    const compute = await openCompute({ backend: opts.backend ?? 'auto', workers: 1 }, { log, tokenizer });
     try {
-      const targets: EvaluationTarget[] = [{ name: 'base' }];
-      for (const [name, rel] of [['sft', OUTPUT_PATHS.sft_adapter], ['grpo', OUTPUT_PATHS.grpo_adapter]] as const) {
-        const dir = path.join(target, rel);
-        if (!fs.existsSync(path.join(dir, 'adapters.json')) && !fs.existsSync(path.join(dir, 'adapter_model.safetensors'))) continue;
-        const set = loadAdapterDir(base, dir);
-        sets.push(set);
-        targets.push({ name, adapters: set });
-      }
+      compute.loadModel(baseDir);
+      const targets = await loadEvaluationTargets(compute, { sft: path.join(target, OUTPUT_PATHS.sft_adapter), grpo: path.join(target, OUTPUT_PATHS.grpo_adapter) });
       evaluated = evaluateModels({
-        base, tokenizer, targets, suites: config.eval.suites, testExamples, mmlu, shots: opts.shots ?? config.eval.few_shot, log,
+        compute, tokenizer, targets, suites: config.eval.suites, testExamples, mmlu, shots: opts.shots ?? config.eval.few_shot, log,
         reward: { lexicon: new TermLexicon(ontology), edges: new EdgeIndex(ontology) },
         opts: { ...opt, resamples: config.eval.bootstrap, maxItems: opts.maxItems ?? config.eval.max_items },
       });
     } finally {
-      for (const s of sets) disposeLoraSet(s);
-      disposeModel(base);
+      await compute.dispose();
     }
   } else {
     if (!fs.existsSync(path.join(target, 'config.json'))) throw new BbioError('E_CHECKPOINT', `${opts.model} is neither a run folder (state.json) nor a checkpoint (config.json)`, { file: target });
     if (!opts.mmlu) throw new BbioError('E_USAGE', 'a checkpoint is scored on MMLU-format files: give --mmlu FOLDER or FILE.csv', {}, 'or pass a run folder to score its capability suites');
     const mmlu = await mmluFrom([path.resolve(io.cwd, opts.mmlu)]);
     const tokenizer = await loadTokenizer(target);
-    const base = loadLlama(target);
+    const compute = await openCompute({ backend: opts.backend ?? 'auto', workers: 1 }, { log, tokenizer });
     try {
-      evaluated = evaluateModels({ base, tokenizer, targets: [{ name: 'external' }], suites: [], testExamples: [], mmlu, shots: opts.shots ?? 5, opts: opt, log });
+      compute.loadModel(target);
+      evaluated = evaluateModels({ compute, tokenizer, targets: [{ name: 'external' }], suites: [], testExamples: [], mmlu, shots: opts.shots ?? 5, opts: opt, log });
     } finally {
-      disposeModel(base);
+      await compute.dispose();
     }
   }
   if (opts.json) io.out(JSON.stringify({ model: target, models: evaluated.map((m) => ({ ...m.report, seconds: m.seconds })), examples: evaluated.flatMap((m) => m.examples) }, null, 2));

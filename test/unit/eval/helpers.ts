@@ -4,6 +4,9 @@ import { parameterShapes } from '../../../engine/model/llama';
 import type { TensorMap } from '../../../engine/model/safetensors';
 import type { EvalTokenizer } from '../../../engine/eval/suites';
 import type { SynthExample } from '../../../engine/synth/types';
+import { TfjsCompute } from '../../../engine/compute/tfjs/compute';
+import type { Compute } from '../../../engine/compute/types';
+import { silentLogger } from '../../../engine/util/log';
 
 /**
  * All layer weights zero, every embedding row the same vector u (±1, so RMSNorm(u) = u), untied lm_head with
@@ -51,4 +54,11 @@ export function mcExample(id: string, answerLabel: 'A' | 'B' | 'C' | 'D'): Synth
     text: '', answer: options.find((o) => o.label === answerLabel)!.text, options, answerLabel,
     provenance: { entities: [], edges: [], central: 'X:0', answerIds: [] }, template: 'domain/test/0', split: 'test',
   };
+}
+
+/** A model under evaluation served by the tfjs backend (the char tokenizer decodes its completions). */
+export function evalModel(model: LlamaModel, opts: { name?: 'base' | 'sft' | 'grpo'; tokenizer?: EvalTokenizer } = {}): { name: 'base' | 'sft' | 'grpo'; compute: Compute } {
+  const compute = new TfjsCompute({ backend: { name: 'wasm', kind: 'wasm', reason: 'test', threads: 1, simd: true }, log: silentLogger, tokenizer: opts.tokenizer ?? charTokenizer() });
+  compute.useModel(model);
+  return { name: opts.name ?? 'base', compute };
 }

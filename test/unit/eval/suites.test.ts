@@ -15,7 +15,7 @@ import { silentLogger } from '../../../engine/util/log';
 import { makeRng } from '../../../engine/util/rng';
 import { useWasm } from '../model/helpers';
 import { loadFixture, synthConfig } from '../synth/fixture';
-import { CHAR_VOCAB, certainModel, charTokenizer, mcExample } from './helpers';
+import { CHAR_VOCAB, certainModel, charTokenizer, evalModel, mcExample } from './helpers';
 
 before(useWasm);
 
@@ -25,7 +25,7 @@ test('domain MC on a model that is certain of one token: acc is exactly 100% whe
   const model = certainModel({ vocab: CHAR_VOCAB, k: 3 }); // token 3 = 'z'
   const tok = charTokenizer();
   const ctx = { lexicon: undefined as never, edges: undefined as never };
-  const right = runSuite('domain', { model: { name: 'base', model }, tokenizer: tok, ctx, opts, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
+  const right = runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
   assert.equal(right.scores['domain/acc']!.value, 1);
   assert.equal(right.scores['domain/acc_norm']!.value, 1);
   assert.equal(right.scores['domain/acc']!.n, 6);
@@ -33,12 +33,12 @@ test('domain MC on a model that is certain of one token: acc is exactly 100% whe
   assert.equal(right.headline, right.scores['domain/acc']);
   assert.equal(right.examples.length, 5, 'five example items per suite');
   assert.equal(right.examples[0]!.output, 'A. zzzz');
-  const wrong = runSuite('domain', { model: { name: 'base', model }, tokenizer: tok, ctx, opts, testExamples: ['B', 'C', 'D', 'B'].map((l, i) => mcExample(`w${i}`, l as 'B')) });
+  const wrong = runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts, testExamples: ['B', 'C', 'D', 'B'].map((l, i) => mcExample(`w${i}`, l as 'B')) });
   assert.equal(wrong.scores['domain/acc']!.value, 0);
   assert.equal(wrong.scores['domain/acc_norm']!.value, 0);
   assert.equal(wrong.examples[0]!.correct, false);
   // max_items caps the items, the same sample every time
-  const capped = runSuite('domain', { model: { name: 'base', model }, tokenizer: tok, ctx, opts: { ...opts, maxItems: 2 }, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
+  const capped = runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts: { ...opts, maxItems: 2 }, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
   assert.equal(capped.scores['domain/acc']!.n, 2);
   assert.deepEqual(selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'), selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'));
 });
@@ -109,7 +109,7 @@ test('generative suites run end to end with the KV-cache generator and report sa
   const model = certainModel({ vocab: CHAR_VOCAB, k: 3, ctx: 512 });
   const ex = { ...mcExample('r1', 'A'), capability: 'reasoning' as const, prompt: 'Why?', response: '1. x\nAnswer: y', answer: 'y' };
   const ont = loadFixture();
-  const r = runSuite('reasoning', { model: { name: 'sft', model }, tokenizer: charTokenizer(), ctx: { lexicon: new TermLexicon(ont), edges: new EdgeIndex(ont) }, opts: { ...opts, maxNewTokens: { reasoning: 5 } }, testExamples: [ex, { ...ex, id: 'r2' }] });
+  const r = runSuite('reasoning', { model: evalModel(model, { name: 'sft' }), tokenizer: charTokenizer(), ctx: { lexicon: new TermLexicon(ont), edges: new EdgeIndex(ont) }, opts: { ...opts, maxNewTokens: { reasoning: 5 } }, testExamples: [ex, { ...ex, id: 'r2' }] });
   assert.equal(r.scores['reasoning/answer_acc']!.value, 0);
   assert.equal(r.scores['reasoning/answer_acc']!.n, 2);
   assert.equal(r.examples[0]!.output, 'zzzzz', 'the certain model writes token k until max new tokens');
@@ -121,10 +121,10 @@ test('probe: response-token loss orders the capabilities by how certain the mode
   const tok = charTokenizer();
   const easy = { ...mcExample('p1', 'A'), response: 'zzzzzzzzzzzzzzzzzzzz' };
   const hard = { ...mcExample('p2', 'B'), capability: 'reasoning' as const, response: 'abcdefghijklmnopqrst' };
-  const loss = probeLoss(model, undefined, tok, { domain: [easy], reasoning: [hard] }, { batchRows: 4 });
+  const loss = probeLoss(evalModel(model, { tokenizer: tok }), tok, { domain: [easy], reasoning: [hard] }, { batchRows: 4 });
   assert.ok(loss.domain! < loss.reasoning!, JSON.stringify(loss));
   assert.ok(loss.reasoning! > 20, 'wrong tokens cost ~80 nats each');
-  const acc = probeAccuracy(model, undefined, tok, { domain: [mcExample('a', 'A'), mcExample('b', 'A'), mcExample('c', 'C')] });
+  const acc = probeAccuracy(evalModel(model, { tokenizer: tok }), tok, { domain: [mcExample('a', 'A'), mcExample('b', 'A'), mcExample('c', 'C')] });
   assert.ok(Math.abs(acc.domain! - 2 / 3) < 1e-12);
   assert.equal(acc.reasoning, undefined);
   const set = selectProbeSet([easy, hard, { ...easy, id: 'p3' }], 1, 0);

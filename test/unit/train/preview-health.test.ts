@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { supervisedBatch, tokenizeExample, tokenPieces } from '../../../engine/train/examples';
 import { BpeTokenizer } from '../../../engine/model/tokenizer';
 import { projectionHealth, type HealthInput } from '../../../engine/train/projection/health';
-import { adamFirstStep } from '../../../engine/train/sft-stage';
+import { adamFirstStep } from '../../../engine/compute/tfjs/compute';
 import type { SynthExample } from '../../../engine/synth/types';
 import { REPO } from '../../helpers/tmp';
 
