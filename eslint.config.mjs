@@ -4,6 +4,9 @@
 import tseslint from 'typescript-eslint';
 
 const noVscode = { name: 'vscode', message: 'only extension/ may import the vscode API' };
+const engineNoImport = [noVscode, { name: 'vscode-languageserver', message: 'engine/ must not depend on the language server' }, { name: 'vscode-languageclient', message: 'engine/ must not depend on the editor client' }];
+const enginePatterns = [{ group: ['**/server/**', '**/extension/**', '../server', '../extension'], message: 'engine/ imports nothing from server/ or extension/' }];
+const noTensorflow = { group: ['@tensorflow/*'], message: 'only engine/compute/tfjs/ and engine/model/ may import TensorFlow.js: stages use the Compute interface (engine/compute/types.ts)' };
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'out/**', 'runs/**', 'test-results/**', '.cache/**', 'schemas/generated/**', '**/*.js', '**/*.mjs'] },
@@ -18,12 +21,12 @@ export default tseslint.config(
   },
   {
     files: ['engine/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        paths: [noVscode, { name: 'vscode-languageserver', message: 'engine/ must not depend on the language server' }, { name: 'vscode-languageclient', message: 'engine/ must not depend on the editor client' }],
-        patterns: [{ group: ['**/server/**', '**/extension/**', '../server', '../extension'], message: 'engine/ imports nothing from server/ or extension/' }],
-      }],
-    },
+    rules: { 'no-restricted-imports': ['error', { paths: engineNoImport, patterns: [...enginePatterns, noTensorflow] }] },
+  },
+  {
+    // the tensor library stays behind the compute interface (engine/compute/types.ts)
+    files: ['engine/compute/tfjs/**/*.ts', 'engine/model/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { paths: engineNoImport, patterns: enginePatterns }] },
   },
   {
     files: ['server/**/*.ts'],

@@ -3,7 +3,7 @@
  * S and M of ../shared/bench/torch_reference.py, sampling tokens/s with the KV cache on bio-tiny, and
  * peak RSS. When Debian's python3-torch is importable, runs the PyTorch reference in the same process
  * tree, side by side, and reports the ratio. Training is measured once per data-parallel worker count
- * (engine/train/data-parallel.ts), the configurations interleaved step by step, each figure with the load
+ * (engine/compute/tfjs/data-parallel.ts), the configurations interleaved step by step, each figure with the load
  * average (the machine may be shared). Run standalone: `npx tsx bench/engine.ts [--workers 1,2]
  * [--cores 1|2 (PyTorch threads)] [--models S,M] [--steps N] [--warmup N] [--no-torch]`.
  */
@@ -15,8 +15,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendChoice } from '../engine/model/backend';
 import { generate } from '../engine/model/infer';
 import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, normalizeConfig, parameterShapes, type LlamaConfig } from '../engine/model/llama';
-import { GradientPool } from '../engine/train/data-parallel';
-import { Trainer } from '../engine/train/trainer';
+import { GradientPool } from '../engine/compute/tfjs/data-parallel';
+import { Trainer } from '../engine/compute/tfjs/trainer';
 import { silentLogger } from '../engine/util/log';
 import { makeRng } from '../engine/util/rng';
 

@@ -8,8 +8,8 @@
  * options as one batch from the tiled KV cache). Run standalone: `npx tsx bench/eval.ts [--questions N]`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { scoreLoglik, type LoglikRequest } from '../engine/eval/loglik';
-import { scoreSharedContext } from '../engine/eval/loglik-shared';
+import { scoreLoglik, type LoglikRequest } from '../engine/compute/tfjs/loglik';
+import { scoreSharedContext } from '../engine/compute/tfjs/loglik-shared';
 import { selectBackend, type BackendChoice } from '../engine/model/backend';
 import { bioTinyConfig, disposeModel, forwardLogits, initLlama, type LlamaModel } from '../engine/model/llama';
 import { silentLogger } from '../engine/util/log';

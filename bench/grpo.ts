@@ -7,10 +7,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend } from '../engine/model/backend';
 import { bioTinyConfig, disposeModel, initLlama } from '../engine/model/llama';
 import { createLoraSet, loraHook, loraVariables } from '../engine/model/lora';
-import { grpoLoss } from '../engine/rl/loss';
-import { groupTokenLogps } from '../engine/rl/policy';
-import { sampleGroup } from '../engine/rl/sampling';
-import { computeGradients } from '../engine/train/grads';
+import { grpoLoss } from '../engine/compute/tfjs/grpo-loss';
+import { groupTokenLogps } from '../engine/compute/tfjs/policy';
+import { sampleGroup } from '../engine/compute/tfjs/sampling';
+import { computeGradients } from '../engine/compute/tfjs/grads';
 import { silentLogger } from '../engine/util/log';
 import { makeRng } from '../engine/util/rng';
 

@@ -19,7 +19,7 @@ const EXTERNAL = ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'
 
 const ENTRIES: { in: string; out: string }[] = [
   { in: 'engine/cli/main.ts', out: 'cli' },
-  { in: 'engine/train/worker.ts', out: 'engine-worker' },
+  { in: 'engine/compute/tfjs/worker.ts', out: 'engine-worker' },
   { in: 'server/server.ts', out: 'server' },
   { in: 'extension/extension.ts', out: 'extension' },
 ];

@@ -15,6 +15,9 @@ export interface OpenComputeOptions {
   tokenizer?: TfjsComputeOptions['tokenizer'];
 }
 
+/** How a stage gets its backend; stages take one so tests can hand them a fake. */
+export type ComputeFactory = (model: Pick<Experiment['model'], 'backend' | 'workers'>, opts: OpenComputeOptions) => Promise<Compute>;
+
 export async function openCompute(model: Pick<Experiment['model'], 'backend' | 'workers'>, opts: OpenComputeOptions): Promise<Compute> {
   const backend = await selectBackend(model.backend, { log: opts.log });
   return new TfjsCompute({ backend, log: opts.log, workers: model.workers, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });

@@ -20,7 +20,7 @@ import writeFileAtomic from 'write-file-atomic';
 import reportSchema from '../../schemas/report.schema.json';
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { EvalReport } from '../../schemas/generated/report';
-import { openCompute, type Compute } from '../compute';
+import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import { BpeTokenizer } from '../model/tokenizer';
 import { builtinOntologyPath } from '../ontology/builtin';
 import { oboCachePath } from '../ontology/obo';
@@ -228,7 +228,7 @@ export function packageVersions(): Record<string, string> {
   return { balancedbio, '@tensorflow/tfjs-core': tfjsCoreVersion(), node: process.versions.node, v8: process.versions.v8 };
 }
 
-export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
+export async function runEvaluate(ctx: StageContext, open: ComputeFactory = openCompute): Promise<StageResult> {
   const cfg = ctx.config;
   const t0 = performance.now();
   const baseDir = (await outputExists('base_model', ctx.paths.base_model)) ? ctx.paths.base_model : cfg.model.path ? path.resolve(path.dirname(ctx.experimentFile), cfg.model.path) : ctx.paths.base_model;
@@ -241,7 +241,7 @@ export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
   const tokenizer = await loadTokenizer(baseDir);
   const opts = suiteOptionsFrom(cfg, ctx.seed, ctx.signal, ctx.stepsScale);
 
-  const compute = await openCompute(cfg.model, { log: ctx.log, tokenizer });
+  const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   const backend = compute.describe();
   try {
     compute.loadModel(baseDir);
@@ -297,8 +297,9 @@ export async function runEvaluate(ctx: StageContext): Promise<StageResult> {
   }
 }
 
-export const evaluateStage: StageDef = {
-  name: 'evaluate',
-  title: 'Evaluate base, SFT and GRPO models per capability on held-out entities',
-  run: runEvaluate,
-};
+/** The stage with its backend factory (tests pass a fake one). */
+export function createEvaluateStage(open: ComputeFactory = openCompute): StageDef {
+  return { name: 'evaluate', title: 'Evaluate base, SFT and GRPO models per capability on held-out entities', run: (ctx) => runEvaluate(ctx, open) };
+}
+
+export const evaluateStage: StageDef = createEvaluateStage();

@@ -27,7 +27,7 @@ import { CHAT_MARKERS } from '../synth/text';
 import type { SynthExample } from '../synth/types';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
-import { decideMc, type LoglikRequest } from './loglik';
+import { decideMc, type LoglikRequest } from '../compute/tfjs/loglik';
 import { score, type Score } from './stats';
 
 export type ModelName = EvalReport['models'][number]['name'];

@@ -1,4 +1,4 @@
-import type { AdamWHyper } from '../train/adamw';
+import type { AdamWHyper } from '../compute/adamw';
 
 /** AdamW settings for the RL stage: β₂ 0.99 as in TRL's GRPO examples (faster-moving second moment). */
 export function adamwHyperDefaults(weightDecay: number): AdamWHyper {

@@ -11,7 +11,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openCompute, type Compute } from '../compute';
+import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import type { Completion, GenerateRequest, GrpoLossSpec, PairStat, RolloutGroup } from '../compute/types';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
@@ -67,7 +67,7 @@ function pickPrompts(byCap: Record<Capability, SynthExample[]>, caps: readonly C
   return out;
 }
 
-export async function runGrpo(ctx: StageContext): Promise<StageResult> {
+export async function runGrpo(ctx: StageContext, open: ComputeFactory = openCompute): Promise<StageResult> {
   const cfg = ctx.config;
   const g = cfg.grpo;
   const totalSteps = Math.max(1, Math.round(g.steps * ctx.stepsScale));
@@ -84,7 +84,7 @@ export async function runGrpo(ctx: StageContext): Promise<StageResult> {
   const caps = CAPABILITIES.filter((c) => train[c].length > 0);
   if (!caps.length) throw new BbioError('E_IO', `${ctx.paths.dataset}/train.jsonl has no examples`, {}, 'run the synthesize stage');
 
-  const compute = await openCompute(cfg.model, { log: ctx.log, tokenizer });
+  const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   await ctx.updateManifest({ backend: compute.describe() });
   try {
     const config = compute.loadModel(baseDir);
@@ -332,8 +332,9 @@ function probeAccuracy(
   return out;
 }
 
-export const grpoStage: StageDef = {
-  name: 'grpo',
-  title: 'Capability-aware GRPO with hybrid verifiable rewards',
-  run: runGrpo,
-};
+/** The stage with its backend factory (tests pass a fake one). */
+export function createGrpoStage(open: ComputeFactory = openCompute): StageDef {
+  return { name: 'grpo', title: 'Capability-aware GRPO with hybrid verifiable rewards', run: (ctx) => runGrpo(ctx, open) };
+}
+
+export const grpoStage: StageDef = createGrpoStage();

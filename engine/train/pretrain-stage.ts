@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openCompute, type Compute } from '../compute';
+import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import { bioTinyConfig, makeLmBatch } from '../model/llama';
 import { BpeTokenizer, trainBpe } from '../model/tokenizer';
 import type { StageContext, StageDef, StageResult } from '../run/types';
@@ -41,7 +41,7 @@ function rssMb(): number {
   return process.memoryUsage().rss / 1048576;
 }
 
-export async function runPretrain(ctx: StageContext): Promise<StageResult> {
+export async function runPretrain(ctx: StageContext, open: ComputeFactory = openCompute): Promise<StageResult> {
   const cfg = ctx.config;
   const p = cfg.pretrain;
   const dims = cfg.model.dims;
@@ -73,7 +73,7 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
     vocab: config.vocab_size, hidden: config.hidden_size, layers: config.num_hidden_layers,
   });
 
-  const compute = await openCompute(cfg.model, { log: ctx.log, tokenizer });
+  const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   await ctx.updateManifest({ backend: compute.describe() });
   try {
     compute.initModel(config, ctx.seed);
@@ -140,8 +140,9 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
   }
 }
 
-export const pretrainStage: StageDef = {
-  name: 'pretrain',
-  title: 'Pretrain bio-tiny from scratch on the synthesized corpus',
-  run: runPretrain,
-};
+/** The stage with its backend factory (tests pass a fake one). */
+export function createPretrainStage(open: ComputeFactory = openCompute): StageDef {
+  return { name: 'pretrain', title: 'Pretrain bio-tiny from scratch on the synthesized corpus', run: (ctx) => runPretrain(ctx, open) };
+}
+
+export const pretrainStage: StageDef = createPretrainStage();

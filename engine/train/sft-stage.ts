@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openCompute, type Compute } from '../compute';
+import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import type { TokenBatch } from '../compute/types';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import type { TargetModule } from '../model/lora';
@@ -18,7 +18,7 @@ import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { DataOrder } from './data';
 import { groupByCapability, readExamples, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
-import type { ProjectionMethod } from './projection/combine';
+import type { ProjectionMethod } from '../compute/projection/combine';
 import { projectionHealth } from './projection/health';
 
 /** The stage's part of a checkpoint; the backend adds its own (optimiser step, rng, projection state). */
@@ -50,7 +50,7 @@ function probeLosses(compute: Compute, caps: readonly Capability[], probes: read
   return out;
 }
 
-export async function runSft(ctx: StageContext): Promise<StageResult> {
+export async function runSft(ctx: StageContext, open: ComputeFactory = openCompute): Promise<StageResult> {
   const cfg = ctx.config;
   const s = cfg.sft;
   const totalSteps = Math.max(1, Math.round(s.steps * ctx.stepsScale));
@@ -58,7 +58,7 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
 
   const baseDir = baseModelDir(ctx);
   const tokenizer = await BpeTokenizer.load(path.join(baseDir, 'tokenizer.json'));
-  const compute = await openCompute(cfg.model, { log: ctx.log, tokenizer });
+  const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   await ctx.updateManifest({ backend: compute.describe() });
   try {
     const config = compute.loadModel(baseDir);
@@ -220,8 +220,9 @@ function emitProjectionMetrics(ctx: StageContext, caps: readonly Capability[], m
   p.subspaceDims?.forEach((d, i) => ctx.events.metric('sft/subspace_dim', d, { step, labels: { capability: caps[i]!, matrix: 'mean' } }));
 }
 
-export const sftStage: StageDef = {
-  name: 'sft',
-  title: 'Multi-capability LoRA with orthogonal gradient projection',
-  run: runSft,
-};
+/** The stage with its backend factory (tests pass a fake one). */
+export function createSftStage(open: ComputeFactory = openCompute): StageDef {
+  return { name: 'sft', title: 'Multi-capability LoRA with orthogonal gradient projection', run: (ctx) => runSft(ctx, open) };
+}
+
+export const sftStage: StageDef = createSftStage();

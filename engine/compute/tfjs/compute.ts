@@ -9,20 +9,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo } from '../../model/backend';
 import { disposeModel, initLlama, lmLoss, loadLlama, makeLmBatch, saveLlama, type ForwardOptions, type LlamaConfig, type LlamaModel } from '../../model/llama';
 import { createLoraSet, disposeLoraSet, loraHook, loraVariables, type LoraSet, type LoraSpec } from '../../model/lora';
-import type { EvalTokenizer } from '../../eval/suites';
-import { generateGreedy } from '../../eval/generate';
-import { scoreSharedContext } from '../../eval/loglik-shared';
-import { grpoLoss, grpoStats } from '../../rl/loss';
-import { groupEntropy, groupTokenLogps } from '../../rl/policy';
-import { sampleGroup } from '../../rl/sampling';
-import { loadAdapterDir, saveAdapterDir } from '../../train/adapters';
-import { loadLatestCheckpoint, saveCheckpoint } from '../../train/checkpoint';
-import { GradientPool } from '../../train/data-parallel';
-import { addScaled, type HostGrads, type NamedVariable } from '../../train/grads';
-import { combineGradients } from '../../train/projection/combine';
-import { oloraPenalty } from '../../train/projection/olora';
-import { SubspaceProjector, type SubspaceState } from '../../train/projection/subspace';
-import { Trainer } from '../../train/trainer';
+import { generateGreedy } from './generate';
+import { scoreSharedContext } from './loglik-shared';
+import { grpoLoss, grpoStats } from './grpo-loss';
+import { groupEntropy, groupTokenLogps } from './policy';
+import { sampleGroup } from './sampling';
+import { loadAdapterDir, saveAdapterDir } from './adapters';
+import { loadLatestCheckpoint, saveCheckpoint } from '../checkpoint';
+import { GradientPool } from './data-parallel';
+import { addScaled, type HostGrads, type NamedVariable } from './grads';
+import { combineGradients } from '../projection/combine';
+import { oloraPenalty } from '../projection/olora';
+import { SubspaceProjector, type SubspaceState } from '../projection/subspace';
+import { Trainer } from './trainer';
 import { BbioError } from '../../util/errors';
 import type { Logger } from '../../util/log';
 import { makeRng, type Rng } from '../../util/rng';
@@ -35,7 +34,7 @@ export interface TfjsComputeOptions {
   backend: BackendInfo;
   log: Logger;
   /** Decodes completions for stop strings and text (the run's tokenizer). */
-  tokenizer?: Pick<EvalTokenizer, 'decode' | 'eosId' | 'padId'>;
+  tokenizer?: { readonly eosId: number; readonly padId: number; decode(ids: number[], opts?: { skipSpecial?: boolean }): string };
   /** Data-parallel pretraining threads (0 = one per core); wasm and cpu only. */
   workers?: number;
 }

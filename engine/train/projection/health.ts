@@ -7,7 +7,7 @@
  * cosine after projection means the projection could not remove it (three or more capabilities projected
  * in sequence can re-introduce small conflicts).
  */
-import type { PairStat, ProjectionMethod } from './combine';
+import type { PairStat, ProjectionMethod } from '../../compute/projection/combine';
 
 export interface HealthNote {
   metric: 'sft/cosine_raw' | 'sft/cosine_projected' | 'sft/grad_norm_projected' | 'sft/conflict_fraction';

@@ -1,9 +1,9 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { generateGreedy } from '../../../engine/eval/generate';
-import { scoreLoglik } from '../../../engine/eval/loglik';
-import { scoreSharedContext } from '../../../engine/eval/loglik-shared';
+import { generateGreedy } from '../../../engine/compute/tfjs/generate';
+import { scoreLoglik } from '../../../engine/compute/tfjs/loglik';
+import { scoreSharedContext } from '../../../engine/compute/tfjs/loglik-shared';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../../../engine/eval/probe';
 import { DEFAULT_SUITE_OPTIONS, encodePair, runSuite, scoreIntegration, scoreReasoning, selectItems } from '../../../engine/eval/suites';
 import { generate } from '../../../engine/model/infer';

@@ -3,7 +3,7 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { aggregate, groupAdvantages, groupTies } from '../../../engine/rl/advantages';
-import { grpoLoss, grpoStats, type GrpoLossOptions, type LossType } from '../../../engine/rl/loss';
+import { grpoLoss, grpoStats, type GrpoLossOptions, type LossType } from '../../../engine/compute/tfjs/grpo-loss';
 
 before(async () => {
   await tf.setBackend('cpu');

@@ -8,8 +8,8 @@ import { OUTPUT_PATHS, type StageContext, type StageOutput } from '../../../engi
 import { pretrainStage } from '../../../engine/train/pretrain-stage';
 import { createLogger } from '../../../engine/util/log';
 import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, parameterShapes } from '../../../engine/model/llama';
-import { GradientPool, shardRanges } from '../../../engine/train/data-parallel';
-import { computeGradients } from '../../../engine/train/grads';
+import { GradientPool, shardRanges } from '../../../engine/compute/tfjs/data-parallel';
+import { computeGradients } from '../../../engine/compute/tfjs/grads';
 import { BbioError } from '../../../engine/util/errors';
 import { makeRng } from '../../../engine/util/rng';
 import { useWasm } from '../model/helpers';

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initLlama, makeLmBatch, normalizeConfig } from '../../../engine/model/llama';
 import { createLoraSet, loraVariables } from '../../../engine/model/lora';
-import { addScaled, zerosLike } from '../../../engine/train/grads';
-import { capabilityGradients } from '../../../engine/train/lora-grads';
-import { Trainer } from '../../../engine/train/trainer';
+import { addScaled, zerosLike } from '../../../engine/compute/tfjs/grads';
+import { capabilityGradients } from '../../../engine/compute/tfjs/lora-grads';
+import { Trainer } from '../../../engine/compute/tfjs/trainer';
 import { makeRng } from '../../../engine/util/rng';
 import { useWasm } from '../model/helpers';
 

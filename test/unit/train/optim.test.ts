@@ -4,11 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { adamwUpdate, createAdamWState } from '../../../engine/train/adamw';
-import { loadLatestCheckpoint, saveCheckpoint } from '../../../engine/train/checkpoint';
-import { addScaled, clipGlobalNorm, globalNorm } from '../../../engine/train/grads';
-import { learningRate } from '../../../engine/train/schedule';
-import { Trainer } from '../../../engine/train/trainer';
+import { adamwUpdate, createAdamWState } from '../../../engine/compute/adamw';
+import { loadLatestCheckpoint, saveCheckpoint } from '../../../engine/compute/checkpoint';
+import { addScaled, clipGlobalNorm, globalNorm } from '../../../engine/compute/tfjs/grads';
+import { learningRate } from '../../../engine/compute/schedule';
+import { Trainer } from '../../../engine/compute/tfjs/trainer';
 import { useWasm } from '../model/helpers';
 
 before(useWasm);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { combineGradients } from '../../../engine/train/projection/combine';
-import { dot64, orthonormalize, symmetricEigen } from '../../../engine/train/projection/linalg';
-import { oloraPenalty } from '../../../engine/train/projection/olora';
-import { pcgrad } from '../../../engine/train/projection/pcgrad';
-import { removeSpan, SubspaceProjector, truncatedBasis } from '../../../engine/train/projection/subspace';
-import { dot, norm, type GradVec } from '../../../engine/train/projection/vectors';
+import { combineGradients } from '../../../engine/compute/projection/combine';
+import { dot64, orthonormalize, symmetricEigen } from '../../../engine/compute/projection/linalg';
+import { oloraPenalty } from '../../../engine/compute/projection/olora';
+import { pcgrad } from '../../../engine/compute/projection/pcgrad';
+import { removeSpan, SubspaceProjector, truncatedBasis } from '../../../engine/compute/projection/subspace';
+import { dot, norm, type GradVec } from '../../../engine/compute/projection/vectors';
 import { makeRng } from '../../../engine/util/rng';
 
 const v = (...xs: number[][]): GradVec => xs.map((x) => Float32Array.from(x));

@@ -9,11 +9,11 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend } from '../model/backend';
-import { disposeModel, initLlama, lmLoss, makeLmBatch, type LlamaModel } from '../model/llama';
-import { BbioError, isBbioError } from '../util/errors';
-import { silentLogger } from '../util/log';
-import { makeRng } from '../util/rng';
+import { selectBackend } from '../../model/backend';
+import { disposeModel, initLlama, lmLoss, makeLmBatch, type LlamaModel } from '../../model/llama';
+import { BbioError, isBbioError } from '../../util/errors';
+import { silentLogger } from '../../util/log';
+import { makeRng } from '../../util/rng';
 import type { WorkerReply, WorkerRequest, WorkerInit } from './data-parallel';
 
 interface Replica {

@@ -4,8 +4,8 @@
  * one token per row per step. Temperature and nucleus (top-p, Holtzman et al. 2020) sampling; a row stops
  * at EOS, at a stop string (cut before it), or at maxNewTokens (then marked truncated).
  */
-import { createKvCache, decodeStep, disposeKvCache, type ForwardOptions, type LlamaModel } from '../model/llama';
-import type { Rng } from '../util/rng';
+import { createKvCache, decodeStep, disposeKvCache, type ForwardOptions, type LlamaModel } from '../../model/llama';
+import type { Rng } from '../../util/rng';
 
 export interface SampleOptions {
   maxNewTokens: number;

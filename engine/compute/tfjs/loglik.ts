@@ -6,7 +6,7 @@
  * soft-maxed on the host. One pass per batch instead of one per option is the speed-up the issue asks for.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { forwardHidden, lmHead, type ForwardOptions, type LlamaModel } from '../model/llama';
+import { forwardHidden, lmHead, type ForwardOptions, type LlamaModel } from '../../model/llama';
 
 export interface LoglikRequest {
   context: readonly number[];

@@ -7,7 +7,7 @@
  * context's cost paid once instead of once per option.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createKvCache, disposeKvCache, forwardHidden, lmHead, type ForwardOptions, type LlamaModel } from '../model/llama';
+import { createKvCache, disposeKvCache, forwardHidden, lmHead, type ForwardOptions, type LlamaModel } from '../../model/llama';
 import type { LoglikResult } from './loglik';
 
 /** log p(tok) and whether tok is the argmax, from one logits row. */

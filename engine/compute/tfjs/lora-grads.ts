@@ -4,9 +4,9 @@
  * stage then projects/combines them (PCGrad, subspace, …) and hands the result to Trainer.applyGradients.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { lmLoss, type LlamaModel, type LmBatch } from '../model/llama';
-import { loraHook, type LoraSet } from '../model/lora';
-import type { Rng } from '../util/rng';
+import { lmLoss, type LlamaModel, type LmBatch } from '../../model/llama';
+import { loraHook, type LoraSet } from '../../model/lora';
+import type { Rng } from '../../util/rng';
 import { computeGradients, type HostGrads, type NamedVariable } from './grads';
 
 export interface CapabilityBatch {

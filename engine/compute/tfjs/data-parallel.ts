@@ -15,8 +15,8 @@
  */
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { LlamaConfig } from '../model/llama';
-import { BbioError, ERROR_CODES, type ErrorCode } from '../util/errors';
+import type { LlamaConfig } from '../../model/llama';
+import { BbioError, ERROR_CODES, type ErrorCode } from '../../util/errors';
 import type { HostGrads } from './grads';
 
 /** Main → worker. */

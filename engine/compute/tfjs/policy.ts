@@ -6,7 +6,7 @@
  * distributions the completions were actually drawn from.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { forwardLogits, type ForwardOptions, type LlamaModel } from '../model/llama';
+import { forwardLogits, type ForwardOptions, type LlamaModel } from '../../model/llama';
 
 export interface GroupRollout {
   prompt: readonly number[];

@@ -6,11 +6,11 @@
  * host, so checkpoints and resume are bit-exact.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { TensorMap } from '../model/safetensors';
-import { BbioError } from '../util/errors';
-import { adamwUpdate, createAdamWState, type AdamWHyper, type AdamWState } from './adamw';
+import type { TensorMap } from '../../model/safetensors';
+import { BbioError } from '../../util/errors';
+import { adamwUpdate, createAdamWState, type AdamWHyper, type AdamWState } from '../adamw';
 import { clipGlobalNorm, computeGradients, firstNonFinite, globalNorm, type HostGrads, type NamedVariable } from './grads';
-import { learningRate, type ScheduleSpec } from './schedule';
+import { learningRate, type ScheduleSpec } from '../schedule';
 
 export interface TrainerOptions {
   /** Trainable variables, by name (HF names for a full model, PEFT-style names for adapters). */

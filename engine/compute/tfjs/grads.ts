@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core registers no gradients by itself (the @tensorflow/tfjs umbrella does).
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { BbioError } from '../util/errors';
+import { BbioError } from '../../util/errors';
 
 export interface NamedVariable {
   name: string;

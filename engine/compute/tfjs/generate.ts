@@ -7,8 +7,8 @@
  * so the result is identical to decoding each prompt alone. Prompts are sorted by length and batched so
  * the lockstep part (L_max − L_min steps) stays short.
  */
-import { createKvCache, decodeStep, disposeKvCache, type ForwardOptions, type LlamaModel } from '../model/llama';
-import { BbioError } from '../util/errors';
+import { createKvCache, decodeStep, disposeKvCache, type ForwardOptions, type LlamaModel } from '../../model/llama';
+import { BbioError } from '../../util/errors';
 
 export interface GenerateRequest {
   prompt: readonly number[];
