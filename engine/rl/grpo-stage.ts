@@ -23,7 +23,7 @@ import { CHAT_MARKERS } from '../synth/text';
 import type { SynthExample } from '../synth/types';
 import { adamwHyperDefaults } from './defaults';
 import { loadAdapterDir, saveAdapterDir } from '../train/adapters';
-import { loadLatestCheckpoint, saveCheckpoint } from '../train/checkpoint';
+import { loadCheckpointForResume, saveCheckpoint } from '../train/checkpoint';
 import { DataOrder } from '../train/data';
 import { groupByCapability, promptPrefix, readExamples } from '../train/examples';
 import type { HostGrads } from '../train/grads';
@@ -135,7 +135,7 @@ export async function runGrpo(ctx: StageContext): Promise<StageResult> {
   const wsum = initial.reduce((a, b) => a + b, 0);
   const state: GrpoState = { optimizerStep: 0, badSteps: 0, cursors: Object.fromEntries(caps.map((c) => [c, 0])), rng: [], weights: { weights: initial.map((x) => x / wsum), running: caps.map(() => Number.NaN) }, rewardHistory: [], probeHistory: [], alerted: false };
   let rng: Rng = makeRng(ctx.seed).fork('grpo');
-  const ckpt = ctx.resume ? loadLatestCheckpoint<GrpoState>(ctx.checkpointDir) : null;
+  const ckpt = await loadCheckpointForResume<GrpoState>(ctx, 'grpo');
   if (!ckpt) await fs.promises.rm(ctx.checkpointDir, { recursive: true, force: true });
   if (ckpt) {
     trainer.restore({ params: ckpt.params, optimizer: ckpt.optimizer, optimizerStep: ckpt.state.optimizerStep, badSteps: ckpt.state.badSteps });

@@ -170,6 +170,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
         seed: stageSeed(opts.config.seed, name),
         resume,
         updateManifest: (patch) => store.updateManifest(patch),
+        note: (message) => store.updateStage(name, { notes: [...(store.stage(name)?.notes ?? []), message] }),
       });
       for (const o of STAGE_IO[name].produces) available.add(o);
       await store.updateStage(name, { status: 'completed', finishedAt: new Date().toISOString(), summary: result.summary });

@@ -31,6 +31,8 @@ export interface StageState {
   finishedAt?: string;
   summary?: Record<string, number>;
   message?: string;
+  /** Remarks a stage recorded while running, oldest first (e.g. a checkpoint that failed verification). */
+  notes?: string[];
   attempts: number;
 }
 

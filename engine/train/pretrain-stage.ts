@@ -15,7 +15,7 @@ import type { StageContext, StageDef, StageResult } from '../run/types';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
-import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint';
+import { loadCheckpointForResume, saveCheckpoint } from './checkpoint';
 import { DataOrder, packDocuments, readJsonlTexts, type PackedData } from './data';
 import { GradientPool } from './data-parallel';
 import type { HostGrads, NamedVariable } from './grads';
@@ -92,7 +92,7 @@ export async function runPretrain(ctx: StageContext): Promise<StageResult> {
   const valTexts = fs.existsSync(valFile) ? readJsonlTexts(valFile) : [];
   if (!trainTexts.length) throw new BbioError('E_IO', `${ctx.paths.dataset}/train.jsonl has no examples`, {}, 'run the synthesize stage with more examples');
 
-  const ckpt = ctx.resume ? loadLatestCheckpoint<PretrainState>(ctx.checkpointDir) : null;
+  const ckpt = await loadCheckpointForResume<PretrainState>(ctx, 'pretrain');
   if (!ckpt) await fs.promises.rm(ctx.checkpointDir, { recursive: true, force: true });
   await fs.promises.mkdir(ctx.checkpointDir, { recursive: true });
 

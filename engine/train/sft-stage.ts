@@ -19,7 +19,7 @@ import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng, type Rng } from '../util/rng';
 import { saveAdapterDir } from './adapters';
-import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint';
+import { loadCheckpointForResume, saveCheckpoint } from './checkpoint';
 import { DataOrder } from './data';
 import { groupByCapability, readExamples, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
 import { addScaled, type HostGrads, type NamedVariable } from './grads';
@@ -132,7 +132,7 @@ export async function runSft(ctx: StageContext): Promise<StageResult> {
   const varsOf = (c: Capability): NamedVariable[] => (perCapability ? loraVariables(set, [c]) : vars);
   const indexOf = new Map(vars.map((v, i) => [v.name, i]));
 
-  const ckpt = ctx.resume ? loadLatestCheckpoint<SftState>(ctx.checkpointDir) : null;
+  const ckpt = await loadCheckpointForResume<SftState>(ctx, 'sft');
   if (!ckpt) await fs.promises.rm(ctx.checkpointDir, { recursive: true, force: true });
   const orders = Object.fromEntries(caps.map((c, i) => [c, new DataOrder(train[c].length, ctx.seed + 7919 * (i + 1))])) as Record<Capability, DataOrder>;
   const probeBatch = (rows: TokenizedExample[]): LmBatch | undefined => (rows.length ? supervisedBatch(rows.slice(0, PROBE_ROWS), padId) : undefined);
