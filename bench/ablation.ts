@@ -64,7 +64,7 @@ async function variant(config: Experiment, file: string, runDir: string, method:
   const ctx: StageContext = {
     config: cfg, experimentFile: file, runId: 'ablation', runDir: out, paths, checkpointDir: path.join(out, 'ckpt'),
     events: { emit, metric: (name, value, o) => emit({ kind: 'metric', stage: 'sft', name, value, ...(o?.step !== undefined ? { step: o.step } : {}), ...(o?.labels ? { labels: o.labels } : {}) }) },
-    log: silentLogger, signal: new AbortController().signal, stepsScale, seed: seed * 1000 + 17, resume: false, updateManifest: async () => {},
+    log: silentLogger, signal: new AbortController().signal, stepsScale, seed: seed * 1000 + 17, resume: false, updateManifest: async () => {}, note: async () => {},
   };
   await runSft(ctx);
   const metrics = events.filter((e): e is Extract<EngineEvent, { kind: 'metric' }> => e.kind === 'metric');

@@ -116,7 +116,7 @@ export interface StageSummary {
 export interface RunSummary {
   runId: string;
   runDir: string;
-  /** running | completed | failed | cancelled (state.json), absent when the folder is unreadable. */
+  /** running | completed | failed | cancelled (state.json), or `interrupted (writer gone)` when it says running but its process is dead; absent when the folder is unreadable. */
   status?: string;
   name?: string;
   experimentFile?: string;

@@ -4,7 +4,7 @@
  * stderr, so `--json` output can be piped.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { BbioError } from '../util/errors';
+import { BbioError, toBbioError } from '../util/errors';
 import { runInfer } from '../model/infer';
 import { runOntologyLookup } from '../ontology/lookup-command';
 import { runSynthCommand } from '../synth/synth-command';
@@ -159,9 +159,11 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       // --help and --version exit 0; every other commander error is a usage error
       return e.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     }
-    if (e instanceof BbioError) {
-      io.err(e.format());
-      return e.code === 'E_STAGE_FAILED' ? EXIT.failed : EXIT.badInput;
+    // a full disk or a read-only folder is the machine's state, not a bug: E_IO with the path and a hint
+    const known = e instanceof BbioError ? e : toBbioError(e);
+    if (known.code !== 'E_INTERNAL') {
+      io.err(known.format());
+      return known.code === 'E_STAGE_FAILED' || known.code === 'E_IO' ? EXIT.failed : EXIT.badInput;
     }
     io.err(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
     io.err('this is a bug in BalancedBio; please report it with the command you ran');

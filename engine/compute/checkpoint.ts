@@ -3,11 +3,17 @@
  * state, data cursor, anything the stage adds). Atomic: everything is written into a temporary folder that
  * is renamed into place, then `latest.json` is replaced atomically, so a crash at any instant leaves the
  * previous checkpoint intact and `latest.json` never points at a half-written folder.
+ *
+ * Each checkpoint folder carries `manifest.json` with the sha256 of every file in it, written last (and
+ * atomically): a load verifies every file against it, so corruption that keeps a file's size (a flipped
+ * byte, a block of zeros from a bad disk) is caught instead of resuming from garbage. At least the newest
+ * two checkpoints are kept, so a bad newest one falls back to the one before.
  */
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import { readSafetensors, writeSafetensors, type TensorMap } from '../model/safetensors';
+import { parseSafetensors, serializeSafetensors, type TensorMap } from '../model/safetensors';
 import { BbioError } from '../util/errors';
 
 export interface CheckpointData<S = Record<string, unknown>> {
@@ -20,13 +26,38 @@ export interface CheckpointData<S = Record<string, unknown>> {
   state: S;
 }
 
+/** A checkpoint as loaded: which folder it came from, and the newer ones that failed verification. */
+export interface LoadedCheckpoint<S> extends CheckpointData<S> {
+  dir: string;
+  /** Newer checkpoints skipped because they did not verify, newest first (empty when the latest loaded). */
+  rejected: { dir: string; problem: string }[];
+}
+
 const LATEST = 'latest.json';
+const MANIFEST = 'manifest.json';
+const FILES = { params: 'params.safetensors', optimizer: 'optimizer.safetensors', state: 'state.json' } as const;
+/** Two, so a corrupt newest checkpoint always has a predecessor to fall back to. */
+const MIN_KEEP = 2;
+
+interface CheckpointManifest {
+  version: 1;
+  step: number;
+  /** sha256 (hex) of each file of the checkpoint folder, by file name. */
+  sha256: Record<string, string>;
+}
 
 function stepDirName(step: number): string {
   return `step-${String(step).padStart(8, '0')}`;
 }
 
-/** Writes a checkpoint under `dir` and points latest.json at it; keeps the newest `keep` checkpoints. */
+function sha256(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * Writes a checkpoint under `dir` and points latest.json at it; keeps the newest `keep` checkpoints
+ * (never fewer than two, see MIN_KEEP).
+ */
 export async function saveCheckpoint<S>(dir: string, data: CheckpointData<S>, opts: { keep?: number } = {}): Promise<string> {
   await fs.promises.mkdir(dir, { recursive: true });
   const name = stepDirName(data.step);
@@ -34,13 +65,21 @@ export async function saveCheckpoint<S>(dir: string, data: CheckpointData<S>, op
   const tmp = path.join(dir, `.${name}.tmp-${process.pid}`);
   await fs.promises.rm(tmp, { recursive: true, force: true });
   await fs.promises.mkdir(tmp);
-  await writeSafetensors(path.join(tmp, 'params.safetensors'), data.params, { format: 'pt' });
-  await writeSafetensors(path.join(tmp, 'optimizer.safetensors'), data.optimizer, { format: 'pt' });
-  await writeFileAtomic(path.join(tmp, 'state.json'), JSON.stringify({ step: data.step, state: data.state }) + '\n');
+  const files: Record<string, Buffer> = {
+    [FILES.params]: serializeSafetensors(data.params, { format: 'pt' }),
+    [FILES.optimizer]: serializeSafetensors(data.optimizer, { format: 'pt' }),
+    [FILES.state]: Buffer.from(JSON.stringify({ step: data.step, state: data.state }) + '\n'),
+  };
+  const manifest: CheckpointManifest = { version: 1, step: data.step, sha256: {} };
+  for (const [file, bytes] of Object.entries(files)) {
+    await writeFileAtomic(path.join(tmp, file), bytes);
+    manifest.sha256[file] = sha256(bytes);
+  }
+  await writeFileAtomic(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
   await fs.promises.rm(final, { recursive: true, force: true });
   await fs.promises.rename(tmp, final);
   await writeFileAtomic(path.join(dir, LATEST), JSON.stringify({ dir: name, step: data.step }) + '\n');
-  const keep = opts.keep ?? 2;
+  const keep = Math.max(MIN_KEEP, opts.keep ?? MIN_KEEP);
   const all = (await fs.promises.readdir(dir)).filter((f) => /^step-\d{8}$/.test(f)).sort();
   for (const old of all.slice(0, Math.max(0, all.length - keep))) {
     if (old !== name) await fs.promises.rm(path.join(dir, old), { recursive: true, force: true });
@@ -48,26 +87,53 @@ export async function saveCheckpoint<S>(dir: string, data: CheckpointData<S>, op
   return final;
 }
 
-/** The checkpoint latest.json points at, or null when there is none. */
-export function loadLatestCheckpoint<S = Record<string, unknown>>(dir: string): CheckpointData<S> | null {
+/** Reads one checkpoint folder, verifying every file against its manifest; throws a message on any mismatch. */
+function readVerified<S>(ck: string): CheckpointData<S> {
+  const manifestFile = path.join(ck, MANIFEST);
+  let manifest: CheckpointManifest | undefined;
+  if (fs.existsSync(manifestFile)) {
+    manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as CheckpointManifest;
+    if (manifest.version !== 1 || typeof manifest.sha256 !== 'object' || manifest.sha256 === null) throw new Error(`${MANIFEST} has an unexpected structure`);
+  }
+  // a folder without a manifest was written before checksums existed: it loads unverified
+  const read = (file: string): Buffer => {
+    const bytes = fs.readFileSync(path.join(ck, file));
+    const want = manifest?.sha256[file];
+    if (manifest && want === undefined) throw new Error(`${MANIFEST} has no checksum for ${file}`);
+    if (want !== undefined && sha256(bytes) !== want) throw new Error(`${file} does not match its sha256 in ${MANIFEST} (the file was damaged after it was written)`);
+    return bytes;
+  };
+  const st = JSON.parse(read(FILES.state).toString('utf8')) as { step: number; state: S };
+  return {
+    step: st.step,
+    params: parseSafetensors(read(FILES.params), path.join(ck, FILES.params)).tensors,
+    optimizer: parseSafetensors(read(FILES.optimizer), path.join(ck, FILES.optimizer)).tensors,
+    state: st.state,
+  };
+}
+
+/**
+ * The checkpoint latest.json points at or, when that one does not verify, the newest older one that does
+ * (with the rejected ones listed); null when there is no checkpoint. Throws E_CHECKPOINT when none verifies.
+ */
+export function loadLatestCheckpoint<S = Record<string, unknown>>(dir: string): LoadedCheckpoint<S> | null {
   const latestFile = path.join(dir, LATEST);
   if (!fs.existsSync(latestFile)) return null;
-  let latest: { dir: string; step: number };
+  const rejected: { dir: string; problem: string }[] = [];
+  let latest: string | undefined;
   try {
-    latest = JSON.parse(fs.readFileSync(latestFile, 'utf8'));
+    latest = (JSON.parse(fs.readFileSync(latestFile, 'utf8')) as { dir: string }).dir;
   } catch (e) {
-    throw new BbioError('E_CHECKPOINT', `${latestFile} is not valid JSON`, { file: latestFile }, 'delete the checkpoint folder to restart the stage', { cause: e });
+    rejected.push({ dir: latestFile, problem: `not valid JSON: ${(e as Error).message}` });
   }
-  const ck = path.join(dir, latest.dir);
-  try {
-    const st = JSON.parse(fs.readFileSync(path.join(ck, 'state.json'), 'utf8')) as { step: number; state: S };
-    return {
-      step: st.step,
-      params: readSafetensors(path.join(ck, 'params.safetensors')).tensors,
-      optimizer: readSafetensors(path.join(ck, 'optimizer.safetensors')).tensors,
-      state: st.state,
-    };
-  } catch (e) {
-    throw new BbioError('E_CHECKPOINT', `checkpoint ${ck} is unreadable`, { file: ck }, 'delete the checkpoint folder to restart the stage', { cause: e });
+  const older = fs.readdirSync(dir).filter((f) => /^step-\d{8}$/.test(f) && f !== latest).sort().reverse();
+  for (const name of latest ? [latest, ...older] : older) {
+    const ck = path.join(dir, name);
+    try {
+      return { ...readVerified<S>(ck), dir: ck, rejected };
+    } catch (e) {
+      rejected.push({ dir: ck, problem: (e as Error).message });
+    }
   }
+  throw new BbioError('E_CHECKPOINT', `no checkpoint in ${dir} verifies: ${rejected.map((r) => `${path.basename(r.dir)}: ${r.problem}`).join('; ')}`, { file: dir }, 'delete the checkpoint folder to restart the stage');
 }

@@ -182,6 +182,15 @@ export interface LoglikResult {
   greedy: boolean;
 }
 
+export interface RestoredCheckpoint<S> {
+  state: S;
+  step: number;
+  /** The checkpoint folder restored. */
+  dir: string;
+  /** Newer checkpoints skipped because they did not verify, newest first (empty when the latest loaded). */
+  rejected: { dir: string; problem: string }[];
+}
+
 export interface Compute {
   /** The backend line recorded in manifest.json (name, kind, threads, why it was chosen). */
   describe(): BackendInfo;
@@ -220,8 +229,11 @@ export interface Compute {
   // -------------------------------------------------------------------------- checkpoints
   /** Writes weights, optimiser, projection state and the rng with the stage's JSON `state`; keeps the newest `keep`. */
   saveCheckpoint<S>(dir: string, state: S, opts?: { keep?: number }): Promise<void>;
-  /** Restores the latest checkpoint under `dir` into the trainer; returns the stage's state, or null when there is none. */
-  loadCheckpoint<S>(dir: string): S | null;
+  /**
+   * Restores the newest checkpoint under `dir` that verifies (sha256 per file) into the trainer; returns the
+   * stage's state with where it came from and the newer checkpoints it skipped, or null when there is none.
+   */
+  loadCheckpoint<S>(dir: string): RestoredCheckpoint<S> | null;
 
   // -------------------------------------------------------------------------- inference
   generate(req: GenerateRequest): Completion[][];

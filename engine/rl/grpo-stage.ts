@@ -23,6 +23,7 @@ import type { SynthExample } from '../synth/types';
 import { DataOrder } from '../train/data';
 import { groupByCapability, promptPrefix, readExamples } from '../train/examples';
 import { baseModelDir } from '../train/sft-stage';
+import { resumeFromCheckpoint } from '../train/resume';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { aggregate, groupTies, mean, std } from './advantages';
@@ -119,7 +120,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
     const initial = caps.map((c) => g.capability_weights[c]);
     const wsum = initial.reduce((a, b) => a + b, 0);
     const state: GrpoState = { cursors: Object.fromEntries(caps.map((c) => [c, 0])), weights: { weights: initial.map((x) => x / wsum), running: caps.map(() => Number.NaN) }, rewardHistory: [], probeHistory: [], alerted: false };
-    const resumed = ctx.resume ? compute.loadCheckpoint<GrpoState>(ctx.checkpointDir) : null;
+    const resumed = (await resumeFromCheckpoint<GrpoState>(ctx, compute, 'grpo'))?.state ?? null;
     if (!resumed) await fs.promises.rm(ctx.checkpointDir, { recursive: true, force: true });
     else {
       Object.assign(state, { cursors: resumed.cursors, weights: resumed.weights, rewardHistory: resumed.rewardHistory, probeHistory: resumed.probeHistory, alerted: resumed.alerted });

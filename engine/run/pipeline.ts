@@ -16,7 +16,7 @@ import { BbioError, toBbioError } from '../util/errors';
 import type { Logger } from '../util/log';
 import { makeRng } from '../util/rng';
 import { checkStageDependencies } from '../config/semantic';
-import { RunStore } from './store';
+import { RunStore, type StoreIo } from './store';
 import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from './types';
 import { outputExists } from './outputs';
 
@@ -35,6 +35,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Package version for the manifest. */
   version: string;
+  /** How the run store writes files (default: atomically); tests inject I/O failures here. */
+  storeIo?: StoreIo;
 }
 
 export interface RunOutcome {
@@ -109,9 +111,26 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   const ordered = STAGE_ORDER.filter((s) => requested.includes(s));
   const sourceText = await readFile(opts.experimentFile, 'utf8');
   const runsDir = path.resolve(path.dirname(opts.experimentFile), opts.config.output.runs_dir);
+  const io = opts.storeIo ? { io: opts.storeIo } : {};
   const store = opts.resumeDir
-    ? await RunStore.open(opts.resumeDir)
-    : await RunStore.create({ runsDir, name: opts.config.name, experimentFile: opts.experimentFile, resolvedYaml: stringify(opts.config), sourceText, manifest: await buildManifest(opts, sourceText) });
+    ? await RunStore.open(opts.resumeDir, io)
+    : await RunStore.create({ runsDir, name: opts.config.name, experimentFile: opts.experimentFile, resolvedYaml: stringify(opts.config), sourceText, manifest: await buildManifest(opts, sourceText), ...io });
+  // A process that exits while the run is open (a forced second SIGTERM/SIGINT, a crash) would leave
+  // state.json saying `running`; record how it ended instead. Only synchronous work runs in 'exit'.
+  const onExit = (code: number): void => {
+    const reason: unknown = opts.signal?.aborted ? opts.signal.reason : undefined;
+    if (reason !== undefined) store.finishSync('cancelled', { code: 'E_CANCELLED', message: `stopped by ${String(reason)} before the stage could checkpoint`, hint: 'resume with run --resume; the stage continues from its last checkpoint' });
+    else store.finishSync('failed', { code: 'E_INTERNAL', message: `the engine exited (code ${code}) while the run was running`, hint: 'resume with run --resume' });
+  };
+  process.on('exit', onExit);
+  try {
+    return await runStages(opts, store, ordered);
+  } finally {
+    process.off('exit', onExit);
+  }
+}
+
+async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]): Promise<RunOutcome> {
   const sink = makeSink(store, opts.onEvent);
   const paths = Object.fromEntries(Object.entries(OUTPUT_PATHS).map(([k, rel]) => [k, path.join(store.runDir, rel)])) as Record<StageOutput, string>;
   const unavailable: StageName[] = [];
@@ -170,6 +189,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
         seed: stageSeed(opts.config.seed, name),
         resume,
         updateManifest: (patch) => store.updateManifest(patch),
+        note: (message) => store.updateStage(name, { notes: [...(store.stage(name)?.notes ?? []), message] }),
       });
       for (const o of STAGE_IO[name].produces) available.add(o);
       await store.updateStage(name, { status: 'completed', finishedAt: new Date().toISOString(), summary: result.summary });
@@ -180,20 +200,41 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
-  sink.emit({ kind: 'phase', stage: 'run', status: 'completed', message: unavailable.length ? `done; not in this build: ${unavailable.join(', ')}` : 'done' });
-  await store.finish('completed');
-  await store.close();
+  try {
+    sink.emit({ kind: 'phase', stage: 'run', status: 'completed', message: unavailable.length ? `done; not in this build: ${unavailable.join(', ')}` : 'done' });
+    await store.finish('completed');
+    await store.close();
+  } catch (e) {
+    return finishFailed(store, sink, toBbioError(e, 'E_STAGE_FAILED'), unavailable, opts);
+  }
   return { runId: store.runId, runDir: store.runDir, status: 'completed', unavailable };
 }
 
+/**
+ * Records a failed or cancelled run: the error in the event log and state.json, then closes the store.
+ * When the run folder itself has become unwritable these writes fail too; the run still ends with the
+ * original error, extended by what could not be recorded, and the lock is released when possible.
+ */
 async function finishFailed(store: RunStore, sink: EventSink, err: BbioError, unavailable: StageName[], opts: RunOptions): Promise<RunOutcome> {
   const cancelled = err.code === 'E_CANCELLED';
+  const unrecorded: BbioError[] = [];
+  const attempt = async (write: () => void | Promise<void>): Promise<void> => {
+    try {
+      await write();
+    } catch (e) {
+      unrecorded.push(toBbioError(e));
+    }
+  };
   const running = (Object.entries(store.current.stages) as [StageName, { status: string }][]).find(([, s]) => s.status === 'running')?.[0];
-  if (running) await store.updateStage(running, { status: cancelled ? 'cancelled' : 'failed', finishedAt: new Date().toISOString(), message: err.message });
-  sink.emit({ kind: 'error', code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.location.file ? { file: err.location.file } : {}), ...(err.location.line ? { line: err.location.line } : {}), ...(running ? { stage: running } : {}) });
-  sink.emit({ kind: 'phase', stage: 'run', status: cancelled ? 'cancelled' : 'failed', message: err.message });
+  if (running) await attempt(() => store.updateStage(running, { status: cancelled ? 'cancelled' : 'failed', finishedAt: new Date().toISOString(), message: err.message }));
+  await attempt(() => sink.emit({ kind: 'error', code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}), ...(err.location.file ? { file: err.location.file } : {}), ...(err.location.line ? { line: err.location.line } : {}), ...(running ? { stage: running } : {}) }));
+  await attempt(() => sink.emit({ kind: 'phase', stage: 'run', status: cancelled ? 'cancelled' : 'failed', message: err.message }));
   if (!cancelled && err.code === 'E_STAGE_FAILED' && err.cause instanceof Error && err.cause.stack) opts.log.debug(err.cause.stack);
-  await store.finish(cancelled ? 'cancelled' : 'failed', { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) });
-  await store.close();
-  return { runId: store.runId, runDir: store.runDir, status: cancelled ? 'cancelled' : 'failed', error: err, unavailable };
+  await attempt(() => store.finish(cancelled ? 'cancelled' : 'failed', { code: err.code, message: err.message, ...(err.hint ? { hint: err.hint } : {}) }));
+  await attempt(() => store.close());
+  const first = unrecorded[0];
+  const error = first
+    ? new BbioError(err.code, `${err.message}; the run folder could not record it either (${first.message})`, err.location, err.hint ?? first.hint, { cause: err })
+    : err;
+  return { runId: store.runId, runDir: store.runDir, status: cancelled ? 'cancelled' : 'failed', error, unavailable };
 }

@@ -8,17 +8,19 @@
  *   artifacts/ checkpoints/ report.json report.md
  * Invariants: every file but events.jsonl is written atomically (temp + rename); events.jsonl is only
  * appended, a whole line per write, so a run killed at any moment leaves a store that readers accept
- * (a torn last line is ignored). A lock (proper-lockfile, mtime-refreshed) stops two processes writing one
- * run; a killed process's lock goes stale and `run --resume` can take it.
+ * (a torn last line is ignored). A lock (run-lock.ts) stops two processes writing one run; a killed
+ * process's lock is free at once, and of two resumes racing for it exactly one wins. state.json names its
+ * writer (pid, start time, host), so readers can tell a run whose writer died from one still running.
+ * Operating-system errors on the run folder (disk full, read-only, permissions) become E_IO with the path.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { access, constants, mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { access, constants, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import type { EngineEvent } from '../../schemas/generated/events';
-import { BbioError } from '../util/errors';
-import { processAlive } from '../util/process';
+import { writerOf, type RunWriter } from '../../schemas/run-writer';
+import { BbioError, ioError } from '../util/errors';
+import { acquireRunLock, type RunLock } from './run-lock';
 import type { StageName } from './types';
 import { RUN_FILES } from '../../schemas/run-layout';
 
@@ -31,6 +33,8 @@ export interface StageState {
   finishedAt?: string;
   summary?: Record<string, number>;
   message?: string;
+  /** Remarks a stage recorded while running, oldest first (e.g. a checkpoint that failed verification). */
+  notes?: string[];
   attempts: number;
 }
 
@@ -44,14 +48,26 @@ export interface RunState {
   updatedAt: string;
   stages: Partial<Record<StageName, StageState>>;
   error?: { code: string; message: string; hint?: string };
-  /** Process writing the run; lets a resume break the lock of a killed process at once. */
-  pid?: number;
+  /** The process writing (or that last wrote) the run: with `status: running` and a dead writer, the run was interrupted. */
+  writer?: RunWriter;
 }
 
 /** The run folder's file names, shared with the server and the editor (schemas/run-layout.ts). */
 export { RUN_FILES };
 
-const LOCK_STALE_MS = 10_000;
+/**
+ * How the store writes whole files: atomically (temp + rename) by default. A seam for tests, which run as
+ * root and so cannot provoke EACCES/EROFS/ENOSPC with chmod; they inject the error here instead.
+ */
+export interface StoreIo {
+  writeFile(file: string, text: string): Promise<void>;
+  writeFileSync(file: string, text: string): void;
+}
+
+export const atomicStoreIo: StoreIo = {
+  writeFile: (file, text) => writeFileAtomic(file, text),
+  writeFileSync: (file, text) => writeFileAtomic.sync(file, text),
+};
 
 /** `20261127-143012` in local time: sorts chronologically and reads naturally in a file list. */
 export function timestampId(d: Date): string {
@@ -74,16 +90,17 @@ async function ensureWritableDir(dir: string): Promise<void> {
 
 export class RunStore {
   private eventsFd: number | undefined;
-  private releaseLock: (() => Promise<void>) | undefined;
+  private lockHeld: RunLock | undefined;
 
   private constructor(
     readonly runDir: string,
     readonly runId: string,
     private state: RunState,
+    private readonly io: StoreIo,
   ) {}
 
   /** Creates a fresh run folder and locks it. */
-  static async create(opts: { runsDir: string; name: string; experimentFile: string; resolvedYaml: string; sourceText: string; manifest: Record<string, unknown>; now?: Date }): Promise<RunStore> {
+  static async create(opts: { runsDir: string; name: string; experimentFile: string; resolvedYaml: string; sourceText: string; manifest: Record<string, unknown>; now?: Date; io?: StoreIo }): Promise<RunStore> {
     await ensureWritableDir(opts.runsDir);
     const base = `${timestampId(opts.now ?? new Date())}-${opts.name}`;
     let runId = base;
@@ -98,58 +115,56 @@ export class RunStore {
     }
     const runDir = path.join(opts.runsDir, runId);
     const now = new Date().toISOString();
-    const state: RunState = { version: 1, runId, name: opts.name, experimentFile: opts.experimentFile, status: 'running', createdAt: now, updatedAt: now, stages: {}, pid: process.pid };
-    const store = new RunStore(runDir, runId, state);
-    await store.lock();
-    await Promise.all([mkdir(path.join(runDir, 'artifacts')), mkdir(path.join(runDir, 'checkpoints'))]);
-    await writeFileAtomic(path.join(runDir, RUN_FILES.experiment), opts.resolvedYaml);
-    await writeFileAtomic(path.join(runDir, RUN_FILES.experimentSource), opts.sourceText);
-    await writeJsonAtomic(path.join(runDir, RUN_FILES.manifest), { runId, ...opts.manifest });
+    const writer = writerOf();
+    const state: RunState = { version: 1, runId, name: opts.name, experimentFile: opts.experimentFile, status: 'running', createdAt: now, updatedAt: now, stages: {}, writer };
+    const io = opts.io ?? atomicStoreIo;
+    const store = new RunStore(runDir, runId, state, io);
+    store.lockHeld = await acquireRunLock(runDir, writer);
+    try {
+      await Promise.all([mkdir(path.join(runDir, 'artifacts')), mkdir(path.join(runDir, 'checkpoints'))]);
+      await io.writeFile(path.join(runDir, RUN_FILES.experiment), opts.resolvedYaml);
+      await io.writeFile(path.join(runDir, RUN_FILES.experimentSource), opts.sourceText);
+      await io.writeFile(path.join(runDir, RUN_FILES.manifest), JSON.stringify({ runId, ...opts.manifest }, null, 2) + '\n');
+    } catch (e) {
+      throw ioError(e, runDir, 'write the new run folder');
+    }
     await store.saveState();
     store.openEvents();
     return store;
   }
 
   /** Opens an existing run for resuming; fails clearly when it is locked by a live process or corrupt. */
-  static async open(runDir: string): Promise<RunStore> {
+  static async open(runDir: string, opts: { io?: StoreIo } = {}): Promise<RunStore> {
     const abs = path.resolve(runDir);
     const state = await readRunState(abs);
-    const store = new RunStore(abs, state.runId, state);
-    await store.lock();
+    const store = new RunStore(abs, state.runId, state, opts.io ?? atomicStoreIo);
+    const writer = writerOf();
+    store.lockHeld = await acquireRunLock(abs, writer);
     store.state.status = 'running';
-    store.state.pid = process.pid;
+    store.state.writer = writer;
     delete store.state.error;
     await store.saveState();
     store.openEvents();
     return store;
   }
 
-  private async lock(): Promise<void> {
-    const options = { lockfilePath: path.join(this.runDir, '.lock'), stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 2, retries: 0, realpath: false };
-    try {
-      this.releaseLock = await lockfile.lock(this.runDir, options);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ELOCKED' && this.state.pid !== undefined && this.state.pid !== process.pid && !processAlive(this.state.pid)) {
-        // the writer was killed (SIGKILL, power loss): its lock is stale even if its mtime is recent
-        await rm(options.lockfilePath, { recursive: true, force: true });
-        this.releaseLock = await lockfile.lock(this.runDir, options);
-        return;
-      }
-      if ((e as NodeJS.ErrnoException).code === 'ELOCKED') {
-        throw new BbioError('E_RUN_LOCKED', `run ${this.runId} is being written by another process`, { file: this.runDir }, `wait for it to finish or cancel it; a killed run's lock expires after ${LOCK_STALE_MS / 1000} s`, { cause: e });
-      }
-      throw new BbioError('E_IO', `cannot lock run ${this.runDir}: ${(e as Error).message}`, { file: this.runDir }, undefined, { cause: e });
-    }
-  }
-
   private openEvents(): void {
-    this.eventsFd = openSync(path.join(this.runDir, RUN_FILES.events), 'a');
+    const file = path.join(this.runDir, RUN_FILES.events);
+    try {
+      this.eventsFd = openSync(file, 'a');
+    } catch (e) {
+      throw ioError(e, file, 'open');
+    }
   }
 
   /** Appends one event as one line. Synchronous on purpose: the line is in the kernel before we go on. */
   appendEvent(event: EngineEvent): void {
     if (this.eventsFd === undefined) throw new BbioError('E_INTERNAL', 'events log is closed');
-    writeSync(this.eventsFd, JSON.stringify(event) + '\n');
+    try {
+      writeSync(this.eventsFd, JSON.stringify(event) + '\n');
+    } catch (e) {
+      throw ioError(e, path.join(this.runDir, RUN_FILES.events), 'append to');
+    }
   }
 
   get current(): Readonly<RunState> {
@@ -172,26 +187,62 @@ export class RunStore {
     await this.saveState();
   }
 
+  /**
+   * For a process that is exiting while the run is open (a forced stop, a crash): records the final status
+   * synchronously, since an 'exit' listener cannot wait for a promise. Does nothing once the store is closed.
+   */
+  finishSync(status: RunStatus, error: NonNullable<RunState['error']>): void {
+    if (this.eventsFd === undefined) return;
+    for (const st of Object.values(this.state.stages)) {
+      if (st?.status === 'running') Object.assign(st, { status: status === 'cancelled' ? 'cancelled' : 'failed', finishedAt: new Date().toISOString(), message: error.message });
+    }
+    this.state.status = status;
+    this.state.error = error;
+    this.state.updatedAt = new Date().toISOString();
+    this.io.writeFileSync(path.join(this.runDir, RUN_FILES.state), JSON.stringify(this.state, null, 2) + '\n');
+  }
+
   async updateManifest(patch: Record<string, unknown>): Promise<void> {
     const file = path.join(this.runDir, RUN_FILES.manifest);
-    const current = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    await writeJsonAtomic(file, { ...current, ...patch });
+    try {
+      const current = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      await this.io.writeFile(file, JSON.stringify({ ...current, ...patch }, null, 2) + '\n');
+    } catch (e) {
+      throw ioError(e, file, 'update');
+    }
   }
 
   private async saveState(): Promise<void> {
     this.state.updatedAt = new Date().toISOString();
-    await writeJsonAtomic(path.join(this.runDir, RUN_FILES.state), this.state);
+    const file = path.join(this.runDir, RUN_FILES.state);
+    try {
+      await this.io.writeFile(file, JSON.stringify(this.state, null, 2) + '\n');
+    } catch (e) {
+      throw ioError(e, file, 'write');
+    }
   }
 
+  /** Closes the events log and releases the lock; both are attempted even when the first fails. */
   async close(): Promise<void> {
-    if (this.eventsFd !== undefined) {
-      fsyncSync(this.eventsFd);
-      closeSync(this.eventsFd);
-      this.eventsFd = undefined;
+    const fd = this.eventsFd;
+    this.eventsFd = undefined;
+    const lock = this.lockHeld;
+    this.lockHeld = undefined;
+    let failure: unknown;
+    if (fd !== undefined) {
+      try {
+        fsyncSync(fd);
+        closeSync(fd);
+      } catch (e) {
+        failure = ioError(e, path.join(this.runDir, RUN_FILES.events), 'close');
+      }
     }
-    const release = this.releaseLock;
-    this.releaseLock = undefined;
-    if (release) await release();
+    try {
+      await lock?.release();
+    } catch (e) {
+      failure ??= ioError(e, lock?.file ?? this.runDir, 'release the lock');
+    }
+    if (failure !== undefined) throw failure;
   }
 }
 

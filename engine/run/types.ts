@@ -80,6 +80,8 @@ export interface StageContext {
   resume: boolean;
   /** Merges facts into manifest.json (e.g. the backend a model stage chose). */
   updateManifest(patch: Record<string, unknown>): Promise<void>;
+  /** Adds a remark to this stage's entry in state.json (e.g. that resume fell back to an older checkpoint). */
+  note(message: string): Promise<void>;
 }
 
 export interface StageResult {

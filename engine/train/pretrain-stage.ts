@@ -10,6 +10,7 @@ import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import { bioTinyConfig, makeLmBatch } from '../model/llama';
 import { BpeTokenizer, trainBpe } from '../model/tokenizer';
 import type { StageContext, StageDef, StageResult } from '../run/types';
+import { resumeFromCheckpoint } from './resume';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { DataOrder, packDocuments, readJsonlTexts, type PackedData } from './data';
@@ -86,7 +87,7 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
       rng: { seed: ctx.seed, stream: 'pretrain' },
     });
     const state: PretrainState = { cursor: 0, lastLoss: null };
-    const resumed = resuming ? compute.loadCheckpoint<PretrainState>(ctx.checkpointDir) : null;
+    const resumed = resuming ? ((await resumeFromCheckpoint<PretrainState>(ctx, compute, 'pretrain'))?.state ?? null) : null;
     if (resumed) {
       Object.assign(state, { cursor: resumed.cursor, lastLoss: resumed.lastLoss });
       ctx.events.emit({ kind: 'phase', stage: 'pretrain', status: 'resumed', step: compute.step, total: totalSteps });

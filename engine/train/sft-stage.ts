@@ -14,6 +14,7 @@ import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
 import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../run/types';
+import { resumeFromCheckpoint } from './resume';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { DataOrder } from './data';
@@ -97,7 +98,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
     const probes = caps.map((c) => probeBatch(val[c].length ? val[c] : train[c]));
 
     const state: SftState = { cursors: Object.fromEntries(caps.map((c) => [c, 0])), conflicts: {}, loggedSteps: 0, lastLoss: {} };
-    const resumed = ctx.resume ? compute.loadCheckpoint<SftState>(ctx.checkpointDir) : null;
+    const resumed = (await resumeFromCheckpoint<SftState>(ctx, compute, 'sft'))?.state ?? null;
     if (!resumed) await fs.promises.rm(ctx.checkpointDir, { recursive: true, force: true });
     else {
       Object.assign(state, { cursors: resumed.cursors, conflicts: resumed.conflicts, loggedSteps: resumed.loggedSteps, lastLoss: resumed.lastLoss });

@@ -85,9 +85,44 @@ export function isBbioError(e: unknown): e is BbioError {
   return e instanceof BbioError;
 }
 
-/** Wraps anything thrown into a BbioError, keeping the original as `cause`. */
+/**
+ * What to do about an operating-system I/O error, by errno. These are conditions of the machine (a full
+ * disk, a folder made read-only, a permission), not bugs, so they become E_IO with the path and this hint.
+ */
+const IO_HINTS: Record<string, string> = {
+  ENOSPC: 'the disk is full: free space (old runs, checkpoints) and resume the run',
+  EDQUOT: 'the disk quota is used up: free space or raise the quota, then resume the run',
+  EROFS: 'the file system is read-only: remount it read-write or set output.runs_dir to a writable folder, then resume',
+  EACCES: 'permission denied: make the folder writable for this user (chmod/chown) or set output.runs_dir elsewhere, then resume',
+  EPERM: 'operation not permitted: make the folder writable for this user (chmod/chown) or set output.runs_dir elsewhere, then resume',
+  EIO: 'the device reported an I/O error: check the disk (dmesg, SMART) before resuming',
+  EMFILE: 'too many open files: raise the limit (ulimit -n) and resume',
+  ENFILE: 'the system ran out of file handles: close other programs and resume',
+  ENOTDIR: 'a file sits where a folder is expected: move it away and resume',
+  EISDIR: 'a folder sits where a file is expected: move it away and resume',
+  ENOENT: 'a file or folder disappeared while the engine used it: check nothing else deletes the run folder, then resume',
+  EBUSY: 'the file is in use by another program: close it and resume',
+};
+
+/** Whether `e` is an operating-system error from a file operation (Node's system errors carry errno and syscall). */
+function isIoError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).syscall === 'string' && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).code! in IO_HINTS;
+}
+
+/**
+ * An I/O error `e` met while doing `doing` on `file`, as E_IO with the path and what to do; anything that is
+ * not an operating-system I/O error comes back unchanged (a bug stays a bug).
+ */
+export function ioError(e: unknown, file: string, doing: string): unknown {
+  if (!isIoError(e)) return e;
+  const at = e.path ?? file;
+  return new BbioError('E_IO', `cannot ${doing} ${at}: ${e.code} (${e.message})`, { file: at }, IO_HINTS[e.code!], { cause: e });
+}
+
+/** Wraps anything thrown into a BbioError, keeping the original as `cause`; operating-system I/O errors become E_IO. */
 export function toBbioError(e: unknown, code: ErrorCode = 'E_INTERNAL', hint?: string): BbioError {
   if (e instanceof BbioError) return e;
+  if (isIoError(e)) return ioError(e, e.path ?? '', `${e.syscall ?? 'access'}`) as BbioError;
   const message = e instanceof Error ? e.message : String(e);
   return new BbioError(code, message, {}, hint, { cause: e });
 }

@@ -16,6 +16,7 @@ import { readSettings } from '../settings';
 import { DashboardPanel, type DashboardHost } from '../views/dashboard-panel';
 import type { InspectorTab } from '../views/messages';
 import { slugify, TEMPLATES } from './templates';
+import { displayRunStatus } from '../../schemas/run-writer';
 
 const STAGES: readonly StageName[] = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'];
 
@@ -66,13 +67,13 @@ async function resolveExperiment(arg: unknown): Promise<vscode.Uri | undefined> 
 }
 
 async function pickRun(ctx: CommandContext, title: string, filter?: (r: { status?: string }) => boolean): Promise<RunRef | undefined> {
-  const runs = (await ctx.tree.listAll()).filter((r) => !filter || filter({ ...(r.state?.status ? { status: r.state.status } : {}) }));
+  const runs = (await ctx.tree.listAll()).filter((r) => !filter || filter({ ...(r.state ? { status: displayRunStatus(r.state) } : {}) }));
   if (runs.length === 0) {
     void vscode.window.showInformationMessage('BalancedBio: no matching runs found. Start one with "BalancedBio: Run Experiment".');
     return undefined;
   }
   const pick = await vscode.window.showQuickPick(
-    runs.map((r) => ({ label: r.runId, description: r.state?.status ?? r.problem ?? '', run: { runId: r.runId, dir: r.dir } })),
+    runs.map((r) => ({ label: r.runId, description: (r.state ? displayRunStatus(r.state) : undefined) ?? r.problem ?? '', run: { runId: r.runId, dir: r.dir } })),
     { title },
   );
   return pick?.run;
@@ -85,7 +86,7 @@ async function pickRuns(ctx: CommandContext, title: string): Promise<RunRef[] | 
     return undefined;
   }
   const picks = await vscode.window.showQuickPick(
-    runs.map((r) => ({ label: r.runId, description: r.state?.status ?? '', run: { runId: r.runId, dir: r.dir } })),
+    runs.map((r) => ({ label: r.runId, description: r.state ? displayRunStatus(r.state) : '', run: { runId: r.runId, dir: r.dir } })),
     { title, canPickMany: true },
   );
   return picks?.map((p) => p.run);

@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { RUN_FILES, SWEEP_FILES } from '../../schemas/run-layout';
+import type { RunWriter } from '../../schemas/run-writer';
 
 export { RUN_FILES, SWEEP_FILES };
 
@@ -38,6 +39,8 @@ export interface RunStateFile {
   updatedAt?: string;
   stages: Record<string, { status: StageStatus; summary?: Record<string, number>; message?: string; startedAt?: string; finishedAt?: string } | undefined>;
   error?: { code: string; message: string; hint?: string };
+  /** The process writing the run (engine/run/store.ts); with status running and a dead writer, the run was interrupted. */
+  writer?: Partial<RunWriter>;
 }
 
 export interface RunRef {

@@ -8,6 +8,7 @@ import type { JobTracker } from './job-tracker';
 import { exists, listArtifacts, listRunFolders, listSweepFolders, RUN_FILES, SWEEP_FILES, sweepRuns, type RunEntry, type RunRef, type StageStatus, type SweepEntry } from './run-files';
 import { describeError, type Log } from '../log';
 import { readSettings } from '../settings';
+import { displayRunStatus, INTERRUPTED_LABEL } from '../../schemas/run-writer';
 
 const STAGE_ORDER = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'] as const;
 
@@ -28,6 +29,8 @@ function statusIcon(status: string | undefined): vscode.ThemeIcon {
       return new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed'));
     case 'cancelled':
       return new vscode.ThemeIcon('circle-slash');
+    case INTERRUPTED_LABEL:
+      return new vscode.ThemeIcon('debug-disconnect', new vscode.ThemeColor('problemsWarningIcon.foreground'));
     case 'skipped':
       return new vscode.ThemeIcon('debug-step-over', new vscode.ThemeColor('disabledForeground'));
     case 'pending':
@@ -150,7 +153,8 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
       case 'run': {
         const { entry } = node;
         const item = new vscode.TreeItem(entry.variant ?? entry.runId, vscode.TreeItemCollapsibleState.Collapsed);
-        const status = entry.state?.status;
+        // a run whose state says running but whose engine process is gone shows as interrupted (and can be resumed)
+        const status = entry.state ? displayRunStatus(entry.state) : undefined;
         item.id = `run:${entry.dir.toString()}`;
         item.iconPath = statusIcon(entry.problem ? 'problem' : status);
         item.description = entry.problem ? 'unreadable' : entry.variant ? `${status ?? ''} · ${entry.runId}` : status;

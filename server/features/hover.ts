@@ -4,6 +4,7 @@
  * status and metric values on a stage section; the memory estimate on `model` and `grpo`.
  */
 import path from 'node:path';
+import { displayRunStatus } from '../../schemas/run-writer';
 import { MarkupKind, type CancellationToken, type Hover, type Position } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { isScalar } from 'yaml';
@@ -95,7 +96,7 @@ async function lastRunMarkdown(a: Analysis, stage: string, ctx: FeatureContext):
   const last = await ctx.runs.latest(runsDir, a.file, a.config.name);
   if (!last) return undefined;
   const st = last.state.stages[stage as keyof typeof last.state.stages];
-  const out = [`**Last run** \`${last.runId}\` (${last.state.status}) · ${stage}: ${st ? st.status : 'not run'}`];
+  const out = [`**Last run** \`${last.runId}\` (${displayRunStatus(last.state)}) · ${stage}: ${st ? st.status : 'not run'}`];
   if (st?.summary) out.push('', formatSummary(st.summary));
   if (st?.message) out.push('', `_${st.message}_`);
   if (stage === 'evaluate') {

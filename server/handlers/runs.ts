@@ -4,6 +4,7 @@ import path from 'node:path';
 import { ResponseError, type CancellationToken } from 'vscode-languageserver';
 import { loadExperiment } from '../../engine/config/load';
 import type { Experiment } from '../../schemas/generated/experiment';
+import { displayRunStatus } from '../../schemas/run-writer';
 import { STAGE_ORDER } from '../features/stages';
 import { isExperimentUri, uriToPath } from '../paths';
 import * as P from '../protocol';
@@ -76,7 +77,7 @@ export function registerRuns(deps: HandlerDeps): void {
           runId: r.runId,
           runDir: r.runDir,
           ...(r.problem ? { problem: r.problem } : {}),
-          ...(r.state ? { status: r.state.status, name: r.state.name, experimentFile: r.state.experimentFile, createdAt: r.state.createdAt, updatedAt: r.state.updatedAt, stages: r.state.stages } : {}),
+          ...(r.state ? { status: displayRunStatus(r.state), name: r.state.name, experimentFile: r.state.experimentFile, createdAt: r.state.createdAt, updatedAt: r.state.updatedAt, stages: r.state.stages } : {}),
         })),
       };
     }),

@@ -100,7 +100,7 @@ async function tinyRun(t: Parameters<typeof tempDir>[0]): Promise<{ ctx: StageCo
   const ctx: StageContext = {
     config, experimentFile: expFile, runId: 'tiny-run', runDir, paths, checkpointDir: path.join(runDir, 'checkpoints/evaluate'),
     events: { emit: (e) => events.push(e), metric: (name, value, o) => events.push({ kind: 'metric', stage: 'evaluate', name, value, ...(o?.labels ? { labels: o.labels } : {}) }) },
-    log: silentLogger, signal: new AbortController().signal, stepsScale: 1, seed: 11, resume: false, updateManifest: async () => {},
+    log: silentLogger, signal: new AbortController().signal, stepsScale: 1, seed: 11, resume: false, updateManifest: async () => {}, note: async () => {},
   };
   return { ctx, events, runDir };
 }

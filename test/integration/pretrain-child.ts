@@ -37,6 +37,7 @@ const ctx: StageContext = {
   },
   log: silentLogger, signal: new AbortController().signal, stepsScale: 1, seed: 3, resume,
   updateManifest: async (patch) => { out({ kind: 'manifest', patch }); },
+  note: async (message) => { out({ kind: 'note', message }); },
 };
 
 pretrainStage.run(ctx).then(

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { readEvents, readRunState } from '../../engine/run/store';
 import { invalidEvents } from '../helpers/events';
 import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
-import { REPO } from '../helpers/tmp';
+import { REPO, tempDir } from '../helpers/tmp';
 
 const BIN = path.join(REPO, 'bin/balancedbio.js');
 
@@ -108,4 +108,36 @@ test('BALANCEDBIO_BACKEND (the editor setting) replaces model.backend: auto, say
   const bad = await run({ BALANCEDBIO_BACKEND: 'tpu' });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /BALANCEDBIO_BACKEND is "tpu"/);
+});
+
+test('a second SIGTERM stops a run at once and state.json says cancelled, not running', async (t) => {
+  const dir = await tempDir(t);
+  const file = path.join(dir, 'stop.bbio.yaml');
+  await writeFile(file, 'name: stop\nstages: [synthesize]\noutput:\n  runs_dir: runs\n');
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(__dirname, 'run-stop-child.ts'), file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const waitFor = (stream: NodeJS.ReadableStream, re: RegExp): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`no ${re} within 30 s: ${buf}`)), 30_000);
+      stream.on('data', (d: Buffer) => {
+        buf += d.toString();
+        const m = buf.match(re);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m);
+        }
+      });
+    });
+  const stderrSaid = (re: RegExp) => waitFor(child.stderr!, re);
+  const runDir = (await waitFor(child.stdout!, /started (.+)\n/))[1]!;
+  const firstHandled = stderrSaid(/SIGTERM received: checkpointing/);
+  child.kill('SIGTERM');
+  await firstHandled; // the stage ignores the abort, as a long step would
+  child.kill('SIGTERM');
+  assert.equal(await exit, 1);
+  const state = await readRunState(runDir);
+  assert.equal(state.status, 'cancelled');
+  assert.equal(state.stages.synthesize?.status, 'cancelled');
+  assert.match(state.error?.message ?? '', /stopped by SIGTERM/);
 });

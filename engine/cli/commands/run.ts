@@ -76,14 +76,7 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
   if (opts.parallel !== undefined && opts.parallel > 1) io.err(`--parallel ${opts.parallel} has no effect: ${file} has no variants`);
 
   const controller = new AbortController();
-  const onSignal = (sig: NodeJS.Signals): void => {
-    io.err(`${sig} received: checkpointing and stopping (send again to force)`);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-    controller.abort();
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const stopSignals = handleStopSignals(controller, io);
 
   const view = opts.json ? undefined : createProgressView(io);
   const log = createLogger({ level: 'info', write: (l) => io.err(l) });
@@ -110,7 +103,29 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
     return outcome.status === 'completed' ? EXIT.ok : EXIT.failed;
   } finally {
     view?.stop();
+    stopSignals();
+  }
+}
+
+/**
+ * SIGTERM/SIGINT while a run is open: the first aborts `controller` (the stage checkpoints and stops between
+ * steps); a second one stops at once. It exits through process.exit, not the default signal action, so the
+ * pipeline's 'exit' listener records the run as cancelled in state.json. Returns the function that
+ * uninstalls the handlers.
+ */
+export function handleStopSignals(controller: AbortController, io: CliIo): () => void {
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      io.err(`${sig} received again: stopping now, without a checkpoint`);
+      process.exit(EXIT.failed);
+    }
+    io.err(`${sig} received: checkpointing and stopping (send again to force)`);
+    controller.abort(sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return () => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
-  }
+  };
 }

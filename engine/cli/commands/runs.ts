@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { EngineEvent } from '../../../schemas/generated/events';
+import { displayRunStatus } from '../../../schemas/run-writer';
 import { listRuns, readEvents, readRunState, type RunState } from '../../run/store';
 import { STAGE_ORDER } from '../../run/types';
 import { BbioError } from '../../util/errors';
@@ -21,7 +22,7 @@ export async function runRunsList(opts: { dir: string; json: boolean }, io: CliI
   const runsDir = path.resolve(io.cwd, opts.dir);
   const runs = await listRuns(runsDir);
   if (opts.json) {
-    io.out(JSON.stringify(runs.map((r) => ({ runId: r.runId, runDir: r.runDir, status: r.state?.status ?? 'corrupt', problem: r.problem, stages: r.state?.stages })), null, 2));
+    io.out(JSON.stringify(runs.map((r) => ({ runId: r.runId, runDir: r.runDir, status: r.state ? displayRunStatus(r.state) : 'corrupt', problem: r.problem, stages: r.state?.stages })), null, 2));
     return EXIT.ok;
   }
   if (!runs.length) {
@@ -31,7 +32,7 @@ export async function runRunsList(opts: { dir: string; json: boolean }, io: CliI
   const rows = [['RUN', 'STATUS', 'STAGES', 'CREATED']];
   for (const r of runs) {
     const done = r.state ? STAGE_ORDER.filter((s) => r.state!.stages[s]?.status === 'completed').join(',') : '';
-    rows.push([r.runId, r.state?.status ?? `unreadable: ${r.problem ?? ''}`, done || '-', r.state?.createdAt.replace('T', ' ').slice(0, 19) ?? '']);
+    rows.push([r.runId, r.state ? displayRunStatus(r.state) : `unreadable: ${r.problem ?? ''}`, done || '-', r.state?.createdAt.replace('T', ' ').slice(0, 19) ?? '']);
   }
   for (const l of table(rows)) io.out(l);
   return EXIT.ok;
@@ -69,10 +70,10 @@ export async function runRunsShow(run: string, opts: { dir: string; json: boolea
   const { events, badLines } = await readEvents(runDir);
   const metrics = lastMetrics(events);
   if (opts.json) {
-    io.out(JSON.stringify({ runDir, state, metrics: Object.fromEntries(metrics), events: events.length, unreadableEventLines: badLines }, null, 2));
+    io.out(JSON.stringify({ runDir, status: displayRunStatus(state), state, metrics: Object.fromEntries(metrics), events: events.length, unreadableEventLines: badLines }, null, 2));
     return EXIT.ok;
   }
-  io.out(`run ${state.runId}  (${state.status})`);
+  io.out(`run ${state.runId}  (${displayRunStatus(state)})`);
   io.out(`experiment ${state.experimentFile}`);
   if (state.error) io.out(`error ${state.error.code} ${state.error.message}${state.error.hint ? ` (${state.error.hint})` : ''}`);
   const rows = [['STAGE', 'STATUS', 'TIME', 'RESULTS']];

@@ -26,7 +26,7 @@ import { BbioError } from '../../util/errors';
 import type { Logger } from '../../util/log';
 import { makeRng, type Rng } from '../../util/rng';
 import type {
-  Completion, Compute, GenerateRequest, GrpoStepInput, GrpoStepResult, LoglikResult, LogprobOptions, ProjectionReport, RolloutGroup,
+  Completion, Compute, GenerateRequest, RestoredCheckpoint, GrpoStepInput, GrpoStepResult, LoglikResult, LogprobOptions, ProjectionReport, RolloutGroup,
   SftStepInput, SftStepResult, StepOutcome, TokenBatch, TrainingSpec,
 } from '../types';
 
@@ -394,7 +394,7 @@ export class TfjsCompute implements Compute {
     await saveCheckpoint(dir, { step: t.trainer.step, params: snap.params, optimizer, state: { ...state, ...own } }, opts.keep !== undefined ? { keep: opts.keep } : {});
   }
 
-  loadCheckpoint<S>(dir: string): S | null {
+  loadCheckpoint<S>(dir: string): RestoredCheckpoint<S> | null {
     const t = this.t;
     const ck = loadLatestCheckpoint<S & BackendState>(dir);
     if (!ck) return null;
@@ -404,7 +404,7 @@ export class TfjsCompute implements Compute {
     const p = t.spec.projection;
     if (t.subspace && p?.subspace) t.subspace = new SubspaceProjector(p.capabilities, t.vars.length, p.subspace, subspaceFromTensors(ck.optimizer, p.capabilities, t.vars.length, ck.state.subspaceStep ?? 0));
     t.poolStale = true;
-    return ck.state;
+    return { state: ck.state, step: ck.step, dir: ck.dir, rejected: ck.rejected };
   }
 
   // ------------------------------------------------------------------------------------ inference

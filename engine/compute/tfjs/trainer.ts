@@ -43,6 +43,8 @@ export class Trainer {
   private readonly master: Float32Array[];
   private opt: AdamWState;
   private badSteps = 0;
+  /** The first tensor (weight or moment) that was already non-finite in the snapshot `restore` loaded. */
+  private restoredNonFinite: string | null = null;
 
   constructor(private readonly options: TrainerOptions) {
     this.vars = options.vars;
@@ -80,12 +82,13 @@ export class Trainer {
       this.badSteps += 1;
       const limit = this.options.maxBadSteps ?? 5;
       if (this.badSteps >= limit) {
-        throw new BbioError(
-          'E_NAN',
-          `${this.badSteps} consecutive steps had a non-finite value (last: ${bad}) at step ${this.opt.step}`,
-          {},
-          'lower the learning rate or enable grad_clip; the last good checkpoint is intact',
-        );
+        const message = `${this.badSteps} consecutive steps had a non-finite value (last: ${bad}) at step ${this.opt.step}`;
+        // NaN weights or moments loaded from a checkpoint make every step non-finite whatever the
+        // learning rate: then the checkpoint is at fault, not the training, and the hint must say so
+        if (this.restoredNonFinite) {
+          throw new BbioError('E_NAN', `${message}; the checkpoint this stage resumed from already holds non-finite values (${this.restoredNonFinite})`, {}, "the checkpoint itself is damaged: delete the stage's folder under checkpoints/ in the run to restart the stage");
+        }
+        throw new BbioError('E_NAN', message, {}, 'lower the learning rate or enable grad_clip; the last good checkpoint is intact');
       }
       return { applied: false, step: this.opt.step, badTensor: bad, badSteps: this.badSteps };
     }
@@ -137,6 +140,7 @@ export class Trainer {
     });
     this.opt = { step: s.optimizerStep, m, v };
     this.badSteps = s.badSteps;
+    this.restoredNonFinite = firstNonFinite(this.names, this.master) ?? firstNonFinite(this.names.map((n) => `m.${n}`), m) ?? firstNonFinite(this.names.map((n) => `v.${n}`), v);
     this.upload();
   }
 }

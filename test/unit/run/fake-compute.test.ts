@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import type { ComputeFactory } from '../../../engine/compute';
 import type {
-  Completion, Compute, GenerateRequest, GrpoStepInput, GrpoStepResult, LoglikResult, ProjectionReport, RolloutGroup, SftStepInput, SftStepResult, TrainingSpec,
+  Completion, Compute, GenerateRequest, GrpoStepInput, GrpoStepResult, LoglikResult, ProjectionReport, RestoredCheckpoint, RolloutGroup, SftStepInput, SftStepResult, TrainingSpec,
 } from '../../../engine/compute/types';
 import { loadExperiment } from '../../../engine/config/load';
 import type { LlamaConfig } from '../../../engine/model/llama';
@@ -95,7 +95,7 @@ class FakeCompute implements Compute {
   async saveCheckpoint<S>(dir: string, state: S): Promise<void> {
     this.saved.push({ dir: path.basename(dir), ...(state as Record<string, unknown>) });
   }
-  loadCheckpoint<S>(): S | null {
+  loadCheckpoint<S>(): RestoredCheckpoint<S> | null {
     return null;
   }
   generate(req: GenerateRequest): Completion[][] {

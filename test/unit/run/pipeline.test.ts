@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile, copyFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadExperiment } from '../../../engine/config/load';
 import { runPipeline } from '../../../engine/run/pipeline';
-import { readEvents, readRunState, RunStore } from '../../../engine/run/store';
+import { atomicStoreIo, readEvents, readRunState, RunStore } from '../../../engine/run/store';
 import type { StageContext, StageDef, StageName } from '../../../engine/run/types';
 import { BbioError } from '../../../engine/util/errors';
 import { silentLogger } from '../../../engine/util/log';
@@ -67,7 +67,8 @@ test('a run writes state, manifest, resolved config and schema-valid events', as
   assert.deepEqual(invalidEvents(events), []);
   assert.ok(events.some((e) => e.kind === 'metric' && e.stage === 'pretrain'), 'stage sink stamps the stage');
   assert.notEqual(calls[0]!.seed, calls[1]!.seed);
-  await assert.rejects(stat(path.join(out.runDir, '.lock')), 'lock released at the end');
+  const again = await RunStore.open(out.runDir); // the lock was released at the end: it can be taken again
+  await again.close();
 });
 
 test('a failed stage fails the run; --resume skips finished stages and retries the failed one', async (t) => {
@@ -139,4 +140,64 @@ test('a torn last line in events.jsonl is skipped and reported, the rest is read
   assert.deepEqual(badLines, [2]);
   await writeFile(path.join(runDir, 'state.json'), '{"version":1,"runId":');
   await assert.rejects(readRunState(runDir), (e: BbioError) => e.code === 'E_RUN_CORRUPT');
+});
+
+/** An operating-system error as Node raises it (code, errno, syscall, path). */
+function osError(code: string, syscall: string, file: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(`${code}: simulated, ${syscall} '${file}'`), { code, errno: -1, syscall, path: file });
+}
+
+test('disk full during a stage ends the run with E_IO naming the path and what to do, recorded in state.json', async (t) => {
+  const { file, config } = await setup(t);
+  const calls: StageContext[] = [];
+  const full: StageDef = {
+    name: 'pretrain',
+    title: 'checkpoint on a full disk',
+    async run(ctx) {
+      // what saveCheckpoint meets when the disk fills (simulated: the test cannot fill the disk)
+      throw osError('ENOSPC', 'write', path.join(ctx.checkpointDir, 'step-00000004', 'params.safetensors'));
+    },
+  };
+  const out = await runPipeline({ config, experimentFile: file, stageTable: { synthesize: fakeStage('synthesize', 'dataset-card.json', calls), pretrain: full }, log: silentLogger, version: '0' });
+  assert.equal(out.status, 'failed');
+  assert.equal(out.error?.code, 'E_IO');
+  assert.match(out.error?.message ?? '', /checkpoints\/pretrain\/step-00000004\/params\.safetensors: ENOSPC/);
+  assert.match(out.error?.hint ?? '', /disk is full/);
+  const state = await readRunState(out.runDir);
+  assert.equal(state.status, 'failed');
+  assert.equal(state.error?.code, 'E_IO');
+  assert.equal(state.stages.pretrain?.status, 'failed');
+});
+
+test('a run folder that turns read-only mid-run ends with E_IO (not an internal error), the error in the events, the lock released', async (t) => {
+  const { file, config } = await setup(t);
+  const calls: StageContext[] = [];
+  // Root ignores file permissions, so chmod cannot make the folder read-only here: the store's writes
+  // fail through its I/O seam from the moment the stage runs, as they would on a remounted file system.
+  let readOnly = false;
+  const fail = (f: string): never => {
+    throw osError('EROFS', 'open', f);
+  };
+  const storeIo = {
+    writeFile: (f: string, text: string) => (readOnly ? Promise.reject(osError('EROFS', 'open', f)) : atomicStoreIo.writeFile(f, text)),
+    writeFileSync: (f: string, text: string) => (readOnly ? fail(f) : atomicStoreIo.writeFileSync(f, text)),
+  };
+  const turnsReadOnly: StageDef = {
+    name: 'pretrain',
+    title: 'folder becomes read-only',
+    async run() {
+      readOnly = true;
+      return { summary: { loss: 1 } };
+    },
+  };
+  const out = await runPipeline({ config, experimentFile: file, stageTable: { synthesize: fakeStage('synthesize', 'dataset-card.json', calls), pretrain: turnsReadOnly }, log: silentLogger, version: '0', storeIo });
+  assert.equal(out.status, 'failed');
+  assert.equal(out.error?.code, 'E_IO');
+  assert.match(out.error?.message ?? '', /state\.json: EROFS/);
+  assert.match(out.error?.hint ?? '', /read-only/);
+  const { events } = await readEvents(out.runDir);
+  assert.ok(events.some((e) => e.kind === 'error' && e.code === 'E_IO'), 'the error reached events.jsonl, which stays appendable');
+  readOnly = false;
+  const again = await RunStore.open(out.runDir); // the lock was released despite the failure
+  await again.close();
 });

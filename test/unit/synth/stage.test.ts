@@ -36,7 +36,7 @@ function fakeContext(runDir: string, events: EventInput[]): StageContext {
     stepsScale: 1,
     seed: 42,
     resume: false,
-    updateManifest: async () => {},
+    updateManifest: async () => {}, note: async () => {},
   };
 }
 

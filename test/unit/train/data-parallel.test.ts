@@ -106,7 +106,7 @@ async function pretrainLosses(workers: number): Promise<{ losses: number[]; logs
     config, experimentFile: path.join(runDir, 'x.bbio.yaml'), runId: 'dp', runDir, paths, checkpointDir: path.join(runDir, 'ckpt'),
     events: { emit: () => {}, metric: (name, value) => { if (name === 'pretrain/loss') losses.push(value); } },
     log: createLogger({ level: 'debug', write: (l) => logs.push(l) }), signal: new AbortController().signal, stepsScale: 1, seed: 4, resume: false,
-    updateManifest: async () => {},
+    updateManifest: async () => {}, note: async () => {},
   };
   try {
     await pretrainStage.run(ctx);

@@ -94,6 +94,24 @@ test('NaN guard: a NaN gradient rejects the step, names the tensor, and E_NAN st
   assert.deepEqual(Array.from(b.dataSync()), Array.from(before[1]!));
 });
 
+test('NaN guard: when the restored checkpoint itself is non-finite, E_NAN blames the checkpoint, not the training', () => {
+  const healthy = tinyTrainer(2);
+  assert.throws(() => {
+    for (let i = 0; i < 2; i++) healthy.trainer.applyGradients(healthy.trainer.computeGradients(healthy.loss).grads, { loss: NaN });
+  }, (e: Error & { code?: string; hint?: string }) => e.code === 'E_NAN' && /learning rate/.test(e.hint ?? ''));
+
+  const { trainer, loss } = tinyTrainer(2);
+  const snap = trainer.snapshot();
+  snap.params.get('w')!.data[1] = NaN; // what a checkpoint saved from, or damaged into, NaN weights holds
+  trainer.restore(snap);
+  assert.throws(() => {
+    for (let i = 0; i < 2; i++) {
+      const { loss: l, grads } = trainer.computeGradients(loss);
+      trainer.applyGradients(grads, { loss: l });
+    }
+  }, (e: Error & { code?: string; hint?: string }) => e.code === 'E_NAN' && /checkpoint this stage resumed from already holds non-finite values \(w\)/.test(e.message) && /checkpoint itself is damaged/.test(e.hint ?? '') && !/learning rate/.test(e.hint ?? ''));
+});
+
 test('checkpoint: atomic save, latest pointer, pruning, exact trainer restore', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-ck-'));
   const a = tinyTrainer();
