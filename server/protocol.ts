@@ -29,6 +29,11 @@ export interface InitializationOptions {
   diagnosticsDelayMs?: number;
   /** Skip the built-in clinical graph (default false; the experiment's `ontology.builtin` also decides). */
   skipBuiltinOntology?: boolean;
+  /**
+   * Absolute folders experiments may reach besides their workspace folder (`balancedbio.allowedPaths`).
+   * Every path in an experiment must otherwise stay inside the workspace; the Hugging Face cache is always allowed.
+   */
+  allowedPaths?: string[];
 }
 
 // ─── runs (job manager) ────────────────────────────────────────────────────────────────────────────

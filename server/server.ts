@@ -40,6 +40,9 @@ import { builtinOntologyPath } from '../engine/ontology/builtin';
 import { cliBinPath, findPackageRoot, isExperimentUri } from './paths';
 import * as P from './protocol';
 import { RunReader } from './runs';
+import { pathPolicyOf, workspaceFoldersOf, type WorkspaceRoots } from './workspace';
+import type { PathPolicy } from '../engine/config/paths';
+import path from 'node:path';
 
 const DEFAULT_DIAGNOSTICS_DELAY_MS = 150;
 const WANTS_DELAY_MS = 300;
@@ -87,7 +90,7 @@ export function startServer(): Connection {
   async function wantedSources(extraUri?: string): Promise<string[]> {
     const list = [...(builtin ? [builtin] : []), ...extraOntologies];
     const docs = documents.all().filter((d) => isExperimentUri(d.uri) || d.uri === extraUri);
-    for (const doc of docs) list.push(...ontologyFilesOf(await ctx.analyzer.analyze(doc)));
+    for (const doc of docs) list.push(...(await ontologyFilesOf(await ctx.analyzer.analyze(doc))));
     return [...new Set(list)];
   }
   let wantsTimer: NodeJS.Timeout | undefined;
@@ -116,7 +119,9 @@ export function startServer(): Connection {
     builtin = !opts.skipBuiltinOntology && (await fileExists(builtinPath)) ? builtinPath : undefined;
     if (!opts.skipBuiltinOntology && !builtin) log(`built-in ontology not found at ${builtinPath}`);
 
-    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator()), ontology, runs, machineMemoryBytes: os.totalmem(), log };
+    const roots: WorkspaceRoots = { folders: workspaceFoldersOf(params), allowed: Array.isArray(opts.allowedPaths) ? opts.allowedPaths.filter((s): s is string => typeof s === 'string' && path.isAbsolute(s)) : [] };
+    const pathPolicy = (file: string): PathPolicy => pathPolicyOf(roots, file);
+    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator(), pathPolicy), ontology, runs, machineMemoryBytes: os.totalmem(), pathPolicy, log };
     const jobs = new JobManager({
       binPath: cliBinPath(root),
       execPath: process.execPath,
