@@ -20,7 +20,8 @@ export type StageName = Exclude<NonNullable<EngineEvent['stage']>, 'run'>;
 export interface InitializationOptions {
   /**
    * Whether the workspace is trusted. When `false`, runs are refused (the engine executes user reward
-   * modules). Absent means trusted, for clients that have no notion of trust (Neovim, Helix).
+   * modules). Absent means untrusted unless the server was started with `--trusted`: a client with no
+   * notion of trust (Neovim, Helix) must opt in explicitly.
    */
   trusted?: boolean;
   /** Extra OBO files (absolute paths) loaded into the shared ontology index besides the built-in graph. */

@@ -46,6 +46,8 @@ import path from 'node:path';
 
 const DEFAULT_DIAGNOSTICS_DELAY_MS = 150;
 const WANTS_DELAY_MS = 300;
+/** `balancedbio lsp --stdio --trusted`: trust the workspace when the client sends no `trusted` option. */
+const TRUSTED_FLAG = '--trusted';
 
 function hasTransportArg(argv: readonly string[]): boolean {
   return argv.some((a) => a === '--stdio' || a === '--node-ipc' || a.startsWith('--socket') || a.startsWith('--pipe') || a.startsWith('--clientProcessId'));
@@ -106,7 +108,10 @@ export function startServer(): Connection {
   connection.onInitialize(async (params: InitializeParams): Promise<InitializeResult> => {
     const opts = (params.initializationOptions ?? {}) as P.InitializationOptions;
     const caps = params.capabilities ?? {};
-    state.trusted = opts.trusted !== false;
+    // A client that says nothing about trust gets none: runs execute code named by experiment files
+    // (custom reward modules), and an editor without a trust model cannot vouch for a cloned repository.
+    state.trusted = typeof opts.trusted === 'boolean' ? opts.trusted : process.argv.includes(TRUSTED_FLAG);
+    if (typeof opts.trusted !== 'boolean') log(`initializationOptions.trusted not given: runs are ${state.trusted ? `enabled (${TRUSTED_FLAG})` : `disabled; send trusted: true or start the server with ${TRUSTED_FLAG}`}`);
     state.pullDiagnostics = Boolean(caps.textDocument?.diagnostic);
     state.diagnosticsDelayMs = typeof opts.diagnosticsDelayMs === 'number' && opts.diagnosticsDelayMs >= 0 ? opts.diagnosticsDelayMs : DEFAULT_DIAGNOSTICS_DELAY_MS;
     state.codeLensRefresh = Boolean(caps.workspace?.codeLens?.refreshSupport);
