@@ -4,13 +4,15 @@
  * return every problem at once together with the fully resolved config (defaults applied).
  */
 import { readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
 import { quoteExcerpt, type ErrorCode } from '../util/errors';
 import { pointerToPath, SourceMap, type PathSegment, type Range1 } from './positions';
-import type { PathPolicy } from './paths';
+import { estimateMemory, formatBytes, type CheckpointConfig } from './memory-estimate';
+import { isPathAllowed, type PathPolicy } from './paths';
 import type { Problem } from './problems';
 import { hasErrors } from './problems';
 import { createConfigValidator, schemaAt, type ConfigValidator, type SchemaNode } from './schema-validator';
@@ -31,7 +33,11 @@ export const MAX_NESTING_DEPTH = 64;
  * File checks (existence, paths inside the workspace) need to know where the experiment may reach, so a
  * caller either states the workspace policy or skips them explicitly.
  */
-export type LoadOptions = { validator?: ConfigValidator } & ({ paths: PathPolicy; skipFileChecks?: false } | { skipFileChecks: true; paths?: PathPolicy });
+export type LoadOptions = {
+  validator?: ConfigValidator;
+  /** The memory the estimate is held against (default: this machine's, os.totalmem()). */
+  machineMemoryBytes?: number;
+} & ({ paths: PathPolicy; skipFileChecks?: false } | { skipFileChecks: true; paths?: PathPolicy });
 
 export interface LoadResult {
   /** Present when there are no error-severity problems. */
@@ -93,8 +99,38 @@ export async function parseExperiment(text: string, file: string, options: LoadO
   const config = validator.resolveDefaults(input);
   config.grpo.epsilon_high ??= config.grpo.clip_epsilon;
   problems.push(...(await checkSemantics({ input, config, file, sourceMap, checkFiles: !options.skipFileChecks, ...(options.paths ? { paths: options.paths } : {}) })));
+  if (!hasErrors(problems)) problems.push(...(await memoryProblems(config, file, sourceMap, options)));
   problems.sort((a, b) => a.line - b.line || a.column - b.column);
   return { raw, problems, sourceMap, ...(hasErrors(problems) ? {} : { config }) };
+}
+
+/**
+ * A run whose estimated peak memory exceeds the machine's would be killed part-way (or swap for hours),
+ * so it is an error before it starts. A checkpoint's config.json is read only when file checks run and
+ * it lies where the experiment may reach; without it the estimate uses the preset dimensions.
+ */
+async function memoryProblems(config: Experiment, file: string, map: SourceMap, options: LoadOptions): Promise<Problem[]> {
+  let ckpt: CheckpointConfig | undefined;
+  if (config.model.path) {
+    if (options.skipFileChecks || !options.paths) return [];
+    const json = path.resolve(path.dirname(file), config.model.path, 'config.json');
+    if (!(await isPathAllowed(json, options.paths))) return [];
+    try {
+      ckpt = JSON.parse(await readFile(json, 'utf8')) as CheckpointConfig;
+    } catch (e) {
+      if (e instanceof SyntaxError || (e as NodeJS.ErrnoException).code) return []; // missing or invalid: the file checks report it
+      throw e;
+    }
+  }
+  const machine = options.machineMemoryBytes ?? os.totalmem();
+  const est = estimateMemory(config, ckpt);
+  if (est.totalBytes <= machine) return [];
+  const at: PathSegment[] = map.hasPath(['grpo']) && est.parts.kvCache + est.parts.activations > est.parts.weights ? ['grpo'] : map.hasPath(['model']) ? ['model'] : [];
+  return [{
+    file, ...(at.length ? map.keyRange(at) : map.documentStart()), code: 'E_MEMORY', severity: 'error',
+    message: `estimated peak memory ${formatBytes(est.totalBytes)} exceeds this machine's ${formatBytes(machine)}`,
+    hint: 'lower grpo.group_size, prompts_per_step or max_new_tokens, the batch sizes, model.dims.context_length or the model size',
+  }];
 }
 
 /**
@@ -248,9 +284,21 @@ function schemaProblem(err: ErrorObject, map: SourceMap, file: string): Problem 
     }
     case 'type':
       return { ...base, ...map.valueRange(at), message: `${where} must be ${String(params.type)}; got ${jsonType(err.data)}`, hint: describeField(at) };
+    case 'maximum':
+      return { ...base, ...map.valueRange(at), message: `${where} must be at most ${Number(params.limit).toLocaleString('en-US')}; got ${jsonType(err.data)}`, hint: beyondMaximum(at) };
     default:
       return { ...base, ...map.valueRange(at), message: `${where} ${err.message ?? 'is invalid'}`, hint: describeField(at) };
   }
+}
+
+/**
+ * The schema's maxima on counts are guards against typos (`steps: 1e30` is an integer to JSON Schema) and
+ * against runs no machine finishes, not limits of the method; the hint says how to go further anyway.
+ */
+function beyondMaximum(at: readonly PathSegment[]): string {
+  const key = String(at[at.length - 1] ?? '');
+  if (key === 'steps') return 'the limit guards against typos such as 1e30; to train longer, keep this value and scale the run: `balancedbio run FILE --steps-scale N` (or the balancedbio.runs.stepsScale setting)';
+  return 'the limit guards against typos such as 1e30 and runs no machine finishes; if you truly need more, open an issue to raise it';
 }
 
 function describeField(path: readonly PathSegment[]): string | undefined {

@@ -143,7 +143,8 @@ async function backendFindings(a: Analysis, ctx: FeatureContext): Promise<Findin
 
 async function memoryFindings(a: Analysis, ctx: FeatureContext): Promise<Finding[]> {
   const est = await memoryEstimateOf(a, ctx);
-  if (!est || est.fraction < MEMORY_WARNING_FRACTION || !a.result.sourceMap) return [];
+  // above 100% the loader itself reports an E_MEMORY error; the server warns on the way there
+  if (!est || est.fraction < MEMORY_WARNING_FRACTION || est.fraction > 1 || !a.result.sourceMap) return [];
   const map = a.result.sourceMap;
   const at: PathSegment[] = map.hasPath(['grpo']) && est.parts.kvCache + est.parts.activations > est.parts.weights ? ['grpo'] : map.hasPath(['model']) ? ['model'] : [];
   return [{
