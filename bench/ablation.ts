@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   const stepsScale = Number(arg('steps-scale', '1'));
   const seeds = arg('seeds', '1,2,3').split(',').map(Number);
   const file = path.join(ROOT, 'examples/quickstart.bbio.yaml');
-  const { config, problems } = await loadExperiment(file);
+  const { config, problems } = await loadExperiment(file, { paths: { workspace: [ROOT], allowed: [] } });
   if (!config) throw new Error(problems.map((p) => p.message).join('\n'));
   const runDir = await baseRun(config, file, stepsScale);
   process.stderr.write(`base run: ${runDir}\n`);

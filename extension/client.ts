@@ -45,6 +45,7 @@ export async function startLanguageClient(context: vscode.ExtensionContext, log:
   const initializationOptions: P.InitializationOptions = {
     trusted: vscode.workspace.isTrusted,
     ontologies: ontologyPaths(settings),
+    allowedPaths: settings.allowedPaths,
   };
   const clientOptions: LanguageClientOptions = {
     documentSelector: DOCUMENT_SELECTOR,

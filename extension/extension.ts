@@ -87,8 +87,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('balancedbio.logLevel')) log.setLevel(readSettings().logLevel);
-        if (e.affectsConfiguration('balancedbio.ontology.sources')) {
-          void vscode.window.showInformationMessage('BalancedBio: ontology sources changed; reload the window to load them.');
+        if (e.affectsConfiguration('balancedbio.ontology.sources') || e.affectsConfiguration('balancedbio.allowedPaths')) {
+          void vscode.window.showInformationMessage('BalancedBio: settings of the language server changed; reload the window to apply them.');
         }
       }),
     );

@@ -1,4 +1,5 @@
 /** Typed access to the `balancedbio.*` settings declared in package.json `contributes.configuration`. */
+import path from 'node:path';
 import * as vscode from 'vscode';
 import type { LogLevel } from './log';
 
@@ -8,6 +9,8 @@ export interface Settings {
   backend: BackendPreference;
   runsDirectory: string;
   ontologySources: string[];
+  /** `balancedbio.allowedPaths`: folders experiments may reach besides their workspace folder. */
+  allowedPaths: string[];
   logLevel: LogLevel;
   openDashboardOnRun: boolean;
   stepsScale: number;
@@ -19,6 +22,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
     backend: c.get<BackendPreference>('engine.backend', 'auto'),
     runsDirectory: c.get<string>('runs.directory', 'runs'),
     ontologySources: c.get<string[]>('ontology.sources', []),
+    allowedPaths: c.get<string[]>('allowedPaths', []).filter((p) => path.isAbsolute(p)),
     logLevel: c.get<LogLevel>('logLevel', 'info'),
     openDashboardOnRun: c.get<boolean>('dashboard.openOnRun', true),
     stepsScale: c.get<number>('runs.stepsScale', 1),

@@ -9,6 +9,7 @@ import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { MAX_EXPERIMENT_BYTES, parseExperiment, type LoadResult } from '../engine/config/load';
 import type { CheckpointConfig } from '../engine/config/memory-estimate';
+import { isPathAllowed, type PathPolicy } from '../engine/config/paths';
 import type { ConfigValidator } from '../engine/config/schema-validator';
 import type { Experiment, ExperimentInput } from '../schemas/generated/experiment';
 import { uriToPath } from './paths';
@@ -17,6 +18,8 @@ export interface Analysis {
   uri: string;
   version: number;
   file: string;
+  /** Where the experiment may reach; files outside it are reported, never read. */
+  paths: PathPolicy;
   result: LoadResult;
   /** The resolved config: the loader's when valid, else defaults over a schema-valid raw object. */
   config?: Experiment;
@@ -37,7 +40,10 @@ export class DocumentAnalyzer {
   private readonly trees = new Map<string, { version: number; tree: SyntaxTree | undefined }>();
   private readonly checkpoints = new Map<string, { key: string; value: CheckpointConfig | undefined }>();
 
-  constructor(private readonly validator: ConfigValidator) {}
+  constructor(
+    private readonly validator: ConfigValidator,
+    private readonly pathPolicy: (file: string) => PathPolicy,
+  ) {}
 
   analyze(doc: TextDocument): Promise<Analysis> {
     const hit = this.analyses.get(doc.uri);
@@ -76,6 +82,7 @@ export class DocumentAnalyzer {
     const rel = analysis.config?.model.path;
     if (!rel) return undefined;
     const file = path.resolve(path.dirname(analysis.file), rel, 'config.json');
+    if (!(await isPathAllowed(file, analysis.paths))) return undefined; // reported as E_PATH_OUTSIDE; never read
     try {
       const s = await stat(file);
       const key = `${s.size}:${s.mtimeMs}`;
@@ -95,15 +102,16 @@ export class DocumentAnalyzer {
   private async compute(doc: TextDocument): Promise<Analysis> {
     const file = uriToPath(doc.uri);
     const text = doc.getText();
+    const paths = this.pathPolicy(file);
     let result: LoadResult;
     try {
-      result = await parseExperiment(text, file, { validator: this.validator });
+      result = await parseExperiment(text, file, { validator: this.validator, paths });
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       // a stack overflow in the YAML parser: absurd nesting
       result = { problems: [{ file, line: 1, column: 1, endLine: 1, endColumn: 2, code: 'E_YAML_SYNTAX', severity: 'error', message: 'YAML nesting is too deep to parse', hint: 'an experiment file needs only a few levels of nesting' }] };
     }
-    return { uri: doc.uri, version: doc.version, file, result, ...this.bestConfig(result) };
+    return { uri: doc.uri, version: doc.version, file, paths, result, ...this.bestConfig(result) };
   }
 
   private bestConfig(result: LoadResult): { config?: Experiment } {

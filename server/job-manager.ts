@@ -5,6 +5,7 @@
  * lines are human logs. Cancel = SIGTERM (the engine checkpoints and stops), then SIGKILL after a grace
  * period. Progress is reported through LSP work-done progress when the client supports it.
  */
+import type { PathPolicy } from '../engine/config/paths';
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,6 +44,8 @@ export interface EnqueueParams {
   stepsScale?: number;
   /** Absolute runs folder of the experiment (to name runDir once the engine says the runId). */
   runsDir?: string;
+  /** The editor's workspace policy for this file, passed on as `--workspace` / `--allow-path`. */
+  paths?: PathPolicy;
 }
 
 interface Job {
@@ -148,6 +151,9 @@ export class JobManager {
     if (p.stages?.length) args.push('--stages', p.stages.join(','));
     if (p.resume) args.push('--resume', p.resume);
     if (p.stepsScale !== undefined) args.push('--steps-scale', String(p.stepsScale));
+    // the run checks paths against the same workspace as the editor's diagnostics (its cwd is the file's folder)
+    for (const w of p.paths?.workspace.slice(0, 1) ?? []) args.push('--workspace', w);
+    for (const d of p.paths?.allowed ?? []) args.push('--allow-path', d);
     job.info = { ...job.info, status: 'running', startedAt: Date.now() };
     let child: ChildProcess;
     try {

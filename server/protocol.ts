@@ -20,7 +20,8 @@ export type StageName = Exclude<NonNullable<EngineEvent['stage']>, 'run'>;
 export interface InitializationOptions {
   /**
    * Whether the workspace is trusted. When `false`, runs are refused (the engine executes user reward
-   * modules). Absent means trusted, for clients that have no notion of trust (Neovim, Helix).
+   * modules). Absent means untrusted unless the server was started with `--trusted`: a client with no
+   * notion of trust (Neovim, Helix) must opt in explicitly.
    */
   trusted?: boolean;
   /** Extra OBO files (absolute paths) loaded into the shared ontology index besides the built-in graph. */
@@ -29,6 +30,11 @@ export interface InitializationOptions {
   diagnosticsDelayMs?: number;
   /** Skip the built-in clinical graph (default false; the experiment's `ontology.builtin` also decides). */
   skipBuiltinOntology?: boolean;
+  /**
+   * Absolute folders experiments may reach besides their workspace folder (`balancedbio.allowedPaths`).
+   * Every path in an experiment must otherwise stay inside the workspace; the Hugging Face cache is always allowed.
+   */
+  allowedPaths?: string[];
 }
 
 // ─── runs (job manager) ────────────────────────────────────────────────────────────────────────────

@@ -40,9 +40,14 @@ import { builtinOntologyPath } from '../engine/ontology/builtin';
 import { cliBinPath, findPackageRoot, isExperimentUri } from './paths';
 import * as P from './protocol';
 import { RunReader } from './runs';
+import { pathPolicyOf, workspaceFoldersOf, type WorkspaceRoots } from './workspace';
+import type { PathPolicy } from '../engine/config/paths';
+import path from 'node:path';
 
 const DEFAULT_DIAGNOSTICS_DELAY_MS = 150;
 const WANTS_DELAY_MS = 300;
+/** `balancedbio lsp --stdio --trusted`: trust the workspace when the client sends no `trusted` option. */
+const TRUSTED_FLAG = '--trusted';
 
 function hasTransportArg(argv: readonly string[]): boolean {
   return argv.some((a) => a === '--stdio' || a === '--node-ipc' || a.startsWith('--socket') || a.startsWith('--pipe') || a.startsWith('--clientProcessId'));
@@ -87,7 +92,7 @@ export function startServer(): Connection {
   async function wantedSources(extraUri?: string): Promise<string[]> {
     const list = [...(builtin ? [builtin] : []), ...extraOntologies];
     const docs = documents.all().filter((d) => isExperimentUri(d.uri) || d.uri === extraUri);
-    for (const doc of docs) list.push(...ontologyFilesOf(await ctx.analyzer.analyze(doc)));
+    for (const doc of docs) list.push(...(await ontologyFilesOf(await ctx.analyzer.analyze(doc))));
     return [...new Set(list)];
   }
   let wantsTimer: NodeJS.Timeout | undefined;
@@ -103,7 +108,10 @@ export function startServer(): Connection {
   connection.onInitialize(async (params: InitializeParams): Promise<InitializeResult> => {
     const opts = (params.initializationOptions ?? {}) as P.InitializationOptions;
     const caps = params.capabilities ?? {};
-    state.trusted = opts.trusted !== false;
+    // A client that says nothing about trust gets none: runs execute code named by experiment files
+    // (custom reward modules), and an editor without a trust model cannot vouch for a cloned repository.
+    state.trusted = typeof opts.trusted === 'boolean' ? opts.trusted : process.argv.includes(TRUSTED_FLAG);
+    if (typeof opts.trusted !== 'boolean') log(`initializationOptions.trusted not given: runs are ${state.trusted ? `enabled (${TRUSTED_FLAG})` : `disabled; send trusted: true or start the server with ${TRUSTED_FLAG}`}`);
     state.pullDiagnostics = Boolean(caps.textDocument?.diagnostic);
     state.diagnosticsDelayMs = typeof opts.diagnosticsDelayMs === 'number' && opts.diagnosticsDelayMs >= 0 ? opts.diagnosticsDelayMs : DEFAULT_DIAGNOSTICS_DELAY_MS;
     state.codeLensRefresh = Boolean(caps.workspace?.codeLens?.refreshSupport);
@@ -116,7 +124,9 @@ export function startServer(): Connection {
     builtin = !opts.skipBuiltinOntology && (await fileExists(builtinPath)) ? builtinPath : undefined;
     if (!opts.skipBuiltinOntology && !builtin) log(`built-in ontology not found at ${builtinPath}`);
 
-    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator()), ontology, runs, machineMemoryBytes: os.totalmem(), log };
+    const roots: WorkspaceRoots = { folders: workspaceFoldersOf(params), allowed: Array.isArray(opts.allowedPaths) ? opts.allowedPaths.filter((s): s is string => typeof s === 'string' && path.isAbsolute(s)) : [] };
+    const pathPolicy = (file: string): PathPolicy => pathPolicyOf(roots, file);
+    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator(), pathPolicy), ontology, runs, machineMemoryBytes: os.totalmem(), pathPolicy, log };
     const jobs = new JobManager({
       binPath: cliBinPath(root),
       execPath: process.execPath,

@@ -16,13 +16,18 @@ import { runRun } from './commands/run';
 import { runRunsList, runRunsShow } from './commands/runs';
 import { runSweepReport } from './commands/sweep';
 import { runValidate } from './commands/validate';
-import { EXIT, processIo, type CliIo } from './io';
+import { cliPathPolicy, EXIT, processIo, type CliIo } from './io';
 
 declare const BBIO_VERSION: string | undefined;
 /** Injected by the bundler; under tsx (tests) read from package.json. */
 function version(): string {
   if (typeof BBIO_VERSION === 'string') return BBIO_VERSION;
   return (require('../../package.json') as { version: string }).version;
+}
+
+/** Commander's accumulator for a repeatable option. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 export function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -38,7 +43,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .description('check experiment files: YAML syntax, schema and semantic rules; prints file:line:col problems')
     .argument('<files...>', 'experiment files (*.bbio.yaml)')
     .option('--json', 'machine-readable output', false)
-    .action(async (files: string[], o: { json: boolean }) => setExit(await runValidate(files, o, io)));
+    .option('--workspace <dir>', 'the workspace every path of an experiment must stay inside (default: the current directory)')
+    .option('--allow-path <dir>', 'also allow paths inside this folder (repeatable)', collect, [])
+    .action(async (files: string[], o: { json: boolean; workspace?: string; allowPath: string[] }) => setExit(await runValidate(files, o, io)));
 
   program
     .command('run')
@@ -48,11 +55,13 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--resume <runDir>', 'continue a run folder: finished stages are skipped, an interrupted one resumes from its checkpoint')
     .addOption(new Option('--steps-scale <x>', 'multiply every step count, and below 1 the evaluation items too (0.1 for a quick smoke run)').default(1).argParser(Number))
     .option('--json', 'stream events to stdout as JSON lines (schemas/events.schema.json)', false)
+    .option('--workspace <dir>', 'the workspace every path of the experiment must stay inside (default: the current directory)')
+    .option('--allow-path <dir>', 'also allow paths inside this folder (repeatable)', collect, [])
     .addOption(new Option('--parallel <n>', 'for a file with variants: run N variants at once, each in a child process (default: sweep.parallel)').argParser(Number))
     .addOption(new Option('--sweep-dir <dir>', 'internal: the sweep folder of --variant').hideHelp())
     .addOption(new Option('--variant <name>', 'internal: run only this variant of the sweep in --sweep-dir').hideHelp())
     .addHelpText('after', '\nA file with `variants:` runs every variant as its own run in runs/<stamp>-<name>-sweep/ and writes a sweep report;\n--resume then takes the sweep folder and continues the unfinished variants.')
-    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean; parallel?: number; sweepDir?: string; variant?: string }, cmd: Command) =>
+    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean; parallel?: number; sweepDir?: string; variant?: string; workspace?: string; allowPath: string[] }, cmd: Command) =>
       setExit(await runRun(file, { ...o, version: version(), stepsScaleGiven: cmd.getOptionValueSource('stepsScale') !== 'default' }, io)));
 
   program
@@ -70,7 +79,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .argument('<file>', 'experiment file (*.bbio.yaml)')
     .option('--out <dir>', 'output folder (default: <experiment dir>/data/<name>)')
     .option('--json', 'print the dataset card as JSON', false)
-    .action(async (file: string, o: { out?: string; json: boolean }) => setExit(await runSynthCommand({ file, ...(o.out ? { out: o.out } : {}), json: o.json }, io)));
+    .option('--workspace <dir>', 'the workspace every path of the experiment must stay inside (default: the current directory)')
+    .option('--allow-path <dir>', 'also allow paths inside this folder (repeatable)', collect, [])
+    .action(async (file: string, o: { out?: string; json: boolean; workspace?: string; allowPath: string[] }) => setExit(await runSynthCommand({ file, ...(o.out ? { out: o.out } : {}), json: o.json, paths: cliPathPolicy(io, o) }, io)));
 
   program
     .command('ontology')

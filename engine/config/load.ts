@@ -4,12 +4,15 @@
  * return every problem at once together with the fully resolved config (defaults applied).
  */
 import { readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
-import type { ErrorCode } from '../util/errors';
-import { pointerToPath, SourceMap, type PathSegment } from './positions';
+import { quoteExcerpt, type ErrorCode } from '../util/errors';
+import { pointerToPath, SourceMap, type PathSegment, type Range1 } from './positions';
+import { estimateMemory, formatBytes, type CheckpointConfig } from './memory-estimate';
+import { isPathAllowed, type PathPolicy } from './paths';
 import type { Problem } from './problems';
 import { hasErrors } from './problems';
 import { createConfigValidator, schemaAt, type ConfigValidator, type SchemaNode } from './schema-validator';
@@ -20,12 +23,21 @@ import { didYouMean } from './suggest';
 export const MAX_EXPERIMENT_BYTES = 1024 * 1024;
 /** yaml's own default is 100; an experiment file never needs more than a handful. */
 const MAX_ALIAS_COUNT = 50;
+/**
+ * The schema's deepest value (a variant's override of a list of mappings) sits 6 levels down; 64 leaves
+ * ample room and stays far below the ~700 levels at which the YAML parser overflows its stack.
+ */
+export const MAX_NESTING_DEPTH = 64;
 
-export interface LoadOptions {
+/**
+ * File checks (existence, paths inside the workspace) need to know where the experiment may reach, so a
+ * caller either states the workspace policy or skips them explicitly.
+ */
+export type LoadOptions = {
   validator?: ConfigValidator;
-  /** Skip checks that touch the file system (the language server runs them separately, async). */
-  skipFileChecks?: boolean;
-}
+  /** The memory the estimate is held against (default: this machine's, os.totalmem()). */
+  machineMemoryBytes?: number;
+} & ({ paths: PathPolicy; skipFileChecks?: false } | { skipFileChecks: true; paths?: PathPolicy });
 
 export interface LoadResult {
   /** Present when there are no error-severity problems. */
@@ -36,11 +48,14 @@ export interface LoadResult {
   sourceMap?: SourceMap;
 }
 
-export async function loadExperiment(file: string, options: LoadOptions = {}): Promise<LoadResult> {
+export async function loadExperiment(file: string, options: LoadOptions): Promise<LoadResult> {
   const abs = path.resolve(file);
   let size: number;
   try {
-    size = (await stat(abs)).size;
+    const s = await stat(abs);
+    // /dev/zero reports size 0 and never ends; a FIFO blocks until someone writes to it
+    if (!s.isFile()) return { problems: [fileProblem(abs, 'E_FILE_NOT_REGULAR', `${abs} is not a regular file (${s.isDirectory() ? 'a folder' : 'a device, FIFO or socket'})`, 'give the path of a *.bbio.yaml file')] };
+    size = s.size;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return { problems: [fileProblem(abs, 'E_FILE_MISSING', code === 'ENOENT' ? `experiment file not found: ${abs}` : `cannot read ${abs}: ${code ?? String(e)}`, 'check the path')] };
@@ -50,7 +65,7 @@ export async function loadExperiment(file: string, options: LoadOptions = {}): P
   return parseExperiment(text, abs, options);
 }
 
-export async function parseExperiment(text: string, file: string, options: LoadOptions = {}): Promise<LoadResult> {
+export async function parseExperiment(text: string, file: string, options: LoadOptions): Promise<LoadResult> {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_EXPERIMENT_BYTES) return { problems: [tooLarge(file, bytes)] };
   const lines = new LineCounter();
@@ -58,6 +73,7 @@ export async function parseExperiment(text: string, file: string, options: LoadO
   const sourceMap = new SourceMap(doc, lines, text.length);
   const syntax = yamlProblems(doc, sourceMap, file);
   if (syntax.length) return { problems: syntax, sourceMap };
+  if (nestingDepth(doc.contents as Node | null) > MAX_NESTING_DEPTH) return { problems: [tooDeep(file, sourceMap.documentStart())], sourceMap };
 
   let raw: unknown;
   try {
@@ -82,9 +98,39 @@ export async function parseExperiment(text: string, file: string, options: LoadO
   if (errors.length && validator.errors(input).length) return { raw, problems, sourceMap };
   const config = validator.resolveDefaults(input);
   config.grpo.epsilon_high ??= config.grpo.clip_epsilon;
-  problems.push(...(await checkSemantics({ input, config, file, sourceMap, checkFiles: !options.skipFileChecks })));
+  problems.push(...(await checkSemantics({ input, config, file, sourceMap, checkFiles: !options.skipFileChecks, ...(options.paths ? { paths: options.paths } : {}) })));
+  if (!hasErrors(problems)) problems.push(...(await memoryProblems(config, file, sourceMap, options)));
   problems.sort((a, b) => a.line - b.line || a.column - b.column);
   return { raw, problems, sourceMap, ...(hasErrors(problems) ? {} : { config }) };
+}
+
+/**
+ * A run whose estimated peak memory exceeds the machine's would be killed part-way (or swap for hours),
+ * so it is an error before it starts. A checkpoint's config.json is read only when file checks run and
+ * it lies where the experiment may reach; without it the estimate uses the preset dimensions.
+ */
+async function memoryProblems(config: Experiment, file: string, map: SourceMap, options: LoadOptions): Promise<Problem[]> {
+  let ckpt: CheckpointConfig | undefined;
+  if (config.model.path) {
+    if (options.skipFileChecks || !options.paths) return [];
+    const json = path.resolve(path.dirname(file), config.model.path, 'config.json');
+    if (!(await isPathAllowed(json, options.paths))) return [];
+    try {
+      ckpt = JSON.parse(await readFile(json, 'utf8')) as CheckpointConfig;
+    } catch (e) {
+      if (e instanceof SyntaxError || (e as NodeJS.ErrnoException).code) return []; // missing or invalid: the file checks report it
+      throw e;
+    }
+  }
+  const machine = options.machineMemoryBytes ?? os.totalmem();
+  const est = estimateMemory(config, ckpt);
+  if (est.totalBytes <= machine) return [];
+  const at: PathSegment[] = map.hasPath(['grpo']) && est.parts.kvCache + est.parts.activations > est.parts.weights ? ['grpo'] : map.hasPath(['model']) ? ['model'] : [];
+  return [{
+    file, ...(at.length ? map.keyRange(at) : map.documentStart()), code: 'E_MEMORY', severity: 'error',
+    message: `estimated peak memory ${formatBytes(est.totalBytes)} exceeds this machine's ${formatBytes(machine)}`,
+    hint: 'lower grpo.group_size, prompts_per_step or max_new_tokens, the batch sizes, model.dims.context_length or the model size',
+  }];
 }
 
 /**
@@ -128,7 +174,30 @@ function fileProblem(file: string, code: ErrorCode, message: string, hint?: stri
   return { file, line: 1, column: 1, endLine: 1, endColumn: 1, code, severity: 'error', message, ...(hint ? { hint } : {}) };
 }
 
+/** How deep collections nest, walked with an explicit stack (recursion is what overflows on hostile input). */
+function nestingDepth(root: Node | null): number {
+  let max = 0;
+  const stack: { node: unknown; depth: number }[] = [{ node: root, depth: 0 }];
+  while (stack.length) {
+    const { node, depth } = stack.pop()!;
+    if (!isMap(node) && !isSeq(node)) continue;
+    max = Math.max(max, depth + 1);
+    for (const item of node.items) stack.push({ node: isMap(node) ? (item as { value: unknown }).value : item, depth: depth + 1 });
+  }
+  return max;
+}
+
+function tooDeep(file: string, at: Range1): Problem {
+  return { file, ...at, code: 'E_YAML_SYNTAX', severity: 'error', message: `the file nests too deeply: more than ${MAX_NESTING_DEPTH} levels of mappings and lists`, hint: `an experiment file needs a handful of levels; the limit is ${MAX_NESTING_DEPTH}` };
+}
+
+/** The YAML parser reports its own stack overflow as a syntax error; it means absurd nesting, not bad indentation. */
+function isStackOverflow(message: string): boolean {
+  return /maximum call stack size exceeded/i.test(message);
+}
+
 function yamlProblems(doc: Document.Parsed, map: SourceMap, file: string): Problem[] {
+  if (doc.errors.some((e) => isStackOverflow(e.message))) return [tooDeep(file, map.documentStart())];
   return doc.errors.map((err) => {
     const [start, end] = err.pos;
     const message = err.message.split('\n')[0] ?? err.message;
@@ -215,9 +284,21 @@ function schemaProblem(err: ErrorObject, map: SourceMap, file: string): Problem 
     }
     case 'type':
       return { ...base, ...map.valueRange(at), message: `${where} must be ${String(params.type)}; got ${jsonType(err.data)}`, hint: describeField(at) };
+    case 'maximum':
+      return { ...base, ...map.valueRange(at), message: `${where} must be at most ${Number(params.limit).toLocaleString('en-US')}; got ${jsonType(err.data)}`, hint: beyondMaximum(at) };
     default:
       return { ...base, ...map.valueRange(at), message: `${where} ${err.message ?? 'is invalid'}`, hint: describeField(at) };
   }
+}
+
+/**
+ * The schema's maxima on counts are guards against typos (`steps: 1e30` is an integer to JSON Schema) and
+ * against runs no machine finishes, not limits of the method; the hint says how to go further anyway.
+ */
+function beyondMaximum(at: readonly PathSegment[]): string {
+  const key = String(at[at.length - 1] ?? '');
+  if (key === 'steps') return 'the limit guards against typos such as 1e30; to train longer, keep this value and scale the run: `balancedbio run FILE --steps-scale N` (or the balancedbio.runs.stepsScale setting)';
+  return 'the limit guards against typos such as 1e30 and runs no machine finishes; if you truly need more, open an issue to raise it';
 }
 
 function describeField(path: readonly PathSegment[]): string | undefined {
@@ -231,6 +312,6 @@ function jsonType(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v)}`;
+  if (typeof v === 'string') return `the string ${quoteExcerpt(v)}`;
   return `${typeof v} ${String(v)}`;
 }

@@ -13,6 +13,7 @@ import type { Problem } from './problems';
 import { exportsRewardStatically } from '../rl/custom-reward';
 import type { ErrorObject } from 'ajv';
 import { applyOverrides, checkOverridePath, countVariants, createOverrideValidator, expandVariants, MAX_VARIANTS, normalizeVariants, type OverrideValidator, type VariantSpec } from '../run/sweep';
+import { checkExperimentPaths, isPathAllowed, type PathPolicy } from './paths';
 import { schemaAt } from './schema-validator';
 import { didYouMean } from './suggest';
 
@@ -22,6 +23,8 @@ export interface SemanticInput {
   file: string;
   sourceMap: SourceMap;
   checkFiles: boolean;
+  /** Where paths may reach; without it only URLs are checked (and no file is touched). */
+  paths?: PathPolicy;
 }
 
 /** `range: 'key'` points at the key even when the value is a scalar (unknown override paths). */
@@ -120,11 +123,12 @@ async function checkpointDims(dir: string): Promise<ModelDims | undefined> {
   }
 }
 
-const checkLoraRank: Rule = async ({ config, file, checkFiles }, report) => {
+const checkLoraRank: Rule = async ({ config, file, checkFiles, paths }, report) => {
   let dims: ModelDims | undefined;
   if (config.model.path) {
-    if (!checkFiles) return;
-    dims = await checkpointDims(path.resolve(path.dirname(file), config.model.path));
+    const dir = path.resolve(path.dirname(file), config.model.path);
+    if (!checkFiles || !(await mayRead(dir, paths))) return;
+    dims = await checkpointDims(dir);
   } else {
     dims = config.model.dims;
   }
@@ -190,21 +194,40 @@ const checkStages: Rule = ({ config }, report) => {
   }
 };
 
-async function exists(p: string, kind: 'file' | 'dir' | 'any'): Promise<boolean> {
+/** What is at `p`: a regular file, a folder, something else (a device such as /dev/zero, a FIFO, a socket), or nothing. */
+async function kindOf(p: string): Promise<'file' | 'dir' | 'other' | undefined> {
   try {
     const s = await stat(p);
-    return kind === 'any' || (kind === 'dir' ? s.isDirectory() : s.isFile());
+    return s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other';
   } catch {
-    return false; // absence is the answer, not an error
+    return undefined; // absence is the answer, not an error
   }
 }
 
-const checkFiles: Rule = async ({ config, file, checkFiles: enabled }, report) => {
+async function exists(p: string, kind: 'file' | 'dir' | 'any'): Promise<boolean> {
+  const k = await kindOf(p);
+  return kind === 'any' ? k === 'file' || k === 'dir' : k === kind;
+}
+
+/** Whether a rule may read `abs`: paths outside the workspace are reported by checkPaths and never touched. */
+async function mayRead(abs: string, paths: PathPolicy | undefined): Promise<boolean> {
+  return paths ? isPathAllowed(abs, paths) : true;
+}
+
+/** Reports a missing file, or one that is not a regular file or folder (reading /dev/zero or a FIFO never ends). */
+async function reportMissing(abs: string, rel: string, kind: 'file' | 'dir' | 'any', what: string, hint: string, at: PathSegment[], report: Report): Promise<void> {
+  const k = await kindOf(abs);
+  if (k === 'other') report(at, 'E_FILE_NOT_REGULAR', `${what} is not a regular file: ${rel} (resolved to ${abs}) is a device, FIFO or socket`, 'give the path of a regular file');
+  else if (k === undefined || (kind !== 'any' && k !== kind)) report(at, 'E_FILE_MISSING', `${what} not found: ${rel} (resolved to ${abs})`, hint);
+}
+
+const checkFiles: Rule = async ({ config, file, checkFiles: enabled, paths }, report) => {
   if (!enabled) return;
   const base = path.dirname(file);
   const missing = async (rel: string, at: PathSegment[], kind: 'file' | 'dir' | 'any', what: string, hint: string): Promise<void> => {
     const abs = path.resolve(base, rel);
-    if (!(await exists(abs, kind))) report(at, 'E_FILE_MISSING', `${what} not found: ${rel} (resolved to ${abs})`, hint);
+    if (!(await mayRead(abs, paths))) return;
+    if (!(await exists(abs, kind))) await reportMissing(abs, rel, kind, what, hint, at, report);
   };
   const jobs: Promise<void>[] = [];
   config.ontology.sources.forEach((s, i) => {
@@ -214,6 +237,7 @@ const checkFiles: Rule = async ({ config, file, checkFiles: enabled }, report) =
     const dir = config.model.path;
     jobs.push(
       (async () => {
+        if (!(await mayRead(path.resolve(base, dir), paths))) return;
         if (!(await exists(path.resolve(base, dir), 'dir'))) return missing(dir, ['model', 'path'], 'dir', 'checkpoint directory', 'a Hugging Face checkpoint directory has config.json, model.safetensors and tokenizer.json');
         return missing(path.join(dir, 'config.json'), ['model', 'path'], 'file', 'checkpoint config', 'the directory must contain a Hugging Face config.json');
       })(),
@@ -226,6 +250,7 @@ const checkFiles: Rule = async ({ config, file, checkFiles: enabled }, report) =
     jobs.push(
       (async () => {
         const abs = path.resolve(base, r.module!);
+        if (!(await mayRead(abs, paths))) return;
         if (!(await exists(abs, 'file'))) return missing(r.module!, at, 'file', 'reward module', 'a .js file exporting `reward(example, completion)`');
         // checked without running it: user code only ever runs in the engine, in trusted workspaces
         if (!exportsRewardStatically(await readFile(abs, 'utf8'))) report(at, 'E_CONFLICT', `reward module ${r.module} does not export \`reward\``, 'export function reward(example, completion) { return a number in [0, 1] }');
@@ -233,6 +258,12 @@ const checkFiles: Rule = async ({ config, file, checkFiles: enabled }, report) =
     );
   });
   await Promise.all(jobs);
+};
+
+/** Every path and URL of the experiment against the workspace policy (paths/ts), at the offending value. */
+const checkPaths: Rule = async ({ config, file, checkFiles: enabled, paths }, report) => {
+  const violations = await checkExperimentPaths(config, file, paths ?? { workspace: [], allowed: [] }, { checkPaths: enabled && paths !== undefined });
+  for (const v of violations) report(v.at, v.code, v.message, v.hint);
 };
 
 // ------------------------------------------------------------------------------------ real data files
@@ -264,13 +295,14 @@ const checkData: Rule = ({ config }, report) => {
   });
 };
 
-const checkDataFiles: Rule = async ({ config, file, checkFiles: enabled }, report) => {
+const checkDataFiles: Rule = async ({ config, file, checkFiles: enabled, paths }, report) => {
   if (!enabled) return;
   const base = path.dirname(file);
   const jobs = DATA_SPLITS.flatMap((split) =>
     config.data[split].map(async (f, i) => {
       const abs = path.resolve(base, f.path);
-      if (!(await exists(abs, 'file'))) report(['data', split, i, 'path'], 'E_FILE_MISSING', `${split} data file not found: ${f.path} (resolved to ${abs})`, 'paths are relative to the experiment file; a JSONL file has one JSON record a line');
+      if (!(await mayRead(abs, paths))) return;
+      await reportMissing(abs, f.path, 'file', `${split} data file`, 'paths are relative to the experiment file; a JSONL file has one JSON record a line', ['data', split, i, 'path'], report);
     }),
   );
   await Promise.all(jobs);
@@ -279,7 +311,7 @@ const checkDataFiles: Rule = async ({ config, file, checkFiles: enabled }, repor
 // ------------------------------------------------------------------------------------------- variants
 
 /** Override paths whose values name files; variants touching them get the file checks too. */
-const FILE_SECTIONS = ['ontology', 'model', 'eval', 'grpo', 'data'];
+const FILE_SECTIONS = ['ontology', 'model', 'eval', 'grpo', 'data', 'output'];
 
 const OVERRIDE_CODES: Record<string, ErrorCode> = { enum: 'E_SCHEMA_ENUM', const: 'E_SCHEMA_ENUM', type: 'E_SCHEMA_TYPE', required: 'E_SCHEMA_REQUIRED', additionalProperties: 'E_SCHEMA_UNKNOWN_KEY' };
 const SUMMARY_KEYWORDS = new Set(['if', 'oneOf', 'anyOf']);
@@ -434,7 +466,7 @@ function originPath(v: VariantSpec, listPath: PathSegment[]): PathSegment[] {
 }
 
 /** Rules of one experiment; `checkVariants` also runs them on every variant. */
-const BASE_RULES: Rule[] = [checkCapabilityWeights, checkRewards, checkModel, checkLoraRank, checkRanges, checkProjection, checkStages, checkFiles, checkData, checkDataFiles];
+const BASE_RULES: Rule[] = [checkCapabilityWeights, checkRewards, checkModel, checkLoraRank, checkRanges, checkProjection, checkStages, checkPaths, checkFiles, checkData, checkDataFiles];
 const RULES: Rule[] = [...BASE_RULES, checkVariants];
 
 export async function checkSemantics(s: SemanticInput): Promise<Problem[]> {

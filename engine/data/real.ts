@@ -23,7 +23,7 @@ import { checkAll, CONSTRAINT_KINDS, type Constraint, type ConstraintKind, type 
 import { formatChat } from '../synth/text';
 import type { McOption, Split, SynthExample } from '../synth/types';
 import { SPLITS } from '../synth/types';
-import { BbioError } from '../util/errors';
+import { BbioError, quoteExcerpt } from '../util/errors';
 
 export type DataConfig = Experiment['data'];
 export type DataFileSpec = DataConfig['train'][number];
@@ -57,7 +57,7 @@ function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'an object';
-  if (typeof v === 'string') return v.trim() ? `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}` : 'an empty string';
+  if (typeof v === 'string') return v.trim() ? `the string ${quoteExcerpt(v)}` : 'an empty string';
   return `${typeof v} ${String(v)}`;
 }
 
@@ -244,8 +244,9 @@ export async function loadDataFile(opts: LoadDataFileOptions): Promise<LoadedDat
     let rec: unknown;
     try {
       rec = JSON.parse(line);
-    } catch (e) {
-      fail(i + 1, `not valid JSON (${(e as Error).message})`);
+    } catch {
+      // JSON.parse's own message quotes the line raw; say what is there in a short escaped excerpt instead
+      fail(i + 1, `not valid JSON: the line starts ${quoteExcerpt(line)}`);
     }
     if (!rec || typeof rec !== 'object' || Array.isArray(rec)) fail(i + 1, `expected a JSON object; got ${describe(rec)}`);
     try {

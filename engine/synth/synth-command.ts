@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { loadExperiment } from '../config/load';
+import type { PathPolicy } from '../config/paths';
 import { formatProblem, hasErrors } from '../config/problems';
 import { stageSeed } from '../run/pipeline';
 import { CAPABILITIES } from '../run/types';
@@ -17,6 +18,8 @@ export interface SynthCommandOptions {
   /** Output folder; default `<experiment folder>/data/<experiment name>`. */
   out?: string;
   json: boolean;
+  /** Where the experiment may reach (default: the current directory, as for `validate` and `run`). */
+  paths?: PathPolicy;
 }
 
 export interface CommandIo {
@@ -26,7 +29,7 @@ export interface CommandIo {
 
 export async function runSynthCommand(opts: SynthCommandOptions, io: CommandIo): Promise<number> {
   const file = path.resolve(opts.file);
-  const { config, problems } = await loadExperiment(file);
+  const { config, problems } = await loadExperiment(file, { paths: opts.paths ?? { workspace: [process.cwd()], allowed: [] } });
   for (const p of problems) io.err(formatProblem(p, process.cwd()));
   if (!config || hasErrors(problems)) return 2;
   const out = path.resolve(opts.out ?? path.join(path.dirname(file), 'data', config.name));

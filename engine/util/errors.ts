@@ -17,6 +17,9 @@ export const ERROR_CODES = [
   'E_LORA_RANK',
   'E_MODEL_DIMS',
   'E_FILE_MISSING',
+  'E_FILE_NOT_REGULAR',
+  'E_PATH_OUTSIDE',
+  'E_URL_REFUSED',
   'E_STAGE_DEPENDENCY',
   'E_CONFLICT',
   'E_ONTOLOGY_TERM_UNKNOWN',
@@ -125,4 +128,14 @@ export function toBbioError(e: unknown, code: ErrorCode = 'E_INTERNAL', hint?: s
   if (isIoError(e)) return ioError(e, e.path ?? '', `${e.syscall ?? 'access'}`) as BbioError;
   const message = e instanceof Error ? e.message : String(e);
   return new BbioError(code, message, {}, hint, { cause: e });
+}
+
+/**
+ * At most `max` characters of user data for an error message, JSON-escaped (control characters and
+ * quotes cannot forge log lines or terminal escapes) and marked with … when cut. Forty characters
+ * identify a record without copying it into events.jsonl and state.json.
+ */
+export function quoteExcerpt(text: string, max = 40): string {
+  const chars = [...text]; // by code point, so a cut never splits a surrogate pair
+  return JSON.stringify(chars.length > max ? chars.slice(0, max).join('') + '…' : text);
 }

@@ -3,7 +3,7 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/synth/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500]}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/synth/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500]}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/synth/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500]}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/synth/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/synth/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/synth/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -1238,8 +1238,8 @@ vErrors.push(err93);
 errors++;
 }
 if(typeof data42 == "number"){
-if(data42 < 0 || isNaN(data42)){
-const err94 = {instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data42};
+if(data42 > 10000000 || isNaN(data42)){
+const err94 = {instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data42};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1248,11 +1248,8 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err95 = {instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.train.items.type,parentSchema:schema31.properties.data.properties.train.items,data:data38};
+if(data42 < 0 || isNaN(data42)){
+const err95 = {instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data42};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1263,13 +1260,26 @@ errors++;
 }
 }
 }
+}
 else {
-const err96 = {instancePath:instancePath+"/data/train",schemaPath:"#/properties/data/properties/train/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.train.type,parentSchema:schema31.properties.data.properties.train,data:data37};
+const err96 = {instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.train.items.type,parentSchema:schema31.properties.data.properties.train.items,data:data38};
 if(vErrors === null){
 vErrors = [err96];
 }
 else {
 vErrors.push(err96);
+}
+errors++;
+}
+}
+}
+else {
+const err97 = {instancePath:instancePath+"/data/train",schemaPath:"#/properties/data/properties/train/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.train.type,parentSchema:schema31.properties.data.properties.train,data:data37};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
 }
 errors++;
 }
@@ -1282,17 +1292,7 @@ for(let i7=0; i7<len5; i7++){
 let data44 = data43[i7];
 if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
 if(data44.path === undefined){
-const err97 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
-if(vErrors === null){
-vErrors = [err97];
-}
-else {
-vErrors.push(err97);
-}
-errors++;
-}
-if(data44.format === undefined){
-const err98 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+const err98 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1301,8 +1301,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(data44.capability === undefined){
-const err99 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+if(data44.format === undefined){
+const err99 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1311,9 +1311,8 @@ vErrors.push(err99);
 }
 errors++;
 }
-for(const key9 in data44){
-if(!((((key9 === "path") || (key9 === "format")) || (key9 === "capability")) || (key9 === "max_records"))){
-const err100 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+if(data44.capability === undefined){
+const err100 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1322,12 +1321,9 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-if(data44.path !== undefined){
-let data45 = data44.path;
-if(typeof data45 === "string"){
-if(func4(data45) < 1){
-const err101 = {instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data45};
+for(const key9 in data44){
+if(!((((key9 === "path") || (key9 === "format")) || (key9 === "capability")) || (key9 === "max_records"))){
+const err101 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.val.items,data:data44};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1337,8 +1333,11 @@ vErrors.push(err101);
 errors++;
 }
 }
-else {
-const err102 = {instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.path.type,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data45};
+if(data44.path !== undefined){
+let data45 = data44.path;
+if(typeof data45 === "string"){
+if(func4(data45) < 1){
+const err102 = {instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data45};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1348,10 +1347,8 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data44.format !== undefined){
-let data46 = data44.format;
-if(typeof data46 !== "string"){
-const err103 = {instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.format.type,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data46};
+else {
+const err103 = {instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.path.type,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data45};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1360,8 +1357,11 @@ vErrors.push(err103);
 }
 errors++;
 }
-if(!(((data46 === "mcqa") || (data46 === "qa")) || (data46 === "instruction"))){
-const err104 = {instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.format.enum,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data46};
+}
+if(data44.format !== undefined){
+let data46 = data44.format;
+if(typeof data46 !== "string"){
+const err104 = {instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.format.type,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data46};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1370,11 +1370,8 @@ vErrors.push(err104);
 }
 errors++;
 }
-}
-if(data44.capability !== undefined){
-let data47 = data44.capability;
-if(typeof data47 !== "string"){
-const err105 = {instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.capability.type,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data47};
+if(!(((data46 === "mcqa") || (data46 === "qa")) || (data46 === "instruction"))){
+const err105 = {instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.format.enum,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data46};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1383,8 +1380,11 @@ vErrors.push(err105);
 }
 errors++;
 }
-if(!((((data47 === "domain") || (data47 === "reasoning")) || (data47 === "instruction")) || (data47 === "integration"))){
-const err106 = {instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data47};
+}
+if(data44.capability !== undefined){
+let data47 = data44.capability;
+if(typeof data47 !== "string"){
+const err106 = {instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.capability.type,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data47};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1393,11 +1393,8 @@ vErrors.push(err106);
 }
 errors++;
 }
-}
-if(data44.max_records !== undefined){
-let data48 = data44.max_records;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-const err107 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.val.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
+if(!((((data47 === "domain") || (data47 === "reasoning")) || (data47 === "instruction")) || (data47 === "integration"))){
+const err107 = {instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data47};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1406,9 +1403,11 @@ vErrors.push(err107);
 }
 errors++;
 }
-if(typeof data48 == "number"){
-if(data48 < 0 || isNaN(data48)){
-const err108 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
+}
+if(data44.max_records !== undefined){
+let data48 = data44.max_records;
+if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
+const err108 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.val.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1417,11 +1416,9 @@ vErrors.push(err108);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err109 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.val.items.type,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+if(typeof data48 == "number"){
+if(data48 > 10000000 || isNaN(data48)){
+const err109 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1430,15 +1427,38 @@ vErrors.push(err109);
 }
 errors++;
 }
-}
-}
-else {
-const err110 = {instancePath:instancePath+"/data/val",schemaPath:"#/properties/data/properties/val/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.val.type,parentSchema:schema31.properties.data.properties.val,data:data43};
+if(data48 < 0 || isNaN(data48)){
+const err110 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
 if(vErrors === null){
 vErrors = [err110];
 }
 else {
 vErrors.push(err110);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err111 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.val.items.type,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+if(vErrors === null){
+vErrors = [err111];
+}
+else {
+vErrors.push(err111);
+}
+errors++;
+}
+}
+}
+else {
+const err112 = {instancePath:instancePath+"/data/val",schemaPath:"#/properties/data/properties/val/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.val.type,parentSchema:schema31.properties.data.properties.val,data:data43};
+if(vErrors === null){
+vErrors = [err112];
+}
+else {
+vErrors.push(err112);
 }
 errors++;
 }
@@ -1451,27 +1471,7 @@ for(let i8=0; i8<len6; i8++){
 let data50 = data49[i8];
 if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
 if(data50.path === undefined){
-const err111 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
-if(vErrors === null){
-vErrors = [err111];
-}
-else {
-vErrors.push(err111);
-}
-errors++;
-}
-if(data50.format === undefined){
-const err112 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
-if(vErrors === null){
-vErrors = [err112];
-}
-else {
-vErrors.push(err112);
-}
-errors++;
-}
-if(data50.capability === undefined){
-const err113 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+const err113 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1480,9 +1480,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-for(const key10 in data50){
-if(!((((key10 === "path") || (key10 === "format")) || (key10 === "capability")) || (key10 === "max_records"))){
-const err114 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+if(data50.format === undefined){
+const err114 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1491,12 +1490,8 @@ vErrors.push(err114);
 }
 errors++;
 }
-}
-if(data50.path !== undefined){
-let data51 = data50.path;
-if(typeof data51 === "string"){
-if(func4(data51) < 1){
-const err115 = {instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data51};
+if(data50.capability === undefined){
+const err115 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1505,9 +1500,9 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-else {
-const err116 = {instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.path.type,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data51};
+for(const key10 in data50){
+if(!((((key10 === "path") || (key10 === "format")) || (key10 === "capability")) || (key10 === "max_records"))){
+const err116 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.test.items,data:data50};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1517,10 +1512,11 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data50.format !== undefined){
-let data52 = data50.format;
-if(typeof data52 !== "string"){
-const err117 = {instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.format.type,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data52};
+if(data50.path !== undefined){
+let data51 = data50.path;
+if(typeof data51 === "string"){
+if(func4(data51) < 1){
+const err117 = {instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data51};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1529,8 +1525,9 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(!(((data52 === "mcqa") || (data52 === "qa")) || (data52 === "instruction"))){
-const err118 = {instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.format.enum,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data52};
+}
+else {
+const err118 = {instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.path.type,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data51};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1540,10 +1537,10 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data50.capability !== undefined){
-let data53 = data50.capability;
-if(typeof data53 !== "string"){
-const err119 = {instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.capability.type,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data53};
+if(data50.format !== undefined){
+let data52 = data50.format;
+if(typeof data52 !== "string"){
+const err119 = {instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.format.type,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data52};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1552,8 +1549,8 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(!((((data53 === "domain") || (data53 === "reasoning")) || (data53 === "instruction")) || (data53 === "integration"))){
-const err120 = {instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data53};
+if(!(((data52 === "mcqa") || (data52 === "qa")) || (data52 === "instruction"))){
+const err120 = {instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.format.enum,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data52};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1563,10 +1560,10 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data50.max_records !== undefined){
-let data54 = data50.max_records;
-if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
-const err121 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.test.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
+if(data50.capability !== undefined){
+let data53 = data50.capability;
+if(typeof data53 !== "string"){
+const err121 = {instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.capability.type,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data53};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1575,9 +1572,8 @@ vErrors.push(err121);
 }
 errors++;
 }
-if(typeof data54 == "number"){
-if(data54 < 0 || isNaN(data54)){
-const err122 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
+if(!((((data53 === "domain") || (data53 === "reasoning")) || (data53 === "instruction")) || (data53 === "integration"))){
+const err122 = {instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data53};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1587,10 +1583,10 @@ vErrors.push(err122);
 errors++;
 }
 }
-}
-}
-else {
-const err123 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.test.items.type,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+if(data50.max_records !== undefined){
+let data54 = data50.max_records;
+if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
+const err123 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.test.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1599,10 +1595,9 @@ vErrors.push(err123);
 }
 errors++;
 }
-}
-}
-else {
-const err124 = {instancePath:instancePath+"/data/test",schemaPath:"#/properties/data/properties/test/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.test.type,parentSchema:schema31.properties.data.properties.test,data:data49};
+if(typeof data54 == "number"){
+if(data54 > 10000000 || isNaN(data54)){
+const err124 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1611,10 +1606,8 @@ vErrors.push(err124);
 }
 errors++;
 }
-}
-}
-else {
-const err125 = {instancePath:instancePath+"/data",schemaPath:"#/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.type,parentSchema:schema31.properties.data,data:data34};
+if(data54 < 0 || isNaN(data54)){
+const err125 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1624,12 +1617,10 @@ vErrors.push(err125);
 errors++;
 }
 }
-if(data.model !== undefined){
-let data55 = data.model;
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-for(const key11 in data55){
-if(!(((((key11 === "preset") || (key11 === "path")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
-const err126 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model,data:data55};
+}
+}
+else {
+const err126 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.test.items.type,parentSchema:schema31.properties.data.properties.test.items,data:data50};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1639,10 +1630,9 @@ vErrors.push(err126);
 errors++;
 }
 }
-if(data55.preset !== undefined){
-let data56 = data55.preset;
-if(typeof data56 !== "string"){
-const err127 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.preset.type,parentSchema:schema31.properties.model.properties.preset,data:data56};
+}
+else {
+const err127 = {instancePath:instancePath+"/data/test",schemaPath:"#/properties/data/properties/test/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.test.type,parentSchema:schema31.properties.data.properties.test,data:data49};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1651,8 +1641,10 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(!(data56 === "bio-tiny")){
-const err128 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.preset.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.preset.enum,parentSchema:schema31.properties.model.properties.preset,data:data56};
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/data",schemaPath:"#/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.type,parentSchema:schema31.properties.data,data:data34};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1662,10 +1654,12 @@ vErrors.push(err128);
 errors++;
 }
 }
-if(data55.path !== undefined){
-let data57 = data55.path;
-if(typeof data57 !== "string"){
-const err129 = {instancePath:instancePath+"/model/path",schemaPath:"#/properties/model/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.path.type,parentSchema:schema31.properties.model.properties.path,data:data57};
+if(data.model !== undefined){
+let data55 = data.model;
+if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
+for(const key11 in data55){
+if(!(((((key11 === "preset") || (key11 === "path")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
+const err129 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model,data:data55};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1675,12 +1669,10 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data55.dims !== undefined){
-let data58 = data55.dims;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key12 in data58){
-if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
-const err130 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data58};
+if(data55.preset !== undefined){
+let data56 = data55.preset;
+if(typeof data56 !== "string"){
+const err130 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.preset.type,parentSchema:schema31.properties.model.properties.preset,data:data56};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1689,11 +1681,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data58.vocab_size !== undefined){
-let data59 = data58.vocab_size;
-if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
-const err131 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+if(!(data56 === "bio-tiny")){
+const err131 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.preset.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.preset.enum,parentSchema:schema31.properties.model.properties.preset,data:data56};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1702,9 +1691,11 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(typeof data59 == "number"){
-if(data59 > 65536 || isNaN(data59)){
-const err132 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+}
+if(data55.path !== undefined){
+let data57 = data55.path;
+if(typeof data57 !== "string"){
+const err132 = {instancePath:instancePath+"/model/path",schemaPath:"#/properties/model/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.path.type,parentSchema:schema31.properties.model.properties.path,data:data57};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1713,8 +1704,13 @@ vErrors.push(err132);
 }
 errors++;
 }
-if(data59 < 260 || isNaN(data59)){
-const err133 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+}
+if(data55.dims !== undefined){
+let data58 = data55.dims;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+for(const key12 in data58){
+if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
+const err133 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data58};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1724,11 +1720,10 @@ vErrors.push(err133);
 errors++;
 }
 }
-}
-if(data58.hidden_size !== undefined){
-let data60 = data58.hidden_size;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-const err134 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+if(data58.vocab_size !== undefined){
+let data59 = data58.vocab_size;
+if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
+const err134 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1737,9 +1732,9 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(typeof data60 == "number"){
-if(data60 > 4096 || isNaN(data60)){
-const err135 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+if(typeof data59 == "number"){
+if(data59 > 65536 || isNaN(data59)){
+const err135 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1748,8 +1743,8 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data60 < 8 || isNaN(data60)){
-const err136 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+if(data59 < 260 || isNaN(data59)){
+const err136 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1760,10 +1755,10 @@ errors++;
 }
 }
 }
-if(data58.layers !== undefined){
-let data61 = data58.layers;
-if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
-const err137 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+if(data58.hidden_size !== undefined){
+let data60 = data58.hidden_size;
+if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
+const err137 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1772,9 +1767,9 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(typeof data61 == "number"){
-if(data61 > 64 || isNaN(data61)){
-const err138 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+if(typeof data60 == "number"){
+if(data60 > 4096 || isNaN(data60)){
+const err138 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1783,8 +1778,8 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data61 < 1 || isNaN(data61)){
-const err139 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+if(data60 < 8 || isNaN(data60)){
+const err139 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1795,10 +1790,10 @@ errors++;
 }
 }
 }
-if(data58.heads !== undefined){
-let data62 = data58.heads;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-const err140 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+if(data58.layers !== undefined){
+let data61 = data58.layers;
+if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
+const err140 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1807,9 +1802,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(typeof data62 == "number"){
-if(data62 > 64 || isNaN(data62)){
-const err141 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+if(typeof data61 == "number"){
+if(data61 > 64 || isNaN(data61)){
+const err141 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1818,8 +1813,8 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data62 < 1 || isNaN(data62)){
-const err142 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+if(data61 < 1 || isNaN(data61)){
+const err142 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1830,10 +1825,10 @@ errors++;
 }
 }
 }
-if(data58.kv_heads !== undefined){
-let data63 = data58.kv_heads;
-if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-const err143 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+if(data58.heads !== undefined){
+let data62 = data58.heads;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+const err143 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1842,9 +1837,9 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(typeof data63 == "number"){
-if(data63 > 64 || isNaN(data63)){
-const err144 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+if(typeof data62 == "number"){
+if(data62 > 64 || isNaN(data62)){
+const err144 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1853,8 +1848,8 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data63 < 1 || isNaN(data63)){
-const err145 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+if(data62 < 1 || isNaN(data62)){
+const err145 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1865,10 +1860,10 @@ errors++;
 }
 }
 }
-if(data58.intermediate_size !== undefined){
-let data64 = data58.intermediate_size;
-if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
-const err146 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+if(data58.kv_heads !== undefined){
+let data63 = data58.kv_heads;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+const err146 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1877,9 +1872,9 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(typeof data64 == "number"){
-if(data64 > 16384 || isNaN(data64)){
-const err147 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+if(typeof data63 == "number"){
+if(data63 > 64 || isNaN(data63)){
+const err147 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1888,8 +1883,8 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(data64 < 8 || isNaN(data64)){
-const err148 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+if(data63 < 1 || isNaN(data63)){
+const err148 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1900,10 +1895,10 @@ errors++;
 }
 }
 }
-if(data58.context_length !== undefined){
-let data65 = data58.context_length;
-if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-const err149 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+if(data58.intermediate_size !== undefined){
+let data64 = data58.intermediate_size;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+const err149 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1912,9 +1907,9 @@ vErrors.push(err149);
 }
 errors++;
 }
-if(typeof data65 == "number"){
-if(data65 > 8192 || isNaN(data65)){
-const err150 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+if(typeof data64 == "number"){
+if(data64 > 16384 || isNaN(data64)){
+const err150 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1923,8 +1918,8 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(data65 < 16 || isNaN(data65)){
-const err151 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+if(data64 < 8 || isNaN(data64)){
+const err151 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1935,10 +1930,10 @@ errors++;
 }
 }
 }
-if(data58.tie_embeddings !== undefined){
-let data66 = data58.tie_embeddings;
-if(typeof data66 !== "boolean"){
-const err152 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data66};
+if(data58.context_length !== undefined){
+let data65 = data58.context_length;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+const err152 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1947,12 +1942,9 @@ vErrors.push(err152);
 }
 errors++;
 }
-}
-if(data58.rope_theta !== undefined){
-let data67 = data58.rope_theta;
-if(typeof data67 == "number"){
-if(data67 < 1 || isNaN(data67)){
-const err153 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
+if(typeof data65 == "number"){
+if(data65 > 8192 || isNaN(data65)){
+const err153 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1961,9 +1953,8 @@ vErrors.push(err153);
 }
 errors++;
 }
-}
-else {
-const err154 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
+if(data65 < 16 || isNaN(data65)){
+const err154 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1974,8 +1965,10 @@ errors++;
 }
 }
 }
-else {
-const err155 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data58};
+if(data58.tie_embeddings !== undefined){
+let data66 = data58.tie_embeddings;
+if(typeof data66 !== "boolean"){
+const err155 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data66};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1985,10 +1978,11 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data55.backend !== undefined){
-let data68 = data55.backend;
-if(typeof data68 !== "string"){
-const err156 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data68};
+if(data58.rope_theta !== undefined){
+let data67 = data58.rope_theta;
+if(typeof data67 == "number"){
+if(data67 < 1 || isNaN(data67)){
+const err156 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1997,8 +1991,9 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(!(((((data68 === "auto") || (data68 === "gpu")) || (data68 === "native")) || (data68 === "wasm")) || (data68 === "cpu"))){
-const err157 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data68};
+}
+else {
+const err157 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2008,10 +2003,9 @@ vErrors.push(err157);
 errors++;
 }
 }
-if(data55.workers !== undefined){
-let data69 = data55.workers;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err158 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data69};
+}
+else {
+const err158 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data58};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2020,9 +2014,11 @@ vErrors.push(err158);
 }
 errors++;
 }
-if(typeof data69 == "number"){
-if(data69 > 64 || isNaN(data69)){
-const err159 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data69};
+}
+if(data55.backend !== undefined){
+let data68 = data55.backend;
+if(typeof data68 !== "string"){
+const err159 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data68};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2031,8 +2027,8 @@ vErrors.push(err159);
 }
 errors++;
 }
-if(data69 < 0 || isNaN(data69)){
-const err160 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data69};
+if(!(((((data68 === "auto") || (data68 === "gpu")) || (data68 === "native")) || (data68 === "wasm")) || (data68 === "cpu"))){
+const err160 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data68};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2042,10 +2038,10 @@ vErrors.push(err160);
 errors++;
 }
 }
-}
-}
-else {
-const err161 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data55};
+if(data55.workers !== undefined){
+let data69 = data55.workers;
+if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
+const err161 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data69};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2054,13 +2050,9 @@ vErrors.push(err161);
 }
 errors++;
 }
-}
-if(data.pretrain !== undefined){
-let data70 = data.pretrain;
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-for(const key13 in data70){
-if(!(((((((key13 === "steps") || (key13 === "batch_size")) || (key13 === "learning_rate")) || (key13 === "warmup_steps")) || (key13 === "weight_decay")) || (key13 === "grad_clip")) || (key13 === "checkpoint_every"))){
-const err162 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data70};
+if(typeof data69 == "number"){
+if(data69 > 64 || isNaN(data69)){
+const err162 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data69};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2069,11 +2061,8 @@ vErrors.push(err162);
 }
 errors++;
 }
-}
-if(data70.steps !== undefined){
-let data71 = data70.steps;
-if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
-const err163 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+if(data69 < 0 || isNaN(data69)){
+const err163 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data69};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2082,9 +2071,11 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(typeof data71 == "number"){
-if(data71 < 1 || isNaN(data71)){
-const err164 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+}
+}
+}
+else {
+const err164 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data55};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2094,11 +2085,12 @@ vErrors.push(err164);
 errors++;
 }
 }
-}
-if(data70.batch_size !== undefined){
-let data72 = data70.batch_size;
-if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-const err165 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+if(data.pretrain !== undefined){
+let data70 = data.pretrain;
+if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
+for(const key13 in data70){
+if(!(((((((key13 === "steps") || (key13 === "batch_size")) || (key13 === "learning_rate")) || (key13 === "warmup_steps")) || (key13 === "weight_decay")) || (key13 === "grad_clip")) || (key13 === "checkpoint_every"))){
+const err165 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data70};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2107,9 +2099,11 @@ vErrors.push(err165);
 }
 errors++;
 }
-if(typeof data72 == "number"){
-if(data72 < 1 || isNaN(data72)){
-const err166 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+}
+if(data70.steps !== undefined){
+let data71 = data70.steps;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+const err166 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2118,13 +2112,9 @@ vErrors.push(err166);
 }
 errors++;
 }
-}
-}
-if(data70.learning_rate !== undefined){
-let data73 = data70.learning_rate;
-if(typeof data73 == "number"){
-if(data73 > 1 || isNaN(data73)){
-const err167 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+if(typeof data71 == "number"){
+if(data71 > 1000000 || isNaN(data71)){
+const err167 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2133,8 +2123,8 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(data73 <= 0 || isNaN(data73)){
-const err168 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+if(data71 < 1 || isNaN(data71)){
+const err168 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2144,8 +2134,11 @@ vErrors.push(err168);
 errors++;
 }
 }
-else {
-const err169 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+}
+if(data70.batch_size !== undefined){
+let data72 = data70.batch_size;
+if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
+const err169 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2154,11 +2147,9 @@ vErrors.push(err169);
 }
 errors++;
 }
-}
-if(data70.warmup_steps !== undefined){
-let data74 = data70.warmup_steps;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-const err170 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+if(typeof data72 == "number"){
+if(data72 > 4096 || isNaN(data72)){
+const err170 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2167,9 +2158,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-if(typeof data74 == "number"){
-if(data74 < 0 || isNaN(data74)){
-const err171 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+if(data72 < 1 || isNaN(data72)){
+const err171 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2180,11 +2170,11 @@ errors++;
 }
 }
 }
-if(data70.weight_decay !== undefined){
-let data75 = data70.weight_decay;
-if(typeof data75 == "number"){
-if(data75 < 0 || isNaN(data75)){
-const err172 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
+if(data70.learning_rate !== undefined){
+let data73 = data70.learning_rate;
+if(typeof data73 == "number"){
+if(data73 > 1 || isNaN(data73)){
+const err172 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2193,9 +2183,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-}
-else {
-const err173 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
+if(data73 <= 0 || isNaN(data73)){
+const err173 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2205,11 +2194,8 @@ vErrors.push(err173);
 errors++;
 }
 }
-if(data70.grad_clip !== undefined){
-let data76 = data70.grad_clip;
-if(typeof data76 == "number"){
-if(data76 < 0 || isNaN(data76)){
-const err174 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
+else {
+const err174 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2219,8 +2205,10 @@ vErrors.push(err174);
 errors++;
 }
 }
-else {
-const err175 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
+if(data70.warmup_steps !== undefined){
+let data74 = data70.warmup_steps;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+const err175 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2229,11 +2217,9 @@ vErrors.push(err175);
 }
 errors++;
 }
-}
-if(data70.checkpoint_every !== undefined){
-let data77 = data70.checkpoint_every;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-const err176 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+if(typeof data74 == "number"){
+if(data74 > 1000000 || isNaN(data74)){
+const err176 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2242,9 +2228,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(typeof data77 == "number"){
-if(data77 < 1 || isNaN(data77)){
-const err177 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+if(data74 < 0 || isNaN(data74)){
+const err177 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2255,9 +2240,11 @@ errors++;
 }
 }
 }
-}
-else {
-const err178 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data70};
+if(data70.weight_decay !== undefined){
+let data75 = data70.weight_decay;
+if(typeof data75 == "number"){
+if(data75 < 0 || isNaN(data75)){
+const err178 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2267,12 +2254,8 @@ vErrors.push(err178);
 errors++;
 }
 }
-if(data.lora !== undefined){
-let data78 = data.lora;
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-for(const key14 in data78){
-if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
-const err179 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data78};
+else {
+const err179 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2282,10 +2265,11 @@ vErrors.push(err179);
 errors++;
 }
 }
-if(data78.rank !== undefined){
-let data79 = data78.rank;
-if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-const err180 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+if(data70.grad_clip !== undefined){
+let data76 = data70.grad_clip;
+if(typeof data76 == "number"){
+if(data76 < 0 || isNaN(data76)){
+const err180 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2294,9 +2278,9 @@ vErrors.push(err180);
 }
 errors++;
 }
-if(typeof data79 == "number"){
-if(data79 > 1024 || isNaN(data79)){
-const err181 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+}
+else {
+const err181 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2305,8 +2289,11 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data79 < 1 || isNaN(data79)){
-const err182 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+}
+if(data70.checkpoint_every !== undefined){
+let data77 = data70.checkpoint_every;
+if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+const err182 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2315,13 +2302,9 @@ vErrors.push(err182);
 }
 errors++;
 }
-}
-}
-if(data78.alpha !== undefined){
-let data80 = data78.alpha;
-if(typeof data80 == "number"){
-if(data80 <= 0 || isNaN(data80)){
-const err183 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+if(typeof data77 == "number"){
+if(data77 > 1000000 || isNaN(data77)){
+const err183 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2330,9 +2313,8 @@ vErrors.push(err183);
 }
 errors++;
 }
-}
-else {
-const err184 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+if(data77 < 1 || isNaN(data77)){
+const err184 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2342,11 +2324,10 @@ vErrors.push(err184);
 errors++;
 }
 }
-if(data78.dropout !== undefined){
-let data81 = data78.dropout;
-if(typeof data81 == "number"){
-if(data81 > 0.9 || isNaN(data81)){
-const err185 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+}
+}
+else {
+const err185 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data70};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2355,8 +2336,13 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data81 < 0 || isNaN(data81)){
-const err186 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+}
+if(data.lora !== undefined){
+let data78 = data.lora;
+if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
+for(const key14 in data78){
+if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
+const err186 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data78};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2366,8 +2352,10 @@ vErrors.push(err186);
 errors++;
 }
 }
-else {
-const err187 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(data78.rank !== undefined){
+let data79 = data78.rank;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+const err187 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data79};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2376,12 +2364,9 @@ vErrors.push(err187);
 }
 errors++;
 }
-}
-if(data78.target_modules !== undefined){
-let data82 = data78.target_modules;
-if(Array.isArray(data82)){
-if(data82.length < 1){
-const err188 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+if(typeof data79 == "number"){
+if(data79 > 1024 || isNaN(data79)){
+const err188 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data79};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2390,16 +2375,101 @@ vErrors.push(err188);
 }
 errors++;
 }
-const len7 = data82.length;
-for(let i9=0; i9<len7; i9++){
-let data83 = data82[i9];
-if(!(((((((data83 === "q_proj") || (data83 === "k_proj")) || (data83 === "v_proj")) || (data83 === "o_proj")) || (data83 === "gate_proj")) || (data83 === "up_proj")) || (data83 === "down_proj"))){
-const err189 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data83};
+if(data79 < 1 || isNaN(data79)){
+const err189 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data79};
 if(vErrors === null){
 vErrors = [err189];
 }
 else {
 vErrors.push(err189);
+}
+errors++;
+}
+}
+}
+if(data78.alpha !== undefined){
+let data80 = data78.alpha;
+if(typeof data80 == "number"){
+if(data80 <= 0 || isNaN(data80)){
+const err190 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+if(vErrors === null){
+vErrors = [err190];
+}
+else {
+vErrors.push(err190);
+}
+errors++;
+}
+}
+else {
+const err191 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+if(vErrors === null){
+vErrors = [err191];
+}
+else {
+vErrors.push(err191);
+}
+errors++;
+}
+}
+if(data78.dropout !== undefined){
+let data81 = data78.dropout;
+if(typeof data81 == "number"){
+if(data81 > 0.9 || isNaN(data81)){
+const err192 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(vErrors === null){
+vErrors = [err192];
+}
+else {
+vErrors.push(err192);
+}
+errors++;
+}
+if(data81 < 0 || isNaN(data81)){
+const err193 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(vErrors === null){
+vErrors = [err193];
+}
+else {
+vErrors.push(err193);
+}
+errors++;
+}
+}
+else {
+const err194 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(vErrors === null){
+vErrors = [err194];
+}
+else {
+vErrors.push(err194);
+}
+errors++;
+}
+}
+if(data78.target_modules !== undefined){
+let data82 = data78.target_modules;
+if(Array.isArray(data82)){
+if(data82.length < 1){
+const err195 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+if(vErrors === null){
+vErrors = [err195];
+}
+else {
+vErrors.push(err195);
+}
+errors++;
+}
+const len7 = data82.length;
+for(let i9=0; i9<len7; i9++){
+let data83 = data82[i9];
+if(!(((((((data83 === "q_proj") || (data83 === "k_proj")) || (data83 === "v_proj")) || (data83 === "o_proj")) || (data83 === "gate_proj")) || (data83 === "up_proj")) || (data83 === "down_proj"))){
+const err196 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data83};
+if(vErrors === null){
+vErrors = [err196];
+}
+else {
+vErrors.push(err196);
 }
 errors++;
 }
@@ -2411,12 +2481,12 @@ outer2:
 for(;i10--;){
 for(j2 = i10; j2--;){
 if(func0(data82[i10], data82[j2])){
-const err190 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+const err197 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
 if(vErrors === null){
-vErrors = [err190];
+vErrors = [err197];
 }
 else {
-vErrors.push(err190);
+vErrors.push(err197);
 }
 errors++;
 break outer2;
@@ -2426,95 +2496,7 @@ break outer2;
 }
 }
 else {
-const err191 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
-if(vErrors === null){
-vErrors = [err191];
-}
-else {
-vErrors.push(err191);
-}
-errors++;
-}
-}
-if(data78.adapters !== undefined){
-let data84 = data78.adapters;
-if(typeof data84 !== "string"){
-const err192 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
-if(vErrors === null){
-vErrors = [err192];
-}
-else {
-vErrors.push(err192);
-}
-errors++;
-}
-if(!((data84 === "shared") || (data84 === "per_capability"))){
-const err193 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
-if(vErrors === null){
-vErrors = [err193];
-}
-else {
-vErrors.push(err193);
-}
-errors++;
-}
-}
-}
-else {
-const err194 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data78};
-if(vErrors === null){
-vErrors = [err194];
-}
-else {
-vErrors.push(err194);
-}
-errors++;
-}
-}
-if(data.sft !== undefined){
-let data85 = data.sft;
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-for(const key15 in data85){
-if(!(func1.call(schema31.properties.sft.properties, key15))){
-const err195 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data85};
-if(vErrors === null){
-vErrors = [err195];
-}
-else {
-vErrors.push(err195);
-}
-errors++;
-}
-}
-if(data85.steps !== undefined){
-let data86 = data85.steps;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-const err196 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data86};
-if(vErrors === null){
-vErrors = [err196];
-}
-else {
-vErrors.push(err196);
-}
-errors++;
-}
-if(typeof data86 == "number"){
-if(data86 < 1 || isNaN(data86)){
-const err197 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data86};
-if(vErrors === null){
-vErrors = [err197];
-}
-else {
-vErrors.push(err197);
-}
-errors++;
-}
-}
-}
-if(data85.batch_per_capability !== undefined){
-let data87 = data85.batch_per_capability;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err198 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+const err198 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2523,9 +2505,11 @@ vErrors.push(err198);
 }
 errors++;
 }
-if(typeof data87 == "number"){
-if(data87 < 1 || isNaN(data87)){
-const err199 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+}
+if(data78.adapters !== undefined){
+let data84 = data78.adapters;
+if(typeof data84 !== "string"){
+const err199 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2534,13 +2518,8 @@ vErrors.push(err199);
 }
 errors++;
 }
-}
-}
-if(data85.learning_rate !== undefined){
-let data88 = data85.learning_rate;
-if(typeof data88 == "number"){
-if(data88 > 1 || isNaN(data88)){
-const err200 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+if(!((data84 === "shared") || (data84 === "per_capability"))){
+const err200 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2549,8 +2528,10 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(data88 <= 0 || isNaN(data88)){
-const err201 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+}
+}
+else {
+const err201 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data78};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2560,8 +2541,12 @@ vErrors.push(err201);
 errors++;
 }
 }
-else {
-const err202 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+if(data.sft !== undefined){
+let data85 = data.sft;
+if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
+for(const key15 in data85){
+if(!(func1.call(schema31.properties.sft.properties, key15))){
+const err202 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data85};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2571,12 +2556,10 @@ vErrors.push(err202);
 errors++;
 }
 }
-if(data85.schedule !== undefined){
-let data89 = data85.schedule;
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-for(const key16 in data89){
-if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
-const err203 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
+if(data85.steps !== undefined){
+let data86 = data85.steps;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
+const err203 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data86};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2585,11 +2568,9 @@ vErrors.push(err203);
 }
 errors++;
 }
-}
-if(data89.type !== undefined){
-let data90 = data89.type;
-if(typeof data90 !== "string"){
-const err204 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
+if(typeof data86 == "number"){
+if(data86 > 1000000 || isNaN(data86)){
+const err204 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data86};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2598,8 +2579,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(!(((data90 === "cosine") || (data90 === "linear")) || (data90 === "constant"))){
-const err205 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
+if(data86 < 1 || isNaN(data86)){
+const err205 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data86};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2609,10 +2590,11 @@ vErrors.push(err205);
 errors++;
 }
 }
-if(data89.warmup_steps !== undefined){
-let data91 = data89.warmup_steps;
-if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
-const err206 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+}
+if(data85.batch_per_capability !== undefined){
+let data87 = data85.batch_per_capability;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+const err206 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2621,9 +2603,9 @@ vErrors.push(err206);
 }
 errors++;
 }
-if(typeof data91 == "number"){
-if(data91 < 0 || isNaN(data91)){
-const err207 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+if(typeof data87 == "number"){
+if(data87 > 4096 || isNaN(data87)){
+const err207 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2632,13 +2614,8 @@ vErrors.push(err207);
 }
 errors++;
 }
-}
-}
-if(data89.min_lr_ratio !== undefined){
-let data92 = data89.min_lr_ratio;
-if(typeof data92 == "number"){
-if(data92 > 1 || isNaN(data92)){
-const err208 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+if(data87 < 1 || isNaN(data87)){
+const err208 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2647,8 +2624,13 @@ vErrors.push(err208);
 }
 errors++;
 }
-if(data92 < 0 || isNaN(data92)){
-const err209 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+}
+}
+if(data85.learning_rate !== undefined){
+let data88 = data85.learning_rate;
+if(typeof data88 == "number"){
+if(data88 > 1 || isNaN(data88)){
+const err209 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2657,9 +2639,8 @@ vErrors.push(err209);
 }
 errors++;
 }
-}
-else {
-const err210 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+if(data88 <= 0 || isNaN(data88)){
+const err210 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2669,9 +2650,8 @@ vErrors.push(err210);
 errors++;
 }
 }
-}
 else {
-const err211 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
+const err211 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2681,11 +2661,12 @@ vErrors.push(err211);
 errors++;
 }
 }
-if(data85.weight_decay !== undefined){
-let data93 = data85.weight_decay;
-if(typeof data93 == "number"){
-if(data93 < 0 || isNaN(data93)){
-const err212 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
+if(data85.schedule !== undefined){
+let data89 = data85.schedule;
+if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
+for(const key16 in data89){
+if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
+const err212 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2695,8 +2676,10 @@ vErrors.push(err212);
 errors++;
 }
 }
-else {
-const err213 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
+if(data89.type !== undefined){
+let data90 = data89.type;
+if(typeof data90 !== "string"){
+const err213 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2705,12 +2688,8 @@ vErrors.push(err213);
 }
 errors++;
 }
-}
-if(data85.grad_clip !== undefined){
-let data94 = data85.grad_clip;
-if(typeof data94 == "number"){
-if(data94 < 0 || isNaN(data94)){
-const err214 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
+if(!(((data90 === "cosine") || (data90 === "linear")) || (data90 === "constant"))){
+const err214 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2720,8 +2699,10 @@ vErrors.push(err214);
 errors++;
 }
 }
-else {
-const err215 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
+if(data89.warmup_steps !== undefined){
+let data91 = data89.warmup_steps;
+if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
+const err215 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2730,11 +2711,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-}
-if(data85.grad_accumulation !== undefined){
-let data95 = data85.grad_accumulation;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err216 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
+if(typeof data91 == "number"){
+if(data91 > 1000000 || isNaN(data91)){
+const err216 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2743,9 +2722,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-if(typeof data95 == "number"){
-if(data95 < 1 || isNaN(data95)){
-const err217 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
+if(data91 < 0 || isNaN(data91)){
+const err217 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2756,12 +2734,11 @@ errors++;
 }
 }
 }
-if(data85.capability_weights !== undefined){
-let data96 = data85.capability_weights;
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-for(const key17 in data96){
-if(!((((key17 === "domain") || (key17 === "reasoning")) || (key17 === "instruction")) || (key17 === "integration"))){
-const err218 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data96};
+if(data89.min_lr_ratio !== undefined){
+let data92 = data89.min_lr_ratio;
+if(typeof data92 == "number"){
+if(data92 > 1 || isNaN(data92)){
+const err218 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2770,12 +2747,8 @@ vErrors.push(err218);
 }
 errors++;
 }
-}
-if(data96.domain !== undefined){
-let data97 = data96.domain;
-if(typeof data97 == "number"){
-if(data97 > 1 || isNaN(data97)){
-const err219 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+if(data92 < 0 || isNaN(data92)){
+const err219 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2784,8 +2757,9 @@ vErrors.push(err219);
 }
 errors++;
 }
-if(data97 < 0 || isNaN(data97)){
-const err220 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+}
+else {
+const err220 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2794,8 +2768,10 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(data97 <= 0 || isNaN(data97)){
-const err221 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+}
+}
+else {
+const err221 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2805,8 +2781,11 @@ vErrors.push(err221);
 errors++;
 }
 }
-else {
-const err222 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+if(data85.weight_decay !== undefined){
+let data93 = data85.weight_decay;
+if(typeof data93 == "number"){
+if(data93 < 0 || isNaN(data93)){
+const err222 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2816,11 +2795,8 @@ vErrors.push(err222);
 errors++;
 }
 }
-if(data96.reasoning !== undefined){
-let data98 = data96.reasoning;
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
-const err223 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+else {
+const err223 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2829,8 +2805,12 @@ vErrors.push(err223);
 }
 errors++;
 }
-if(data98 < 0 || isNaN(data98)){
-const err224 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+}
+if(data85.grad_clip !== undefined){
+let data94 = data85.grad_clip;
+if(typeof data94 == "number"){
+if(data94 < 0 || isNaN(data94)){
+const err224 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2839,8 +2819,9 @@ vErrors.push(err224);
 }
 errors++;
 }
-if(data98 <= 0 || isNaN(data98)){
-const err225 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+}
+else {
+const err225 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2850,8 +2831,10 @@ vErrors.push(err225);
 errors++;
 }
 }
-else {
-const err226 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+if(data85.grad_accumulation !== undefined){
+let data95 = data85.grad_accumulation;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+const err226 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2860,12 +2843,9 @@ vErrors.push(err226);
 }
 errors++;
 }
-}
-if(data96.instruction !== undefined){
-let data99 = data96.instruction;
-if(typeof data99 == "number"){
-if(data99 > 1 || isNaN(data99)){
-const err227 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+if(typeof data95 == "number"){
+if(data95 > 1024 || isNaN(data95)){
+const err227 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2874,8 +2854,8 @@ vErrors.push(err227);
 }
 errors++;
 }
-if(data99 < 0 || isNaN(data99)){
-const err228 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+if(data95 < 1 || isNaN(data95)){
+const err228 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2884,8 +2864,14 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(data99 <= 0 || isNaN(data99)){
-const err229 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+}
+}
+if(data85.capability_weights !== undefined){
+let data96 = data85.capability_weights;
+if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
+for(const key17 in data96){
+if(!((((key17 === "domain") || (key17 === "reasoning")) || (key17 === "instruction")) || (key17 === "integration"))){
+const err229 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data96};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2895,8 +2881,11 @@ vErrors.push(err229);
 errors++;
 }
 }
-else {
-const err230 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+if(data96.domain !== undefined){
+let data97 = data96.domain;
+if(typeof data97 == "number"){
+if(data97 > 1 || isNaN(data97)){
+const err230 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2905,12 +2894,8 @@ vErrors.push(err230);
 }
 errors++;
 }
-}
-if(data96.integration !== undefined){
-let data100 = data96.integration;
-if(typeof data100 == "number"){
-if(data100 > 1 || isNaN(data100)){
-const err231 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+if(data97 < 0 || isNaN(data97)){
+const err231 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2919,8 +2904,8 @@ vErrors.push(err231);
 }
 errors++;
 }
-if(data100 < 0 || isNaN(data100)){
-const err232 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+if(data97 <= 0 || isNaN(data97)){
+const err232 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2929,8 +2914,9 @@ vErrors.push(err232);
 }
 errors++;
 }
-if(data100 <= 0 || isNaN(data100)){
-const err233 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+}
+else {
+const err233 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2940,8 +2926,11 @@ vErrors.push(err233);
 errors++;
 }
 }
-else {
-const err234 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+if(data96.reasoning !== undefined){
+let data98 = data96.reasoning;
+if(typeof data98 == "number"){
+if(data98 > 1 || isNaN(data98)){
+const err234 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2950,10 +2939,8 @@ vErrors.push(err234);
 }
 errors++;
 }
-}
-}
-else {
-const err235 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data96};
+if(data98 < 0 || isNaN(data98)){
+const err235 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2962,11 +2949,8 @@ vErrors.push(err235);
 }
 errors++;
 }
-}
-if(data85.projection !== undefined){
-let data101 = data85.projection;
-if(typeof data101 !== "string"){
-const err236 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data101};
+if(data98 <= 0 || isNaN(data98)){
+const err236 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2975,8 +2959,9 @@ vErrors.push(err236);
 }
 errors++;
 }
-if(!((((data101 === "none") || (data101 === "pcgrad")) || (data101 === "subspace")) || (data101 === "olora"))){
-const err237 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data101};
+}
+else {
+const err237 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2986,10 +2971,11 @@ vErrors.push(err237);
 errors++;
 }
 }
-if(data85.projection_scope !== undefined){
-let data102 = data85.projection_scope;
-if(typeof data102 !== "string"){
-const err238 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data102};
+if(data96.instruction !== undefined){
+let data99 = data96.instruction;
+if(typeof data99 == "number"){
+if(data99 > 1 || isNaN(data99)){
+const err238 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2998,8 +2984,8 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(!((data102 === "global") || (data102 === "per_matrix"))){
-const err239 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data102};
+if(data99 < 0 || isNaN(data99)){
+const err239 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -3008,13 +2994,8 @@ vErrors.push(err239);
 }
 errors++;
 }
-}
-if(data85.subspace !== undefined){
-let data103 = data85.subspace;
-if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
-for(const key18 in data103){
-if(!((((key18 === "energy") || (key18 === "window")) || (key18 === "refresh_every")) || (key18 === "max_rank"))){
-const err240 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data103};
+if(data99 <= 0 || isNaN(data99)){
+const err240 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3024,11 +3005,8 @@ vErrors.push(err240);
 errors++;
 }
 }
-if(data103.energy !== undefined){
-let data104 = data103.energy;
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
-const err241 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
+else {
+const err241 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3037,8 +3015,12 @@ vErrors.push(err241);
 }
 errors++;
 }
-if(data104 <= 0 || isNaN(data104)){
-const err242 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
+}
+if(data96.integration !== undefined){
+let data100 = data96.integration;
+if(typeof data100 == "number"){
+if(data100 > 1 || isNaN(data100)){
+const err242 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3047,9 +3029,8 @@ vErrors.push(err242);
 }
 errors++;
 }
-}
-else {
-const err243 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
+if(data100 < 0 || isNaN(data100)){
+const err243 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3058,11 +3039,8 @@ vErrors.push(err243);
 }
 errors++;
 }
-}
-if(data103.window !== undefined){
-let data105 = data103.window;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
-const err244 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
+if(data100 <= 0 || isNaN(data100)){
+const err244 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3071,9 +3049,9 @@ vErrors.push(err244);
 }
 errors++;
 }
-if(typeof data105 == "number"){
-if(data105 > 256 || isNaN(data105)){
-const err245 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
+}
+else {
+const err245 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3082,8 +3060,10 @@ vErrors.push(err245);
 }
 errors++;
 }
-if(data105 < 1 || isNaN(data105)){
-const err246 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
+}
+}
+else {
+const err246 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data96};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3093,11 +3073,10 @@ vErrors.push(err246);
 errors++;
 }
 }
-}
-if(data103.refresh_every !== undefined){
-let data106 = data103.refresh_every;
-if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
-const err247 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
+if(data85.projection !== undefined){
+let data101 = data85.projection;
+if(typeof data101 !== "string"){
+const err247 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data101};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3106,9 +3085,8 @@ vErrors.push(err247);
 }
 errors++;
 }
-if(typeof data106 == "number"){
-if(data106 < 1 || isNaN(data106)){
-const err248 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
+if(!((((data101 === "none") || (data101 === "pcgrad")) || (data101 === "subspace")) || (data101 === "olora"))){
+const err248 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data101};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3118,11 +3096,10 @@ vErrors.push(err248);
 errors++;
 }
 }
-}
-if(data103.max_rank !== undefined){
-let data107 = data103.max_rank;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-const err249 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
+if(data85.projection_scope !== undefined){
+let data102 = data85.projection_scope;
+if(typeof data102 !== "string"){
+const err249 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data102};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3131,9 +3108,8 @@ vErrors.push(err249);
 }
 errors++;
 }
-if(typeof data107 == "number"){
-if(data107 < 1 || isNaN(data107)){
-const err250 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
+if(!((data102 === "global") || (data102 === "per_matrix"))){
+const err250 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data102};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3143,10 +3119,12 @@ vErrors.push(err250);
 errors++;
 }
 }
-}
-}
-else {
-const err251 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data103};
+if(data85.subspace !== undefined){
+let data103 = data85.subspace;
+if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
+for(const key18 in data103){
+if(!((((key18 === "energy") || (key18 === "window")) || (key18 === "refresh_every")) || (key18 === "max_rank"))){
+const err251 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data103};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3156,12 +3134,11 @@ vErrors.push(err251);
 errors++;
 }
 }
-if(data85.olora !== undefined){
-let data108 = data85.olora;
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-for(const key19 in data108){
-if(!((key19 === "lambda") || (key19 === "combine_with"))){
-const err252 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data108};
+if(data103.energy !== undefined){
+let data104 = data103.energy;
+if(typeof data104 == "number"){
+if(data104 > 1 || isNaN(data104)){
+const err252 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3170,12 +3147,8 @@ vErrors.push(err252);
 }
 errors++;
 }
-}
-if(data108.lambda !== undefined){
-let data109 = data108.lambda;
-if(typeof data109 == "number"){
-if(data109 < 0 || isNaN(data109)){
-const err253 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data109};
+if(data104 <= 0 || isNaN(data104)){
+const err253 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3186,7 +3159,7 @@ errors++;
 }
 }
 else {
-const err254 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data109};
+const err254 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3196,10 +3169,10 @@ vErrors.push(err254);
 errors++;
 }
 }
-if(data108.combine_with !== undefined){
-let data110 = data108.combine_with;
-if(typeof data110 !== "string"){
-const err255 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data110};
+if(data103.window !== undefined){
+let data105 = data103.window;
+if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+const err255 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3208,8 +3181,9 @@ vErrors.push(err255);
 }
 errors++;
 }
-if(!(((data110 === "none") || (data110 === "pcgrad")) || (data110 === "subspace"))){
-const err256 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data110};
+if(typeof data105 == "number"){
+if(data105 > 256 || isNaN(data105)){
+const err256 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3218,10 +3192,8 @@ vErrors.push(err256);
 }
 errors++;
 }
-}
-}
-else {
-const err257 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data108};
+if(data105 < 1 || isNaN(data105)){
+const err257 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3231,10 +3203,11 @@ vErrors.push(err257);
 errors++;
 }
 }
-if(data85.interference_every !== undefined){
-let data111 = data85.interference_every;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-const err258 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
+}
+if(data103.refresh_every !== undefined){
+let data106 = data103.refresh_every;
+if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
+const err258 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3243,9 +3216,9 @@ vErrors.push(err258);
 }
 errors++;
 }
-if(typeof data111 == "number"){
-if(data111 < 0 || isNaN(data111)){
-const err259 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
+if(typeof data106 == "number"){
+if(data106 > 1000000 || isNaN(data106)){
+const err259 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3254,12 +3227,8 @@ vErrors.push(err259);
 }
 errors++;
 }
-}
-}
-if(data85.log_every !== undefined){
-let data112 = data85.log_every;
-if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
-const err260 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
+if(data106 < 1 || isNaN(data106)){
+const err260 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3268,9 +3237,12 @@ vErrors.push(err260);
 }
 errors++;
 }
-if(typeof data112 == "number"){
-if(data112 < 1 || isNaN(data112)){
-const err261 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
+}
+}
+if(data103.max_rank !== undefined){
+let data107 = data103.max_rank;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+const err261 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3279,12 +3251,9 @@ vErrors.push(err261);
 }
 errors++;
 }
-}
-}
-if(data85.checkpoint_every !== undefined){
-let data113 = data85.checkpoint_every;
-if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
-const err262 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
+if(typeof data107 == "number"){
+if(data107 > 1024 || isNaN(data107)){
+const err262 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3293,9 +3262,8 @@ vErrors.push(err262);
 }
 errors++;
 }
-if(typeof data113 == "number"){
-if(data113 < 1 || isNaN(data113)){
-const err263 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
+if(data107 < 1 || isNaN(data107)){
+const err263 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3306,10 +3274,9 @@ errors++;
 }
 }
 }
-if(data85.max_bad_steps !== undefined){
-let data114 = data85.max_bad_steps;
-if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-const err264 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
+}
+else {
+const err264 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data103};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3318,9 +3285,13 @@ vErrors.push(err264);
 }
 errors++;
 }
-if(typeof data114 == "number"){
-if(data114 < 1 || isNaN(data114)){
-const err265 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
+}
+if(data85.olora !== undefined){
+let data108 = data85.olora;
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+for(const key19 in data108){
+if(!((key19 === "lambda") || (key19 === "combine_with"))){
+const err265 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data108};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3330,10 +3301,11 @@ vErrors.push(err265);
 errors++;
 }
 }
-}
-}
-else {
-const err266 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data85};
+if(data108.lambda !== undefined){
+let data109 = data108.lambda;
+if(typeof data109 == "number"){
+if(data109 < 0 || isNaN(data109)){
+const err266 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data109};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3343,12 +3315,8 @@ vErrors.push(err266);
 errors++;
 }
 }
-if(data.grpo !== undefined){
-let data115 = data.grpo;
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-for(const key20 in data115){
-if(!(func1.call(schema31.properties.grpo.properties, key20))){
-const err267 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data115};
+else {
+const err267 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data109};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3358,10 +3326,10 @@ vErrors.push(err267);
 errors++;
 }
 }
-if(data115.steps !== undefined){
-let data116 = data115.steps;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-const err268 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
+if(data108.combine_with !== undefined){
+let data110 = data108.combine_with;
+if(typeof data110 !== "string"){
+const err268 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data110};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3370,9 +3338,8 @@ vErrors.push(err268);
 }
 errors++;
 }
-if(typeof data116 == "number"){
-if(data116 < 1 || isNaN(data116)){
-const err269 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
+if(!(((data110 === "none") || (data110 === "pcgrad")) || (data110 === "subspace"))){
+const err269 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data110};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3383,10 +3350,8 @@ errors++;
 }
 }
 }
-if(data115.prompts_per_step !== undefined){
-let data117 = data115.prompts_per_step;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-const err270 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
+else {
+const err270 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data108};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3395,9 +3360,11 @@ vErrors.push(err270);
 }
 errors++;
 }
-if(typeof data117 == "number"){
-if(data117 < 1 || isNaN(data117)){
-const err271 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
+}
+if(data85.interference_every !== undefined){
+let data111 = data85.interference_every;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+const err271 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3406,12 +3373,9 @@ vErrors.push(err271);
 }
 errors++;
 }
-}
-}
-if(data115.group_size !== undefined){
-let data118 = data115.group_size;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-const err272 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
+if(typeof data111 == "number"){
+if(data111 > 1000000 || isNaN(data111)){
+const err272 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3420,9 +3384,8 @@ vErrors.push(err272);
 }
 errors++;
 }
-if(typeof data118 == "number"){
-if(data118 > 256 || isNaN(data118)){
-const err273 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
+if(data111 < 0 || isNaN(data111)){
+const err273 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3431,8 +3394,12 @@ vErrors.push(err273);
 }
 errors++;
 }
-if(data118 < 2 || isNaN(data118)){
-const err274 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
+}
+}
+if(data85.log_every !== undefined){
+let data112 = data85.log_every;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+const err274 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3441,12 +3408,9 @@ vErrors.push(err274);
 }
 errors++;
 }
-}
-}
-if(data115.num_iterations !== undefined){
-let data119 = data115.num_iterations;
-if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
-const err275 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
+if(typeof data112 == "number"){
+if(data112 > 1000000 || isNaN(data112)){
+const err275 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3455,9 +3419,8 @@ vErrors.push(err275);
 }
 errors++;
 }
-if(typeof data119 == "number"){
-if(data119 > 16 || isNaN(data119)){
-const err276 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
+if(data112 < 1 || isNaN(data112)){
+const err276 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3466,8 +3429,12 @@ vErrors.push(err276);
 }
 errors++;
 }
-if(data119 < 1 || isNaN(data119)){
-const err277 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
+}
+}
+if(data85.checkpoint_every !== undefined){
+let data113 = data85.checkpoint_every;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err277 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3476,13 +3443,9 @@ vErrors.push(err277);
 }
 errors++;
 }
-}
-}
-if(data115.learning_rate !== undefined){
-let data120 = data115.learning_rate;
-if(typeof data120 == "number"){
-if(data120 > 1 || isNaN(data120)){
-const err278 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+if(typeof data113 == "number"){
+if(data113 > 1000000 || isNaN(data113)){
+const err278 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3491,8 +3454,8 @@ vErrors.push(err278);
 }
 errors++;
 }
-if(data120 <= 0 || isNaN(data120)){
-const err279 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+if(data113 < 1 || isNaN(data113)){
+const err279 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3502,8 +3465,11 @@ vErrors.push(err279);
 errors++;
 }
 }
-else {
-const err280 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+}
+if(data85.max_bad_steps !== undefined){
+let data114 = data85.max_bad_steps;
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+const err280 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3512,12 +3478,9 @@ vErrors.push(err280);
 }
 errors++;
 }
-}
-if(data115.clip_epsilon !== undefined){
-let data121 = data115.clip_epsilon;
-if(typeof data121 == "number"){
-if(data121 > 1 || isNaN(data121)){
-const err281 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+if(typeof data114 == "number"){
+if(data114 > 1000 || isNaN(data114)){
+const err281 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3526,8 +3489,8 @@ vErrors.push(err281);
 }
 errors++;
 }
-if(data121 <= 0 || isNaN(data121)){
-const err282 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+if(data114 < 1 || isNaN(data114)){
+const err282 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3537,8 +3500,10 @@ vErrors.push(err282);
 errors++;
 }
 }
+}
+}
 else {
-const err283 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+const err283 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data85};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3548,11 +3513,12 @@ vErrors.push(err283);
 errors++;
 }
 }
-if(data115.epsilon_high !== undefined){
-let data122 = data115.epsilon_high;
-if(typeof data122 == "number"){
-if(data122 > 10 || isNaN(data122)){
-const err284 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+if(data.grpo !== undefined){
+let data115 = data.grpo;
+if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
+for(const key20 in data115){
+if(!(func1.call(schema31.properties.grpo.properties, key20))){
+const err284 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data115};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3561,8 +3527,11 @@ vErrors.push(err284);
 }
 errors++;
 }
-if(data122 < 0 || isNaN(data122)){
-const err285 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+}
+if(data115.steps !== undefined){
+let data116 = data115.steps;
+if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
+const err285 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3571,9 +3540,9 @@ vErrors.push(err285);
 }
 errors++;
 }
-}
-else {
-const err286 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+if(typeof data116 == "number"){
+if(data116 > 1000000 || isNaN(data116)){
+const err286 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3582,12 +3551,8 @@ vErrors.push(err286);
 }
 errors++;
 }
-}
-if(data115.kl_beta !== undefined){
-let data123 = data115.kl_beta;
-if(typeof data123 == "number"){
-if(data123 < 0 || isNaN(data123)){
-const err287 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data123};
+if(data116 < 1 || isNaN(data116)){
+const err287 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3597,8 +3562,11 @@ vErrors.push(err287);
 errors++;
 }
 }
-else {
-const err288 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data123};
+}
+if(data115.prompts_per_step !== undefined){
+let data117 = data115.prompts_per_step;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+const err288 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3607,12 +3575,9 @@ vErrors.push(err288);
 }
 errors++;
 }
-}
-if(data115.temperature !== undefined){
-let data124 = data115.temperature;
-if(typeof data124 == "number"){
-if(data124 > 5 || isNaN(data124)){
-const err289 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+if(typeof data117 == "number"){
+if(data117 > 4096 || isNaN(data117)){
+const err289 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3621,8 +3586,8 @@ vErrors.push(err289);
 }
 errors++;
 }
-if(data124 <= 0 || isNaN(data124)){
-const err290 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+if(data117 < 1 || isNaN(data117)){
+const err290 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3632,8 +3597,11 @@ vErrors.push(err290);
 errors++;
 }
 }
-else {
-const err291 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+}
+if(data115.group_size !== undefined){
+let data118 = data115.group_size;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+const err291 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3642,12 +3610,9 @@ vErrors.push(err291);
 }
 errors++;
 }
-}
-if(data115.top_p !== undefined){
-let data125 = data115.top_p;
-if(typeof data125 == "number"){
-if(data125 > 1 || isNaN(data125)){
-const err292 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+if(typeof data118 == "number"){
+if(data118 > 256 || isNaN(data118)){
+const err292 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3656,8 +3621,8 @@ vErrors.push(err292);
 }
 errors++;
 }
-if(data125 <= 0 || isNaN(data125)){
-const err293 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+if(data118 < 2 || isNaN(data118)){
+const err293 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3667,8 +3632,11 @@ vErrors.push(err293);
 errors++;
 }
 }
-else {
-const err294 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+}
+if(data115.num_iterations !== undefined){
+let data119 = data115.num_iterations;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+const err294 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3677,11 +3645,9 @@ vErrors.push(err294);
 }
 errors++;
 }
-}
-if(data115.max_new_tokens !== undefined){
-let data126 = data115.max_new_tokens;
-if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-const err295 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+if(typeof data119 == "number"){
+if(data119 > 16 || isNaN(data119)){
+const err295 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3690,9 +3656,8 @@ vErrors.push(err295);
 }
 errors++;
 }
-if(typeof data126 == "number"){
-if(data126 > 8192 || isNaN(data126)){
-const err296 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+if(data119 < 1 || isNaN(data119)){
+const err296 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3701,13 +3666,238 @@ vErrors.push(err296);
 }
 errors++;
 }
-if(data126 < 1 || isNaN(data126)){
-const err297 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+}
+}
+if(data115.learning_rate !== undefined){
+let data120 = data115.learning_rate;
+if(typeof data120 == "number"){
+if(data120 > 1 || isNaN(data120)){
+const err297 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
 if(vErrors === null){
 vErrors = [err297];
 }
 else {
 vErrors.push(err297);
+}
+errors++;
+}
+if(data120 <= 0 || isNaN(data120)){
+const err298 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+if(vErrors === null){
+vErrors = [err298];
+}
+else {
+vErrors.push(err298);
+}
+errors++;
+}
+}
+else {
+const err299 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+if(vErrors === null){
+vErrors = [err299];
+}
+else {
+vErrors.push(err299);
+}
+errors++;
+}
+}
+if(data115.clip_epsilon !== undefined){
+let data121 = data115.clip_epsilon;
+if(typeof data121 == "number"){
+if(data121 > 1 || isNaN(data121)){
+const err300 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+if(vErrors === null){
+vErrors = [err300];
+}
+else {
+vErrors.push(err300);
+}
+errors++;
+}
+if(data121 <= 0 || isNaN(data121)){
+const err301 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+if(vErrors === null){
+vErrors = [err301];
+}
+else {
+vErrors.push(err301);
+}
+errors++;
+}
+}
+else {
+const err302 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+if(vErrors === null){
+vErrors = [err302];
+}
+else {
+vErrors.push(err302);
+}
+errors++;
+}
+}
+if(data115.epsilon_high !== undefined){
+let data122 = data115.epsilon_high;
+if(typeof data122 == "number"){
+if(data122 > 10 || isNaN(data122)){
+const err303 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+if(vErrors === null){
+vErrors = [err303];
+}
+else {
+vErrors.push(err303);
+}
+errors++;
+}
+if(data122 < 0 || isNaN(data122)){
+const err304 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+if(vErrors === null){
+vErrors = [err304];
+}
+else {
+vErrors.push(err304);
+}
+errors++;
+}
+}
+else {
+const err305 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+if(vErrors === null){
+vErrors = [err305];
+}
+else {
+vErrors.push(err305);
+}
+errors++;
+}
+}
+if(data115.kl_beta !== undefined){
+let data123 = data115.kl_beta;
+if(typeof data123 == "number"){
+if(data123 < 0 || isNaN(data123)){
+const err306 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data123};
+if(vErrors === null){
+vErrors = [err306];
+}
+else {
+vErrors.push(err306);
+}
+errors++;
+}
+}
+else {
+const err307 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data123};
+if(vErrors === null){
+vErrors = [err307];
+}
+else {
+vErrors.push(err307);
+}
+errors++;
+}
+}
+if(data115.temperature !== undefined){
+let data124 = data115.temperature;
+if(typeof data124 == "number"){
+if(data124 > 5 || isNaN(data124)){
+const err308 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+if(vErrors === null){
+vErrors = [err308];
+}
+else {
+vErrors.push(err308);
+}
+errors++;
+}
+if(data124 <= 0 || isNaN(data124)){
+const err309 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+if(vErrors === null){
+vErrors = [err309];
+}
+else {
+vErrors.push(err309);
+}
+errors++;
+}
+}
+else {
+const err310 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+if(vErrors === null){
+vErrors = [err310];
+}
+else {
+vErrors.push(err310);
+}
+errors++;
+}
+}
+if(data115.top_p !== undefined){
+let data125 = data115.top_p;
+if(typeof data125 == "number"){
+if(data125 > 1 || isNaN(data125)){
+const err311 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+if(vErrors === null){
+vErrors = [err311];
+}
+else {
+vErrors.push(err311);
+}
+errors++;
+}
+if(data125 <= 0 || isNaN(data125)){
+const err312 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+if(vErrors === null){
+vErrors = [err312];
+}
+else {
+vErrors.push(err312);
+}
+errors++;
+}
+}
+else {
+const err313 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+if(vErrors === null){
+vErrors = [err313];
+}
+else {
+vErrors.push(err313);
+}
+errors++;
+}
+}
+if(data115.max_new_tokens !== undefined){
+let data126 = data115.max_new_tokens;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+const err314 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+if(vErrors === null){
+vErrors = [err314];
+}
+else {
+vErrors.push(err314);
+}
+errors++;
+}
+if(typeof data126 == "number"){
+if(data126 > 8192 || isNaN(data126)){
+const err315 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+if(vErrors === null){
+vErrors = [err315];
+}
+else {
+vErrors.push(err315);
+}
+errors++;
+}
+if(data126 < 1 || isNaN(data126)){
+const err316 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+if(vErrors === null){
+vErrors = [err316];
+}
+else {
+vErrors.push(err316);
 }
 errors++;
 }
@@ -3721,234 +3911,7 @@ for(let i11=0; i11<len8; i11++){
 let data128 = data127[i11];
 if(typeof data128 === "string"){
 if(func4(data128) < 1){
-const err298 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data128};
-if(vErrors === null){
-vErrors = [err298];
-}
-else {
-vErrors.push(err298);
-}
-errors++;
-}
-}
-else {
-const err299 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data128};
-if(vErrors === null){
-vErrors = [err299];
-}
-else {
-vErrors.push(err299);
-}
-errors++;
-}
-}
-}
-else {
-const err300 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data127};
-if(vErrors === null){
-vErrors = [err300];
-}
-else {
-vErrors.push(err300);
-}
-errors++;
-}
-}
-if(data115.loss_type !== undefined){
-let data129 = data115.loss_type;
-if(typeof data129 !== "string"){
-const err301 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data129};
-if(vErrors === null){
-vErrors = [err301];
-}
-else {
-vErrors.push(err301);
-}
-errors++;
-}
-if(!(((data129 === "grpo") || (data129 === "dr_grpo")) || (data129 === "dapo"))){
-const err302 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data129};
-if(vErrors === null){
-vErrors = [err302];
-}
-else {
-vErrors.push(err302);
-}
-errors++;
-}
-}
-if(data115.importance_sampling !== undefined){
-let data130 = data115.importance_sampling;
-if(typeof data130 !== "string"){
-const err303 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data130};
-if(vErrors === null){
-vErrors = [err303];
-}
-else {
-vErrors.push(err303);
-}
-errors++;
-}
-if(!((data130 === "token") || (data130 === "sequence"))){
-const err304 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data130};
-if(vErrors === null){
-vErrors = [err304];
-}
-else {
-vErrors.push(err304);
-}
-errors++;
-}
-}
-if(data115.scale_rewards !== undefined){
-let data131 = data115.scale_rewards;
-if(typeof data131 !== "string"){
-const err305 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data131};
-if(vErrors === null){
-vErrors = [err305];
-}
-else {
-vErrors.push(err305);
-}
-errors++;
-}
-if(!(((data131 === "group") || (data131 === "batch")) || (data131 === "none"))){
-const err306 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data131};
-if(vErrors === null){
-vErrors = [err306];
-}
-else {
-vErrors.push(err306);
-}
-errors++;
-}
-}
-if(data115.mask_truncated_completions !== undefined){
-let data132 = data115.mask_truncated_completions;
-if(typeof data132 !== "boolean"){
-const err307 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data132};
-if(vErrors === null){
-vErrors = [err307];
-}
-else {
-vErrors.push(err307);
-}
-errors++;
-}
-}
-if(data115.aggregation !== undefined){
-let data133 = data115.aggregation;
-if(typeof data133 !== "string"){
-const err308 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data133};
-if(vErrors === null){
-vErrors = [err308];
-}
-else {
-vErrors.push(err308);
-}
-errors++;
-}
-if(!((data133 === "sum_then_normalize") || (data133 === "normalize_then_sum"))){
-const err309 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data133};
-if(vErrors === null){
-vErrors = [err309];
-}
-else {
-vErrors.push(err309);
-}
-errors++;
-}
-}
-if(data115.capability_weights !== undefined){
-let data134 = data115.capability_weights;
-if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
-for(const key21 in data134){
-if(!((((key21 === "domain") || (key21 === "reasoning")) || (key21 === "instruction")) || (key21 === "integration"))){
-const err310 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data134};
-if(vErrors === null){
-vErrors = [err310];
-}
-else {
-vErrors.push(err310);
-}
-errors++;
-}
-}
-if(data134.domain !== undefined){
-let data135 = data134.domain;
-if(typeof data135 == "number"){
-if(data135 > 1 || isNaN(data135)){
-const err311 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
-if(vErrors === null){
-vErrors = [err311];
-}
-else {
-vErrors.push(err311);
-}
-errors++;
-}
-if(data135 <= 0 || isNaN(data135)){
-const err312 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
-if(vErrors === null){
-vErrors = [err312];
-}
-else {
-vErrors.push(err312);
-}
-errors++;
-}
-}
-else {
-const err313 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
-if(vErrors === null){
-vErrors = [err313];
-}
-else {
-vErrors.push(err313);
-}
-errors++;
-}
-}
-if(data134.reasoning !== undefined){
-let data136 = data134.reasoning;
-if(typeof data136 == "number"){
-if(data136 > 1 || isNaN(data136)){
-const err314 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
-if(vErrors === null){
-vErrors = [err314];
-}
-else {
-vErrors.push(err314);
-}
-errors++;
-}
-if(data136 <= 0 || isNaN(data136)){
-const err315 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
-if(vErrors === null){
-vErrors = [err315];
-}
-else {
-vErrors.push(err315);
-}
-errors++;
-}
-}
-else {
-const err316 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
-if(vErrors === null){
-vErrors = [err316];
-}
-else {
-vErrors.push(err316);
-}
-errors++;
-}
-}
-if(data134.instruction !== undefined){
-let data137 = data134.instruction;
-if(typeof data137 == "number"){
-if(data137 > 1 || isNaN(data137)){
-const err317 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
+const err317 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data128};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3957,8 +3920,9 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(data137 <= 0 || isNaN(data137)){
-const err318 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
+}
+else {
+const err318 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data128};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3968,8 +3932,9 @@ vErrors.push(err318);
 errors++;
 }
 }
+}
 else {
-const err319 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
+const err319 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data127};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3979,11 +3944,10 @@ vErrors.push(err319);
 errors++;
 }
 }
-if(data134.integration !== undefined){
-let data138 = data134.integration;
-if(typeof data138 == "number"){
-if(data138 > 1 || isNaN(data138)){
-const err320 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
+if(data115.loss_type !== undefined){
+let data129 = data115.loss_type;
+if(typeof data129 !== "string"){
+const err320 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data129};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3992,8 +3956,8 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(data138 <= 0 || isNaN(data138)){
-const err321 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
+if(!(((data129 === "grpo") || (data129 === "dr_grpo")) || (data129 === "dapo"))){
+const err321 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data129};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -4003,8 +3967,10 @@ vErrors.push(err321);
 errors++;
 }
 }
-else {
-const err322 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
+if(data115.importance_sampling !== undefined){
+let data130 = data115.importance_sampling;
+if(typeof data130 !== "string"){
+const err322 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data130};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -4013,10 +3979,8 @@ vErrors.push(err322);
 }
 errors++;
 }
-}
-}
-else {
-const err323 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data134};
+if(!((data130 === "token") || (data130 === "sequence"))){
+const err323 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data130};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -4026,11 +3990,10 @@ vErrors.push(err323);
 errors++;
 }
 }
-if(data115.rewards !== undefined){
-let data139 = data115.rewards;
-if(Array.isArray(data139)){
-if(data139.length < 1){
-const err324 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data139};
+if(data115.scale_rewards !== undefined){
+let data131 = data115.scale_rewards;
+if(typeof data131 !== "string"){
+const err324 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data131};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4039,12 +4002,8 @@ vErrors.push(err324);
 }
 errors++;
 }
-const len9 = data139.length;
-for(let i12=0; i12<len9; i12++){
-let data140 = data139[i12];
-if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
-if(data140.name === undefined){
-const err325 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+if(!(((data131 === "group") || (data131 === "batch")) || (data131 === "none"))){
+const err325 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data131};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4053,8 +4012,11 @@ vErrors.push(err325);
 }
 errors++;
 }
-if(data140.weight === undefined){
-const err326 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+}
+if(data115.mask_truncated_completions !== undefined){
+let data132 = data115.mask_truncated_completions;
+if(typeof data132 !== "boolean"){
+const err326 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data132};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4063,9 +4025,11 @@ vErrors.push(err326);
 }
 errors++;
 }
-for(const key22 in data140){
-if(!((((key22 === "name") || (key22 === "weight")) || (key22 === "module")) || (key22 === "id"))){
-const err327 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+}
+if(data115.aggregation !== undefined){
+let data133 = data115.aggregation;
+if(typeof data133 !== "string"){
+const err327 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data133};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4074,11 +4038,8 @@ vErrors.push(err327);
 }
 errors++;
 }
-}
-if(data140.name !== undefined){
-let data141 = data140.name;
-if(typeof data141 !== "string"){
-const err328 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data141};
+if(!((data133 === "sum_then_normalize") || (data133 === "normalize_then_sum"))){
+const err328 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data133};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4087,8 +4048,13 @@ vErrors.push(err328);
 }
 errors++;
 }
-if(!(((((data141 === "domain") || (data141 === "reasoning")) || (data141 === "instruction")) || (data141 === "format")) || (data141 === "custom"))){
-const err329 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data141};
+}
+if(data115.capability_weights !== undefined){
+let data134 = data115.capability_weights;
+if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
+for(const key21 in data134){
+if(!((((key21 === "domain") || (key21 === "reasoning")) || (key21 === "instruction")) || (key21 === "integration"))){
+const err329 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data134};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4098,11 +4064,11 @@ vErrors.push(err329);
 errors++;
 }
 }
-if(data140.weight !== undefined){
-let data142 = data140.weight;
-if(typeof data142 == "number"){
-if(data142 < 0 || isNaN(data142)){
-const err330 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data142};
+if(data134.domain !== undefined){
+let data135 = data134.domain;
+if(typeof data135 == "number"){
+if(data135 > 1 || isNaN(data135)){
+const err330 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4111,9 +4077,8 @@ vErrors.push(err330);
 }
 errors++;
 }
-}
-else {
-const err331 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data142};
+if(data135 <= 0 || isNaN(data135)){
+const err331 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4123,10 +4088,8 @@ vErrors.push(err331);
 errors++;
 }
 }
-if(data140.module !== undefined){
-let data143 = data140.module;
-if(typeof data143 !== "string"){
-const err332 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data143};
+else {
+const err332 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4136,11 +4099,11 @@ vErrors.push(err332);
 errors++;
 }
 }
-if(data140.id !== undefined){
-let data144 = data140.id;
-if(typeof data144 === "string"){
-if(!pattern7.test(data144)){
-const err333 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data144};
+if(data134.reasoning !== undefined){
+let data136 = data134.reasoning;
+if(typeof data136 == "number"){
+if(data136 > 1 || isNaN(data136)){
+const err333 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4149,9 +4112,8 @@ vErrors.push(err333);
 }
 errors++;
 }
-}
-else {
-const err334 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data144};
+if(data136 <= 0 || isNaN(data136)){
+const err334 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4161,9 +4123,8 @@ vErrors.push(err334);
 errors++;
 }
 }
-}
 else {
-const err335 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+const err335 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4173,9 +4134,11 @@ vErrors.push(err335);
 errors++;
 }
 }
-}
-else {
-const err336 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data139};
+if(data134.instruction !== undefined){
+let data137 = data134.instruction;
+if(typeof data137 == "number"){
+if(data137 > 1 || isNaN(data137)){
+const err336 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4184,11 +4147,8 @@ vErrors.push(err336);
 }
 errors++;
 }
-}
-if(data115.weighting !== undefined){
-let data145 = data115.weighting;
-if(typeof data145 !== "string"){
-const err337 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data145};
+if(data137 <= 0 || isNaN(data137)){
+const err337 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4197,8 +4157,9 @@ vErrors.push(err337);
 }
 errors++;
 }
-if(!(((data145 === "fixed") || (data145 === "gap")) || (data145 === "gradnorm"))){
-const err338 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data145};
+}
+else {
+const err338 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4208,12 +4169,11 @@ vErrors.push(err338);
 errors++;
 }
 }
-if(data115.gap !== undefined){
-let data146 = data115.gap;
-if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
-for(const key23 in data146){
-if(!(((((key23 === "targets") || (key23 === "temperature")) || (key23 === "min_weight")) || (key23 === "max_weight")) || (key23 === "ema"))){
-const err339 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data146};
+if(data134.integration !== undefined){
+let data138 = data134.integration;
+if(typeof data138 == "number"){
+if(data138 > 1 || isNaN(data138)){
+const err339 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4222,13 +4182,8 @@ vErrors.push(err339);
 }
 errors++;
 }
-}
-if(data146.targets !== undefined){
-let data147 = data146.targets;
-if(data147 && typeof data147 == "object" && !Array.isArray(data147)){
-for(const key24 in data147){
-if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
-const err340 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data147};
+if(data138 <= 0 || isNaN(data138)){
+const err340 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4238,11 +4193,8 @@ vErrors.push(err340);
 errors++;
 }
 }
-if(data147.domain !== undefined){
-let data148 = data147.domain;
-if(typeof data148 == "number"){
-if(data148 > 1 || isNaN(data148)){
-const err341 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+else {
+const err341 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4251,8 +4203,10 @@ vErrors.push(err341);
 }
 errors++;
 }
-if(data148 < 0 || isNaN(data148)){
-const err342 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+}
+}
+else {
+const err342 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data134};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4261,8 +4215,12 @@ vErrors.push(err342);
 }
 errors++;
 }
-if(data148 <= 0 || isNaN(data148)){
-const err343 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+}
+if(data115.rewards !== undefined){
+let data139 = data115.rewards;
+if(Array.isArray(data139)){
+if(data139.length < 1){
+const err343 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data139};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4271,9 +4229,12 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-else {
-const err344 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+const len9 = data139.length;
+for(let i12=0; i12<len9; i12++){
+let data140 = data139[i12];
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+if(data140.name === undefined){
+const err344 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4282,12 +4243,8 @@ vErrors.push(err344);
 }
 errors++;
 }
-}
-if(data147.reasoning !== undefined){
-let data149 = data147.reasoning;
-if(typeof data149 == "number"){
-if(data149 > 1 || isNaN(data149)){
-const err345 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+if(data140.weight === undefined){
+const err345 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4296,8 +4253,9 @@ vErrors.push(err345);
 }
 errors++;
 }
-if(data149 < 0 || isNaN(data149)){
-const err346 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+for(const key22 in data140){
+if(!((((key22 === "name") || (key22 === "weight")) || (key22 === "module")) || (key22 === "id"))){
+const err346 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4306,8 +4264,11 @@ vErrors.push(err346);
 }
 errors++;
 }
-if(data149 <= 0 || isNaN(data149)){
-const err347 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+}
+if(data140.name !== undefined){
+let data141 = data140.name;
+if(typeof data141 !== "string"){
+const err347 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data141};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4316,9 +4277,8 @@ vErrors.push(err347);
 }
 errors++;
 }
-}
-else {
-const err348 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+if(!(((((data141 === "domain") || (data141 === "reasoning")) || (data141 === "instruction")) || (data141 === "format")) || (data141 === "custom"))){
+const err348 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data141};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4328,11 +4288,11 @@ vErrors.push(err348);
 errors++;
 }
 }
-if(data147.instruction !== undefined){
-let data150 = data147.instruction;
-if(typeof data150 == "number"){
-if(data150 > 1 || isNaN(data150)){
-const err349 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+if(data140.weight !== undefined){
+let data142 = data140.weight;
+if(typeof data142 == "number"){
+if(data142 < 0 || isNaN(data142)){
+const err349 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data142};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4341,8 +4301,9 @@ vErrors.push(err349);
 }
 errors++;
 }
-if(data150 < 0 || isNaN(data150)){
-const err350 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+}
+else {
+const err350 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data142};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4351,8 +4312,11 @@ vErrors.push(err350);
 }
 errors++;
 }
-if(data150 <= 0 || isNaN(data150)){
-const err351 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+}
+if(data140.module !== undefined){
+let data143 = data140.module;
+if(typeof data143 !== "string"){
+const err351 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data143};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4362,8 +4326,11 @@ vErrors.push(err351);
 errors++;
 }
 }
-else {
-const err352 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+if(data140.id !== undefined){
+let data144 = data140.id;
+if(typeof data144 === "string"){
+if(!pattern7.test(data144)){
+const err352 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data144};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4373,11 +4340,8 @@ vErrors.push(err352);
 errors++;
 }
 }
-if(data147.integration !== undefined){
-let data151 = data147.integration;
-if(typeof data151 == "number"){
-if(data151 > 1 || isNaN(data151)){
-const err353 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+else {
+const err353 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data144};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4386,8 +4350,10 @@ vErrors.push(err353);
 }
 errors++;
 }
-if(data151 < 0 || isNaN(data151)){
-const err354 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+}
+}
+else {
+const err354 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4396,8 +4362,10 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(data151 <= 0 || isNaN(data151)){
-const err355 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+}
+}
+else {
+const err355 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data139};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4407,8 +4375,10 @@ vErrors.push(err355);
 errors++;
 }
 }
-else {
-const err356 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+if(data115.weighting !== undefined){
+let data145 = data115.weighting;
+if(typeof data145 !== "string"){
+const err356 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data145};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4417,10 +4387,8 @@ vErrors.push(err356);
 }
 errors++;
 }
-}
-}
-else {
-const err357 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data147};
+if(!(((data145 === "fixed") || (data145 === "gap")) || (data145 === "gradnorm"))){
+const err357 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data145};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4430,11 +4398,12 @@ vErrors.push(err357);
 errors++;
 }
 }
-if(data146.temperature !== undefined){
-let data152 = data146.temperature;
-if(typeof data152 == "number"){
-if(data152 <= 0 || isNaN(data152)){
-const err358 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data152};
+if(data115.gap !== undefined){
+let data146 = data115.gap;
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
+for(const key23 in data146){
+if(!(((((key23 === "targets") || (key23 === "temperature")) || (key23 === "min_weight")) || (key23 === "max_weight")) || (key23 === "ema"))){
+const err358 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data146};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4444,8 +4413,12 @@ vErrors.push(err358);
 errors++;
 }
 }
-else {
-const err359 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data152};
+if(data146.targets !== undefined){
+let data147 = data146.targets;
+if(data147 && typeof data147 == "object" && !Array.isArray(data147)){
+for(const key24 in data147){
+if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
+const err359 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data147};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4455,11 +4428,11 @@ vErrors.push(err359);
 errors++;
 }
 }
-if(data146.min_weight !== undefined){
-let data153 = data146.min_weight;
-if(typeof data153 == "number"){
-if(data153 > 1 || isNaN(data153)){
-const err360 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
+if(data147.domain !== undefined){
+let data148 = data147.domain;
+if(typeof data148 == "number"){
+if(data148 > 1 || isNaN(data148)){
+const err360 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4468,8 +4441,8 @@ vErrors.push(err360);
 }
 errors++;
 }
-if(data153 < 0 || isNaN(data153)){
-const err361 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
+if(data148 < 0 || isNaN(data148)){
+const err361 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4478,9 +4451,8 @@ vErrors.push(err361);
 }
 errors++;
 }
-}
-else {
-const err362 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
+if(data148 <= 0 || isNaN(data148)){
+const err362 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4490,11 +4462,8 @@ vErrors.push(err362);
 errors++;
 }
 }
-if(data146.max_weight !== undefined){
-let data154 = data146.max_weight;
-if(typeof data154 == "number"){
-if(data154 > 1 || isNaN(data154)){
-const err363 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
+else {
+const err363 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4503,8 +4472,12 @@ vErrors.push(err363);
 }
 errors++;
 }
-if(data154 < 0 || isNaN(data154)){
-const err364 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
+}
+if(data147.reasoning !== undefined){
+let data149 = data147.reasoning;
+if(typeof data149 == "number"){
+if(data149 > 1 || isNaN(data149)){
+const err364 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4513,9 +4486,8 @@ vErrors.push(err364);
 }
 errors++;
 }
-}
-else {
-const err365 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
+if(data149 < 0 || isNaN(data149)){
+const err365 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4524,12 +4496,8 @@ vErrors.push(err365);
 }
 errors++;
 }
-}
-if(data146.ema !== undefined){
-let data155 = data146.ema;
-if(typeof data155 == "number"){
-if(data155 > 1 || isNaN(data155)){
-const err366 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+if(data149 <= 0 || isNaN(data149)){
+const err366 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4538,8 +4506,9 @@ vErrors.push(err366);
 }
 errors++;
 }
-if(data155 < 0 || isNaN(data155)){
-const err367 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+}
+else {
+const err367 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4549,8 +4518,11 @@ vErrors.push(err367);
 errors++;
 }
 }
-else {
-const err368 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+if(data147.instruction !== undefined){
+let data150 = data147.instruction;
+if(typeof data150 == "number"){
+if(data150 > 1 || isNaN(data150)){
+const err368 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4559,10 +4531,8 @@ vErrors.push(err368);
 }
 errors++;
 }
-}
-}
-else {
-const err369 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data146};
+if(data150 < 0 || isNaN(data150)){
+const err369 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4571,13 +4541,8 @@ vErrors.push(err369);
 }
 errors++;
 }
-}
-if(data115.gradnorm !== undefined){
-let data156 = data115.gradnorm;
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-for(const key25 in data156){
-if(!((key25 === "alpha") || (key25 === "learning_rate"))){
-const err370 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data156};
+if(data150 <= 0 || isNaN(data150)){
+const err370 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4587,11 +4552,8 @@ vErrors.push(err370);
 errors++;
 }
 }
-if(data156.alpha !== undefined){
-let data157 = data156.alpha;
-if(typeof data157 == "number"){
-if(data157 < 0 || isNaN(data157)){
-const err371 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data157};
+else {
+const err371 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4601,8 +4563,11 @@ vErrors.push(err371);
 errors++;
 }
 }
-else {
-const err372 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data157};
+if(data147.integration !== undefined){
+let data151 = data147.integration;
+if(typeof data151 == "number"){
+if(data151 > 1 || isNaN(data151)){
+const err372 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4611,12 +4576,8 @@ vErrors.push(err372);
 }
 errors++;
 }
-}
-if(data156.learning_rate !== undefined){
-let data158 = data156.learning_rate;
-if(typeof data158 == "number"){
-if(data158 <= 0 || isNaN(data158)){
-const err373 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data158};
+if(data151 < 0 || isNaN(data151)){
+const err373 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4625,9 +4586,8 @@ vErrors.push(err373);
 }
 errors++;
 }
-}
-else {
-const err374 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data158};
+if(data151 <= 0 || isNaN(data151)){
+const err374 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4637,9 +4597,8 @@ vErrors.push(err374);
 errors++;
 }
 }
-}
 else {
-const err375 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data156};
+const err375 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4649,10 +4608,9 @@ vErrors.push(err375);
 errors++;
 }
 }
-if(data115.projection !== undefined){
-let data159 = data115.projection;
-if(typeof data159 !== "string"){
-const err376 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data159};
+}
+else {
+const err376 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data147};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4661,8 +4619,12 @@ vErrors.push(err376);
 }
 errors++;
 }
-if(!(((data159 === "none") || (data159 === "pcgrad")) || (data159 === "subspace"))){
-const err377 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data159};
+}
+if(data146.temperature !== undefined){
+let data152 = data146.temperature;
+if(typeof data152 == "number"){
+if(data152 <= 0 || isNaN(data152)){
+const err377 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data152};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4672,10 +4634,8 @@ vErrors.push(err377);
 errors++;
 }
 }
-if(data115.log_rollouts_every !== undefined){
-let data160 = data115.log_rollouts_every;
-if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
-const err378 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+else {
+const err378 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data152};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4684,9 +4644,12 @@ vErrors.push(err378);
 }
 errors++;
 }
-if(typeof data160 == "number"){
-if(data160 < 1 || isNaN(data160)){
-const err379 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+}
+if(data146.min_weight !== undefined){
+let data153 = data146.min_weight;
+if(typeof data153 == "number"){
+if(data153 > 1 || isNaN(data153)){
+const err379 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4695,12 +4658,8 @@ vErrors.push(err379);
 }
 errors++;
 }
-}
-}
-if(data115.probe_every !== undefined){
-let data161 = data115.probe_every;
-if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
-const err380 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+if(data153 < 0 || isNaN(data153)){
+const err380 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4709,9 +4668,9 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(typeof data161 == "number"){
-if(data161 < 0 || isNaN(data161)){
-const err381 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+}
+else {
+const err381 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4721,11 +4680,11 @@ vErrors.push(err381);
 errors++;
 }
 }
-}
-if(data115.checkpoint_every !== undefined){
-let data162 = data115.checkpoint_every;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
-const err382 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+if(data146.max_weight !== undefined){
+let data154 = data146.max_weight;
+if(typeof data154 == "number"){
+if(data154 > 1 || isNaN(data154)){
+const err382 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4734,9 +4693,8 @@ vErrors.push(err382);
 }
 errors++;
 }
-if(typeof data162 == "number"){
-if(data162 < 1 || isNaN(data162)){
-const err383 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+if(data154 < 0 || isNaN(data154)){
+const err383 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4746,10 +4704,8 @@ vErrors.push(err383);
 errors++;
 }
 }
-}
-}
 else {
-const err384 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data115};
+const err384 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4759,17 +4715,281 @@ vErrors.push(err384);
 errors++;
 }
 }
-if(data.eval !== undefined){
-let data163 = data.eval;
-if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
-for(const key26 in data163){
-if(!(((((((key26 === "suites") || (key26 === "mmlu")) || (key26 === "few_shot")) || (key26 === "max_items")) || (key26 === "bootstrap")) || (key26 === "probe_size")) || (key26 === "probe_every"))){
-const err385 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data163};
+if(data146.ema !== undefined){
+let data155 = data146.ema;
+if(typeof data155 == "number"){
+if(data155 > 1 || isNaN(data155)){
+const err385 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
 if(vErrors === null){
 vErrors = [err385];
 }
 else {
 vErrors.push(err385);
+}
+errors++;
+}
+if(data155 < 0 || isNaN(data155)){
+const err386 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+if(vErrors === null){
+vErrors = [err386];
+}
+else {
+vErrors.push(err386);
+}
+errors++;
+}
+}
+else {
+const err387 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+if(vErrors === null){
+vErrors = [err387];
+}
+else {
+vErrors.push(err387);
+}
+errors++;
+}
+}
+}
+else {
+const err388 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data146};
+if(vErrors === null){
+vErrors = [err388];
+}
+else {
+vErrors.push(err388);
+}
+errors++;
+}
+}
+if(data115.gradnorm !== undefined){
+let data156 = data115.gradnorm;
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+for(const key25 in data156){
+if(!((key25 === "alpha") || (key25 === "learning_rate"))){
+const err389 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data156};
+if(vErrors === null){
+vErrors = [err389];
+}
+else {
+vErrors.push(err389);
+}
+errors++;
+}
+}
+if(data156.alpha !== undefined){
+let data157 = data156.alpha;
+if(typeof data157 == "number"){
+if(data157 < 0 || isNaN(data157)){
+const err390 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data157};
+if(vErrors === null){
+vErrors = [err390];
+}
+else {
+vErrors.push(err390);
+}
+errors++;
+}
+}
+else {
+const err391 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data157};
+if(vErrors === null){
+vErrors = [err391];
+}
+else {
+vErrors.push(err391);
+}
+errors++;
+}
+}
+if(data156.learning_rate !== undefined){
+let data158 = data156.learning_rate;
+if(typeof data158 == "number"){
+if(data158 <= 0 || isNaN(data158)){
+const err392 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data158};
+if(vErrors === null){
+vErrors = [err392];
+}
+else {
+vErrors.push(err392);
+}
+errors++;
+}
+}
+else {
+const err393 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data158};
+if(vErrors === null){
+vErrors = [err393];
+}
+else {
+vErrors.push(err393);
+}
+errors++;
+}
+}
+}
+else {
+const err394 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data156};
+if(vErrors === null){
+vErrors = [err394];
+}
+else {
+vErrors.push(err394);
+}
+errors++;
+}
+}
+if(data115.projection !== undefined){
+let data159 = data115.projection;
+if(typeof data159 !== "string"){
+const err395 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data159};
+if(vErrors === null){
+vErrors = [err395];
+}
+else {
+vErrors.push(err395);
+}
+errors++;
+}
+if(!(((data159 === "none") || (data159 === "pcgrad")) || (data159 === "subspace"))){
+const err396 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data159};
+if(vErrors === null){
+vErrors = [err396];
+}
+else {
+vErrors.push(err396);
+}
+errors++;
+}
+}
+if(data115.log_rollouts_every !== undefined){
+let data160 = data115.log_rollouts_every;
+if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
+const err397 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+if(vErrors === null){
+vErrors = [err397];
+}
+else {
+vErrors.push(err397);
+}
+errors++;
+}
+if(typeof data160 == "number"){
+if(data160 > 1000000 || isNaN(data160)){
+const err398 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+if(vErrors === null){
+vErrors = [err398];
+}
+else {
+vErrors.push(err398);
+}
+errors++;
+}
+if(data160 < 1 || isNaN(data160)){
+const err399 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+if(vErrors === null){
+vErrors = [err399];
+}
+else {
+vErrors.push(err399);
+}
+errors++;
+}
+}
+}
+if(data115.probe_every !== undefined){
+let data161 = data115.probe_every;
+if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
+const err400 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+if(vErrors === null){
+vErrors = [err400];
+}
+else {
+vErrors.push(err400);
+}
+errors++;
+}
+if(typeof data161 == "number"){
+if(data161 > 1000000 || isNaN(data161)){
+const err401 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+if(vErrors === null){
+vErrors = [err401];
+}
+else {
+vErrors.push(err401);
+}
+errors++;
+}
+if(data161 < 0 || isNaN(data161)){
+const err402 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+if(vErrors === null){
+vErrors = [err402];
+}
+else {
+vErrors.push(err402);
+}
+errors++;
+}
+}
+}
+if(data115.checkpoint_every !== undefined){
+let data162 = data115.checkpoint_every;
+if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+const err403 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+if(vErrors === null){
+vErrors = [err403];
+}
+else {
+vErrors.push(err403);
+}
+errors++;
+}
+if(typeof data162 == "number"){
+if(data162 > 1000000 || isNaN(data162)){
+const err404 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+if(vErrors === null){
+vErrors = [err404];
+}
+else {
+vErrors.push(err404);
+}
+errors++;
+}
+if(data162 < 1 || isNaN(data162)){
+const err405 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+if(vErrors === null){
+vErrors = [err405];
+}
+else {
+vErrors.push(err405);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err406 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data115};
+if(vErrors === null){
+vErrors = [err406];
+}
+else {
+vErrors.push(err406);
+}
+errors++;
+}
+}
+if(data.eval !== undefined){
+let data163 = data.eval;
+if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
+for(const key26 in data163){
+if(!(((((((key26 === "suites") || (key26 === "mmlu")) || (key26 === "few_shot")) || (key26 === "max_items")) || (key26 === "bootstrap")) || (key26 === "probe_size")) || (key26 === "probe_every"))){
+const err407 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data163};
+if(vErrors === null){
+vErrors = [err407];
+}
+else {
+vErrors.push(err407);
 }
 errors++;
 }
@@ -4781,12 +5001,12 @@ const len10 = data164.length;
 for(let i13=0; i13<len10; i13++){
 let data165 = data164[i13];
 if(!((((data165 === "domain") || (data165 === "reasoning")) || (data165 === "instruction")) || (data165 === "integration"))){
-const err386 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data165};
+const err408 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data165};
 if(vErrors === null){
-vErrors = [err386];
+vErrors = [err408];
 }
 else {
-vErrors.push(err386);
+vErrors.push(err408);
 }
 errors++;
 }
@@ -4798,12 +5018,12 @@ outer3:
 for(;i14--;){
 for(j3 = i14; j3--;){
 if(func0(data164[i14], data164[j3])){
-const err387 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data164};
+const err409 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data164};
 if(vErrors === null){
-vErrors = [err387];
+vErrors = [err409];
 }
 else {
-vErrors.push(err387);
+vErrors.push(err409);
 }
 errors++;
 break outer3;
@@ -4813,12 +5033,12 @@ break outer3;
 }
 }
 else {
-const err388 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data164};
+const err410 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data164};
 if(vErrors === null){
-vErrors = [err388];
+vErrors = [err410];
 }
 else {
-vErrors.push(err388);
+vErrors.push(err410);
 }
 errors++;
 }
@@ -4831,277 +5051,7 @@ for(let i15=0; i15<len11; i15++){
 let data167 = data166[i15];
 if(typeof data167 === "string"){
 if(func4(data167) < 1){
-const err389 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data167};
-if(vErrors === null){
-vErrors = [err389];
-}
-else {
-vErrors.push(err389);
-}
-errors++;
-}
-}
-else {
-const err390 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data167};
-if(vErrors === null){
-vErrors = [err390];
-}
-else {
-vErrors.push(err390);
-}
-errors++;
-}
-}
-}
-else {
-const err391 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data166};
-if(vErrors === null){
-vErrors = [err391];
-}
-else {
-vErrors.push(err391);
-}
-errors++;
-}
-}
-if(data163.few_shot !== undefined){
-let data168 = data163.few_shot;
-if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
-const err392 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
-if(vErrors === null){
-vErrors = [err392];
-}
-else {
-vErrors.push(err392);
-}
-errors++;
-}
-if(typeof data168 == "number"){
-if(data168 > 10 || isNaN(data168)){
-const err393 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
-if(vErrors === null){
-vErrors = [err393];
-}
-else {
-vErrors.push(err393);
-}
-errors++;
-}
-if(data168 < 0 || isNaN(data168)){
-const err394 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
-if(vErrors === null){
-vErrors = [err394];
-}
-else {
-vErrors.push(err394);
-}
-errors++;
-}
-}
-}
-if(data163.max_items !== undefined){
-let data169 = data163.max_items;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-const err395 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
-if(vErrors === null){
-vErrors = [err395];
-}
-else {
-vErrors.push(err395);
-}
-errors++;
-}
-if(typeof data169 == "number"){
-if(data169 < 0 || isNaN(data169)){
-const err396 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
-if(vErrors === null){
-vErrors = [err396];
-}
-else {
-vErrors.push(err396);
-}
-errors++;
-}
-}
-}
-if(data163.bootstrap !== undefined){
-let data170 = data163.bootstrap;
-if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
-const err397 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
-if(vErrors === null){
-vErrors = [err397];
-}
-else {
-vErrors.push(err397);
-}
-errors++;
-}
-if(typeof data170 == "number"){
-if(data170 > 100000 || isNaN(data170)){
-const err398 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
-if(vErrors === null){
-vErrors = [err398];
-}
-else {
-vErrors.push(err398);
-}
-errors++;
-}
-if(data170 < 0 || isNaN(data170)){
-const err399 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
-if(vErrors === null){
-vErrors = [err399];
-}
-else {
-vErrors.push(err399);
-}
-errors++;
-}
-}
-}
-if(data163.probe_size !== undefined){
-let data171 = data163.probe_size;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-const err400 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
-if(vErrors === null){
-vErrors = [err400];
-}
-else {
-vErrors.push(err400);
-}
-errors++;
-}
-if(typeof data171 == "number"){
-if(data171 < 1 || isNaN(data171)){
-const err401 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
-if(vErrors === null){
-vErrors = [err401];
-}
-else {
-vErrors.push(err401);
-}
-errors++;
-}
-}
-}
-if(data163.probe_every !== undefined){
-let data172 = data163.probe_every;
-if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
-const err402 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
-if(vErrors === null){
-vErrors = [err402];
-}
-else {
-vErrors.push(err402);
-}
-errors++;
-}
-if(typeof data172 == "number"){
-if(data172 < 0 || isNaN(data172)){
-const err403 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
-if(vErrors === null){
-vErrors = [err403];
-}
-else {
-vErrors.push(err403);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err404 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data163};
-if(vErrors === null){
-vErrors = [err404];
-}
-else {
-vErrors.push(err404);
-}
-errors++;
-}
-}
-if(data.output !== undefined){
-let data173 = data.output;
-if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
-for(const key27 in data173){
-if(!((key27 === "runs_dir") || (key27 === "keep_checkpoints"))){
-const err405 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data173};
-if(vErrors === null){
-vErrors = [err405];
-}
-else {
-vErrors.push(err405);
-}
-errors++;
-}
-}
-if(data173.runs_dir !== undefined){
-let data174 = data173.runs_dir;
-if(typeof data174 === "string"){
-if(func4(data174) < 1){
-const err406 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data174};
-if(vErrors === null){
-vErrors = [err406];
-}
-else {
-vErrors.push(err406);
-}
-errors++;
-}
-}
-else {
-const err407 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data174};
-if(vErrors === null){
-vErrors = [err407];
-}
-else {
-vErrors.push(err407);
-}
-errors++;
-}
-}
-if(data173.keep_checkpoints !== undefined){
-let data175 = data173.keep_checkpoints;
-if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
-const err408 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
-if(vErrors === null){
-vErrors = [err408];
-}
-else {
-vErrors.push(err408);
-}
-errors++;
-}
-if(typeof data175 == "number"){
-if(data175 < 1 || isNaN(data175)){
-const err409 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
-if(vErrors === null){
-vErrors = [err409];
-}
-else {
-vErrors.push(err409);
-}
-errors++;
-}
-}
-}
-}
-else {
-const err410 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data173};
-if(vErrors === null){
-vErrors = [err410];
-}
-else {
-vErrors.push(err410);
-}
-errors++;
-}
-}
-if(data.variants !== undefined){
-let data176 = data.variants;
-if(!data176 || typeof data176 != "object"){
-const err411 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data176};
+const err411 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data167};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5110,9 +5060,9 @@ vErrors.push(err411);
 }
 errors++;
 }
-if(Array.isArray(data176)){
-if(data176.length < 1){
-const err412 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data176};
+}
+else {
+const err412 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data167};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5121,12 +5071,10 @@ vErrors.push(err412);
 }
 errors++;
 }
-const len12 = data176.length;
-for(let i16=0; i16<len12; i16++){
-let data177 = data176[i16];
-if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
-if(data177.name === undefined){
-const err413 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data177};
+}
+}
+else {
+const err413 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data166};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5135,9 +5083,11 @@ vErrors.push(err413);
 }
 errors++;
 }
-for(const key28 in data177){
-if(!((key28 === "name") || (key28 === "set"))){
-const err414 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data177};
+}
+if(data163.few_shot !== undefined){
+let data168 = data163.few_shot;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+const err414 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5146,12 +5096,9 @@ vErrors.push(err414);
 }
 errors++;
 }
-}
-if(data177.name !== undefined){
-let data178 = data177.name;
-if(typeof data178 === "string"){
-if(!pattern8.test(data178)){
-const err415 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data178};
+if(typeof data168 == "number"){
+if(data168 > 10 || isNaN(data168)){
+const err415 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5160,9 +5107,8 @@ vErrors.push(err415);
 }
 errors++;
 }
-}
-else {
-const err416 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data178};
+if(data168 < 0 || isNaN(data168)){
+const err416 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5172,12 +5118,11 @@ vErrors.push(err416);
 errors++;
 }
 }
-if(data177.set !== undefined){
-let data179 = data177.set;
-if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
-for(const key29 in data179){
-if(!(pattern9.test(key29))){
-const err417 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data179};
+}
+if(data163.max_items !== undefined){
+let data169 = data163.max_items;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+const err417 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5186,10 +5131,9 @@ vErrors.push(err417);
 }
 errors++;
 }
-}
-}
-else {
-const err418 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data179};
+if(typeof data169 == "number"){
+if(data169 > 10000000 || isNaN(data169)){
+const err418 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5198,10 +5142,8 @@ vErrors.push(err418);
 }
 errors++;
 }
-}
-}
-else {
-const err419 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data177};
+if(data169 < 0 || isNaN(data169)){
+const err419 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5212,9 +5154,10 @@ errors++;
 }
 }
 }
-if(data176 && typeof data176 == "object" && !Array.isArray(data176)){
-if(Object.keys(data176).length < 1){
-const err420 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data176};
+if(data163.bootstrap !== undefined){
+let data170 = data163.bootstrap;
+if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
+const err420 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5223,9 +5166,9 @@ vErrors.push(err420);
 }
 errors++;
 }
-for(const key30 in data176){
-if(!((key30 === "list") || (key30 === "grid"))){
-const err421 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data176};
+if(typeof data170 == "number"){
+if(data170 > 100000 || isNaN(data170)){
+const err421 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5234,12 +5177,8 @@ vErrors.push(err421);
 }
 errors++;
 }
-}
-if(data176.list !== undefined){
-let data180 = data176.list;
-if(Array.isArray(data180)){
-if(data180.length < 1){
-const err422 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data180};
+if(data170 < 0 || isNaN(data170)){
+const err422 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5248,12 +5187,12 @@ vErrors.push(err422);
 }
 errors++;
 }
-const len13 = data180.length;
-for(let i17=0; i17<len13; i17++){
-let data181 = data180[i17];
-if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
-if(data181.name === undefined){
-const err423 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+}
+}
+if(data163.probe_size !== undefined){
+let data171 = data163.probe_size;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+const err423 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5262,9 +5201,9 @@ vErrors.push(err423);
 }
 errors++;
 }
-for(const key31 in data181){
-if(!((key31 === "name") || (key31 === "set"))){
-const err424 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+if(typeof data171 == "number"){
+if(data171 > 100000 || isNaN(data171)){
+const err424 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5273,12 +5212,8 @@ vErrors.push(err424);
 }
 errors++;
 }
-}
-if(data181.name !== undefined){
-let data182 = data181.name;
-if(typeof data182 === "string"){
-if(!pattern8.test(data182)){
-const err425 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data182};
+if(data171 < 1 || isNaN(data171)){
+const err425 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5288,8 +5223,11 @@ vErrors.push(err425);
 errors++;
 }
 }
-else {
-const err426 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data182};
+}
+if(data163.probe_every !== undefined){
+let data172 = data163.probe_every;
+if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
+const err426 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5298,13 +5236,9 @@ vErrors.push(err426);
 }
 errors++;
 }
-}
-if(data181.set !== undefined){
-let data183 = data181.set;
-if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
-for(const key32 in data183){
-if(!(pattern9.test(key32))){
-const err427 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data183};
+if(typeof data172 == "number"){
+if(data172 > 1000000 || isNaN(data172)){
+const err427 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5313,10 +5247,8 @@ vErrors.push(err427);
 }
 errors++;
 }
-}
-}
-else {
-const err428 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data183};
+if(data172 < 0 || isNaN(data172)){
+const err428 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5327,8 +5259,9 @@ errors++;
 }
 }
 }
+}
 else {
-const err429 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+const err429 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data163};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5338,9 +5271,12 @@ vErrors.push(err429);
 errors++;
 }
 }
-}
-else {
-const err430 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data180};
+if(data.output !== undefined){
+let data173 = data.output;
+if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
+for(const key27 in data173){
+if(!((key27 === "runs_dir") || (key27 === "keep_checkpoints"))){
+const err430 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data173};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5350,11 +5286,11 @@ vErrors.push(err430);
 errors++;
 }
 }
-if(data176.grid !== undefined){
-let data184 = data176.grid;
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-if(Object.keys(data184).length < 1){
-const err431 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(data173.runs_dir !== undefined){
+let data174 = data173.runs_dir;
+if(typeof data174 === "string"){
+if(func4(data174) < 1){
+const err431 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data174};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5363,9 +5299,9 @@ vErrors.push(err431);
 }
 errors++;
 }
-for(const key33 in data184){
-if(!(pattern9.test(key33))){
-const err432 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+}
+else {
+const err432 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data174};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5375,12 +5311,10 @@ vErrors.push(err432);
 errors++;
 }
 }
-for(const key34 in data184){
-if(pattern9.test(key34)){
-let data185 = data184[key34];
-if(Array.isArray(data185)){
-if(data185.length < 1){
-const err433 = {instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data185};
+if(data173.keep_checkpoints !== undefined){
+let data175 = data173.keep_checkpoints;
+if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
+const err433 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5389,9 +5323,9 @@ vErrors.push(err433);
 }
 errors++;
 }
-}
-else {
-const err434 = {instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data185};
+if(typeof data175 == "number"){
+if(data175 > 1000 || isNaN(data175)){
+const err434 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5400,11 +5334,8 @@ vErrors.push(err434);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err435 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(data175 < 1 || isNaN(data175)){
+const err435 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5416,12 +5347,8 @@ errors++;
 }
 }
 }
-if(data.sweep !== undefined){
-let data186 = data.sweep;
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-for(const key35 in data186){
-if(!(key35 === "parallel")){
-const err436 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data186};
+else {
+const err436 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data173};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5431,10 +5358,10 @@ vErrors.push(err436);
 errors++;
 }
 }
-if(data186.parallel !== undefined){
-let data187 = data186.parallel;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-const err437 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+if(data.variants !== undefined){
+let data176 = data.variants;
+if(!data176 || typeof data176 != "object"){
+const err437 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data176};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5443,9 +5370,9 @@ vErrors.push(err437);
 }
 errors++;
 }
-if(typeof data187 == "number"){
-if(data187 > 64 || isNaN(data187)){
-const err438 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+if(Array.isArray(data176)){
+if(data176.length < 1){
+const err438 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data176};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5454,8 +5381,12 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(data187 < 1 || isNaN(data187)){
-const err439 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+const len12 = data176.length;
+for(let i16=0; i16<len12; i16++){
+let data177 = data176[i16];
+if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
+if(data177.name === undefined){
+const err439 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data177};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5464,11 +5395,9 @@ vErrors.push(err439);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err440 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data186};
+for(const key28 in data177){
+if(!((key28 === "name") || (key28 === "set"))){
+const err440 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data177};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5478,14 +5407,345 @@ vErrors.push(err440);
 errors++;
 }
 }
-}
-else {
-const err441 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(data177.name !== undefined){
+let data178 = data177.name;
+if(typeof data178 === "string"){
+if(!pattern8.test(data178)){
+const err441 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data178};
 if(vErrors === null){
 vErrors = [err441];
 }
 else {
 vErrors.push(err441);
+}
+errors++;
+}
+}
+else {
+const err442 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data178};
+if(vErrors === null){
+vErrors = [err442];
+}
+else {
+vErrors.push(err442);
+}
+errors++;
+}
+}
+if(data177.set !== undefined){
+let data179 = data177.set;
+if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
+for(const key29 in data179){
+if(!(pattern9.test(key29))){
+const err443 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data179};
+if(vErrors === null){
+vErrors = [err443];
+}
+else {
+vErrors.push(err443);
+}
+errors++;
+}
+}
+}
+else {
+const err444 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data179};
+if(vErrors === null){
+vErrors = [err444];
+}
+else {
+vErrors.push(err444);
+}
+errors++;
+}
+}
+}
+else {
+const err445 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data177};
+if(vErrors === null){
+vErrors = [err445];
+}
+else {
+vErrors.push(err445);
+}
+errors++;
+}
+}
+}
+if(data176 && typeof data176 == "object" && !Array.isArray(data176)){
+if(Object.keys(data176).length < 1){
+const err446 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data176};
+if(vErrors === null){
+vErrors = [err446];
+}
+else {
+vErrors.push(err446);
+}
+errors++;
+}
+for(const key30 in data176){
+if(!((key30 === "list") || (key30 === "grid"))){
+const err447 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data176};
+if(vErrors === null){
+vErrors = [err447];
+}
+else {
+vErrors.push(err447);
+}
+errors++;
+}
+}
+if(data176.list !== undefined){
+let data180 = data176.list;
+if(Array.isArray(data180)){
+if(data180.length < 1){
+const err448 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data180};
+if(vErrors === null){
+vErrors = [err448];
+}
+else {
+vErrors.push(err448);
+}
+errors++;
+}
+const len13 = data180.length;
+for(let i17=0; i17<len13; i17++){
+let data181 = data180[i17];
+if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
+if(data181.name === undefined){
+const err449 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+if(vErrors === null){
+vErrors = [err449];
+}
+else {
+vErrors.push(err449);
+}
+errors++;
+}
+for(const key31 in data181){
+if(!((key31 === "name") || (key31 === "set"))){
+const err450 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+if(vErrors === null){
+vErrors = [err450];
+}
+else {
+vErrors.push(err450);
+}
+errors++;
+}
+}
+if(data181.name !== undefined){
+let data182 = data181.name;
+if(typeof data182 === "string"){
+if(!pattern8.test(data182)){
+const err451 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data182};
+if(vErrors === null){
+vErrors = [err451];
+}
+else {
+vErrors.push(err451);
+}
+errors++;
+}
+}
+else {
+const err452 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data182};
+if(vErrors === null){
+vErrors = [err452];
+}
+else {
+vErrors.push(err452);
+}
+errors++;
+}
+}
+if(data181.set !== undefined){
+let data183 = data181.set;
+if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
+for(const key32 in data183){
+if(!(pattern9.test(key32))){
+const err453 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data183};
+if(vErrors === null){
+vErrors = [err453];
+}
+else {
+vErrors.push(err453);
+}
+errors++;
+}
+}
+}
+else {
+const err454 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data183};
+if(vErrors === null){
+vErrors = [err454];
+}
+else {
+vErrors.push(err454);
+}
+errors++;
+}
+}
+}
+else {
+const err455 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+if(vErrors === null){
+vErrors = [err455];
+}
+else {
+vErrors.push(err455);
+}
+errors++;
+}
+}
+}
+else {
+const err456 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data180};
+if(vErrors === null){
+vErrors = [err456];
+}
+else {
+vErrors.push(err456);
+}
+errors++;
+}
+}
+if(data176.grid !== undefined){
+let data184 = data176.grid;
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+if(Object.keys(data184).length < 1){
+const err457 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(vErrors === null){
+vErrors = [err457];
+}
+else {
+vErrors.push(err457);
+}
+errors++;
+}
+for(const key33 in data184){
+if(!(pattern9.test(key33))){
+const err458 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(vErrors === null){
+vErrors = [err458];
+}
+else {
+vErrors.push(err458);
+}
+errors++;
+}
+}
+for(const key34 in data184){
+if(pattern9.test(key34)){
+let data185 = data184[key34];
+if(Array.isArray(data185)){
+if(data185.length < 1){
+const err459 = {instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data185};
+if(vErrors === null){
+vErrors = [err459];
+}
+else {
+vErrors.push(err459);
+}
+errors++;
+}
+}
+else {
+const err460 = {instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data185};
+if(vErrors === null){
+vErrors = [err460];
+}
+else {
+vErrors.push(err460);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err461 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(vErrors === null){
+vErrors = [err461];
+}
+else {
+vErrors.push(err461);
+}
+errors++;
+}
+}
+}
+}
+if(data.sweep !== undefined){
+let data186 = data.sweep;
+if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
+for(const key35 in data186){
+if(!(key35 === "parallel")){
+const err462 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data186};
+if(vErrors === null){
+vErrors = [err462];
+}
+else {
+vErrors.push(err462);
+}
+errors++;
+}
+}
+if(data186.parallel !== undefined){
+let data187 = data186.parallel;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+const err463 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+if(vErrors === null){
+vErrors = [err463];
+}
+else {
+vErrors.push(err463);
+}
+errors++;
+}
+if(typeof data187 == "number"){
+if(data187 > 64 || isNaN(data187)){
+const err464 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+if(vErrors === null){
+vErrors = [err464];
+}
+else {
+vErrors.push(err464);
+}
+errors++;
+}
+if(data187 < 1 || isNaN(data187)){
+const err465 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+if(vErrors === null){
+vErrors = [err465];
+}
+else {
+vErrors.push(err465);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err466 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data186};
+if(vErrors === null){
+vErrors = [err466];
+}
+else {
+vErrors.push(err466);
+}
+errors++;
+}
+}
+}
+else {
+const err467 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err467];
+}
+else {
+vErrors.push(err467);
 }
 errors++;
 }

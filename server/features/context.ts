@@ -4,6 +4,7 @@
  */
 import { ResponseError, LSPErrorCodes, type CancellationToken, type Position } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
+import type { PathPolicy } from '../../engine/config/paths';
 import type { DocumentAnalyzer } from '../analysis';
 import type { OntologyService } from '../ontology/service';
 import type { RunReader } from '../runs';
@@ -14,6 +15,8 @@ export interface FeatureContext {
   runs: RunReader;
   /** Total memory of this machine in bytes (the memory estimate's yardstick). */
   machineMemoryBytes: number;
+  /** Where the experiment `file` may reach (its workspace folder and the allowed folders). */
+  pathPolicy(file: string): PathPolicy;
   /** Reports a problem that only degrades a feature (to the client's output channel). */
   log(message: string): void;
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { DiagnosticSeverity, type CancellationToken, type Diagnostic } from 'vscode-languageserver';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { formatBytes } from '../../engine/config/memory-estimate';
+import { isPathAllowed } from '../../engine/config/paths';
 import type { PathSegment, Range1 } from '../../engine/config/positions';
 import type { Analysis } from '../analysis';
 import { MEMORY_WARNING_FRACTION, throwIfCancelled, type FeatureContext } from './context';
@@ -79,7 +80,7 @@ async function ontologyFindings(a: Analysis, doc: TextDocument, ctx: FeatureCont
     if (!items.length) continue;
     // the document's own ontology files must be in the index, or a valid term would look unknown
     const loaded = ctx.ontology.status.sources;
-    if (ontologyFilesOf(a).some((f) => !loaded.includes(f))) continue;
+    if ((await ontologyFilesOf(a)).some((f) => !loaded.includes(f))) continue;
     const resolved = await ctx.ontology.resolve(items.map((x) => x.t));
     if (!resolved) continue; // index still loading: re-validated when it is ready
     resolved.forEach((r, k) => {
@@ -103,14 +104,17 @@ async function ontologyFindings(a: Analysis, doc: TextDocument, ctx: FeatureCont
 }
 
 /** Absolute paths of the OBO files an experiment names in `ontology.sources` (read from the raw file, so
- * a document with unrelated schema errors still gets its ontology loaded). */
-export function ontologyFilesOf(a: Analysis): string[] {
+ * a document with unrelated schema errors still gets its ontology loaded); files outside the workspace are
+ * left out, so the ontology worker never reads them. */
+export async function ontologyFilesOf(a: Analysis): Promise<string[]> {
   const sources = rawAt(a.result.raw, ['ontology', 'sources']);
   if (!Array.isArray(sources)) return [];
-  return sources.flatMap((s: unknown) => {
+  const files = sources.flatMap((s: unknown) => {
     const p = rawAt(s, ['path']);
     return typeof p === 'string' && p.trim() ? [path.resolve(path.dirname(a.file), p)] : [];
   });
+  const allowed = await Promise.all(files.map((f) => isPathAllowed(f, a.paths)));
+  return files.filter((_, i) => allowed[i]);
 }
 
 /** Writes `text` as a YAML scalar in the quoting style of `original`. */
@@ -139,7 +143,8 @@ async function backendFindings(a: Analysis, ctx: FeatureContext): Promise<Findin
 
 async function memoryFindings(a: Analysis, ctx: FeatureContext): Promise<Finding[]> {
   const est = await memoryEstimateOf(a, ctx);
-  if (!est || est.fraction < MEMORY_WARNING_FRACTION || !a.result.sourceMap) return [];
+  // above 100% the loader itself reports an E_MEMORY error; the server warns on the way there
+  if (!est || est.fraction < MEMORY_WARNING_FRACTION || est.fraction > 1 || !a.result.sourceMap) return [];
   const map = a.result.sourceMap;
   const at: PathSegment[] = map.hasPath(['grpo']) && est.parts.kvCache + est.parts.activations > est.parts.weights ? ['grpo'] : map.hasPath(['model']) ? ['model'] : [];
   return [{
@@ -162,9 +167,11 @@ async function rewardModuleFindings(a: Analysis): Promise<Finding[]> {
   await Promise.all(rewards.map(async (r: unknown, i) => {
     const mod = rawAt(r, ['module']);
     if (typeof mod !== 'string' || !mod) return;
+    const abs = path.resolve(path.dirname(a.file), mod);
+    if (!(await isPathAllowed(abs, a.paths))) return; // the loader reports E_PATH_OUTSIDE; never read
     let text: string;
     try {
-      text = await readFile(path.resolve(path.dirname(a.file), mod), 'utf8');
+      text = await readFile(abs, 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code) return; // missing files are the loader's E_FILE_MISSING
       throw e;

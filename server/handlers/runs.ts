@@ -48,7 +48,7 @@ export async function startRun(deps: HandlerDeps, params: P.StartRunParams, toke
     resume = latest.runDir;
   }
   if (token?.isCancellationRequested) throw new ResponseError(-32800, 'request cancelled');
-  return deps.jobs.enqueue({ uri: params.uri, file, runsDir, ...(params.stages ? { stages: params.stages } : {}), ...(resume ? { resume } : {}), ...(params.stepsScale !== undefined ? { stepsScale: params.stepsScale } : {}) });
+  return deps.jobs.enqueue({ uri: params.uri, file, runsDir, paths: deps.ctx.pathPolicy(file), ...(params.stages ? { stages: params.stages } : {}), ...(resume ? { resume } : {}), ...(params.stepsScale !== undefined ? { stepsScale: params.stepsScale } : {}) });
 }
 
 export function registerRuns(deps: HandlerDeps): void {

@@ -8,7 +8,7 @@ import { runPipeline } from '../../engine/run/pipeline';
 import { createStageTable } from '../../engine/run/stages';
 import { silentLogger } from '../../engine/util/log';
 import { invalidEvents } from './events';
-import { REPO, tempDir } from './tmp';
+import { REPO, tempDir, workspaceOf } from './tmp';
 
 /** Lines every tiny test pipeline shares: MKGSG on the fixture graph (copied as mini.obo) and a 1-layer model. */
 export const TINY_GRAPH = 'ontology: { builtin: false, sources: [{ path: mini.obo }] }';
@@ -33,7 +33,7 @@ export async function writeTinyExperiment(t: TestContext, lines: string[], copy:
 
 /** Loads the experiment (asserting it is valid), runs it in-process, asserts it completed with schema-valid events. */
 export async function runTinyPipeline(file: string): Promise<{ events: EngineEvent[]; runDir: string }> {
-  const { config, problems } = await loadExperiment(file);
+  const { config, problems } = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(problems, []);
   const events: EngineEvent[] = [];
   const out = await runPipeline({ config: config!, experimentFile: file, stageTable: createStageTable(), log: silentLogger, version: 'test', onEvent: (e) => events.push(e) });

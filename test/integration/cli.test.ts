@@ -41,7 +41,8 @@ test('validate: a misspelt key prints file:line:col and a suggestion (exit 2)', 
   const r = await cli(['validate', 'quickstart.bbio.yaml'], dir);
   assert.equal(r.code, 2);
   assert.equal(r.stdout.trim(), `quickstart.bbio.yaml:${line}:3: error E_SCHEMA_UNKNOWN_KEY unknown key \`projecton\` in sft (did you mean \`projection\`?)`);
-  const json = await cli(['validate', '--json', file]);
+  // run from the repository, so the temp folder is named as the workspace
+  const json = await cli(['validate', '--json', '--workspace', dir, file]);
   const parsed = JSON.parse(json.stdout) as { ok: boolean; files: { problems: { line: number; code: string }[] }[] };
   assert.equal(parsed.ok, false);
   assert.deepEqual(parsed.files[0]!.problems.map((p) => [p.line, p.code]), [[line, 'E_SCHEMA_UNKNOWN_KEY']]);

@@ -92,7 +92,7 @@ async function tinyRun(t: Parameters<typeof tempDir>[0]): Promise<{ ctx: StageCo
   const expFile = path.join(runDir, 'exp.bbio.yaml');
   const yaml = `name: tiny\nseed: 4\nontology:\n  builtin: false\n  sources: [{ path: ${JSON.stringify(path.relative(runDir, FIXTURE))} }]\nmodel:\n  backend: wasm\neval:\n  max_items: 3\n  bootstrap: 50\n  mmlu: [mmlu]\n  few_shot: 1\n`;
   await writeFile(expFile, yaml);
-  const { config } = await parseExperiment(yaml, expFile);
+  const { config } = await parseExperiment(yaml, expFile, { paths: { workspace: [path.dirname(FIXTURE), runDir], allowed: [] } });
   assert.ok(config);
   await writeFile(path.join(runDir, 'experiment.yaml'), stringify(config));
   await writeFile(path.join(runDir, 'state.json'), JSON.stringify({ version: 1, runId: 'tiny-run', name: 'tiny', experimentFile: expFile, status: 'completed', createdAt: '', updatedAt: '', stages: {} }));

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import type { EngineEvent } from '../../schemas/generated/events';
 import { loadExperiment } from '../../engine/config/load';
 import { runTinyPipeline, TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
+import { workspaceOf } from '../helpers/tmp';
 
 type Metric = Extract<EngineEvent, { kind: 'metric' }>;
 
@@ -19,7 +20,7 @@ async function setup(t: import('node:test').TestContext, rewards: string): Promi
 
 test('a user reward module that exports no function is rejected at validation, with its path', async (t) => {
   const file = await setup(t, 'rewards: [{ name: custom, id: bad, module: not-a-reward.js, weight: 1 }]');
-  const { problems } = await loadExperiment(file);
+  const { problems } = await loadExperiment(file, workspaceOf(file));
   assert.equal(problems.length, 1);
   assert.match(problems[0]!.message, /reward module not-a-reward\.js does not export `reward`/);
   assert.equal(problems[0]!.line, 10);

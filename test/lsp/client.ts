@@ -60,7 +60,8 @@ export const DEFAULT_CAPABILITIES: ClientCapabilities = {
   },
 };
 
-export async function startSession(opts: { initializationOptions?: unknown; capabilities?: ClientCapabilities; args?: string[]; cwd?: string } = {}): Promise<Session> {
+/** `root`: the workspace folder the client announces (default the repository). */
+export async function startSession(opts: { initializationOptions?: unknown; capabilities?: ClientCapabilities; args?: string[]; cwd?: string; root?: string } = {}): Promise<Session> {
   if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: run npx tsx scripts/build.ts first`);
   const child = spawn(process.execPath, opts.args ?? [SERVER, '--stdio'], { cwd: opts.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
   const logs: string[] = [];
@@ -104,7 +105,7 @@ export async function startSession(opts: { initializationOptions?: unknown; capa
 
   await conn.sendRequest(InitializeRequest.type, {
     processId: process.pid,
-    rootUri: pathToFileURL(REPO).href,
+    rootUri: pathToFileURL(opts.root ?? REPO).href,
     capabilities: opts.capabilities ?? DEFAULT_CAPABILITIES,
     initializationOptions: opts.initializationOptions ?? {},
     workspaceFolders: null,

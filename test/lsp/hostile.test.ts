@@ -40,7 +40,8 @@ async function diagnosticsOf(uri: string, version = 1, timeoutMs = 20_000): Prom
 }
 
 before(async () => {
-  s = await startSession({ initializationOptions: { skipBuiltinOntology: true, diagnosticsDelayMs: 30 } });
+  // trusted, so startRun gets past the trust gate and its parameter checks are what is tested
+  s = await startSession({ initializationOptions: { trusted: true, skipBuiltinOntology: true, diagnosticsDelayMs: 30 } });
 });
 
 after(() => s?.close());

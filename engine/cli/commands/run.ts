@@ -7,11 +7,11 @@ import { createStageTable } from '../../run/stages';
 import { STAGE_ORDER, type StageName } from '../../run/types';
 import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';
-import { EXIT, type CliIo } from '../io';
+import { cliPathPolicy, EXIT, workspaceArgs, type CliIo, type WorkspaceOptions } from '../io';
 import { createProgressView } from '../progress';
 import { runSweepCommand, runVariantCommand } from './sweep';
 
-export interface RunCommandOptions {
+export interface RunCommandOptions extends WorkspaceOptions {
   stages?: string;
   resume?: string;
   stepsScale: number;
@@ -54,7 +54,9 @@ export function applyBackendOverride(config: { model: { backend: (typeof BACKEND
 /** `balancedbio run FILE`: exit 0 when the run completes, 1 when it fails or is cancelled, 2 on bad input. */
 export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): Promise<number> {
   const abs = path.resolve(io.cwd, file);
-  const { config, problems, raw } = await loadExperiment(abs);
+  // every path of the file is checked against the workspace here, before any of them is read
+  const policy = cliPathPolicy(io, opts);
+  const { config, problems, raw } = await loadExperiment(abs, { paths: policy });
   for (const p of problems) io.err(formatProblem(p, io.cwd));
   if (!config || hasErrors(problems)) return EXIT.badInput;
   applyBackendOverride(config, process.env, io);
@@ -70,7 +72,7 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
     return runSweepCommand({
       experiment, displayFile: file, ...(opts.resume ? { resume: opts.resume } : {}), ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
       stepsScale: opts.stepsScale, stepsScaleGiven: opts.stepsScaleGiven ?? true, ...(stages ? { stages } : {}), json: opts.json, version: opts.version,
-      cliEntry: process.argv[1] ?? '', execArgv: process.execArgv,
+      cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy),
     }, io);
   }
   if (opts.parallel !== undefined && opts.parallel > 1) io.err(`--parallel ${opts.parallel} has no effect: ${file} has no variants`);

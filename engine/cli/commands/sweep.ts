@@ -118,6 +118,8 @@ export interface ChildExecutorOptions {
   stages?: StageName[];
   stepsScale: number;
   json: boolean;
+  /** `--workspace`/`--allow-path` of the parent, so each child checks paths as the parent did. */
+  workspaceArgs: string[];
 }
 
 /** Runs each variant as a child process of the CLI; SIGTERM on cancel, SIGKILL if it does not stop. */
@@ -125,7 +127,7 @@ function childExecutor(o: ChildExecutorOptions, io: CliIo): VariantExecutor {
   return (job, signal) =>
     new Promise<VariantOutcome>((resolve) => {
       const name = job.variant.name;
-      const args = [...o.execArgv, o.cliEntry, 'run', o.file, '--json', '--sweep-dir', o.sweepDir, '--variant', name, '--steps-scale', String(o.stepsScale), ...(o.stages ? ['--stages', o.stages.join(',')] : [])];
+      const args = [...o.execArgv, o.cliEntry, 'run', o.file, '--json', '--sweep-dir', o.sweepDir, '--variant', name, '--steps-scale', String(o.stepsScale), ...o.workspaceArgs, ...(o.stages ? ['--stages', o.stages.join(',')] : [])];
       // an IPC channel so a child notices (disconnect) when the sweep process dies and checkpoints
       const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       io.err(`[${name}] started (variant ${job.index + 1}/${job.total}, pid ${child.pid ?? '?'})`);
@@ -187,6 +189,7 @@ export interface SweepCommandOptions {
   version: string;
   cliEntry: string;
   execArgv: string[];
+  workspaceArgs: string[];
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -241,7 +244,7 @@ export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promis
   let outcome;
   try {
     const execute = parallel > 1
-      ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale, json: o.json }, io)
+      ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale, json: o.json }, io)
       : inProcessExecutor(experiment, { ...(stages ? { stages } : {}), stepsScale, version: o.version, json: o.json, log }, io);
     outcome = await runSweep(store, { parallel, execute, signal: controller.signal, log });
   } finally {

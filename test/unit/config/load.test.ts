@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { loadExperiment, parseExperiment, MAX_EXPERIMENT_BYTES } from '../../../engine/config/load';
 import type { Problem } from '../../../engine/config/problems';
-import { QUICKSTART, tempDir } from '../../helpers/tmp';
+import { QUICKSTART, REPO, tempDir, workspaceOf } from '../../helpers/tmp';
 
 const FILE = '/virtual/exp.bbio.yaml';
 const parse = (text: string) => parseExperiment(text, FILE, { skipFileChecks: true });
@@ -12,7 +12,7 @@ const codes = (ps: Problem[]) => ps.map((p) => p.code);
 const lineOf = (text: string, needle: string) => text.split('\n').findIndex((l) => l.includes(needle)) + 1;
 
 test('the quickstart is valid and resolves every default', async () => {
-  const r = await loadExperiment(QUICKSTART);
+  const r = await loadExperiment(QUICKSTART, { paths: { workspace: [REPO], allowed: [] } });
   assert.deepEqual(r.problems, []);
   assert.ok(r.config);
   assert.equal(r.config.sft.projection, 'pcgrad');
@@ -76,7 +76,7 @@ test('a 50 MB file is refused before it is read', async (t) => {
   const fh = await open(file, 'w');
   await fh.truncate(50 * 1024 * 1024);
   await fh.close();
-  const r = await loadExperiment(file);
+  const r = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(codes(r.problems), ['E_FILE_TOO_LARGE']);
   assert.match(r.problems[0]!.message, /50\.0 MiB; the limit is 1 MiB/);
   const inMemory = await parse('#'.repeat(MAX_EXPERIMENT_BYTES + 1));
@@ -128,7 +128,7 @@ test('referenced files must exist relative to the experiment file', async (t) =>
   const text = ['name: x', 'ontology:', '  sources:', '    - path: onto/present.obo', '    - path: onto/missing.obo', 'eval:', '  mmlu: [data/nothing.csv]'].join('\n');
   const file = path.join(dir, 'exp.bbio.yaml');
   await writeFile(file, text);
-  const r = await loadExperiment(file);
+  const r = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(codes(r.problems), ['E_FILE_MISSING', 'E_FILE_MISSING']);
   assert.equal(r.problems[0]!.line, 5);
   assert.match(r.problems[0]!.message, /ontology file not found: onto\/missing\.obo/);
@@ -141,12 +141,12 @@ test('LoRA rank is checked against a checkpoint config.json', async (t) => {
   await writeFile(path.join(dir, 'ckpt/config.json'), JSON.stringify({ hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 1, intermediate_size: 128 }));
   const file = path.join(dir, 'exp.bbio.yaml');
   await writeFile(file, 'name: x\nstages: [synthesize, sft]\nmodel:\n  path: ckpt\nlora:\n  rank: 32\n  target_modules: [q_proj, k_proj]\n');
-  const r = await loadExperiment(file);
+  const r = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(codes(r.problems), ['E_LORA_RANK']);
   assert.match(r.problems[0]!.message, /k_proj \(16\)/);
 });
 
 test('a missing experiment file is a clear error', async () => {
-  const r = await loadExperiment('/nonexistent/exp.bbio.yaml');
+  const r = await loadExperiment('/nonexistent/exp.bbio.yaml', workspaceOf('/nonexistent/exp.bbio.yaml'));
   assert.deepEqual(codes(r.problems), ['E_FILE_MISSING']);
 });

@@ -9,14 +9,14 @@ import type { StageContext, StageDef, StageName } from '../../../engine/run/type
 import { BbioError } from '../../../engine/util/errors';
 import { silentLogger } from '../../../engine/util/log';
 import { invalidEvents } from '../../helpers/events';
-import { QUICKSTART, tempDir } from '../../helpers/tmp';
+import { QUICKSTART, tempDir, workspaceOf } from '../../helpers/tmp';
 
 /** An experiment in a temp folder whose runs land in that folder. */
 async function setup(t: import('node:test').TestContext, stages = '[synthesize, pretrain]') {
   const dir = await tempDir(t);
   const file = path.join(dir, 'exp.bbio.yaml');
   await writeFile(file, `name: unit\nseed: 7\nstages: ${stages}\noutput:\n  runs_dir: runs\n`);
-  const { config, problems } = await loadExperiment(file);
+  const { config, problems } = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(problems, []);
   return { dir, file, config: config! };
 }

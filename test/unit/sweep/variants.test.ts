@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { loadExperiment, parseExperiment } from '../../../engine/config/load';
 import type { Problem } from '../../../engine/config/problems';
 import { applyOverrides, checkOverridePath, createOverrideValidator, expandVariants } from '../../../engine/run/sweep';
-import { tempDir } from '../../helpers/tmp';
+import { tempDir, workspaceOf } from '../../helpers/tmp';
 
 async function problemsOf(text: string): Promise<Problem[]> {
   return (await parseExperiment(text, '/virtual/exp.bbio.yaml', { skipFileChecks: true })).problems;
@@ -117,7 +117,7 @@ test('data files that do not exist are reported at their path', async (t) => {
   const dir = await tempDir(t);
   const file = path.join(dir, 'exp.bbio.yaml');
   await writeFile(file, 'name: v\ndata:\n  mode: real\n  train:\n    - { path: missing.jsonl, format: qa, capability: reasoning }\n');
-  const { problems } = await loadExperiment(file);
+  const { problems } = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(problems.map(at), ['5:15 E_FILE_MISSING']);
   assert.match(problems[0]!.message, /train data file not found: missing.jsonl/);
 });

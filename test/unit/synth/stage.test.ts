@@ -93,7 +93,9 @@ test('balancedbio synth FILE: writes the dataset; a shortfall exits 1 with the n
     const out: string[] = [];
     const err: string[] = [];
     const io = { out: (l: string) => out.push(l), err: (l: string) => err.push(l) };
-    const code = await runSynthCommand({ file: path.join(dir, 'ok.bbio.yaml'), json: true }, io);
+    // the temp folder is the workspace; the ontology fixture in the repository is allowed explicitly
+    const paths = { workspace: [dir], allowed: [path.dirname(FIXTURE)] };
+    const code = await runSynthCommand({ file: path.join(dir, 'ok.bbio.yaml'), json: true, paths }, io);
     assert.equal(code, 0, err.join('\n'));
     const report = JSON.parse(out[0]!) as { out: string; card: { totals: { total: number } } };
     assert.equal(report.card.totals.total, 45);
@@ -101,7 +103,7 @@ test('balancedbio synth FILE: writes the dataset; a shortfall exits 1 with the n
 
     await writeFile(path.join(dir, 'big.bbio.yaml'), yaml(5000));
     err.length = 0;
-    assert.equal(await runSynthCommand({ file: path.join(dir, 'big.bbio.yaml'), json: false }, io), 1);
+    assert.equal(await runSynthCommand({ file: path.join(dir, 'big.bbio.yaml'), json: false, paths }, io), 1);
     assert.match(err.join('\n'), /E_SYNTH_SHORTFALL asked for 5,000 reasoning examples, graph supports \d+ unique chains/);
   } finally {
     await rm(dir, { recursive: true, force: true });
