@@ -7,12 +7,13 @@ import { loadExperiment } from '../../engine/config/load';
 import { handleStopSignals } from '../../engine/cli/commands/run';
 import { runPipeline } from '../../engine/run/pipeline';
 import { silentLogger } from '../../engine/util/log';
+import { workspaceOf } from '../helpers/tmp';
 
 const file = process.argv[2]!;
 const io = { out: (l: string) => process.stdout.write(l + '\n'), err: (l: string) => process.stderr.write(l + '\n'), isTTY: false, cwd: process.cwd() };
 
 async function run(): Promise<void> {
-  const { config } = await loadExperiment(file);
+  const { config } = await loadExperiment(file, workspaceOf(file));
   const controller = new AbortController();
   handleStopSignals(controller, io);
   await runPipeline({

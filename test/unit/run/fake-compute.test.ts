@@ -20,6 +20,7 @@ import { createGrpoStage } from '../../../engine/rl/grpo-stage';
 import { createSftStage } from '../../../engine/train/sft-stage';
 import { silentLogger } from '../../../engine/util/log';
 import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../../helpers/tiny-experiment';
+import { workspaceOf } from '../../helpers/tmp';
 
 /** Records every call; answers with fixed, recognisable numbers. */
 class FakeCompute implements Compute {
@@ -129,7 +130,7 @@ test('a fake Compute drives one SFT step and one GRPO step through the real stag
     'grpo: { steps: 1, prompts_per_step: 4, group_size: 2, max_new_tokens: 8, num_iterations: 2, probe_every: 0, log_rollouts_every: 1, checkpoint_every: 1, kl_beta: 0.1, mask_truncated_completions: true, projection: pcgrad }',
     'eval: { probe_every: 0 }',
   ]);
-  const { config, problems } = await loadExperiment(file);
+  const { config, problems } = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(problems, []);
   const fake = new FakeCompute();
   const open: ComputeFactory = async () => fake;
