@@ -7,6 +7,7 @@
  * Scope `global` treats all trainable matrices as one vector; `per_matrix` projects each matrix alone.
  */
 import type { Rng } from '../../util/rng';
+import type { PairStat } from '../types';
 import { pcgrad } from './pcgrad';
 import type { SubspaceProjector } from './subspace';
 import { cosine, dot, norm, sliceMatrix, weightedSum, type GradVec } from './vectors';
@@ -44,14 +45,7 @@ export const PROJECTIONS: Record<ProjectionMethod, ProjectFn> = {
   subspace: projectSubspace,
 };
 
-export interface PairStat {
-  a: number;
-  b: number;
-  cosineRaw: number;
-  cosineProjected: number;
-  /** g_a · g_b < 0 on the raw gradients. */
-  conflict: boolean;
-}
+export type { PairStat };
 
 export interface CombineResult {
   combined: GradVec;

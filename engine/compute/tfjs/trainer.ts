@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { TensorMap } from '../../model/safetensors';
 import { BbioError } from '../../util/errors';
+import type { StepOutcome } from '../types';
 import { adamwUpdate, createAdamWState, type AdamWHyper, type AdamWState } from '../adamw';
 import { clipGlobalNorm, computeGradients, firstNonFinite, globalNorm, type HostGrads, type NamedVariable } from './grads';
 import { learningRate, type ScheduleSpec } from '../schedule';
@@ -25,9 +26,7 @@ export interface TrainerOptions {
   maxBadSteps?: number;
 }
 
-export type StepOutcome =
-  | { applied: true; step: number; lr: number; gradNorm: number; clipCoef: number }
-  | { applied: false; step: number; badTensor: string; badSteps: number };
+export type { StepOutcome };
 
 export interface TrainerSnapshot {
   params: TensorMap;
