@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
-import { CAPABILITIES, STAGE_IO, STAGE_ORDER, type StageName, type StageOutput } from '../run/types';
+import { CAPABILITIES, STAGE_IO, STAGE_ORDER, type StageName, type StageOutput } from '../core/stage';
 import type { ErrorCode } from '../util/errors';
 import type { PathSegment, SourceMap } from './positions';
 import type { Problem } from './problems';

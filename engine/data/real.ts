@@ -16,13 +16,13 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
-import type { Capability } from '../run/types';
-import { CAPABILITIES } from '../run/types';
+import type { Capability } from '../core/stage';
+import { CAPABILITIES } from '../core/stage';
 import type { DatasetCard, SynthResult } from '../synth/index';
 import { checkAll, CONSTRAINT_KINDS, type Constraint, type ConstraintKind, type ConstraintOf } from '../synth/constraints';
-import { formatChat } from '../synth/text';
-import type { McOption, Split, SynthExample } from '../synth/types';
-import { SPLITS } from '../synth/types';
+import { formatChat } from '../core/chat';
+import type { McOption, Split, SynthExample } from '../core/example';
+import { SPLITS } from '../core/example';
 import { BbioError } from '../util/errors';
 
 export type DataConfig = Experiment['data'];

@@ -11,10 +11,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { lmLoss, makeLmBatch, type LinearHook, type LlamaModel } from '../model/llama';
-import type { Capability } from '../run/types';
-import { CHAT_MARKERS } from '../synth/text';
-import type { SynthExample } from '../synth/types';
-import { domainQuestion, chatPrompt, scoreMultipleChoice, selectItems, type EvalTokenizer } from './suites';
+import type { Capability } from '../core/stage';
+import { CHAT_MARKERS } from '../core/chat';
+import type { SynthExample } from '../core/example';
+import { domainQuestion, scoreMultipleChoice, selectItems, type EvalTokenizer } from './suites';
+import { promptPrefix } from '../core/chat';
 
 export type ExamplesByCapability = Partial<Record<Capability, readonly SynthExample[]>>;
 
@@ -34,7 +35,7 @@ export function selectProbeSet(examples: readonly SynthExample[], size: number, 
 
 /** Prompt and response tokens of one example, cut to maxLen + 1 tokens (the prompt's tail kept first). */
 function tokenize(tok: EvalTokenizer, ex: SynthExample, maxLen: number): { ids: number[]; promptLength: number } {
-  const prompt = tok.encode(chatPrompt(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
+  const prompt = tok.encode(promptPrefix(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
   const response = tok.encode(`${ex.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false });
   if (tok.eosId >= 0) response.push(tok.eosId);
   const keptPrompt = prompt.slice(-Math.max(1, Math.floor(maxLen / 2)));

@@ -21,10 +21,10 @@ import type { EvalReport } from '../../schemas/generated/report';
 import type { LinearHook, LlamaModel } from '../model/llama';
 import { extractFinalAnswer, extractSteps } from '../rl/answers';
 import { answerMatches, chainValidity, type RewardContext } from '../rl/rewards';
-import type { Capability } from '../run/types';
+import type { Capability } from '../core/stage';
 import { checkAll, parseJsonResponse } from '../synth/constraints';
-import { CHAT_MARKERS } from '../synth/text';
-import type { SynthExample } from '../synth/types';
+import { CHAT_MARKERS, promptPrefix } from '../core/chat';
+import type { SynthExample } from '../core/example';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { generateGreedy, type GreedyCompletion } from './generate';
@@ -108,11 +108,6 @@ export const HEADLINE_METRIC: Record<Capability, string> = {
   integration: 'integration/fully_correct',
 };
 
-/** The text the model continues: the chat template up to and including the assistant marker line. */
-export function chatPrompt(prompt: string): string {
-  return `${CHAT_MARKERS.user}\n${prompt}\n${CHAT_MARKERS.assistant}\n`;
-}
-
 /**
  * lm-evaluation-harness's `_encode_pair`: trailing whitespace of the context moves to the continuation,
  * then the continuation's tokens are the tail of encode(context + continuation), so the split falls on
@@ -168,7 +163,7 @@ export function scoreMultipleChoice(model: EvalModel, tok: EvalTokenizer, questi
 export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
   const options = ex.options ?? [];
   return {
-    context: `${chatPrompt(ex.prompt)}Answer: `,
+    context: `${promptPrefix(ex.prompt)}Answer: `,
     continuations: options.map((o) => `${o.label}. ${o.text}`),
     gold: options.findIndex((o) => o.label === ex.answerLabel),
   };
@@ -205,7 +200,7 @@ function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
 export function completeExamples(input: SuiteInput, suite: Capability): GreedyCompletion[] {
   const { tokenizer: tok, opts } = input;
   const addBos = tok.bosId >= 0;
-  const prompts = input.examples.map((e) => tok.encode(chatPrompt(e.prompt), { addBos, splitSpecial: false }));
+  const prompts = input.examples.map((e) => tok.encode(promptPrefix(e.prompt), { addBos, splitSpecial: false }));
   let maxNew = opts.maxNewTokens?.[suite];
   if (maxNew === undefined) {
     const longest = Math.max(0, ...input.examples.map((e) => tok.encode(`${e.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false }).length));

@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Experiment } from '../../schemas/generated/experiment';
-import type { SynthExample } from '../synth/types';
+import type { SynthExample } from '../core/example';
 import { BbioError } from '../util/errors';
 import type { ComponentSpec, RewardResult } from './rewards';
 

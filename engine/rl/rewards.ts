@@ -6,7 +6,7 @@
  * is never penalised for a component that cannot score it.
  */
 import { checkAll } from '../synth/constraints';
-import type { SynthExample } from '../synth/types';
+import type { SynthExample } from '../core/example';
 import { EdgeIndex, extractClaims, extractFinalAnswer, extractOptionLetter, extractSection, extractSteps, normalizeAnswer, TermLexicon } from './answers';
 
 export type RewardName = 'domain' | 'reasoning' | 'instruction' | 'format';

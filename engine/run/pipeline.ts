@@ -17,7 +17,7 @@ import type { Logger } from '../util/log';
 import { makeRng } from '../util/rng';
 import { checkStageDependencies } from '../config/semantic';
 import { RunStore } from './store';
-import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from './types';
+import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from '../core/stage';
 import { outputExists } from './outputs';
 
 export interface RunOptions {

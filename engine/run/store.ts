@@ -19,7 +19,7 @@ import writeFileAtomic from 'write-file-atomic';
 import type { EngineEvent } from '../../schemas/generated/events';
 import { BbioError } from '../util/errors';
 import { processAlive } from '../util/process';
-import type { StageName } from './types';
+import type { StageName } from '../core/stage';
 import { RUN_FILES } from '../../schemas/run-layout';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { loadExperiment } from '../config/load';
 import { formatProblem, hasErrors } from '../config/problems';
 import { stageSeed } from '../run/pipeline';
-import { CAPABILITIES } from '../run/types';
+import { CAPABILITIES } from '../core/stage';
 import { toBbioError } from '../util/errors';
 import { createLogger } from '../util/log';
 import { loadExperimentOntology, synthesizeToDir } from './synth-stage';

@@ -10,21 +10,16 @@ import type { Experiment } from '../../schemas/generated/experiment';
 import { builtinOntologyPath } from '../ontology/builtin';
 import { loadOboFile, loadOboUrl, mergeOntologies } from '../ontology/obo';
 import type { Ontology } from '../ontology/types';
-import type { StageContext, StageDef, StageResult } from '../run/types';
-import { CAPABILITIES } from '../run/types';
+import type { StageContext, StageDef, StageResult } from '../core/stage';
+import { CAPABILITIES } from '../core/stage';
 import { combineWithUserData, loadUserData } from '../data/real';
+import { DATASET_FILES, toJsonl } from '../core/dataset';
 import { BbioError } from '../util/errors';
 import type { SynthOptions, SynthResult } from './index';
 import { synthesize } from './index';
-import type { RejectReason, Split } from './types';
-import { SPLITS } from './types';
-
-export const DATASET_FILES: Record<Split | 'card', string> = {
-  train: 'train.jsonl',
-  val: 'val.jsonl',
-  test: 'test.jsonl',
-  card: 'dataset-card.json',
-};
+import type { Split } from '../core/example';
+import type { RejectReason } from './types';
+import { SPLITS } from '../core/example';
 
 /** Where downloaded ontologies are cached: $BALANCEDBIO_CACHE/ontologies, else ~/.cache/balancedbio/ontologies. */
 export function ontologyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -62,10 +57,6 @@ async function writeAtomic(file: string, data: string): Promise<void> {
     await rm(tmp, { force: true });
     throw new BbioError('E_IO', `cannot write ${file}: ${(e as Error).message}`, { file }, undefined, { cause: e });
   }
-}
-
-export function toJsonl(examples: readonly object[]): string {
-  return examples.map((e) => JSON.stringify(e)).join('\n') + (examples.length ? '\n' : '');
 }
 
 /** Writes the three splits and the card; returns the absolute paths written. */

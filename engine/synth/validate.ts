@@ -9,8 +9,9 @@
  */
 import type { Edge, Ontology } from '../ontology/types';
 import { checkAll } from './constraints';
-import type { RejectReason, SynthExample } from './types';
-import { DEFINITION_QUERY } from './types';
+import type { SynthExample } from '../core/example';
+import type { RejectReason } from './types';
+import { DEFINITION_QUERY } from '../core/example';
 
 export type ValidationMode = 'strict' | 'lenient';
 

@@ -4,7 +4,7 @@ import { loadExperiment } from '../../config/load';
 import { formatProblem, hasErrors } from '../../config/problems';
 import { runPipeline } from '../../run/pipeline';
 import { createStageTable } from '../../run/stages';
-import { STAGE_ORDER, type StageName } from '../../run/types';
+import { STAGE_ORDER, type StageName } from '../../core/stage';
 import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';
 import { EXIT, type CliIo } from '../io';

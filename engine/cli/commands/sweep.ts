@@ -17,7 +17,7 @@ import {
   applyOverrides, checkResumable, createOverrideValidator, expandVariants, findVariantRun, initialVariantStates, readSweepState, runSweep, sha256, SWEEP_FILE, SweepStore,
   type Overrides, type VariantExecutor, type VariantOutcome, type VariantSpec,
 } from '../../run/sweep';
-import type { StageName } from '../../run/types';
+import type { StageName } from '../../core/stage';
 import { BbioError } from '../../util/errors';
 import { createLogger, type Logger } from '../../util/log';
 import { EXIT, type CliIo } from '../io';

@@ -3,7 +3,7 @@ import { normalizeConfig, modelFromTensors, type LlamaModel } from '../../../eng
 import { parameterShapes } from '../../../engine/model/llama';
 import type { TensorMap } from '../../../engine/model/safetensors';
 import type { EvalTokenizer } from '../../../engine/eval/suites';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 
 /**
  * All layer weights zero, every embedding row the same vector u (±1, so RMSNorm(u) = u), untied lm_head with

@@ -4,7 +4,7 @@ import { parseObo } from '../../../engine/ontology/obo';
 import { EdgeIndex, extractFinalAnswer, extractOptionLetter, TermLexicon } from '../../../engine/rl/answers';
 import { hybridReward, REWARDS, type RewardContext } from '../../../engine/rl/rewards';
 import { projectCappedSimplex, updateWeights, type WeightOptions, type WeightState } from '../../../engine/rl/weighting';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 
 const OBO = `format-version: 1.4
 ontology: mini

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { combineWithUserData, loadDataFile, questionHash, type DataFileSpec } from '../../../engine/data/real';
 import type { SynthResult } from '../../../engine/synth/index';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 import { BbioError } from '../../../engine/util/errors';
 import { tempDir } from '../../helpers/tmp';
 
