@@ -19,7 +19,7 @@ import type { Experiment } from '../../schemas/generated/experiment';
 import type { Capability } from '../core/stage';
 import { CAPABILITIES } from '../core/stage';
 import type { DatasetCard, SynthResult } from '../synth/index';
-import { checkAll, CONSTRAINT_KINDS, type Constraint, type ConstraintKind, type ConstraintOf } from '../synth/constraints';
+import { checkAll, CONSTRAINT_KINDS, type Constraint, type ConstraintKind, type ConstraintOf } from '../verify/constraints';
 import { formatChat } from '../core/chat';
 import type { McOption, Split, SynthExample } from '../core/example';
 import { SPLITS } from '../core/example';
@@ -140,7 +140,7 @@ function mcAnswer(rec: Json, options: McOption[]): McOption {
 }
 
 type FieldType = 'count' | 'text' | 'texts' | 'flag';
-/** The fields of every constraint kind (checked complete against engine/synth/constraints.ts by the type). */
+/** The fields of every constraint kind (checked complete against engine/verify/constraints.ts by the type). */
 const CONSTRAINT_FIELDS: { [K in ConstraintKind]: Record<Exclude<keyof ConstraintOf<K>, 'kind'>, FieldType> } = {
   bullet_count: { n: 'count' },
   numbered_steps: { n: 'count' },

@@ -14,7 +14,8 @@ import { pathToFileURL } from 'node:url';
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { SynthExample } from '../core/example';
 import { BbioError } from '../util/errors';
-import type { ComponentSpec, RewardResult } from './rewards';
+import type { RewardResult } from '../verify/rewards';
+import type { ComponentSpec } from './hybrid-reward';
 
 type UserReward = (example: SynthExample, completion: string) => number | { score: number; breakdown?: Record<string, number | string> } | null;
 

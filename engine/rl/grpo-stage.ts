@@ -37,10 +37,12 @@ import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng, type Rng } from '../util/rng';
 import { aggregate, groupTies, mean, std } from './advantages';
-import { EdgeIndex, extractFinalAnswer, TermLexicon } from './answers';
+import { EdgeIndex, extractFinalAnswer, TermLexicon } from '../verify/answers';
 import { grpoLoss, grpoStats, type GrpoLossOptions } from './loss';
 import { groupEntropy, groupTokenLogps, type GroupRollout } from './policy';
-import { hybridReward, REWARDS, type ComponentSpec, type RewardContext } from './rewards';
+import { REWARDS, type RewardContext } from '../verify/rewards';
+import { PROBE_SCORES } from '../verify/scorers';
+import { hybridReward, type ComponentSpec } from './hybrid-reward';
 import { sampleGroup, type Completion } from './sampling';
 import { loadCustomRewards } from './custom-reward';
 import { updateWeights, type WeightOptions, type WeightState } from './weighting';
@@ -382,12 +384,6 @@ function probeAccuracy(
   size: number,
   o: { maxNewTokens: number; stop: string[]; decode: (ids: number[]) => string; forward: { freezeBase: boolean; hook: ReturnType<typeof loraHook> }; rctx: RewardContext; encodePrompt: (ex: SynthExample) => number[] },
 ): Partial<Record<Capability, number>> {
-  const primary: Record<Capability, (ex: SynthExample, text: string) => number> = {
-    domain: (ex, t) => REWARDS.domain(ex, t, o.rctx)?.score ?? 0,
-    reasoning: (ex, t) => Number(REWARDS.reasoning(ex, t, o.rctx)?.breakdown.answer_correct ?? 0),
-    instruction: (ex, t) => Number(REWARDS.instruction(ex, t, o.rctx)?.breakdown.prompt_strict ?? 0),
-    integration: (ex, t) => ((REWARDS.domain(ex, t, o.rctx)?.score ?? 0) === 1 ? 1 : 0),
-  };
   const out: Partial<Record<Capability, number>> = {};
   const rng = makeRng(0);
   for (const c of caps) {
@@ -395,7 +391,7 @@ function probeAccuracy(
     if (!items.length) continue;
     const scores = items.map((ex) => {
       const [completion] = sampleGroup(model, o.encodePrompt(ex), 1, { maxNewTokens: o.maxNewTokens, temperature: 0, topP: 1, ...(tokenizer.eosId >= 0 ? { eosId: tokenizer.eosId } : {}), stop: o.stop, decode: o.decode, rng, forward: o.forward });
-      return primary[c](ex, completion!.text);
+      return PROBE_SCORES[c](ex, completion!.text, o.rctx);
     });
     out[c] = mean(scores);
   }

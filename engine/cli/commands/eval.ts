@@ -16,7 +16,7 @@ import { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from '../../eval/suites';
 import { selectBackend, type BackendChoice } from '../../model/backend';
 import { disposeModel, loadLlama } from '../../model/llama';
 import { disposeLoraSet, type LoraSet } from '../../model/lora';
-import { EdgeIndex, TermLexicon } from '../../rl/answers';
+import { EdgeIndex, TermLexicon } from '../../verify/answers';
 import { readRunState, RUN_FILES } from '../../run/store';
 import { OUTPUT_PATHS } from '../../core/stage';
 import { loadExperimentOntology } from '../../synth/synth-stage';

@@ -5,7 +5,7 @@
  * headings or a JSON object with the stages as keys, plus 0–2 more constraints).
  */
 import type { Edge } from '../../ontology/types';
-import { checkAll, describeConstraint } from '../constraints';
+import { checkAll, describeConstraint } from '../../verify/constraints';
 import type { Content } from '../format';
 import { formatWithConstraints } from '../format';
 import type { SynthGraph } from '../graph';

@@ -96,7 +96,7 @@ test('qa: free-text answers with a rationale and accepted alternatives; errors n
   assert.match((await failure(dir, spec(accept, 'qa', 'reasoning'))).message, /line 1 .* "accept" must be a list of strings; got the string "b"/);
 });
 
-test('instruction: constraints in the format of engine/synth/constraints.ts, checked against the response', async (t) => {
+test('instruction: constraints in the format of engine/verify/constraints.ts, checked against the response', async (t) => {
   const dir = await tempDir(t);
   const good = { instruction: 'List two causes of anaemia as bullets, in lowercase.', response: '* iron deficiency\n* blood loss', constraints: [{ kind: 'bullet_count', n: 2 }, { kind: 'lowercase' }] };
   const f = await write(dir, 'ins.jsonl', [good, { instruction: 'Say hi.', response: 'Hi.' }]);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Capability } from '../../../engine/core/stage';
 import { CAPABILITIES } from '../../../engine/core/stage';
-import { checkAll } from '../../../engine/synth/constraints';
+import { checkAll } from '../../../engine/verify/constraints';
 import type { Draft } from '../../../engine/synth/generators/common';
 import { GENERATORS } from '../../../engine/synth/generators/index';
 import { buildSynthGraph, hasEdge } from '../../../engine/synth/graph';
