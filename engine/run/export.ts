@@ -16,7 +16,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import writeFileAtomic from 'write-file-atomic';
 import type { EngineEvent } from '../../schemas/generated/events';
-import { readEvents, RUN_FILES } from '../run/store';
+import { readEvents, RUN_FILES } from './store';
 import { BbioError } from '../util/errors';
 
 export type ExportFormat = 'tensorboard' | 'csv' | 'mlflow';
