@@ -18,7 +18,7 @@ import { createLoraSet, disposeLoraSet, loraHook, loraVariables, type LoraSet, t
 import { BpeTokenizer } from '../model/tokenizer';
 import { outputExists } from '../run/outputs';
 import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../core/stage';
-import { loadExperimentOntology } from '../synth/synth-stage';
+import { loadExperimentOntology } from '../ontology/experiment';
 import { CHAT_MARKERS } from '../core/chat';
 import type { SynthExample } from '../core/example';
 import { adamwHyperDefaults } from './defaults';
@@ -32,7 +32,7 @@ import type { HostGrads } from '../train/grads';
 import { combineGradients } from '../train/projection/combine';
 import { SubspaceProjector } from '../train/projection/subspace';
 import { Trainer } from '../train/trainer';
-import { baseModelDir } from '../train/sft-stage';
+import { baseModelDir } from '../model/resources';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng, type Rng } from '../util/rng';

@@ -3,7 +3,6 @@
  * atomically under a lock by the one process running the sweep, and read by the CLI, the report and the
  * editor. The folder layout is in engine/run/sweep.ts.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -12,6 +11,7 @@ import { SWEEP_FILES } from '../../schemas/run-layout';
 import { canonicalJson, variantSeed, type Overrides, type VariantSpec } from '../config/variants';
 import { BbioError } from '../util/errors';
 import { processAlive } from '../util/process';
+import { sha256 } from '../util/provenance';
 import { listRuns, timestampId, writeJsonAtomic, type RunState } from './store';
 
 export const SWEEP_FILE = SWEEP_FILES.sweep;
@@ -52,10 +52,6 @@ export interface SweepState {
 }
 
 const LOCK_STALE_MS = 10_000;
-
-export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
-}
 
 export async function readSweepState(sweepDir: string): Promise<SweepState> {
   const file = path.join(sweepDir, SWEEP_FILE);

@@ -10,7 +10,8 @@ import { stageSeed } from '../run/pipeline';
 import { CAPABILITIES } from '../core/stage';
 import { toBbioError } from '../util/errors';
 import { createLogger } from '../util/log';
-import { loadExperimentOntology, synthesizeToDir } from './synth-stage';
+import { synthesizeToDir } from './synth-stage';
+import { loadExperimentOntology } from '../ontology/experiment';
 
 export interface SynthCommandOptions {
   file: string;

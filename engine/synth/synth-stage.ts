@@ -4,11 +4,9 @@
  * (temp file + rename) so a crash never leaves a half-written split under its final name.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
-import { builtinOntologyPath } from '../ontology/builtin';
-import { loadOboFile, loadOboUrl, mergeOntologies } from '../ontology/obo';
+import { loadExperimentOntology } from '../ontology/experiment';
 import type { Ontology } from '../ontology/types';
 import type { StageContext, StageDef, StageResult } from '../core/stage';
 import { CAPABILITIES } from '../core/stage';
@@ -20,33 +18,6 @@ import { synthesize } from './index';
 import type { Split } from '../core/example';
 import type { RejectReason } from './types';
 import { SPLITS } from '../core/example';
-
-/** Where downloaded ontologies are cached: $BALANCEDBIO_CACHE/ontologies, else ~/.cache/balancedbio/ontologies. */
-export function ontologyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(env['BALANCEDBIO_CACHE'] ?? path.join(os.homedir(), '.cache', 'balancedbio'), 'ontologies');
-}
-
-/** Only the terms whose id starts with `prefix` (typedefs are kept). */
-export function filterByPrefix(ont: Ontology, prefix: string): Ontology {
-  return { ...ont, terms: new Map([...ont.terms].filter(([id]) => id.startsWith(prefix))) };
-}
-
-/** The built-in clinical graph (when `ontology.builtin`) followed by `ontology.sources`, merged. */
-export async function loadExperimentOntology(config: Experiment, experimentFile: string, opts: { cacheDir?: string } = {}): Promise<Ontology> {
-  const list: Ontology[] = [];
-  if (config.ontology.builtin) list.push(await loadOboFile(await builtinOntologyPath()));
-  for (const src of config.ontology.sources) {
-    const ont = src.path
-      ? await loadOboFile(path.resolve(path.dirname(experimentFile), src.path))
-      : await loadOboUrl(src.url!, { cacheDir: opts.cacheDir ?? ontologyCacheDir(), ...(src.sha256 ? { sha256: src.sha256 } : {}) });
-    list.push(src.prefix ? filterByPrefix(ont, src.prefix) : ont);
-  }
-  if (!list.length) {
-    throw new BbioError('E_ONTOLOGY_MISSING', 'no ontology to synthesize from: ontology.builtin is false and ontology.sources is empty', { file: experimentFile },
-      'set ontology.builtin: true or add an OBO file under ontology.sources');
-  }
-  return list.length === 1 ? list[0]! : mergeOntologies(list);
-}
 
 async function writeAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;

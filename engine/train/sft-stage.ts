@@ -13,6 +13,7 @@ import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import { selectBackend } from '../model/backend';
 import { disposeModel, lmLoss, loadLlama, type LlamaModel, type LmBatch } from '../model/llama';
 import { createLoraSet, disposeLoraSet, loraHook, loraVariables, type LoraSet, type TargetModule } from '../model/lora';
+import { baseModelDir } from '../model/resources';
 import { BpeTokenizer } from '../model/tokenizer';
 import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../core/stage';
 import { yieldToEventLoop } from '../util/async';
@@ -45,11 +46,6 @@ interface SftState {
 const PROBE_ROWS = 8;
 /** Examples per capability whose tokens go to the editor's dataset preview (an `examples` record). */
 const PREVIEW_PER_CAPABILITY = 3;
-
-/** Where the base model comes from: the pretrain output, or the user's checkpoint. */
-export function baseModelDir(ctx: StageContext): string {
-  return ctx.config.model.path ? path.resolve(path.dirname(ctx.experimentFile), ctx.config.model.path) : ctx.paths.base_model;
-}
 
 /** Mean loss of a few fixed rows per capability, no gradients. */
 function probeLosses(model: LlamaModel, hook: ReturnType<typeof loraHook>, probes: Partial<Record<Capability, LmBatch>>): Partial<Record<Capability, number>> {
