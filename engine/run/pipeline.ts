@@ -16,7 +16,7 @@ import { makeRng } from '../util/rng';
 import { checkStageDependencies } from '../config/semantic';
 import { RunStore } from './store';
 import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from '../core/stage';
-import { outputExists } from './outputs';
+import { outputExists } from '../core/outputs';
 
 export interface RunOptions {
   config: Experiment;

@@ -10,7 +10,7 @@ import { loadExperimentOntology } from '../ontology/experiment';
 import type { Ontology } from '../ontology/types';
 import type { StageContext, StageDef, StageResult } from '../core/stage';
 import { CAPABILITIES } from '../core/stage';
-import { combineWithUserData, loadUserData } from '../data/real';
+import { combineWithUserData, loadUserData } from './real-data';
 import { DATASET_FILES, toJsonl } from '../core/dataset';
 import { BbioError } from '../util/errors';
 import type { SynthOptions, SynthResult } from './index';
@@ -54,7 +54,7 @@ async function runSynthesize(ctx: StageContext): Promise<StageResult> {
   events.emit({ kind: 'phase', stage: 'synthesize', status: 'progress', message: 'loading ontology' });
   const ont = await loadExperimentOntology(ctx.config, ctx.experimentFile);
   const cfg = ctx.config.synthesis;
-  // data.mode real/mixed and data.test: the user's JSONL records replace or join MKGSG's (engine/data/real.ts)
+  // data.mode real/mixed and data.test: the user's JSONL records replace or join MKGSG's (engine/synth/real-data.ts)
   // (configs built in code before the data section existed have none)
   const userFiles = ctx.config.data ? await loadUserData(ctx.config.data, ctx.experimentFile) : [];
   const combine = userFiles.length ? (r: SynthResult): SynthResult => combineWithUserData(r, ctx.config.data, userFiles) : undefined;

@@ -19,7 +19,7 @@ import { CAPABILITIES, type Capability, type StageContext, type StageDef, type S
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { makeRng, type Rng } from '../util/rng';
-import { saveAdapterDir } from './adapters';
+import { saveAdapterDir } from '../model/adapters';
 import { loadLatestCheckpoint, saveCheckpoint } from './checkpoint';
 import { DataOrder } from './data';
 import { groupByCapability, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';

@@ -17,7 +17,7 @@ import { parseExperiment } from '../../engine/config/load';
 import { OUTPUT_PATHS, type EventInput, type StageContext } from '../../engine/core/stage';
 import { synthesize } from '../../engine/synth/index';
 import { writeDataset } from '../../engine/synth/synth-stage';
-import { saveAdapterDir } from '../../engine/train/adapters';
+import { saveAdapterDir } from '../../engine/model/adapters';
 import { BbioError } from '../../engine/util/errors';
 import { silentLogger } from '../../engine/util/log';
 import { makeRng } from '../../engine/util/rng';

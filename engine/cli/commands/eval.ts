@@ -22,7 +22,7 @@ import { readRunState, RUN_FILES } from '../../run/store';
 import { OUTPUT_PATHS } from '../../core/stage';
 import { loadExperimentOntology } from '../../ontology/experiment';
 import { DATASET_FILES } from '../../core/dataset';
-import { loadAdapterDir } from '../../train/adapters';
+import { loadAdapterDir } from '../../model/adapters';
 import { readExamples } from '../../core/dataset';
 import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';

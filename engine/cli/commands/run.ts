@@ -3,7 +3,7 @@ import type { ExperimentInput } from '../../../schemas/generated/experiment';
 import { loadExperiment } from '../../config/load';
 import { formatProblem, hasErrors } from '../../config/problems';
 import { runPipeline } from '../../run/pipeline';
-import { createStageTable } from '../../run/stages';
+import { createStageTable } from '../stages';
 import { STAGE_ORDER, type StageName } from '../../core/stage';
 import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';

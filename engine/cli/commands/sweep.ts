@@ -12,7 +12,7 @@ import type { EngineEvent } from '../../../schemas/generated/events';
 import type { Experiment, ExperimentInput } from '../../../schemas/generated/experiment';
 import { writeSweepReport } from '../../run/sweep-report';
 import { runPipeline } from '../../run/pipeline';
-import { createStageTable } from '../../run/stages';
+import { createStageTable } from '../stages';
 import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/sweep';
 import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore } from '../../run/sweep-store';
 import { sha256 } from '../../util/provenance';

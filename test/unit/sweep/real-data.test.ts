@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { combineWithUserData, loadDataFile, questionHash, type DataFileSpec } from '../../../engine/data/real';
+import { combineWithUserData, loadDataFile, questionHash, type DataFileSpec } from '../../../engine/synth/real-data';
 import type { SynthResult } from '../../../engine/synth/index';
 import type { SynthExample } from '../../../engine/core/example';
 import { BbioError } from '../../../engine/util/errors';

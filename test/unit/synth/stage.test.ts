@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Experiment } from '../../../schemas/generated/experiment';
 import type { EventInput, StageContext } from '../../../engine/core/stage';
 import { OUTPUT_PATHS } from '../../../engine/core/stage';
-import { runSynthCommand } from '../../../engine/synth/synth-command';
+import { runSynthCommand } from '../../../engine/cli/commands/synth';
 import { synthesizeStage } from '../../../engine/synth/synth-stage';
 import type { SynthExample } from '../../../engine/core/example';
 import { silentLogger } from '../../../engine/util/log';

@@ -17,7 +17,7 @@ import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { Capability } from '../core/stage';
 import { CAPABILITIES } from '../core/stage';
-import type { DatasetCard, SynthResult } from '../synth/index';
+import type { DatasetCard, SynthResult } from './index';
 import { checkAll, CONSTRAINT_KINDS, type Constraint, type ConstraintKind, type ConstraintOf } from '../verify/constraints';
 import { formatChat } from '../core/chat';
 import type { McOption, Split, SynthExample } from '../core/example';
