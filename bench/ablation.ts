@@ -14,8 +14,8 @@ import type { EngineEvent } from '../schemas/generated/events';
 import type { Experiment } from '../schemas/generated/experiment';
 import { loadExperiment } from '../engine/config/load';
 import { runPipeline } from '../engine/run/pipeline';
-import { createStageTable } from '../engine/run/stages';
-import { OUTPUT_PATHS, type EventInput, type StageContext, type StageOutput } from '../engine/run/types';
+import { createStageTable } from '../engine/cli/stages';
+import { OUTPUT_PATHS, type EventInput, type StageContext, type StageOutput } from '../engine/core/stage';
 import { runSft } from '../engine/train/sft-stage';
 import { createLogger, silentLogger } from '../engine/util/log';
 

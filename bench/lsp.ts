@@ -15,7 +15,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { CompletionRequest, type CompletionList, type PublishDiagnosticsParams } from 'vscode-languageserver-protocol';
-import { createStageTable } from '../engine/run/stages';
+import { createStageTable } from '../engine/cli/stages';
 import * as P from '../server/protocol';
 import { FIXTURES, fileUri, startSession, type Session } from '../test/lsp/client';
 

@@ -62,6 +62,7 @@ export async function generate(): Promise<Record<string, string>> {
     ajv.addSchema(exp);
     return `/* eslint-disable */\n${BANNER}\n// ajv standalone validator (${kind}); options in engine/config/ajv-options.ts\n${standaloneCode(ajv, { validate: String(exp.$id) })}\n`;
   });
+  const vocabularyTs = vocabulary(exp);
   const validatorTypes = `${BANNER}\nimport type { ValidateFunction } from 'ajv';\nexport declare const validate: ValidateFunction;\n`;
   return {
     'schemas/generated/experiment-validate-strict.js': validators[0]!,
@@ -72,7 +73,34 @@ export async function generate(): Promise<Record<string, string>> {
     'schemas/generated/experiment.ts': `${BANNER}\n\n${input}\n${resolved}`,
     'schemas/generated/events.ts': `${BANNER}\n\n${evTs}\n${metricTs}`,
     'schemas/generated/report.ts': `${BANNER}\n\n${reportTs}`,
+    'schemas/generated/vocabulary.ts': `${BANNER}\n\n${vocabularyTs}`,
   };
+}
+
+/**
+ * The closed lists every layer shares, read off the schema's enums so no module keeps its own copy: the
+ * pipeline stages in pipeline order (`stages` items) and the capabilities (a `data.train` file's
+ * `capability`, the one place the schema enumerates them).
+ */
+function vocabulary(schema: Json): string {
+  type Node = { enum?: unknown[]; items?: Node; properties?: Record<string, Node> };
+  const root = schema as Node;
+  const enumOf = (node: Node | undefined, where: string): string[] => {
+    if (!node?.enum?.every((v) => typeof v === 'string')) throw new Error(`schemas/experiment.schema.json: ${where} has no string enum`);
+    return node.enum as string[];
+  };
+  const stages = enumOf(root.properties?.['stages']?.items, 'stages.items');
+  const capabilities = enumOf(root.properties?.['data']?.properties?.['train']?.items?.properties?.['capability'], 'data.train.items.capability');
+  return [
+    '/** Pipeline stages, in pipeline order (experiment.schema.json `stages`). */',
+    `export const STAGE_ORDER = ${JSON.stringify(stages)} as const;`,
+    'export type StageName = (typeof STAGE_ORDER)[number];',
+    '',
+    '/** The capabilities data trains and is scored as (experiment.schema.json `data.train[].capability`). */',
+    `export const CAPABILITIES = ${JSON.stringify(capabilities)} as const;`,
+    'export type Capability = (typeof CAPABILITIES)[number];',
+    '',
+  ].join('\n');
 }
 
 /** Markdown reference of every experiment key, one table per section, from the same schema. */

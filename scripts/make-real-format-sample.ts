@@ -12,8 +12,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseExperiment } from '../engine/config/load';
 import { synthesize } from '../engine/synth/index';
-import { loadExperimentOntology } from '../engine/synth/synth-stage';
-import type { SynthExample } from '../engine/synth/types';
+import { loadExperimentOntology } from '../engine/ontology/experiment';
+import type { SynthExample } from '../engine/core/example';
 import { silentLogger } from '../engine/util/log';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -5,9 +5,9 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { BbioError, toBbioError } from '../util/errors';
-import { runInfer } from '../model/infer';
-import { runOntologyLookup } from '../ontology/lookup-command';
-import { runSynthCommand } from '../synth/synth-command';
+import { runInfer } from './commands/infer';
+import { runOntologyLookup } from './commands/lookup';
+import { runSynthCommand } from './commands/synth';
 import { createLogger } from '../util/log';
 import { runCompare } from './commands/compare';
 import { runEvalCommand } from './commands/eval';

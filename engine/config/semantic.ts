@@ -6,16 +6,23 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
-import { CAPABILITIES, STAGE_IO, STAGE_ORDER, type StageName, type StageOutput } from '../run/types';
+import { CAPABILITIES, STAGE_IO, STAGE_ORDER, type StageName, type StageOutput } from '../core/stage';
 import type { ErrorCode } from '../util/errors';
 import type { PathSegment, SourceMap } from './positions';
 import type { Problem } from './problems';
-import { exportsRewardStatically } from '../rl/custom-reward';
 import type { ErrorObject } from 'ajv';
-import { applyOverrides, checkOverridePath, countVariants, createOverrideValidator, expandVariants, MAX_VARIANTS, normalizeVariants, type OverrideValidator, type VariantSpec } from '../run/sweep';
+import { applyOverrides, checkOverridePath, countVariants, createOverrideValidator, expandVariants, MAX_VARIANTS, normalizeVariants, type OverrideValidator, type VariantSpec } from './variants';
 import { checkExperimentPaths, isPathAllowed, type PathPolicy } from './paths';
 import { schemaAt } from './schema-validator';
 import { didYouMean } from './suggest';
+
+/**
+ * Static check of a custom reward module (`grpo.rewards[].module`, loaded by engine/rl/custom-reward.ts):
+ * does the source appear to export `reward`? Runs nothing.
+ */
+function exportsRewardStatically(source: string): boolean {
+  return /\bexport\s+(async\s+)?function\s+reward\b|\bexport\s+(const|let|var)\s+reward\b|\bexports\.reward\s*=|\bmodule\.exports\s*=\s*\{[^}]*\breward\b|\bexport\s*\{[^}]*\breward\b/.test(source);
+}
 
 export interface SemanticInput {
   input: ExperimentInput;

@@ -9,66 +9,32 @@
  * questions in one forward pass; generation decodes 8 prompts together with the KV cache and stops at the
  * end-of-turn marker or at 1.5 × the longest reference response of the suite (+ 8 tokens).
  */
-import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import Ajv2020 from 'ajv/dist/2020';
 import writeFileAtomic from 'write-file-atomic';
 import reportSchema from '../../schemas/report.schema.json';
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { EvalReport } from '../../schemas/generated/report';
 import { openCompute, type ComputeFactory, type Compute } from '../compute';
-import { BpeTokenizer } from '../model/tokenizer';
-import { builtinOntologyPath } from '../ontology/builtin';
-import { oboCachePath } from '../ontology/obo';
-import { EdgeIndex, TermLexicon } from '../rl/answers';
-import type { RewardContext } from '../rl/rewards';
-import { outputExists } from '../run/outputs';
-import { RUN_FILES } from '../run/store';
-import { CAPABILITIES, type Capability, type EventSink, type StageContext, type StageDef, type StageResult } from '../run/types';
-import { DATASET_FILES, loadExperimentOntology, ontologyCacheDir } from '../synth/synth-stage';
-import type { SynthExample } from '../synth/types';
-import { readExamples } from '../train/examples';
+import { loadTokenizer } from '../model/resources';
+import { EdgeIndex, TermLexicon } from '../verify/answers';
+import type { RewardContext } from '../verify/rewards';
+import { outputExists } from '../core/outputs';
+import { RUN_FILES } from '../../schemas/run-layout';
+import { CAPABILITIES, type Capability, type EventSink, type StageContext, type StageDef, type StageResult } from '../core/stage';
+import { loadExperimentOntology, ontologyFiles } from '../ontology/experiment';
+import { DATASET_FILES, readExamples } from '../core/dataset';
+import type { SynthExample } from '../core/example';
 import { BbioError } from '../util/errors';
+import { gitState, packageVersions, sha256File } from '../util/provenance';
 import type { Logger } from '../util/log';
 import { loadMmlu, type MmluSubject } from './mmlu';
 import { evaluateMmlu } from './mmlu-eval';
 import { balanceOf, renderReportMarkdown, type ModelReport } from './report';
 import { DEFAULT_SUITE_OPTIONS, runSuite, type EvalModel, type EvalTokenizer, type ModelName, type ReportExample, type SuiteOptions } from './suites';
 import type { Score } from './stats';
-
-const execFileP = promisify(execFile);
-
-/** sha256 (hex) of a file's bytes. */
-export async function sha256File(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
-}
-
-/** Ontology files the experiment reads: the built-in graph, local sources, and cached downloads. */
-export async function ontologyFiles(config: Experiment, experimentFile: string): Promise<string[]> {
-  const files: string[] = [];
-  if (config.ontology.builtin) files.push(await builtinOntologyPath());
-  for (const src of config.ontology.sources) files.push(src.path ? path.resolve(path.dirname(experimentFile), src.path) : oboCachePath(src.url!, ontologyCacheDir()));
-  return files;
-}
-
-/** Git commit, whether the experiment file differs from it, and that diff (capped); absent outside a repository. */
-export async function gitState(file: string): Promise<Record<string, unknown>> {
-  const cwd = path.dirname(file);
-  try {
-    const { stdout: commit } = await execFileP('git', ['rev-parse', 'HEAD'], { cwd, timeout: 5000 });
-    const { stdout: status } = await execFileP('git', ['status', '--porcelain', '--', path.basename(file)], { cwd, timeout: 5000 });
-    const { stdout: diff } = await execFileP('git', ['diff', '--no-color', 'HEAD', '--', path.basename(file)], { cwd, timeout: 5000, maxBuffer: 4 << 20 });
-    const max = 65536;
-    return { inRepository: true, commit: commit.trim(), dirty: status.trim().length > 0, untracked: status.startsWith('??'), diff: diff.length > max ? `${diff.slice(0, max)}\n… (diff cut at ${max} characters)` : diff };
-  } catch (e) {
-    // not a repository or no git: say so in the record rather than failing the evaluation
-    return { inRepository: false, reason: (e as Error).message.split('\n')[0] };
-  }
-}
 
 /** A model stage output usable for evaluation: a folder written by saveAdapterDir or a plain PEFT folder. */
 async function adapterDirExists(dir: string): Promise<boolean> {
@@ -181,13 +147,6 @@ export async function writeReportFiles(dir: string, report: EvalReport): Promise
   await writeFileAtomic(path.join(dir, RUN_FILES.report), JSON.stringify(report, null, 2) + '\n');
 }
 
-/** Loads the base model directory's tokenizer (tokenizer.json beside config.json). */
-export async function loadTokenizer(dir: string): Promise<BpeTokenizer> {
-  const file = path.join(dir, 'tokenizer.json');
-  if (!fs.existsSync(file)) throw new BbioError('E_TOKENIZER', `${dir} has no tokenizer.json`, { file }, 'evaluation needs the tokenizer saved with the model');
-  return BpeTokenizer.load(file);
-}
-
 /**
  * Suite options from the experiment's `eval` section. A `--steps-scale` below 1 (a smoke run) scales the
  * items per suite too, keeping at least 4, and caps generation at the GRPO completion budget, so a quick
@@ -206,26 +165,6 @@ function readManifest(runDir: string): Record<string, unknown> {
   } catch {
     return {}; // a run without a manifest (tests, hand-made folders): the record says less
   }
-}
-
-/** The installed @tensorflow/tfjs-core version, read from its package.json (no tensor library loaded for it). */
-function tfjsCoreVersion(): string {
-  try {
-    return (require('@tensorflow/tfjs-core/package.json') as { version: string }).version;
-  } catch {
-    return 'unknown'; // bundled without node_modules beside it
-  }
-}
-
-/** Package versions that decide the numbers. */
-export function packageVersions(): Record<string, string> {
-  let balancedbio = 'unknown';
-  try {
-    balancedbio = (require('../../package.json') as { version: string }).version;
-  } catch {
-    balancedbio = 'unknown'; // bundled without package.json beside it
-  }
-  return { balancedbio, '@tensorflow/tfjs-core': tfjsCoreVersion(), node: process.versions.node, v8: process.versions.v8 };
 }
 
 export async function runEvaluate(ctx: StageContext, open: ComputeFactory = openCompute): Promise<StageResult> {
@@ -274,7 +213,7 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
         packages: packageVersions(),
         backend,
         seeds: { master: cfg.seed, evaluate: ctx.seed, bootstrap: ctx.seed, stages: (manifest.seeds as Record<string, unknown> | undefined)?.stages ?? null },
-        experiment: { file: ctx.experimentFile, git: await gitState(ctx.experimentFile), manifest: manifest.experiment ?? null },
+        experiment: { file: ctx.experimentFile, git: await gitState(ctx.experimentFile, { diff: true }), manifest: manifest.experiment ?? null },
         models: { base: path.relative(ctx.runDir, baseDir) || baseDir, adapters: Object.fromEntries(targets.filter((t) => t.adapters).map((t) => [t.name, t.adapters!.names])) },
         evaluation: { suites: cfg.eval.suites, maxItems: opts.maxItems, bootstrap: opts.resamples, fewShot: cfg.eval.few_shot, mcChunk: opts.mcChunk, generateBatchRows: opts.generateBatchRows, maxNewTokensCap: opts.maxNewTokensCap, decoding: 'greedy' },
         platform: manifest.platform ?? null,

@@ -10,10 +10,10 @@
  * The probe subset is fixed for a run: `selectProbeSet` draws it once from the validation split, seeded.
  */
 import { makeLmBatch } from '../model/llama';
-import type { Capability } from '../run/types';
-import { CHAT_MARKERS } from '../synth/text';
-import type { SynthExample } from '../synth/types';
-import { domainQuestion, chatPrompt, scoreMultipleChoice, selectItems, type EvalModel, type EvalTokenizer } from './suites';
+import type { Capability } from '../core/stage';
+import { CHAT_MARKERS, promptPrefix } from '../core/chat';
+import type { SynthExample } from '../core/example';
+import { domainQuestion, scoreMultipleChoice, selectItems, type EvalModel, type EvalTokenizer } from './suites';
 
 /** The model a probe measures: a backend and the adapter slot under training (absent: the base model). */
 export type ProbeModel = Pick<EvalModel, 'compute' | 'adapters'>;
@@ -36,7 +36,7 @@ export function selectProbeSet(examples: readonly SynthExample[], size: number, 
 
 /** Prompt and response tokens of one example, cut to maxLen + 1 tokens (the prompt's tail kept first). */
 function tokenize(tok: EvalTokenizer, ex: SynthExample, maxLen: number): { ids: number[]; promptLength: number } {
-  const prompt = tok.encode(chatPrompt(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
+  const prompt = tok.encode(promptPrefix(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
   const response = tok.encode(`${ex.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false });
   if (tok.eosId >= 0) response.push(tok.eosId);
   const keptPrompt = prompt.slice(-Math.max(1, Math.floor(maxLen / 2)));

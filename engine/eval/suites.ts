@@ -19,12 +19,12 @@
  */
 import type { EvalReport } from '../../schemas/generated/report';
 import type { Compute } from '../compute/types';
-import { extractFinalAnswer, extractSteps } from '../rl/answers';
-import { answerMatches, chainValidity, type RewardContext } from '../rl/rewards';
-import type { Capability } from '../run/types';
-import { checkAll, parseJsonResponse } from '../synth/constraints';
-import { CHAT_MARKERS } from '../synth/text';
-import type { SynthExample } from '../synth/types';
+import { CHAT_MARKERS, promptPrefix } from '../core/chat';
+import type { SynthExample } from '../core/example';
+import type { Capability } from '../core/stage';
+import { checkAll } from '../verify/constraints';
+import type { RewardContext } from '../verify/rewards';
+import { scoreIntegration, scoreReasoning } from '../verify/scorers';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
 import { decideMc, type LoglikRequest } from '../compute/tfjs/loglik';
@@ -113,11 +113,6 @@ export const HEADLINE_METRIC: Record<Capability, string> = {
   integration: 'integration/fully_correct',
 };
 
-/** The text the model continues: the chat template up to and including the assistant marker line. */
-export function chatPrompt(prompt: string): string {
-  return `${CHAT_MARKERS.user}\n${prompt}\n${CHAT_MARKERS.assistant}\n`;
-}
-
 /**
  * lm-evaluation-harness's `_encode_pair`: trailing whitespace of the context moves to the continuation,
  * then the continuation's tokens are the tail of encode(context + continuation), so the split falls on
@@ -173,7 +168,7 @@ export function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters
 export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
   const options = ex.options ?? [];
   return {
-    context: `${chatPrompt(ex.prompt)}Answer: `,
+    context: `${promptPrefix(ex.prompt)}Answer: `,
     continuations: options.map((o) => `${o.label}. ${o.text}`),
     gold: options.findIndex((o) => o.label === ex.answerLabel),
   };
@@ -210,7 +205,7 @@ function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
 export function completeExamples(input: SuiteInput, suite: Capability): GreedyCompletion[] {
   const { tokenizer: tok, opts } = input;
   const addBos = tok.bosId >= 0;
-  const prompts = input.examples.map((e) => tok.encode(chatPrompt(e.prompt), { addBos, splitSpecial: false }));
+  const prompts = input.examples.map((e) => tok.encode(promptPrefix(e.prompt), { addBos, splitSpecial: false }));
   let maxNew = opts.maxNewTokens?.[suite];
   if (maxNew === undefined) {
     const longest = Math.max(0, ...input.examples.map((e) => tok.encode(`${e.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false }).length));
@@ -225,13 +220,6 @@ export function completeExamples(input: SuiteInput, suite: Capability): GreedyCo
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
   return completions.map(([c]) => ({ ...c!, text: c!.text.replace(/\s+$/u, '') }));
-}
-
-/** Per-item scores of a reasoning completion. */
-export function scoreReasoning(ex: SynthExample, completion: string, ctx: RewardContext): { answer: boolean; chain: number } {
-  const correct = answerMatches(extractFinalAnswer(completion), ex.provenance.answerIds.slice(-1), ex.accept ?? [ex.answer], ctx);
-  const { valid, total } = chainValidity(completion, ctx);
-  return { answer: correct, chain: total ? valid / total : 0 };
 }
 
 function runReasoning(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
@@ -276,77 +264,6 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     'instruction/inst_loose': scoreOf(instLoose, o),
   };
   return { suite: 'instruction', scores, headline: scores['instruction/prompt_strict'], examples, items: items.length };
-}
-
-const SECTION_RE = /^\s*(?:#+\s*)?(?:\*\*)?(presentation|differential|test|diagnosis|treatment)(?:\*\*)?\s*:\s*(.*)$/gimu;
-
-const SECTION_NAMES = ['presentation', 'differential', 'test', 'diagnosis', 'treatment'];
-
-/**
- * Workflow sections of a vignette answer, lower-cased heading → text: heading lines (`Diagnosis: …`, first
- * occurrence of each), or the keys of a JSON object answer (values that are lists joined with `; `).
- */
-export function workflowSections(completion: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const json = parseJsonResponse(completion);
-  if (json && typeof json === 'object' && !Array.isArray(json)) {
-    for (const [k, v] of Object.entries(json as Record<string, unknown>)) {
-      const key = k.toLowerCase();
-      if (SECTION_NAMES.includes(key) && !out.has(key)) out.set(key, Array.isArray(v) ? v.map(String).join('; ') : String(v));
-    }
-    return out;
-  }
-  for (const m of completion.matchAll(SECTION_RE)) {
-    const key = m[1]!.toLowerCase();
-    if (!out.has(key)) out.set(key, m[2]!);
-  }
-  return out;
-}
-
-export interface IntegrationScore {
-  diagnosis: boolean;
-  treatment: boolean;
-  /** Fraction of workflow sections consistent with the stated diagnosis under the graph. */
-  chain: number;
-  promptStrict: boolean;
-  fully: boolean;
-}
-
-/**
- * Scores one vignette answer. The stated diagnosis is the first term named under `Diagnosis:` (else in the
- * final answer line before `;`), the stated treatment the first term under `Treatment:` (else after `;`).
- * Chain validity: the differential is valid when it contains the stated diagnosis; presentation, test and
- * treatment are valid when they name a term joined to the stated diagnosis by a graph edge (a finding of
- * it, a test that confirms it, a drug that treats it); numbered steps are used instead when the answer has
- * no sections.
- */
-export function scoreIntegration(ex: SynthExample, completion: string, ctx: RewardContext): IntegrationScore {
-  const sections = workflowSections(completion);
-  const answerLine = extractFinalAnswer(completion) ?? '';
-  const [ansDiag = '', ansTreat = ''] = answerLine.split(/[;]/);
-  const first = (text: string | undefined): string | undefined => (text ? ctx.lexicon.mentions(text)[0] : undefined);
-  const diagnosis = first(sections.get('diagnosis')) ?? first(ansDiag);
-  const treatment = first(sections.get('treatment')) ?? first(ansTreat);
-  const [goldDiag, ...goldTreat] = ex.provenance.answerIds;
-  const acceptParts = (ex.accept ?? []).map((a) => a.split(';').map((p) => p.trim()));
-  const diagIds = new Set([goldDiag, ...acceptParts.flatMap((p) => ctx.lexicon.resolve(p[0] ?? ''))].filter((x): x is string => !!x));
-  const treatIds = new Set([...goldTreat, ...acceptParts.flatMap((p) => ctx.lexicon.resolve(p[1] ?? ''))]);
-  const diagOk = diagnosis !== undefined && diagIds.has(diagnosis);
-  const treatOk = treatment !== undefined && treatIds.has(treatment);
-  let chain = 0;
-  const others = ['presentation', 'differential', 'test', 'treatment'].filter((k) => sections.has(k));
-  if (others.length && diagnosis) {
-    const valid = others.filter((k) => {
-      const ids = ctx.lexicon.mentions(sections.get(k)!);
-      return k === 'differential' ? ids.includes(diagnosis) : ids.some((id) => id !== diagnosis && ctx.edges.connected(id, diagnosis));
-    }).length;
-    chain = valid / others.length;
-  } else if (!sections.size && extractSteps(completion).length) {
-    const { valid, total } = chainValidity(completion, ctx);
-    chain = valid / total;
-  }
-  const promptStrict = ex.constraints?.length ? checkAll(completion, ex.constraints).promptStrict : true;
-  return { diagnosis: diagOk, treatment: treatOk, chain, promptStrict, fully: diagOk && treatOk && chain === 1 && promptStrict };
 }
 
 function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {

@@ -1,34 +1,19 @@
 /**
- * `balancedbio infer`: load a checkpoint directory, run a prompt through it, print JSON lines.
- *   --logprobs  → {"logprobs": [[log p(v | prompt[:t+1]) for v in vocab], …]} for every prompt position
- *   generation  → {"prompt_ids": […], "new_ids": […], "text": "…"} (greedy, or sampled with temperature)
- * Generation uses the KV cache: the prompt is fed once, then one token per step.
+ * Token-by-token generation from a checkpoint with the KV cache: the prompt is fed once, then one token
+ * per step, greedy or sampled with a temperature. `balancedbio infer` (engine/cli/commands/infer.ts)
+ * prints what it generates.
  */
-import * as path from 'node:path';
-import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { BbioError } from '../util/errors';
-import { silentLogger, type Logger } from '../util/log';
-import { makeRng, type Rng } from '../util/rng';
-import { selectBackend, type BackendChoice } from './backend';
-import { createKvCache, decodeStep, disposeKvCache, disposeModel, forwardLogits, loadLlama, type LlamaModel } from './llama';
-import { BpeTokenizer } from './tokenizer';
+import type { Rng } from '../util/rng';
+import { createKvCache, decodeStep, disposeKvCache, forwardLogits, type LlamaModel } from './llama';
 
-export interface InferOptions {
-  model: string;
-  prompt?: string;
-  promptIds?: number[];
-  maxNewTokens: number;
-  logprobs: boolean;
-  /** 0 or absent: greedy. */
-  temperature?: number;
-  seed?: number;
-  backend?: BackendChoice;
-  log?: Logger;
+/** The logits of every prompt position, [T·V] row-major, base weights frozen (no tensors left behind). */
+export function promptLogits(model: LlamaModel, ids: readonly number[]): Float32Array {
+  return tf.tidy(() => forwardLogits(model, Int32Array.from(ids), 1, { freezeBase: true }).dataSync()) as Float32Array;
 }
 
 /** log-softmax of one row, in float64. */
-function logSoftmax(row: ArrayLike<number>): number[] {
+export function logSoftmax(row: ArrayLike<number>): number[] {
   let max = -Infinity;
   for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
   let z = 0;
@@ -77,44 +62,5 @@ export function generate(
     return out;
   } finally {
     disposeKvCache(cache);
-  }
-}
-
-export async function runInfer(opts: InferOptions, out: (line: string) => void): Promise<number> {
-  const log = opts.log ?? silentLogger;
-  await selectBackend(opts.backend ?? 'auto', { log });
-  const model = loadLlama(opts.model);
-  try {
-    const hasTokenizer = fs.existsSync(path.join(opts.model, 'tokenizer.json'));
-    const tokenizer = hasTokenizer ? await BpeTokenizer.load(path.join(opts.model, 'tokenizer.json')) : null;
-    let ids: number[];
-    if (opts.promptIds) ids = opts.promptIds;
-    else if (opts.prompt !== undefined) {
-      if (!tokenizer) throw new BbioError('E_TOKENIZER', `${opts.model} has no tokenizer.json`, { file: opts.model }, 'pass --prompt-ids instead');
-      ids = tokenizer.encode(opts.prompt, { addBos: tokenizer.bosId >= 0 });
-    } else throw new BbioError('E_USAGE', 'infer needs --prompt or --prompt-ids');
-    if (!ids.length) throw new BbioError('E_USAGE', 'the prompt is empty');
-    const vocab = model.config.vocab_size;
-    const bad = ids.find((i) => !(Number.isInteger(i) && i >= 0 && i < vocab));
-    if (bad !== undefined) throw new BbioError('E_USAGE', `prompt id ${bad} is outside the vocabulary [0, ${vocab})`);
-
-    if (opts.logprobs) {
-      const rows = tf.tidy(() => forwardLogits(model, Int32Array.from(ids), 1, { freezeBase: true }).dataSync()); // [T·V]
-      const lp: number[][] = [];
-      for (let t = 0; t < ids.length; t++) lp.push(logSoftmax(rows.subarray(t * vocab, (t + 1) * vocab)));
-      out(JSON.stringify({ logprobs: lp }));
-      if (opts.maxNewTokens <= 0) return 0;
-    }
-    const eos = model.config.eos_token_id;
-    const newIds = generate(model, ids, {
-      maxNewTokens: opts.maxNewTokens,
-      temperature: opts.temperature,
-      rng: makeRng(opts.seed ?? 0),
-      eosId: typeof eos === 'number' ? eos : tokenizer && tokenizer.eosId >= 0 ? tokenizer.eosId : undefined,
-    });
-    out(JSON.stringify({ prompt_ids: ids, new_ids: newIds, ...(tokenizer ? { text: tokenizer.decode(newIds, { skipSpecial: true }) } : {}) }));
-    return 0;
-  } finally {
-    disposeModel(model);
   }
 }

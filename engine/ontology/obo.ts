@@ -26,6 +26,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { BbioError } from '../util/errors';
+import { sha256, sha256File } from '../util/provenance';
 import type { Ontology, OntologyHeader, Synonym, SynonymScope, Term, Typedef } from './types';
 
 type Warning = Ontology['warnings'][number];
@@ -487,12 +488,6 @@ export interface LoadOboUrlOptions {
   timeoutMs?: number;
 }
 
-async function sha256File(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
-}
-
 async function exists(file: string): Promise<boolean> {
   try {
     return (await stat(file)).isFile();
@@ -504,7 +499,7 @@ async function exists(file: string): Promise<boolean> {
 
 /** Path of the cached copy of `url`: named by a hash of the URL so any URL maps to a safe file name. */
 export function oboCachePath(url: string, cacheDir: string): string {
-  const key = createHash('sha256').update(url).digest('hex').slice(0, 32);
+  const key = sha256(url).slice(0, 32);
   const base = path.basename(new URL(url).pathname).replace(/[^\w.-]/g, '_') || 'ontology.obo';
   return path.join(cacheDir, `${key}-${base}`);
 }

@@ -12,12 +12,8 @@ export interface Synonym {
   type?: string;
 }
 
-/** A directed edge `source --relation--> target`; `is_a` edges use relation `is_a`. */
-export interface Edge {
-  source: string;
-  relation: string;
-  target: string;
-}
+/** A directed edge `source --relation--> target`: examples cite edges, so the type is engine/core's. */
+export type { Edge } from '../core/example';
 
 export interface Term {
   id: string;

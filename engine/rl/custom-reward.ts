@@ -7,21 +7,17 @@
  * where `example` is the JSONL record (prompt, answer, provenance, …) and the score is clipped to [0, 1].
  * Return `null` where the reward does not apply. User code runs only in the engine process, and the
  * editor starts no run in an untrusted workspace. The config loader checks statically that the file
- * exports `reward` (without running it); this loader checks it is a function before the first step.
+ * exports `reward` (without running it: engine/config/semantic.ts); this loader checks it is a function before the first step.
  */
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Experiment } from '../../schemas/generated/experiment';
-import type { SynthExample } from '../synth/types';
+import type { SynthExample } from '../core/example';
 import { BbioError } from '../util/errors';
-import type { ComponentSpec, RewardResult } from './rewards';
+import type { RewardResult } from '../verify/rewards';
+import type { ComponentSpec } from './hybrid-reward';
 
 type UserReward = (example: SynthExample, completion: string) => number | { score: number; breakdown?: Record<string, number | string> } | null;
-
-/** Static check used at validation time: does the source appear to export `reward`? Runs nothing. */
-export function exportsRewardStatically(source: string): boolean {
-  return /\bexport\s+(async\s+)?function\s+reward\b|\bexport\s+(const|let|var)\s+reward\b|\bexports\.reward\s*=|\bmodule\.exports\s*=\s*\{[^}]*\breward\b|\bexport\s*\{[^}]*\breward\b/.test(source);
-}
 
 export async function loadCustomRewards(config: Experiment, experimentFile: string): Promise<Map<string, ComponentSpec>> {
   const out = new Map<string, ComponentSpec>();

@@ -15,20 +15,23 @@ import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import type { Completion, GenerateRequest, GrpoLossSpec, PairStat, RolloutGroup } from '../compute/types';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
-import { outputExists } from '../run/outputs';
-import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../run/types';
-import { loadExperimentOntology } from '../synth/synth-stage';
-import { CHAT_MARKERS } from '../synth/text';
-import type { SynthExample } from '../synth/types';
+import { outputExists } from '../core/outputs';
+import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../core/stage';
+import { loadExperimentOntology } from '../ontology/experiment';
+import { CHAT_MARKERS, promptPrefix } from '../core/chat';
+import type { SynthExample } from '../core/example';
 import { DataOrder } from '../train/data';
-import { groupByCapability, promptPrefix, readExamples } from '../train/examples';
-import { baseModelDir } from '../train/sft-stage';
+import { groupByCapability } from '../train/examples';
+import { readExamples } from '../core/dataset';
+import { baseModelDir } from '../model/resources';
 import { resumeFromCheckpoint } from '../train/resume';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { aggregate, groupTies, mean, std } from './advantages';
-import { EdgeIndex, extractFinalAnswer, TermLexicon } from './answers';
-import { hybridReward, REWARDS, type ComponentSpec, type RewardContext } from './rewards';
+import { EdgeIndex, extractFinalAnswer, TermLexicon } from '../verify/answers';
+import { REWARDS, type RewardContext } from '../verify/rewards';
+import { PROBE_SCORES } from '../verify/scorers';
+import { hybridReward, type ComponentSpec } from './hybrid-reward';
 import { loadCustomRewards } from './custom-reward';
 import { adamwHyperDefaults } from './defaults';
 import { healthNotes, rewardHackingAlert } from './health';
@@ -316,19 +319,13 @@ function probeAccuracy(
   size: number,
   o: { maxNewTokens: number; stop: string[]; rctx: RewardContext; encodePrompt: (ex: SynthExample) => number[] },
 ): Partial<Record<Capability, number>> {
-  const primary: Record<Capability, (ex: SynthExample, text: string) => number> = {
-    domain: (ex, t) => REWARDS.domain(ex, t, o.rctx)?.score ?? 0,
-    reasoning: (ex, t) => Number(REWARDS.reasoning(ex, t, o.rctx)?.breakdown.answer_correct ?? 0),
-    instruction: (ex, t) => Number(REWARDS.instruction(ex, t, o.rctx)?.breakdown.prompt_strict ?? 0),
-    integration: (ex, t) => ((REWARDS.domain(ex, t, o.rctx)?.score ?? 0) === 1 ? 1 : 0),
-  };
   const out: Partial<Record<Capability, number>> = {};
   for (const c of caps) {
     const items = val[c].slice(0, size);
     if (!items.length) continue;
     // one prompt at a time (batchRows 1): each decoded exactly as it would be alone
     const completions = compute.generate({ prompts: items.map(o.encodePrompt), n: 1, temperature: 0, topP: 1, maxNewTokens: o.maxNewTokens, stop: o.stop, adapters: POLICY, batchRows: 1 });
-    out[c] = mean(items.map((ex, i) => primary[c](ex, completions[i]![0]!.text)));
+    out[c] = mean(items.map((ex, i) => PROBE_SCORES[c](ex, completions[i]![0]!.text, o.rctx)));
   }
   return out;
 }

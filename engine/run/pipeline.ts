@@ -3,22 +3,20 @@
  * streams every event to events.jsonl and to an optional sink (CLI progress, stdout JSON, the language
  * server), and records each stage's state so a killed run resumes where it stopped.
  */
-import { createHash } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import type { EngineEvent, MetricName } from '../../schemas/generated/events';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { BbioError, toBbioError } from '../util/errors';
 import type { Logger } from '../util/log';
+import { gitState, sha256 } from '../util/provenance';
 import { makeRng } from '../util/rng';
 import { checkStageDependencies } from '../config/semantic';
 import { RunStore, type StoreIo } from './store';
-import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from './types';
-import { outputExists } from './outputs';
+import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from '../core/stage';
+import { outputExists } from '../core/outputs';
 
 export interface RunOptions {
   config: Experiment;
@@ -52,25 +50,14 @@ export function stageSeed(master: number, stage: StageName): number {
   return makeRng(`${master}:${stage}`).int(2 ** 31 - 1);
 }
 
-const execFileP = promisify(execFile);
-
-async function gitInfo(file: string): Promise<Record<string, string | boolean> | undefined> {
-  const cwd = path.dirname(file);
-  try {
-    const { stdout: commit } = await execFileP('git', ['rev-parse', 'HEAD'], { cwd, timeout: 5000 });
-    const { stdout: status } = await execFileP('git', ['status', '--porcelain', '--', path.basename(file)], { cwd, timeout: 5000 });
-    return { commit: commit.trim(), dirty: status.trim().length > 0 };
-  } catch {
-    return undefined; // not in a repository, or git absent: the manifest simply has no git entry
-  }
-}
-
 async function buildManifest(opts: RunOptions, sourceText: string): Promise<Record<string, unknown>> {
   const seeds = Object.fromEntries(STAGE_ORDER.map((s) => [s, stageSeed(opts.config.seed, s)]));
-  const git = await gitInfo(opts.experimentFile);
+  const state = await gitState(opts.experimentFile);
+  // the manifest keeps only commit and dirty, and no entry outside a repository
+  const git = state.inRepository ? { commit: state.commit, dirty: state.dirty } : undefined;
   return {
     createdAt: new Date().toISOString(),
-    experiment: { file: opts.experimentFile, sha256: createHash('sha256').update(sourceText).digest('hex'), ...(git ? { git } : {}) },
+    experiment: { file: opts.experimentFile, sha256: sha256(sourceText), ...(git ? { git } : {}) },
     versions: { balancedbio: opts.version, node: process.versions.node, v8: process.versions.v8 },
     platform: { os: `${os.platform()} ${os.release()}`, arch: os.arch(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
     seeds: { master: opts.config.seed, stages: seeds },

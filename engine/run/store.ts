@@ -21,7 +21,7 @@ import type { EngineEvent } from '../../schemas/generated/events';
 import { writerOf, type RunWriter } from '../../schemas/run-writer';
 import { BbioError, ioError } from '../util/errors';
 import { acquireRunLock, type RunLock } from './run-lock';
-import type { StageName } from './types';
+import type { StageName } from '../core/stage';
 import { RUN_FILES } from '../../schemas/run-layout';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';

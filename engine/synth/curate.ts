@@ -8,7 +8,8 @@
  */
 import type { Rng } from '../util/rng';
 import { makeRng } from '../util/rng';
-import type { Split, SynthConfig, SynthExample } from './types';
+import type { Split, SynthExample } from '../core/example';
+import type { SynthConfig } from './types';
 import { fnv1a, unitHash } from './text';
 
 export function normaliseText(s: string): string {

@@ -6,8 +6,8 @@
  * Shared by the instruction and integration generators.
  */
 import type { Rng } from '../util/rng';
-import type { Constraint, ConstraintKind } from './constraints';
-import { containsWord, countWords } from './constraints';
+import type { Constraint, ConstraintKind } from '../verify/constraints';
+import { containsWord, countWords } from '../verify/constraints';
 import { sample } from './text';
 
 export type Layout = 'bullets' | 'numbered' | 'json' | 'prose' | 'sections' | 'headings';

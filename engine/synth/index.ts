@@ -7,8 +7,8 @@
  * the graph supports is an E_SYNTH_SHORTFALL error, never a hang or a silently short dataset.
  */
 import type { Ontology } from '../ontology/types';
-import type { Capability } from '../run/types';
-import { CAPABILITIES } from '../run/types';
+import type { Capability } from '../core/stage';
+import { CAPABILITIES } from '../core/stage';
 import { didYouMean } from '../config/suggest';
 import { BbioError } from '../util/errors';
 import type { Logger } from '../util/log';
@@ -18,14 +18,17 @@ import type { Seed } from './generators/common';
 import { GENERATORS } from './generators/index';
 import type { SynthGraph } from './graph';
 import { buildSynthGraph, nameOf, specialtyOf } from './graph';
-import { CHAT_MARKERS, formatChat, formatCount } from './text';
-import type { RejectCounts, RejectReason, Split, SynthConfig, SynthExample } from './types';
-import { SPLITS } from './types';
+import { formatCount } from './text';
+import { CHAT_MARKERS, formatChat } from '../core/chat';
+import type { Split, SynthExample } from '../core/example';
+import type { RejectCounts, RejectReason, SynthConfig } from './types';
+import { SPLITS } from '../core/example';
 import { buildValidationIndex, validateExample } from './validate';
 import type { WorkflowRule } from './workflow';
 import { checkWorkflow } from './workflow';
 
-export type { SynthExample, SynthConfig, Split } from './types';
+export type { SynthExample, Split } from '../core/example';
+export type { SynthConfig } from './types';
 
 export interface SynthProgress {
   phase: 'enumerate' | 'generate' | 'done';

@@ -4,54 +4,20 @@
  * (temp file + rename) so a crash never leaves a half-written split under its final name.
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
-import { builtinOntologyPath } from '../ontology/builtin';
-import { loadOboFile, loadOboUrl, mergeOntologies } from '../ontology/obo';
+import { loadExperimentOntology } from '../ontology/experiment';
 import type { Ontology } from '../ontology/types';
-import type { StageContext, StageDef, StageResult } from '../run/types';
-import { CAPABILITIES } from '../run/types';
-import { combineWithUserData, loadUserData } from '../data/real';
+import type { StageContext, StageDef, StageResult } from '../core/stage';
+import { CAPABILITIES } from '../core/stage';
+import { combineWithUserData, loadUserData } from './real-data';
+import { DATASET_FILES, toJsonl } from '../core/dataset';
 import { BbioError } from '../util/errors';
 import type { SynthOptions, SynthResult } from './index';
 import { synthesize } from './index';
-import type { RejectReason, Split } from './types';
-import { SPLITS } from './types';
-
-export const DATASET_FILES: Record<Split | 'card', string> = {
-  train: 'train.jsonl',
-  val: 'val.jsonl',
-  test: 'test.jsonl',
-  card: 'dataset-card.json',
-};
-
-/** Where downloaded ontologies are cached: $BALANCEDBIO_CACHE/ontologies, else ~/.cache/balancedbio/ontologies. */
-export function ontologyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return path.join(env['BALANCEDBIO_CACHE'] ?? path.join(os.homedir(), '.cache', 'balancedbio'), 'ontologies');
-}
-
-/** Only the terms whose id starts with `prefix` (typedefs are kept). */
-export function filterByPrefix(ont: Ontology, prefix: string): Ontology {
-  return { ...ont, terms: new Map([...ont.terms].filter(([id]) => id.startsWith(prefix))) };
-}
-
-/** The built-in clinical graph (when `ontology.builtin`) followed by `ontology.sources`, merged. */
-export async function loadExperimentOntology(config: Experiment, experimentFile: string, opts: { cacheDir?: string } = {}): Promise<Ontology> {
-  const list: Ontology[] = [];
-  if (config.ontology.builtin) list.push(await loadOboFile(await builtinOntologyPath()));
-  for (const src of config.ontology.sources) {
-    const ont = src.path
-      ? await loadOboFile(path.resolve(path.dirname(experimentFile), src.path))
-      : await loadOboUrl(src.url!, { cacheDir: opts.cacheDir ?? ontologyCacheDir(), ...(src.sha256 ? { sha256: src.sha256 } : {}) });
-    list.push(src.prefix ? filterByPrefix(ont, src.prefix) : ont);
-  }
-  if (!list.length) {
-    throw new BbioError('E_ONTOLOGY_MISSING', 'no ontology to synthesize from: ontology.builtin is false and ontology.sources is empty', { file: experimentFile },
-      'set ontology.builtin: true or add an OBO file under ontology.sources');
-  }
-  return list.length === 1 ? list[0]! : mergeOntologies(list);
-}
+import type { Split } from '../core/example';
+import type { RejectReason } from './types';
+import { SPLITS } from '../core/example';
 
 async function writeAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -62,10 +28,6 @@ async function writeAtomic(file: string, data: string): Promise<void> {
     await rm(tmp, { force: true });
     throw new BbioError('E_IO', `cannot write ${file}: ${(e as Error).message}`, { file }, undefined, { cause: e });
   }
-}
-
-export function toJsonl(examples: readonly object[]): string {
-  return examples.map((e) => JSON.stringify(e)).join('\n') + (examples.length ? '\n' : '');
 }
 
 /** Writes the three splits and the card; returns the absolute paths written. */
@@ -92,7 +54,7 @@ async function runSynthesize(ctx: StageContext): Promise<StageResult> {
   events.emit({ kind: 'phase', stage: 'synthesize', status: 'progress', message: 'loading ontology' });
   const ont = await loadExperimentOntology(ctx.config, ctx.experimentFile);
   const cfg = ctx.config.synthesis;
-  // data.mode real/mixed and data.test: the user's JSONL records replace or join MKGSG's (engine/data/real.ts)
+  // data.mode real/mixed and data.test: the user's JSONL records replace or join MKGSG's (engine/synth/real-data.ts)
   // (configs built in code before the data section existed have none)
   const userFiles = ctx.config.data ? await loadUserData(ctx.config.data, ctx.experimentFile) : [];
   const combine = userFiles.length ? (r: SynthResult): SynthResult => combineWithUserData(r, ctx.config.data, userFiles) : undefined;

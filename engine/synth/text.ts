@@ -1,20 +1,5 @@
-/**
- * Text helpers shared by the generators, and the one training-text template.
- *
- * Training text (`SynthExample.text`, read by pretraining and SFT) is, byte for byte:
- *
- *   <|user|>\n{prompt}\n<|assistant|>\n{response}\n<|end|>
- *
- * The markers are plain strings so a byte-level BPE tokenizer learns them; SFT masks the loss up to and
- * including the `<|assistant|>\n` line.
- */
+/** Text helpers shared by the generators (the training-text template is engine/core/chat.ts). */
 import type { Rng } from '../util/rng';
-
-export const CHAT_MARKERS = { user: '<|user|>', assistant: '<|assistant|>', end: '<|end|>' } as const;
-
-export function formatChat(prompt: string, response: string): string {
-  return `${CHAT_MARKERS.user}\n${prompt}\n${CHAT_MARKERS.assistant}\n${response}\n${CHAT_MARKERS.end}`;
-}
 
 /** "a", "a and b", "a, b and c". */
 export function joinAnd(items: readonly string[], conj = 'and'): string {

@@ -8,9 +8,10 @@
  * answers (including the edge the answer rests on) and unmet constraints reject it.
  */
 import type { Edge, Ontology } from '../ontology/types';
-import { checkAll } from './constraints';
-import type { RejectReason, SynthExample } from './types';
-import { DEFINITION_QUERY } from './types';
+import { checkAll } from '../verify/constraints';
+import type { SynthExample } from '../core/example';
+import type { RejectReason } from './types';
+import { DEFINITION_QUERY } from '../core/example';
 
 export type ValidationMode = 'strict' | 'lenient';
 

@@ -6,8 +6,9 @@
  */
 import type { SynthGraph } from './graph';
 import { hasEdge, targets } from './graph';
-import type { RejectReason, SynthExample, WorkflowStage } from './types';
-import { WORKFLOW_ORDER } from './types';
+import type { SynthExample, WorkflowStage } from '../core/example';
+import type { RejectReason } from './types';
+import { WORKFLOW_ORDER } from '../core/example';
 
 export type WorkflowRule = 'ordering' | 'contraindication' | 'confirmatory_test';
 

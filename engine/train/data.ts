@@ -1,43 +1,10 @@
 /**
- * Training data for language-model stages: JSONL reading, packing tokenised documents into fixed windows
+ * Training data for language-model stages (the JSONL readers are engine/core/dataset.ts): packing tokenised documents into fixed windows
  * (nanoGPT-style: documents joined with bos/eos, cut into windows of T+1 tokens), and a seeded data order
  * that is a pure function of (seed, cursor), so a resumed run needs only the cursor.
  */
-import * as fs from 'node:fs';
 import { BbioError } from '../util/errors';
 import { makeRng } from '../util/rng';
-
-/**
- * Every line of a JSONL file, parsed and checked by `accept` (which throws a plain Error to reject); a bad
- * line is a BbioError naming file:line. Blank lines are skipped.
- */
-export function readJsonl<T>(file: string, accept: (value: unknown) => T): T[] {
-  let raw: string;
-  try {
-    raw = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new BbioError('E_FILE_MISSING', `cannot read ${file}`, { file }, 'run the synthesize stage first', { cause: e });
-  }
-  const out: T[] = [];
-  raw.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    try {
-      out.push(accept(JSON.parse(line)));
-    } catch (e) {
-      throw new BbioError('E_IO', `${file}:${i + 1}: ${(e as Error).message}`, { file, line: i + 1 }, 'each line is one JSON object', { cause: e });
-    }
-  });
-  return out;
-}
-
-/** The `text` field of every line of a JSONL file (lines without one are an error naming the line). */
-export function readJsonlTexts(file: string): string[] {
-  return readJsonl(file, (v) => {
-    const text = (v as { text?: unknown } | null)?.text;
-    if (typeof text !== 'string') throw new Error('no "text" field');
-    return text;
-  });
-}
 
 /** Token windows of equal length T+1 (inputs = w[:-1], targets = w[1:]). */
 export interface PackedData {

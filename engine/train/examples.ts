@@ -6,34 +6,16 @@
  */
 import type { BpeTokenizer } from '../model/tokenizer';
 import { makeLmBatch, type LmBatch } from '../model/llama';
-import type { Capability } from '../run/types';
-import { CAPABILITIES } from '../run/types';
-import { CHAT_MARKERS } from '../synth/text';
-import type { SynthExample } from '../synth/types';
-import { readJsonl } from './data';
-
-/** The text the model is given: everything up to and including the assistant marker line. */
-export function promptPrefix(prompt: string): string {
-  return `${CHAT_MARKERS.user}\n${prompt}\n${CHAT_MARKERS.assistant}\n`;
-}
-
-export function responseSuffix(response: string): string {
-  return `${response}\n${CHAT_MARKERS.end}`;
-}
+import type { Capability } from '../core/stage';
+import { CAPABILITIES } from '../core/stage';
+import { promptPrefix, responseSuffix } from '../core/chat';
+import type { SynthExample } from '../core/example';
 
 export interface TokenizedExample {
   ids: number[];
   /** Tokens before this index are the prompt (no loss). */
   promptLength: number;
   capability: Capability;
-}
-
-export function readExamples(file: string): SynthExample[] {
-  return readJsonl(file, (v) => {
-    const ex = v as SynthExample;
-    if (typeof ex?.prompt !== 'string' || typeof ex.response !== 'string' || !CAPABILITIES.includes(ex.capability)) throw new Error('not a valid example: missing prompt, response or capability');
-    return ex;
-  });
 }
 
 /** Tokenises prompt and response separately; cuts the response so the whole fits maxLen + 1 tokens. */

@@ -9,11 +9,12 @@ import * as path from 'node:path';
 import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import { bioTinyConfig, makeLmBatch } from '../model/llama';
 import { BpeTokenizer, trainBpe } from '../model/tokenizer';
-import type { StageContext, StageDef, StageResult } from '../run/types';
+import type { StageContext, StageDef, StageResult } from '../core/stage';
 import { resumeFromCheckpoint } from './resume';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
-import { DataOrder, packDocuments, readJsonlTexts, type PackedData } from './data';
+import { DataOrder, packDocuments, type PackedData } from './data';
+import { readJsonlTexts } from '../core/dataset';
 
 /** The stage's part of a checkpoint; the backend adds its own (optimiser step, moments). */
 interface PretrainState {

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import type { Compute, RestoredCheckpoint } from '../compute/types';
-import type { StageContext } from '../run/types';
+import type { StageContext } from '../core/stage';
 
 export async function resumeFromCheckpoint<S>(ctx: StageContext, compute: Compute, stage: 'pretrain' | 'sft' | 'grpo'): Promise<RestoredCheckpoint<S> | null> {
   if (!ctx.resume) return null;

@@ -13,12 +13,14 @@ import type { TokenBatch } from '../compute/types';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
-import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../run/types';
+import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../core/stage';
 import { resumeFromCheckpoint } from './resume';
 import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { DataOrder } from './data';
-import { groupByCapability, readExamples, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
+import { readExamples } from '../core/dataset';
+import { baseModelDir } from '../model/resources';
+import { groupByCapability, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
 import type { ProjectionMethod } from '../compute/projection/combine';
 import { projectionHealth } from './projection/health';
 
@@ -36,11 +38,6 @@ const PROBE_ROWS = 8;
 const PREVIEW_PER_CAPABILITY = 3;
 /** The adapter slot SFT trains. */
 const SLOT = 'sft';
-
-/** Where the base model comes from: the pretrain output, or the user's checkpoint. */
-export function baseModelDir(ctx: StageContext): string {
-  return ctx.config.model.path ? path.resolve(path.dirname(ctx.experimentFile), ctx.config.model.path) : ctx.paths.base_model;
-}
 
 /** Mean loss of a few fixed rows per capability under the SFT adapters, no gradients. */
 function probeLosses(compute: Compute, caps: readonly Capability[], probes: readonly (TokenBatch | undefined)[]): Partial<Record<Capability, number>> {

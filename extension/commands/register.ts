@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { STAGE_ORDER } from '../../schemas/generated/vocabulary';
 import type { StageName } from '../../server/protocol';
 import type { ServerApi } from '../client';
 import { ComparePanel } from '../compare/compare-panel';
@@ -17,8 +18,6 @@ import { DashboardPanel, type DashboardHost } from '../views/dashboard-panel';
 import type { InspectorTab } from '../views/messages';
 import { slugify, TEMPLATES } from './templates';
 import { displayRunStatus } from '../../schemas/run-writer';
-
-const STAGES: readonly StageName[] = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'];
 
 export interface CommandContext {
   extensionContext: vscode.ExtensionContext;
@@ -338,9 +337,9 @@ async function runStage(ctx: CommandContext, arg: unknown, stageArg: unknown): P
   const uri = await resolveExperiment(arg);
   if (!uri) return;
   const stage =
-    typeof stageArg === 'string' && (STAGES as readonly string[]).includes(stageArg)
+    typeof stageArg === 'string' && (STAGE_ORDER as readonly string[]).includes(stageArg)
       ? (stageArg as StageName)
-      : (await vscode.window.showQuickPick(STAGES.map((s) => ({ label: s })), { title: 'Run which stage? (its inputs must exist from an earlier run, or be produced by earlier stages)' }))?.label;
+      : (await vscode.window.showQuickPick(STAGE_ORDER.map((s) => ({ label: s })), { title: 'Run which stage? (its inputs must exist from an earlier run, or be produced by earlier stages)' }))?.label;
   if (!stage) return;
   await startRun(ctx, uri, { stages: [stage] });
 }

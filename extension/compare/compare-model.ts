@@ -224,7 +224,7 @@ function sweepCell(v: unknown): SweepCell | undefined {
   return { mean, sd: num(summary?.['sd']) ?? 0, n: num(summary?.['n']) ?? 0, mark: typeof vs?.['mark'] === 'string' ? vs['mark'] : '', p: num(vs?.['p']) };
 }
 
-/** Reads sweep-report.json (engine/eval/sweep-report.ts writes it) into the comparison's sweep table. */
+/** Reads sweep-report.json (engine/run/sweep-report.ts writes it) into the comparison's sweep table. */
 export function sweepFromReport(report: unknown): SweepView {
   const r = asObj(report);
   if (!r || !Array.isArray(r['rows'])) throw new Error('sweep-report.json has no rows');

@@ -4,13 +4,12 @@
  * state.json changes or a job of this window changes state.
  */
 import * as vscode from 'vscode';
+import { STAGE_ORDER } from '../../schemas/generated/vocabulary';
 import type { JobTracker } from './job-tracker';
 import { exists, listArtifacts, listRunFolders, listSweepFolders, RUN_FILES, SWEEP_FILES, sweepRuns, type RunEntry, type RunRef, type StageStatus, type SweepEntry } from './run-files';
 import { describeError, type Log } from '../log';
 import { readSettings } from '../settings';
 import { displayRunStatus, INTERRUPTED_LABEL } from '../../schemas/run-writer';
-
-const STAGE_ORDER = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'] as const;
 
 export type RunsNode =
   | { kind: 'run'; entry: RunEntry }

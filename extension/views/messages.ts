@@ -234,7 +234,7 @@ export interface SweepCell {
   mean: number;
   sd: number;
   n: number;
-  /** `*` p < 0.05, `**` p < 0.01, '' otherwise (engine/eval/sweep-report.ts). */
+  /** `*` p < 0.05, `**` p < 0.01, '' otherwise (engine/run/sweep-report.ts). */
   mark: string;
   p: number | undefined;
 }

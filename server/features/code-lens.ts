@@ -12,7 +12,8 @@ import { formatScores, formatSummary, type LatestRun } from '../runs';
 import { topLevelPairs } from '../yaml-context';
 import { throwIfCancelled, type FeatureContext } from './context';
 import { formatEstimate, memoryEstimateOf } from './memory';
-import { SECTION_STAGES, STAGE_ORDER } from './stages';
+import { STAGE_ORDER } from '../../schemas/generated/vocabulary';
+import { SECTION_STAGES } from './stages';
 
 export async function codeLenses(doc: TextDocument, ctx: FeatureContext, token: CancellationToken): Promise<CodeLens[]> {
   const tree = ctx.analyzer.tree(doc);

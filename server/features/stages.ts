@@ -1,4 +1,4 @@
-/** Config sections that configure a pipeline stage, and the stage each one configures. */
+/** Config sections that configure a pipeline stage, and the stage each one configures (the stages in order: schemas/generated/vocabulary.ts). */
 import type { StageName } from '../protocol';
 
 export const SECTION_STAGES: Readonly<Record<string, StageName>> = {
@@ -8,5 +8,3 @@ export const SECTION_STAGES: Readonly<Record<string, StageName>> = {
   grpo: 'grpo',
   eval: 'evaluate',
 };
-
-export const STAGE_ORDER: readonly StageName[] = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'];

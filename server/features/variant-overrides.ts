@@ -6,7 +6,7 @@
  * editor never offers a path the run would reject.
  */
 import type { PathSegment } from '../../engine/config/positions';
-import { checkOverridePath, splitPath } from '../../engine/run/sweep';
+import { checkOverridePath, splitPath } from '../../engine/config/variants';
 import { schemaAt, type SchemaNode } from './schema-docs';
 
 export interface OverrideSite {

@@ -5,7 +5,7 @@ import { ResponseError, type CancellationToken } from 'vscode-languageserver';
 import { loadExperiment } from '../../engine/config/load';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { displayRunStatus } from '../../schemas/run-writer';
-import { STAGE_ORDER } from '../features/stages';
+import { STAGE_ORDER } from '../../schemas/generated/vocabulary';
 import { isExperimentUri, uriToPath } from '../paths';
 import * as P from '../protocol';
 import { experimentDoc, guarded, type HandlerDeps } from './deps';

@@ -5,7 +5,7 @@ import type { TestContext } from 'node:test';
 import type { EngineEvent } from '../../schemas/generated/events';
 import { loadExperiment } from '../../engine/config/load';
 import { runPipeline } from '../../engine/run/pipeline';
-import { createStageTable } from '../../engine/run/stages';
+import { createStageTable } from '../../engine/cli/stages';
 import { silentLogger } from '../../engine/util/log';
 import { invalidEvents } from './events';
 import { REPO, tempDir, workspaceOf } from './tmp';

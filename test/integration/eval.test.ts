@@ -14,10 +14,10 @@ import { initLlama, normalizeConfig, saveLlama } from '../../engine/model/llama'
 import { createLoraSet } from '../../engine/model/lora';
 import { trainBpe } from '../../engine/model/tokenizer';
 import { parseExperiment } from '../../engine/config/load';
-import { OUTPUT_PATHS, type EventInput, type StageContext } from '../../engine/run/types';
+import { OUTPUT_PATHS, type EventInput, type StageContext } from '../../engine/core/stage';
 import { synthesize } from '../../engine/synth/index';
 import { writeDataset } from '../../engine/synth/synth-stage';
-import { saveAdapterDir } from '../../engine/compute/tfjs/adapters';
+import { saveAdapterDir } from '../../engine/model/adapters';
 import { BbioError } from '../../engine/util/errors';
 import { silentLogger } from '../../engine/util/log';
 import { makeRng } from '../../engine/util/rng';

@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { pretrainStage } from '../../engine/train/pretrain-stage';
-import { OUTPUT_PATHS, type StageContext, type StageOutput } from '../../engine/run/types';
+import { OUTPUT_PATHS, type StageContext, type StageOutput } from '../../engine/core/stage';
 import { silentLogger } from '../../engine/util/log';
 
 const runDir = process.argv[2]!;

@@ -4,7 +4,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { readEvents, readRunState } from '../../engine/run/store';
-import { readSweepState } from '../../engine/run/sweep';
+import { readSweepState } from '../../engine/run/sweep-store';
 import { invalidEvents } from '../helpers/events';
 import { TINY_GRAPH, TINY_SYNTHESIS, tinyModel, writeTinyExperiment } from '../helpers/tiny-experiment';
 import { REPO } from '../helpers/tmp';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { EXPORT_FORMATS, exportRun, type ExportFormat } from '../../eval/export';
+import { EXPORT_FORMATS, exportRun, type ExportFormat } from '../../run/export';
 import { BbioError } from '../../util/errors';
 import { EXIT, type CliIo } from '../io';
 import { resolveRunDir } from './runs';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import { displayRunStatus } from '../../../schemas/run-writer';
 import { listRuns, readEvents, readRunState, type RunState } from '../../run/store';
-import { STAGE_ORDER } from '../../run/types';
+import { STAGE_ORDER } from '../../core/stage';
 import { BbioError } from '../../util/errors';
 import { EXIT, table, type CliIo } from '../io';
 

@@ -10,14 +10,14 @@ import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import type { Experiment, ExperimentInput } from '../../../schemas/generated/experiment';
-import { writeSweepReport } from '../../eval/sweep-report';
+import { writeSweepReport } from '../../run/sweep-report';
 import { runPipeline } from '../../run/pipeline';
-import { createStageTable } from '../../run/stages';
-import {
-  applyOverrides, checkResumable, createOverrideValidator, expandVariants, findVariantRun, initialVariantStates, readSweepState, runSweep, sha256, SWEEP_FILE, SweepStore,
-  type Overrides, type VariantExecutor, type VariantOutcome, type VariantSpec,
-} from '../../run/sweep';
-import type { StageName } from '../../run/types';
+import { createStageTable } from '../stages';
+import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/sweep';
+import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore } from '../../run/sweep-store';
+import { sha256 } from '../../util/provenance';
+import { applyOverrides, createOverrideValidator, expandVariants, type Overrides, type VariantSpec } from '../../config/variants';
+import type { StageName } from '../../core/stage';
 import { BbioError } from '../../util/errors';
 import { createLogger, type Logger } from '../../util/log';
 import { EXIT, type CliIo } from '../io';

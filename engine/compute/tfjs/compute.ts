@@ -14,7 +14,7 @@ import { scoreSharedContext } from './loglik-shared';
 import { grpoLoss, grpoStats } from './grpo-loss';
 import { groupEntropy, groupTokenLogps } from './policy';
 import { sampleGroup } from './sampling';
-import { loadAdapterDir, saveAdapterDir } from './adapters';
+import { loadAdapterDir, saveAdapterDir } from '../../model/adapters';
 import { loadLatestCheckpoint, saveCheckpoint } from '../checkpoint';
 import { GradientPool } from './data-parallel';
 import { addScaled, type HostGrads, type NamedVariable } from './grads';

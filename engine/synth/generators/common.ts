@@ -6,12 +6,13 @@
  * plus a template index into a grounded draft, drawing every random choice from the Rng it is given and
  * only using entities the split allows.
  */
-import type { Capability } from '../../run/types';
+import type { Capability } from '../../core/stage';
 import type { Edge } from '../../ontology/types';
 import type { Rng } from '../../util/rng';
 import type { SynthGraph } from '../graph';
 import { isARelated, nameOf, sources, targets } from '../graph';
-import type { RejectReason, SynthConfig, SynthExample } from '../types';
+import type { SynthExample } from '../../core/example';
+import type { RejectReason, SynthConfig } from '../types';
 import type { WorkflowRule } from '../workflow';
 
 export interface Seed {

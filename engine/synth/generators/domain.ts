@@ -8,8 +8,8 @@ import type { SynthGraph } from '../graph';
 import { nameOf, sources, targets } from '../graph';
 import { sayEdgeSentence } from '../phrases';
 import { capitalise, variant } from '../text';
-import type { McOption } from '../types';
-import { DEFINITION_QUERY } from '../types';
+import type { McOption } from '../../core/example';
+import { DEFINITION_QUERY } from '../../core/example';
 import type { BuildContext, Draft, Generator, Seed } from './common';
 import { couldBeTrue, edge, neighbourDiseases, pickFromTiers, uniq } from './common';
 

@@ -1,5 +1,5 @@
 /** One generator per capability, keyed by the capability enum. */
-import type { Capability } from '../../run/types';
+import type { Capability } from '../../core/stage';
 import type { Generator } from './common';
 import { domainGenerator } from './domain';
 import { instructionGenerator } from './instruction';

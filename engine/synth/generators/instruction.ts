@@ -3,7 +3,7 @@
  * reference response is built from the facts, shaped to satisfy the constraints, and re-checked.
  */
 import type { Edge } from '../../ontology/types';
-import { checkAll, describeConstraint } from '../constraints';
+import { checkAll, describeConstraint } from '../../verify/constraints';
 import type { Content, Layout } from '../format';
 import { formatWithConstraints } from '../format';
 import type { SynthGraph } from '../graph';

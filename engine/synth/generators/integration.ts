@@ -5,14 +5,14 @@
  * headings or a JSON object with the stages as keys, plus 0–2 more constraints).
  */
 import type { Edge } from '../../ontology/types';
-import { checkAll, describeConstraint } from '../constraints';
+import { checkAll, describeConstraint } from '../../verify/constraints';
 import type { Content } from '../format';
 import { formatWithConstraints } from '../format';
 import type { SynthGraph } from '../graph';
 import { isARelated, nameOf, sources, targets } from '../graph';
 import { capitalise, joinAnd, pick, sample, variant } from '../text';
-import type { ClinicalFacts, ReasoningStep, WorkflowStage } from '../types';
-import { WORKFLOW_ORDER } from '../types';
+import type { ClinicalFacts, ReasoningStep, WorkflowStage } from '../../core/example';
+import { WORKFLOW_ORDER } from '../../core/example';
 import { canConfirm, isSafeTreatment } from '../workflow';
 import type { BuildContext, Draft, Generator, Seed } from './common';
 import { edge, neighbourDiseases, uniq } from './common';

@@ -9,7 +9,7 @@
 import type { SynthGraph } from '../graph';
 import { hasEdge, nameOf, sources, targets } from '../graph';
 import { capitalise, joinAnd, variant } from '../text';
-import type { ClinicalFacts, ReasoningStep, WorkflowStage } from '../types';
+import type { ClinicalFacts, ReasoningStep, WorkflowStage } from '../../core/example';
 import { isSafeTreatment } from '../workflow';
 import type { BuildContext, Draft, Generator, Seed } from './common';
 import { edge, uniq } from './common';

@@ -11,7 +11,7 @@ import { hfHubCache, pathFieldsOf, resolveReal, urlRefusal, type PathPolicy } fr
 import { defaultExperiment, EXPERIMENT_SCHEMA, type SchemaNode } from '../../../engine/config/schema-validator';
 import { runRun } from '../../../engine/cli/commands/run';
 import { runValidate } from '../../../engine/cli/commands/validate';
-import { loadDataFile } from '../../../engine/data/real';
+import { loadDataFile } from '../../../engine/synth/real-data';
 import { BbioError } from '../../../engine/util/errors';
 import { tempDir } from '../../helpers/tmp';
 

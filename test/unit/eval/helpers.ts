@@ -3,7 +3,7 @@ import { normalizeConfig, modelFromTensors, type LlamaModel } from '../../../eng
 import { parameterShapes } from '../../../engine/model/llama';
 import type { TensorMap } from '../../../engine/model/safetensors';
 import type { EvalTokenizer } from '../../../engine/eval/suites';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 import { TfjsCompute } from '../../../engine/compute/tfjs/compute';
 import type { Compute } from '../../../engine/compute/types';
 import { silentLogger } from '../../../engine/util/log';

@@ -28,6 +28,6 @@ test('menus only name contributed commands; every webview has an activation even
 
 test('the run layout the editor reads is where the engine writes', async () => {
   const { RUN_FILES } = await import('../../../schemas/run-layout');
-  const { OUTPUT_PATHS } = await import('../../../engine/run/types');
+  const { OUTPUT_PATHS } = await import('../../../engine/core/stage');
   assert.equal(RUN_FILES.trainData, `${OUTPUT_PATHS.dataset}/train.jsonl`);
 });

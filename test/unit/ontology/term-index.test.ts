@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { builtinOntologyPath, findPackageRoot } from '../../../engine/ontology/builtin';
-import { runOntologyLookup } from '../../../engine/ontology/lookup-command';
+import { runOntologyLookup } from '../../../engine/cli/commands/lookup';
 import { loadOboFile } from '../../../engine/ontology/obo';
 import { normalizeLabel, TermIndex } from '../../../engine/ontology/term-index';
 

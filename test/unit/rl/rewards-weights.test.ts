@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseObo } from '../../../engine/ontology/obo';
-import { EdgeIndex, extractFinalAnswer, extractOptionLetter, TermLexicon } from '../../../engine/rl/answers';
-import { hybridReward, REWARDS, type RewardContext } from '../../../engine/rl/rewards';
+import { EdgeIndex, extractFinalAnswer, extractOptionLetter, TermLexicon } from '../../../engine/verify/answers';
+import { REWARDS, type RewardContext } from '../../../engine/verify/rewards';
+import { hybridReward } from '../../../engine/rl/hybrid-reward';
 import { projectCappedSimplex, updateWeights, type WeightOptions, type WeightState } from '../../../engine/rl/weighting';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 
 const OBO = `format-version: 1.4
 ontology: mini

@@ -15,7 +15,7 @@ import type {
 import { loadExperiment } from '../../../engine/config/load';
 import type { LlamaConfig } from '../../../engine/model/llama';
 import { runPipeline } from '../../../engine/run/pipeline';
-import { createStageTable } from '../../../engine/run/stages';
+import { createStageTable } from '../../../engine/cli/stages';
 import { createGrpoStage } from '../../../engine/rl/grpo-stage';
 import { createSftStage } from '../../../engine/train/sft-stage';
 import { silentLogger } from '../../../engine/util/log';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { loadExperiment } from '../../../engine/config/load';
 import { runPipeline } from '../../../engine/run/pipeline';
 import { atomicStoreIo, readEvents, readRunState, RunStore } from '../../../engine/run/store';
-import type { StageContext, StageDef, StageName } from '../../../engine/run/types';
+import type { StageContext, StageDef, StageName } from '../../../engine/core/stage';
 import { BbioError } from '../../../engine/util/errors';
 import { silentLogger } from '../../../engine/util/log';
 import { invalidEvents } from '../../helpers/events';

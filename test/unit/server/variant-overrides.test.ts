@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CancellationTokenSource, type CompletionItem } from 'vscode-languageserver';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import { FIXED_PATHS } from '../../../engine/run/sweep';
+import { FIXED_PATHS } from '../../../engine/config/variants';
 import { complete } from '../../../server/features/completion';
 import type { FeatureContext } from '../../../server/features/context';
 import { overrideCandidates, overrideSite } from '../../../server/features/variant-overrides';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { combineWithUserData, loadDataFile, questionHash, type DataFileSpec } from '../../../engine/data/real';
+import { combineWithUserData, loadDataFile, questionHash, type DataFileSpec } from '../../../engine/synth/real-data';
 import type { SynthResult } from '../../../engine/synth/index';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 import { BbioError } from '../../../engine/util/errors';
 import { tempDir } from '../../helpers/tmp';
 
@@ -96,7 +96,7 @@ test('qa: free-text answers with a rationale and accepted alternatives; errors n
   assert.match((await failure(dir, spec(accept, 'qa', 'reasoning'))).message, /line 1 .* "accept" must be a list of strings; got the string "b"/);
 });
 
-test('instruction: constraints in the format of engine/synth/constraints.ts, checked against the response', async (t) => {
+test('instruction: constraints in the format of engine/verify/constraints.ts, checked against the response', async (t) => {
   const dir = await tempDir(t);
   const good = { instruction: 'List two causes of anaemia as bullets, in lowercase.', response: '* iron deficiency\n* blood loss', constraints: [{ kind: 'bullet_count', n: 2 }, { kind: 'lowercase' }] };
   const f = await write(dir, 'ins.jsonl', [good, { instruction: 'Say hi.', response: 'Hi.' }]);

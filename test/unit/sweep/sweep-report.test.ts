@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import { main } from '../../../engine/cli/main';
 import type { CliIo } from '../../../engine/cli/io';
 import { balanceOf } from '../../../engine/eval/report';
-import { buildSweepReport, grpoSignalOf, pairedTTest, renderSweepMarkdown, studentTwoSidedP, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/eval/sweep-report';
+import { buildSweepReport, grpoSignalOf, pairedTTest, renderSweepMarkdown, studentTwoSidedP, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/run/sweep-report';
 import type { EngineEvent } from '../../../schemas/generated/events';
-import type { SweepState, SweepVariantState } from '../../../engine/run/sweep';
+import type { SweepState, SweepVariantState } from '../../../engine/run/sweep-store';
 import { tempDir } from '../../helpers/tmp';
 
 test('Student t two-sided p-values match closed forms (df 1: Cauchy, df 2) and a table value', () => {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { loadExperiment, parseExperiment } from '../../../engine/config/load';
 import type { Problem } from '../../../engine/config/problems';
-import { applyOverrides, checkOverridePath, createOverrideValidator, expandVariants } from '../../../engine/run/sweep';
+import { applyOverrides, checkOverridePath, createOverrideValidator, expandVariants } from '../../../engine/config/variants';
 import { tempDir, workspaceOf } from '../../helpers/tmp';
 
 async function problemsOf(text: string): Promise<Problem[]> {

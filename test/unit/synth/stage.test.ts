@@ -4,11 +4,11 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Experiment } from '../../../schemas/generated/experiment';
-import type { EventInput, StageContext } from '../../../engine/run/types';
-import { OUTPUT_PATHS } from '../../../engine/run/types';
-import { runSynthCommand } from '../../../engine/synth/synth-command';
+import type { EventInput, StageContext } from '../../../engine/core/stage';
+import { OUTPUT_PATHS } from '../../../engine/core/stage';
+import { runSynthCommand } from '../../../engine/cli/commands/synth';
 import { synthesizeStage } from '../../../engine/synth/synth-stage';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 import { silentLogger } from '../../../engine/util/log';
 import { FIXTURE, synthConfig } from './fixture';
 

@@ -1,7 +1,8 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { synthesize } from '../../../engine/synth/index';
-import type { RejectReason, SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
+import type { RejectReason } from '../../../engine/synth/types';
 import { buildValidationIndex, validateExample } from '../../../engine/synth/validate';
 import { silentLogger } from '../../../engine/util/log';
 import { loadFixture, synthConfig } from './fixture';

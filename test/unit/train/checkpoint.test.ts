@@ -7,7 +7,7 @@ import type { EngineEvent } from '../../../schemas/generated/events';
 import { loadLatestCheckpoint, saveCheckpoint } from '../../../engine/compute/checkpoint';
 import type { Compute } from '../../../engine/compute/types';
 import { resumeFromCheckpoint } from '../../../engine/train/resume';
-import type { EventInput, StageContext } from '../../../engine/run/types';
+import type { EventInput, StageContext } from '../../../engine/core/stage';
 import { silentLogger } from '../../../engine/util/log';
 import { tempDir } from '../../helpers/tmp';
 

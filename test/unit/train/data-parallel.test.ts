@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Experiment } from '../../../schemas/generated/experiment';
-import { OUTPUT_PATHS, type StageContext, type StageOutput } from '../../../engine/run/types';
+import { OUTPUT_PATHS, type StageContext, type StageOutput } from '../../../engine/core/stage';
 import { pretrainStage } from '../../../engine/train/pretrain-stage';
 import { createLogger } from '../../../engine/util/log';
 import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, parameterShapes } from '../../../engine/model/llama';

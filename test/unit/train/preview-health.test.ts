@@ -5,7 +5,7 @@ import { supervisedBatch, tokenizeExample, tokenPieces } from '../../../engine/t
 import { BpeTokenizer } from '../../../engine/model/tokenizer';
 import { projectionHealth, type HealthInput } from '../../../engine/train/projection/health';
 import { adamFirstStep } from '../../../engine/compute/tfjs/compute';
-import type { SynthExample } from '../../../engine/synth/types';
+import type { SynthExample } from '../../../engine/core/example';
 import { REPO } from '../../helpers/tmp';
 
 const example = (prompt: string, response: string): SynthExample => ({ id: 'x-1', capability: 'domain', prompt, response }) as unknown as SynthExample;

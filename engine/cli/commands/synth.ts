@@ -4,14 +4,15 @@
  * Exit codes: 0 done, 1 synthesis failed (e.g. E_SYNTH_SHORTFALL), 2 the experiment file has errors.
  */
 import path from 'node:path';
-import { loadExperiment } from '../config/load';
-import type { PathPolicy } from '../config/paths';
-import { formatProblem, hasErrors } from '../config/problems';
-import { stageSeed } from '../run/pipeline';
-import { CAPABILITIES } from '../run/types';
-import { toBbioError } from '../util/errors';
-import { createLogger } from '../util/log';
-import { loadExperimentOntology, synthesizeToDir } from './synth-stage';
+import { loadExperiment } from '../../config/load';
+import type { PathPolicy } from '../../config/paths';
+import { formatProblem, hasErrors } from '../../config/problems';
+import { stageSeed } from '../../run/pipeline';
+import { CAPABILITIES } from '../../core/stage';
+import { toBbioError } from '../../util/errors';
+import { createLogger } from '../../util/log';
+import { synthesizeToDir } from '../../synth/synth-stage';
+import { loadExperimentOntology } from '../../ontology/experiment';
 
 export interface SynthCommandOptions {
   file: string;

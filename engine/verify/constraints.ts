@@ -6,26 +6,9 @@
  * constraint means the same thing everywhere.
  */
 
-export type Constraint =
-  | { kind: 'bullet_count'; n: number }
-  | { kind: 'numbered_steps'; n: number }
-  | { kind: 'required_keywords'; words: string[] }
-  | { kind: 'forbidden_words'; words: string[] }
-  | { kind: 'json_keys'; keys: string[]; exact: boolean }
-  | { kind: 'max_words'; n: number }
-  | { kind: 'min_words'; n: number }
-  | { kind: 'ends_with'; phrase: string }
-  | { kind: 'starts_with'; phrase: string }
-  | { kind: 'no_commas' }
-  | { kind: 'lowercase' }
-  | { kind: 'uppercase_words_max'; n: number }
-  | { kind: 'sections'; n: number; marker: string }
-  | { kind: 'ordered_sections'; headings: string[] }
-  | { kind: 'final_answer_line'; prefix: string }
-  | { kind: 'title' };
+import type { Constraint, ConstraintKind, ConstraintOf } from '../core/example';
 
-export type ConstraintKind = Constraint['kind'];
-export type ConstraintOf<K extends ConstraintKind> = Extract<Constraint, { kind: K }>;
+export type { Constraint, ConstraintKind, ConstraintOf };
 export type CheckMode = 'strict' | 'loose';
 
 export interface ConstraintSpec<K extends ConstraintKind> {

@@ -6,9 +6,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
-import type { LlamaModel } from '../../model/llama';
-import { loadLoraAdapter, saveLoraSet, type LoraSet } from '../../model/lora';
-import { BbioError } from '../../util/errors';
+import type { LlamaModel } from './llama';
+import { loadLoraAdapter, saveLoraSet, type LoraSet } from './lora';
+import { BbioError } from '../util/errors';
 
 export const ADAPTERS_MANIFEST = 'adapters.json';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Constraint, ConstraintKind } from '../../../engine/synth/constraints';
-import { check, checkAll, CONSTRAINT_KINDS, countWords, describeConstraint, looseVariants } from '../../../engine/synth/constraints';
+import type { Constraint, ConstraintKind } from '../../../engine/verify/constraints';
+import { check, checkAll, CONSTRAINT_KINDS, countWords, describeConstraint, looseVariants } from '../../../engine/verify/constraints';
 
 /** Per kind: a constraint, a response that passes strictly, one that fails, and one that fails strict but passes loose. */
 const CASES: Record<ConstraintKind, { c: Constraint; pass: string; fail: string; looseOnly: string }> = {

@@ -5,10 +5,10 @@
  * Exit codes: 0 at least one match, 1 no match, 2 error (the error is printed through `out`, as the
  * compiler-style line of `BbioError.format()`, or as `{ "error": … }` with --json).
  */
-import { BbioError, toBbioError } from '../util/errors';
-import { builtinOntologyPath } from './builtin';
-import { loadOboFile } from './obo';
-import { TermIndex, type TermMatch } from './term-index';
+import { BbioError, toBbioError } from '../../util/errors';
+import { builtinOntologyPath } from '../../ontology/builtin';
+import { loadOboFile } from '../../ontology/obo';
+import { TermIndex, type TermMatch } from '../../ontology/term-index';
 
 export interface OntologyLookupOptions {
   /** OBO file to search; the built-in engine/ontology/data/clinical.obo when absent. */

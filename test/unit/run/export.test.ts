@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { csvField, exportRun, seriesTag } from '../../../engine/eval/export';
+import { csvField, exportRun, seriesTag } from '../../../engine/run/export';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import { tempDir } from '../../helpers/tmp';
 

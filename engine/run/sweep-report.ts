@@ -18,10 +18,10 @@ import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import type { EvalReport } from '../../schemas/generated/report';
 import type { EngineEvent } from '../../schemas/generated/events';
-import { readEvents, writeJsonAtomic } from '../run/store';
-import { readSweepState, type SweepState, type VariantStatus } from '../run/sweep';
+import { readEvents, writeJsonAtomic } from './store';
+import { readSweepState, type SweepState, type VariantStatus } from './sweep-store';
 import { BbioError } from '../util/errors';
-import { balanceOf, finalModel, HEADLINE_ORDER } from './report';
+import { balanceOf, finalModel, HEADLINE_ORDER } from '../eval/report';
 import { SWEEP_FILES } from '../../schemas/run-layout';
 
 export const SWEEP_REPORT_FILES = { json: SWEEP_FILES.report, md: SWEEP_FILES.reportMd } as const;

@@ -12,18 +12,18 @@
  * hash of the question (so duplicates and train/test overlap can be found). The first record that does not
  * fit stops the load with `file:line` and what was expected.
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
-import type { Capability } from '../run/types';
-import { CAPABILITIES } from '../run/types';
-import type { DatasetCard, SynthResult } from '../synth/index';
-import { checkAll, CONSTRAINT_KINDS, type Constraint, type ConstraintKind, type ConstraintOf } from '../synth/constraints';
-import { formatChat } from '../synth/text';
-import type { McOption, Split, SynthExample } from '../synth/types';
-import { SPLITS } from '../synth/types';
+import type { Capability } from '../core/stage';
+import { CAPABILITIES } from '../core/stage';
+import type { DatasetCard, SynthResult } from './index';
+import { checkAll, CONSTRAINT_KINDS, type Constraint, type ConstraintKind, type ConstraintOf } from '../verify/constraints';
+import { formatChat } from '../core/chat';
+import type { McOption, Split, SynthExample } from '../core/example';
+import { SPLITS } from '../core/example';
 import { BbioError, quoteExcerpt } from '../util/errors';
+import { sha256 } from '../util/provenance';
 
 export type DataConfig = Experiment['data'];
 export type DataFileSpec = DataConfig['train'][number];
@@ -70,7 +70,7 @@ function text(rec: Json, key: string): string {
 
 /** Hash of the question: the record's `central` entity stand-in (split unit, duplicate detection). */
 export function questionHash(question: string): string {
-  return `q:${createHash('sha256').update(question.replace(/\s+/g, ' ').trim().toLowerCase()).digest('hex').slice(0, 16)}`;
+  return `q:${sha256(question.replace(/\s+/g, ' ').trim().toLowerCase()).slice(0, 16)}`;
 }
 
 interface RecordContext {
@@ -140,7 +140,7 @@ function mcAnswer(rec: Json, options: McOption[]): McOption {
 }
 
 type FieldType = 'count' | 'text' | 'texts' | 'flag';
-/** The fields of every constraint kind (checked complete against engine/synth/constraints.ts by the type). */
+/** The fields of every constraint kind (checked complete against engine/verify/constraints.ts by the type). */
 const CONSTRAINT_FIELDS: { [K in ConstraintKind]: Record<Exclude<keyof ConstraintOf<K>, 'kind'>, FieldType> } = {
   bullet_count: { n: 'count' },
   numbered_steps: { n: 'count' },
@@ -257,7 +257,7 @@ export async function loadDataFile(opts: LoadDataFileOptions): Promise<LoadedDat
     }
   }
   if (!records.length) throw new BbioError('E_DATA_RECORD', `${split} data file ${spec.path} has no records`, { file, line: 1, column: 1 }, `one JSON object a line, e.g. ${FORMAT_EXAMPLES[spec.format]}`);
-  return { spec, split, file, sha256: createHash('sha256').update(body).digest('hex'), records };
+  return { spec, split, file, sha256: sha256(body), records };
 }
 
 /** The files each split takes from `data:` under its mode and test source. */

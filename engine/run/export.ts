@@ -10,14 +10,14 @@
  * - MLflow: the file store layout (`mlruns/0/<run_id>/{meta.yaml, metrics/<key>, params/<key>, tags/<key>}`),
  *   metric lines `timestamp value step`, params from the resolved experiment.
  */
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import writeFileAtomic from 'write-file-atomic';
 import type { EngineEvent } from '../../schemas/generated/events';
-import { readEvents, RUN_FILES } from '../run/store';
+import { readEvents, RUN_FILES } from './store';
 import { BbioError } from '../util/errors';
+import { sha256 } from '../util/provenance';
 
 export type ExportFormat = 'tensorboard' | 'csv' | 'mlflow';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['tensorboard', 'csv', 'mlflow'];
@@ -178,7 +178,7 @@ export function flattenParams(obj: unknown, prefix = ''): Record<string, string>
 }
 
 export async function writeMlflow(rows: readonly MetricRow[], outDir: string, run: { runId: string; params: Record<string, string> }): Promise<string[]> {
-  const runUuid = createHash('sha256').update(run.runId).digest('hex').slice(0, 32);
+  const runUuid = sha256(run.runId).slice(0, 32);
   const root = path.join(outDir, 'mlruns');
   const expDir = path.join(root, '0');
   const runDir = path.join(expDir, runUuid);

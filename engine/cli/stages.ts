@@ -7,7 +7,7 @@ import { grpoStage } from '../rl/grpo-stage';
 import { synthesizeStage } from '../synth/synth-stage';
 import { pretrainStage } from '../train/pretrain-stage';
 import { sftStage } from '../train/sft-stage';
-import type { StageDef, StageName } from './types';
+import type { StageDef, StageName } from '../core/stage';
 
 export function createStageTable(): Partial<Record<StageName, StageDef>> {
   return { synthesize: synthesizeStage, pretrain: pretrainStage, sft: sftStage, grpo: grpoStage, evaluate: evaluateStage };

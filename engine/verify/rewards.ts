@@ -1,13 +1,12 @@
 /**
  * Verifiable rewards, one pure function per component: (example with provenance, completion) → a score in
  * [0, 1] with a breakdown, or `null` where the component does not apply to the example's capability
- * (e.g. the instruction checker on a multiple-choice question). The hybrid reward is Σ_k w_k r_k over the
- * components that apply, with their weights renormalised to sum to the configured total, so a prompt
- * is never penalised for a component that cannot score it.
+ * (e.g. the instruction checker on a multiple-choice question). GRPO weighs them into its hybrid reward
+ * (engine/rl/hybrid-reward.ts); evaluation and the probes score with the same checks.
  */
-import { checkAll } from '../synth/constraints';
-import type { SynthExample } from '../synth/types';
-import { EdgeIndex, extractClaims, extractFinalAnswer, extractOptionLetter, extractSection, extractSteps, normalizeAnswer, TermLexicon } from './answers';
+import { checkAll } from './constraints';
+import type { SynthExample } from '../core/example';
+import { EdgeIndex, extractClaims, extractFinalAnswer, extractOptionLetter, extractSection, extractSteps, normalizeAnswer, TermLexicon } from '../verify/answers';
 
 export type RewardName = 'domain' | 'reasoning' | 'instruction' | 'format';
 
@@ -117,32 +116,3 @@ const format: RewardFn = (ex, completion) => {
 };
 
 export const REWARDS: Record<RewardName, RewardFn> = { domain, reasoning, instruction, format };
-
-export interface ComponentSpec {
-  /** Metric name of the component: the built-in name, or a custom reward's id. */
-  id: string;
-  weight: number;
-  fn: RewardFn;
-}
-
-export interface HybridReward {
-  /** Σ_k w'_k r_k over applicable components (w' renormalised): the number optimised and logged. */
-  total: number;
-  /** Per component: score, or NaN where it did not apply. */
-  scores: number[];
-  /** Effective weights w'_k (0 where not applicable). */
-  weights: number[];
-  breakdown: Record<string, Record<string, number | string>>;
-}
-
-export function hybridReward(ex: SynthExample, completion: string, components: readonly ComponentSpec[], ctx: RewardContext): HybridReward {
-  const results = components.map((c) => c.fn(ex, completion, ctx));
-  const configured = components.reduce((s, c) => s + c.weight, 0);
-  const applicable = components.reduce((s, c, k) => s + (results[k] ? c.weight : 0), 0);
-  const scale = applicable > 0 ? configured / applicable : 0;
-  const weights = components.map((c, k) => (results[k] ? c.weight * scale : 0));
-  const scores = results.map((r) => (r ? Math.min(1, Math.max(0, r.score)) : Number.NaN));
-  const total = scores.reduce((s, r, k) => s + (Number.isNaN(r) ? 0 : weights[k]! * r), 0);
-  const breakdown = Object.fromEntries(components.flatMap((c, k) => (results[k] ? [[c.id, results[k]!.breakdown]] : [])));
-  return { total, scores, weights, breakdown };
-}

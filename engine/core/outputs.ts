@@ -4,7 +4,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { StageOutput } from './types';
+import type { StageOutput } from './stage';
 
 export const OUTPUT_MARKERS: Record<StageOutput, string> = {
   dataset: 'dataset-card.json',

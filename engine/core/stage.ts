@@ -1,14 +1,16 @@
 /**
  * The contract between the pipeline runner and its stages. A stage is a plain async function registered
- * in one table (engine/run/stages.ts); it declares what it needs and what it produces so the runner can
+ * in one table (engine/cli/stages.ts); it declares what it needs and what it produces so the runner can
  * check dependencies before anything runs and skip finished stages on resume.
  */
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { EngineEvent, MetricName } from '../../schemas/generated/events';
+import type { StageName } from '../../schemas/generated/vocabulary';
 import type { Logger } from '../util/log';
 
-export type StageName = 'synthesize' | 'pretrain' | 'sft' | 'grpo' | 'evaluate';
-export const STAGE_ORDER: readonly StageName[] = ['synthesize', 'pretrain', 'sft', 'grpo', 'evaluate'];
+// The stage names and capabilities are the schema's enums (schemas/generated/vocabulary.ts), one list for
+// the engine, the language server and the editor.
+export { CAPABILITIES, STAGE_ORDER, type Capability, type StageName } from '../../schemas/generated/vocabulary';
 
 /**
  * Named outputs that flow between stages. Each maps to a fixed path inside the run folder
@@ -40,9 +42,6 @@ export const STAGE_IO: Record<StageName, { needs: readonly StageOutput[]; produc
   grpo: { needs: ['dataset', 'base_model'], produces: ['grpo_adapter'] },
   evaluate: { needs: ['dataset', 'base_model'], produces: ['report'] },
 };
-
-export type Capability = 'domain' | 'reasoning' | 'instruction' | 'integration';
-export const CAPABILITIES: readonly Capability[] = ['domain', 'reasoning', 'instruction', 'integration'];
 
 /** Distributive Omit, so each member of the EngineEvent union keeps its own fields. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
