@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'E_CONFLICT',
   'E_ONTOLOGY_TERM_UNKNOWN',
   'E_MEMORY',
+  'E_TOO_MANY_PROBLEMS',
   // ontology
   'E_ONTOLOGY_MISSING',
   'E_ONTOLOGY_PARSE',
