@@ -29,6 +29,11 @@ export interface InitializationOptions {
   diagnosticsDelayMs?: number;
   /** Skip the built-in clinical graph (default false; the experiment's `ontology.builtin` also decides). */
   skipBuiltinOntology?: boolean;
+  /**
+   * How long the analysis of a large document (over 64 KiB, analysed in a worker thread) may take before it
+   * stops with one "analysis stopped" diagnostic, in ms (default 1000).
+   */
+  analysisBudgetMs?: number;
 }
 
 // ─── runs (job manager) ────────────────────────────────────────────────────────────────────────────

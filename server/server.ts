@@ -25,6 +25,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { createConfigValidator } from '../engine/config/schema-validator';
 import { DocumentAnalyzer } from './analysis';
+import { ANALYSIS_WORKER_ROLE, runAnalysisWorker } from './analysis-worker';
 import type { FeatureContext } from './features/context';
 import { ontologyFilesOf } from './features/diagnostics';
 import type { HandlerDeps, ServerState } from './handlers/deps';
@@ -116,7 +117,7 @@ export function startServer(): Connection {
     builtin = !opts.skipBuiltinOntology && (await fileExists(builtinPath)) ? builtinPath : undefined;
     if (!opts.skipBuiltinOntology && !builtin) log(`built-in ontology not found at ${builtinPath}`);
 
-    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator()), ontology, runs, machineMemoryBytes: os.totalmem(), log };
+    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator(), { workerScript: __filename, log, ...(typeof opts.analysisBudgetMs === 'number' && opts.analysisBudgetMs > 0 ? { budgetMs: opts.analysisBudgetMs } : {}) }), ontology, runs, machineMemoryBytes: os.totalmem(), log };
     const jobs = new JobManager({
       binPath: cliBinPath(root),
       execPath: process.execPath,
@@ -133,6 +134,7 @@ export function startServer(): Connection {
     connection.onShutdown(async () => {
       await jobs.dispose();
       ontology.dispose();
+      ctx.analyzer.dispose();
     });
     process.on('exit', () => jobs.killNow());
 
@@ -180,6 +182,7 @@ export function startServer(): Connection {
     void wantedSources()
       .then((s) => ontology.want(s))
       .catch((e: unknown) => log(`ontology start failed: ${String(e)}`));
+    ctx.analyzer.start();
   });
 
   documents.listen(connection);
@@ -187,5 +190,7 @@ export function startServer(): Connection {
   return connection;
 }
 
-if (!isMainThread && (workerData as { role?: string } | null)?.role === WORKER_ROLE) runOntologyWorker();
+const role = isMainThread ? undefined : (workerData as { role?: string } | null)?.role;
+if (role === WORKER_ROLE) runOntologyWorker();
+else if (role === ANALYSIS_WORKER_ROLE) runAnalysisWorker();
 else if (require.main === module) startServer();

@@ -30,6 +30,11 @@ export interface LoadOptions {
 export interface LoadResult {
   /** Present when there are no error-severity problems. */
   config?: Experiment;
+  /**
+   * The resolved config whenever the file is schema-valid apart from a missing `name`, even if a semantic
+   * rule failed: editor features (hover, lenses, memory estimate) still work on it.
+   */
+  resolved?: Experiment;
   /** The raw parsed object, when the YAML parsed (even if invalid), for editor features. */
   raw?: unknown;
   problems: Problem[];
@@ -86,7 +91,12 @@ export async function parseExperiment(text: string, file: string, options: LoadO
   config.grpo.epsilon_high ??= config.grpo.clip_epsilon;
   problems.push(...(await checkSemantics({ input, config, file, sourceMap, checkFiles: !options.skipFileChecks })));
   const capped = capProblems(problems, { omitted });
-  return { raw, problems: capped, sourceMap, ...(hasErrors(capped) ? {} : { config }) };
+  const resolved = errors.every(isMissingName) ? { resolved: config } : {};
+  return { raw, problems: capped, sourceMap, ...resolved, ...(hasErrors(capped) ? {} : { config }) };
+}
+
+function isMissingName(err: ErrorObject): boolean {
+  return err.keyword === 'required' && err.instancePath === '' && (err.params as { missingProperty?: string }).missingProperty === 'name';
 }
 
 /**
