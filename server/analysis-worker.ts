@@ -136,10 +136,18 @@ export class AnalysisWorker {
     });
     const stopped = (why: string): void => {
       if (w !== this.worker) return;
+      const wasReady = this.ready;
       this.worker = undefined;
+      this.ready = false;
       this.opts.log(`analysis worker stopped: ${why}`);
-      if (this.running) this.finish({ ok: false, reason: 'failed', error: why });
-      else this.next();
+      if (this.running) {
+        this.finish({ ok: false, reason: 'failed', error: why });
+      } else if (!wasReady) {
+        // it died while starting: a new one would too, so the waiting jobs fail instead of looping
+        for (const job of this.queue.splice(0)) job.resolve({ ok: false, reason: 'failed', error: `analysis worker failed to start: ${why}` });
+      } else {
+        this.next();
+      }
     };
     w.on('error', (e) => stopped(e.message));
     w.on('exit', (code) => stopped(`exit code ${code}`));
