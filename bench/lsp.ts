@@ -5,6 +5,7 @@
  *     ≥ 500 edits (didChange → publishDiagnostics of that version, debounce 0 so compute is measured; the
  *     editor's default debounce of 150 ms comes on top by design)
  *   - server RSS (main thread + ontology worker) with the index loaded
+ *   - a 20,000-key file: open → diagnostics (capped at 200 + 1), and completion in another file meanwhile
  * With the Gene Ontology (test/fixtures/large/go.obo, scripts/fetch-go-obo.sh) when present, else the
  * built-in graph; with a training run (synthesize → pretrain) in a child process when that stage exists.
  *
@@ -66,10 +67,39 @@ async function startTraining(s: Session, dir: string): Promise<{ jobId?: string;
   return { jobId, note: 'pretrain (bio-tiny) running in a child process during the measurements' };
 }
 
+/**
+ * A 20,000-key file (issue 20): open → its diagnostics, and the slowest of 20 completions asked in another
+ * file meanwhile. The server's analysis worker is ready first (it starts with the server).
+ */
+export async function largeFile(dir: string): Promise<{ diagnosticsMs: number; problems: number; completionMaxMs: number }> {
+  const s = await startSession({ initializationOptions: { diagnosticsDelayMs: 0, skipBuiltinOntology: true } });
+  try {
+    await s.waitFor<{ message: string }>('window/logMessage', (m) => /analysis worker ready/.test(m.message), 60_000);
+    const small = fileUri(path.join(dir, 'small.bbio.yaml'));
+    await s.open(small, 'name: small\nsft:\n  \n');
+    await s.diagnostics(small, 1);
+    const big = fileUri(path.join(dir, 'large.bbio.yaml'));
+    const t0 = performance.now();
+    const published = s.diagnostics(big, 1, 120_000).then((p) => ({ ms: performance.now() - t0, problems: p.diagnostics.length }));
+    await s.open(big, `name: big\n${Array.from({ length: 20_000 }, (_, i) => `k${i}: ${i}`).join('\n')}\n`);
+    let completionMaxMs = 0;
+    for (let i = 0; i < 20; i++) {
+      const c0 = performance.now();
+      await s.conn.sendRequest(CompletionRequest.type, { textDocument: { uri: small }, position: { line: 2, character: 2 } });
+      completionMaxMs = Math.max(completionMaxMs, performance.now() - c0);
+    }
+    const d = await published;
+    return { diagnosticsMs: round(d.ms), problems: d.problems, completionMaxMs: round(completionMaxMs) };
+  } finally {
+    await s.close();
+  }
+}
+
 export async function benchLsp(): Promise<Record<string, number | string>> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bbio-bench-lsp-'));
   try {
     const start = await startToFirstDiagnostics(dir);
+    const large = await largeFile(dir);
     const useGo = existsSync(GO_OBO);
     const obo = useGo ? GO_OBO : existsSync(BUILTIN) ? BUILTIN : path.join(FIXTURES, 'mini.obo');
     const s = await startSession({ initializationOptions: { diagnosticsDelayMs: 0, skipBuiltinOntology: true, ontologies: [obo] } });
@@ -136,6 +166,9 @@ export async function benchLsp(): Promise<Record<string, number | string>> {
         diagnosticsP99Ms: round(percentile(diagnostics, 0.99)),
         diagnosticsWithProblems: withProblems,
         serverRssMiB: rss,
+        largeFile20kDiagnosticsMs: large.diagnosticsMs,
+        largeFile20kProblems: large.problems,
+        largeFile20kCompletionMaxMs: large.completionMaxMs,
         cpus: os.cpus().length,
       };
     } finally {

@@ -8,10 +8,13 @@ import path from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { MAX_EXPERIMENT_BYTES, parseExperiment, type LoadResult } from '../engine/config/load';
+import { SourceMap } from '../engine/config/positions';
 import type { CheckpointConfig } from '../engine/config/memory-estimate';
 import { isPathAllowed, type PathPolicy } from '../engine/config/paths';
 import type { ConfigValidator } from '../engine/config/schema-validator';
-import type { Experiment, ExperimentInput } from '../schemas/generated/experiment';
+import { LSPErrorCodes, ResponseError } from 'vscode-languageserver';
+import type { Experiment } from '../schemas/generated/experiment';
+import { ANALYSIS_BUDGET_MS, AnalysisWorker, LARGE_DOCUMENT_BYTES, timeoutProblem } from './analysis-worker';
 import { uriToPath } from './paths';
 
 export interface Analysis {
@@ -21,7 +24,7 @@ export interface Analysis {
   /** Where the experiment may reach; files outside it are reported, never read. */
   paths: PathPolicy;
   result: LoadResult;
-  /** The resolved config: the loader's when valid, else defaults over a schema-valid raw object. */
+  /** The resolved config: the loader's when valid, else its resolution of a schema-valid raw object. */
   config?: Experiment;
 }
 
@@ -35,22 +38,63 @@ export function isTooLarge(text: string): boolean {
   return text.length > MAX_EXPERIMENT_BYTES;
 }
 
+export interface AnalyzerOptions {
+  /** The server bundle, run as the analysis worker for large documents; without it every load runs here. */
+  workerScript?: string;
+  budgetMs?: number;
+  log?(message: string): void;
+}
+
 export class DocumentAnalyzer {
-  private readonly analyses = new Map<string, { version: number; promise: Promise<Analysis> }>();
+  private readonly analyses = new Map<string, { version: number; promise: Promise<Analysis>; abort: AbortController }>();
+  private readonly maps = new Map<string, { version: number; map: SourceMap | undefined }>();
+  private readonly worker: AnalysisWorker | undefined;
   private readonly trees = new Map<string, { version: number; tree: SyntaxTree | undefined }>();
   private readonly checkpoints = new Map<string, { key: string; value: CheckpointConfig | undefined }>();
 
   constructor(
     private readonly validator: ConfigValidator,
     private readonly pathPolicy: (file: string) => PathPolicy,
-  ) {}
+    opts: AnalyzerOptions = {},
+  ) {
+    const { workerScript } = opts;
+    this.worker = workerScript ? new AnalysisWorker({ workerScript, budgetMs: opts.budgetMs ?? ANALYSIS_BUDGET_MS, log: (m) => opts.log?.(m) }) : undefined;
+  }
 
+  /** Starts the analysis worker now, so the first large document does not wait for it. */
+  start(): void {
+    this.worker?.start();
+  }
+
+  dispose(): void {
+    for (const a of this.analyses.values()) a.abort.abort();
+    this.worker?.dispose();
+  }
+
+  /** The analysis of this version; a newer version cancels the older one's worker, if it has one. */
   analyze(doc: TextDocument): Promise<Analysis> {
     const hit = this.analyses.get(doc.uri);
     if (hit && hit.version === doc.version) return hit.promise;
-    const promise = this.compute(doc);
-    this.analyses.set(doc.uri, { version: doc.version, promise });
+    hit?.abort.abort();
+    const abort = new AbortController();
+    const promise = this.compute(doc, abort.signal);
+    this.analyses.set(doc.uri, { version: doc.version, promise, abort });
     return promise;
+  }
+
+  /**
+   * The analysis' source map: the loader's, or for a document loaded in a worker one built here from the
+   * syntax tree, on the first feature that needs a position (most large documents never do).
+   */
+  sourceMap(doc: TextDocument, analysis: Analysis): SourceMap | undefined {
+    if (analysis.result.sourceMap) return analysis.result.sourceMap;
+    if (analysis.result.raw === undefined || analysis.version !== doc.version) return undefined;
+    const hit = this.maps.get(doc.uri);
+    if (hit && hit.version === doc.version) return hit.map;
+    const tree = this.tree(doc);
+    const map = tree ? new SourceMap(tree.doc, tree.lines, doc.getText().length) : undefined;
+    this.maps.set(doc.uri, { version: doc.version, map });
+    return map;
   }
 
   /** The YAML tree with offsets; undefined when the text is too large or too deeply nested to parse. */
@@ -73,8 +117,10 @@ export class DocumentAnalyzer {
   }
 
   forget(uri: string): void {
+    this.analyses.get(uri)?.abort.abort();
     this.analyses.delete(uri);
     this.trees.delete(uri);
+    this.maps.delete(uri);
   }
 
   /** The checkpoint's config.json for `model.path`, read asynchronously and cached by mtime. */
@@ -99,10 +145,18 @@ export class DocumentAnalyzer {
     }
   }
 
-  private async compute(doc: TextDocument): Promise<Analysis> {
+  private async compute(doc: TextDocument, signal: AbortSignal): Promise<Analysis> {
     const file = uriToPath(doc.uri);
     const text = doc.getText();
     const paths = this.pathPolicy(file);
+    const base = { uri: doc.uri, version: doc.version, file, paths };
+    if (this.worker && text.length > LARGE_DOCUMENT_BYTES && !isTooLarge(text)) {
+      const out = await this.worker.analyze({ text, file, paths }, signal);
+      if (out.ok) return { ...base, result: out.result, ...bestConfig(out.result) };
+      if (out.reason === 'timeout') return { ...base, result: { problems: [timeoutProblem(file, text, out.budgetMs)] } };
+      if (out.reason === 'cancelled') throw new ResponseError(LSPErrorCodes.RequestCancelled, `analysis of ${doc.uri} version ${doc.version} superseded`);
+      throw new Error(`analysis of ${file} failed in its worker: ${out.error}`);
+    }
     let result: LoadResult;
     try {
       result = await parseExperiment(text, file, { validator: this.validator, paths });
@@ -111,15 +165,12 @@ export class DocumentAnalyzer {
       // a stack overflow in the YAML parser: absurd nesting
       result = { problems: [{ file, line: 1, column: 1, endLine: 1, endColumn: 2, code: 'E_YAML_SYNTAX', severity: 'error', message: 'YAML nesting is too deep to parse', hint: 'an experiment file needs only a few levels of nesting' }] };
     }
-    return { uri: doc.uri, version: doc.version, file, paths, result, ...this.bestConfig(result) };
+    return { ...base, result, ...bestConfig(result) };
   }
+}
 
-  private bestConfig(result: LoadResult): { config?: Experiment } {
-    if (result.config) return { config: result.config };
-    const raw = result.raw;
-    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return {};
-    const candidate = { name: 'unnamed', ...(raw as Record<string, unknown>) };
-    if (this.validator.errors(candidate).length) return {};
-    return { config: this.validator.resolveDefaults(candidate as ExperimentInput) };
-  }
+/** The loader's config when valid, else the one it resolved despite a failed semantic rule or a missing name. */
+function bestConfig(result: Omit<LoadResult, 'sourceMap'>): { config?: Experiment } {
+  const config = result.config ?? result.resolved;
+  return config ? { config } : {};
 }

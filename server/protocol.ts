@@ -35,6 +35,11 @@ export interface InitializationOptions {
    * Every path in an experiment must otherwise stay inside the workspace; the Hugging Face cache is always allowed.
    */
   allowedPaths?: string[];
+  /**
+   * How long the analysis of a large document (over 64 KiB, analysed in a worker thread) may take before it
+   * stops with one "analysis stopped" diagnostic, in ms (default 1000).
+   */
+  analysisBudgetMs?: number;
 }
 
 // ─── runs (job manager) ────────────────────────────────────────────────────────────────────────────

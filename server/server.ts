@@ -25,6 +25,7 @@ import {
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import { createConfigValidator } from '../engine/config/schema-validator';
 import { DocumentAnalyzer } from './analysis';
+import { ANALYSIS_WORKER_ROLE, runAnalysisWorker } from './analysis-worker';
 import type { FeatureContext } from './features/context';
 import { ontologyFilesOf } from './features/diagnostics';
 import type { HandlerDeps, ServerState } from './handlers/deps';
@@ -126,7 +127,7 @@ export function startServer(): Connection {
 
     const roots: WorkspaceRoots = { folders: workspaceFoldersOf(params), allowed: Array.isArray(opts.allowedPaths) ? opts.allowedPaths.filter((s): s is string => typeof s === 'string' && path.isAbsolute(s)) : [] };
     const pathPolicy = (file: string): PathPolicy => pathPolicyOf(roots, file);
-    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator(), pathPolicy), ontology, runs, machineMemoryBytes: os.totalmem(), pathPolicy, log };
+    ctx = { analyzer: new DocumentAnalyzer(createConfigValidator(), pathPolicy, { workerScript: __filename, log, ...(typeof opts.analysisBudgetMs === 'number' && opts.analysisBudgetMs > 0 ? { budgetMs: opts.analysisBudgetMs } : {}) }), ontology, runs, machineMemoryBytes: os.totalmem(), pathPolicy, log };
     const jobs = new JobManager({
       binPath: cliBinPath(root),
       execPath: process.execPath,
@@ -143,6 +144,7 @@ export function startServer(): Connection {
     connection.onShutdown(async () => {
       await jobs.dispose();
       ontology.dispose();
+      ctx.analyzer.dispose();
     });
     process.on('exit', () => jobs.killNow());
 
@@ -190,6 +192,7 @@ export function startServer(): Connection {
     void wantedSources()
       .then((s) => ontology.want(s))
       .catch((e: unknown) => log(`ontology start failed: ${String(e)}`));
+    ctx.analyzer.start();
   });
 
   documents.listen(connection);
@@ -197,5 +200,7 @@ export function startServer(): Connection {
   return connection;
 }
 
-if (!isMainThread && (workerData as { role?: string } | null)?.role === WORKER_ROLE) runOntologyWorker();
+const role = isMainThread ? undefined : (workerData as { role?: string } | null)?.role;
+if (role === WORKER_ROLE) runOntologyWorker();
+else if (role === ANALYSIS_WORKER_ROLE) runAnalysisWorker();
 else if (require.main === module) startServer();

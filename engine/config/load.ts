@@ -7,14 +7,14 @@ import { readFile, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ErrorObject } from 'ajv';
-import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
 import { quoteExcerpt, type ErrorCode } from '../util/errors';
 import { pointerToPath, SourceMap, type PathSegment, type Range1 } from './positions';
 import { estimateMemory, formatBytes, type CheckpointConfig } from './memory-estimate';
 import { isPathAllowed, type PathPolicy } from './paths';
 import type { Problem } from './problems';
-import { hasErrors } from './problems';
+import { byPosition, capProblems, hasErrors, MAX_PROBLEMS_PER_FILE, type OmittedProblems } from './problems';
 import { createConfigValidator, schemaAt, type ConfigValidator, type SchemaNode } from './schema-validator';
 import { checkSemantics } from './semantic';
 import { didYouMean } from './suggest';
@@ -42,6 +42,11 @@ export type LoadOptions = {
 export interface LoadResult {
   /** Present when there are no error-severity problems. */
   config?: Experiment;
+  /**
+   * The resolved config whenever the file is schema-valid apart from a missing `name`, even if a semantic
+   * rule failed: editor features (hover, lenses, memory estimate) still work on it.
+   */
+  resolved?: Experiment;
   /** The raw parsed object, when the YAML parsed (even if invalid), for editor features. */
   raw?: unknown;
   problems: Problem[];
@@ -69,10 +74,12 @@ export async function parseExperiment(text: string, file: string, options: LoadO
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_EXPERIMENT_BYTES) return { problems: [tooLarge(file, bytes)] };
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, strict: true });
+  // uniqueKeys: false because yaml checks each key against every earlier one (O(n²): 10,000 keys took
+  // 0.6 s); duplicateKeyProblems does the same check with one Set per mapping.
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: false, strict: true });
   const sourceMap = new SourceMap(doc, lines, text.length);
-  const syntax = yamlProblems(doc, sourceMap, file);
-  if (syntax.length) return { problems: syntax, sourceMap };
+  const syntax = [...yamlProblems(doc, sourceMap, file), ...duplicateKeyProblems(doc, sourceMap, file)];
+  if (syntax.length) return { problems: capProblems(syntax), sourceMap };
   if (nestingDepth(doc.contents as Node | null) > MAX_NESTING_DEPTH) return { problems: [tooDeep(file, sourceMap.documentStart())], sourceMap };
 
   let raw: unknown;
@@ -91,17 +98,22 @@ export async function parseExperiment(text: string, file: string, options: LoadO
 
   const validator = options.validator ?? createConfigValidator();
   const errors = validator.errors(raw);
-  const problems = schemaProblems(errors, sourceMap, file);
+  const { problems, omitted } = schemaProblems(errors, sourceMap, file);
   // Semantic rules need a schema-valid config. When the file has schema errors, run them on a copy with
   // the invalid parts removed, so the user still sees every problem at once.
   const input = (errors.length ? pruneInvalid(raw, errors) : raw) as ExperimentInput;
-  if (errors.length && validator.errors(input).length) return { raw, problems, sourceMap };
+  if (errors.length && validator.errors(input).length) return { raw, problems: capProblems(problems, { omitted }), sourceMap };
   const config = validator.resolveDefaults(input);
   config.grpo.epsilon_high ??= config.grpo.clip_epsilon;
   problems.push(...(await checkSemantics({ input, config, file, sourceMap, checkFiles: !options.skipFileChecks, ...(options.paths ? { paths: options.paths } : {}) })));
   if (!hasErrors(problems)) problems.push(...(await memoryProblems(config, file, sourceMap, options)));
-  problems.sort((a, b) => a.line - b.line || a.column - b.column);
-  return { raw, problems, sourceMap, ...(hasErrors(problems) ? {} : { config }) };
+  const capped = capProblems(problems, { omitted });
+  const resolved = errors.every(isMissingName) ? { resolved: config } : {};
+  return { raw, problems: capped, sourceMap, ...resolved, ...(hasErrors(capped) ? {} : { config }) };
+}
+
+function isMissingName(err: ErrorObject): boolean {
+  return err.keyword === 'required' && err.instancePath === '' && (err.params as { missingProperty?: string }).missingProperty === 'name';
 }
 
 /**
@@ -204,9 +216,35 @@ function yamlProblems(doc: Document.Parsed, map: SourceMap, file: string): Probl
     return {
       file, ...map.rangeOf(start, Math.max(end, start + 1)), code: 'E_YAML_SYNTAX' as const, severity: 'error' as const,
       message: `YAML syntax: ${message}`,
-      hint: err.code === 'DUPLICATE_KEY' ? 'each key may appear once in a mapping' : 'check indentation and quoting on this line',
+      hint: err.code === 'DUPLICATE_KEY' ? DUPLICATE_KEY_HINT : 'check indentation and quoting on this line',
     };
   });
+}
+
+const DUPLICATE_KEY_HINT = 'each key may appear once in a mapping';
+
+/**
+ * A key that repeats an earlier scalar key of the same mapping (what yaml's `uniqueKeys` reports, with its
+ * equality: same scalar value, so `1` and `"1"` differ), in linear time.
+ */
+function duplicateKeyProblems(doc: Document.Parsed, map: SourceMap, file: string): Problem[] {
+  const out: Problem[] = [];
+  visit(doc, {
+    Map(_, node) {
+      const seen = new Set<unknown>();
+      for (const pair of node.items) {
+        if (!isScalar(pair.key)) continue;
+        if (!seen.has(pair.key.value)) {
+          seen.add(pair.key.value);
+          continue;
+        }
+        const r = (pair.key as Node).range;
+        const at = r ? map.rangeOf(r[0], Math.max(r[1], r[0] + 1)) : map.documentStart();
+        out.push({ file, ...at, code: 'E_YAML_SYNTAX', severity: 'error', message: `YAML syntax: Map keys must be unique; \`${String(pair.key.value)}\` appears more than once`, hint: DUPLICATE_KEY_HINT });
+      }
+    },
+  });
+  return out;
 }
 
 /** Schema keywords → our closed error codes. */
@@ -231,29 +269,52 @@ const KEYWORD_CODES: Record<string, ErrorCode> = {
 /** Keywords that only summarise errors reported in more detail elsewhere. */
 const SUMMARY_KEYWORDS = new Set(['if', 'oneOf', 'anyOf']);
 
-function schemaProblems(errors: ErrorObject[], map: SourceMap, file: string): Problem[] {
+/**
+ * One problem per distinct schema error, at most MAX_PROBLEMS_PER_FILE of them (the first in source order)
+ * plus a count of the rest. Every error is located (O(depth) each) so the first ones can be picked, but only
+ * those kept get a message and a did-you-mean: building them for 20,000 unknown keys took seconds.
+ */
+function schemaProblems(errors: ErrorObject[], map: SourceMap, file: string): { problems: Problem[]; omitted: OmittedProblems } {
   const seen = new Set<string>();
-  const out: Problem[] = [];
+  const located: { err: ErrorObject; at: PathSegment[]; range: Range1 }[] = [];
   for (const err of errors) {
     if (SUMMARY_KEYWORDS.has(err.keyword)) continue;
-    const p = schemaProblem(err, map, file);
-    const key = `${p.line}:${p.column}:${p.code}:${p.message}`;
+    const at = pointerToPath(err.instancePath);
+    const range = schemaProblemRange(err, at, map);
+    const key = `${range.line}:${range.column}:${err.keyword}:${err.instancePath}:${JSON.stringify(err.params)}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    out.push(p);
+    located.push({ err, at, range });
   }
-  return out;
+  located.sort((a, b) => byPosition(a.range, b.range));
+  const kept = located.slice(0, MAX_PROBLEMS_PER_FILE);
+  const rest = located.slice(MAX_PROBLEMS_PER_FILE);
+  return {
+    problems: kept.map(({ err, at, range }) => schemaProblem(err, at, range, file)),
+    // every schema problem is an error
+    omitted: { count: rest.length, errors: rest.length > 0, first: rest[0]?.range ?? map.documentStart() },
+  };
+}
+
+function schemaProblemRange(err: ErrorObject, at: PathSegment[], map: SourceMap): Range1 {
+  switch (err.keyword) {
+    case 'additionalProperties':
+      return map.keyRange([...at, String((err.params as { additionalProperty: unknown }).additionalProperty)]);
+    case 'required':
+      return at.length ? map.keyRange(at) : map.documentStart();
+    default:
+      return map.valueRange(at);
+  }
 }
 
 function describePath(path: readonly PathSegment[]): string {
   return path.length ? path.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[') : 'the document';
 }
 
-function schemaProblem(err: ErrorObject, map: SourceMap, file: string): Problem {
-  const at = pointerToPath(err.instancePath);
+function schemaProblem(err: ErrorObject, at: readonly PathSegment[], range: Range1, file: string): Problem {
   const code = KEYWORD_CODES[err.keyword] ?? 'E_SCHEMA';
   const where = describePath(at);
-  const base = { file, code, severity: 'error' as const };
+  const base = { file, code, severity: 'error' as const, ...range };
   const params = err.params as Record<string, unknown>;
   switch (err.keyword) {
     case 'additionalProperties': {
@@ -261,7 +322,7 @@ function schemaProblem(err: ErrorObject, map: SourceMap, file: string): Problem 
       const allowed = Object.keys((err.parentSchema as SchemaNode | undefined)?.properties ?? {});
       const guess = didYouMean(key, allowed);
       return {
-        ...base, ...map.keyRange([...at, key]),
+        ...base,
         message: `unknown key \`${key}\` in ${where}`,
         hint: guess ? `did you mean \`${guess}\`?` : `allowed keys: ${allowed.join(', ')}`,
         ...(guess ? { replacement: guess } : {}),
@@ -272,7 +333,7 @@ function schemaProblem(err: ErrorObject, map: SourceMap, file: string): Problem 
       const value = String(err.data);
       const guess = didYouMean(value, allowed);
       return {
-        ...base, ...map.valueRange(at),
+        ...base,
         message: `${where} must be one of ${allowed.map((a) => `\`${a}\``).join(', ')}; got \`${value}\``,
         hint: guess ? `did you mean \`${guess}\`?` : describeField(at),
         ...(guess ? { replacement: guess } : {}),
@@ -280,14 +341,14 @@ function schemaProblem(err: ErrorObject, map: SourceMap, file: string): Problem 
     }
     case 'required': {
       const missing = String(params.missingProperty);
-      return { ...base, ...(at.length ? map.keyRange(at) : map.documentStart()), message: `${where} is missing the required key \`${missing}\``, hint: describeField([...at, missing]) };
+      return { ...base, message: `${where} is missing the required key \`${missing}\``, hint: describeField([...at, missing]) };
     }
     case 'type':
-      return { ...base, ...map.valueRange(at), message: `${where} must be ${String(params.type)}; got ${jsonType(err.data)}`, hint: describeField(at) };
+      return { ...base, message: `${where} must be ${String(params.type)}; got ${jsonType(err.data)}`, hint: describeField(at) };
     case 'maximum':
-      return { ...base, ...map.valueRange(at), message: `${where} must be at most ${Number(params.limit).toLocaleString('en-US')}; got ${jsonType(err.data)}`, hint: beyondMaximum(at) };
+      return { ...base, message: `${where} must be at most ${Number(params.limit).toLocaleString('en-US')}; got ${jsonType(err.data)}`, hint: beyondMaximum(at) };
     default:
-      return { ...base, ...map.valueRange(at), message: `${where} ${err.message ?? 'is invalid'}`, hint: describeField(at) };
+      return { ...base, message: `${where} ${err.message ?? 'is invalid'}`, hint: describeField(at) };
   }
 }
 

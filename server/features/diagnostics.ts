@@ -10,7 +10,7 @@ import { DiagnosticSeverity, type CancellationToken, type Diagnostic } from 'vsc
 import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { formatBytes } from '../../engine/config/memory-estimate';
 import { isPathAllowed } from '../../engine/config/paths';
-import type { PathSegment, Range1 } from '../../engine/config/positions';
+import type { PathSegment, Range1, SourceMap } from '../../engine/config/positions';
 import type { Analysis } from '../analysis';
 import { MEMORY_WARNING_FRACTION, throwIfCancelled, type FeatureContext } from './context';
 import { memoryEstimateOf } from './memory';
@@ -35,7 +35,8 @@ export async function computeDiagnostics(doc: TextDocument, ctx: FeatureContext,
   const analysis = await ctx.analyzer.analyze(doc);
   throwIfCancelled(token);
   const findings: Finding[] = [...analysis.result.problems];
-  const extra = await Promise.all([ontologyFindings(analysis, doc, ctx), backendFindings(analysis, ctx), memoryFindings(analysis, ctx), rewardModuleFindings(analysis)]);
+  const map = (): SourceMap | undefined => ctx.analyzer.sourceMap(doc, analysis);
+  const extra = await Promise.all([ontologyFindings(analysis, doc, ctx), backendFindings(analysis, map, ctx), memoryFindings(analysis, map, ctx), rewardModuleFindings(analysis, map)]);
   throwIfCancelled(token);
   for (const f of extra) findings.push(...f);
   findings.sort((a, b) => a.line - b.line || a.column - b.column);
@@ -70,8 +71,7 @@ export function isTermField(path: readonly PathSegment[]): boolean {
 }
 
 async function ontologyFindings(a: Analysis, doc: TextDocument, ctx: FeatureContext): Promise<Finding[]> {
-  const map = a.result.sourceMap;
-  if (!map || a.result.raw === undefined) return [];
+  if (a.result.raw === undefined) return [];
   const out: Finding[] = [];
   for (const field of TERM_FIELDS) {
     const list = rawAt(a.result.raw, field);
@@ -83,6 +83,8 @@ async function ontologyFindings(a: Analysis, doc: TextDocument, ctx: FeatureCont
     if ((await ontologyFilesOf(a)).some((f) => !loaded.includes(f))) continue;
     const resolved = await ctx.ontology.resolve(items.map((x) => x.t));
     if (!resolved) continue; // index still loading: re-validated when it is ready
+    const map = ctx.analyzer.sourceMap(doc, a);
+    if (!map) continue;
     resolved.forEach((r, k) => {
       if (r.known) return;
       const at = [...field, items[k]!.i];
@@ -128,12 +130,13 @@ export function needsQuotes(text: string): boolean {
   return /^[\s\-?:,[\]{}#&*!|>'"%@`]|: |\s#|[,[\]{}]|\s$|^$/.test(text) || /^(true|false|null|yes|no|on|off|~|[-+]?[\d.]+(e[-+]?\d+)?)$/i.test(text);
 }
 
-async function backendFindings(a: Analysis, ctx: FeatureContext): Promise<Finding[]> {
-  if (rawAt(a.result.raw, ['model', 'backend']) !== 'gpu' || !a.result.sourceMap) return [];
+async function backendFindings(a: Analysis, sourceMap: () => SourceMap | undefined, ctx: FeatureContext): Promise<Finding[]> {
+  if (rawAt(a.result.raw, ['model', 'backend']) !== 'gpu') return [];
   const gpu = await ctx.ontology.probeGpu();
-  if (gpu.available) return [];
+  const map = gpu.available ? undefined : sourceMap();
+  if (!map) return [];
   return [{
-    ...a.result.sourceMap.valueRange(['model', 'backend']),
+    ...map.valueRange(['model', 'backend']),
     code: 'E_BACKEND',
     severity: 'warning',
     message: 'backend `gpu` cannot load here: @tensorflow/tfjs-node-gpu is not installed',
@@ -141,11 +144,11 @@ async function backendFindings(a: Analysis, ctx: FeatureContext): Promise<Findin
   }];
 }
 
-async function memoryFindings(a: Analysis, ctx: FeatureContext): Promise<Finding[]> {
+async function memoryFindings(a: Analysis, sourceMap: () => SourceMap | undefined, ctx: FeatureContext): Promise<Finding[]> {
   const est = await memoryEstimateOf(a, ctx);
   // above 100% the loader itself reports an E_MEMORY error; the server warns on the way there
-  if (!est || est.fraction < MEMORY_WARNING_FRACTION || est.fraction > 1 || !a.result.sourceMap) return [];
-  const map = a.result.sourceMap;
+  const map = est && est.fraction >= MEMORY_WARNING_FRACTION && est.fraction <= 1 ? sourceMap() : undefined;
+  if (!est || !map) return [];
   const at: PathSegment[] = map.hasPath(['grpo']) && est.parts.kvCache + est.parts.activations > est.parts.weights ? ['grpo'] : map.hasPath(['model']) ? ['model'] : [];
   return [{
     ...(at.length ? map.keyRange(at) : map.documentStart()),
@@ -159,10 +162,9 @@ async function memoryFindings(a: Analysis, ctx: FeatureContext): Promise<Finding
 const EXPORTS_REWARD = /export\s+(async\s+)?function\s*\*?\s*reward\b|export\s+(const|let|var)\s+reward\b|exports\.reward\s*=|module\.exports\s*=|export\s*\{[^}]*\breward\b[^}]*\}|export\s+default\b/;
 
 /** A custom reward module must export `reward`: checked by reading its text, never by running it. */
-async function rewardModuleFindings(a: Analysis): Promise<Finding[]> {
+async function rewardModuleFindings(a: Analysis, sourceMap: () => SourceMap | undefined): Promise<Finding[]> {
   const rewards = rawAt(a.result.raw, ['grpo', 'rewards']);
-  const map = a.result.sourceMap;
-  if (!Array.isArray(rewards) || !map) return [];
+  if (!Array.isArray(rewards)) return [];
   const out: Finding[] = [];
   await Promise.all(rewards.map(async (r: unknown, i) => {
     const mod = rawAt(r, ['module']);
@@ -176,7 +178,8 @@ async function rewardModuleFindings(a: Analysis): Promise<Finding[]> {
       if ((e as NodeJS.ErrnoException).code) return; // missing files are the loader's E_FILE_MISSING
       throw e;
     }
-    if (!EXPORTS_REWARD.test(text)) {
+    const map = EXPORTS_REWARD.test(text) ? undefined : sourceMap();
+    if (map) {
       out.push({ ...map.valueRange(['grpo', 'rewards', i, 'module']), code: 'E_CONFLICT', severity: 'error', message: `reward module ${mod} does not export a \`reward\` function`, hint: 'export function reward(example, completion) { return 0..1 } (or module.exports = { reward })' });
     }
   }));

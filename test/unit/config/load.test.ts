@@ -64,6 +64,20 @@ test('duplicate keys are a syntax error, not a silent override', async () => {
   assert.equal(r.problems[0]?.line, 3);
 });
 
+test('problems are capped at 200 per file, in source order, plus one "… and N more" at the first left out', async () => {
+  const keys = Array.from({ length: 1000 }, (_, i) => `k${i}: ${i}`);
+  const r = await parse(`name: many\nsft:\n  steps: -1\n${keys.join('\n')}\n`);
+  assert.equal(r.problems.length, 201);
+  assert.equal(r.problems[0]?.code, 'E_SCHEMA_RANGE'); // sft.steps, on line 3, comes before the unknown keys
+  assert.deepEqual(r.problems.slice(1, 200).map((p) => p.line), Array.from({ length: 199 }, (_, i) => i + 4));
+  const more = r.problems[200];
+  assert.equal(more?.code, 'E_TOO_MANY_PROBLEMS');
+  assert.equal(more?.severity, 'error');
+  assert.equal(more?.message, '… and 801 more problems (only the first 200 are listed)');
+  assert.equal(more?.line, 203); // k199, the first unknown key left out
+  assert.equal(r.config, undefined);
+});
+
 test('a YAML alias bomb is refused without expanding it', async () => {
   const bomb = ['a: &a [x, x, x, x, x, x, x, x, x]', 'b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]', 'c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]', 'd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]', 'e: [*d, *d, *d, *d, *d, *d, *d, *d, *d]', 'name: x'].join('\n');
   const r = await parse(bomb);
