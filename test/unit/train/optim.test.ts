@@ -1,7 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwUpdate, createAdamWState } from '../../../engine/train/adamw';
@@ -9,6 +8,7 @@ import { loadLatestCheckpoint, saveCheckpoint } from '../../../engine/train/chec
 import { addScaled, clipGlobalNorm, globalNorm } from '../../../engine/train/grads';
 import { learningRate } from '../../../engine/train/schedule';
 import { Trainer } from '../../../engine/train/trainer';
+import { tempDir } from '../../helpers/tmp';
 import { useWasm } from '../model/helpers';
 
 before(useWasm);
@@ -94,8 +94,8 @@ test('NaN guard: a NaN gradient rejects the step, names the tensor, and E_NAN st
   assert.deepEqual(Array.from(b.dataSync()), Array.from(before[1]!));
 });
 
-test('checkpoint: atomic save, latest pointer, pruning, exact trainer restore', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-ck-'));
+test('checkpoint: atomic save, latest pointer, pruning, exact trainer restore', async (t) => {
+  const dir = await tempDir(t, 'bbio-ck-');
   const a = tinyTrainer();
   for (let s = 0; s < 3; s++) {
     a.trainer.applyGradients(a.trainer.computeGradients(a.loss).grads);
