@@ -1,8 +1,9 @@
 import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { runInfer, pickToken } from '../../../engine/model/infer';
-import { forwardLogits, initLlama, normalizeConfig, saveLlama } from '../../../engine/model/llama';
+import { forwardLogits, initLlama, saveLlama } from '../../../engine/model/llama';
 import { makeRng } from '../../../engine/util/rng';
+import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { tempDir } from '../../helpers/tmp';
 import { useWasm } from './helpers';
 
@@ -10,7 +11,7 @@ before(useWasm);
 
 async function tinyCheckpoint(t: TestContext): Promise<string> {
   const dir = await tempDir(t, 'bbio-infer-');
-  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 9, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 12, eos_token_id: 100 });
+  const cfg = tinyLlamaConfig({ vocab_size: 9, intermediate_size: 16, max_position_embeddings: 12, eos_token_id: 100 });
   await saveLlama(initLlama({ ...cfg, initializer_range: 0.8 }, makeRng(1)), dir);
   return dir;
 }

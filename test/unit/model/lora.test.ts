@@ -3,18 +3,19 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { forwardLogits, initLlama, lmLoss, makeLmBatch, normalizeConfig } from '../../../engine/model/llama';
+import { forwardLogits, initLlama, lmLoss, makeLmBatch } from '../../../engine/model/llama';
 import {
   createLoraSet, loadLoraAdapter, loraHook, loraVariables, mergeLora, saveLoraSet, unmergeLora, type LoraSpec,
 } from '../../../engine/model/lora';
 import { readSafetensors } from '../../../engine/model/safetensors';
 import { makeRng } from '../../../engine/util/rng';
+import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { tempDir } from '../../helpers/tmp';
 import { randomArray, useWasm } from './helpers';
 
 before(useWasm);
 
-const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 11, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 16 });
+const cfg = tinyLlamaConfig({ num_hidden_layers: 2 });
 const spec: LoraSpec = { rank: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'] };
 
 /** Gives B non-zero values so the delta is visible. */
