@@ -44,7 +44,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       log,
       tracker,
       openInspector,
-      notifyAlert: (run, alert) => void alerts.notify(run, alert),
+      notifyAlert: (run, alert) => void alerts.notify(run, alert).catch((e: unknown) => log.error(`could not show the alert "${alert.title}"`, e)),
       cancelRun: async (runId) => {
         const job = tracker.byRunId(runId);
         if (!api || !job) {
@@ -83,7 +83,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         if (event.kind !== 'record' || event.type !== 'alert') return;
         const job = tracker.job(jobId);
         const runDir = job?.info.runDir;
-        for (const alert of alertsIn([event])) if (runDir) void alerts.notify({ runId: event.runId, dir: vscode.Uri.file(runDir) }, alert);
+        for (const alert of alertsIn([event])) if (runDir) void alerts.notify({ runId: event.runId, dir: vscode.Uri.file(runDir) }, alert).catch((e: unknown) => log.error(`could not show the alert "${alert.title}"`, e));
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration('balancedbio.logLevel')) log.setLevel(readSettings().logLevel);
@@ -111,7 +111,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       );
     } catch (e) {
       serverError = `the language server did not start (${describeError(e)})`;
-      void reportStartFailure(log, e);
+      void reportStartFailure(log, e).catch((shown: unknown) => log.error('could not show the start failure', shown));
     }
   } catch (e) {
     log.error('activation failed', e);

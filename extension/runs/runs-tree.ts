@@ -18,7 +18,8 @@ export type RunsNode =
   | { kind: 'file'; run: RunRef; label: string; uri: vscode.Uri; role: 'report' | 'events' | 'experiment' | 'artifact' | 'folder' }
   | { kind: 'message'; text: string };
 
-function statusIcon(status: string | undefined): vscode.ThemeIcon {
+/** A run's or stage's status as shown (`displayRunStatus`): any string, since a newer engine may write statuses this extension does not know. */
+function statusIcon(status: StageStatus | typeof INTERRUPTED_LABEL | 'problem' | (string & {}) | undefined): vscode.ThemeIcon {
   switch (status) {
     case 'running':
       return new vscode.ThemeIcon('sync~spin', new vscode.ThemeColor('charts.blue'));
@@ -34,7 +35,9 @@ function statusIcon(status: string | undefined): vscode.ThemeIcon {
       return new vscode.ThemeIcon('debug-step-over', new vscode.ThemeColor('disabledForeground'));
     case 'pending':
       return new vscode.ThemeIcon('circle-large-outline');
-    default:
+    case 'problem':
+    case undefined:
+    default: // a status written by a newer engine than this extension knows
       return new vscode.ThemeIcon('warning', new vscode.ThemeColor('problemsWarningIcon.foreground'));
   }
 }

@@ -58,7 +58,7 @@ export class InspectorPanel implements vscode.Disposable {
     const existing = InspectorPanel.panels.get(run.dir.toString());
     if (existing) {
       existing.panel.reveal();
-      if (existing.ready) void existing.sendInit(tab);
+      if (existing.ready) void existing.sendInit(tab).catch((e: unknown) => log.error(`inspector ${run.runId}: could not switch to ${tab}`, e));
       return existing;
     }
     const panel = vscode.window.createWebviewPanel(INSPECTOR_VIEW_TYPE, `Inspect ${run.runId}`, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }, webviewOptions(extensionUri));

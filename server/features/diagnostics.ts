@@ -139,7 +139,7 @@ async function backendFindings(a: Analysis, sourceMap: () => SourceMap | undefin
     ...map.valueRange(['model', 'backend']),
     code: 'E_BACKEND',
     severity: 'warning',
-    message: 'backend `gpu` cannot load here: @tensorflow/tfjs-node-gpu is not installed',
+    message: `backend \`gpu\` cannot load here: ${gpu.message}`,
     hint: 'install it where CUDA 11.2 + cuDNN 8.1 are available, or use backend: auto (CUDA → native → wasm → cpu)',
   }];
 }

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CancellationToken } from 'vscode-languageserver';
 import type { OntologyStatus, TermMatchInfo } from '../protocol';
+import type { GpuProbe } from './gpu-probe';
 import { WORKER_ROLE, type LoadResultMessage, type TermDetail, type TermResolution, type WorkerReply, type WorkerRequest } from './messages';
 
 export interface OntologyServiceOptions {
@@ -15,6 +16,8 @@ export interface OntologyServiceOptions {
   /** Called after each successful load (documents are re-validated). */
   onReady(): void;
   log(message: string): void;
+  /** Answers whether the `gpu` backend loads here; by default the worker loads it (gpu-probe.ts). */
+  probeGpu?: () => Promise<GpuProbe>;
 }
 
 export class OntologyService {
@@ -25,7 +28,7 @@ export class OntologyService {
   private wanted: string[] = [];
   private loading: Promise<OntologyStatus> | undefined;
   private again = false;
-  private gpu: Promise<{ available: boolean; message: string }> | undefined;
+  private gpu: Promise<GpuProbe> | undefined;
 
   constructor(private readonly opts: OntologyServiceOptions) {}
 
@@ -105,9 +108,9 @@ export class OntologyService {
     return (await this.call({ op: 'describe', query })) as TermDetail | null;
   }
 
-  /** Whether `@tensorflow/tfjs-node-gpu` resolves; asked once, off the server thread. */
-  probeGpu(): Promise<{ available: boolean; message: string }> {
-    this.gpu ??= this.call({ op: 'probeGpu' }) as Promise<{ available: boolean; message: string }>;
+  /** Whether `@tensorflow/tfjs-node-gpu` loads; asked once, off the server thread. */
+  probeGpu(): Promise<GpuProbe> {
+    this.gpu ??= this.opts.probeGpu ? this.opts.probeGpu() : (this.call({ op: 'probeGpu' }) as Promise<GpuProbe>);
     return this.gpu;
   }
 

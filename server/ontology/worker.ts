@@ -8,6 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { loadOboFile, mergeOntologies } from '../../engine/ontology/obo';
 import { normalizeLabel, TermIndex, type TermMatch } from '../../engine/ontology/term-index';
 import type { Ontology, Term } from '../../engine/ontology/types';
+import { probeGpu } from './gpu-probe';
 import type { LoadResultMessage, TermDetail, TermResolution, WorkerReply, WorkerRequest } from './messages';
 
 interface Loaded {
@@ -92,15 +93,6 @@ export function runOntologyWorker(): void {
       isObsolete: t.isObsolete,
       source: t.source,
     };
-  }
-
-  function probeGpu(): { available: boolean; message: string } {
-    try {
-      const where = require.resolve('@tensorflow/tfjs-node-gpu');
-      return { available: true, message: where };
-    } catch (e) {
-      return { available: false, message: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
-    }
   }
 
   async function handle(req: WorkerRequest): Promise<unknown> {

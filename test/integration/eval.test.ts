@@ -10,7 +10,7 @@ import reportSchema from '../../schemas/report.schema.json';
 import type { EvalReport } from '../../schemas/generated/report';
 import { main } from '../../engine/cli/main';
 import { evaluateStage } from '../../engine/eval/evaluate-stage';
-import { initLlama, normalizeConfig, saveLlama } from '../../engine/model/llama';
+import { initLlama, saveLlama } from '../../engine/model/llama';
 import { createLoraSet } from '../../engine/model/lora';
 import { trainBpe } from '../../engine/model/tokenizer';
 import { parseExperiment } from '../../engine/config/load';
@@ -25,6 +25,7 @@ import { useWasm } from '../unit/model/helpers';
 import { certainModel } from '../unit/eval/helpers';
 import { FIXTURE, loadFixture, synthConfig } from '../unit/synth/fixture';
 import { invalidEvents } from '../helpers/events';
+import { tinyLlamaConfig } from '../helpers/tiny-llama';
 import { tempDir } from '../helpers/tmp';
 
 before(useWasm);
@@ -83,7 +84,7 @@ async function tinyRun(t: Parameters<typeof tempDir>[0]): Promise<{ ctx: StageCo
   const moved = (['domain', 'reasoning', 'instruction', 'integration'] as const).flatMap((c) => data.train.filter((e) => e.capability === c).slice(0, 3));
   await writeDataset(paths.dataset, { ...data, train: data.train.filter((e) => !moved.includes(e)), test: [...data.test, ...moved.map((e) => ({ ...e, split: 'test' as const }))] });
   const tok = trainBpe(data.train.map((e) => e.text), { vocabSize: 300 });
-  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: tok.vocabSize, hidden_size: 16, intermediate_size: 32, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 768, bos_token_id: tok.bosId, eos_token_id: tok.eosId });
+  const cfg = tinyLlamaConfig({ vocab_size: tok.vocabSize, hidden_size: 16, intermediate_size: 32, max_position_embeddings: 768, bos_token_id: tok.bosId, eos_token_id: tok.eosId });
   const model = initLlama(cfg, makeRng(1));
   await saveLlama(model, paths.base_model);
   await tok.save(paths.base_model);

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { readSafetensors } from '../../engine/model/safetensors';
+import { tempDir } from '../helpers/tmp';
 
 const ROOT = path.resolve(__dirname, '../..');
 const CHILD = path.join(__dirname, 'pretrain-child.ts');
@@ -48,8 +48,8 @@ function runChild(runDir: string, opts: { resume?: boolean; killAtStep?: number 
   });
 }
 
-test('pretrain: SIGKILL mid-run then --resume reproduces the uninterrupted losses within 1e-6', async () => {
-  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-resume-'));
+test('pretrain: SIGKILL mid-run then --resume reproduces the uninterrupted losses within 1e-6', async (t) => {
+  const base = await tempDir(t, 'bbio-resume-');
   const runA = path.join(base, 'a');
   const runB = path.join(base, 'b');
   writeDataset(runA);

@@ -66,7 +66,11 @@ export async function startSession(opts: { initializationOptions?: unknown; capa
   const child = spawn(process.execPath, opts.args ?? [SERVER, '--stdio'], { cwd: opts.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
   const logs: string[] = [];
   child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let alive = true;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => {
+    alive = false;
+    resolve({ code, signal });
+  }));
   const conn = createProtocolConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
   const notifications: Recorded[] = [];
   const waiters: { method: string; match: (p: unknown) => boolean; resolve: (p: unknown) => void }[] = [];
@@ -112,8 +116,6 @@ export async function startSession(opts: { initializationOptions?: unknown; capa
   });
   await conn.sendNotification(InitializedNotification.type, {});
 
-  let alive = true;
-  void exited.then(() => (alive = false));
   return {
     conn,
     child,

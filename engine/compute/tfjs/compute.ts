@@ -197,7 +197,8 @@ export class TfjsCompute implements Compute {
   }
 
   startTraining(spec: TrainingSpec): void {
-    void this.training?.pool?.close().catch((e: unknown) => this.options.log.warn(`closing data-parallel workers: ${String(e)}`));
+    const oldPool = this.training?.pool;
+    if (oldPool) void oldPool.close().catch((e: unknown) => this.options.log.warn(`closing data-parallel workers: ${String(e)}`));
     const vars = this.variablesOf(spec.params);
     const decay = spec.decay === 'all' ? () => true : spec.decay === 'none' ? () => false : undefined;
     const trainer = new Trainer({ vars, ...(decay ? { decay } : {}), schedule: spec.schedule, adam: spec.adam, gradClip: spec.gradClip, ...(spec.maxBadSteps !== undefined ? { maxBadSteps: spec.maxBadSteps } : {}) });

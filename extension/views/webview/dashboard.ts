@@ -54,7 +54,7 @@ export class Dashboard {
       this.requestFrame();
     });
     const fpsButton = el('button', { id: 'measure-fps', title: 'Redraws every chart for 3 s while panning across all points, and reports frames per second' }, 'Measure frame rate');
-    fpsButton.addEventListener('click', () => void this.measureFps(3000));
+    fpsButton.addEventListener('click', () => void this.measureFps(3000).catch((e: unknown) => this.fpsFailed(e)));
     const fileButton = (label: string, file: 'report' | 'events' | 'experiment'): HTMLButtonElement => {
       const b = el('button', { class: 'secondary' }, label);
       b.addEventListener('click', () => api.post({ type: 'openRunFile', file }));
@@ -124,7 +124,7 @@ export class Dashboard {
         this.requestFrame();
         return;
       case 'measureFps':
-        void this.measureFps(m.durationMs);
+        void this.measureFps(m.durationMs).catch((e: unknown) => this.fpsFailed(e));
         return;
       case 'error':
         this.ui.header.append(el('p', { class: 'error' }, m.message));
@@ -257,5 +257,12 @@ export class Dashboard {
     this.ui.fps.dataset['fps'] = result.fps.toFixed(2);
     this.ui.fps.dataset['points'] = String(result.pointsPerSeries);
     api.post({ type: 'fpsMeasured', result });
+  }
+
+  /** A failed frame-rate probe shows where its result would have, and in the host's log. */
+  private fpsFailed(e: unknown): void {
+    const message = `frame-rate measurement failed: ${e instanceof Error ? e.message : String(e)}`;
+    this.ui.fps.textContent = message;
+    api.post({ type: 'log', level: 'error', message });
   }
 }

@@ -1,5 +1,5 @@
 /** Shared setup for the evaluation tests: a model whose every next-token prediction is one token, and a char-level tokenizer. */
-import { normalizeConfig, modelFromTensors, type LlamaModel } from '../../../engine/model/llama';
+import { modelFromTensors, type LlamaModel } from '../../../engine/model/llama';
 import { parameterShapes } from '../../../engine/model/llama';
 import type { TensorMap } from '../../../engine/model/safetensors';
 import type { EvalTokenizer } from '../../../engine/eval/suites';
@@ -7,6 +7,7 @@ import type { SynthExample } from '../../../engine/core/example';
 import { TfjsCompute } from '../../../engine/compute/tfjs/compute';
 import type { Compute } from '../../../engine/compute/types';
 import { silentLogger } from '../../../engine/util/log';
+import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 
 /**
  * All layer weights zero, every embedding row the same vector u (±1, so RMSNorm(u) = u), untied lm_head with
@@ -15,7 +16,7 @@ import { silentLogger } from '../../../engine/util/log';
  */
 export function certainModel(opts: { vocab: number; k: number; hidden?: number; ctx?: number; bos?: number; eos?: number }): LlamaModel {
   const d = opts.hidden ?? 8;
-  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: opts.vocab, hidden_size: d, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: opts.ctx ?? 512, tie_word_embeddings: false, rms_norm_eps: 1e-6, bos_token_id: opts.bos ?? null, eos_token_id: opts.eos ?? null });
+  const cfg = tinyLlamaConfig({ vocab_size: opts.vocab, hidden_size: d, intermediate_size: 8, max_position_embeddings: opts.ctx ?? 512, tie_word_embeddings: false, rms_norm_eps: 1e-6, bos_token_id: opts.bos ?? null, eos_token_id: opts.eos ?? null });
   const u = Array.from({ length: d }, (_, i) => (i % 2 ? -1 : 1));
   const tensors: TensorMap = new Map();
   for (const [name, shape] of parameterShapes(cfg)) {

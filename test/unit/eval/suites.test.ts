@@ -8,12 +8,13 @@ import { probeAccuracy, probeLoss, selectProbeSet } from '../../../engine/eval/p
 import { DEFAULT_SUITE_OPTIONS, encodePair, runSuite, selectItems } from '../../../engine/eval/suites';
 import { scoreIntegration, scoreReasoning } from '../../../engine/verify/scorers';
 import { generate } from '../../../engine/model/infer';
-import { initLlama, normalizeConfig } from '../../../engine/model/llama';
+import { initLlama } from '../../../engine/model/llama';
 import { EdgeIndex, TermLexicon } from '../../../engine/verify/answers';
 import { checkAll } from '../../../engine/verify/constraints';
 import { synthesize } from '../../../engine/synth/index';
 import { silentLogger } from '../../../engine/util/log';
 import { makeRng } from '../../../engine/util/rng';
+import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { useWasm } from '../model/helpers';
 import { loadFixture, synthConfig } from '../synth/fixture';
 import { CHAR_VOCAB, certainModel, charTokenizer, evalModel, mcExample } from './helpers';
@@ -52,7 +53,7 @@ test('encodePair moves trailing context whitespace into the continuation (lm-eva
 });
 
 test('shared-context scoring equals scoring each (context, option) pair alone; the batched scorer agrees', () => {
-  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 40, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
+  const cfg = tinyLlamaConfig({ vocab_size: 40, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 64 });
   const model = initLlama({ ...cfg, initializer_range: 0.5 }, makeRng(2));
   const rng = makeRng(5);
   const context = Array.from({ length: 11 }, () => rng.int(40));
@@ -70,7 +71,7 @@ test('shared-context scoring equals scoring each (context, option) pair alone; t
 });
 
 test('batched greedy generation over prompts of different lengths equals decoding each prompt alone', () => {
-  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 30, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 40 });
+  const cfg = tinyLlamaConfig({ vocab_size: 30, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 40 });
   const model = initLlama({ ...cfg, initializer_range: 0.6 }, makeRng(3));
   const rng = makeRng(4);
   const prompts = [3, 9, 5, 14, 1, 7].map((n) => Array.from({ length: n }, () => 2 + rng.int(28)));

@@ -1,25 +1,24 @@
-import { test, before } from 'node:test';
+import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { pickToken } from '../../../engine/model/infer';
 import { runInfer } from '../../../engine/cli/commands/infer';
-import { forwardLogits, initLlama, normalizeConfig, saveLlama } from '../../../engine/model/llama';
+import { forwardLogits, initLlama, saveLlama } from '../../../engine/model/llama';
 import { makeRng } from '../../../engine/util/rng';
+import { tinyLlamaConfig } from '../../helpers/tiny-llama';
+import { tempDir } from '../../helpers/tmp';
 import { useWasm } from './helpers';
 
 before(useWasm);
 
-async function tinyCheckpoint(): Promise<string> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-infer-'));
-  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 9, hidden_size: 8, intermediate_size: 16, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 12, eos_token_id: 100 });
+async function tinyCheckpoint(t: TestContext): Promise<string> {
+  const dir = await tempDir(t, 'bbio-infer-');
+  const cfg = tinyLlamaConfig({ vocab_size: 9, intermediate_size: 16, max_position_embeddings: 12, eos_token_id: 100 });
   await saveLlama(initLlama({ ...cfg, initializer_range: 0.8 }, makeRng(1)), dir);
   return dir;
 }
 
-test('infer --logprobs prints a normalised log-distribution over the vocab at every prompt position', async () => {
-  const dir = await tinyCheckpoint();
+test('infer --logprobs prints a normalised log-distribution over the vocab at every prompt position', async (t) => {
+  const dir = await tinyCheckpoint(t);
   const lines: string[] = [];
   const code = await runInfer({ model: dir, promptIds: [1, 5, 2], maxNewTokens: 0, logprobs: true, backend: 'wasm' }, (l) => lines.push(l));
   assert.equal(code, 0);
@@ -32,8 +31,8 @@ test('infer --logprobs prints a normalised log-distribution over the vocab at ev
   }
 });
 
-test('greedy generation with the KV cache equals argmax of full re-forwarding; prompt ids are validated', async () => {
-  const dir = await tinyCheckpoint();
+test('greedy generation with the KV cache equals argmax of full re-forwarding; prompt ids are validated', async (t) => {
+  const dir = await tinyCheckpoint(t);
   const lines: string[] = [];
   await runInfer({ model: dir, promptIds: [3, 4], maxNewTokens: 6, logprobs: false, backend: 'wasm' }, (l) => lines.push(l));
   const got = JSON.parse(lines[0]!) as { new_ids: number[] };

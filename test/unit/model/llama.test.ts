@@ -1,7 +1,6 @@
-import { test, before } from 'node:test';
+import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -10,6 +9,7 @@ import {
 } from '../../../engine/model/llama';
 import { writeSafetensors, type TensorMap } from '../../../engine/model/safetensors';
 import { makeRng } from '../../../engine/util/rng';
+import { tempDir } from '../../helpers/tmp';
 import { randomArray, useWasm } from './helpers';
 
 before(useWasm);
@@ -88,8 +88,8 @@ function randomWeights(c: LlamaConfig, seed: number): TensorMap {
   return m;
 }
 
-async function writeCheckpoint(c: LlamaConfig, w: TensorMap): Promise<string> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-llama-'));
+async function writeCheckpoint(t: TestContext, c: LlamaConfig, w: TensorMap): Promise<string> {
+  const dir = await tempDir(t, 'bbio-llama-');
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(c));
   await writeSafetensors(path.join(dir, 'model.safetensors'), w);
   return dir;
@@ -99,10 +99,10 @@ for (const variant of [
   { label: 'Qwen2 (q/k/v bias, GQA, untied)', cfg: {} },
   { label: 'Llama (no bias, tied, MHA)', cfg: { model_type: 'llama' as const, num_key_value_heads: 4, tie_word_embeddings: true } },
 ]) {
-  test(`forward of a checkpoint equals a plain-loop reference: ${variant.label}`, async () => {
+  test(`forward of a checkpoint equals a plain-loop reference: ${variant.label}`, async (t) => {
     const c = tinyConfig(variant.cfg);
     const w = randomWeights(c, 21);
-    const dir = await writeCheckpoint(c, w);
+    const dir = await writeCheckpoint(t, c, w);
     const model = loadLlama(dir);
     const ids = [3, 1, 12, 7, 7, 0];
     const got = forwardLogits(model, new Int32Array(ids), 1).arraySync() as number[][];

@@ -1,20 +1,21 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { forwardLogits, initLlama, lmLoss, makeLmBatch, normalizeConfig } from '../../../engine/model/llama';
+import { forwardLogits, initLlama, lmLoss, makeLmBatch } from '../../../engine/model/llama';
 import {
   createLoraSet, loadLoraAdapter, loraHook, loraVariables, mergeLora, saveLoraSet, unmergeLora, type LoraSpec,
 } from '../../../engine/model/lora';
 import { readSafetensors } from '../../../engine/model/safetensors';
 import { makeRng } from '../../../engine/util/rng';
+import { tinyLlamaConfig } from '../../helpers/tiny-llama';
+import { tempDir } from '../../helpers/tmp';
 import { randomArray, useWasm } from './helpers';
 
 before(useWasm);
 
-const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 11, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 2, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 16 });
+const cfg = tinyLlamaConfig({ num_hidden_layers: 2 });
 const spec: LoraSpec = { rank: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'] };
 
 /** Gives B non-zero values so the delta is visible. */
@@ -82,7 +83,7 @@ test('dropout on the LoRA path is seeded: same rng state, same output; off at in
   assert.notDeepEqual(Array.from(run(1)), Array.from(run(2)));
 });
 
-test('per-capability adapters: gradients of one adapter only; PEFT files and key names; save → load round trip', async () => {
+test('per-capability adapters: gradients of one adapter only; PEFT files and key names; save → load round trip', async (t) => {
   const model = initLlama(cfg, makeRng(11));
   const set = createLoraSet(model, ['default', 'domain', 'reasoning'], spec, makeRng(12));
   randomizeB(set, 13);
@@ -95,7 +96,7 @@ test('per-capability adapters: gradients of one adapter only; PEFT files and key
   );
   assert.equal(Object.keys(grads).length, domainVars.length);
 
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-lora-'));
+  const dir = await tempDir(t, 'bbio-lora-');
   await saveLoraSet(set, dir, { baseModel: 'bio-tiny' });
   const cfgJson = JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8'));
   assert.equal(cfgJson.peft_type, 'LORA');

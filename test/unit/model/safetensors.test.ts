@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+import { tempDir } from '../../helpers/tmp';
 import { parseSafetensors, readCheckpointWeights, readSafetensors, serializeSafetensors, writeSafetensors, type TensorMap } from '../../../engine/model/safetensors';
 
 function build(entries: Array<{ name: string; dtype: string; shape: number[]; bytes: Buffer }>): Buffer {
@@ -14,14 +14,14 @@ function build(entries: Array<{ name: string; dtype: string; shape: number[]; by
   return Buffer.concat([len, json, ...entries.map((e) => e.bytes)]);
 }
 
-test('F32 round trip keeps names, shapes, bits and metadata; data is 8-byte aligned', async () => {
+test('F32 round trip keeps names, shapes, bits and metadata; data is 8-byte aligned', async (t) => {
   const m: TensorMap = new Map([
     ['b.weight', { shape: [2, 3], data: new Float32Array([1, -2, 3.5, 1e-30, -0, 7]) }],
     ['a', { shape: [1], data: new Float32Array([Math.PI]) }],
   ]);
   const buf = serializeSafetensors(m, { format: 'pt' });
   assert.equal((8 + Number(buf.readBigUInt64LE(0))) % 8, 0);
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-st-')), 'x.safetensors');
+  const file = path.join(await tempDir(t, 'bbio-st-'), 'x.safetensors');
   await writeSafetensors(file, m);
   const back = readSafetensors(file);
   assert.deepEqual([...back.tensors.keys()].sort(), ['a', 'b.weight']);
@@ -51,8 +51,8 @@ test('unsupported dtypes and truncated files are E_CHECKPOINT errors', () => {
   assert.throws(() => parseSafetensors(Buffer.alloc(4)), /too short/);
 });
 
-test('sharded checkpoints load through model.safetensors.index.json', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-shard-'));
+test('sharded checkpoints load through model.safetensors.index.json', async (t) => {
+  const dir = await tempDir(t, 'bbio-shard-');
   await writeSafetensors(path.join(dir, 'model-00001-of-00002.safetensors'), new Map([['x', { shape: [2], data: new Float32Array([1, 2]) }]]));
   await writeSafetensors(path.join(dir, 'model-00002-of-00002.safetensors'), new Map([['y', { shape: [1], data: new Float32Array([3]) }]]));
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: { x: 'model-00001-of-00002.safetensors', y: 'model-00002-of-00002.safetensors' } }));

@@ -1,18 +1,19 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initLlama, makeLmBatch, normalizeConfig } from '../../../engine/model/llama';
+import { initLlama, makeLmBatch } from '../../../engine/model/llama';
 import { createLoraSet, loraVariables } from '../../../engine/model/lora';
 import { addScaled, zerosLike } from '../../../engine/compute/tfjs/grads';
 import { capabilityGradients } from '../../../engine/compute/tfjs/lora-grads';
 import { Trainer } from '../../../engine/compute/tfjs/trainer';
 import { makeRng } from '../../../engine/util/rng';
+import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { useWasm } from '../model/helpers';
 
 before(useWasm);
 
 test('per-capability LoRA gradients feed a combined AdamW step; base weights stay frozen; no tensor leak', () => {
-  const cfg = normalizeConfig({ model_type: 'llama', vocab_size: 11, hidden_size: 8, intermediate_size: 12, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 16 });
+  const cfg = tinyLlamaConfig();
   const model = initLlama(cfg, makeRng(1));
   const set = createLoraSet(model, ['domain', 'reasoning'], { rank: 2, alpha: 4, dropout: 0.1, targetModules: ['q_proj', 'v_proj'] }, makeRng(2));
   const vars = loraVariables(set);

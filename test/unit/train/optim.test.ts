@@ -1,7 +1,6 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { adamwUpdate, createAdamWState } from '../../../engine/compute/adamw';
@@ -9,6 +8,7 @@ import { loadLatestCheckpoint, saveCheckpoint } from '../../../engine/compute/ch
 import { addScaled, clipGlobalNorm, globalNorm } from '../../../engine/compute/tfjs/grads';
 import { learningRate } from '../../../engine/compute/schedule';
 import { Trainer } from '../../../engine/compute/tfjs/trainer';
+import { tempDir } from '../../helpers/tmp';
 import { useWasm } from '../model/helpers';
 
 before(useWasm);
@@ -112,8 +112,8 @@ test('NaN guard: when the restored checkpoint itself is non-finite, E_NAN blames
   }, (e: Error & { code?: string; hint?: string }) => e.code === 'E_NAN' && /checkpoint this stage resumed from already holds non-finite values \(w\)/.test(e.message) && /checkpoint itself is damaged/.test(e.hint ?? '') && !/learning rate/.test(e.hint ?? ''));
 });
 
-test('checkpoint: atomic save, latest pointer, pruning, exact trainer restore', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bbio-ck-'));
+test('checkpoint: atomic save, latest pointer, pruning, exact trainer restore', async (t) => {
+  const dir = await tempDir(t, 'bbio-ck-');
   const a = tinyTrainer();
   for (let s = 0; s < 3; s++) {
     a.trainer.applyGradients(a.trainer.computeGradients(a.loss).grads);
