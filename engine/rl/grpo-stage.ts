@@ -33,7 +33,6 @@ import { REWARDS, type RewardContext } from '../verify/rewards';
 import { PROBE_SCORES } from '../verify/scorers';
 import { hybridReward, type ComponentSpec } from './hybrid-reward';
 import { loadCustomRewards } from './custom-reward';
-import { adamwHyperDefaults } from './defaults';
 import { healthNotes, rewardHackingAlert } from './health';
 import { updateWeights, type WeightOptions, type WeightState } from './weighting';
 
@@ -106,8 +105,9 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       params: { kind: 'adapters', slot: POLICY },
       decay: 'none',
       schedule: { peak: g.learning_rate, warmupSteps: 0, totalSteps, shape: 'constant', minLrRatio: 1 },
-      adam: adamwHyperDefaults(0),
-      gradClip: 1.0,
+      // grpo.adam / grpo.grad_clip (schema: defaults β₂ 0.99 as in TRL's GRPO recipes, clip 1.0); no weight decay on the policy's LoRA
+      adam: { beta1: g.adam.beta1, beta2: g.adam.beta2, eps: g.adam.eps, weightDecay: 0 },
+      gradClip: g.grad_clip,
       rng: { seed: ctx.seed, stream: 'grpo' },
       projection: { method: g.projection, scope: 'global', capabilities: caps.length, subspace: { energy: cfg.sft.subspace.energy, window: cfg.sft.subspace.window, refreshEvery: cfg.sft.subspace.refresh_every, maxRank: cfg.sft.subspace.max_rank } },
     });

@@ -83,7 +83,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
       params: { kind: 'adapters', slot: SLOT },
       decay: s.weight_decay > 0 ? 'all' : 'none',
       schedule: { peak: s.learning_rate, warmupSteps: warmup, totalSteps, shape: s.schedule.type, minLrRatio: s.schedule.min_lr_ratio },
-      adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: s.weight_decay },
+      adam: { beta1: s.adam.beta1, beta2: s.adam.beta2, eps: s.adam.eps, weightDecay: s.weight_decay },
       gradClip: s.grad_clip,
       maxBadSteps: s.max_bad_steps,
       rng: { seed: ctx.seed, stream: 'sft' },

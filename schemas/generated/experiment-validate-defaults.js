@@ -3,7 +3,7 @@
 // ajv standalone validator (defaults); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -2049,6 +2049,9 @@ data85.weight_decay = 0;
 if(data85.grad_clip === undefined){
 data85.grad_clip = 1;
 }
+if(data85.adam === undefined){
+data85.adam = {};
+}
 if(data85.grad_accumulation === undefined){
 data85.grad_accumulation = 1;
 }
@@ -2274,68 +2277,166 @@ return false;
 }
 var valid28 = _errs209 === errors;
 if(valid28){
-let data95 = data85.grad_accumulation;
+let data95 = data85.adam;
 const _errs211 = errors;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+if(errors === _errs211){
+if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
+if(data95.beta1 === undefined){
+data95.beta1 = 0.9;
+}
+if(data95.beta2 === undefined){
+data95.beta2 = 0.999;
+}
+if(data95.eps === undefined){
+data95.eps = 1e-8;
+}
+const _errs213 = errors;
+for(const key17 in data95){
+if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
+validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs213 === errors){
+let data96 = data95.beta1;
+const _errs214 = errors;
+if(errors === _errs214){
+if(typeof data96 == "number"){
+if(data96 < 0 || isNaN(data96)){
+validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+else {
+if(data96 >= 1 || isNaN(data96)){
+validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
+return false;
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+return false;
+}
+}
+var valid30 = _errs214 === errors;
+if(valid30){
+let data97 = data95.beta2;
+const _errs216 = errors;
+if(errors === _errs216){
+if(typeof data97 == "number"){
+if(data97 < 0 || isNaN(data97)){
+validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+else {
+if(data97 >= 1 || isNaN(data97)){
+validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
+return false;
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+return false;
+}
+}
+var valid30 = _errs216 === errors;
+if(valid30){
+let data98 = data95.eps;
+const _errs218 = errors;
+if(errors === _errs218){
+if(typeof data98 == "number"){
+if(data98 > 1 || isNaN(data98)){
+validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
+return false;
+}
+else {
+if(data98 <= 0 || isNaN(data98)){
+validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
+return false;
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+return false;
+}
+}
+var valid30 = _errs218 === errors;
+}
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid28 = _errs211 === errors;
+if(valid28){
+let data99 = data85.grad_accumulation;
+const _errs220 = errors;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs211){
-if(typeof data95 == "number"){
-if(data95 > 1024 || isNaN(data95)){
+if(errors === _errs220){
+if(typeof data99 == "number"){
+if(data99 > 1024 || isNaN(data99)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data95 < 1 || isNaN(data95)){
+if(data99 < 1 || isNaN(data99)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs211 === errors;
+var valid28 = _errs220 === errors;
 if(valid28){
-let data96 = data85.capability_weights;
-const _errs213 = errors;
-if(errors === _errs213){
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-if(data96.domain === undefined){
-data96.domain = 0.25;
+let data100 = data85.capability_weights;
+const _errs222 = errors;
+if(errors === _errs222){
+if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
+if(data100.domain === undefined){
+data100.domain = 0.25;
 }
-if(data96.reasoning === undefined){
-data96.reasoning = 0.25;
+if(data100.reasoning === undefined){
+data100.reasoning = 0.25;
 }
-if(data96.instruction === undefined){
-data96.instruction = 0.25;
+if(data100.instruction === undefined){
+data100.instruction = 0.25;
 }
-if(data96.integration === undefined){
-data96.integration = 0.25;
+if(data100.integration === undefined){
+data100.integration = 0.25;
 }
-const _errs215 = errors;
-for(const key17 in data96){
-if(!((((key17 === "domain") || (key17 === "reasoning")) || (key17 === "instruction")) || (key17 === "integration"))){
-validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"}];
+const _errs224 = errors;
+for(const key18 in data100){
+if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
+validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs215 === errors){
-let data97 = data96.domain;
-const _errs216 = errors;
-if(errors === _errs216){
-if(typeof data97 == "number"){
-if(data97 > 1 || isNaN(data97)){
+if(_errs224 === errors){
+let data101 = data100.domain;
+const _errs225 = errors;
+if(errors === _errs225){
+if(typeof data101 == "number"){
+if(data101 > 1 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data97 < 0 || isNaN(data97)){
+if(data101 < 0 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data97 <= 0 || isNaN(data97)){
+if(data101 <= 0 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2347,23 +2448,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain"
 return false;
 }
 }
-var valid30 = _errs216 === errors;
-if(valid30){
-let data98 = data96.reasoning;
-const _errs218 = errors;
-if(errors === _errs218){
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
+var valid31 = _errs225 === errors;
+if(valid31){
+let data102 = data100.reasoning;
+const _errs227 = errors;
+if(errors === _errs227){
+if(typeof data102 == "number"){
+if(data102 > 1 || isNaN(data102)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data98 < 0 || isNaN(data98)){
+if(data102 < 0 || isNaN(data102)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data98 <= 0 || isNaN(data98)){
+if(data102 <= 0 || isNaN(data102)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2375,23 +2476,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoni
 return false;
 }
 }
-var valid30 = _errs218 === errors;
-if(valid30){
-let data99 = data96.instruction;
-const _errs220 = errors;
-if(errors === _errs220){
-if(typeof data99 == "number"){
-if(data99 > 1 || isNaN(data99)){
+var valid31 = _errs227 === errors;
+if(valid31){
+let data103 = data100.instruction;
+const _errs229 = errors;
+if(errors === _errs229){
+if(typeof data103 == "number"){
+if(data103 > 1 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data99 < 0 || isNaN(data99)){
+if(data103 < 0 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data99 <= 0 || isNaN(data99)){
+if(data103 <= 0 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2403,23 +2504,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruc
 return false;
 }
 }
-var valid30 = _errs220 === errors;
-if(valid30){
-let data100 = data96.integration;
-const _errs222 = errors;
-if(errors === _errs222){
-if(typeof data100 == "number"){
-if(data100 > 1 || isNaN(data100)){
+var valid31 = _errs229 === errors;
+if(valid31){
+let data104 = data100.integration;
+const _errs231 = errors;
+if(errors === _errs231){
+if(typeof data104 == "number"){
+if(data104 > 1 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data100 < 0 || isNaN(data100)){
+if(data104 < 0 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data100 <= 0 || isNaN(data100)){
+if(data104 <= 0 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2431,7 +2532,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integra
 return false;
 }
 }
-var valid30 = _errs222 === errors;
+var valid31 = _errs231 === errors;
 }
 }
 }
@@ -2442,67 +2543,67 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schema
 return false;
 }
 }
-var valid28 = _errs213 === errors;
+var valid28 = _errs222 === errors;
 if(valid28){
-let data101 = data85.projection;
-const _errs224 = errors;
-if(typeof data101 !== "string"){
+let data105 = data85.projection;
+const _errs233 = errors;
+if(typeof data105 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((((data101 === "none") || (data101 === "pcgrad")) || (data101 === "subspace")) || (data101 === "olora"))){
+if(!((((data105 === "none") || (data105 === "pcgrad")) || (data105 === "subspace")) || (data105 === "olora"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs224 === errors;
+var valid28 = _errs233 === errors;
 if(valid28){
-let data102 = data85.projection_scope;
-const _errs226 = errors;
-if(typeof data102 !== "string"){
+let data106 = data85.projection_scope;
+const _errs235 = errors;
+if(typeof data106 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data102 === "global") || (data102 === "per_matrix"))){
+if(!((data106 === "global") || (data106 === "per_matrix"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs226 === errors;
+var valid28 = _errs235 === errors;
 if(valid28){
-let data103 = data85.subspace;
-const _errs228 = errors;
-if(errors === _errs228){
-if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
-if(data103.energy === undefined){
-data103.energy = 0.95;
+let data107 = data85.subspace;
+const _errs237 = errors;
+if(errors === _errs237){
+if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
+if(data107.energy === undefined){
+data107.energy = 0.95;
 }
-if(data103.window === undefined){
-data103.window = 8;
+if(data107.window === undefined){
+data107.window = 8;
 }
-if(data103.refresh_every === undefined){
-data103.refresh_every = 10;
+if(data107.refresh_every === undefined){
+data107.refresh_every = 10;
 }
-if(data103.max_rank === undefined){
-data103.max_rank = 8;
+if(data107.max_rank === undefined){
+data107.max_rank = 8;
 }
-const _errs230 = errors;
-for(const key18 in data103){
-if(!((((key18 === "energy") || (key18 === "window")) || (key18 === "refresh_every")) || (key18 === "max_rank"))){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"}];
+const _errs239 = errors;
+for(const key19 in data107){
+if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs230 === errors){
-let data104 = data103.energy;
-const _errs231 = errors;
-if(errors === _errs231){
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
+if(_errs239 === errors){
+let data108 = data107.energy;
+const _errs240 = errors;
+if(errors === _errs240){
+if(typeof data108 == "number"){
+if(data108 > 1 || isNaN(data108)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data104 <= 0 || isNaN(data104)){
+if(data108 <= 0 || isNaN(data108)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2513,73 +2614,73 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPat
 return false;
 }
 }
-var valid31 = _errs231 === errors;
-if(valid31){
-let data105 = data103.window;
-const _errs233 = errors;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+var valid32 = _errs240 === errors;
+if(valid32){
+let data109 = data107.window;
+const _errs242 = errors;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs233){
-if(typeof data105 == "number"){
-if(data105 > 256 || isNaN(data105)){
+if(errors === _errs242){
+if(typeof data109 == "number"){
+if(data109 > 256 || isNaN(data109)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data105 < 1 || isNaN(data105)){
+if(data109 < 1 || isNaN(data109)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid31 = _errs233 === errors;
-if(valid31){
-let data106 = data103.refresh_every;
-const _errs235 = errors;
-if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
+var valid32 = _errs242 === errors;
+if(valid32){
+let data110 = data107.refresh_every;
+const _errs244 = errors;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs235){
-if(typeof data106 == "number"){
-if(data106 > 1000000 || isNaN(data106)){
+if(errors === _errs244){
+if(typeof data110 == "number"){
+if(data110 > 1000000 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data106 < 1 || isNaN(data106)){
+if(data110 < 1 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid31 = _errs235 === errors;
-if(valid31){
-let data107 = data103.max_rank;
-const _errs237 = errors;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+var valid32 = _errs244 === errors;
+if(valid32){
+let data111 = data107.max_rank;
+const _errs246 = errors;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs237){
-if(typeof data107 == "number"){
-if(data107 > 1024 || isNaN(data107)){
+if(errors === _errs246){
+if(typeof data111 == "number"){
+if(data111 > 1024 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data107 < 1 || isNaN(data107)){
+if(data111 < 1 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid31 = _errs237 === errors;
+var valid32 = _errs246 === errors;
 }
 }
 }
@@ -2590,32 +2691,32 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/pr
 return false;
 }
 }
-var valid28 = _errs228 === errors;
+var valid28 = _errs237 === errors;
 if(valid28){
-let data108 = data85.olora;
-const _errs239 = errors;
-if(errors === _errs239){
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-if(data108.lambda === undefined){
-data108.lambda = 0.1;
+let data112 = data85.olora;
+const _errs248 = errors;
+if(errors === _errs248){
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+if(data112.lambda === undefined){
+data112.lambda = 0.1;
 }
-if(data108.combine_with === undefined){
-data108.combine_with = "none";
+if(data112.combine_with === undefined){
+data112.combine_with = "none";
 }
-const _errs241 = errors;
-for(const key19 in data108){
-if(!((key19 === "lambda") || (key19 === "combine_with"))){
-validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"}];
+const _errs250 = errors;
+for(const key20 in data112){
+if(!((key20 === "lambda") || (key20 === "combine_with"))){
+validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs241 === errors){
-let data109 = data108.lambda;
-const _errs242 = errors;
-if(errors === _errs242){
-if(typeof data109 == "number"){
-if(data109 < 0 || isNaN(data109)){
+if(_errs250 === errors){
+let data113 = data112.lambda;
+const _errs251 = errors;
+if(errors === _errs251){
+if(typeof data113 == "number"){
+if(data113 < 0 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2625,19 +2726,19 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"
 return false;
 }
 }
-var valid32 = _errs242 === errors;
-if(valid32){
-let data110 = data108.combine_with;
-const _errs244 = errors;
-if(typeof data110 !== "string"){
+var valid33 = _errs251 === errors;
+if(valid33){
+let data114 = data112.combine_with;
+const _errs253 = errors;
+if(typeof data114 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data110 === "none") || (data110 === "pcgrad")) || (data110 === "subspace"))){
+if(!(((data114 === "none") || (data114 === "pcgrad")) || (data114 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid32 = _errs244 === errors;
+var valid33 = _errs253 === errors;
 }
 }
 }
@@ -2646,95 +2747,96 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/prope
 return false;
 }
 }
-var valid28 = _errs239 === errors;
+var valid28 = _errs248 === errors;
 if(valid28){
-let data111 = data85.interference_every;
-const _errs246 = errors;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+let data115 = data85.interference_every;
+const _errs255 = errors;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs246){
-if(typeof data111 == "number"){
-if(data111 > 1000000 || isNaN(data111)){
+if(errors === _errs255){
+if(typeof data115 == "number"){
+if(data115 > 1000000 || isNaN(data115)){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data111 < 0 || isNaN(data111)){
+if(data115 < 0 || isNaN(data115)){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs246 === errors;
+var valid28 = _errs255 === errors;
 if(valid28){
-let data112 = data85.log_every;
-const _errs248 = errors;
-if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+let data116 = data85.log_every;
+const _errs257 = errors;
+if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
 validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs248){
-if(typeof data112 == "number"){
-if(data112 > 1000000 || isNaN(data112)){
+if(errors === _errs257){
+if(typeof data116 == "number"){
+if(data116 > 1000000 || isNaN(data116)){
 validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data112 < 1 || isNaN(data112)){
+if(data116 < 1 || isNaN(data116)){
 validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs248 === errors;
+var valid28 = _errs257 === errors;
 if(valid28){
-let data113 = data85.checkpoint_every;
-const _errs250 = errors;
-if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+let data117 = data85.checkpoint_every;
+const _errs259 = errors;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
 validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs250){
-if(typeof data113 == "number"){
-if(data113 > 1000000 || isNaN(data113)){
+if(errors === _errs259){
+if(typeof data117 == "number"){
+if(data117 > 1000000 || isNaN(data117)){
 validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data113 < 1 || isNaN(data113)){
+if(data117 < 1 || isNaN(data117)){
 validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs250 === errors;
+var valid28 = _errs259 === errors;
 if(valid28){
-let data114 = data85.max_bad_steps;
-const _errs252 = errors;
-if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+let data118 = data85.max_bad_steps;
+const _errs261 = errors;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
 validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs252){
-if(typeof data114 == "number"){
-if(data114 > 1000 || isNaN(data114)){
+if(errors === _errs261){
+if(typeof data118 == "number"){
+if(data118 > 1000 || isNaN(data118)){
 validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data114 < 1 || isNaN(data114)){
+if(data118 < 1 || isNaN(data118)){
 validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs252 === errors;
+var valid28 = _errs261 === errors;
+}
 }
 }
 }
@@ -2759,192 +2861,198 @@ return false;
 }
 var valid0 = _errs189 === errors;
 if(valid0){
-let data115 = data.grpo;
-const _errs254 = errors;
-if(errors === _errs254){
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-if(data115.steps === undefined){
-data115.steps = 30;
+let data119 = data.grpo;
+const _errs263 = errors;
+if(errors === _errs263){
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+if(data119.steps === undefined){
+data119.steps = 30;
 }
-if(data115.prompts_per_step === undefined){
-data115.prompts_per_step = 4;
+if(data119.prompts_per_step === undefined){
+data119.prompts_per_step = 4;
 }
-if(data115.group_size === undefined){
-data115.group_size = 8;
+if(data119.group_size === undefined){
+data119.group_size = 8;
 }
-if(data115.num_iterations === undefined){
-data115.num_iterations = 1;
+if(data119.num_iterations === undefined){
+data119.num_iterations = 1;
 }
-if(data115.learning_rate === undefined){
-data115.learning_rate = 0.0005;
+if(data119.learning_rate === undefined){
+data119.learning_rate = 0.0005;
 }
-if(data115.clip_epsilon === undefined){
-data115.clip_epsilon = 0.2;
+if(data119.grad_clip === undefined){
+data119.grad_clip = 1;
 }
-if(data115.kl_beta === undefined){
-data115.kl_beta = 0.04;
+if(data119.adam === undefined){
+data119.adam = {};
 }
-if(data115.temperature === undefined){
-data115.temperature = 1;
+if(data119.clip_epsilon === undefined){
+data119.clip_epsilon = 0.2;
 }
-if(data115.top_p === undefined){
-data115.top_p = 1;
+if(data119.kl_beta === undefined){
+data119.kl_beta = 0.04;
 }
-if(data115.max_new_tokens === undefined){
-data115.max_new_tokens = 96;
+if(data119.temperature === undefined){
+data119.temperature = 1;
 }
-if(data115.stop === undefined){
-data115.stop = [];
+if(data119.top_p === undefined){
+data119.top_p = 1;
 }
-if(data115.loss_type === undefined){
-data115.loss_type = "grpo";
+if(data119.max_new_tokens === undefined){
+data119.max_new_tokens = 96;
 }
-if(data115.importance_sampling === undefined){
-data115.importance_sampling = "token";
+if(data119.stop === undefined){
+data119.stop = [];
 }
-if(data115.scale_rewards === undefined){
-data115.scale_rewards = "group";
+if(data119.loss_type === undefined){
+data119.loss_type = "grpo";
 }
-if(data115.mask_truncated_completions === undefined){
-data115.mask_truncated_completions = false;
+if(data119.importance_sampling === undefined){
+data119.importance_sampling = "token";
 }
-if(data115.aggregation === undefined){
-data115.aggregation = "sum_then_normalize";
+if(data119.scale_rewards === undefined){
+data119.scale_rewards = "group";
 }
-if(data115.capability_weights === undefined){
-data115.capability_weights = {};
+if(data119.mask_truncated_completions === undefined){
+data119.mask_truncated_completions = false;
 }
-if(data115.rewards === undefined){
-data115.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
+if(data119.aggregation === undefined){
+data119.aggregation = "sum_then_normalize";
 }
-if(data115.weighting === undefined){
-data115.weighting = "gap";
+if(data119.capability_weights === undefined){
+data119.capability_weights = {};
 }
-if(data115.gap === undefined){
-data115.gap = {};
+if(data119.rewards === undefined){
+data119.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
 }
-if(data115.gradnorm === undefined){
-data115.gradnorm = {};
+if(data119.weighting === undefined){
+data119.weighting = "gap";
 }
-if(data115.projection === undefined){
-data115.projection = "pcgrad";
+if(data119.gap === undefined){
+data119.gap = {};
 }
-if(data115.log_rollouts_every === undefined){
-data115.log_rollouts_every = 5;
+if(data119.gradnorm === undefined){
+data119.gradnorm = {};
 }
-if(data115.probe_every === undefined){
-data115.probe_every = 10;
+if(data119.projection === undefined){
+data119.projection = "pcgrad";
 }
-if(data115.checkpoint_every === undefined){
-data115.checkpoint_every = 10;
+if(data119.log_rollouts_every === undefined){
+data119.log_rollouts_every = 5;
 }
-const _errs256 = errors;
-for(const key20 in data115){
-if(!(func1.call(schema31.properties.grpo.properties, key20))){
-validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"}];
+if(data119.probe_every === undefined){
+data119.probe_every = 10;
+}
+if(data119.checkpoint_every === undefined){
+data119.checkpoint_every = 10;
+}
+const _errs265 = errors;
+for(const key21 in data119){
+if(!(func1.call(schema31.properties.grpo.properties, key21))){
+validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs256 === errors){
-let data116 = data115.steps;
-const _errs257 = errors;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
+if(_errs265 === errors){
+let data120 = data119.steps;
+const _errs266 = errors;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs257){
-if(typeof data116 == "number"){
-if(data116 > 1000000 || isNaN(data116)){
+if(errors === _errs266){
+if(typeof data120 == "number"){
+if(data120 > 1000000 || isNaN(data120)){
 validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data116 < 1 || isNaN(data116)){
+if(data120 < 1 || isNaN(data120)){
 validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs257 === errors;
-if(valid33){
-let data117 = data115.prompts_per_step;
-const _errs259 = errors;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+var valid34 = _errs266 === errors;
+if(valid34){
+let data121 = data119.prompts_per_step;
+const _errs268 = errors;
+if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs259){
-if(typeof data117 == "number"){
-if(data117 > 4096 || isNaN(data117)){
+if(errors === _errs268){
+if(typeof data121 == "number"){
+if(data121 > 4096 || isNaN(data121)){
 validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data117 < 1 || isNaN(data117)){
+if(data121 < 1 || isNaN(data121)){
 validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs259 === errors;
-if(valid33){
-let data118 = data115.group_size;
-const _errs261 = errors;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+var valid34 = _errs268 === errors;
+if(valid34){
+let data122 = data119.group_size;
+const _errs270 = errors;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs261){
-if(typeof data118 == "number"){
-if(data118 > 256 || isNaN(data118)){
+if(errors === _errs270){
+if(typeof data122 == "number"){
+if(data122 > 256 || isNaN(data122)){
 validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data118 < 2 || isNaN(data118)){
+if(data122 < 2 || isNaN(data122)){
 validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs261 === errors;
-if(valid33){
-let data119 = data115.num_iterations;
-const _errs263 = errors;
-if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+var valid34 = _errs270 === errors;
+if(valid34){
+let data123 = data119.num_iterations;
+const _errs272 = errors;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs263){
-if(typeof data119 == "number"){
-if(data119 > 16 || isNaN(data119)){
+if(errors === _errs272){
+if(typeof data123 == "number"){
+if(data123 > 16 || isNaN(data123)){
 validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
 return false;
 }
 else {
-if(data119 < 1 || isNaN(data119)){
+if(data123 < 1 || isNaN(data123)){
 validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs263 === errors;
-if(valid33){
-let data120 = data115.learning_rate;
-const _errs265 = errors;
-if(errors === _errs265){
-if(typeof data120 == "number"){
-if(data120 > 1 || isNaN(data120)){
+var valid34 = _errs272 === errors;
+if(valid34){
+let data124 = data119.learning_rate;
+const _errs274 = errors;
+if(errors === _errs274){
+if(typeof data124 == "number"){
+if(data124 > 1 || isNaN(data124)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data120 <= 0 || isNaN(data120)){
+if(data124 <= 0 || isNaN(data124)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2955,18 +3063,132 @@ validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath
 return false;
 }
 }
-var valid33 = _errs265 === errors;
-if(valid33){
-let data121 = data115.clip_epsilon;
-const _errs267 = errors;
-if(errors === _errs267){
-if(typeof data121 == "number"){
-if(data121 > 1 || isNaN(data121)){
+var valid34 = _errs274 === errors;
+if(valid34){
+let data125 = data119.grad_clip;
+const _errs276 = errors;
+if(errors === _errs276){
+if(typeof data125 == "number"){
+if(data125 < 0 || isNaN(data125)){
+validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+return false;
+}
+}
+var valid34 = _errs276 === errors;
+if(valid34){
+let data126 = data119.adam;
+const _errs278 = errors;
+if(errors === _errs278){
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+if(data126.beta1 === undefined){
+data126.beta1 = 0.9;
+}
+if(data126.beta2 === undefined){
+data126.beta2 = 0.99;
+}
+if(data126.eps === undefined){
+data126.eps = 1e-8;
+}
+const _errs280 = errors;
+for(const key22 in data126){
+if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs280 === errors){
+let data127 = data126.beta1;
+const _errs281 = errors;
+if(errors === _errs281){
+if(typeof data127 == "number"){
+if(data127 < 0 || isNaN(data127)){
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+else {
+if(data127 >= 1 || isNaN(data127)){
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
+return false;
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+return false;
+}
+}
+var valid35 = _errs281 === errors;
+if(valid35){
+let data128 = data126.beta2;
+const _errs283 = errors;
+if(errors === _errs283){
+if(typeof data128 == "number"){
+if(data128 < 0 || isNaN(data128)){
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+else {
+if(data128 >= 1 || isNaN(data128)){
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
+return false;
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+return false;
+}
+}
+var valid35 = _errs283 === errors;
+if(valid35){
+let data129 = data126.eps;
+const _errs285 = errors;
+if(errors === _errs285){
+if(typeof data129 == "number"){
+if(data129 > 1 || isNaN(data129)){
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
+return false;
+}
+else {
+if(data129 <= 0 || isNaN(data129)){
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
+return false;
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number"}];
+return false;
+}
+}
+var valid35 = _errs285 === errors;
+}
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid34 = _errs278 === errors;
+if(valid34){
+let data130 = data119.clip_epsilon;
+const _errs287 = errors;
+if(errors === _errs287){
+if(typeof data130 == "number"){
+if(data130 > 1 || isNaN(data130)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data121 <= 0 || isNaN(data121)){
+if(data130 <= 0 || isNaN(data130)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2977,19 +3199,19 @@ validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:
 return false;
 }
 }
-var valid33 = _errs267 === errors;
-if(valid33){
-if(data115.epsilon_high !== undefined){
-let data122 = data115.epsilon_high;
-const _errs269 = errors;
-if(errors === _errs269){
-if(typeof data122 == "number"){
-if(data122 > 10 || isNaN(data122)){
+var valid34 = _errs287 === errors;
+if(valid34){
+if(data119.epsilon_high !== undefined){
+let data131 = data119.epsilon_high;
+const _errs289 = errors;
+if(errors === _errs289){
+if(typeof data131 == "number"){
+if(data131 > 10 || isNaN(data131)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data122 < 0 || isNaN(data122)){
+if(data131 < 0 || isNaN(data131)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3000,17 +3222,17 @@ validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:
 return false;
 }
 }
-var valid33 = _errs269 === errors;
+var valid34 = _errs289 === errors;
 }
 else {
-var valid33 = true;
+var valid34 = true;
 }
-if(valid33){
-let data123 = data115.kl_beta;
-const _errs271 = errors;
-if(errors === _errs271){
-if(typeof data123 == "number"){
-if(data123 < 0 || isNaN(data123)){
+if(valid34){
+let data132 = data119.kl_beta;
+const _errs291 = errors;
+if(errors === _errs291){
+if(typeof data132 == "number"){
+if(data132 < 0 || isNaN(data132)){
 validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3020,18 +3242,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/pr
 return false;
 }
 }
-var valid33 = _errs271 === errors;
-if(valid33){
-let data124 = data115.temperature;
-const _errs273 = errors;
-if(errors === _errs273){
-if(typeof data124 == "number"){
-if(data124 > 5 || isNaN(data124)){
+var valid34 = _errs291 === errors;
+if(valid34){
+let data133 = data119.temperature;
+const _errs293 = errors;
+if(errors === _errs293){
+if(typeof data133 == "number"){
+if(data133 > 5 || isNaN(data133)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5"}];
 return false;
 }
 else {
-if(data124 <= 0 || isNaN(data124)){
+if(data133 <= 0 || isNaN(data133)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3042,18 +3264,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"
 return false;
 }
 }
-var valid33 = _errs273 === errors;
-if(valid33){
-let data125 = data115.top_p;
-const _errs275 = errors;
-if(errors === _errs275){
-if(typeof data125 == "number"){
-if(data125 > 1 || isNaN(data125)){
+var valid34 = _errs293 === errors;
+if(valid34){
+let data134 = data119.top_p;
+const _errs295 = errors;
+if(errors === _errs295){
+if(typeof data134 == "number"){
+if(data134 > 1 || isNaN(data134)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data125 <= 0 || isNaN(data125)){
+if(data134 <= 0 || isNaN(data134)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3064,42 +3286,42 @@ validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/prop
 return false;
 }
 }
-var valid33 = _errs275 === errors;
-if(valid33){
-let data126 = data115.max_new_tokens;
-const _errs277 = errors;
-if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+var valid34 = _errs295 === errors;
+if(valid34){
+let data135 = data119.max_new_tokens;
+const _errs297 = errors;
+if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs277){
-if(typeof data126 == "number"){
-if(data126 > 8192 || isNaN(data126)){
+if(errors === _errs297){
+if(typeof data135 == "number"){
+if(data135 > 8192 || isNaN(data135)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
 return false;
 }
 else {
-if(data126 < 1 || isNaN(data126)){
+if(data135 < 1 || isNaN(data135)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs277 === errors;
-if(valid33){
-let data127 = data115.stop;
-const _errs279 = errors;
-if(errors === _errs279){
-if(Array.isArray(data127)){
-var valid34 = true;
-const len8 = data127.length;
+var valid34 = _errs297 === errors;
+if(valid34){
+let data136 = data119.stop;
+const _errs299 = errors;
+if(errors === _errs299){
+if(Array.isArray(data136)){
+var valid36 = true;
+const len8 = data136.length;
 for(let i11=0; i11<len8; i11++){
-let data128 = data127[i11];
-const _errs281 = errors;
-if(errors === _errs281){
-if(typeof data128 === "string"){
-if(func4(data128) < 1){
+let data137 = data136[i11];
+const _errs301 = errors;
+if(errors === _errs301){
+if(typeof data137 === "string"){
+if(func4(data137) < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -3109,8 +3331,8 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"
 return false;
 }
 }
-var valid34 = _errs281 === errors;
-if(!valid34){
+var valid36 = _errs301 === errors;
+if(!valid36){
 break;
 }
 }
@@ -3120,98 +3342,98 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop",schemaPath:"#/prope
 return false;
 }
 }
-var valid33 = _errs279 === errors;
-if(valid33){
-let data129 = data115.loss_type;
-const _errs283 = errors;
-if(typeof data129 !== "string"){
+var valid34 = _errs299 === errors;
+if(valid34){
+let data138 = data119.loss_type;
+const _errs303 = errors;
+if(typeof data138 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data129 === "grpo") || (data129 === "dr_grpo")) || (data129 === "dapo"))){
+if(!(((data138 === "grpo") || (data138 === "dr_grpo")) || (data138 === "dapo"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs283 === errors;
-if(valid33){
-let data130 = data115.importance_sampling;
-const _errs285 = errors;
-if(typeof data130 !== "string"){
+var valid34 = _errs303 === errors;
+if(valid34){
+let data139 = data119.importance_sampling;
+const _errs305 = errors;
+if(typeof data139 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data130 === "token") || (data130 === "sequence"))){
+if(!((data139 === "token") || (data139 === "sequence"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs285 === errors;
-if(valid33){
-let data131 = data115.scale_rewards;
-const _errs287 = errors;
-if(typeof data131 !== "string"){
+var valid34 = _errs305 === errors;
+if(valid34){
+let data140 = data119.scale_rewards;
+const _errs307 = errors;
+if(typeof data140 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data131 === "group") || (data131 === "batch")) || (data131 === "none"))){
+if(!(((data140 === "group") || (data140 === "batch")) || (data140 === "none"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs287 === errors;
-if(valid33){
-const _errs289 = errors;
-if(typeof data115.mask_truncated_completions !== "boolean"){
+var valid34 = _errs307 === errors;
+if(valid34){
+const _errs309 = errors;
+if(typeof data119.mask_truncated_completions !== "boolean"){
 validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid33 = _errs289 === errors;
-if(valid33){
-let data133 = data115.aggregation;
-const _errs291 = errors;
-if(typeof data133 !== "string"){
+var valid34 = _errs309 === errors;
+if(valid34){
+let data142 = data119.aggregation;
+const _errs311 = errors;
+if(typeof data142 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data133 === "sum_then_normalize") || (data133 === "normalize_then_sum"))){
+if(!((data142 === "sum_then_normalize") || (data142 === "normalize_then_sum"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs291 === errors;
-if(valid33){
-let data134 = data115.capability_weights;
-const _errs293 = errors;
-if(errors === _errs293){
-if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
-if(data134.domain === undefined){
-data134.domain = 0.25;
+var valid34 = _errs311 === errors;
+if(valid34){
+let data143 = data119.capability_weights;
+const _errs313 = errors;
+if(errors === _errs313){
+if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
+if(data143.domain === undefined){
+data143.domain = 0.25;
 }
-if(data134.reasoning === undefined){
-data134.reasoning = 0.25;
+if(data143.reasoning === undefined){
+data143.reasoning = 0.25;
 }
-if(data134.instruction === undefined){
-data134.instruction = 0.25;
+if(data143.instruction === undefined){
+data143.instruction = 0.25;
 }
-if(data134.integration === undefined){
-data134.integration = 0.25;
+if(data143.integration === undefined){
+data143.integration = 0.25;
 }
-const _errs295 = errors;
-for(const key21 in data134){
-if(!((((key21 === "domain") || (key21 === "reasoning")) || (key21 === "instruction")) || (key21 === "integration"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"}];
+const _errs315 = errors;
+for(const key23 in data143){
+if(!((((key23 === "domain") || (key23 === "reasoning")) || (key23 === "instruction")) || (key23 === "integration"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs295 === errors){
-let data135 = data134.domain;
-const _errs296 = errors;
-if(errors === _errs296){
-if(typeof data135 == "number"){
-if(data135 > 1 || isNaN(data135)){
+if(_errs315 === errors){
+let data144 = data143.domain;
+const _errs316 = errors;
+if(errors === _errs316){
+if(typeof data144 == "number"){
+if(data144 > 1 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data135 <= 0 || isNaN(data135)){
+if(data144 <= 0 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3222,18 +3444,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain
 return false;
 }
 }
-var valid35 = _errs296 === errors;
-if(valid35){
-let data136 = data134.reasoning;
-const _errs298 = errors;
-if(errors === _errs298){
-if(typeof data136 == "number"){
-if(data136 > 1 || isNaN(data136)){
+var valid37 = _errs316 === errors;
+if(valid37){
+let data145 = data143.reasoning;
+const _errs318 = errors;
+if(errors === _errs318){
+if(typeof data145 == "number"){
+if(data145 > 1 || isNaN(data145)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data136 <= 0 || isNaN(data136)){
+if(data145 <= 0 || isNaN(data145)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3244,18 +3466,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reason
 return false;
 }
 }
-var valid35 = _errs298 === errors;
-if(valid35){
-let data137 = data134.instruction;
-const _errs300 = errors;
-if(errors === _errs300){
-if(typeof data137 == "number"){
-if(data137 > 1 || isNaN(data137)){
+var valid37 = _errs318 === errors;
+if(valid37){
+let data146 = data143.instruction;
+const _errs320 = errors;
+if(errors === _errs320){
+if(typeof data146 == "number"){
+if(data146 > 1 || isNaN(data146)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data137 <= 0 || isNaN(data137)){
+if(data146 <= 0 || isNaN(data146)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3266,18 +3488,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instru
 return false;
 }
 }
-var valid35 = _errs300 === errors;
-if(valid35){
-let data138 = data134.integration;
-const _errs302 = errors;
-if(errors === _errs302){
-if(typeof data138 == "number"){
-if(data138 > 1 || isNaN(data138)){
+var valid37 = _errs320 === errors;
+if(valid37){
+let data147 = data143.integration;
+const _errs322 = errors;
+if(errors === _errs322){
+if(typeof data147 == "number"){
+if(data147 > 1 || isNaN(data147)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data138 <= 0 || isNaN(data138)){
+if(data147 <= 0 || isNaN(data147)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3288,7 +3510,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integr
 return false;
 }
 }
-var valid35 = _errs302 === errors;
+var valid37 = _errs322 === errors;
 }
 }
 }
@@ -3299,62 +3521,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schem
 return false;
 }
 }
-var valid33 = _errs293 === errors;
-if(valid33){
-let data139 = data115.rewards;
-const _errs304 = errors;
-if(errors === _errs304){
-if(Array.isArray(data139)){
-if(data139.length < 1){
+var valid34 = _errs313 === errors;
+if(valid34){
+let data148 = data119.rewards;
+const _errs324 = errors;
+if(errors === _errs324){
+if(Array.isArray(data148)){
+if(data148.length < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid36 = true;
-const len9 = data139.length;
+var valid38 = true;
+const len9 = data148.length;
 for(let i12=0; i12<len9; i12++){
-let data140 = data139[i12];
-const _errs306 = errors;
-if(errors === _errs306){
-if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+let data149 = data148[i12];
+const _errs326 = errors;
+if(errors === _errs326){
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
 let missing7;
-if(((data140.name === undefined) && (missing7 = "name")) || ((data140.weight === undefined) && (missing7 = "weight"))){
+if(((data149.name === undefined) && (missing7 = "name")) || ((data149.weight === undefined) && (missing7 = "weight"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
 return false;
 }
 else {
-const _errs308 = errors;
-for(const key22 in data140){
-if(!((((key22 === "name") || (key22 === "weight")) || (key22 === "module")) || (key22 === "id"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"}];
+const _errs328 = errors;
+for(const key24 in data149){
+if(!((((key24 === "name") || (key24 === "weight")) || (key24 === "module")) || (key24 === "id"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs308 === errors){
-if(data140.name !== undefined){
-let data141 = data140.name;
-const _errs309 = errors;
-if(typeof data141 !== "string"){
+if(_errs328 === errors){
+if(data149.name !== undefined){
+let data150 = data149.name;
+const _errs329 = errors;
+if(typeof data150 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((((data141 === "domain") || (data141 === "reasoning")) || (data141 === "instruction")) || (data141 === "format")) || (data141 === "custom"))){
+if(!(((((data150 === "domain") || (data150 === "reasoning")) || (data150 === "instruction")) || (data150 === "format")) || (data150 === "custom"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid37 = _errs309 === errors;
+var valid39 = _errs329 === errors;
 }
 else {
-var valid37 = true;
+var valid39 = true;
 }
-if(valid37){
-if(data140.weight !== undefined){
-let data142 = data140.weight;
-const _errs311 = errors;
-if(errors === _errs311){
-if(typeof data142 == "number"){
-if(data142 < 0 || isNaN(data142)){
+if(valid39){
+if(data149.weight !== undefined){
+let data151 = data149.weight;
+const _errs331 = errors;
+if(errors === _errs331){
+if(typeof data151 == "number"){
+if(data151 < 0 || isNaN(data151)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3364,30 +3586,30 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight"
 return false;
 }
 }
-var valid37 = _errs311 === errors;
+var valid39 = _errs331 === errors;
 }
 else {
-var valid37 = true;
+var valid39 = true;
 }
-if(valid37){
-if(data140.module !== undefined){
-const _errs313 = errors;
-if(typeof data140.module !== "string"){
+if(valid39){
+if(data149.module !== undefined){
+const _errs333 = errors;
+if(typeof data149.module !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid37 = _errs313 === errors;
+var valid39 = _errs333 === errors;
 }
 else {
-var valid37 = true;
+var valid39 = true;
 }
-if(valid37){
-if(data140.id !== undefined){
-let data144 = data140.id;
-const _errs315 = errors;
-if(errors === _errs315){
-if(typeof data144 === "string"){
-if(!pattern7.test(data144)){
+if(valid39){
+if(data149.id !== undefined){
+let data153 = data149.id;
+const _errs335 = errors;
+if(errors === _errs335){
+if(typeof data153 === "string"){
+if(!pattern7.test(data153)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\""}];
 return false;
 }
@@ -3397,10 +3619,10 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",sch
 return false;
 }
 }
-var valid37 = _errs315 === errors;
+var valid39 = _errs335 === errors;
 }
 else {
-var valid37 = true;
+var valid39 = true;
 }
 }
 }
@@ -3413,8 +3635,8 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPat
 return false;
 }
 }
-var valid36 = _errs306 === errors;
-if(!valid36){
+var valid38 = _errs326 === errors;
+if(!valid38){
 break;
 }
 }
@@ -3425,88 +3647,88 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/pr
 return false;
 }
 }
-var valid33 = _errs304 === errors;
-if(valid33){
-let data145 = data115.weighting;
-const _errs317 = errors;
-if(typeof data145 !== "string"){
+var valid34 = _errs324 === errors;
+if(valid34){
+let data154 = data119.weighting;
+const _errs337 = errors;
+if(typeof data154 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data145 === "fixed") || (data145 === "gap")) || (data145 === "gradnorm"))){
+if(!(((data154 === "fixed") || (data154 === "gap")) || (data154 === "gradnorm"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs317 === errors;
-if(valid33){
-let data146 = data115.gap;
-const _errs319 = errors;
-if(errors === _errs319){
-if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
-if(data146.targets === undefined){
-data146.targets = {};
+var valid34 = _errs337 === errors;
+if(valid34){
+let data155 = data119.gap;
+const _errs339 = errors;
+if(errors === _errs339){
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
+if(data155.targets === undefined){
+data155.targets = {};
 }
-if(data146.temperature === undefined){
-data146.temperature = 0.1;
+if(data155.temperature === undefined){
+data155.temperature = 0.1;
 }
-if(data146.min_weight === undefined){
-data146.min_weight = 0.05;
+if(data155.min_weight === undefined){
+data155.min_weight = 0.05;
 }
-if(data146.max_weight === undefined){
-data146.max_weight = 0.7;
+if(data155.max_weight === undefined){
+data155.max_weight = 0.7;
 }
-if(data146.ema === undefined){
-data146.ema = 0.9;
+if(data155.ema === undefined){
+data155.ema = 0.9;
 }
-const _errs321 = errors;
-for(const key23 in data146){
-if(!(((((key23 === "targets") || (key23 === "temperature")) || (key23 === "min_weight")) || (key23 === "max_weight")) || (key23 === "ema"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"}];
+const _errs341 = errors;
+for(const key25 in data155){
+if(!(((((key25 === "targets") || (key25 === "temperature")) || (key25 === "min_weight")) || (key25 === "max_weight")) || (key25 === "ema"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs321 === errors){
-let data147 = data146.targets;
-const _errs322 = errors;
-if(errors === _errs322){
-if(data147 && typeof data147 == "object" && !Array.isArray(data147)){
-if(data147.domain === undefined){
-data147.domain = 0.8;
+if(_errs341 === errors){
+let data156 = data155.targets;
+const _errs342 = errors;
+if(errors === _errs342){
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+if(data156.domain === undefined){
+data156.domain = 0.8;
 }
-if(data147.reasoning === undefined){
-data147.reasoning = 0.6;
+if(data156.reasoning === undefined){
+data156.reasoning = 0.6;
 }
-if(data147.instruction === undefined){
-data147.instruction = 0.7;
+if(data156.instruction === undefined){
+data156.instruction = 0.7;
 }
-if(data147.integration === undefined){
-data147.integration = 0.6;
+if(data156.integration === undefined){
+data156.integration = 0.6;
 }
-const _errs324 = errors;
-for(const key24 in data147){
-if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"}];
+const _errs344 = errors;
+for(const key26 in data156){
+if(!((((key26 === "domain") || (key26 === "reasoning")) || (key26 === "instruction")) || (key26 === "integration"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs324 === errors){
-let data148 = data147.domain;
-const _errs325 = errors;
-if(errors === _errs325){
-if(typeof data148 == "number"){
-if(data148 > 1 || isNaN(data148)){
+if(_errs344 === errors){
+let data157 = data156.domain;
+const _errs345 = errors;
+if(errors === _errs345){
+if(typeof data157 == "number"){
+if(data157 > 1 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data148 < 0 || isNaN(data148)){
+if(data157 < 0 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data148 <= 0 || isNaN(data148)){
+if(data157 <= 0 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3518,23 +3740,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schem
 return false;
 }
 }
-var valid39 = _errs325 === errors;
-if(valid39){
-let data149 = data147.reasoning;
-const _errs327 = errors;
-if(errors === _errs327){
-if(typeof data149 == "number"){
-if(data149 > 1 || isNaN(data149)){
+var valid41 = _errs345 === errors;
+if(valid41){
+let data158 = data156.reasoning;
+const _errs347 = errors;
+if(errors === _errs347){
+if(typeof data158 == "number"){
+if(data158 > 1 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data149 < 0 || isNaN(data149)){
+if(data158 < 0 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data149 <= 0 || isNaN(data149)){
+if(data158 <= 0 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3546,23 +3768,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",sc
 return false;
 }
 }
-var valid39 = _errs327 === errors;
-if(valid39){
-let data150 = data147.instruction;
-const _errs329 = errors;
-if(errors === _errs329){
-if(typeof data150 == "number"){
-if(data150 > 1 || isNaN(data150)){
+var valid41 = _errs347 === errors;
+if(valid41){
+let data159 = data156.instruction;
+const _errs349 = errors;
+if(errors === _errs349){
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data150 < 0 || isNaN(data150)){
+if(data159 < 0 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data150 <= 0 || isNaN(data150)){
+if(data159 <= 0 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3574,23 +3796,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",
 return false;
 }
 }
-var valid39 = _errs329 === errors;
-if(valid39){
-let data151 = data147.integration;
-const _errs331 = errors;
-if(errors === _errs331){
-if(typeof data151 == "number"){
-if(data151 > 1 || isNaN(data151)){
+var valid41 = _errs349 === errors;
+if(valid41){
+let data160 = data156.integration;
+const _errs351 = errors;
+if(errors === _errs351){
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data151 < 0 || isNaN(data151)){
+if(data160 < 0 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data151 <= 0 || isNaN(data151)){
+if(data160 <= 0 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3602,7 +3824,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",
 return false;
 }
 }
-var valid39 = _errs331 === errors;
+var valid41 = _errs351 === errors;
 }
 }
 }
@@ -3613,13 +3835,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"
 return false;
 }
 }
-var valid38 = _errs322 === errors;
-if(valid38){
-let data152 = data146.temperature;
-const _errs333 = errors;
-if(errors === _errs333){
-if(typeof data152 == "number"){
-if(data152 <= 0 || isNaN(data152)){
+var valid40 = _errs342 === errors;
+if(valid40){
+let data161 = data155.temperature;
+const _errs353 = errors;
+if(errors === _errs353){
+if(typeof data161 == "number"){
+if(data161 <= 0 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3629,18 +3851,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPa
 return false;
 }
 }
-var valid38 = _errs333 === errors;
-if(valid38){
-let data153 = data146.min_weight;
-const _errs335 = errors;
-if(errors === _errs335){
-if(typeof data153 == "number"){
-if(data153 > 1 || isNaN(data153)){
+var valid40 = _errs353 === errors;
+if(valid40){
+let data162 = data155.min_weight;
+const _errs355 = errors;
+if(errors === _errs355){
+if(typeof data162 == "number"){
+if(data162 > 1 || isNaN(data162)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data153 < 0 || isNaN(data153)){
+if(data162 < 0 || isNaN(data162)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3651,18 +3873,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPat
 return false;
 }
 }
-var valid38 = _errs335 === errors;
-if(valid38){
-let data154 = data146.max_weight;
-const _errs337 = errors;
-if(errors === _errs337){
-if(typeof data154 == "number"){
-if(data154 > 1 || isNaN(data154)){
+var valid40 = _errs355 === errors;
+if(valid40){
+let data163 = data155.max_weight;
+const _errs357 = errors;
+if(errors === _errs357){
+if(typeof data163 == "number"){
+if(data163 > 1 || isNaN(data163)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data154 < 0 || isNaN(data154)){
+if(data163 < 0 || isNaN(data163)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3673,18 +3895,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPat
 return false;
 }
 }
-var valid38 = _errs337 === errors;
-if(valid38){
-let data155 = data146.ema;
-const _errs339 = errors;
-if(errors === _errs339){
-if(typeof data155 == "number"){
-if(data155 > 1 || isNaN(data155)){
+var valid40 = _errs357 === errors;
+if(valid40){
+let data164 = data155.ema;
+const _errs359 = errors;
+if(errors === _errs359){
+if(typeof data164 == "number"){
+if(data164 > 1 || isNaN(data164)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data155 < 0 || isNaN(data155)){
+if(data164 < 0 || isNaN(data164)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3695,7 +3917,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/pr
 return false;
 }
 }
-var valid38 = _errs339 === errors;
+var valid40 = _errs359 === errors;
 }
 }
 }
@@ -3707,32 +3929,32 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/proper
 return false;
 }
 }
-var valid33 = _errs319 === errors;
-if(valid33){
-let data156 = data115.gradnorm;
-const _errs341 = errors;
-if(errors === _errs341){
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-if(data156.alpha === undefined){
-data156.alpha = 1.5;
+var valid34 = _errs339 === errors;
+if(valid34){
+let data165 = data119.gradnorm;
+const _errs361 = errors;
+if(errors === _errs361){
+if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
+if(data165.alpha === undefined){
+data165.alpha = 1.5;
 }
-if(data156.learning_rate === undefined){
-data156.learning_rate = 0.025;
+if(data165.learning_rate === undefined){
+data165.learning_rate = 0.025;
 }
-const _errs343 = errors;
-for(const key25 in data156){
-if(!((key25 === "alpha") || (key25 === "learning_rate"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
+const _errs363 = errors;
+for(const key27 in data165){
+if(!((key27 === "alpha") || (key27 === "learning_rate"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs343 === errors){
-let data157 = data156.alpha;
-const _errs344 = errors;
-if(errors === _errs344){
-if(typeof data157 == "number"){
-if(data157 < 0 || isNaN(data157)){
+if(_errs363 === errors){
+let data166 = data165.alpha;
+const _errs364 = errors;
+if(errors === _errs364){
+if(typeof data166 == "number"){
+if(data166 < 0 || isNaN(data166)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3742,13 +3964,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPat
 return false;
 }
 }
-var valid40 = _errs344 === errors;
-if(valid40){
-let data158 = data156.learning_rate;
-const _errs346 = errors;
-if(errors === _errs346){
-if(typeof data158 == "number"){
-if(data158 <= 0 || isNaN(data158)){
+var valid42 = _errs364 === errors;
+if(valid42){
+let data167 = data165.learning_rate;
+const _errs366 = errors;
+if(errors === _errs366){
+if(typeof data167 == "number"){
+if(data167 <= 0 || isNaN(data167)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3758,7 +3980,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",s
 return false;
 }
 }
-var valid40 = _errs346 === errors;
+var valid42 = _errs366 === errors;
 }
 }
 }
@@ -3767,85 +3989,87 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/p
 return false;
 }
 }
-var valid33 = _errs341 === errors;
-if(valid33){
-let data159 = data115.projection;
-const _errs348 = errors;
-if(typeof data159 !== "string"){
+var valid34 = _errs361 === errors;
+if(valid34){
+let data168 = data119.projection;
+const _errs368 = errors;
+if(typeof data168 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data159 === "none") || (data159 === "pcgrad")) || (data159 === "subspace"))){
+if(!(((data168 === "none") || (data168 === "pcgrad")) || (data168 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs348 === errors;
-if(valid33){
-let data160 = data115.log_rollouts_every;
-const _errs350 = errors;
-if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
+var valid34 = _errs368 === errors;
+if(valid34){
+let data169 = data119.log_rollouts_every;
+const _errs370 = errors;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs350){
-if(typeof data160 == "number"){
-if(data160 > 1000000 || isNaN(data160)){
+if(errors === _errs370){
+if(typeof data169 == "number"){
+if(data169 > 1000000 || isNaN(data169)){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data160 < 1 || isNaN(data160)){
+if(data169 < 1 || isNaN(data169)){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs350 === errors;
-if(valid33){
-let data161 = data115.probe_every;
-const _errs352 = errors;
-if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
+var valid34 = _errs370 === errors;
+if(valid34){
+let data170 = data119.probe_every;
+const _errs372 = errors;
+if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs352){
-if(typeof data161 == "number"){
-if(data161 > 1000000 || isNaN(data161)){
+if(errors === _errs372){
+if(typeof data170 == "number"){
+if(data170 > 1000000 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data161 < 0 || isNaN(data161)){
+if(data170 < 0 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs352 === errors;
-if(valid33){
-let data162 = data115.checkpoint_every;
-const _errs354 = errors;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
+var valid34 = _errs372 === errors;
+if(valid34){
+let data171 = data119.checkpoint_every;
+const _errs374 = errors;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs354){
-if(typeof data162 == "number"){
-if(data162 > 1000000 || isNaN(data162)){
+if(errors === _errs374){
+if(typeof data171 == "number"){
+if(data171 > 1000000 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data162 < 1 || isNaN(data162)){
+if(data171 < 1 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs354 === errors;
+var valid34 = _errs374 === errors;
+}
+}
 }
 }
 }
@@ -3878,68 +4102,68 @@ validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs254 === errors;
+var valid0 = _errs263 === errors;
 if(valid0){
-let data163 = data.eval;
-const _errs356 = errors;
-if(errors === _errs356){
-if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
-if(data163.suites === undefined){
-data163.suites = ["domain","reasoning","instruction","integration"];
+let data172 = data.eval;
+const _errs376 = errors;
+if(errors === _errs376){
+if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
+if(data172.suites === undefined){
+data172.suites = ["domain","reasoning","instruction","integration"];
 }
-if(data163.mmlu === undefined){
-data163.mmlu = [];
+if(data172.mmlu === undefined){
+data172.mmlu = [];
 }
-if(data163.few_shot === undefined){
-data163.few_shot = 0;
+if(data172.few_shot === undefined){
+data172.few_shot = 0;
 }
-if(data163.max_items === undefined){
-data163.max_items = 0;
+if(data172.max_items === undefined){
+data172.max_items = 0;
 }
-if(data163.bootstrap === undefined){
-data163.bootstrap = 1000;
+if(data172.bootstrap === undefined){
+data172.bootstrap = 1000;
 }
-if(data163.probe_size === undefined){
-data163.probe_size = 32;
+if(data172.probe_size === undefined){
+data172.probe_size = 32;
 }
-if(data163.probe_every === undefined){
-data163.probe_every = 50;
+if(data172.probe_every === undefined){
+data172.probe_every = 50;
 }
-const _errs358 = errors;
-for(const key26 in data163){
-if(!(((((((key26 === "suites") || (key26 === "mmlu")) || (key26 === "few_shot")) || (key26 === "max_items")) || (key26 === "bootstrap")) || (key26 === "probe_size")) || (key26 === "probe_every"))){
-validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"}];
+const _errs378 = errors;
+for(const key28 in data172){
+if(!(((((((key28 === "suites") || (key28 === "mmlu")) || (key28 === "few_shot")) || (key28 === "max_items")) || (key28 === "bootstrap")) || (key28 === "probe_size")) || (key28 === "probe_every"))){
+validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs358 === errors){
-let data164 = data163.suites;
-const _errs359 = errors;
-if(errors === _errs359){
-if(Array.isArray(data164)){
-var valid42 = true;
-const len10 = data164.length;
+if(_errs378 === errors){
+let data173 = data172.suites;
+const _errs379 = errors;
+if(errors === _errs379){
+if(Array.isArray(data173)){
+var valid44 = true;
+const len10 = data173.length;
 for(let i13=0; i13<len10; i13++){
-let data165 = data164[i13];
-const _errs361 = errors;
-if(!((((data165 === "domain") || (data165 === "reasoning")) || (data165 === "instruction")) || (data165 === "integration"))){
+let data174 = data173[i13];
+const _errs381 = errors;
+if(!((((data174 === "domain") || (data174 === "reasoning")) || (data174 === "instruction")) || (data174 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid42 = _errs361 === errors;
-if(!valid42){
+var valid44 = _errs381 === errors;
+if(!valid44){
 break;
 }
 }
-if(valid42){
-let i14 = data164.length;
+if(valid44){
+let i14 = data173.length;
 let j3;
 if(i14 > 1){
 outer3:
 for(;i14--;){
 for(j3 = i14; j3--;){
-if(func0(data164[i14], data164[j3])){
+if(func0(data173[i14], data173[j3])){
 validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)"}];
 return false;
 break outer3;
@@ -3954,20 +4178,20 @@ validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/pro
 return false;
 }
 }
-var valid41 = _errs359 === errors;
-if(valid41){
-let data166 = data163.mmlu;
-const _errs362 = errors;
-if(errors === _errs362){
-if(Array.isArray(data166)){
-var valid44 = true;
-const len11 = data166.length;
+var valid43 = _errs379 === errors;
+if(valid43){
+let data175 = data172.mmlu;
+const _errs382 = errors;
+if(errors === _errs382){
+if(Array.isArray(data175)){
+var valid46 = true;
+const len11 = data175.length;
 for(let i15=0; i15<len11; i15++){
-let data167 = data166[i15];
-const _errs364 = errors;
-if(errors === _errs364){
-if(typeof data167 === "string"){
-if(func4(data167) < 1){
+let data176 = data175[i15];
+const _errs384 = errors;
+if(errors === _errs384){
+if(typeof data176 === "string"){
+if(func4(data176) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -3977,8 +4201,8 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"
 return false;
 }
 }
-var valid44 = _errs364 === errors;
-if(!valid44){
+var valid46 = _errs384 === errors;
+if(!valid46){
 break;
 }
 }
@@ -3988,117 +4212,117 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu",schemaPath:"#/prope
 return false;
 }
 }
-var valid41 = _errs362 === errors;
-if(valid41){
-let data168 = data163.few_shot;
-const _errs366 = errors;
-if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+var valid43 = _errs382 === errors;
+if(valid43){
+let data177 = data172.few_shot;
+const _errs386 = errors;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs366){
-if(typeof data168 == "number"){
-if(data168 > 10 || isNaN(data168)){
+if(errors === _errs386){
+if(typeof data177 == "number"){
+if(data177 > 10 || isNaN(data177)){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data168 < 0 || isNaN(data168)){
+if(data177 < 0 || isNaN(data177)){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid41 = _errs366 === errors;
-if(valid41){
-let data169 = data163.max_items;
-const _errs368 = errors;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+var valid43 = _errs386 === errors;
+if(valid43){
+let data178 = data172.max_items;
+const _errs388 = errors;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs368){
-if(typeof data169 == "number"){
-if(data169 > 10000000 || isNaN(data169)){
+if(errors === _errs388){
+if(typeof data178 == "number"){
+if(data178 > 10000000 || isNaN(data178)){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
-if(data169 < 0 || isNaN(data169)){
+if(data178 < 0 || isNaN(data178)){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid41 = _errs368 === errors;
-if(valid41){
-let data170 = data163.bootstrap;
-const _errs370 = errors;
-if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
+var valid43 = _errs388 === errors;
+if(valid43){
+let data179 = data172.bootstrap;
+const _errs390 = errors;
+if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs370){
-if(typeof data170 == "number"){
-if(data170 > 100000 || isNaN(data170)){
+if(errors === _errs390){
+if(typeof data179 == "number"){
+if(data179 > 100000 || isNaN(data179)){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data170 < 0 || isNaN(data170)){
+if(data179 < 0 || isNaN(data179)){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid41 = _errs370 === errors;
-if(valid41){
-let data171 = data163.probe_size;
-const _errs372 = errors;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+var valid43 = _errs390 === errors;
+if(valid43){
+let data180 = data172.probe_size;
+const _errs392 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs372){
-if(typeof data171 == "number"){
-if(data171 > 100000 || isNaN(data171)){
+if(errors === _errs392){
+if(typeof data180 == "number"){
+if(data180 > 100000 || isNaN(data180)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data171 < 1 || isNaN(data171)){
+if(data180 < 1 || isNaN(data180)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid41 = _errs372 === errors;
-if(valid41){
-let data172 = data163.probe_every;
-const _errs374 = errors;
-if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
+var valid43 = _errs392 === errors;
+if(valid43){
+let data181 = data172.probe_every;
+const _errs394 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs374){
-if(typeof data172 == "number"){
-if(data172 > 1000000 || isNaN(data172)){
+if(errors === _errs394){
+if(typeof data181 == "number"){
+if(data181 > 1000000 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data172 < 0 || isNaN(data172)){
+if(data181 < 0 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid41 = _errs374 === errors;
+var valid43 = _errs394 === errors;
 }
 }
 }
@@ -4112,32 +4336,32 @@ validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs356 === errors;
+var valid0 = _errs376 === errors;
 if(valid0){
-let data173 = data.output;
-const _errs376 = errors;
-if(errors === _errs376){
-if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
-if(data173.runs_dir === undefined){
-data173.runs_dir = "runs";
+let data182 = data.output;
+const _errs396 = errors;
+if(errors === _errs396){
+if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
+if(data182.runs_dir === undefined){
+data182.runs_dir = "runs";
 }
-if(data173.keep_checkpoints === undefined){
-data173.keep_checkpoints = 2;
+if(data182.keep_checkpoints === undefined){
+data182.keep_checkpoints = 2;
 }
-const _errs378 = errors;
-for(const key27 in data173){
-if(!((key27 === "runs_dir") || (key27 === "keep_checkpoints"))){
-validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"}];
+const _errs398 = errors;
+for(const key29 in data182){
+if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
+validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs378 === errors){
-let data174 = data173.runs_dir;
-const _errs379 = errors;
-if(errors === _errs379){
-if(typeof data174 === "string"){
-if(func4(data174) < 1){
+if(_errs398 === errors){
+let data183 = data182.runs_dir;
+const _errs399 = errors;
+if(errors === _errs399){
+if(typeof data183 === "string"){
+if(func4(data183) < 1){
 validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4147,29 +4371,29 @@ validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#
 return false;
 }
 }
-var valid45 = _errs379 === errors;
-if(valid45){
-let data175 = data173.keep_checkpoints;
-const _errs381 = errors;
-if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
+var valid47 = _errs399 === errors;
+if(valid47){
+let data184 = data182.keep_checkpoints;
+const _errs401 = errors;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs381){
-if(typeof data175 == "number"){
-if(data175 > 1000 || isNaN(data175)){
+if(errors === _errs401){
+if(typeof data184 == "number"){
+if(data184 > 1000 || isNaN(data184)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data175 < 1 || isNaN(data175)){
+if(data184 < 1 || isNaN(data184)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid45 = _errs381 === errors;
+var valid47 = _errs401 === errors;
 }
 }
 }
@@ -4178,53 +4402,53 @@ validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properti
 return false;
 }
 }
-var valid0 = _errs376 === errors;
+var valid0 = _errs396 === errors;
 if(valid0){
 if(data.variants !== undefined){
-let data176 = data.variants;
-const _errs383 = errors;
-if(!data176 || typeof data176 != "object"){
+let data185 = data.variants;
+const _errs403 = errors;
+if(!data185 || typeof data185 != "object"){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object"}];
 return false;
 }
-if(errors === _errs383){
-if(Array.isArray(data176)){
-if(data176.length < 1){
+if(errors === _errs403){
+if(Array.isArray(data185)){
+if(data185.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid46 = true;
-const len12 = data176.length;
+var valid48 = true;
+const len12 = data185.length;
 for(let i16=0; i16<len12; i16++){
-let data177 = data176[i16];
-const _errs385 = errors;
-if(errors === _errs385){
-if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
-if(data177.set === undefined){
-data177.set = {};
+let data186 = data185[i16];
+const _errs405 = errors;
+if(errors === _errs405){
+if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
+if(data186.set === undefined){
+data186.set = {};
 }
 let missing8;
-if((data177.name === undefined) && (missing8 = "name")){
+if((data186.name === undefined) && (missing8 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
 return false;
 }
 else {
-const _errs387 = errors;
-for(const key28 in data177){
-if(!((key28 === "name") || (key28 === "set"))){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
+const _errs407 = errors;
+for(const key30 in data186){
+if(!((key30 === "name") || (key30 === "set"))){
+validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs387 === errors){
-if(data177.name !== undefined){
-let data178 = data177.name;
-const _errs388 = errors;
-if(errors === _errs388){
-if(typeof data178 === "string"){
-if(!pattern8.test(data178)){
+if(_errs407 === errors){
+if(data186.name !== undefined){
+let data187 = data186.name;
+const _errs408 = errors;
+if(errors === _errs408){
+if(typeof data187 === "string"){
+if(!pattern8.test(data187)){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4234,19 +4458,19 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schem
 return false;
 }
 }
-var valid47 = _errs388 === errors;
+var valid49 = _errs408 === errors;
 }
 else {
-var valid47 = true;
+var valid49 = true;
 }
-if(valid47){
-let data179 = data177.set;
-const _errs390 = errors;
-if(errors === _errs390){
-if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
-for(const key29 in data179){
-if(!(pattern9.test(key29))){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
+if(valid49){
+let data188 = data186.set;
+const _errs410 = errors;
+if(errors === _errs410){
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+for(const key31 in data188){
+if(!(pattern9.test(key31))){
+validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
 return false;
 break;
 }
@@ -4257,7 +4481,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schema
 return false;
 }
 }
-var valid47 = _errs390 === errors;
+var valid49 = _errs410 === errors;
 }
 }
 }
@@ -4267,70 +4491,70 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#
 return false;
 }
 }
-var valid46 = _errs385 === errors;
-if(!valid46){
+var valid48 = _errs405 === errors;
+if(!valid48){
 break;
 }
 }
 }
 }
-if(errors === _errs383){
-if(data176 && typeof data176 == "object" && !Array.isArray(data176)){
-if(Object.keys(data176).length < 1){
+if(errors === _errs403){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+if(Object.keys(data185).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs393 = errors;
-for(const key30 in data176){
-if(!((key30 === "list") || (key30 === "grid"))){
-validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
+const _errs413 = errors;
+for(const key32 in data185){
+if(!((key32 === "list") || (key32 === "grid"))){
+validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs393 === errors){
-if(data176.list !== undefined){
-let data180 = data176.list;
-const _errs394 = errors;
-if(errors === _errs394){
-if(Array.isArray(data180)){
-if(data180.length < 1){
+if(_errs413 === errors){
+if(data185.list !== undefined){
+let data189 = data185.list;
+const _errs414 = errors;
+if(errors === _errs414){
+if(Array.isArray(data189)){
+if(data189.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid49 = true;
-const len13 = data180.length;
+var valid51 = true;
+const len13 = data189.length;
 for(let i17=0; i17<len13; i17++){
-let data181 = data180[i17];
-const _errs396 = errors;
-if(errors === _errs396){
-if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
-if(data181.set === undefined){
-data181.set = {};
+let data190 = data189[i17];
+const _errs416 = errors;
+if(errors === _errs416){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+if(data190.set === undefined){
+data190.set = {};
 }
 let missing9;
-if((data181.name === undefined) && (missing9 = "name")){
+if((data190.name === undefined) && (missing9 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
 return false;
 }
 else {
-const _errs398 = errors;
-for(const key31 in data181){
-if(!((key31 === "name") || (key31 === "set"))){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
+const _errs418 = errors;
+for(const key33 in data190){
+if(!((key33 === "name") || (key33 === "set"))){
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs398 === errors){
-if(data181.name !== undefined){
-let data182 = data181.name;
-const _errs399 = errors;
-if(errors === _errs399){
-if(typeof data182 === "string"){
-if(!pattern8.test(data182)){
+if(_errs418 === errors){
+if(data190.name !== undefined){
+let data191 = data190.name;
+const _errs419 = errors;
+if(errors === _errs419){
+if(typeof data191 === "string"){
+if(!pattern8.test(data191)){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4340,19 +4564,19 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",
 return false;
 }
 }
-var valid50 = _errs399 === errors;
+var valid52 = _errs419 === errors;
 }
 else {
-var valid50 = true;
+var valid52 = true;
 }
-if(valid50){
-let data183 = data181.set;
-const _errs401 = errors;
-if(errors === _errs401){
-if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
-for(const key32 in data183){
-if(!(pattern9.test(key32))){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
+if(valid52){
+let data192 = data190.set;
+const _errs421 = errors;
+if(errors === _errs421){
+if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
+for(const key34 in data192){
+if(!(pattern9.test(key34))){
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
 return false;
 break;
 }
@@ -4363,7 +4587,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",s
 return false;
 }
 }
-var valid50 = _errs401 === errors;
+var valid52 = _errs421 === errors;
 }
 }
 }
@@ -4373,8 +4597,8 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPa
 return false;
 }
 }
-var valid49 = _errs396 === errors;
-if(!valid49){
+var valid51 = _errs416 === errors;
+if(!valid51){
 break;
 }
 }
@@ -4385,50 +4609,50 @@ validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/p
 return false;
 }
 }
-var valid48 = _errs394 === errors;
+var valid50 = _errs414 === errors;
 }
 else {
-var valid48 = true;
+var valid50 = true;
 }
-if(valid48){
-if(data176.grid !== undefined){
-let data184 = data176.grid;
-const _errs404 = errors;
-if(errors === _errs404){
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-if(Object.keys(data184).length < 1){
+if(valid50){
+if(data185.grid !== undefined){
+let data193 = data185.grid;
+const _errs424 = errors;
+if(errors === _errs424){
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(Object.keys(data193).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs406 = errors;
-for(const key33 in data184){
-if(!(pattern9.test(key33))){
-validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
+const _errs426 = errors;
+for(const key35 in data193){
+if(!(pattern9.test(key35))){
+validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs406 === errors){
-var valid51 = true;
-for(const key34 in data184){
-if(pattern9.test(key34)){
-let data185 = data184[key34];
-const _errs407 = errors;
-if(errors === _errs407){
-if(Array.isArray(data185)){
-if(data185.length < 1){
-validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
+if(_errs426 === errors){
+var valid53 = true;
+for(const key36 in data193){
+if(pattern9.test(key36)){
+let data194 = data193[key36];
+const _errs427 = errors;
+if(errors === _errs427){
+if(Array.isArray(data194)){
+if(data194.length < 1){
+validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array"}];
 return false;
 }
 }
-var valid51 = _errs407 === errors;
-if(!valid51){
+var valid53 = _errs427 === errors;
+if(!valid53){
 break;
 }
 }
@@ -4441,10 +4665,10 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/p
 return false;
 }
 }
-var valid48 = _errs404 === errors;
+var valid50 = _errs424 === errors;
 }
 else {
-var valid48 = true;
+var valid50 = true;
 }
 }
 }
@@ -4452,42 +4676,42 @@ var valid48 = true;
 }
 }
 }
-var valid0 = _errs383 === errors;
+var valid0 = _errs403 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data186 = data.sweep;
-const _errs409 = errors;
-if(errors === _errs409){
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.parallel === undefined){
-data186.parallel = 1;
+let data195 = data.sweep;
+const _errs429 = errors;
+if(errors === _errs429){
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+if(data195.parallel === undefined){
+data195.parallel = 1;
 }
-const _errs411 = errors;
-for(const key35 in data186){
-if(!(key35 === "parallel")){
-validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
+const _errs431 = errors;
+for(const key37 in data195){
+if(!(key37 === "parallel")){
+validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs411 === errors){
-let data187 = data186.parallel;
-const _errs412 = errors;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+if(_errs431 === errors){
+let data196 = data195.parallel;
+const _errs432 = errors;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs412){
-if(typeof data187 == "number"){
-if(data187 > 64 || isNaN(data187)){
+if(errors === _errs432){
+if(typeof data196 == "number"){
+if(data196 > 64 || isNaN(data196)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data187 < 1 || isNaN(data187)){
+if(data196 < 1 || isNaN(data196)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -4501,7 +4725,7 @@ validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs409 === errors;
+var valid0 = _errs429 === errors;
 }
 }
 }

@@ -3,7 +3,7 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -2831,10 +2831,12 @@ vErrors.push(err225);
 errors++;
 }
 }
-if(data85.grad_accumulation !== undefined){
-let data95 = data85.grad_accumulation;
-if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err226 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
+if(data85.adam !== undefined){
+let data95 = data85.adam;
+if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
+for(const key17 in data95){
+if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
+const err226 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data95};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2843,9 +2845,12 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(typeof data95 == "number"){
-if(data95 > 1024 || isNaN(data95)){
-const err227 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
+}
+if(data95.beta1 !== undefined){
+let data96 = data95.beta1;
+if(typeof data96 == "number"){
+if(data96 < 0 || isNaN(data96)){
+const err227 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2854,8 +2859,8 @@ vErrors.push(err227);
 }
 errors++;
 }
-if(data95 < 1 || isNaN(data95)){
-const err228 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data95};
+if(data96 >= 1 || isNaN(data96)){
+const err228 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2865,13 +2870,8 @@ vErrors.push(err228);
 errors++;
 }
 }
-}
-if(data85.capability_weights !== undefined){
-let data96 = data85.capability_weights;
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-for(const key17 in data96){
-if(!((((key17 === "domain") || (key17 === "reasoning")) || (key17 === "instruction")) || (key17 === "integration"))){
-const err229 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data96};
+else {
+const err229 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2881,11 +2881,11 @@ vErrors.push(err229);
 errors++;
 }
 }
-if(data96.domain !== undefined){
-let data97 = data96.domain;
+if(data95.beta2 !== undefined){
+let data97 = data95.beta2;
 if(typeof data97 == "number"){
-if(data97 > 1 || isNaN(data97)){
-const err230 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+if(data97 < 0 || isNaN(data97)){
+const err230 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2894,8 +2894,8 @@ vErrors.push(err230);
 }
 errors++;
 }
-if(data97 < 0 || isNaN(data97)){
-const err231 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+if(data97 >= 1 || isNaN(data97)){
+const err231 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2904,8 +2904,9 @@ vErrors.push(err231);
 }
 errors++;
 }
-if(data97 <= 0 || isNaN(data97)){
-const err232 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+}
+else {
+const err232 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2915,8 +2916,11 @@ vErrors.push(err232);
 errors++;
 }
 }
-else {
-const err233 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data97};
+if(data95.eps !== undefined){
+let data98 = data95.eps;
+if(typeof data98 == "number"){
+if(data98 > 1 || isNaN(data98)){
+const err233 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2925,12 +2929,8 @@ vErrors.push(err233);
 }
 errors++;
 }
-}
-if(data96.reasoning !== undefined){
-let data98 = data96.reasoning;
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
-const err234 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+if(data98 <= 0 || isNaN(data98)){
+const err234 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2939,8 +2939,9 @@ vErrors.push(err234);
 }
 errors++;
 }
-if(data98 < 0 || isNaN(data98)){
-const err235 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+}
+else {
+const err235 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2949,8 +2950,10 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(data98 <= 0 || isNaN(data98)){
-const err236 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+}
+}
+else {
+const err236 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data95};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2960,8 +2963,10 @@ vErrors.push(err236);
 errors++;
 }
 }
-else {
-const err237 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data98};
+if(data85.grad_accumulation !== undefined){
+let data99 = data85.grad_accumulation;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+const err237 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2970,12 +2975,9 @@ vErrors.push(err237);
 }
 errors++;
 }
-}
-if(data96.instruction !== undefined){
-let data99 = data96.instruction;
 if(typeof data99 == "number"){
-if(data99 > 1 || isNaN(data99)){
-const err238 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+if(data99 > 1024 || isNaN(data99)){
+const err238 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2984,8 +2986,8 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(data99 < 0 || isNaN(data99)){
-const err239 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+if(data99 < 1 || isNaN(data99)){
+const err239 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -2994,8 +2996,14 @@ vErrors.push(err239);
 }
 errors++;
 }
-if(data99 <= 0 || isNaN(data99)){
-const err240 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+}
+}
+if(data85.capability_weights !== undefined){
+let data100 = data85.capability_weights;
+if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
+for(const key18 in data100){
+if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
+const err240 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data100};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3005,8 +3013,11 @@ vErrors.push(err240);
 errors++;
 }
 }
-else {
-const err241 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data99};
+if(data100.domain !== undefined){
+let data101 = data100.domain;
+if(typeof data101 == "number"){
+if(data101 > 1 || isNaN(data101)){
+const err241 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3015,12 +3026,8 @@ vErrors.push(err241);
 }
 errors++;
 }
-}
-if(data96.integration !== undefined){
-let data100 = data96.integration;
-if(typeof data100 == "number"){
-if(data100 > 1 || isNaN(data100)){
-const err242 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+if(data101 < 0 || isNaN(data101)){
+const err242 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3029,8 +3036,8 @@ vErrors.push(err242);
 }
 errors++;
 }
-if(data100 < 0 || isNaN(data100)){
-const err243 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+if(data101 <= 0 || isNaN(data101)){
+const err243 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3039,8 +3046,9 @@ vErrors.push(err243);
 }
 errors++;
 }
-if(data100 <= 0 || isNaN(data100)){
-const err244 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+}
+else {
+const err244 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3050,8 +3058,11 @@ vErrors.push(err244);
 errors++;
 }
 }
-else {
-const err245 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data100};
+if(data100.reasoning !== undefined){
+let data102 = data100.reasoning;
+if(typeof data102 == "number"){
+if(data102 > 1 || isNaN(data102)){
+const err245 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3060,10 +3071,8 @@ vErrors.push(err245);
 }
 errors++;
 }
-}
-}
-else {
-const err246 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data96};
+if(data102 < 0 || isNaN(data102)){
+const err246 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3072,11 +3081,8 @@ vErrors.push(err246);
 }
 errors++;
 }
-}
-if(data85.projection !== undefined){
-let data101 = data85.projection;
-if(typeof data101 !== "string"){
-const err247 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data101};
+if(data102 <= 0 || isNaN(data102)){
+const err247 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3085,8 +3091,9 @@ vErrors.push(err247);
 }
 errors++;
 }
-if(!((((data101 === "none") || (data101 === "pcgrad")) || (data101 === "subspace")) || (data101 === "olora"))){
-const err248 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data101};
+}
+else {
+const err248 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3096,10 +3103,11 @@ vErrors.push(err248);
 errors++;
 }
 }
-if(data85.projection_scope !== undefined){
-let data102 = data85.projection_scope;
-if(typeof data102 !== "string"){
-const err249 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data102};
+if(data100.instruction !== undefined){
+let data103 = data100.instruction;
+if(typeof data103 == "number"){
+if(data103 > 1 || isNaN(data103)){
+const err249 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3108,8 +3116,8 @@ vErrors.push(err249);
 }
 errors++;
 }
-if(!((data102 === "global") || (data102 === "per_matrix"))){
-const err250 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data102};
+if(data103 < 0 || isNaN(data103)){
+const err250 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3118,13 +3126,8 @@ vErrors.push(err250);
 }
 errors++;
 }
-}
-if(data85.subspace !== undefined){
-let data103 = data85.subspace;
-if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
-for(const key18 in data103){
-if(!((((key18 === "energy") || (key18 === "window")) || (key18 === "refresh_every")) || (key18 === "max_rank"))){
-const err251 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data103};
+if(data103 <= 0 || isNaN(data103)){
+const err251 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3134,11 +3137,8 @@ vErrors.push(err251);
 errors++;
 }
 }
-if(data103.energy !== undefined){
-let data104 = data103.energy;
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
-const err252 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
+else {
+const err252 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3147,8 +3147,12 @@ vErrors.push(err252);
 }
 errors++;
 }
-if(data104 <= 0 || isNaN(data104)){
-const err253 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
+}
+if(data100.integration !== undefined){
+let data104 = data100.integration;
+if(typeof data104 == "number"){
+if(data104 > 1 || isNaN(data104)){
+const err253 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3157,9 +3161,8 @@ vErrors.push(err253);
 }
 errors++;
 }
-}
-else {
-const err254 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data104};
+if(data104 < 0 || isNaN(data104)){
+const err254 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3168,11 +3171,8 @@ vErrors.push(err254);
 }
 errors++;
 }
-}
-if(data103.window !== undefined){
-let data105 = data103.window;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
-const err255 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
+if(data104 <= 0 || isNaN(data104)){
+const err255 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3181,9 +3181,9 @@ vErrors.push(err255);
 }
 errors++;
 }
-if(typeof data105 == "number"){
-if(data105 > 256 || isNaN(data105)){
-const err256 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
+}
+else {
+const err256 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3192,8 +3192,10 @@ vErrors.push(err256);
 }
 errors++;
 }
-if(data105 < 1 || isNaN(data105)){
-const err257 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data105};
+}
+}
+else {
+const err257 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data100};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3203,11 +3205,10 @@ vErrors.push(err257);
 errors++;
 }
 }
-}
-if(data103.refresh_every !== undefined){
-let data106 = data103.refresh_every;
-if(!((typeof data106 == "number") && (!(data106 % 1) && !isNaN(data106)))){
-const err258 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
+if(data85.projection !== undefined){
+let data105 = data85.projection;
+if(typeof data105 !== "string"){
+const err258 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data105};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3216,9 +3217,8 @@ vErrors.push(err258);
 }
 errors++;
 }
-if(typeof data106 == "number"){
-if(data106 > 1000000 || isNaN(data106)){
-const err259 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
+if(!((((data105 === "none") || (data105 === "pcgrad")) || (data105 === "subspace")) || (data105 === "olora"))){
+const err259 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data105};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3227,8 +3227,11 @@ vErrors.push(err259);
 }
 errors++;
 }
-if(data106 < 1 || isNaN(data106)){
-const err260 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data106};
+}
+if(data85.projection_scope !== undefined){
+let data106 = data85.projection_scope;
+if(typeof data106 !== "string"){
+const err260 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data106};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3237,12 +3240,8 @@ vErrors.push(err260);
 }
 errors++;
 }
-}
-}
-if(data103.max_rank !== undefined){
-let data107 = data103.max_rank;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-const err261 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
+if(!((data106 === "global") || (data106 === "per_matrix"))){
+const err261 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data106};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3251,9 +3250,13 @@ vErrors.push(err261);
 }
 errors++;
 }
-if(typeof data107 == "number"){
-if(data107 > 1024 || isNaN(data107)){
-const err262 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
+}
+if(data85.subspace !== undefined){
+let data107 = data85.subspace;
+if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
+for(const key19 in data107){
+if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
+const err262 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data107};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3262,8 +3265,12 @@ vErrors.push(err262);
 }
 errors++;
 }
-if(data107 < 1 || isNaN(data107)){
-const err263 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data107};
+}
+if(data107.energy !== undefined){
+let data108 = data107.energy;
+if(typeof data108 == "number"){
+if(data108 > 1 || isNaN(data108)){
+const err263 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3272,11 +3279,8 @@ vErrors.push(err263);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err264 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data103};
+if(data108 <= 0 || isNaN(data108)){
+const err264 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3286,12 +3290,8 @@ vErrors.push(err264);
 errors++;
 }
 }
-if(data85.olora !== undefined){
-let data108 = data85.olora;
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-for(const key19 in data108){
-if(!((key19 === "lambda") || (key19 === "combine_with"))){
-const err265 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data108};
+else {
+const err265 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3301,11 +3301,10 @@ vErrors.push(err265);
 errors++;
 }
 }
-if(data108.lambda !== undefined){
-let data109 = data108.lambda;
-if(typeof data109 == "number"){
-if(data109 < 0 || isNaN(data109)){
-const err266 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data109};
+if(data107.window !== undefined){
+let data109 = data107.window;
+if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+const err266 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3314,9 +3313,9 @@ vErrors.push(err266);
 }
 errors++;
 }
-}
-else {
-const err267 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data109};
+if(typeof data109 == "number"){
+if(data109 > 256 || isNaN(data109)){
+const err267 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3325,11 +3324,8 @@ vErrors.push(err267);
 }
 errors++;
 }
-}
-if(data108.combine_with !== undefined){
-let data110 = data108.combine_with;
-if(typeof data110 !== "string"){
-const err268 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data110};
+if(data109 < 1 || isNaN(data109)){
+const err268 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3338,8 +3334,12 @@ vErrors.push(err268);
 }
 errors++;
 }
-if(!(((data110 === "none") || (data110 === "pcgrad")) || (data110 === "subspace"))){
-const err269 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data110};
+}
+}
+if(data107.refresh_every !== undefined){
+let data110 = data107.refresh_every;
+if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+const err269 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3348,10 +3348,9 @@ vErrors.push(err269);
 }
 errors++;
 }
-}
-}
-else {
-const err270 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data108};
+if(typeof data110 == "number"){
+if(data110 > 1000000 || isNaN(data110)){
+const err270 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3360,11 +3359,8 @@ vErrors.push(err270);
 }
 errors++;
 }
-}
-if(data85.interference_every !== undefined){
-let data111 = data85.interference_every;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-const err271 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
+if(data110 < 1 || isNaN(data110)){
+const err271 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3373,9 +3369,12 @@ vErrors.push(err271);
 }
 errors++;
 }
-if(typeof data111 == "number"){
-if(data111 > 1000000 || isNaN(data111)){
-const err272 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
+}
+}
+if(data107.max_rank !== undefined){
+let data111 = data107.max_rank;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+const err272 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3384,8 +3383,9 @@ vErrors.push(err272);
 }
 errors++;
 }
-if(data111 < 0 || isNaN(data111)){
-const err273 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data111};
+if(typeof data111 == "number"){
+if(data111 > 1024 || isNaN(data111)){
+const err273 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3394,12 +3394,8 @@ vErrors.push(err273);
 }
 errors++;
 }
-}
-}
-if(data85.log_every !== undefined){
-let data112 = data85.log_every;
-if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
-const err274 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
+if(data111 < 1 || isNaN(data111)){
+const err274 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3408,9 +3404,11 @@ vErrors.push(err274);
 }
 errors++;
 }
-if(typeof data112 == "number"){
-if(data112 > 1000000 || isNaN(data112)){
-const err275 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
+}
+}
+}
+else {
+const err275 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data107};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3419,8 +3417,13 @@ vErrors.push(err275);
 }
 errors++;
 }
-if(data112 < 1 || isNaN(data112)){
-const err276 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data112};
+}
+if(data85.olora !== undefined){
+let data112 = data85.olora;
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+for(const key20 in data112){
+if(!((key20 === "lambda") || (key20 === "combine_with"))){
+const err276 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data112};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3430,11 +3433,11 @@ vErrors.push(err276);
 errors++;
 }
 }
-}
-if(data85.checkpoint_every !== undefined){
-let data113 = data85.checkpoint_every;
-if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
-const err277 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
+if(data112.lambda !== undefined){
+let data113 = data112.lambda;
+if(typeof data113 == "number"){
+if(data113 < 0 || isNaN(data113)){
+const err277 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data113};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3443,9 +3446,9 @@ vErrors.push(err277);
 }
 errors++;
 }
-if(typeof data113 == "number"){
-if(data113 > 1000000 || isNaN(data113)){
-const err278 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
+}
+else {
+const err278 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data113};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3454,8 +3457,11 @@ vErrors.push(err278);
 }
 errors++;
 }
-if(data113 < 1 || isNaN(data113)){
-const err279 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data113};
+}
+if(data112.combine_with !== undefined){
+let data114 = data112.combine_with;
+if(typeof data114 !== "string"){
+const err279 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data114};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3464,12 +3470,8 @@ vErrors.push(err279);
 }
 errors++;
 }
-}
-}
-if(data85.max_bad_steps !== undefined){
-let data114 = data85.max_bad_steps;
-if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-const err280 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
+if(!(((data114 === "none") || (data114 === "pcgrad")) || (data114 === "subspace"))){
+const err280 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data114};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3478,9 +3480,10 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(typeof data114 == "number"){
-if(data114 > 1000 || isNaN(data114)){
-const err281 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
+}
+}
+else {
+const err281 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data112};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3489,8 +3492,11 @@ vErrors.push(err281);
 }
 errors++;
 }
-if(data114 < 1 || isNaN(data114)){
-const err282 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data114};
+}
+if(data85.interference_every !== undefined){
+let data115 = data85.interference_every;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+const err282 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3499,11 +3505,9 @@ vErrors.push(err282);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err283 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data85};
+if(typeof data115 == "number"){
+if(data115 > 1000000 || isNaN(data115)){
+const err283 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3512,13 +3516,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-}
-if(data.grpo !== undefined){
-let data115 = data.grpo;
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-for(const key20 in data115){
-if(!(func1.call(schema31.properties.grpo.properties, key20))){
-const err284 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data115};
+if(data115 < 0 || isNaN(data115)){
+const err284 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3528,10 +3527,11 @@ vErrors.push(err284);
 errors++;
 }
 }
-if(data115.steps !== undefined){
-let data116 = data115.steps;
+}
+if(data85.log_every !== undefined){
+let data116 = data85.log_every;
 if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-const err285 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
+const err285 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3542,7 +3542,7 @@ errors++;
 }
 if(typeof data116 == "number"){
 if(data116 > 1000000 || isNaN(data116)){
-const err286 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
+const err286 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3552,7 +3552,7 @@ vErrors.push(err286);
 errors++;
 }
 if(data116 < 1 || isNaN(data116)){
-const err287 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data116};
+const err287 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3563,10 +3563,10 @@ errors++;
 }
 }
 }
-if(data115.prompts_per_step !== undefined){
-let data117 = data115.prompts_per_step;
+if(data85.checkpoint_every !== undefined){
+let data117 = data85.checkpoint_every;
 if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-const err288 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
+const err288 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3576,8 +3576,8 @@ vErrors.push(err288);
 errors++;
 }
 if(typeof data117 == "number"){
-if(data117 > 4096 || isNaN(data117)){
-const err289 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
+if(data117 > 1000000 || isNaN(data117)){
+const err289 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3587,7 +3587,7 @@ vErrors.push(err289);
 errors++;
 }
 if(data117 < 1 || isNaN(data117)){
-const err290 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data117};
+const err290 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3598,10 +3598,10 @@ errors++;
 }
 }
 }
-if(data115.group_size !== undefined){
-let data118 = data115.group_size;
+if(data85.max_bad_steps !== undefined){
+let data118 = data85.max_bad_steps;
 if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-const err291 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
+const err291 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3611,8 +3611,8 @@ vErrors.push(err291);
 errors++;
 }
 if(typeof data118 == "number"){
-if(data118 > 256 || isNaN(data118)){
-const err292 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
+if(data118 > 1000 || isNaN(data118)){
+const err292 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3621,8 +3621,8 @@ vErrors.push(err292);
 }
 errors++;
 }
-if(data118 < 2 || isNaN(data118)){
-const err293 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data118};
+if(data118 < 1 || isNaN(data118)){
+const err293 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3633,10 +3633,9 @@ errors++;
 }
 }
 }
-if(data115.num_iterations !== undefined){
-let data119 = data115.num_iterations;
-if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
-const err294 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
+}
+else {
+const err294 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data85};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3645,9 +3644,13 @@ vErrors.push(err294);
 }
 errors++;
 }
-if(typeof data119 == "number"){
-if(data119 > 16 || isNaN(data119)){
-const err295 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
+}
+if(data.grpo !== undefined){
+let data119 = data.grpo;
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+for(const key21 in data119){
+if(!(func1.call(schema31.properties.grpo.properties, key21))){
+const err295 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data119};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3656,8 +3659,11 @@ vErrors.push(err295);
 }
 errors++;
 }
-if(data119 < 1 || isNaN(data119)){
-const err296 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data119};
+}
+if(data119.steps !== undefined){
+let data120 = data119.steps;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+const err296 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3666,13 +3672,9 @@ vErrors.push(err296);
 }
 errors++;
 }
-}
-}
-if(data115.learning_rate !== undefined){
-let data120 = data115.learning_rate;
 if(typeof data120 == "number"){
-if(data120 > 1 || isNaN(data120)){
-const err297 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+if(data120 > 1000000 || isNaN(data120)){
+const err297 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3681,8 +3683,8 @@ vErrors.push(err297);
 }
 errors++;
 }
-if(data120 <= 0 || isNaN(data120)){
-const err298 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+if(data120 < 1 || isNaN(data120)){
+const err298 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3692,8 +3694,11 @@ vErrors.push(err298);
 errors++;
 }
 }
-else {
-const err299 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data120};
+}
+if(data119.prompts_per_step !== undefined){
+let data121 = data119.prompts_per_step;
+if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
+const err299 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3702,12 +3707,9 @@ vErrors.push(err299);
 }
 errors++;
 }
-}
-if(data115.clip_epsilon !== undefined){
-let data121 = data115.clip_epsilon;
 if(typeof data121 == "number"){
-if(data121 > 1 || isNaN(data121)){
-const err300 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+if(data121 > 4096 || isNaN(data121)){
+const err300 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3716,8 +3718,8 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(data121 <= 0 || isNaN(data121)){
-const err301 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+if(data121 < 1 || isNaN(data121)){
+const err301 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3727,8 +3729,11 @@ vErrors.push(err301);
 errors++;
 }
 }
-else {
-const err302 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data121};
+}
+if(data119.group_size !== undefined){
+let data122 = data119.group_size;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+const err302 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3737,12 +3742,9 @@ vErrors.push(err302);
 }
 errors++;
 }
-}
-if(data115.epsilon_high !== undefined){
-let data122 = data115.epsilon_high;
 if(typeof data122 == "number"){
-if(data122 > 10 || isNaN(data122)){
-const err303 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+if(data122 > 256 || isNaN(data122)){
+const err303 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3751,8 +3753,8 @@ vErrors.push(err303);
 }
 errors++;
 }
-if(data122 < 0 || isNaN(data122)){
-const err304 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+if(data122 < 2 || isNaN(data122)){
+const err304 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3762,8 +3764,11 @@ vErrors.push(err304);
 errors++;
 }
 }
-else {
-const err305 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data122};
+}
+if(data119.num_iterations !== undefined){
+let data123 = data119.num_iterations;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+const err305 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3772,12 +3777,9 @@ vErrors.push(err305);
 }
 errors++;
 }
-}
-if(data115.kl_beta !== undefined){
-let data123 = data115.kl_beta;
 if(typeof data123 == "number"){
-if(data123 < 0 || isNaN(data123)){
-const err306 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data123};
+if(data123 > 16 || isNaN(data123)){
+const err306 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3786,9 +3788,8 @@ vErrors.push(err306);
 }
 errors++;
 }
-}
-else {
-const err307 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data123};
+if(data123 < 1 || isNaN(data123)){
+const err307 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3798,11 +3799,12 @@ vErrors.push(err307);
 errors++;
 }
 }
-if(data115.temperature !== undefined){
-let data124 = data115.temperature;
+}
+if(data119.learning_rate !== undefined){
+let data124 = data119.learning_rate;
 if(typeof data124 == "number"){
-if(data124 > 5 || isNaN(data124)){
-const err308 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+if(data124 > 1 || isNaN(data124)){
+const err308 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3812,7 +3814,7 @@ vErrors.push(err308);
 errors++;
 }
 if(data124 <= 0 || isNaN(data124)){
-const err309 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+const err309 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3823,7 +3825,7 @@ errors++;
 }
 }
 else {
-const err310 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data124};
+const err310 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3833,11 +3835,11 @@ vErrors.push(err310);
 errors++;
 }
 }
-if(data115.top_p !== undefined){
-let data125 = data115.top_p;
+if(data119.grad_clip !== undefined){
+let data125 = data119.grad_clip;
 if(typeof data125 == "number"){
-if(data125 > 1 || isNaN(data125)){
-const err311 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+if(data125 < 0 || isNaN(data125)){
+const err311 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data125};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3846,8 +3848,9 @@ vErrors.push(err311);
 }
 errors++;
 }
-if(data125 <= 0 || isNaN(data125)){
-const err312 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+}
+else {
+const err312 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data125};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3857,8 +3860,12 @@ vErrors.push(err312);
 errors++;
 }
 }
-else {
-const err313 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data125};
+if(data119.adam !== undefined){
+let data126 = data119.adam;
+if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
+for(const key22 in data126){
+if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
+const err313 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data126};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3868,10 +3875,11 @@ vErrors.push(err313);
 errors++;
 }
 }
-if(data115.max_new_tokens !== undefined){
-let data126 = data115.max_new_tokens;
-if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-const err314 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+if(data126.beta1 !== undefined){
+let data127 = data126.beta1;
+if(typeof data127 == "number"){
+if(data127 < 0 || isNaN(data127)){
+const err314 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3880,9 +3888,8 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(typeof data126 == "number"){
-if(data126 > 8192 || isNaN(data126)){
-const err315 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+if(data127 >= 1 || isNaN(data127)){
+const err315 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3891,8 +3898,9 @@ vErrors.push(err315);
 }
 errors++;
 }
-if(data126 < 1 || isNaN(data126)){
-const err316 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data126};
+}
+else {
+const err316 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3902,16 +3910,11 @@ vErrors.push(err316);
 errors++;
 }
 }
-}
-if(data115.stop !== undefined){
-let data127 = data115.stop;
-if(Array.isArray(data127)){
-const len8 = data127.length;
-for(let i11=0; i11<len8; i11++){
-let data128 = data127[i11];
-if(typeof data128 === "string"){
-if(func4(data128) < 1){
-const err317 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data128};
+if(data126.beta2 !== undefined){
+let data128 = data126.beta2;
+if(typeof data128 == "number"){
+if(data128 < 0 || isNaN(data128)){
+const err317 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3920,9 +3923,8 @@ vErrors.push(err317);
 }
 errors++;
 }
-}
-else {
-const err318 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data128};
+if(data128 >= 1 || isNaN(data128)){
+const err318 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3932,9 +3934,8 @@ vErrors.push(err318);
 errors++;
 }
 }
-}
 else {
-const err319 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data127};
+const err319 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3944,10 +3945,11 @@ vErrors.push(err319);
 errors++;
 }
 }
-if(data115.loss_type !== undefined){
-let data129 = data115.loss_type;
-if(typeof data129 !== "string"){
-const err320 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data129};
+if(data126.eps !== undefined){
+let data129 = data126.eps;
+if(typeof data129 == "number"){
+if(data129 > 1 || isNaN(data129)){
+const err320 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3956,8 +3958,8 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(!(((data129 === "grpo") || (data129 === "dr_grpo")) || (data129 === "dapo"))){
-const err321 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data129};
+if(data129 <= 0 || isNaN(data129)){
+const err321 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3967,10 +3969,8 @@ vErrors.push(err321);
 errors++;
 }
 }
-if(data115.importance_sampling !== undefined){
-let data130 = data115.importance_sampling;
-if(typeof data130 !== "string"){
-const err322 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data130};
+else {
+const err322 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3979,8 +3979,10 @@ vErrors.push(err322);
 }
 errors++;
 }
-if(!((data130 === "token") || (data130 === "sequence"))){
-const err323 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data130};
+}
+}
+else {
+const err323 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data126};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3990,10 +3992,11 @@ vErrors.push(err323);
 errors++;
 }
 }
-if(data115.scale_rewards !== undefined){
-let data131 = data115.scale_rewards;
-if(typeof data131 !== "string"){
-const err324 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data131};
+if(data119.clip_epsilon !== undefined){
+let data130 = data119.clip_epsilon;
+if(typeof data130 == "number"){
+if(data130 > 1 || isNaN(data130)){
+const err324 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4002,8 +4005,8 @@ vErrors.push(err324);
 }
 errors++;
 }
-if(!(((data131 === "group") || (data131 === "batch")) || (data131 === "none"))){
-const err325 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data131};
+if(data130 <= 0 || isNaN(data130)){
+const err325 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4013,10 +4016,8 @@ vErrors.push(err325);
 errors++;
 }
 }
-if(data115.mask_truncated_completions !== undefined){
-let data132 = data115.mask_truncated_completions;
-if(typeof data132 !== "boolean"){
-const err326 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data132};
+else {
+const err326 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4026,10 +4027,11 @@ vErrors.push(err326);
 errors++;
 }
 }
-if(data115.aggregation !== undefined){
-let data133 = data115.aggregation;
-if(typeof data133 !== "string"){
-const err327 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data133};
+if(data119.epsilon_high !== undefined){
+let data131 = data119.epsilon_high;
+if(typeof data131 == "number"){
+if(data131 > 10 || isNaN(data131)){
+const err327 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4038,8 +4040,8 @@ vErrors.push(err327);
 }
 errors++;
 }
-if(!((data133 === "sum_then_normalize") || (data133 === "normalize_then_sum"))){
-const err328 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data133};
+if(data131 < 0 || isNaN(data131)){
+const err328 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4049,12 +4051,8 @@ vErrors.push(err328);
 errors++;
 }
 }
-if(data115.capability_weights !== undefined){
-let data134 = data115.capability_weights;
-if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
-for(const key21 in data134){
-if(!((((key21 === "domain") || (key21 === "reasoning")) || (key21 === "instruction")) || (key21 === "integration"))){
-const err329 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data134};
+else {
+const err329 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4064,11 +4062,11 @@ vErrors.push(err329);
 errors++;
 }
 }
-if(data134.domain !== undefined){
-let data135 = data134.domain;
-if(typeof data135 == "number"){
-if(data135 > 1 || isNaN(data135)){
-const err330 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
+if(data119.kl_beta !== undefined){
+let data132 = data119.kl_beta;
+if(typeof data132 == "number"){
+if(data132 < 0 || isNaN(data132)){
+const err330 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data132};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4077,8 +4075,9 @@ vErrors.push(err330);
 }
 errors++;
 }
-if(data135 <= 0 || isNaN(data135)){
-const err331 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
+}
+else {
+const err331 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data132};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4088,8 +4087,11 @@ vErrors.push(err331);
 errors++;
 }
 }
-else {
-const err332 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data135};
+if(data119.temperature !== undefined){
+let data133 = data119.temperature;
+if(typeof data133 == "number"){
+if(data133 > 5 || isNaN(data133)){
+const err332 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4098,12 +4100,8 @@ vErrors.push(err332);
 }
 errors++;
 }
-}
-if(data134.reasoning !== undefined){
-let data136 = data134.reasoning;
-if(typeof data136 == "number"){
-if(data136 > 1 || isNaN(data136)){
-const err333 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
+if(data133 <= 0 || isNaN(data133)){
+const err333 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4112,8 +4110,9 @@ vErrors.push(err333);
 }
 errors++;
 }
-if(data136 <= 0 || isNaN(data136)){
-const err334 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
+}
+else {
+const err334 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4123,8 +4122,11 @@ vErrors.push(err334);
 errors++;
 }
 }
-else {
-const err335 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data136};
+if(data119.top_p !== undefined){
+let data134 = data119.top_p;
+if(typeof data134 == "number"){
+if(data134 > 1 || isNaN(data134)){
+const err335 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4133,12 +4135,8 @@ vErrors.push(err335);
 }
 errors++;
 }
-}
-if(data134.instruction !== undefined){
-let data137 = data134.instruction;
-if(typeof data137 == "number"){
-if(data137 > 1 || isNaN(data137)){
-const err336 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
+if(data134 <= 0 || isNaN(data134)){
+const err336 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4147,8 +4145,9 @@ vErrors.push(err336);
 }
 errors++;
 }
-if(data137 <= 0 || isNaN(data137)){
-const err337 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
+}
+else {
+const err337 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4158,8 +4157,10 @@ vErrors.push(err337);
 errors++;
 }
 }
-else {
-const err338 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data137};
+if(data119.max_new_tokens !== undefined){
+let data135 = data119.max_new_tokens;
+if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
+const err338 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4168,12 +4169,9 @@ vErrors.push(err338);
 }
 errors++;
 }
-}
-if(data134.integration !== undefined){
-let data138 = data134.integration;
-if(typeof data138 == "number"){
-if(data138 > 1 || isNaN(data138)){
-const err339 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
+if(typeof data135 == "number"){
+if(data135 > 8192 || isNaN(data135)){
+const err339 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4182,8 +4180,8 @@ vErrors.push(err339);
 }
 errors++;
 }
-if(data138 <= 0 || isNaN(data138)){
-const err340 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
+if(data135 < 1 || isNaN(data135)){
+const err340 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4193,8 +4191,16 @@ vErrors.push(err340);
 errors++;
 }
 }
-else {
-const err341 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data138};
+}
+if(data119.stop !== undefined){
+let data136 = data119.stop;
+if(Array.isArray(data136)){
+const len8 = data136.length;
+for(let i11=0; i11<len8; i11++){
+let data137 = data136[i11];
+if(typeof data137 === "string"){
+if(func4(data137) < 1){
+const err341 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data137};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4204,9 +4210,8 @@ vErrors.push(err341);
 errors++;
 }
 }
-}
 else {
-const err342 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data134};
+const err342 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data137};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4216,11 +4221,9 @@ vErrors.push(err342);
 errors++;
 }
 }
-if(data115.rewards !== undefined){
-let data139 = data115.rewards;
-if(Array.isArray(data139)){
-if(data139.length < 1){
-const err343 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data139};
+}
+else {
+const err343 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data136};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4229,12 +4232,11 @@ vErrors.push(err343);
 }
 errors++;
 }
-const len9 = data139.length;
-for(let i12=0; i12<len9; i12++){
-let data140 = data139[i12];
-if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
-if(data140.name === undefined){
-const err344 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+}
+if(data119.loss_type !== undefined){
+let data138 = data119.loss_type;
+if(typeof data138 !== "string"){
+const err344 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data138};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4243,8 +4245,8 @@ vErrors.push(err344);
 }
 errors++;
 }
-if(data140.weight === undefined){
-const err345 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+if(!(((data138 === "grpo") || (data138 === "dr_grpo")) || (data138 === "dapo"))){
+const err345 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data138};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4253,9 +4255,11 @@ vErrors.push(err345);
 }
 errors++;
 }
-for(const key22 in data140){
-if(!((((key22 === "name") || (key22 === "weight")) || (key22 === "module")) || (key22 === "id"))){
-const err346 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+}
+if(data119.importance_sampling !== undefined){
+let data139 = data119.importance_sampling;
+if(typeof data139 !== "string"){
+const err346 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data139};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4264,11 +4268,8 @@ vErrors.push(err346);
 }
 errors++;
 }
-}
-if(data140.name !== undefined){
-let data141 = data140.name;
-if(typeof data141 !== "string"){
-const err347 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data141};
+if(!((data139 === "token") || (data139 === "sequence"))){
+const err347 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data139};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4277,8 +4278,11 @@ vErrors.push(err347);
 }
 errors++;
 }
-if(!(((((data141 === "domain") || (data141 === "reasoning")) || (data141 === "instruction")) || (data141 === "format")) || (data141 === "custom"))){
-const err348 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data141};
+}
+if(data119.scale_rewards !== undefined){
+let data140 = data119.scale_rewards;
+if(typeof data140 !== "string"){
+const err348 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data140};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4287,12 +4291,8 @@ vErrors.push(err348);
 }
 errors++;
 }
-}
-if(data140.weight !== undefined){
-let data142 = data140.weight;
-if(typeof data142 == "number"){
-if(data142 < 0 || isNaN(data142)){
-const err349 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data142};
+if(!(((data140 === "group") || (data140 === "batch")) || (data140 === "none"))){
+const err349 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data140};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4302,8 +4302,10 @@ vErrors.push(err349);
 errors++;
 }
 }
-else {
-const err350 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data142};
+if(data119.mask_truncated_completions !== undefined){
+let data141 = data119.mask_truncated_completions;
+if(typeof data141 !== "boolean"){
+const err350 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data141};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4313,10 +4315,10 @@ vErrors.push(err350);
 errors++;
 }
 }
-if(data140.module !== undefined){
-let data143 = data140.module;
-if(typeof data143 !== "string"){
-const err351 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data143};
+if(data119.aggregation !== undefined){
+let data142 = data119.aggregation;
+if(typeof data142 !== "string"){
+const err351 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data142};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4325,12 +4327,8 @@ vErrors.push(err351);
 }
 errors++;
 }
-}
-if(data140.id !== undefined){
-let data144 = data140.id;
-if(typeof data144 === "string"){
-if(!pattern7.test(data144)){
-const err352 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data144};
+if(!((data142 === "sum_then_normalize") || (data142 === "normalize_then_sum"))){
+const err352 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data142};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4340,8 +4338,12 @@ vErrors.push(err352);
 errors++;
 }
 }
-else {
-const err353 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data144};
+if(data119.capability_weights !== undefined){
+let data143 = data119.capability_weights;
+if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
+for(const key23 in data143){
+if(!((((key23 === "domain") || (key23 === "reasoning")) || (key23 === "instruction")) || (key23 === "integration"))){
+const err353 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data143};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4351,9 +4353,11 @@ vErrors.push(err353);
 errors++;
 }
 }
-}
-else {
-const err354 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data140};
+if(data143.domain !== undefined){
+let data144 = data143.domain;
+if(typeof data144 == "number"){
+if(data144 > 1 || isNaN(data144)){
+const err354 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4362,10 +4366,8 @@ vErrors.push(err354);
 }
 errors++;
 }
-}
-}
-else {
-const err355 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data139};
+if(data144 <= 0 || isNaN(data144)){
+const err355 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4375,10 +4377,8 @@ vErrors.push(err355);
 errors++;
 }
 }
-if(data115.weighting !== undefined){
-let data145 = data115.weighting;
-if(typeof data145 !== "string"){
-const err356 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data145};
+else {
+const err356 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4387,8 +4387,12 @@ vErrors.push(err356);
 }
 errors++;
 }
-if(!(((data145 === "fixed") || (data145 === "gap")) || (data145 === "gradnorm"))){
-const err357 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data145};
+}
+if(data143.reasoning !== undefined){
+let data145 = data143.reasoning;
+if(typeof data145 == "number"){
+if(data145 > 1 || isNaN(data145)){
+const err357 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4397,13 +4401,8 @@ vErrors.push(err357);
 }
 errors++;
 }
-}
-if(data115.gap !== undefined){
-let data146 = data115.gap;
-if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
-for(const key23 in data146){
-if(!(((((key23 === "targets") || (key23 === "temperature")) || (key23 === "min_weight")) || (key23 === "max_weight")) || (key23 === "ema"))){
-const err358 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data146};
+if(data145 <= 0 || isNaN(data145)){
+const err358 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4413,12 +4412,8 @@ vErrors.push(err358);
 errors++;
 }
 }
-if(data146.targets !== undefined){
-let data147 = data146.targets;
-if(data147 && typeof data147 == "object" && !Array.isArray(data147)){
-for(const key24 in data147){
-if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
-const err359 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data147};
+else {
+const err359 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4428,11 +4423,11 @@ vErrors.push(err359);
 errors++;
 }
 }
-if(data147.domain !== undefined){
-let data148 = data147.domain;
-if(typeof data148 == "number"){
-if(data148 > 1 || isNaN(data148)){
-const err360 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+if(data143.instruction !== undefined){
+let data146 = data143.instruction;
+if(typeof data146 == "number"){
+if(data146 > 1 || isNaN(data146)){
+const err360 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4441,8 +4436,8 @@ vErrors.push(err360);
 }
 errors++;
 }
-if(data148 < 0 || isNaN(data148)){
-const err361 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+if(data146 <= 0 || isNaN(data146)){
+const err361 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4451,8 +4446,9 @@ vErrors.push(err361);
 }
 errors++;
 }
-if(data148 <= 0 || isNaN(data148)){
-const err362 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+}
+else {
+const err362 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4462,8 +4458,11 @@ vErrors.push(err362);
 errors++;
 }
 }
-else {
-const err363 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data148};
+if(data143.integration !== undefined){
+let data147 = data143.integration;
+if(typeof data147 == "number"){
+if(data147 > 1 || isNaN(data147)){
+const err363 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4472,12 +4471,8 @@ vErrors.push(err363);
 }
 errors++;
 }
-}
-if(data147.reasoning !== undefined){
-let data149 = data147.reasoning;
-if(typeof data149 == "number"){
-if(data149 > 1 || isNaN(data149)){
-const err364 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+if(data147 <= 0 || isNaN(data147)){
+const err364 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4486,8 +4481,9 @@ vErrors.push(err364);
 }
 errors++;
 }
-if(data149 < 0 || isNaN(data149)){
-const err365 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+}
+else {
+const err365 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4496,8 +4492,10 @@ vErrors.push(err365);
 }
 errors++;
 }
-if(data149 <= 0 || isNaN(data149)){
-const err366 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+}
+}
+else {
+const err366 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data143};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4507,8 +4505,11 @@ vErrors.push(err366);
 errors++;
 }
 }
-else {
-const err367 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data149};
+if(data119.rewards !== undefined){
+let data148 = data119.rewards;
+if(Array.isArray(data148)){
+if(data148.length < 1){
+const err367 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data148};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4517,12 +4518,12 @@ vErrors.push(err367);
 }
 errors++;
 }
-}
-if(data147.instruction !== undefined){
-let data150 = data147.instruction;
-if(typeof data150 == "number"){
-if(data150 > 1 || isNaN(data150)){
-const err368 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+const len9 = data148.length;
+for(let i12=0; i12<len9; i12++){
+let data149 = data148[i12];
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+if(data149.name === undefined){
+const err368 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4531,8 +4532,8 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(data150 < 0 || isNaN(data150)){
-const err369 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+if(data149.weight === undefined){
+const err369 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4541,8 +4542,9 @@ vErrors.push(err369);
 }
 errors++;
 }
-if(data150 <= 0 || isNaN(data150)){
-const err370 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+for(const key24 in data149){
+if(!((((key24 === "name") || (key24 === "weight")) || (key24 === "module")) || (key24 === "id"))){
+const err370 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4552,8 +4554,10 @@ vErrors.push(err370);
 errors++;
 }
 }
-else {
-const err371 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data150};
+if(data149.name !== undefined){
+let data150 = data149.name;
+if(typeof data150 !== "string"){
+const err371 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data150};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4562,12 +4566,8 @@ vErrors.push(err371);
 }
 errors++;
 }
-}
-if(data147.integration !== undefined){
-let data151 = data147.integration;
-if(typeof data151 == "number"){
-if(data151 > 1 || isNaN(data151)){
-const err372 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+if(!(((((data150 === "domain") || (data150 === "reasoning")) || (data150 === "instruction")) || (data150 === "format")) || (data150 === "custom"))){
+const err372 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data150};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4576,8 +4576,12 @@ vErrors.push(err372);
 }
 errors++;
 }
+}
+if(data149.weight !== undefined){
+let data151 = data149.weight;
+if(typeof data151 == "number"){
 if(data151 < 0 || isNaN(data151)){
-const err373 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+const err373 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data151};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4586,8 +4590,9 @@ vErrors.push(err373);
 }
 errors++;
 }
-if(data151 <= 0 || isNaN(data151)){
-const err374 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+}
+else {
+const err374 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data151};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4597,8 +4602,10 @@ vErrors.push(err374);
 errors++;
 }
 }
-else {
-const err375 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data151};
+if(data149.module !== undefined){
+let data152 = data149.module;
+if(typeof data152 !== "string"){
+const err375 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data152};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4608,9 +4615,11 @@ vErrors.push(err375);
 errors++;
 }
 }
-}
-else {
-const err376 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data147};
+if(data149.id !== undefined){
+let data153 = data149.id;
+if(typeof data153 === "string"){
+if(!pattern7.test(data153)){
+const err376 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data153};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4620,11 +4629,8 @@ vErrors.push(err376);
 errors++;
 }
 }
-if(data146.temperature !== undefined){
-let data152 = data146.temperature;
-if(typeof data152 == "number"){
-if(data152 <= 0 || isNaN(data152)){
-const err377 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data152};
+else {
+const err377 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data153};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4634,8 +4640,9 @@ vErrors.push(err377);
 errors++;
 }
 }
+}
 else {
-const err378 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data152};
+const err378 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4645,11 +4652,9 @@ vErrors.push(err378);
 errors++;
 }
 }
-if(data146.min_weight !== undefined){
-let data153 = data146.min_weight;
-if(typeof data153 == "number"){
-if(data153 > 1 || isNaN(data153)){
-const err379 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
+}
+else {
+const err379 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data148};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4658,8 +4663,11 @@ vErrors.push(err379);
 }
 errors++;
 }
-if(data153 < 0 || isNaN(data153)){
-const err380 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
+}
+if(data119.weighting !== undefined){
+let data154 = data119.weighting;
+if(typeof data154 !== "string"){
+const err380 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data154};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4668,9 +4676,8 @@ vErrors.push(err380);
 }
 errors++;
 }
-}
-else {
-const err381 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data153};
+if(!(((data154 === "fixed") || (data154 === "gap")) || (data154 === "gradnorm"))){
+const err381 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data154};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4680,11 +4687,12 @@ vErrors.push(err381);
 errors++;
 }
 }
-if(data146.max_weight !== undefined){
-let data154 = data146.max_weight;
-if(typeof data154 == "number"){
-if(data154 > 1 || isNaN(data154)){
-const err382 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
+if(data119.gap !== undefined){
+let data155 = data119.gap;
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
+for(const key25 in data155){
+if(!(((((key25 === "targets") || (key25 === "temperature")) || (key25 === "min_weight")) || (key25 === "max_weight")) || (key25 === "ema"))){
+const err382 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data155};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4693,8 +4701,13 @@ vErrors.push(err382);
 }
 errors++;
 }
-if(data154 < 0 || isNaN(data154)){
-const err383 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
+}
+if(data155.targets !== undefined){
+let data156 = data155.targets;
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+for(const key26 in data156){
+if(!((((key26 === "domain") || (key26 === "reasoning")) || (key26 === "instruction")) || (key26 === "integration"))){
+const err383 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data156};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4704,8 +4717,11 @@ vErrors.push(err383);
 errors++;
 }
 }
-else {
-const err384 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data154};
+if(data156.domain !== undefined){
+let data157 = data156.domain;
+if(typeof data157 == "number"){
+if(data157 > 1 || isNaN(data157)){
+const err384 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4714,12 +4730,8 @@ vErrors.push(err384);
 }
 errors++;
 }
-}
-if(data146.ema !== undefined){
-let data155 = data146.ema;
-if(typeof data155 == "number"){
-if(data155 > 1 || isNaN(data155)){
-const err385 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+if(data157 < 0 || isNaN(data157)){
+const err385 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4728,8 +4740,8 @@ vErrors.push(err385);
 }
 errors++;
 }
-if(data155 < 0 || isNaN(data155)){
-const err386 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+if(data157 <= 0 || isNaN(data157)){
+const err386 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4740,7 +4752,7 @@ errors++;
 }
 }
 else {
-const err387 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data155};
+const err387 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4750,9 +4762,11 @@ vErrors.push(err387);
 errors++;
 }
 }
-}
-else {
-const err388 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data146};
+if(data156.reasoning !== undefined){
+let data158 = data156.reasoning;
+if(typeof data158 == "number"){
+if(data158 > 1 || isNaN(data158)){
+const err388 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4761,13 +4775,8 @@ vErrors.push(err388);
 }
 errors++;
 }
-}
-if(data115.gradnorm !== undefined){
-let data156 = data115.gradnorm;
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-for(const key25 in data156){
-if(!((key25 === "alpha") || (key25 === "learning_rate"))){
-const err389 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data156};
+if(data158 < 0 || isNaN(data158)){
+const err389 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4776,12 +4785,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-}
-if(data156.alpha !== undefined){
-let data157 = data156.alpha;
-if(typeof data157 == "number"){
-if(data157 < 0 || isNaN(data157)){
-const err390 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data157};
+if(data158 <= 0 || isNaN(data158)){
+const err390 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4792,7 +4797,7 @@ errors++;
 }
 }
 else {
-const err391 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data157};
+const err391 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4802,11 +4807,11 @@ vErrors.push(err391);
 errors++;
 }
 }
-if(data156.learning_rate !== undefined){
-let data158 = data156.learning_rate;
-if(typeof data158 == "number"){
-if(data158 <= 0 || isNaN(data158)){
-const err392 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data158};
+if(data156.instruction !== undefined){
+let data159 = data156.instruction;
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
+const err392 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4815,9 +4820,8 @@ vErrors.push(err392);
 }
 errors++;
 }
-}
-else {
-const err393 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data158};
+if(data159 < 0 || isNaN(data159)){
+const err393 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4826,10 +4830,8 @@ vErrors.push(err393);
 }
 errors++;
 }
-}
-}
-else {
-const err394 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data156};
+if(data159 <= 0 || isNaN(data159)){
+const err394 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4839,10 +4841,8 @@ vErrors.push(err394);
 errors++;
 }
 }
-if(data115.projection !== undefined){
-let data159 = data115.projection;
-if(typeof data159 !== "string"){
-const err395 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data159};
+else {
+const err395 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4851,8 +4851,12 @@ vErrors.push(err395);
 }
 errors++;
 }
-if(!(((data159 === "none") || (data159 === "pcgrad")) || (data159 === "subspace"))){
-const err396 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data159};
+}
+if(data156.integration !== undefined){
+let data160 = data156.integration;
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
+const err396 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4861,11 +4865,8 @@ vErrors.push(err396);
 }
 errors++;
 }
-}
-if(data115.log_rollouts_every !== undefined){
-let data160 = data115.log_rollouts_every;
-if(!((typeof data160 == "number") && (!(data160 % 1) && !isNaN(data160)))){
-const err397 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+if(data160 < 0 || isNaN(data160)){
+const err397 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4874,9 +4875,8 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(typeof data160 == "number"){
-if(data160 > 1000000 || isNaN(data160)){
-const err398 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+if(data160 <= 0 || isNaN(data160)){
+const err398 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4885,8 +4885,9 @@ vErrors.push(err398);
 }
 errors++;
 }
-if(data160 < 1 || isNaN(data160)){
-const err399 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data160};
+}
+else {
+const err399 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4897,10 +4898,8 @@ errors++;
 }
 }
 }
-if(data115.probe_every !== undefined){
-let data161 = data115.probe_every;
-if(!((typeof data161 == "number") && (!(data161 % 1) && !isNaN(data161)))){
-const err400 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+else {
+const err400 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data156};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4909,9 +4908,12 @@ vErrors.push(err400);
 }
 errors++;
 }
+}
+if(data155.temperature !== undefined){
+let data161 = data155.temperature;
 if(typeof data161 == "number"){
-if(data161 > 1000000 || isNaN(data161)){
-const err401 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+if(data161 <= 0 || isNaN(data161)){
+const err401 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data161};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4920,8 +4922,9 @@ vErrors.push(err401);
 }
 errors++;
 }
-if(data161 < 0 || isNaN(data161)){
-const err402 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data161};
+}
+else {
+const err402 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data161};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4931,11 +4934,11 @@ vErrors.push(err402);
 errors++;
 }
 }
-}
-if(data115.checkpoint_every !== undefined){
-let data162 = data115.checkpoint_every;
-if(!((typeof data162 == "number") && (!(data162 % 1) && !isNaN(data162)))){
-const err403 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+if(data155.min_weight !== undefined){
+let data162 = data155.min_weight;
+if(typeof data162 == "number"){
+if(data162 > 1 || isNaN(data162)){
+const err403 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4944,9 +4947,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(typeof data162 == "number"){
-if(data162 > 1000000 || isNaN(data162)){
-const err404 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+if(data162 < 0 || isNaN(data162)){
+const err404 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4955,8 +4957,9 @@ vErrors.push(err404);
 }
 errors++;
 }
-if(data162 < 1 || isNaN(data162)){
-const err405 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data162};
+}
+else {
+const err405 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4966,10 +4969,11 @@ vErrors.push(err405);
 errors++;
 }
 }
-}
-}
-else {
-const err406 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data115};
+if(data155.max_weight !== undefined){
+let data163 = data155.max_weight;
+if(typeof data163 == "number"){
+if(data163 > 1 || isNaN(data163)){
+const err406 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4978,13 +4982,8 @@ vErrors.push(err406);
 }
 errors++;
 }
-}
-if(data.eval !== undefined){
-let data163 = data.eval;
-if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
-for(const key26 in data163){
-if(!(((((((key26 === "suites") || (key26 === "mmlu")) || (key26 === "few_shot")) || (key26 === "max_items")) || (key26 === "bootstrap")) || (key26 === "probe_size")) || (key26 === "probe_every"))){
-const err407 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data163};
+if(data163 < 0 || isNaN(data163)){
+const err407 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4994,14 +4993,8 @@ vErrors.push(err407);
 errors++;
 }
 }
-if(data163.suites !== undefined){
-let data164 = data163.suites;
-if(Array.isArray(data164)){
-const len10 = data164.length;
-for(let i13=0; i13<len10; i13++){
-let data165 = data164[i13];
-if(!((((data165 === "domain") || (data165 === "reasoning")) || (data165 === "instruction")) || (data165 === "integration"))){
-const err408 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data165};
+else {
+const err408 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5011,14 +5004,11 @@ vErrors.push(err408);
 errors++;
 }
 }
-let i14 = data164.length;
-let j3;
-if(i14 > 1){
-outer3:
-for(;i14--;){
-for(j3 = i14; j3--;){
-if(func0(data164[i14], data164[j3])){
-const err409 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data164};
+if(data155.ema !== undefined){
+let data164 = data155.ema;
+if(typeof data164 == "number"){
+if(data164 > 1 || isNaN(data164)){
+const err409 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5026,14 +5016,9 @@ else {
 vErrors.push(err409);
 }
 errors++;
-break outer3;
 }
-}
-}
-}
-}
-else {
-const err410 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data164};
+if(data164 < 0 || isNaN(data164)){
+const err410 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5043,15 +5028,8 @@ vErrors.push(err410);
 errors++;
 }
 }
-if(data163.mmlu !== undefined){
-let data166 = data163.mmlu;
-if(Array.isArray(data166)){
-const len11 = data166.length;
-for(let i15=0; i15<len11; i15++){
-let data167 = data166[i15];
-if(typeof data167 === "string"){
-if(func4(data167) < 1){
-const err411 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data167};
+else {
+const err411 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5061,8 +5039,9 @@ vErrors.push(err411);
 errors++;
 }
 }
+}
 else {
-const err412 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data167};
+const err412 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data155};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5072,9 +5051,12 @@ vErrors.push(err412);
 errors++;
 }
 }
-}
-else {
-const err413 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data166};
+if(data119.gradnorm !== undefined){
+let data165 = data119.gradnorm;
+if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
+for(const key27 in data165){
+if(!((key27 === "alpha") || (key27 === "learning_rate"))){
+const err413 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data165};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5084,10 +5066,11 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data163.few_shot !== undefined){
-let data168 = data163.few_shot;
-if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
-const err414 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
+if(data165.alpha !== undefined){
+let data166 = data165.alpha;
+if(typeof data166 == "number"){
+if(data166 < 0 || isNaN(data166)){
+const err414 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data166};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5096,9 +5079,9 @@ vErrors.push(err414);
 }
 errors++;
 }
-if(typeof data168 == "number"){
-if(data168 > 10 || isNaN(data168)){
-const err415 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
+}
+else {
+const err415 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data166};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5107,8 +5090,12 @@ vErrors.push(err415);
 }
 errors++;
 }
-if(data168 < 0 || isNaN(data168)){
-const err416 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data168};
+}
+if(data165.learning_rate !== undefined){
+let data167 = data165.learning_rate;
+if(typeof data167 == "number"){
+if(data167 <= 0 || isNaN(data167)){
+const err416 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data167};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5118,11 +5105,8 @@ vErrors.push(err416);
 errors++;
 }
 }
-}
-if(data163.max_items !== undefined){
-let data169 = data163.max_items;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-const err417 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
+else {
+const err417 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data167};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5131,9 +5115,10 @@ vErrors.push(err417);
 }
 errors++;
 }
-if(typeof data169 == "number"){
-if(data169 > 10000000 || isNaN(data169)){
-const err418 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
+}
+}
+else {
+const err418 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data165};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5142,8 +5127,11 @@ vErrors.push(err418);
 }
 errors++;
 }
-if(data169 < 0 || isNaN(data169)){
-const err419 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data169};
+}
+if(data119.projection !== undefined){
+let data168 = data119.projection;
+if(typeof data168 !== "string"){
+const err419 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data168};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5152,12 +5140,8 @@ vErrors.push(err419);
 }
 errors++;
 }
-}
-}
-if(data163.bootstrap !== undefined){
-let data170 = data163.bootstrap;
-if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
-const err420 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
+if(!(((data168 === "none") || (data168 === "pcgrad")) || (data168 === "subspace"))){
+const err420 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data168};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5166,9 +5150,11 @@ vErrors.push(err420);
 }
 errors++;
 }
-if(typeof data170 == "number"){
-if(data170 > 100000 || isNaN(data170)){
-const err421 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
+}
+if(data119.log_rollouts_every !== undefined){
+let data169 = data119.log_rollouts_every;
+if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+const err421 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5177,8 +5163,9 @@ vErrors.push(err421);
 }
 errors++;
 }
-if(data170 < 0 || isNaN(data170)){
-const err422 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data170};
+if(typeof data169 == "number"){
+if(data169 > 1000000 || isNaN(data169)){
+const err422 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5187,12 +5174,8 @@ vErrors.push(err422);
 }
 errors++;
 }
-}
-}
-if(data163.probe_size !== undefined){
-let data171 = data163.probe_size;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-const err423 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
+if(data169 < 1 || isNaN(data169)){
+const err423 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5201,9 +5184,12 @@ vErrors.push(err423);
 }
 errors++;
 }
-if(typeof data171 == "number"){
-if(data171 > 100000 || isNaN(data171)){
-const err424 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
+}
+}
+if(data119.probe_every !== undefined){
+let data170 = data119.probe_every;
+if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
+const err424 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5212,8 +5198,9 @@ vErrors.push(err424);
 }
 errors++;
 }
-if(data171 < 1 || isNaN(data171)){
-const err425 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data171};
+if(typeof data170 == "number"){
+if(data170 > 1000000 || isNaN(data170)){
+const err425 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5222,12 +5209,8 @@ vErrors.push(err425);
 }
 errors++;
 }
-}
-}
-if(data163.probe_every !== undefined){
-let data172 = data163.probe_every;
-if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
-const err426 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
+if(data170 < 0 || isNaN(data170)){
+const err426 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5236,9 +5219,12 @@ vErrors.push(err426);
 }
 errors++;
 }
-if(typeof data172 == "number"){
-if(data172 > 1000000 || isNaN(data172)){
-const err427 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
+}
+}
+if(data119.checkpoint_every !== undefined){
+let data171 = data119.checkpoint_every;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+const err427 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5247,8 +5233,9 @@ vErrors.push(err427);
 }
 errors++;
 }
-if(data172 < 0 || isNaN(data172)){
-const err428 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data172};
+if(typeof data171 == "number"){
+if(data171 > 1000000 || isNaN(data171)){
+const err428 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5257,11 +5244,8 @@ vErrors.push(err428);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err429 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data163};
+if(data171 < 1 || isNaN(data171)){
+const err429 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5271,12 +5255,10 @@ vErrors.push(err429);
 errors++;
 }
 }
-if(data.output !== undefined){
-let data173 = data.output;
-if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
-for(const key27 in data173){
-if(!((key27 === "runs_dir") || (key27 === "keep_checkpoints"))){
-const err430 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data173};
+}
+}
+else {
+const err430 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data119};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5286,11 +5268,12 @@ vErrors.push(err430);
 errors++;
 }
 }
-if(data173.runs_dir !== undefined){
-let data174 = data173.runs_dir;
-if(typeof data174 === "string"){
-if(func4(data174) < 1){
-const err431 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data174};
+if(data.eval !== undefined){
+let data172 = data.eval;
+if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
+for(const key28 in data172){
+if(!(((((((key28 === "suites") || (key28 === "mmlu")) || (key28 === "few_shot")) || (key28 === "max_items")) || (key28 === "bootstrap")) || (key28 === "probe_size")) || (key28 === "probe_every"))){
+const err431 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data172};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5300,8 +5283,14 @@ vErrors.push(err431);
 errors++;
 }
 }
-else {
-const err432 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data174};
+if(data172.suites !== undefined){
+let data173 = data172.suites;
+if(Array.isArray(data173)){
+const len10 = data173.length;
+for(let i13=0; i13<len10; i13++){
+let data174 = data173[i13];
+if(!((((data174 === "domain") || (data174 === "reasoning")) || (data174 === "instruction")) || (data174 === "integration"))){
+const err432 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data174};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5311,10 +5300,14 @@ vErrors.push(err432);
 errors++;
 }
 }
-if(data173.keep_checkpoints !== undefined){
-let data175 = data173.keep_checkpoints;
-if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
-const err433 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
+let i14 = data173.length;
+let j3;
+if(i14 > 1){
+outer3:
+for(;i14--;){
+for(j3 = i14; j3--;){
+if(func0(data173[i14], data173[j3])){
+const err433 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data173};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5322,10 +5315,14 @@ else {
 vErrors.push(err433);
 }
 errors++;
+break outer3;
 }
-if(typeof data175 == "number"){
-if(data175 > 1000 || isNaN(data175)){
-const err434 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
+}
+}
+}
+}
+else {
+const err434 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data173};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5334,8 +5331,16 @@ vErrors.push(err434);
 }
 errors++;
 }
-if(data175 < 1 || isNaN(data175)){
-const err435 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data175};
+}
+if(data172.mmlu !== undefined){
+let data175 = data172.mmlu;
+if(Array.isArray(data175)){
+const len11 = data175.length;
+for(let i15=0; i15<len11; i15++){
+let data176 = data175[i15];
+if(typeof data176 === "string"){
+if(func4(data176) < 1){
+const err435 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data176};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5345,10 +5350,8 @@ vErrors.push(err435);
 errors++;
 }
 }
-}
-}
 else {
-const err436 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data173};
+const err436 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data176};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5358,10 +5361,9 @@ vErrors.push(err436);
 errors++;
 }
 }
-if(data.variants !== undefined){
-let data176 = data.variants;
-if(!data176 || typeof data176 != "object"){
-const err437 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data176};
+}
+else {
+const err437 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data175};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5370,9 +5372,11 @@ vErrors.push(err437);
 }
 errors++;
 }
-if(Array.isArray(data176)){
-if(data176.length < 1){
-const err438 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data176};
+}
+if(data172.few_shot !== undefined){
+let data177 = data172.few_shot;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err438 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5381,12 +5385,9 @@ vErrors.push(err438);
 }
 errors++;
 }
-const len12 = data176.length;
-for(let i16=0; i16<len12; i16++){
-let data177 = data176[i16];
-if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
-if(data177.name === undefined){
-const err439 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data177};
+if(typeof data177 == "number"){
+if(data177 > 10 || isNaN(data177)){
+const err439 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5395,9 +5396,8 @@ vErrors.push(err439);
 }
 errors++;
 }
-for(const key28 in data177){
-if(!((key28 === "name") || (key28 === "set"))){
-const err440 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data177};
+if(data177 < 0 || isNaN(data177)){
+const err440 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5407,11 +5407,11 @@ vErrors.push(err440);
 errors++;
 }
 }
-if(data177.name !== undefined){
-let data178 = data177.name;
-if(typeof data178 === "string"){
-if(!pattern8.test(data178)){
-const err441 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data178};
+}
+if(data172.max_items !== undefined){
+let data178 = data172.max_items;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+const err441 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5420,9 +5420,9 @@ vErrors.push(err441);
 }
 errors++;
 }
-}
-else {
-const err442 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data178};
+if(typeof data178 == "number"){
+if(data178 > 10000000 || isNaN(data178)){
+const err442 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5431,13 +5431,8 @@ vErrors.push(err442);
 }
 errors++;
 }
-}
-if(data177.set !== undefined){
-let data179 = data177.set;
-if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
-for(const key29 in data179){
-if(!(pattern9.test(key29))){
-const err443 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data179};
+if(data178 < 0 || isNaN(data178)){
+const err443 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5448,8 +5443,10 @@ errors++;
 }
 }
 }
-else {
-const err444 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data179};
+if(data172.bootstrap !== undefined){
+let data179 = data172.bootstrap;
+if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
+const err444 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5458,10 +5455,9 @@ vErrors.push(err444);
 }
 errors++;
 }
-}
-}
-else {
-const err445 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data177};
+if(typeof data179 == "number"){
+if(data179 > 100000 || isNaN(data179)){
+const err445 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5470,11 +5466,8 @@ vErrors.push(err445);
 }
 errors++;
 }
-}
-}
-if(data176 && typeof data176 == "object" && !Array.isArray(data176)){
-if(Object.keys(data176).length < 1){
-const err446 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data176};
+if(data179 < 0 || isNaN(data179)){
+const err446 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5483,9 +5476,12 @@ vErrors.push(err446);
 }
 errors++;
 }
-for(const key30 in data176){
-if(!((key30 === "list") || (key30 === "grid"))){
-const err447 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data176};
+}
+}
+if(data172.probe_size !== undefined){
+let data180 = data172.probe_size;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err447 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5494,12 +5490,9 @@ vErrors.push(err447);
 }
 errors++;
 }
-}
-if(data176.list !== undefined){
-let data180 = data176.list;
-if(Array.isArray(data180)){
-if(data180.length < 1){
-const err448 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data180};
+if(typeof data180 == "number"){
+if(data180 > 100000 || isNaN(data180)){
+const err448 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5508,12 +5501,8 @@ vErrors.push(err448);
 }
 errors++;
 }
-const len13 = data180.length;
-for(let i17=0; i17<len13; i17++){
-let data181 = data180[i17];
-if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
-if(data181.name === undefined){
-const err449 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+if(data180 < 1 || isNaN(data180)){
+const err449 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5522,9 +5511,12 @@ vErrors.push(err449);
 }
 errors++;
 }
-for(const key31 in data181){
-if(!((key31 === "name") || (key31 === "set"))){
-const err450 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+}
+}
+if(data172.probe_every !== undefined){
+let data181 = data172.probe_every;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err450 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5533,12 +5525,9 @@ vErrors.push(err450);
 }
 errors++;
 }
-}
-if(data181.name !== undefined){
-let data182 = data181.name;
-if(typeof data182 === "string"){
-if(!pattern8.test(data182)){
-const err451 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data182};
+if(typeof data181 == "number"){
+if(data181 > 1000000 || isNaN(data181)){
+const err451 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5547,9 +5536,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-}
-else {
-const err452 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data182};
+if(data181 < 0 || isNaN(data181)){
+const err452 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5559,12 +5547,10 @@ vErrors.push(err452);
 errors++;
 }
 }
-if(data181.set !== undefined){
-let data183 = data181.set;
-if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
-for(const key32 in data183){
-if(!(pattern9.test(key32))){
-const err453 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data183};
+}
+}
+else {
+const err453 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data172};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5574,9 +5560,12 @@ vErrors.push(err453);
 errors++;
 }
 }
-}
-else {
-const err454 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data183};
+if(data.output !== undefined){
+let data182 = data.output;
+if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
+for(const key29 in data182){
+if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
+const err454 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data182};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5586,9 +5575,11 @@ vErrors.push(err454);
 errors++;
 }
 }
-}
-else {
-const err455 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data181};
+if(data182.runs_dir !== undefined){
+let data183 = data182.runs_dir;
+if(typeof data183 === "string"){
+if(func4(data183) < 1){
+const err455 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data183};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5598,9 +5589,8 @@ vErrors.push(err455);
 errors++;
 }
 }
-}
 else {
-const err456 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data180};
+const err456 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data183};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5610,11 +5600,10 @@ vErrors.push(err456);
 errors++;
 }
 }
-if(data176.grid !== undefined){
-let data184 = data176.grid;
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-if(Object.keys(data184).length < 1){
-const err457 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(data182.keep_checkpoints !== undefined){
+let data184 = data182.keep_checkpoints;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+const err457 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5623,9 +5612,9 @@ vErrors.push(err457);
 }
 errors++;
 }
-for(const key33 in data184){
-if(!(pattern9.test(key33))){
-const err458 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(typeof data184 == "number"){
+if(data184 > 1000 || isNaN(data184)){
+const err458 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5634,13 +5623,8 @@ vErrors.push(err458);
 }
 errors++;
 }
-}
-for(const key34 in data184){
-if(pattern9.test(key34)){
-let data185 = data184[key34];
-if(Array.isArray(data185)){
-if(data185.length < 1){
-const err459 = {instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data185};
+if(data184 < 1 || isNaN(data184)){
+const err459 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5650,8 +5634,10 @@ vErrors.push(err459);
 errors++;
 }
 }
+}
+}
 else {
-const err460 = {instancePath:instancePath+"/variants/grid/" + key34.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data185};
+const err460 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data182};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5661,10 +5647,10 @@ vErrors.push(err460);
 errors++;
 }
 }
-}
-}
-else {
-const err461 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data184};
+if(data.variants !== undefined){
+let data185 = data.variants;
+if(!data185 || typeof data185 != "object"){
+const err461 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data185};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5673,15 +5659,9 @@ vErrors.push(err461);
 }
 errors++;
 }
-}
-}
-}
-if(data.sweep !== undefined){
-let data186 = data.sweep;
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-for(const key35 in data186){
-if(!(key35 === "parallel")){
-const err462 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data186};
+if(Array.isArray(data185)){
+if(data185.length < 1){
+const err462 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data185};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5690,11 +5670,12 @@ vErrors.push(err462);
 }
 errors++;
 }
-}
-if(data186.parallel !== undefined){
-let data187 = data186.parallel;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-const err463 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+const len12 = data185.length;
+for(let i16=0; i16<len12; i16++){
+let data186 = data185[i16];
+if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
+if(data186.name === undefined){
+const err463 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data186};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5703,9 +5684,9 @@ vErrors.push(err463);
 }
 errors++;
 }
-if(typeof data187 == "number"){
-if(data187 > 64 || isNaN(data187)){
-const err464 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+for(const key30 in data186){
+if(!((key30 === "name") || (key30 === "set"))){
+const err464 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data186};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5714,8 +5695,12 @@ vErrors.push(err464);
 }
 errors++;
 }
-if(data187 < 1 || isNaN(data187)){
-const err465 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data187};
+}
+if(data186.name !== undefined){
+let data187 = data186.name;
+if(typeof data187 === "string"){
+if(!pattern8.test(data187)){
+const err465 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data187};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5725,10 +5710,8 @@ vErrors.push(err465);
 errors++;
 }
 }
-}
-}
 else {
-const err466 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data186};
+const err466 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data187};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5738,14 +5721,320 @@ vErrors.push(err466);
 errors++;
 }
 }
-}
-else {
-const err467 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(data186.set !== undefined){
+let data188 = data186.set;
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+for(const key31 in data188){
+if(!(pattern9.test(key31))){
+const err467 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data188};
 if(vErrors === null){
 vErrors = [err467];
 }
 else {
 vErrors.push(err467);
+}
+errors++;
+}
+}
+}
+else {
+const err468 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data188};
+if(vErrors === null){
+vErrors = [err468];
+}
+else {
+vErrors.push(err468);
+}
+errors++;
+}
+}
+}
+else {
+const err469 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data186};
+if(vErrors === null){
+vErrors = [err469];
+}
+else {
+vErrors.push(err469);
+}
+errors++;
+}
+}
+}
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+if(Object.keys(data185).length < 1){
+const err470 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data185};
+if(vErrors === null){
+vErrors = [err470];
+}
+else {
+vErrors.push(err470);
+}
+errors++;
+}
+for(const key32 in data185){
+if(!((key32 === "list") || (key32 === "grid"))){
+const err471 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data185};
+if(vErrors === null){
+vErrors = [err471];
+}
+else {
+vErrors.push(err471);
+}
+errors++;
+}
+}
+if(data185.list !== undefined){
+let data189 = data185.list;
+if(Array.isArray(data189)){
+if(data189.length < 1){
+const err472 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data189};
+if(vErrors === null){
+vErrors = [err472];
+}
+else {
+vErrors.push(err472);
+}
+errors++;
+}
+const len13 = data189.length;
+for(let i17=0; i17<len13; i17++){
+let data190 = data189[i17];
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+if(data190.name === undefined){
+const err473 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+if(vErrors === null){
+vErrors = [err473];
+}
+else {
+vErrors.push(err473);
+}
+errors++;
+}
+for(const key33 in data190){
+if(!((key33 === "name") || (key33 === "set"))){
+const err474 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+if(vErrors === null){
+vErrors = [err474];
+}
+else {
+vErrors.push(err474);
+}
+errors++;
+}
+}
+if(data190.name !== undefined){
+let data191 = data190.name;
+if(typeof data191 === "string"){
+if(!pattern8.test(data191)){
+const err475 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data191};
+if(vErrors === null){
+vErrors = [err475];
+}
+else {
+vErrors.push(err475);
+}
+errors++;
+}
+}
+else {
+const err476 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data191};
+if(vErrors === null){
+vErrors = [err476];
+}
+else {
+vErrors.push(err476);
+}
+errors++;
+}
+}
+if(data190.set !== undefined){
+let data192 = data190.set;
+if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
+for(const key34 in data192){
+if(!(pattern9.test(key34))){
+const err477 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data192};
+if(vErrors === null){
+vErrors = [err477];
+}
+else {
+vErrors.push(err477);
+}
+errors++;
+}
+}
+}
+else {
+const err478 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data192};
+if(vErrors === null){
+vErrors = [err478];
+}
+else {
+vErrors.push(err478);
+}
+errors++;
+}
+}
+}
+else {
+const err479 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+if(vErrors === null){
+vErrors = [err479];
+}
+else {
+vErrors.push(err479);
+}
+errors++;
+}
+}
+}
+else {
+const err480 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data189};
+if(vErrors === null){
+vErrors = [err480];
+}
+else {
+vErrors.push(err480);
+}
+errors++;
+}
+}
+if(data185.grid !== undefined){
+let data193 = data185.grid;
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(Object.keys(data193).length < 1){
+const err481 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+if(vErrors === null){
+vErrors = [err481];
+}
+else {
+vErrors.push(err481);
+}
+errors++;
+}
+for(const key35 in data193){
+if(!(pattern9.test(key35))){
+const err482 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+if(vErrors === null){
+vErrors = [err482];
+}
+else {
+vErrors.push(err482);
+}
+errors++;
+}
+}
+for(const key36 in data193){
+if(pattern9.test(key36)){
+let data194 = data193[key36];
+if(Array.isArray(data194)){
+if(data194.length < 1){
+const err483 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data194};
+if(vErrors === null){
+vErrors = [err483];
+}
+else {
+vErrors.push(err483);
+}
+errors++;
+}
+}
+else {
+const err484 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data194};
+if(vErrors === null){
+vErrors = [err484];
+}
+else {
+vErrors.push(err484);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err485 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+if(vErrors === null){
+vErrors = [err485];
+}
+else {
+vErrors.push(err485);
+}
+errors++;
+}
+}
+}
+}
+if(data.sweep !== undefined){
+let data195 = data.sweep;
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+for(const key37 in data195){
+if(!(key37 === "parallel")){
+const err486 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data195};
+if(vErrors === null){
+vErrors = [err486];
+}
+else {
+vErrors.push(err486);
+}
+errors++;
+}
+}
+if(data195.parallel !== undefined){
+let data196 = data195.parallel;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+const err487 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+if(vErrors === null){
+vErrors = [err487];
+}
+else {
+vErrors.push(err487);
+}
+errors++;
+}
+if(typeof data196 == "number"){
+if(data196 > 64 || isNaN(data196)){
+const err488 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+if(vErrors === null){
+vErrors = [err488];
+}
+else {
+vErrors.push(err488);
+}
+errors++;
+}
+if(data196 < 1 || isNaN(data196)){
+const err489 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+if(vErrors === null){
+vErrors = [err489];
+}
+else {
+vErrors.push(err489);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err490 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data195};
+if(vErrors === null){
+vErrors = [err490];
+}
+else {
+vErrors.push(err490);
+}
+errors++;
+}
+}
+}
+else {
+const err491 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err491];
+}
+else {
+vErrors.push(err491);
 }
 errors++;
 }

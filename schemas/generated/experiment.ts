@@ -372,6 +372,23 @@ export interface ExperimentInput {
      */
     grad_clip?: number;
     /**
+     * AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).
+     */
+    adam?: {
+      /**
+       * First-moment decay β₁.
+       */
+      beta1?: number;
+      /**
+       * Second-moment decay β₂.
+       */
+      beta2?: number;
+      /**
+       * Denominator guard ε.
+       */
+      eps?: number;
+    };
+    /**
      * Micro-batches accumulated per step.
      */
     grad_accumulation?: number;
@@ -479,6 +496,27 @@ export interface ExperimentInput {
      * Learning rate (AdamW).
      */
     learning_rate?: number;
+    /**
+     * Clip the global norm of the policy gradient (0 = off).
+     */
+    grad_clip?: number;
+    /**
+     * AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).
+     */
+    adam?: {
+      /**
+       * First-moment decay β₁.
+       */
+      beta1?: number;
+      /**
+       * Second-moment decay β₂.
+       */
+      beta2?: number;
+      /**
+       * Denominator guard ε.
+       */
+      eps?: number;
+    };
     /**
      * Lower clip ε: ratios below 1−ε are clipped.
      */
@@ -631,7 +669,7 @@ export interface ExperimentInput {
       learning_rate?: number;
     };
     /**
-     * Projection applied to per-capability policy gradients.
+     * Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.
      */
     projection?: "none" | "pcgrad" | "subspace";
     /**
@@ -1135,6 +1173,23 @@ export interface Experiment {
      */
     grad_clip: number;
     /**
+     * AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).
+     */
+    adam: {
+      /**
+       * First-moment decay β₁.
+       */
+      beta1: number;
+      /**
+       * Second-moment decay β₂.
+       */
+      beta2: number;
+      /**
+       * Denominator guard ε.
+       */
+      eps: number;
+    };
+    /**
      * Micro-batches accumulated per step.
      */
     grad_accumulation: number;
@@ -1242,6 +1297,27 @@ export interface Experiment {
      * Learning rate (AdamW).
      */
     learning_rate: number;
+    /**
+     * Clip the global norm of the policy gradient (0 = off).
+     */
+    grad_clip: number;
+    /**
+     * AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).
+     */
+    adam: {
+      /**
+       * First-moment decay β₁.
+       */
+      beta1: number;
+      /**
+       * Second-moment decay β₂.
+       */
+      beta2: number;
+      /**
+       * Denominator guard ε.
+       */
+      eps: number;
+    };
     /**
      * Lower clip ε: ratios below 1−ε are clipped.
      */
@@ -1394,7 +1470,7 @@ export interface Experiment {
       learning_rate: number;
     };
     /**
-     * Projection applied to per-capability policy gradients.
+     * Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.
      */
     projection: "none" | "pcgrad" | "subspace";
     /**

@@ -126,8 +126,8 @@ test('a fake Compute drives one SFT step and one GRPO step through the real stag
     'name: fake', 'seed: 3', 'stages: [synthesize, pretrain, sft, grpo]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(160),
     'pretrain: { steps: 1, batch_size: 2, checkpoint_every: 1, warmup_steps: 0 }',
     'lora: { rank: 2, alpha: 4, dropout: 0, target_modules: [q_proj] }',
-    'sft: { steps: 1, batch_per_capability: 1, grad_accumulation: 2, interference_every: 1, checkpoint_every: 1, projection: pcgrad, schedule: { warmup_steps: 0 } }',
-    'grpo: { steps: 1, prompts_per_step: 4, group_size: 2, max_new_tokens: 8, num_iterations: 2, probe_every: 0, log_rollouts_every: 1, checkpoint_every: 1, kl_beta: 0.1, mask_truncated_completions: true, projection: pcgrad }',
+    'sft: { steps: 1, batch_per_capability: 1, grad_accumulation: 2, interference_every: 1, checkpoint_every: 1, projection: pcgrad, schedule: { warmup_steps: 0 }, adam: { beta2: 0.95 } }',
+    'grpo: { steps: 1, prompts_per_step: 4, group_size: 2, max_new_tokens: 8, num_iterations: 2, probe_every: 0, log_rollouts_every: 1, checkpoint_every: 1, kl_beta: 0.1, mask_truncated_completions: true, projection: pcgrad, grad_clip: 0.5, adam: { beta1: 0.8, eps: 1e-6 } }',
     'eval: { probe_every: 0 }',
   ]);
   const { config, problems } = await loadExperiment(file, workspaceOf(file));
@@ -147,6 +147,10 @@ test('a fake Compute drives one SFT step and one GRPO step through the real stag
   assert.ok(Math.abs(sft.weights.reduce((a, b) => a + b, 0) - 1) < 1e-12);
   assert.equal(fake.trainings[0]!.projection?.method, 'pcgrad');
   assert.deepEqual(fake.trainings[0]!.params, { kind: 'adapters', slot: 'sft' });
+  assert.deepEqual(fake.trainings[0]!.adam, { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0 }, 'sft.adam reaches the optimiser, defaults filled in');
+  assert.equal(fake.trainings[0]!.gradClip, 1, 'sft.grad_clip default');
+  assert.deepEqual(fake.trainings[1]!.adam, { beta1: 0.8, beta2: 0.99, eps: 1e-6, weightDecay: 0 }, 'grpo.adam reaches the optimiser (β₂ default 0.99)');
+  assert.equal(fake.trainings[1]!.gradClip, 0.5, 'grpo.grad_clip reaches the optimiser');
   const metrics = events.filter((e): e is Metric => e.kind === 'metric');
   const sftLoss = metrics.filter((m) => m.name === 'sft/loss').map((m) => m.value);
   assert.deepEqual(sftLoss, [1, 1.1, 1.2, 1.3], 'the stage reports the losses the backend returned, per capability');
