@@ -15,16 +15,13 @@ import * as tf from '@tensorflow/tfjs-core';
 // gradients of the core ops (Neg, Exp, Minimum, …) are registered by this side-effect import
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 
-export type LossType = 'grpo' | 'dapo' | 'dr_grpo';
-export type ImportanceSampling = 'token' | 'sequence';
+import type { GrpoLossSpec } from '../types';
 
-export interface GrpoLossOptions {
-  lossType: LossType;
-  epsLow: number;
-  epsHigh: number;
-  beta: number;
-  importanceSampling: ImportanceSampling;
-}
+export type LossType = GrpoLossSpec['lossType'];
+export type ImportanceSampling = GrpoLossSpec['importanceSampling'];
+
+/** The loss options are the compute interface's GrpoLossSpec: declared once, there. */
+export type GrpoLossOptions = GrpoLossSpec;
 
 export interface GrpoLossInputs {
   /** log π_θ of the sampled tokens: [B, T] (differentiable). */
