@@ -107,7 +107,7 @@ export async function isPathAllowed(abs: string, policy: PathPolicy): Promise<bo
 }
 
 /** Loopback hosts: the one exception to "no private addresses", for tests that serve files locally. */
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host.endsWith('.localhost') || /^127\./.test(host) || host === '::1';
 }
 
@@ -116,7 +116,7 @@ function isLoopback(host: string): boolean {
  * 4291): a URL there reaches the user's network or a cloud metadata service (169.254.169.254), not a
  * published ontology.
  */
-function isPrivateAddress(host: string): boolean {
+export function isPrivateAddress(host: string): boolean {
   const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
   if (v4) {
     const [a, b] = [Number(v4[1]), Number(v4[2])];

@@ -22,9 +22,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { IncomingMessage } from 'node:http';
+import { fetchPublic } from '../config/net';
 import { BbioError } from '../util/errors';
 import { sha256, sha256File } from '../util/provenance';
 import type { Ontology, OntologyHeader, Synonym, SynonymScope, Term, Typedef } from './types';
@@ -518,21 +518,24 @@ export async function loadOboUrl(url: string, opts: LoadOboUrlOptions): Promise<
   }
   await mkdir(opts.cacheDir, { recursive: true });
   const hint = 'check the network connection and URL, or download the file yourself and point data.ontology at the local path';
-  let res: Response;
+  // every hop is checked against the URL policy, and every connection's address too (config/net.ts)
+  let res: IncomingMessage;
   try {
-    res = await fetch(url, { signal: AbortSignal.timeout(opts.timeoutMs ?? 300_000), redirect: 'follow' });
+    ({ res } = await fetchPublic(url, { signal: AbortSignal.timeout(opts.timeoutMs ?? 300_000) }));
   } catch (e) {
+    if (e instanceof BbioError) throw e;
     throw new BbioError('E_ONTOLOGY_DOWNLOAD', `cannot download ontology ${url}: ${(e as Error).message}`, { file: url }, hint, { cause: e });
   }
-  if (!res.ok || !res.body) {
-    throw new BbioError('E_ONTOLOGY_DOWNLOAD', `cannot download ontology ${url}: HTTP ${res.status} ${res.statusText}`, { file: url }, hint);
+  const status = res.statusCode ?? 0;
+  if (status < 200 || status >= 300) {
+    res.resume();
+    throw new BbioError('E_ONTOLOGY_DOWNLOAD', `cannot download ontology ${url}: HTTP ${status} ${res.statusMessage ?? ''}`.trimEnd(), { file: url }, hint);
   }
   const tmp = `${target}.${process.pid}.${Date.now()}.tmp`;
   const hash = createHash('sha256');
   try {
-    const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
-    body.on('data', (chunk: Buffer) => hash.update(chunk));
-    await pipeline(body, createWriteStream(tmp));
+    res.on('data', (chunk: Buffer) => hash.update(chunk));
+    await pipeline(res, createWriteStream(tmp));
   } catch (e) {
     await unlink(tmp).catch((cleanup: unknown) => {
       if ((cleanup as NodeJS.ErrnoException).code !== 'ENOENT') throw cleanup;
