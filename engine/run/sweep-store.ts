@@ -3,15 +3,15 @@
  * atomically under a lock by the one process running the sweep, and read by the CLI, the report and the
  * editor. The folder layout is in engine/run/sweep.ts.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { SWEEP_FILES } from '../../schemas/run-layout';
 import { canonicalJson, variantSeed, type Overrides, type VariantSpec } from '../config/variants';
 import { BbioError } from '../util/errors';
-import { processAlive } from '../util/process';
 import { sha256 } from '../util/provenance';
+import { writerOf } from '../../schemas/run-writer';
+import { acquireRunLock, type RunLock } from './run-lock';
 import { listRuns, timestampId, writeJsonAtomic, type RunState } from './store';
 
 export const SWEEP_FILE = SWEEP_FILES.sweep;
@@ -51,8 +51,6 @@ export interface SweepState {
   variants: SweepVariantState[];
 }
 
-const LOCK_STALE_MS = 10_000;
-
 export async function readSweepState(sweepDir: string): Promise<SweepState> {
   const file = path.join(sweepDir, SWEEP_FILE);
   let text: string;
@@ -72,7 +70,7 @@ export async function readSweepState(sweepDir: string): Promise<SweepState> {
 }
 
 export class SweepStore {
-  private releaseLock: (() => Promise<void>) | undefined;
+  private heldLock: RunLock | undefined;
   /** Writes are chained so concurrent variant updates never interleave. */
   private writing: Promise<void> = Promise.resolve();
 
@@ -123,21 +121,12 @@ export class SweepStore {
     return this.state;
   }
 
+  /**
+   * The sweep's lock is the run lock (run-lock.ts): a killed sweep's lock is free at once, and of two
+   * `--resume`s of one killed sweep exactly one wins; the other gets E_RUN_LOCKED.
+   */
   private async lock(): Promise<void> {
-    const options = { lockfilePath: path.join(this.sweepDir, '.lock'), stale: LOCK_STALE_MS, update: LOCK_STALE_MS / 2, retries: 0, realpath: false };
-    try {
-      this.releaseLock = await lockfile.lock(this.sweepDir, options);
-    } catch (e) {
-      const locked = (e as NodeJS.ErrnoException).code === 'ELOCKED';
-      if (locked && this.state.pid !== undefined && this.state.pid !== process.pid && !processAlive(this.state.pid)) {
-        // the sweep's process was killed: its lock is stale even if its mtime is recent
-        await rm(options.lockfilePath, { recursive: true, force: true });
-        this.releaseLock = await lockfile.lock(this.sweepDir, options);
-        return;
-      }
-      if (locked) throw new BbioError('E_RUN_LOCKED', `sweep ${this.state.sweepId} is being run by another process`, { file: this.sweepDir }, `wait for it or cancel it; a killed sweep's lock expires after ${LOCK_STALE_MS / 1000} s`, { cause: e });
-      throw new BbioError('E_IO', `cannot lock sweep ${this.sweepDir}: ${(e as Error).message}`, { file: this.sweepDir }, undefined, { cause: e });
-    }
+    this.heldLock = await acquireRunLock(this.sweepDir, writerOf(), 'sweep');
   }
 
   private save(): Promise<void> {
@@ -167,9 +156,9 @@ export class SweepStore {
 
   async close(): Promise<void> {
     await this.writing;
-    const release = this.releaseLock;
-    this.releaseLock = undefined;
-    if (release) await release();
+    const held = this.heldLock;
+    this.heldLock = undefined;
+    if (held) await held.release();
   }
 }
 
