@@ -5,7 +5,7 @@ import * as readline from 'node:readline';
 import { test } from 'node:test';
 import { acquireRunLock } from '../../engine/run/run-lock';
 import { readEvents, RunStore } from '../../engine/run/store';
-import { writerOf, type RunWriter } from '../../schemas/run-writer';
+import { killedWriter } from '../helpers/processes';
 import { QUICKSTART, REPO, tempDir } from '../helpers/tmp';
 
 const CHILD = path.join(__dirname, 'run-lock-child.ts');
@@ -31,20 +31,6 @@ function startWorker(runDir: string): { ask(cmd?: string): Promise<string>; kill
     },
     kill: () => child.kill('SIGKILL'),
   };
-}
-
-/** The identity of a process that was SIGKILLed: what a writer killed mid-run leaves as the lock's owner. */
-async function killedWriter(): Promise<RunWriter> {
-  const p = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
-  await new Promise<void>((resolve, reject) => {
-    p.once('spawn', resolve);
-    p.once('error', reject);
-  });
-  const who = writerOf(p.pid!);
-  const exited = new Promise((resolve) => p.once('exit', resolve));
-  p.kill('SIGKILL');
-  await exited;
-  return who;
 }
 
 test(`lock race: ${ROUNDS} concurrent resume pairs on a run whose writer was SIGKILLed, exactly one writer each time`, async (t) => {

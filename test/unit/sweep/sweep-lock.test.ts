@@ -3,27 +3,12 @@
  * sweep never both win, and the loser gets E_RUN_LOCKED, not a lock library's internal error.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { acquireRunLock } from '../../../engine/run/run-lock';
 import { SweepStore } from '../../../engine/run/sweep-store';
 import { BbioError } from '../../../engine/util/errors';
-import { writerOf, type RunWriter } from '../../../schemas/run-writer';
+import { killedWriter } from '../../helpers/processes';
 import { tempDir } from '../../helpers/tmp';
-
-/** The identity of a process that was SIGKILLed. */
-async function killedWriter(): Promise<RunWriter> {
-  const p = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e6)'], { stdio: 'ignore' });
-  await new Promise<void>((resolve, reject) => {
-    p.once('spawn', resolve);
-    p.once('error', reject);
-  });
-  const who = writerOf(p.pid!);
-  const exited = new Promise((resolve) => p.once('exit', resolve));
-  p.kill('SIGKILL');
-  await exited;
-  return who;
-}
 
 test('two resumes of a killed sweep: exactly one wins, the other gets E_RUN_LOCKED; a live holder keeps it', async (t) => {
   const runsDir = await tempDir(t);
