@@ -121,7 +121,7 @@ async function mmluFolder(data: string): Promise<string> {
 }
 
 const MC_SETS: Record<'mmlu' | 'medqa' | 'medmcqa' | 'pubmedqa' | 'multimedqa', (data: string) => Promise<McSet[]>> = {
-  mmlu: async (data) => (await loadMmlu(data)).map(mmluSet),
+  mmlu: async (data) => (await loadMmlu(await mmluFolder(data))).map(mmluSet),
   medqa: async (data) => [await loadMcFileSet('medqa', data)],
   medmcqa: async (data) => [await loadMcFileSet('medmcqa', data)],
   pubmedqa: async (data) => [await loadMcFileSet('pubmedqa', data)],
