@@ -58,15 +58,10 @@ function dividedParagraphs(response: string): number | null {
 
 const CONSTRAINED_ANSWERS = ['My answer is yes.', 'My answer is no.', 'My answer is maybe.'];
 
-/** The response without a surrounding ``` / ```json fence, as the reference's json_format check reads it. */
+/** The response without a surrounding ``` / ```json fence: each prefix removed in turn, as the reference does. */
 function unfence(response: string): string {
   let t = response.trim();
-  for (const p of ['```json', '```Json', '```JSON', '```']) {
-    if (t.startsWith(p)) {
-      t = t.slice(p.length);
-      break;
-    }
-  }
+  for (const p of ['```json', '```Json', '```JSON', '```']) if (t.startsWith(p)) t = t.slice(p.length);
   if (t.endsWith('```')) t = t.slice(0, -3);
   return t.trim();
 }
@@ -107,7 +102,7 @@ export const CHECKERS = {
   'keywords:frequency': {
     kwargs: { keyword: 'string', frequency: 'integer', relation: 'relation' },
     rule: 'the keyword occurs (case-insensitive) fewer than / at least N times',
-    check: (r, kw) => compare(countMatches(r, new RegExp(escapeRe(kw.keyword as string), 'gi')), kw.relation, kw.frequency),
+    check: (r, kw) => compare(countMatches(r, new RegExp(escapeRe((kw.keyword as string).trim()), 'gi')), kw.relation, kw.frequency),
   },
   'keywords:forbidden_words': {
     kwargs: { forbidden_words: 'strings' },
@@ -190,7 +185,7 @@ export const CHECKERS = {
   'detectable_format:multiple_sections': {
     kwargs: { section_spliter: 'string', num_sections: 'integer' },
     rule: 'at least N sections, each starting with the splitter word and its number (SECTION 1, SECTION 2, …)',
-    check: (r, kw) => r.split(new RegExp(`\\s?${escapeRe(kw.section_spliter as string)}\\s?\\d+\\s?`)).length - 1 >= Number(kw.num_sections),
+    check: (r, kw) => r.split(new RegExp(`\\s?${escapeRe((kw.section_spliter as string).trim())}\\s?\\d+\\s?`)).length - 1 >= Number(kw.num_sections),
   },
   'detectable_format:json_format': {
     kwargs: {},

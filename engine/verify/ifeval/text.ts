@@ -15,9 +15,13 @@ export function countWords(text: string): number {
   return text.match(WORD_RE)?.length ?? 0;
 }
 
-/** Word tokens with inner apostrophes and hyphens kept, punctuation dropped (enough for isupper counts). */
+/**
+ * Word tokens for the capital-word count: hyphenated words stay one token and a contraction is cut at its
+ * apostrophe (nltk's word_tokenize: DON'T → DO + N'T, here DON + 'T: the same count of upper-case tokens);
+ * punctuation tokens are dropped, having no cased letters.
+ */
 export function wordTokens(text: string): string[] {
-  return text.match(/[\p{L}\p{M}\p{N}\p{Pc}]+(?:['’-][\p{L}\p{M}\p{N}\p{Pc}]+)*/gu) ?? [];
+  return text.match(/['’]?[\p{L}\p{M}\p{N}\p{Pc}]+(?:-[\p{L}\p{M}\p{N}\p{Pc}]+)*/gu) ?? [];
 }
 
 /** Python's str.isupper(): at least one cased character and no lower-case one. */

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { CHECKERS, INSTRUCTION_IDS } from '../../../engine/verify/ifeval/checkers';
 import { detectLanguage } from '../../../engine/verify/ifeval/language';
 import { checkInstruction, ifevalVectors, judgeResponse, looseVariants } from '../../../engine/verify/ifeval/evaluate';
-import { countSentences, countWords } from '../../../engine/verify/ifeval/text';
+import { countSentences, countWords, wordTokens } from '../../../engine/verify/ifeval/text';
 import { parseIfevalInput, parseIfevalResponses, responsesFor } from '../../../engine/eval/tasks/ifeval';
 import { BbioError } from '../../../engine/util/errors';
 import { IFEVAL_DOC, readCheckerExamples, renderIfevalDoc } from '../../../scripts/gen-ifeval-doc';
@@ -35,6 +35,9 @@ test('IFEval text measures: \\w+ words, sentences with abbreviations and decimal
   assert.equal(countSentences('Dr. Smith gave 2.5 mg, e.g. of the drug. Then he left! Why?'), 3);
   assert.equal(countSentences('Given by J. Smith. Then he left.'), 2, 'J. is an initial');
   assert.equal(countSentences('Ask Mr. J. Smith at www.example.com today.'), 1);
+  assert.deepEqual(wordTokens("DON'T stop state-of-the-art care."), ['DON', "'T", 'stop', 'state-of-the-art', 'care']);
+  assert.equal(CHECKERS['detectable_format:json_format'].check('```json```{"a": 1}```'), true, 'fence prefixes are removed in turn');
+  assert.equal(CHECKERS['keywords:frequency'].check('dose dose', { keyword: ' dose ', frequency: 2, relation: 'at least' }), true, 'the keyword is trimmed');
 });
 
 test('IFEval language detector: scripts and function words of the languages IFEval asks for', () => {
