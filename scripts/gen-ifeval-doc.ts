@@ -53,8 +53,8 @@ export function renderIfevalDoc(examples: readonly CheckerExample[]): string {
     'Differences from the reference evaluator, all in text measures that Python libraries provide there:',
     '`language:response_language` and `change_case:english_*` use a script and function-word detector for the',
     "30 languages IFEval asks for (engine/verify/ifeval/language.ts) instead of the `langdetect` package; sentences",
-    "are split by a rule-based splitter like the reference's `split_into_sentences`, and capital words are counted on",
-    "word tokens rather than nltk's `word_tokenize` output.",
+    "are counted by rules that approximate nltk's Punkt English model (engine/verify/ifeval/text.ts), and capital",
+    "words on word tokens cut like nltk's `word_tokenize` output at apostrophes.",
   );
   return lines.join('\n') + '\n';
 }

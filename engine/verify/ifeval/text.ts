@@ -3,8 +3,10 @@
  * google-research/google-research, instruction_following_eval/instructions_util.py), in TypeScript:
  * words as runs of word characters (Python's `\w+`, Unicode-aware), tokens for the capital-word count
  * (nltk's word_tokenize splits punctuation off words; only tokens with letters can be upper case), and
- * sentences split at `.`, `!` or `?` followed by space, after protecting the abbreviations, decimals,
- * initials and web addresses that the reference's split_into_sentences protects.
+ * sentences as the reference counts them with nltk's Punkt English model, approximated by rules: a break
+ * after `.`, `!` or `?` followed by space and a word that does not start in lower case, with the dots of
+ * abbreviations, decimals, initials and web addresses protected (those of the reference's
+ * split_into_sentences).
  */
 
 /** Python's `\w`: letters, marks, digits, connector punctuation (underscore). */
@@ -41,7 +43,8 @@ const WEBSITES = /\.(com|net|org|io|gov|edu|me)\b/g;
 /**
  * Sentences of `text`: the dots of abbreviations (Mr., Dr., e.g., i.e., Ph.D.), of decimals (3.5), of
  * single initials (J. Smith), of web addresses and of ellipses are protected, then the text is cut after
- * each `.`, `!` or `?` (and any closing quote or bracket) that is followed by white space or the end.
+ * each `.`, `!` or `?` (and any closing quote or bracket) that is followed by white space and then not by a
+ * lower-case letter (Punkt's orthographic rule: "etc. and" continues the sentence).
  */
 export function splitSentences(text: string): string[] {
   const t = ` ${text.replace(/\n/g, ' ')} `
@@ -52,7 +55,7 @@ export function splitSentences(text: string): string[] {
     .replace(/\b(e\.g|i\.e|Ph\.D|a\.m|p\.m|U\.S)\./gi, (m) => m.replace(/\./g, PROTECT))
     .replace(/(\s[A-Za-z])\.(?= )/g, `$1${PROTECT}`); // a lone letter and a dot is an initial, as in the reference
   return t
-    .split(/(?<=[.!?]["'”’)\]]?)\s+/u)
+    .split(/(?<=[.!?]["'”’)\]]?)\s+(?!\p{Ll})/u)
     .map((s) => s.replace(new RegExp(PROTECT, 'g'), '.').trim())
     .filter((s) => s.length > 0);
 }

@@ -34,6 +34,7 @@ test('IFEval text measures: \\w+ words, sentences with abbreviations and decimal
   assert.equal(countWords("The patient's dose: 2.5 mg/kg — don't"), 10); // The patient s dose 2 5 mg kg don t
   assert.equal(countSentences('Dr. Smith gave 2.5 mg, e.g. of the drug. Then he left! Why?'), 3);
   assert.equal(countSentences('Given by J. Smith. Then he left.'), 2, 'J. is an initial');
+  assert.equal(countSentences('Give 5 mg. daily for a week. Call us.'), 2, 'no break before a lower-case word');
   assert.equal(countSentences('Ask Mr. J. Smith at www.example.com today.'), 1);
   assert.deepEqual(wordTokens("DON'T stop state-of-the-art care."), ['DON', "'T", 'stop', 'state-of-the-art', 'care']);
   assert.equal(CHECKERS['detectable_format:json_format'].check('```json```{"a": 1}```'), true, 'fence prefixes are removed in turn');
