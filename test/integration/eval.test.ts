@@ -181,6 +181,13 @@ test('evaluate stage with eval.tasks: each model scored on medqa and ifeval besi
   assert.ok(events.some((e) => e.kind === 'metric' && e.name === 'eval/score' && e.labels?.suite === 'medqa' && e.labels?.metric === 'acc'));
   assert.deepEqual(invalidEvents(events.map((e) => ({ v: 1, t: 1, runId: 'tiny-run', ...e }))), []);
   assert.match(await readFile(path.join(runDir, 'report.md'), 'utf8'), /\| medqa\/acc \| /);
+  // `balancedbio eval --model RUN_DIR --task` scores each of the run's models, with the stage's numbers
+  const { io, out } = captureIo(runDir);
+  assert.equal(await main(['eval', '--model', runDir, '--task', 'medqa', '--data', 'bench', '--backend', 'wasm', '--json'], io), 0);
+  const cli = JSON.parse(out.join('\n')) as { models: { name: string; tasks: Record<string, { value: number; n: number }> }[] };
+  assert.deepEqual(cli.models.map((m) => m.name), ['base', 'sft']);
+  const { value, n } = report.models[0]!.tasks!['medqa/acc']!;
+  assert.deepEqual([cli.models[0]!.tasks['medqa/acc']!.value, cli.models[0]!.tasks['medqa/acc']!.n], [value, n]);
 });
 
 test('evaluate stage honours cancellation', async (t) => {
