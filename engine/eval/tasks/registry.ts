@@ -5,10 +5,11 @@
  * `<set>/<metric>` with its bootstrap standard error (stats.score), so reports show them beside the
  * capability suites. `--limit N` keeps the first N documents of each set, as the harness's --limit does.
  *
- * Groups: `multimedqa` (Singhal et al. 2023, Med-PaLM; the harness's `multimedqa` group) = pubmedqa,
- * medmcqa, medqa_4options and the MMLU subjects anatomy, clinical knowledge, college biology, college
- * medicine, medical genetics and professional medicine; `multimedqa/acc` is the mean over all their
- * documents (the harness aggregates acc weighted by size, which is the same number).
+ * Groups: `multimedqa` (Singhal et al. 2023, Med-PaLM; the harness's lm_eval/tasks/benchmarks/multimedqa)
+ * = pubmedqa, medmcqa, medqa_4options and the MMLU subjects anatomy, clinical knowledge, college biology,
+ * college medicine, medical genetics and professional medicine, each reported on its own; `multimedqa/acc`
+ * is the mean acc over all their documents, which is the harness's group aggregate with weight_by_size
+ * (harness versions whose group file declares no aggregate report the members only).
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
