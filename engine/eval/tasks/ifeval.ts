@@ -13,7 +13,7 @@
 import { CHECKERS, INSTRUCTION_IDS, isInstructionId, RELATIONS, type KwargType, type Kwargs } from '../../verify/ifeval/checkers';
 import type { IfevalPrompt } from '../../verify/ifeval/evaluate';
 import { BbioError } from '../../util/errors';
-import { field, isObject, isText, parseJsonl, readText, recordError, type RecordAt } from './records';
+import { field, isObject, isText, parseJsonl, readText, recordError, type Json, type RecordAt } from './records';
 
 const INPUT_FORMAT = 'the IFEval input JSONL ({"key", "prompt", "instruction_id_list", "kwargs"})';
 const RESPONSE_FORMAT = 'the IFEval response JSONL ({"prompt", "response"})';
@@ -34,8 +34,6 @@ function checkKwargs(id: string, raw: Json, index: number, at: RecordAt): Kwargs
   }
   return kw;
 }
-
-type Json = Record<string, unknown>;
 
 export function parseIfevalInput(text: string, file: string): IfevalPrompt[] {
   return parseJsonl(text, file, INPUT_FORMAT).map(({ rec, at }) => {
