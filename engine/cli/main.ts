@@ -11,6 +11,7 @@ import { runSynthCommand } from './commands/synth';
 import { createLogger } from '../util/log';
 import { runCompare } from './commands/compare';
 import { runEvalCommand } from './commands/eval';
+import { TASK_NAMES } from '../eval/tasks/registry';
 import { runExportCommand } from './commands/export';
 import { runRun } from './commands/run';
 import { runRunsList, runRunsShow } from './commands/runs';
@@ -136,15 +137,19 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 
   program
     .command('eval')
-    .description('score a checkpoint on MMLU-format files, or a run\'s base/SFT/GRPO models on its capability suites; prints accuracy, standard error and item count')
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, tokenizer.json) or run folder')
-    .option('--mmlu <path>', 'MMLU-format CSV file or folder of <subject>_test.csv files (rows question,A,B,C,D,answer)')
+    .description('score a checkpoint on a benchmark (--task) or MMLU-format files, or a run\'s base/SFT/GRPO models on its capability suites; prints accuracy, standard error and item count')
+    .option('--model <dir>', 'Hugging Face checkpoint folder (config.json, tokenizer.json) or run folder')
+    .option('--task <name>', `benchmark in its published format: ${TASK_NAMES.join(', ')}`)
+    .option('--data <path>', 'the task\'s file, or a folder holding it (multimedqa: a folder with all its members)')
+    .option('--responses <file>', 'ifeval: score these responses ({"prompt", "response"} JSONL) without a model')
+    .addOption(new Option('--limit <n>', 'first N documents of each task set (0 = all)').argParser(Number))
+    .option('--mmlu <path>', 'MMLU-format CSV file or folder of <subject>_test.csv files (rows question,A,B,C,D,answer); same as --task mmlu --data PATH')
     .option('--subjects <list>', 'comma-separated subjects to keep, e.g. anatomy,medical_genetics')
-    .addOption(new Option('--shots <k>', 'few-shot examples from <subject>_dev.csv (default: the run\'s eval.few_shot, or 5)').argParser(Number))
+    .addOption(new Option('--shots <k>', 'few-shot examples: from <subject>_dev.csv for MMLU (default: the run\'s eval.few_shot, or 5), other tasks sample other documents of the file (default 0)').argParser(Number))
     .addOption(new Option('--max-items <n>', 'items per suite or subject (0 = all)').argParser(Number))
     .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'gpu', 'native', 'wasm', 'cpu']).default('auto'))
     .option('--json', 'machine-readable output', false)
-    .action(async (o: { model: string; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
+    .action(async (o: { model?: string; task?: string; data?: string; responses?: string; limit?: number; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
 
   program
     .command('export')

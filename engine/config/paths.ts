@@ -56,6 +56,7 @@ export function pathFieldsOf(config: Experiment): PathField[] {
     if (r.module !== undefined) out.push({ at: ['grpo', 'rewards', i, 'module'], value: r.module, kind: 'input', what: 'reward module' });
   });
   config.eval.mmlu.forEach((m, i) => out.push({ at: ['eval', 'mmlu', i], value: m, kind: 'input', what: 'MMLU file or folder' }));
+  if (config.eval.tasks.length) out.push({ at: ['eval', 'benchmarks'], value: config.eval.benchmarks, kind: 'input', what: 'benchmarks folder' });
   out.push({ at: ['output', 'runs_dir'], value: config.output.runs_dir, kind: 'output', what: 'runs folder' });
   return out;
 }

@@ -251,6 +251,7 @@ const checkFiles: Rule = async ({ config, file, checkFiles: enabled, paths }, re
     );
   }
   config.eval.mmlu.forEach((m, i) => jobs.push(missing(m, ['eval', 'mmlu', i], 'any', 'MMLU file or folder', 'give a CSV file (question,A,B,C,D,answer) or a folder of them')));
+  if (config.eval.tasks.length) jobs.push(missing(config.eval.benchmarks, ['eval', 'benchmarks'], 'dir', 'benchmarks folder', `put the files of eval.tasks (${config.eval.tasks.join(', ')}) in this folder, or set eval.benchmarks`));
   config.grpo.rewards.forEach((r, i) => {
     if (!r.module) return;
     const at: PathSegment[] = ['grpo', 'rewards', i, 'module'];

@@ -35,6 +35,8 @@ import { evaluateMmlu } from './mmlu-eval';
 import { balanceOf, renderReportMarkdown, type ModelReport } from './report';
 import { DEFAULT_SUITE_OPTIONS, runSuite, type EvalModel, type EvalTokenizer, type ModelName, type ReportExample, type SuiteOptions } from './suites';
 import type { Score } from './stats';
+import { evaluateTasks } from './tasks/evaluate-tasks';
+import { DEFAULT_TASK_OPTIONS } from './tasks/registry';
 
 /** A model stage output usable for evaluation: a folder written by saveAdapterDir or a plain PEFT folder. */
 async function adapterDirExists(dir: string): Promise<boolean> {
@@ -187,6 +189,13 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
     const targets = await loadEvaluationTargets(compute, { sft: ctx.paths.sft_adapter, grpo: ctx.paths.grpo_adapter });
     ctx.events.emit({ kind: 'phase', stage: 'evaluate', status: 'progress', step: 0, total: targets.length * (cfg.eval.suites.length + (mmlu.length ? 1 : 0)), message: `evaluating ${targets.map((t) => t.name).join(', ')} on ${cfg.eval.suites.join(', ')}${mmlu.length ? ' and MMLU' : ''}` });
     const evaluated = evaluateModels({ compute, tokenizer, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
+    // benchmarks in their published formats: the first max_items documents of each set, few_shot examples
+    const tasks = cfg.eval.tasks.length
+      ? await evaluateTasks({
+          compute, tokenizer, targets, tasks: cfg.eval.tasks, dataDir: path.resolve(path.dirname(ctx.experimentFile), cfg.eval.benchmarks), events: ctx.events, log: ctx.log,
+          opts: { ...DEFAULT_TASK_OPTIONS, shots: cfg.eval.few_shot, limit: opts.maxItems, resamples: opts.resamples, seed: opts.seed, mcChunk: opts.mcChunk, generateBatchRows: opts.generateBatchRows, ...(opts.signal ? { signal: opts.signal } : {}) },
+        })
+      : undefined;
 
     // reproducibility: content hashes of everything read, and the facts that decide the numbers
     const hashes: Record<string, string> = {};
@@ -195,6 +204,7 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
       if (fs.existsSync(file)) hashes[path.relative(ctx.runDir, file)] = await sha256File(file);
     }
     for (const f of await ontologyFiles(cfg, ctx.experimentFile)) if (fs.existsSync(f)) hashes[f] = await sha256File(f);
+    for (const f of new Set([...(tasks?.values() ?? [])].flatMap((t) => t.files))) hashes[f] = await sha256File(f);
     for (const s of mmlu) {
       hashes[s.file] = await sha256File(s.file);
       const dev = s.file.replace(/_test\.csv$/, '_dev.csv');
@@ -205,8 +215,11 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
       version: 1,
       runId: ctx.runId,
       createdAt: new Date().toISOString(),
-      models: evaluated.map((e) => e.report),
-      examples: evaluated.flatMap((e) => e.examples),
+      models: evaluated.map((e) => {
+        const t = tasks?.get(e.report.name);
+        return t ? { ...e.report, tasks: t.scores } : e.report;
+      }),
+      examples: [...evaluated.flatMap((e) => e.examples), ...[...(tasks?.values() ?? [])].flatMap((t) => t.examples)],
       reproducibility: {
         hashes,
         config: cfg,
@@ -215,7 +228,7 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
         seeds: { master: cfg.seed, evaluate: ctx.seed, bootstrap: ctx.seed, stages: (manifest.seeds as Record<string, unknown> | undefined)?.stages ?? null },
         experiment: { file: ctx.experimentFile, git: await gitState(ctx.experimentFile, { diff: true }), manifest: manifest.experiment ?? null },
         models: { base: path.relative(ctx.runDir, baseDir) || baseDir, adapters: Object.fromEntries(targets.filter((t) => t.adapters).map((t) => [t.name, t.adapters!.names])) },
-        evaluation: { suites: cfg.eval.suites, maxItems: opts.maxItems, bootstrap: opts.resamples, fewShot: cfg.eval.few_shot, mcChunk: opts.mcChunk, generateBatchRows: opts.generateBatchRows, maxNewTokensCap: opts.maxNewTokensCap, decoding: 'greedy' },
+        evaluation: { suites: cfg.eval.suites, tasks: cfg.eval.tasks, maxItems: opts.maxItems, bootstrap: opts.resamples, fewShot: cfg.eval.few_shot, mcChunk: opts.mcChunk, generateBatchRows: opts.generateBatchRows, maxNewTokensCap: opts.maxNewTokensCap, decoding: 'greedy' },
         platform: manifest.platform ?? null,
       },
     };

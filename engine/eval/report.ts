@@ -49,6 +49,11 @@ export function renderReportMarkdown(report: EvalReport): string {
     const subjects = [...new Set(mmlu.flatMap((m) => Object.keys(m.mmlu!)))].sort((a, b) => (a === 'overall' ? 1 : b === 'overall' ? -1 : a.localeCompare(b)));
     lines.push('', '## MMLU-format benchmarks', '', ...mdTable(['subject', ...mmlu.map((m) => m.name), 'n'], subjects.map((s) => [s, ...mmlu.map((m) => pct(m.mmlu![s])), String(mmlu[0]!.mmlu![s]?.n ?? '')])));
   }
+  const withTasks = models.filter((m) => m.tasks && Object.keys(m.tasks).length);
+  if (withTasks.length) {
+    const keys = [...new Set(withTasks.flatMap((m) => Object.keys(m.tasks!)))];
+    lines.push('', '## Benchmarks (published formats, scored as lm-evaluation-harness does)', '', ...mdTable(['task/metric', ...withTasks.map((m) => m.name), 'n'], keys.map((k) => [k, ...withTasks.map((m) => pct(m.tasks![k])), String(withTasks.find((m) => m.tasks![k])?.tasks![k]?.n ?? '')])));
+  }
   if (report.examples?.length) {
     lines.push('', '## Examples');
     for (const suite of [...new Set(report.examples.map((e) => e.suite))]) {
@@ -82,11 +87,13 @@ export interface ComparisonRow {
   significant: (boolean | undefined)[];
 }
 
-/** Headline capabilities, balance and every shared metric of each run's final model, against the first run. */
+/** Headline capabilities, balance, every suite metric and every benchmark score of each run's final model, against the first run. */
 export function compareReports(runs: readonly ComparedRun[]): ComparisonRow[] {
   const models = runs.map((r) => finalModel(r.report));
-  const metrics = [...HEADLINE_ORDER.map((c) => `headline/${c}`), ...[...new Set(models.flatMap((m) => Object.keys(m?.scores ?? {})))].sort()];
-  const get = (m: ModelReport | undefined, k: string): Score | undefined => (k.startsWith('headline/') ? m?.headline?.[k.slice(9)] : m?.scores[k]);
+  const suiteMetrics = [...new Set(models.flatMap((m) => Object.keys(m?.scores ?? {})))].sort();
+  const taskMetrics = [...new Set(models.flatMap((m) => Object.keys(m?.tasks ?? {})))].sort();
+  const metrics = [...HEADLINE_ORDER.map((c) => `headline/${c}`), ...suiteMetrics, ...taskMetrics];
+  const get = (m: ModelReport | undefined, k: string): Score | undefined => (k.startsWith('headline/') ? m?.headline?.[k.slice(9)] : (m?.scores[k] ?? m?.tasks?.[k]));
   return metrics.map((metric) => {
     const values = models.map((m) => get(m, metric));
     const base = values[0];

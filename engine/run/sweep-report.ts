@@ -38,6 +38,8 @@ export interface VariantResult {
   model?: string;
   /** Headline score per capability in [0, 1]. */
   headline: Partial<Record<string, number>>;
+  /** Benchmark scores of eval.tasks (`<set>/<metric>`) with the run's bootstrap standard error. */
+  tasks?: Partial<Record<string, { value: number; stderr: number | null }>>;
   balance: number | null;
   /** Mean off-diagonal sft/interference over the run; undefined when the run logged none. */
   interference?: number;
@@ -93,6 +95,13 @@ export interface SweepRow {
   models: string[];
   /** Present when a run of the row trained with GRPO. */
   grpo?: { reward: Cell; kl: Cell; weights: Record<string, Cell> };
+  /** Benchmark scores over seeds, with the bootstrap standard error of their mean. */
+  tasks?: Record<string, TaskCell>;
+}
+
+export interface TaskCell extends Cell {
+  /** √(Σ se_i²) / k over the k runs with a bootstrap error: the standard error of the mean of independent runs. */
+  bootstrapSe: number | null;
 }
 
 export interface SweepReport {
@@ -233,7 +242,19 @@ export function buildSweepReport(meta: { sweepId: string; name: string }, result
         : {}),
     };
   });
+  const taskKeys = [...new Set(results.flatMap((r) => Object.keys(r.tasks ?? {})))];
+  if (taskKeys.length) {
+    rows.forEach((row, i) => {
+      const s = scored(lists[i]!);
+      row.tasks = Object.fromEntries(taskKeys.map((k) => [k, taskCell(s, i === 0 ? undefined : first, k)]));
+    });
+  }
   return { version: 1, sweepId: meta.sweepId, name: meta.name, createdAt: now.toISOString(), test: SIGNIFICANCE_TEST, rows, variants: [...results] };
+}
+
+function taskCell(vs: readonly VariantResult[], ref: readonly VariantResult[] | undefined, key: string): TaskCell {
+  const ses = vs.flatMap((v) => (typeof v.tasks?.[key]?.stderr === 'number' ? [v.tasks[key].stderr] : []));
+  return { ...cell(vs, ref, (v) => v.tasks?.[key]?.value), bootstrapSe: ses.length ? Math.sqrt(ses.reduce((a, x) => a + x * x, 0)) / ses.length : null };
 }
 
 function fmtPct(c: Cell): string {
@@ -291,6 +312,20 @@ export function renderSweepMarkdown(report: SweepReport): string {
       ...withGrpo.map((r) => `| ${[r.label, fmtPlain(r.grpo!.reward, 4), fmtPlain(r.grpo!.kl, 4), ...HEADLINE_ORDER.map((c) => fmtPlain(r.grpo!.weights[c]!, 3))].join(' | ')} |`),
     );
   }
+  const taskKeys = [...new Set(report.rows.flatMap((r) => Object.keys(r.tasks ?? {})))];
+  if (taskKeys.length) {
+    const fmtTask = (c: TaskCell | undefined): string => (c?.summary ? `${fmtPct(c)}${c.bootstrapSe === null ? '' : ` (se ${(100 * c.bootstrapSe).toFixed(1)})`}` : '–');
+    lines.push(
+      '',
+      '## Benchmarks',
+      '',
+      'Scores of `eval.tasks` in %, beside the capability headlines above: mean ± sd over seeds, marks as above, and in brackets the bootstrap standard error of that mean from the runs\' own errors.',
+      '',
+      `| ${['variant', ...taskKeys].join(' | ')} |`,
+      `|${['variant', ...taskKeys].map(() => '---').join('|')}|`,
+      ...report.rows.map((r) => `| ${[r.label, ...taskKeys.map((k) => fmtTask(r.tasks?.[k]))].join(' | ')} |`),
+    );
+  }
   const missing = report.variants.filter((v) => v.missing);
   if (missing.length) lines.push('', '## Variants without scores', '', ...missing.map((v) => `- \`${v.name}\` (${v.status}): ${v.missing}`));
   return lines.join('\n') + '\n';
@@ -346,7 +381,8 @@ export async function collectVariantResults(sweepDir: string, state: SweepState)
       const model = finalModel(report);
       if (!model?.headline) return { ...withInterference, missing: 'report.json has no headline scores' };
       const headline = Object.fromEntries(Object.entries(model.headline).flatMap(([k, s]) => (s && Number.isFinite(s.value) ? [[k, s.value]] : [])));
-      return { ...withInterference, model: model.name, headline, balance: model.balance ?? balanceOf(model.headline) };
+      const tasks = Object.fromEntries(Object.entries(model.tasks ?? {}).flatMap(([k, s]) => (s && Number.isFinite(s.value) ? [[k, { value: s.value, stderr: s.stderr }]] : [])));
+      return { ...withInterference, model: model.name, headline, ...(Object.keys(tasks).length ? { tasks } : {}), balance: model.balance ?? balanceOf(model.headline) };
     }),
   );
 }

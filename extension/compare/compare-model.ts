@@ -37,7 +37,7 @@ export function diffConfigs(configs: readonly unknown[]): ConfigDiffRow[] {
 export type Scores = CompareRunView['scores'];
 
 /**
- * Reads scores from report.json: the final model's headline per capability. Older and hand-written shapes
+ * Reads scores from report.json: the final model's headline per capability and its benchmark scores. Older and hand-written shapes
  * are accepted too (read defensively):
  *   { scores: { domain: 0.61, … } } · { scores: { domain: { value|score, stderr } } }
  *   { suites: [{ suite|name, score|value, stderr? , metric? }] } · { results: [...] } (same rows)
@@ -53,7 +53,9 @@ export function scoresFromReport(report: unknown): Scores {
     const last = models[models.length - 1] as Record<string, unknown> | null;
     const headline = last && typeof last === 'object' ? last['headline'] : undefined;
     if (headline && typeof headline === 'object') {
-      for (const [k, v] of Object.entries(headline as Record<string, unknown>)) {
+      // benchmark scores (eval.tasks, keyed `<set>/<metric>`) sit beside the capability headlines
+      const tasks = last!['tasks'];
+      for (const [k, v] of Object.entries({ ...(headline as Record<string, unknown>), ...(tasks && typeof tasks === 'object' ? (tasks as Record<string, unknown>) : {}) })) {
         const row = scoreOf(v);
         if (row) out[k] = row;
       }

@@ -3,7 +3,7 @@
 // ajv standalone validator (defaults); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -4114,6 +4114,12 @@ data172.suites = ["domain","reasoning","instruction","integration"];
 if(data172.mmlu === undefined){
 data172.mmlu = [];
 }
+if(data172.tasks === undefined){
+data172.tasks = [];
+}
+if(data172.benchmarks === undefined){
+data172.benchmarks = "benchmarks";
+}
 if(data172.few_shot === undefined){
 data172.few_shot = 0;
 }
@@ -4131,7 +4137,7 @@ data172.probe_every = 50;
 }
 const _errs378 = errors;
 for(const key28 in data172){
-if(!(((((((key28 === "suites") || (key28 === "mmlu")) || (key28 === "few_shot")) || (key28 === "max_items")) || (key28 === "bootstrap")) || (key28 === "probe_size")) || (key28 === "probe_every"))){
+if(!(func1.call(schema31.properties.eval.properties, key28))){
 validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -4214,115 +4220,175 @@ return false;
 }
 var valid43 = _errs382 === errors;
 if(valid43){
-let data177 = data172.few_shot;
+let data177 = data172.tasks;
 const _errs386 = errors;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+if(errors === _errs386){
+if(Array.isArray(data177)){
+var valid47 = true;
+const len12 = data177.length;
+for(let i16=0; i16<len12; i16++){
+let data178 = data177[i16];
+const _errs388 = errors;
+if(!((((((data178 === "mmlu") || (data178 === "medqa")) || (data178 === "medmcqa")) || (data178 === "pubmedqa")) || (data178 === "multimedqa")) || (data178 === "ifeval"))){
+validate20.errors = [{instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid47 = _errs388 === errors;
+if(!valid47){
+break;
+}
+}
+if(valid47){
+let i17 = data177.length;
+let j4;
+if(i17 > 1){
+outer4:
+for(;i17--;){
+for(j4 = i17; j4--;){
+if(func0(data177[i17], data177[j4])){
+validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)"}];
+return false;
+break outer4;
+}
+}
+}
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid43 = _errs386 === errors;
+if(valid43){
+let data179 = data172.benchmarks;
+const _errs389 = errors;
+if(errors === _errs389){
+if(typeof data179 === "string"){
+if(func4(data179) < 1){
+validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid43 = _errs389 === errors;
+if(valid43){
+let data180 = data172.few_shot;
+const _errs391 = errors;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs386){
-if(typeof data177 == "number"){
-if(data177 > 10 || isNaN(data177)){
+if(errors === _errs391){
+if(typeof data180 == "number"){
+if(data180 > 10 || isNaN(data180)){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data177 < 0 || isNaN(data177)){
+if(data180 < 0 || isNaN(data180)){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid43 = _errs386 === errors;
+var valid43 = _errs391 === errors;
 if(valid43){
-let data178 = data172.max_items;
-const _errs388 = errors;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+let data181 = data172.max_items;
+const _errs393 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs388){
-if(typeof data178 == "number"){
-if(data178 > 10000000 || isNaN(data178)){
+if(errors === _errs393){
+if(typeof data181 == "number"){
+if(data181 > 10000000 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
-if(data178 < 0 || isNaN(data178)){
+if(data181 < 0 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid43 = _errs388 === errors;
+var valid43 = _errs393 === errors;
 if(valid43){
-let data179 = data172.bootstrap;
-const _errs390 = errors;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
+let data182 = data172.bootstrap;
+const _errs395 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs390){
-if(typeof data179 == "number"){
-if(data179 > 100000 || isNaN(data179)){
+if(errors === _errs395){
+if(typeof data182 == "number"){
+if(data182 > 100000 || isNaN(data182)){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data179 < 0 || isNaN(data179)){
+if(data182 < 0 || isNaN(data182)){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid43 = _errs390 === errors;
+var valid43 = _errs395 === errors;
 if(valid43){
-let data180 = data172.probe_size;
-const _errs392 = errors;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+let data183 = data172.probe_size;
+const _errs397 = errors;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs392){
-if(typeof data180 == "number"){
-if(data180 > 100000 || isNaN(data180)){
+if(errors === _errs397){
+if(typeof data183 == "number"){
+if(data183 > 100000 || isNaN(data183)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data180 < 1 || isNaN(data180)){
+if(data183 < 1 || isNaN(data183)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid43 = _errs392 === errors;
+var valid43 = _errs397 === errors;
 if(valid43){
-let data181 = data172.probe_every;
-const _errs394 = errors;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+let data184 = data172.probe_every;
+const _errs399 = errors;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs394){
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
+if(errors === _errs399){
+if(typeof data184 == "number"){
+if(data184 > 1000000 || isNaN(data184)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data181 < 0 || isNaN(data181)){
+if(data184 < 0 || isNaN(data184)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid43 = _errs394 === errors;
+var valid43 = _errs399 === errors;
+}
+}
 }
 }
 }
@@ -4338,30 +4404,30 @@ return false;
 }
 var valid0 = _errs376 === errors;
 if(valid0){
-let data182 = data.output;
-const _errs396 = errors;
-if(errors === _errs396){
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-if(data182.runs_dir === undefined){
-data182.runs_dir = "runs";
+let data185 = data.output;
+const _errs401 = errors;
+if(errors === _errs401){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+if(data185.runs_dir === undefined){
+data185.runs_dir = "runs";
 }
-if(data182.keep_checkpoints === undefined){
-data182.keep_checkpoints = 2;
+if(data185.keep_checkpoints === undefined){
+data185.keep_checkpoints = 2;
 }
-const _errs398 = errors;
-for(const key29 in data182){
+const _errs403 = errors;
+for(const key29 in data185){
 if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
 validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs398 === errors){
-let data183 = data182.runs_dir;
-const _errs399 = errors;
-if(errors === _errs399){
-if(typeof data183 === "string"){
-if(func4(data183) < 1){
+if(_errs403 === errors){
+let data186 = data185.runs_dir;
+const _errs404 = errors;
+if(errors === _errs404){
+if(typeof data186 === "string"){
+if(func4(data186) < 1){
 validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4371,29 +4437,29 @@ validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#
 return false;
 }
 }
-var valid47 = _errs399 === errors;
-if(valid47){
-let data184 = data182.keep_checkpoints;
-const _errs401 = errors;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+var valid49 = _errs404 === errors;
+if(valid49){
+let data187 = data185.keep_checkpoints;
+const _errs406 = errors;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs401){
-if(typeof data184 == "number"){
-if(data184 > 1000 || isNaN(data184)){
+if(errors === _errs406){
+if(typeof data187 == "number"){
+if(data187 > 1000 || isNaN(data187)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data184 < 1 || isNaN(data184)){
+if(data187 < 1 || isNaN(data187)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid47 = _errs401 === errors;
+var valid49 = _errs406 === errors;
 }
 }
 }
@@ -4402,203 +4468,203 @@ validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properti
 return false;
 }
 }
-var valid0 = _errs396 === errors;
+var valid0 = _errs401 === errors;
 if(valid0){
 if(data.variants !== undefined){
-let data185 = data.variants;
-const _errs403 = errors;
-if(!data185 || typeof data185 != "object"){
+let data188 = data.variants;
+const _errs408 = errors;
+if(!data188 || typeof data188 != "object"){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object"}];
 return false;
 }
-if(errors === _errs403){
-if(Array.isArray(data185)){
-if(data185.length < 1){
+if(errors === _errs408){
+if(Array.isArray(data188)){
+if(data188.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid48 = true;
-const len12 = data185.length;
-for(let i16=0; i16<len12; i16++){
-let data186 = data185[i16];
-const _errs405 = errors;
-if(errors === _errs405){
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.set === undefined){
-data186.set = {};
-}
-let missing8;
-if((data186.name === undefined) && (missing8 = "name")){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
-return false;
-}
-else {
-const _errs407 = errors;
-for(const key30 in data186){
-if(!((key30 === "name") || (key30 === "set"))){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs407 === errors){
-if(data186.name !== undefined){
-let data187 = data186.name;
-const _errs408 = errors;
-if(errors === _errs408){
-if(typeof data187 === "string"){
-if(!pattern8.test(data187)){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
-return false;
-}
-}
-else {
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid49 = _errs408 === errors;
-}
-else {
-var valid49 = true;
-}
-if(valid49){
-let data188 = data186.set;
+var valid50 = true;
+const len13 = data188.length;
+for(let i18=0; i18<len13; i18++){
+let data189 = data188[i18];
 const _errs410 = errors;
 if(errors === _errs410){
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-for(const key31 in data188){
+if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
+if(data189.set === undefined){
+data189.set = {};
+}
+let missing8;
+if((data189.name === undefined) && (missing8 = "name")){
+validate20.errors = [{instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
+return false;
+}
+else {
+const _errs412 = errors;
+for(const key30 in data189){
+if(!((key30 === "name") || (key30 === "set"))){
+validate20.errors = [{instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs412 === errors){
+if(data189.name !== undefined){
+let data190 = data189.name;
+const _errs413 = errors;
+if(errors === _errs413){
+if(typeof data190 === "string"){
+if(!pattern8.test(data190)){
+validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
+return false;
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid51 = _errs413 === errors;
+}
+else {
+var valid51 = true;
+}
+if(valid51){
+let data191 = data189.set;
+const _errs415 = errors;
+if(errors === _errs415){
+if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
+for(const key31 in data191){
 if(!(pattern9.test(key31))){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid49 = _errs410 === errors;
+var valid51 = _errs415 === errors;
 }
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid48 = _errs405 === errors;
-if(!valid48){
+var valid50 = _errs410 === errors;
+if(!valid50){
 break;
 }
 }
 }
 }
-if(errors === _errs403){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-if(Object.keys(data185).length < 1){
+if(errors === _errs408){
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+if(Object.keys(data188).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs413 = errors;
-for(const key32 in data185){
+const _errs418 = errors;
+for(const key32 in data188){
 if(!((key32 === "list") || (key32 === "grid"))){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs413 === errors){
-if(data185.list !== undefined){
-let data189 = data185.list;
-const _errs414 = errors;
-if(errors === _errs414){
-if(Array.isArray(data189)){
-if(data189.length < 1){
+if(_errs418 === errors){
+if(data188.list !== undefined){
+let data192 = data188.list;
+const _errs419 = errors;
+if(errors === _errs419){
+if(Array.isArray(data192)){
+if(data192.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid51 = true;
-const len13 = data189.length;
-for(let i17=0; i17<len13; i17++){
-let data190 = data189[i17];
-const _errs416 = errors;
-if(errors === _errs416){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-if(data190.set === undefined){
-data190.set = {};
-}
-let missing9;
-if((data190.name === undefined) && (missing9 = "name")){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
-return false;
-}
-else {
-const _errs418 = errors;
-for(const key33 in data190){
-if(!((key33 === "name") || (key33 === "set"))){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
-return false;
-break;
-}
-}
-if(_errs418 === errors){
-if(data190.name !== undefined){
-let data191 = data190.name;
-const _errs419 = errors;
-if(errors === _errs419){
-if(typeof data191 === "string"){
-if(!pattern8.test(data191)){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
-return false;
-}
-}
-else {
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid52 = _errs419 === errors;
-}
-else {
-var valid52 = true;
-}
-if(valid52){
-let data192 = data190.set;
+var valid53 = true;
+const len14 = data192.length;
+for(let i19=0; i19<len14; i19++){
+let data193 = data192[i19];
 const _errs421 = errors;
 if(errors === _errs421){
-if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
-for(const key34 in data192){
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(data193.set === undefined){
+data193.set = {};
+}
+let missing9;
+if((data193.name === undefined) && (missing9 = "name")){
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
+return false;
+}
+else {
+const _errs423 = errors;
+for(const key33 in data193){
+if(!((key33 === "name") || (key33 === "set"))){
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
+return false;
+break;
+}
+}
+if(_errs423 === errors){
+if(data193.name !== undefined){
+let data194 = data193.name;
+const _errs424 = errors;
+if(errors === _errs424){
+if(typeof data194 === "string"){
+if(!pattern8.test(data194)){
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
+return false;
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid54 = _errs424 === errors;
+}
+else {
+var valid54 = true;
+}
+if(valid54){
+let data195 = data193.set;
+const _errs426 = errors;
+if(errors === _errs426){
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+for(const key34 in data195){
 if(!(pattern9.test(key34))){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid52 = _errs421 === errors;
+var valid54 = _errs426 === errors;
 }
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid51 = _errs416 === errors;
-if(!valid51){
+var valid53 = _errs421 === errors;
+if(!valid53){
 break;
 }
 }
@@ -4609,39 +4675,39 @@ validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/p
 return false;
 }
 }
-var valid50 = _errs414 === errors;
+var valid52 = _errs419 === errors;
 }
 else {
-var valid50 = true;
+var valid52 = true;
 }
-if(valid50){
-if(data185.grid !== undefined){
-let data193 = data185.grid;
-const _errs424 = errors;
-if(errors === _errs424){
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-if(Object.keys(data193).length < 1){
+if(valid52){
+if(data188.grid !== undefined){
+let data196 = data188.grid;
+const _errs429 = errors;
+if(errors === _errs429){
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+if(Object.keys(data196).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs426 = errors;
-for(const key35 in data193){
+const _errs431 = errors;
+for(const key35 in data196){
 if(!(pattern9.test(key35))){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs426 === errors){
-var valid53 = true;
-for(const key36 in data193){
+if(_errs431 === errors){
+var valid55 = true;
+for(const key36 in data196){
 if(pattern9.test(key36)){
-let data194 = data193[key36];
-const _errs427 = errors;
-if(errors === _errs427){
-if(Array.isArray(data194)){
-if(data194.length < 1){
+let data197 = data196[key36];
+const _errs432 = errors;
+if(errors === _errs432){
+if(Array.isArray(data197)){
+if(data197.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
@@ -4651,8 +4717,8 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key36.replac
 return false;
 }
 }
-var valid53 = _errs427 === errors;
-if(!valid53){
+var valid55 = _errs432 === errors;
+if(!valid55){
 break;
 }
 }
@@ -4665,10 +4731,10 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/p
 return false;
 }
 }
-var valid50 = _errs424 === errors;
+var valid52 = _errs429 === errors;
 }
 else {
-var valid50 = true;
+var valid52 = true;
 }
 }
 }
@@ -4676,42 +4742,42 @@ var valid50 = true;
 }
 }
 }
-var valid0 = _errs403 === errors;
+var valid0 = _errs408 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data195 = data.sweep;
-const _errs429 = errors;
-if(errors === _errs429){
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-if(data195.parallel === undefined){
-data195.parallel = 1;
+let data198 = data.sweep;
+const _errs434 = errors;
+if(errors === _errs434){
+if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
+if(data198.parallel === undefined){
+data198.parallel = 1;
 }
-const _errs431 = errors;
-for(const key37 in data195){
+const _errs436 = errors;
+for(const key37 in data198){
 if(!(key37 === "parallel")){
 validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs431 === errors){
-let data196 = data195.parallel;
-const _errs432 = errors;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+if(_errs436 === errors){
+let data199 = data198.parallel;
+const _errs437 = errors;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs432){
-if(typeof data196 == "number"){
-if(data196 > 64 || isNaN(data196)){
+if(errors === _errs437){
+if(typeof data199 == "number"){
+if(data199 > 64 || isNaN(data199)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data196 < 1 || isNaN(data196)){
+if(data199 < 1 || isNaN(data199)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -4725,7 +4791,7 @@ validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs429 === errors;
+var valid0 = _errs434 === errors;
 }
 }
 }

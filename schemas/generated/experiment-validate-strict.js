@@ -3,7 +3,7 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -5272,7 +5272,7 @@ if(data.eval !== undefined){
 let data172 = data.eval;
 if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
 for(const key28 in data172){
-if(!(((((((key28 === "suites") || (key28 === "mmlu")) || (key28 === "few_shot")) || (key28 === "max_items")) || (key28 === "bootstrap")) || (key28 === "probe_size")) || (key28 === "probe_every"))){
+if(!(func1.call(schema31.properties.eval.properties, key28))){
 const err431 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data172};
 if(vErrors === null){
 vErrors = [err431];
@@ -5373,10 +5373,14 @@ vErrors.push(err437);
 errors++;
 }
 }
-if(data172.few_shot !== undefined){
-let data177 = data172.few_shot;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err438 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
+if(data172.tasks !== undefined){
+let data177 = data172.tasks;
+if(Array.isArray(data177)){
+const len12 = data177.length;
+for(let i16=0; i16<len12; i16++){
+let data178 = data177[i16];
+if(!((((((data178 === "mmlu") || (data178 === "medqa")) || (data178 === "medmcqa")) || (data178 === "pubmedqa")) || (data178 === "multimedqa")) || (data178 === "ifeval"))){
+const err438 = {instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data178};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5385,9 +5389,15 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(typeof data177 == "number"){
-if(data177 > 10 || isNaN(data177)){
-const err439 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
+}
+let i17 = data177.length;
+let j4;
+if(i17 > 1){
+outer4:
+for(;i17--;){
+for(j4 = i17; j4--;){
+if(func0(data177[i17], data177[j4])){
+const err439 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data177};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5395,9 +5405,14 @@ else {
 vErrors.push(err439);
 }
 errors++;
+break outer4;
 }
-if(data177 < 0 || isNaN(data177)){
-const err440 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
+}
+}
+}
+}
+else {
+const err440 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data177};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5407,11 +5422,11 @@ vErrors.push(err440);
 errors++;
 }
 }
-}
-if(data172.max_items !== undefined){
-let data178 = data172.max_items;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-const err441 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
+if(data172.benchmarks !== undefined){
+let data179 = data172.benchmarks;
+if(typeof data179 === "string"){
+if(func4(data179) < 1){
+const err441 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data179};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5420,9 +5435,9 @@ vErrors.push(err441);
 }
 errors++;
 }
-if(typeof data178 == "number"){
-if(data178 > 10000000 || isNaN(data178)){
-const err442 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
+}
+else {
+const err442 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data179};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5431,8 +5446,11 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(data178 < 0 || isNaN(data178)){
-const err443 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
+}
+if(data172.few_shot !== undefined){
+let data180 = data172.few_shot;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err443 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data180};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5441,12 +5459,9 @@ vErrors.push(err443);
 }
 errors++;
 }
-}
-}
-if(data172.bootstrap !== undefined){
-let data179 = data172.bootstrap;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
-const err444 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
+if(typeof data180 == "number"){
+if(data180 > 10 || isNaN(data180)){
+const err444 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data180};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5455,9 +5470,8 @@ vErrors.push(err444);
 }
 errors++;
 }
-if(typeof data179 == "number"){
-if(data179 > 100000 || isNaN(data179)){
-const err445 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
+if(data180 < 0 || isNaN(data180)){
+const err445 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data180};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5466,8 +5480,12 @@ vErrors.push(err445);
 }
 errors++;
 }
-if(data179 < 0 || isNaN(data179)){
-const err446 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
+}
+}
+if(data172.max_items !== undefined){
+let data181 = data172.max_items;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err446 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data181};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5476,12 +5494,9 @@ vErrors.push(err446);
 }
 errors++;
 }
-}
-}
-if(data172.probe_size !== undefined){
-let data180 = data172.probe_size;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err447 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
+if(typeof data181 == "number"){
+if(data181 > 10000000 || isNaN(data181)){
+const err447 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data181};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5490,9 +5505,8 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(typeof data180 == "number"){
-if(data180 > 100000 || isNaN(data180)){
-const err448 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
+if(data181 < 0 || isNaN(data181)){
+const err448 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data181};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5501,8 +5515,12 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(data180 < 1 || isNaN(data180)){
-const err449 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
+}
+}
+if(data172.bootstrap !== undefined){
+let data182 = data172.bootstrap;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+const err449 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data182};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5511,12 +5529,9 @@ vErrors.push(err449);
 }
 errors++;
 }
-}
-}
-if(data172.probe_every !== undefined){
-let data181 = data172.probe_every;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-const err450 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
+if(typeof data182 == "number"){
+if(data182 > 100000 || isNaN(data182)){
+const err450 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data182};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5525,9 +5540,8 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-const err451 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
+if(data182 < 0 || isNaN(data182)){
+const err451 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data182};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5536,8 +5550,12 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data181 < 0 || isNaN(data181)){
-const err452 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
+}
+}
+if(data172.probe_size !== undefined){
+let data183 = data172.probe_size;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+const err452 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data183};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5546,11 +5564,9 @@ vErrors.push(err452);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err453 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data172};
+if(typeof data183 == "number"){
+if(data183 > 100000 || isNaN(data183)){
+const err453 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data183};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5559,13 +5575,8 @@ vErrors.push(err453);
 }
 errors++;
 }
-}
-if(data.output !== undefined){
-let data182 = data.output;
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-for(const key29 in data182){
-if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
-const err454 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data182};
+if(data183 < 1 || isNaN(data183)){
+const err454 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data183};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5575,11 +5586,11 @@ vErrors.push(err454);
 errors++;
 }
 }
-if(data182.runs_dir !== undefined){
-let data183 = data182.runs_dir;
-if(typeof data183 === "string"){
-if(func4(data183) < 1){
-const err455 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data183};
+}
+if(data172.probe_every !== undefined){
+let data184 = data172.probe_every;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+const err455 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data184};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5588,9 +5599,9 @@ vErrors.push(err455);
 }
 errors++;
 }
-}
-else {
-const err456 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data183};
+if(typeof data184 == "number"){
+if(data184 > 1000000 || isNaN(data184)){
+const err456 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data184};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5599,11 +5610,8 @@ vErrors.push(err456);
 }
 errors++;
 }
-}
-if(data182.keep_checkpoints !== undefined){
-let data184 = data182.keep_checkpoints;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
-const err457 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
+if(data184 < 0 || isNaN(data184)){
+const err457 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data184};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5612,9 +5620,11 @@ vErrors.push(err457);
 }
 errors++;
 }
-if(typeof data184 == "number"){
-if(data184 > 1000 || isNaN(data184)){
-const err458 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
+}
+}
+}
+else {
+const err458 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data172};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5623,8 +5633,13 @@ vErrors.push(err458);
 }
 errors++;
 }
-if(data184 < 1 || isNaN(data184)){
-const err459 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
+}
+if(data.output !== undefined){
+let data185 = data.output;
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+for(const key29 in data185){
+if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
+const err459 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data185};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5634,10 +5649,11 @@ vErrors.push(err459);
 errors++;
 }
 }
-}
-}
-else {
-const err460 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data182};
+if(data185.runs_dir !== undefined){
+let data186 = data185.runs_dir;
+if(typeof data186 === "string"){
+if(func4(data186) < 1){
+const err460 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data186};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5647,10 +5663,8 @@ vErrors.push(err460);
 errors++;
 }
 }
-if(data.variants !== undefined){
-let data185 = data.variants;
-if(!data185 || typeof data185 != "object"){
-const err461 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data185};
+else {
+const err461 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data186};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5659,9 +5673,11 @@ vErrors.push(err461);
 }
 errors++;
 }
-if(Array.isArray(data185)){
-if(data185.length < 1){
-const err462 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data185};
+}
+if(data185.keep_checkpoints !== undefined){
+let data187 = data185.keep_checkpoints;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+const err462 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data187};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5670,12 +5686,9 @@ vErrors.push(err462);
 }
 errors++;
 }
-const len12 = data185.length;
-for(let i16=0; i16<len12; i16++){
-let data186 = data185[i16];
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.name === undefined){
-const err463 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data186};
+if(typeof data187 == "number"){
+if(data187 > 1000 || isNaN(data187)){
+const err463 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data187};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5684,9 +5697,8 @@ vErrors.push(err463);
 }
 errors++;
 }
-for(const key30 in data186){
-if(!((key30 === "name") || (key30 === "set"))){
-const err464 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data186};
+if(data187 < 1 || isNaN(data187)){
+const err464 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data187};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5696,11 +5708,10 @@ vErrors.push(err464);
 errors++;
 }
 }
-if(data186.name !== undefined){
-let data187 = data186.name;
-if(typeof data187 === "string"){
-if(!pattern8.test(data187)){
-const err465 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data187};
+}
+}
+else {
+const err465 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data185};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5710,8 +5721,10 @@ vErrors.push(err465);
 errors++;
 }
 }
-else {
-const err466 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data187};
+if(data.variants !== undefined){
+let data188 = data.variants;
+if(!data188 || typeof data188 != "object"){
+const err466 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data188};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5720,13 +5733,9 @@ vErrors.push(err466);
 }
 errors++;
 }
-}
-if(data186.set !== undefined){
-let data188 = data186.set;
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-for(const key31 in data188){
-if(!(pattern9.test(key31))){
-const err467 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data188};
+if(Array.isArray(data188)){
+if(data188.length < 1){
+const err467 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data188};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5735,10 +5744,12 @@ vErrors.push(err467);
 }
 errors++;
 }
-}
-}
-else {
-const err468 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data188};
+const len13 = data188.length;
+for(let i18=0; i18<len13; i18++){
+let data189 = data188[i18];
+if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
+if(data189.name === undefined){
+const err468 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data189};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5747,10 +5758,9 @@ vErrors.push(err468);
 }
 errors++;
 }
-}
-}
-else {
-const err469 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data186};
+for(const key30 in data189){
+if(!((key30 === "name") || (key30 === "set"))){
+const err469 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data189};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5760,10 +5770,11 @@ vErrors.push(err469);
 errors++;
 }
 }
-}
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-if(Object.keys(data185).length < 1){
-const err470 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data185};
+if(data189.name !== undefined){
+let data190 = data189.name;
+if(typeof data190 === "string"){
+if(!pattern8.test(data190)){
+const err470 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data190};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5772,9 +5783,9 @@ vErrors.push(err470);
 }
 errors++;
 }
-for(const key32 in data185){
-if(!((key32 === "list") || (key32 === "grid"))){
-const err471 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data185};
+}
+else {
+const err471 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data190};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5784,11 +5795,12 @@ vErrors.push(err471);
 errors++;
 }
 }
-if(data185.list !== undefined){
-let data189 = data185.list;
-if(Array.isArray(data189)){
-if(data189.length < 1){
-const err472 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data189};
+if(data189.set !== undefined){
+let data191 = data189.set;
+if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
+for(const key31 in data191){
+if(!(pattern9.test(key31))){
+const err472 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data191};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5797,12 +5809,10 @@ vErrors.push(err472);
 }
 errors++;
 }
-const len13 = data189.length;
-for(let i17=0; i17<len13; i17++){
-let data190 = data189[i17];
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-if(data190.name === undefined){
-const err473 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+}
+}
+else {
+const err473 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data191};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5811,9 +5821,10 @@ vErrors.push(err473);
 }
 errors++;
 }
-for(const key33 in data190){
-if(!((key33 === "name") || (key33 === "set"))){
-const err474 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+}
+}
+else {
+const err474 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data189};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5823,11 +5834,10 @@ vErrors.push(err474);
 errors++;
 }
 }
-if(data190.name !== undefined){
-let data191 = data190.name;
-if(typeof data191 === "string"){
-if(!pattern8.test(data191)){
-const err475 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data191};
+}
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+if(Object.keys(data188).length < 1){
+const err475 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data188};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5836,9 +5846,9 @@ vErrors.push(err475);
 }
 errors++;
 }
-}
-else {
-const err476 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data191};
+for(const key32 in data188){
+if(!((key32 === "list") || (key32 === "grid"))){
+const err476 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data188};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5848,12 +5858,11 @@ vErrors.push(err476);
 errors++;
 }
 }
-if(data190.set !== undefined){
-let data192 = data190.set;
-if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
-for(const key34 in data192){
-if(!(pattern9.test(key34))){
-const err477 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data192};
+if(data188.list !== undefined){
+let data192 = data188.list;
+if(Array.isArray(data192)){
+if(data192.length < 1){
+const err477 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data192};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5862,10 +5871,12 @@ vErrors.push(err477);
 }
 errors++;
 }
-}
-}
-else {
-const err478 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data192};
+const len14 = data192.length;
+for(let i19=0; i19<len14; i19++){
+let data193 = data192[i19];
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+if(data193.name === undefined){
+const err478 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data193};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5874,10 +5885,9 @@ vErrors.push(err478);
 }
 errors++;
 }
-}
-}
-else {
-const err479 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+for(const key33 in data193){
+if(!((key33 === "name") || (key33 === "set"))){
+const err479 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data193};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5887,9 +5897,11 @@ vErrors.push(err479);
 errors++;
 }
 }
-}
-else {
-const err480 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data189};
+if(data193.name !== undefined){
+let data194 = data193.name;
+if(typeof data194 === "string"){
+if(!pattern8.test(data194)){
+const err480 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data194};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5899,11 +5911,8 @@ vErrors.push(err480);
 errors++;
 }
 }
-if(data185.grid !== undefined){
-let data193 = data185.grid;
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-if(Object.keys(data193).length < 1){
-const err481 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+else {
+const err481 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data194};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5912,9 +5921,13 @@ vErrors.push(err481);
 }
 errors++;
 }
-for(const key35 in data193){
-if(!(pattern9.test(key35))){
-const err482 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+}
+if(data193.set !== undefined){
+let data195 = data193.set;
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+for(const key34 in data195){
+if(!(pattern9.test(key34))){
+const err482 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data195};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5924,12 +5937,9 @@ vErrors.push(err482);
 errors++;
 }
 }
-for(const key36 in data193){
-if(pattern9.test(key36)){
-let data194 = data193[key36];
-if(Array.isArray(data194)){
-if(data194.length < 1){
-const err483 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data194};
+}
+else {
+const err483 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data195};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5939,8 +5949,9 @@ vErrors.push(err483);
 errors++;
 }
 }
+}
 else {
-const err484 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data194};
+const err484 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data193};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5951,9 +5962,8 @@ errors++;
 }
 }
 }
-}
 else {
-const err485 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+const err485 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data192};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5963,14 +5973,11 @@ vErrors.push(err485);
 errors++;
 }
 }
-}
-}
-if(data.sweep !== undefined){
-let data195 = data.sweep;
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-for(const key37 in data195){
-if(!(key37 === "parallel")){
-const err486 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data195};
+if(data188.grid !== undefined){
+let data196 = data188.grid;
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+if(Object.keys(data196).length < 1){
+const err486 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data196};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5979,11 +5986,9 @@ vErrors.push(err486);
 }
 errors++;
 }
-}
-if(data195.parallel !== undefined){
-let data196 = data195.parallel;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-const err487 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+for(const key35 in data196){
+if(!(pattern9.test(key35))){
+const err487 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data196};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5992,9 +5997,13 @@ vErrors.push(err487);
 }
 errors++;
 }
-if(typeof data196 == "number"){
-if(data196 > 64 || isNaN(data196)){
-const err488 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+}
+for(const key36 in data196){
+if(pattern9.test(key36)){
+let data197 = data196[key36];
+if(Array.isArray(data197)){
+if(data197.length < 1){
+const err488 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data197};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6003,8 +6012,9 @@ vErrors.push(err488);
 }
 errors++;
 }
-if(data196 < 1 || isNaN(data196)){
-const err489 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+}
+else {
+const err489 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data197};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6017,7 +6027,7 @@ errors++;
 }
 }
 else {
-const err490 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data195};
+const err490 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data196};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6028,13 +6038,77 @@ errors++;
 }
 }
 }
-else {
-const err491 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+}
+if(data.sweep !== undefined){
+let data198 = data.sweep;
+if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
+for(const key37 in data198){
+if(!(key37 === "parallel")){
+const err491 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data198};
 if(vErrors === null){
 vErrors = [err491];
 }
 else {
 vErrors.push(err491);
+}
+errors++;
+}
+}
+if(data198.parallel !== undefined){
+let data199 = data198.parallel;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+const err492 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data199};
+if(vErrors === null){
+vErrors = [err492];
+}
+else {
+vErrors.push(err492);
+}
+errors++;
+}
+if(typeof data199 == "number"){
+if(data199 > 64 || isNaN(data199)){
+const err493 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data199};
+if(vErrors === null){
+vErrors = [err493];
+}
+else {
+vErrors.push(err493);
+}
+errors++;
+}
+if(data199 < 1 || isNaN(data199)){
+const err494 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data199};
+if(vErrors === null){
+vErrors = [err494];
+}
+else {
+vErrors.push(err494);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err495 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data198};
+if(vErrors === null){
+vErrors = [err495];
+}
+else {
+vErrors.push(err495);
+}
+errors++;
+}
+}
+}
+else {
+const err496 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err496];
+}
+else {
+vErrors.push(err496);
 }
 errors++;
 }

@@ -698,7 +698,15 @@ export interface ExperimentInput {
      */
     mmlu?: string[];
     /**
-     * Few-shot examples per MMLU question.
+     * Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.
+     */
+    tasks?: ("mmlu" | "medqa" | "medmcqa" | "pubmedqa" | "multimedqa" | "ifeval")[];
+    /**
+     * Folder holding the files of eval.tasks, relative to this file.
+     */
+    benchmarks?: string;
+    /**
+     * Few-shot examples per MMLU question and per eval.tasks question.
      */
     few_shot?: number;
     /**
@@ -1499,7 +1507,15 @@ export interface Experiment {
      */
     mmlu: string[];
     /**
-     * Few-shot examples per MMLU question.
+     * Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.
+     */
+    tasks: ("mmlu" | "medqa" | "medmcqa" | "pubmedqa" | "multimedqa" | "ifeval")[];
+    /**
+     * Folder holding the files of eval.tasks, relative to this file.
+     */
+    benchmarks: string;
+    /**
+     * Few-shot examples per MMLU question and per eval.tasks question.
      */
     few_shot: number;
     /**

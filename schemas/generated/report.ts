@@ -46,6 +46,12 @@ export interface EvalReport {
     mmlu?: {
       [k: string]: Score | undefined;
     };
+    /**
+     * Benchmarks of eval.tasks in their published formats: `<set>/<metric>` → score, e.g. medqa/acc, mmlu_anatomy/acc, multimedqa/acc, ifeval/prompt_strict (metrics as lm-evaluation-harness names them).
+     */
+    tasks?: {
+      [k: string]: Score | undefined;
+    };
   }[];
   /**
    * A few scored items per suite with the model's answer.

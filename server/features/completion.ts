@@ -182,6 +182,7 @@ const PATH_FIELDS: { path: (string | '#')[]; accept: PathKind }[] = [
   { path: ['ontology', 'sources', '#', 'path'], accept: { kind: 'file', extensions: ['.obo'] } },
   { path: ['model', 'path'], accept: { kind: 'dir' } },
   { path: ['eval', 'mmlu', '#'], accept: { kind: 'any', extensions: ['.csv'] } },
+  { path: ['eval', 'benchmarks'], accept: { kind: 'dir' } },
   { path: ['grpo', 'rewards', '#', 'module'], accept: { kind: 'file', extensions: ['.js', '.mjs', '.cjs', '.ts'] } },
   { path: ['output', 'runs_dir'], accept: { kind: 'dir' } },
 ];

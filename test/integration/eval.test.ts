@@ -2,7 +2,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { stringify } from 'yaml';
@@ -74,7 +74,7 @@ test('balancedbio eval --mmlu scores a checkpoint that is certain of " C": 100% 
   assert.equal(await main(['eval', '--model', 'ckpt', '--backend', 'wasm'], bad.io), 2, 'a checkpoint without --mmlu is a usage error');
 });
 
-async function tinyRun(t: Parameters<typeof tempDir>[0]): Promise<{ ctx: StageContext; events: EventInput[]; runDir: string }> {
+async function tinyRun(t: Parameters<typeof tempDir>[0], extraEval = '', setup?: (runDir: string) => Promise<void>): Promise<{ ctx: StageContext; events: EventInput[]; runDir: string }> {
   const runDir = await tempDir(t);
   const ont = loadFixture();
   const data = await synthesize(ont, synthConfig({ examples: { domain: 16, reasoning: 10, instruction: 10, integration: 8 } }), { seed: 5, log: silentLogger });
@@ -90,8 +90,9 @@ async function tinyRun(t: Parameters<typeof tempDir>[0]): Promise<{ ctx: StageCo
   await tok.save(paths.base_model);
   await saveAdapterDir(createLoraSet(model, ['default'], { rank: 2, alpha: 4, dropout: 0, targetModules: ['q_proj', 'v_proj'] }, makeRng(2)), paths.sft_adapter, { baseModel: 'base', stage: 'sft' });
   await writeMmlu(path.join(runDir, 'mmlu'));
+  await setup?.(runDir);
   const expFile = path.join(runDir, 'exp.bbio.yaml');
-  const yaml = `name: tiny\nseed: 4\nontology:\n  builtin: false\n  sources: [{ path: ${JSON.stringify(path.relative(runDir, FIXTURE))} }]\nmodel:\n  backend: wasm\neval:\n  max_items: 3\n  bootstrap: 50\n  mmlu: [mmlu]\n  few_shot: 1\n`;
+  const yaml = `name: tiny\nseed: 4\nontology:\n  builtin: false\n  sources: [{ path: ${JSON.stringify(path.relative(runDir, FIXTURE))} }]\nmodel:\n  backend: wasm\neval:\n  max_items: 3\n  bootstrap: 50\n  mmlu: [mmlu]\n  few_shot: 1\n${extraEval}`;
   await writeFile(expFile, yaml);
   const { config } = await parseExperiment(yaml, expFile, { paths: { workspace: [path.dirname(FIXTURE), runDir], allowed: [] } });
   assert.ok(config);
@@ -156,6 +157,37 @@ test('evaluate stage on a tiny run: base and SFT scored per capability; report.j
   assert.match(text, /metric\s+base\s+sft\s+n/);
   assert.match(text, /reasoning\/answer_acc/);
   assert.match(text, /overall/);
+});
+
+test('evaluate stage with eval.tasks: each model scored on medqa and ifeval beside the suites, in report.json and report.md', async (t) => {
+  const fixtures = path.resolve(__dirname, '../fixtures/tasks');
+  const { ctx, events, runDir } = await tinyRun(t, '  tasks: [medqa, ifeval]\n  benchmarks: bench\n', async (dir) => {
+    await mkdir(path.join(dir, 'bench'));
+    await copyFile(path.join(fixtures, 'medqa_4options.jsonl'), path.join(dir, 'bench/medqa_4options.jsonl'));
+    await copyFile(path.join(fixtures, 'ifeval_input.jsonl'), path.join(dir, 'bench/ifeval_input.jsonl'));
+  });
+  await evaluateStage.run(ctx);
+  const report = JSON.parse(await readFile(path.join(runDir, 'report.json'), 'utf8')) as EvalReport;
+  const ajv = new Ajv2020({ allErrors: true, strict: false });
+  assert.ok(ajv.validate(reportSchema, report), ajv.errorsText());
+  for (const m of report.models) {
+    assert.deepEqual(Object.keys(m.tasks ?? {}).sort(), ['ifeval/inst_loose', 'ifeval/inst_strict', 'ifeval/prompt_loose', 'ifeval/prompt_strict', 'medqa/acc', 'medqa/acc_norm'], m.name);
+    assert.equal(m.tasks!['medqa/acc']!.n, 3);
+    assert.equal(m.tasks!['ifeval/prompt_strict']!.n, 3, 'eval.max_items = 3 keeps the first 3 prompts');
+  }
+  assert.deepEqual(report.models[0]!.tasks, report.models[1]!.tasks, 'the SFT adapter starts at B = 0');
+  assert.ok(report.reproducibility.hashes[path.join(runDir, 'bench/medqa_4options.jsonl')]);
+  assert.ok(report.examples!.some((e) => e.suite === 'medqa') && report.examples!.some((e) => e.suite === 'ifeval'));
+  assert.ok(events.some((e) => e.kind === 'metric' && e.name === 'eval/score' && e.labels?.suite === 'medqa' && e.labels?.metric === 'acc'));
+  assert.deepEqual(invalidEvents(events.map((e) => ({ v: 1, t: 1, runId: 'tiny-run', ...e }))), []);
+  assert.match(await readFile(path.join(runDir, 'report.md'), 'utf8'), /\| medqa\/acc \| /);
+  // `balancedbio eval --model RUN_DIR --task` scores each of the run's models, with the stage's numbers
+  const { io, out } = captureIo(runDir);
+  assert.equal(await main(['eval', '--model', runDir, '--task', 'medqa', '--data', 'bench', '--backend', 'wasm', '--json'], io), 0);
+  const cli = JSON.parse(out.join('\n')) as { models: { name: string; tasks: Record<string, { value: number; n: number }> }[] };
+  assert.deepEqual(cli.models.map((m) => m.name), ['base', 'sft']);
+  const { value, n } = report.models[0]!.tasks!['medqa/acc']!;
+  assert.deepEqual([cli.models[0]!.tasks['medqa/acc']!.value, cli.models[0]!.tasks['medqa/acc']!.n], [value, n]);
 });
 
 test('evaluate stage honours cancellation', async (t) => {

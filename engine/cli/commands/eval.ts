@@ -3,6 +3,8 @@
  * [--max-items N] [--json]`: scores a Hugging Face checkpoint on MMLU-format files, or a run's base, SFT and
  * GRPO models on the capability suites of its test split (and on MMLU files when given). Prints accuracy,
  * bootstrap standard error and item count per subject and overall. Writes nothing into the run.
+ * `--task NAME --data FILE_OR_DIR` scores a benchmark in its published format (eval-task.ts); `--task mmlu`
+ * is the same as `--mmlu`.
  */
 import * as fs from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -24,10 +26,19 @@ import { DATASET_FILES, readExamples } from '../../core/dataset';
 import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';
 import { EXIT, table, type CliIo } from '../io';
+import { runTaskCommand } from './eval-task';
 
 export interface EvalCommandOptions {
-  model: string;
+  model?: string;
   mmlu?: string;
+  /** A benchmark of engine/eval/tasks (`mmlu` = --mmlu). */
+  task?: string;
+  /** The task's file or folder. */
+  data?: string;
+  /** IFEval: score these responses (the reference evaluator's JSONL) without a model. */
+  responses?: string;
+  /** Documents per task set (the first N); 0 = all. */
+  limit?: number;
   /** Comma-separated subject names (file names without _test.csv). */
   subjects?: string;
   /** Few-shot examples from _dev.csv; default: the run's eval.few_shot, or 5 for a checkpoint. */
@@ -77,7 +88,22 @@ function printModels(models: readonly EvaluatedModel[], io: CliIo): void {
   }
 }
 
+/** The base model of a run: its base_model output, else the experiment's model.path. */
+async function runBaseDir(runDir: string): Promise<string> {
+  const config = await readRunConfig(runDir);
+  const state = await readRunState(runDir);
+  const own = path.join(runDir, OUTPUT_PATHS.base_model);
+  return fs.existsSync(path.join(own, 'config.json')) ? own : config.model.path ? path.resolve(path.dirname(state.experimentFile), config.model.path) : own;
+}
+
 export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promise<number> {
+  if (opts.task !== undefined && opts.mmlu) throw new BbioError('E_USAGE', '--mmlu is --task mmlu --data PATH: give one of them', {});
+  if (opts.task === 'mmlu') {
+    if (!opts.data) throw new BbioError('E_USAGE', '--task mmlu needs --data FOLDER or FILE.csv', {});
+    return runEvalCommand({ ...opts, task: undefined, data: undefined, mmlu: opts.data, ...(opts.limit ? { maxItems: opts.limit } : {}) }, io);
+  }
+  if (opts.task !== undefined) return runTaskCommand({ ...opts, task: opts.task, runBaseDir }, io);
+  if (!opts.model) throw new BbioError('E_USAGE', 'give --model (a checkpoint or run folder)', {});
   const target = path.resolve(io.cwd, opts.model);
   if (!fs.existsSync(target)) throw new BbioError('E_FILE_MISSING', `no such model or run folder: ${opts.model}`, { file: target }, 'give a Hugging Face checkpoint folder (config.json) or a run folder');
   const log = createLogger({ write: io.err, level: 'warn' });
@@ -90,7 +116,7 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     const config = await readRunConfig(target);
     const state = await readRunState(target);
     const experimentFile = state.experimentFile;
-    const baseDir = fs.existsSync(path.join(target, OUTPUT_PATHS.base_model, 'config.json')) ? path.join(target, OUTPUT_PATHS.base_model) : config.model.path ? path.resolve(path.dirname(experimentFile), config.model.path) : path.join(target, OUTPUT_PATHS.base_model);
+    const baseDir = await runBaseDir(target);
     const mmlu = await mmluFrom(opts.mmlu ? [path.resolve(io.cwd, opts.mmlu)] : config.eval.mmlu.map((p) => path.resolve(path.dirname(experimentFile), p)));
     const ontology = await loadExperimentOntology(config, experimentFile);
     const testExamples = readExamples(path.join(target, OUTPUT_PATHS.dataset, DATASET_FILES.test));
