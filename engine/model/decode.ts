@@ -101,11 +101,6 @@ export function samplingPicker(o: { temperature: number; topP: number; rng: Rng 
   };
 }
 
-/** Greedy for temperature 0 (or below), else temperature + top-p sampling from `rng`. */
-export function pickerFor(o: { temperature: number; topP: number; rng: Rng }): Picker {
-  return o.temperature > 0 ? samplingPicker(o) : greedyPicker();
-}
-
 export interface DecodeOptions {
   /** New tokens per row at most; the context window may allow fewer (finish reason `length` either way). */
   maxNewTokens: number;
