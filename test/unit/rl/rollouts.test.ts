@@ -41,3 +41,15 @@ test('a GRPO rollout that ends with EOS keeps EOS as its last completion token, 
     assert.equal(c.text, tokenizer.decode(c.ids.slice(0, -1)));
   });
 });
+
+test('rollout log-probs are the ones the GRPO loss receives for π_old: log softmax(logits / T) of each token, before top-p (within 1e-5)', () => {
+  const prompt = [5, 9, 13, 4, 22];
+  const [group] = compute.generate({ prompts: [prompt], n: 6, temperature: 0.7, topP: 0.8, maxNewTokens: 8, stop: [], seed: 5 });
+  const [lossLogps] = compute.logprobs([{ prompt, completions: group!.map((c) => c.ids) }], { temperature: 0.7 });
+  let worst = 0;
+  group!.forEach((c, i) => {
+    assert.equal(c.logprobs.length, c.ids.length);
+    c.logprobs.forEach((lp, t) => (worst = Math.max(worst, Math.abs(lp - lossLogps![i]![t]!))));
+  });
+  assert.ok(worst < 1e-5, `max |Δ log p| ${worst}`);
+});
