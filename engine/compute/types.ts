@@ -161,10 +161,14 @@ export interface GenerateRequest {
   temperature: number;
   topP: number;
   maxNewTokens: number;
-  /** Stop strings, matched on the decoded completion; the text is cut before the first one. */
+  /** Stop strings, matched on the decoded completion; the text is cut before the first one, its tokens stay in ids. */
   stop: readonly string[];
   adapters?: string;
-  /** Prompts decoded together (greedy evaluation batches rows of different prompts). */
+  /**
+   * Rows decoded together: whole groups of n rows, at least one prompt per batch (greedy evaluation batches
+   * rows of different prompts; a GRPO group of G rows is one batch). Sampled rows draw from the stream in
+   * batch, step, row order.
+   */
   batchRows?: number;
   /** Sampling stream: `makeRng(seed)`; absent: the training stream of startTraining. Greedy decoding draws nothing. */
   seed?: number;
