@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { selectBackend, type BackendChoice } from '../engine/model/backend';
-import { generate } from '../engine/model/infer';
+import { decodePrompts, greedyPicker } from '../engine/model/decode';
 import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, normalizeConfig, parameterShapes, type LlamaConfig } from '../engine/model/llama';
 import { GradientPool } from '../engine/compute/tfjs/data-parallel';
 import { Trainer } from '../engine/compute/tfjs/trainer';
@@ -211,9 +211,9 @@ export function benchSampling(opts: { newTokens: number }): { model: string; new
   const model = initLlama(cfg, makeRng(2));
   try {
     const prompt = Array.from({ length: 16 }, (_, i) => 3 + i);
-    generate(model, prompt, { maxNewTokens: 4, rng: makeRng(0) }); // warm-up
+    decodePrompts(model, [prompt], { maxNewTokens: 4, pick: greedyPicker() }); // warm-up
     const t0 = performance.now();
-    const out = generate(model, prompt, { maxNewTokens: opts.newTokens, rng: makeRng(0) });
+    const out = decodePrompts(model, [prompt], { maxNewTokens: opts.newTokens, pick: greedyPicker() })[0]![0]!.ids;
     const s = (performance.now() - t0) / 1000;
     return { model: 'bio-tiny (default dims)', new_tokens: out.length, new_tok_per_s: +(out.length / s).toFixed(1) };
   } finally {

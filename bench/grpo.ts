@@ -9,7 +9,7 @@ import { bioTinyConfig, disposeModel, initLlama } from '../engine/model/llama';
 import { createLoraSet, loraHook, loraVariables } from '../engine/model/lora';
 import { grpoLoss } from '../engine/compute/tfjs/grpo-loss';
 import { groupTokenLogps } from '../engine/compute/tfjs/policy';
-import { sampleGroup } from '../engine/compute/tfjs/sampling';
+import { decodePrompts, samplingPicker } from '../engine/model/decode';
 import { computeGradients } from '../engine/compute/tfjs/grads';
 import { silentLogger } from '../engine/util/log';
 import { makeRng } from '../engine/util/rng';
@@ -30,7 +30,7 @@ export async function benchGrpo(opts: { group?: number; newTokens?: number; repe
   let peakRss = 0;
   for (let r = 0; r < repeats; r++) {
     const t0 = performance.now();
-    const comps = sampleGroup(model, prompt, G, { maxNewTokens: newTokens, temperature: 1, topP: 1, stop: [], decode: (ids) => ids.join(' '), rng: makeRng(r), forward: { freezeBase: true, hook } });
+    const comps = decodePrompts(model, [prompt], { n: G, maxNewTokens: newTokens, pick: samplingPicker({ temperature: 1, topP: 1, rng: makeRng(r) }), detokenize: (ids) => ids.join(' '), forward: { freezeBase: true, hook } })[0]!;
     rollMs.push(performance.now() - t0);
     tokens += comps.reduce((s, c) => s + c.ids.length, 0);
     const t1 = performance.now();

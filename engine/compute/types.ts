@@ -14,6 +14,9 @@
 import type { LlamaConfig } from '../model/llama';
 import type { BackendInfo } from '../model/backend';
 import type { LoraSpec } from '../model/lora';
+import type { FinishReason } from '../model/decode';
+
+export type { FinishReason };
 
 /** Next-token batch: inputs and targets row-major [B, T]; weights [B·T] sum to 1 (a masked mean). */
 export interface TokenBatch {
@@ -158,10 +161,14 @@ export interface GenerateRequest {
   temperature: number;
   topP: number;
   maxNewTokens: number;
-  /** Stop strings, matched on the decoded completion; the text is cut before the first one. */
+  /** Stop strings, matched on the decoded completion; the text is cut before the first one, its tokens stay in ids. */
   stop: readonly string[];
   adapters?: string;
-  /** Prompts decoded together (greedy evaluation batches rows of different prompts). */
+  /**
+   * Rows decoded together: whole groups of n rows, at least one prompt per batch (greedy evaluation batches
+   * rows of different prompts; a GRPO group of G rows is one batch). Sampled rows draw from the stream in
+   * batch, step, row order.
+   */
   batchRows?: number;
   /** Sampling stream: `makeRng(seed)`; absent: the training stream of startTraining. Greedy decoding draws nothing. */
   seed?: number;
@@ -169,10 +176,14 @@ export interface GenerateRequest {
 }
 
 export interface Completion {
+  /** New token ids; the terminating EOS or stop-string tokens are kept, so the GRPO loss mask covers them (issue 17). */
   ids: number[];
+  /** Per id: log softmax(logits / temperature) of the picked token (temperature 1 for greedy), before top-p truncation. */
+  logprobs: number[];
+  /** The completion's text without the terminating EOS, cut before the first stop string (what rewards and evaluation read). */
   text: string;
-  /** Cut by maxNewTokens (or the context), not ended by EOS or a stop string. */
-  truncated: boolean;
+  /** `eos`: ended by EOS; `stop`: by a stop string; `length`: by maxNewTokens or the context (truncated). */
+  finishReason: FinishReason;
 }
 
 export interface LoglikResult {

@@ -18,7 +18,7 @@
  * same seed for every model, so the resampled item sets are paired across models.
  */
 import type { EvalReport } from '../../schemas/generated/report';
-import type { Compute } from '../compute/types';
+import type { Completion, Compute } from '../compute/types';
 import { CHAT_MARKERS, promptPrefix } from '../core/chat';
 import type { SynthExample } from '../core/example';
 import type { Capability } from '../core/stage';
@@ -49,12 +49,8 @@ export interface EvalModel {
   adapters?: string;
 }
 
-/** A greedy completion: token ids, text cut before the first stop string, and whether the budget ran out. */
-export interface GreedyCompletion {
-  ids: number[];
-  text: string;
-  truncated: boolean;
-}
+/** A greedy completion: token ids, text cut before the first stop string, and why it ended. */
+export type GreedyCompletion = Completion;
 
 export interface SuiteOptions {
   /** Bootstrap resamples for standard errors (eval.bootstrap). */

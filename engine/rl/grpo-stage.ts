@@ -194,7 +194,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       const rollouts = groups.map((x) => x.rollout);
       const oldLogps = compute.logprobs(rollouts, { adapters: POLICY, temperature: g.temperature });
       const refLogps = compute.logprobs(rollouts, { ...refSlot, temperature: g.temperature });
-      const include = groups.map((grp) => grp.completions.map((c) => !(g.mask_truncated_completions && c.truncated)));
+      const include = groups.map((grp) => grp.completions.map((c) => !(g.mask_truncated_completions && c.finishReason === 'length')));
       const entropy = compute.entropy(rollouts, { adapters: POLICY, temperature: g.temperature });
       const capabilityOf = groups.map((grp) => caps.indexOf(grp.example.capability));
       let out = { loss: 0, stats: { kl: 0, clipLow: 0, clipHigh: 0 }, pairs: [] as PairStat[], normsRaw: caps.map(() => 0), entropy };
@@ -253,7 +253,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       m('grpo/clip_fraction_high', u.stats.clipHigh);
       m('grpo/entropy', u.entropy);
       const comps = groups.flatMap((x) => x.completions);
-      const truncation = comps.filter((c) => c.truncated).length / comps.length;
+      const truncation = comps.filter((c) => c.finishReason === 'length').length / comps.length;
       const ties = groups.filter((x) => groupTies(x.totals)).length / groups.length;
       m('grpo/completion_length', mean(comps.map((c) => c.ids.length)));
       m('grpo/truncation_rate', truncation);
@@ -305,7 +305,7 @@ function emitRollouts(ctx: StageContext, step: number, groups: readonly ScoredGr
     data: {
       groups: groups.slice(0, 2).map((x) => ({
         capability: x.example.capability, exampleId: x.example.id, prompt: x.example.prompt, gold: x.example.answer,
-        completions: x.completions.map((c, i) => ({ text: c.text, truncated: c.truncated, reward: x.totals[i], advantage: x.advantages[i], components: Object.fromEntries(components.map((comp, k) => [comp.id, x.components[i]![k]])), extracted: extractFinalAnswer(c.text) ?? '', breakdown: x.breakdown[i] })),
+        completions: x.completions.map((c, i) => ({ text: c.text, truncated: c.finishReason === 'length', reward: x.totals[i], advantage: x.advantages[i], components: Object.fromEntries(components.map((comp, k) => [comp.id, x.components[i]![k]])), extracted: extractFinalAnswer(c.text) ?? '', breakdown: x.breakdown[i] })),
       })),
     },
   });

@@ -1,8 +1,9 @@
 /**
  * `balancedbio infer`: load a checkpoint directory, run a prompt through it, print JSON lines.
  *   --logprobs  → {"logprobs": [[log p(v | prompt[:t+1]) for v in vocab], …]} for every prompt position
- *   generation  → {"prompt_ids": […], "new_ids": […], "text": "…"} (greedy, or sampled with temperature)
- * Generation uses the KV cache: the prompt is fed once, then one token per step.
+ *   generation  → {"prompt_ids": […], "new_ids": […], "finish_reason": "eos" | "length", "text": "…"} (greedy,
+ *                 or sampled with temperature); new_ids end with the EOS id when EOS ended the generation
+ * Generation is model/decode.ts's loop (KV cache: the prompt is fed once, then one token per step).
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
@@ -10,7 +11,7 @@ import { BbioError } from '../../util/errors';
 import { silentLogger, type Logger } from '../../util/log';
 import { makeRng } from '../../util/rng';
 import { selectBackend, type BackendChoice } from '../../model/backend';
-import { generate, logSoftmax, promptLogits } from '../../model/infer';
+import { decodePrompts, greedyPicker, logSoftmax, promptLogits, samplingPicker } from '../../model/decode';
 import { disposeModel, loadLlama } from '../../model/llama';
 import { BpeTokenizer } from '../../model/tokenizer';
 
@@ -52,14 +53,17 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
       out(JSON.stringify({ logprobs: lp }));
       if (opts.maxNewTokens <= 0) return 0;
     }
+    // config.json's eos_token_id may list several ids (HF); a tokenizer's EOS is the fallback
     const eos = model.config.eos_token_id;
-    const newIds = generate(model, ids, {
+    const eosIds = Array.isArray(eos) ? eos : typeof eos === 'number' ? [eos] : tokenizer && tokenizer.eosId >= 0 ? [tokenizer.eosId] : [];
+    const temperature = opts.temperature ?? 0;
+    const [row] = decodePrompts(model, [ids], {
       maxNewTokens: opts.maxNewTokens,
-      temperature: opts.temperature,
-      rng: makeRng(opts.seed ?? 0),
-      eosId: typeof eos === 'number' ? eos : tokenizer && tokenizer.eosId >= 0 ? tokenizer.eosId : undefined,
-    });
-    out(JSON.stringify({ prompt_ids: ids, new_ids: newIds, ...(tokenizer ? { text: tokenizer.decode(newIds, { skipSpecial: true }) } : {}) }));
+      pick: temperature > 0 ? samplingPicker({ temperature, topP: 1, rng: makeRng(opts.seed ?? 0) }) : greedyPicker(),
+      eosIds,
+      ...(tokenizer ? { detokenize: (x: number[]) => tokenizer.decode(x, { skipSpecial: true }) } : {}),
+    })[0]!;
+    out(JSON.stringify({ prompt_ids: ids, new_ids: row!.ids, finish_reason: row!.finishReason, ...(tokenizer ? { text: row!.text } : {}) }));
     return 0;
   } finally {
     disposeModel(model);

@@ -8,12 +8,11 @@ import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendInfo } from '../../model/backend';
 import { disposeModel, initLlama, lmLoss, loadLlama, makeLmBatch, saveLlama, type ForwardOptions, type LlamaConfig, type LlamaModel } from '../../model/llama';
+import { decodePrompts, greedyPicker, samplingPicker } from '../../model/decode';
 import { createLoraSet, disposeLoraSet, loraHook, loraVariables, type LoraSet, type LoraSpec } from '../../model/lora';
-import { generateGreedy } from './generate';
 import { scoreSharedContext } from './loglik-shared';
 import { grpoLoss, grpoStats } from './grpo-loss';
-import { groupEntropy, groupTokenLogps } from './policy';
-import { sampleGroup } from './sampling';
+import { completionMask, groupEntropy, groupTokenLogps } from './policy';
 import { loadAdapterDir, saveAdapterDir } from '../../model/adapters';
 import { loadLatestCheckpoint, saveCheckpoint } from '../checkpoint';
 import { GradientPool } from './data-parallel';
@@ -359,7 +358,7 @@ export class TfjsCompute implements Compute {
         oldLogp: padded(idx.flatMap((i) => input.oldLogps[i]!), input.maxLen), // [ΣG, Lmax]
         refLogp: padded(idx.flatMap((i) => input.refLogps[i]!), input.maxLen), // [ΣG, Lmax]
         advantages: tf.tensor1d(idx.flatMap((i) => [...input.advantages[i]!])), // [ΣG]
-        mask: padded(idx.flatMap((i) => input.groups[i]!.completions.map((c, j) => new Array<number>(Math.min(c.length, input.maxLen)).fill(input.include[i]![j] ? 1 : 0))), input.maxLen), // [ΣG, Lmax]
+        mask: padded(idx.flatMap((i) => completionMask(input.groups[i]!.completions, input.include[i]!, input.maxLen)), input.maxLen), // [ΣG, Lmax]
       });
       const { loss, grads: g } = t.trainer.computeGradients(() => grpoLoss(inputs(), input.loss));
       grads.push(g);
@@ -422,17 +421,21 @@ export class TfjsCompute implements Compute {
 
   generate(req: GenerateRequest): Completion[][] {
     const eosId = this.options.tokenizer?.eosId ?? -1;
-    const eos = eosId >= 0 ? { eosId } : {};
-    const fwd = this.forward(req.adapters);
-    const decode = this.decoder();
-    if (req.n === 1 && !(req.temperature > 0)) {
-      const out = generateGreedy(this.m, req.prompts.map((prompt) => ({ prompt, maxNewTokens: req.maxNewTokens })), {
-        batchRows: req.batchRows ?? 8, ...eos, stop: req.stop, decode, forward: fwd, ...(req.signal ? { signal: req.signal } : {}),
-      });
-      return out.map((c) => [c]);
-    }
-    const rng = req.seed !== undefined ? makeRng(req.seed) : this.t.rng;
-    return req.prompts.map((prompt) => sampleGroup(this.m, prompt, req.n, { maxNewTokens: req.maxNewTokens, temperature: req.temperature, topP: req.topP, ...eos, stop: req.stop, decode, rng, forward: fwd }));
+    // greedy decoding draws nothing, so it never needs the training stream
+    const pick = req.temperature > 0
+      ? samplingPicker({ temperature: req.temperature, topP: req.topP, rng: req.seed !== undefined ? makeRng(req.seed) : this.t.rng })
+      : greedyPicker();
+    return decodePrompts(this.m, req.prompts, {
+      n: req.n,
+      maxNewTokens: req.maxNewTokens,
+      pick,
+      eosIds: eosId >= 0 ? [eosId] : [],
+      stop: req.stop,
+      detokenize: this.decoder(),
+      batchRows: req.batchRows ?? 8,
+      forward: this.forward(req.adapters),
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
   }
 
   logprobs(groups: readonly RolloutGroup[], opts: LogprobOptions): number[][][] {

@@ -13,6 +13,19 @@ export interface GroupRollout {
   completions: readonly (readonly number[])[];
 }
 
+/**
+ * The GRPO loss mask of a group's completions, one row per completion, `maxLen` wide: 1 on every completion
+ * token (its terminating EOS / end-of-turn tokens included, so the policy learns to stop) when the
+ * completion enters the loss, 0 on padding and on an excluded completion (e.g. a masked truncated one).
+ */
+export function completionMask(completions: readonly (readonly number[])[], include: readonly boolean[], maxLen: number): number[][] {
+  return completions.map((c, j) => {
+    const row = new Array<number>(maxLen).fill(0);
+    if (include[j]) row.fill(1, 0, Math.min(c.length, maxLen));
+    return row;
+  });
+}
+
 /** Row-major inputs of a group (prompt ++ completion, right-padded) and its completion targets. */
 function groupInputs(group: GroupRollout, padId: number): { G: number; P: number; Lc: number; T: number; ids: Int32Array; targets: Int32Array; mask: Float32Array } {
   const G = group.completions.length;

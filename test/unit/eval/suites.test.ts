@@ -1,13 +1,11 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { generateGreedy } from '../../../engine/compute/tfjs/generate';
 import { scoreLoglik } from '../../../engine/compute/tfjs/loglik';
 import { scoreSharedContext } from '../../../engine/compute/tfjs/loglik-shared';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../../../engine/eval/probe';
 import { DEFAULT_SUITE_OPTIONS, encodePair, runSuite, selectItems } from '../../../engine/eval/suites';
 import { scoreIntegration, scoreReasoning } from '../../../engine/verify/scorers';
-import { generate } from '../../../engine/model/infer';
 import { initLlama } from '../../../engine/model/llama';
 import { EdgeIndex, TermLexicon } from '../../../engine/verify/answers';
 import { checkAll } from '../../../engine/verify/constraints';
@@ -68,24 +66,6 @@ test('shared-context scoring equals scoring each (context, option) pair alone; t
     assert.ok(Math.abs(batched[i]!.logprob - single[i]!.logprob) < 1e-3);
     assert.equal(s.greedy, single[i]!.greedy);
   });
-});
-
-test('batched greedy generation over prompts of different lengths equals decoding each prompt alone', () => {
-  const cfg = tinyLlamaConfig({ vocab_size: 30, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 40 });
-  const model = initLlama({ ...cfg, initializer_range: 0.6 }, makeRng(3));
-  const rng = makeRng(4);
-  const prompts = [3, 9, 5, 14, 1, 7].map((n) => Array.from({ length: n }, () => 2 + rng.int(28)));
-  const got = generateGreedy(model, prompts.map((p, i) => ({ prompt: p, maxNewTokens: 6 + i })), { batchRows: 4, stop: [], decode: (ids) => ids.join(' ') });
-  prompts.forEach((p, i) => {
-    const want = generate(model, p, { maxNewTokens: 6 + i, rng: makeRng(0) });
-    assert.deepEqual(got[i]!.ids, want, `prompt ${i}`);
-    assert.equal(got[i]!.truncated, true);
-  });
-  // EOS ends a row early; a stop string cuts the text
-  const eos = got[0]!.ids[2]!;
-  const stopped = generateGreedy(model, [{ prompt: prompts[0]!, maxNewTokens: 6 }], { batchRows: 1, eosId: eos, stop: [], decode: (ids) => ids.join(' ') });
-  assert.deepEqual(stopped[0]!.ids, got[0]!.ids.slice(0, got[0]!.ids.indexOf(eos)));
-  assert.equal(stopped[0]!.truncated, false);
 });
 
 test('generative suites score the reference responses of MKGSG data as correct, and an unrelated answer as wrong', async () => {

@@ -102,7 +102,7 @@ class FakeCompute implements Compute {
   generate(req: GenerateRequest): Completion[][] {
     this.calls.push(`generate n=${req.n} t=${req.temperature} ${req.adapters ?? 'base'}`);
     // two different completions per prompt, so no group ties
-    return req.prompts.map(() => Array.from({ length: req.n }, (_, i) => ({ ids: [10 + i, 11], text: i % 2 ? 'Answer: nothing' : 'word', truncated: i === 0 })));
+    return req.prompts.map(() => Array.from({ length: req.n }, (_, i) => ({ ids: [10 + i, 11], logprobs: [-1, -1], text: i % 2 ? 'Answer: nothing' : 'word', finishReason: i === 0 ? ('length' as const) : ('eos' as const) })));
   }
   logprobs(groups: readonly RolloutGroup[], opts: { adapters?: string }): number[][][] {
     this.calls.push(`logprobs ${opts.adapters ?? 'base'}`);
