@@ -1,10 +1,14 @@
 /**
  * The four capability suites, scored on the held-out test split (its entities never occur in training):
  *
- * - domain: multiple choice by log-likelihood, lm-evaluation-harness's `acc` (argmax Σ log p of the option)
- *   and `acc_norm` (argmax of Σ log p / length of the option text), Gao et al., "A framework for few-shot
- *   language model evaluation" (lm-evaluation-harness). Context = the chat prompt up to `<|assistant|>\n`
- *   followed by `Answer:`; continuation = ` {label}. {text}`, the way reference responses begin.
+ * - domain: multiple choice by log-likelihood (Gao et al., lm-evaluation-harness). Context = the chat prompt
+ *   up to `<|assistant|>\n` followed by `Answer:`. `acc`: when the prompt lists the options (`A. text` lines,
+ *   as MKGSG and the real-data loaders write them) the continuations are the letters ` A` … ` D` and the pick
+ *   is the letter with the highest log-likelihood, as lm-evaluation-harness's MMLU and mmlu-eval.ts score;
+ *   summing over ` B. <entity name>` instead measured option length (the shortest text won on every item,
+ *   issue 17). `acc_norm`, the secondary score: argmax of Σ log p / bytes of the full option ` {label}. {text}`
+ *   (lm-eval's length-normalised acc_norm). Prompts that do not list their options are scored on the full
+ *   option text for both.
  * - reasoning: greedy completion; `answer_acc` (the final `Answer:` line names the gold entity, as the GRPO
  *   reasoning reward reads it) and `chain_validity` (mean over items of the fraction of numbered steps that
  *   state a true ontology relation; an item with no steps scores 0).
@@ -165,7 +169,14 @@ export function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters
   });
 }
 
-export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
+/** Does the prompt list every option as an `A. text` line (so the letter alone names the answer)? */
+export function listsOptions(ex: SynthExample): boolean {
+  const lines = new Set(ex.prompt.split('\n').map((l) => l.trim()));
+  return !!ex.options?.length && ex.options.every((o) => lines.has(`${o.label}. ${o.text}`));
+}
+
+/** The full option texts ` {label}. {text}`, the way reference responses begin (acc_norm). */
+export function domainTextQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
   const options = ex.options ?? [];
   return {
     context: `${promptPrefix(ex.prompt)}Answer: `,
@@ -174,24 +185,33 @@ export function domainQuestion(ex: SynthExample): { context: string; continuatio
   };
 }
 
+/** The question `acc` scores: the letters when the prompt lists the options, else the full option texts. */
+export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
+  const text = domainTextQuestion(ex);
+  return listsOptions(ex) ? { ...text, continuations: (ex.options ?? []).map((o) => o.label) } : text;
+}
+
 function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   const { model, tokenizer, opts } = input;
   const items = input.examples.filter((e) => e.options?.length && e.answerLabel);
-  const qs = items.map(domainQuestion);
   const acc: number[] = [];
   const accNorm: number[] = [];
   const examples: ReportExample[] = [];
   // chunks of whole questions so cancellation is honoured between forward passes
   const perChunk = Math.max(1, opts.mcChunk);
-  for (let s = 0; s < qs.length; s += perChunk) {
+  for (let s = 0; s < items.length; s += perChunk) {
     checkAborted(opts.signal);
-    const chunk = qs.slice(s, s + perChunk);
-    scoreMultipleChoice(model, tokenizer, chunk).forEach((d, k) => {
-      const q = chunk[k]!;
-      acc.push(d.pick === q.gold ? 1 : 0);
-      accNorm.push(d.pickNorm === q.gold ? 1 : 0);
+    const chunk = items.slice(s, s + perChunk);
+    const byAcc = scoreMultipleChoice(model, tokenizer, chunk.map(domainQuestion));
+    const texts = chunk.map(domainTextQuestion);
+    const byText = scoreMultipleChoice(model, tokenizer, texts);
+    chunk.forEach((ex, k) => {
+      const q = texts[k]!;
+      const pick = byAcc[k]!.pick;
+      acc.push(pick === q.gold ? 1 : 0);
+      accNorm.push(byText[k]!.pickNorm === q.gold ? 1 : 0);
       if (examples.length < opts.examplesPerSuite) {
-        examples.push({ suite: 'domain', model: model.name, prompt: items[s + k]!.prompt, gold: q.continuations[q.gold] ?? '', output: q.continuations[d.pick] ?? '', correct: d.pick === q.gold });
+        examples.push({ suite: 'domain', model: model.name, prompt: ex.prompt, gold: q.continuations[q.gold] ?? '', output: q.continuations[pick] ?? '', correct: pick === q.gold });
       }
     });
   }
