@@ -127,7 +127,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 
   program
     .command('compare')
-    .description('compare runs side by side: per-capability scores with deltas; differences within the standard error are marked n.s.')
+    .description('compare runs side by side: per-capability scores with deltas; a delta whose paired bootstrap interval over the shared items includes 0 is marked n.s.')
     .argument('<runs...>', 'run folders, or unique parts of their names under --dir')
     .option('--dir <runsDir>', 'runs directory', 'runs')
     .option('--md <file>', 'also write the comparison as Markdown')

@@ -104,6 +104,10 @@ export interface SuiteResult {
   /** `suite/metric` → score. */
   scores: Record<string, Score>;
   headline: Score;
+  /** `suite/metric` → item id → the item's score (instruction-level metrics: `<id>#<k>` per constraint). */
+  perItem: Record<string, Record<string, number>>;
+  /** The headline score of guessing: 1/options averaged over the items (multiple choice), 0 (generation). */
+  chance: number;
   examples: ReportExample[];
   items: number;
   seconds: number;
@@ -142,6 +146,18 @@ export function selectItems<T>(items: readonly T[], maxItems: number, seed: numb
 
 function scoreOf(xs: readonly number[], opts: SuiteOptions): Score {
   return score(xs, opts.resamples, opts.seed);
+}
+
+/** Per-item scores keyed by item id, for pairing models and runs on the items they share. */
+function byId(ids: readonly string[], xs: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  // a repeated id (hand-made test files) keeps every item: later copies get a `~k` suffix
+  ids.forEach((id, i) => {
+    let key = id;
+    for (let k = 1; key in out; k++) key = `${id}~${k}`;
+    out[key] = xs[i]!;
+  });
+  return out;
 }
 
 function checkAborted(signal: AbortSignal | undefined): void {
@@ -216,7 +232,11 @@ function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     });
   }
   const scores = { 'domain/acc': scoreOf(acc, opts), 'domain/acc_norm': scoreOf(accNorm, opts) };
-  return { suite: 'domain', scores, headline: scores['domain/acc'], examples, items: items.length };
+  const ids = items.map((e) => e.id);
+  const perItem = { 'domain/acc': byId(ids, acc), 'domain/acc_norm': byId(ids, accNorm) };
+  // guessing picks the gold option with probability 1/k on a k-option item
+  const chance = items.length ? items.reduce((sum, e) => sum + 1 / e.options!.length, 0) / items.length : 0;
+  return { suite: 'domain', scores, headline: scores['domain/acc'], perItem, chance, examples, items: items.length };
 }
 
 // ---------------------------------------------------------------------------------- generative suites
@@ -255,7 +275,9 @@ function runReasoning(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     if (examples.length < input.opts.examplesPerSuite) examples.push({ suite: 'reasoning', model: input.model.name, prompt: ex.prompt, gold: ex.answer, output: clip(text), correct: r.answer });
   });
   const scores = { 'reasoning/answer_acc': scoreOf(answer, input.opts), 'reasoning/chain_validity': scoreOf(chain, input.opts) };
-  return { suite: 'reasoning', scores, headline: scores['reasoning/answer_acc'], examples, items: input.examples.length };
+  const ids = input.examples.map((e) => e.id);
+  const perItem = { 'reasoning/answer_acc': byId(ids, answer), 'reasoning/chain_validity': byId(ids, chain) };
+  return { suite: 'reasoning', scores, headline: scores['reasoning/answer_acc'], perItem, chance: 0, examples, items: input.examples.length };
 }
 
 function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
@@ -265,6 +287,7 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   const promptLoose: number[] = [];
   const instStrict: number[] = [];
   const instLoose: number[] = [];
+  const instIds: string[] = [];
   const examples: ReportExample[] = [];
   items.forEach((ex, i) => {
     const text = completions[i]!.text;
@@ -273,6 +296,7 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     promptLoose.push(r.promptLoose ? 1 : 0);
     instStrict.push(...r.strict.map(Number));
     instLoose.push(...r.loose.map(Number));
+    instIds.push(...r.strict.map((_, k) => `${ex.id}#${k}`));
     if (examples.length < input.opts.examplesPerSuite) examples.push({ suite: 'instruction', model: input.model.name, prompt: ex.prompt, gold: ex.constraints!.map((c) => c.kind).join(', '), output: clip(text), correct: r.promptStrict });
   });
   const o = input.opts;
@@ -283,7 +307,14 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     'instruction/inst_strict': scoreOf(instStrict, o),
     'instruction/inst_loose': scoreOf(instLoose, o),
   };
-  return { suite: 'instruction', scores, headline: scores['instruction/prompt_strict'], examples, items: items.length };
+  const ids = items.map((e) => e.id);
+  const perItem = {
+    'instruction/prompt_strict': byId(ids, promptStrict),
+    'instruction/prompt_loose': byId(ids, promptLoose),
+    'instruction/inst_strict': byId(instIds, instStrict),
+    'instruction/inst_loose': byId(instIds, instLoose),
+  };
+  return { suite: 'instruction', scores, headline: scores['instruction/prompt_strict'], perItem, chance: 0, examples, items: items.length };
 }
 
 function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
@@ -308,7 +339,15 @@ function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     'integration/prompt_strict': scoreOf(cols.promptStrict, o),
     'integration/fully_correct': scoreOf(cols.fully, o),
   };
-  return { suite: 'integration', scores, headline: scores['integration/fully_correct'], examples, items: input.examples.length };
+  const ids = input.examples.map((e) => e.id);
+  const perItem = {
+    'integration/diagnosis_acc': byId(ids, cols.diagnosis),
+    'integration/treatment_acc': byId(ids, cols.treatment),
+    'integration/chain_validity': byId(ids, cols.chain),
+    'integration/prompt_strict': byId(ids, cols.promptStrict),
+    'integration/fully_correct': byId(ids, cols.fully),
+  };
+  return { suite: 'integration', scores, headline: scores['integration/fully_correct'], perItem, chance: 0, examples, items: input.examples.length };
 }
 
 export type SuiteFn = (input: SuiteInput) => Omit<SuiteResult, 'seconds'>;
