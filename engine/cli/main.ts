@@ -68,7 +68,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .command('sweep')
     .description('sweeps: folders of variant runs made by `run` on a file with variants')
     .command('report')
-    .description('(re)write a sweep\'s report from its runs: mean ± sd over seeds per capability, balance, interference, paired t-test against the first row; prints the table')
+    .description('(re)write a sweep\'s report from its runs: mean ± sd over seeds per capability, chance-corrected balance, interference, exact sign-flip test against the first row (Holm-adjusted); prints the table')
     .argument('<sweepDir>', 'sweep folder, runs/<stamp>-<name>-sweep')
     .option('--json', 'print the report as JSON', false)
     .action(async (dir: string, o: { json: boolean }) => setExit(await runSweepReport(dir, o, io)));
