@@ -10,6 +10,7 @@ import { runOntologyLookup } from './commands/lookup';
 import { runSynthCommand } from './commands/synth';
 import { createLogger } from '../util/log';
 import { runCompare } from './commands/compare';
+import { COMPARE_BOOTSTRAP } from '../eval/report';
 import { runEvalCommand } from './commands/eval';
 import { runExportCommand } from './commands/export';
 import { runRun } from './commands/run';
@@ -131,8 +132,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .argument('<runs...>', 'run folders, or unique parts of their names under --dir')
     .option('--dir <runsDir>', 'runs directory', 'runs')
     .option('--md <file>', 'also write the comparison as Markdown')
+    .addOption(new Option('--bootstrap <B>', 'paired bootstrap resamples for the significance of each delta').argParser(Number).default(COMPARE_BOOTSTRAP.resamples))
     .option('--json', 'machine-readable output', false)
-    .action(async (r: string[], o: { dir: string; md?: string; json: boolean }) => setExit(await runCompare(r, o, io)));
+    .action(async (r: string[], o: { dir: string; md?: string; bootstrap: number; json: boolean }) => setExit(await runCompare(r, o, io)));
 
   program
     .command('eval')

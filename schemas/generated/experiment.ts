@@ -668,7 +668,7 @@ export interface ExperimentInput {
      */
     max_items?: number;
     /**
-     * Bootstrap resamples for standard errors.
+     * Bootstrap resamples for the standard errors of scores and of the balance figure.
      */
     bootstrap?: number;
     /**
@@ -1431,7 +1431,7 @@ export interface Experiment {
      */
     max_items: number;
     /**
-     * Bootstrap resamples for standard errors.
+     * Bootstrap resamples for the standard errors of scores and of the balance figure.
      */
     bootstrap: number;
     /**

@@ -10,6 +10,8 @@ import { balanceOf, balanceWithError, chanceCorrected, compareReports, renderCom
 import { bootstrapStderr, score } from '../../../engine/eval/stats';
 import { BbioError } from '../../../engine/util/errors';
 import { tempDir } from '../../helpers/tmp';
+import { main } from '../../../engine/cli/main';
+import type { CliIo } from '../../../engine/cli/io';
 
 test('MMLU CSV: quoted commas, quotes and newlines; no header; answer letters', () => {
   const csv = 'What is 2+2?,3,4,5,6,B\n"Which drug, among these, is an ""ACE inhibitor""?",lisinopril,"metoprolol, a beta blocker","line one\nline two",aspirin,A\n';
@@ -122,4 +124,19 @@ test('compare tests deltas by a paired bootstrap over the items both runs scored
   const old = compareReports([runs[0]!, { runId: 'c', report: report('c', gained, items(32), { perItem: false }) }]);
   assert.equal(old.find((r) => r.metric === 'headline/domain')!.significant[1], undefined);
   assert.match(renderComparison([runs[0]!, { runId: 'c', report: report('c', gained, items(32), { perItem: false }) }], 'text').join('\n'), /\+6\.0 unpaired/);
+});
+
+test('`balancedbio compare --bootstrap B` sets the resamples of the paired bootstrap and refuses a non-positive B', async (t) => {
+  const dir = await tempDir(t);
+  const gained = items(50).map((x, i) => (i >= 50 && i < 56 ? 1 : x));
+  for (const [id, rep] of [['a', report('a', items(50), items(30))], ['b', report('b', gained, items(32))]] as const) {
+    await mkdir(path.join(dir, id));
+    await writeFile(path.join(dir, id, 'report.json'), JSON.stringify(rep));
+  }
+  const out: string[] = [];
+  const io: CliIo = { out: (l) => out.push(l), err: () => {}, isTTY: false, cwd: dir };
+  assert.equal(await main(['compare', 'a', 'b', '--bootstrap', '300'], io), 0);
+  assert.match(out.join('\n'), /\(B = 300,/);
+  assert.match(out.join('\n'), /headline\/domain +50\.0 ± \d\.\d +56\.0 ± \d\.\d \(\+6\.0\)/);
+  assert.notEqual(await main(['compare', 'a', 'b', '--bootstrap', '0'], { ...io, err: () => {} }), 0);
 });
