@@ -10,6 +10,7 @@ import { runOntologyLookup } from './commands/lookup';
 import { runSynthCommand } from './commands/synth';
 import { createLogger } from '../util/log';
 import { runCompare } from './commands/compare';
+import { COMPARE_BOOTSTRAP } from '../eval/report';
 import { runEvalCommand } from './commands/eval';
 import { TASK_NAMES } from '../eval/tasks/registry';
 import { runExportCommand } from './commands/export';
@@ -69,7 +70,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .command('sweep')
     .description('sweeps: folders of variant runs made by `run` on a file with variants')
     .command('report')
-    .description('(re)write a sweep\'s report from its runs: mean ± sd over seeds per capability, balance, interference, paired t-test against the first row; prints the table')
+    .description('(re)write a sweep\'s report from its runs: mean ± sd over seeds per capability, chance-corrected balance, interference, exact sign-flip test against the first row (Holm-adjusted); prints the table')
     .argument('<sweepDir>', 'sweep folder, runs/<stamp>-<name>-sweep')
     .option('--json', 'print the report as JSON', false)
     .action(async (dir: string, o: { json: boolean }) => setExit(await runSweepReport(dir, o, io)));
@@ -128,12 +129,13 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 
   program
     .command('compare')
-    .description('compare runs side by side: per-capability scores with deltas; differences within the standard error are marked n.s.')
+    .description('compare runs side by side: per-capability scores with deltas; a delta whose paired bootstrap interval over the shared items includes 0 is marked n.s.')
     .argument('<runs...>', 'run folders, or unique parts of their names under --dir')
     .option('--dir <runsDir>', 'runs directory', 'runs')
     .option('--md <file>', 'also write the comparison as Markdown')
+    .addOption(new Option('--bootstrap <B>', 'paired bootstrap resamples for the significance of each delta').argParser(Number).default(COMPARE_BOOTSTRAP.resamples))
     .option('--json', 'machine-readable output', false)
-    .action(async (r: string[], o: { dir: string; md?: string; json: boolean }) => setExit(await runCompare(r, o, io)));
+    .action(async (r: string[], o: { dir: string; md?: string; bootstrap: number; json: boolean }) => setExit(await runCompare(r, o, io)));
 
   program
     .command('eval')

@@ -32,8 +32,8 @@ import { gitState, packageVersions, sha256File } from '../util/provenance';
 import type { Logger } from '../util/log';
 import { loadMmlu, type MmluSubject } from './mmlu';
 import { evaluateMmlu } from './mmlu-eval';
-import { balanceOf, renderReportMarkdown, type ModelReport } from './report';
-import { DEFAULT_SUITE_OPTIONS, runSuite, type EvalModel, type EvalTokenizer, type ModelName, type ReportExample, type SuiteOptions } from './suites';
+import { balanceWithError, renderReportMarkdown, type ModelReport } from './report';
+import { DEFAULT_SUITE_OPTIONS, HEADLINE_METRIC, runSuite, type EvalModel, type EvalTokenizer, type ModelName, type ReportExample, type SuiteOptions } from './suites';
 import type { Score } from './stats';
 import { evaluateTasks } from './tasks/evaluate-tasks';
 import { DEFAULT_TASK_OPTIONS } from './tasks/registry';
@@ -105,6 +105,9 @@ export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
     const model: EvalModel = { name: target.name, compute: input.compute, ...(target.adapters ? { adapters: target.adapters.slot } : {}) };
     const scores: Record<string, Score> = {};
     const headline: Record<string, Score> = {};
+    const perItem: Record<string, Record<string, number>> = {};
+    const chance: Record<string, number> = {};
+    const headlineItems: Record<string, number[]> = {};
     const examples: ReportExample[] = [];
     for (const suite of input.suites) {
       if (input.opts.signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
@@ -116,6 +119,9 @@ export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
       }
       Object.assign(scores, r.scores);
       headline[suite] = r.headline;
+      Object.assign(perItem, r.perItem);
+      chance[suite] = r.chance;
+      headlineItems[suite] = Object.values(r.perItem[HEADLINE_METRIC[suite]] ?? {});
       examples.push(...r.examples);
       for (const [k, s] of Object.entries(r.scores)) emitScore(input.events, suite, k.slice(suite.length + 1), target.name, s);
       input.events?.metric('eval/items_per_s', r.items / Math.max(r.seconds, 1e-9), { labels: { suite, model: target.name } });
@@ -130,7 +136,8 @@ export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
       input.events?.metric('eval/items_per_s', r.items / Math.max(r.seconds, 1e-9), { labels: { suite: 'mmlu', model: target.name } });
       progress(`${target.name}: mmlu`);
     }
-    out.push({ report: { name: target.name, scores, headline, balance: balanceOf(headline), ...(mmlu ? { mmlu } : {}) }, examples, seconds: (performance.now() - t0) / 1000 });
+    const balance = balanceWithError(headlineItems, chance, input.opts.resamples, input.opts.seed);
+    out.push({ report: { name: target.name, scores, headline, balance: balance.balance, balanceStderr: balance.stderr, chance, perItem, ...(mmlu ? { mmlu } : {}) }, examples, seconds: (performance.now() - t0) / 1000 });
   }
   return out;
 }

@@ -37,9 +37,115 @@ export function score(xs: readonly number[], resamples: number, seed: number): S
   return { value: meanOf(xs), stderr: Number.isFinite(se) ? se : null, n: xs.length };
 }
 
-/** A difference is significant when it exceeds the combined standard error (independent samples). */
-export function significant(a: Score, b: Score): boolean {
-  if (a.stderr === null || b.stderr === null) return false;
-  const se = Math.sqrt(a.stderr ** 2 + b.stderr ** 2);
-  return Number.isFinite(se) && Math.abs(a.value - b.value) > se;
+/** A percentile bootstrap interval of the mean paired difference b − a over the shared items. */
+export interface PairedInterval {
+  /** mean(b − a) over the items. */
+  diff: number;
+  lo: number;
+  hi: number;
+  /** Items paired. */
+  n: number;
+  /** Coverage of [lo, hi], e.g. 0.95. */
+  level: number;
+}
+
+export interface PairedBootstrapOptions {
+  /** Bootstrap resamples B (eval.bootstrap). */
+  resamples: number;
+  seed: number;
+  /** Interval coverage; 0.95 unless given. */
+  level?: number;
+}
+
+/**
+ * Paired bootstrap of a score difference between two models scored on the same items (Efron & Tibshirani
+ * 1993, "An Introduction to the Bootstrap", ch. 13, the percentile interval; the paired design of §9.5 /
+ * Koehn 2004 for MT): resample item indices with replacement B times (seeded), take the mean of the
+ * per-item differences b_i − a_i on each resample, and report the (1 − level)/2 and (1 + level)/2
+ * quantiles of those B means. Pairing removes the between-item variance that both models share, which the
+ * old independent 1-SE rule counted twice. Null when fewer than 2 items pair up or the lengths differ.
+ */
+export function pairedBootstrap(a: readonly number[], b: readonly number[], opts: PairedBootstrapOptions): PairedInterval | null {
+  const n = a.length;
+  if (n < 2 || b.length !== n) return null;
+  const level = opts.level ?? 0.95;
+  const d = a.map((x, i) => b[i]! - x);
+  const rng = makeRng(opts.seed);
+  const means = new Float64Array(Math.max(1, opts.resamples));
+  for (let r = 0; r < means.length; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += d[rng.int(n)]!;
+    means[r] = s / n;
+  }
+  means.sort();
+  return { diff: meanOf(d), lo: quantile(means, (1 - level) / 2), hi: quantile(means, (1 + level) / 2), n, level };
+}
+
+/** The q-quantile of sorted values: the ⌈q·B⌉-th smallest (the percentile method's order statistic). */
+function quantile(sorted: Float64Array, q: number): number {
+  const k = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
+  return sorted[k]!;
+}
+
+/** A difference is significant when its paired bootstrap interval excludes 0; false when nothing pairs. */
+export function significant(a: readonly number[], b: readonly number[], opts: PairedBootstrapOptions): boolean {
+  const ci = pairedBootstrap(a, b, opts);
+  return !!ci && (ci.lo > 0 || ci.hi < 0);
+}
+
+/** Pairs beyond which the sign-flip test samples flips instead of enumerating all 2^n (2^20 ≈ 1e6 sums). */
+const EXACT_SIGN_FLIP_MAX_PAIRS = 20;
+/** Random sign vectors drawn above that: the p-value's Monte Carlo error is at most 0.5/√B ≈ 0.002. */
+const SIGN_FLIP_SAMPLES = 65536;
+
+/**
+ * Two-sided sign-flip permutation test of the mean paired difference (Fisher 1935, "The Design of
+ * Experiments", §21; Good 2005, "Permutation, Parametric and Bootstrap Tests", §3.4): under H0 each
+ * difference is as likely +d_i as −d_i, so p = #{s ∈ {±1}^n : |Σ s_i d_i| ≥ |Σ d_i|} / 2^n, enumerated
+ * exactly for n ≤ 20. It is exact for any n and needs no variance, so identical differences give an
+ * honest p (2/2^n: 0.5 with two pairs) where the t statistic is ±∞. Above 20 pairs, a seeded Monte Carlo
+ * estimate (1 + hits)/(1 + B) (Phipson & Smyth 2010). No differences, or all zero: p = 1.
+ */
+export function signFlipTest(diffs: readonly number[], seed = 0): number {
+  const d = diffs.filter((x) => Number.isFinite(x));
+  const n = d.length;
+  const observed = Math.abs(d.reduce((s, x) => s + x, 0));
+  if (n === 0 || observed === 0) return 1;
+  // sums equal up to rounding count as "as extreme" (relative tolerance on the sum's magnitude)
+  const tol = 1e-9 * Math.max(1, d.reduce((s, x) => s + Math.abs(x), 0));
+  if (n <= EXACT_SIGN_FLIP_MAX_PAIRS) {
+    let hits = 0;
+    for (let mask = 0; mask < 2 ** n; mask++) {
+      let s = 0;
+      for (let i = 0; i < n; i++) s += mask & (1 << i) ? -d[i]! : d[i]!;
+      if (Math.abs(s) >= observed - tol) hits++;
+    }
+    return hits / 2 ** n;
+  }
+  const rng = makeRng(seed);
+  let hits = 0;
+  for (let b = 0; b < SIGN_FLIP_SAMPLES; b++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += rng.next() < 0.5 ? -d[i]! : d[i]!;
+    if (Math.abs(s) >= observed - tol) hits++;
+  }
+  return (1 + hits) / (1 + SIGN_FLIP_SAMPLES);
+}
+
+/**
+ * Holm's step-down adjustment (Holm 1979, "A simple sequentially rejective multiple test procedure"):
+ * with the m p-values sorted ascending p_(1) ≤ … ≤ p_(m), adjusted p_(k) = max_{j ≤ k} min(1, (m − j + 1)·p_(j)).
+ * Rejecting where the adjusted p < α controls the family-wise error rate at α, for any dependence between
+ * the tests. Returned in the input order; NaN entries stay NaN and do not count in m.
+ */
+export function holmAdjust(ps: readonly number[]): number[] {
+  const idx = ps.flatMap((p, i) => (Number.isFinite(p) ? [i] : [])).sort((i, j) => ps[i]! - ps[j]!);
+  const m = idx.length;
+  const out = ps.map(() => Number.NaN);
+  let running = 0;
+  idx.forEach((i, k) => {
+    running = Math.max(running, Math.min(1, (m - k) * ps[i]!));
+    out[i] = running;
+  });
+  return out;
 }

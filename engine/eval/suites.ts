@@ -1,10 +1,14 @@
 /**
  * The four capability suites, scored on the held-out test split (its entities never occur in training):
  *
- * - domain: multiple choice by log-likelihood, lm-evaluation-harness's `acc` (argmax Σ log p of the option)
- *   and `acc_norm` (argmax of Σ log p / length of the option text), Gao et al., "A framework for few-shot
- *   language model evaluation" (lm-evaluation-harness). Context = the chat prompt up to `<|assistant|>\n`
- *   followed by `Answer:`; continuation = ` {label}. {text}`, the way reference responses begin.
+ * - domain: multiple choice by log-likelihood (Gao et al., lm-evaluation-harness). Context = the chat prompt
+ *   up to `<|assistant|>\n` followed by `Answer:`. `acc`: when the prompt lists the options (`A. text` lines,
+ *   as MKGSG and the real-data loaders write them) the continuations are the letters ` A` … ` D` and the pick
+ *   is the letter with the highest log-likelihood, as lm-evaluation-harness's MMLU and mmlu-eval.ts score;
+ *   summing over ` B. <entity name>` instead measured option length (the shortest text won on every item,
+ *   issue 17). `acc_norm`, the secondary score: argmax of Σ log p / bytes of the full option ` {label}. {text}`
+ *   (lm-eval's length-normalised acc_norm). Prompts that do not list their options are scored on the full
+ *   option text for both.
  * - reasoning: greedy completion; `answer_acc` (the final `Answer:` line names the gold entity, as the GRPO
  *   reasoning reward reads it) and `chain_validity` (mean over items of the fraction of numbered steps that
  *   state a true ontology relation; an item with no steps scores 0).
@@ -96,6 +100,10 @@ export interface SuiteResult {
   /** `suite/metric` → score. */
   scores: Record<string, Score>;
   headline: Score;
+  /** `suite/metric` → item id → the item's score (instruction-level metrics: `<id>#<k>` per constraint). */
+  perItem: Record<string, Record<string, number>>;
+  /** The headline score of guessing: 1/options averaged over the items (multiple choice), 0 (generation). */
+  chance: number;
   examples: ReportExample[];
   items: number;
   seconds: number;
@@ -136,6 +144,18 @@ function scoreOf(xs: readonly number[], opts: SuiteOptions): Score {
   return score(xs, opts.resamples, opts.seed);
 }
 
+/** Per-item scores keyed by item id, for pairing models and runs on the items they share. */
+function byId(ids: readonly string[], xs: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  // a repeated id (hand-made test files) keeps every item: later copies get a `~k` suffix
+  ids.forEach((id, i) => {
+    let key = id;
+    for (let k = 1; key in out; k++) key = `${id}~${k}`;
+    out[key] = xs[i]!;
+  });
+  return out;
+}
+
 function checkAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
 }
@@ -161,7 +181,14 @@ export function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters
   });
 }
 
-export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
+/** Does the prompt list every option as an `A. text` line (so the letter alone names the answer)? */
+export function listsOptions(ex: SynthExample): boolean {
+  const lines = new Set(ex.prompt.split('\n').map((l) => l.trim()));
+  return !!ex.options?.length && ex.options.every((o) => lines.has(`${o.label}. ${o.text}`));
+}
+
+/** The full option texts ` {label}. {text}`, the way reference responses begin (acc_norm). */
+export function domainTextQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
   const options = ex.options ?? [];
   return {
     context: `${promptPrefix(ex.prompt)}Answer: `,
@@ -170,29 +197,42 @@ export function domainQuestion(ex: SynthExample): { context: string; continuatio
   };
 }
 
+/** The question `acc` scores: the letters when the prompt lists the options, else the full option texts. */
+export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
+  const text = domainTextQuestion(ex);
+  return listsOptions(ex) ? { ...text, continuations: (ex.options ?? []).map((o) => o.label) } : text;
+}
+
 function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   const { model, tokenizer, opts } = input;
   const items = input.examples.filter((e) => e.options?.length && e.answerLabel);
-  const qs = items.map(domainQuestion);
   const acc: number[] = [];
   const accNorm: number[] = [];
   const examples: ReportExample[] = [];
   // chunks of whole questions so cancellation is honoured between forward passes
   const perChunk = Math.max(1, opts.mcChunk);
-  for (let s = 0; s < qs.length; s += perChunk) {
+  for (let s = 0; s < items.length; s += perChunk) {
     checkAborted(opts.signal);
-    const chunk = qs.slice(s, s + perChunk);
-    scoreMultipleChoice(model, tokenizer, chunk).forEach((d, k) => {
-      const q = chunk[k]!;
-      acc.push(d.pick === q.gold ? 1 : 0);
-      accNorm.push(d.pickNorm === q.gold ? 1 : 0);
+    const chunk = items.slice(s, s + perChunk);
+    const byAcc = scoreMultipleChoice(model, tokenizer, chunk.map(domainQuestion));
+    const texts = chunk.map(domainTextQuestion);
+    const byText = scoreMultipleChoice(model, tokenizer, texts);
+    chunk.forEach((ex, k) => {
+      const q = texts[k]!;
+      const pick = byAcc[k]!.pick;
+      acc.push(pick === q.gold ? 1 : 0);
+      accNorm.push(byText[k]!.pickNorm === q.gold ? 1 : 0);
       if (examples.length < opts.examplesPerSuite) {
-        examples.push({ suite: 'domain', model: model.name, prompt: items[s + k]!.prompt, gold: q.continuations[q.gold] ?? '', output: q.continuations[d.pick] ?? '', correct: d.pick === q.gold });
+        examples.push({ suite: 'domain', model: model.name, prompt: ex.prompt, gold: q.continuations[q.gold] ?? '', output: q.continuations[pick] ?? '', correct: pick === q.gold });
       }
     });
   }
   const scores = { 'domain/acc': scoreOf(acc, opts), 'domain/acc_norm': scoreOf(accNorm, opts) };
-  return { suite: 'domain', scores, headline: scores['domain/acc'], examples, items: items.length };
+  const ids = items.map((e) => e.id);
+  const perItem = { 'domain/acc': byId(ids, acc), 'domain/acc_norm': byId(ids, accNorm) };
+  // guessing picks the gold option with probability 1/k on a k-option item
+  const chance = items.length ? items.reduce((sum, e) => sum + 1 / e.options!.length, 0) / items.length : 0;
+  return { suite: 'domain', scores, headline: scores['domain/acc'], perItem, chance, examples, items: items.length };
 }
 
 // ---------------------------------------------------------------------------------- generative suites
@@ -231,7 +271,9 @@ function runReasoning(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     if (examples.length < input.opts.examplesPerSuite) examples.push({ suite: 'reasoning', model: input.model.name, prompt: ex.prompt, gold: ex.answer, output: clip(text), correct: r.answer });
   });
   const scores = { 'reasoning/answer_acc': scoreOf(answer, input.opts), 'reasoning/chain_validity': scoreOf(chain, input.opts) };
-  return { suite: 'reasoning', scores, headline: scores['reasoning/answer_acc'], examples, items: input.examples.length };
+  const ids = input.examples.map((e) => e.id);
+  const perItem = { 'reasoning/answer_acc': byId(ids, answer), 'reasoning/chain_validity': byId(ids, chain) };
+  return { suite: 'reasoning', scores, headline: scores['reasoning/answer_acc'], perItem, chance: 0, examples, items: input.examples.length };
 }
 
 function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
@@ -241,6 +283,7 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   const promptLoose: number[] = [];
   const instStrict: number[] = [];
   const instLoose: number[] = [];
+  const instIds: string[] = [];
   const examples: ReportExample[] = [];
   items.forEach((ex, i) => {
     const text = completions[i]!.text;
@@ -249,6 +292,7 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     promptLoose.push(r.promptLoose ? 1 : 0);
     instStrict.push(...r.strict.map(Number));
     instLoose.push(...r.loose.map(Number));
+    instIds.push(...r.strict.map((_, k) => `${ex.id}#${k}`));
     if (examples.length < input.opts.examplesPerSuite) examples.push({ suite: 'instruction', model: input.model.name, prompt: ex.prompt, gold: ex.constraints!.map((c) => c.kind).join(', '), output: clip(text), correct: r.promptStrict });
   });
   const o = input.opts;
@@ -259,7 +303,14 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     'instruction/inst_strict': scoreOf(instStrict, o),
     'instruction/inst_loose': scoreOf(instLoose, o),
   };
-  return { suite: 'instruction', scores, headline: scores['instruction/prompt_strict'], examples, items: items.length };
+  const ids = items.map((e) => e.id);
+  const perItem = {
+    'instruction/prompt_strict': byId(ids, promptStrict),
+    'instruction/prompt_loose': byId(ids, promptLoose),
+    'instruction/inst_strict': byId(instIds, instStrict),
+    'instruction/inst_loose': byId(instIds, instLoose),
+  };
+  return { suite: 'instruction', scores, headline: scores['instruction/prompt_strict'], perItem, chance: 0, examples, items: items.length };
 }
 
 function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
@@ -284,7 +335,15 @@ function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
     'integration/prompt_strict': scoreOf(cols.promptStrict, o),
     'integration/fully_correct': scoreOf(cols.fully, o),
   };
-  return { suite: 'integration', scores, headline: scores['integration/fully_correct'], examples, items: input.examples.length };
+  const ids = input.examples.map((e) => e.id);
+  const perItem = {
+    'integration/diagnosis_acc': byId(ids, cols.diagnosis),
+    'integration/treatment_acc': byId(ids, cols.treatment),
+    'integration/chain_validity': byId(ids, cols.chain),
+    'integration/prompt_strict': byId(ids, cols.promptStrict),
+    'integration/fully_correct': byId(ids, cols.fully),
+  };
+  return { suite: 'integration', scores, headline: scores['integration/fully_correct'], perItem, chance: 0, examples, items: input.examples.length };
 }
 
 export type SuiteFn = (input: SuiteInput) => Omit<SuiteResult, 'seconds'>;

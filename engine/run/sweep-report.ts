@@ -2,12 +2,16 @@
  * The sweep report: one table across the variants of a sweep. Variants whose overrides differ only in
  * `seed` form one row; each cell is the mean ± sample standard deviation (n − 1) over those seeds of the
  * runs' headline scores (report.json, the final model: GRPO, else SFT, else base). Besides the four
- * capabilities: the balance figure (min/max of the headlines, per run, then averaged), and the
+ * capabilities: the balance figure (min/max of the chance-corrected headlines, per run, then averaged), and the
  * interference summary, the mean off-diagonal `sft/interference` of a run's events (change in another
  * capability's probe loss after one step on one capability; positive = the step hurt it).
  *
- * Significance: a two-sided paired t-test (Student 1908) of each row against the first row, pairing runs
- * with the same seed; shown where at least 2 seeds pair up. `*` p < 0.05, `**` p < 0.01.
+ * Significance: an exact two-sided sign-flip permutation test (eval/stats.ts) of each row against the
+ * first row, pairing runs with the same seed; shown where at least 2 seeds pair up. Exact for any number
+ * of pairs and honest when every difference is the same (the paired t statistic is then ±∞ and reported
+ * p = 0). The p-values of all comparisons in one report are Holm-adjusted together (Holm 1979), and the
+ * marks use the adjusted p: `*` < 0.05, `**` < 0.01. With n pairs the smallest attainable p is 2^(1−n),
+ * so 6 seeds are the fewest that can show a difference at 5 %.
  *
  * When the runs trained with GRPO, a second table shows the training signal, which moves before held-out
  * scores do at small scale: the mean total reward over the last 10 % of GRPO steps, the final KL to the
@@ -23,9 +27,10 @@ import { readSweepState, type SweepState, type VariantStatus } from './sweep-sto
 import { BbioError } from '../util/errors';
 import { balanceOf, finalModel, HEADLINE_ORDER } from '../eval/report';
 import { SWEEP_FILES } from '../../schemas/run-layout';
+import { holmAdjust, signFlipTest } from '../eval/stats';
 
 export const SWEEP_REPORT_FILES = { json: SWEEP_FILES.report, md: SWEEP_FILES.reportMd } as const;
-export const SIGNIFICANCE_TEST = 'two-sided paired t-test against the first row, runs paired by seed (Student 1908)';
+export const SIGNIFICANCE_TEST = 'exact two-sided sign-flip permutation test of the mean difference against the first row, runs paired by seed (Fisher 1935); p Holm-adjusted across all comparisons of this report (Holm 1979)';
 
 /** What one variant's run contributed. */
 export interface VariantResult {
@@ -67,10 +72,11 @@ export interface Summary {
 }
 
 export interface PairedTest {
-  /** Seeds present in both rows. */
+  /** Seeds present in both rows (the pairs). */
   n: number;
-  df: number;
-  t: number;
+  /** Exact two-sided sign-flip p of this comparison alone. */
+  pRaw: number;
+  /** Holm-adjusted p across every comparison of the report; the mark and the table use it. */
   p: number;
   /** Mean of (this row − first row) over the paired seeds. */
   meanDiff: number;
@@ -124,69 +130,29 @@ export function summarize(values: readonly number[]): Summary | null {
   return { mean, sd, n: xs.length, values: xs };
 }
 
-/** ln Γ(x), Lanczos approximation (g = 7, n = 9), accurate to ~1e-15 for x > 0. */
-function lnGamma(x: number): number {
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
-  const z = x - 1;
-  let a = c[0]!;
-  const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i]! / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** Continued fraction of the incomplete beta function (Numerical Recipes §6.4, modified Lentz). */
-function betaContinuedFraction(a: number, b: number, x: number): number {
-  const tiny = 1e-300;
-  let c = 1;
-  let d = 1 - ((a + b) * x) / (a + 1);
-  d = 1 / (Math.abs(d) < tiny ? tiny : d);
-  let h = d;
-  for (let m = 1; m <= 300; m++) {
-    const m2 = 2 * m;
-    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
-    d = 1 / (Math.abs(1 + aa * d) < tiny ? tiny : 1 + aa * d);
-    c = Math.abs(1 + aa / c) < tiny ? tiny : 1 + aa / c;
-    h *= d * c;
-    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
-    d = 1 / (Math.abs(1 + aa * d) < tiny ? tiny : 1 + aa * d);
-    c = Math.abs(1 + aa / c) < tiny ? tiny : 1 + aa / c;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < 1e-14) break;
-  }
-  return h;
-}
-
-/** Regularized incomplete beta I_x(a, b). */
-export function incompleteBeta(x: number, a: number, b: number): number {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const front = Math.exp(lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
-  return x < (a + 1) / (a + b + 2) ? (front * betaContinuedFraction(a, b, x)) / a : 1 - (front * betaContinuedFraction(b, a, 1 - x)) / b;
-}
-
-/** Two-sided p-value of Student's t with `df` degrees of freedom: P(|T| ≥ |t|) = I_{df/(df+t²)}(df/2, 1/2). */
-export function studentTwoSidedP(t: number, df: number): number {
-  if (!Number.isFinite(t)) return 0;
-  return incompleteBeta(df / (df + t * t), df / 2, 0.5);
-}
-
 export function significanceMark(p: number): PairedTest['mark'] {
   return p < 0.01 ? '**' : p < 0.05 ? '*' : '';
 }
 
-/** Paired t-test of b − a over matched pairs; null with fewer than 2 pairs. */
-export function pairedTTest(a: readonly number[], b: readonly number[]): PairedTest | null {
+/**
+ * Paired test of b − a over matched pairs: exact sign-flip p, not yet adjusted (p = pRaw until
+ * buildSweepReport applies Holm across the report); null with fewer than 2 pairs.
+ */
+export function pairedTest(a: readonly number[], b: readonly number[]): PairedTest | null {
   const n = Math.min(a.length, b.length);
   if (n < 2) return null;
   const d = Array.from({ length: n }, (_, i) => b[i]! - a[i]!);
-  const s = summarize(d)!;
-  const sd = s.sd ?? 0;
-  // identical differences: no spread, so any non-zero shift is as certain as the data can say
-  const t = sd === 0 ? (s.mean === 0 ? 0 : Math.sign(s.mean) * Infinity) : s.mean / (sd / Math.sqrt(n));
-  const p = s.mean === 0 && sd === 0 ? 1 : studentTwoSidedP(t, n - 1);
-  return { n, df: n - 1, t, p, meanDiff: s.mean, mark: significanceMark(p) };
+  const p = signFlipTest(d);
+  return { n, pRaw: p, p, meanDiff: d.reduce((s, x) => s + x, 0) / n, mark: significanceMark(p) };
+}
+
+/** Replaces each test's p by its Holm-adjusted p over all of them (one family: the whole report). */
+export function adjustHolm(tests: readonly PairedTest[]): void {
+  const adjusted = holmAdjust(tests.map((t) => t.pRaw));
+  tests.forEach((t, i) => {
+    t.p = adjusted[i]!;
+    t.mark = significanceMark(t.p);
+  });
 }
 
 // ------------------------------------------------------------------------------------------- the table
@@ -204,7 +170,7 @@ function cell(rowVariants: readonly VariantResult[], first: readonly VariantResu
       const b = metric(v);
       return typeof a === 'number' && typeof b === 'number' && Number.isFinite(a) && Number.isFinite(b) ? [[a, b] as const] : [];
     });
-    vsFirst = pairedTTest(pairs.map((p) => p[0]), pairs.map((p) => p[1]));
+    vsFirst = pairedTest(pairs.map((p) => p[0]), pairs.map((p) => p[1]));
   }
   return { summary, vsFirst };
 }
@@ -249,12 +215,19 @@ export function buildSweepReport(meta: { sweepId: string; name: string }, result
       row.tasks = Object.fromEntries(taskKeys.map((k) => [k, taskCell(s, i === 0 ? undefined : first, k)]));
     });
   }
+  // one Holm family: every comparison this report makes, benchmark cells included
+  const cells = rows.flatMap((r) => [...Object.values(r.capabilities), r.balance, r.interference, ...Object.values(r.tasks ?? {}), ...(r.grpo ? [r.grpo.reward, r.grpo.kl, ...Object.values(r.grpo.weights)] : [])]);
+  adjustHolm(cells.flatMap((c) => (c.vsFirst ? [c.vsFirst] : [])));
   return { version: 1, sweepId: meta.sweepId, name: meta.name, createdAt: now.toISOString(), test: SIGNIFICANCE_TEST, rows, variants: [...results] };
 }
 
 function taskCell(vs: readonly VariantResult[], ref: readonly VariantResult[] | undefined, key: string): TaskCell {
   const ses = vs.flatMap((v) => (typeof v.tasks?.[key]?.stderr === 'number' ? [v.tasks[key].stderr] : []));
   return { ...cell(vs, ref, (v) => v.tasks?.[key]?.value), bootstrapSe: ses.length ? Math.sqrt(ses.reduce((a, x) => a + x * x, 0)) / ses.length : null };
+}
+
+function fmtP(p: number): string {
+  return p < 0.001 ? p.toExponential(1) : p.toFixed(3);
 }
 
 function fmtPct(c: Cell): string {
@@ -284,20 +257,20 @@ export function renderSweepMarkdown(report: SweepReport): string {
   const lines = [
     `# Sweep report — ${report.sweepId}`,
     '',
-    `Headline score per capability in % of the final model of each run (${[...new Set(report.rows.flatMap((r) => r.models))].join(', ') || 'no scored runs yet'}), mean ± sample sd over seeds; balance = min/max of the four headlines (1 = balanced); interference = mean change in another capability's probe loss after one SFT step on one capability's (projected) update (positive = hurts).`,
+    `Headline score per capability in % of the final model of each run (${[...new Set(report.rows.flatMap((r) => r.models))].join(', ') || 'no scored runs yet'}), mean ± sample sd over seeds; balance = min/max over capabilities of the chance-corrected headlines, (acc − chance)/(1 − chance) clipped to [0, 1] (1 = balanced; chance = 1/options for multiple choice, 0 for generation); interference = mean change in another capability's probe loss after one SFT step on one capability's (projected) update (positive = hurts).`,
     '',
     `| ${header.join(' | ')} |`,
     `|${header.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${r.join(' | ')} |`),
     '',
-    `Significance: ${report.test}; \`*\` p < 0.05, \`**\` p < 0.01; no mark: not significant, or fewer than 2 seeds pair up. The first row is the reference.`,
+    `Significance: ${report.test}; \`*\` Holm-adjusted p < 0.05, \`**\` < 0.01; no mark: not significant, or fewer than 2 seeds pair up. The first row is the reference. With n pairs the smallest possible p is 2^(1−n) (0.0625 at 5 seeds).`,
   ];
   const tests = report.rows.slice(1).flatMap((r) => [...HEADLINE_ORDER, 'balance', 'interference'].flatMap((c) => {
     const t = c === 'balance' ? r.balance.vsFirst : c === 'interference' ? r.interference.vsFirst : r.capabilities[c]!.vsFirst;
     const diff = c === 'balance' ? t?.meanDiff.toFixed(3) : c === 'interference' ? t?.meanDiff.toExponential(1) : t && (100 * t.meanDiff).toFixed(1);
-    return t ? [`| ${r.label} | ${c} | ${t.n} | ${diff} | ${Number.isFinite(t.t) ? t.t.toFixed(2) : '∞'} | ${t.p < 0.001 ? t.p.toExponential(1) : t.p.toFixed(3)} |`] : [];
+    return t ? [`| ${r.label} | ${c} | ${t.n} | ${diff} | ${fmtP(t.pRaw)} | ${fmtP(t.p)}${t.mark ? ` ${t.mark}` : ''} |`] : [];
   }));
-  if (tests.length) lines.push('', '## Paired tests against the first row', '', '| variant | metric | pairs | mean Δ | t | p |', '|---|---|---|---|---|---|', ...tests);
+  if (tests.length) lines.push('', '## Paired tests against the first row', '', 'Exact sign-flip p per comparison, and Holm-adjusted across every comparison of this report (the one that decides the marks).', '', '| variant | metric | pairs | mean Δ | p | Holm-adjusted p |', '|---|---|---|---|---|---|', ...tests);
   const withGrpo = report.rows.filter((r) => r.grpo);
   if (withGrpo.length) {
     const head = ['variant', 'reward (last 10 %)', 'KL (final)', ...HEADLINE_ORDER.map((c) => `weight ${c}`)];
@@ -382,7 +355,7 @@ export async function collectVariantResults(sweepDir: string, state: SweepState)
       if (!model?.headline) return { ...withInterference, missing: 'report.json has no headline scores' };
       const headline = Object.fromEntries(Object.entries(model.headline).flatMap(([k, s]) => (s && Number.isFinite(s.value) ? [[k, s.value]] : [])));
       const tasks = Object.fromEntries(Object.entries(model.tasks ?? {}).flatMap(([k, s]) => (s && Number.isFinite(s.value) ? [[k, { value: s.value, stderr: s.stderr }]] : [])));
-      return { ...withInterference, model: model.name, headline, ...(Object.keys(tasks).length ? { tasks } : {}), balance: model.balance ?? balanceOf(model.headline) };
+      return { ...withInterference, model: model.name, headline, ...(Object.keys(tasks).length ? { tasks } : {}), balance: model.balance ?? balanceOf(model.headline, model.chance ?? {}) };
     }),
   );
 }

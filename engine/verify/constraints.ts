@@ -225,7 +225,14 @@ export function describeConstraint(c: Constraint, variant = 0): string {
   return phrasings[((variant % phrasings.length) + phrasings.length) % phrasings.length]!(c);
 }
 
+/**
+ * A constraint is satisfied only by an answer: a response without a single word passes none of them.
+ * Negative constraints (max_words, no_commas, forbidden_words, lowercase, …) are otherwise vacuously
+ * true on an empty completion, which paid GRPO about a quarter of the instruction reward per constraint
+ * for writing nothing (issue 17). IFEval itself does not need this rule because it scores finished models.
+ */
 function checkStrict(response: string, c: Constraint): boolean {
+  if (countWords(response) === 0) return false;
   return (specOf(c.kind).check as (r: string, c: Constraint) => boolean)(response, c);
 }
 

@@ -97,7 +97,11 @@ const instruction: RewardFn = (ex, completion) => {
 /** The structure each capability's answers must have, as named checks. */
 const FORMAT_CHECKS: Record<SynthExample['capability'], Record<string, (c: string) => boolean>> = {
   domain: { answer_line: (c) => extractOptionLetter(c) !== undefined },
-  reasoning: { numbered_steps: (c) => extractSteps(c).length >= 1, steps_in_order: (c) => extractSteps(c).every((s, i) => s.n === i + 1), answer_line: (c) => extractFinalAnswer(c) !== undefined },
+  reasoning: { numbered_steps: (c) => extractSteps(c).length >= 1, steps_in_order: (c) => {
+      // needs steps to be in order: with none, `every` is vacuously true and paid gibberish (issue 17)
+      const steps = extractSteps(c);
+      return steps.length > 0 && steps.every((s, i) => s.n === i + 1);
+    }, answer_line: (c) => extractFinalAnswer(c) !== undefined },
   instruction: { non_empty: (c) => c.trim().length > 0 },
   integration: {
     diagnosis_stated: (c) => extractSection(c, 'diagnosis') !== undefined,

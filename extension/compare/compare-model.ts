@@ -216,14 +216,20 @@ export function compareToMarkdown(runs: readonly CompareRunView[], diff: readonl
 }
 
 
-/** `{ summary: { mean, sd, n }, vsFirst: { p, mark } | null }` → a cell; undefined when there is no mean. */
+/** `{ summary: { mean, sd, n }, vsFirst: { n, p, mark } | null }` → a cell; undefined when there is no mean. */
 function sweepCell(v: unknown): SweepCell | undefined {
   const o = asObj(v);
   const summary = asObj(o?.['summary']);
   const mean = num(summary?.['mean']);
   if (mean === undefined) return undefined;
   const vs = asObj(o?.['vsFirst']);
-  return { mean, sd: num(summary?.['sd']) ?? 0, n: num(summary?.['n']) ?? 0, mark: typeof vs?.['mark'] === 'string' ? vs['mark'] : '', p: num(vs?.['p']) };
+  return { mean, sd: num(summary?.['sd']) ?? 0, n: num(summary?.['n']) ?? 0, mark: typeof vs?.['mark'] === 'string' ? vs['mark'] : '', p: num(vs?.['p']), pairs: num(vs?.['n']) };
+}
+
+/** The hover of a sweep cell: its Holm-adjusted p and how many seeds paired; undefined without a test. */
+export function sweepCellTitle(c: SweepCell | undefined, reference: string): string | undefined {
+  if (c?.p === undefined) return undefined;
+  return `vs ${reference}: Holm-adjusted p = ${c.p.toFixed(3)}${c.pairs === undefined ? '' : ` (${c.pairs} seed pairs; the smallest p ${c.pairs} pairs can give is ${(2 ** (1 - c.pairs)).toPrecision(2)})`}`;
 }
 
 /** Reads sweep-report.json (engine/run/sweep-report.ts writes it) into the comparison's sweep table. */

@@ -229,14 +229,17 @@ export interface ConfigDiffRow {
   values: (string | undefined)[];
 }
 
-/** One cell of a sweep report: mean ± sd over seeds and the paired test against the first row. */
+/** One cell of a sweep report: mean ± sd over seeds and the sign-flip test against the first row (Holm-adjusted). */
 export interface SweepCell {
   mean: number;
   sd: number;
   n: number;
-  /** `*` p < 0.05, `**` p < 0.01, '' otherwise (engine/run/sweep-report.ts). */
+  /** `*` Holm-adjusted p < 0.05, `**` < 0.01, '' otherwise (engine/run/sweep-report.ts). */
   mark: string;
+  /** Holm-adjusted p of the sign-flip test against the first row. */
   p: number | undefined;
+  /** Seeds paired with the first row. */
+  pairs: number | undefined;
 }
 
 export interface SweepRowView {

@@ -714,7 +714,7 @@ export interface ExperimentInput {
      */
     max_items?: number;
     /**
-     * Bootstrap resamples for standard errors.
+     * Bootstrap resamples for the standard errors of scores and of the balance figure.
      */
     bootstrap?: number;
     /**
@@ -1523,7 +1523,7 @@ export interface Experiment {
      */
     max_items: number;
     /**
-     * Bootstrap resamples for standard errors.
+     * Bootstrap resamples for the standard errors of scores and of the balance figure.
      */
     bootstrap: number;
     /**

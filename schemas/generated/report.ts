@@ -37,9 +37,29 @@ export interface EvalReport {
       [k: string]: Score | undefined;
     };
     /**
-     * min over capabilities / max over capabilities of the headline scores (1 = perfectly balanced).
+     * Balance of the capabilities: min over capabilities / max over capabilities of the chance-corrected headline scores, (score − chance)/(1 − chance) clipped to [0, 1], with chance = 1/options for multiple choice and 0 for generation. 1 = perfectly balanced, 0 = some capability at or below chance; null when fewer than two capabilities were scored or none is above chance.
      */
     balance: number | null;
+    /**
+     * Bootstrap standard error of `balance` (Efron & Tibshirani 1993): each capability's items resampled with replacement, the balance recomputed on every resample (seeded with the evaluation seed); null when the balance is undefined on fewer than two resamples.
+     */
+    balanceStderr?: number | null;
+    /**
+     * Capability → the headline score of guessing: 1/options averaged over the items for multiple choice, 0 for generated answers. Used to chance-correct the balance.
+     */
+    chance?: {
+      [k: string]: number | undefined;
+    };
+    /**
+     * Metric name → item id → that item's score (IFEval's instruction-level metrics: one entry per constraint, `<id>#<k>`). `balancedbio compare` pairs two runs on the items they share (paired bootstrap); the balance error resamples them.
+     */
+    perItem?: {
+      [k: string]:
+        | {
+            [k: string]: number | undefined;
+          }
+        | undefined;
+    };
     /**
      * MMLU-format subjects → accuracy (and `overall`).
      */

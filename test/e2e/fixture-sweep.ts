@@ -27,7 +27,7 @@ export async function writeFixtureSweep(runsDir: string): Promise<string> {
   const cell = (mean: number, sd: number, vs: unknown = null) => ({ summary: { mean, sd, n: 1, values: [mean] }, vsFirst: vs });
   const rows = [
     { label: 'projection-none', groupKey: '{"sft.projection":"none"}', variants: [variants[0]!.name], seeds: [1], scored: 1, capabilities: { domain: cell(0.25, 0), reasoning: cell(0.1, 0) }, balance: cell(0.4, 0), interference: cell(0.012, 0), models: ['sft'] },
-    { label: 'projection-pcgrad', groupKey: '{"sft.projection":"pcgrad"}', variants: [variants[1]!.name], seeds: [1], scored: 1, capabilities: { domain: cell(0.3125, 0, { n: 1, df: 0, t: 0, p: 0.04, meanDiff: 0.0625, mark: '*' }), reasoning: cell(0.125, 0) }, balance: cell(0.4, 0), interference: cell(-0.003, 0), models: ['sft'] },
+    { label: 'projection-pcgrad', groupKey: '{"sft.projection":"pcgrad"}', variants: [variants[1]!.name], seeds: [1], scored: 1, capabilities: { domain: cell(0.3125, 0, { n: 6, pRaw: 0.01, p: 0.04, meanDiff: 0.0625, mark: '*' }), reasoning: cell(0.125, 0) }, balance: cell(0.4, 0), interference: cell(-0.003, 0), models: ['sft'] },
   ];
   await writeFile(path.join(dir, 'sweep-report.json'), JSON.stringify({ version: 1, sweepId: FIXTURE_SWEEP, name: 'fixture', createdAt: iso, test: 'fixture numbers, not a test', rows }, null, 2));
   await writeFile(path.join(dir, 'sweep-report.md'), `# Sweep report — ${FIXTURE_SWEEP}\n\nFixture numbers for the editor tests.\n`);

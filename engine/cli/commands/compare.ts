@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import type { EvalReport } from '../../../schemas/generated/report';
-import { renderComparison, type ComparedRun } from '../../eval/report';
+import { COMPARE_BOOTSTRAP, renderComparison, type ComparedRun } from '../../eval/report';
 import { RUN_FILES } from '../../run/store';
 import { BbioError } from '../../util/errors';
 import { EXIT, type CliIo } from '../io';
@@ -24,8 +24,11 @@ async function readReport(runDir: string): Promise<EvalReport> {
 }
 
 /** `balancedbio compare RUN...`: side-by-side per-capability table with deltas against the first run. */
-export async function runCompare(runs: string[], opts: { dir: string; md?: string; json: boolean }, io: CliIo): Promise<number> {
+export async function runCompare(runs: string[], opts: { dir: string; md?: string; bootstrap?: number; json: boolean }, io: CliIo): Promise<number> {
   if (runs.length < 2) throw new BbioError('E_USAGE', 'compare needs at least two runs', {}, 'balancedbio compare RUN_A RUN_B [...]');
+  const resamples = opts.bootstrap ?? COMPARE_BOOTSTRAP.resamples;
+  if (!Number.isInteger(resamples) || resamples < 1) throw new BbioError('E_USAGE', `--bootstrap must be a positive integer, got ${String(opts.bootstrap)}`, {}, 'e.g. --bootstrap 2000');
+  const boot = { ...COMPARE_BOOTSTRAP, resamples };
   const runsDir = path.resolve(io.cwd, opts.dir);
   const compared: ComparedRun[] = [];
   for (const r of runs) {
@@ -36,10 +39,10 @@ export async function runCompare(runs: string[], opts: { dir: string; md?: strin
     io.out(JSON.stringify(compared.map((c) => ({ runId: c.runId, models: c.report.models })), null, 2));
     return EXIT.ok;
   }
-  for (const l of renderComparison(compared, 'text')) io.out(l);
+  for (const l of renderComparison(compared, 'text', boot)) io.out(l);
   if (opts.md) {
     const file = path.resolve(io.cwd, opts.md);
-    await writeFileAtomic(file, `# Run comparison\n\n${renderComparison(compared, 'md').join('\n')}\n`);
+    await writeFileAtomic(file, `# Run comparison\n\n${renderComparison(compared, 'md', boot).join('\n')}\n`);
     io.err(`wrote ${path.relative(io.cwd, file)}`);
   }
   return EXIT.ok;

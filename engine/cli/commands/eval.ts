@@ -15,7 +15,7 @@ import { openCompute } from '../../compute';
 import { evaluateModels, loadEvaluationTargets, type EvaluatedModel } from '../../eval/evaluate-stage';
 import { loadTokenizer } from '../../model/resources';
 import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
-import { pct } from '../../eval/report';
+import { fmtBalance, pct } from '../../eval/report';
 import { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from '../../eval/suites';
 import type { BackendChoice } from '../../model/backend';
 import { EdgeIndex, TermLexicon } from '../../verify/answers';
@@ -69,7 +69,7 @@ function printModels(models: readonly EvaluatedModel[], io: CliIo): void {
     io.out('capability suites (test split; % ± bootstrap standard error)');
     const rows = [['metric', ...models.map((m) => m.report.name), 'n']];
     for (const k of metrics) rows.push([k, ...models.map((m) => pct(m.report.scores[k])), String(models.find((m) => m.report.scores[k])?.report.scores[k]?.n ?? '')]);
-    rows.push(['balance', ...models.map((m) => (m.report.balance === null ? '–' : m.report.balance.toFixed(3))), '']);
+    rows.push(['balance (chance-corrected)', ...models.map((m) => fmtBalance(m.report)), '']);
     for (const l of table(rows)) io.out(l);
   }
   const withMmlu = models.filter((m) => m.report.mmlu && Object.keys(m.report.mmlu).length);

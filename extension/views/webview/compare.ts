@@ -6,7 +6,7 @@
  * the tables and the chart canvases, saved by the host).
  */
 import { assertNever } from '../../util/assert-never';
-import { formatDelta, formatScore, formatSweepCell, OVERLAY_METRICS } from '../../compare/compare-model';
+import { formatDelta, formatScore, formatSweepCell, OVERLAY_METRICS, sweepCellTitle } from '../../compare/compare-model';
 import type { CompareRunView, CompareToHost, ConfigDiffRow, HostToCompare, SweepView } from '../messages';
 import { ChartView } from './chart-view';
 import { el, getApi } from './vscode-api';
@@ -101,7 +101,8 @@ export class Compare {
             {},
             ...rows[i]!.map((cell, j) => {
               const c = j < 2 ? undefined : j - 2 < s.capabilities.length ? r.capabilities[s.capabilities[j - 2]!] : j - 2 === s.capabilities.length ? r.balance : r.interference;
-              return el('td', { class: j < 2 ? '' : 'num', ...(c?.p !== undefined ? { title: `paired t-test vs ${s.rows[0]?.label ?? 'the first row'}: p = ${c.p.toFixed(3)}` } : {}) }, cell);
+              const title = sweepCellTitle(c, s.rows[0]?.label ?? 'the first row');
+              return el('td', { class: j < 2 ? '' : 'num', ...(title ? { title } : {}) }, cell);
             }),
           ),
         ),
@@ -122,9 +123,9 @@ export class Compare {
       'section',
       { class: 'sweep' },
       el('h3', {}, `Sweep report — ${s.name}`),
-      el('p', { class: 'hint' }, 'Headline score per capability in % (mean ± sample sd over seeds); balance = min/max of the headlines (1 = balanced); interference = mean change in another capability’s probe loss after one SFT step on one capability’s (projected) update (positive = hurts).'),
+      el('p', { class: 'hint' }, 'Headline score per capability in % (mean ± sample sd over seeds); balance = min/max over capabilities of the chance-corrected headlines, (score − chance)/(1 − chance) clipped to [0, 1], chance = 1/options for multiple choice and 0 for generation (1 = balanced, 0 = a capability at chance); interference = mean change in another capability’s probe loss after one SFT step on one capability’s (projected) update (positive = hurts).'),
       table,
-      el('p', { class: 'hint' }, `Significance: ${s.test}; * p < 0.05, ** p < 0.01; the first row is the reference. Hover a cell for its p-value.`),
+      el('p', { class: 'hint' }, `Significance: ${s.test}; * Holm-adjusted p < 0.05, ** < 0.01; the first row is the reference. Hover a cell for its p-value and number of seed pairs.`),
       ...grpo,
     );
   }

@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { scoreLoglik } from '../../../engine/compute/tfjs/loglik';
 import { scoreSharedContext } from '../../../engine/compute/tfjs/loglik-shared';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../../../engine/eval/probe';
-import { DEFAULT_SUITE_OPTIONS, encodePair, runSuite, selectItems } from '../../../engine/eval/suites';
+import { DEFAULT_SUITE_OPTIONS, encodePair, listsOptions, runSuite, selectItems } from '../../../engine/eval/suites';
+import type { Compute } from '../../../engine/compute/types';
 import { scoreIntegration, scoreReasoning } from '../../../engine/verify/scorers';
 import { initLlama } from '../../../engine/model/llama';
 import { EdgeIndex, TermLexicon } from '../../../engine/verify/answers';
@@ -41,6 +42,35 @@ test('domain MC on a model that is certain of one token: acc is exactly 100% whe
   const capped = runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts: { ...opts, maxItems: 2 }, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
   assert.equal(capped.scores['domain/acc']!.n, 2);
   assert.deepEqual(selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'), selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'));
+});
+
+test('domain acc scores the letter when the prompt lists the options; acc_norm keeps the length-normalised full text (issue 17)', () => {
+  const tok = charTokenizer();
+  const letterId = (l: string): number => tok.encode(l)[0]!;
+  // A model that likes the gold letter B but, over full option texts, the shortest one (option A):
+  // one-token continuations (` B` is two characters, a space then the letter) are letters, the rest full texts.
+  const compute = {
+    scoreContinuations: (_ctx: readonly number[], conts: readonly (readonly number[])[]) =>
+      conts.map((c) => ({ logprob: c.length === 2 ? (c[1] === letterId('B') ? -0.1 : -3) : -(c.length ** 2), greedy: false })),
+  } as unknown as Compute;
+  const base = mcExample('q', 'B');
+  const options = [
+    { label: 'A' as const, text: 'gout', id: 'X:1' },
+    { label: 'B' as const, text: 'systemic lupus erythematosus', id: 'X:2' },
+    { label: 'C' as const, text: 'psoriatic arthritis', id: 'X:3' },
+    { label: 'D' as const, text: 'rheumatoid arthritis', id: 'X:4' },
+  ];
+  const listed = { ...base, options, answer: options[1]!.text, prompt: `Which disease?\n${options.map((o) => `${o.label}. ${o.text}`).join('\n')}` };
+  assert.equal(listsOptions(listed), true);
+  const r = runSuite('domain', { model: { name: 'base', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [listed, { ...listed, id: 'q2' }] });
+  assert.equal(r.scores['domain/acc']!.value, 1, 'the letter B wins although option A has the shortest text');
+  assert.equal(r.scores['domain/acc_norm']!.value, 0, 'the full-text score still prefers the shortest option');
+  assert.equal(r.examples[0]!.output, 'B. systemic lupus erythematosus');
+  // options not listed in the prompt: the letter means nothing, so acc falls back to the full texts
+  const unlisted = { ...listed, id: 'q3', prompt: 'Which disease?' };
+  assert.equal(listsOptions(unlisted), false);
+  const u = runSuite('domain', { model: { name: 'base', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [unlisted] });
+  assert.equal(u.scores['domain/acc']!.value, 0);
 });
 
 test('encodePair moves trailing context whitespace into the continuation (lm-eval _encode_pair)', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareToMarkdown, decodePngDataUrl, diffConfigs, flattenConfig, formatSweepCell, overlayCurves, scoresFromEvents, scoresFromReport, sweepFromReport } from '../../../extension/compare/compare-model';
+import { compareToMarkdown, decodePngDataUrl, diffConfigs, flattenConfig, formatSweepCell, overlayCurves, scoresFromEvents, scoresFromReport, sweepCellTitle, sweepFromReport } from '../../../extension/compare/compare-model';
 import type { CompareRunView } from '../../../extension/views/messages';
 import type { EngineEvent } from '../../../schemas/generated/events';
 
@@ -75,10 +75,10 @@ test('overlayCurves: one entry per metric and label (stage, capability, componen
 test('sweepFromReport reads the engine report; formatSweepCell prints it as the Markdown does', () => {
   const cell = (mean: number, sd: number, vs: unknown = null) => ({ summary: { mean, sd, n: 2, values: [] }, vsFirst: vs });
   const report = {
-    version: 1, sweepId: 's1', name: 'ablation', test: 'two-sided paired t-test',
+    version: 1, sweepId: 's1', name: 'ablation', test: 'exact two-sided sign-flip permutation test; Holm-adjusted',
     rows: [
       { label: 'none', seeds: [1, 2], capabilities: { domain: cell(0.296875, 0.0663), reasoning: cell(0, 0) }, balance: cell(0, 0), interference: cell(-2.98e-7, 2.4e-6) },
-      { label: 'pcgrad', seeds: [1, 2], capabilities: { domain: cell(0.34375, 0, { p: 0.01, mark: '*' }), integration: { summary: null } }, balance: cell(0.5, 0.1, { p: 0.2, mark: '' }), interference: null, grpo: { reward: cell(0.0885, 0.001), kl: cell(0.02, 0), weights: { domain: cell(0.7, 0.05) } } },
+      { label: 'pcgrad', seeds: [1, 2], capabilities: { domain: cell(0.34375, 0, { n: 6, pRaw: 0.03125, p: 0.03125, mark: '*' }), integration: { summary: null } }, balance: cell(0.5, 0.1, { p: 0.2, mark: '' }), interference: null, grpo: { reward: cell(0.0885, 0.001), kl: cell(0.02, 0), weights: { domain: cell(0.7, 0.05) } } },
       { nolabel: true },
     ],
   };
@@ -87,7 +87,10 @@ test('sweepFromReport reads the engine report; formatSweepCell prints it as the 
   assert.deepEqual(v.rows.map((r) => r.label), ['none', 'pcgrad']);
   assert.equal(formatSweepCell(v.rows[0]!.capabilities['domain'], true), '29.7 ± 6.6');
   assert.equal(formatSweepCell(v.rows[1]!.capabilities['domain'], true), '34.4 ± 0.0*');
-  assert.equal(v.rows[1]!.capabilities['domain']!.p, 0.01);
+  assert.equal(v.rows[1]!.capabilities['domain']!.p, 0.03125);
+  assert.equal(v.rows[1]!.capabilities['domain']!.pairs, 6);
+  assert.equal(sweepCellTitle(v.rows[1]!.capabilities['domain'], 'none'), 'vs none: Holm-adjusted p = 0.031 (6 seed pairs; the smallest p 6 pairs can give is 0.031)');
+  assert.equal(sweepCellTitle(v.rows[0]!.capabilities['domain'], 'none'), undefined, 'the reference row has no test');
   assert.equal(formatSweepCell(v.rows[1]!.capabilities['integration'], true), '–');
   assert.equal(formatSweepCell(v.rows[0]!.interference, false), '-3.0e-7 ± 2.4e-6');
   assert.equal(formatSweepCell(v.rows[1]!.balance, false), '0.500 ± 0.100');

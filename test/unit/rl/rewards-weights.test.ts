@@ -133,3 +133,21 @@ test('integration: diagnosis and treatment read from sections (or JSON); a cavea
   const chain = REWARDS.reasoning(ex, good, ctx)!;
   assert.ok((chain.breakdown.chain_valid_steps as number) >= 1, JSON.stringify(chain.breakdown));
 });
+
+test('format reward pays nothing for an answer without steps: steps_in_order needs steps (issue 17)', () => {
+  const ex = example({ capability: 'reasoning', answer: 'aspirin' });
+  for (const gibberish of ['', 'zq zq zq', 'Answer:']) {
+    const r = REWARDS.format(ex, gibberish, ctx)!;
+    assert.equal(r.breakdown.steps_in_order, 0, JSON.stringify(gibberish));
+    assert.equal(r.score, 0, JSON.stringify(gibberish));
+  }
+  assert.equal(REWARDS.format(ex, '1. Chest pain suggests a heart attack.\n2. It is treated with aspirin.\nAnswer: aspirin', ctx)!.score, 1);
+  assert.equal(REWARDS.format(ex, '2. Chest pain.\n1. Aspirin.\nAnswer: aspirin', ctx)!.breakdown.steps_in_order, 0);
+});
+
+test('instruction reward pays nothing for an empty answer to negative constraints (issue 17)', () => {
+  const ex = example({ capability: 'instruction', constraints: [{ kind: 'max_words', n: 30 }, { kind: 'no_commas' }, { kind: 'forbidden_words', words: ['cure'] }] as SynthExample['constraints'] });
+  assert.equal(REWARDS.instruction(ex, '', ctx)!.score, 0);
+  assert.equal(REWARDS.instruction(ex, ' \n ', ctx)!.breakdown.loose, 0);
+  assert.equal(REWARDS.instruction(ex, 'Gout is treated with colchicine.', ctx)!.score, 1);
+});

@@ -5,20 +5,26 @@ import { test } from 'node:test';
 import { main } from '../../../engine/cli/main';
 import type { CliIo } from '../../../engine/cli/io';
 import { balanceOf } from '../../../engine/eval/report';
-import { buildSweepReport, grpoSignalOf, pairedTTest, renderSweepMarkdown, studentTwoSidedP, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/run/sweep-report';
+import { buildSweepReport, grpoSignalOf, pairedTest, renderSweepMarkdown, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/run/sweep-report';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import type { SweepState, SweepVariantState } from '../../../engine/run/sweep-store';
 import { tempDir } from '../../helpers/tmp';
 
-test('Student t two-sided p-values match closed forms (df 1: Cauchy, df 2) and a table value', () => {
-  // df = 1: p = 1 − 2·atan(|t|)/π; df = 2: p = 1 − |t|/√(2 + t²)
-  for (const t of [0.5, 1, 3, 10]) {
-    assert.ok(Math.abs(studentTwoSidedP(t, 1) - (1 - (2 * Math.atan(t)) / Math.PI)) < 1e-10);
-    assert.ok(Math.abs(studentTwoSidedP(t, 2) - (1 - t / Math.sqrt(2 + t * t))) < 1e-10);
-  }
-  assert.ok(Math.abs(studentTwoSidedP(2.228, 10) - 0.05) < 2e-4, 't(10) critical value 2.228 at α = 0.05');
-  assert.equal(pairedTTest([1], [2]), null, 'one pair: no test');
-  assert.equal(pairedTTest([1, 2], [1, 2])!.p, 1);
+test('paired test: exact sign-flip p with the number of pairs; equal seed differences are not p = 0 (issue 17)', () => {
+  assert.equal(pairedTest([1], [2]), null, 'one pair: no test');
+  assert.equal(pairedTest([1, 2], [1, 2])!.p, 1);
+  // two seeds, both 1/32 better (sd = 0): the t-test said t = ∞, p = 0, '**'; all + and all − are as extreme
+  const equal = pairedTest([0.5, 0.25], [0.53125, 0.28125])!;
+  assert.deepEqual([equal.n, equal.pRaw, equal.mark], [2, 0.5, '']);
+  // the Holm family of a report: one row with six seeds each 0.1 better (p = 2/64) on every capability
+  const v = (name: string, seed: number, x: number): VariantResult => ({ name: `${name}_seed-${seed}`, group: name, groupKey: name, seed, status: 'completed', headline: { domain: x, reasoning: x, instruction: x, integration: x }, balance: null });
+  const seeds = [1, 2, 3, 4, 5, 6];
+  const report = buildSweepReport({ sweepId: 's', name: 's' }, [...seeds.map((s) => v('a', s, 0.2)), ...seeds.map((s) => v('b', s, 0.3))]);
+  const tests = Object.values(report.rows[1]!.capabilities).map((c) => c.vsFirst!);
+  // four tests at p = 1/32: Holm multiplies the smallest by 4, and the running max keeps all at 1/8
+  for (const t of tests) assert.deepEqual([t.n, t.pRaw, t.p, t.mark], [6, 1 / 32, 1 / 8, '']);
+  assert.match(renderSweepMarkdown(report), /\| b \| domain \| 6 \| 10\.0 \| 0\.031 \| 0\.125 \|/);
+  assert.match(renderSweepMarkdown(report), /Holm-adjusted/);
 });
 
 type Headline = Record<'domain' | 'reasoning' | 'instruction' | 'integration', number>;
@@ -40,7 +46,7 @@ async function fakeRun(sweepDir: string, v: SweepVariantState, headline: Headlin
   await writeFile(path.join(runDir, 'events.jsonl'), events.join('\n') + (events.length ? '\n' : ''));
 }
 
-test('sweep report from hand-made report.json files: mean ± sd over seeds, paired t-test marks, interference', async (t) => {
+test('sweep report from hand-made report.json files: mean ± sd over seeds, paired sign-flip tests, interference', async (t) => {
   const dir = await tempDir(t);
   const variant = (group: string, seed: number, status: SweepVariantState['status'] = 'completed'): SweepVariantState => ({
     name: `projection-${group}_seed-${seed}`, group: `projection-${group}`, groupKey: JSON.stringify({ 'sft.projection': group }), seed, set: { 'sft.projection': group, seed }, status, attempts: 1, runDir: `projection-${group}_seed-${seed}/run`,
@@ -73,22 +79,21 @@ test('sweep report from hand-made report.json files: mean ± sd over seeds, pair
   close(none!.capabilities.domain!.summary!.mean, 0.6);
   close(none!.capabilities.domain!.summary!.sd!, 0.1);
   close(pcgrad!.capabilities.domain!.summary!.sd!, Math.sqrt(0.021666667 / 2));
-  // paired differences .05, .10, .05: mean .0667, sd .028868, t = 4, df 2, p = 1 − 4/√18 = 0.0572 (no mark)
+  // paired differences .05, .10, .05: of the 8 sign flips only +++ and −−− reach |Σ| = .20 → p = 2/8
   const d = pcgrad!.capabilities.domain!.vsFirst!;
-  close(d.t, 4);
-  assert.equal(d.df, 2);
-  close(d.p, 1 - 4 / Math.sqrt(18));
-  assert.equal(d.mark, '');
-  // reasoning: differences .10, .12, .08 → mean .1, sd .02, t = 5√3 = 8.660, p = 1 − t/√(2 + t²) = 0.0131 → *
+  assert.equal(d.n, 3);
+  close(d.pRaw, 0.25);
+  close(d.meanDiff, 0.2 / 3);
+  // reasoning: differences .10, .12, .08 → likewise 2/8 (the t-test called this p = 0.013, '*')
   const r = pcgrad!.capabilities.reasoning!.vsFirst!;
-  close(r.t, 5 * Math.sqrt(3));
-  close(r.p, 1 - (5 * Math.sqrt(3)) / Math.sqrt(2 + 75));
-  assert.equal(r.mark, '*');
-  // subspace pairs seeds 1, 2 only (seed 3 failed): differences .1, .2 → t = 3, df 1, p = 1 − 2·atan(3)/π = 0.2048
+  close(r.pRaw, 0.25);
+  assert.equal(r.mark, '');
+  // subspace pairs seeds 1, 2 only (seed 3 failed): differences .1, .2 → 2/4
   const s = subspace!.capabilities.domain!.vsFirst!;
   assert.equal(s.n, 2);
-  close(s.t, 3);
-  close(s.p, 1 - (2 * Math.atan(3)) / Math.PI);
+  close(s.pRaw, 0.5);
+  // Holm over every comparison of the report: the smallest raw p (.25) times the number of tests exceeds 1
+  assert.equal(d.p, 1);
   // identical scores: p = 1; the first row is the reference and has no test
   assert.equal(pcgrad!.capabilities.instruction!.vsFirst!.p, 1);
   assert.equal(none!.capabilities.domain!.vsFirst, null);
@@ -96,14 +101,15 @@ test('sweep report from hand-made report.json files: mean ± sd over seeds, pair
   close(none!.interference.summary!.mean, 0.03);
   assert.equal(none!.interference.summary!.n, 1);
   assert.equal(pcgrad!.interference.summary, null);
-  // balance per run (min/max of headlines), then mean: none 0.2/0.5, 0.3/0.6, 0.4/0.7
+  // balance per run (min/max of chance-corrected headlines; these reports give no chance levels, so 0), then mean: none 0.2/0.5, 0.3/0.6, 0.4/0.7
   close(none!.balance.summary!.mean, (0.4 + 0.5 + 0.4 / 0.7) / 3);
   assert.deepEqual(none!.models, ['sft'], 'scores come from the final model');
 
   assert.match(md, /\| projection-none \| 3 \| 60\.0 ± 10\.0 \| 30\.0 ± 10\.0 \| 50\.0 ± 0\.0 \| 50\.0 ± 0\.0 \| 0\.490 ± 0\.086 \| 0\.0300 \|/);
-  assert.match(md, /\| projection-pcgrad \| 3 \| 66\.7 ± 10\.4 \| 40\.0 ± 9\.2 \* \|/);
+  assert.match(md, /\| projection-pcgrad \| 3 \| 66\.7 ± 10\.4 \| 40\.0 ± 9\.2 \|/);
   assert.match(md, /\| projection-subspace \| 2\/3 \| 70\.0 ± 14\.1 \|/);
-  assert.match(md, /paired t-test against the first row, runs paired by seed/);
+  assert.match(md, /sign-flip permutation test of the mean difference against the first row, runs paired by seed/);
+  assert.match(md, /\| projection-pcgrad \| reasoning \| 3 \| 10\.0 \| 0\.250 \| 1\.000 \|/);
   assert.match(md, /`projection-subspace_seed-3` \(failed\): the run failed/);
 });
 
@@ -136,20 +142,22 @@ test('GRPO training signal: last-10 % reward, final KL and weights per run; a se
   ]);
   const gap = report.rows[1]!.grpo!;
   assert.ok(Math.abs(gap.reward.summary!.mean - 0.4) < 1e-12);
-  // paired by seed: differences 0.2, 0.3 → mean 0.25, sd 0.0707, t = 5, df 1
-  assert.ok(Math.abs(gap.reward.vsFirst!.t - 5) < 1e-9, String(gap.reward.vsFirst!.t));
+  // paired by seed: differences 0.2, 0.3 → mean 0.25, sign-flip p = 2/4
+  assert.ok(Math.abs(gap.reward.vsFirst!.meanDiff - 0.25) < 1e-9);
+  assert.equal(gap.reward.vsFirst!.pRaw, 0.5);
   const md = renderSweepMarkdown(report);
   assert.match(md, /## GRPO training signal/);
   assert.match(md, /\| gap \| 0\.4000 ± 0\.1414 \| 0\.0200 ± 0\.0000 \| 0\.650 ± 0\.071 \|/);
-  // interference is tested against the first row like the scores: differences −0.001, −0.002 → t = −3, df 1
+  // interference is tested against the first row like the scores: differences −0.001, −0.002 → p = 2/4;
+  // Holm over its three tests (domain p 1, balance p 1, interference p .5): min(1, 3 × .5) = 1
   const withInterference = buildSweepReport({ sweepId: 's', name: 's' }, [
     { ...v('fixed', 1), interference: 0.003 },
     { ...v('fixed', 2), interference: 0.004 },
     { ...v('gap', 1), interference: 0.002 },
     { ...v('gap', 2), interference: 0.002 },
   ]);
-  assert.ok(Math.abs(withInterference.rows[1]!.interference.vsFirst!.t + 3) < 1e-9);
-  assert.match(renderSweepMarkdown(withInterference), /\| gap \| interference \| 2 \| -1\.5e-3 \| -3\.00 \| 0\.205 \|/);
+  assert.equal(withInterference.rows[1]!.interference.vsFirst!.pRaw, 0.5);
+  assert.match(renderSweepMarkdown(withInterference), /\| gap \| interference \| 2 \| -1\.5e-3 \| 0\.500 \| 1\.000 \|/);
   const noGrpo = renderSweepMarkdown(buildSweepReport({ sweepId: 's', name: 's' }, [v('a', 1), v('b', 1)]));
   assert.doesNotMatch(noGrpo, /GRPO training signal/);
 });

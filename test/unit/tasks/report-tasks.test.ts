@@ -28,8 +28,10 @@ test('the run comparison lists benchmark scores after the capability metrics, wi
   const runs = [{ runId: 'a', report: report('a', 0.6, 0.01) }, { runId: 'b', report: report('b', 0.65, 0.01) }];
   const row = compareReports(runs).find((x) => x.metric === 'medqa/acc')!;
   assert.ok(Math.abs(row.deltas[1]! - 5) < 1e-9);
-  assert.equal(row.significant[1], true);
-  assert.equal(compareReports(runs).find((x) => x.metric === 'ifeval/prompt_strict')!.significant[1], false);
+  // significance is a paired bootstrap over shared items (issue 17); benchmark scores carry no per-item
+  // scores yet, so their deltas are shown untested rather than judged on unpaired errors
+  assert.equal(row.significant[1], undefined);
+  assert.equal(row.pairs[1], undefined);
   assert.match(renderComparison(runs, 'md').join('\n'), /\| medqa\/acc \| 60\.0 ± 1\.0 \| 65\.0 ± 1\.0 \(\+5\.0\) \|/);
 });
 

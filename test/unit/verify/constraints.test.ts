@@ -146,3 +146,20 @@ test('checkAll aggregates per constraint and per prompt', () => {
 test('countWords counts hyphenated and apostrophe words once', () => {
   assert.equal(countWords("Crohn's disease is a long-term condition."), 6);
 });
+
+test('an empty or blank answer satisfies no constraint, not even a negative one (issue 17)', () => {
+  const negative: Constraint[] = [
+    { kind: 'max_words', n: 20 },
+    { kind: 'no_commas' },
+    { kind: 'forbidden_words', words: ['cure'] },
+    { kind: 'lowercase' },
+    { kind: 'uppercase_words_max', n: 2 },
+  ];
+  for (const blank of ['', '  \n\t', '**\n--']) {
+    const r = checkAll(blank, negative);
+    assert.deepEqual(r.strict, negative.map(() => false), `strict on ${JSON.stringify(blank)}`);
+    assert.deepEqual(r.loose, negative.map(() => false), `loose on ${JSON.stringify(blank)}`);
+    assert.equal(r.promptStrict, false);
+  }
+  assert.deepEqual(checkAll('gout is treated with colchicine', negative).strict, negative.map(() => true), 'a real answer still passes');
+});
