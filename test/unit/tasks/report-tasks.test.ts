@@ -32,7 +32,7 @@ test('the run comparison lists benchmark scores after the capability metrics, wi
   // scores yet, so their deltas are shown untested rather than judged on unpaired errors
   assert.equal(row.significant[1], undefined);
   assert.equal(row.pairs[1], undefined);
-  assert.match(renderComparison(runs, 'md').join('\n'), /\| medqa\/acc \| 60\.0 ± 1\.0 \| 65\.0 ± 1\.0 \(\+5\.0\) \|/);
+  assert.match(renderComparison(runs, 'md').join('\n'), /\| medqa\/acc \| 60\.0 ± 1\.0 \| 65\.0 ± 1\.0 \(\+5\.0 unpaired\) \|/);
 });
 
 test('the editor comparison view reads the final model\'s benchmark scores beside its headlines', () => {
