@@ -31,6 +31,20 @@ export interface SweepVariantState {
   startedAt?: string;
   finishedAt?: string;
   error?: string;
+  /** On `executor: slurm`: the array task running (or that ran) this variant, as Slurm last reported it. */
+  slurm?: SlurmTaskRecord;
+}
+
+/** A variant's Slurm task in sweep.json (engine/slurm/sweep.ts keeps it). */
+export interface SlurmTaskRecord {
+  jobId: string;
+  /** The array task id: the variant's position in `variants`. */
+  taskId?: number;
+  /** Slurm's state name (PENDING, RUNNING, COMPLETED, CANCELLED, PREEMPTED, …). */
+  state: string;
+  node?: string;
+  /** Why it waits, while pending. */
+  reason?: string;
 }
 
 export interface SweepState {
@@ -46,6 +60,8 @@ export interface SweepState {
   parallel: number;
   stepsScale: number;
   stages?: string[];
+  /** Where the variants run; absent in sweeps written before Slurm support (local). */
+  executor?: 'local' | 'slurm';
   /** Process writing the sweep; lets a resume take over the lock of a killed one at once. */
   pid?: number;
   variants: SweepVariantState[];
@@ -151,6 +167,11 @@ export class SweepStore {
 
   async finish(status: SweepStatus): Promise<void> {
     this.state.status = status;
+    await this.save();
+  }
+
+  async setExecutor(executor: 'local' | 'slurm'): Promise<void> {
+    this.state.executor = executor;
     await this.save();
   }
 
