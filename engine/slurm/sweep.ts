@@ -175,10 +175,11 @@ export async function runSlurmSweep(store: SweepStore, o: SlurmSweepOptions): Pr
       const run = await findVariantRun(variantDir);
       if (task && !isFinished(task.state)) {
         const record = recordOf(task);
-        if (!sameRecord(v.slurm, record)) {
-          await store.updateVariant(name, { status: variantStatusOf(task.state), slurm: record, ...(run ? { runDir: rel(run.runDir) } : {}) });
-          o.report(`[${name}] ${task.state}${task.node ? ` on ${task.node}` : ''}${task.reason ? ` (${task.reason})` : ''} (job ${task.jobId}_${task.taskId})`);
-        }
+        const changed = !sameRecord(v.slurm, record);
+        // the run folder appears once the task has started the run: record it then (the editor opens it)
+        const newRunDir = run && v.runDir !== rel(run.runDir) ? rel(run.runDir) : undefined;
+        if (changed || newRunDir) await store.updateVariant(name, { status: variantStatusOf(task.state), slurm: record, ...(newRunDir ? { runDir: newRunDir } : {}) });
+        if (changed) o.report(`[${name}] ${task.state}${task.node ? ` on ${task.node}` : ''}${task.reason ? ` (${task.reason})` : ''} (job ${task.jobId}_${task.taskId})`);
         const hint = task.state === 'PENDING' ? stuckPendingHint(task.reason) : undefined;
         if (hint && !warned.has(name)) {
           warned.add(name);
