@@ -6,7 +6,9 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
-import { SWEEP_FILES } from '../../schemas/run-layout';
+import { SWEEP_FILES, type SlurmTaskRecord } from '../../schemas/run-layout';
+
+export type { SlurmTaskRecord };
 import { canonicalJson, variantSeed, type Overrides, type VariantSpec } from '../config/variants';
 import { BbioError } from '../util/errors';
 import { sha256 } from '../util/provenance';
@@ -33,18 +35,6 @@ export interface SweepVariantState {
   error?: string;
   /** On `executor: slurm`: the array task running (or that ran) this variant, as Slurm last reported it. */
   slurm?: SlurmTaskRecord;
-}
-
-/** A variant's Slurm task in sweep.json (engine/slurm/sweep.ts keeps it). */
-export interface SlurmTaskRecord {
-  jobId: string;
-  /** The array task id: the variant's position in `variants`. */
-  taskId?: number;
-  /** Slurm's state name (PENDING, RUNNING, COMPLETED, CANCELLED, PREEMPTED, …). */
-  state: string;
-  node?: string;
-  /** Why it waits, while pending. */
-  reason?: string;
 }
 
 export interface SweepState {

@@ -12,13 +12,14 @@
 import { mkdir, open, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { SWEEP_FILES } from '../../schemas/run-layout';
 import { BbioError } from '../util/errors';
 import { findVariantRun, type SlurmTaskRecord, type SweepStatus, type SweepStore, type VariantStatus } from '../run/sweep-store';
 import type { SlurmClient } from './client';
 import { buildBatchScript, PROBE_MISSING_EXIT, PROBE_MISSING_MARK, type BatchScriptInput, type SlurmSettings } from './script';
 import { isFinished, stuckPendingHint, variantStatusOf, type SlurmTaskState } from './state';
 
-export const SLURM_DIR = 'slurm';
+export const SLURM_DIR = SWEEP_FILES.slurm;
 /** Lines of a failed task's stderr shown with its error: enough for a Python or Node stack's last frames. */
 const STDERR_TAIL_LINES = 15;
 /** Bytes read from the end of a stderr file for its tail (a long run's log can be large). */

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { expandArraySpec, isFinished, parseSacct, parseScontrol, parseSqueue, stuckPendingHint, variantStatusOf } from '../../../engine/slurm/state';
 import { culpritOf } from '../../../engine/slurm/rejection';
+import { slurmTaskLabel } from '../../../schemas/run-layout';
 import { REPO } from '../../helpers/tmp';
 
 /** Output captured from a real Slurm 22.05 (Debian slurm-wlm, test/helpers/slurm.ts): a 4-task array `--array=0-3%2`. */
@@ -67,4 +68,10 @@ test('sbatch refusals name the slurm: key they are about', async () => {
   assert.equal(culpritOf('sbatch: error: Batch job submission failed: Requested time limit is invalid (missing or exceeds some limit)')?.key, 'time');
   assert.equal(culpritOf('sbatch: error: Batch job submission failed: Invalid generic resource (gres) specification')?.key, 'gpus');
   assert.equal(culpritOf('sbatch: error: Batch job submission failed: Socket timed out'), undefined);
+});
+
+test('the one-line label of a variant\'s Slurm task (CLI and editor)', () => {
+  assert.equal(slurmTaskLabel({ jobId: '41', taskId: 1, state: 'RUNNING', node: 'gpu08' }), 'Slurm 41_1 RUNNING on gpu08');
+  assert.equal(slurmTaskLabel({ jobId: '41', taskId: 2, state: 'PENDING', reason: 'Priority' }), 'Slurm 41_2 PENDING (Priority)');
+  assert.equal(slurmTaskLabel({ jobId: '7', state: 'COMPLETED' }), 'Slurm 7 COMPLETED');
 });
