@@ -91,9 +91,10 @@ export async function startLocalSlurm(t: TestContext): Promise<LocalSlurm> {
     'SelectType=select/cons_tres', 'SelectTypeParameters=CR_Core', `StateSaveLocation=${dir}/state`, `SlurmdSpoolDir=${dir}/spool`,
     `SlurmctldPidFile=${dir}/ctld.pid`, `SlurmdPidFile=${dir}/d.pid`, `SlurmctldLogFile=${dir}/log/ctld.log`, `SlurmdLogFile=${dir}/log/d.log`,
     'SlurmUser=root', 'ReturnToService=2', 'MpiDefault=none', 'JobAcctGatherType=jobacct_gather/none',
-    // two CPUs whatever the machine has, so a --parallel 2 throttle is what limits the array, not the node
     `NodeName=${host} CPUs=${os.cpus().length} RealMemory=8000 State=UNKNOWN`,
-    `PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP`, '',
+    `PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP`,
+    // a partition that is down: a job sent there stays pending with reason PartitionDown
+    `PartitionName=down Nodes=${host} MaxTime=INFINITE State=DOWN`, '',
   ].join('\n'));
   const env = { ...process.env, SLURM_CONF: conf };
   await run('slurmctld', ['-f', conf], { env });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -87,4 +87,49 @@ test('a 3-variant sweep runs as one Slurm job array; a task cancelled mid-run is
   assert.equal(state.stages.pretrain?.attempts, 2);
   // the sweep report, as a local sweep writes it: a and c differ only in seed (one row), b is its own row
   assert.equal(JSON.parse(await readFile(path.join(sweepDir, 'sweep-report.json'), 'utf8')).rows.length, 2);
+});
+
+test('a single experiment is one Slurm job; sbatch\'s refusal points at the slurm: line; a job stuck pending says why and Ctrl-C leaves it queued', async (t) => {
+  const why = await slurmUnavailable();
+  if (why) {
+    t.skip(`Slurm cannot run here: ${why}`);
+    return;
+  }
+  assert.ok(existsSync(path.join(REPO, 'dist/cli.js')), 'the Slurm tasks run the built CLI: npx tsx scripts/build.ts first (scripts/test-all.sh does)');
+  const slurm = await startLocalSlurm(t);
+  const base = ['stages: [synthesize]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(64), 'output: { runs_dir: runs }'];
+  const { dir, file } = await writeTinyExperiment(t, ['name: one-job', ...base.slice(0, -1), 'slurm: { poll_seconds: 0.3 }']);
+
+  const one = cli(['run', file, '--executor', 'slurm'], dir, slurm.env);
+  assert.equal(await one.exit, 0, one.stderr());
+  const outFile = path.join(dir, 'runs/slurm');
+  const jobId = /submitted job (\d+)/.exec(one.stderr())![1]!;
+  const runId = (await readdir(path.join(dir, 'runs'))).find((n) => n.endsWith('-one-job'))!;
+  assert.equal((await readRunState(path.join(dir, 'runs', runId))).status, 'completed');
+  assert.match(await readFile(path.join(outFile, `${jobId}.out`), 'utf8'), new RegExp(`"runId":"${runId}"`));
+
+  await writeFile(path.join(dir, 'bad.bbio.yaml'), ['name: bad', ...base, 'slurm:', '  partition: nope', ''].join('\n'));
+  const bad = cli(['run', 'bad.bbio.yaml', '--executor', 'slurm'], dir, slurm.env);
+  assert.equal(await bad.exit, 2, bad.stderr());
+  assert.match(bad.stderr(), /bad\.bbio\.yaml:\d+:14: error E_SLURM_REJECTED sbatch refused the job: sbatch: error: invalid partition specified: nope.*\(set slurm\.partition/);
+  assert.equal(bad.stderr().split('\n').find((l) => l.includes('E_SLURM_REJECTED'))!.split(':')[1], String(base.length + 3), 'the line of slurm.partition');
+
+  await writeFile(path.join(dir, 'down.bbio.yaml'), ['name: down', ...base, 'slurm: { partition: down, poll_seconds: 0.3 }', ''].join('\n'));
+  const child = spawn(process.execPath, [BIN, 'run', 'down.bbio.yaml', '--executor', 'slurm'], { cwd: dir, env: slurm.env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const exit = new Promise<number | null>((resolve) => child.on('close', resolve));
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/pending because of PartitionDown: the partition is down/.test(stderr)) resolve();
+    });
+    child.on('close', () => reject(new Error(`exited before the pending warning: ${stderr}`)));
+  });
+  child.kill('SIGINT');
+  assert.equal(await exit, 1, stderr);
+  assert.match(stderr, /no longer following the Slurm job, which keeps running/);
+  const pending = /submitted job (\d+)/.exec(stderr)![1]!;
+  assert.match(stderr, new RegExp(`cancel with: balancedbio slurm cancel ${pending}`));
+  const cancel = cli(['slurm', 'cancel', pending], dir, slurm.env);
+  assert.equal(await cancel.exit, 0, cancel.stderr());
 });
