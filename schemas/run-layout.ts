@@ -26,6 +26,25 @@ export const RUN_FILES = {
 export const SWEEP_FILES = {
   /** Variants, their overrides and status, rewritten atomically by one process. */
   sweep: 'sweep.json',
+  /** On Slurm: batch scripts, the shared-filesystem probe, and each task's `<job>_<task>.out`/`.err`. */
+  slurm: 'slurm',
   report: 'sweep-report.json',
   reportMd: 'sweep-report.md',
 } as const;
+
+/** A sweep variant's Slurm task in sweep.json (`variants[i].slurm`), as Slurm last reported it. */
+export interface SlurmTaskRecord {
+  jobId: string;
+  /** The array task id: the variant's position in `variants`. */
+  taskId?: number;
+  /** Slurm's state name (PENDING, RUNNING, COMPLETED, CANCELLED, PREEMPTED, …). */
+  state: string;
+  node?: string;
+  /** Why it waits, while pending. */
+  reason?: string;
+}
+
+/** `Slurm 41_1 RUNNING on gpu08`, `Slurm 41_2 PENDING (Priority)`: one line for the CLI and the editor. */
+export function slurmTaskLabel(t: SlurmTaskRecord): string {
+  return `Slurm ${t.jobId}${t.taskId !== undefined ? `_${t.taskId}` : ''} ${t.state}${t.node ? ` on ${t.node}` : ''}${t.reason ? ` (${t.reason})` : ''}`;
+}

@@ -6,6 +6,18 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
+# A real single-node Slurm for test/integration/slurm.test.ts (../shared/slurm.md): Debian's slurm-wlm and
+# munge, installed like the editor tests' Chromium. If apt cannot install them, that test skips and says why.
+install_slurm() {
+  command -v sbatch >/dev/null 2>&1 && return 0
+  step "apt-get install slurm-wlm munge (for the Slurm integration test)"
+  local sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  if ! { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq slurm-wlm munge >/dev/null; }; then
+    echo "slurm-wlm could not be installed: the Slurm integration test will skip" >&2
+  fi
+}
+
 step "generated files are up to date"; npx tsx scripts/gen-schema-types.ts --check && npx tsx scripts/build-clinical-obo.ts --check
 step "typecheck"; npx tsc -p . --noEmit
 step "lint"; npx eslint --max-warnings 0 .
@@ -14,6 +26,8 @@ step "build"; npx tsx scripts/build.ts
 # TAP copies of both runs' results, for the one combined summary line at the end
 export BBIO_TAP_DIR="$(mktemp -d)"
 trap 'rm -rf "$BBIO_TAP_DIR"' EXIT
+
+install_slurm
 
 mapfile -t files < <(find test/unit test/lsp test/integration -name '*.test.ts' 2>/dev/null | sort)
 step "tests: ${#files[@]} files"

@@ -14,8 +14,9 @@ import { COMPARE_BOOTSTRAP } from '../eval/report';
 import { runEvalCommand } from './commands/eval';
 import { TASK_NAMES } from '../eval/tasks/registry';
 import { runExportCommand } from './commands/export';
-import { runRun } from './commands/run';
+import { runRun, runSlurmScriptCommand } from './commands/run';
 import { runRunsList, runRunsShow } from './commands/runs';
+import { runSlurmCancel } from './commands/slurm';
 import { runSweepReport } from './commands/sweep';
 import { runValidate } from './commands/validate';
 import { cliPathPolicy, EXIT, processIo, type CliIo } from './io';
@@ -60,10 +61,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--workspace <dir>', 'the workspace every path of the experiment must stay inside (default: the current directory)')
     .option('--allow-path <dir>', 'also allow paths inside this folder (repeatable)', collect, [])
     .addOption(new Option('--parallel <n>', 'for a file with variants: run N variants at once, each in a child process (default: sweep.parallel)').argParser(Number))
+    .addOption(new Option('--executor <name>', 'where to run: local, or slurm (a sweep as one sbatch job array; see the file\'s slurm: block). Default: the file\'s executor').choices(['local', 'slurm']))
     .addOption(new Option('--sweep-dir <dir>', 'internal: the sweep folder of --variant').hideHelp())
     .addOption(new Option('--variant <name>', 'internal: run only this variant of the sweep in --sweep-dir').hideHelp())
     .addHelpText('after', '\nA file with `variants:` runs every variant as its own run in runs/<stamp>-<name>-sweep/ and writes a sweep report;\n--resume then takes the sweep folder and continues the unfinished variants.')
-    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean; parallel?: number; sweepDir?: string; variant?: string; workspace?: string; allowPath: string[] }, cmd: Command) =>
+    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean; parallel?: number; executor?: string; sweepDir?: string; variant?: string; workspace?: string; allowPath: string[] }, cmd: Command) =>
       setExit(await runRun(file, { ...o, version: version(), stepsScaleGiven: cmd.getOptionValueSource('stepsScale') !== 'default' }, io)));
 
   program
@@ -74,6 +76,24 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .argument('<sweepDir>', 'sweep folder, runs/<stamp>-<name>-sweep')
     .option('--json', 'print the report as JSON', false)
     .action(async (dir: string, o: { json: boolean }) => setExit(await runSweepReport(dir, o, io)));
+
+  const slurm = program.command('slurm').description('Slurm: the batch script a run submits, and cancelling submitted work');
+  slurm
+    .command('script')
+    .description('print the exact batch script `run --executor slurm` would submit for FILE (a sweep: one job array, one task per unfinished variant)')
+    .argument('<file>', 'experiment file (*.bbio.yaml)')
+    .option('--resume <dir>', 'the script of resuming this sweep (or run) folder: only its unfinished variants')
+    .addOption(new Option('--parallel <n>', 'array tasks at once (the %N throttle; default: sweep.parallel)').argParser(Number))
+    .addOption(new Option('--steps-scale <x>', 'as for run').default(1).argParser(Number))
+    .option('--stages <list>', 'as for run')
+    .option('--workspace <dir>', 'the workspace every path of the experiment must stay inside (default: the current directory)')
+    .option('--allow-path <dir>', 'also allow paths inside this folder (repeatable)', collect, [])
+    .action(async (file: string, o: { resume?: string; parallel?: number; stepsScale: number; stages?: string; workspace?: string; allowPath: string[] }) => setExit(await runSlurmScriptCommand(file, o, io)));
+  slurm
+    .command('cancel')
+    .description('scancel a sweep\'s queued and running tasks (a sweep folder), or one Slurm job id; resume later with run --resume DIR --executor slurm')
+    .argument('<target>', 'sweep folder, or a job id (123 or 123_4)')
+    .action(async (target: string) => setExit(await runSlurmCancel(target, io)));
 
   program
     .command('synth')

@@ -34,8 +34,11 @@ export interface VariantSpec {
   origin: { list?: number; grid?: Record<string, number> };
 }
 
-/** Paths a variant may not override: they identify the experiment or the sweep itself. */
-export const FIXED_PATHS: readonly string[] = ['name', 'variants', 'sweep', '$schema', 'output.runs_dir'];
+/**
+ * Paths a variant may not override: they identify the experiment or the sweep itself, or say how the sweep
+ * runs (on Slurm the whole sweep is one job array, so its settings are shared by every variant).
+ */
+export const FIXED_PATHS: readonly string[] = ['name', 'variants', 'sweep', '$schema', 'output.runs_dir', 'executor', 'slurm'];
 
 /** Most variants one file may expand to; a bigger grid is almost certainly a mistake. */
 export const MAX_VARIANTS = 1000;
@@ -135,12 +138,18 @@ export function schemaPaths(root: SchemaNode = EXPERIMENT_SCHEMA): string[] {
   return out;
 }
 
+const FIXED_HINTS: Readonly<Record<string, string>> = {
+  'output.runs_dir': 'the sweep puts every variant\'s run in its own folder of the sweep',
+  executor: 'a sweep runs all its variants on one executor',
+  slurm: 'a sweep is one Slurm job array: its variants share the slurm settings',
+};
+
 /** Whether `dotted` names a key of the experiment schema (following `properties` only). */
 export function checkOverridePath(dotted: string, root: SchemaNode = EXPERIMENT_SCHEMA): PathCheck {
   const segments = splitPath(dotted);
   if (segments.some((s) => s === '')) return { ok: false, message: `\`${dotted}\` is not a dotted path`, hint: 'write keys separated by single dots, e.g. sft.projection' };
   const fixed = FIXED_PATHS.find((f) => dotted === f || dotted.startsWith(`${f}.`));
-  if (fixed) return { ok: false, message: `\`${fixed}\` cannot be overridden by a variant`, hint: fixed === 'output.runs_dir' ? 'the sweep puts every variant\'s run in its own folder of the sweep' : 'it names the experiment or the sweep itself' };
+  if (fixed) return { ok: false, message: `\`${fixed}\` cannot be overridden by a variant`, hint: FIXED_HINTS[fixed] ?? 'it names the experiment or the sweep itself' };
   let node: SchemaNode = root;
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i]!;

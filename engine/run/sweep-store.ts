@@ -3,10 +3,12 @@
  * atomically under a lock by the one process running the sweep, and read by the CLI, the report and the
  * editor. The folder layout is in engine/run/sweep.ts.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
-import { SWEEP_FILES } from '../../schemas/run-layout';
+import { SWEEP_FILES, type SlurmTaskRecord } from '../../schemas/run-layout';
+
+export type { SlurmTaskRecord };
 import { canonicalJson, variantSeed, type Overrides, type VariantSpec } from '../config/variants';
 import { BbioError } from '../util/errors';
 import { sha256 } from '../util/provenance';
@@ -31,6 +33,8 @@ export interface SweepVariantState {
   startedAt?: string;
   finishedAt?: string;
   error?: string;
+  /** On `executor: slurm`: the array task running (or that ran) this variant, as Slurm last reported it. */
+  slurm?: SlurmTaskRecord;
 }
 
 export interface SweepState {
@@ -46,6 +50,8 @@ export interface SweepState {
   parallel: number;
   stepsScale: number;
   stages?: string[];
+  /** Where the variants run; absent in sweeps written before Slurm support (local). */
+  executor?: 'local' | 'slurm';
   /** Process writing the sweep; lets a resume take over the lock of a killed one at once. */
   pid?: number;
   variants: SweepVariantState[];
@@ -154,6 +160,11 @@ export class SweepStore {
     await this.save();
   }
 
+  async setExecutor(executor: 'local' | 'slurm'): Promise<void> {
+    this.state.executor = executor;
+    await this.save();
+  }
+
   async close(): Promise<void> {
     await this.writing;
     const held = this.heldLock;
@@ -181,6 +192,27 @@ export function checkResumable(state: SweepState, variants: readonly VariantSpec
     const what = [added.length ? `added ${added.join(', ')}` : '', removed.length ? `removed ${removed.join(', ')}` : '', changed.length ? `changed ${changed.join(', ')}` : ''].filter(Boolean).join('; ');
     throw new BbioError('E_CONFLICT', `the experiment's variants differ from those of sweep ${state.sweepId}: ${what}`, { file: state.experimentFile }, 'restore the variants block, or start a new sweep (run without --resume)');
   }
+}
+
+/** Every sweep folder (one with a sweep.json) in `runsDir`, newest first; an unreadable one with its problem. */
+export async function listSweeps(runsDir: string): Promise<{ sweepDir: string; state?: SweepState; problem?: string }[]> {
+  let names: string[];
+  try {
+    names = (await readdir(runsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new BbioError('E_IO', `cannot list ${runsDir}: ${(e as Error).message}`, { file: runsDir }, undefined, { cause: e });
+  }
+  const out = await Promise.all(names.sort().reverse().map(async (name) => {
+    const sweepDir = path.join(runsDir, name);
+    try {
+      return { sweepDir, state: await readSweepState(sweepDir) };
+    } catch (e) {
+      return { sweepDir, problem: e instanceof BbioError ? e.code : String(e) };
+    }
+  }));
+  // a folder without sweep.json is a run (or something else), not a broken sweep
+  return out.filter((s) => s.state || s.problem !== 'E_RUN_NOT_FOUND');
 }
 
 /** The newest run folder inside a variant's folder, if any. */

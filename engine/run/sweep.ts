@@ -9,7 +9,8 @@
  *     sweep-report.md/.json the table across variants (engine/run/sweep-report.ts)
  *
  * The scheduler here is independent of how a variant runs: the CLI passes an executor (in process, or a
- * child process of the CLI for `--parallel N`). A killed sweep resumes as a whole: finished variants are
+ * child process of the CLI for `--parallel N`). On Slurm, Slurm schedules: engine/slurm/sweep.ts submits
+ * the variants as one job array and follows it instead. A killed sweep resumes as a whole: finished variants are
  * kept, an interrupted variant's run continues from its checkpoint, pending ones start.
  * Variants expand in engine/config/variants.ts; sweep.json is kept by engine/run/sweep-store.ts.
  */

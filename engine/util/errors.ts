@@ -49,6 +49,10 @@ export const ERROR_CODES = [
   'E_CHECKPOINT',
   'E_NAN',
   'E_TOKENIZER',
+  // cluster scheduler (Slurm)
+  'E_SLURM_UNAVAILABLE',
+  'E_SLURM_REJECTED',
+  'E_SLURM_NOT_SHARED',
   // generic
   'E_IO',
   'E_USAGE',

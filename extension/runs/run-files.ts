@@ -3,7 +3,7 @@
  * virtual file systems too. The extension never imports the engine; these are the file contracts only.
  */
 import * as vscode from 'vscode';
-import { RUN_FILES, SWEEP_FILES } from '../../schemas/run-layout';
+import { RUN_FILES, SWEEP_FILES, type SlurmTaskRecord } from '../../schemas/run-layout';
 import type { RunWriter } from '../../schemas/run-writer';
 
 export { RUN_FILES, SWEEP_FILES };
@@ -16,7 +16,7 @@ export interface SweepStateFile {
   experimentFile?: string;
   status: 'running' | 'completed' | 'failed' | 'cancelled';
   createdAt?: string;
-  variants: { name: string; group?: string; seed?: number; status: string; runDir?: string; error?: { code?: string; message?: string } }[];
+  variants: { name: string; group?: string; seed?: number; status: string; runDir?: string; error?: { code?: string; message?: string }; slurm?: SlurmTaskRecord }[];
 }
 
 export interface SweepEntry {

@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { STAGE_ORDER } from '../../schemas/generated/vocabulary';
 import type { JobTracker } from './job-tracker';
+import { slurmTaskLabel } from '../../schemas/run-layout';
 import { exists, listArtifacts, listRunFolders, listSweepFolders, RUN_FILES, SWEEP_FILES, sweepRuns, type RunEntry, type RunRef, type StageStatus, type SweepEntry } from './run-files';
 import { describeError, type Log } from '../log';
 import { readSettings } from '../settings';
@@ -147,7 +148,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         item.id = `sweep:${entry.dir.toString()}`;
         item.iconPath = entry.problem ? statusIcon('problem') : status === 'running' ? statusIcon('running') : new vscode.ThemeIcon('layers', status === 'completed' ? new vscode.ThemeColor('testing.iconPassed') : status === 'failed' ? new vscode.ThemeColor('testing.iconFailed') : undefined);
         item.description = entry.problem ? 'unreadable' : `sweep · ${status ?? '?'} · ${done}/${variants.length} variants`;
-        item.tooltip = new vscode.MarkdownString(entry.problem ? `**${entry.sweepId}**\n\n${entry.problem}` : `**${entry.sweepId}** — sweep, ${status}\n\n${entry.state?.experimentFile ?? ''}\n\n${variants.map((v) => `- ${v.name}: ${v.status}`).join('\n')}`);
+        item.tooltip = new vscode.MarkdownString(entry.problem ? `**${entry.sweepId}**\n\n${entry.problem}` : `**${entry.sweepId}** — sweep, ${status}\n\n${entry.state?.experimentFile ?? ''}\n\n${variants.map((v) => `- ${v.name}: ${v.status}${v.slurm ? ` · ${slurmTaskLabel(v.slurm)}` : ''}`).join('\n')}`);
         item.contextValue = 'balancedbio.sweep';
         item.resourceUri = entry.dir;
         return item;
@@ -222,7 +223,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
     if (await exists(report)) out.push({ kind: 'file', run, label: 'Sweep report', uri: report, role: 'report' });
     for (const r of await sweepRuns(entry)) out.push({ kind: 'run', entry: r });
     const started = new Set((entry.state?.variants ?? []).filter((v) => v.runDir).map((v) => v.name));
-    for (const v of entry.state?.variants ?? []) if (!started.has(v.name)) out.push({ kind: 'message', text: `${v.name}: ${v.status}` });
+    for (const v of entry.state?.variants ?? []) if (!started.has(v.name)) out.push({ kind: 'message', text: `${v.name}: ${v.status}${v.slurm ? ` · ${slurmTaskLabel(v.slurm)}` : ''}` });
     return out;
   }
 

@@ -807,6 +807,59 @@ export interface ExperimentInput {
      */
     parallel?: number;
   };
+  /**
+   * Where the runs of this experiment execute: on this machine, or as Slurm jobs.
+   */
+  executor?: "local" | "slurm";
+  /**
+   * Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.
+   */
+  slurm?: {
+    /**
+     * Partition (queue) the jobs go to: `--partition`.
+     */
+    partition?: string;
+    /**
+     * Account charged for the jobs: `--account`.
+     */
+    account?: string;
+    /**
+     * Quality of service: `--qos`.
+     */
+    qos?: string;
+    /**
+     * Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).
+     */
+    time?: string;
+    /**
+     * GPUs per variant: `--gres=gpu:N` (0 = none).
+     */
+    gpus?: number;
+    /**
+     * CPU cores per variant: `--cpus-per-task`.
+     */
+    cpus?: number;
+    /**
+     * Memory per variant: `--mem` (e.g. 16G).
+     */
+    memory?: string;
+    /**
+     * More `#SBATCH` options, one per item (e.g. `--constraint=a100`).
+     */
+    sbatch?: string[];
+    /**
+     * Shell lines run before each variant (modules, conda, venv).
+     */
+    setup?: string[];
+    /**
+     * Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).
+     */
+    python?: string;
+    /**
+     * Seconds between two looks at the job's state with squeue/scontrol.
+     */
+    poll_seconds?: number;
+  };
 }
 
 /**
@@ -1615,5 +1668,58 @@ export interface Experiment {
      * Variants run at once (each in its own process); 1 = one after another.
      */
     parallel: number;
+  };
+  /**
+   * Where the runs of this experiment execute: on this machine, or as Slurm jobs.
+   */
+  executor: "local" | "slurm";
+  /**
+   * Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.
+   */
+  slurm: {
+    /**
+     * Partition (queue) the jobs go to: `--partition`.
+     */
+    partition?: string;
+    /**
+     * Account charged for the jobs: `--account`.
+     */
+    account?: string;
+    /**
+     * Quality of service: `--qos`.
+     */
+    qos?: string;
+    /**
+     * Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).
+     */
+    time?: string;
+    /**
+     * GPUs per variant: `--gres=gpu:N` (0 = none).
+     */
+    gpus: number;
+    /**
+     * CPU cores per variant: `--cpus-per-task`.
+     */
+    cpus?: number;
+    /**
+     * Memory per variant: `--mem` (e.g. 16G).
+     */
+    memory?: string;
+    /**
+     * More `#SBATCH` options, one per item (e.g. `--constraint=a100`).
+     */
+    sbatch: string[];
+    /**
+     * Shell lines run before each variant (modules, conda, venv).
+     */
+    setup: string[];
+    /**
+     * Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).
+     */
+    python?: string;
+    /**
+     * Seconds between two looks at the job's state with squeue/scontrol.
+     */
+    poll_seconds: number;
   };
 }

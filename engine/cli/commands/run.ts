@@ -9,6 +9,8 @@ import { BbioError } from '../../util/errors';
 import { createLogger } from '../../util/log';
 import { cliPathPolicy, EXIT, workspaceArgs, type CliIo, type WorkspaceOptions } from '../io';
 import { createProgressView } from '../progress';
+import { createSlurmClient } from '../../slurm/client';
+import { chooseExecutor, runSingleOnSlurm, runSlurmScript } from './slurm';
 import { runSweepCommand, runVariantCommand } from './sweep';
 
 export interface RunCommandOptions extends WorkspaceOptions {
@@ -22,6 +24,8 @@ export interface RunCommandOptions extends WorkspaceOptions {
   parallel?: number;
   /** Whether --steps-scale was given on the command line (a resumed sweep keeps its own otherwise). */
   stepsScaleGiven?: boolean;
+  /** `local` or `slurm`: overrides the file's `executor`. */
+  executor?: string;
   /** Internal, for a sweep's child processes: run only this variant of the sweep in `sweepDir`. */
   sweepDir?: string;
   variant?: string;
@@ -68,12 +72,18 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
     if (!opts.sweepDir || !opts.variant) throw new BbioError('E_USAGE', '--sweep-dir and --variant go together (they are how a sweep starts one variant)');
     return runVariantCommand({ experiment, sweepDir: opts.sweepDir, variant: opts.variant, ...(stages ? { stages } : {}), stepsScale: opts.stepsScale, version: opts.version }, io);
   }
+  const executor = chooseExecutor(opts.executor, config.executor);
+  const slurm = executor === 'slurm' ? createSlurmClient(process.env) : undefined;
   if (config.variants) {
     return runSweepCommand({
       experiment, displayFile: file, ...(opts.resume ? { resume: opts.resume } : {}), ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
       stepsScale: opts.stepsScale, stepsScaleGiven: opts.stepsScaleGiven ?? true, ...(stages ? { stages } : {}), json: opts.json, version: opts.version,
-      cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy),
+      cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy), executor, ...(slurm ? { slurm } : {}),
     }, io);
+  }
+  if (slurm) {
+    const parts = { cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}) };
+    return runSingleOnSlurm({ experiment, displayFile: file, ...(opts.resume ? { resume: opts.resume } : {}), parts, client: slurm }, io);
   }
   if (opts.parallel !== undefined && opts.parallel > 1) io.err(`--parallel ${opts.parallel} has no effect: ${file} has no variants`);
 
@@ -130,4 +140,16 @@ export function handleStopSignals(controller: AbortController, io: CliIo): () =>
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
   };
+}
+
+/** `balancedbio slurm script FILE`: loads FILE as `run` does and prints the batch script it would submit. */
+export async function runSlurmScriptCommand(file: string, opts: WorkspaceOptions & { resume?: string; parallel?: number; stepsScale: number; stages?: string }, io: CliIo): Promise<number> {
+  const abs = path.resolve(io.cwd, file);
+  const policy = cliPathPolicy(io, opts);
+  const { config, problems, raw } = await loadExperiment(abs, { paths: policy });
+  for (const p of problems) io.err(formatProblem(p, io.cwd));
+  if (!config || hasErrors(problems)) return EXIT.badInput;
+  const stages = parseStages(opts.stages);
+  const parts = { cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}) };
+  return runSlurmScript({ experiment: { file: abs, input: raw as ExperimentInput, config }, ...(opts.resume ? { resume: opts.resume } : {}), ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}), parts }, io);
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import { displayRunStatus } from '../../../schemas/run-writer';
 import { listRuns, readEvents, readRunState, type RunState } from '../../run/store';
+import { listSweeps, readSweepState, SWEEP_FILE, type SweepState } from '../../run/sweep-store';
 import { STAGE_ORDER } from '../../core/stage';
 import { BbioError } from '../../util/errors';
 import { EXIT, table, type CliIo } from '../io';
@@ -25,16 +26,59 @@ export async function runRunsList(opts: { dir: string; json: boolean }, io: CliI
     io.out(JSON.stringify(runs.map((r) => ({ runId: r.runId, runDir: r.runDir, status: r.state ? displayRunStatus(r.state) : 'corrupt', problem: r.problem, stages: r.state?.stages })), null, 2));
     return EXIT.ok;
   }
-  if (!runs.length) {
+  const sweeps = await listSweeps(runsDir);
+  if (!runs.length && !sweeps.length) {
     io.err(`no runs in ${runsDir}`);
     return EXIT.ok;
   }
-  const rows = [['RUN', 'STATUS', 'STAGES', 'CREATED']];
-  for (const r of runs) {
-    const done = r.state ? STAGE_ORDER.filter((s) => r.state!.stages[s]?.status === 'completed').join(',') : '';
-    rows.push([r.runId, r.state ? displayRunStatus(r.state) : `unreadable: ${r.problem ?? ''}`, done || '-', r.state?.createdAt.replace('T', ' ').slice(0, 19) ?? '']);
+  if (runs.length) {
+    const rows = [['RUN', 'STATUS', 'STAGES', 'CREATED']];
+    for (const r of runs) {
+      const done = r.state ? STAGE_ORDER.filter((s) => r.state!.stages[s]?.status === 'completed').join(',') : '';
+      rows.push([r.runId, r.state ? displayRunStatus(r.state) : `unreadable: ${r.problem ?? ''}`, done || '-', r.state?.createdAt.replace('T', ' ').slice(0, 19) ?? '']);
+    }
+    for (const l of table(rows)) io.out(l);
+  }
+  if (sweeps.length) {
+    if (runs.length) io.out('');
+    const rows = [['SWEEP', 'STATUS', 'VARIANTS', 'SLURM', 'CREATED']];
+    for (const s of sweeps) {
+      const st = s.state;
+      rows.push([path.basename(s.sweepDir), st?.status ?? `unreadable: ${s.problem ?? ''}`, st ? `${st.variants.filter((v) => v.status === 'completed').length}/${st.variants.length} completed` : '', st ? slurmSummary(st) : '', st?.createdAt.replace('T', ' ').slice(0, 19) ?? '']);
+    }
+    for (const l of table(rows)) io.out(l);
+  }
+  return EXIT.ok;
+}
+
+/** `job 12: 2 COMPLETED, 1 RUNNING` per Slurm job of a sweep's variants; `-` for a local sweep. */
+export function slurmSummary(state: SweepState): string {
+  const jobs = new Map<string, Map<string, number>>();
+  for (const v of state.variants) {
+    if (!v.slurm) continue;
+    const counts = jobs.get(v.slurm.jobId) ?? new Map<string, number>();
+    counts.set(v.slurm.state, (counts.get(v.slurm.state) ?? 0) + 1);
+    jobs.set(v.slurm.jobId, counts);
+  }
+  if (!jobs.size) return '-';
+  return [...jobs].map(([id, counts]) => `job ${id}: ${[...counts].map(([s, n]) => `${n} ${s}`).join(', ')}`).join('; ');
+}
+
+/** `runs show SWEEP_DIR`: each variant's status, and on Slurm its job, task, state and node. */
+function showSweep(state: SweepState, sweepDir: string, opts: { json: boolean }, io: CliIo): number {
+  if (opts.json) {
+    io.out(JSON.stringify({ sweepDir, state }, null, 2));
+    return EXIT.ok;
+  }
+  io.out(`sweep ${state.sweepId}  (${state.status}${state.executor === 'slurm' ? ', on Slurm' : ''})`);
+  io.out(`experiment ${state.experimentFile}`);
+  const rows = [['VARIANT', 'STATUS', 'SLURM JOB', 'STATE', 'NODE', 'RUN']];
+  for (const v of state.variants) {
+    const job = v.slurm ? `${v.slurm.jobId}${v.slurm.taskId !== undefined ? `_${v.slurm.taskId}` : ''}` : '-';
+    rows.push([v.name, v.status, job, v.slurm ? `${v.slurm.state}${v.slurm.reason ? ` (${v.slurm.reason})` : ''}` : '-', v.slurm?.node ?? '-', v.runDir ?? '-']);
   }
   for (const l of table(rows)) io.out(l);
+  for (const v of state.variants) if (v.error) io.out(`${v.name}: ${v.error}`);
   return EXIT.ok;
 }
 
@@ -66,6 +110,7 @@ export function lastMetrics(events: readonly EngineEvent[]): Map<string, { value
 /** `balancedbio runs show RUN`: stages with status, duration and headline numbers, then last metrics. */
 export async function runRunsShow(run: string, opts: { dir: string; json: boolean }, io: CliIo): Promise<number> {
   const runDir = await resolveRunDir(run, path.resolve(io.cwd, opts.dir), io.cwd);
+  if (await stat(path.join(runDir, SWEEP_FILE)).then((st) => st.isFile(), () => false)) return showSweep(await readSweepState(runDir), runDir, opts, io);
   const state: RunState = await readRunState(runDir);
   const { events, badLines } = await readEvents(runDir);
   const metrics = lastMetrics(events);

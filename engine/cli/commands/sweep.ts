@@ -14,7 +14,11 @@ import { writeSweepReport } from '../../run/sweep-report';
 import { runPipeline } from '../../run/pipeline';
 import { createStageTable } from '../stages';
 import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/sweep';
-import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore } from '../../run/sweep-store';
+import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore, type SweepStatus, type VariantStatus } from '../../run/sweep-store';
+import type { SlurmClient } from '../../slurm/client';
+import { locateRejection } from '../../slurm/rejection';
+import { runSlurmSweep } from '../../slurm/sweep';
+import { parseExperiment } from '../../config/load';
 import { sha256 } from '../../util/provenance';
 import { applyOverrides, createOverrideValidator, expandVariants, type Overrides, type VariantSpec } from '../../config/variants';
 import type { StageName } from '../../core/stage';
@@ -122,14 +126,22 @@ export interface ChildExecutorOptions {
   workspaceArgs: string[];
 }
 
+/**
+ * The command that runs one variant of the sweep (node, its options, the CLI, `run FILE --json --sweep-dir
+ * DIR …`), without `--variant NAME`, which a child process or a Slurm array task appends.
+ */
+export function variantCommand(o: Omit<ChildExecutorOptions, 'json'>): string[] {
+  return [process.execPath, ...o.execArgv, o.cliEntry, 'run', o.file, '--json', '--sweep-dir', o.sweepDir, '--steps-scale', String(o.stepsScale), ...o.workspaceArgs, ...(o.stages ? ['--stages', o.stages.join(',')] : [])];
+}
+
 /** Runs each variant as a child process of the CLI; SIGTERM on cancel, SIGKILL if it does not stop. */
 function childExecutor(o: ChildExecutorOptions, io: CliIo): VariantExecutor {
   return (job, signal) =>
     new Promise<VariantOutcome>((resolve) => {
       const name = job.variant.name;
-      const args = [...o.execArgv, o.cliEntry, 'run', o.file, '--json', '--sweep-dir', o.sweepDir, '--variant', name, '--steps-scale', String(o.stepsScale), ...o.workspaceArgs, ...(o.stages ? ['--stages', o.stages.join(',')] : [])];
+      const [node, ...args] = [...variantCommand(o), '--variant', name];
       // an IPC channel so a child notices (disconnect) when the sweep process dies and checkpoints
-      const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      const child = spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
       io.err(`[${name}] started (variant ${job.index + 1}/${job.total}, pid ${child.pid ?? '?'})`);
       let runDir = job.resumeRunDir;
       let lastError: string | undefined;
@@ -190,6 +202,10 @@ export interface SweepCommandOptions {
   cliEntry: string;
   execArgv: string[];
   workspaceArgs: string[];
+  /** Where the variants run: here (in process or child processes), or as one Slurm job array. */
+  executor: 'local' | 'slurm';
+  /** Slurm's commands and their environment (SLURM_CONF, …); only for `executor: slurm`. */
+  slurm?: SlurmClient;
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -230,27 +246,46 @@ export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promis
   const parallel = o.parallel ?? experiment.config.sweep.parallel;
   const rel = path.relative(io.cwd, store.sweepDir) || store.sweepDir;
   const todo = store.current.variants.filter((v) => v.status !== 'completed').length;
-  io.err(`sweep ${rel}: ${variants.length} variants, ${todo} to run, ${parallel === 1 ? 'one at a time' : `${parallel} at once`}`);
+  const onSlurm = o.executor === 'slurm';
+  io.err(`sweep ${rel}: ${variants.length} variants, ${todo} to run, ${parallel === 1 ? 'one at a time' : `${parallel} at once`}${onSlurm ? ' on Slurm' : ''}`);
+  const resumeHint = `balancedbio run ${o.displayFile} --resume ${rel}${onSlurm ? ' --executor slurm' : ''}`;
 
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
-    io.err(`${sig} received: checkpointing the running variant${parallel > 1 ? 's' : ''} and stopping`);
+    io.err(onSlurm
+      ? `${sig} received: no longer following the Slurm job, which keeps running. Cancel it with: balancedbio slurm cancel ${rel}; follow it again (and resubmit what did not finish) with: ${resumeHint}`
+      : `${sig} received: checkpointing the running variant${parallel > 1 ? 's' : ''} and stopping`);
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     controller.abort();
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  let outcome;
+  let outcome: { status: SweepStatus; counts: Record<VariantStatus, number>; detached?: string[] };
   try {
-    const execute = parallel > 1
-      ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale, json: o.json }, io)
-      : inProcessExecutor(experiment, { ...(stages ? { stages } : {}), stepsScale, version: o.version, json: o.json, log }, io);
-    outcome = await runSweep(store, { parallel, execute, signal: controller.signal, log });
+    if (onSlurm) {
+      const command = variantCommand({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale });
+      outcome = await runSlurmSweep(store, {
+        client: o.slurm!, slurm: experiment.config.slurm, parallel, jobName: `bbio-${experiment.config.name}`, command, workDir: path.dirname(experiment.file),
+        pollMs: experiment.config.slurm.poll_seconds * 1000, signal: controller.signal, report: (l) => io.err(l),
+      }).catch(async (e: unknown) => {
+        throw e instanceof BbioError && e.code === 'E_SLURM_REJECTED' ? locateRejection(e, experiment.file, (await parseExperiment(sourceText, experiment.file, { skipFileChecks: true })).sourceMap) : e;
+      });
+    } else {
+      const execute = parallel > 1
+        ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale, json: o.json }, io)
+        : inProcessExecutor(experiment, { ...(stages ? { stages } : {}), stepsScale, version: o.version, json: o.json, log }, io);
+      outcome = await runSweep(store, { parallel, execute, signal: controller.signal, log });
+    }
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
     await store.close();
+  }
+  if (outcome.detached?.length) {
+    io.err(`sweep still running on Slurm: ${outcome.detached.length} variant(s) not followed any more (${outcome.detached.join(', ')}): ${rel}`);
+    io.err(`follow it again with: ${resumeHint}; cancel it with: balancedbio slurm cancel ${rel}`);
+    return EXIT.failed;
   }
   if (outcome.counts.completed > 0) {
     const { markdown, files } = await writeSweepReport(store.sweepDir);
@@ -259,7 +294,7 @@ export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promis
   }
   const c = outcome.counts;
   io.err(`sweep ${outcome.status}: ${c.completed}/${variants.length} variants completed${c.failed ? `, ${c.failed} failed` : ''}${c.cancelled + c.pending ? `, ${c.cancelled + c.pending} not finished` : ''}: ${rel}`);
-  if (outcome.status !== 'completed') io.err(`resume with: balancedbio run ${o.displayFile} --resume ${rel}`);
+  if (outcome.status !== 'completed') io.err(`resume with: ${resumeHint}`);
   return outcome.status === 'completed' ? EXIT.ok : EXIT.failed;
 }
 

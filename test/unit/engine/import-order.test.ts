@@ -18,6 +18,7 @@ const LEVELS: readonly (readonly string[])[] = [
   ['compute'],
   ['synth', 'train', 'rl', 'eval'],
   ['run'],
+  ['slurm'],
   ['cli'],
 ];
 const LEVEL = new Map(LEVELS.flatMap((names, level) => names.map((n) => [n, level] as const)));
