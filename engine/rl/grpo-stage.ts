@@ -172,21 +172,12 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       return { groups, newTokens };
     };
 
-    /** advantages: group-relative (or batch-scaled), by grpo.aggregation and grpo.scale_rewards. */
+    /** advantages: group-relative, by grpo.aggregation and grpo.scale_rewards over the whole step (advantages.ts). */
     const assignAdvantages = (groups: ScoredGroup[]): void => {
       // effective component weights are the same within a group (same prompt, same applicable components)
-      for (const grp of groups) {
-        const eff = hybridReward(grp.example, grp.completions[0]!.text, components, rctx).weights;
-        const { advantages } = aggregate([grp.components], eff, g.aggregation, g.scale_rewards === 'batch' ? 'group' : g.scale_rewards);
-        grp.advantages = advantages[0]!;
-      }
-      if (g.scale_rewards === 'batch') {
-        const sd = std(groups.flatMap((x) => x.totals));
-        for (const grp of groups) {
-          const m = mean(grp.totals);
-          grp.advantages = grp.totals.map((r) => (r - m) / (sd + 1e-4));
-        }
-      }
+      const eff = groups.map((grp) => hybridReward(grp.example, grp.completions[0]!.text, components, rctx).weights);
+      const { advantages } = aggregate(groups.map((grp) => grp.components), eff, g.aggregation, g.scale_rewards);
+      groups.forEach((grp, i) => (grp.advantages = advantages[i]!));
     };
 
     /** update: μ = num_iterations policy steps against fixed π_old and π_ref log-probs. */
