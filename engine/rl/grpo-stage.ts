@@ -35,7 +35,7 @@ import { hybridReward, type ComponentSpec } from './hybrid-reward';
 import { loadCustomRewards } from './custom-reward';
 import { adamwHyperDefaults } from './defaults';
 import { healthNotes, rewardHackingAlert } from './health';
-import { updateWeights, type WeightOptions, type WeightState } from './weighting';
+import { updateRunning, updateWeights, withheldForNoSignal, type WeightOptions, type WeightState } from './weighting';
 
 /** The stage's part of a checkpoint; the backend adds its own (optimiser step, rng, projection state). */
 interface GrpoState {
@@ -219,7 +219,17 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
         const rs = groups.filter((x) => x.example.capability === c).flatMap((x) => x.totals);
         return rs.length ? mean(rs) : Number.NaN;
       });
-      state.weights = updateWeights(g.weighting, state.weights, { rewards: capRewards, gradNorms: u.normsRaw }, wOpts);
+      // learning signal per capability: the fraction of its groups whose rewards do not all tie
+      const capSignal = caps.map((c) => {
+        const mine = groups.filter((x) => x.example.capability === c);
+        return mine.length ? mine.filter((x) => !groupTies(x.totals)).length / mine.length : 0;
+      });
+      const obs = { rewards: capRewards, signal: capSignal, gradNorms: u.normsRaw };
+      if (g.weighting === 'gap') {
+        const withheld = withheldForNoSignal({ weights: state.weights.weights, running: updateRunning(state.weights, obs, wOpts.ema) }, obs, wOpts);
+        if (withheld.length) ctx.events.emit({ kind: 'log', level: 'info', step, msg: `gap weighting: not raising ${withheld.map((c) => caps[c]).join(', ')}: below target but every group tied (no learning signal)`, fields: { capabilities: withheld.map((c) => caps[c]!).join(',') } });
+      }
+      state.weights = updateWeights(g.weighting, state.weights, obs, wOpts);
       const trainMs = performance.now() - tTrain;
 
       // metrics
@@ -238,6 +248,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       caps.forEach((c, k) => {
         if (Number.isFinite(capRewards[k]!)) m('grpo/reward_mean', capRewards[k]!, { component: 'total', capability: c });
         m('grpo/weight', state.weights.weights[k]!, { capability: c });
+        m('grpo/signal_fraction', capSignal[k]!, { capability: c });
       });
       m('grpo/kl', u.stats.kl);
       m('grpo/clip_fraction_low', u.stats.clipLow);
