@@ -520,6 +520,19 @@ export interface ExperimentInput {
      */
     scale_rewards?: "group" | "batch" | "none";
     /**
+     * DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.
+     */
+    dynamic_sampling?: {
+      /**
+       * Resample tied groups (DAPO dynamic sampling).
+       */
+      enabled?: boolean;
+      /**
+       * Most resampling rounds per step.
+       */
+      max_rounds?: number;
+    };
+    /**
      * Exclude completions cut by max_new_tokens from the loss.
      */
     mask_truncated_completions?: boolean;
@@ -1281,7 +1294,20 @@ export interface Experiment {
     /**
      * Divide advantages by the reward std of the group, the batch, or not at all.
      */
-    scale_rewards: "group" | "batch" | "none";
+    scale_rewards?: "group" | "batch" | "none";
+    /**
+     * DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.
+     */
+    dynamic_sampling: {
+      /**
+       * Resample tied groups (DAPO dynamic sampling).
+       */
+      enabled: boolean;
+      /**
+       * Most resampling rounds per step.
+       */
+      max_rounds: number;
+    };
     /**
      * Exclude completions cut by max_new_tokens from the loss.
      */
