@@ -275,6 +275,14 @@ export interface ExperimentInput {
    */
   pretrain?: {
     /**
+     * What the base model is pretrained on: the knowledge corpus and/or train.jsonl.
+     */
+    corpus?: "knowledge_and_train" | "knowledge" | "train";
+    /**
+     * Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.
+     */
+    knowledge_passages?: number;
+    /**
      * Optimizer steps.
      */
     steps?: number;
@@ -1050,6 +1058,14 @@ export interface Experiment {
    * Train bio-tiny from scratch on the synthesized corpus.
    */
   pretrain: {
+    /**
+     * What the base model is pretrained on: the knowledge corpus and/or train.jsonl.
+     */
+    corpus: "knowledge_and_train" | "knowledge" | "train";
+    /**
+     * Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.
+     */
+    knowledge_passages: number;
     /**
      * Optimizer steps.
      */
