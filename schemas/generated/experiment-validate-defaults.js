@@ -3,7 +3,7 @@
 // ajv standalone validator (defaults); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -2112,6 +2112,9 @@ data87.olora = {};
 if(data87.interference_every === undefined){
 data87.interference_every = 50;
 }
+if(data87.interference_probe_batches === undefined){
+data87.interference_probe_batches = 4;
+}
 if(data87.log_every === undefined){
 data87.log_every = 1;
 }
@@ -2712,21 +2715,21 @@ return false;
 }
 var valid28 = _errs250 === errors;
 if(valid28){
-let data114 = data87.log_every;
+let data114 = data87.interference_probe_batches;
 const _errs252 = errors;
 if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs252){
 if(typeof data114 == "number"){
-if(data114 > 1000000 || isNaN(data114)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data114 > 64 || isNaN(data114)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
 if(data114 < 1 || isNaN(data114)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2734,21 +2737,21 @@ return false;
 }
 var valid28 = _errs252 === errors;
 if(valid28){
-let data115 = data87.checkpoint_every;
+let data115 = data87.log_every;
 const _errs254 = errors;
 if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs254){
 if(typeof data115 == "number"){
 if(data115 > 1000000 || isNaN(data115)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data115 < 1 || isNaN(data115)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2756,27 +2759,50 @@ return false;
 }
 var valid28 = _errs254 === errors;
 if(valid28){
-let data116 = data87.max_bad_steps;
+let data116 = data87.checkpoint_every;
 const _errs256 = errors;
 if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs256){
 if(typeof data116 == "number"){
-if(data116 > 1000 || isNaN(data116)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+if(data116 > 1000000 || isNaN(data116)){
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data116 < 1 || isNaN(data116)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid28 = _errs256 === errors;
+if(valid28){
+let data117 = data87.max_bad_steps;
+const _errs258 = errors;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs258){
+if(typeof data117 == "number"){
+if(data117 > 1000 || isNaN(data117)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+return false;
+}
+else {
+if(data117 < 1 || isNaN(data117)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs258 === errors;
+}
 }
 }
 }
@@ -2801,131 +2827,109 @@ return false;
 }
 var valid0 = _errs193 === errors;
 if(valid0){
-let data117 = data.grpo;
-const _errs258 = errors;
-if(errors === _errs258){
-if(data117 && typeof data117 == "object" && !Array.isArray(data117)){
-if(data117.steps === undefined){
-data117.steps = 30;
-}
-if(data117.prompts_per_step === undefined){
-data117.prompts_per_step = 4;
-}
-if(data117.group_size === undefined){
-data117.group_size = 8;
-}
-if(data117.num_iterations === undefined){
-data117.num_iterations = 1;
-}
-if(data117.learning_rate === undefined){
-data117.learning_rate = 0.0005;
-}
-if(data117.clip_epsilon === undefined){
-data117.clip_epsilon = 0.2;
-}
-if(data117.kl_beta === undefined){
-data117.kl_beta = 0.04;
-}
-if(data117.temperature === undefined){
-data117.temperature = 1;
-}
-if(data117.top_p === undefined){
-data117.top_p = 1;
-}
-if(data117.max_new_tokens === undefined){
-data117.max_new_tokens = 96;
-}
-if(data117.stop === undefined){
-data117.stop = [];
-}
-if(data117.loss_type === undefined){
-data117.loss_type = "grpo";
-}
-if(data117.importance_sampling === undefined){
-data117.importance_sampling = "token";
-}
-if(data117.dynamic_sampling === undefined){
-data117.dynamic_sampling = {};
-}
-if(data117.mask_truncated_completions === undefined){
-data117.mask_truncated_completions = false;
-}
-if(data117.aggregation === undefined){
-data117.aggregation = "sum_then_normalize";
-}
-if(data117.capability_weights === undefined){
-data117.capability_weights = {};
-}
-if(data117.rewards === undefined){
-data117.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
-}
-if(data117.weighting === undefined){
-data117.weighting = "gap";
-}
-if(data117.gap === undefined){
-data117.gap = {};
-}
-if(data117.gradnorm === undefined){
-data117.gradnorm = {};
-}
-if(data117.projection === undefined){
-data117.projection = "pcgrad";
-}
-if(data117.log_rollouts_every === undefined){
-data117.log_rollouts_every = 5;
-}
-if(data117.probe_every === undefined){
-data117.probe_every = 10;
-}
-if(data117.checkpoint_every === undefined){
-data117.checkpoint_every = 10;
-}
+let data118 = data.grpo;
 const _errs260 = errors;
-for(const key20 in data117){
+if(errors === _errs260){
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+if(data118.steps === undefined){
+data118.steps = 30;
+}
+if(data118.prompts_per_step === undefined){
+data118.prompts_per_step = 4;
+}
+if(data118.group_size === undefined){
+data118.group_size = 8;
+}
+if(data118.num_iterations === undefined){
+data118.num_iterations = 1;
+}
+if(data118.learning_rate === undefined){
+data118.learning_rate = 0.0005;
+}
+if(data118.clip_epsilon === undefined){
+data118.clip_epsilon = 0.2;
+}
+if(data118.kl_beta === undefined){
+data118.kl_beta = 0.04;
+}
+if(data118.temperature === undefined){
+data118.temperature = 1;
+}
+if(data118.top_p === undefined){
+data118.top_p = 1;
+}
+if(data118.max_new_tokens === undefined){
+data118.max_new_tokens = 96;
+}
+if(data118.stop === undefined){
+data118.stop = [];
+}
+if(data118.loss_type === undefined){
+data118.loss_type = "grpo";
+}
+if(data118.importance_sampling === undefined){
+data118.importance_sampling = "token";
+}
+if(data118.dynamic_sampling === undefined){
+data118.dynamic_sampling = {};
+}
+if(data118.mask_truncated_completions === undefined){
+data118.mask_truncated_completions = false;
+}
+if(data118.aggregation === undefined){
+data118.aggregation = "sum_then_normalize";
+}
+if(data118.capability_weights === undefined){
+data118.capability_weights = {};
+}
+if(data118.rewards === undefined){
+data118.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
+}
+if(data118.weighting === undefined){
+data118.weighting = "gap";
+}
+if(data118.gap === undefined){
+data118.gap = {};
+}
+if(data118.gradnorm === undefined){
+data118.gradnorm = {};
+}
+if(data118.projection === undefined){
+data118.projection = "pcgrad";
+}
+if(data118.log_rollouts_every === undefined){
+data118.log_rollouts_every = 5;
+}
+if(data118.probe_every === undefined){
+data118.probe_every = 10;
+}
+if(data118.checkpoint_every === undefined){
+data118.checkpoint_every = 10;
+}
+const _errs262 = errors;
+for(const key20 in data118){
 if(!(func1.call(schema31.properties.grpo.properties, key20))){
 validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs260 === errors){
-let data118 = data117.steps;
-const _errs261 = errors;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs261){
-if(typeof data118 == "number"){
-if(data118 > 1000000 || isNaN(data118)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data118 < 1 || isNaN(data118)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid33 = _errs261 === errors;
-if(valid33){
-let data119 = data117.prompts_per_step;
+if(_errs262 === errors){
+let data119 = data118.steps;
 const _errs263 = errors;
 if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs263){
 if(typeof data119 == "number"){
-if(data119 > 4096 || isNaN(data119)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+if(data119 > 1000000 || isNaN(data119)){
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data119 < 1 || isNaN(data119)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2933,21 +2937,21 @@ return false;
 }
 var valid33 = _errs263 === errors;
 if(valid33){
-let data120 = data117.group_size;
+let data120 = data118.prompts_per_step;
 const _errs265 = errors;
 if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs265){
 if(typeof data120 == "number"){
-if(data120 > 256 || isNaN(data120)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
+if(data120 > 4096 || isNaN(data120)){
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data120 < 2 || isNaN(data120)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
+if(data120 < 1 || isNaN(data120)){
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2955,21 +2959,21 @@ return false;
 }
 var valid33 = _errs265 === errors;
 if(valid33){
-let data121 = data117.num_iterations;
+let data121 = data118.group_size;
 const _errs267 = errors;
 if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs267){
 if(typeof data121 == "number"){
-if(data121 > 16 || isNaN(data121)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+if(data121 > 256 || isNaN(data121)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data121 < 1 || isNaN(data121)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data121 < 2 || isNaN(data121)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
 return false;
 }
 }
@@ -2977,16 +2981,38 @@ return false;
 }
 var valid33 = _errs267 === errors;
 if(valid33){
-let data122 = data117.learning_rate;
+let data122 = data118.num_iterations;
 const _errs269 = errors;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs269){
 if(typeof data122 == "number"){
-if(data122 > 1 || isNaN(data122)){
+if(data122 > 16 || isNaN(data122)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+return false;
+}
+else {
+if(data122 < 1 || isNaN(data122)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid33 = _errs269 === errors;
+if(valid33){
+let data123 = data118.learning_rate;
+const _errs271 = errors;
+if(errors === _errs271){
+if(typeof data123 == "number"){
+if(data123 > 1 || isNaN(data123)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data122 <= 0 || isNaN(data122)){
+if(data123 <= 0 || isNaN(data123)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2997,18 +3023,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath
 return false;
 }
 }
-var valid33 = _errs269 === errors;
+var valid33 = _errs271 === errors;
 if(valid33){
-let data123 = data117.clip_epsilon;
-const _errs271 = errors;
-if(errors === _errs271){
-if(typeof data123 == "number"){
-if(data123 > 1 || isNaN(data123)){
+let data124 = data118.clip_epsilon;
+const _errs273 = errors;
+if(errors === _errs273){
+if(typeof data124 == "number"){
+if(data124 > 1 || isNaN(data124)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data123 <= 0 || isNaN(data123)){
+if(data124 <= 0 || isNaN(data124)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3019,19 +3045,19 @@ validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:
 return false;
 }
 }
-var valid33 = _errs271 === errors;
+var valid33 = _errs273 === errors;
 if(valid33){
-if(data117.epsilon_high !== undefined){
-let data124 = data117.epsilon_high;
-const _errs273 = errors;
-if(errors === _errs273){
-if(typeof data124 == "number"){
-if(data124 > 10 || isNaN(data124)){
+if(data118.epsilon_high !== undefined){
+let data125 = data118.epsilon_high;
+const _errs275 = errors;
+if(errors === _errs275){
+if(typeof data125 == "number"){
+if(data125 > 10 || isNaN(data125)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data124 < 0 || isNaN(data124)){
+if(data125 < 0 || isNaN(data125)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3042,17 +3068,17 @@ validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:
 return false;
 }
 }
-var valid33 = _errs273 === errors;
+var valid33 = _errs275 === errors;
 }
 else {
 var valid33 = true;
 }
 if(valid33){
-let data125 = data117.kl_beta;
-const _errs275 = errors;
-if(errors === _errs275){
-if(typeof data125 == "number"){
-if(data125 < 0 || isNaN(data125)){
+let data126 = data118.kl_beta;
+const _errs277 = errors;
+if(errors === _errs277){
+if(typeof data126 == "number"){
+if(data126 < 0 || isNaN(data126)){
 validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3062,18 +3088,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/pr
 return false;
 }
 }
-var valid33 = _errs275 === errors;
+var valid33 = _errs277 === errors;
 if(valid33){
-let data126 = data117.temperature;
-const _errs277 = errors;
-if(errors === _errs277){
-if(typeof data126 == "number"){
-if(data126 > 5 || isNaN(data126)){
+let data127 = data118.temperature;
+const _errs279 = errors;
+if(errors === _errs279){
+if(typeof data127 == "number"){
+if(data127 > 5 || isNaN(data127)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5"}];
 return false;
 }
 else {
-if(data126 <= 0 || isNaN(data126)){
+if(data127 <= 0 || isNaN(data127)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3084,18 +3110,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"
 return false;
 }
 }
-var valid33 = _errs277 === errors;
+var valid33 = _errs279 === errors;
 if(valid33){
-let data127 = data117.top_p;
-const _errs279 = errors;
-if(errors === _errs279){
-if(typeof data127 == "number"){
-if(data127 > 1 || isNaN(data127)){
+let data128 = data118.top_p;
+const _errs281 = errors;
+if(errors === _errs281){
+if(typeof data128 == "number"){
+if(data128 > 1 || isNaN(data128)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data127 <= 0 || isNaN(data127)){
+if(data128 <= 0 || isNaN(data128)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3106,42 +3132,42 @@ validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/prop
 return false;
 }
 }
-var valid33 = _errs279 === errors;
+var valid33 = _errs281 === errors;
 if(valid33){
-let data128 = data117.max_new_tokens;
-const _errs281 = errors;
-if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
+let data129 = data118.max_new_tokens;
+const _errs283 = errors;
+if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs281){
-if(typeof data128 == "number"){
-if(data128 > 8192 || isNaN(data128)){
+if(errors === _errs283){
+if(typeof data129 == "number"){
+if(data129 > 8192 || isNaN(data129)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
 return false;
 }
 else {
-if(data128 < 1 || isNaN(data128)){
+if(data129 < 1 || isNaN(data129)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid33 = _errs281 === errors;
+var valid33 = _errs283 === errors;
 if(valid33){
-let data129 = data117.stop;
-const _errs283 = errors;
-if(errors === _errs283){
-if(Array.isArray(data129)){
-var valid34 = true;
-const len8 = data129.length;
-for(let i11=0; i11<len8; i11++){
-let data130 = data129[i11];
+let data130 = data118.stop;
 const _errs285 = errors;
 if(errors === _errs285){
-if(typeof data130 === "string"){
-if(func4(data130) < 1){
+if(Array.isArray(data130)){
+var valid34 = true;
+const len8 = data130.length;
+for(let i11=0; i11<len8; i11++){
+let data131 = data130[i11];
+const _errs287 = errors;
+if(errors === _errs287){
+if(typeof data131 === "string"){
+if(func4(data131) < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -3151,7 +3177,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"
 return false;
 }
 }
-var valid34 = _errs285 === errors;
+var valid34 = _errs287 === errors;
 if(!valid34){
 break;
 }
@@ -3162,96 +3188,96 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop",schemaPath:"#/prope
 return false;
 }
 }
-var valid33 = _errs283 === errors;
+var valid33 = _errs285 === errors;
 if(valid33){
-let data131 = data117.loss_type;
-const _errs287 = errors;
-if(typeof data131 !== "string"){
+let data132 = data118.loss_type;
+const _errs289 = errors;
+if(typeof data132 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data131 === "grpo") || (data131 === "dr_grpo")) || (data131 === "dapo"))){
+if(!(((data132 === "grpo") || (data132 === "dr_grpo")) || (data132 === "dapo"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid33 = _errs287 === errors;
-if(valid33){
-let data132 = data117.importance_sampling;
-const _errs289 = errors;
-if(typeof data132 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data132 === "token") || (data132 === "sequence"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid33 = _errs289 === errors;
 if(valid33){
-if(data117.scale_rewards !== undefined){
-let data133 = data117.scale_rewards;
+let data133 = data118.importance_sampling;
 const _errs291 = errors;
 if(typeof data133 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data133 === "group") || (data133 === "batch")) || (data133 === "none"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
+if(!((data133 === "token") || (data133 === "sequence"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid33 = _errs291 === errors;
+if(valid33){
+if(data118.scale_rewards !== undefined){
+let data134 = data118.scale_rewards;
+const _errs293 = errors;
+if(typeof data134 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!(((data134 === "group") || (data134 === "batch")) || (data134 === "none"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid33 = _errs293 === errors;
 }
 else {
 var valid33 = true;
 }
 if(valid33){
-let data134 = data117.dynamic_sampling;
-const _errs293 = errors;
-if(errors === _errs293){
-if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
-if(data134.enabled === undefined){
-data134.enabled = false;
-}
-if(data134.max_rounds === undefined){
-data134.max_rounds = 3;
-}
+let data135 = data118.dynamic_sampling;
 const _errs295 = errors;
-for(const key21 in data134){
+if(errors === _errs295){
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+if(data135.enabled === undefined){
+data135.enabled = false;
+}
+if(data135.max_rounds === undefined){
+data135.max_rounds = 3;
+}
+const _errs297 = errors;
+for(const key21 in data135){
 if(!((key21 === "enabled") || (key21 === "max_rounds"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs295 === errors){
-const _errs296 = errors;
-if(typeof data134.enabled !== "boolean"){
+if(_errs297 === errors){
+const _errs298 = errors;
+if(typeof data135.enabled !== "boolean"){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid35 = _errs296 === errors;
+var valid35 = _errs298 === errors;
 if(valid35){
-let data136 = data134.max_rounds;
-const _errs298 = errors;
-if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
+let data137 = data135.max_rounds;
+const _errs300 = errors;
+if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs298){
-if(typeof data136 == "number"){
-if(data136 > 64 || isNaN(data136)){
+if(errors === _errs300){
+if(typeof data137 == "number"){
+if(data137 > 64 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data136 < 1 || isNaN(data136)){
+if(data137 < 1 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid35 = _errs298 === errors;
+var valid35 = _errs300 === errors;
 }
 }
 }
@@ -3260,62 +3286,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaP
 return false;
 }
 }
-var valid33 = _errs293 === errors;
+var valid33 = _errs295 === errors;
 if(valid33){
-const _errs300 = errors;
-if(typeof data117.mask_truncated_completions !== "boolean"){
-validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid33 = _errs300 === errors;
-if(valid33){
-let data138 = data117.aggregation;
 const _errs302 = errors;
-if(typeof data138 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data138 === "sum_then_normalize") || (data138 === "normalize_then_sum"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+if(typeof data118.mask_truncated_completions !== "boolean"){
+validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
 var valid33 = _errs302 === errors;
 if(valid33){
-let data139 = data117.capability_weights;
+let data139 = data118.aggregation;
 const _errs304 = errors;
-if(errors === _errs304){
-if(data139 && typeof data139 == "object" && !Array.isArray(data139)){
-if(data139.domain === undefined){
-data139.domain = 0.25;
+if(typeof data139 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(data139.reasoning === undefined){
-data139.reasoning = 0.25;
+if(!((data139 === "sum_then_normalize") || (data139 === "normalize_then_sum"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+return false;
 }
-if(data139.instruction === undefined){
-data139.instruction = 0.25;
-}
-if(data139.integration === undefined){
-data139.integration = 0.25;
-}
+var valid33 = _errs304 === errors;
+if(valid33){
+let data140 = data118.capability_weights;
 const _errs306 = errors;
-for(const key22 in data139){
+if(errors === _errs306){
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+if(data140.domain === undefined){
+data140.domain = 0.25;
+}
+if(data140.reasoning === undefined){
+data140.reasoning = 0.25;
+}
+if(data140.instruction === undefined){
+data140.instruction = 0.25;
+}
+if(data140.integration === undefined){
+data140.integration = 0.25;
+}
+const _errs308 = errors;
+for(const key22 in data140){
 if(!((((key22 === "domain") || (key22 === "reasoning")) || (key22 === "instruction")) || (key22 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs306 === errors){
-let data140 = data139.domain;
-const _errs307 = errors;
-if(errors === _errs307){
-if(typeof data140 == "number"){
-if(data140 > 1 || isNaN(data140)){
+if(_errs308 === errors){
+let data141 = data140.domain;
+const _errs309 = errors;
+if(errors === _errs309){
+if(typeof data141 == "number"){
+if(data141 > 1 || isNaN(data141)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data140 <= 0 || isNaN(data140)){
+if(data141 <= 0 || isNaN(data141)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3326,18 +3352,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain
 return false;
 }
 }
-var valid36 = _errs307 === errors;
+var valid36 = _errs309 === errors;
 if(valid36){
-let data141 = data139.reasoning;
-const _errs309 = errors;
-if(errors === _errs309){
-if(typeof data141 == "number"){
-if(data141 > 1 || isNaN(data141)){
+let data142 = data140.reasoning;
+const _errs311 = errors;
+if(errors === _errs311){
+if(typeof data142 == "number"){
+if(data142 > 1 || isNaN(data142)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data141 <= 0 || isNaN(data141)){
+if(data142 <= 0 || isNaN(data142)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3348,18 +3374,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reason
 return false;
 }
 }
-var valid36 = _errs309 === errors;
+var valid36 = _errs311 === errors;
 if(valid36){
-let data142 = data139.instruction;
-const _errs311 = errors;
-if(errors === _errs311){
-if(typeof data142 == "number"){
-if(data142 > 1 || isNaN(data142)){
+let data143 = data140.instruction;
+const _errs313 = errors;
+if(errors === _errs313){
+if(typeof data143 == "number"){
+if(data143 > 1 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data142 <= 0 || isNaN(data142)){
+if(data143 <= 0 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3370,18 +3396,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instru
 return false;
 }
 }
-var valid36 = _errs311 === errors;
+var valid36 = _errs313 === errors;
 if(valid36){
-let data143 = data139.integration;
-const _errs313 = errors;
-if(errors === _errs313){
-if(typeof data143 == "number"){
-if(data143 > 1 || isNaN(data143)){
+let data144 = data140.integration;
+const _errs315 = errors;
+if(errors === _errs315){
+if(typeof data144 == "number"){
+if(data144 > 1 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data143 <= 0 || isNaN(data143)){
+if(data144 <= 0 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3392,7 +3418,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integr
 return false;
 }
 }
-var valid36 = _errs313 === errors;
+var valid36 = _errs315 === errors;
 }
 }
 }
@@ -3403,62 +3429,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schem
 return false;
 }
 }
-var valid33 = _errs304 === errors;
+var valid33 = _errs306 === errors;
 if(valid33){
-let data144 = data117.rewards;
-const _errs315 = errors;
-if(errors === _errs315){
-if(Array.isArray(data144)){
-if(data144.length < 1){
+let data145 = data118.rewards;
+const _errs317 = errors;
+if(errors === _errs317){
+if(Array.isArray(data145)){
+if(data145.length < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid37 = true;
-const len9 = data144.length;
+const len9 = data145.length;
 for(let i12=0; i12<len9; i12++){
-let data145 = data144[i12];
-const _errs317 = errors;
-if(errors === _errs317){
-if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+let data146 = data145[i12];
+const _errs319 = errors;
+if(errors === _errs319){
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
 let missing7;
-if(((data145.name === undefined) && (missing7 = "name")) || ((data145.weight === undefined) && (missing7 = "weight"))){
+if(((data146.name === undefined) && (missing7 = "name")) || ((data146.weight === undefined) && (missing7 = "weight"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
 return false;
 }
 else {
-const _errs319 = errors;
-for(const key23 in data145){
+const _errs321 = errors;
+for(const key23 in data146){
 if(!((((key23 === "name") || (key23 === "weight")) || (key23 === "module")) || (key23 === "id"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs319 === errors){
-if(data145.name !== undefined){
-let data146 = data145.name;
-const _errs320 = errors;
-if(typeof data146 !== "string"){
+if(_errs321 === errors){
+if(data146.name !== undefined){
+let data147 = data146.name;
+const _errs322 = errors;
+if(typeof data147 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((((data146 === "domain") || (data146 === "reasoning")) || (data146 === "instruction")) || (data146 === "format")) || (data146 === "custom"))){
+if(!(((((data147 === "domain") || (data147 === "reasoning")) || (data147 === "instruction")) || (data147 === "format")) || (data147 === "custom"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid38 = _errs320 === errors;
+var valid38 = _errs322 === errors;
 }
 else {
 var valid38 = true;
 }
 if(valid38){
-if(data145.weight !== undefined){
-let data147 = data145.weight;
-const _errs322 = errors;
-if(errors === _errs322){
-if(typeof data147 == "number"){
-if(data147 < 0 || isNaN(data147)){
+if(data146.weight !== undefined){
+let data148 = data146.weight;
+const _errs324 = errors;
+if(errors === _errs324){
+if(typeof data148 == "number"){
+if(data148 < 0 || isNaN(data148)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3468,30 +3494,30 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight"
 return false;
 }
 }
-var valid38 = _errs322 === errors;
-}
-else {
-var valid38 = true;
-}
-if(valid38){
-if(data145.module !== undefined){
-const _errs324 = errors;
-if(typeof data145.module !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
 var valid38 = _errs324 === errors;
 }
 else {
 var valid38 = true;
 }
 if(valid38){
-if(data145.id !== undefined){
-let data149 = data145.id;
+if(data146.module !== undefined){
 const _errs326 = errors;
-if(errors === _errs326){
-if(typeof data149 === "string"){
-if(!pattern7.test(data149)){
+if(typeof data146.module !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid38 = _errs326 === errors;
+}
+else {
+var valid38 = true;
+}
+if(valid38){
+if(data146.id !== undefined){
+let data150 = data146.id;
+const _errs328 = errors;
+if(errors === _errs328){
+if(typeof data150 === "string"){
+if(!pattern7.test(data150)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\""}];
 return false;
 }
@@ -3501,7 +3527,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",sch
 return false;
 }
 }
-var valid38 = _errs326 === errors;
+var valid38 = _errs328 === errors;
 }
 else {
 var valid38 = true;
@@ -3517,7 +3543,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPat
 return false;
 }
 }
-var valid37 = _errs317 === errors;
+var valid37 = _errs319 === errors;
 if(!valid37){
 break;
 }
@@ -3529,88 +3555,88 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/pr
 return false;
 }
 }
-var valid33 = _errs315 === errors;
+var valid33 = _errs317 === errors;
 if(valid33){
-let data150 = data117.weighting;
-const _errs328 = errors;
-if(typeof data150 !== "string"){
+let data151 = data118.weighting;
+const _errs330 = errors;
+if(typeof data151 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data150 === "fixed") || (data150 === "gap")) || (data150 === "gradnorm"))){
+if(!(((data151 === "fixed") || (data151 === "gap")) || (data151 === "gradnorm"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs328 === errors;
+var valid33 = _errs330 === errors;
 if(valid33){
-let data151 = data117.gap;
-const _errs330 = errors;
-if(errors === _errs330){
-if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
-if(data151.targets === undefined){
-data151.targets = {};
-}
-if(data151.temperature === undefined){
-data151.temperature = 0.1;
-}
-if(data151.min_weight === undefined){
-data151.min_weight = 0.05;
-}
-if(data151.max_weight === undefined){
-data151.max_weight = 0.7;
-}
-if(data151.ema === undefined){
-data151.ema = 0.9;
-}
+let data152 = data118.gap;
 const _errs332 = errors;
-for(const key24 in data151){
+if(errors === _errs332){
+if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
+if(data152.targets === undefined){
+data152.targets = {};
+}
+if(data152.temperature === undefined){
+data152.temperature = 0.1;
+}
+if(data152.min_weight === undefined){
+data152.min_weight = 0.05;
+}
+if(data152.max_weight === undefined){
+data152.max_weight = 0.7;
+}
+if(data152.ema === undefined){
+data152.ema = 0.9;
+}
+const _errs334 = errors;
+for(const key24 in data152){
 if(!(((((key24 === "targets") || (key24 === "temperature")) || (key24 === "min_weight")) || (key24 === "max_weight")) || (key24 === "ema"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs332 === errors){
-let data152 = data151.targets;
-const _errs333 = errors;
-if(errors === _errs333){
-if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
-if(data152.domain === undefined){
-data152.domain = 0.8;
-}
-if(data152.reasoning === undefined){
-data152.reasoning = 0.6;
-}
-if(data152.instruction === undefined){
-data152.instruction = 0.7;
-}
-if(data152.integration === undefined){
-data152.integration = 0.6;
-}
+if(_errs334 === errors){
+let data153 = data152.targets;
 const _errs335 = errors;
-for(const key25 in data152){
+if(errors === _errs335){
+if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
+if(data153.domain === undefined){
+data153.domain = 0.8;
+}
+if(data153.reasoning === undefined){
+data153.reasoning = 0.6;
+}
+if(data153.instruction === undefined){
+data153.instruction = 0.7;
+}
+if(data153.integration === undefined){
+data153.integration = 0.6;
+}
+const _errs337 = errors;
+for(const key25 in data153){
 if(!((((key25 === "domain") || (key25 === "reasoning")) || (key25 === "instruction")) || (key25 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs335 === errors){
-let data153 = data152.domain;
-const _errs336 = errors;
-if(errors === _errs336){
-if(typeof data153 == "number"){
-if(data153 > 1 || isNaN(data153)){
+if(_errs337 === errors){
+let data154 = data153.domain;
+const _errs338 = errors;
+if(errors === _errs338){
+if(typeof data154 == "number"){
+if(data154 > 1 || isNaN(data154)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data153 < 0 || isNaN(data153)){
+if(data154 < 0 || isNaN(data154)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data153 <= 0 || isNaN(data153)){
+if(data154 <= 0 || isNaN(data154)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3622,23 +3648,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schem
 return false;
 }
 }
-var valid40 = _errs336 === errors;
+var valid40 = _errs338 === errors;
 if(valid40){
-let data154 = data152.reasoning;
-const _errs338 = errors;
-if(errors === _errs338){
-if(typeof data154 == "number"){
-if(data154 > 1 || isNaN(data154)){
+let data155 = data153.reasoning;
+const _errs340 = errors;
+if(errors === _errs340){
+if(typeof data155 == "number"){
+if(data155 > 1 || isNaN(data155)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data154 < 0 || isNaN(data154)){
+if(data155 < 0 || isNaN(data155)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data154 <= 0 || isNaN(data154)){
+if(data155 <= 0 || isNaN(data155)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3650,23 +3676,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",sc
 return false;
 }
 }
-var valid40 = _errs338 === errors;
+var valid40 = _errs340 === errors;
 if(valid40){
-let data155 = data152.instruction;
-const _errs340 = errors;
-if(errors === _errs340){
-if(typeof data155 == "number"){
-if(data155 > 1 || isNaN(data155)){
+let data156 = data153.instruction;
+const _errs342 = errors;
+if(errors === _errs342){
+if(typeof data156 == "number"){
+if(data156 > 1 || isNaN(data156)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data155 < 0 || isNaN(data155)){
+if(data156 < 0 || isNaN(data156)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data155 <= 0 || isNaN(data155)){
+if(data156 <= 0 || isNaN(data156)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3678,23 +3704,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",
 return false;
 }
 }
-var valid40 = _errs340 === errors;
+var valid40 = _errs342 === errors;
 if(valid40){
-let data156 = data152.integration;
-const _errs342 = errors;
-if(errors === _errs342){
-if(typeof data156 == "number"){
-if(data156 > 1 || isNaN(data156)){
+let data157 = data153.integration;
+const _errs344 = errors;
+if(errors === _errs344){
+if(typeof data157 == "number"){
+if(data157 > 1 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data156 < 0 || isNaN(data156)){
+if(data157 < 0 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data156 <= 0 || isNaN(data156)){
+if(data157 <= 0 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3706,7 +3732,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",
 return false;
 }
 }
-var valid40 = _errs342 === errors;
+var valid40 = _errs344 === errors;
 }
 }
 }
@@ -3717,13 +3743,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"
 return false;
 }
 }
-var valid39 = _errs333 === errors;
+var valid39 = _errs335 === errors;
 if(valid39){
-let data157 = data151.temperature;
-const _errs344 = errors;
-if(errors === _errs344){
-if(typeof data157 == "number"){
-if(data157 <= 0 || isNaN(data157)){
+let data158 = data152.temperature;
+const _errs346 = errors;
+if(errors === _errs346){
+if(typeof data158 == "number"){
+if(data158 <= 0 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3733,18 +3759,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPa
 return false;
 }
 }
-var valid39 = _errs344 === errors;
+var valid39 = _errs346 === errors;
 if(valid39){
-let data158 = data151.min_weight;
-const _errs346 = errors;
-if(errors === _errs346){
-if(typeof data158 == "number"){
-if(data158 > 1 || isNaN(data158)){
+let data159 = data152.min_weight;
+const _errs348 = errors;
+if(errors === _errs348){
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data158 < 0 || isNaN(data158)){
+if(data159 < 0 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3755,18 +3781,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPat
 return false;
 }
 }
-var valid39 = _errs346 === errors;
+var valid39 = _errs348 === errors;
 if(valid39){
-let data159 = data151.max_weight;
-const _errs348 = errors;
-if(errors === _errs348){
-if(typeof data159 == "number"){
-if(data159 > 1 || isNaN(data159)){
+let data160 = data152.max_weight;
+const _errs350 = errors;
+if(errors === _errs350){
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data159 < 0 || isNaN(data159)){
+if(data160 < 0 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3777,18 +3803,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPat
 return false;
 }
 }
-var valid39 = _errs348 === errors;
+var valid39 = _errs350 === errors;
 if(valid39){
-let data160 = data151.ema;
-const _errs350 = errors;
-if(errors === _errs350){
-if(typeof data160 == "number"){
-if(data160 > 1 || isNaN(data160)){
+let data161 = data152.ema;
+const _errs352 = errors;
+if(errors === _errs352){
+if(typeof data161 == "number"){
+if(data161 > 1 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data160 < 0 || isNaN(data160)){
+if(data161 < 0 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3799,7 +3825,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/pr
 return false;
 }
 }
-var valid39 = _errs350 === errors;
+var valid39 = _errs352 === errors;
 }
 }
 }
@@ -3811,32 +3837,32 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/proper
 return false;
 }
 }
-var valid33 = _errs330 === errors;
+var valid33 = _errs332 === errors;
 if(valid33){
-let data161 = data117.gradnorm;
-const _errs352 = errors;
-if(errors === _errs352){
-if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
-if(data161.alpha === undefined){
-data161.alpha = 1.5;
-}
-if(data161.learning_rate === undefined){
-data161.learning_rate = 0.025;
-}
+let data162 = data118.gradnorm;
 const _errs354 = errors;
-for(const key26 in data161){
+if(errors === _errs354){
+if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
+if(data162.alpha === undefined){
+data162.alpha = 1.5;
+}
+if(data162.learning_rate === undefined){
+data162.learning_rate = 0.025;
+}
+const _errs356 = errors;
+for(const key26 in data162){
 if(!((key26 === "alpha") || (key26 === "learning_rate"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs354 === errors){
-let data162 = data161.alpha;
-const _errs355 = errors;
-if(errors === _errs355){
-if(typeof data162 == "number"){
-if(data162 < 0 || isNaN(data162)){
+if(_errs356 === errors){
+let data163 = data162.alpha;
+const _errs357 = errors;
+if(errors === _errs357){
+if(typeof data163 == "number"){
+if(data163 < 0 || isNaN(data163)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3846,13 +3872,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPat
 return false;
 }
 }
-var valid41 = _errs355 === errors;
+var valid41 = _errs357 === errors;
 if(valid41){
-let data163 = data161.learning_rate;
-const _errs357 = errors;
-if(errors === _errs357){
-if(typeof data163 == "number"){
-if(data163 <= 0 || isNaN(data163)){
+let data164 = data162.learning_rate;
+const _errs359 = errors;
+if(errors === _errs359){
+if(typeof data164 == "number"){
+if(data164 <= 0 || isNaN(data164)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3862,7 +3888,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",s
 return false;
 }
 }
-var valid41 = _errs357 === errors;
+var valid41 = _errs359 === errors;
 }
 }
 }
@@ -3871,57 +3897,35 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/p
 return false;
 }
 }
-var valid33 = _errs352 === errors;
+var valid33 = _errs354 === errors;
 if(valid33){
-let data164 = data117.projection;
-const _errs359 = errors;
-if(typeof data164 !== "string"){
+let data165 = data118.projection;
+const _errs361 = errors;
+if(typeof data165 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data164 === "none") || (data164 === "pcgrad")) || (data164 === "subspace"))){
+if(!(((data165 === "none") || (data165 === "pcgrad")) || (data165 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs359 === errors;
-if(valid33){
-let data165 = data117.log_rollouts_every;
-const _errs361 = errors;
-if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs361){
-if(typeof data165 == "number"){
-if(data165 > 1000000 || isNaN(data165)){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data165 < 1 || isNaN(data165)){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
 var valid33 = _errs361 === errors;
 if(valid33){
-let data166 = data117.probe_every;
+let data166 = data118.log_rollouts_every;
 const _errs363 = errors;
 if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs363){
 if(typeof data166 == "number"){
 if(data166 > 1000000 || isNaN(data166)){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data166 < 0 || isNaN(data166)){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data166 < 1 || isNaN(data166)){
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3929,27 +3933,49 @@ return false;
 }
 var valid33 = _errs363 === errors;
 if(valid33){
-let data167 = data117.checkpoint_every;
+let data167 = data118.probe_every;
 const _errs365 = errors;
 if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs365){
 if(typeof data167 == "number"){
 if(data167 > 1000000 || isNaN(data167)){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data167 < 1 || isNaN(data167)){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data167 < 0 || isNaN(data167)){
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
 var valid33 = _errs365 === errors;
+if(valid33){
+let data168 = data118.checkpoint_every;
+const _errs367 = errors;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs367){
+if(typeof data168 == "number"){
+if(data168 > 1000000 || isNaN(data168)){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data168 < 1 || isNaN(data168)){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid33 = _errs367 === errors;
 }
 }
 }
@@ -3983,68 +4009,68 @@ validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs258 === errors;
+var valid0 = _errs260 === errors;
 if(valid0){
-let data168 = data.eval;
-const _errs367 = errors;
-if(errors === _errs367){
-if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
-if(data168.suites === undefined){
-data168.suites = ["domain","reasoning","instruction","integration"];
-}
-if(data168.mmlu === undefined){
-data168.mmlu = [];
-}
-if(data168.few_shot === undefined){
-data168.few_shot = 0;
-}
-if(data168.max_items === undefined){
-data168.max_items = 0;
-}
-if(data168.bootstrap === undefined){
-data168.bootstrap = 1000;
-}
-if(data168.probe_size === undefined){
-data168.probe_size = 32;
-}
-if(data168.probe_every === undefined){
-data168.probe_every = 50;
-}
+let data169 = data.eval;
 const _errs369 = errors;
-for(const key27 in data168){
+if(errors === _errs369){
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+if(data169.suites === undefined){
+data169.suites = ["domain","reasoning","instruction","integration"];
+}
+if(data169.mmlu === undefined){
+data169.mmlu = [];
+}
+if(data169.few_shot === undefined){
+data169.few_shot = 0;
+}
+if(data169.max_items === undefined){
+data169.max_items = 0;
+}
+if(data169.bootstrap === undefined){
+data169.bootstrap = 1000;
+}
+if(data169.probe_size === undefined){
+data169.probe_size = 32;
+}
+if(data169.probe_every === undefined){
+data169.probe_every = 50;
+}
+const _errs371 = errors;
+for(const key27 in data169){
 if(!(((((((key27 === "suites") || (key27 === "mmlu")) || (key27 === "few_shot")) || (key27 === "max_items")) || (key27 === "bootstrap")) || (key27 === "probe_size")) || (key27 === "probe_every"))){
 validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs369 === errors){
-let data169 = data168.suites;
-const _errs370 = errors;
-if(errors === _errs370){
-if(Array.isArray(data169)){
-var valid43 = true;
-const len10 = data169.length;
-for(let i13=0; i13<len10; i13++){
-let data170 = data169[i13];
+if(_errs371 === errors){
+let data170 = data169.suites;
 const _errs372 = errors;
-if(!((((data170 === "domain") || (data170 === "reasoning")) || (data170 === "instruction")) || (data170 === "integration"))){
+if(errors === _errs372){
+if(Array.isArray(data170)){
+var valid43 = true;
+const len10 = data170.length;
+for(let i13=0; i13<len10; i13++){
+let data171 = data170[i13];
+const _errs374 = errors;
+if(!((((data171 === "domain") || (data171 === "reasoning")) || (data171 === "instruction")) || (data171 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid43 = _errs372 === errors;
+var valid43 = _errs374 === errors;
 if(!valid43){
 break;
 }
 }
 if(valid43){
-let i14 = data169.length;
+let i14 = data170.length;
 let j3;
 if(i14 > 1){
 outer3:
 for(;i14--;){
 for(j3 = i14; j3--;){
-if(func0(data169[i14], data169[j3])){
+if(func0(data170[i14], data170[j3])){
 validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)"}];
 return false;
 break outer3;
@@ -4059,20 +4085,20 @@ validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/pro
 return false;
 }
 }
-var valid42 = _errs370 === errors;
+var valid42 = _errs372 === errors;
 if(valid42){
-let data171 = data168.mmlu;
-const _errs373 = errors;
-if(errors === _errs373){
-if(Array.isArray(data171)){
-var valid45 = true;
-const len11 = data171.length;
-for(let i15=0; i15<len11; i15++){
-let data172 = data171[i15];
+let data172 = data169.mmlu;
 const _errs375 = errors;
 if(errors === _errs375){
-if(typeof data172 === "string"){
-if(func4(data172) < 1){
+if(Array.isArray(data172)){
+var valid45 = true;
+const len11 = data172.length;
+for(let i15=0; i15<len11; i15++){
+let data173 = data172[i15];
+const _errs377 = errors;
+if(errors === _errs377){
+if(typeof data173 === "string"){
+if(func4(data173) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4082,7 +4108,7 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"
 return false;
 }
 }
-var valid45 = _errs375 === errors;
+var valid45 = _errs377 === errors;
 if(!valid45){
 break;
 }
@@ -4093,45 +4119,23 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu",schemaPath:"#/prope
 return false;
 }
 }
-var valid42 = _errs373 === errors;
+var valid42 = _errs375 === errors;
 if(valid42){
-let data173 = data168.few_shot;
-const _errs377 = errors;
-if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs377){
-if(typeof data173 == "number"){
-if(data173 > 10 || isNaN(data173)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
-return false;
-}
-else {
-if(data173 < 0 || isNaN(data173)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
-var valid42 = _errs377 === errors;
-if(valid42){
-let data174 = data168.max_items;
+let data174 = data169.few_shot;
 const _errs379 = errors;
 if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs379){
 if(typeof data174 == "number"){
-if(data174 > 10000000 || isNaN(data174)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
+if(data174 > 10 || isNaN(data174)){
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
 if(data174 < 0 || isNaN(data174)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4139,21 +4143,21 @@ return false;
 }
 var valid42 = _errs379 === errors;
 if(valid42){
-let data175 = data168.bootstrap;
+let data175 = data169.max_items;
 const _errs381 = errors;
 if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs381){
 if(typeof data175 == "number"){
-if(data175 > 100000 || isNaN(data175)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+if(data175 > 10000000 || isNaN(data175)){
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
 if(data175 < 0 || isNaN(data175)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4161,21 +4165,21 @@ return false;
 }
 var valid42 = _errs381 === errors;
 if(valid42){
-let data176 = data168.probe_size;
+let data176 = data169.bootstrap;
 const _errs383 = errors;
 if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs383){
 if(typeof data176 == "number"){
 if(data176 > 100000 || isNaN(data176)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data176 < 1 || isNaN(data176)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data176 < 0 || isNaN(data176)){
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4183,27 +4187,49 @@ return false;
 }
 var valid42 = _errs383 === errors;
 if(valid42){
-let data177 = data168.probe_every;
+let data177 = data169.probe_size;
 const _errs385 = errors;
 if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs385){
 if(typeof data177 == "number"){
-if(data177 > 1000000 || isNaN(data177)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data177 > 100000 || isNaN(data177)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data177 < 0 || isNaN(data177)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data177 < 1 || isNaN(data177)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid42 = _errs385 === errors;
+if(valid42){
+let data178 = data169.probe_every;
+const _errs387 = errors;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs387){
+if(typeof data178 == "number"){
+if(data178 > 1000000 || isNaN(data178)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data178 < 0 || isNaN(data178)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var valid42 = _errs387 === errors;
 }
 }
 }
@@ -4217,32 +4243,32 @@ validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs367 === errors;
+var valid0 = _errs369 === errors;
 if(valid0){
-let data178 = data.output;
-const _errs387 = errors;
-if(errors === _errs387){
-if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
-if(data178.runs_dir === undefined){
-data178.runs_dir = "runs";
-}
-if(data178.keep_checkpoints === undefined){
-data178.keep_checkpoints = 2;
-}
+let data179 = data.output;
 const _errs389 = errors;
-for(const key28 in data178){
+if(errors === _errs389){
+if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
+if(data179.runs_dir === undefined){
+data179.runs_dir = "runs";
+}
+if(data179.keep_checkpoints === undefined){
+data179.keep_checkpoints = 2;
+}
+const _errs391 = errors;
+for(const key28 in data179){
 if(!((key28 === "runs_dir") || (key28 === "keep_checkpoints"))){
 validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs389 === errors){
-let data179 = data178.runs_dir;
-const _errs390 = errors;
-if(errors === _errs390){
-if(typeof data179 === "string"){
-if(func4(data179) < 1){
+if(_errs391 === errors){
+let data180 = data179.runs_dir;
+const _errs392 = errors;
+if(errors === _errs392){
+if(typeof data180 === "string"){
+if(func4(data180) < 1){
 validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4252,29 +4278,29 @@ validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#
 return false;
 }
 }
-var valid46 = _errs390 === errors;
+var valid46 = _errs392 === errors;
 if(valid46){
-let data180 = data178.keep_checkpoints;
-const _errs392 = errors;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+let data181 = data179.keep_checkpoints;
+const _errs394 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs392){
-if(typeof data180 == "number"){
-if(data180 > 1000 || isNaN(data180)){
+if(errors === _errs394){
+if(typeof data181 == "number"){
+if(data181 > 1000 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data180 < 1 || isNaN(data180)){
+if(data181 < 1 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid46 = _errs392 === errors;
+var valid46 = _errs394 === errors;
 }
 }
 }
@@ -4283,53 +4309,53 @@ validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properti
 return false;
 }
 }
-var valid0 = _errs387 === errors;
+var valid0 = _errs389 === errors;
 if(valid0){
 if(data.variants !== undefined){
-let data181 = data.variants;
-const _errs394 = errors;
-if(!data181 || typeof data181 != "object"){
+let data182 = data.variants;
+const _errs396 = errors;
+if(!data182 || typeof data182 != "object"){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object"}];
 return false;
 }
-if(errors === _errs394){
-if(Array.isArray(data181)){
-if(data181.length < 1){
+if(errors === _errs396){
+if(Array.isArray(data182)){
+if(data182.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid47 = true;
-const len12 = data181.length;
+const len12 = data182.length;
 for(let i16=0; i16<len12; i16++){
-let data182 = data181[i16];
-const _errs396 = errors;
-if(errors === _errs396){
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-if(data182.set === undefined){
-data182.set = {};
+let data183 = data182[i16];
+const _errs398 = errors;
+if(errors === _errs398){
+if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
+if(data183.set === undefined){
+data183.set = {};
 }
 let missing8;
-if((data182.name === undefined) && (missing8 = "name")){
+if((data183.name === undefined) && (missing8 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
 return false;
 }
 else {
-const _errs398 = errors;
-for(const key29 in data182){
+const _errs400 = errors;
+for(const key29 in data183){
 if(!((key29 === "name") || (key29 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs398 === errors){
-if(data182.name !== undefined){
-let data183 = data182.name;
-const _errs399 = errors;
-if(errors === _errs399){
-if(typeof data183 === "string"){
-if(!pattern8.test(data183)){
+if(_errs400 === errors){
+if(data183.name !== undefined){
+let data184 = data183.name;
+const _errs401 = errors;
+if(errors === _errs401){
+if(typeof data184 === "string"){
+if(!pattern8.test(data184)){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4339,17 +4365,17 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schem
 return false;
 }
 }
-var valid48 = _errs399 === errors;
+var valid48 = _errs401 === errors;
 }
 else {
 var valid48 = true;
 }
 if(valid48){
-let data184 = data182.set;
-const _errs401 = errors;
-if(errors === _errs401){
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-for(const key30 in data184){
+let data185 = data183.set;
+const _errs403 = errors;
+if(errors === _errs403){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+for(const key30 in data185){
 if(!(pattern9.test(key30))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
 return false;
@@ -4362,7 +4388,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schema
 return false;
 }
 }
-var valid48 = _errs401 === errors;
+var valid48 = _errs403 === errors;
 }
 }
 }
@@ -4372,70 +4398,70 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#
 return false;
 }
 }
-var valid47 = _errs396 === errors;
+var valid47 = _errs398 === errors;
 if(!valid47){
 break;
 }
 }
 }
 }
-if(errors === _errs394){
-if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
-if(Object.keys(data181).length < 1){
+if(errors === _errs396){
+if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
+if(Object.keys(data182).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs404 = errors;
-for(const key31 in data181){
+const _errs406 = errors;
+for(const key31 in data182){
 if(!((key31 === "list") || (key31 === "grid"))){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs404 === errors){
-if(data181.list !== undefined){
-let data185 = data181.list;
-const _errs405 = errors;
-if(errors === _errs405){
-if(Array.isArray(data185)){
-if(data185.length < 1){
+if(_errs406 === errors){
+if(data182.list !== undefined){
+let data186 = data182.list;
+const _errs407 = errors;
+if(errors === _errs407){
+if(Array.isArray(data186)){
+if(data186.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid50 = true;
-const len13 = data185.length;
+const len13 = data186.length;
 for(let i17=0; i17<len13; i17++){
-let data186 = data185[i17];
-const _errs407 = errors;
-if(errors === _errs407){
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.set === undefined){
-data186.set = {};
+let data187 = data186[i17];
+const _errs409 = errors;
+if(errors === _errs409){
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+if(data187.set === undefined){
+data187.set = {};
 }
 let missing9;
-if((data186.name === undefined) && (missing9 = "name")){
+if((data187.name === undefined) && (missing9 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
 return false;
 }
 else {
-const _errs409 = errors;
-for(const key32 in data186){
+const _errs411 = errors;
+for(const key32 in data187){
 if(!((key32 === "name") || (key32 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs409 === errors){
-if(data186.name !== undefined){
-let data187 = data186.name;
-const _errs410 = errors;
-if(errors === _errs410){
-if(typeof data187 === "string"){
-if(!pattern8.test(data187)){
+if(_errs411 === errors){
+if(data187.name !== undefined){
+let data188 = data187.name;
+const _errs412 = errors;
+if(errors === _errs412){
+if(typeof data188 === "string"){
+if(!pattern8.test(data188)){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4445,17 +4471,17 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",
 return false;
 }
 }
-var valid51 = _errs410 === errors;
+var valid51 = _errs412 === errors;
 }
 else {
 var valid51 = true;
 }
 if(valid51){
-let data188 = data186.set;
-const _errs412 = errors;
-if(errors === _errs412){
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-for(const key33 in data188){
+let data189 = data187.set;
+const _errs414 = errors;
+if(errors === _errs414){
+if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
+for(const key33 in data189){
 if(!(pattern9.test(key33))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
 return false;
@@ -4468,7 +4494,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",s
 return false;
 }
 }
-var valid51 = _errs412 === errors;
+var valid51 = _errs414 === errors;
 }
 }
 }
@@ -4478,7 +4504,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPa
 return false;
 }
 }
-var valid50 = _errs407 === errors;
+var valid50 = _errs409 === errors;
 if(!valid50){
 break;
 }
@@ -4490,39 +4516,39 @@ validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/p
 return false;
 }
 }
-var valid49 = _errs405 === errors;
+var valid49 = _errs407 === errors;
 }
 else {
 var valid49 = true;
 }
 if(valid49){
-if(data181.grid !== undefined){
-let data189 = data181.grid;
-const _errs415 = errors;
-if(errors === _errs415){
-if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
-if(Object.keys(data189).length < 1){
+if(data182.grid !== undefined){
+let data190 = data182.grid;
+const _errs417 = errors;
+if(errors === _errs417){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+if(Object.keys(data190).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs417 = errors;
-for(const key34 in data189){
+const _errs419 = errors;
+for(const key34 in data190){
 if(!(pattern9.test(key34))){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs417 === errors){
+if(_errs419 === errors){
 var valid52 = true;
-for(const key35 in data189){
+for(const key35 in data190){
 if(pattern9.test(key35)){
-let data190 = data189[key35];
-const _errs418 = errors;
-if(errors === _errs418){
-if(Array.isArray(data190)){
-if(data190.length < 1){
+let data191 = data190[key35];
+const _errs420 = errors;
+if(errors === _errs420){
+if(Array.isArray(data191)){
+if(data191.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key35.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
@@ -4532,7 +4558,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key35.replac
 return false;
 }
 }
-var valid52 = _errs418 === errors;
+var valid52 = _errs420 === errors;
 if(!valid52){
 break;
 }
@@ -4546,7 +4572,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/p
 return false;
 }
 }
-var valid49 = _errs415 === errors;
+var valid49 = _errs417 === errors;
 }
 else {
 var valid49 = true;
@@ -4557,42 +4583,42 @@ var valid49 = true;
 }
 }
 }
-var valid0 = _errs394 === errors;
+var valid0 = _errs396 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data191 = data.sweep;
-const _errs420 = errors;
-if(errors === _errs420){
-if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
-if(data191.parallel === undefined){
-data191.parallel = 1;
-}
+let data192 = data.sweep;
 const _errs422 = errors;
-for(const key36 in data191){
+if(errors === _errs422){
+if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
+if(data192.parallel === undefined){
+data192.parallel = 1;
+}
+const _errs424 = errors;
+for(const key36 in data192){
 if(!(key36 === "parallel")){
 validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs422 === errors){
-let data192 = data191.parallel;
-const _errs423 = errors;
-if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+if(_errs424 === errors){
+let data193 = data192.parallel;
+const _errs425 = errors;
+if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs423){
-if(typeof data192 == "number"){
-if(data192 > 64 || isNaN(data192)){
+if(errors === _errs425){
+if(typeof data193 == "number"){
+if(data193 > 64 || isNaN(data193)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data192 < 1 || isNaN(data192)){
+if(data193 < 1 || isNaN(data193)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -4606,7 +4632,7 @@ validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs420 === errors;
+var valid0 = _errs422 === errors;
 }
 }
 }

@@ -3,7 +3,7 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients.","markdownDescription":"Projection applied to per-capability policy gradients.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -3454,10 +3454,10 @@ errors++;
 }
 }
 }
-if(data87.log_every !== undefined){
-let data114 = data87.log_every;
+if(data87.interference_probe_batches !== undefined){
+let data114 = data87.interference_probe_batches;
 if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
-const err279 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data114};
+const err279 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data114};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3467,8 +3467,8 @@ vErrors.push(err279);
 errors++;
 }
 if(typeof data114 == "number"){
-if(data114 > 1000000 || isNaN(data114)){
-const err280 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data114};
+if(data114 > 64 || isNaN(data114)){
+const err280 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data114};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3478,7 +3478,7 @@ vErrors.push(err280);
 errors++;
 }
 if(data114 < 1 || isNaN(data114)){
-const err281 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data114};
+const err281 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data114};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3489,10 +3489,10 @@ errors++;
 }
 }
 }
-if(data87.checkpoint_every !== undefined){
-let data115 = data87.checkpoint_every;
+if(data87.log_every !== undefined){
+let data115 = data87.log_every;
 if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-const err282 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data115};
+const err282 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data115};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3503,7 +3503,7 @@ errors++;
 }
 if(typeof data115 == "number"){
 if(data115 > 1000000 || isNaN(data115)){
-const err283 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data115};
+const err283 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data115};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3513,7 +3513,7 @@ vErrors.push(err283);
 errors++;
 }
 if(data115 < 1 || isNaN(data115)){
-const err284 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data115};
+const err284 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data115};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3524,10 +3524,10 @@ errors++;
 }
 }
 }
-if(data87.max_bad_steps !== undefined){
-let data116 = data87.max_bad_steps;
+if(data87.checkpoint_every !== undefined){
+let data116 = data87.checkpoint_every;
 if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-const err285 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data116};
+const err285 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data116};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3537,8 +3537,8 @@ vErrors.push(err285);
 errors++;
 }
 if(typeof data116 == "number"){
-if(data116 > 1000 || isNaN(data116)){
-const err286 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data116};
+if(data116 > 1000000 || isNaN(data116)){
+const err286 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data116};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3548,7 +3548,7 @@ vErrors.push(err286);
 errors++;
 }
 if(data116 < 1 || isNaN(data116)){
-const err287 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data116};
+const err287 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data116};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3559,9 +3559,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err288 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data87};
+if(data87.max_bad_steps !== undefined){
+let data117 = data87.max_bad_steps;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+const err288 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data117};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3570,13 +3571,9 @@ vErrors.push(err288);
 }
 errors++;
 }
-}
-if(data.grpo !== undefined){
-let data117 = data.grpo;
-if(data117 && typeof data117 == "object" && !Array.isArray(data117)){
-for(const key20 in data117){
-if(!(func1.call(schema31.properties.grpo.properties, key20))){
-const err289 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data117};
+if(typeof data117 == "number"){
+if(data117 > 1000 || isNaN(data117)){
+const err289 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data117};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3585,11 +3582,8 @@ vErrors.push(err289);
 }
 errors++;
 }
-}
-if(data117.steps !== undefined){
-let data118 = data117.steps;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-const err290 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data118};
+if(data117 < 1 || isNaN(data117)){
+const err290 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data117};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3598,9 +3592,11 @@ vErrors.push(err290);
 }
 errors++;
 }
-if(typeof data118 == "number"){
-if(data118 > 1000000 || isNaN(data118)){
-const err291 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data118};
+}
+}
+}
+else {
+const err291 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data87};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3609,8 +3605,13 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(data118 < 1 || isNaN(data118)){
-const err292 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data118};
+}
+if(data.grpo !== undefined){
+let data118 = data.grpo;
+if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
+for(const key20 in data118){
+if(!(func1.call(schema31.properties.grpo.properties, key20))){
+const err292 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data118};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3620,11 +3621,10 @@ vErrors.push(err292);
 errors++;
 }
 }
-}
-if(data117.prompts_per_step !== undefined){
-let data119 = data117.prompts_per_step;
+if(data118.steps !== undefined){
+let data119 = data118.steps;
 if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
-const err293 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data119};
+const err293 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data119};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3634,8 +3634,8 @@ vErrors.push(err293);
 errors++;
 }
 if(typeof data119 == "number"){
-if(data119 > 4096 || isNaN(data119)){
-const err294 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data119};
+if(data119 > 1000000 || isNaN(data119)){
+const err294 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data119};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3645,7 +3645,7 @@ vErrors.push(err294);
 errors++;
 }
 if(data119 < 1 || isNaN(data119)){
-const err295 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data119};
+const err295 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data119};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3656,10 +3656,10 @@ errors++;
 }
 }
 }
-if(data117.group_size !== undefined){
-let data120 = data117.group_size;
+if(data118.prompts_per_step !== undefined){
+let data120 = data118.prompts_per_step;
 if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
-const err296 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data120};
+const err296 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data120};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3669,8 +3669,8 @@ vErrors.push(err296);
 errors++;
 }
 if(typeof data120 == "number"){
-if(data120 > 256 || isNaN(data120)){
-const err297 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data120};
+if(data120 > 4096 || isNaN(data120)){
+const err297 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data120};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3679,8 +3679,8 @@ vErrors.push(err297);
 }
 errors++;
 }
-if(data120 < 2 || isNaN(data120)){
-const err298 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data120};
+if(data120 < 1 || isNaN(data120)){
+const err298 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data120};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3691,10 +3691,10 @@ errors++;
 }
 }
 }
-if(data117.num_iterations !== undefined){
-let data121 = data117.num_iterations;
+if(data118.group_size !== undefined){
+let data121 = data118.group_size;
 if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-const err299 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data121};
+const err299 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data121};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3704,8 +3704,8 @@ vErrors.push(err299);
 errors++;
 }
 if(typeof data121 == "number"){
-if(data121 > 16 || isNaN(data121)){
-const err300 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data121};
+if(data121 > 256 || isNaN(data121)){
+const err300 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data121};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3714,8 +3714,8 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(data121 < 1 || isNaN(data121)){
-const err301 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data121};
+if(data121 < 2 || isNaN(data121)){
+const err301 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data121};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3726,11 +3726,10 @@ errors++;
 }
 }
 }
-if(data117.learning_rate !== undefined){
-let data122 = data117.learning_rate;
-if(typeof data122 == "number"){
-if(data122 > 1 || isNaN(data122)){
-const err302 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data122};
+if(data118.num_iterations !== undefined){
+let data122 = data118.num_iterations;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+const err302 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data122};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3739,8 +3738,9 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(data122 <= 0 || isNaN(data122)){
-const err303 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data122};
+if(typeof data122 == "number"){
+if(data122 > 16 || isNaN(data122)){
+const err303 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data122};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3749,9 +3749,8 @@ vErrors.push(err303);
 }
 errors++;
 }
-}
-else {
-const err304 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data122};
+if(data122 < 1 || isNaN(data122)){
+const err304 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data122};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3761,11 +3760,12 @@ vErrors.push(err304);
 errors++;
 }
 }
-if(data117.clip_epsilon !== undefined){
-let data123 = data117.clip_epsilon;
+}
+if(data118.learning_rate !== undefined){
+let data123 = data118.learning_rate;
 if(typeof data123 == "number"){
 if(data123 > 1 || isNaN(data123)){
-const err305 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data123};
+const err305 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data123};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3775,7 +3775,7 @@ vErrors.push(err305);
 errors++;
 }
 if(data123 <= 0 || isNaN(data123)){
-const err306 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data123};
+const err306 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data123};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3786,7 +3786,7 @@ errors++;
 }
 }
 else {
-const err307 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data123};
+const err307 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data123};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3796,11 +3796,11 @@ vErrors.push(err307);
 errors++;
 }
 }
-if(data117.epsilon_high !== undefined){
-let data124 = data117.epsilon_high;
+if(data118.clip_epsilon !== undefined){
+let data124 = data118.clip_epsilon;
 if(typeof data124 == "number"){
-if(data124 > 10 || isNaN(data124)){
-const err308 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data124};
+if(data124 > 1 || isNaN(data124)){
+const err308 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data124};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3809,8 +3809,8 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(data124 < 0 || isNaN(data124)){
-const err309 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data124};
+if(data124 <= 0 || isNaN(data124)){
+const err309 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data124};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3821,7 +3821,7 @@ errors++;
 }
 }
 else {
-const err310 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data124};
+const err310 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data124};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3831,11 +3831,11 @@ vErrors.push(err310);
 errors++;
 }
 }
-if(data117.kl_beta !== undefined){
-let data125 = data117.kl_beta;
+if(data118.epsilon_high !== undefined){
+let data125 = data118.epsilon_high;
 if(typeof data125 == "number"){
-if(data125 < 0 || isNaN(data125)){
-const err311 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data125};
+if(data125 > 10 || isNaN(data125)){
+const err311 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data125};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3844,9 +3844,8 @@ vErrors.push(err311);
 }
 errors++;
 }
-}
-else {
-const err312 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data125};
+if(data125 < 0 || isNaN(data125)){
+const err312 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data125};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3856,11 +3855,8 @@ vErrors.push(err312);
 errors++;
 }
 }
-if(data117.temperature !== undefined){
-let data126 = data117.temperature;
-if(typeof data126 == "number"){
-if(data126 > 5 || isNaN(data126)){
-const err313 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data126};
+else {
+const err313 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data125};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3869,8 +3865,12 @@ vErrors.push(err313);
 }
 errors++;
 }
-if(data126 <= 0 || isNaN(data126)){
-const err314 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data126};
+}
+if(data118.kl_beta !== undefined){
+let data126 = data118.kl_beta;
+if(typeof data126 == "number"){
+if(data126 < 0 || isNaN(data126)){
+const err314 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data126};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3881,7 +3881,7 @@ errors++;
 }
 }
 else {
-const err315 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data126};
+const err315 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data126};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3891,11 +3891,11 @@ vErrors.push(err315);
 errors++;
 }
 }
-if(data117.top_p !== undefined){
-let data127 = data117.top_p;
+if(data118.temperature !== undefined){
+let data127 = data118.temperature;
 if(typeof data127 == "number"){
-if(data127 > 1 || isNaN(data127)){
-const err316 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data127};
+if(data127 > 5 || isNaN(data127)){
+const err316 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data127};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3905,7 +3905,7 @@ vErrors.push(err316);
 errors++;
 }
 if(data127 <= 0 || isNaN(data127)){
-const err317 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data127};
+const err317 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data127};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3916,7 +3916,7 @@ errors++;
 }
 }
 else {
-const err318 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data127};
+const err318 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data127};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3926,10 +3926,11 @@ vErrors.push(err318);
 errors++;
 }
 }
-if(data117.max_new_tokens !== undefined){
-let data128 = data117.max_new_tokens;
-if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
-const err319 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data128};
+if(data118.top_p !== undefined){
+let data128 = data118.top_p;
+if(typeof data128 == "number"){
+if(data128 > 1 || isNaN(data128)){
+const err319 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data128};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3938,9 +3939,8 @@ vErrors.push(err319);
 }
 errors++;
 }
-if(typeof data128 == "number"){
-if(data128 > 8192 || isNaN(data128)){
-const err320 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data128};
+if(data128 <= 0 || isNaN(data128)){
+const err320 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data128};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3949,8 +3949,9 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(data128 < 1 || isNaN(data128)){
-const err321 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data128};
+}
+else {
+const err321 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data128};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3960,16 +3961,10 @@ vErrors.push(err321);
 errors++;
 }
 }
-}
-if(data117.stop !== undefined){
-let data129 = data117.stop;
-if(Array.isArray(data129)){
-const len8 = data129.length;
-for(let i11=0; i11<len8; i11++){
-let data130 = data129[i11];
-if(typeof data130 === "string"){
-if(func4(data130) < 1){
-const err322 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data130};
+if(data118.max_new_tokens !== undefined){
+let data129 = data118.max_new_tokens;
+if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
+const err322 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data129};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3978,9 +3973,9 @@ vErrors.push(err322);
 }
 errors++;
 }
-}
-else {
-const err323 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data130};
+if(typeof data129 == "number"){
+if(data129 > 8192 || isNaN(data129)){
+const err323 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data129};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3989,10 +3984,8 @@ vErrors.push(err323);
 }
 errors++;
 }
-}
-}
-else {
-const err324 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data129};
+if(data129 < 1 || isNaN(data129)){
+const err324 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data129};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4002,10 +3995,16 @@ vErrors.push(err324);
 errors++;
 }
 }
-if(data117.loss_type !== undefined){
-let data131 = data117.loss_type;
-if(typeof data131 !== "string"){
-const err325 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data131};
+}
+if(data118.stop !== undefined){
+let data130 = data118.stop;
+if(Array.isArray(data130)){
+const len8 = data130.length;
+for(let i11=0; i11<len8; i11++){
+let data131 = data130[i11];
+if(typeof data131 === "string"){
+if(func4(data131) < 1){
+const err325 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data131};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4014,8 +4013,9 @@ vErrors.push(err325);
 }
 errors++;
 }
-if(!(((data131 === "grpo") || (data131 === "dr_grpo")) || (data131 === "dapo"))){
-const err326 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data131};
+}
+else {
+const err326 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data131};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4025,10 +4025,9 @@ vErrors.push(err326);
 errors++;
 }
 }
-if(data117.importance_sampling !== undefined){
-let data132 = data117.importance_sampling;
-if(typeof data132 !== "string"){
-const err327 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data132};
+}
+else {
+const err327 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data130};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4037,8 +4036,11 @@ vErrors.push(err327);
 }
 errors++;
 }
-if(!((data132 === "token") || (data132 === "sequence"))){
-const err328 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data132};
+}
+if(data118.loss_type !== undefined){
+let data132 = data118.loss_type;
+if(typeof data132 !== "string"){
+const err328 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data132};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4047,11 +4049,8 @@ vErrors.push(err328);
 }
 errors++;
 }
-}
-if(data117.scale_rewards !== undefined){
-let data133 = data117.scale_rewards;
-if(typeof data133 !== "string"){
-const err329 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data133};
+if(!(((data132 === "grpo") || (data132 === "dr_grpo")) || (data132 === "dapo"))){
+const err329 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data132};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4060,8 +4059,11 @@ vErrors.push(err329);
 }
 errors++;
 }
-if(!(((data133 === "group") || (data133 === "batch")) || (data133 === "none"))){
-const err330 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data133};
+}
+if(data118.importance_sampling !== undefined){
+let data133 = data118.importance_sampling;
+if(typeof data133 !== "string"){
+const err330 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data133};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4070,13 +4072,8 @@ vErrors.push(err330);
 }
 errors++;
 }
-}
-if(data117.dynamic_sampling !== undefined){
-let data134 = data117.dynamic_sampling;
-if(data134 && typeof data134 == "object" && !Array.isArray(data134)){
-for(const key21 in data134){
-if(!((key21 === "enabled") || (key21 === "max_rounds"))){
-const err331 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data134};
+if(!((data133 === "token") || (data133 === "sequence"))){
+const err331 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data133};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4086,10 +4083,10 @@ vErrors.push(err331);
 errors++;
 }
 }
-if(data134.enabled !== undefined){
-let data135 = data134.enabled;
-if(typeof data135 !== "boolean"){
-const err332 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data135};
+if(data118.scale_rewards !== undefined){
+let data134 = data118.scale_rewards;
+if(typeof data134 !== "string"){
+const err332 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data134};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4098,11 +4095,8 @@ vErrors.push(err332);
 }
 errors++;
 }
-}
-if(data134.max_rounds !== undefined){
-let data136 = data134.max_rounds;
-if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
-const err333 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data136};
+if(!(((data134 === "group") || (data134 === "batch")) || (data134 === "none"))){
+const err333 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data134};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4111,9 +4105,13 @@ vErrors.push(err333);
 }
 errors++;
 }
-if(typeof data136 == "number"){
-if(data136 > 64 || isNaN(data136)){
-const err334 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data136};
+}
+if(data118.dynamic_sampling !== undefined){
+let data135 = data118.dynamic_sampling;
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+for(const key21 in data135){
+if(!((key21 === "enabled") || (key21 === "max_rounds"))){
+const err334 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data135};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4122,8 +4120,11 @@ vErrors.push(err334);
 }
 errors++;
 }
-if(data136 < 1 || isNaN(data136)){
-const err335 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data136};
+}
+if(data135.enabled !== undefined){
+let data136 = data135.enabled;
+if(typeof data136 !== "boolean"){
+const err335 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data136};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4133,10 +4134,10 @@ vErrors.push(err335);
 errors++;
 }
 }
-}
-}
-else {
-const err336 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data134};
+if(data135.max_rounds !== undefined){
+let data137 = data135.max_rounds;
+if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
+const err336 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data137};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4145,11 +4146,9 @@ vErrors.push(err336);
 }
 errors++;
 }
-}
-if(data117.mask_truncated_completions !== undefined){
-let data137 = data117.mask_truncated_completions;
-if(typeof data137 !== "boolean"){
-const err337 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data137};
+if(typeof data137 == "number"){
+if(data137 > 64 || isNaN(data137)){
+const err337 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data137};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4158,11 +4157,8 @@ vErrors.push(err337);
 }
 errors++;
 }
-}
-if(data117.aggregation !== undefined){
-let data138 = data117.aggregation;
-if(typeof data138 !== "string"){
-const err338 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data138};
+if(data137 < 1 || isNaN(data137)){
+const err338 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data137};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4171,8 +4167,11 @@ vErrors.push(err338);
 }
 errors++;
 }
-if(!((data138 === "sum_then_normalize") || (data138 === "normalize_then_sum"))){
-const err339 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data138};
+}
+}
+}
+else {
+const err339 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data135};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4182,12 +4181,10 @@ vErrors.push(err339);
 errors++;
 }
 }
-if(data117.capability_weights !== undefined){
-let data139 = data117.capability_weights;
-if(data139 && typeof data139 == "object" && !Array.isArray(data139)){
-for(const key22 in data139){
-if(!((((key22 === "domain") || (key22 === "reasoning")) || (key22 === "instruction")) || (key22 === "integration"))){
-const err340 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data139};
+if(data118.mask_truncated_completions !== undefined){
+let data138 = data118.mask_truncated_completions;
+if(typeof data138 !== "boolean"){
+const err340 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data138};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4197,11 +4194,10 @@ vErrors.push(err340);
 errors++;
 }
 }
-if(data139.domain !== undefined){
-let data140 = data139.domain;
-if(typeof data140 == "number"){
-if(data140 > 1 || isNaN(data140)){
-const err341 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data140};
+if(data118.aggregation !== undefined){
+let data139 = data118.aggregation;
+if(typeof data139 !== "string"){
+const err341 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data139};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4210,8 +4206,8 @@ vErrors.push(err341);
 }
 errors++;
 }
-if(data140 <= 0 || isNaN(data140)){
-const err342 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data140};
+if(!((data139 === "sum_then_normalize") || (data139 === "normalize_then_sum"))){
+const err342 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data139};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4221,8 +4217,12 @@ vErrors.push(err342);
 errors++;
 }
 }
-else {
-const err343 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data140};
+if(data118.capability_weights !== undefined){
+let data140 = data118.capability_weights;
+if(data140 && typeof data140 == "object" && !Array.isArray(data140)){
+for(const key22 in data140){
+if(!((((key22 === "domain") || (key22 === "reasoning")) || (key22 === "instruction")) || (key22 === "integration"))){
+const err343 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data140};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4232,11 +4232,11 @@ vErrors.push(err343);
 errors++;
 }
 }
-if(data139.reasoning !== undefined){
-let data141 = data139.reasoning;
+if(data140.domain !== undefined){
+let data141 = data140.domain;
 if(typeof data141 == "number"){
 if(data141 > 1 || isNaN(data141)){
-const err344 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data141};
+const err344 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data141};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4246,7 +4246,7 @@ vErrors.push(err344);
 errors++;
 }
 if(data141 <= 0 || isNaN(data141)){
-const err345 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data141};
+const err345 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data141};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4257,7 +4257,7 @@ errors++;
 }
 }
 else {
-const err346 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data141};
+const err346 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data141};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4267,11 +4267,11 @@ vErrors.push(err346);
 errors++;
 }
 }
-if(data139.instruction !== undefined){
-let data142 = data139.instruction;
+if(data140.reasoning !== undefined){
+let data142 = data140.reasoning;
 if(typeof data142 == "number"){
 if(data142 > 1 || isNaN(data142)){
-const err347 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data142};
+const err347 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data142};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4281,7 +4281,7 @@ vErrors.push(err347);
 errors++;
 }
 if(data142 <= 0 || isNaN(data142)){
-const err348 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data142};
+const err348 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data142};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4292,7 +4292,7 @@ errors++;
 }
 }
 else {
-const err349 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data142};
+const err349 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data142};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4302,11 +4302,11 @@ vErrors.push(err349);
 errors++;
 }
 }
-if(data139.integration !== undefined){
-let data143 = data139.integration;
+if(data140.instruction !== undefined){
+let data143 = data140.instruction;
 if(typeof data143 == "number"){
 if(data143 > 1 || isNaN(data143)){
-const err350 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data143};
+const err350 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data143};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4316,7 +4316,7 @@ vErrors.push(err350);
 errors++;
 }
 if(data143 <= 0 || isNaN(data143)){
-const err351 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data143};
+const err351 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data143};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4327,7 +4327,7 @@ errors++;
 }
 }
 else {
-const err352 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data143};
+const err352 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data143};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4337,9 +4337,11 @@ vErrors.push(err352);
 errors++;
 }
 }
-}
-else {
-const err353 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data139};
+if(data140.integration !== undefined){
+let data144 = data140.integration;
+if(typeof data144 == "number"){
+if(data144 > 1 || isNaN(data144)){
+const err353 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data144};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4348,12 +4350,8 @@ vErrors.push(err353);
 }
 errors++;
 }
-}
-if(data117.rewards !== undefined){
-let data144 = data117.rewards;
-if(Array.isArray(data144)){
-if(data144.length < 1){
-const err354 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data144};
+if(data144 <= 0 || isNaN(data144)){
+const err354 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data144};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4362,12 +4360,9 @@ vErrors.push(err354);
 }
 errors++;
 }
-const len9 = data144.length;
-for(let i12=0; i12<len9; i12++){
-let data145 = data144[i12];
-if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
-if(data145.name === undefined){
-const err355 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data145};
+}
+else {
+const err355 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data144};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4376,8 +4371,10 @@ vErrors.push(err355);
 }
 errors++;
 }
-if(data145.weight === undefined){
-const err356 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data145};
+}
+}
+else {
+const err356 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data140};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4386,9 +4383,12 @@ vErrors.push(err356);
 }
 errors++;
 }
-for(const key23 in data145){
-if(!((((key23 === "name") || (key23 === "weight")) || (key23 === "module")) || (key23 === "id"))){
-const err357 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data145};
+}
+if(data118.rewards !== undefined){
+let data145 = data118.rewards;
+if(Array.isArray(data145)){
+if(data145.length < 1){
+const err357 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data145};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4397,11 +4397,12 @@ vErrors.push(err357);
 }
 errors++;
 }
-}
-if(data145.name !== undefined){
-let data146 = data145.name;
-if(typeof data146 !== "string"){
-const err358 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data146};
+const len9 = data145.length;
+for(let i12=0; i12<len9; i12++){
+let data146 = data145[i12];
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
+if(data146.name === undefined){
+const err358 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data146};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4410,8 +4411,8 @@ vErrors.push(err358);
 }
 errors++;
 }
-if(!(((((data146 === "domain") || (data146 === "reasoning")) || (data146 === "instruction")) || (data146 === "format")) || (data146 === "custom"))){
-const err359 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data146};
+if(data146.weight === undefined){
+const err359 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data146};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4420,12 +4421,9 @@ vErrors.push(err359);
 }
 errors++;
 }
-}
-if(data145.weight !== undefined){
-let data147 = data145.weight;
-if(typeof data147 == "number"){
-if(data147 < 0 || isNaN(data147)){
-const err360 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data147};
+for(const key23 in data146){
+if(!((((key23 === "name") || (key23 === "weight")) || (key23 === "module")) || (key23 === "id"))){
+const err360 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data146};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4435,8 +4433,10 @@ vErrors.push(err360);
 errors++;
 }
 }
-else {
-const err361 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data147};
+if(data146.name !== undefined){
+let data147 = data146.name;
+if(typeof data147 !== "string"){
+const err361 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data147};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4445,11 +4445,8 @@ vErrors.push(err361);
 }
 errors++;
 }
-}
-if(data145.module !== undefined){
-let data148 = data145.module;
-if(typeof data148 !== "string"){
-const err362 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data148};
+if(!(((((data147 === "domain") || (data147 === "reasoning")) || (data147 === "instruction")) || (data147 === "format")) || (data147 === "custom"))){
+const err362 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data147};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4459,11 +4456,11 @@ vErrors.push(err362);
 errors++;
 }
 }
-if(data145.id !== undefined){
-let data149 = data145.id;
-if(typeof data149 === "string"){
-if(!pattern7.test(data149)){
-const err363 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data149};
+if(data146.weight !== undefined){
+let data148 = data146.weight;
+if(typeof data148 == "number"){
+if(data148 < 0 || isNaN(data148)){
+const err363 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data148};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4474,7 +4471,7 @@ errors++;
 }
 }
 else {
-const err364 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data149};
+const err364 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data148};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4484,9 +4481,10 @@ vErrors.push(err364);
 errors++;
 }
 }
-}
-else {
-const err365 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data145};
+if(data146.module !== undefined){
+let data149 = data146.module;
+if(typeof data149 !== "string"){
+const err365 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data149};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4496,9 +4494,11 @@ vErrors.push(err365);
 errors++;
 }
 }
-}
-else {
-const err366 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data144};
+if(data146.id !== undefined){
+let data150 = data146.id;
+if(typeof data150 === "string"){
+if(!pattern7.test(data150)){
+const err366 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data150};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4508,10 +4508,8 @@ vErrors.push(err366);
 errors++;
 }
 }
-if(data117.weighting !== undefined){
-let data150 = data117.weighting;
-if(typeof data150 !== "string"){
-const err367 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data150};
+else {
+const err367 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data150};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4520,8 +4518,10 @@ vErrors.push(err367);
 }
 errors++;
 }
-if(!(((data150 === "fixed") || (data150 === "gap")) || (data150 === "gradnorm"))){
-const err368 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data150};
+}
+}
+else {
+const err368 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data146};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4531,12 +4531,9 @@ vErrors.push(err368);
 errors++;
 }
 }
-if(data117.gap !== undefined){
-let data151 = data117.gap;
-if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
-for(const key24 in data151){
-if(!(((((key24 === "targets") || (key24 === "temperature")) || (key24 === "min_weight")) || (key24 === "max_weight")) || (key24 === "ema"))){
-const err369 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data151};
+}
+else {
+const err369 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data145};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4546,12 +4543,10 @@ vErrors.push(err369);
 errors++;
 }
 }
-if(data151.targets !== undefined){
-let data152 = data151.targets;
-if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
-for(const key25 in data152){
-if(!((((key25 === "domain") || (key25 === "reasoning")) || (key25 === "instruction")) || (key25 === "integration"))){
-const err370 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data152};
+if(data118.weighting !== undefined){
+let data151 = data118.weighting;
+if(typeof data151 !== "string"){
+const err370 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data151};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4560,12 +4555,8 @@ vErrors.push(err370);
 }
 errors++;
 }
-}
-if(data152.domain !== undefined){
-let data153 = data152.domain;
-if(typeof data153 == "number"){
-if(data153 > 1 || isNaN(data153)){
-const err371 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data153};
+if(!(((data151 === "fixed") || (data151 === "gap")) || (data151 === "gradnorm"))){
+const err371 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data151};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4574,8 +4565,13 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(data153 < 0 || isNaN(data153)){
-const err372 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data153};
+}
+if(data118.gap !== undefined){
+let data152 = data118.gap;
+if(data152 && typeof data152 == "object" && !Array.isArray(data152)){
+for(const key24 in data152){
+if(!(((((key24 === "targets") || (key24 === "temperature")) || (key24 === "min_weight")) || (key24 === "max_weight")) || (key24 === "ema"))){
+const err372 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data152};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4584,8 +4580,13 @@ vErrors.push(err372);
 }
 errors++;
 }
-if(data153 <= 0 || isNaN(data153)){
-const err373 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data153};
+}
+if(data152.targets !== undefined){
+let data153 = data152.targets;
+if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
+for(const key25 in data153){
+if(!((((key25 === "domain") || (key25 === "reasoning")) || (key25 === "instruction")) || (key25 === "integration"))){
+const err373 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data153};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4595,8 +4596,11 @@ vErrors.push(err373);
 errors++;
 }
 }
-else {
-const err374 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data153};
+if(data153.domain !== undefined){
+let data154 = data153.domain;
+if(typeof data154 == "number"){
+if(data154 > 1 || isNaN(data154)){
+const err374 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data154};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4605,12 +4609,8 @@ vErrors.push(err374);
 }
 errors++;
 }
-}
-if(data152.reasoning !== undefined){
-let data154 = data152.reasoning;
-if(typeof data154 == "number"){
-if(data154 > 1 || isNaN(data154)){
-const err375 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data154};
+if(data154 < 0 || isNaN(data154)){
+const err375 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data154};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4619,8 +4619,8 @@ vErrors.push(err375);
 }
 errors++;
 }
-if(data154 < 0 || isNaN(data154)){
-const err376 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data154};
+if(data154 <= 0 || isNaN(data154)){
+const err376 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data154};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4629,8 +4629,9 @@ vErrors.push(err376);
 }
 errors++;
 }
-if(data154 <= 0 || isNaN(data154)){
-const err377 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data154};
+}
+else {
+const err377 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data154};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4640,8 +4641,11 @@ vErrors.push(err377);
 errors++;
 }
 }
-else {
-const err378 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data154};
+if(data153.reasoning !== undefined){
+let data155 = data153.reasoning;
+if(typeof data155 == "number"){
+if(data155 > 1 || isNaN(data155)){
+const err378 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data155};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4650,12 +4654,8 @@ vErrors.push(err378);
 }
 errors++;
 }
-}
-if(data152.instruction !== undefined){
-let data155 = data152.instruction;
-if(typeof data155 == "number"){
-if(data155 > 1 || isNaN(data155)){
-const err379 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data155};
+if(data155 < 0 || isNaN(data155)){
+const err379 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data155};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4664,8 +4664,8 @@ vErrors.push(err379);
 }
 errors++;
 }
-if(data155 < 0 || isNaN(data155)){
-const err380 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data155};
+if(data155 <= 0 || isNaN(data155)){
+const err380 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data155};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4674,8 +4674,9 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(data155 <= 0 || isNaN(data155)){
-const err381 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data155};
+}
+else {
+const err381 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data155};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4685,8 +4686,11 @@ vErrors.push(err381);
 errors++;
 }
 }
-else {
-const err382 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data155};
+if(data153.instruction !== undefined){
+let data156 = data153.instruction;
+if(typeof data156 == "number"){
+if(data156 > 1 || isNaN(data156)){
+const err382 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data156};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4695,12 +4699,8 @@ vErrors.push(err382);
 }
 errors++;
 }
-}
-if(data152.integration !== undefined){
-let data156 = data152.integration;
-if(typeof data156 == "number"){
-if(data156 > 1 || isNaN(data156)){
-const err383 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data156};
+if(data156 < 0 || isNaN(data156)){
+const err383 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data156};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4709,8 +4709,8 @@ vErrors.push(err383);
 }
 errors++;
 }
-if(data156 < 0 || isNaN(data156)){
-const err384 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data156};
+if(data156 <= 0 || isNaN(data156)){
+const err384 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data156};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4719,8 +4719,9 @@ vErrors.push(err384);
 }
 errors++;
 }
-if(data156 <= 0 || isNaN(data156)){
-const err385 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data156};
+}
+else {
+const err385 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data156};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4730,8 +4731,11 @@ vErrors.push(err385);
 errors++;
 }
 }
-else {
-const err386 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data156};
+if(data153.integration !== undefined){
+let data157 = data153.integration;
+if(typeof data157 == "number"){
+if(data157 > 1 || isNaN(data157)){
+const err386 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data157};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4740,10 +4744,8 @@ vErrors.push(err386);
 }
 errors++;
 }
-}
-}
-else {
-const err387 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data152};
+if(data157 < 0 || isNaN(data157)){
+const err387 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data157};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4752,12 +4754,8 @@ vErrors.push(err387);
 }
 errors++;
 }
-}
-if(data151.temperature !== undefined){
-let data157 = data151.temperature;
-if(typeof data157 == "number"){
 if(data157 <= 0 || isNaN(data157)){
-const err388 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data157};
+const err388 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data157};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4768,7 +4766,7 @@ errors++;
 }
 }
 else {
-const err389 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data157};
+const err389 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data157};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4778,11 +4776,9 @@ vErrors.push(err389);
 errors++;
 }
 }
-if(data151.min_weight !== undefined){
-let data158 = data151.min_weight;
-if(typeof data158 == "number"){
-if(data158 > 1 || isNaN(data158)){
-const err390 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data158};
+}
+else {
+const err390 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data153};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4791,8 +4787,12 @@ vErrors.push(err390);
 }
 errors++;
 }
-if(data158 < 0 || isNaN(data158)){
-const err391 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data158};
+}
+if(data152.temperature !== undefined){
+let data158 = data152.temperature;
+if(typeof data158 == "number"){
+if(data158 <= 0 || isNaN(data158)){
+const err391 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data158};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4803,7 +4803,7 @@ errors++;
 }
 }
 else {
-const err392 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data158};
+const err392 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data158};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4813,11 +4813,11 @@ vErrors.push(err392);
 errors++;
 }
 }
-if(data151.max_weight !== undefined){
-let data159 = data151.max_weight;
+if(data152.min_weight !== undefined){
+let data159 = data152.min_weight;
 if(typeof data159 == "number"){
 if(data159 > 1 || isNaN(data159)){
-const err393 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data159};
+const err393 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data159};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4827,7 +4827,7 @@ vErrors.push(err393);
 errors++;
 }
 if(data159 < 0 || isNaN(data159)){
-const err394 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data159};
+const err394 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data159};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4838,7 +4838,7 @@ errors++;
 }
 }
 else {
-const err395 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data159};
+const err395 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data159};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4848,11 +4848,11 @@ vErrors.push(err395);
 errors++;
 }
 }
-if(data151.ema !== undefined){
-let data160 = data151.ema;
+if(data152.max_weight !== undefined){
+let data160 = data152.max_weight;
 if(typeof data160 == "number"){
 if(data160 > 1 || isNaN(data160)){
-const err396 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data160};
+const err396 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data160};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4862,7 +4862,7 @@ vErrors.push(err396);
 errors++;
 }
 if(data160 < 0 || isNaN(data160)){
-const err397 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data160};
+const err397 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data160};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4873,7 +4873,7 @@ errors++;
 }
 }
 else {
-const err398 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data160};
+const err398 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data160};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4883,9 +4883,11 @@ vErrors.push(err398);
 errors++;
 }
 }
-}
-else {
-const err399 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data151};
+if(data152.ema !== undefined){
+let data161 = data152.ema;
+if(typeof data161 == "number"){
+if(data161 > 1 || isNaN(data161)){
+const err399 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data161};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4894,13 +4896,8 @@ vErrors.push(err399);
 }
 errors++;
 }
-}
-if(data117.gradnorm !== undefined){
-let data161 = data117.gradnorm;
-if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
-for(const key26 in data161){
-if(!((key26 === "alpha") || (key26 === "learning_rate"))){
-const err400 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data161};
+if(data161 < 0 || isNaN(data161)){
+const err400 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data161};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4910,11 +4907,8 @@ vErrors.push(err400);
 errors++;
 }
 }
-if(data161.alpha !== undefined){
-let data162 = data161.alpha;
-if(typeof data162 == "number"){
-if(data162 < 0 || isNaN(data162)){
-const err401 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data162};
+else {
+const err401 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data161};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4924,8 +4918,9 @@ vErrors.push(err401);
 errors++;
 }
 }
+}
 else {
-const err402 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data162};
+const err402 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data152};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4935,11 +4930,12 @@ vErrors.push(err402);
 errors++;
 }
 }
-if(data161.learning_rate !== undefined){
-let data163 = data161.learning_rate;
-if(typeof data163 == "number"){
-if(data163 <= 0 || isNaN(data163)){
-const err403 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data163};
+if(data118.gradnorm !== undefined){
+let data162 = data118.gradnorm;
+if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
+for(const key26 in data162){
+if(!((key26 === "alpha") || (key26 === "learning_rate"))){
+const err403 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data162};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4949,8 +4945,11 @@ vErrors.push(err403);
 errors++;
 }
 }
-else {
-const err404 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data163};
+if(data162.alpha !== undefined){
+let data163 = data162.alpha;
+if(typeof data163 == "number"){
+if(data163 < 0 || isNaN(data163)){
+const err404 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data163};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4960,9 +4959,8 @@ vErrors.push(err404);
 errors++;
 }
 }
-}
 else {
-const err405 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data161};
+const err405 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data163};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4972,10 +4970,11 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data117.projection !== undefined){
-let data164 = data117.projection;
-if(typeof data164 !== "string"){
-const err406 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data164};
+if(data162.learning_rate !== undefined){
+let data164 = data162.learning_rate;
+if(typeof data164 == "number"){
+if(data164 <= 0 || isNaN(data164)){
+const err406 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data164};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4984,8 +4983,9 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(!(((data164 === "none") || (data164 === "pcgrad")) || (data164 === "subspace"))){
-const err407 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data164};
+}
+else {
+const err407 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data164};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4995,10 +4995,9 @@ vErrors.push(err407);
 errors++;
 }
 }
-if(data117.log_rollouts_every !== undefined){
-let data165 = data117.log_rollouts_every;
-if(!((typeof data165 == "number") && (!(data165 % 1) && !isNaN(data165)))){
-const err408 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data165};
+}
+else {
+const err408 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data162};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5007,9 +5006,11 @@ vErrors.push(err408);
 }
 errors++;
 }
-if(typeof data165 == "number"){
-if(data165 > 1000000 || isNaN(data165)){
-const err409 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data165};
+}
+if(data118.projection !== undefined){
+let data165 = data118.projection;
+if(typeof data165 !== "string"){
+const err409 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data165};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5018,8 +5019,8 @@ vErrors.push(err409);
 }
 errors++;
 }
-if(data165 < 1 || isNaN(data165)){
-const err410 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data165};
+if(!(((data165 === "none") || (data165 === "pcgrad")) || (data165 === "subspace"))){
+const err410 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data165};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5029,11 +5030,10 @@ vErrors.push(err410);
 errors++;
 }
 }
-}
-if(data117.probe_every !== undefined){
-let data166 = data117.probe_every;
+if(data118.log_rollouts_every !== undefined){
+let data166 = data118.log_rollouts_every;
 if(!((typeof data166 == "number") && (!(data166 % 1) && !isNaN(data166)))){
-const err411 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data166};
+const err411 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data166};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5044,7 +5044,7 @@ errors++;
 }
 if(typeof data166 == "number"){
 if(data166 > 1000000 || isNaN(data166)){
-const err412 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data166};
+const err412 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data166};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5053,8 +5053,8 @@ vErrors.push(err412);
 }
 errors++;
 }
-if(data166 < 0 || isNaN(data166)){
-const err413 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data166};
+if(data166 < 1 || isNaN(data166)){
+const err413 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data166};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5065,10 +5065,10 @@ errors++;
 }
 }
 }
-if(data117.checkpoint_every !== undefined){
-let data167 = data117.checkpoint_every;
+if(data118.probe_every !== undefined){
+let data167 = data118.probe_every;
 if(!((typeof data167 == "number") && (!(data167 % 1) && !isNaN(data167)))){
-const err414 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data167};
+const err414 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data167};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5079,7 +5079,7 @@ errors++;
 }
 if(typeof data167 == "number"){
 if(data167 > 1000000 || isNaN(data167)){
-const err415 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data167};
+const err415 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data167};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5088,8 +5088,8 @@ vErrors.push(err415);
 }
 errors++;
 }
-if(data167 < 1 || isNaN(data167)){
-const err416 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data167};
+if(data167 < 0 || isNaN(data167)){
+const err416 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data167};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5100,9 +5100,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err417 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data117};
+if(data118.checkpoint_every !== undefined){
+let data168 = data118.checkpoint_every;
+if(!((typeof data168 == "number") && (!(data168 % 1) && !isNaN(data168)))){
+const err417 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data168};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5111,13 +5112,9 @@ vErrors.push(err417);
 }
 errors++;
 }
-}
-if(data.eval !== undefined){
-let data168 = data.eval;
-if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
-for(const key27 in data168){
-if(!(((((((key27 === "suites") || (key27 === "mmlu")) || (key27 === "few_shot")) || (key27 === "max_items")) || (key27 === "bootstrap")) || (key27 === "probe_size")) || (key27 === "probe_every"))){
-const err418 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data168};
+if(typeof data168 == "number"){
+if(data168 > 1000000 || isNaN(data168)){
+const err418 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data168};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5126,15 +5123,8 @@ vErrors.push(err418);
 }
 errors++;
 }
-}
-if(data168.suites !== undefined){
-let data169 = data168.suites;
-if(Array.isArray(data169)){
-const len10 = data169.length;
-for(let i13=0; i13<len10; i13++){
-let data170 = data169[i13];
-if(!((((data170 === "domain") || (data170 === "reasoning")) || (data170 === "instruction")) || (data170 === "integration"))){
-const err419 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data170};
+if(data168 < 1 || isNaN(data168)){
+const err419 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data168};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5144,14 +5134,10 @@ vErrors.push(err419);
 errors++;
 }
 }
-let i14 = data169.length;
-let j3;
-if(i14 > 1){
-outer3:
-for(;i14--;){
-for(j3 = i14; j3--;){
-if(func0(data169[i14], data169[j3])){
-const err420 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data169};
+}
+}
+else {
+const err420 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data118};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5159,14 +5145,14 @@ else {
 vErrors.push(err420);
 }
 errors++;
-break outer3;
 }
 }
-}
-}
-}
-else {
-const err421 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data169};
+if(data.eval !== undefined){
+let data169 = data.eval;
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+for(const key27 in data169){
+if(!(((((((key27 === "suites") || (key27 === "mmlu")) || (key27 === "few_shot")) || (key27 === "max_items")) || (key27 === "bootstrap")) || (key27 === "probe_size")) || (key27 === "probe_every"))){
+const err421 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data169};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5176,15 +5162,14 @@ vErrors.push(err421);
 errors++;
 }
 }
-if(data168.mmlu !== undefined){
-let data171 = data168.mmlu;
-if(Array.isArray(data171)){
-const len11 = data171.length;
-for(let i15=0; i15<len11; i15++){
-let data172 = data171[i15];
-if(typeof data172 === "string"){
-if(func4(data172) < 1){
-const err422 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data172};
+if(data169.suites !== undefined){
+let data170 = data169.suites;
+if(Array.isArray(data170)){
+const len10 = data170.length;
+for(let i13=0; i13<len10; i13++){
+let data171 = data170[i13];
+if(!((((data171 === "domain") || (data171 === "reasoning")) || (data171 === "instruction")) || (data171 === "integration"))){
+const err422 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data171};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5194,8 +5179,14 @@ vErrors.push(err422);
 errors++;
 }
 }
-else {
-const err423 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data172};
+let i14 = data170.length;
+let j3;
+if(i14 > 1){
+outer3:
+for(;i14--;){
+for(j3 = i14; j3--;){
+if(func0(data170[i14], data170[j3])){
+const err423 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data170};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5203,11 +5194,14 @@ else {
 vErrors.push(err423);
 }
 errors++;
+break outer3;
+}
+}
 }
 }
 }
 else {
-const err424 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data171};
+const err424 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data170};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5217,10 +5211,15 @@ vErrors.push(err424);
 errors++;
 }
 }
-if(data168.few_shot !== undefined){
-let data173 = data168.few_shot;
-if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
-const err425 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data173};
+if(data169.mmlu !== undefined){
+let data172 = data169.mmlu;
+if(Array.isArray(data172)){
+const len11 = data172.length;
+for(let i15=0; i15<len11; i15++){
+let data173 = data172[i15];
+if(typeof data173 === "string"){
+if(func4(data173) < 1){
+const err425 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data173};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5229,9 +5228,9 @@ vErrors.push(err425);
 }
 errors++;
 }
-if(typeof data173 == "number"){
-if(data173 > 10 || isNaN(data173)){
-const err426 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data173};
+}
+else {
+const err426 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data173};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5240,8 +5239,10 @@ vErrors.push(err426);
 }
 errors++;
 }
-if(data173 < 0 || isNaN(data173)){
-const err427 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data173};
+}
+}
+else {
+const err427 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data172};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5251,11 +5252,10 @@ vErrors.push(err427);
 errors++;
 }
 }
-}
-if(data168.max_items !== undefined){
-let data174 = data168.max_items;
+if(data169.few_shot !== undefined){
+let data174 = data169.few_shot;
 if(!((typeof data174 == "number") && (!(data174 % 1) && !isNaN(data174)))){
-const err428 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data174};
+const err428 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data174};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5265,8 +5265,8 @@ vErrors.push(err428);
 errors++;
 }
 if(typeof data174 == "number"){
-if(data174 > 10000000 || isNaN(data174)){
-const err429 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data174};
+if(data174 > 10 || isNaN(data174)){
+const err429 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data174};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5276,7 +5276,7 @@ vErrors.push(err429);
 errors++;
 }
 if(data174 < 0 || isNaN(data174)){
-const err430 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data174};
+const err430 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data174};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5287,10 +5287,10 @@ errors++;
 }
 }
 }
-if(data168.bootstrap !== undefined){
-let data175 = data168.bootstrap;
+if(data169.max_items !== undefined){
+let data175 = data169.max_items;
 if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
-const err431 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data175};
+const err431 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data175};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5300,8 +5300,8 @@ vErrors.push(err431);
 errors++;
 }
 if(typeof data175 == "number"){
-if(data175 > 100000 || isNaN(data175)){
-const err432 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data175};
+if(data175 > 10000000 || isNaN(data175)){
+const err432 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data175};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5311,7 +5311,7 @@ vErrors.push(err432);
 errors++;
 }
 if(data175 < 0 || isNaN(data175)){
-const err433 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data175};
+const err433 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data175};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5322,10 +5322,10 @@ errors++;
 }
 }
 }
-if(data168.probe_size !== undefined){
-let data176 = data168.probe_size;
+if(data169.bootstrap !== undefined){
+let data176 = data169.bootstrap;
 if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-const err434 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data176};
+const err434 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data176};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5336,7 +5336,7 @@ errors++;
 }
 if(typeof data176 == "number"){
 if(data176 > 100000 || isNaN(data176)){
-const err435 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data176};
+const err435 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data176};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5345,8 +5345,8 @@ vErrors.push(err435);
 }
 errors++;
 }
-if(data176 < 1 || isNaN(data176)){
-const err436 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data176};
+if(data176 < 0 || isNaN(data176)){
+const err436 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data176};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5357,10 +5357,10 @@ errors++;
 }
 }
 }
-if(data168.probe_every !== undefined){
-let data177 = data168.probe_every;
+if(data169.probe_size !== undefined){
+let data177 = data169.probe_size;
 if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err437 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data177};
+const err437 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data177};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5370,8 +5370,8 @@ vErrors.push(err437);
 errors++;
 }
 if(typeof data177 == "number"){
-if(data177 > 1000000 || isNaN(data177)){
-const err438 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data177};
+if(data177 > 100000 || isNaN(data177)){
+const err438 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data177};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5380,8 +5380,8 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(data177 < 0 || isNaN(data177)){
-const err439 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data177};
+if(data177 < 1 || isNaN(data177)){
+const err439 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data177};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5392,9 +5392,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err440 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data168};
+if(data169.probe_every !== undefined){
+let data178 = data169.probe_every;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+const err440 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data178};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5403,13 +5404,9 @@ vErrors.push(err440);
 }
 errors++;
 }
-}
-if(data.output !== undefined){
-let data178 = data.output;
-if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
-for(const key28 in data178){
-if(!((key28 === "runs_dir") || (key28 === "keep_checkpoints"))){
-const err441 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data178};
+if(typeof data178 == "number"){
+if(data178 > 1000000 || isNaN(data178)){
+const err441 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data178};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5418,12 +5415,8 @@ vErrors.push(err441);
 }
 errors++;
 }
-}
-if(data178.runs_dir !== undefined){
-let data179 = data178.runs_dir;
-if(typeof data179 === "string"){
-if(func4(data179) < 1){
-const err442 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data179};
+if(data178 < 0 || isNaN(data178)){
+const err442 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data178};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5433,8 +5426,10 @@ vErrors.push(err442);
 errors++;
 }
 }
+}
+}
 else {
-const err443 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data179};
+const err443 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data169};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5444,10 +5439,12 @@ vErrors.push(err443);
 errors++;
 }
 }
-if(data178.keep_checkpoints !== undefined){
-let data180 = data178.keep_checkpoints;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err444 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data180};
+if(data.output !== undefined){
+let data179 = data.output;
+if(data179 && typeof data179 == "object" && !Array.isArray(data179)){
+for(const key28 in data179){
+if(!((key28 === "runs_dir") || (key28 === "keep_checkpoints"))){
+const err444 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data179};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5456,9 +5453,12 @@ vErrors.push(err444);
 }
 errors++;
 }
-if(typeof data180 == "number"){
-if(data180 > 1000 || isNaN(data180)){
-const err445 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data180};
+}
+if(data179.runs_dir !== undefined){
+let data180 = data179.runs_dir;
+if(typeof data180 === "string"){
+if(func4(data180) < 1){
+const err445 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data180};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5467,8 +5467,9 @@ vErrors.push(err445);
 }
 errors++;
 }
-if(data180 < 1 || isNaN(data180)){
-const err446 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data180};
+}
+else {
+const err446 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data180};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5478,10 +5479,10 @@ vErrors.push(err446);
 errors++;
 }
 }
-}
-}
-else {
-const err447 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data178};
+if(data179.keep_checkpoints !== undefined){
+let data181 = data179.keep_checkpoints;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err447 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data181};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5490,11 +5491,9 @@ vErrors.push(err447);
 }
 errors++;
 }
-}
-if(data.variants !== undefined){
-let data181 = data.variants;
-if(!data181 || typeof data181 != "object"){
-const err448 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data181};
+if(typeof data181 == "number"){
+if(data181 > 1000 || isNaN(data181)){
+const err448 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data181};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5503,9 +5502,8 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(Array.isArray(data181)){
-if(data181.length < 1){
-const err449 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data181};
+if(data181 < 1 || isNaN(data181)){
+const err449 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data181};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5514,12 +5512,11 @@ vErrors.push(err449);
 }
 errors++;
 }
-const len12 = data181.length;
-for(let i16=0; i16<len12; i16++){
-let data182 = data181[i16];
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-if(data182.name === undefined){
-const err450 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data182};
+}
+}
+}
+else {
+const err450 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data179};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5528,9 +5525,11 @@ vErrors.push(err450);
 }
 errors++;
 }
-for(const key29 in data182){
-if(!((key29 === "name") || (key29 === "set"))){
-const err451 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data182};
+}
+if(data.variants !== undefined){
+let data182 = data.variants;
+if(!data182 || typeof data182 != "object"){
+const err451 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data182};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5539,12 +5538,9 @@ vErrors.push(err451);
 }
 errors++;
 }
-}
-if(data182.name !== undefined){
-let data183 = data182.name;
-if(typeof data183 === "string"){
-if(!pattern8.test(data183)){
-const err452 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data183};
+if(Array.isArray(data182)){
+if(data182.length < 1){
+const err452 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data182};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5553,9 +5549,12 @@ vErrors.push(err452);
 }
 errors++;
 }
-}
-else {
-const err453 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data183};
+const len12 = data182.length;
+for(let i16=0; i16<len12; i16++){
+let data183 = data182[i16];
+if(data183 && typeof data183 == "object" && !Array.isArray(data183)){
+if(data183.name === undefined){
+const err453 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data183};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5564,13 +5563,9 @@ vErrors.push(err453);
 }
 errors++;
 }
-}
-if(data182.set !== undefined){
-let data184 = data182.set;
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-for(const key30 in data184){
-if(!(pattern9.test(key30))){
-const err454 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data184};
+for(const key29 in data183){
+if(!((key29 === "name") || (key29 === "set"))){
+const err454 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data183};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5580,9 +5575,11 @@ vErrors.push(err454);
 errors++;
 }
 }
-}
-else {
-const err455 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data184};
+if(data183.name !== undefined){
+let data184 = data183.name;
+if(typeof data184 === "string"){
+if(!pattern8.test(data184)){
+const err455 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data184};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5592,9 +5589,8 @@ vErrors.push(err455);
 errors++;
 }
 }
-}
 else {
-const err456 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data182};
+const err456 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data184};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5604,10 +5600,12 @@ vErrors.push(err456);
 errors++;
 }
 }
-}
-if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
-if(Object.keys(data181).length < 1){
-const err457 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data181};
+if(data183.set !== undefined){
+let data185 = data183.set;
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+for(const key30 in data185){
+if(!(pattern9.test(key30))){
+const err457 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data185};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5616,9 +5614,10 @@ vErrors.push(err457);
 }
 errors++;
 }
-for(const key31 in data181){
-if(!((key31 === "list") || (key31 === "grid"))){
-const err458 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data181};
+}
+}
+else {
+const err458 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data185};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5628,11 +5627,9 @@ vErrors.push(err458);
 errors++;
 }
 }
-if(data181.list !== undefined){
-let data185 = data181.list;
-if(Array.isArray(data185)){
-if(data185.length < 1){
-const err459 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data185};
+}
+else {
+const err459 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data183};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5641,12 +5638,11 @@ vErrors.push(err459);
 }
 errors++;
 }
-const len13 = data185.length;
-for(let i17=0; i17<len13; i17++){
-let data186 = data185[i17];
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.name === undefined){
-const err460 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data186};
+}
+}
+if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
+if(Object.keys(data182).length < 1){
+const err460 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data182};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5655,9 +5651,9 @@ vErrors.push(err460);
 }
 errors++;
 }
-for(const key32 in data186){
-if(!((key32 === "name") || (key32 === "set"))){
-const err461 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data186};
+for(const key31 in data182){
+if(!((key31 === "list") || (key31 === "grid"))){
+const err461 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data182};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5667,11 +5663,11 @@ vErrors.push(err461);
 errors++;
 }
 }
-if(data186.name !== undefined){
-let data187 = data186.name;
-if(typeof data187 === "string"){
-if(!pattern8.test(data187)){
-const err462 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data187};
+if(data182.list !== undefined){
+let data186 = data182.list;
+if(Array.isArray(data186)){
+if(data186.length < 1){
+const err462 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data186};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5680,9 +5676,12 @@ vErrors.push(err462);
 }
 errors++;
 }
-}
-else {
-const err463 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data187};
+const len13 = data186.length;
+for(let i17=0; i17<len13; i17++){
+let data187 = data186[i17];
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+if(data187.name === undefined){
+const err463 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data187};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5691,13 +5690,9 @@ vErrors.push(err463);
 }
 errors++;
 }
-}
-if(data186.set !== undefined){
-let data188 = data186.set;
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-for(const key33 in data188){
-if(!(pattern9.test(key33))){
-const err464 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data188};
+for(const key32 in data187){
+if(!((key32 === "name") || (key32 === "set"))){
+const err464 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data187};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5707,9 +5702,11 @@ vErrors.push(err464);
 errors++;
 }
 }
-}
-else {
-const err465 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data188};
+if(data187.name !== undefined){
+let data188 = data187.name;
+if(typeof data188 === "string"){
+if(!pattern8.test(data188)){
+const err465 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data188};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5719,9 +5716,8 @@ vErrors.push(err465);
 errors++;
 }
 }
-}
 else {
-const err466 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data186};
+const err466 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data188};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5731,9 +5727,12 @@ vErrors.push(err466);
 errors++;
 }
 }
-}
-else {
-const err467 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data185};
+if(data187.set !== undefined){
+let data189 = data187.set;
+if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
+for(const key33 in data189){
+if(!(pattern9.test(key33))){
+const err467 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data189};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5743,11 +5742,9 @@ vErrors.push(err467);
 errors++;
 }
 }
-if(data181.grid !== undefined){
-let data189 = data181.grid;
-if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
-if(Object.keys(data189).length < 1){
-const err468 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data189};
+}
+else {
+const err468 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data189};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5756,9 +5753,10 @@ vErrors.push(err468);
 }
 errors++;
 }
-for(const key34 in data189){
-if(!(pattern9.test(key34))){
-const err469 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data189};
+}
+}
+else {
+const err469 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data187};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5768,12 +5766,9 @@ vErrors.push(err469);
 errors++;
 }
 }
-for(const key35 in data189){
-if(pattern9.test(key35)){
-let data190 = data189[key35];
-if(Array.isArray(data190)){
-if(data190.length < 1){
-const err470 = {instancePath:instancePath+"/variants/grid/" + key35.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data190};
+}
+else {
+const err470 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data186};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5783,8 +5778,11 @@ vErrors.push(err470);
 errors++;
 }
 }
-else {
-const err471 = {instancePath:instancePath+"/variants/grid/" + key35.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data190};
+if(data182.grid !== undefined){
+let data190 = data182.grid;
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+if(Object.keys(data190).length < 1){
+const err471 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data190};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5793,11 +5791,9 @@ vErrors.push(err471);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err472 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data189};
+for(const key34 in data190){
+if(!(pattern9.test(key34))){
+const err472 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data190};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5807,14 +5803,12 @@ vErrors.push(err472);
 errors++;
 }
 }
-}
-}
-if(data.sweep !== undefined){
-let data191 = data.sweep;
-if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
-for(const key36 in data191){
-if(!(key36 === "parallel")){
-const err473 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data191};
+for(const key35 in data190){
+if(pattern9.test(key35)){
+let data191 = data190[key35];
+if(Array.isArray(data191)){
+if(data191.length < 1){
+const err473 = {instancePath:instancePath+"/variants/grid/" + key35.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data191};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5824,10 +5818,8 @@ vErrors.push(err473);
 errors++;
 }
 }
-if(data191.parallel !== undefined){
-let data192 = data191.parallel;
-if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
-const err474 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data192};
+else {
+const err474 = {instancePath:instancePath+"/variants/grid/" + key35.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data191};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5836,9 +5828,11 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(typeof data192 == "number"){
-if(data192 > 64 || isNaN(data192)){
-const err475 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data192};
+}
+}
+}
+else {
+const err475 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data190};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5847,8 +5841,15 @@ vErrors.push(err475);
 }
 errors++;
 }
-if(data192 < 1 || isNaN(data192)){
-const err476 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data192};
+}
+}
+}
+if(data.sweep !== undefined){
+let data192 = data.sweep;
+if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
+for(const key36 in data192){
+if(!(key36 === "parallel")){
+const err476 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data192};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5858,10 +5859,10 @@ vErrors.push(err476);
 errors++;
 }
 }
-}
-}
-else {
-const err477 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data191};
+if(data192.parallel !== undefined){
+let data193 = data192.parallel;
+if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
+const err477 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data193};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5870,15 +5871,49 @@ vErrors.push(err477);
 }
 errors++;
 }
-}
-}
-else {
-const err478 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(typeof data193 == "number"){
+if(data193 > 64 || isNaN(data193)){
+const err478 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data193};
 if(vErrors === null){
 vErrors = [err478];
 }
 else {
 vErrors.push(err478);
+}
+errors++;
+}
+if(data193 < 1 || isNaN(data193)){
+const err479 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data193};
+if(vErrors === null){
+vErrors = [err479];
+}
+else {
+vErrors.push(err479);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err480 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data192};
+if(vErrors === null){
+vErrors = [err480];
+}
+else {
+vErrors.push(err480);
+}
+errors++;
+}
+}
+}
+else {
+const err481 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err481];
+}
+else {
+vErrors.push(err481);
 }
 errors++;
 }

@@ -451,6 +451,10 @@ export interface ExperimentInput {
      */
     interference_every?: number;
     /**
+     * Held-out probe mini-batches (8 examples each) per capability for the interference estimate.
+     */
+    interference_probe_batches?: number;
+    /**
      * Log gradient cosines and norms every N steps.
      */
     log_every?: number;
@@ -1234,6 +1238,10 @@ export interface Experiment {
      * Measure the interference matrix every N steps (0 = never).
      */
     interference_every: number;
+    /**
+     * Held-out probe mini-batches (8 examples each) per capability for the interference estimate.
+     */
+    interference_probe_batches: number;
     /**
      * Log gradient cosines and norms every N steps.
      */
