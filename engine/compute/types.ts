@@ -202,6 +202,16 @@ export interface RestoredCheckpoint<S> {
   rejected: { dir: string; problem: string }[];
 }
 
+/** The first-order interference estimate (engine/compute/tfjs/interference.ts). */
+export interface InterferenceEstimate {
+  /** mean[c][c′]: mean over probe mini-batches of −η⟨g̃_c, g_c′,b⟩; negative = a step on c helps c′. */
+  mean: number[][];
+  /** Half-width of the 95% t-interval of that mean (NaN with fewer than 2 mini-batches). */
+  ci95: number[][];
+  /** Probe mini-batches per capability c′. */
+  batches: number[];
+}
+
 export interface Compute {
   /** The backend line recorded in manifest.json (name, kind, threads, why it was chosen). */
   describe(): BackendInfo;
@@ -229,10 +239,11 @@ export interface Compute {
   pretrainStep(rows: readonly Int32Array[]): Promise<{ loss: number; outcome: StepOutcome }>;
   sftStep(input: SftStepInput): SftStepResult;
   /**
-   * Interference M[c][c′] = L_c′(θ + Δ_c) − L_c′(θ) for the updates the last sftStep applied per capability
-   * (after projection), each taken as one Adam step of size η per parameter; θ is restored afterwards.
+   * Interference M[c][c′] ≈ L_c′(θ − η g̃_c) − L_c′(θ) to first order, −η⟨g̃_c, ∇L_c′⟩, for the updates g̃_c
+   * the last sftStep applied per capability (after projection), with ∇L_c′ on each of capability c′'s
+   * held-out probe mini-batches (`probes[c′]`; empty: no data); mean and 95% interval over the mini-batches.
    */
-  interference(probes: readonly (TokenBatch | undefined)[], lr: number, adapters: string): number[][];
+  interference(probes: readonly (readonly TokenBatch[])[], lr: number, adapters: string): InterferenceEstimate;
   grpoStep(input: GrpoStepInput): GrpoStepResult;
   /** Mean next-token loss of a batch, no gradient. */
   loss(batch: TokenBatch, opts?: { adapters?: string }): number;

@@ -155,6 +155,9 @@ const checkRanges: Rule = ({ config }, report) => {
   if (s.split.val + s.split.test >= 1) report(['synthesis', 'split'], 'E_CONFLICT', `val + test fractions (${s.split.val + s.split.test}) leave nothing for training`, 'keep val + test below 1');
   const g = config.grpo;
   if (g.epsilon_high !== undefined && g.epsilon_high < g.clip_epsilon) report(['grpo', 'epsilon_high'], 'E_CONFLICT', `epsilon_high ${g.epsilon_high} is below clip_epsilon ${g.clip_epsilon}`, 'clip-higher needs epsilon_high ≥ clip_epsilon');
+  // Dr. GRPO (Liu et al. 2025) removes the group std along with the length normalisation; a std scaling
+  // with its loss brings the difficulty bias back (not set, it defaults to none: rl/dynamic-sampling.ts)
+  if (g.loss_type === 'dr_grpo' && g.scale_rewards !== undefined && g.scale_rewards !== 'none') report(['grpo', 'scale_rewards'], 'E_CONFLICT', `loss_type dr_grpo with scale_rewards ${g.scale_rewards}: Dr. GRPO does not divide advantages by a reward std`, 'remove scale_rewards (dr_grpo implies none) or set it to none', 'warning');
   if (g.gap.min_weight > g.gap.max_weight) report(['grpo', 'gap'], 'E_CONFLICT', `gap.min_weight ${g.gap.min_weight} exceeds gap.max_weight ${g.gap.max_weight}`, 'make min_weight ≤ max_weight');
   const n = CAPABILITIES.length;
   if (g.gap.min_weight * n > 1 + WEIGHT_TOLERANCE) report(['grpo', 'gap', 'min_weight'], 'E_CONFLICT', `min_weight ${g.gap.min_weight} × ${n} capabilities exceeds 1`, `use min_weight ≤ ${1 / n}`);

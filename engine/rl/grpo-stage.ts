@@ -34,7 +34,8 @@ import { PROBE_SCORES } from '../verify/scorers';
 import { hybridReward, type ComponentSpec } from './hybrid-reward';
 import { loadCustomRewards } from './custom-reward';
 import { healthNotes, rewardHackingAlert } from './health';
-import { updateWeights, type WeightOptions, type WeightState } from './weighting';
+import { effectiveScaleRewards, fillUntied } from './dynamic-sampling';
+import { updateRunning, updateWeights, withheldForNoSignal, type WeightOptions, type WeightState } from './weighting';
 
 /** The stage's part of a checkpoint; the backend adds its own (optimiser step, rng, projection state). */
 interface GrpoState {
@@ -60,12 +61,18 @@ interface ScoredGroup {
   breakdown: Record<string, Record<string, number | string>>[];
 }
 
+/** The next training prompt of capability c, advancing its data cursor. */
+function nextPrompt(byCap: Record<Capability, SynthExample[]>, c: Capability, orders: Record<Capability, DataOrder>, cursors: Record<string, number>): SynthExample {
+  const ex = byCap[c][orders[c].indexAt(cursors[c]!)]!;
+  cursors[c] = cursors[c]! + 1;
+  return ex;
+}
+
 function pickPrompts(byCap: Record<Capability, SynthExample[]>, caps: readonly Capability[], perStep: number, step: number, orders: Record<Capability, DataOrder>, cursors: Record<string, number>): SynthExample[] {
   const out: SynthExample[] = [];
   for (let i = 0; i < perStep; i++) {
     const c = caps[(step * perStep + i) % caps.length]!;
-    out.push(byCap[c][orders[c].indexAt(cursors[c]!)]!);
-    cursors[c] = cursors[c]! + 1;
+    out.push(nextPrompt(byCap, c, orders, cursors));
   }
   return out;
 }
@@ -132,6 +139,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
     }
     const checkpoint = (): Promise<void> => compute.saveCheckpoint(ctx.checkpointDir, state, { keep: cfg.output.keep_checkpoints });
     const orders = Object.fromEntries(caps.map((c, i) => [c, new DataOrder(train[c].length, ctx.seed + 104729 * (i + 1))])) as Record<Capability, DataOrder>;
+    const scaleRewards = effectiveScaleRewards(g);
     const lossSpec: GrpoLossSpec = { lossType: g.loss_type, epsLow: g.clip_epsilon, epsHigh: g.epsilon_high ?? g.clip_epsilon, beta: g.kl_beta, importanceSampling: g.importance_sampling };
     const stop = [...new Set([...g.stop, CHAT_MARKERS.end])];
     const maxLen = g.max_new_tokens;
@@ -147,7 +155,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
     const sampling: Omit<GenerateRequest, 'prompts'> = { n: g.group_size, temperature: g.temperature, topP: g.top_p, maxNewTokens: maxLen, stop, adapters: POLICY };
 
     ctx.events.emit({ kind: 'record', type: 'health', data: { metric: 'grpo/loss', meaning: 'a GRPO loss near 0 is expected: advantages are zero-mean within each group, so the loss is not a progress measure; watch rewards and the probe accuracy instead' } });
-    ctx.log.info(`grpo: ${totalSteps} steps × ${g.prompts_per_step} prompts × G=${g.group_size}; weighting ${g.weighting}, projection ${g.projection}, loss ${g.loss_type}; π_ref = base${hasSft ? ' + SFT adapter' : ''}`);
+    ctx.log.info(`grpo: ${totalSteps} steps × ${g.prompts_per_step} prompts × G=${g.group_size}; weighting ${g.weighting}, projection ${g.projection}, loss ${g.loss_type}, scale_rewards ${scaleRewards}${g.dynamic_sampling.enabled ? `, dynamic sampling ≤ ${g.dynamic_sampling.max_rounds} rounds` : ''}; π_ref = base${hasSft ? ' + SFT adapter' : ''}`);
     const progressEvery = Math.max(1, Math.round(totalSteps / 50));
     let lastRewardMean = Number.NaN;
 
@@ -172,21 +180,12 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       return { groups, newTokens };
     };
 
-    /** advantages: group-relative (or batch-scaled), by grpo.aggregation and grpo.scale_rewards. */
+    /** advantages: group-relative, by grpo.aggregation and grpo.scale_rewards over the whole step (advantages.ts). */
     const assignAdvantages = (groups: ScoredGroup[]): void => {
       // effective component weights are the same within a group (same prompt, same applicable components)
-      for (const grp of groups) {
-        const eff = hybridReward(grp.example, grp.completions[0]!.text, components, rctx).weights;
-        const { advantages } = aggregate([grp.components], eff, g.aggregation, g.scale_rewards === 'batch' ? 'group' : g.scale_rewards);
-        grp.advantages = advantages[0]!;
-      }
-      if (g.scale_rewards === 'batch') {
-        const sd = std(groups.flatMap((x) => x.totals));
-        for (const grp of groups) {
-          const m = mean(grp.totals);
-          grp.advantages = grp.totals.map((r) => (r - m) / (sd + 1e-4));
-        }
-      }
+      const eff = groups.map((grp) => hybridReward(grp.example, grp.completions[0]!.text, components, rctx).weights);
+      const { advantages } = aggregate(groups.map((grp) => grp.components), eff, g.aggregation, scaleRewards);
+      groups.forEach((grp, i) => (grp.advantages = advantages[i]!));
     };
 
     /** update: μ = num_iterations policy steps against fixed π_old and π_ref log-probs. */
@@ -218,7 +217,17 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       }
       const step = compute.step + 1;
       const tRoll = performance.now();
-      const { groups, newTokens } = rollout(pickPrompts(train, caps, g.prompts_per_step, compute.step, orders, state.cursors));
+      const first = rollout(pickPrompts(train, caps, g.prompts_per_step, compute.step, orders, state.cursors));
+      let newTokens = first.newTokens;
+      // DAPO dynamic sampling: tied groups are replaced by new prompts of the same capability
+      const filled = g.dynamic_sampling.enabled
+        ? fillUntied(first.groups, (like) => {
+          const again = rollout(like.map((x) => nextPrompt(train, x.example.capability, orders, state.cursors)));
+          newTokens += again.newTokens;
+          return again.groups;
+        }, (x) => x.totals, g.dynamic_sampling.max_rounds)
+        : { groups: first.groups, tieFraction: first.groups.filter((x) => groupTies(x.totals)).length / first.groups.length, resampled: 0, dropped: 0 };
+      const groups = filled.groups;
       const rollMs = performance.now() - tRoll;
       assignAdvantages(groups);
       const tTrain = performance.now();
@@ -228,7 +237,17 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
         const rs = groups.filter((x) => x.example.capability === c).flatMap((x) => x.totals);
         return rs.length ? mean(rs) : Number.NaN;
       });
-      state.weights = updateWeights(g.weighting, state.weights, { rewards: capRewards, gradNorms: u.normsRaw }, wOpts);
+      // learning signal per capability: the fraction of its groups whose rewards do not all tie
+      const capSignal = caps.map((c) => {
+        const mine = groups.filter((x) => x.example.capability === c);
+        return mine.length ? mine.filter((x) => !groupTies(x.totals)).length / mine.length : 0;
+      });
+      const obs = { rewards: capRewards, signal: capSignal, gradNorms: u.normsRaw };
+      if (g.weighting === 'gap') {
+        const withheld = withheldForNoSignal({ weights: state.weights.weights, running: updateRunning(state.weights, obs, wOpts.ema) }, obs, wOpts);
+        if (withheld.length) ctx.events.emit({ kind: 'log', level: 'info', step, msg: `gap weighting: not raising ${withheld.map((c) => caps[c]).join(', ')}: below target but every group tied (no learning signal)`, fields: { capabilities: withheld.map((c) => caps[c]!).join(',') } });
+      }
+      state.weights = updateWeights(g.weighting, state.weights, obs, wOpts);
       const trainMs = performance.now() - tTrain;
 
       // metrics
@@ -247,6 +266,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       caps.forEach((c, k) => {
         if (Number.isFinite(capRewards[k]!)) m('grpo/reward_mean', capRewards[k]!, { component: 'total', capability: c });
         m('grpo/weight', state.weights.weights[k]!, { capability: c });
+        m('grpo/signal_fraction', capSignal[k]!, { capability: c });
       });
       m('grpo/kl', u.stats.kl);
       m('grpo/clip_fraction_low', u.stats.clipLow);
@@ -254,10 +274,11 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       m('grpo/entropy', u.entropy);
       const comps = groups.flatMap((x) => x.completions);
       const truncation = comps.filter((c) => c.finishReason === 'length').length / comps.length;
-      const ties = groups.filter((x) => groupTies(x.totals)).length / groups.length;
+      const ties = filled.tieFraction;
       m('grpo/completion_length', mean(comps.map((c) => c.ids.length)));
       m('grpo/truncation_rate', truncation);
       m('grpo/tie_fraction', ties);
+      if (g.dynamic_sampling.enabled) m('grpo/resampled_groups', filled.resampled);
       m('grpo/rollout_tokens_per_s', (newTokens / rollMs) * 1000);
       m('system/step_ms', rollMs + trainMs, { stage: 'grpo' });
       const withData = new Set(groups.map((x) => x.example.capability));

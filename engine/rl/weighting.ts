@@ -2,7 +2,12 @@
  * Adaptive capability weights for capability-aware GRPO (`grpo.weighting`), one small function each:
  *   fixed     w = grpo.capability_weights.
  *   gap       running reward R̄_c (EMA of the mean reward of capability c's prompts); a capability that
- *             lags its target gains weight: w = Π_[min,max](softmax((target − R̄)/T)).
+ *             lags its target gains weight: w = Π_[min,max](normalise(softmax((target − R̄)/T) ⊙ s)), with s_c
+ *             the fraction of capability c's groups this step whose rewards do not all tie. A tied group has
+ *             zero advantages (advantages.ts) and so no policy gradient: raising the weight of a capability
+ *             whose groups all tie moves weight to where nothing can be learned (issue 17 item 8). Weight
+ *             therefore only shifts toward capabilities with a learning signal; when no capability has one
+ *             the weights stay as they are.
  *   gradnorm  GradNorm (Chen et al., ICML 2018) adapted to RL: the target norm of capability c's weighted
  *             policy gradient is mean_c(w_c‖g_c‖) · ρ_c^α with ρ_c the relative "inverse training rate",
  *             here (1 − R̄_c) / mean(1 − R̄) since RL has no initial loss to divide by; one gradient step
@@ -30,6 +35,11 @@ export interface WeightOptions {
 export interface WeightObservation {
   /** Mean reward of each capability's prompts this step (NaN when none were sampled). */
   rewards: readonly number[];
+  /**
+   * Fraction of each capability's groups with a learning signal this step (rewards not all tied; 0 when
+   * none was sampled). Absent: every capability counts as having one.
+   */
+  signal?: readonly number[];
   /** ‖g_c‖ of each capability's policy gradient this step (needed by gradnorm). */
   gradNorms?: readonly number[];
 }
@@ -63,14 +73,26 @@ type Update = (state: WeightState, obs: WeightObservation, o: WeightOptions) => 
 
 const fixed: Update = (s) => s.weights;
 
-const gap: Update = (s, _obs, o) => {
+const gap: Update = (s, obs, o) => {
+  const signal = obs.signal ?? s.weights.map(() => 1);
+  if (signal.every((x) => !(x > 0))) return s.weights;
   const running = s.running.map((r) => (Number.isFinite(r) ? r : 0));
   const logits = o.targets.map((t, c) => (t - running[c]!) / o.temperature);
   const m = Math.max(...logits);
-  const e = logits.map((l) => Math.exp(l - m));
+  const e = logits.map((l, c) => Math.exp(l - m) * Math.max(0, signal[c]!));
   const z = e.reduce((a, b) => a + b, 0);
   return projectCappedSimplex(e.map((x) => x / z), o.minWeight, o.maxWeight);
 };
+
+/**
+ * Why gap weighting did not raise a capability this step: it lags its target (R̄_c below target_c) but
+ * none of its groups carried a learning signal. One entry per such capability index (for the run's log).
+ */
+export function withheldForNoSignal(state: WeightState, obs: WeightObservation, o: Pick<WeightOptions, 'targets'>): number[] {
+  const signal = obs.signal;
+  if (!signal) return [];
+  return state.running.flatMap((r, c) => (Number.isFinite(r) && r < o.targets[c]! && !(signal[c]! > 0) ? [c] : []));
+}
 
 const gradnorm: Update = (s, obs, o) => {
   const norms = obs.gradNorms;

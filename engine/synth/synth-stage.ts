@@ -18,6 +18,15 @@ import { synthesize } from './index';
 import type { Split } from '../core/example';
 import type { RejectReason } from './types';
 import { SPLITS } from '../core/example';
+import { buildKnowledgeCorpus, KNOWLEDGE_FILE } from './corpus';
+import { buildSynthGraph } from './graph';
+import { makeRng } from '../util/rng';
+
+/**
+ * Sentences per knowledge passage: about 12 short sentences of ~15 tokens fit bio-tiny's 256-token context
+ * with room for the opening, so a passage is rarely cut by window packing.
+ */
+const KNOWLEDGE_MAX_FACTS = 12;
 
 async function writeAtomic(file: string, data: string): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
@@ -77,6 +86,11 @@ async function runSynthesize(ctx: StageContext): Promise<StageResult> {
     events.emit({ kind: 'artifact', stage: 'synthesize', path: path.relative(ctx.runDir, files[s]), type: 'dataset', description: `${s} split: ${card.totals[s]} examples` });
   }
   events.emit({ kind: 'artifact', stage: 'synthesize', path: path.relative(ctx.runDir, files.card), type: 'dataset_card', description: 'dataset card: counts, capacity, reject reasons' });
+  // the pretraining knowledge corpus: every entity of the graph, in prose (corpus.ts)
+  const corpus = buildKnowledgeCorpus(buildSynthGraph(ont), makeRng(ctx.seed).fork('knowledge-corpus'), { passages: ctx.config.pretrain.knowledge_passages, maxFacts: KNOWLEDGE_MAX_FACTS });
+  const corpusFile = path.join(ctx.paths.dataset, KNOWLEDGE_FILE);
+  await writeAtomic(corpusFile, toJsonl(corpus));
+  events.emit({ kind: 'artifact', stage: 'synthesize', path: path.relative(ctx.runDir, corpusFile), type: 'dataset', description: `knowledge corpus for pretraining: ${corpus.length} passages over every ontology entity` });
   const rejected = Object.values(card.rejected).reduce((a, b) => a + (b ?? 0), 0);
   ctx.log.info(`synthesized ${card.totals.total} examples (train ${card.totals.train}, val ${card.totals.val}, test ${card.totals.test}); rejected ${rejected}`);
   return {

@@ -1,6 +1,7 @@
 /**
- * The `pretrain` stage: trains bio-tiny from scratch on the synthesized corpus. Steps: train a byte-level
- * BPE tokenizer on train.jsonl, pack the corpus into windows, train the decoder with AdamW + warm-up/cosine,
+ * The `pretrain` stage: trains bio-tiny from scratch on the synthesized corpus (by `pretrain.corpus`: the
+ * knowledge corpus of every ontology entity and/or train.jsonl). Steps: train a byte-level BPE tokenizer
+ * on that corpus, pack the corpus into windows, train the decoder with AdamW + warm-up/cosine,
  * checkpoint every N steps (exact resume), and write a Hugging Face checkpoint (config.json,
  * model.safetensors, tokenizer.json) to the base_model output.
  */
@@ -15,6 +16,7 @@ import { yieldToEventLoop } from '../util/async';
 import { BbioError } from '../util/errors';
 import { DataOrder, packDocuments, type PackedData } from './data';
 import { readJsonlTexts } from '../core/dataset';
+import { KNOWLEDGE_FILE } from '../synth/corpus';
 
 /** The stage's part of a checkpoint; the backend adds its own (optimiser step, moments). */
 interface PretrainState {
@@ -39,6 +41,18 @@ function validationLoss(compute: Compute, val: PackedData, batchSize: number): n
   return sum / n;
 }
 
+/**
+ * The pretraining documents by `pretrain.corpus`: the knowledge corpus (every entity's facts in prose,
+ * engine/synth/corpus.ts) and/or the training examples. val.jsonl stays the validation set either way.
+ */
+export function pretrainTexts(datasetDir: string, corpus: 'knowledge_and_train' | 'knowledge' | 'train'): string[] {
+  const train = corpus === 'knowledge' ? [] : readJsonlTexts(path.join(datasetDir, 'train.jsonl'));
+  if (corpus === 'train') return train;
+  const file = path.join(datasetDir, KNOWLEDGE_FILE);
+  if (!fs.existsSync(file)) throw new BbioError('E_FILE_MISSING', `${file} is missing: pretrain.corpus ${corpus} needs the knowledge corpus`, { file }, 'run the synthesize stage again (it writes knowledge.jsonl), or set pretrain.corpus: train');
+  return [...readJsonlTexts(file), ...train];
+}
+
 function rssMb(): number {
   return process.memoryUsage().rss / 1048576;
 }
@@ -49,10 +63,11 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
   const dims = cfg.model.dims;
   const totalSteps = Math.max(1, Math.round(p.steps * ctx.stepsScale));
   const warmup = Math.min(Math.round(p.warmup_steps * ctx.stepsScale), totalSteps - 1);
-  const trainTexts = readJsonlTexts(path.join(ctx.paths.dataset, 'train.jsonl'));
+  const trainTexts = pretrainTexts(ctx.paths.dataset, p.corpus);
   const valFile = path.join(ctx.paths.dataset, 'val.jsonl');
   const valTexts = fs.existsSync(valFile) ? readJsonlTexts(valFile) : [];
   if (!trainTexts.length) throw new BbioError('E_IO', `${ctx.paths.dataset}/train.jsonl has no examples`, {}, 'run the synthesize stage with more examples');
+  ctx.log.info(`pretrain: corpus ${p.corpus}, ${trainTexts.length} documents`);
 
   // The tokenizer is trained once and kept with the checkpoints, so a resumed run encodes identically.
   const tokFile = path.join(ctx.checkpointDir, 'tokenizer.json');

@@ -4,7 +4,7 @@
  * capability's own batch, combines them by `sft.projection` (none | pcgrad | subspace | olora) and takes
  * one AdamW step. It always measures what the projection does: pairwise cosines before and after, norms,
  * conflict frequency, the subspace dimension, the time it costs, and every `interference_every` steps the
- * interference matrix — the change in capability c′'s probe loss caused by a step on capability c alone.
+ * interference matrix — the first-order change in capability c′'s held-out probe loss from a step on c alone, with its 95% interval.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -93,6 +93,11 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
     const orders = Object.fromEntries(caps.map((c, i) => [c, new DataOrder(train[c].length, ctx.seed + 7919 * (i + 1))])) as Record<Capability, DataOrder>;
     const probeBatch = (rows: TokenizedExample[]): TokenBatch | undefined => (rows.length ? supervisedBatch(rows.slice(0, PROBE_ROWS), padId) : undefined);
     const probes = caps.map((c) => probeBatch(val[c].length ? val[c] : train[c]));
+    // the interference estimate's held-out mini-batches: up to interference_probe_batches × PROBE_ROWS rows each
+    const interferenceProbes = caps.map((c) => {
+      const rows = (val[c].length ? val[c] : train[c]).slice(0, s.interference_probe_batches * PROBE_ROWS);
+      return Array.from({ length: Math.ceil(rows.length / PROBE_ROWS) }, (_, b) => supervisedBatch(rows.slice(b * PROBE_ROWS, (b + 1) * PROBE_ROWS), padId));
+    });
 
     const state: SftState = { cursors: Object.fromEntries(caps.map((c) => [c, 0])), conflicts: {}, loggedSteps: 0, lastLoss: {} };
     const resumed = (await resumeFromCheckpoint<SftState>(ctx, compute, 'sft'))?.state ?? null;
@@ -159,9 +164,14 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
       }
       if (s.interference_every > 0 && (step % s.interference_every === 0 || step === totalSteps)) {
         // the updates as the method applies them: projected (for projection none, the raw gradients)
-        const m = compute.interference(probes, s.learning_rate, SLOT);
-        m.forEach((row, i) => row.forEach((d, j) => ctx.events.metric('sft/interference', d, { step, labels: { capability: caps[i]!, other: caps[j]! } })));
-        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: m, lr: s.learning_rate, note: 'row c, column c′: change in c′ probe loss after one Adam step (η per parameter) on c′s projected gradient alone; negative = helps' } });
+        const est = compute.interference(interferenceProbes, s.learning_rate, SLOT);
+        est.mean.forEach((row, i) => row.forEach((d, j) => {
+          if (!Number.isFinite(d)) return;
+          const labels = { capability: caps[i]!, other: caps[j]! };
+          ctx.events.metric('sft/interference', d, { step, labels });
+          if (Number.isFinite(est.ci95[i]![j]!)) ctx.events.metric('sft/interference_ci95', est.ci95[i]![j]!, { step, labels });
+        }));
+        ctx.events.emit({ kind: 'record', type: 'interference', step, data: { capabilities: caps, matrix: est.mean, ci95: est.ci95, probeBatches: est.batches, lr: s.learning_rate, note: 'row c, column c′: first-order change in c′ held-out probe loss from a step of size η along c′s projected gradient, −η⟨g̃_c, ∇L_c′⟩, mean over probe mini-batches ± 95% CI; negative = helps' } });
       }
       if (step % progressEvery === 0 || step === totalSteps) ctx.events.emit({ kind: 'phase', stage: 'sft', status: 'progress', step, total: totalSteps });
       if (cfg.eval.probe_every > 0 && (step % cfg.eval.probe_every === 0 || step === totalSteps) && valExamples.length) {

@@ -49,6 +49,7 @@ export type EngineEvent =
         | "sft/grad_norm_projected"
         | "sft/conflict_fraction"
         | "sft/interference"
+        | "sft/interference_ci95"
         | "sft/subspace_dim"
         | "sft/projection_ms"
         | "sft/olora_penalty"
@@ -64,6 +65,8 @@ export type EngineEvent =
         | "grpo/completion_length"
         | "grpo/truncation_rate"
         | "grpo/tie_fraction"
+        | "grpo/signal_fraction"
+        | "grpo/resampled_groups"
         | "grpo/rollout_tokens_per_s"
         | "grpo/cosine_raw"
         | "grpo/cosine_projected"
@@ -256,7 +259,8 @@ export const METRIC_DESCRIPTIONS = {
   "sft/grad_norm_raw": "Norm of a capability's raw gradient (label: capability).",
   "sft/grad_norm_projected": "Norm of a capability's gradient after projection (label: capability).",
   "sft/conflict_fraction": "Fraction of steps so far with a negative dot product for a pair (labels: capability, other).",
-  "sft/interference": "Change in capability `other`'s probe loss after one Adam step on `capability`'s projected gradient alone; negative = helps (labels: capability, other).",
+  "sft/interference": "First-order change in capability `other`'s held-out probe loss from a step of size η along `capability`'s projected gradient, −η⟨g̃_c, g_c′⟩, averaged over probe mini-batches; negative = helps (labels: capability, other).",
+  "sft/interference_ci95": "Half-width of the 95% confidence interval of sft/interference over the probe mini-batches (labels: capability, other).",
   "sft/subspace_dim": "Kept subspace dimension k (labels: capability, matrix).",
   "sft/projection_ms": "Time spent in the projection this step (ms).",
   "sft/olora_penalty": "O-LoRA orthogonality penalty value.",
@@ -271,7 +275,9 @@ export const METRIC_DESCRIPTIONS = {
   "grpo/entropy": "Mean token entropy of the policy (nats).",
   "grpo/completion_length": "Mean completion length (tokens).",
   "grpo/truncation_rate": "Fraction of completions cut by max_new_tokens.",
-  "grpo/tie_fraction": "Fraction of groups whose rewards all tie (no learning signal).",
+  "grpo/tie_fraction": "Fraction of groups whose rewards all tie (no learning signal); with dynamic sampling, of the groups first sampled this step.",
+  "grpo/signal_fraction": "Fraction of a capability's groups this step whose rewards do not all tie; gap weighting shifts weight only toward capabilities where it is above 0 (label: capability).",
+  "grpo/resampled_groups": "Groups sampled again this step by DAPO dynamic sampling to replace tied ones.",
   "grpo/rollout_tokens_per_s": "Rollout sampling throughput (new tokens/s).",
   "grpo/cosine_raw": "Cosine of two capabilities' policy gradients (labels: capability, other).",
   "grpo/cosine_projected": "Cosine after projection (labels: capability, other).",

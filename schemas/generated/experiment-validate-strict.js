@@ -3,7 +3,7 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
@@ -2094,7 +2094,7 @@ if(data.pretrain !== undefined){
 let data70 = data.pretrain;
 if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
 for(const key13 in data70){
-if(!(((((((key13 === "steps") || (key13 === "batch_size")) || (key13 === "learning_rate")) || (key13 === "warmup_steps")) || (key13 === "weight_decay")) || (key13 === "grad_clip")) || (key13 === "checkpoint_every"))){
+if(!(func1.call(schema31.properties.pretrain.properties, key13))){
 const err165 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data70};
 if(vErrors === null){
 vErrors = [err165];
@@ -2105,10 +2105,10 @@ vErrors.push(err165);
 errors++;
 }
 }
-if(data70.steps !== undefined){
-let data71 = data70.steps;
-if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
-const err166 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+if(data70.corpus !== undefined){
+let data71 = data70.corpus;
+if(typeof data71 !== "string"){
+const err166 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.pretrain.properties.corpus.type,parentSchema:schema31.properties.pretrain.properties.corpus,data:data71};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2117,9 +2117,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(typeof data71 == "number"){
-if(data71 > 1000000 || isNaN(data71)){
-const err167 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+if(!(((data71 === "knowledge_and_train") || (data71 === "knowledge")) || (data71 === "train"))){
+const err167 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.pretrain.properties.corpus.enum,parentSchema:schema31.properties.pretrain.properties.corpus,data:data71};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2128,8 +2127,11 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(data71 < 1 || isNaN(data71)){
-const err168 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+}
+if(data70.knowledge_passages !== undefined){
+let data72 = data70.knowledge_passages;
+if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
+const err168 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.knowledge_passages.type,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data72};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2138,12 +2140,9 @@ vErrors.push(err168);
 }
 errors++;
 }
-}
-}
-if(data70.batch_size !== undefined){
-let data72 = data70.batch_size;
-if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-const err169 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+if(typeof data72 == "number"){
+if(data72 > 100 || isNaN(data72)){
+const err169 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data72};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2152,9 +2151,8 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(typeof data72 == "number"){
-if(data72 > 4096 || isNaN(data72)){
-const err170 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+if(data72 < 1 || isNaN(data72)){
+const err170 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data72};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2163,8 +2161,12 @@ vErrors.push(err170);
 }
 errors++;
 }
-if(data72 < 1 || isNaN(data72)){
-const err171 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+}
+}
+if(data70.steps !== undefined){
+let data73 = data70.steps;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+const err171 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2173,13 +2175,9 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-}
-if(data70.learning_rate !== undefined){
-let data73 = data70.learning_rate;
 if(typeof data73 == "number"){
-if(data73 > 1 || isNaN(data73)){
-const err172 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+if(data73 > 1000000 || isNaN(data73)){
+const err172 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2188,8 +2186,8 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(data73 <= 0 || isNaN(data73)){
-const err173 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+if(data73 < 1 || isNaN(data73)){
+const err173 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2199,8 +2197,11 @@ vErrors.push(err173);
 errors++;
 }
 }
-else {
-const err174 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+}
+if(data70.batch_size !== undefined){
+let data74 = data70.batch_size;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+const err174 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2209,11 +2210,9 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-if(data70.warmup_steps !== undefined){
-let data74 = data70.warmup_steps;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-const err175 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+if(typeof data74 == "number"){
+if(data74 > 4096 || isNaN(data74)){
+const err175 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2222,9 +2221,8 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(typeof data74 == "number"){
-if(data74 > 1000000 || isNaN(data74)){
-const err176 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+if(data74 < 1 || isNaN(data74)){
+const err176 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2233,8 +2231,13 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(data74 < 0 || isNaN(data74)){
-const err177 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+}
+}
+if(data70.learning_rate !== undefined){
+let data75 = data70.learning_rate;
+if(typeof data75 == "number"){
+if(data75 > 1 || isNaN(data75)){
+const err177 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2243,13 +2246,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-}
-if(data70.weight_decay !== undefined){
-let data75 = data70.weight_decay;
-if(typeof data75 == "number"){
-if(data75 < 0 || isNaN(data75)){
-const err178 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
+if(data75 <= 0 || isNaN(data75)){
+const err178 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2260,7 +2258,7 @@ errors++;
 }
 }
 else {
-const err179 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
+const err179 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2270,11 +2268,10 @@ vErrors.push(err179);
 errors++;
 }
 }
-if(data70.grad_clip !== undefined){
-let data76 = data70.grad_clip;
-if(typeof data76 == "number"){
-if(data76 < 0 || isNaN(data76)){
-const err180 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
+if(data70.warmup_steps !== undefined){
+let data76 = data70.warmup_steps;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err180 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2283,9 +2280,9 @@ vErrors.push(err180);
 }
 errors++;
 }
-}
-else {
-const err181 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
+if(typeof data76 == "number"){
+if(data76 > 1000000 || isNaN(data76)){
+const err181 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2294,11 +2291,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-if(data70.checkpoint_every !== undefined){
-let data77 = data70.checkpoint_every;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-const err182 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+if(data76 < 0 || isNaN(data76)){
+const err182 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2307,9 +2301,13 @@ vErrors.push(err182);
 }
 errors++;
 }
+}
+}
+if(data70.weight_decay !== undefined){
+let data77 = data70.weight_decay;
 if(typeof data77 == "number"){
-if(data77 > 1000000 || isNaN(data77)){
-const err183 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+if(data77 < 0 || isNaN(data77)){
+const err183 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data77};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2318,8 +2316,9 @@ vErrors.push(err183);
 }
 errors++;
 }
-if(data77 < 1 || isNaN(data77)){
-const err184 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+}
+else {
+const err184 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data77};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2329,10 +2328,11 @@ vErrors.push(err184);
 errors++;
 }
 }
-}
-}
-else {
-const err185 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data70};
+if(data70.grad_clip !== undefined){
+let data78 = data70.grad_clip;
+if(typeof data78 == "number"){
+if(data78 < 0 || isNaN(data78)){
+const err185 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data78};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2342,12 +2342,8 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data.lora !== undefined){
-let data78 = data.lora;
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-for(const key14 in data78){
-if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
-const err186 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data78};
+else {
+const err186 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data78};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2357,10 +2353,10 @@ vErrors.push(err186);
 errors++;
 }
 }
-if(data78.rank !== undefined){
-let data79 = data78.rank;
+if(data70.checkpoint_every !== undefined){
+let data79 = data70.checkpoint_every;
 if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-const err187 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+const err187 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2370,8 +2366,8 @@ vErrors.push(err187);
 errors++;
 }
 if(typeof data79 == "number"){
-if(data79 > 1024 || isNaN(data79)){
-const err188 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+if(data79 > 1000000 || isNaN(data79)){
+const err188 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2381,7 +2377,7 @@ vErrors.push(err188);
 errors++;
 }
 if(data79 < 1 || isNaN(data79)){
-const err189 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+const err189 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2392,11 +2388,9 @@ errors++;
 }
 }
 }
-if(data78.alpha !== undefined){
-let data80 = data78.alpha;
-if(typeof data80 == "number"){
-if(data80 <= 0 || isNaN(data80)){
-const err190 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+}
+else {
+const err190 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data70};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2406,8 +2400,12 @@ vErrors.push(err190);
 errors++;
 }
 }
-else {
-const err191 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+if(data.lora !== undefined){
+let data80 = data.lora;
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+for(const key14 in data80){
+if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
+const err191 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data80};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2417,11 +2415,10 @@ vErrors.push(err191);
 errors++;
 }
 }
-if(data78.dropout !== undefined){
-let data81 = data78.dropout;
-if(typeof data81 == "number"){
-if(data81 > 0.9 || isNaN(data81)){
-const err192 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(data80.rank !== undefined){
+let data81 = data80.rank;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
+const err192 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data81};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2430,8 +2427,9 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(data81 < 0 || isNaN(data81)){
-const err193 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(typeof data81 == "number"){
+if(data81 > 1024 || isNaN(data81)){
+const err193 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data81};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2440,9 +2438,8 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-else {
-const err194 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(data81 < 1 || isNaN(data81)){
+const err194 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data81};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2452,11 +2449,12 @@ vErrors.push(err194);
 errors++;
 }
 }
-if(data78.target_modules !== undefined){
-let data82 = data78.target_modules;
-if(Array.isArray(data82)){
-if(data82.length < 1){
-const err195 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+}
+if(data80.alpha !== undefined){
+let data82 = data80.alpha;
+if(typeof data82 == "number"){
+if(data82 <= 0 || isNaN(data82)){
+const err195 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data82};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2465,11 +2463,9 @@ vErrors.push(err195);
 }
 errors++;
 }
-const len7 = data82.length;
-for(let i9=0; i9<len7; i9++){
-let data83 = data82[i9];
-if(!(((((((data83 === "q_proj") || (data83 === "k_proj")) || (data83 === "v_proj")) || (data83 === "o_proj")) || (data83 === "gate_proj")) || (data83 === "up_proj")) || (data83 === "down_proj"))){
-const err196 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data83};
+}
+else {
+const err196 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data82};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2479,14 +2475,11 @@ vErrors.push(err196);
 errors++;
 }
 }
-let i10 = data82.length;
-let j2;
-if(i10 > 1){
-outer2:
-for(;i10--;){
-for(j2 = i10; j2--;){
-if(func0(data82[i10], data82[j2])){
-const err197 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+if(data80.dropout !== undefined){
+let data83 = data80.dropout;
+if(typeof data83 == "number"){
+if(data83 > 0.9 || isNaN(data83)){
+const err197 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2494,14 +2487,9 @@ else {
 vErrors.push(err197);
 }
 errors++;
-break outer2;
 }
-}
-}
-}
-}
-else {
-const err198 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+if(data83 < 0 || isNaN(data83)){
+const err198 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2511,10 +2499,8 @@ vErrors.push(err198);
 errors++;
 }
 }
-if(data78.adapters !== undefined){
-let data84 = data78.adapters;
-if(typeof data84 !== "string"){
-const err199 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
+else {
+const err199 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2523,8 +2509,12 @@ vErrors.push(err199);
 }
 errors++;
 }
-if(!((data84 === "shared") || (data84 === "per_capability"))){
-const err200 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
+}
+if(data80.target_modules !== undefined){
+let data84 = data80.target_modules;
+if(Array.isArray(data84)){
+if(data84.length < 1){
+const err200 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2533,10 +2523,11 @@ vErrors.push(err200);
 }
 errors++;
 }
-}
-}
-else {
-const err201 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data78};
+const len7 = data84.length;
+for(let i9=0; i9<len7; i9++){
+let data85 = data84[i9];
+if(!(((((((data85 === "q_proj") || (data85 === "k_proj")) || (data85 === "v_proj")) || (data85 === "o_proj")) || (data85 === "gate_proj")) || (data85 === "up_proj")) || (data85 === "down_proj"))){
+const err201 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data85};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2546,12 +2537,14 @@ vErrors.push(err201);
 errors++;
 }
 }
-if(data.sft !== undefined){
-let data85 = data.sft;
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-for(const key15 in data85){
-if(!(func1.call(schema31.properties.sft.properties, key15))){
-const err202 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data85};
+let i10 = data84.length;
+let j2;
+if(i10 > 1){
+outer2:
+for(;i10--;){
+for(j2 = i10; j2--;){
+if(func0(data84[i10], data84[j2])){
+const err202 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2559,12 +2552,14 @@ else {
 vErrors.push(err202);
 }
 errors++;
+break outer2;
 }
 }
-if(data85.steps !== undefined){
-let data86 = data85.steps;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-const err203 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data86};
+}
+}
+}
+else {
+const err203 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2573,9 +2568,11 @@ vErrors.push(err203);
 }
 errors++;
 }
-if(typeof data86 == "number"){
-if(data86 > 1000000 || isNaN(data86)){
-const err204 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data86};
+}
+if(data80.adapters !== undefined){
+let data86 = data80.adapters;
+if(typeof data86 !== "string"){
+const err204 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data86};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2584,8 +2581,8 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(data86 < 1 || isNaN(data86)){
-const err205 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data86};
+if(!((data86 === "shared") || (data86 === "per_capability"))){
+const err205 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data86};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2596,10 +2593,8 @@ errors++;
 }
 }
 }
-if(data85.batch_per_capability !== undefined){
-let data87 = data85.batch_per_capability;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err206 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+else {
+const err206 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data80};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2608,9 +2603,13 @@ vErrors.push(err206);
 }
 errors++;
 }
-if(typeof data87 == "number"){
-if(data87 > 4096 || isNaN(data87)){
-const err207 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+}
+if(data.sft !== undefined){
+let data87 = data.sft;
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+for(const key15 in data87){
+if(!(func1.call(schema31.properties.sft.properties, key15))){
+const err207 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data87};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2619,8 +2618,11 @@ vErrors.push(err207);
 }
 errors++;
 }
-if(data87 < 1 || isNaN(data87)){
-const err208 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+}
+if(data87.steps !== undefined){
+let data88 = data87.steps;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
+const err208 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data88};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2629,13 +2631,9 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-}
-if(data85.learning_rate !== undefined){
-let data88 = data85.learning_rate;
 if(typeof data88 == "number"){
-if(data88 > 1 || isNaN(data88)){
-const err209 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+if(data88 > 1000000 || isNaN(data88)){
+const err209 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data88};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2644,8 +2642,8 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(data88 <= 0 || isNaN(data88)){
-const err210 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+if(data88 < 1 || isNaN(data88)){
+const err210 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data88};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2655,8 +2653,11 @@ vErrors.push(err210);
 errors++;
 }
 }
-else {
-const err211 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+}
+if(data87.batch_per_capability !== undefined){
+let data89 = data87.batch_per_capability;
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
+const err211 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2665,13 +2666,9 @@ vErrors.push(err211);
 }
 errors++;
 }
-}
-if(data85.schedule !== undefined){
-let data89 = data85.schedule;
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-for(const key16 in data89){
-if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
-const err212 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
+if(typeof data89 == "number"){
+if(data89 > 4096 || isNaN(data89)){
+const err212 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2680,11 +2677,8 @@ vErrors.push(err212);
 }
 errors++;
 }
-}
-if(data89.type !== undefined){
-let data90 = data89.type;
-if(typeof data90 !== "string"){
-const err213 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
+if(data89 < 1 || isNaN(data89)){
+const err213 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2693,8 +2687,13 @@ vErrors.push(err213);
 }
 errors++;
 }
-if(!(((data90 === "cosine") || (data90 === "linear")) || (data90 === "constant"))){
-const err214 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
+}
+}
+if(data87.learning_rate !== undefined){
+let data90 = data87.learning_rate;
+if(typeof data90 == "number"){
+if(data90 > 1 || isNaN(data90)){
+const err214 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2703,11 +2702,8 @@ vErrors.push(err214);
 }
 errors++;
 }
-}
-if(data89.warmup_steps !== undefined){
-let data91 = data89.warmup_steps;
-if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
-const err215 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+if(data90 <= 0 || isNaN(data90)){
+const err215 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2716,9 +2712,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(typeof data91 == "number"){
-if(data91 > 1000000 || isNaN(data91)){
-const err216 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+}
+else {
+const err216 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2727,8 +2723,13 @@ vErrors.push(err216);
 }
 errors++;
 }
-if(data91 < 0 || isNaN(data91)){
-const err217 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+}
+if(data87.schedule !== undefined){
+let data91 = data87.schedule;
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+for(const key16 in data91){
+if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
+const err217 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data91};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2738,12 +2739,10 @@ vErrors.push(err217);
 errors++;
 }
 }
-}
-if(data89.min_lr_ratio !== undefined){
-let data92 = data89.min_lr_ratio;
-if(typeof data92 == "number"){
-if(data92 > 1 || isNaN(data92)){
-const err218 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+if(data91.type !== undefined){
+let data92 = data91.type;
+if(typeof data92 !== "string"){
+const err218 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data92};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2752,8 +2751,8 @@ vErrors.push(err218);
 }
 errors++;
 }
-if(data92 < 0 || isNaN(data92)){
-const err219 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+if(!(((data92 === "cosine") || (data92 === "linear")) || (data92 === "constant"))){
+const err219 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data92};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2763,8 +2762,10 @@ vErrors.push(err219);
 errors++;
 }
 }
-else {
-const err220 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+if(data91.warmup_steps !== undefined){
+let data93 = data91.warmup_steps;
+if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
+const err220 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2773,10 +2774,9 @@ vErrors.push(err220);
 }
 errors++;
 }
-}
-}
-else {
-const err221 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
+if(typeof data93 == "number"){
+if(data93 > 1000000 || isNaN(data93)){
+const err221 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2785,12 +2785,8 @@ vErrors.push(err221);
 }
 errors++;
 }
-}
-if(data85.weight_decay !== undefined){
-let data93 = data85.weight_decay;
-if(typeof data93 == "number"){
 if(data93 < 0 || isNaN(data93)){
-const err222 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
+const err222 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2800,8 +2796,12 @@ vErrors.push(err222);
 errors++;
 }
 }
-else {
-const err223 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
+}
+if(data91.min_lr_ratio !== undefined){
+let data94 = data91.min_lr_ratio;
+if(typeof data94 == "number"){
+if(data94 > 1 || isNaN(data94)){
+const err223 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2810,12 +2810,8 @@ vErrors.push(err223);
 }
 errors++;
 }
-}
-if(data85.grad_clip !== undefined){
-let data94 = data85.grad_clip;
-if(typeof data94 == "number"){
 if(data94 < 0 || isNaN(data94)){
-const err224 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
+const err224 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2826,7 +2822,7 @@ errors++;
 }
 }
 else {
-const err225 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
+const err225 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2836,12 +2832,9 @@ vErrors.push(err225);
 errors++;
 }
 }
-if(data85.adam !== undefined){
-let data95 = data85.adam;
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-for(const key17 in data95){
-if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
-const err226 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data95};
+}
+else {
+const err226 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data91};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2851,11 +2844,11 @@ vErrors.push(err226);
 errors++;
 }
 }
-if(data95.beta1 !== undefined){
-let data96 = data95.beta1;
-if(typeof data96 == "number"){
-if(data96 < 0 || isNaN(data96)){
-const err227 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
+if(data87.weight_decay !== undefined){
+let data95 = data87.weight_decay;
+if(typeof data95 == "number"){
+if(data95 < 0 || isNaN(data95)){
+const err227 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data95};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2864,8 +2857,9 @@ vErrors.push(err227);
 }
 errors++;
 }
-if(data96 >= 1 || isNaN(data96)){
-const err228 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
+}
+else {
+const err228 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data95};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2875,8 +2869,11 @@ vErrors.push(err228);
 errors++;
 }
 }
-else {
-const err229 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
+if(data87.grad_clip !== undefined){
+let data96 = data87.grad_clip;
+if(typeof data96 == "number"){
+if(data96 < 0 || isNaN(data96)){
+const err229 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data96};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2886,11 +2883,8 @@ vErrors.push(err229);
 errors++;
 }
 }
-if(data95.beta2 !== undefined){
-let data97 = data95.beta2;
-if(typeof data97 == "number"){
-if(data97 < 0 || isNaN(data97)){
-const err230 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
+else {
+const err230 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data96};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2899,8 +2893,13 @@ vErrors.push(err230);
 }
 errors++;
 }
-if(data97 >= 1 || isNaN(data97)){
-const err231 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
+}
+if(data87.adam !== undefined){
+let data97 = data87.adam;
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+for(const key17 in data97){
+if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
+const err231 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data97};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2910,8 +2909,11 @@ vErrors.push(err231);
 errors++;
 }
 }
-else {
-const err232 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
+if(data97.beta1 !== undefined){
+let data98 = data97.beta1;
+if(typeof data98 == "number"){
+if(data98 < 0 || isNaN(data98)){
+const err232 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2920,12 +2922,8 @@ vErrors.push(err232);
 }
 errors++;
 }
-}
-if(data95.eps !== undefined){
-let data98 = data95.eps;
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
-const err233 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
+if(data98 >= 1 || isNaN(data98)){
+const err233 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2934,8 +2932,9 @@ vErrors.push(err233);
 }
 errors++;
 }
-if(data98 <= 0 || isNaN(data98)){
-const err234 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
+}
+else {
+const err234 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2945,8 +2944,11 @@ vErrors.push(err234);
 errors++;
 }
 }
-else {
-const err235 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
+if(data97.beta2 !== undefined){
+let data99 = data97.beta2;
+if(typeof data99 == "number"){
+if(data99 < 0 || isNaN(data99)){
+const err235 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2955,10 +2957,8 @@ vErrors.push(err235);
 }
 errors++;
 }
-}
-}
-else {
-const err236 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data95};
+if(data99 >= 1 || isNaN(data99)){
+const err236 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2968,10 +2968,8 @@ vErrors.push(err236);
 errors++;
 }
 }
-if(data85.grad_accumulation !== undefined){
-let data99 = data85.grad_accumulation;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-const err237 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
+else {
+const err237 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2980,9 +2978,12 @@ vErrors.push(err237);
 }
 errors++;
 }
-if(typeof data99 == "number"){
-if(data99 > 1024 || isNaN(data99)){
-const err238 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
+}
+if(data97.eps !== undefined){
+let data100 = data97.eps;
+if(typeof data100 == "number"){
+if(data100 > 1 || isNaN(data100)){
+const err238 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2991,8 +2992,8 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(data99 < 1 || isNaN(data99)){
-const err239 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
+if(data100 <= 0 || isNaN(data100)){
+const err239 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -3002,13 +3003,8 @@ vErrors.push(err239);
 errors++;
 }
 }
-}
-if(data85.capability_weights !== undefined){
-let data100 = data85.capability_weights;
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
-for(const key18 in data100){
-if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
-const err240 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data100};
+else {
+const err240 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3018,11 +3014,9 @@ vErrors.push(err240);
 errors++;
 }
 }
-if(data100.domain !== undefined){
-let data101 = data100.domain;
-if(typeof data101 == "number"){
-if(data101 > 1 || isNaN(data101)){
-const err241 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+}
+else {
+const err241 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data97};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3031,8 +3025,11 @@ vErrors.push(err241);
 }
 errors++;
 }
-if(data101 < 0 || isNaN(data101)){
-const err242 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+}
+if(data87.grad_accumulation !== undefined){
+let data101 = data87.grad_accumulation;
+if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
+const err242 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3041,8 +3038,9 @@ vErrors.push(err242);
 }
 errors++;
 }
-if(data101 <= 0 || isNaN(data101)){
-const err243 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+if(typeof data101 == "number"){
+if(data101 > 1024 || isNaN(data101)){
+const err243 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3051,9 +3049,8 @@ vErrors.push(err243);
 }
 errors++;
 }
-}
-else {
-const err244 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+if(data101 < 1 || isNaN(data101)){
+const err244 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3063,11 +3060,13 @@ vErrors.push(err244);
 errors++;
 }
 }
-if(data100.reasoning !== undefined){
-let data102 = data100.reasoning;
-if(typeof data102 == "number"){
-if(data102 > 1 || isNaN(data102)){
-const err245 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+}
+if(data87.capability_weights !== undefined){
+let data102 = data87.capability_weights;
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+for(const key18 in data102){
+if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
+const err245 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data102};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3076,8 +3075,12 @@ vErrors.push(err245);
 }
 errors++;
 }
-if(data102 < 0 || isNaN(data102)){
-const err246 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+}
+if(data102.domain !== undefined){
+let data103 = data102.domain;
+if(typeof data103 == "number"){
+if(data103 > 1 || isNaN(data103)){
+const err246 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3086,8 +3089,8 @@ vErrors.push(err246);
 }
 errors++;
 }
-if(data102 <= 0 || isNaN(data102)){
-const err247 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+if(data103 < 0 || isNaN(data103)){
+const err247 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3096,9 +3099,8 @@ vErrors.push(err247);
 }
 errors++;
 }
-}
-else {
-const err248 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+if(data103 <= 0 || isNaN(data103)){
+const err248 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3108,11 +3110,8 @@ vErrors.push(err248);
 errors++;
 }
 }
-if(data100.instruction !== undefined){
-let data103 = data100.instruction;
-if(typeof data103 == "number"){
-if(data103 > 1 || isNaN(data103)){
-const err249 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+else {
+const err249 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3121,8 +3120,12 @@ vErrors.push(err249);
 }
 errors++;
 }
-if(data103 < 0 || isNaN(data103)){
-const err250 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+}
+if(data102.reasoning !== undefined){
+let data104 = data102.reasoning;
+if(typeof data104 == "number"){
+if(data104 > 1 || isNaN(data104)){
+const err250 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3131,8 +3134,8 @@ vErrors.push(err250);
 }
 errors++;
 }
-if(data103 <= 0 || isNaN(data103)){
-const err251 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+if(data104 < 0 || isNaN(data104)){
+const err251 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3141,9 +3144,8 @@ vErrors.push(err251);
 }
 errors++;
 }
-}
-else {
-const err252 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+if(data104 <= 0 || isNaN(data104)){
+const err252 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3153,11 +3155,8 @@ vErrors.push(err252);
 errors++;
 }
 }
-if(data100.integration !== undefined){
-let data104 = data100.integration;
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
-const err253 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+else {
+const err253 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3166,8 +3165,12 @@ vErrors.push(err253);
 }
 errors++;
 }
-if(data104 < 0 || isNaN(data104)){
-const err254 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+}
+if(data102.instruction !== undefined){
+let data105 = data102.instruction;
+if(typeof data105 == "number"){
+if(data105 > 1 || isNaN(data105)){
+const err254 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3176,8 +3179,8 @@ vErrors.push(err254);
 }
 errors++;
 }
-if(data104 <= 0 || isNaN(data104)){
-const err255 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+if(data105 < 0 || isNaN(data105)){
+const err255 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3186,9 +3189,8 @@ vErrors.push(err255);
 }
 errors++;
 }
-}
-else {
-const err256 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+if(data105 <= 0 || isNaN(data105)){
+const err256 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3198,9 +3200,8 @@ vErrors.push(err256);
 errors++;
 }
 }
-}
 else {
-const err257 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data100};
+const err257 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3210,10 +3211,11 @@ vErrors.push(err257);
 errors++;
 }
 }
-if(data85.projection !== undefined){
-let data105 = data85.projection;
-if(typeof data105 !== "string"){
-const err258 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data105};
+if(data102.integration !== undefined){
+let data106 = data102.integration;
+if(typeof data106 == "number"){
+if(data106 > 1 || isNaN(data106)){
+const err258 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3222,8 +3224,8 @@ vErrors.push(err258);
 }
 errors++;
 }
-if(!((((data105 === "none") || (data105 === "pcgrad")) || (data105 === "subspace")) || (data105 === "olora"))){
-const err259 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data105};
+if(data106 < 0 || isNaN(data106)){
+const err259 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3232,11 +3234,8 @@ vErrors.push(err259);
 }
 errors++;
 }
-}
-if(data85.projection_scope !== undefined){
-let data106 = data85.projection_scope;
-if(typeof data106 !== "string"){
-const err260 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data106};
+if(data106 <= 0 || isNaN(data106)){
+const err260 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3245,8 +3244,9 @@ vErrors.push(err260);
 }
 errors++;
 }
-if(!((data106 === "global") || (data106 === "per_matrix"))){
-const err261 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data106};
+}
+else {
+const err261 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3256,12 +3256,9 @@ vErrors.push(err261);
 errors++;
 }
 }
-if(data85.subspace !== undefined){
-let data107 = data85.subspace;
-if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
-for(const key19 in data107){
-if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
-const err262 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data107};
+}
+else {
+const err262 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data102};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3271,11 +3268,10 @@ vErrors.push(err262);
 errors++;
 }
 }
-if(data107.energy !== undefined){
-let data108 = data107.energy;
-if(typeof data108 == "number"){
-if(data108 > 1 || isNaN(data108)){
-const err263 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
+if(data87.projection !== undefined){
+let data107 = data87.projection;
+if(typeof data107 !== "string"){
+const err263 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data107};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3284,8 +3280,8 @@ vErrors.push(err263);
 }
 errors++;
 }
-if(data108 <= 0 || isNaN(data108)){
-const err264 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
+if(!((((data107 === "none") || (data107 === "pcgrad")) || (data107 === "subspace")) || (data107 === "olora"))){
+const err264 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data107};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3295,8 +3291,10 @@ vErrors.push(err264);
 errors++;
 }
 }
-else {
-const err265 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
+if(data87.projection_scope !== undefined){
+let data108 = data87.projection_scope;
+if(typeof data108 !== "string"){
+const err265 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data108};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3305,11 +3303,8 @@ vErrors.push(err265);
 }
 errors++;
 }
-}
-if(data107.window !== undefined){
-let data109 = data107.window;
-if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-const err266 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
+if(!((data108 === "global") || (data108 === "per_matrix"))){
+const err266 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data108};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3318,9 +3313,13 @@ vErrors.push(err266);
 }
 errors++;
 }
-if(typeof data109 == "number"){
-if(data109 > 256 || isNaN(data109)){
-const err267 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
+}
+if(data87.subspace !== undefined){
+let data109 = data87.subspace;
+if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
+for(const key19 in data109){
+if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
+const err267 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data109};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3329,8 +3328,12 @@ vErrors.push(err267);
 }
 errors++;
 }
-if(data109 < 1 || isNaN(data109)){
-const err268 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
+}
+if(data109.energy !== undefined){
+let data110 = data109.energy;
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
+const err268 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3339,12 +3342,8 @@ vErrors.push(err268);
 }
 errors++;
 }
-}
-}
-if(data107.refresh_every !== undefined){
-let data110 = data107.refresh_every;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-const err269 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
+if(data110 <= 0 || isNaN(data110)){
+const err269 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3353,9 +3352,9 @@ vErrors.push(err269);
 }
 errors++;
 }
-if(typeof data110 == "number"){
-if(data110 > 1000000 || isNaN(data110)){
-const err270 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
+}
+else {
+const err270 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3364,8 +3363,11 @@ vErrors.push(err270);
 }
 errors++;
 }
-if(data110 < 1 || isNaN(data110)){
-const err271 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
+}
+if(data109.window !== undefined){
+let data111 = data109.window;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+const err271 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3374,12 +3376,9 @@ vErrors.push(err271);
 }
 errors++;
 }
-}
-}
-if(data107.max_rank !== undefined){
-let data111 = data107.max_rank;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-const err272 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
+if(typeof data111 == "number"){
+if(data111 > 256 || isNaN(data111)){
+const err272 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3388,9 +3387,8 @@ vErrors.push(err272);
 }
 errors++;
 }
-if(typeof data111 == "number"){
-if(data111 > 1024 || isNaN(data111)){
-const err273 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
+if(data111 < 1 || isNaN(data111)){
+const err273 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3399,8 +3397,12 @@ vErrors.push(err273);
 }
 errors++;
 }
-if(data111 < 1 || isNaN(data111)){
-const err274 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
+}
+}
+if(data109.refresh_every !== undefined){
+let data112 = data109.refresh_every;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+const err274 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3409,11 +3411,9 @@ vErrors.push(err274);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err275 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data107};
+if(typeof data112 == "number"){
+if(data112 > 1000000 || isNaN(data112)){
+const err275 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3422,13 +3422,8 @@ vErrors.push(err275);
 }
 errors++;
 }
-}
-if(data85.olora !== undefined){
-let data112 = data85.olora;
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-for(const key20 in data112){
-if(!((key20 === "lambda") || (key20 === "combine_with"))){
-const err276 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data112};
+if(data112 < 1 || isNaN(data112)){
+const err276 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3438,11 +3433,11 @@ vErrors.push(err276);
 errors++;
 }
 }
-if(data112.lambda !== undefined){
-let data113 = data112.lambda;
-if(typeof data113 == "number"){
-if(data113 < 0 || isNaN(data113)){
-const err277 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data113};
+}
+if(data109.max_rank !== undefined){
+let data113 = data109.max_rank;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err277 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3451,9 +3446,9 @@ vErrors.push(err277);
 }
 errors++;
 }
-}
-else {
-const err278 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data113};
+if(typeof data113 == "number"){
+if(data113 > 1024 || isNaN(data113)){
+const err278 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3462,11 +3457,8 @@ vErrors.push(err278);
 }
 errors++;
 }
-}
-if(data112.combine_with !== undefined){
-let data114 = data112.combine_with;
-if(typeof data114 !== "string"){
-const err279 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data114};
+if(data113 < 1 || isNaN(data113)){
+const err279 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3475,8 +3467,11 @@ vErrors.push(err279);
 }
 errors++;
 }
-if(!(((data114 === "none") || (data114 === "pcgrad")) || (data114 === "subspace"))){
-const err280 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data114};
+}
+}
+}
+else {
+const err280 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data109};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3486,9 +3481,12 @@ vErrors.push(err280);
 errors++;
 }
 }
-}
-else {
-const err281 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data112};
+if(data87.olora !== undefined){
+let data114 = data87.olora;
+if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
+for(const key20 in data114){
+if(!((key20 === "lambda") || (key20 === "combine_with"))){
+const err281 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data114};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3498,10 +3496,11 @@ vErrors.push(err281);
 errors++;
 }
 }
-if(data85.interference_every !== undefined){
-let data115 = data85.interference_every;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-const err282 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
+if(data114.lambda !== undefined){
+let data115 = data114.lambda;
+if(typeof data115 == "number"){
+if(data115 < 0 || isNaN(data115)){
+const err282 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data115};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3510,9 +3509,9 @@ vErrors.push(err282);
 }
 errors++;
 }
-if(typeof data115 == "number"){
-if(data115 > 1000000 || isNaN(data115)){
-const err283 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
+}
+else {
+const err283 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data115};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3521,8 +3520,11 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(data115 < 0 || isNaN(data115)){
-const err284 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
+}
+if(data114.combine_with !== undefined){
+let data116 = data114.combine_with;
+if(typeof data116 !== "string"){
+const err284 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data116};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3531,12 +3533,8 @@ vErrors.push(err284);
 }
 errors++;
 }
-}
-}
-if(data85.log_every !== undefined){
-let data116 = data85.log_every;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-const err285 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
+if(!(((data116 === "none") || (data116 === "pcgrad")) || (data116 === "subspace"))){
+const err285 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data116};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3545,9 +3543,10 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(typeof data116 == "number"){
-if(data116 > 1000000 || isNaN(data116)){
-const err286 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
+}
+}
+else {
+const err286 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data114};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3556,8 +3555,11 @@ vErrors.push(err286);
 }
 errors++;
 }
-if(data116 < 1 || isNaN(data116)){
-const err287 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
+}
+if(data87.interference_every !== undefined){
+let data117 = data87.interference_every;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+const err287 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3566,12 +3568,9 @@ vErrors.push(err287);
 }
 errors++;
 }
-}
-}
-if(data85.checkpoint_every !== undefined){
-let data117 = data85.checkpoint_every;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-const err288 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
+if(typeof data117 == "number"){
+if(data117 > 1000000 || isNaN(data117)){
+const err288 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3580,9 +3579,8 @@ vErrors.push(err288);
 }
 errors++;
 }
-if(typeof data117 == "number"){
-if(data117 > 1000000 || isNaN(data117)){
-const err289 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
+if(data117 < 0 || isNaN(data117)){
+const err289 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3591,8 +3589,12 @@ vErrors.push(err289);
 }
 errors++;
 }
-if(data117 < 1 || isNaN(data117)){
-const err290 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
+}
+}
+if(data87.interference_probe_batches !== undefined){
+let data118 = data87.interference_probe_batches;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+const err290 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data118};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3601,12 +3603,9 @@ vErrors.push(err290);
 }
 errors++;
 }
-}
-}
-if(data85.max_bad_steps !== undefined){
-let data118 = data85.max_bad_steps;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-const err291 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
+if(typeof data118 == "number"){
+if(data118 > 64 || isNaN(data118)){
+const err291 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data118};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3615,9 +3614,8 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(typeof data118 == "number"){
-if(data118 > 1000 || isNaN(data118)){
-const err292 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
+if(data118 < 1 || isNaN(data118)){
+const err292 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data118};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3626,8 +3624,12 @@ vErrors.push(err292);
 }
 errors++;
 }
-if(data118 < 1 || isNaN(data118)){
-const err293 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
+}
+}
+if(data87.log_every !== undefined){
+let data119 = data87.log_every;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+const err293 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data119};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3636,11 +3638,9 @@ vErrors.push(err293);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err294 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data85};
+if(typeof data119 == "number"){
+if(data119 > 1000000 || isNaN(data119)){
+const err294 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data119};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3649,13 +3649,8 @@ vErrors.push(err294);
 }
 errors++;
 }
-}
-if(data.grpo !== undefined){
-let data119 = data.grpo;
-if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
-for(const key21 in data119){
-if(!(func1.call(schema31.properties.grpo.properties, key21))){
-const err295 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data119};
+if(data119 < 1 || isNaN(data119)){
+const err295 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data119};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3665,10 +3660,11 @@ vErrors.push(err295);
 errors++;
 }
 }
-if(data119.steps !== undefined){
-let data120 = data119.steps;
+}
+if(data87.checkpoint_every !== undefined){
+let data120 = data87.checkpoint_every;
 if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
-const err296 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
+const err296 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data120};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3679,7 +3675,7 @@ errors++;
 }
 if(typeof data120 == "number"){
 if(data120 > 1000000 || isNaN(data120)){
-const err297 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
+const err297 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data120};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3689,7 +3685,7 @@ vErrors.push(err297);
 errors++;
 }
 if(data120 < 1 || isNaN(data120)){
-const err298 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
+const err298 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data120};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3700,10 +3696,10 @@ errors++;
 }
 }
 }
-if(data119.prompts_per_step !== undefined){
-let data121 = data119.prompts_per_step;
+if(data87.max_bad_steps !== undefined){
+let data121 = data87.max_bad_steps;
 if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-const err299 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
+const err299 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data121};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3713,8 +3709,8 @@ vErrors.push(err299);
 errors++;
 }
 if(typeof data121 == "number"){
-if(data121 > 4096 || isNaN(data121)){
-const err300 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
+if(data121 > 1000 || isNaN(data121)){
+const err300 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data121};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3724,7 +3720,7 @@ vErrors.push(err300);
 errors++;
 }
 if(data121 < 1 || isNaN(data121)){
-const err301 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
+const err301 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data121};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3735,10 +3731,9 @@ errors++;
 }
 }
 }
-if(data119.group_size !== undefined){
-let data122 = data119.group_size;
-if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-const err302 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
+}
+else {
+const err302 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data87};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3747,9 +3742,13 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(typeof data122 == "number"){
-if(data122 > 256 || isNaN(data122)){
-const err303 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
+}
+if(data.grpo !== undefined){
+let data122 = data.grpo;
+if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
+for(const key21 in data122){
+if(!(func1.call(schema31.properties.grpo.properties, key21))){
+const err303 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data122};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3758,8 +3757,11 @@ vErrors.push(err303);
 }
 errors++;
 }
-if(data122 < 2 || isNaN(data122)){
-const err304 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
+}
+if(data122.steps !== undefined){
+let data123 = data122.steps;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+const err304 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data123};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3768,12 +3770,9 @@ vErrors.push(err304);
 }
 errors++;
 }
-}
-}
-if(data119.num_iterations !== undefined){
-let data123 = data119.num_iterations;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-const err305 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
+if(typeof data123 == "number"){
+if(data123 > 1000000 || isNaN(data123)){
+const err305 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data123};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3782,9 +3781,8 @@ vErrors.push(err305);
 }
 errors++;
 }
-if(typeof data123 == "number"){
-if(data123 > 16 || isNaN(data123)){
-const err306 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
+if(data123 < 1 || isNaN(data123)){
+const err306 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data123};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3793,8 +3791,12 @@ vErrors.push(err306);
 }
 errors++;
 }
-if(data123 < 1 || isNaN(data123)){
-const err307 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
+}
+}
+if(data122.prompts_per_step !== undefined){
+let data124 = data122.prompts_per_step;
+if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
+const err307 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data124};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3803,13 +3805,9 @@ vErrors.push(err307);
 }
 errors++;
 }
-}
-}
-if(data119.learning_rate !== undefined){
-let data124 = data119.learning_rate;
 if(typeof data124 == "number"){
-if(data124 > 1 || isNaN(data124)){
-const err308 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
+if(data124 > 4096 || isNaN(data124)){
+const err308 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data124};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3818,8 +3816,8 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(data124 <= 0 || isNaN(data124)){
-const err309 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
+if(data124 < 1 || isNaN(data124)){
+const err309 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data124};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3829,8 +3827,11 @@ vErrors.push(err309);
 errors++;
 }
 }
-else {
-const err310 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
+}
+if(data122.group_size !== undefined){
+let data125 = data122.group_size;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+const err310 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data125};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3839,12 +3840,9 @@ vErrors.push(err310);
 }
 errors++;
 }
-}
-if(data119.grad_clip !== undefined){
-let data125 = data119.grad_clip;
 if(typeof data125 == "number"){
-if(data125 < 0 || isNaN(data125)){
-const err311 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data125};
+if(data125 > 256 || isNaN(data125)){
+const err311 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data125};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3853,9 +3851,8 @@ vErrors.push(err311);
 }
 errors++;
 }
-}
-else {
-const err312 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data125};
+if(data125 < 2 || isNaN(data125)){
+const err312 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data125};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3865,12 +3862,11 @@ vErrors.push(err312);
 errors++;
 }
 }
-if(data119.adam !== undefined){
-let data126 = data119.adam;
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-for(const key22 in data126){
-if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
-const err313 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data126};
+}
+if(data122.num_iterations !== undefined){
+let data126 = data122.num_iterations;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+const err313 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data126};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3879,12 +3875,9 @@ vErrors.push(err313);
 }
 errors++;
 }
-}
-if(data126.beta1 !== undefined){
-let data127 = data126.beta1;
-if(typeof data127 == "number"){
-if(data127 < 0 || isNaN(data127)){
-const err314 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
+if(typeof data126 == "number"){
+if(data126 > 16 || isNaN(data126)){
+const err314 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data126};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3893,8 +3886,8 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(data127 >= 1 || isNaN(data127)){
-const err315 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
+if(data126 < 1 || isNaN(data126)){
+const err315 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data126};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3904,8 +3897,12 @@ vErrors.push(err315);
 errors++;
 }
 }
-else {
-const err316 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
+}
+if(data122.learning_rate !== undefined){
+let data127 = data122.learning_rate;
+if(typeof data127 == "number"){
+if(data127 > 1 || isNaN(data127)){
+const err316 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data127};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3914,12 +3911,8 @@ vErrors.push(err316);
 }
 errors++;
 }
-}
-if(data126.beta2 !== undefined){
-let data128 = data126.beta2;
-if(typeof data128 == "number"){
-if(data128 < 0 || isNaN(data128)){
-const err317 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
+if(data127 <= 0 || isNaN(data127)){
+const err317 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data127};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3928,8 +3921,9 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(data128 >= 1 || isNaN(data128)){
-const err318 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
+}
+else {
+const err318 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data127};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3939,8 +3933,11 @@ vErrors.push(err318);
 errors++;
 }
 }
-else {
-const err319 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
+if(data122.grad_clip !== undefined){
+let data128 = data122.grad_clip;
+if(typeof data128 == "number"){
+if(data128 < 0 || isNaN(data128)){
+const err319 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data128};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3950,11 +3947,8 @@ vErrors.push(err319);
 errors++;
 }
 }
-if(data126.eps !== undefined){
-let data129 = data126.eps;
-if(typeof data129 == "number"){
-if(data129 > 1 || isNaN(data129)){
-const err320 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
+else {
+const err320 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data128};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3963,8 +3957,13 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(data129 <= 0 || isNaN(data129)){
-const err321 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
+}
+if(data122.adam !== undefined){
+let data129 = data122.adam;
+if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
+for(const key22 in data129){
+if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
+const err321 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data129};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3974,8 +3973,11 @@ vErrors.push(err321);
 errors++;
 }
 }
-else {
-const err322 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
+if(data129.beta1 !== undefined){
+let data130 = data129.beta1;
+if(typeof data130 == "number"){
+if(data130 < 0 || isNaN(data130)){
+const err322 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data130};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3984,10 +3986,8 @@ vErrors.push(err322);
 }
 errors++;
 }
-}
-}
-else {
-const err323 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data126};
+if(data130 >= 1 || isNaN(data130)){
+const err323 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data130};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3997,11 +3997,8 @@ vErrors.push(err323);
 errors++;
 }
 }
-if(data119.clip_epsilon !== undefined){
-let data130 = data119.clip_epsilon;
-if(typeof data130 == "number"){
-if(data130 > 1 || isNaN(data130)){
-const err324 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
+else {
+const err324 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data130};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4010,8 +4007,12 @@ vErrors.push(err324);
 }
 errors++;
 }
-if(data130 <= 0 || isNaN(data130)){
-const err325 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
+}
+if(data129.beta2 !== undefined){
+let data131 = data129.beta2;
+if(typeof data131 == "number"){
+if(data131 < 0 || isNaN(data131)){
+const err325 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data131};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4020,9 +4021,8 @@ vErrors.push(err325);
 }
 errors++;
 }
-}
-else {
-const err326 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
+if(data131 >= 1 || isNaN(data131)){
+const err326 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data131};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4032,11 +4032,8 @@ vErrors.push(err326);
 errors++;
 }
 }
-if(data119.epsilon_high !== undefined){
-let data131 = data119.epsilon_high;
-if(typeof data131 == "number"){
-if(data131 > 10 || isNaN(data131)){
-const err327 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
+else {
+const err327 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data131};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4045,8 +4042,12 @@ vErrors.push(err327);
 }
 errors++;
 }
-if(data131 < 0 || isNaN(data131)){
-const err328 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
+}
+if(data129.eps !== undefined){
+let data132 = data129.eps;
+if(typeof data132 == "number"){
+if(data132 > 1 || isNaN(data132)){
+const err328 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data132};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4055,9 +4056,8 @@ vErrors.push(err328);
 }
 errors++;
 }
-}
-else {
-const err329 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
+if(data132 <= 0 || isNaN(data132)){
+const err329 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data132};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4067,11 +4067,8 @@ vErrors.push(err329);
 errors++;
 }
 }
-if(data119.kl_beta !== undefined){
-let data132 = data119.kl_beta;
-if(typeof data132 == "number"){
-if(data132 < 0 || isNaN(data132)){
-const err330 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data132};
+else {
+const err330 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data132};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4081,8 +4078,9 @@ vErrors.push(err330);
 errors++;
 }
 }
+}
 else {
-const err331 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data132};
+const err331 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data129};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4092,11 +4090,11 @@ vErrors.push(err331);
 errors++;
 }
 }
-if(data119.temperature !== undefined){
-let data133 = data119.temperature;
+if(data122.clip_epsilon !== undefined){
+let data133 = data122.clip_epsilon;
 if(typeof data133 == "number"){
-if(data133 > 5 || isNaN(data133)){
-const err332 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
+if(data133 > 1 || isNaN(data133)){
+const err332 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data133};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4106,7 +4104,7 @@ vErrors.push(err332);
 errors++;
 }
 if(data133 <= 0 || isNaN(data133)){
-const err333 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
+const err333 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data133};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4117,7 +4115,7 @@ errors++;
 }
 }
 else {
-const err334 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
+const err334 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data133};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4127,11 +4125,11 @@ vErrors.push(err334);
 errors++;
 }
 }
-if(data119.top_p !== undefined){
-let data134 = data119.top_p;
+if(data122.epsilon_high !== undefined){
+let data134 = data122.epsilon_high;
 if(typeof data134 == "number"){
-if(data134 > 1 || isNaN(data134)){
-const err335 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
+if(data134 > 10 || isNaN(data134)){
+const err335 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data134};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4140,8 +4138,8 @@ vErrors.push(err335);
 }
 errors++;
 }
-if(data134 <= 0 || isNaN(data134)){
-const err336 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
+if(data134 < 0 || isNaN(data134)){
+const err336 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data134};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4152,7 +4150,7 @@ errors++;
 }
 }
 else {
-const err337 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
+const err337 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data134};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4162,10 +4160,11 @@ vErrors.push(err337);
 errors++;
 }
 }
-if(data119.max_new_tokens !== undefined){
-let data135 = data119.max_new_tokens;
-if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
-const err338 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
+if(data122.kl_beta !== undefined){
+let data135 = data122.kl_beta;
+if(typeof data135 == "number"){
+if(data135 < 0 || isNaN(data135)){
+const err338 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data135};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4174,9 +4173,9 @@ vErrors.push(err338);
 }
 errors++;
 }
-if(typeof data135 == "number"){
-if(data135 > 8192 || isNaN(data135)){
-const err339 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
+}
+else {
+const err339 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data135};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4185,8 +4184,12 @@ vErrors.push(err339);
 }
 errors++;
 }
-if(data135 < 1 || isNaN(data135)){
-const err340 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
+}
+if(data122.temperature !== undefined){
+let data136 = data122.temperature;
+if(typeof data136 == "number"){
+if(data136 > 5 || isNaN(data136)){
+const err340 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data136};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4195,17 +4198,8 @@ vErrors.push(err340);
 }
 errors++;
 }
-}
-}
-if(data119.stop !== undefined){
-let data136 = data119.stop;
-if(Array.isArray(data136)){
-const len8 = data136.length;
-for(let i11=0; i11<len8; i11++){
-let data137 = data136[i11];
-if(typeof data137 === "string"){
-if(func4(data137) < 1){
-const err341 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data137};
+if(data136 <= 0 || isNaN(data136)){
+const err341 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data136};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4216,7 +4210,7 @@ errors++;
 }
 }
 else {
-const err342 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data137};
+const err342 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data136};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4226,9 +4220,11 @@ vErrors.push(err342);
 errors++;
 }
 }
-}
-else {
-const err343 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data136};
+if(data122.top_p !== undefined){
+let data137 = data122.top_p;
+if(typeof data137 == "number"){
+if(data137 > 1 || isNaN(data137)){
+const err343 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data137};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4237,11 +4233,8 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-if(data119.loss_type !== undefined){
-let data138 = data119.loss_type;
-if(typeof data138 !== "string"){
-const err344 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data138};
+if(data137 <= 0 || isNaN(data137)){
+const err344 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data137};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4250,8 +4243,9 @@ vErrors.push(err344);
 }
 errors++;
 }
-if(!(((data138 === "grpo") || (data138 === "dr_grpo")) || (data138 === "dapo"))){
-const err345 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data138};
+}
+else {
+const err345 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data137};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4261,10 +4255,10 @@ vErrors.push(err345);
 errors++;
 }
 }
-if(data119.importance_sampling !== undefined){
-let data139 = data119.importance_sampling;
-if(typeof data139 !== "string"){
-const err346 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data139};
+if(data122.max_new_tokens !== undefined){
+let data138 = data122.max_new_tokens;
+if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
+const err346 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data138};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4273,8 +4267,9 @@ vErrors.push(err346);
 }
 errors++;
 }
-if(!((data139 === "token") || (data139 === "sequence"))){
-const err347 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data139};
+if(typeof data138 == "number"){
+if(data138 > 8192 || isNaN(data138)){
+const err347 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data138};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4283,11 +4278,8 @@ vErrors.push(err347);
 }
 errors++;
 }
-}
-if(data119.scale_rewards !== undefined){
-let data140 = data119.scale_rewards;
-if(typeof data140 !== "string"){
-const err348 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data140};
+if(data138 < 1 || isNaN(data138)){
+const err348 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data138};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4296,8 +4288,17 @@ vErrors.push(err348);
 }
 errors++;
 }
-if(!(((data140 === "group") || (data140 === "batch")) || (data140 === "none"))){
-const err349 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data140};
+}
+}
+if(data122.stop !== undefined){
+let data139 = data122.stop;
+if(Array.isArray(data139)){
+const len8 = data139.length;
+for(let i11=0; i11<len8; i11++){
+let data140 = data139[i11];
+if(typeof data140 === "string"){
+if(func4(data140) < 1){
+const err349 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data140};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4307,10 +4308,8 @@ vErrors.push(err349);
 errors++;
 }
 }
-if(data119.mask_truncated_completions !== undefined){
-let data141 = data119.mask_truncated_completions;
-if(typeof data141 !== "boolean"){
-const err350 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data141};
+else {
+const err350 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data140};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4320,10 +4319,9 @@ vErrors.push(err350);
 errors++;
 }
 }
-if(data119.aggregation !== undefined){
-let data142 = data119.aggregation;
-if(typeof data142 !== "string"){
-const err351 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data142};
+}
+else {
+const err351 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data139};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4332,8 +4330,11 @@ vErrors.push(err351);
 }
 errors++;
 }
-if(!((data142 === "sum_then_normalize") || (data142 === "normalize_then_sum"))){
-const err352 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data142};
+}
+if(data122.loss_type !== undefined){
+let data141 = data122.loss_type;
+if(typeof data141 !== "string"){
+const err352 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data141};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4342,13 +4343,8 @@ vErrors.push(err352);
 }
 errors++;
 }
-}
-if(data119.capability_weights !== undefined){
-let data143 = data119.capability_weights;
-if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
-for(const key23 in data143){
-if(!((((key23 === "domain") || (key23 === "reasoning")) || (key23 === "instruction")) || (key23 === "integration"))){
-const err353 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data143};
+if(!(((data141 === "grpo") || (data141 === "dr_grpo")) || (data141 === "dapo"))){
+const err353 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data141};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4358,11 +4354,10 @@ vErrors.push(err353);
 errors++;
 }
 }
-if(data143.domain !== undefined){
-let data144 = data143.domain;
-if(typeof data144 == "number"){
-if(data144 > 1 || isNaN(data144)){
-const err354 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
+if(data122.importance_sampling !== undefined){
+let data142 = data122.importance_sampling;
+if(typeof data142 !== "string"){
+const err354 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data142};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4371,8 +4366,8 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(data144 <= 0 || isNaN(data144)){
-const err355 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
+if(!((data142 === "token") || (data142 === "sequence"))){
+const err355 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data142};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4382,8 +4377,10 @@ vErrors.push(err355);
 errors++;
 }
 }
-else {
-const err356 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
+if(data122.scale_rewards !== undefined){
+let data143 = data122.scale_rewards;
+if(typeof data143 !== "string"){
+const err356 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data143};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4392,12 +4389,8 @@ vErrors.push(err356);
 }
 errors++;
 }
-}
-if(data143.reasoning !== undefined){
-let data145 = data143.reasoning;
-if(typeof data145 == "number"){
-if(data145 > 1 || isNaN(data145)){
-const err357 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
+if(!(((data143 === "group") || (data143 === "batch")) || (data143 === "none"))){
+const err357 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data143};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4406,8 +4399,13 @@ vErrors.push(err357);
 }
 errors++;
 }
-if(data145 <= 0 || isNaN(data145)){
-const err358 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
+}
+if(data122.dynamic_sampling !== undefined){
+let data144 = data122.dynamic_sampling;
+if(data144 && typeof data144 == "object" && !Array.isArray(data144)){
+for(const key23 in data144){
+if(!((key23 === "enabled") || (key23 === "max_rounds"))){
+const err358 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data144};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4417,8 +4415,10 @@ vErrors.push(err358);
 errors++;
 }
 }
-else {
-const err359 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
+if(data144.enabled !== undefined){
+let data145 = data144.enabled;
+if(typeof data145 !== "boolean"){
+const err359 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data145};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4428,11 +4428,10 @@ vErrors.push(err359);
 errors++;
 }
 }
-if(data143.instruction !== undefined){
-let data146 = data143.instruction;
-if(typeof data146 == "number"){
-if(data146 > 1 || isNaN(data146)){
-const err360 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
+if(data144.max_rounds !== undefined){
+let data146 = data144.max_rounds;
+if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
+const err360 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data146};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4441,8 +4440,9 @@ vErrors.push(err360);
 }
 errors++;
 }
-if(data146 <= 0 || isNaN(data146)){
-const err361 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
+if(typeof data146 == "number"){
+if(data146 > 64 || isNaN(data146)){
+const err361 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data146};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4451,9 +4451,8 @@ vErrors.push(err361);
 }
 errors++;
 }
-}
-else {
-const err362 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
+if(data146 < 1 || isNaN(data146)){
+const err362 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data146};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4463,11 +4462,10 @@ vErrors.push(err362);
 errors++;
 }
 }
-if(data143.integration !== undefined){
-let data147 = data143.integration;
-if(typeof data147 == "number"){
-if(data147 > 1 || isNaN(data147)){
-const err363 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
+}
+}
+else {
+const err363 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data144};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4476,8 +4474,11 @@ vErrors.push(err363);
 }
 errors++;
 }
-if(data147 <= 0 || isNaN(data147)){
-const err364 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
+}
+if(data122.mask_truncated_completions !== undefined){
+let data147 = data122.mask_truncated_completions;
+if(typeof data147 !== "boolean"){
+const err364 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data147};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4487,8 +4488,10 @@ vErrors.push(err364);
 errors++;
 }
 }
-else {
-const err365 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
+if(data122.aggregation !== undefined){
+let data148 = data122.aggregation;
+if(typeof data148 !== "string"){
+const err365 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data148};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4497,10 +4500,8 @@ vErrors.push(err365);
 }
 errors++;
 }
-}
-}
-else {
-const err366 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data143};
+if(!((data148 === "sum_then_normalize") || (data148 === "normalize_then_sum"))){
+const err366 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data148};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4510,11 +4511,12 @@ vErrors.push(err366);
 errors++;
 }
 }
-if(data119.rewards !== undefined){
-let data148 = data119.rewards;
-if(Array.isArray(data148)){
-if(data148.length < 1){
-const err367 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data148};
+if(data122.capability_weights !== undefined){
+let data149 = data122.capability_weights;
+if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+for(const key24 in data149){
+if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
+const err367 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data149};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4523,12 +4525,12 @@ vErrors.push(err367);
 }
 errors++;
 }
-const len9 = data148.length;
-for(let i12=0; i12<len9; i12++){
-let data149 = data148[i12];
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
-if(data149.name === undefined){
-const err368 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+}
+if(data149.domain !== undefined){
+let data150 = data149.domain;
+if(typeof data150 == "number"){
+if(data150 > 1 || isNaN(data150)){
+const err368 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data150};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4537,8 +4539,8 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(data149.weight === undefined){
-const err369 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+if(data150 <= 0 || isNaN(data150)){
+const err369 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data150};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4547,9 +4549,9 @@ vErrors.push(err369);
 }
 errors++;
 }
-for(const key24 in data149){
-if(!((((key24 === "name") || (key24 === "weight")) || (key24 === "module")) || (key24 === "id"))){
-const err370 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+}
+else {
+const err370 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data150};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4559,10 +4561,11 @@ vErrors.push(err370);
 errors++;
 }
 }
-if(data149.name !== undefined){
-let data150 = data149.name;
-if(typeof data150 !== "string"){
-const err371 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data150};
+if(data149.reasoning !== undefined){
+let data151 = data149.reasoning;
+if(typeof data151 == "number"){
+if(data151 > 1 || isNaN(data151)){
+const err371 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data151};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4571,8 +4574,8 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(!(((((data150 === "domain") || (data150 === "reasoning")) || (data150 === "instruction")) || (data150 === "format")) || (data150 === "custom"))){
-const err372 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data150};
+if(data151 <= 0 || isNaN(data151)){
+const err372 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data151};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4582,11 +4585,8 @@ vErrors.push(err372);
 errors++;
 }
 }
-if(data149.weight !== undefined){
-let data151 = data149.weight;
-if(typeof data151 == "number"){
-if(data151 < 0 || isNaN(data151)){
-const err373 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data151};
+else {
+const err373 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data151};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4596,8 +4596,11 @@ vErrors.push(err373);
 errors++;
 }
 }
-else {
-const err374 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data151};
+if(data149.instruction !== undefined){
+let data152 = data149.instruction;
+if(typeof data152 == "number"){
+if(data152 > 1 || isNaN(data152)){
+const err374 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data152};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4606,11 +4609,8 @@ vErrors.push(err374);
 }
 errors++;
 }
-}
-if(data149.module !== undefined){
-let data152 = data149.module;
-if(typeof data152 !== "string"){
-const err375 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data152};
+if(data152 <= 0 || isNaN(data152)){
+const err375 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data152};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4620,11 +4620,8 @@ vErrors.push(err375);
 errors++;
 }
 }
-if(data149.id !== undefined){
-let data153 = data149.id;
-if(typeof data153 === "string"){
-if(!pattern7.test(data153)){
-const err376 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data153};
+else {
+const err376 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data152};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4634,8 +4631,11 @@ vErrors.push(err376);
 errors++;
 }
 }
-else {
-const err377 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data153};
+if(data149.integration !== undefined){
+let data153 = data149.integration;
+if(typeof data153 == "number"){
+if(data153 > 1 || isNaN(data153)){
+const err377 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data153};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4644,10 +4644,8 @@ vErrors.push(err377);
 }
 errors++;
 }
-}
-}
-else {
-const err378 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+if(data153 <= 0 || isNaN(data153)){
+const err378 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data153};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4657,9 +4655,8 @@ vErrors.push(err378);
 errors++;
 }
 }
-}
 else {
-const err379 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data148};
+const err379 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data153};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4669,10 +4666,9 @@ vErrors.push(err379);
 errors++;
 }
 }
-if(data119.weighting !== undefined){
-let data154 = data119.weighting;
-if(typeof data154 !== "string"){
-const err380 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data154};
+}
+else {
+const err380 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data149};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4681,8 +4677,12 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(!(((data154 === "fixed") || (data154 === "gap")) || (data154 === "gradnorm"))){
-const err381 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data154};
+}
+if(data122.rewards !== undefined){
+let data154 = data122.rewards;
+if(Array.isArray(data154)){
+if(data154.length < 1){
+const err381 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data154};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4691,13 +4691,12 @@ vErrors.push(err381);
 }
 errors++;
 }
-}
-if(data119.gap !== undefined){
-let data155 = data119.gap;
+const len9 = data154.length;
+for(let i12=0; i12<len9; i12++){
+let data155 = data154[i12];
 if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-for(const key25 in data155){
-if(!(((((key25 === "targets") || (key25 === "temperature")) || (key25 === "min_weight")) || (key25 === "max_weight")) || (key25 === "ema"))){
-const err382 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data155};
+if(data155.name === undefined){
+const err382 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4706,13 +4705,8 @@ vErrors.push(err382);
 }
 errors++;
 }
-}
-if(data155.targets !== undefined){
-let data156 = data155.targets;
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-for(const key26 in data156){
-if(!((((key26 === "domain") || (key26 === "reasoning")) || (key26 === "instruction")) || (key26 === "integration"))){
-const err383 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data156};
+if(data155.weight === undefined){
+const err383 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4721,12 +4715,9 @@ vErrors.push(err383);
 }
 errors++;
 }
-}
-if(data156.domain !== undefined){
-let data157 = data156.domain;
-if(typeof data157 == "number"){
-if(data157 > 1 || isNaN(data157)){
-const err384 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+for(const key25 in data155){
+if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
+const err384 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4735,8 +4726,11 @@ vErrors.push(err384);
 }
 errors++;
 }
-if(data157 < 0 || isNaN(data157)){
-const err385 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+}
+if(data155.name !== undefined){
+let data156 = data155.name;
+if(typeof data156 !== "string"){
+const err385 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data156};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4745,8 +4739,8 @@ vErrors.push(err385);
 }
 errors++;
 }
-if(data157 <= 0 || isNaN(data157)){
-const err386 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+if(!(((((data156 === "domain") || (data156 === "reasoning")) || (data156 === "instruction")) || (data156 === "format")) || (data156 === "custom"))){
+const err386 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data156};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4756,8 +4750,11 @@ vErrors.push(err386);
 errors++;
 }
 }
-else {
-const err387 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+if(data155.weight !== undefined){
+let data157 = data155.weight;
+if(typeof data157 == "number"){
+if(data157 < 0 || isNaN(data157)){
+const err387 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data157};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4767,11 +4764,8 @@ vErrors.push(err387);
 errors++;
 }
 }
-if(data156.reasoning !== undefined){
-let data158 = data156.reasoning;
-if(typeof data158 == "number"){
-if(data158 > 1 || isNaN(data158)){
-const err388 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+else {
+const err388 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data157};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4780,8 +4774,11 @@ vErrors.push(err388);
 }
 errors++;
 }
-if(data158 < 0 || isNaN(data158)){
-const err389 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+}
+if(data155.module !== undefined){
+let data158 = data155.module;
+if(typeof data158 !== "string"){
+const err389 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data158};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4790,8 +4787,12 @@ vErrors.push(err389);
 }
 errors++;
 }
-if(data158 <= 0 || isNaN(data158)){
-const err390 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+}
+if(data155.id !== undefined){
+let data159 = data155.id;
+if(typeof data159 === "string"){
+if(!pattern7.test(data159)){
+const err390 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data159};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4802,7 +4803,7 @@ errors++;
 }
 }
 else {
-const err391 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+const err391 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data159};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4812,11 +4813,9 @@ vErrors.push(err391);
 errors++;
 }
 }
-if(data156.instruction !== undefined){
-let data159 = data156.instruction;
-if(typeof data159 == "number"){
-if(data159 > 1 || isNaN(data159)){
-const err392 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+}
+else {
+const err392 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4825,8 +4824,10 @@ vErrors.push(err392);
 }
 errors++;
 }
-if(data159 < 0 || isNaN(data159)){
-const err393 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+}
+}
+else {
+const err393 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data154};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4835,8 +4836,11 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(data159 <= 0 || isNaN(data159)){
-const err394 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+}
+if(data122.weighting !== undefined){
+let data160 = data122.weighting;
+if(typeof data160 !== "string"){
+const err394 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data160};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4845,9 +4849,8 @@ vErrors.push(err394);
 }
 errors++;
 }
-}
-else {
-const err395 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+if(!(((data160 === "fixed") || (data160 === "gap")) || (data160 === "gradnorm"))){
+const err395 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data160};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4857,11 +4860,12 @@ vErrors.push(err395);
 errors++;
 }
 }
-if(data156.integration !== undefined){
-let data160 = data156.integration;
-if(typeof data160 == "number"){
-if(data160 > 1 || isNaN(data160)){
-const err396 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+if(data122.gap !== undefined){
+let data161 = data122.gap;
+if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
+for(const key26 in data161){
+if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
+const err396 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data161};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4870,8 +4874,13 @@ vErrors.push(err396);
 }
 errors++;
 }
-if(data160 < 0 || isNaN(data160)){
-const err397 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+}
+if(data161.targets !== undefined){
+let data162 = data161.targets;
+if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
+for(const key27 in data162){
+if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
+const err397 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data162};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4880,8 +4889,12 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(data160 <= 0 || isNaN(data160)){
-const err398 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+}
+if(data162.domain !== undefined){
+let data163 = data162.domain;
+if(typeof data163 == "number"){
+if(data163 > 1 || isNaN(data163)){
+const err398 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4890,9 +4903,8 @@ vErrors.push(err398);
 }
 errors++;
 }
-}
-else {
-const err399 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+if(data163 < 0 || isNaN(data163)){
+const err399 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4901,10 +4913,8 @@ vErrors.push(err399);
 }
 errors++;
 }
-}
-}
-else {
-const err400 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data156};
+if(data163 <= 0 || isNaN(data163)){
+const err400 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4914,11 +4924,8 @@ vErrors.push(err400);
 errors++;
 }
 }
-if(data155.temperature !== undefined){
-let data161 = data155.temperature;
-if(typeof data161 == "number"){
-if(data161 <= 0 || isNaN(data161)){
-const err401 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data161};
+else {
+const err401 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4928,8 +4935,11 @@ vErrors.push(err401);
 errors++;
 }
 }
-else {
-const err402 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data161};
+if(data162.reasoning !== undefined){
+let data164 = data162.reasoning;
+if(typeof data164 == "number"){
+if(data164 > 1 || isNaN(data164)){
+const err402 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4938,12 +4948,8 @@ vErrors.push(err402);
 }
 errors++;
 }
-}
-if(data155.min_weight !== undefined){
-let data162 = data155.min_weight;
-if(typeof data162 == "number"){
-if(data162 > 1 || isNaN(data162)){
-const err403 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
+if(data164 < 0 || isNaN(data164)){
+const err403 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4952,8 +4958,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(data162 < 0 || isNaN(data162)){
-const err404 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
+if(data164 <= 0 || isNaN(data164)){
+const err404 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4964,7 +4970,7 @@ errors++;
 }
 }
 else {
-const err405 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
+const err405 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4974,11 +4980,11 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data155.max_weight !== undefined){
-let data163 = data155.max_weight;
-if(typeof data163 == "number"){
-if(data163 > 1 || isNaN(data163)){
-const err406 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
+if(data162.instruction !== undefined){
+let data165 = data162.instruction;
+if(typeof data165 == "number"){
+if(data165 > 1 || isNaN(data165)){
+const err406 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4987,8 +4993,8 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(data163 < 0 || isNaN(data163)){
-const err407 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
+if(data165 < 0 || isNaN(data165)){
+const err407 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4997,9 +5003,8 @@ vErrors.push(err407);
 }
 errors++;
 }
-}
-else {
-const err408 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
+if(data165 <= 0 || isNaN(data165)){
+const err408 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5009,11 +5014,8 @@ vErrors.push(err408);
 errors++;
 }
 }
-if(data155.ema !== undefined){
-let data164 = data155.ema;
-if(typeof data164 == "number"){
-if(data164 > 1 || isNaN(data164)){
-const err409 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
+else {
+const err409 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5022,8 +5024,12 @@ vErrors.push(err409);
 }
 errors++;
 }
-if(data164 < 0 || isNaN(data164)){
-const err410 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
+}
+if(data162.integration !== undefined){
+let data166 = data162.integration;
+if(typeof data166 == "number"){
+if(data166 > 1 || isNaN(data166)){
+const err410 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5032,9 +5038,8 @@ vErrors.push(err410);
 }
 errors++;
 }
-}
-else {
-const err411 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
+if(data166 < 0 || isNaN(data166)){
+const err411 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5043,10 +5048,8 @@ vErrors.push(err411);
 }
 errors++;
 }
-}
-}
-else {
-const err412 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data155};
+if(data166 <= 0 || isNaN(data166)){
+const err412 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5056,12 +5059,8 @@ vErrors.push(err412);
 errors++;
 }
 }
-if(data119.gradnorm !== undefined){
-let data165 = data119.gradnorm;
-if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
-for(const key27 in data165){
-if(!((key27 === "alpha") || (key27 === "learning_rate"))){
-const err413 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data165};
+else {
+const err413 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5071,11 +5070,9 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data165.alpha !== undefined){
-let data166 = data165.alpha;
-if(typeof data166 == "number"){
-if(data166 < 0 || isNaN(data166)){
-const err414 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data166};
+}
+else {
+const err414 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data162};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5085,8 +5082,11 @@ vErrors.push(err414);
 errors++;
 }
 }
-else {
-const err415 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data166};
+if(data161.temperature !== undefined){
+let data167 = data161.temperature;
+if(typeof data167 == "number"){
+if(data167 <= 0 || isNaN(data167)){
+const err415 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data167};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5096,11 +5096,8 @@ vErrors.push(err415);
 errors++;
 }
 }
-if(data165.learning_rate !== undefined){
-let data167 = data165.learning_rate;
-if(typeof data167 == "number"){
-if(data167 <= 0 || isNaN(data167)){
-const err416 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data167};
+else {
+const err416 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data167};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5110,8 +5107,11 @@ vErrors.push(err416);
 errors++;
 }
 }
-else {
-const err417 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data167};
+if(data161.min_weight !== undefined){
+let data168 = data161.min_weight;
+if(typeof data168 == "number"){
+if(data168 > 1 || isNaN(data168)){
+const err417 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data168};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5120,10 +5120,8 @@ vErrors.push(err417);
 }
 errors++;
 }
-}
-}
-else {
-const err418 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data165};
+if(data168 < 0 || isNaN(data168)){
+const err418 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data168};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5133,10 +5131,8 @@ vErrors.push(err418);
 errors++;
 }
 }
-if(data119.projection !== undefined){
-let data168 = data119.projection;
-if(typeof data168 !== "string"){
-const err419 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data168};
+else {
+const err419 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data168};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5145,8 +5141,12 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(!(((data168 === "none") || (data168 === "pcgrad")) || (data168 === "subspace"))){
-const err420 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data168};
+}
+if(data161.max_weight !== undefined){
+let data169 = data161.max_weight;
+if(typeof data169 == "number"){
+if(data169 > 1 || isNaN(data169)){
+const err420 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data169};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5155,11 +5155,8 @@ vErrors.push(err420);
 }
 errors++;
 }
-}
-if(data119.log_rollouts_every !== undefined){
-let data169 = data119.log_rollouts_every;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-const err421 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
+if(data169 < 0 || isNaN(data169)){
+const err421 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data169};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5168,9 +5165,9 @@ vErrors.push(err421);
 }
 errors++;
 }
-if(typeof data169 == "number"){
-if(data169 > 1000000 || isNaN(data169)){
-const err422 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
+}
+else {
+const err422 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data169};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5179,8 +5176,12 @@ vErrors.push(err422);
 }
 errors++;
 }
-if(data169 < 1 || isNaN(data169)){
-const err423 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
+}
+if(data161.ema !== undefined){
+let data170 = data161.ema;
+if(typeof data170 == "number"){
+if(data170 > 1 || isNaN(data170)){
+const err423 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data170};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5189,12 +5190,8 @@ vErrors.push(err423);
 }
 errors++;
 }
-}
-}
-if(data119.probe_every !== undefined){
-let data170 = data119.probe_every;
-if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
-const err424 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
+if(data170 < 0 || isNaN(data170)){
+const err424 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data170};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5203,9 +5200,9 @@ vErrors.push(err424);
 }
 errors++;
 }
-if(typeof data170 == "number"){
-if(data170 > 1000000 || isNaN(data170)){
-const err425 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
+}
+else {
+const err425 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data170};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5214,8 +5211,10 @@ vErrors.push(err425);
 }
 errors++;
 }
-if(data170 < 0 || isNaN(data170)){
-const err426 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
+}
+}
+else {
+const err426 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data161};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5225,11 +5224,12 @@ vErrors.push(err426);
 errors++;
 }
 }
-}
-if(data119.checkpoint_every !== undefined){
-let data171 = data119.checkpoint_every;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-const err427 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
+if(data122.gradnorm !== undefined){
+let data171 = data122.gradnorm;
+if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
+for(const key28 in data171){
+if(!((key28 === "alpha") || (key28 === "learning_rate"))){
+const err427 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data171};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5238,9 +5238,12 @@ vErrors.push(err427);
 }
 errors++;
 }
-if(typeof data171 == "number"){
-if(data171 > 1000000 || isNaN(data171)){
-const err428 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
+}
+if(data171.alpha !== undefined){
+let data172 = data171.alpha;
+if(typeof data172 == "number"){
+if(data172 < 0 || isNaN(data172)){
+const err428 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data172};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5249,8 +5252,9 @@ vErrors.push(err428);
 }
 errors++;
 }
-if(data171 < 1 || isNaN(data171)){
-const err429 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
+}
+else {
+const err429 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data172};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5260,10 +5264,11 @@ vErrors.push(err429);
 errors++;
 }
 }
-}
-}
-else {
-const err430 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data119};
+if(data171.learning_rate !== undefined){
+let data173 = data171.learning_rate;
+if(typeof data173 == "number"){
+if(data173 <= 0 || isNaN(data173)){
+const err430 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data173};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5273,12 +5278,8 @@ vErrors.push(err430);
 errors++;
 }
 }
-if(data.eval !== undefined){
-let data172 = data.eval;
-if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
-for(const key28 in data172){
-if(!(func1.call(schema31.properties.eval.properties, key28))){
-const err431 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data172};
+else {
+const err431 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data173};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5288,14 +5289,9 @@ vErrors.push(err431);
 errors++;
 }
 }
-if(data172.suites !== undefined){
-let data173 = data172.suites;
-if(Array.isArray(data173)){
-const len10 = data173.length;
-for(let i13=0; i13<len10; i13++){
-let data174 = data173[i13];
-if(!((((data174 === "domain") || (data174 === "reasoning")) || (data174 === "instruction")) || (data174 === "integration"))){
-const err432 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data174};
+}
+else {
+const err432 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data171};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5305,14 +5301,10 @@ vErrors.push(err432);
 errors++;
 }
 }
-let i14 = data173.length;
-let j3;
-if(i14 > 1){
-outer3:
-for(;i14--;){
-for(j3 = i14; j3--;){
-if(func0(data173[i14], data173[j3])){
-const err433 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data173};
+if(data122.projection !== undefined){
+let data174 = data122.projection;
+if(typeof data174 !== "string"){
+const err433 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data174};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5320,14 +5312,9 @@ else {
 vErrors.push(err433);
 }
 errors++;
-break outer3;
 }
-}
-}
-}
-}
-else {
-const err434 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data173};
+if(!(((data174 === "none") || (data174 === "pcgrad")) || (data174 === "subspace"))){
+const err434 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data174};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5337,15 +5324,10 @@ vErrors.push(err434);
 errors++;
 }
 }
-if(data172.mmlu !== undefined){
-let data175 = data172.mmlu;
-if(Array.isArray(data175)){
-const len11 = data175.length;
-for(let i15=0; i15<len11; i15++){
-let data176 = data175[i15];
-if(typeof data176 === "string"){
-if(func4(data176) < 1){
-const err435 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data176};
+if(data122.log_rollouts_every !== undefined){
+let data175 = data122.log_rollouts_every;
+if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
+const err435 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data175};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5354,9 +5336,9 @@ vErrors.push(err435);
 }
 errors++;
 }
-}
-else {
-const err436 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data176};
+if(typeof data175 == "number"){
+if(data175 > 1000000 || isNaN(data175)){
+const err436 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data175};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5365,10 +5347,8 @@ vErrors.push(err436);
 }
 errors++;
 }
-}
-}
-else {
-const err437 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data175};
+if(data175 < 1 || isNaN(data175)){
+const err437 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data175};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5378,14 +5358,11 @@ vErrors.push(err437);
 errors++;
 }
 }
-if(data172.tasks !== undefined){
-let data177 = data172.tasks;
-if(Array.isArray(data177)){
-const len12 = data177.length;
-for(let i16=0; i16<len12; i16++){
-let data178 = data177[i16];
-if(!((((((data178 === "mmlu") || (data178 === "medqa")) || (data178 === "medmcqa")) || (data178 === "pubmedqa")) || (data178 === "multimedqa")) || (data178 === "ifeval"))){
-const err438 = {instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data178};
+}
+if(data122.probe_every !== undefined){
+let data176 = data122.probe_every;
+if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
+const err438 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data176};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5394,15 +5371,9 @@ vErrors.push(err438);
 }
 errors++;
 }
-}
-let i17 = data177.length;
-let j4;
-if(i17 > 1){
-outer4:
-for(;i17--;){
-for(j4 = i17; j4--;){
-if(func0(data177[i17], data177[j4])){
-const err439 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data177};
+if(typeof data176 == "number"){
+if(data176 > 1000000 || isNaN(data176)){
+const err439 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data176};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5410,14 +5381,9 @@ else {
 vErrors.push(err439);
 }
 errors++;
-break outer4;
 }
-}
-}
-}
-}
-else {
-const err440 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data177};
+if(data176 < 0 || isNaN(data176)){
+const err440 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data176};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5427,11 +5393,11 @@ vErrors.push(err440);
 errors++;
 }
 }
-if(data172.benchmarks !== undefined){
-let data179 = data172.benchmarks;
-if(typeof data179 === "string"){
-if(func4(data179) < 1){
-const err441 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data179};
+}
+if(data122.checkpoint_every !== undefined){
+let data177 = data122.checkpoint_every;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err441 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data177};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5440,9 +5406,9 @@ vErrors.push(err441);
 }
 errors++;
 }
-}
-else {
-const err442 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data179};
+if(typeof data177 == "number"){
+if(data177 > 1000000 || isNaN(data177)){
+const err442 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data177};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5451,11 +5417,8 @@ vErrors.push(err442);
 }
 errors++;
 }
-}
-if(data172.few_shot !== undefined){
-let data180 = data172.few_shot;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err443 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data180};
+if(data177 < 1 || isNaN(data177)){
+const err443 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data177};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5464,9 +5427,11 @@ vErrors.push(err443);
 }
 errors++;
 }
-if(typeof data180 == "number"){
-if(data180 > 10 || isNaN(data180)){
-const err444 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data180};
+}
+}
+}
+else {
+const err444 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data122};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5475,8 +5440,13 @@ vErrors.push(err444);
 }
 errors++;
 }
-if(data180 < 0 || isNaN(data180)){
-const err445 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data180};
+}
+if(data.eval !== undefined){
+let data178 = data.eval;
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+for(const key29 in data178){
+if(!(func1.call(schema31.properties.eval.properties, key29))){
+const err445 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data178};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5486,11 +5456,14 @@ vErrors.push(err445);
 errors++;
 }
 }
-}
-if(data172.max_items !== undefined){
-let data181 = data172.max_items;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-const err446 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data181};
+if(data178.suites !== undefined){
+let data179 = data178.suites;
+if(Array.isArray(data179)){
+const len10 = data179.length;
+for(let i13=0; i13<len10; i13++){
+let data180 = data179[i13];
+if(!((((data180 === "domain") || (data180 === "reasoning")) || (data180 === "instruction")) || (data180 === "integration"))){
+const err446 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data180};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5499,9 +5472,15 @@ vErrors.push(err446);
 }
 errors++;
 }
-if(typeof data181 == "number"){
-if(data181 > 10000000 || isNaN(data181)){
-const err447 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data181};
+}
+let i14 = data179.length;
+let j3;
+if(i14 > 1){
+outer3:
+for(;i14--;){
+for(j3 = i14; j3--;){
+if(func0(data179[i14], data179[j3])){
+const err447 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data179};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5509,9 +5488,14 @@ else {
 vErrors.push(err447);
 }
 errors++;
+break outer3;
 }
-if(data181 < 0 || isNaN(data181)){
-const err448 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data181};
+}
+}
+}
+}
+else {
+const err448 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data179};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5521,11 +5505,15 @@ vErrors.push(err448);
 errors++;
 }
 }
-}
-if(data172.bootstrap !== undefined){
-let data182 = data172.bootstrap;
-if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-const err449 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data182};
+if(data178.mmlu !== undefined){
+let data181 = data178.mmlu;
+if(Array.isArray(data181)){
+const len11 = data181.length;
+for(let i15=0; i15<len11; i15++){
+let data182 = data181[i15];
+if(typeof data182 === "string"){
+if(func4(data182) < 1){
+const err449 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data182};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5534,9 +5522,9 @@ vErrors.push(err449);
 }
 errors++;
 }
-if(typeof data182 == "number"){
-if(data182 > 100000 || isNaN(data182)){
-const err450 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data182};
+}
+else {
+const err450 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data182};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5545,8 +5533,10 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(data182 < 0 || isNaN(data182)){
-const err451 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data182};
+}
+}
+else {
+const err451 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data181};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5556,11 +5546,14 @@ vErrors.push(err451);
 errors++;
 }
 }
-}
-if(data172.probe_size !== undefined){
-let data183 = data172.probe_size;
-if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-const err452 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data183};
+if(data178.tasks !== undefined){
+let data183 = data178.tasks;
+if(Array.isArray(data183)){
+const len12 = data183.length;
+for(let i16=0; i16<len12; i16++){
+let data184 = data183[i16];
+if(!((((((data184 === "mmlu") || (data184 === "medqa")) || (data184 === "medmcqa")) || (data184 === "pubmedqa")) || (data184 === "multimedqa")) || (data184 === "ifeval"))){
+const err452 = {instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data184};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5569,9 +5562,15 @@ vErrors.push(err452);
 }
 errors++;
 }
-if(typeof data183 == "number"){
-if(data183 > 100000 || isNaN(data183)){
-const err453 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data183};
+}
+let i17 = data183.length;
+let j4;
+if(i17 > 1){
+outer4:
+for(;i17--;){
+for(j4 = i17; j4--;){
+if(func0(data183[i17], data183[j4])){
+const err453 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data183};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5579,9 +5578,14 @@ else {
 vErrors.push(err453);
 }
 errors++;
+break outer4;
 }
-if(data183 < 1 || isNaN(data183)){
-const err454 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data183};
+}
+}
+}
+}
+else {
+const err454 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data183};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5591,11 +5595,11 @@ vErrors.push(err454);
 errors++;
 }
 }
-}
-if(data172.probe_every !== undefined){
-let data184 = data172.probe_every;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
-const err455 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data184};
+if(data178.benchmarks !== undefined){
+let data185 = data178.benchmarks;
+if(typeof data185 === "string"){
+if(func4(data185) < 1){
+const err455 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data185};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5604,9 +5608,9 @@ vErrors.push(err455);
 }
 errors++;
 }
-if(typeof data184 == "number"){
-if(data184 > 1000000 || isNaN(data184)){
-const err456 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data184};
+}
+else {
+const err456 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data185};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5615,8 +5619,11 @@ vErrors.push(err456);
 }
 errors++;
 }
-if(data184 < 0 || isNaN(data184)){
-const err457 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data184};
+}
+if(data178.few_shot !== undefined){
+let data186 = data178.few_shot;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
+const err457 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data186};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5625,11 +5632,9 @@ vErrors.push(err457);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err458 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data172};
+if(typeof data186 == "number"){
+if(data186 > 10 || isNaN(data186)){
+const err458 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data186};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5638,13 +5643,8 @@ vErrors.push(err458);
 }
 errors++;
 }
-}
-if(data.output !== undefined){
-let data185 = data.output;
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-for(const key29 in data185){
-if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
-const err459 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data185};
+if(data186 < 0 || isNaN(data186)){
+const err459 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data186};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5654,11 +5654,11 @@ vErrors.push(err459);
 errors++;
 }
 }
-if(data185.runs_dir !== undefined){
-let data186 = data185.runs_dir;
-if(typeof data186 === "string"){
-if(func4(data186) < 1){
-const err460 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data186};
+}
+if(data178.max_items !== undefined){
+let data187 = data178.max_items;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+const err460 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data187};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5667,9 +5667,9 @@ vErrors.push(err460);
 }
 errors++;
 }
-}
-else {
-const err461 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data186};
+if(typeof data187 == "number"){
+if(data187 > 10000000 || isNaN(data187)){
+const err461 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data187};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5678,11 +5678,8 @@ vErrors.push(err461);
 }
 errors++;
 }
-}
-if(data185.keep_checkpoints !== undefined){
-let data187 = data185.keep_checkpoints;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-const err462 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data187};
+if(data187 < 0 || isNaN(data187)){
+const err462 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data187};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5691,9 +5688,12 @@ vErrors.push(err462);
 }
 errors++;
 }
-if(typeof data187 == "number"){
-if(data187 > 1000 || isNaN(data187)){
-const err463 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data187};
+}
+}
+if(data178.bootstrap !== undefined){
+let data188 = data178.bootstrap;
+if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
+const err463 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data188};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5702,8 +5702,9 @@ vErrors.push(err463);
 }
 errors++;
 }
-if(data187 < 1 || isNaN(data187)){
-const err464 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data187};
+if(typeof data188 == "number"){
+if(data188 > 100000 || isNaN(data188)){
+const err464 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data188};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5712,11 +5713,8 @@ vErrors.push(err464);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err465 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data185};
+if(data188 < 0 || isNaN(data188)){
+const err465 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data188};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5726,10 +5724,11 @@ vErrors.push(err465);
 errors++;
 }
 }
-if(data.variants !== undefined){
-let data188 = data.variants;
-if(!data188 || typeof data188 != "object"){
-const err466 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data188};
+}
+if(data178.probe_size !== undefined){
+let data189 = data178.probe_size;
+if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
+const err466 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data189};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5738,9 +5737,9 @@ vErrors.push(err466);
 }
 errors++;
 }
-if(Array.isArray(data188)){
-if(data188.length < 1){
-const err467 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data188};
+if(typeof data189 == "number"){
+if(data189 > 100000 || isNaN(data189)){
+const err467 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data189};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5749,12 +5748,8 @@ vErrors.push(err467);
 }
 errors++;
 }
-const len13 = data188.length;
-for(let i18=0; i18<len13; i18++){
-let data189 = data188[i18];
-if(data189 && typeof data189 == "object" && !Array.isArray(data189)){
-if(data189.name === undefined){
-const err468 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data189};
+if(data189 < 1 || isNaN(data189)){
+const err468 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data189};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5763,9 +5758,12 @@ vErrors.push(err468);
 }
 errors++;
 }
-for(const key30 in data189){
-if(!((key30 === "name") || (key30 === "set"))){
-const err469 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data189};
+}
+}
+if(data178.probe_every !== undefined){
+let data190 = data178.probe_every;
+if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+const err469 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data190};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5774,12 +5772,9 @@ vErrors.push(err469);
 }
 errors++;
 }
-}
-if(data189.name !== undefined){
-let data190 = data189.name;
-if(typeof data190 === "string"){
-if(!pattern8.test(data190)){
-const err470 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data190};
+if(typeof data190 == "number"){
+if(data190 > 1000000 || isNaN(data190)){
+const err470 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data190};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5788,9 +5783,8 @@ vErrors.push(err470);
 }
 errors++;
 }
-}
-else {
-const err471 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data190};
+if(data190 < 0 || isNaN(data190)){
+const err471 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data190};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5800,12 +5794,10 @@ vErrors.push(err471);
 errors++;
 }
 }
-if(data189.set !== undefined){
-let data191 = data189.set;
-if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
-for(const key31 in data191){
-if(!(pattern9.test(key31))){
-const err472 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data191};
+}
+}
+else {
+const err472 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data178};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5815,9 +5807,12 @@ vErrors.push(err472);
 errors++;
 }
 }
-}
-else {
-const err473 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data191};
+if(data.output !== undefined){
+let data191 = data.output;
+if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
+for(const key30 in data191){
+if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
+const err473 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data191};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5827,9 +5822,11 @@ vErrors.push(err473);
 errors++;
 }
 }
-}
-else {
-const err474 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data189};
+if(data191.runs_dir !== undefined){
+let data192 = data191.runs_dir;
+if(typeof data192 === "string"){
+if(func4(data192) < 1){
+const err474 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data192};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5839,10 +5836,8 @@ vErrors.push(err474);
 errors++;
 }
 }
-}
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-if(Object.keys(data188).length < 1){
-const err475 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data188};
+else {
+const err475 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data192};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5851,9 +5846,11 @@ vErrors.push(err475);
 }
 errors++;
 }
-for(const key32 in data188){
-if(!((key32 === "list") || (key32 === "grid"))){
-const err476 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data188};
+}
+if(data191.keep_checkpoints !== undefined){
+let data193 = data191.keep_checkpoints;
+if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
+const err476 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data193};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5862,12 +5859,9 @@ vErrors.push(err476);
 }
 errors++;
 }
-}
-if(data188.list !== undefined){
-let data192 = data188.list;
-if(Array.isArray(data192)){
-if(data192.length < 1){
-const err477 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data192};
+if(typeof data193 == "number"){
+if(data193 > 1000 || isNaN(data193)){
+const err477 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data193};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5876,12 +5870,8 @@ vErrors.push(err477);
 }
 errors++;
 }
-const len14 = data192.length;
-for(let i19=0; i19<len14; i19++){
-let data193 = data192[i19];
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-if(data193.name === undefined){
-const err478 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data193};
+if(data193 < 1 || isNaN(data193)){
+const err478 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data193};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5890,9 +5880,11 @@ vErrors.push(err478);
 }
 errors++;
 }
-for(const key33 in data193){
-if(!((key33 === "name") || (key33 === "set"))){
-const err479 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data193};
+}
+}
+}
+else {
+const err479 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data191};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5902,11 +5894,10 @@ vErrors.push(err479);
 errors++;
 }
 }
-if(data193.name !== undefined){
-let data194 = data193.name;
-if(typeof data194 === "string"){
-if(!pattern8.test(data194)){
-const err480 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data194};
+if(data.variants !== undefined){
+let data194 = data.variants;
+if(!data194 || typeof data194 != "object"){
+const err480 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data194};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5915,9 +5906,9 @@ vErrors.push(err480);
 }
 errors++;
 }
-}
-else {
-const err481 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data194};
+if(Array.isArray(data194)){
+if(data194.length < 1){
+const err481 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data194};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5926,13 +5917,12 @@ vErrors.push(err481);
 }
 errors++;
 }
-}
-if(data193.set !== undefined){
-let data195 = data193.set;
+const len13 = data194.length;
+for(let i18=0; i18<len13; i18++){
+let data195 = data194[i18];
 if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-for(const key34 in data195){
-if(!(pattern9.test(key34))){
-const err482 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data195};
+if(data195.name === undefined){
+const err482 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data195};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5941,10 +5931,9 @@ vErrors.push(err482);
 }
 errors++;
 }
-}
-}
-else {
-const err483 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data195};
+for(const key31 in data195){
+if(!((key31 === "name") || (key31 === "set"))){
+const err483 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data195};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5954,9 +5943,11 @@ vErrors.push(err483);
 errors++;
 }
 }
-}
-else {
-const err484 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data193};
+if(data195.name !== undefined){
+let data196 = data195.name;
+if(typeof data196 === "string"){
+if(!pattern8.test(data196)){
+const err484 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data196};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5966,9 +5957,8 @@ vErrors.push(err484);
 errors++;
 }
 }
-}
 else {
-const err485 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data192};
+const err485 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data196};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5978,11 +5968,12 @@ vErrors.push(err485);
 errors++;
 }
 }
-if(data188.grid !== undefined){
-let data196 = data188.grid;
-if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
-if(Object.keys(data196).length < 1){
-const err486 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data196};
+if(data195.set !== undefined){
+let data197 = data195.set;
+if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
+for(const key32 in data197){
+if(!(pattern9.test(key32))){
+const err486 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data197};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5991,9 +5982,10 @@ vErrors.push(err486);
 }
 errors++;
 }
-for(const key35 in data196){
-if(!(pattern9.test(key35))){
-const err487 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data196};
+}
+}
+else {
+const err487 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data197};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -6003,12 +5995,9 @@ vErrors.push(err487);
 errors++;
 }
 }
-for(const key36 in data196){
-if(pattern9.test(key36)){
-let data197 = data196[key36];
-if(Array.isArray(data197)){
-if(data197.length < 1){
-const err488 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data197};
+}
+else {
+const err488 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data195};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6018,8 +6007,10 @@ vErrors.push(err488);
 errors++;
 }
 }
-else {
-const err489 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data197};
+}
+if(data194 && typeof data194 == "object" && !Array.isArray(data194)){
+if(Object.keys(data194).length < 1){
+const err489 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data194};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6028,11 +6019,9 @@ vErrors.push(err489);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err490 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data196};
+for(const key33 in data194){
+if(!((key33 === "list") || (key33 === "grid"))){
+const err490 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data194};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6042,14 +6031,11 @@ vErrors.push(err490);
 errors++;
 }
 }
-}
-}
-if(data.sweep !== undefined){
-let data198 = data.sweep;
-if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
-for(const key37 in data198){
-if(!(key37 === "parallel")){
-const err491 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data198};
+if(data194.list !== undefined){
+let data198 = data194.list;
+if(Array.isArray(data198)){
+if(data198.length < 1){
+const err491 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data198};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6058,11 +6044,12 @@ vErrors.push(err491);
 }
 errors++;
 }
-}
-if(data198.parallel !== undefined){
-let data199 = data198.parallel;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-const err492 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data199};
+const len14 = data198.length;
+for(let i19=0; i19<len14; i19++){
+let data199 = data198[i19];
+if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
+if(data199.name === undefined){
+const err492 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data199};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6071,9 +6058,9 @@ vErrors.push(err492);
 }
 errors++;
 }
-if(typeof data199 == "number"){
-if(data199 > 64 || isNaN(data199)){
-const err493 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data199};
+for(const key34 in data199){
+if(!((key34 === "name") || (key34 === "set"))){
+const err493 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data199};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6082,8 +6069,12 @@ vErrors.push(err493);
 }
 errors++;
 }
-if(data199 < 1 || isNaN(data199)){
-const err494 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data199};
+}
+if(data199.name !== undefined){
+let data200 = data199.name;
+if(typeof data200 === "string"){
+if(!pattern8.test(data200)){
+const err494 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data200};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6093,10 +6084,8 @@ vErrors.push(err494);
 errors++;
 }
 }
-}
-}
 else {
-const err495 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data198};
+const err495 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data200};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -6106,10 +6095,12 @@ vErrors.push(err495);
 errors++;
 }
 }
-if(data.executor !== undefined){
-let data200 = data.executor;
-if(typeof data200 !== "string"){
-const err496 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data200};
+if(data199.set !== undefined){
+let data201 = data199.set;
+if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
+for(const key35 in data201){
+if(!(pattern9.test(key35))){
+const err496 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data201};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -6118,8 +6109,10 @@ vErrors.push(err496);
 }
 errors++;
 }
-if(!((data200 === "local") || (data200 === "slurm"))){
-const err497 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data200};
+}
+}
+else {
+const err497 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data201};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6129,12 +6122,9 @@ vErrors.push(err497);
 errors++;
 }
 }
-if(data.slurm !== undefined){
-let data201 = data.slurm;
-if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-for(const key38 in data201){
-if(!(func1.call(schema31.properties.slurm.properties, key38))){
-const err498 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data201};
+}
+else {
+const err498 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data199};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6144,11 +6134,9 @@ vErrors.push(err498);
 errors++;
 }
 }
-if(data201.partition !== undefined){
-let data202 = data201.partition;
-if(typeof data202 === "string"){
-if(func4(data202) < 1){
-const err499 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data202};
+}
+else {
+const err499 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data198};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6157,8 +6145,12 @@ vErrors.push(err499);
 }
 errors++;
 }
-if(!pattern14.test(data202)){
-const err500 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data202};
+}
+if(data194.grid !== undefined){
+let data202 = data194.grid;
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
+if(Object.keys(data202).length < 1){
+const err500 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data202};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6167,9 +6159,9 @@ vErrors.push(err500);
 }
 errors++;
 }
-}
-else {
-const err501 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data202};
+for(const key36 in data202){
+if(!(pattern9.test(key36))){
+const err501 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data202};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6179,11 +6171,12 @@ vErrors.push(err501);
 errors++;
 }
 }
-if(data201.account !== undefined){
-let data203 = data201.account;
-if(typeof data203 === "string"){
-if(func4(data203) < 1){
-const err502 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data203};
+for(const key37 in data202){
+if(pattern9.test(key37)){
+let data203 = data202[key37];
+if(Array.isArray(data203)){
+if(data203.length < 1){
+const err502 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data203};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6192,8 +6185,9 @@ vErrors.push(err502);
 }
 errors++;
 }
-if(!pattern15.test(data203)){
-const err503 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data203};
+}
+else {
+const err503 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data203};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6203,8 +6197,10 @@ vErrors.push(err503);
 errors++;
 }
 }
+}
+}
 else {
-const err504 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data203};
+const err504 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data202};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6214,11 +6210,14 @@ vErrors.push(err504);
 errors++;
 }
 }
-if(data201.qos !== undefined){
-let data204 = data201.qos;
-if(typeof data204 === "string"){
-if(func4(data204) < 1){
-const err505 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data204};
+}
+}
+if(data.sweep !== undefined){
+let data204 = data.sweep;
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+for(const key38 in data204){
+if(!(key38 === "parallel")){
+const err505 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data204};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6227,8 +6226,11 @@ vErrors.push(err505);
 }
 errors++;
 }
-if(!pattern15.test(data204)){
-const err506 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data204};
+}
+if(data204.parallel !== undefined){
+let data205 = data204.parallel;
+if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
+const err506 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data205};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6237,9 +6239,9 @@ vErrors.push(err506);
 }
 errors++;
 }
-}
-else {
-const err507 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data204};
+if(typeof data205 == "number"){
+if(data205 > 64 || isNaN(data205)){
+const err507 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data205};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6248,12 +6250,8 @@ vErrors.push(err507);
 }
 errors++;
 }
-}
-if(data201.time !== undefined){
-let data205 = data201.time;
-if(typeof data205 === "string"){
-if(!pattern17.test(data205)){
-const err508 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data205};
+if(data205 < 1 || isNaN(data205)){
+const err508 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data205};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6263,8 +6261,10 @@ vErrors.push(err508);
 errors++;
 }
 }
+}
+}
 else {
-const err509 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data205};
+const err509 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data204};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6274,10 +6274,10 @@ vErrors.push(err509);
 errors++;
 }
 }
-if(data201.gpus !== undefined){
-let data206 = data201.gpus;
-if(!((typeof data206 == "number") && (!(data206 % 1) && !isNaN(data206)))){
-const err510 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data206};
+if(data.executor !== undefined){
+let data206 = data.executor;
+if(typeof data206 !== "string"){
+const err510 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data206};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6286,9 +6286,8 @@ vErrors.push(err510);
 }
 errors++;
 }
-if(typeof data206 == "number"){
-if(data206 > 64 || isNaN(data206)){
-const err511 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data206};
+if(!((data206 === "local") || (data206 === "slurm"))){
+const err511 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data206};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6297,8 +6296,13 @@ vErrors.push(err511);
 }
 errors++;
 }
-if(data206 < 0 || isNaN(data206)){
-const err512 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data206};
+}
+if(data.slurm !== undefined){
+let data207 = data.slurm;
+if(data207 && typeof data207 == "object" && !Array.isArray(data207)){
+for(const key39 in data207){
+if(!(func1.call(schema31.properties.slurm.properties, key39))){
+const err512 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data207};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6308,11 +6312,11 @@ vErrors.push(err512);
 errors++;
 }
 }
-}
-if(data201.cpus !== undefined){
-let data207 = data201.cpus;
-if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
-const err513 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data207};
+if(data207.partition !== undefined){
+let data208 = data207.partition;
+if(typeof data208 === "string"){
+if(func4(data208) < 1){
+const err513 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data208};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6321,9 +6325,8 @@ vErrors.push(err513);
 }
 errors++;
 }
-if(typeof data207 == "number"){
-if(data207 > 1024 || isNaN(data207)){
-const err514 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data207};
+if(!pattern14.test(data208)){
+const err514 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data208};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6332,8 +6335,9 @@ vErrors.push(err514);
 }
 errors++;
 }
-if(data207 < 1 || isNaN(data207)){
-const err515 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data207};
+}
+else {
+const err515 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data208};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6343,12 +6347,11 @@ vErrors.push(err515);
 errors++;
 }
 }
-}
-if(data201.memory !== undefined){
-let data208 = data201.memory;
-if(typeof data208 === "string"){
-if(!pattern18.test(data208)){
-const err516 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data208};
+if(data207.account !== undefined){
+let data209 = data207.account;
+if(typeof data209 === "string"){
+if(func4(data209) < 1){
+const err516 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data209};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6357,9 +6360,8 @@ vErrors.push(err516);
 }
 errors++;
 }
-}
-else {
-const err517 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data208};
+if(!pattern15.test(data209)){
+const err517 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data209};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6369,15 +6371,8 @@ vErrors.push(err517);
 errors++;
 }
 }
-if(data201.sbatch !== undefined){
-let data209 = data201.sbatch;
-if(Array.isArray(data209)){
-const len15 = data209.length;
-for(let i20=0; i20<len15; i20++){
-let data210 = data209[i20];
-if(typeof data210 === "string"){
-if(!pattern19.test(data210)){
-const err518 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data210};
+else {
+const err518 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data209};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6387,8 +6382,11 @@ vErrors.push(err518);
 errors++;
 }
 }
-else {
-const err519 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data210};
+if(data207.qos !== undefined){
+let data210 = data207.qos;
+if(typeof data210 === "string"){
+if(func4(data210) < 1){
+const err519 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data210};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6397,10 +6395,8 @@ vErrors.push(err519);
 }
 errors++;
 }
-}
-}
-else {
-const err520 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data209};
+if(!pattern15.test(data210)){
+const err520 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data210};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6410,14 +6406,8 @@ vErrors.push(err520);
 errors++;
 }
 }
-if(data201.setup !== undefined){
-let data211 = data201.setup;
-if(Array.isArray(data211)){
-const len16 = data211.length;
-for(let i21=0; i21<len16; i21++){
-let data212 = data211[i21];
-if(typeof data212 !== "string"){
-const err521 = {instancePath:instancePath+"/slurm/setup/" + i21,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data212};
+else {
+const err521 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data210};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6427,9 +6417,11 @@ vErrors.push(err521);
 errors++;
 }
 }
-}
-else {
-const err522 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data211};
+if(data207.time !== undefined){
+let data211 = data207.time;
+if(typeof data211 === "string"){
+if(!pattern17.test(data211)){
+const err522 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data211};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6439,11 +6431,8 @@ vErrors.push(err522);
 errors++;
 }
 }
-if(data201.python !== undefined){
-let data213 = data201.python;
-if(typeof data213 === "string"){
-if(func4(data213) < 1){
-const err523 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data213};
+else {
+const err523 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data211};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6453,8 +6442,10 @@ vErrors.push(err523);
 errors++;
 }
 }
-else {
-const err524 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data213};
+if(data207.gpus !== undefined){
+let data212 = data207.gpus;
+if(!((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212)))){
+const err524 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data212};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6463,12 +6454,9 @@ vErrors.push(err524);
 }
 errors++;
 }
-}
-if(data201.poll_seconds !== undefined){
-let data214 = data201.poll_seconds;
-if(typeof data214 == "number"){
-if(data214 > 600 || isNaN(data214)){
-const err525 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data214};
+if(typeof data212 == "number"){
+if(data212 > 64 || isNaN(data212)){
+const err525 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data212};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6477,8 +6465,8 @@ vErrors.push(err525);
 }
 errors++;
 }
-if(data214 < 0.2 || isNaN(data214)){
-const err526 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data214};
+if(data212 < 0 || isNaN(data212)){
+const err526 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data212};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6488,8 +6476,11 @@ vErrors.push(err526);
 errors++;
 }
 }
-else {
-const err527 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data214};
+}
+if(data207.cpus !== undefined){
+let data213 = data207.cpus;
+if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
+const err527 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data213};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6498,10 +6489,9 @@ vErrors.push(err527);
 }
 errors++;
 }
-}
-}
-else {
-const err528 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data201};
+if(typeof data213 == "number"){
+if(data213 > 1024 || isNaN(data213)){
+const err528 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data213};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6510,15 +6500,193 @@ vErrors.push(err528);
 }
 errors++;
 }
-}
-}
-else {
-const err529 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(data213 < 1 || isNaN(data213)){
+const err529 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data213};
 if(vErrors === null){
 vErrors = [err529];
 }
 else {
 vErrors.push(err529);
+}
+errors++;
+}
+}
+}
+if(data207.memory !== undefined){
+let data214 = data207.memory;
+if(typeof data214 === "string"){
+if(!pattern18.test(data214)){
+const err530 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data214};
+if(vErrors === null){
+vErrors = [err530];
+}
+else {
+vErrors.push(err530);
+}
+errors++;
+}
+}
+else {
+const err531 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data214};
+if(vErrors === null){
+vErrors = [err531];
+}
+else {
+vErrors.push(err531);
+}
+errors++;
+}
+}
+if(data207.sbatch !== undefined){
+let data215 = data207.sbatch;
+if(Array.isArray(data215)){
+const len15 = data215.length;
+for(let i20=0; i20<len15; i20++){
+let data216 = data215[i20];
+if(typeof data216 === "string"){
+if(!pattern19.test(data216)){
+const err532 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data216};
+if(vErrors === null){
+vErrors = [err532];
+}
+else {
+vErrors.push(err532);
+}
+errors++;
+}
+}
+else {
+const err533 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data216};
+if(vErrors === null){
+vErrors = [err533];
+}
+else {
+vErrors.push(err533);
+}
+errors++;
+}
+}
+}
+else {
+const err534 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data215};
+if(vErrors === null){
+vErrors = [err534];
+}
+else {
+vErrors.push(err534);
+}
+errors++;
+}
+}
+if(data207.setup !== undefined){
+let data217 = data207.setup;
+if(Array.isArray(data217)){
+const len16 = data217.length;
+for(let i21=0; i21<len16; i21++){
+let data218 = data217[i21];
+if(typeof data218 !== "string"){
+const err535 = {instancePath:instancePath+"/slurm/setup/" + i21,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data218};
+if(vErrors === null){
+vErrors = [err535];
+}
+else {
+vErrors.push(err535);
+}
+errors++;
+}
+}
+}
+else {
+const err536 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data217};
+if(vErrors === null){
+vErrors = [err536];
+}
+else {
+vErrors.push(err536);
+}
+errors++;
+}
+}
+if(data207.python !== undefined){
+let data219 = data207.python;
+if(typeof data219 === "string"){
+if(func4(data219) < 1){
+const err537 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data219};
+if(vErrors === null){
+vErrors = [err537];
+}
+else {
+vErrors.push(err537);
+}
+errors++;
+}
+}
+else {
+const err538 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data219};
+if(vErrors === null){
+vErrors = [err538];
+}
+else {
+vErrors.push(err538);
+}
+errors++;
+}
+}
+if(data207.poll_seconds !== undefined){
+let data220 = data207.poll_seconds;
+if(typeof data220 == "number"){
+if(data220 > 600 || isNaN(data220)){
+const err539 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data220};
+if(vErrors === null){
+vErrors = [err539];
+}
+else {
+vErrors.push(err539);
+}
+errors++;
+}
+if(data220 < 0.2 || isNaN(data220)){
+const err540 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data220};
+if(vErrors === null){
+vErrors = [err540];
+}
+else {
+vErrors.push(err540);
+}
+errors++;
+}
+}
+else {
+const err541 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data220};
+if(vErrors === null){
+vErrors = [err541];
+}
+else {
+vErrors.push(err541);
+}
+errors++;
+}
+}
+}
+else {
+const err542 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data207};
+if(vErrors === null){
+vErrors = [err542];
+}
+else {
+vErrors.push(err542);
+}
+errors++;
+}
+}
+}
+else {
+const err543 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err543];
+}
+else {
+vErrors.push(err543);
 }
 errors++;
 }

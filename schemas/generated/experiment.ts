@@ -275,6 +275,14 @@ export interface ExperimentInput {
    */
   pretrain?: {
     /**
+     * What the base model is pretrained on: the knowledge corpus and/or train.jsonl.
+     */
+    corpus?: "knowledge_and_train" | "knowledge" | "train";
+    /**
+     * Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.
+     */
+    knowledge_passages?: number;
+    /**
      * Optimizer steps.
      */
     steps?: number;
@@ -460,6 +468,10 @@ export interface ExperimentInput {
      */
     interference_every?: number;
     /**
+     * Held-out probe mini-batches (8 examples each) per capability for the interference estimate.
+     */
+    interference_probe_batches?: number;
+    /**
      * Log gradient cosines and norms every N steps.
      */
     log_every?: number;
@@ -557,6 +569,19 @@ export interface ExperimentInput {
      * Divide advantages by the reward std of the group, the batch, or not at all.
      */
     scale_rewards?: "group" | "batch" | "none";
+    /**
+     * DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.
+     */
+    dynamic_sampling?: {
+      /**
+       * Resample tied groups (DAPO dynamic sampling).
+       */
+      enabled?: boolean;
+      /**
+       * Most resampling rounds per step.
+       */
+      max_rounds?: number;
+    };
     /**
      * Exclude completions cut by max_new_tokens from the loss.
      */
@@ -1137,6 +1162,14 @@ export interface Experiment {
    */
   pretrain: {
     /**
+     * What the base model is pretrained on: the knowledge corpus and/or train.jsonl.
+     */
+    corpus: "knowledge_and_train" | "knowledge" | "train";
+    /**
+     * Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.
+     */
+    knowledge_passages: number;
+    /**
      * Optimizer steps.
      */
     steps: number;
@@ -1322,6 +1355,10 @@ export interface Experiment {
      */
     interference_every: number;
     /**
+     * Held-out probe mini-batches (8 examples each) per capability for the interference estimate.
+     */
+    interference_probe_batches: number;
+    /**
      * Log gradient cosines and norms every N steps.
      */
     log_every: number;
@@ -1418,7 +1455,20 @@ export interface Experiment {
     /**
      * Divide advantages by the reward std of the group, the batch, or not at all.
      */
-    scale_rewards: "group" | "batch" | "none";
+    scale_rewards?: "group" | "batch" | "none";
+    /**
+     * DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.
+     */
+    dynamic_sampling: {
+      /**
+       * Resample tied groups (DAPO dynamic sampling).
+       */
+      enabled: boolean;
+      /**
+       * Most resampling rounds per step.
+       */
+      max_rounds: number;
+    };
     /**
      * Exclude completions cut by max_new_tokens from the loss.
      */

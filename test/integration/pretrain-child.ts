@@ -20,7 +20,7 @@ const config = {
     preset: 'bio-tiny', backend: 'wasm', workers: 1,
     dims: { vocab_size: 300, hidden_size: 16, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 32, context_length: 24, tie_embeddings: true, rope_theta: 10000 },
   },
-  pretrain: { steps: 12, batch_size: 4, learning_rate: 0.01, warmup_steps: 2, weight_decay: 0.01, grad_clip: 1, checkpoint_every: 2 },
+  pretrain: { corpus: 'train', knowledge_passages: 1, steps: 12, batch_size: 4, learning_rate: 0.01, warmup_steps: 2, weight_decay: 0.01, grad_clip: 1, checkpoint_every: 2 },
 } as unknown as Experiment;
 
 const paths = Object.fromEntries(Object.entries(OUTPUT_PATHS).map(([k, v]) => [k, path.join(runDir, v)])) as Record<StageOutput, string>;

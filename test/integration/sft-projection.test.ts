@@ -30,7 +30,7 @@ test('projection none: the projected cosines equal the raw ones', async (t) => {
   assert.equal(inter.length, 2);
   assert.equal(((inter[0] as Extract<EngineEvent, { kind: 'record' }>).data as { matrix: number[][] }).matrix.length, 4);
   assert.equal(metrics(events, 'sft/interference').length, 2 * 16);
-  // one Adam step on a capability's own gradient lowers its own probe loss: the diagonal is progress
+  // to first order a step along a capability's own gradient lowers its own held-out loss: the diagonal is progress
   const diag = metrics(events, 'sft/interference').filter((m) => m.labels?.capability === m.labels?.other);
   assert.ok(diag.filter((m) => m.value < 0).length >= 0.75 * diag.length, `own-step changes ${JSON.stringify(diag.map((m) => m.value))}`);
   const probe = metrics(events, 'probe/loss');

@@ -125,6 +125,16 @@ describe('diagnostics', () => {
     assert.deepEqual(fix.edit.changes[u], [{ range: { start: { line: 12, character: 2 }, end: { line: 12, character: 11 } }, newText: 'projection' }]);
   });
 
+  test('loss_type dr_grpo with a reward-std scaling is a warning on scale_rewards', async () => {
+    const text = 'name: drgrpo\ngrpo:\n  loss_type: dr_grpo\n  scale_rewards: batch\n';
+    const u = await openDoc('drgrpo.bbio.yaml', text);
+    const p = await s.waitFor<PublishDiagnosticsParams>('textDocument/publishDiagnostics', (d) => d.uri === u && d.diagnostics.some((x) => /dr_grpo/.test(x.message)), 15_000);
+    const d = p.diagnostics.find((x) => /dr_grpo/.test(x.message))!;
+    assert.equal(d.code, 'E_CONFLICT');
+    assert.equal(d.severity, 2, 'a warning: the run may still go ahead');
+    assert.equal(d.range.start.line, 3);
+  });
+
   test('a fixed document clears its diagnostics; versions are reported', async () => {
     const u = uri('broken.bbio.yaml');
     const fixed = BROKEN.replace('projecton', 'projection').replace('dapoo', 'dapo').replace('heart atack', 'heart attack');

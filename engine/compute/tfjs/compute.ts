@@ -16,7 +16,8 @@ import { completionMask, groupEntropy, groupTokenLogps } from './policy';
 import { loadAdapterDir, saveAdapterDir } from '../../model/adapters';
 import { loadLatestCheckpoint, saveCheckpoint } from '../checkpoint';
 import { GradientPool } from './data-parallel';
-import { addScaled, type HostGrads, type NamedVariable } from './grads';
+import { addScaled, computeGradients, type HostGrads, type NamedVariable } from './grads';
+import { firstOrderInterference } from './interference';
 import { combineGradients } from '../projection/combine';
 import { oloraPenalty } from '../projection/olora';
 import { SubspaceProjector, type SubspaceState } from '../projection/subspace';
@@ -25,7 +26,7 @@ import { BbioError } from '../../util/errors';
 import type { Logger } from '../../util/log';
 import { makeRng, type Rng } from '../../util/rng';
 import type {
-  Completion, Compute, GenerateRequest, RestoredCheckpoint, GrpoStepInput, GrpoStepResult, LoglikResult, LogprobOptions, ProjectionReport, RolloutGroup,
+  Completion, Compute, GenerateRequest, InterferenceEstimate, RestoredCheckpoint, GrpoStepInput, GrpoStepResult, LoglikResult, LogprobOptions, ProjectionReport, RolloutGroup,
   SftStepInput, SftStepResult, StepOutcome, TokenBatch, TrainingSpec,
 } from '../types';
 
@@ -77,17 +78,6 @@ function subspaceFromTensors(t: Map<string, { shape: number[]; data: Float32Arra
     else bases[Number(c)]![Number(m)]!.push(Float64Array.from(data));
   }
   return { step, windows, bases };
-}
-
-/**
- * Where one Adam step from fresh moments along `g` takes `params`: Adam (Kingma & Ba 2015, Algorithm 1)
- * with m₀ = v₀ = 0 has bias-corrected m̂₁ = g and v̂₁ = g², so its first update is −η·g/(|g| + ε), which is
- * −η·sign(g) per parameter (0 where the gradient is 0). ε (1e-8) is dropped: it only matters for |g| ≲ ε.
- */
-export function adamFirstStep(params: Float32Array, grad: Float32Array, lr: number): Float32Array {
-  const next = new Float32Array(params.length);
-  for (let j = 0; j < next.length; j++) next[j] = params[j]! - lr * Math.sign(grad[j]!);
-  return next;
 }
 
 /** Host arrays [rows][len] → a [rows, maxLen] float tensor, zero beyond each row. */
@@ -314,27 +304,14 @@ export class TfjsCompute implements Compute {
     return tf.tidy(() => lmLoss(this.m, batch, fwd).dataSync()[0]!);
   }
 
-  interference(probes: readonly (TokenBatch | undefined)[], lr: number, adapters: string): number[][] {
+  interference(probes: readonly (readonly TokenBatch[])[], lr: number, adapters: string): InterferenceEstimate {
     const t = this.t;
     const updates = t.lastProjected;
     if (!updates) throw new BbioError('E_INTERNAL', 'interference needs the updates of an sftStep');
-    const lossesNow = (): number[] => probes.map((b) => (b ? this.loss(b, { adapters }) : Number.NaN));
-    const before = lossesNow();
-    const saved = t.vars.map((v) => (v.variable.dataSync() as Float32Array).slice());
-    const assign = (values: readonly Float32Array[]): void => t.vars.forEach((v, k) => {
-      const x = tf.tensor(values[k]!, v.variable.shape);
-      v.variable.assign(x);
-      x.dispose();
-    });
-    try {
-      return updates.map((g) => {
-        assign(saved.map((p, k) => adamFirstStep(p, g[k]!, lr)));
-        const after = lossesNow();
-        return after.map((a, j) => a - before[j]!);
-      });
-    } finally {
-      assign(saved);
-    }
+    // ∇L_c′ on each held-out probe mini-batch, w.r.t. the trained values, without dropout
+    const fwd = this.forward(adapters);
+    const probeGrads = probes.map((bs) => bs.map((b) => computeGradients(t.vars, () => lmLoss(this.m, b, fwd)).grads));
+    return firstOrderInterference(updates, probeGrads, lr);
   }
 
   grpoStep(input: GrpoStepInput): GrpoStepResult {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { aggregate, groupAdvantages, groupTies } from '../../../engine/rl/advantages';
+import { aggregate, groupAdvantages, groupTies, std } from '../../../engine/rl/advantages';
 import { grpoLoss, grpoStats, type GrpoLossOptions, type LossType } from '../../../engine/compute/tfjs/grpo-loss';
 
 before(async () => {
@@ -125,4 +125,32 @@ test('advantages: group, batch and no std scaling; both aggregation orders on a 
   // normalize_then_sum: c0 → [1,-1,1,-1], c1 → [0, 1.414, -1.414, 0] (std 0.01414)
   close(normFirst.advantages[0]![1]!, 0.5 * -1 + 0.5 * (0.02 / Math.sqrt(0.0002)), 1e-9);
   assert.ok(Math.abs(normFirst.advantages[0]![1]! - sumFirst.advantages[0]![1]!) > 0.1, 'the small-variance component is not drowned out');
+});
+
+test('scale_rewards × aggregation: every combination is distinct and batch does not override normalize_then_sum', () => {
+  // one weight row for all groups: normalize_then_sum + batch divides each component by its batch std
+  const flat = [[[1, 0.5], [0, 0.6]], [[1, 0.45], [0.5, 0.55]]];
+  const a = aggregate(flat, [0.5, 0.5], 'normalize_then_sum', 'batch', 0).advantages;
+  close(a[0]![0]!, (0.5 * 0.5) / std([1, 0, 1, 0.5]) + (0.5 * -0.05) / std([0.5, 0.6, 0.45, 0.55]), 1e-9);
+  // two groups, two components; component 1 applies only to group 0 (weight 0 in group 1)
+  const comps = [
+    [[1, 0.5], [0, 0.6], [1, 0.4]],
+    [[0.2, 0], [0.4, 0.1], [0.6, 0]],
+  ];
+  const w = [[0.5, 0.5], [1, 0]];
+  const nts = (scale: 'group' | 'batch' | 'none') => aggregate(comps, w, 'normalize_then_sum', scale, 0).advantages;
+  const stn = (scale: 'group' | 'batch' | 'none') => aggregate(comps, w, 'sum_then_normalize', scale, 0).advantages;
+  // normalize_then_sum + batch: each component centred in its group, divided by its batch std over the groups where it applies
+  const sd0 = std([1, 0, 1, 0.2, 0.4, 0.6]);
+  const sd1 = std([0.5, 0.6, 0.4]);
+  const m0 = 2 / 3;
+  close(nts('batch')[0]![1]!, (0.5 * (0 - m0)) / sd0 + (0.5 * (0.6 - 0.5)) / sd1, 1e-9);
+  close(nts('batch')[1]![2]!, (1 * (0.6 - 0.4)) / sd0, 1e-9);
+  // not the sum-then-normalise batch advantages, which scale the totals by the batch std of the totals
+  assert.ok(Math.abs(nts('batch')[0]![1]! - stn('batch')[0]![1]!) > 0.1, 'batch keeps the component-wise normalisation');
+  // none: σ = 1, so the order does not matter (the aggregation is linear)
+  nts('none').flat().forEach((a, i) => close(a, stn('none').flat()[i]!, 1e-12));
+  // group: each component by its own group std
+  close(nts('group')[1]![0]!, (0.2 - 0.4) / std([0.2, 0.4, 0.6]), 1e-9);
+  assert.ok(Math.abs(nts('group')[0]![0]! - nts('batch')[0]![0]!) > 1e-3, 'group and batch differ');
 });

@@ -4,7 +4,7 @@ import { parseObo } from '../../../engine/ontology/obo';
 import { EdgeIndex, extractFinalAnswer, extractOptionLetter, TermLexicon } from '../../../engine/verify/answers';
 import { REWARDS, type RewardContext } from '../../../engine/verify/rewards';
 import { hybridReward } from '../../../engine/rl/hybrid-reward';
-import { projectCappedSimplex, updateWeights, type WeightOptions, type WeightState } from '../../../engine/rl/weighting';
+import { projectCappedSimplex, updateWeights, withheldForNoSignal, type WeightOptions, type WeightState } from '../../../engine/rl/weighting';
 import type { SynthExample } from '../../../engine/core/example';
 
 const OBO = `format-version: 1.4
@@ -150,4 +150,18 @@ test('instruction reward pays nothing for an empty answer to negative constraint
   assert.equal(REWARDS.instruction(ex, '', ctx)!.score, 0);
   assert.equal(REWARDS.instruction(ex, ' \n ', ctx)!.breakdown.loose, 0);
   assert.equal(REWARDS.instruction(ex, 'Gout is treated with colchicine.', ctx)!.score, 1);
+});
+
+test('gap weighting shifts weight only toward capabilities with a learning signal (untied groups)', () => {
+  // domain lags its target most, but every domain group tied: no gradient to weigh
+  let s: WeightState = { weights: [0.25, 0.25, 0.25, 0.25], running: [NaN, NaN, NaN, NaN] };
+  const obs = { rewards: [0, 0.5, 0.6, 0.5], signal: [0, 1, 0.5, 1] };
+  for (let i = 0; i < 5; i++) s = updateWeights('gap', s, obs, opts);
+  assert.ok(Math.abs(s.weights[0]! - opts.minWeight) < 1e-6, `no signal → no extra weight: ${s.weights}`);
+  assert.ok(s.weights[1]! > s.weights[2]!, 'the lagging capability with a signal gains');
+  assert.ok(Math.abs(s.weights.reduce((a, b) => a + b, 0) - 1) < 1e-9);
+  assert.deepEqual(withheldForNoSignal(s, obs, opts), [0], 'the log names domain as withheld');
+  // no capability has a signal: the weights stay as they were
+  const still = updateWeights('gap', s, { rewards: [0, 0, 0, 0], signal: [0, 0, 0, 0] }, opts);
+  assert.deepEqual(still.weights, s.weights);
 });

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import type { ComputeFactory } from '../../../engine/compute';
 import type {
-  Completion, Compute, GenerateRequest, GrpoStepInput, GrpoStepResult, LoglikResult, ProjectionReport, RestoredCheckpoint, RolloutGroup, SftStepInput, SftStepResult, TrainingSpec,
+  Completion, Compute, GenerateRequest, GrpoStepInput, GrpoStepResult, InterferenceEstimate, LoglikResult, ProjectionReport, RestoredCheckpoint, RolloutGroup, SftStepInput, SftStepResult, TrainingSpec,
 } from '../../../engine/compute/types';
 import { loadExperiment } from '../../../engine/config/load';
 import type { LlamaConfig } from '../../../engine/model/llama';
@@ -82,8 +82,8 @@ class FakeCompute implements Compute {
     this.steps += 1;
     return { outcome: { applied: true, step: this.steps, lr: 0.001, gradNorm: 3, clipCoef: 1 }, losses: input.capabilities.map((_, i) => 1 + i / 10), projection: this.report(input.capabilities.length) };
   }
-  interference(probes: readonly unknown[]): number[][] {
-    return probes.map(() => probes.map(() => -0.01));
+  interference(probes: readonly unknown[]): InterferenceEstimate {
+    return { mean: probes.map(() => probes.map(() => -0.01)), ci95: probes.map(() => probes.map(() => 0.005)), batches: probes.map(() => 2) };
   }
   grpoStep(input: GrpoStepInput): GrpoStepResult {
     this.grpoInputs.push(input);

@@ -11,6 +11,7 @@ import { synthesizeStage } from '../../../engine/synth/synth-stage';
 import type { SynthExample } from '../../../engine/core/example';
 import { silentLogger } from '../../../engine/util/log';
 import { FIXTURE, synthConfig } from './fixture';
+import { defaultExperiment } from '../../../engine/config/schema-validator';
 
 function fakeContext(runDir: string, events: EventInput[]): StageContext {
   const config = {
@@ -18,6 +19,7 @@ function fakeContext(runDir: string, events: EventInput[]): StageContext {
     seed: 0,
     ontology: { builtin: false, sources: [{ path: path.relative(runDir, FIXTURE) }] },
     synthesis: synthConfig({ examples: { domain: 30, reasoning: 20, instruction: 20, integration: 10 } }),
+    pretrain: defaultExperiment().pretrain,
   } as unknown as Experiment;
   const paths = Object.fromEntries(Object.entries(OUTPUT_PATHS).map(([k, p]) => [k, path.join(runDir, p)])) as StageContext['paths'];
   return {
@@ -48,7 +50,7 @@ test('synthesize stage writes the splits and the card atomically and emits metri
     assert.equal(synthesizeStage.name, 'synthesize');
     assert.equal(res.summary['examples'], 80);
     const dir = path.join(runDir, OUTPUT_PATHS.dataset);
-    assert.deepEqual((await readdir(dir)).sort(), ['dataset-card.json', 'test.jsonl', 'train.jsonl', 'val.jsonl']);
+    assert.deepEqual((await readdir(dir)).sort(), ['dataset-card.json', 'knowledge.jsonl', 'test.jsonl', 'train.jsonl', 'val.jsonl']);
     let lines = 0;
     for (const s of ['train', 'val', 'test']) {
       const text = await readFile(path.join(dir, `${s}.jsonl`), 'utf8');
@@ -67,7 +69,7 @@ test('synthesize stage writes the splits and the card atomically and emits metri
     assert.ok(metrics.some((m) => m.kind === 'metric' && m.name === 'synth/examples_per_s'));
     assert.equal(metrics.filter((m) => m.kind === 'metric' && m.name === 'synth/examples_total').length, 4);
     const artifacts = events.filter((e) => e.kind === 'artifact');
-    assert.deepEqual(artifacts.map((a) => a.kind === 'artifact' && a.path).sort(), ['artifacts/data/dataset-card.json', 'artifacts/data/test.jsonl', 'artifacts/data/train.jsonl', 'artifacts/data/val.jsonl']);
+    assert.deepEqual(artifacts.map((a) => a.kind === 'artifact' && a.path).sort(), ['artifacts/data/dataset-card.json', 'artifacts/data/knowledge.jsonl', 'artifacts/data/test.jsonl', 'artifacts/data/train.jsonl', 'artifacts/data/val.jsonl']);
     assert.ok(events.some((e) => e.kind === 'phase' && e.status === 'progress'));
   } finally {
     await rm(runDir, { recursive: true, force: true });

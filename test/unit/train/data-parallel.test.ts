@@ -98,7 +98,7 @@ async function pretrainLosses(workers: number): Promise<{ losses: number[]; logs
   const config = {
     seed: 4,
     model: { preset: 'bio-tiny', backend: 'wasm', workers, dims: { vocab_size: 280, hidden_size: 16, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 24, context_length: 16, tie_embeddings: true, rope_theta: 10000 } },
-    pretrain: { steps: 3, batch_size: 5, learning_rate: 0.01, warmup_steps: 1, weight_decay: 0.01, grad_clip: 1, checkpoint_every: 3 },
+    pretrain: { corpus: 'train', knowledge_passages: 1, steps: 3, batch_size: 5, learning_rate: 0.01, warmup_steps: 1, weight_decay: 0.01, grad_clip: 1, checkpoint_every: 3 },
   } as unknown as Experiment;
   const losses: number[] = [];
   const logs: string[] = [];

@@ -4,7 +4,6 @@ import * as path from 'node:path';
 import { supervisedBatch, tokenizeExample, tokenPieces } from '../../../engine/train/examples';
 import { BpeTokenizer } from '../../../engine/model/tokenizer';
 import { projectionHealth, type HealthInput } from '../../../engine/train/projection/health';
-import { adamFirstStep } from '../../../engine/compute/tfjs/compute';
 import type { SynthExample } from '../../../engine/core/example';
 import { REPO } from '../../helpers/tmp';
 
@@ -55,10 +54,4 @@ test('projectionHealth: each rule trips on its side of the threshold only', () =
   // frequent conflicts, but only once a few steps are logged
   assert.deepEqual(projectionHealth(base({ conflictFractions: [0.8] })).map((n) => n.metric), ['sft/conflict_fraction']);
   assert.deepEqual(projectionHealth(base({ conflictFractions: [0.8], loggedSteps: 2 })), []);
-});
-
-test('adamFirstStep: the first Adam update is −η·sign(g) per parameter (Kingma & Ba 2015, Alg. 1 with m₀ = v₀ = 0)', () => {
-  // m̂₁ = g, v̂₁ = g² → θ₁ = θ₀ − η·g/(|g| + ε): by hand for θ = (1, 2, 3, 4), g = (0.5, −2, 0, 1e-3), η = 0.1
-  const next = adamFirstStep(Float32Array.from([1, 2, 3, 4]), Float32Array.from([0.5, -2, 0, 1e-3]), 0.1);
-  assert.deepEqual([...next].map((x) => Math.round(x * 1e6) / 1e6), [0.9, 2.1, 3, 3.9]);
 });
