@@ -9,7 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type {
-  ComputeMessage, HelloResult, LogitsResult, LossResult, ModelResult, Request, Response, WorkerError,
+  AdaptersResult, ComputeMessage, HelloResult, LogitsResult, LossResult, ModelResult, Request, Response, WorkerError,
 } from '../../../schemas/generated/compute-protocol';
 import { BbioError, type ErrorCode } from '../../util/errors';
 
@@ -19,6 +19,9 @@ export interface ResultOf {
   init_model: ModelResult;
   load_model: ModelResult;
   save_model: Record<string, never>;
+  create_adapters: AdaptersResult;
+  load_adapters: AdaptersResult;
+  save_adapters: Record<string, never>;
   logits: LogitsResult;
   loss: LossResult;
   shutdown: Record<string, never>;
@@ -85,6 +88,8 @@ export class WorkerProcess {
   /** Set once the worker can take no more requests (exited, failed to start, killed as hung). */
   private failure: BbioError | undefined;
   private readonly exited: Promise<void>;
+  /** The first write error (EPIPE), kept as the cause of the exit error that follows it. */
+  private stdinError: Error | undefined;
 
   constructor(private readonly opts: WorkerProcessOptions) {
     this.python = pythonCommand(opts.python, opts.env);
@@ -99,11 +104,18 @@ export class WorkerProcess {
       if (this.stderrTail.length > STDERR_LINES) this.stderrTail.shift();
     });
     readline.createInterface({ input: this.child.stdout }).on('line', (line) => this.onLine(line));
+    // A worker that exits before reading (no torch) closes the pipe under a pending write: EPIPE. The
+    // worker's own reason (its error line, its exit status and stderr) arrives through stdout and 'close',
+    // which always follow; a worker that closed stdin and lives on is caught by the request timeout.
+    this.child.stdin.on('error', (e) => {
+      this.stdinError ??= e;
+    });
     this.child.on('error', (e) => {
       this.fail(new BbioError('E_BACKEND', `cannot start the torch worker with "${this.python}": ${e.message}`, {}, HINT, { cause: e }));
     });
     this.child.on('close', (code, signal) => {
-      this.fail(new BbioError('E_BACKEND', `the torch worker (${this.python}) exited with ${signal ? `signal ${signal}` : `status ${code}`}${this.stderrText()}`, {}, HINT));
+      const how = signal ? `signal ${signal}` : `status ${code}`;
+      this.fail(new BbioError('E_BACKEND', `the torch worker (${this.python}) exited with ${how}${this.stderrText()}`, {}, HINT, { cause: this.stdinError }));
     });
   }
 
@@ -119,9 +131,7 @@ export class WorkerProcess {
         this.child.kill('SIGKILL');
       }, timeoutMs);
       this.pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, timer });
-      this.child.stdin.write(JSON.stringify(msg) + '\n', (e) => {
-        if (e) this.fail(new BbioError('E_BACKEND', `cannot write to the torch worker: ${e.message}${this.stderrText()}`, {}, HINT, { cause: e }));
-      });
+      this.child.stdin.write(JSON.stringify(msg) + '\n'); // a failed write reaches the stdin 'error' listener
     });
   }
 
