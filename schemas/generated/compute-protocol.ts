@@ -8,11 +8,24 @@ export type ComputeMessage = Request | Response;
  * Engine → worker.
  */
 export type Request =
-  HelloRequest | InitModelRequest | LoadModelRequest | SaveModelRequest | LogitsRequest | LossRequest | ShutdownRequest;
+  | HelloRequest
+  | InitModelRequest
+  | LoadModelRequest
+  | SaveModelRequest
+  | CreateAdaptersRequest
+  | LoadAdaptersRequest
+  | SaveAdaptersRequest
+  | LogitsRequest
+  | LossRequest
+  | ShutdownRequest;
 /**
  * Chosen by the engine, unique per worker process; the response carries it back.
  */
 export type RequestId = number;
+/**
+ * Adapter slot ('policy', 'ref', 'sft', …): one loaded base model serves several adapter sets at once (engine/compute/types.ts).
+ */
+export type Slot = string;
 /**
  * Worker → engine: the result of the request with the same id, or its error.
  */
@@ -80,13 +93,69 @@ export interface SaveModelRequest {
   };
 }
 /**
- * Logits of every position of a batch of token rows (ids [B, T] → logits [B, T, V]), fp32 (agreement tests and small vocabularies only: the result is B·T·V floats).
+ * New LoRA adapters in a slot (replacing what it held): A ~ U(−1/√in, 1/√in), B = 0, drawn from torch's generator seeded with `seed`.
+ */
+export interface CreateAdaptersRequest {
+  id: RequestId;
+  method: "create_adapters";
+  params: {
+    slot: Slot;
+    /**
+     * Adapter names: ['default'] or one per capability.
+     */
+    names: string[];
+    spec: LoraSpec;
+    seed: number;
+  };
+}
+/**
+ * LoRA hyper-parameters (engine/model/lora.ts LoraSpec); the update is (alpha/rank)·B·A.
+ */
+export interface LoraSpec {
+  rank: number;
+  alpha: number;
+  dropout: number;
+  targetModules: ("q_proj" | "k_proj" | "v_proj" | "o_proj" | "gate_proj" | "up_proj" | "down_proj")[];
+}
+/**
+ * Loads a PEFT adapter folder (or one written by saveAdapters / save_adapters, named by its adapters.json) into a slot.
+ */
+export interface LoadAdaptersRequest {
+  id: RequestId;
+  method: "load_adapters";
+  params: {
+    slot: Slot;
+    dir: string;
+  };
+}
+/**
+ * Writes a slot's adapters as PEFT folders (`default` at the root, others in sub-folders) and adapters.json last.
+ */
+export interface SaveAdaptersRequest {
+  id: RequestId;
+  method: "save_adapters";
+  params: {
+    slot: Slot;
+    dir: string;
+    /**
+     * adapter_config.json base_model_name_or_path.
+     */
+    baseModel: string;
+    /**
+     * The stage that wrote them (adapters.json).
+     */
+    stage: string;
+  };
+}
+/**
+ * Logits of every position of a batch of token rows (ids [B, T] → logits [B, T, V]), fp32 (agreement tests and small vocabularies only: the result is B·T·V floats). With `adapters`, every adapter of that slot adds its LoRA delta.
  */
 export interface LogitsRequest {
   id: RequestId;
   method: "logits";
   params: {
     ids: IntArray;
+    adapters?: Slot;
   };
 }
 /**
@@ -103,7 +172,7 @@ export interface IntArray {
   data: string;
 }
 /**
- * Mean next-token loss of a batch, no gradient: Σ_n w_n · (logsumexp(z_n) − z_n[t_n]) with weights summing to 1; inputs, targets and weights are [B, T] (engine/compute/types.ts TokenBatch).
+ * Mean next-token loss of a batch, no gradient: Σ_n w_n · (logsumexp(z_n) − z_n[t_n]) with weights summing to 1; inputs, targets and weights are [B, T] (engine/compute/types.ts TokenBatch). With `adapters`, every adapter of that slot adds its LoRA delta.
  */
 export interface LossRequest {
   id: RequestId;
@@ -112,6 +181,7 @@ export interface LossRequest {
     inputs: IntArray;
     targets: IntArray;
     weights: FloatArray;
+    adapters?: Slot;
   };
 }
 /**
@@ -135,9 +205,9 @@ export interface OkResponse {
   id: RequestId;
   ok: true;
   /**
-   * The method's result (helloResult, modelResult, logitsResult, lossResult; an empty object for save_model and shutdown).
+   * The method's result (helloResult, modelResult, adaptersResult for create_adapters and load_adapters, logitsResult, lossResult; an empty object for save_model, save_adapters and shutdown).
    */
-  result: HelloResult | ModelResult | LogitsResult | LossResult | {};
+  result: HelloResult | ModelResult | AdaptersResult | LogitsResult | LossResult | {};
 }
 export interface HelloResult {
   /**
@@ -177,6 +247,12 @@ export interface ModelResult {
    */
   device: string;
   dtype: "float32" | "bfloat16";
+}
+export interface AdaptersResult {
+  /**
+   * The slot's adapter names.
+   */
+  names: string[];
 }
 export interface LogitsResult {
   logits: FloatArray;

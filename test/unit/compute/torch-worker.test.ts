@@ -13,6 +13,8 @@ import { decodeFloats, encodeFloats, encodeInts, WorkerProcess } from '../../../
 import { disposeModel, forwardLogits, initLlama, lmLoss, loadLlama, makeLmBatch, saveLlama, type LlamaConfig } from '../../../engine/model/llama';
 import { BbioError } from '../../../engine/util/errors';
 import { makeRng } from '../../../engine/util/rng';
+import { loadAdapterDir, saveAdapterDir } from '../../../engine/model/adapters';
+import { createLoraSet, disposeLoraSet, loraHook, type LoraSet } from '../../../engine/model/lora';
 import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { tempDir } from '../../helpers/tmp';
 import { useWasm } from '../model/helpers';
@@ -104,6 +106,40 @@ test('torch worker: a model saved by the worker loads in tfjs with the same logi
   const { logits } = await w.request('logits', { ids: encodeInts(ids, [1, 6]) });
   const diff = maxAbsDiff(decodeFloats(logits), tfjsLogits(dir, ids, 1));
   assert.ok(diff < 1e-5, `max |Δlogit| ${diff}`);
+});
+
+test('torch worker: PEFT adapters move between the backends with the same logits', { skip: needsTorch }, async (t) => {
+  const base = await tempDir(t);
+  const fromTfjs = await tempDir(t);
+  const fromTorch = await tempDir(t);
+  const model = initLlama(tinyLlamaConfig({ num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 }), makeRng(11).fork('init'));
+  t.after(() => disposeModel(model));
+  const spec = { rank: 2, alpha: 6, dropout: 0, targetModules: ['q_proj', 'v_proj', 'down_proj'] as const };
+  const set = createLoraSet(model, ['default', 'knowledge'], { ...spec, targetModules: [...spec.targetModules] }, makeRng(12));
+  t.after(() => disposeLoraSet(set));
+  // B starts at 0 (no delta): give it values so an adapter the worker drops or misreads would show
+  const rng = makeRng(13);
+  for (const a of set.values()) for (const p of a.modules.values()) p.B.assign(tf.randomNormal(p.B.shape, 0, 1, 'float32', rng.int(1e9)));
+  await saveLlama(model, base);
+  await saveAdapterDir(set, fromTfjs, { baseModel: base, stage: 'sft' });
+  const ids = new Int32Array([3, 1, 4, 1, 5, 9, 2, 6]);
+  const tfjsWith = (s: LoraSet): Float32Array =>
+    tf.tidy(() => forwardLogits(model, ids, 1, { freezeBase: true, hook: loraHook(s, { training: false }) }).dataSync() as Float32Array);
+  const want = tfjsWith(set);
+  assert.ok(maxAbsDiff(want, tfjsLogits(base, ids, 1)) > 1e-3, 'the adapters change the logits');
+
+  const w = torchWorker();
+  await w.request('load_model', { dir: base, options: OPTIONS });
+  assert.deepEqual((await w.request('load_adapters', { slot: 'sft', dir: fromTfjs })).names, ['default', 'knowledge']);
+  const { logits } = await w.request('logits', { ids: encodeInts(ids, [1, ids.length]), adapters: 'sft' });
+  const diff = maxAbsDiff(decodeFloats(logits), want);
+  assert.ok(diff < 1e-5, `tfjs adapters on torch: max |Δlogit| ${diff}`);
+
+  await w.request('save_adapters', { slot: 'sft', dir: fromTorch, baseModel: base, stage: 'sft' });
+  const back = loadAdapterDir(model, fromTorch);
+  t.after(() => disposeLoraSet(back));
+  const diffBack = maxAbsDiff(tfjsWith(back), want);
+  assert.ok(diffBack < 1e-5, `torch-written adapters on tfjs: max |Δlogit| ${diffBack}`);
 });
 
 test('torch worker: a bad checkpoint is an E_CHECKPOINT error naming the file, and the worker keeps serving', { skip: needsTorch }, async (t) => {

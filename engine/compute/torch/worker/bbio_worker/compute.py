@@ -4,11 +4,13 @@ from __future__ import annotations
 import base64
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager, Dict, List, Optional
 
 import torch
 
 from .errors import WorkerError
+from .lora import LoraAdapter, LoraSpec, active_adapters, create_adapter, load_adapters, save_adapters
 from .model import Llama, build_model, init_weights, load_model, next_token_loss, normalize_config, save_model
 from .protocol import decode_floats, decode_ints
 from .safetensors import tensor_bytes
@@ -46,10 +48,13 @@ class TorchWorker:
         self.model: Optional[Llama] = None
         self.device = torch.device("cpu")
         self.dtype = torch.float32
+        # adapter slot ('policy', 'ref', 'sft', …) → its adapters in order
+        self.slots: Dict[str, List[LoraAdapter]] = {}
 
     def handlers(self) -> Dict[str, Callable[[Json], Json]]:
         return {
             "hello": self.hello, "init_model": self.init_model, "load_model": self.load_model, "save_model": self.save_model,
+            "create_adapters": self.create_adapters, "load_adapters": self.load_adapters, "save_adapters": self.save_adapters,
             "logits": self.logits, "loss": self.loss, "shutdown": self.shutdown,
         }
 
@@ -62,10 +67,21 @@ class TorchWorker:
         self.device = pick_device(options["device"])
         self.dtype = pick_dtype(options["dtype"], self.device)
         self.model = model.to(self.device, self.dtype)
+        self.slots = {}  # adapters belong to the model they were made for
         return {
             "config": model.config, "parameters": sum(p.numel() for p in model.parameters()),
             "device": str(self.device), "dtype": "bfloat16" if self.dtype == torch.bfloat16 else "float32",
         }
+
+    def _slot(self, slot: str) -> List[LoraAdapter]:
+        if slot not in self.slots:
+            raise WorkerError("E_USAGE", f"no adapters in slot \"{slot}\" (slots: {', '.join(self.slots) or 'none'})")
+        return self.slots[slot]
+
+    def _with_adapters(self, params: Json) -> ContextManager[None]:
+        """The LoRA deltas of params['adapters'] (a slot) while entered; the base model when absent."""
+        slot = params.get("adapters")
+        return nullcontext() if slot is None else active_adapters(self._model(), self._slot(slot))
 
     def _ids(self, arr: Json) -> torch.Tensor:
         shape, values = decode_ints(arr)
@@ -94,9 +110,25 @@ class TorchWorker:
         save_model(model, Path(params["dir"]))
         return {}
 
+    def create_adapters(self, params: Json) -> Json:
+        s = params["spec"]
+        spec = LoraSpec(s["rank"], float(s["alpha"]), float(s["dropout"]), list(s["targetModules"]))
+        # each adapter its own stream, as createLoraSet forks one rng per adapter name
+        self.slots[params["slot"]] = [create_adapter(self._model(), n, spec, params["seed"] + i) for i, n in enumerate(params["names"])]
+        return {"names": list(params["names"])}
+
+    def load_adapters(self, params: Json) -> Json:
+        self.slots[params["slot"]] = load_adapters(self._model(), Path(params["dir"]))
+        return {"names": [a.name for a in self.slots[params["slot"]]]}
+
+    def save_adapters(self, params: Json) -> Json:
+        save_adapters(self._slot(params["slot"]), Path(params["dir"]), params["baseModel"], params["stage"])
+        return {}
+
     @torch.no_grad()
     def logits(self, params: Json) -> Json:
-        logits = self._model()(self._ids(params["ids"])).float().cpu()  # [B, T, V]
+        with self._with_adapters(params):
+            logits = self._model()(self._ids(params["ids"])).float().cpu()  # [B, T, V]
         return {"logits": {"shape": list(logits.shape), "data": base64.b64encode(tensor_bytes(logits)).decode("ascii")}}
 
     @torch.no_grad()
@@ -106,7 +138,8 @@ class TorchWorker:
         if shape != list(inputs.shape) or list(targets.shape) != list(inputs.shape):
             raise WorkerError("E_USAGE", f"inputs {list(inputs.shape)}, targets {list(targets.shape)} and weights {shape} must have one shape")
         weights = torch.tensor(w, dtype=torch.float32, device=self.device).view(*shape)  # [B, T]
-        return {"loss": float(next_token_loss(self._model()(inputs), targets, weights))}
+        with self._with_adapters(params):
+            return {"loss": float(next_token_loss(self._model()(inputs), targets, weights))}
 
     def shutdown(self, _: Json) -> Json:
         return {}
