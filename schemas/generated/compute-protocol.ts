@@ -17,6 +17,7 @@ export type Request =
   | SaveAdaptersRequest
   | LogitsRequest
   | LossRequest
+  | GenerateRequest
   | ShutdownRequest;
 /**
  * Chosen by the engine, unique per worker process; the response carries it back.
@@ -195,6 +196,38 @@ export interface FloatArray {
   data: string;
 }
 /**
+ * Completions of each prompt with the KV cache: greedy at temperature 0, else sampled from softmax(logits / temperature) restricted to the top-p nucleus (Holtzman et al. 2020). A prompt longer than the context keeps its last tokens, leaving room for one new token. A completion ends at an EOS or stop id (not included), or is truncated at maxNewTokens or the context. Stop strings are matched by the engine on the decoded text.
+ */
+export interface GenerateRequest {
+  id: RequestId;
+  method: "generate";
+  params: {
+    /**
+     * One [L] array of token ids per prompt.
+     */
+    prompts: IntArray[];
+    /**
+     * Completions per prompt (GRPO's G; 1 for evaluation).
+     */
+    n: number;
+    /**
+     * 0 = greedy.
+     */
+    temperature: number;
+    topP: number;
+    maxNewTokens: number;
+    /**
+     * EOS and stop token ids: a completion ends before the first one it samples.
+     */
+    endIds: number[];
+    adapters?: Slot;
+    /**
+     * Sampling stream: torch's generator seeded with it (greedy decoding draws nothing).
+     */
+    seed: number;
+  };
+}
+/**
  * The worker answers, then exits with status 0.
  */
 export interface ShutdownRequest {
@@ -205,9 +238,9 @@ export interface OkResponse {
   id: RequestId;
   ok: true;
   /**
-   * The method's result (helloResult, modelResult, adaptersResult for create_adapters and load_adapters, logitsResult, lossResult; an empty object for save_model, save_adapters and shutdown).
+   * The method's result (helloResult, modelResult, adaptersResult for create_adapters and load_adapters, logitsResult, lossResult, generateResult; an empty object for save_model, save_adapters and shutdown).
    */
-  result: HelloResult | ModelResult | AdaptersResult | LogitsResult | LossResult | {};
+  result: HelloResult | ModelResult | AdaptersResult | LogitsResult | LossResult | GenerateResult | {};
 }
 export interface HelloResult {
   /**
@@ -262,6 +295,19 @@ export interface LossResult {
    * Nats per token (weighted mean).
    */
   loss: number;
+}
+export interface GenerateResult {
+  /**
+   * Per prompt, its n completions.
+   */
+  completions: Completion[][];
+}
+export interface Completion {
+  ids: IntArray;
+  /**
+   * Cut by maxNewTokens or the context, not ended by an end id.
+   */
+  truncated: boolean;
 }
 export interface ErrorResponse {
   /**

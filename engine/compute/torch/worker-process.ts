@@ -9,7 +9,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type {
-  AdaptersResult, ComputeMessage, HelloResult, LogitsResult, LossResult, ModelResult, Request, Response, WorkerError,
+  AdaptersResult, ComputeMessage, GenerateResult, HelloResult, LogitsResult, LossResult, ModelResult, Request, Response, WorkerError,
 } from '../../../schemas/generated/compute-protocol';
 import { BbioError, type ErrorCode } from '../../util/errors';
 
@@ -24,6 +24,7 @@ export interface ResultOf {
   save_adapters: Record<string, never>;
   logits: LogitsResult;
   loss: LossResult;
+  generate: GenerateResult;
   shutdown: Record<string, never>;
 }
 export type Method = Request['method'] & keyof ResultOf;
@@ -59,6 +60,14 @@ export function pythonCommand(setting: string | undefined, env: NodeJS.ProcessEn
 /** Row-major int32 values as the protocol's compact array. */
 export function encodeInts(values: Int32Array, shape: number[]): { shape: number[]; data: string } {
   return { shape, data: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64') };
+}
+
+/** The protocol's compact int32 array → its values. */
+export function decodeInts(arr: { shape: number[]; data: string }): Int32Array {
+  const buf = Buffer.from(arr.data, 'base64');
+  const out = new Int32Array(buf.byteLength / 4);
+  Buffer.from(out.buffer).set(buf); // copy: base64 output is not 4-byte aligned
+  return out;
 }
 
 export function encodeFloats(values: Float32Array, shape: number[]): { shape: number[]; data: string } {

@@ -9,10 +9,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeFloats, encodeFloats, encodeInts, WorkerProcess } from '../../../engine/compute/torch/worker-process';
+import { decodeFloats, decodeInts, encodeFloats, encodeInts, WorkerProcess } from '../../../engine/compute/torch/worker-process';
 import { disposeModel, forwardLogits, initLlama, lmLoss, loadLlama, makeLmBatch, saveLlama, type LlamaConfig } from '../../../engine/model/llama';
 import { BbioError } from '../../../engine/util/errors';
 import { makeRng } from '../../../engine/util/rng';
+import { generateGreedy } from '../../../engine/compute/tfjs/generate';
 import { loadAdapterDir, saveAdapterDir } from '../../../engine/model/adapters';
 import { createLoraSet, disposeLoraSet, loraHook, type LoraSet } from '../../../engine/model/lora';
 import { tinyLlamaConfig } from '../../helpers/tiny-llama';
@@ -140,6 +141,34 @@ test('torch worker: PEFT adapters move between the backends with the same logits
   t.after(() => disposeLoraSet(back));
   const diffBack = maxAbsDiff(tfjsWith(back), want);
   assert.ok(diffBack < 1e-5, `torch-written adapters on tfjs: max |Δlogit| ${diffBack}`);
+});
+
+test('torch worker: greedy generations are the tfjs engine\'s, token for token', { skip: needsTorch }, async (t) => {
+  const dir = await tempDir(t);
+  // a wider model than the logits tests so that argmax ties (which would make the test depend on rounding) do not occur
+  const config = tinyLlamaConfig({ vocab_size: 37, hidden_size: 16, intermediate_size: 24, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 24 });
+  const model = initLlama(config, makeRng(21).fork('init'));
+  t.after(() => disposeModel(model));
+  const rng = makeRng(22);
+  for (const v of model.params.values()) if (v.rank === 2) v.assign(tf.mul(v, 20)); // sharper distributions: varied argmaxes
+  for (const v of model.params.values()) if (v.rank === 1) v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', rng.int(1e9)), 0.3)));
+  await saveLlama(model, dir);
+  const prompts = [[1, 5, 3], [4, 4, 0, 10, 6, 1, 8, 2], [30]];
+  const requests = prompts.map((p) => ({ prompt: p, maxNewTokens: 10 }));
+  // EOS: a token the second prompt's free-running completion emits, so one completion ends on it
+  const eosId = generateGreedy(model, requests, { batchRows: 2, stop: [], decode: () => '' })[1]!.ids[3]!;
+  const want = generateGreedy(model, requests, { batchRows: 2, eosId, stop: [], decode: () => '' });
+  assert.ok(want.some((c) => !c.truncated) && want.some((c) => c.truncated && c.ids.length === 10), 'completions ended both ways');
+
+  const w = torchWorker();
+  await w.request('load_model', { dir, options: OPTIONS });
+  const { completions } = await w.request('generate', {
+    prompts: prompts.map((p) => encodeInts(Int32Array.from(p), [p.length])), n: 1, temperature: 0, topP: 1, maxNewTokens: 10, endIds: [eosId], seed: 0,
+  });
+  assert.deepEqual(
+    completions.map(([c]) => ({ ids: [...decodeInts(c!.ids)], truncated: c!.truncated })),
+    want.map((c) => ({ ids: c.ids, truncated: c.truncated })),
+  );
 });
 
 test('torch worker: a bad checkpoint is an E_CHECKPOINT error naming the file, and the worker keeps serving', { skip: needsTorch }, async (t) => {

@@ -10,9 +10,10 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional
 import torch
 
 from .errors import WorkerError
+from .generate import generate
 from .lora import LoraAdapter, LoraSpec, active_adapters, create_adapter, load_adapters, save_adapters
 from .model import Llama, build_model, init_weights, load_model, next_token_loss, normalize_config, save_model
-from .protocol import decode_floats, decode_ints
+from .protocol import decode_floats, decode_ints, encode_ints
 from .safetensors import tensor_bytes
 
 Json = Dict[str, Any]
@@ -55,7 +56,7 @@ class TorchWorker:
         return {
             "hello": self.hello, "init_model": self.init_model, "load_model": self.load_model, "save_model": self.save_model,
             "create_adapters": self.create_adapters, "load_adapters": self.load_adapters, "save_adapters": self.save_adapters,
-            "logits": self.logits, "loss": self.loss, "shutdown": self.shutdown,
+            "logits": self.logits, "generate": self.generate, "loss": self.loss, "shutdown": self.shutdown,
         }
 
     def _model(self) -> Llama:
@@ -140,6 +141,23 @@ class TorchWorker:
         weights = torch.tensor(w, dtype=torch.float32, device=self.device).view(*shape)  # [B, T]
         with self._with_adapters(params):
             return {"loss": float(next_token_loss(self._model()(inputs), targets, weights))}
+
+    def generate(self, params: Json) -> Json:
+        model = self._model()
+        vocab = model.config["vocab_size"]
+        gen = torch.Generator().manual_seed(params["seed"])
+        completions = []
+        with self._with_adapters(params):
+            for arr in params["prompts"]:
+                shape, prompt = decode_ints(arr)
+                if len(shape) != 1 or any(not 0 <= t < vocab for t in prompt):
+                    raise WorkerError("E_USAGE", f"a prompt must be [L] token ids inside the vocabulary, got shape {shape}")
+                row = []
+                for _ in range(params["n"]):
+                    c = generate(model, prompt, params["maxNewTokens"], params["temperature"], params["topP"], params["endIds"], gen)
+                    row.append({"ids": encode_ints(c.ids), "truncated": c.truncated})
+                completions.append(row)
+        return {"completions": completions}
 
     def shutdown(self, _: Json) -> Json:
         return {}

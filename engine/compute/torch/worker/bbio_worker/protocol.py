@@ -137,6 +137,11 @@ def decode_floats(arr: Json) -> "tuple[List[int], List[float]]":
     return list(arr["shape"]), _unpack("f", raw, arr["shape"])
 
 
+def encode_ints(values: Sequence[int]) -> Json:
+    """A 1-D intArray message."""
+    return {"shape": [len(values)], "data": base64.b64encode(struct.pack(f"<{len(values)}i", *values)).decode("ascii")}
+
+
 def encode_floats(shape: Sequence[int], values: bytes) -> Json:
     """A floatArray message from little-endian float32 bytes."""
     return {"shape": list(shape), "data": base64.b64encode(values).decode("ascii")}
