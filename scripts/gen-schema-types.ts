@@ -52,6 +52,8 @@ export async function generate(): Promise<Record<string, string>> {
   const resolved = await compile(forTs(requireDefaulted(exp) as Json, 'Experiment'), 'Experiment', opts);
   const report = JSON.parse(await readFile(path.join(ROOT, 'schemas/report.schema.json'), 'utf8')) as Json;
   const reportTs = await compile(forTs(report, 'EvalReport'), 'EvalReport', opts);
+  const protocol = JSON.parse(await readFile(path.join(ROOT, 'schemas/compute-protocol.schema.json'), 'utf8')) as Json;
+  const protocolTs = await compile(forTs(protocol, 'ComputeMessage'), 'ComputeMessage', opts);
   const evTs = await compile(forTs({ ...ev, $defs: undefined } as Json, 'EngineEvent'), 'EngineEvent', opts);
   const metrics = (ev.$defs as Json).metricDescriptions as { const: Record<string, string> };
   const metricTs =
@@ -73,6 +75,7 @@ export async function generate(): Promise<Record<string, string>> {
     'schemas/generated/experiment.ts': `${BANNER}\n\n${input}\n${resolved}`,
     'schemas/generated/events.ts': `${BANNER}\n\n${evTs}\n${metricTs}`,
     'schemas/generated/report.ts': `${BANNER}\n\n${reportTs}`,
+    'schemas/generated/compute-protocol.ts': `${BANNER}\n\n${protocolTs}`,
     'schemas/generated/vocabulary.ts': `${BANNER}\n\n${vocabularyTs}`,
   };
 }

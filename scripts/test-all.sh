@@ -28,12 +28,18 @@ export BBIO_TAP_DIR="$(mktemp -d)"
 trap 'rm -rf "$BBIO_TAP_DIR"' EXIT
 
 install_slurm
+# the torch backend's agreement tests under test/ need Debian's torch: install it first (as e2e installs chromium)
+step "torch for the compute worker"; bash scripts/test-worker.sh --install
 
 mapfile -t files < <(find test/unit test/lsp test/integration -name '*.test.ts' 2>/dev/null | sort)
 step "tests: ${#files[@]} files"
 node --import tsx --test --test-concurrency=2 --test-timeout=600000 \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$BBIO_TAP_DIR/unit.tap" "${files[@]}"
+
+step "compute worker tests (Python)"
+worker_status=0
+bash scripts/test-worker.sh || worker_status=$?
 
 if [ -d test/e2e ] && find test/e2e -name '*.test.ts' | grep -q .; then
   step "editor tests (real VS Code)"
@@ -45,3 +51,4 @@ pass=$(cat "$BBIO_TAP_DIR"/*.tap | awk '/^# pass /{s+=$3} END{print s+0}')
 fail=$(cat "$BBIO_TAP_DIR"/*.tap | awk '/^# fail /{s+=$3} END{print s+0}')
 skip=$(cat "$BBIO_TAP_DIR"/*.tap | awk '/^# skipped /{s+=$3} END{print s+0}')
 echo "total: ${pass} passed, ${fail} failed, ${skip} skipped"
+exit "$worker_status"

@@ -1,0 +1,57 @@
+"""Decoding with the KV cache: one prompt at a time, its prompt fed once, then one token a step.
+Greedy at temperature 0 (argmax, the first index on ties, as engine/compute/tfjs/generate.ts), else
+sampling from softmax(z / temperature) inside the top-p nucleus (Holtzman et al. 2020)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import torch
+
+from .errors import WorkerError
+from .model import KvCache, Llama
+
+
+@dataclass
+class Completion:
+    ids: List[int]
+    # cut by max_new_tokens or the context, not ended by an end id
+    truncated: bool
+
+
+def pick_token(logits: torch.Tensor, temperature: float, top_p: float, generator: Optional[torch.Generator]) -> int:
+    """logits: [V] → a token id."""
+    if temperature == 0:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(logits.double() / temperature, dim=-1)  # [V]
+    if top_p < 1:
+        sorted_p, order = torch.sort(probs, descending=True)  # [V]
+        # keep the smallest prefix whose mass reaches top_p (the most likely token always stays)
+        keep = (torch.cumsum(sorted_p, 0) - sorted_p) < top_p  # [V]
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+    return int(torch.multinomial(probs.cpu(), 1, generator=generator))
+
+
+@torch.no_grad()
+def generate(model: Llama, prompt: Sequence[int], max_new_tokens: int, temperature: float, top_p: float,
+             end_ids: Sequence[int], generator: Optional[torch.Generator]) -> Completion:
+    ctx = model.config["max_position_embeddings"]
+    if not prompt:
+        raise WorkerError("E_USAGE", "cannot generate from an empty prompt")
+    prompt = list(prompt)[max(0, len(prompt) - (ctx - 1)):]  # leave room for one new token
+    limit = max(0, min(max_new_tokens, ctx - len(prompt)))
+    device = model.model.embed_tokens.weight.device
+    cache = KvCache()
+    out: List[int] = []
+    if limit == 0:
+        return Completion(out, True)
+    logits = model(torch.tensor([prompt], device=device), cache)[0, -1]  # [V]
+    ends = set(end_ids)
+    while True:
+        tok = pick_token(logits.float(), temperature, top_p, generator)
+        if tok in ends:
+            return Completion(out, False)
+        out.append(tok)
+        if len(out) >= limit:
+            return Completion(out, True)
+        logits = model(torch.tensor([[tok]], device=device), cache)[0, -1]  # [V]

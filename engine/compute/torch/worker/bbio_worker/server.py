@@ -1,0 +1,85 @@
+"""The request loop: one JSON request per stdin line, one JSON response per stdout line, logs on stderr.
+
+Every request is checked against schemas/compute-protocol.schema.json before it runs; every failure
+leaves as an error response with a code and the last lines of the Python traceback, never as a silent
+exit. A Python that cannot import torch answers with an E_BACKEND error (id null) naming the ImportError
+and exits with status 3, so the engine can say why instead of waiting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Dict, IO, List, Optional
+
+from .errors import WorkerError
+from .protocol import ProtocolError, Validator, schema_path
+
+Json = Dict[str, Any]
+
+# At most this many traceback lines cross the pipe: enough for the failing frame and its caller chain's
+# tail, small enough to print in one error notification.
+TRACEBACK_LINES = 12
+
+# Status when torch cannot be imported (distinct from a crash, 1, and from a clean shutdown, 0).
+EXIT_NO_TORCH = 3
+
+
+def traceback_tail(e: BaseException) -> List[str]:
+    lines = "".join(traceback.format_exception(type(e), e, e.__traceback__)).rstrip().splitlines()
+    return lines[-TRACEBACK_LINES:]
+
+
+def error_response(request_id: Optional[int], code: str, message: str, tb: List[str]) -> Json:
+    return {"id": request_id, "ok": False, "error": {"code": code, "message": message, "traceback": tb}}
+
+
+def serve(stdin: IO[str], stdout: IO[str], validator: Validator, handlers: Dict[str, Callable[[Json], Json]]) -> int:
+    """Answers requests until shutdown or end of input; returns the exit status."""
+    request_schema = {"$ref": "#/$defs/request"}
+    for line in stdin:
+        if not line.strip():
+            continue
+        request_id: Optional[int] = None
+        try:
+            msg = json.loads(line)
+            if isinstance(msg, dict) and isinstance(msg.get("id"), int) and not isinstance(msg.get("id"), bool):
+                request_id = msg["id"]
+            if isinstance(msg, dict) and isinstance(msg.get("method"), str) and msg["method"] not in handlers:
+                raise ProtocolError("/method", f"unknown method {msg['method']!r} (known: {', '.join(sorted(handlers))})")
+            validator.check(msg, request_schema)
+            result = handlers[msg["method"]](msg.get("params", {}))
+            response: Json = {"id": request_id, "ok": True, "result": result}
+        except ProtocolError as e:
+            response = error_response(request_id, "E_PROTOCOL", f"request does not match the protocol: {e}", [])
+        except ValueError as e:  # json.JSONDecodeError, bad base64: the message says all
+            response = error_response(request_id, "E_PROTOCOL", f"request is not valid: {e}", [])
+        except WorkerError as e:
+            response = error_response(request_id, e.code, e.message, [])
+        except Exception as e:  # anything else is a bug or a torch error: report it with its traceback
+            response = error_response(request_id, "E_INTERNAL", f"{type(e).__name__}: {e}", traceback_tail(e))
+        stdout.write(json.dumps(response, separators=(",", ":")) + "\n")
+        stdout.flush()
+        if response["ok"] and msg["method"] == "shutdown":
+            return 0
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="bbio_worker", description="BalancedBio torch compute worker (stdio protocol).")
+    parser.add_argument("--schema", type=Path, default=None, help="compute-protocol.schema.json (default: the repository's)")
+    args = parser.parse_args(argv)
+    validator = Validator.from_file(args.schema or schema_path())
+    try:
+        import torch  # noqa: F401 (only to learn whether it imports)
+    except ImportError as e:
+        response = error_response(None, "E_BACKEND", f"cannot import torch in {sys.executable}: {e}", traceback_tail(e))
+        sys.stdout.write(json.dumps(response) + "\n")
+        sys.stdout.flush()
+        return EXIT_NO_TORCH
+    from .compute import TorchWorker
+
+    worker = TorchWorker(protocol_id=str(validator.schema.get("$id", "")))
+    return serve(sys.stdin, sys.stdout, validator, worker.handlers())
