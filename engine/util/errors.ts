@@ -49,6 +49,12 @@ export const ERROR_CODES = [
   'E_CHECKPOINT',
   'E_NAN',
   'E_TOKENIZER',
+  // Hugging Face Hub downloads and cache
+  'E_HUB',
+  'E_HUB_AUTH',
+  'E_HUB_NOT_FOUND',
+  'E_HUB_OFFLINE',
+  'E_HUB_INTEGRITY',
   // generic
   'E_IO',
   'E_USAGE',
