@@ -25,6 +25,9 @@ function version(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
+/** How `--model` of infer and eval is read; the order is resolveModelArg's (engine/model/hub.ts). */
+const MODEL_HELP = 'a folder that exists wins; otherwise ORG/NAME is a Hugging Face Hub id, downloaded into the Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) or, with HF_HUB_OFFLINE=1, taken from it. HF_ENDPOINT and HF_TOKEN (or $HF_HOME/token) are honoured';
+
 /** Commander's accumulator for a repeatable option. */
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -96,18 +99,19 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 
   program
     .command('infer')
-    .description('run a prompt through a Hugging Face style checkpoint folder (greedy or sampled), or print log-probabilities')
-    .requiredOption('--model <dir>', 'checkpoint folder: config.json, model.safetensors, tokenizer.json')
+    .description('run a prompt through a Hugging Face style checkpoint folder or Hub model (greedy or sampled), or print log-probabilities')
+    .requiredOption('--model <dir|ORG/NAME>', MODEL_HELP)
+    .option('--revision <rev>', 'Hub branch, tag or commit for an ORG/NAME model', 'main')
     .option('--prompt <text>', 'prompt text (tokenized with the checkpoint tokenizer)')
     .option('--prompt-ids <ids>', 'comma-separated token ids, bypassing the tokenizer')
     .addOption(new Option('--max-new-tokens <n>', 'tokens to generate').default(32).argParser(Number))
     .addOption(new Option('--temperature <t>', '0 = greedy').default(0).argParser(Number))
     .addOption(new Option('--seed <n>', 'sampling seed').default(0).argParser(Number))
     .option('--logprobs', 'print log-probabilities over the vocabulary at every prompt position as JSON', false)
-    .action(async (o: { model: string; prompt?: string; promptIds?: string; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
+    .action(async (o: { model: string; revision: string; prompt?: string; promptIds?: string; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
       const promptIds = o.promptIds?.split(',').map((x) => Number(x.trim()));
       if (promptIds?.some((x) => !Number.isInteger(x))) throw new BbioError('E_USAGE', `--prompt-ids must be comma-separated integers, got "${o.promptIds}"`);
-      setExit(await runInfer({ model: o.model, ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
+      setExit(await runInfer({ model: o.model, revision: o.revision, cwd: io.cwd, ...(io.env ? { env: io.env } : {}), ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
     });
 
   const runs = program.command('runs').description('inspect the run store');
@@ -137,14 +141,15 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   program
     .command('eval')
     .description('score a checkpoint on MMLU-format files, or a run\'s base/SFT/GRPO models on its capability suites; prints accuracy, standard error and item count')
-    .requiredOption('--model <dir>', 'Hugging Face checkpoint folder (config.json, tokenizer.json) or run folder')
+    .requiredOption('--model <dir|ORG/NAME>', `Hugging Face checkpoint folder (config.json, tokenizer.json), run folder, or Hub model id. ${MODEL_HELP}`)
+    .option('--revision <rev>', 'Hub branch, tag or commit for an ORG/NAME model', 'main')
     .option('--mmlu <path>', 'MMLU-format CSV file or folder of <subject>_test.csv files (rows question,A,B,C,D,answer)')
     .option('--subjects <list>', 'comma-separated subjects to keep, e.g. anatomy,medical_genetics')
     .addOption(new Option('--shots <k>', 'few-shot examples from <subject>_dev.csv (default: the run\'s eval.few_shot, or 5)').argParser(Number))
     .addOption(new Option('--max-items <n>', 'items per suite or subject (0 = all)').argParser(Number))
     .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'gpu', 'native', 'wasm', 'cpu']).default('auto'))
     .option('--json', 'machine-readable output', false)
-    .action(async (o: { model: string; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
+    .action(async (o: { model: string; revision: string; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
 
   program
     .command('export')

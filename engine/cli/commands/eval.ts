@@ -1,5 +1,5 @@
 /**
- * `balancedbio eval --model (CHECKPOINT_DIR | RUN_DIR) [--mmlu (FOLDER | FILE.csv)] [--subjects a,b] [--shots 5]
+ * `balancedbio eval --model (CHECKPOINT_DIR | RUN_DIR | ORG/NAME) [--revision REV] [--mmlu (FOLDER | FILE.csv)] [--subjects a,b] [--shots 5]
  * [--max-items N] [--json]`: scores a Hugging Face checkpoint on MMLU-format files, or a run's base, SFT and
  * GRPO models on the capability suites of its test split (and on MMLU files when given). Prints accuracy,
  * bootstrap standard error and item count per subject and overall. Writes nothing into the run.
@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Experiment } from '../../../schemas/generated/experiment';
 import { openCompute } from '../../compute';
 import { evaluateModels, loadEvaluationTargets, type EvaluatedModel } from '../../eval/evaluate-stage';
+import { resolveModelArg } from '../../model/hub';
 import { loadTokenizer } from '../../model/resources';
 import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
 import { pct } from '../../eval/report';
@@ -26,7 +27,10 @@ import { createLogger } from '../../util/log';
 import { EXIT, table, type CliIo } from '../io';
 
 export interface EvalCommandOptions {
+  /** A checkpoint or run folder, or a Hub id `ORG/NAME` when no such folder exists (see resolveModelArg). */
   model: string;
+  /** Hub revision for a Hub id (default main). */
+  revision?: string;
   mmlu?: string;
   /** Comma-separated subject names (file names without _test.csv). */
   subjects?: string;
@@ -78,8 +82,9 @@ function printModels(models: readonly EvaluatedModel[], io: CliIo): void {
 }
 
 export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promise<number> {
-  const target = path.resolve(io.cwd, opts.model);
-  if (!fs.existsSync(target)) throw new BbioError('E_FILE_MISSING', `no such model or run folder: ${opts.model}`, { file: target }, 'give a Hugging Face checkpoint folder (config.json) or a run folder');
+  // download progress is info-level; the evaluation itself logs warnings only
+  const target = await resolveModelArg(opts.model, io.cwd, { log: createLogger({ write: io.err }), ...(opts.revision ? { revision: opts.revision } : {}), ...(io.env ? { env: io.env } : {}) });
+  if (!fs.existsSync(target)) throw new BbioError('E_FILE_MISSING', `no such model or run folder: ${opts.model}`, { file: target }, 'give a Hugging Face checkpoint folder (config.json), a run folder, or a Hub id ORG/NAME');
   const log = createLogger({ write: io.err, level: 'warn' });
   const subjects = opts.subjects?.split(',').map((s) => s.trim()).filter(Boolean);
   const mmluFrom = async (paths: readonly string[]): Promise<MmluSubject[]> => (await Promise.all(paths.map((p) => loadMmlu(p, subjects?.length ? { subjects } : {})))).flat();
