@@ -24,9 +24,9 @@ import type http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { getRepoFolderName, HubApiError, modelInfo } from '@huggingface/hub';
+import { HubApiError, modelInfo } from '@huggingface/hub';
 import { fetchPublic, MAX_REDIRECTS } from '../config/net';
-import { hfHubCache, urlRefusal } from '../config/paths';
+import { COMMIT_ID, hubRepoDir, hubSnapshotDir, urlRefusal } from '../config/paths';
 import { BbioError, ioError } from '../util/errors';
 import { silentLogger, type Logger } from '../util/log';
 
@@ -35,7 +35,6 @@ export const DEFAULT_HF_ENDPOINT = 'https://huggingface.co';
 
 /** A repository id as the Hub spells it: `ORG/NAME`, letters, digits, `-`, `_`, `.` (no `..`, no leading `-`/`.`). */
 const HUB_ID = /^[A-Za-z0-9][\w.-]*\/[A-Za-z0-9][\w.-]*$/;
-const COMMIT = /^[0-9a-f]{40}$/;
 
 /** Whether `s` is written like a Hub model id (`ORG/NAME`). A path that exists is checked first by callers. */
 export function isHubId(s: string): boolean {
@@ -46,7 +45,6 @@ export interface HubSettings {
   endpoint: string;
   token?: string;
   offline: boolean;
-  cacheDir: string;
 }
 
 /** huggingface_hub reads these strings as true for boolean variables (`constants._is_true`). */
@@ -55,7 +53,7 @@ const TRUE_VALUES = new Set(['1', 'on', 'yes', 'true']);
 /**
  * The Hub settings from the environment, with huggingface_hub's names and precedence: `HF_ENDPOINT`;
  * `HF_TOKEN`, else the token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`, else `~/.cache/huggingface/token`,
- * where `huggingface-cli login` writes it); `HF_HUB_OFFLINE`; the cache of `hfHubCache`.
+ * where `huggingface-cli login` writes it); `HF_HUB_OFFLINE`. The cache folder is `hfHubCache`'s.
  */
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
   const endpoint = (env['HF_ENDPOINT'] || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
@@ -70,31 +68,7 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
       // no token file: anonymous access, as huggingface_hub does
     }
   }
-  return { endpoint, ...(token ? { token } : {}), offline: TRUE_VALUES.has((env['HF_HUB_OFFLINE'] ?? '').trim().toLowerCase()), cacheDir: hfHubCache(env) };
-}
-
-/** `models--ORG--NAME` under the cache. */
-export function repoCacheDir(cacheDir: string, repo: string): string {
-  return path.join(cacheDir, getRepoFolderName({ type: 'model', name: repo }));
-}
-
-/**
- * The cached snapshot folder of `repo` at `revision` (a commit, or a branch/tag through refs/), or undefined
- * when the cache has no usable snapshot (no config.json). Synchronous: stages ask it after `resolveHubModel`.
- */
-export function cachedSnapshot(repo: string, revision: string, cacheDir: string): string | undefined {
-  const storage = repoCacheDir(cacheDir, repo);
-  let commit = revision;
-  if (!COMMIT.test(revision)) {
-    try {
-      commit = fs.readFileSync(path.join(storage, 'refs', revision), 'utf8').trim();
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-      throw ioError(e, path.join(storage, 'refs', revision), 'read');
-    }
-  }
-  const dir = path.join(storage, 'snapshots', commit);
-  return fs.existsSync(path.join(dir, 'config.json')) ? dir : undefined;
+  return { endpoint, ...(token ? { token } : {}), offline: TRUE_VALUES.has((env['HF_HUB_OFFLINE'] ?? '').trim().toLowerCase()) };
 }
 
 /** The files a model needs, by name at the repository root; weights come from the index (or model.safetensors). */
@@ -116,7 +90,10 @@ export interface DownloadProgress {
 export interface ResolveHubOptions {
   env?: NodeJS.ProcessEnv;
   log?: Logger;
-  /** Called when a file starts, at every further 10 % of it, and when it ends. */
+  /**
+   * Called when a file starts, at every further 10 % of it, and when it ends. Without it the same moments are
+   * info lines of `log` (the CLI's infer and eval); a run turns them into progress events instead.
+   */
   onProgress?: (p: DownloadProgress) => void;
   signal?: AbortSignal;
 }
@@ -274,7 +251,7 @@ async function downloadFile(job: FileJob): Promise<void> {
     const total = meta.size;
     if (Number.isFinite(total) && start > total) start = 0; // a partial file longer than the file is not a prefix of it
     const report = (bytes: number): void => {
-      job.opts.onProgress?.({ repo: job.repo, file, bytes, total });
+      if (job.opts.onProgress) return job.opts.onProgress({ repo: job.repo, file, bytes, total });
       log.info(`downloading ${job.repo}/${file}: ${Number.isFinite(total) && total > 0 ? Math.floor((100 * bytes) / total) : '?'}% of ${formatBytes(total)}`);
     };
     if (start > 0) log.info(`resuming ${job.repo}/${file} at ${formatBytes(start)}`);
@@ -314,7 +291,7 @@ function formatBytes(n: number): string {
 async function repoInfo(repo: string, revision: string, s: HubSettings, signal: AbortSignal | undefined): Promise<{ commit: string; files: string[]; gated: boolean }> {
   try {
     const info = await modelInfo({ name: repo, revision, hubUrl: s.endpoint, additionalFields: ['sha', 'filePaths'], fetch: policyFetch(s.token, signal) });
-    if (!info.sha || !COMMIT.test(info.sha)) throw new BbioError('E_HUB', `${s.endpoint}/api/models/${repo}/revision/${revision} gave no commit`, { file: `${s.endpoint}/${repo}` }, 'check HF_ENDPOINT points at a Hugging Face Hub');
+    if (!info.sha || !COMMIT_ID.test(info.sha)) throw new BbioError('E_HUB', `${s.endpoint}/api/models/${repo}/revision/${revision} gave no commit`, { file: `${s.endpoint}/${repo}` }, 'check HF_ENDPOINT points at a Hugging Face Hub');
     return { commit: info.sha, files: info.filePaths, gated: info.gated !== false && info.gated !== undefined };
   } catch (e) {
     if (e instanceof HubApiError) {
@@ -349,10 +326,11 @@ async function neededFiles(repo: string, files: readonly string[], readIndex: ()
  */
 export async function resolveHubModel(repo: string, revision: string, opts: ResolveHubOptions = {}): Promise<string> {
   if (!isHubId(repo)) throw new BbioError('E_USAGE', `"${repo}" is not a Hugging Face model id (ORG/NAME)`, {}, 'write it as on the Hub, e.g. Qwen/Qwen2.5-0.5B-Instruct');
-  const s = hubSettings(opts.env);
-  const storage = repoCacheDir(s.cacheDir, repo);
+  const env = opts.env ?? process.env;
+  const s = hubSettings(env);
+  const storage = hubRepoDir(repo, env);
   if (s.offline) {
-    const dir = cachedSnapshot(repo, revision, s.cacheDir);
+    const dir = await hubSnapshotDir(repo, revision, env);
     if (!dir) throw new BbioError('E_HUB_OFFLINE', `HF_HUB_OFFLINE is set and the cache has no ${repo} at ${revision}`, { file: storage }, 'unset HF_HUB_OFFLINE and run once with network access (or `huggingface-cli download` it), or give a local checkpoint folder');
     return dir;
   }

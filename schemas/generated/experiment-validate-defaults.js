@@ -3,16 +3,17 @@
 // ajv standalone validator (defaults); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama/Qwen2-style model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
 const pattern4 = new RegExp("^[a-z0-9][a-z0-9._-]{0,63}$", "u");
 const pattern5 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern6 = new RegExp("^[A-Za-z][A-Za-z0-9_]*$", "u");
-const pattern7 = new RegExp("^[a-z][a-z0-9_]*$", "u");
-const pattern8 = new RegExp("^[a-z0-9][a-z0-9._-]{0,47}$", "u");
-const pattern9 = new RegExp("^\\S+$", "u");
+const pattern7 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
+const pattern8 = new RegExp("^[a-z][a-z0-9_]*$", "u");
+const pattern9 = new RegExp("^[a-z0-9][a-z0-9._-]{0,47}$", "u");
+const pattern10 = new RegExp("^\\S+$", "u");
 
 function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://balancedbio.dev/schemas/experiment.schema.json" */;
@@ -1367,7 +1368,7 @@ data55.workers = 0;
 }
 const _errs128 = errors;
 for(const key11 in data55){
-if(!(((((key11 === "preset") || (key11 === "path")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
+if(!(((((((key11 === "preset") || (key11 === "path")) || (key11 === "hub")) || (key11 === "revision")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
 validate20.errors = [{instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -1398,105 +1399,103 @@ else {
 var valid22 = true;
 }
 if(valid22){
-let data58 = data55.dims;
+if(data55.hub !== undefined){
+let data58 = data55.hub;
 const _errs133 = errors;
 if(errors === _errs133){
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-if(data58.vocab_size === undefined){
-data58.vocab_size = 1024;
+if(typeof data58 === "string"){
+if(!pattern7.test(data58)){
+validate20.errors = [{instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\""}];
+return false;
 }
-if(data58.hidden_size === undefined){
-data58.hidden_size = 128;
 }
-if(data58.layers === undefined){
-data58.layers = 4;
+else {
+validate20.errors = [{instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(data58.heads === undefined){
-data58.heads = 4;
 }
-if(data58.kv_heads === undefined){
-data58.kv_heads = 2;
+var valid22 = _errs133 === errors;
 }
-if(data58.intermediate_size === undefined){
-data58.intermediate_size = 352;
+else {
+var valid22 = true;
 }
-if(data58.context_length === undefined){
-data58.context_length = 256;
-}
-if(data58.tie_embeddings === undefined){
-data58.tie_embeddings = true;
-}
-if(data58.rope_theta === undefined){
-data58.rope_theta = 10000;
-}
+if(valid22){
+if(data55.revision !== undefined){
+let data59 = data55.revision;
 const _errs135 = errors;
-for(const key12 in data58){
+if(errors === _errs135){
+if(typeof data59 === "string"){
+if(func4(data59) < 1){
+validate20.errors = [{instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid22 = _errs135 === errors;
+}
+else {
+var valid22 = true;
+}
+if(valid22){
+let data60 = data55.dims;
+const _errs137 = errors;
+if(errors === _errs137){
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+if(data60.vocab_size === undefined){
+data60.vocab_size = 1024;
+}
+if(data60.hidden_size === undefined){
+data60.hidden_size = 128;
+}
+if(data60.layers === undefined){
+data60.layers = 4;
+}
+if(data60.heads === undefined){
+data60.heads = 4;
+}
+if(data60.kv_heads === undefined){
+data60.kv_heads = 2;
+}
+if(data60.intermediate_size === undefined){
+data60.intermediate_size = 352;
+}
+if(data60.context_length === undefined){
+data60.context_length = 256;
+}
+if(data60.tie_embeddings === undefined){
+data60.tie_embeddings = true;
+}
+if(data60.rope_theta === undefined){
+data60.rope_theta = 10000;
+}
+const _errs139 = errors;
+for(const key12 in data60){
 if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
 validate20.errors = [{instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs135 === errors){
-let data59 = data58.vocab_size;
-const _errs136 = errors;
-if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
-validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs136){
-if(typeof data59 == "number"){
-if(data59 > 65536 || isNaN(data59)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536"}];
-return false;
-}
-else {
-if(data59 < 260 || isNaN(data59)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260"}];
-return false;
-}
-}
-}
-}
-var valid23 = _errs136 === errors;
-if(valid23){
-let data60 = data58.hidden_size;
-const _errs138 = errors;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs138){
-if(typeof data60 == "number"){
-if(data60 > 4096 || isNaN(data60)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
-return false;
-}
-else {
-if(data60 < 8 || isNaN(data60)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8"}];
-return false;
-}
-}
-}
-}
-var valid23 = _errs138 === errors;
-if(valid23){
-let data61 = data58.layers;
+if(_errs139 === errors){
+let data61 = data60.vocab_size;
 const _errs140 = errors;
 if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
-validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs140){
 if(typeof data61 == "number"){
-if(data61 > 64 || isNaN(data61)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+if(data61 > 65536 || isNaN(data61)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536"}];
 return false;
 }
 else {
-if(data61 < 1 || isNaN(data61)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data61 < 260 || isNaN(data61)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260"}];
 return false;
 }
 }
@@ -1504,21 +1503,21 @@ return false;
 }
 var valid23 = _errs140 === errors;
 if(valid23){
-let data62 = data58.heads;
+let data62 = data60.hidden_size;
 const _errs142 = errors;
 if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs142){
 if(typeof data62 == "number"){
-if(data62 > 64 || isNaN(data62)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+if(data62 > 4096 || isNaN(data62)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data62 < 1 || isNaN(data62)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data62 < 8 || isNaN(data62)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8"}];
 return false;
 }
 }
@@ -1526,21 +1525,21 @@ return false;
 }
 var valid23 = _errs142 === errors;
 if(valid23){
-let data63 = data58.kv_heads;
+let data63 = data60.layers;
 const _errs144 = errors;
 if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs144){
 if(typeof data63 == "number"){
 if(data63 > 64 || isNaN(data63)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
 if(data63 < 1 || isNaN(data63)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -1548,21 +1547,21 @@ return false;
 }
 var valid23 = _errs144 === errors;
 if(valid23){
-let data64 = data58.intermediate_size;
+let data64 = data60.heads;
 const _errs146 = errors;
 if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
-validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs146){
 if(typeof data64 == "number"){
-if(data64 > 16384 || isNaN(data64)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384"}];
+if(data64 > 64 || isNaN(data64)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data64 < 8 || isNaN(data64)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8"}];
+if(data64 < 1 || isNaN(data64)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -1570,21 +1569,21 @@ return false;
 }
 var valid23 = _errs146 === errors;
 if(valid23){
-let data65 = data58.context_length;
+let data65 = data60.kv_heads;
 const _errs148 = errors;
 if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs148){
 if(typeof data65 == "number"){
-if(data65 > 8192 || isNaN(data65)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
+if(data65 > 64 || isNaN(data65)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data65 < 16 || isNaN(data65)){
-validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"}];
+if(data65 < 1 || isNaN(data65)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -1592,18 +1591,62 @@ return false;
 }
 var valid23 = _errs148 === errors;
 if(valid23){
+let data66 = data60.intermediate_size;
 const _errs150 = errors;
-if(typeof data58.tie_embeddings !== "boolean"){
-validate20.errors = [{instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
+}
+if(errors === _errs150){
+if(typeof data66 == "number"){
+if(data66 > 16384 || isNaN(data66)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384"}];
+return false;
+}
+else {
+if(data66 < 8 || isNaN(data66)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8"}];
+return false;
+}
+}
+}
 }
 var valid23 = _errs150 === errors;
 if(valid23){
-let data67 = data58.rope_theta;
+let data67 = data60.context_length;
 const _errs152 = errors;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs152){
 if(typeof data67 == "number"){
-if(data67 < 1 || isNaN(data67)){
+if(data67 > 8192 || isNaN(data67)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
+return false;
+}
+else {
+if(data67 < 16 || isNaN(data67)){
+validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"}];
+return false;
+}
+}
+}
+}
+var valid23 = _errs152 === errors;
+if(valid23){
+const _errs154 = errors;
+if(typeof data60.tie_embeddings !== "boolean"){
+validate20.errors = [{instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid23 = _errs154 === errors;
+if(valid23){
+let data69 = data60.rope_theta;
+const _errs156 = errors;
+if(errors === _errs156){
+if(typeof data69 == "number"){
+if(data69 < 1 || isNaN(data69)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -1613,7 +1656,7 @@ validate20.errors = [{instancePath:instancePath+"/model/dims/rope_theta",schemaP
 return false;
 }
 }
-var valid23 = _errs152 === errors;
+var valid23 = _errs156 === errors;
 }
 }
 }
@@ -1629,41 +1672,43 @@ validate20.errors = [{instancePath:instancePath+"/model/dims",schemaPath:"#/prop
 return false;
 }
 }
-var valid22 = _errs133 === errors;
+var valid22 = _errs137 === errors;
 if(valid22){
-let data68 = data55.backend;
-const _errs154 = errors;
-if(typeof data68 !== "string"){
+let data70 = data55.backend;
+const _errs158 = errors;
+if(typeof data70 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((((data68 === "auto") || (data68 === "gpu")) || (data68 === "native")) || (data68 === "wasm")) || (data68 === "cpu"))){
+if(!(((((data70 === "auto") || (data70 === "gpu")) || (data70 === "native")) || (data70 === "wasm")) || (data70 === "cpu"))){
 validate20.errors = [{instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid22 = _errs154 === errors;
+var valid22 = _errs158 === errors;
 if(valid22){
-let data69 = data55.workers;
-const _errs156 = errors;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
+let data71 = data55.workers;
+const _errs160 = errors;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
 validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs156){
-if(typeof data69 == "number"){
-if(data69 > 64 || isNaN(data69)){
+if(errors === _errs160){
+if(typeof data71 == "number"){
+if(data71 > 64 || isNaN(data71)){
 validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data69 < 0 || isNaN(data69)){
+if(data71 < 0 || isNaN(data71)){
 validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs156 === errors;
+var valid22 = _errs160 === errors;
+}
+}
 }
 }
 }
@@ -1677,94 +1722,94 @@ return false;
 }
 var valid0 = _errs126 === errors;
 if(valid0){
-let data70 = data.pretrain;
-const _errs158 = errors;
-if(errors === _errs158){
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-if(data70.steps === undefined){
-data70.steps = 300;
+let data72 = data.pretrain;
+const _errs162 = errors;
+if(errors === _errs162){
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
+if(data72.steps === undefined){
+data72.steps = 300;
 }
-if(data70.batch_size === undefined){
-data70.batch_size = 16;
+if(data72.batch_size === undefined){
+data72.batch_size = 16;
 }
-if(data70.learning_rate === undefined){
-data70.learning_rate = 0.003;
+if(data72.learning_rate === undefined){
+data72.learning_rate = 0.003;
 }
-if(data70.warmup_steps === undefined){
-data70.warmup_steps = 20;
+if(data72.warmup_steps === undefined){
+data72.warmup_steps = 20;
 }
-if(data70.weight_decay === undefined){
-data70.weight_decay = 0.01;
+if(data72.weight_decay === undefined){
+data72.weight_decay = 0.01;
 }
-if(data70.grad_clip === undefined){
-data70.grad_clip = 1;
+if(data72.grad_clip === undefined){
+data72.grad_clip = 1;
 }
-if(data70.checkpoint_every === undefined){
-data70.checkpoint_every = 100;
+if(data72.checkpoint_every === undefined){
+data72.checkpoint_every = 100;
 }
-const _errs160 = errors;
-for(const key13 in data70){
+const _errs164 = errors;
+for(const key13 in data72){
 if(!(((((((key13 === "steps") || (key13 === "batch_size")) || (key13 === "learning_rate")) || (key13 === "warmup_steps")) || (key13 === "weight_decay")) || (key13 === "grad_clip")) || (key13 === "checkpoint_every"))){
 validate20.errors = [{instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs160 === errors){
-let data71 = data70.steps;
-const _errs161 = errors;
-if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+if(_errs164 === errors){
+let data73 = data72.steps;
+const _errs165 = errors;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs161){
-if(typeof data71 == "number"){
-if(data71 > 1000000 || isNaN(data71)){
+if(errors === _errs165){
+if(typeof data73 == "number"){
+if(data73 > 1000000 || isNaN(data73)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data71 < 1 || isNaN(data71)){
+if(data73 < 1 || isNaN(data73)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs161 === errors;
+var valid24 = _errs165 === errors;
 if(valid24){
-let data72 = data70.batch_size;
-const _errs163 = errors;
-if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
+let data74 = data72.batch_size;
+const _errs167 = errors;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs163){
-if(typeof data72 == "number"){
-if(data72 > 4096 || isNaN(data72)){
+if(errors === _errs167){
+if(typeof data74 == "number"){
+if(data74 > 4096 || isNaN(data74)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data72 < 1 || isNaN(data72)){
+if(data74 < 1 || isNaN(data74)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs163 === errors;
+var valid24 = _errs167 === errors;
 if(valid24){
-let data73 = data70.learning_rate;
-const _errs165 = errors;
-if(errors === _errs165){
-if(typeof data73 == "number"){
-if(data73 > 1 || isNaN(data73)){
+let data75 = data72.learning_rate;
+const _errs169 = errors;
+if(errors === _errs169){
+if(typeof data75 == "number"){
+if(data75 > 1 || isNaN(data75)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data73 <= 0 || isNaN(data73)){
+if(data75 <= 0 || isNaN(data75)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -1775,35 +1820,35 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schema
 return false;
 }
 }
-var valid24 = _errs165 === errors;
+var valid24 = _errs169 === errors;
 if(valid24){
-let data74 = data70.warmup_steps;
-const _errs167 = errors;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+let data76 = data72.warmup_steps;
+const _errs171 = errors;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs167){
-if(typeof data74 == "number"){
-if(data74 > 1000000 || isNaN(data74)){
+if(errors === _errs171){
+if(typeof data76 == "number"){
+if(data76 > 1000000 || isNaN(data76)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data74 < 0 || isNaN(data74)){
+if(data76 < 0 || isNaN(data76)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs167 === errors;
+var valid24 = _errs171 === errors;
 if(valid24){
-let data75 = data70.weight_decay;
-const _errs169 = errors;
-if(errors === _errs169){
-if(typeof data75 == "number"){
-if(data75 < 0 || isNaN(data75)){
+let data77 = data72.weight_decay;
+const _errs173 = errors;
+if(errors === _errs173){
+if(typeof data77 == "number"){
+if(data77 < 0 || isNaN(data77)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -1813,13 +1858,13 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaP
 return false;
 }
 }
-var valid24 = _errs169 === errors;
+var valid24 = _errs173 === errors;
 if(valid24){
-let data76 = data70.grad_clip;
-const _errs171 = errors;
-if(errors === _errs171){
-if(typeof data76 == "number"){
-if(data76 < 0 || isNaN(data76)){
+let data78 = data72.grad_clip;
+const _errs175 = errors;
+if(errors === _errs175){
+if(typeof data78 == "number"){
+if(data78 < 0 || isNaN(data78)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -1829,29 +1874,29 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath
 return false;
 }
 }
-var valid24 = _errs171 === errors;
+var valid24 = _errs175 === errors;
 if(valid24){
-let data77 = data70.checkpoint_every;
-const _errs173 = errors;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+let data79 = data72.checkpoint_every;
+const _errs177 = errors;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs173){
-if(typeof data77 == "number"){
-if(data77 > 1000000 || isNaN(data77)){
+if(errors === _errs177){
+if(typeof data79 == "number"){
+if(data79 > 1000000 || isNaN(data79)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data77 < 1 || isNaN(data77)){
+if(data79 < 1 || isNaN(data79)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs173 === errors;
+var valid24 = _errs177 === errors;
 }
 }
 }
@@ -1865,63 +1910,63 @@ validate20.errors = [{instancePath:instancePath+"/pretrain",schemaPath:"#/proper
 return false;
 }
 }
-var valid0 = _errs158 === errors;
+var valid0 = _errs162 === errors;
 if(valid0){
-let data78 = data.lora;
-const _errs175 = errors;
-if(errors === _errs175){
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-if(data78.rank === undefined){
-data78.rank = 8;
+let data80 = data.lora;
+const _errs179 = errors;
+if(errors === _errs179){
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+if(data80.rank === undefined){
+data80.rank = 8;
 }
-if(data78.alpha === undefined){
-data78.alpha = 16;
+if(data80.alpha === undefined){
+data80.alpha = 16;
 }
-if(data78.dropout === undefined){
-data78.dropout = 0.05;
+if(data80.dropout === undefined){
+data80.dropout = 0.05;
 }
-if(data78.target_modules === undefined){
-data78.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
+if(data80.target_modules === undefined){
+data80.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
 }
-if(data78.adapters === undefined){
-data78.adapters = "shared";
+if(data80.adapters === undefined){
+data80.adapters = "shared";
 }
-const _errs177 = errors;
-for(const key14 in data78){
+const _errs181 = errors;
+for(const key14 in data80){
 if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
 validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs177 === errors){
-let data79 = data78.rank;
-const _errs178 = errors;
-if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+if(_errs181 === errors){
+let data81 = data80.rank;
+const _errs182 = errors;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs178){
-if(typeof data79 == "number"){
-if(data79 > 1024 || isNaN(data79)){
+if(errors === _errs182){
+if(typeof data81 == "number"){
+if(data81 > 1024 || isNaN(data81)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data79 < 1 || isNaN(data79)){
+if(data81 < 1 || isNaN(data81)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid25 = _errs178 === errors;
+var valid25 = _errs182 === errors;
 if(valid25){
-let data80 = data78.alpha;
-const _errs180 = errors;
-if(errors === _errs180){
-if(typeof data80 == "number"){
-if(data80 <= 0 || isNaN(data80)){
+let data82 = data80.alpha;
+const _errs184 = errors;
+if(errors === _errs184){
+if(typeof data82 == "number"){
+if(data82 <= 0 || isNaN(data82)){
 validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -1931,18 +1976,18 @@ validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/prop
 return false;
 }
 }
-var valid25 = _errs180 === errors;
+var valid25 = _errs184 === errors;
 if(valid25){
-let data81 = data78.dropout;
-const _errs182 = errors;
-if(errors === _errs182){
-if(typeof data81 == "number"){
-if(data81 > 0.9 || isNaN(data81)){
+let data83 = data80.dropout;
+const _errs186 = errors;
+if(errors === _errs186){
+if(typeof data83 == "number"){
+if(data83 > 0.9 || isNaN(data83)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9"}];
 return false;
 }
 else {
-if(data81 < 0 || isNaN(data81)){
+if(data83 < 0 || isNaN(data83)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -1953,39 +1998,39 @@ validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/pr
 return false;
 }
 }
-var valid25 = _errs182 === errors;
+var valid25 = _errs186 === errors;
 if(valid25){
-let data82 = data78.target_modules;
-const _errs184 = errors;
-if(errors === _errs184){
-if(Array.isArray(data82)){
-if(data82.length < 1){
+let data84 = data80.target_modules;
+const _errs188 = errors;
+if(errors === _errs188){
+if(Array.isArray(data84)){
+if(data84.length < 1){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid26 = true;
-const len7 = data82.length;
+const len7 = data84.length;
 for(let i9=0; i9<len7; i9++){
-let data83 = data82[i9];
-const _errs186 = errors;
-if(!(((((((data83 === "q_proj") || (data83 === "k_proj")) || (data83 === "v_proj")) || (data83 === "o_proj")) || (data83 === "gate_proj")) || (data83 === "up_proj")) || (data83 === "down_proj"))){
+let data85 = data84[i9];
+const _errs190 = errors;
+if(!(((((((data85 === "q_proj") || (data85 === "k_proj")) || (data85 === "v_proj")) || (data85 === "o_proj")) || (data85 === "gate_proj")) || (data85 === "up_proj")) || (data85 === "down_proj"))){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid26 = _errs186 === errors;
+var valid26 = _errs190 === errors;
 if(!valid26){
 break;
 }
 }
 if(valid26){
-let i10 = data82.length;
+let i10 = data84.length;
 let j2;
 if(i10 > 1){
 outer2:
 for(;i10--;){
 for(j2 = i10; j2--;){
-if(func0(data82[i10], data82[j2])){
+if(func0(data84[i10], data84[j2])){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)"}];
 return false;
 break outer2;
@@ -2001,19 +2046,19 @@ validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPat
 return false;
 }
 }
-var valid25 = _errs184 === errors;
+var valid25 = _errs188 === errors;
 if(valid25){
-let data84 = data78.adapters;
-const _errs187 = errors;
-if(typeof data84 !== "string"){
+let data86 = data80.adapters;
+const _errs191 = errors;
+if(typeof data86 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data84 === "shared") || (data84 === "per_capability"))){
+if(!((data86 === "shared") || (data86 === "per_capability"))){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid25 = _errs187 === errors;
+var valid25 = _errs191 === errors;
 }
 }
 }
@@ -2025,126 +2070,126 @@ validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs175 === errors;
+var valid0 = _errs179 === errors;
 if(valid0){
-let data85 = data.sft;
-const _errs189 = errors;
-if(errors === _errs189){
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-if(data85.steps === undefined){
-data85.steps = 200;
+let data87 = data.sft;
+const _errs193 = errors;
+if(errors === _errs193){
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(data87.steps === undefined){
+data87.steps = 200;
 }
-if(data85.batch_per_capability === undefined){
-data85.batch_per_capability = 4;
+if(data87.batch_per_capability === undefined){
+data87.batch_per_capability = 4;
 }
-if(data85.learning_rate === undefined){
-data85.learning_rate = 0.002;
+if(data87.learning_rate === undefined){
+data87.learning_rate = 0.002;
 }
-if(data85.schedule === undefined){
-data85.schedule = {};
+if(data87.schedule === undefined){
+data87.schedule = {};
 }
-if(data85.weight_decay === undefined){
-data85.weight_decay = 0;
+if(data87.weight_decay === undefined){
+data87.weight_decay = 0;
 }
-if(data85.grad_clip === undefined){
-data85.grad_clip = 1;
+if(data87.grad_clip === undefined){
+data87.grad_clip = 1;
 }
-if(data85.adam === undefined){
-data85.adam = {};
+if(data87.adam === undefined){
+data87.adam = {};
 }
-if(data85.grad_accumulation === undefined){
-data85.grad_accumulation = 1;
+if(data87.grad_accumulation === undefined){
+data87.grad_accumulation = 1;
 }
-if(data85.capability_weights === undefined){
-data85.capability_weights = {};
+if(data87.capability_weights === undefined){
+data87.capability_weights = {};
 }
-if(data85.projection === undefined){
-data85.projection = "pcgrad";
+if(data87.projection === undefined){
+data87.projection = "pcgrad";
 }
-if(data85.projection_scope === undefined){
-data85.projection_scope = "global";
+if(data87.projection_scope === undefined){
+data87.projection_scope = "global";
 }
-if(data85.subspace === undefined){
-data85.subspace = {};
+if(data87.subspace === undefined){
+data87.subspace = {};
 }
-if(data85.olora === undefined){
-data85.olora = {};
+if(data87.olora === undefined){
+data87.olora = {};
 }
-if(data85.interference_every === undefined){
-data85.interference_every = 50;
+if(data87.interference_every === undefined){
+data87.interference_every = 50;
 }
-if(data85.log_every === undefined){
-data85.log_every = 1;
+if(data87.log_every === undefined){
+data87.log_every = 1;
 }
-if(data85.checkpoint_every === undefined){
-data85.checkpoint_every = 50;
+if(data87.checkpoint_every === undefined){
+data87.checkpoint_every = 50;
 }
-if(data85.max_bad_steps === undefined){
-data85.max_bad_steps = 5;
+if(data87.max_bad_steps === undefined){
+data87.max_bad_steps = 5;
 }
-const _errs191 = errors;
-for(const key15 in data85){
+const _errs195 = errors;
+for(const key15 in data87){
 if(!(func1.call(schema31.properties.sft.properties, key15))){
 validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs191 === errors){
-let data86 = data85.steps;
-const _errs192 = errors;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
+if(_errs195 === errors){
+let data88 = data87.steps;
+const _errs196 = errors;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
 validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs192){
-if(typeof data86 == "number"){
-if(data86 > 1000000 || isNaN(data86)){
+if(errors === _errs196){
+if(typeof data88 == "number"){
+if(data88 > 1000000 || isNaN(data88)){
 validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data86 < 1 || isNaN(data86)){
+if(data88 < 1 || isNaN(data88)){
 validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs192 === errors;
+var valid28 = _errs196 === errors;
 if(valid28){
-let data87 = data85.batch_per_capability;
-const _errs194 = errors;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+let data89 = data87.batch_per_capability;
+const _errs198 = errors;
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
 validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs194){
-if(typeof data87 == "number"){
-if(data87 > 4096 || isNaN(data87)){
+if(errors === _errs198){
+if(typeof data89 == "number"){
+if(data89 > 4096 || isNaN(data89)){
 validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data87 < 1 || isNaN(data87)){
+if(data89 < 1 || isNaN(data89)){
 validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs194 === errors;
+var valid28 = _errs198 === errors;
 if(valid28){
-let data88 = data85.learning_rate;
-const _errs196 = errors;
-if(errors === _errs196){
-if(typeof data88 == "number"){
-if(data88 > 1 || isNaN(data88)){
+let data90 = data87.learning_rate;
+const _errs200 = errors;
+if(errors === _errs200){
+if(typeof data90 == "number"){
+if(data90 > 1 || isNaN(data90)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data88 <= 0 || isNaN(data88)){
+if(data90 <= 0 || isNaN(data90)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2155,74 +2200,74 @@ validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:
 return false;
 }
 }
-var valid28 = _errs196 === errors;
+var valid28 = _errs200 === errors;
 if(valid28){
-let data89 = data85.schedule;
-const _errs198 = errors;
-if(errors === _errs198){
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-if(data89.type === undefined){
-data89.type = "cosine";
+let data91 = data87.schedule;
+const _errs202 = errors;
+if(errors === _errs202){
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+if(data91.type === undefined){
+data91.type = "cosine";
 }
-if(data89.warmup_steps === undefined){
-data89.warmup_steps = 10;
+if(data91.warmup_steps === undefined){
+data91.warmup_steps = 10;
 }
-if(data89.min_lr_ratio === undefined){
-data89.min_lr_ratio = 0.1;
+if(data91.min_lr_ratio === undefined){
+data91.min_lr_ratio = 0.1;
 }
-const _errs200 = errors;
-for(const key16 in data89){
+const _errs204 = errors;
+for(const key16 in data91){
 if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs200 === errors){
-let data90 = data89.type;
-const _errs201 = errors;
-if(typeof data90 !== "string"){
+if(_errs204 === errors){
+let data92 = data91.type;
+const _errs205 = errors;
+if(typeof data92 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data90 === "cosine") || (data90 === "linear")) || (data90 === "constant"))){
+if(!(((data92 === "cosine") || (data92 === "linear")) || (data92 === "constant"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid29 = _errs201 === errors;
+var valid29 = _errs205 === errors;
 if(valid29){
-let data91 = data89.warmup_steps;
-const _errs203 = errors;
-if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
+let data93 = data91.warmup_steps;
+const _errs207 = errors;
+if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs203){
-if(typeof data91 == "number"){
-if(data91 > 1000000 || isNaN(data91)){
+if(errors === _errs207){
+if(typeof data93 == "number"){
+if(data93 > 1000000 || isNaN(data93)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data91 < 0 || isNaN(data91)){
+if(data93 < 0 || isNaN(data93)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid29 = _errs203 === errors;
+var valid29 = _errs207 === errors;
 if(valid29){
-let data92 = data89.min_lr_ratio;
-const _errs205 = errors;
-if(errors === _errs205){
-if(typeof data92 == "number"){
-if(data92 > 1 || isNaN(data92)){
+let data94 = data91.min_lr_ratio;
+const _errs209 = errors;
+if(errors === _errs209){
+if(typeof data94 == "number"){
+if(data94 > 1 || isNaN(data94)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data92 < 0 || isNaN(data92)){
+if(data94 < 0 || isNaN(data94)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2233,7 +2278,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",sch
 return false;
 }
 }
-var valid29 = _errs205 === errors;
+var valid29 = _errs209 === errors;
 }
 }
 }
@@ -2243,13 +2288,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/pr
 return false;
 }
 }
-var valid28 = _errs198 === errors;
+var valid28 = _errs202 === errors;
 if(valid28){
-let data93 = data85.weight_decay;
-const _errs207 = errors;
-if(errors === _errs207){
-if(typeof data93 == "number"){
-if(data93 < 0 || isNaN(data93)){
+let data95 = data87.weight_decay;
+const _errs211 = errors;
+if(errors === _errs211){
+if(typeof data95 == "number"){
+if(data95 < 0 || isNaN(data95)){
 validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2259,13 +2304,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"
 return false;
 }
 }
-var valid28 = _errs207 === errors;
+var valid28 = _errs211 === errors;
 if(valid28){
-let data94 = data85.grad_clip;
-const _errs209 = errors;
-if(errors === _errs209){
-if(typeof data94 == "number"){
-if(data94 < 0 || isNaN(data94)){
+let data96 = data87.grad_clip;
+const _errs213 = errors;
+if(errors === _errs213){
+if(typeof data96 == "number"){
+if(data96 < 0 || isNaN(data96)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2275,40 +2320,40 @@ validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/p
 return false;
 }
 }
-var valid28 = _errs209 === errors;
+var valid28 = _errs213 === errors;
 if(valid28){
-let data95 = data85.adam;
-const _errs211 = errors;
-if(errors === _errs211){
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-if(data95.beta1 === undefined){
-data95.beta1 = 0.9;
+let data97 = data87.adam;
+const _errs215 = errors;
+if(errors === _errs215){
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+if(data97.beta1 === undefined){
+data97.beta1 = 0.9;
 }
-if(data95.beta2 === undefined){
-data95.beta2 = 0.999;
+if(data97.beta2 === undefined){
+data97.beta2 = 0.999;
 }
-if(data95.eps === undefined){
-data95.eps = 1e-8;
+if(data97.eps === undefined){
+data97.eps = 1e-8;
 }
-const _errs213 = errors;
-for(const key17 in data95){
+const _errs217 = errors;
+for(const key17 in data97){
 if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs213 === errors){
-let data96 = data95.beta1;
-const _errs214 = errors;
-if(errors === _errs214){
-if(typeof data96 == "number"){
-if(data96 < 0 || isNaN(data96)){
+if(_errs217 === errors){
+let data98 = data97.beta1;
+const _errs218 = errors;
+if(errors === _errs218){
+if(typeof data98 == "number"){
+if(data98 < 0 || isNaN(data98)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data96 >= 1 || isNaN(data96)){
+if(data98 >= 1 || isNaN(data98)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2319,18 +2364,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/
 return false;
 }
 }
-var valid30 = _errs214 === errors;
+var valid30 = _errs218 === errors;
 if(valid30){
-let data97 = data95.beta2;
-const _errs216 = errors;
-if(errors === _errs216){
-if(typeof data97 == "number"){
-if(data97 < 0 || isNaN(data97)){
+let data99 = data97.beta2;
+const _errs220 = errors;
+if(errors === _errs220){
+if(typeof data99 == "number"){
+if(data99 < 0 || isNaN(data99)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data97 >= 1 || isNaN(data97)){
+if(data99 >= 1 || isNaN(data99)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2341,18 +2386,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/
 return false;
 }
 }
-var valid30 = _errs216 === errors;
+var valid30 = _errs220 === errors;
 if(valid30){
-let data98 = data95.eps;
-const _errs218 = errors;
-if(errors === _errs218){
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
+let data100 = data97.eps;
+const _errs222 = errors;
+if(errors === _errs222){
+if(typeof data100 == "number"){
+if(data100 > 1 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data98 <= 0 || isNaN(data98)){
+if(data100 <= 0 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2363,7 +2408,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/pr
 return false;
 }
 }
-var valid30 = _errs218 === errors;
+var valid30 = _errs222 === errors;
 }
 }
 }
@@ -2373,70 +2418,70 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/proper
 return false;
 }
 }
-var valid28 = _errs211 === errors;
+var valid28 = _errs215 === errors;
 if(valid28){
-let data99 = data85.grad_accumulation;
-const _errs220 = errors;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+let data101 = data87.grad_accumulation;
+const _errs224 = errors;
+if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs220){
-if(typeof data99 == "number"){
-if(data99 > 1024 || isNaN(data99)){
+if(errors === _errs224){
+if(typeof data101 == "number"){
+if(data101 > 1024 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data99 < 1 || isNaN(data99)){
+if(data101 < 1 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs220 === errors;
+var valid28 = _errs224 === errors;
 if(valid28){
-let data100 = data85.capability_weights;
-const _errs222 = errors;
-if(errors === _errs222){
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
-if(data100.domain === undefined){
-data100.domain = 0.25;
+let data102 = data87.capability_weights;
+const _errs226 = errors;
+if(errors === _errs226){
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+if(data102.domain === undefined){
+data102.domain = 0.25;
 }
-if(data100.reasoning === undefined){
-data100.reasoning = 0.25;
+if(data102.reasoning === undefined){
+data102.reasoning = 0.25;
 }
-if(data100.instruction === undefined){
-data100.instruction = 0.25;
+if(data102.instruction === undefined){
+data102.instruction = 0.25;
 }
-if(data100.integration === undefined){
-data100.integration = 0.25;
+if(data102.integration === undefined){
+data102.integration = 0.25;
 }
-const _errs224 = errors;
-for(const key18 in data100){
+const _errs228 = errors;
+for(const key18 in data102){
 if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs224 === errors){
-let data101 = data100.domain;
-const _errs225 = errors;
-if(errors === _errs225){
-if(typeof data101 == "number"){
-if(data101 > 1 || isNaN(data101)){
+if(_errs228 === errors){
+let data103 = data102.domain;
+const _errs229 = errors;
+if(errors === _errs229){
+if(typeof data103 == "number"){
+if(data103 > 1 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data101 < 0 || isNaN(data101)){
+if(data103 < 0 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data101 <= 0 || isNaN(data101)){
+if(data103 <= 0 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2448,23 +2493,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain"
 return false;
 }
 }
-var valid31 = _errs225 === errors;
+var valid31 = _errs229 === errors;
 if(valid31){
-let data102 = data100.reasoning;
-const _errs227 = errors;
-if(errors === _errs227){
-if(typeof data102 == "number"){
-if(data102 > 1 || isNaN(data102)){
+let data104 = data102.reasoning;
+const _errs231 = errors;
+if(errors === _errs231){
+if(typeof data104 == "number"){
+if(data104 > 1 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data102 < 0 || isNaN(data102)){
+if(data104 < 0 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data102 <= 0 || isNaN(data102)){
+if(data104 <= 0 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2476,23 +2521,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoni
 return false;
 }
 }
-var valid31 = _errs227 === errors;
+var valid31 = _errs231 === errors;
 if(valid31){
-let data103 = data100.instruction;
-const _errs229 = errors;
-if(errors === _errs229){
-if(typeof data103 == "number"){
-if(data103 > 1 || isNaN(data103)){
+let data105 = data102.instruction;
+const _errs233 = errors;
+if(errors === _errs233){
+if(typeof data105 == "number"){
+if(data105 > 1 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data103 < 0 || isNaN(data103)){
+if(data105 < 0 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data103 <= 0 || isNaN(data103)){
+if(data105 <= 0 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2504,23 +2549,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruc
 return false;
 }
 }
-var valid31 = _errs229 === errors;
+var valid31 = _errs233 === errors;
 if(valid31){
-let data104 = data100.integration;
-const _errs231 = errors;
-if(errors === _errs231){
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
+let data106 = data102.integration;
+const _errs235 = errors;
+if(errors === _errs235){
+if(typeof data106 == "number"){
+if(data106 > 1 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data104 < 0 || isNaN(data104)){
+if(data106 < 0 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data104 <= 0 || isNaN(data104)){
+if(data106 <= 0 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2532,7 +2577,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integra
 return false;
 }
 }
-var valid31 = _errs231 === errors;
+var valid31 = _errs235 === errors;
 }
 }
 }
@@ -2543,67 +2588,67 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schema
 return false;
 }
 }
-var valid28 = _errs222 === errors;
+var valid28 = _errs226 === errors;
 if(valid28){
-let data105 = data85.projection;
-const _errs233 = errors;
-if(typeof data105 !== "string"){
+let data107 = data87.projection;
+const _errs237 = errors;
+if(typeof data107 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((((data105 === "none") || (data105 === "pcgrad")) || (data105 === "subspace")) || (data105 === "olora"))){
+if(!((((data107 === "none") || (data107 === "pcgrad")) || (data107 === "subspace")) || (data107 === "olora"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs233 === errors;
+var valid28 = _errs237 === errors;
 if(valid28){
-let data106 = data85.projection_scope;
-const _errs235 = errors;
-if(typeof data106 !== "string"){
+let data108 = data87.projection_scope;
+const _errs239 = errors;
+if(typeof data108 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data106 === "global") || (data106 === "per_matrix"))){
+if(!((data108 === "global") || (data108 === "per_matrix"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs235 === errors;
+var valid28 = _errs239 === errors;
 if(valid28){
-let data107 = data85.subspace;
-const _errs237 = errors;
-if(errors === _errs237){
-if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
-if(data107.energy === undefined){
-data107.energy = 0.95;
+let data109 = data87.subspace;
+const _errs241 = errors;
+if(errors === _errs241){
+if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
+if(data109.energy === undefined){
+data109.energy = 0.95;
 }
-if(data107.window === undefined){
-data107.window = 8;
+if(data109.window === undefined){
+data109.window = 8;
 }
-if(data107.refresh_every === undefined){
-data107.refresh_every = 10;
+if(data109.refresh_every === undefined){
+data109.refresh_every = 10;
 }
-if(data107.max_rank === undefined){
-data107.max_rank = 8;
+if(data109.max_rank === undefined){
+data109.max_rank = 8;
 }
-const _errs239 = errors;
-for(const key19 in data107){
+const _errs243 = errors;
+for(const key19 in data109){
 if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs239 === errors){
-let data108 = data107.energy;
-const _errs240 = errors;
-if(errors === _errs240){
-if(typeof data108 == "number"){
-if(data108 > 1 || isNaN(data108)){
+if(_errs243 === errors){
+let data110 = data109.energy;
+const _errs244 = errors;
+if(errors === _errs244){
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data108 <= 0 || isNaN(data108)){
+if(data110 <= 0 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2614,73 +2659,73 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPat
 return false;
 }
 }
-var valid32 = _errs240 === errors;
+var valid32 = _errs244 === errors;
 if(valid32){
-let data109 = data107.window;
-const _errs242 = errors;
-if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
+let data111 = data109.window;
+const _errs246 = errors;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs242){
-if(typeof data109 == "number"){
-if(data109 > 256 || isNaN(data109)){
+if(errors === _errs246){
+if(typeof data111 == "number"){
+if(data111 > 256 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data109 < 1 || isNaN(data109)){
+if(data111 < 1 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid32 = _errs242 === errors;
+var valid32 = _errs246 === errors;
 if(valid32){
-let data110 = data107.refresh_every;
-const _errs244 = errors;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+let data112 = data109.refresh_every;
+const _errs248 = errors;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs244){
-if(typeof data110 == "number"){
-if(data110 > 1000000 || isNaN(data110)){
+if(errors === _errs248){
+if(typeof data112 == "number"){
+if(data112 > 1000000 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data110 < 1 || isNaN(data110)){
+if(data112 < 1 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid32 = _errs244 === errors;
+var valid32 = _errs248 === errors;
 if(valid32){
-let data111 = data107.max_rank;
-const _errs246 = errors;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+let data113 = data109.max_rank;
+const _errs250 = errors;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs246){
-if(typeof data111 == "number"){
-if(data111 > 1024 || isNaN(data111)){
+if(errors === _errs250){
+if(typeof data113 == "number"){
+if(data113 > 1024 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data111 < 1 || isNaN(data111)){
+if(data113 < 1 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid32 = _errs246 === errors;
+var valid32 = _errs250 === errors;
 }
 }
 }
@@ -2691,32 +2736,32 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/pr
 return false;
 }
 }
-var valid28 = _errs237 === errors;
+var valid28 = _errs241 === errors;
 if(valid28){
-let data112 = data85.olora;
-const _errs248 = errors;
-if(errors === _errs248){
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-if(data112.lambda === undefined){
-data112.lambda = 0.1;
+let data114 = data87.olora;
+const _errs252 = errors;
+if(errors === _errs252){
+if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
+if(data114.lambda === undefined){
+data114.lambda = 0.1;
 }
-if(data112.combine_with === undefined){
-data112.combine_with = "none";
+if(data114.combine_with === undefined){
+data114.combine_with = "none";
 }
-const _errs250 = errors;
-for(const key20 in data112){
+const _errs254 = errors;
+for(const key20 in data114){
 if(!((key20 === "lambda") || (key20 === "combine_with"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs250 === errors){
-let data113 = data112.lambda;
-const _errs251 = errors;
-if(errors === _errs251){
-if(typeof data113 == "number"){
-if(data113 < 0 || isNaN(data113)){
+if(_errs254 === errors){
+let data115 = data114.lambda;
+const _errs255 = errors;
+if(errors === _errs255){
+if(typeof data115 == "number"){
+if(data115 < 0 || isNaN(data115)){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2726,19 +2771,19 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"
 return false;
 }
 }
-var valid33 = _errs251 === errors;
+var valid33 = _errs255 === errors;
 if(valid33){
-let data114 = data112.combine_with;
-const _errs253 = errors;
-if(typeof data114 !== "string"){
+let data116 = data114.combine_with;
+const _errs257 = errors;
+if(typeof data116 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data114 === "none") || (data114 === "pcgrad")) || (data114 === "subspace"))){
+if(!(((data116 === "none") || (data116 === "pcgrad")) || (data116 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs253 === errors;
+var valid33 = _errs257 === errors;
 }
 }
 }
@@ -2747,67 +2792,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/prope
 return false;
 }
 }
-var valid28 = _errs248 === errors;
+var valid28 = _errs252 === errors;
 if(valid28){
-let data115 = data85.interference_every;
-const _errs255 = errors;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs255){
-if(typeof data115 == "number"){
-if(data115 > 1000000 || isNaN(data115)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data115 < 0 || isNaN(data115)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs255 === errors;
-if(valid28){
-let data116 = data85.log_every;
-const _errs257 = errors;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs257){
-if(typeof data116 == "number"){
-if(data116 > 1000000 || isNaN(data116)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data116 < 1 || isNaN(data116)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid28 = _errs257 === errors;
-if(valid28){
-let data117 = data85.checkpoint_every;
+let data117 = data87.interference_every;
 const _errs259 = errors;
 if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs259){
 if(typeof data117 == "number"){
 if(data117 > 1000000 || isNaN(data117)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data117 < 1 || isNaN(data117)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data117 < 0 || isNaN(data117)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -2815,27 +2816,71 @@ return false;
 }
 var valid28 = _errs259 === errors;
 if(valid28){
-let data118 = data85.max_bad_steps;
+let data118 = data87.log_every;
 const _errs261 = errors;
 if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs261){
 if(typeof data118 == "number"){
-if(data118 > 1000 || isNaN(data118)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+if(data118 > 1000000 || isNaN(data118)){
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data118 < 1 || isNaN(data118)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid28 = _errs261 === errors;
+if(valid28){
+let data119 = data87.checkpoint_every;
+const _errs263 = errors;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs263){
+if(typeof data119 == "number"){
+if(data119 > 1000000 || isNaN(data119)){
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data119 < 1 || isNaN(data119)){
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs263 === errors;
+if(valid28){
+let data120 = data87.max_bad_steps;
+const _errs265 = errors;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs265){
+if(typeof data120 == "number"){
+if(data120 > 1000 || isNaN(data120)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+return false;
+}
+else {
+if(data120 < 1 || isNaN(data120)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid28 = _errs265 === errors;
 }
 }
 }
@@ -2859,161 +2904,117 @@ validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/
 return false;
 }
 }
-var valid0 = _errs189 === errors;
+var valid0 = _errs193 === errors;
 if(valid0){
-let data119 = data.grpo;
-const _errs263 = errors;
-if(errors === _errs263){
-if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
-if(data119.steps === undefined){
-data119.steps = 30;
+let data121 = data.grpo;
+const _errs267 = errors;
+if(errors === _errs267){
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+if(data121.steps === undefined){
+data121.steps = 30;
 }
-if(data119.prompts_per_step === undefined){
-data119.prompts_per_step = 4;
+if(data121.prompts_per_step === undefined){
+data121.prompts_per_step = 4;
 }
-if(data119.group_size === undefined){
-data119.group_size = 8;
+if(data121.group_size === undefined){
+data121.group_size = 8;
 }
-if(data119.num_iterations === undefined){
-data119.num_iterations = 1;
+if(data121.num_iterations === undefined){
+data121.num_iterations = 1;
 }
-if(data119.learning_rate === undefined){
-data119.learning_rate = 0.0005;
+if(data121.learning_rate === undefined){
+data121.learning_rate = 0.0005;
 }
-if(data119.grad_clip === undefined){
-data119.grad_clip = 1;
+if(data121.grad_clip === undefined){
+data121.grad_clip = 1;
 }
-if(data119.adam === undefined){
-data119.adam = {};
+if(data121.adam === undefined){
+data121.adam = {};
 }
-if(data119.clip_epsilon === undefined){
-data119.clip_epsilon = 0.2;
+if(data121.clip_epsilon === undefined){
+data121.clip_epsilon = 0.2;
 }
-if(data119.kl_beta === undefined){
-data119.kl_beta = 0.04;
+if(data121.kl_beta === undefined){
+data121.kl_beta = 0.04;
 }
-if(data119.temperature === undefined){
-data119.temperature = 1;
+if(data121.temperature === undefined){
+data121.temperature = 1;
 }
-if(data119.top_p === undefined){
-data119.top_p = 1;
+if(data121.top_p === undefined){
+data121.top_p = 1;
 }
-if(data119.max_new_tokens === undefined){
-data119.max_new_tokens = 96;
+if(data121.max_new_tokens === undefined){
+data121.max_new_tokens = 96;
 }
-if(data119.stop === undefined){
-data119.stop = [];
+if(data121.stop === undefined){
+data121.stop = [];
 }
-if(data119.loss_type === undefined){
-data119.loss_type = "grpo";
+if(data121.loss_type === undefined){
+data121.loss_type = "grpo";
 }
-if(data119.importance_sampling === undefined){
-data119.importance_sampling = "token";
+if(data121.importance_sampling === undefined){
+data121.importance_sampling = "token";
 }
-if(data119.scale_rewards === undefined){
-data119.scale_rewards = "group";
+if(data121.scale_rewards === undefined){
+data121.scale_rewards = "group";
 }
-if(data119.mask_truncated_completions === undefined){
-data119.mask_truncated_completions = false;
+if(data121.mask_truncated_completions === undefined){
+data121.mask_truncated_completions = false;
 }
-if(data119.aggregation === undefined){
-data119.aggregation = "sum_then_normalize";
+if(data121.aggregation === undefined){
+data121.aggregation = "sum_then_normalize";
 }
-if(data119.capability_weights === undefined){
-data119.capability_weights = {};
+if(data121.capability_weights === undefined){
+data121.capability_weights = {};
 }
-if(data119.rewards === undefined){
-data119.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
+if(data121.rewards === undefined){
+data121.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
 }
-if(data119.weighting === undefined){
-data119.weighting = "gap";
+if(data121.weighting === undefined){
+data121.weighting = "gap";
 }
-if(data119.gap === undefined){
-data119.gap = {};
+if(data121.gap === undefined){
+data121.gap = {};
 }
-if(data119.gradnorm === undefined){
-data119.gradnorm = {};
+if(data121.gradnorm === undefined){
+data121.gradnorm = {};
 }
-if(data119.projection === undefined){
-data119.projection = "pcgrad";
+if(data121.projection === undefined){
+data121.projection = "pcgrad";
 }
-if(data119.log_rollouts_every === undefined){
-data119.log_rollouts_every = 5;
+if(data121.log_rollouts_every === undefined){
+data121.log_rollouts_every = 5;
 }
-if(data119.probe_every === undefined){
-data119.probe_every = 10;
+if(data121.probe_every === undefined){
+data121.probe_every = 10;
 }
-if(data119.checkpoint_every === undefined){
-data119.checkpoint_every = 10;
+if(data121.checkpoint_every === undefined){
+data121.checkpoint_every = 10;
 }
-const _errs265 = errors;
-for(const key21 in data119){
+const _errs269 = errors;
+for(const key21 in data121){
 if(!(func1.call(schema31.properties.grpo.properties, key21))){
 validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs265 === errors){
-let data120 = data119.steps;
-const _errs266 = errors;
-if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs266){
-if(typeof data120 == "number"){
-if(data120 > 1000000 || isNaN(data120)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data120 < 1 || isNaN(data120)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid34 = _errs266 === errors;
-if(valid34){
-let data121 = data119.prompts_per_step;
-const _errs268 = errors;
-if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs268){
-if(typeof data121 == "number"){
-if(data121 > 4096 || isNaN(data121)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
-return false;
-}
-else {
-if(data121 < 1 || isNaN(data121)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid34 = _errs268 === errors;
-if(valid34){
-let data122 = data119.group_size;
+if(_errs269 === errors){
+let data122 = data121.steps;
 const _errs270 = errors;
 if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs270){
 if(typeof data122 == "number"){
-if(data122 > 256 || isNaN(data122)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
+if(data122 > 1000000 || isNaN(data122)){
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data122 < 2 || isNaN(data122)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
+if(data122 < 1 || isNaN(data122)){
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3021,21 +3022,21 @@ return false;
 }
 var valid34 = _errs270 === errors;
 if(valid34){
-let data123 = data119.num_iterations;
+let data123 = data121.prompts_per_step;
 const _errs272 = errors;
 if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs272){
 if(typeof data123 == "number"){
-if(data123 > 16 || isNaN(data123)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+if(data123 > 4096 || isNaN(data123)){
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
 if(data123 < 1 || isNaN(data123)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3043,16 +3044,60 @@ return false;
 }
 var valid34 = _errs272 === errors;
 if(valid34){
-let data124 = data119.learning_rate;
+let data124 = data121.group_size;
 const _errs274 = errors;
+if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs274){
 if(typeof data124 == "number"){
-if(data124 > 1 || isNaN(data124)){
+if(data124 > 256 || isNaN(data124)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
+return false;
+}
+else {
+if(data124 < 2 || isNaN(data124)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs274 === errors;
+if(valid34){
+let data125 = data121.num_iterations;
+const _errs276 = errors;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs276){
+if(typeof data125 == "number"){
+if(data125 > 16 || isNaN(data125)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+return false;
+}
+else {
+if(data125 < 1 || isNaN(data125)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs276 === errors;
+if(valid34){
+let data126 = data121.learning_rate;
+const _errs278 = errors;
+if(errors === _errs278){
+if(typeof data126 == "number"){
+if(data126 > 1 || isNaN(data126)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data124 <= 0 || isNaN(data124)){
+if(data126 <= 0 || isNaN(data126)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3063,13 +3108,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath
 return false;
 }
 }
-var valid34 = _errs274 === errors;
+var valid34 = _errs278 === errors;
 if(valid34){
-let data125 = data119.grad_clip;
-const _errs276 = errors;
-if(errors === _errs276){
-if(typeof data125 == "number"){
-if(data125 < 0 || isNaN(data125)){
+let data127 = data121.grad_clip;
+const _errs280 = errors;
+if(errors === _errs280){
+if(typeof data127 == "number"){
+if(data127 < 0 || isNaN(data127)){
 validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3079,40 +3124,40 @@ validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/
 return false;
 }
 }
-var valid34 = _errs276 === errors;
+var valid34 = _errs280 === errors;
 if(valid34){
-let data126 = data119.adam;
-const _errs278 = errors;
-if(errors === _errs278){
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-if(data126.beta1 === undefined){
-data126.beta1 = 0.9;
+let data128 = data121.adam;
+const _errs282 = errors;
+if(errors === _errs282){
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+if(data128.beta1 === undefined){
+data128.beta1 = 0.9;
 }
-if(data126.beta2 === undefined){
-data126.beta2 = 0.99;
+if(data128.beta2 === undefined){
+data128.beta2 = 0.99;
 }
-if(data126.eps === undefined){
-data126.eps = 1e-8;
+if(data128.eps === undefined){
+data128.eps = 1e-8;
 }
-const _errs280 = errors;
-for(const key22 in data126){
+const _errs284 = errors;
+for(const key22 in data128){
 if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs280 === errors){
-let data127 = data126.beta1;
-const _errs281 = errors;
-if(errors === _errs281){
-if(typeof data127 == "number"){
-if(data127 < 0 || isNaN(data127)){
+if(_errs284 === errors){
+let data129 = data128.beta1;
+const _errs285 = errors;
+if(errors === _errs285){
+if(typeof data129 == "number"){
+if(data129 < 0 || isNaN(data129)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data127 >= 1 || isNaN(data127)){
+if(data129 >= 1 || isNaN(data129)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3123,18 +3168,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#
 return false;
 }
 }
-var valid35 = _errs281 === errors;
+var valid35 = _errs285 === errors;
 if(valid35){
-let data128 = data126.beta2;
-const _errs283 = errors;
-if(errors === _errs283){
-if(typeof data128 == "number"){
-if(data128 < 0 || isNaN(data128)){
+let data130 = data128.beta2;
+const _errs287 = errors;
+if(errors === _errs287){
+if(typeof data130 == "number"){
+if(data130 < 0 || isNaN(data130)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data128 >= 1 || isNaN(data128)){
+if(data130 >= 1 || isNaN(data130)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3145,18 +3190,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#
 return false;
 }
 }
-var valid35 = _errs283 === errors;
+var valid35 = _errs287 === errors;
 if(valid35){
-let data129 = data126.eps;
-const _errs285 = errors;
-if(errors === _errs285){
-if(typeof data129 == "number"){
-if(data129 > 1 || isNaN(data129)){
+let data131 = data128.eps;
+const _errs289 = errors;
+if(errors === _errs289){
+if(typeof data131 == "number"){
+if(data131 > 1 || isNaN(data131)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data129 <= 0 || isNaN(data129)){
+if(data131 <= 0 || isNaN(data131)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3167,7 +3212,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/p
 return false;
 }
 }
-var valid35 = _errs285 === errors;
+var valid35 = _errs289 === errors;
 }
 }
 }
@@ -3177,18 +3222,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/prope
 return false;
 }
 }
-var valid34 = _errs278 === errors;
+var valid34 = _errs282 === errors;
 if(valid34){
-let data130 = data119.clip_epsilon;
-const _errs287 = errors;
-if(errors === _errs287){
-if(typeof data130 == "number"){
-if(data130 > 1 || isNaN(data130)){
+let data132 = data121.clip_epsilon;
+const _errs291 = errors;
+if(errors === _errs291){
+if(typeof data132 == "number"){
+if(data132 > 1 || isNaN(data132)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data130 <= 0 || isNaN(data130)){
+if(data132 <= 0 || isNaN(data132)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3199,19 +3244,19 @@ validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:
 return false;
 }
 }
-var valid34 = _errs287 === errors;
+var valid34 = _errs291 === errors;
 if(valid34){
-if(data119.epsilon_high !== undefined){
-let data131 = data119.epsilon_high;
-const _errs289 = errors;
-if(errors === _errs289){
-if(typeof data131 == "number"){
-if(data131 > 10 || isNaN(data131)){
+if(data121.epsilon_high !== undefined){
+let data133 = data121.epsilon_high;
+const _errs293 = errors;
+if(errors === _errs293){
+if(typeof data133 == "number"){
+if(data133 > 10 || isNaN(data133)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data131 < 0 || isNaN(data131)){
+if(data133 < 0 || isNaN(data133)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3222,17 +3267,17 @@ validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:
 return false;
 }
 }
-var valid34 = _errs289 === errors;
+var valid34 = _errs293 === errors;
 }
 else {
 var valid34 = true;
 }
 if(valid34){
-let data132 = data119.kl_beta;
-const _errs291 = errors;
-if(errors === _errs291){
-if(typeof data132 == "number"){
-if(data132 < 0 || isNaN(data132)){
+let data134 = data121.kl_beta;
+const _errs295 = errors;
+if(errors === _errs295){
+if(typeof data134 == "number"){
+if(data134 < 0 || isNaN(data134)){
 validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3242,18 +3287,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/pr
 return false;
 }
 }
-var valid34 = _errs291 === errors;
+var valid34 = _errs295 === errors;
 if(valid34){
-let data133 = data119.temperature;
-const _errs293 = errors;
-if(errors === _errs293){
-if(typeof data133 == "number"){
-if(data133 > 5 || isNaN(data133)){
+let data135 = data121.temperature;
+const _errs297 = errors;
+if(errors === _errs297){
+if(typeof data135 == "number"){
+if(data135 > 5 || isNaN(data135)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5"}];
 return false;
 }
 else {
-if(data133 <= 0 || isNaN(data133)){
+if(data135 <= 0 || isNaN(data135)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3264,18 +3309,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"
 return false;
 }
 }
-var valid34 = _errs293 === errors;
+var valid34 = _errs297 === errors;
 if(valid34){
-let data134 = data119.top_p;
-const _errs295 = errors;
-if(errors === _errs295){
-if(typeof data134 == "number"){
-if(data134 > 1 || isNaN(data134)){
+let data136 = data121.top_p;
+const _errs299 = errors;
+if(errors === _errs299){
+if(typeof data136 == "number"){
+if(data136 > 1 || isNaN(data136)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data134 <= 0 || isNaN(data134)){
+if(data136 <= 0 || isNaN(data136)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3286,42 +3331,42 @@ validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/prop
 return false;
 }
 }
-var valid34 = _errs295 === errors;
+var valid34 = _errs299 === errors;
 if(valid34){
-let data135 = data119.max_new_tokens;
-const _errs297 = errors;
-if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
+let data137 = data121.max_new_tokens;
+const _errs301 = errors;
+if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs297){
-if(typeof data135 == "number"){
-if(data135 > 8192 || isNaN(data135)){
+if(errors === _errs301){
+if(typeof data137 == "number"){
+if(data137 > 8192 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
 return false;
 }
 else {
-if(data135 < 1 || isNaN(data135)){
+if(data137 < 1 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs297 === errors;
+var valid34 = _errs301 === errors;
 if(valid34){
-let data136 = data119.stop;
-const _errs299 = errors;
-if(errors === _errs299){
-if(Array.isArray(data136)){
+let data138 = data121.stop;
+const _errs303 = errors;
+if(errors === _errs303){
+if(Array.isArray(data138)){
 var valid36 = true;
-const len8 = data136.length;
+const len8 = data138.length;
 for(let i11=0; i11<len8; i11++){
-let data137 = data136[i11];
-const _errs301 = errors;
-if(errors === _errs301){
-if(typeof data137 === "string"){
-if(func4(data137) < 1){
+let data139 = data138[i11];
+const _errs305 = errors;
+if(errors === _errs305){
+if(typeof data139 === "string"){
+if(func4(data139) < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -3331,7 +3376,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"
 return false;
 }
 }
-var valid36 = _errs301 === errors;
+var valid36 = _errs305 === errors;
 if(!valid36){
 break;
 }
@@ -3342,98 +3387,98 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop",schemaPath:"#/prope
 return false;
 }
 }
-var valid34 = _errs299 === errors;
+var valid34 = _errs303 === errors;
 if(valid34){
-let data138 = data119.loss_type;
-const _errs303 = errors;
-if(typeof data138 !== "string"){
+let data140 = data121.loss_type;
+const _errs307 = errors;
+if(typeof data140 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data138 === "grpo") || (data138 === "dr_grpo")) || (data138 === "dapo"))){
+if(!(((data140 === "grpo") || (data140 === "dr_grpo")) || (data140 === "dapo"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid34 = _errs303 === errors;
-if(valid34){
-let data139 = data119.importance_sampling;
-const _errs305 = errors;
-if(typeof data139 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data139 === "token") || (data139 === "sequence"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid34 = _errs305 === errors;
-if(valid34){
-let data140 = data119.scale_rewards;
-const _errs307 = errors;
-if(typeof data140 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!(((data140 === "group") || (data140 === "batch")) || (data140 === "none"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid34 = _errs307 === errors;
 if(valid34){
+let data141 = data121.importance_sampling;
 const _errs309 = errors;
-if(typeof data119.mask_truncated_completions !== "boolean"){
-validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+if(typeof data141 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!((data141 === "token") || (data141 === "sequence"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid34 = _errs309 === errors;
 if(valid34){
-let data142 = data119.aggregation;
+let data142 = data121.scale_rewards;
 const _errs311 = errors;
 if(typeof data142 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data142 === "sum_then_normalize") || (data142 === "normalize_then_sum"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+if(!(((data142 === "group") || (data142 === "batch")) || (data142 === "none"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid34 = _errs311 === errors;
 if(valid34){
-let data143 = data119.capability_weights;
 const _errs313 = errors;
-if(errors === _errs313){
-if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
-if(data143.domain === undefined){
-data143.domain = 0.25;
+if(typeof data121.mask_truncated_completions !== "boolean"){
+validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
 }
-if(data143.reasoning === undefined){
-data143.reasoning = 0.25;
-}
-if(data143.instruction === undefined){
-data143.instruction = 0.25;
-}
-if(data143.integration === undefined){
-data143.integration = 0.25;
-}
+var valid34 = _errs313 === errors;
+if(valid34){
+let data144 = data121.aggregation;
 const _errs315 = errors;
-for(const key23 in data143){
+if(typeof data144 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!((data144 === "sum_then_normalize") || (data144 === "normalize_then_sum"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid34 = _errs315 === errors;
+if(valid34){
+let data145 = data121.capability_weights;
+const _errs317 = errors;
+if(errors === _errs317){
+if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+if(data145.domain === undefined){
+data145.domain = 0.25;
+}
+if(data145.reasoning === undefined){
+data145.reasoning = 0.25;
+}
+if(data145.instruction === undefined){
+data145.instruction = 0.25;
+}
+if(data145.integration === undefined){
+data145.integration = 0.25;
+}
+const _errs319 = errors;
+for(const key23 in data145){
 if(!((((key23 === "domain") || (key23 === "reasoning")) || (key23 === "instruction")) || (key23 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs315 === errors){
-let data144 = data143.domain;
-const _errs316 = errors;
-if(errors === _errs316){
-if(typeof data144 == "number"){
-if(data144 > 1 || isNaN(data144)){
+if(_errs319 === errors){
+let data146 = data145.domain;
+const _errs320 = errors;
+if(errors === _errs320){
+if(typeof data146 == "number"){
+if(data146 > 1 || isNaN(data146)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data144 <= 0 || isNaN(data144)){
+if(data146 <= 0 || isNaN(data146)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3444,18 +3489,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain
 return false;
 }
 }
-var valid37 = _errs316 === errors;
+var valid37 = _errs320 === errors;
 if(valid37){
-let data145 = data143.reasoning;
-const _errs318 = errors;
-if(errors === _errs318){
-if(typeof data145 == "number"){
-if(data145 > 1 || isNaN(data145)){
+let data147 = data145.reasoning;
+const _errs322 = errors;
+if(errors === _errs322){
+if(typeof data147 == "number"){
+if(data147 > 1 || isNaN(data147)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data145 <= 0 || isNaN(data145)){
+if(data147 <= 0 || isNaN(data147)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3466,18 +3511,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reason
 return false;
 }
 }
-var valid37 = _errs318 === errors;
+var valid37 = _errs322 === errors;
 if(valid37){
-let data146 = data143.instruction;
-const _errs320 = errors;
-if(errors === _errs320){
-if(typeof data146 == "number"){
-if(data146 > 1 || isNaN(data146)){
+let data148 = data145.instruction;
+const _errs324 = errors;
+if(errors === _errs324){
+if(typeof data148 == "number"){
+if(data148 > 1 || isNaN(data148)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data146 <= 0 || isNaN(data146)){
+if(data148 <= 0 || isNaN(data148)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3488,18 +3533,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instru
 return false;
 }
 }
-var valid37 = _errs320 === errors;
+var valid37 = _errs324 === errors;
 if(valid37){
-let data147 = data143.integration;
-const _errs322 = errors;
-if(errors === _errs322){
-if(typeof data147 == "number"){
-if(data147 > 1 || isNaN(data147)){
+let data149 = data145.integration;
+const _errs326 = errors;
+if(errors === _errs326){
+if(typeof data149 == "number"){
+if(data149 > 1 || isNaN(data149)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data147 <= 0 || isNaN(data147)){
+if(data149 <= 0 || isNaN(data149)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3510,7 +3555,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integr
 return false;
 }
 }
-var valid37 = _errs322 === errors;
+var valid37 = _errs326 === errors;
 }
 }
 }
@@ -3521,62 +3566,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schem
 return false;
 }
 }
-var valid34 = _errs313 === errors;
+var valid34 = _errs317 === errors;
 if(valid34){
-let data148 = data119.rewards;
-const _errs324 = errors;
-if(errors === _errs324){
-if(Array.isArray(data148)){
-if(data148.length < 1){
+let data150 = data121.rewards;
+const _errs328 = errors;
+if(errors === _errs328){
+if(Array.isArray(data150)){
+if(data150.length < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid38 = true;
-const len9 = data148.length;
+const len9 = data150.length;
 for(let i12=0; i12<len9; i12++){
-let data149 = data148[i12];
-const _errs326 = errors;
-if(errors === _errs326){
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
+let data151 = data150[i12];
+const _errs330 = errors;
+if(errors === _errs330){
+if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
 let missing7;
-if(((data149.name === undefined) && (missing7 = "name")) || ((data149.weight === undefined) && (missing7 = "weight"))){
+if(((data151.name === undefined) && (missing7 = "name")) || ((data151.weight === undefined) && (missing7 = "weight"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
 return false;
 }
 else {
-const _errs328 = errors;
-for(const key24 in data149){
+const _errs332 = errors;
+for(const key24 in data151){
 if(!((((key24 === "name") || (key24 === "weight")) || (key24 === "module")) || (key24 === "id"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs328 === errors){
-if(data149.name !== undefined){
-let data150 = data149.name;
-const _errs329 = errors;
-if(typeof data150 !== "string"){
+if(_errs332 === errors){
+if(data151.name !== undefined){
+let data152 = data151.name;
+const _errs333 = errors;
+if(typeof data152 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((((data150 === "domain") || (data150 === "reasoning")) || (data150 === "instruction")) || (data150 === "format")) || (data150 === "custom"))){
+if(!(((((data152 === "domain") || (data152 === "reasoning")) || (data152 === "instruction")) || (data152 === "format")) || (data152 === "custom"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid39 = _errs329 === errors;
+var valid39 = _errs333 === errors;
 }
 else {
 var valid39 = true;
 }
 if(valid39){
-if(data149.weight !== undefined){
-let data151 = data149.weight;
-const _errs331 = errors;
-if(errors === _errs331){
-if(typeof data151 == "number"){
-if(data151 < 0 || isNaN(data151)){
+if(data151.weight !== undefined){
+let data153 = data151.weight;
+const _errs335 = errors;
+if(errors === _errs335){
+if(typeof data153 == "number"){
+if(data153 < 0 || isNaN(data153)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3586,30 +3631,30 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight"
 return false;
 }
 }
-var valid39 = _errs331 === errors;
+var valid39 = _errs335 === errors;
 }
 else {
 var valid39 = true;
 }
 if(valid39){
-if(data149.module !== undefined){
-const _errs333 = errors;
-if(typeof data149.module !== "string"){
+if(data151.module !== undefined){
+const _errs337 = errors;
+if(typeof data151.module !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid39 = _errs333 === errors;
+var valid39 = _errs337 === errors;
 }
 else {
 var valid39 = true;
 }
 if(valid39){
-if(data149.id !== undefined){
-let data153 = data149.id;
-const _errs335 = errors;
-if(errors === _errs335){
-if(typeof data153 === "string"){
-if(!pattern7.test(data153)){
+if(data151.id !== undefined){
+let data155 = data151.id;
+const _errs339 = errors;
+if(errors === _errs339){
+if(typeof data155 === "string"){
+if(!pattern8.test(data155)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\""}];
 return false;
 }
@@ -3619,7 +3664,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",sch
 return false;
 }
 }
-var valid39 = _errs335 === errors;
+var valid39 = _errs339 === errors;
 }
 else {
 var valid39 = true;
@@ -3635,7 +3680,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPat
 return false;
 }
 }
-var valid38 = _errs326 === errors;
+var valid38 = _errs330 === errors;
 if(!valid38){
 break;
 }
@@ -3647,88 +3692,88 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/pr
 return false;
 }
 }
-var valid34 = _errs324 === errors;
+var valid34 = _errs328 === errors;
 if(valid34){
-let data154 = data119.weighting;
-const _errs337 = errors;
-if(typeof data154 !== "string"){
+let data156 = data121.weighting;
+const _errs341 = errors;
+if(typeof data156 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data154 === "fixed") || (data154 === "gap")) || (data154 === "gradnorm"))){
+if(!(((data156 === "fixed") || (data156 === "gap")) || (data156 === "gradnorm"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs337 === errors;
+var valid34 = _errs341 === errors;
 if(valid34){
-let data155 = data119.gap;
-const _errs339 = errors;
-if(errors === _errs339){
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-if(data155.targets === undefined){
-data155.targets = {};
+let data157 = data121.gap;
+const _errs343 = errors;
+if(errors === _errs343){
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
+if(data157.targets === undefined){
+data157.targets = {};
 }
-if(data155.temperature === undefined){
-data155.temperature = 0.1;
+if(data157.temperature === undefined){
+data157.temperature = 0.1;
 }
-if(data155.min_weight === undefined){
-data155.min_weight = 0.05;
+if(data157.min_weight === undefined){
+data157.min_weight = 0.05;
 }
-if(data155.max_weight === undefined){
-data155.max_weight = 0.7;
+if(data157.max_weight === undefined){
+data157.max_weight = 0.7;
 }
-if(data155.ema === undefined){
-data155.ema = 0.9;
+if(data157.ema === undefined){
+data157.ema = 0.9;
 }
-const _errs341 = errors;
-for(const key25 in data155){
+const _errs345 = errors;
+for(const key25 in data157){
 if(!(((((key25 === "targets") || (key25 === "temperature")) || (key25 === "min_weight")) || (key25 === "max_weight")) || (key25 === "ema"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs341 === errors){
-let data156 = data155.targets;
-const _errs342 = errors;
-if(errors === _errs342){
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-if(data156.domain === undefined){
-data156.domain = 0.8;
+if(_errs345 === errors){
+let data158 = data157.targets;
+const _errs346 = errors;
+if(errors === _errs346){
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+if(data158.domain === undefined){
+data158.domain = 0.8;
 }
-if(data156.reasoning === undefined){
-data156.reasoning = 0.6;
+if(data158.reasoning === undefined){
+data158.reasoning = 0.6;
 }
-if(data156.instruction === undefined){
-data156.instruction = 0.7;
+if(data158.instruction === undefined){
+data158.instruction = 0.7;
 }
-if(data156.integration === undefined){
-data156.integration = 0.6;
+if(data158.integration === undefined){
+data158.integration = 0.6;
 }
-const _errs344 = errors;
-for(const key26 in data156){
+const _errs348 = errors;
+for(const key26 in data158){
 if(!((((key26 === "domain") || (key26 === "reasoning")) || (key26 === "instruction")) || (key26 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs344 === errors){
-let data157 = data156.domain;
-const _errs345 = errors;
-if(errors === _errs345){
-if(typeof data157 == "number"){
-if(data157 > 1 || isNaN(data157)){
+if(_errs348 === errors){
+let data159 = data158.domain;
+const _errs349 = errors;
+if(errors === _errs349){
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data157 < 0 || isNaN(data157)){
+if(data159 < 0 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data157 <= 0 || isNaN(data157)){
+if(data159 <= 0 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3740,23 +3785,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schem
 return false;
 }
 }
-var valid41 = _errs345 === errors;
+var valid41 = _errs349 === errors;
 if(valid41){
-let data158 = data156.reasoning;
-const _errs347 = errors;
-if(errors === _errs347){
-if(typeof data158 == "number"){
-if(data158 > 1 || isNaN(data158)){
+let data160 = data158.reasoning;
+const _errs351 = errors;
+if(errors === _errs351){
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data158 < 0 || isNaN(data158)){
+if(data160 < 0 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data158 <= 0 || isNaN(data158)){
+if(data160 <= 0 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3768,23 +3813,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",sc
 return false;
 }
 }
-var valid41 = _errs347 === errors;
+var valid41 = _errs351 === errors;
 if(valid41){
-let data159 = data156.instruction;
-const _errs349 = errors;
-if(errors === _errs349){
-if(typeof data159 == "number"){
-if(data159 > 1 || isNaN(data159)){
+let data161 = data158.instruction;
+const _errs353 = errors;
+if(errors === _errs353){
+if(typeof data161 == "number"){
+if(data161 > 1 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data159 < 0 || isNaN(data159)){
+if(data161 < 0 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data159 <= 0 || isNaN(data159)){
+if(data161 <= 0 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3796,23 +3841,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",
 return false;
 }
 }
-var valid41 = _errs349 === errors;
+var valid41 = _errs353 === errors;
 if(valid41){
-let data160 = data156.integration;
-const _errs351 = errors;
-if(errors === _errs351){
-if(typeof data160 == "number"){
-if(data160 > 1 || isNaN(data160)){
+let data162 = data158.integration;
+const _errs355 = errors;
+if(errors === _errs355){
+if(typeof data162 == "number"){
+if(data162 > 1 || isNaN(data162)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data160 < 0 || isNaN(data160)){
+if(data162 < 0 || isNaN(data162)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data160 <= 0 || isNaN(data160)){
+if(data162 <= 0 || isNaN(data162)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3824,7 +3869,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",
 return false;
 }
 }
-var valid41 = _errs351 === errors;
+var valid41 = _errs355 === errors;
 }
 }
 }
@@ -3835,13 +3880,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"
 return false;
 }
 }
-var valid40 = _errs342 === errors;
+var valid40 = _errs346 === errors;
 if(valid40){
-let data161 = data155.temperature;
-const _errs353 = errors;
-if(errors === _errs353){
-if(typeof data161 == "number"){
-if(data161 <= 0 || isNaN(data161)){
+let data163 = data157.temperature;
+const _errs357 = errors;
+if(errors === _errs357){
+if(typeof data163 == "number"){
+if(data163 <= 0 || isNaN(data163)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3851,18 +3896,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPa
 return false;
 }
 }
-var valid40 = _errs353 === errors;
+var valid40 = _errs357 === errors;
 if(valid40){
-let data162 = data155.min_weight;
-const _errs355 = errors;
-if(errors === _errs355){
-if(typeof data162 == "number"){
-if(data162 > 1 || isNaN(data162)){
+let data164 = data157.min_weight;
+const _errs359 = errors;
+if(errors === _errs359){
+if(typeof data164 == "number"){
+if(data164 > 1 || isNaN(data164)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data162 < 0 || isNaN(data162)){
+if(data164 < 0 || isNaN(data164)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3873,18 +3918,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPat
 return false;
 }
 }
-var valid40 = _errs355 === errors;
+var valid40 = _errs359 === errors;
 if(valid40){
-let data163 = data155.max_weight;
-const _errs357 = errors;
-if(errors === _errs357){
-if(typeof data163 == "number"){
-if(data163 > 1 || isNaN(data163)){
+let data165 = data157.max_weight;
+const _errs361 = errors;
+if(errors === _errs361){
+if(typeof data165 == "number"){
+if(data165 > 1 || isNaN(data165)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data163 < 0 || isNaN(data163)){
+if(data165 < 0 || isNaN(data165)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3895,18 +3940,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPat
 return false;
 }
 }
-var valid40 = _errs357 === errors;
+var valid40 = _errs361 === errors;
 if(valid40){
-let data164 = data155.ema;
-const _errs359 = errors;
-if(errors === _errs359){
-if(typeof data164 == "number"){
-if(data164 > 1 || isNaN(data164)){
+let data166 = data157.ema;
+const _errs363 = errors;
+if(errors === _errs363){
+if(typeof data166 == "number"){
+if(data166 > 1 || isNaN(data166)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data164 < 0 || isNaN(data164)){
+if(data166 < 0 || isNaN(data166)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3917,7 +3962,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/pr
 return false;
 }
 }
-var valid40 = _errs359 === errors;
+var valid40 = _errs363 === errors;
 }
 }
 }
@@ -3929,32 +3974,32 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/proper
 return false;
 }
 }
-var valid34 = _errs339 === errors;
+var valid34 = _errs343 === errors;
 if(valid34){
-let data165 = data119.gradnorm;
-const _errs361 = errors;
-if(errors === _errs361){
-if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
-if(data165.alpha === undefined){
-data165.alpha = 1.5;
+let data167 = data121.gradnorm;
+const _errs365 = errors;
+if(errors === _errs365){
+if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
+if(data167.alpha === undefined){
+data167.alpha = 1.5;
 }
-if(data165.learning_rate === undefined){
-data165.learning_rate = 0.025;
+if(data167.learning_rate === undefined){
+data167.learning_rate = 0.025;
 }
-const _errs363 = errors;
-for(const key27 in data165){
+const _errs367 = errors;
+for(const key27 in data167){
 if(!((key27 === "alpha") || (key27 === "learning_rate"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs363 === errors){
-let data166 = data165.alpha;
-const _errs364 = errors;
-if(errors === _errs364){
-if(typeof data166 == "number"){
-if(data166 < 0 || isNaN(data166)){
+if(_errs367 === errors){
+let data168 = data167.alpha;
+const _errs368 = errors;
+if(errors === _errs368){
+if(typeof data168 == "number"){
+if(data168 < 0 || isNaN(data168)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3964,13 +4009,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPat
 return false;
 }
 }
-var valid42 = _errs364 === errors;
+var valid42 = _errs368 === errors;
 if(valid42){
-let data167 = data165.learning_rate;
-const _errs366 = errors;
-if(errors === _errs366){
-if(typeof data167 == "number"){
-if(data167 <= 0 || isNaN(data167)){
+let data169 = data167.learning_rate;
+const _errs370 = errors;
+if(errors === _errs370){
+if(typeof data169 == "number"){
+if(data169 <= 0 || isNaN(data169)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3980,7 +4025,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",s
 return false;
 }
 }
-var valid42 = _errs366 === errors;
+var valid42 = _errs370 === errors;
 }
 }
 }
@@ -3989,85 +4034,85 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/p
 return false;
 }
 }
-var valid34 = _errs361 === errors;
+var valid34 = _errs365 === errors;
 if(valid34){
-let data168 = data119.projection;
-const _errs368 = errors;
-if(typeof data168 !== "string"){
+let data170 = data121.projection;
+const _errs372 = errors;
+if(typeof data170 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data168 === "none") || (data168 === "pcgrad")) || (data168 === "subspace"))){
+if(!(((data170 === "none") || (data170 === "pcgrad")) || (data170 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs368 === errors;
+var valid34 = _errs372 === errors;
 if(valid34){
-let data169 = data119.log_rollouts_every;
-const _errs370 = errors;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
+let data171 = data121.log_rollouts_every;
+const _errs374 = errors;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs370){
-if(typeof data169 == "number"){
-if(data169 > 1000000 || isNaN(data169)){
+if(errors === _errs374){
+if(typeof data171 == "number"){
+if(data171 > 1000000 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data169 < 1 || isNaN(data169)){
+if(data171 < 1 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs370 === errors;
+var valid34 = _errs374 === errors;
 if(valid34){
-let data170 = data119.probe_every;
-const _errs372 = errors;
-if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
+let data172 = data121.probe_every;
+const _errs376 = errors;
+if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs372){
-if(typeof data170 == "number"){
-if(data170 > 1000000 || isNaN(data170)){
+if(errors === _errs376){
+if(typeof data172 == "number"){
+if(data172 > 1000000 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data170 < 0 || isNaN(data170)){
+if(data172 < 0 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs372 === errors;
+var valid34 = _errs376 === errors;
 if(valid34){
-let data171 = data119.checkpoint_every;
-const _errs374 = errors;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+let data173 = data121.checkpoint_every;
+const _errs378 = errors;
+if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs374){
-if(typeof data171 == "number"){
-if(data171 > 1000000 || isNaN(data171)){
+if(errors === _errs378){
+if(typeof data173 == "number"){
+if(data173 > 1000000 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data171 < 1 || isNaN(data171)){
+if(data173 < 1 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs374 === errors;
+var valid34 = _errs378 === errors;
 }
 }
 }
@@ -4102,68 +4147,68 @@ validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs263 === errors;
+var valid0 = _errs267 === errors;
 if(valid0){
-let data172 = data.eval;
-const _errs376 = errors;
-if(errors === _errs376){
-if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
-if(data172.suites === undefined){
-data172.suites = ["domain","reasoning","instruction","integration"];
+let data174 = data.eval;
+const _errs380 = errors;
+if(errors === _errs380){
+if(data174 && typeof data174 == "object" && !Array.isArray(data174)){
+if(data174.suites === undefined){
+data174.suites = ["domain","reasoning","instruction","integration"];
 }
-if(data172.mmlu === undefined){
-data172.mmlu = [];
+if(data174.mmlu === undefined){
+data174.mmlu = [];
 }
-if(data172.few_shot === undefined){
-data172.few_shot = 0;
+if(data174.few_shot === undefined){
+data174.few_shot = 0;
 }
-if(data172.max_items === undefined){
-data172.max_items = 0;
+if(data174.max_items === undefined){
+data174.max_items = 0;
 }
-if(data172.bootstrap === undefined){
-data172.bootstrap = 1000;
+if(data174.bootstrap === undefined){
+data174.bootstrap = 1000;
 }
-if(data172.probe_size === undefined){
-data172.probe_size = 32;
+if(data174.probe_size === undefined){
+data174.probe_size = 32;
 }
-if(data172.probe_every === undefined){
-data172.probe_every = 50;
+if(data174.probe_every === undefined){
+data174.probe_every = 50;
 }
-const _errs378 = errors;
-for(const key28 in data172){
+const _errs382 = errors;
+for(const key28 in data174){
 if(!(((((((key28 === "suites") || (key28 === "mmlu")) || (key28 === "few_shot")) || (key28 === "max_items")) || (key28 === "bootstrap")) || (key28 === "probe_size")) || (key28 === "probe_every"))){
 validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs378 === errors){
-let data173 = data172.suites;
-const _errs379 = errors;
-if(errors === _errs379){
-if(Array.isArray(data173)){
+if(_errs382 === errors){
+let data175 = data174.suites;
+const _errs383 = errors;
+if(errors === _errs383){
+if(Array.isArray(data175)){
 var valid44 = true;
-const len10 = data173.length;
+const len10 = data175.length;
 for(let i13=0; i13<len10; i13++){
-let data174 = data173[i13];
-const _errs381 = errors;
-if(!((((data174 === "domain") || (data174 === "reasoning")) || (data174 === "instruction")) || (data174 === "integration"))){
+let data176 = data175[i13];
+const _errs385 = errors;
+if(!((((data176 === "domain") || (data176 === "reasoning")) || (data176 === "instruction")) || (data176 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid44 = _errs381 === errors;
+var valid44 = _errs385 === errors;
 if(!valid44){
 break;
 }
 }
 if(valid44){
-let i14 = data173.length;
+let i14 = data175.length;
 let j3;
 if(i14 > 1){
 outer3:
 for(;i14--;){
 for(j3 = i14; j3--;){
-if(func0(data173[i14], data173[j3])){
+if(func0(data175[i14], data175[j3])){
 validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)"}];
 return false;
 break outer3;
@@ -4178,20 +4223,20 @@ validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/pro
 return false;
 }
 }
-var valid43 = _errs379 === errors;
+var valid43 = _errs383 === errors;
 if(valid43){
-let data175 = data172.mmlu;
-const _errs382 = errors;
-if(errors === _errs382){
-if(Array.isArray(data175)){
+let data177 = data174.mmlu;
+const _errs386 = errors;
+if(errors === _errs386){
+if(Array.isArray(data177)){
 var valid46 = true;
-const len11 = data175.length;
+const len11 = data177.length;
 for(let i15=0; i15<len11; i15++){
-let data176 = data175[i15];
-const _errs384 = errors;
-if(errors === _errs384){
-if(typeof data176 === "string"){
-if(func4(data176) < 1){
+let data178 = data177[i15];
+const _errs388 = errors;
+if(errors === _errs388){
+if(typeof data178 === "string"){
+if(func4(data178) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4201,7 +4246,7 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"
 return false;
 }
 }
-var valid46 = _errs384 === errors;
+var valid46 = _errs388 === errors;
 if(!valid46){
 break;
 }
@@ -4212,67 +4257,23 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu",schemaPath:"#/prope
 return false;
 }
 }
-var valid43 = _errs382 === errors;
-if(valid43){
-let data177 = data172.few_shot;
-const _errs386 = errors;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs386){
-if(typeof data177 == "number"){
-if(data177 > 10 || isNaN(data177)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
-return false;
-}
-else {
-if(data177 < 0 || isNaN(data177)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
 var valid43 = _errs386 === errors;
 if(valid43){
-let data178 = data172.max_items;
-const _errs388 = errors;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs388){
-if(typeof data178 == "number"){
-if(data178 > 10000000 || isNaN(data178)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
-return false;
-}
-else {
-if(data178 < 0 || isNaN(data178)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
-var valid43 = _errs388 === errors;
-if(valid43){
-let data179 = data172.bootstrap;
+let data179 = data174.few_shot;
 const _errs390 = errors;
 if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs390){
 if(typeof data179 == "number"){
-if(data179 > 100000 || isNaN(data179)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+if(data179 > 10 || isNaN(data179)){
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
 if(data179 < 0 || isNaN(data179)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4280,21 +4281,21 @@ return false;
 }
 var valid43 = _errs390 === errors;
 if(valid43){
-let data180 = data172.probe_size;
+let data180 = data174.max_items;
 const _errs392 = errors;
 if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs392){
 if(typeof data180 == "number"){
-if(data180 > 100000 || isNaN(data180)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+if(data180 > 10000000 || isNaN(data180)){
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
-if(data180 < 1 || isNaN(data180)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data180 < 0 || isNaN(data180)){
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4302,27 +4303,71 @@ return false;
 }
 var valid43 = _errs392 === errors;
 if(valid43){
-let data181 = data172.probe_every;
+let data181 = data174.bootstrap;
 const _errs394 = errors;
 if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs394){
 if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data181 > 100000 || isNaN(data181)){
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
 if(data181 < 0 || isNaN(data181)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
 var valid43 = _errs394 === errors;
+if(valid43){
+let data182 = data174.probe_size;
+const _errs396 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs396){
+if(typeof data182 == "number"){
+if(data182 > 100000 || isNaN(data182)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+return false;
+}
+else {
+if(data182 < 1 || isNaN(data182)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid43 = _errs396 === errors;
+if(valid43){
+let data183 = data174.probe_every;
+const _errs398 = errors;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs398){
+if(typeof data183 == "number"){
+if(data183 > 1000000 || isNaN(data183)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data183 < 0 || isNaN(data183)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var valid43 = _errs398 === errors;
 }
 }
 }
@@ -4336,32 +4381,32 @@ validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs376 === errors;
+var valid0 = _errs380 === errors;
 if(valid0){
-let data182 = data.output;
-const _errs396 = errors;
-if(errors === _errs396){
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-if(data182.runs_dir === undefined){
-data182.runs_dir = "runs";
+let data184 = data.output;
+const _errs400 = errors;
+if(errors === _errs400){
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+if(data184.runs_dir === undefined){
+data184.runs_dir = "runs";
 }
-if(data182.keep_checkpoints === undefined){
-data182.keep_checkpoints = 2;
+if(data184.keep_checkpoints === undefined){
+data184.keep_checkpoints = 2;
 }
-const _errs398 = errors;
-for(const key29 in data182){
+const _errs402 = errors;
+for(const key29 in data184){
 if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
 validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs398 === errors){
-let data183 = data182.runs_dir;
-const _errs399 = errors;
-if(errors === _errs399){
-if(typeof data183 === "string"){
-if(func4(data183) < 1){
+if(_errs402 === errors){
+let data185 = data184.runs_dir;
+const _errs403 = errors;
+if(errors === _errs403){
+if(typeof data185 === "string"){
+if(func4(data185) < 1){
 validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4371,29 +4416,29 @@ validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#
 return false;
 }
 }
-var valid47 = _errs399 === errors;
+var valid47 = _errs403 === errors;
 if(valid47){
-let data184 = data182.keep_checkpoints;
-const _errs401 = errors;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+let data186 = data184.keep_checkpoints;
+const _errs405 = errors;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs401){
-if(typeof data184 == "number"){
-if(data184 > 1000 || isNaN(data184)){
+if(errors === _errs405){
+if(typeof data186 == "number"){
+if(data186 > 1000 || isNaN(data186)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data184 < 1 || isNaN(data184)){
+if(data186 < 1 || isNaN(data186)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid47 = _errs401 === errors;
+var valid47 = _errs405 === errors;
 }
 }
 }
@@ -4402,53 +4447,53 @@ validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properti
 return false;
 }
 }
-var valid0 = _errs396 === errors;
+var valid0 = _errs400 === errors;
 if(valid0){
 if(data.variants !== undefined){
-let data185 = data.variants;
-const _errs403 = errors;
-if(!data185 || typeof data185 != "object"){
+let data187 = data.variants;
+const _errs407 = errors;
+if(!data187 || typeof data187 != "object"){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object"}];
 return false;
 }
-if(errors === _errs403){
-if(Array.isArray(data185)){
-if(data185.length < 1){
+if(errors === _errs407){
+if(Array.isArray(data187)){
+if(data187.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid48 = true;
-const len12 = data185.length;
+const len12 = data187.length;
 for(let i16=0; i16<len12; i16++){
-let data186 = data185[i16];
-const _errs405 = errors;
-if(errors === _errs405){
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.set === undefined){
-data186.set = {};
+let data188 = data187[i16];
+const _errs409 = errors;
+if(errors === _errs409){
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+if(data188.set === undefined){
+data188.set = {};
 }
 let missing8;
-if((data186.name === undefined) && (missing8 = "name")){
+if((data188.name === undefined) && (missing8 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
 return false;
 }
 else {
-const _errs407 = errors;
-for(const key30 in data186){
+const _errs411 = errors;
+for(const key30 in data188){
 if(!((key30 === "name") || (key30 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs407 === errors){
-if(data186.name !== undefined){
-let data187 = data186.name;
-const _errs408 = errors;
-if(errors === _errs408){
-if(typeof data187 === "string"){
-if(!pattern8.test(data187)){
+if(_errs411 === errors){
+if(data188.name !== undefined){
+let data189 = data188.name;
+const _errs412 = errors;
+if(errors === _errs412){
+if(typeof data189 === "string"){
+if(!pattern9.test(data189)){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4458,18 +4503,18 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/name",schem
 return false;
 }
 }
-var valid49 = _errs408 === errors;
+var valid49 = _errs412 === errors;
 }
 else {
 var valid49 = true;
 }
 if(valid49){
-let data188 = data186.set;
-const _errs410 = errors;
-if(errors === _errs410){
-if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-for(const key31 in data188){
-if(!(pattern9.test(key31))){
+let data190 = data188.set;
+const _errs414 = errors;
+if(errors === _errs414){
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+for(const key31 in data190){
+if(!(pattern10.test(key31))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -4481,7 +4526,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16+"/set",schema
 return false;
 }
 }
-var valid49 = _errs410 === errors;
+var valid49 = _errs414 === errors;
 }
 }
 }
@@ -4491,70 +4536,70 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i16,schemaPath:"#
 return false;
 }
 }
-var valid48 = _errs405 === errors;
+var valid48 = _errs409 === errors;
 if(!valid48){
 break;
 }
 }
 }
 }
-if(errors === _errs403){
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-if(Object.keys(data185).length < 1){
+if(errors === _errs407){
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+if(Object.keys(data187).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs413 = errors;
-for(const key32 in data185){
+const _errs417 = errors;
+for(const key32 in data187){
 if(!((key32 === "list") || (key32 === "grid"))){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs413 === errors){
-if(data185.list !== undefined){
-let data189 = data185.list;
-const _errs414 = errors;
-if(errors === _errs414){
-if(Array.isArray(data189)){
-if(data189.length < 1){
+if(_errs417 === errors){
+if(data187.list !== undefined){
+let data191 = data187.list;
+const _errs418 = errors;
+if(errors === _errs418){
+if(Array.isArray(data191)){
+if(data191.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid51 = true;
-const len13 = data189.length;
+const len13 = data191.length;
 for(let i17=0; i17<len13; i17++){
-let data190 = data189[i17];
-const _errs416 = errors;
-if(errors === _errs416){
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-if(data190.set === undefined){
-data190.set = {};
+let data192 = data191[i17];
+const _errs420 = errors;
+if(errors === _errs420){
+if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
+if(data192.set === undefined){
+data192.set = {};
 }
 let missing9;
-if((data190.name === undefined) && (missing9 = "name")){
+if((data192.name === undefined) && (missing9 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
 return false;
 }
 else {
-const _errs418 = errors;
-for(const key33 in data190){
+const _errs422 = errors;
+for(const key33 in data192){
 if(!((key33 === "name") || (key33 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs418 === errors){
-if(data190.name !== undefined){
-let data191 = data190.name;
-const _errs419 = errors;
-if(errors === _errs419){
-if(typeof data191 === "string"){
-if(!pattern8.test(data191)){
+if(_errs422 === errors){
+if(data192.name !== undefined){
+let data193 = data192.name;
+const _errs423 = errors;
+if(errors === _errs423){
+if(typeof data193 === "string"){
+if(!pattern9.test(data193)){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4564,18 +4609,18 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/name",
 return false;
 }
 }
-var valid52 = _errs419 === errors;
+var valid52 = _errs423 === errors;
 }
 else {
 var valid52 = true;
 }
 if(valid52){
-let data192 = data190.set;
-const _errs421 = errors;
-if(errors === _errs421){
-if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
-for(const key34 in data192){
-if(!(pattern9.test(key34))){
+let data194 = data192.set;
+const _errs425 = errors;
+if(errors === _errs425){
+if(data194 && typeof data194 == "object" && !Array.isArray(data194)){
+for(const key34 in data194){
+if(!(pattern10.test(key34))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -4587,7 +4632,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17+"/set",s
 return false;
 }
 }
-var valid52 = _errs421 === errors;
+var valid52 = _errs425 === errors;
 }
 }
 }
@@ -4597,7 +4642,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i17,schemaPa
 return false;
 }
 }
-var valid51 = _errs416 === errors;
+var valid51 = _errs420 === errors;
 if(!valid51){
 break;
 }
@@ -4609,39 +4654,39 @@ validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/p
 return false;
 }
 }
-var valid50 = _errs414 === errors;
+var valid50 = _errs418 === errors;
 }
 else {
 var valid50 = true;
 }
 if(valid50){
-if(data185.grid !== undefined){
-let data193 = data185.grid;
-const _errs424 = errors;
-if(errors === _errs424){
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-if(Object.keys(data193).length < 1){
+if(data187.grid !== undefined){
+let data195 = data187.grid;
+const _errs428 = errors;
+if(errors === _errs428){
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+if(Object.keys(data195).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs426 = errors;
-for(const key35 in data193){
-if(!(pattern9.test(key35))){
+const _errs430 = errors;
+for(const key35 in data195){
+if(!(pattern10.test(key35))){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs426 === errors){
+if(_errs430 === errors){
 var valid53 = true;
-for(const key36 in data193){
-if(pattern9.test(key36)){
-let data194 = data193[key36];
-const _errs427 = errors;
-if(errors === _errs427){
-if(Array.isArray(data194)){
-if(data194.length < 1){
+for(const key36 in data195){
+if(pattern10.test(key36)){
+let data196 = data195[key36];
+const _errs431 = errors;
+if(errors === _errs431){
+if(Array.isArray(data196)){
+if(data196.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
@@ -4651,7 +4696,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key36.replac
 return false;
 }
 }
-var valid53 = _errs427 === errors;
+var valid53 = _errs431 === errors;
 if(!valid53){
 break;
 }
@@ -4665,7 +4710,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/p
 return false;
 }
 }
-var valid50 = _errs424 === errors;
+var valid50 = _errs428 === errors;
 }
 else {
 var valid50 = true;
@@ -4676,42 +4721,42 @@ var valid50 = true;
 }
 }
 }
-var valid0 = _errs403 === errors;
+var valid0 = _errs407 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data195 = data.sweep;
-const _errs429 = errors;
-if(errors === _errs429){
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-if(data195.parallel === undefined){
-data195.parallel = 1;
+let data197 = data.sweep;
+const _errs433 = errors;
+if(errors === _errs433){
+if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
+if(data197.parallel === undefined){
+data197.parallel = 1;
 }
-const _errs431 = errors;
-for(const key37 in data195){
+const _errs435 = errors;
+for(const key37 in data197){
 if(!(key37 === "parallel")){
 validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs431 === errors){
-let data196 = data195.parallel;
-const _errs432 = errors;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+if(_errs435 === errors){
+let data198 = data197.parallel;
+const _errs436 = errors;
+if(!((typeof data198 == "number") && (!(data198 % 1) && !isNaN(data198)))){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs432){
-if(typeof data196 == "number"){
-if(data196 > 64 || isNaN(data196)){
+if(errors === _errs436){
+if(typeof data198 == "number"){
+if(data198 > 64 || isNaN(data198)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data196 < 1 || isNaN(data196)){
+if(data198 < 1 || isNaN(data198)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -4725,7 +4770,7 @@ validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs429 === errors;
+var valid0 = _errs433 === errors;
 }
 }
 }

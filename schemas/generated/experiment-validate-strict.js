@@ -3,16 +3,17 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama/Qwen2-style model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never).","default":50,"minimum":0,"maximum":1000000},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group, the batch, or not at all.","default":"group","enum":["group","batch","none"]},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question.","markdownDescription":"Few-shot examples per MMLU question.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for standard errors.","markdownDescription":"Bootstrap resamples for standard errors.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, balance, interference, paired t-test against the first row).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
 const pattern4 = new RegExp("^[a-z0-9][a-z0-9._-]{0,63}$", "u");
 const pattern5 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern6 = new RegExp("^[A-Za-z][A-Za-z0-9_]*$", "u");
-const pattern7 = new RegExp("^[a-z][a-z0-9_]*$", "u");
-const pattern8 = new RegExp("^[a-z0-9][a-z0-9._-]{0,47}$", "u");
-const pattern9 = new RegExp("^\\S+$", "u");
+const pattern7 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
+const pattern8 = new RegExp("^[a-z][a-z0-9_]*$", "u");
+const pattern9 = new RegExp("^[a-z0-9][a-z0-9._-]{0,47}$", "u");
+const pattern10 = new RegExp("^\\S+$", "u");
 
 function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://balancedbio.dev/schemas/experiment.schema.json" */;
@@ -1658,7 +1659,7 @@ if(data.model !== undefined){
 let data55 = data.model;
 if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
 for(const key11 in data55){
-if(!(((((key11 === "preset") || (key11 === "path")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
+if(!(((((((key11 === "preset") || (key11 === "path")) || (key11 === "hub")) || (key11 === "revision")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
 const err129 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model,data:data55};
 if(vErrors === null){
 vErrors = [err129];
@@ -1705,12 +1706,11 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data55.dims !== undefined){
-let data58 = data55.dims;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key12 in data58){
-if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
-const err133 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data58};
+if(data55.hub !== undefined){
+let data58 = data55.hub;
+if(typeof data58 === "string"){
+if(!pattern7.test(data58)){
+const err133 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema31.properties.model.properties.hub,data:data58};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1720,10 +1720,8 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data58.vocab_size !== undefined){
-let data59 = data58.vocab_size;
-if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
-const err134 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+else {
+const err134 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.hub.type,parentSchema:schema31.properties.model.properties.hub,data:data58};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1732,9 +1730,12 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(typeof data59 == "number"){
-if(data59 > 65536 || isNaN(data59)){
-const err135 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+}
+if(data55.revision !== undefined){
+let data59 = data55.revision;
+if(typeof data59 === "string"){
+if(func4(data59) < 1){
+const err135 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.model.properties.revision,data:data59};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1743,8 +1744,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data59 < 260 || isNaN(data59)){
-const err136 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+}
+else {
+const err136 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.revision.type,parentSchema:schema31.properties.model.properties.revision,data:data59};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1754,11 +1756,12 @@ vErrors.push(err136);
 errors++;
 }
 }
-}
-if(data58.hidden_size !== undefined){
-let data60 = data58.hidden_size;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-const err137 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+if(data55.dims !== undefined){
+let data60 = data55.dims;
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+for(const key12 in data60){
+if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
+const err137 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data60};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1767,9 +1770,11 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(typeof data60 == "number"){
-if(data60 > 4096 || isNaN(data60)){
-const err138 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+}
+if(data60.vocab_size !== undefined){
+let data61 = data60.vocab_size;
+if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
+const err138 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1778,8 +1783,9 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data60 < 8 || isNaN(data60)){
-const err139 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+if(typeof data61 == "number"){
+if(data61 > 65536 || isNaN(data61)){
+const err139 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1788,12 +1794,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-}
-if(data58.layers !== undefined){
-let data61 = data58.layers;
-if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
-const err140 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+if(data61 < 260 || isNaN(data61)){
+const err140 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1802,9 +1804,12 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(typeof data61 == "number"){
-if(data61 > 64 || isNaN(data61)){
-const err141 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+}
+}
+if(data60.hidden_size !== undefined){
+let data62 = data60.hidden_size;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+const err141 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1813,8 +1818,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data61 < 1 || isNaN(data61)){
-const err142 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+if(typeof data62 == "number"){
+if(data62 > 4096 || isNaN(data62)){
+const err142 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1823,12 +1829,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-}
-if(data58.heads !== undefined){
-let data62 = data58.heads;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-const err143 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+if(data62 < 8 || isNaN(data62)){
+const err143 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1837,9 +1839,12 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(typeof data62 == "number"){
-if(data62 > 64 || isNaN(data62)){
-const err144 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+}
+}
+if(data60.layers !== undefined){
+let data63 = data60.layers;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+const err144 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1848,8 +1853,9 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data62 < 1 || isNaN(data62)){
-const err145 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+if(typeof data63 == "number"){
+if(data63 > 64 || isNaN(data63)){
+const err145 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1858,12 +1864,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-}
-if(data58.kv_heads !== undefined){
-let data63 = data58.kv_heads;
-if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-const err146 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+if(data63 < 1 || isNaN(data63)){
+const err146 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1872,9 +1874,12 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(typeof data63 == "number"){
-if(data63 > 64 || isNaN(data63)){
-const err147 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+}
+}
+if(data60.heads !== undefined){
+let data64 = data60.heads;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+const err147 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1883,8 +1888,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(data63 < 1 || isNaN(data63)){
-const err148 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+if(typeof data64 == "number"){
+if(data64 > 64 || isNaN(data64)){
+const err148 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1893,12 +1899,8 @@ vErrors.push(err148);
 }
 errors++;
 }
-}
-}
-if(data58.intermediate_size !== undefined){
-let data64 = data58.intermediate_size;
-if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
-const err149 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+if(data64 < 1 || isNaN(data64)){
+const err149 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1907,9 +1909,12 @@ vErrors.push(err149);
 }
 errors++;
 }
-if(typeof data64 == "number"){
-if(data64 > 16384 || isNaN(data64)){
-const err150 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+}
+}
+if(data60.kv_heads !== undefined){
+let data65 = data60.kv_heads;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+const err150 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1918,8 +1923,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(data64 < 8 || isNaN(data64)){
-const err151 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+if(typeof data65 == "number"){
+if(data65 > 64 || isNaN(data65)){
+const err151 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1928,12 +1934,8 @@ vErrors.push(err151);
 }
 errors++;
 }
-}
-}
-if(data58.context_length !== undefined){
-let data65 = data58.context_length;
-if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-const err152 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+if(data65 < 1 || isNaN(data65)){
+const err152 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1942,9 +1944,12 @@ vErrors.push(err152);
 }
 errors++;
 }
-if(typeof data65 == "number"){
-if(data65 > 8192 || isNaN(data65)){
-const err153 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+}
+}
+if(data60.intermediate_size !== undefined){
+let data66 = data60.intermediate_size;
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+const err153 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1953,8 +1958,9 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data65 < 16 || isNaN(data65)){
-const err154 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+if(typeof data66 == "number"){
+if(data66 > 16384 || isNaN(data66)){
+const err154 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1963,12 +1969,8 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-}
-if(data58.tie_embeddings !== undefined){
-let data66 = data58.tie_embeddings;
-if(typeof data66 !== "boolean"){
-const err155 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data66};
+if(data66 < 8 || isNaN(data66)){
+const err155 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1978,11 +1980,11 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data58.rope_theta !== undefined){
-let data67 = data58.rope_theta;
-if(typeof data67 == "number"){
-if(data67 < 1 || isNaN(data67)){
-const err156 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
+}
+if(data60.context_length !== undefined){
+let data67 = data60.context_length;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+const err156 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1991,9 +1993,9 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-else {
-const err157 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
+if(typeof data67 == "number"){
+if(data67 > 8192 || isNaN(data67)){
+const err157 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2002,10 +2004,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-}
-}
-else {
-const err158 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data58};
+if(data67 < 16 || isNaN(data67)){
+const err158 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2015,10 +2015,11 @@ vErrors.push(err158);
 errors++;
 }
 }
-if(data55.backend !== undefined){
-let data68 = data55.backend;
-if(typeof data68 !== "string"){
-const err159 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data68};
+}
+if(data60.tie_embeddings !== undefined){
+let data68 = data60.tie_embeddings;
+if(typeof data68 !== "boolean"){
+const err159 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data68};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2027,8 +2028,12 @@ vErrors.push(err159);
 }
 errors++;
 }
-if(!(((((data68 === "auto") || (data68 === "gpu")) || (data68 === "native")) || (data68 === "wasm")) || (data68 === "cpu"))){
-const err160 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data68};
+}
+if(data60.rope_theta !== undefined){
+let data69 = data60.rope_theta;
+if(typeof data69 == "number"){
+if(data69 < 1 || isNaN(data69)){
+const err160 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data69};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2038,10 +2043,8 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data55.workers !== undefined){
-let data69 = data55.workers;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err161 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data69};
+else {
+const err161 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data69};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2050,9 +2053,10 @@ vErrors.push(err161);
 }
 errors++;
 }
-if(typeof data69 == "number"){
-if(data69 > 64 || isNaN(data69)){
-const err162 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data69};
+}
+}
+else {
+const err162 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data60};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2061,8 +2065,11 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data69 < 0 || isNaN(data69)){
-const err163 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data69};
+}
+if(data55.backend !== undefined){
+let data70 = data55.backend;
+if(typeof data70 !== "string"){
+const err163 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data70};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2071,11 +2078,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err164 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data55};
+if(!(((((data70 === "auto") || (data70 === "gpu")) || (data70 === "native")) || (data70 === "wasm")) || (data70 === "cpu"))){
+const err164 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data70};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2085,12 +2089,10 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data.pretrain !== undefined){
-let data70 = data.pretrain;
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-for(const key13 in data70){
-if(!(((((((key13 === "steps") || (key13 === "batch_size")) || (key13 === "learning_rate")) || (key13 === "warmup_steps")) || (key13 === "weight_decay")) || (key13 === "grad_clip")) || (key13 === "checkpoint_every"))){
-const err165 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data70};
+if(data55.workers !== undefined){
+let data71 = data55.workers;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+const err165 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data71};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2099,11 +2101,9 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data70.steps !== undefined){
-let data71 = data70.steps;
-if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
-const err166 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+if(typeof data71 == "number"){
+if(data71 > 64 || isNaN(data71)){
+const err166 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data71};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2112,9 +2112,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(typeof data71 == "number"){
-if(data71 > 1000000 || isNaN(data71)){
-const err167 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+if(data71 < 0 || isNaN(data71)){
+const err167 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data71};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2123,8 +2122,11 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(data71 < 1 || isNaN(data71)){
-const err168 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data71};
+}
+}
+}
+else {
+const err168 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data55};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2134,11 +2136,12 @@ vErrors.push(err168);
 errors++;
 }
 }
-}
-if(data70.batch_size !== undefined){
-let data72 = data70.batch_size;
-if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-const err169 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+if(data.pretrain !== undefined){
+let data72 = data.pretrain;
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
+for(const key13 in data72){
+if(!(((((((key13 === "steps") || (key13 === "batch_size")) || (key13 === "learning_rate")) || (key13 === "warmup_steps")) || (key13 === "weight_decay")) || (key13 === "grad_clip")) || (key13 === "checkpoint_every"))){
+const err169 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data72};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2147,9 +2150,11 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(typeof data72 == "number"){
-if(data72 > 4096 || isNaN(data72)){
-const err170 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+}
+if(data72.steps !== undefined){
+let data73 = data72.steps;
+if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+const err170 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2158,8 +2163,9 @@ vErrors.push(err170);
 }
 errors++;
 }
-if(data72 < 1 || isNaN(data72)){
-const err171 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data72};
+if(typeof data73 == "number"){
+if(data73 > 1000000 || isNaN(data73)){
+const err171 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2168,13 +2174,8 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-}
-if(data70.learning_rate !== undefined){
-let data73 = data70.learning_rate;
-if(typeof data73 == "number"){
-if(data73 > 1 || isNaN(data73)){
-const err172 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+if(data73 < 1 || isNaN(data73)){
+const err172 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2183,8 +2184,12 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(data73 <= 0 || isNaN(data73)){
-const err173 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+}
+}
+if(data72.batch_size !== undefined){
+let data74 = data72.batch_size;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+const err173 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2193,9 +2198,9 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-else {
-const err174 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data73};
+if(typeof data74 == "number"){
+if(data74 > 4096 || isNaN(data74)){
+const err174 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2204,11 +2209,8 @@ vErrors.push(err174);
 }
 errors++;
 }
-}
-if(data70.warmup_steps !== undefined){
-let data74 = data70.warmup_steps;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-const err175 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+if(data74 < 1 || isNaN(data74)){
+const err175 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2217,9 +2219,13 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(typeof data74 == "number"){
-if(data74 > 1000000 || isNaN(data74)){
-const err176 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+}
+}
+if(data72.learning_rate !== undefined){
+let data75 = data72.learning_rate;
+if(typeof data75 == "number"){
+if(data75 > 1 || isNaN(data75)){
+const err176 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2228,8 +2234,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(data74 < 0 || isNaN(data74)){
-const err177 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data74};
+if(data75 <= 0 || isNaN(data75)){
+const err177 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2239,12 +2245,8 @@ vErrors.push(err177);
 errors++;
 }
 }
-}
-if(data70.weight_decay !== undefined){
-let data75 = data70.weight_decay;
-if(typeof data75 == "number"){
-if(data75 < 0 || isNaN(data75)){
-const err178 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
+else {
+const err178 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2254,8 +2256,10 @@ vErrors.push(err178);
 errors++;
 }
 }
-else {
-const err179 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data75};
+if(data72.warmup_steps !== undefined){
+let data76 = data72.warmup_steps;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err179 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2264,12 +2268,9 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-if(data70.grad_clip !== undefined){
-let data76 = data70.grad_clip;
 if(typeof data76 == "number"){
-if(data76 < 0 || isNaN(data76)){
-const err180 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
+if(data76 > 1000000 || isNaN(data76)){
+const err180 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2278,9 +2279,8 @@ vErrors.push(err180);
 }
 errors++;
 }
-}
-else {
-const err181 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data76};
+if(data76 < 0 || isNaN(data76)){
+const err181 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2290,10 +2290,12 @@ vErrors.push(err181);
 errors++;
 }
 }
-if(data70.checkpoint_every !== undefined){
-let data77 = data70.checkpoint_every;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-const err182 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+}
+if(data72.weight_decay !== undefined){
+let data77 = data72.weight_decay;
+if(typeof data77 == "number"){
+if(data77 < 0 || isNaN(data77)){
+const err182 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data77};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2302,9 +2304,9 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(typeof data77 == "number"){
-if(data77 > 1000000 || isNaN(data77)){
-const err183 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+}
+else {
+const err183 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data77};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2313,8 +2315,12 @@ vErrors.push(err183);
 }
 errors++;
 }
-if(data77 < 1 || isNaN(data77)){
-const err184 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data77};
+}
+if(data72.grad_clip !== undefined){
+let data78 = data72.grad_clip;
+if(typeof data78 == "number"){
+if(data78 < 0 || isNaN(data78)){
+const err184 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data78};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2324,10 +2330,8 @@ vErrors.push(err184);
 errors++;
 }
 }
-}
-}
 else {
-const err185 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data70};
+const err185 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data78};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2337,12 +2341,10 @@ vErrors.push(err185);
 errors++;
 }
 }
-if(data.lora !== undefined){
-let data78 = data.lora;
-if(data78 && typeof data78 == "object" && !Array.isArray(data78)){
-for(const key14 in data78){
-if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
-const err186 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data78};
+if(data72.checkpoint_every !== undefined){
+let data79 = data72.checkpoint_every;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+const err186 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2351,11 +2353,9 @@ vErrors.push(err186);
 }
 errors++;
 }
-}
-if(data78.rank !== undefined){
-let data79 = data78.rank;
-if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-const err187 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+if(typeof data79 == "number"){
+if(data79 > 1000000 || isNaN(data79)){
+const err187 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2364,9 +2364,8 @@ vErrors.push(err187);
 }
 errors++;
 }
-if(typeof data79 == "number"){
-if(data79 > 1024 || isNaN(data79)){
-const err188 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+if(data79 < 1 || isNaN(data79)){
+const err188 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2375,8 +2374,11 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(data79 < 1 || isNaN(data79)){
-const err189 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data79};
+}
+}
+}
+else {
+const err189 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data72};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2386,12 +2388,12 @@ vErrors.push(err189);
 errors++;
 }
 }
-}
-if(data78.alpha !== undefined){
-let data80 = data78.alpha;
-if(typeof data80 == "number"){
-if(data80 <= 0 || isNaN(data80)){
-const err190 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+if(data.lora !== undefined){
+let data80 = data.lora;
+if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
+for(const key14 in data80){
+if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
+const err190 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data80};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2401,8 +2403,10 @@ vErrors.push(err190);
 errors++;
 }
 }
-else {
-const err191 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data80};
+if(data80.rank !== undefined){
+let data81 = data80.rank;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
+const err191 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data81};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2411,12 +2415,9 @@ vErrors.push(err191);
 }
 errors++;
 }
-}
-if(data78.dropout !== undefined){
-let data81 = data78.dropout;
 if(typeof data81 == "number"){
-if(data81 > 0.9 || isNaN(data81)){
-const err192 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(data81 > 1024 || isNaN(data81)){
+const err192 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data81};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2425,8 +2426,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(data81 < 0 || isNaN(data81)){
-const err193 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+if(data81 < 1 || isNaN(data81)){
+const err193 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data81};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2436,8 +2437,12 @@ vErrors.push(err193);
 errors++;
 }
 }
-else {
-const err194 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data81};
+}
+if(data80.alpha !== undefined){
+let data82 = data80.alpha;
+if(typeof data82 == "number"){
+if(data82 <= 0 || isNaN(data82)){
+const err194 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data82};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2447,11 +2452,8 @@ vErrors.push(err194);
 errors++;
 }
 }
-if(data78.target_modules !== undefined){
-let data82 = data78.target_modules;
-if(Array.isArray(data82)){
-if(data82.length < 1){
-const err195 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+else {
+const err195 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data82};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2460,11 +2462,12 @@ vErrors.push(err195);
 }
 errors++;
 }
-const len7 = data82.length;
-for(let i9=0; i9<len7; i9++){
-let data83 = data82[i9];
-if(!(((((((data83 === "q_proj") || (data83 === "k_proj")) || (data83 === "v_proj")) || (data83 === "o_proj")) || (data83 === "gate_proj")) || (data83 === "up_proj")) || (data83 === "down_proj"))){
-const err196 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data83};
+}
+if(data80.dropout !== undefined){
+let data83 = data80.dropout;
+if(typeof data83 == "number"){
+if(data83 > 0.9 || isNaN(data83)){
+const err196 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2473,15 +2476,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-}
-let i10 = data82.length;
-let j2;
-if(i10 > 1){
-outer2:
-for(;i10--;){
-for(j2 = i10; j2--;){
-if(func0(data82[i10], data82[j2])){
-const err197 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+if(data83 < 0 || isNaN(data83)){
+const err197 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2489,14 +2485,10 @@ else {
 vErrors.push(err197);
 }
 errors++;
-break outer2;
-}
-}
-}
 }
 }
 else {
-const err198 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data82};
+const err198 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2506,10 +2498,11 @@ vErrors.push(err198);
 errors++;
 }
 }
-if(data78.adapters !== undefined){
-let data84 = data78.adapters;
-if(typeof data84 !== "string"){
-const err199 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
+if(data80.target_modules !== undefined){
+let data84 = data80.target_modules;
+if(Array.isArray(data84)){
+if(data84.length < 1){
+const err199 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2518,8 +2511,11 @@ vErrors.push(err199);
 }
 errors++;
 }
-if(!((data84 === "shared") || (data84 === "per_capability"))){
-const err200 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data84};
+const len7 = data84.length;
+for(let i9=0; i9<len7; i9++){
+let data85 = data84[i9];
+if(!(((((((data85 === "q_proj") || (data85 === "k_proj")) || (data85 === "v_proj")) || (data85 === "o_proj")) || (data85 === "gate_proj")) || (data85 === "up_proj")) || (data85 === "down_proj"))){
+const err200 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data85};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2529,9 +2525,14 @@ vErrors.push(err200);
 errors++;
 }
 }
-}
-else {
-const err201 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data78};
+let i10 = data84.length;
+let j2;
+if(i10 > 1){
+outer2:
+for(;i10--;){
+for(j2 = i10; j2--;){
+if(func0(data84[i10], data84[j2])){
+const err201 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2539,14 +2540,14 @@ else {
 vErrors.push(err201);
 }
 errors++;
+break outer2;
 }
 }
-if(data.sft !== undefined){
-let data85 = data.sft;
-if(data85 && typeof data85 == "object" && !Array.isArray(data85)){
-for(const key15 in data85){
-if(!(func1.call(schema31.properties.sft.properties, key15))){
-const err202 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data85};
+}
+}
+}
+else {
+const err202 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2556,10 +2557,10 @@ vErrors.push(err202);
 errors++;
 }
 }
-if(data85.steps !== undefined){
-let data86 = data85.steps;
-if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
-const err203 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data86};
+if(data80.adapters !== undefined){
+let data86 = data80.adapters;
+if(typeof data86 !== "string"){
+const err203 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data86};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2568,9 +2569,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-if(typeof data86 == "number"){
-if(data86 > 1000000 || isNaN(data86)){
-const err204 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data86};
+if(!((data86 === "shared") || (data86 === "per_capability"))){
+const err204 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data86};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2579,8 +2579,10 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(data86 < 1 || isNaN(data86)){
-const err205 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data86};
+}
+}
+else {
+const err205 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data80};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2590,11 +2592,12 @@ vErrors.push(err205);
 errors++;
 }
 }
-}
-if(data85.batch_per_capability !== undefined){
-let data87 = data85.batch_per_capability;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err206 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+if(data.sft !== undefined){
+let data87 = data.sft;
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+for(const key15 in data87){
+if(!(func1.call(schema31.properties.sft.properties, key15))){
+const err206 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data87};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2603,9 +2606,11 @@ vErrors.push(err206);
 }
 errors++;
 }
-if(typeof data87 == "number"){
-if(data87 > 4096 || isNaN(data87)){
-const err207 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+}
+if(data87.steps !== undefined){
+let data88 = data87.steps;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
+const err207 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data88};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2614,8 +2619,9 @@ vErrors.push(err207);
 }
 errors++;
 }
-if(data87 < 1 || isNaN(data87)){
-const err208 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data87};
+if(typeof data88 == "number"){
+if(data88 > 1000000 || isNaN(data88)){
+const err208 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data88};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2624,13 +2630,8 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-}
-if(data85.learning_rate !== undefined){
-let data88 = data85.learning_rate;
-if(typeof data88 == "number"){
-if(data88 > 1 || isNaN(data88)){
-const err209 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+if(data88 < 1 || isNaN(data88)){
+const err209 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data88};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2639,8 +2640,12 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(data88 <= 0 || isNaN(data88)){
-const err210 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+}
+}
+if(data87.batch_per_capability !== undefined){
+let data89 = data87.batch_per_capability;
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
+const err210 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2649,9 +2654,9 @@ vErrors.push(err210);
 }
 errors++;
 }
-}
-else {
-const err211 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data88};
+if(typeof data89 == "number"){
+if(data89 > 4096 || isNaN(data89)){
+const err211 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2660,13 +2665,8 @@ vErrors.push(err211);
 }
 errors++;
 }
-}
-if(data85.schedule !== undefined){
-let data89 = data85.schedule;
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-for(const key16 in data89){
-if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
-const err212 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
+if(data89 < 1 || isNaN(data89)){
+const err212 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2676,10 +2676,12 @@ vErrors.push(err212);
 errors++;
 }
 }
-if(data89.type !== undefined){
-let data90 = data89.type;
-if(typeof data90 !== "string"){
-const err213 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
+}
+if(data87.learning_rate !== undefined){
+let data90 = data87.learning_rate;
+if(typeof data90 == "number"){
+if(data90 > 1 || isNaN(data90)){
+const err213 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2688,8 +2690,8 @@ vErrors.push(err213);
 }
 errors++;
 }
-if(!(((data90 === "cosine") || (data90 === "linear")) || (data90 === "constant"))){
-const err214 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data90};
+if(data90 <= 0 || isNaN(data90)){
+const err214 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2699,10 +2701,8 @@ vErrors.push(err214);
 errors++;
 }
 }
-if(data89.warmup_steps !== undefined){
-let data91 = data89.warmup_steps;
-if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
-const err215 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+else {
+const err215 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2711,9 +2711,13 @@ vErrors.push(err215);
 }
 errors++;
 }
-if(typeof data91 == "number"){
-if(data91 > 1000000 || isNaN(data91)){
-const err216 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+}
+if(data87.schedule !== undefined){
+let data91 = data87.schedule;
+if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
+for(const key16 in data91){
+if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
+const err216 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data91};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2722,8 +2726,11 @@ vErrors.push(err216);
 }
 errors++;
 }
-if(data91 < 0 || isNaN(data91)){
-const err217 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data91};
+}
+if(data91.type !== undefined){
+let data92 = data91.type;
+if(typeof data92 !== "string"){
+const err217 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data92};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2732,13 +2739,8 @@ vErrors.push(err217);
 }
 errors++;
 }
-}
-}
-if(data89.min_lr_ratio !== undefined){
-let data92 = data89.min_lr_ratio;
-if(typeof data92 == "number"){
-if(data92 > 1 || isNaN(data92)){
-const err218 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+if(!(((data92 === "cosine") || (data92 === "linear")) || (data92 === "constant"))){
+const err218 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data92};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2747,8 +2749,11 @@ vErrors.push(err218);
 }
 errors++;
 }
-if(data92 < 0 || isNaN(data92)){
-const err219 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+}
+if(data91.warmup_steps !== undefined){
+let data93 = data91.warmup_steps;
+if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
+const err219 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2757,9 +2762,9 @@ vErrors.push(err219);
 }
 errors++;
 }
-}
-else {
-const err220 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data92};
+if(typeof data93 == "number"){
+if(data93 > 1000000 || isNaN(data93)){
+const err220 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2768,10 +2773,8 @@ vErrors.push(err220);
 }
 errors++;
 }
-}
-}
-else {
-const err221 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data89};
+if(data93 < 0 || isNaN(data93)){
+const err221 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2781,11 +2784,12 @@ vErrors.push(err221);
 errors++;
 }
 }
-if(data85.weight_decay !== undefined){
-let data93 = data85.weight_decay;
-if(typeof data93 == "number"){
-if(data93 < 0 || isNaN(data93)){
-const err222 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
+}
+if(data91.min_lr_ratio !== undefined){
+let data94 = data91.min_lr_ratio;
+if(typeof data94 == "number"){
+if(data94 > 1 || isNaN(data94)){
+const err222 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2794,9 +2798,8 @@ vErrors.push(err222);
 }
 errors++;
 }
-}
-else {
-const err223 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data93};
+if(data94 < 0 || isNaN(data94)){
+const err223 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2806,11 +2809,8 @@ vErrors.push(err223);
 errors++;
 }
 }
-if(data85.grad_clip !== undefined){
-let data94 = data85.grad_clip;
-if(typeof data94 == "number"){
-if(data94 < 0 || isNaN(data94)){
-const err224 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
+else {
+const err224 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2820,8 +2820,9 @@ vErrors.push(err224);
 errors++;
 }
 }
+}
 else {
-const err225 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data94};
+const err225 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data91};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2831,12 +2832,11 @@ vErrors.push(err225);
 errors++;
 }
 }
-if(data85.adam !== undefined){
-let data95 = data85.adam;
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-for(const key17 in data95){
-if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
-const err226 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data95};
+if(data87.weight_decay !== undefined){
+let data95 = data87.weight_decay;
+if(typeof data95 == "number"){
+if(data95 < 0 || isNaN(data95)){
+const err226 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data95};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2846,11 +2846,8 @@ vErrors.push(err226);
 errors++;
 }
 }
-if(data95.beta1 !== undefined){
-let data96 = data95.beta1;
-if(typeof data96 == "number"){
-if(data96 < 0 || isNaN(data96)){
-const err227 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
+else {
+const err227 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data95};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2859,8 +2856,12 @@ vErrors.push(err227);
 }
 errors++;
 }
-if(data96 >= 1 || isNaN(data96)){
-const err228 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
+}
+if(data87.grad_clip !== undefined){
+let data96 = data87.grad_clip;
+if(typeof data96 == "number"){
+if(data96 < 0 || isNaN(data96)){
+const err228 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data96};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2871,7 +2872,7 @@ errors++;
 }
 }
 else {
-const err229 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data96};
+const err229 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data96};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2881,11 +2882,12 @@ vErrors.push(err229);
 errors++;
 }
 }
-if(data95.beta2 !== undefined){
-let data97 = data95.beta2;
-if(typeof data97 == "number"){
-if(data97 < 0 || isNaN(data97)){
-const err230 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
+if(data87.adam !== undefined){
+let data97 = data87.adam;
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+for(const key17 in data97){
+if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
+const err230 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data97};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2894,8 +2896,12 @@ vErrors.push(err230);
 }
 errors++;
 }
-if(data97 >= 1 || isNaN(data97)){
-const err231 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
+}
+if(data97.beta1 !== undefined){
+let data98 = data97.beta1;
+if(typeof data98 == "number"){
+if(data98 < 0 || isNaN(data98)){
+const err231 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2904,9 +2910,8 @@ vErrors.push(err231);
 }
 errors++;
 }
-}
-else {
-const err232 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data97};
+if(data98 >= 1 || isNaN(data98)){
+const err232 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2916,11 +2921,8 @@ vErrors.push(err232);
 errors++;
 }
 }
-if(data95.eps !== undefined){
-let data98 = data95.eps;
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
-const err233 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
+else {
+const err233 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2929,8 +2931,12 @@ vErrors.push(err233);
 }
 errors++;
 }
-if(data98 <= 0 || isNaN(data98)){
-const err234 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
+}
+if(data97.beta2 !== undefined){
+let data99 = data97.beta2;
+if(typeof data99 == "number"){
+if(data99 < 0 || isNaN(data99)){
+const err234 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2939,9 +2945,8 @@ vErrors.push(err234);
 }
 errors++;
 }
-}
-else {
-const err235 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data98};
+if(data99 >= 1 || isNaN(data99)){
+const err235 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2951,9 +2956,8 @@ vErrors.push(err235);
 errors++;
 }
 }
-}
 else {
-const err236 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data95};
+const err236 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2963,10 +2967,11 @@ vErrors.push(err236);
 errors++;
 }
 }
-if(data85.grad_accumulation !== undefined){
-let data99 = data85.grad_accumulation;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-const err237 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
+if(data97.eps !== undefined){
+let data100 = data97.eps;
+if(typeof data100 == "number"){
+if(data100 > 1 || isNaN(data100)){
+const err237 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2975,9 +2980,8 @@ vErrors.push(err237);
 }
 errors++;
 }
-if(typeof data99 == "number"){
-if(data99 > 1024 || isNaN(data99)){
-const err238 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
+if(data100 <= 0 || isNaN(data100)){
+const err238 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2986,8 +2990,9 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(data99 < 1 || isNaN(data99)){
-const err239 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data99};
+}
+else {
+const err239 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -2998,12 +3003,8 @@ errors++;
 }
 }
 }
-if(data85.capability_weights !== undefined){
-let data100 = data85.capability_weights;
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
-for(const key18 in data100){
-if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
-const err240 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data100};
+else {
+const err240 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data97};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3013,11 +3014,10 @@ vErrors.push(err240);
 errors++;
 }
 }
-if(data100.domain !== undefined){
-let data101 = data100.domain;
-if(typeof data101 == "number"){
-if(data101 > 1 || isNaN(data101)){
-const err241 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+if(data87.grad_accumulation !== undefined){
+let data101 = data87.grad_accumulation;
+if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
+const err241 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3026,8 +3026,9 @@ vErrors.push(err241);
 }
 errors++;
 }
-if(data101 < 0 || isNaN(data101)){
-const err242 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+if(typeof data101 == "number"){
+if(data101 > 1024 || isNaN(data101)){
+const err242 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3036,8 +3037,8 @@ vErrors.push(err242);
 }
 errors++;
 }
-if(data101 <= 0 || isNaN(data101)){
-const err243 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+if(data101 < 1 || isNaN(data101)){
+const err243 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3047,8 +3048,13 @@ vErrors.push(err243);
 errors++;
 }
 }
-else {
-const err244 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data101};
+}
+if(data87.capability_weights !== undefined){
+let data102 = data87.capability_weights;
+if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
+for(const key18 in data102){
+if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
+const err244 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data102};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3058,11 +3064,11 @@ vErrors.push(err244);
 errors++;
 }
 }
-if(data100.reasoning !== undefined){
-let data102 = data100.reasoning;
-if(typeof data102 == "number"){
-if(data102 > 1 || isNaN(data102)){
-const err245 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+if(data102.domain !== undefined){
+let data103 = data102.domain;
+if(typeof data103 == "number"){
+if(data103 > 1 || isNaN(data103)){
+const err245 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3071,8 +3077,8 @@ vErrors.push(err245);
 }
 errors++;
 }
-if(data102 < 0 || isNaN(data102)){
-const err246 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+if(data103 < 0 || isNaN(data103)){
+const err246 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3081,8 +3087,8 @@ vErrors.push(err246);
 }
 errors++;
 }
-if(data102 <= 0 || isNaN(data102)){
-const err247 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+if(data103 <= 0 || isNaN(data103)){
+const err247 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3093,7 +3099,7 @@ errors++;
 }
 }
 else {
-const err248 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data102};
+const err248 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3103,11 +3109,11 @@ vErrors.push(err248);
 errors++;
 }
 }
-if(data100.instruction !== undefined){
-let data103 = data100.instruction;
-if(typeof data103 == "number"){
-if(data103 > 1 || isNaN(data103)){
-const err249 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+if(data102.reasoning !== undefined){
+let data104 = data102.reasoning;
+if(typeof data104 == "number"){
+if(data104 > 1 || isNaN(data104)){
+const err249 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3116,8 +3122,8 @@ vErrors.push(err249);
 }
 errors++;
 }
-if(data103 < 0 || isNaN(data103)){
-const err250 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+if(data104 < 0 || isNaN(data104)){
+const err250 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3126,8 +3132,8 @@ vErrors.push(err250);
 }
 errors++;
 }
-if(data103 <= 0 || isNaN(data103)){
-const err251 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+if(data104 <= 0 || isNaN(data104)){
+const err251 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3138,7 +3144,7 @@ errors++;
 }
 }
 else {
-const err252 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data103};
+const err252 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3148,11 +3154,11 @@ vErrors.push(err252);
 errors++;
 }
 }
-if(data100.integration !== undefined){
-let data104 = data100.integration;
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
-const err253 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+if(data102.instruction !== undefined){
+let data105 = data102.instruction;
+if(typeof data105 == "number"){
+if(data105 > 1 || isNaN(data105)){
+const err253 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3161,8 +3167,8 @@ vErrors.push(err253);
 }
 errors++;
 }
-if(data104 < 0 || isNaN(data104)){
-const err254 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+if(data105 < 0 || isNaN(data105)){
+const err254 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3171,8 +3177,8 @@ vErrors.push(err254);
 }
 errors++;
 }
-if(data104 <= 0 || isNaN(data104)){
-const err255 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+if(data105 <= 0 || isNaN(data105)){
+const err255 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3183,7 +3189,7 @@ errors++;
 }
 }
 else {
-const err256 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data104};
+const err256 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3193,9 +3199,11 @@ vErrors.push(err256);
 errors++;
 }
 }
-}
-else {
-const err257 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data100};
+if(data102.integration !== undefined){
+let data106 = data102.integration;
+if(typeof data106 == "number"){
+if(data106 > 1 || isNaN(data106)){
+const err257 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3204,11 +3212,8 @@ vErrors.push(err257);
 }
 errors++;
 }
-}
-if(data85.projection !== undefined){
-let data105 = data85.projection;
-if(typeof data105 !== "string"){
-const err258 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data105};
+if(data106 < 0 || isNaN(data106)){
+const err258 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3217,8 +3222,8 @@ vErrors.push(err258);
 }
 errors++;
 }
-if(!((((data105 === "none") || (data105 === "pcgrad")) || (data105 === "subspace")) || (data105 === "olora"))){
-const err259 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data105};
+if(data106 <= 0 || isNaN(data106)){
+const err259 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3228,10 +3233,8 @@ vErrors.push(err259);
 errors++;
 }
 }
-if(data85.projection_scope !== undefined){
-let data106 = data85.projection_scope;
-if(typeof data106 !== "string"){
-const err260 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data106};
+else {
+const err260 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3240,8 +3243,10 @@ vErrors.push(err260);
 }
 errors++;
 }
-if(!((data106 === "global") || (data106 === "per_matrix"))){
-const err261 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data106};
+}
+}
+else {
+const err261 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data102};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3251,12 +3256,10 @@ vErrors.push(err261);
 errors++;
 }
 }
-if(data85.subspace !== undefined){
-let data107 = data85.subspace;
-if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
-for(const key19 in data107){
-if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
-const err262 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data107};
+if(data87.projection !== undefined){
+let data107 = data87.projection;
+if(typeof data107 !== "string"){
+const err262 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data107};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3265,12 +3268,8 @@ vErrors.push(err262);
 }
 errors++;
 }
-}
-if(data107.energy !== undefined){
-let data108 = data107.energy;
-if(typeof data108 == "number"){
-if(data108 > 1 || isNaN(data108)){
-const err263 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
+if(!((((data107 === "none") || (data107 === "pcgrad")) || (data107 === "subspace")) || (data107 === "olora"))){
+const err263 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data107};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3279,8 +3278,11 @@ vErrors.push(err263);
 }
 errors++;
 }
-if(data108 <= 0 || isNaN(data108)){
-const err264 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
+}
+if(data87.projection_scope !== undefined){
+let data108 = data87.projection_scope;
+if(typeof data108 !== "string"){
+const err264 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data108};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3289,9 +3291,8 @@ vErrors.push(err264);
 }
 errors++;
 }
-}
-else {
-const err265 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data108};
+if(!((data108 === "global") || (data108 === "per_matrix"))){
+const err265 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data108};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3301,10 +3302,12 @@ vErrors.push(err265);
 errors++;
 }
 }
-if(data107.window !== undefined){
-let data109 = data107.window;
-if(!((typeof data109 == "number") && (!(data109 % 1) && !isNaN(data109)))){
-const err266 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
+if(data87.subspace !== undefined){
+let data109 = data87.subspace;
+if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
+for(const key19 in data109){
+if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
+const err266 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data109};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3313,9 +3316,12 @@ vErrors.push(err266);
 }
 errors++;
 }
-if(typeof data109 == "number"){
-if(data109 > 256 || isNaN(data109)){
-const err267 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
+}
+if(data109.energy !== undefined){
+let data110 = data109.energy;
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
+const err267 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3324,8 +3330,8 @@ vErrors.push(err267);
 }
 errors++;
 }
-if(data109 < 1 || isNaN(data109)){
-const err268 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data109};
+if(data110 <= 0 || isNaN(data110)){
+const err268 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3335,11 +3341,8 @@ vErrors.push(err268);
 errors++;
 }
 }
-}
-if(data107.refresh_every !== undefined){
-let data110 = data107.refresh_every;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
-const err269 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
+else {
+const err269 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3348,9 +3351,11 @@ vErrors.push(err269);
 }
 errors++;
 }
-if(typeof data110 == "number"){
-if(data110 > 1000000 || isNaN(data110)){
-const err270 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
+}
+if(data109.window !== undefined){
+let data111 = data109.window;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
+const err270 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3359,8 +3364,9 @@ vErrors.push(err270);
 }
 errors++;
 }
-if(data110 < 1 || isNaN(data110)){
-const err271 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data110};
+if(typeof data111 == "number"){
+if(data111 > 256 || isNaN(data111)){
+const err271 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3369,12 +3375,8 @@ vErrors.push(err271);
 }
 errors++;
 }
-}
-}
-if(data107.max_rank !== undefined){
-let data111 = data107.max_rank;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-const err272 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
+if(data111 < 1 || isNaN(data111)){
+const err272 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3383,9 +3385,12 @@ vErrors.push(err272);
 }
 errors++;
 }
-if(typeof data111 == "number"){
-if(data111 > 1024 || isNaN(data111)){
-const err273 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
+}
+}
+if(data109.refresh_every !== undefined){
+let data112 = data109.refresh_every;
+if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
+const err273 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3394,8 +3399,9 @@ vErrors.push(err273);
 }
 errors++;
 }
-if(data111 < 1 || isNaN(data111)){
-const err274 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data111};
+if(typeof data112 == "number"){
+if(data112 > 1000000 || isNaN(data112)){
+const err274 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3404,11 +3410,8 @@ vErrors.push(err274);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err275 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data107};
+if(data112 < 1 || isNaN(data112)){
+const err275 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3418,12 +3421,11 @@ vErrors.push(err275);
 errors++;
 }
 }
-if(data85.olora !== undefined){
-let data112 = data85.olora;
-if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
-for(const key20 in data112){
-if(!((key20 === "lambda") || (key20 === "combine_with"))){
-const err276 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data112};
+}
+if(data109.max_rank !== undefined){
+let data113 = data109.max_rank;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err276 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3432,12 +3434,9 @@ vErrors.push(err276);
 }
 errors++;
 }
-}
-if(data112.lambda !== undefined){
-let data113 = data112.lambda;
 if(typeof data113 == "number"){
-if(data113 < 0 || isNaN(data113)){
-const err277 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data113};
+if(data113 > 1024 || isNaN(data113)){
+const err277 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3446,9 +3445,8 @@ vErrors.push(err277);
 }
 errors++;
 }
-}
-else {
-const err278 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data113};
+if(data113 < 1 || isNaN(data113)){
+const err278 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3458,10 +3456,10 @@ vErrors.push(err278);
 errors++;
 }
 }
-if(data112.combine_with !== undefined){
-let data114 = data112.combine_with;
-if(typeof data114 !== "string"){
-const err279 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data114};
+}
+}
+else {
+const err279 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data109};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3470,8 +3468,13 @@ vErrors.push(err279);
 }
 errors++;
 }
-if(!(((data114 === "none") || (data114 === "pcgrad")) || (data114 === "subspace"))){
-const err280 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data114};
+}
+if(data87.olora !== undefined){
+let data114 = data87.olora;
+if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
+for(const key20 in data114){
+if(!((key20 === "lambda") || (key20 === "combine_with"))){
+const err280 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data114};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3481,9 +3484,11 @@ vErrors.push(err280);
 errors++;
 }
 }
-}
-else {
-const err281 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data112};
+if(data114.lambda !== undefined){
+let data115 = data114.lambda;
+if(typeof data115 == "number"){
+if(data115 < 0 || isNaN(data115)){
+const err281 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data115};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3493,10 +3498,8 @@ vErrors.push(err281);
 errors++;
 }
 }
-if(data85.interference_every !== undefined){
-let data115 = data85.interference_every;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-const err282 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
+else {
+const err282 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data115};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3505,9 +3508,11 @@ vErrors.push(err282);
 }
 errors++;
 }
-if(typeof data115 == "number"){
-if(data115 > 1000000 || isNaN(data115)){
-const err283 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
+}
+if(data114.combine_with !== undefined){
+let data116 = data114.combine_with;
+if(typeof data116 !== "string"){
+const err283 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data116};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3516,8 +3521,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(data115 < 0 || isNaN(data115)){
-const err284 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data115};
+if(!(((data116 === "none") || (data116 === "pcgrad")) || (data116 === "subspace"))){
+const err284 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data116};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3528,10 +3533,8 @@ errors++;
 }
 }
 }
-if(data85.log_every !== undefined){
-let data116 = data85.log_every;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-const err285 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
+else {
+const err285 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data114};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3540,9 +3543,11 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(typeof data116 == "number"){
-if(data116 > 1000000 || isNaN(data116)){
-const err286 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
+}
+if(data87.interference_every !== undefined){
+let data117 = data87.interference_every;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+const err286 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3551,8 +3556,9 @@ vErrors.push(err286);
 }
 errors++;
 }
-if(data116 < 1 || isNaN(data116)){
-const err287 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data116};
+if(typeof data117 == "number"){
+if(data117 > 1000000 || isNaN(data117)){
+const err287 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3561,12 +3567,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-}
-}
-if(data85.checkpoint_every !== undefined){
-let data117 = data85.checkpoint_every;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-const err288 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
+if(data117 < 0 || isNaN(data117)){
+const err288 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3575,9 +3577,12 @@ vErrors.push(err288);
 }
 errors++;
 }
-if(typeof data117 == "number"){
-if(data117 > 1000000 || isNaN(data117)){
-const err289 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
+}
+}
+if(data87.log_every !== undefined){
+let data118 = data87.log_every;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+const err289 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data118};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3586,8 +3591,9 @@ vErrors.push(err289);
 }
 errors++;
 }
-if(data117 < 1 || isNaN(data117)){
-const err290 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data117};
+if(typeof data118 == "number"){
+if(data118 > 1000000 || isNaN(data118)){
+const err290 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data118};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3596,12 +3602,8 @@ vErrors.push(err290);
 }
 errors++;
 }
-}
-}
-if(data85.max_bad_steps !== undefined){
-let data118 = data85.max_bad_steps;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-const err291 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
+if(data118 < 1 || isNaN(data118)){
+const err291 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data118};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3610,9 +3612,12 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(typeof data118 == "number"){
-if(data118 > 1000 || isNaN(data118)){
-const err292 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
+}
+}
+if(data87.checkpoint_every !== undefined){
+let data119 = data87.checkpoint_every;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+const err292 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data119};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3621,8 +3626,9 @@ vErrors.push(err292);
 }
 errors++;
 }
-if(data118 < 1 || isNaN(data118)){
-const err293 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data118};
+if(typeof data119 == "number"){
+if(data119 > 1000000 || isNaN(data119)){
+const err293 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data119};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3631,11 +3637,8 @@ vErrors.push(err293);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err294 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data85};
+if(data119 < 1 || isNaN(data119)){
+const err294 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data119};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3645,12 +3648,11 @@ vErrors.push(err294);
 errors++;
 }
 }
-if(data.grpo !== undefined){
-let data119 = data.grpo;
-if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
-for(const key21 in data119){
-if(!(func1.call(schema31.properties.grpo.properties, key21))){
-const err295 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data119};
+}
+if(data87.max_bad_steps !== undefined){
+let data120 = data87.max_bad_steps;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+const err295 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data120};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3659,11 +3661,9 @@ vErrors.push(err295);
 }
 errors++;
 }
-}
-if(data119.steps !== undefined){
-let data120 = data119.steps;
-if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
-const err296 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
+if(typeof data120 == "number"){
+if(data120 > 1000 || isNaN(data120)){
+const err296 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data120};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3672,9 +3672,8 @@ vErrors.push(err296);
 }
 errors++;
 }
-if(typeof data120 == "number"){
-if(data120 > 1000000 || isNaN(data120)){
-const err297 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
+if(data120 < 1 || isNaN(data120)){
+const err297 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data120};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3683,8 +3682,11 @@ vErrors.push(err297);
 }
 errors++;
 }
-if(data120 < 1 || isNaN(data120)){
-const err298 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data120};
+}
+}
+}
+else {
+const err298 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data87};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3694,11 +3696,12 @@ vErrors.push(err298);
 errors++;
 }
 }
-}
-if(data119.prompts_per_step !== undefined){
-let data121 = data119.prompts_per_step;
-if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-const err299 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
+if(data.grpo !== undefined){
+let data121 = data.grpo;
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+for(const key21 in data121){
+if(!(func1.call(schema31.properties.grpo.properties, key21))){
+const err299 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data121};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3707,9 +3710,11 @@ vErrors.push(err299);
 }
 errors++;
 }
-if(typeof data121 == "number"){
-if(data121 > 4096 || isNaN(data121)){
-const err300 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
+}
+if(data121.steps !== undefined){
+let data122 = data121.steps;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+const err300 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data122};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3718,8 +3723,9 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(data121 < 1 || isNaN(data121)){
-const err301 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data121};
+if(typeof data122 == "number"){
+if(data122 > 1000000 || isNaN(data122)){
+const err301 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data122};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3728,12 +3734,8 @@ vErrors.push(err301);
 }
 errors++;
 }
-}
-}
-if(data119.group_size !== undefined){
-let data122 = data119.group_size;
-if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-const err302 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
+if(data122 < 1 || isNaN(data122)){
+const err302 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data122};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3742,9 +3744,12 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(typeof data122 == "number"){
-if(data122 > 256 || isNaN(data122)){
-const err303 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
+}
+}
+if(data121.prompts_per_step !== undefined){
+let data123 = data121.prompts_per_step;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+const err303 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data123};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3753,8 +3758,9 @@ vErrors.push(err303);
 }
 errors++;
 }
-if(data122 < 2 || isNaN(data122)){
-const err304 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data122};
+if(typeof data123 == "number"){
+if(data123 > 4096 || isNaN(data123)){
+const err304 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data123};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3763,12 +3769,8 @@ vErrors.push(err304);
 }
 errors++;
 }
-}
-}
-if(data119.num_iterations !== undefined){
-let data123 = data119.num_iterations;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-const err305 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
+if(data123 < 1 || isNaN(data123)){
+const err305 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data123};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3777,9 +3779,12 @@ vErrors.push(err305);
 }
 errors++;
 }
-if(typeof data123 == "number"){
-if(data123 > 16 || isNaN(data123)){
-const err306 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
+}
+}
+if(data121.group_size !== undefined){
+let data124 = data121.group_size;
+if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
+const err306 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data124};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3788,8 +3793,9 @@ vErrors.push(err306);
 }
 errors++;
 }
-if(data123 < 1 || isNaN(data123)){
-const err307 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data123};
+if(typeof data124 == "number"){
+if(data124 > 256 || isNaN(data124)){
+const err307 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data124};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3798,13 +3804,8 @@ vErrors.push(err307);
 }
 errors++;
 }
-}
-}
-if(data119.learning_rate !== undefined){
-let data124 = data119.learning_rate;
-if(typeof data124 == "number"){
-if(data124 > 1 || isNaN(data124)){
-const err308 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
+if(data124 < 2 || isNaN(data124)){
+const err308 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data124};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3813,8 +3814,12 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(data124 <= 0 || isNaN(data124)){
-const err309 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
+}
+}
+if(data121.num_iterations !== undefined){
+let data125 = data121.num_iterations;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+const err309 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data125};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3823,9 +3828,9 @@ vErrors.push(err309);
 }
 errors++;
 }
-}
-else {
-const err310 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data124};
+if(typeof data125 == "number"){
+if(data125 > 16 || isNaN(data125)){
+const err310 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data125};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3834,12 +3839,8 @@ vErrors.push(err310);
 }
 errors++;
 }
-}
-if(data119.grad_clip !== undefined){
-let data125 = data119.grad_clip;
-if(typeof data125 == "number"){
-if(data125 < 0 || isNaN(data125)){
-const err311 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data125};
+if(data125 < 1 || isNaN(data125)){
+const err311 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data125};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3849,8 +3850,12 @@ vErrors.push(err311);
 errors++;
 }
 }
-else {
-const err312 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data125};
+}
+if(data121.learning_rate !== undefined){
+let data126 = data121.learning_rate;
+if(typeof data126 == "number"){
+if(data126 > 1 || isNaN(data126)){
+const err312 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data126};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3859,13 +3864,8 @@ vErrors.push(err312);
 }
 errors++;
 }
-}
-if(data119.adam !== undefined){
-let data126 = data119.adam;
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-for(const key22 in data126){
-if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
-const err313 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data126};
+if(data126 <= 0 || isNaN(data126)){
+const err313 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data126};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3875,11 +3875,8 @@ vErrors.push(err313);
 errors++;
 }
 }
-if(data126.beta1 !== undefined){
-let data127 = data126.beta1;
-if(typeof data127 == "number"){
-if(data127 < 0 || isNaN(data127)){
-const err314 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
+else {
+const err314 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data126};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3888,8 +3885,12 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(data127 >= 1 || isNaN(data127)){
-const err315 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
+}
+if(data121.grad_clip !== undefined){
+let data127 = data121.grad_clip;
+if(typeof data127 == "number"){
+if(data127 < 0 || isNaN(data127)){
+const err315 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data127};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3900,7 +3901,7 @@ errors++;
 }
 }
 else {
-const err316 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data127};
+const err316 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data127};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3910,11 +3911,12 @@ vErrors.push(err316);
 errors++;
 }
 }
-if(data126.beta2 !== undefined){
-let data128 = data126.beta2;
-if(typeof data128 == "number"){
-if(data128 < 0 || isNaN(data128)){
-const err317 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
+if(data121.adam !== undefined){
+let data128 = data121.adam;
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+for(const key22 in data128){
+if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
+const err317 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data128};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3923,8 +3925,12 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(data128 >= 1 || isNaN(data128)){
-const err318 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
+}
+if(data128.beta1 !== undefined){
+let data129 = data128.beta1;
+if(typeof data129 == "number"){
+if(data129 < 0 || isNaN(data129)){
+const err318 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data129};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3933,9 +3939,8 @@ vErrors.push(err318);
 }
 errors++;
 }
-}
-else {
-const err319 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data128};
+if(data129 >= 1 || isNaN(data129)){
+const err319 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data129};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3945,11 +3950,8 @@ vErrors.push(err319);
 errors++;
 }
 }
-if(data126.eps !== undefined){
-let data129 = data126.eps;
-if(typeof data129 == "number"){
-if(data129 > 1 || isNaN(data129)){
-const err320 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
+else {
+const err320 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data129};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3958,8 +3960,12 @@ vErrors.push(err320);
 }
 errors++;
 }
-if(data129 <= 0 || isNaN(data129)){
-const err321 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
+}
+if(data128.beta2 !== undefined){
+let data130 = data128.beta2;
+if(typeof data130 == "number"){
+if(data130 < 0 || isNaN(data130)){
+const err321 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data130};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3968,9 +3974,8 @@ vErrors.push(err321);
 }
 errors++;
 }
-}
-else {
-const err322 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data129};
+if(data130 >= 1 || isNaN(data130)){
+const err322 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data130};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3980,9 +3985,8 @@ vErrors.push(err322);
 errors++;
 }
 }
-}
 else {
-const err323 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data126};
+const err323 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data130};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3992,11 +3996,11 @@ vErrors.push(err323);
 errors++;
 }
 }
-if(data119.clip_epsilon !== undefined){
-let data130 = data119.clip_epsilon;
-if(typeof data130 == "number"){
-if(data130 > 1 || isNaN(data130)){
-const err324 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
+if(data128.eps !== undefined){
+let data131 = data128.eps;
+if(typeof data131 == "number"){
+if(data131 > 1 || isNaN(data131)){
+const err324 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data131};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4005,8 +4009,8 @@ vErrors.push(err324);
 }
 errors++;
 }
-if(data130 <= 0 || isNaN(data130)){
-const err325 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
+if(data131 <= 0 || isNaN(data131)){
+const err325 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data131};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4017,7 +4021,7 @@ errors++;
 }
 }
 else {
-const err326 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data130};
+const err326 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data131};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4027,11 +4031,9 @@ vErrors.push(err326);
 errors++;
 }
 }
-if(data119.epsilon_high !== undefined){
-let data131 = data119.epsilon_high;
-if(typeof data131 == "number"){
-if(data131 > 10 || isNaN(data131)){
-const err327 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
+}
+else {
+const err327 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data128};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4040,8 +4042,12 @@ vErrors.push(err327);
 }
 errors++;
 }
-if(data131 < 0 || isNaN(data131)){
-const err328 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
+}
+if(data121.clip_epsilon !== undefined){
+let data132 = data121.clip_epsilon;
+if(typeof data132 == "number"){
+if(data132 > 1 || isNaN(data132)){
+const err328 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data132};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4050,9 +4056,8 @@ vErrors.push(err328);
 }
 errors++;
 }
-}
-else {
-const err329 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data131};
+if(data132 <= 0 || isNaN(data132)){
+const err329 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data132};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4062,11 +4067,8 @@ vErrors.push(err329);
 errors++;
 }
 }
-if(data119.kl_beta !== undefined){
-let data132 = data119.kl_beta;
-if(typeof data132 == "number"){
-if(data132 < 0 || isNaN(data132)){
-const err330 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data132};
+else {
+const err330 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data132};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4076,8 +4078,11 @@ vErrors.push(err330);
 errors++;
 }
 }
-else {
-const err331 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data132};
+if(data121.epsilon_high !== undefined){
+let data133 = data121.epsilon_high;
+if(typeof data133 == "number"){
+if(data133 > 10 || isNaN(data133)){
+const err331 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data133};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4086,12 +4091,8 @@ vErrors.push(err331);
 }
 errors++;
 }
-}
-if(data119.temperature !== undefined){
-let data133 = data119.temperature;
-if(typeof data133 == "number"){
-if(data133 > 5 || isNaN(data133)){
-const err332 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
+if(data133 < 0 || isNaN(data133)){
+const err332 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data133};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4100,8 +4101,9 @@ vErrors.push(err332);
 }
 errors++;
 }
-if(data133 <= 0 || isNaN(data133)){
-const err333 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
+}
+else {
+const err333 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data133};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4111,8 +4113,11 @@ vErrors.push(err333);
 errors++;
 }
 }
-else {
-const err334 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data133};
+if(data121.kl_beta !== undefined){
+let data134 = data121.kl_beta;
+if(typeof data134 == "number"){
+if(data134 < 0 || isNaN(data134)){
+const err334 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data134};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4122,11 +4127,8 @@ vErrors.push(err334);
 errors++;
 }
 }
-if(data119.top_p !== undefined){
-let data134 = data119.top_p;
-if(typeof data134 == "number"){
-if(data134 > 1 || isNaN(data134)){
-const err335 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
+else {
+const err335 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data134};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4135,8 +4137,12 @@ vErrors.push(err335);
 }
 errors++;
 }
-if(data134 <= 0 || isNaN(data134)){
-const err336 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
+}
+if(data121.temperature !== undefined){
+let data135 = data121.temperature;
+if(typeof data135 == "number"){
+if(data135 > 5 || isNaN(data135)){
+const err336 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data135};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4145,9 +4151,8 @@ vErrors.push(err336);
 }
 errors++;
 }
-}
-else {
-const err337 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data134};
+if(data135 <= 0 || isNaN(data135)){
+const err337 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data135};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4157,10 +4162,8 @@ vErrors.push(err337);
 errors++;
 }
 }
-if(data119.max_new_tokens !== undefined){
-let data135 = data119.max_new_tokens;
-if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
-const err338 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
+else {
+const err338 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data135};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4169,9 +4172,12 @@ vErrors.push(err338);
 }
 errors++;
 }
-if(typeof data135 == "number"){
-if(data135 > 8192 || isNaN(data135)){
-const err339 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
+}
+if(data121.top_p !== undefined){
+let data136 = data121.top_p;
+if(typeof data136 == "number"){
+if(data136 > 1 || isNaN(data136)){
+const err339 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data136};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4180,8 +4186,8 @@ vErrors.push(err339);
 }
 errors++;
 }
-if(data135 < 1 || isNaN(data135)){
-const err340 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data135};
+if(data136 <= 0 || isNaN(data136)){
+const err340 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data136};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4191,16 +4197,8 @@ vErrors.push(err340);
 errors++;
 }
 }
-}
-if(data119.stop !== undefined){
-let data136 = data119.stop;
-if(Array.isArray(data136)){
-const len8 = data136.length;
-for(let i11=0; i11<len8; i11++){
-let data137 = data136[i11];
-if(typeof data137 === "string"){
-if(func4(data137) < 1){
-const err341 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data137};
+else {
+const err341 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data136};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4210,8 +4208,10 @@ vErrors.push(err341);
 errors++;
 }
 }
-else {
-const err342 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data137};
+if(data121.max_new_tokens !== undefined){
+let data137 = data121.max_new_tokens;
+if(!((typeof data137 == "number") && (!(data137 % 1) && !isNaN(data137)))){
+const err342 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data137};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4220,10 +4220,9 @@ vErrors.push(err342);
 }
 errors++;
 }
-}
-}
-else {
-const err343 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data136};
+if(typeof data137 == "number"){
+if(data137 > 8192 || isNaN(data137)){
+const err343 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data137};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4232,11 +4231,8 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-if(data119.loss_type !== undefined){
-let data138 = data119.loss_type;
-if(typeof data138 !== "string"){
-const err344 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data138};
+if(data137 < 1 || isNaN(data137)){
+const err344 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data137};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4245,8 +4241,17 @@ vErrors.push(err344);
 }
 errors++;
 }
-if(!(((data138 === "grpo") || (data138 === "dr_grpo")) || (data138 === "dapo"))){
-const err345 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data138};
+}
+}
+if(data121.stop !== undefined){
+let data138 = data121.stop;
+if(Array.isArray(data138)){
+const len8 = data138.length;
+for(let i11=0; i11<len8; i11++){
+let data139 = data138[i11];
+if(typeof data139 === "string"){
+if(func4(data139) < 1){
+const err345 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data139};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4256,10 +4261,8 @@ vErrors.push(err345);
 errors++;
 }
 }
-if(data119.importance_sampling !== undefined){
-let data139 = data119.importance_sampling;
-if(typeof data139 !== "string"){
-const err346 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data139};
+else {
+const err346 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data139};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4268,8 +4271,10 @@ vErrors.push(err346);
 }
 errors++;
 }
-if(!((data139 === "token") || (data139 === "sequence"))){
-const err347 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data139};
+}
+}
+else {
+const err347 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data138};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4279,10 +4284,10 @@ vErrors.push(err347);
 errors++;
 }
 }
-if(data119.scale_rewards !== undefined){
-let data140 = data119.scale_rewards;
+if(data121.loss_type !== undefined){
+let data140 = data121.loss_type;
 if(typeof data140 !== "string"){
-const err348 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data140};
+const err348 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data140};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4291,8 +4296,8 @@ vErrors.push(err348);
 }
 errors++;
 }
-if(!(((data140 === "group") || (data140 === "batch")) || (data140 === "none"))){
-const err349 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data140};
+if(!(((data140 === "grpo") || (data140 === "dr_grpo")) || (data140 === "dapo"))){
+const err349 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data140};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4302,10 +4307,10 @@ vErrors.push(err349);
 errors++;
 }
 }
-if(data119.mask_truncated_completions !== undefined){
-let data141 = data119.mask_truncated_completions;
-if(typeof data141 !== "boolean"){
-const err350 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data141};
+if(data121.importance_sampling !== undefined){
+let data141 = data121.importance_sampling;
+if(typeof data141 !== "string"){
+const err350 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data141};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4314,11 +4319,8 @@ vErrors.push(err350);
 }
 errors++;
 }
-}
-if(data119.aggregation !== undefined){
-let data142 = data119.aggregation;
-if(typeof data142 !== "string"){
-const err351 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data142};
+if(!((data141 === "token") || (data141 === "sequence"))){
+const err351 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data141};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4327,8 +4329,11 @@ vErrors.push(err351);
 }
 errors++;
 }
-if(!((data142 === "sum_then_normalize") || (data142 === "normalize_then_sum"))){
-const err352 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data142};
+}
+if(data121.scale_rewards !== undefined){
+let data142 = data121.scale_rewards;
+if(typeof data142 !== "string"){
+const err352 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data142};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4337,13 +4342,8 @@ vErrors.push(err352);
 }
 errors++;
 }
-}
-if(data119.capability_weights !== undefined){
-let data143 = data119.capability_weights;
-if(data143 && typeof data143 == "object" && !Array.isArray(data143)){
-for(const key23 in data143){
-if(!((((key23 === "domain") || (key23 === "reasoning")) || (key23 === "instruction")) || (key23 === "integration"))){
-const err353 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data143};
+if(!(((data142 === "group") || (data142 === "batch")) || (data142 === "none"))){
+const err353 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data142};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4353,11 +4353,10 @@ vErrors.push(err353);
 errors++;
 }
 }
-if(data143.domain !== undefined){
-let data144 = data143.domain;
-if(typeof data144 == "number"){
-if(data144 > 1 || isNaN(data144)){
-const err354 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
+if(data121.mask_truncated_completions !== undefined){
+let data143 = data121.mask_truncated_completions;
+if(typeof data143 !== "boolean"){
+const err354 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data143};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4366,8 +4365,11 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(data144 <= 0 || isNaN(data144)){
-const err355 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
+}
+if(data121.aggregation !== undefined){
+let data144 = data121.aggregation;
+if(typeof data144 !== "string"){
+const err355 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data144};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4376,9 +4378,8 @@ vErrors.push(err355);
 }
 errors++;
 }
-}
-else {
-const err356 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data144};
+if(!((data144 === "sum_then_normalize") || (data144 === "normalize_then_sum"))){
+const err356 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data144};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4388,11 +4389,12 @@ vErrors.push(err356);
 errors++;
 }
 }
-if(data143.reasoning !== undefined){
-let data145 = data143.reasoning;
-if(typeof data145 == "number"){
-if(data145 > 1 || isNaN(data145)){
-const err357 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
+if(data121.capability_weights !== undefined){
+let data145 = data121.capability_weights;
+if(data145 && typeof data145 == "object" && !Array.isArray(data145)){
+for(const key23 in data145){
+if(!((((key23 === "domain") || (key23 === "reasoning")) || (key23 === "instruction")) || (key23 === "integration"))){
+const err357 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data145};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4401,8 +4403,12 @@ vErrors.push(err357);
 }
 errors++;
 }
-if(data145 <= 0 || isNaN(data145)){
-const err358 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
+}
+if(data145.domain !== undefined){
+let data146 = data145.domain;
+if(typeof data146 == "number"){
+if(data146 > 1 || isNaN(data146)){
+const err358 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data146};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4411,9 +4417,8 @@ vErrors.push(err358);
 }
 errors++;
 }
-}
-else {
-const err359 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data145};
+if(data146 <= 0 || isNaN(data146)){
+const err359 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data146};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4423,11 +4428,8 @@ vErrors.push(err359);
 errors++;
 }
 }
-if(data143.instruction !== undefined){
-let data146 = data143.instruction;
-if(typeof data146 == "number"){
-if(data146 > 1 || isNaN(data146)){
-const err360 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
+else {
+const err360 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data146};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4436,8 +4438,12 @@ vErrors.push(err360);
 }
 errors++;
 }
-if(data146 <= 0 || isNaN(data146)){
-const err361 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
+}
+if(data145.reasoning !== undefined){
+let data147 = data145.reasoning;
+if(typeof data147 == "number"){
+if(data147 > 1 || isNaN(data147)){
+const err361 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data147};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4446,9 +4452,8 @@ vErrors.push(err361);
 }
 errors++;
 }
-}
-else {
-const err362 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data146};
+if(data147 <= 0 || isNaN(data147)){
+const err362 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data147};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4458,11 +4463,8 @@ vErrors.push(err362);
 errors++;
 }
 }
-if(data143.integration !== undefined){
-let data147 = data143.integration;
-if(typeof data147 == "number"){
-if(data147 > 1 || isNaN(data147)){
-const err363 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
+else {
+const err363 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data147};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4471,8 +4473,12 @@ vErrors.push(err363);
 }
 errors++;
 }
-if(data147 <= 0 || isNaN(data147)){
-const err364 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
+}
+if(data145.instruction !== undefined){
+let data148 = data145.instruction;
+if(typeof data148 == "number"){
+if(data148 > 1 || isNaN(data148)){
+const err364 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data148};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4481,9 +4487,8 @@ vErrors.push(err364);
 }
 errors++;
 }
-}
-else {
-const err365 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data147};
+if(data148 <= 0 || isNaN(data148)){
+const err365 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data148};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4493,9 +4498,8 @@ vErrors.push(err365);
 errors++;
 }
 }
-}
 else {
-const err366 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data143};
+const err366 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data148};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4505,11 +4509,11 @@ vErrors.push(err366);
 errors++;
 }
 }
-if(data119.rewards !== undefined){
-let data148 = data119.rewards;
-if(Array.isArray(data148)){
-if(data148.length < 1){
-const err367 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data148};
+if(data145.integration !== undefined){
+let data149 = data145.integration;
+if(typeof data149 == "number"){
+if(data149 > 1 || isNaN(data149)){
+const err367 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data149};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4518,12 +4522,8 @@ vErrors.push(err367);
 }
 errors++;
 }
-const len9 = data148.length;
-for(let i12=0; i12<len9; i12++){
-let data149 = data148[i12];
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
-if(data149.name === undefined){
-const err368 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+if(data149 <= 0 || isNaN(data149)){
+const err368 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data149};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4532,8 +4532,9 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(data149.weight === undefined){
-const err369 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+}
+else {
+const err369 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data149};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4542,9 +4543,10 @@ vErrors.push(err369);
 }
 errors++;
 }
-for(const key24 in data149){
-if(!((((key24 === "name") || (key24 === "weight")) || (key24 === "module")) || (key24 === "id"))){
-const err370 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+}
+}
+else {
+const err370 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data145};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4554,10 +4556,11 @@ vErrors.push(err370);
 errors++;
 }
 }
-if(data149.name !== undefined){
-let data150 = data149.name;
-if(typeof data150 !== "string"){
-const err371 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data150};
+if(data121.rewards !== undefined){
+let data150 = data121.rewards;
+if(Array.isArray(data150)){
+if(data150.length < 1){
+const err371 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data150};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4566,8 +4569,12 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(!(((((data150 === "domain") || (data150 === "reasoning")) || (data150 === "instruction")) || (data150 === "format")) || (data150 === "custom"))){
-const err372 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data150};
+const len9 = data150.length;
+for(let i12=0; i12<len9; i12++){
+let data151 = data150[i12];
+if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
+if(data151.name === undefined){
+const err372 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data151};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4576,12 +4583,8 @@ vErrors.push(err372);
 }
 errors++;
 }
-}
-if(data149.weight !== undefined){
-let data151 = data149.weight;
-if(typeof data151 == "number"){
-if(data151 < 0 || isNaN(data151)){
-const err373 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data151};
+if(data151.weight === undefined){
+const err373 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data151};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4590,9 +4593,9 @@ vErrors.push(err373);
 }
 errors++;
 }
-}
-else {
-const err374 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data151};
+for(const key24 in data151){
+if(!((((key24 === "name") || (key24 === "weight")) || (key24 === "module")) || (key24 === "id"))){
+const err374 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data151};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4602,10 +4605,10 @@ vErrors.push(err374);
 errors++;
 }
 }
-if(data149.module !== undefined){
-let data152 = data149.module;
+if(data151.name !== undefined){
+let data152 = data151.name;
 if(typeof data152 !== "string"){
-const err375 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data152};
+const err375 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data152};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4614,12 +4617,8 @@ vErrors.push(err375);
 }
 errors++;
 }
-}
-if(data149.id !== undefined){
-let data153 = data149.id;
-if(typeof data153 === "string"){
-if(!pattern7.test(data153)){
-const err376 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data153};
+if(!(((((data152 === "domain") || (data152 === "reasoning")) || (data152 === "instruction")) || (data152 === "format")) || (data152 === "custom"))){
+const err376 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data152};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4629,8 +4628,11 @@ vErrors.push(err376);
 errors++;
 }
 }
-else {
-const err377 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data153};
+if(data151.weight !== undefined){
+let data153 = data151.weight;
+if(typeof data153 == "number"){
+if(data153 < 0 || isNaN(data153)){
+const err377 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data153};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4640,9 +4642,8 @@ vErrors.push(err377);
 errors++;
 }
 }
-}
 else {
-const err378 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data149};
+const err378 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data153};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4652,9 +4653,10 @@ vErrors.push(err378);
 errors++;
 }
 }
-}
-else {
-const err379 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data148};
+if(data151.module !== undefined){
+let data154 = data151.module;
+if(typeof data154 !== "string"){
+const err379 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data154};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4664,10 +4666,11 @@ vErrors.push(err379);
 errors++;
 }
 }
-if(data119.weighting !== undefined){
-let data154 = data119.weighting;
-if(typeof data154 !== "string"){
-const err380 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data154};
+if(data151.id !== undefined){
+let data155 = data151.id;
+if(typeof data155 === "string"){
+if(!pattern8.test(data155)){
+const err380 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data155};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4676,8 +4679,9 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(!(((data154 === "fixed") || (data154 === "gap")) || (data154 === "gradnorm"))){
-const err381 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data154};
+}
+else {
+const err381 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data155};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4687,12 +4691,9 @@ vErrors.push(err381);
 errors++;
 }
 }
-if(data119.gap !== undefined){
-let data155 = data119.gap;
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-for(const key25 in data155){
-if(!(((((key25 === "targets") || (key25 === "temperature")) || (key25 === "min_weight")) || (key25 === "max_weight")) || (key25 === "ema"))){
-const err382 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data155};
+}
+else {
+const err382 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data151};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4702,12 +4703,9 @@ vErrors.push(err382);
 errors++;
 }
 }
-if(data155.targets !== undefined){
-let data156 = data155.targets;
-if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
-for(const key26 in data156){
-if(!((((key26 === "domain") || (key26 === "reasoning")) || (key26 === "instruction")) || (key26 === "integration"))){
-const err383 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data156};
+}
+else {
+const err383 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data150};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4717,11 +4715,10 @@ vErrors.push(err383);
 errors++;
 }
 }
-if(data156.domain !== undefined){
-let data157 = data156.domain;
-if(typeof data157 == "number"){
-if(data157 > 1 || isNaN(data157)){
-const err384 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+if(data121.weighting !== undefined){
+let data156 = data121.weighting;
+if(typeof data156 !== "string"){
+const err384 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data156};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4730,8 +4727,8 @@ vErrors.push(err384);
 }
 errors++;
 }
-if(data157 < 0 || isNaN(data157)){
-const err385 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+if(!(((data156 === "fixed") || (data156 === "gap")) || (data156 === "gradnorm"))){
+const err385 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data156};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4740,8 +4737,13 @@ vErrors.push(err385);
 }
 errors++;
 }
-if(data157 <= 0 || isNaN(data157)){
-const err386 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+}
+if(data121.gap !== undefined){
+let data157 = data121.gap;
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
+for(const key25 in data157){
+if(!(((((key25 === "targets") || (key25 === "temperature")) || (key25 === "min_weight")) || (key25 === "max_weight")) || (key25 === "ema"))){
+const err386 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data157};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4751,8 +4753,12 @@ vErrors.push(err386);
 errors++;
 }
 }
-else {
-const err387 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data157};
+if(data157.targets !== undefined){
+let data158 = data157.targets;
+if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
+for(const key26 in data158){
+if(!((((key26 === "domain") || (key26 === "reasoning")) || (key26 === "instruction")) || (key26 === "integration"))){
+const err387 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data158};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4762,11 +4768,11 @@ vErrors.push(err387);
 errors++;
 }
 }
-if(data156.reasoning !== undefined){
-let data158 = data156.reasoning;
-if(typeof data158 == "number"){
-if(data158 > 1 || isNaN(data158)){
-const err388 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+if(data158.domain !== undefined){
+let data159 = data158.domain;
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
+const err388 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data159};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4775,8 +4781,8 @@ vErrors.push(err388);
 }
 errors++;
 }
-if(data158 < 0 || isNaN(data158)){
-const err389 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+if(data159 < 0 || isNaN(data159)){
+const err389 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data159};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4785,8 +4791,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-if(data158 <= 0 || isNaN(data158)){
-const err390 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+if(data159 <= 0 || isNaN(data159)){
+const err390 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data159};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4797,7 +4803,7 @@ errors++;
 }
 }
 else {
-const err391 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data158};
+const err391 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data159};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4807,11 +4813,11 @@ vErrors.push(err391);
 errors++;
 }
 }
-if(data156.instruction !== undefined){
-let data159 = data156.instruction;
-if(typeof data159 == "number"){
-if(data159 > 1 || isNaN(data159)){
-const err392 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+if(data158.reasoning !== undefined){
+let data160 = data158.reasoning;
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
+const err392 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data160};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4820,8 +4826,8 @@ vErrors.push(err392);
 }
 errors++;
 }
-if(data159 < 0 || isNaN(data159)){
-const err393 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+if(data160 < 0 || isNaN(data160)){
+const err393 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data160};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4830,8 +4836,8 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(data159 <= 0 || isNaN(data159)){
-const err394 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+if(data160 <= 0 || isNaN(data160)){
+const err394 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data160};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4842,7 +4848,7 @@ errors++;
 }
 }
 else {
-const err395 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data159};
+const err395 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data160};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4852,11 +4858,11 @@ vErrors.push(err395);
 errors++;
 }
 }
-if(data156.integration !== undefined){
-let data160 = data156.integration;
-if(typeof data160 == "number"){
-if(data160 > 1 || isNaN(data160)){
-const err396 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+if(data158.instruction !== undefined){
+let data161 = data158.instruction;
+if(typeof data161 == "number"){
+if(data161 > 1 || isNaN(data161)){
+const err396 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data161};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4865,8 +4871,8 @@ vErrors.push(err396);
 }
 errors++;
 }
-if(data160 < 0 || isNaN(data160)){
-const err397 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+if(data161 < 0 || isNaN(data161)){
+const err397 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data161};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4875,8 +4881,8 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(data160 <= 0 || isNaN(data160)){
-const err398 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+if(data161 <= 0 || isNaN(data161)){
+const err398 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data161};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4887,7 +4893,7 @@ errors++;
 }
 }
 else {
-const err399 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data160};
+const err399 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data161};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4897,9 +4903,11 @@ vErrors.push(err399);
 errors++;
 }
 }
-}
-else {
-const err400 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data156};
+if(data158.integration !== undefined){
+let data162 = data158.integration;
+if(typeof data162 == "number"){
+if(data162 > 1 || isNaN(data162)){
+const err400 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data162};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4908,12 +4916,8 @@ vErrors.push(err400);
 }
 errors++;
 }
-}
-if(data155.temperature !== undefined){
-let data161 = data155.temperature;
-if(typeof data161 == "number"){
-if(data161 <= 0 || isNaN(data161)){
-const err401 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data161};
+if(data162 < 0 || isNaN(data162)){
+const err401 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data162};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4922,9 +4926,8 @@ vErrors.push(err401);
 }
 errors++;
 }
-}
-else {
-const err402 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data161};
+if(data162 <= 0 || isNaN(data162)){
+const err402 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data162};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4934,11 +4937,8 @@ vErrors.push(err402);
 errors++;
 }
 }
-if(data155.min_weight !== undefined){
-let data162 = data155.min_weight;
-if(typeof data162 == "number"){
-if(data162 > 1 || isNaN(data162)){
-const err403 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
+else {
+const err403 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data162};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4947,8 +4947,10 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(data162 < 0 || isNaN(data162)){
-const err404 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
+}
+}
+else {
+const err404 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data158};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4958,8 +4960,11 @@ vErrors.push(err404);
 errors++;
 }
 }
-else {
-const err405 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data162};
+if(data157.temperature !== undefined){
+let data163 = data157.temperature;
+if(typeof data163 == "number"){
+if(data163 <= 0 || isNaN(data163)){
+const err405 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data163};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4969,11 +4974,8 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data155.max_weight !== undefined){
-let data163 = data155.max_weight;
-if(typeof data163 == "number"){
-if(data163 > 1 || isNaN(data163)){
-const err406 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
+else {
+const err406 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data163};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4982,8 +4984,12 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(data163 < 0 || isNaN(data163)){
-const err407 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
+}
+if(data157.min_weight !== undefined){
+let data164 = data157.min_weight;
+if(typeof data164 == "number"){
+if(data164 > 1 || isNaN(data164)){
+const err407 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data164};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -4992,9 +4998,8 @@ vErrors.push(err407);
 }
 errors++;
 }
-}
-else {
-const err408 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data163};
+if(data164 < 0 || isNaN(data164)){
+const err408 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data164};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5004,11 +5009,8 @@ vErrors.push(err408);
 errors++;
 }
 }
-if(data155.ema !== undefined){
-let data164 = data155.ema;
-if(typeof data164 == "number"){
-if(data164 > 1 || isNaN(data164)){
-const err409 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
+else {
+const err409 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data164};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5017,8 +5019,12 @@ vErrors.push(err409);
 }
 errors++;
 }
-if(data164 < 0 || isNaN(data164)){
-const err410 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
+}
+if(data157.max_weight !== undefined){
+let data165 = data157.max_weight;
+if(typeof data165 == "number"){
+if(data165 > 1 || isNaN(data165)){
+const err410 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data165};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5027,9 +5033,8 @@ vErrors.push(err410);
 }
 errors++;
 }
-}
-else {
-const err411 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data164};
+if(data165 < 0 || isNaN(data165)){
+const err411 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data165};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5039,9 +5044,8 @@ vErrors.push(err411);
 errors++;
 }
 }
-}
 else {
-const err412 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data155};
+const err412 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data165};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5051,12 +5055,11 @@ vErrors.push(err412);
 errors++;
 }
 }
-if(data119.gradnorm !== undefined){
-let data165 = data119.gradnorm;
-if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
-for(const key27 in data165){
-if(!((key27 === "alpha") || (key27 === "learning_rate"))){
-const err413 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data165};
+if(data157.ema !== undefined){
+let data166 = data157.ema;
+if(typeof data166 == "number"){
+if(data166 > 1 || isNaN(data166)){
+const err413 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data166};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5065,12 +5068,8 @@ vErrors.push(err413);
 }
 errors++;
 }
-}
-if(data165.alpha !== undefined){
-let data166 = data165.alpha;
-if(typeof data166 == "number"){
 if(data166 < 0 || isNaN(data166)){
-const err414 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data166};
+const err414 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data166};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5081,7 +5080,7 @@ errors++;
 }
 }
 else {
-const err415 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data166};
+const err415 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data166};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5091,11 +5090,9 @@ vErrors.push(err415);
 errors++;
 }
 }
-if(data165.learning_rate !== undefined){
-let data167 = data165.learning_rate;
-if(typeof data167 == "number"){
-if(data167 <= 0 || isNaN(data167)){
-const err416 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data167};
+}
+else {
+const err416 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data157};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5105,8 +5102,12 @@ vErrors.push(err416);
 errors++;
 }
 }
-else {
-const err417 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data167};
+if(data121.gradnorm !== undefined){
+let data167 = data121.gradnorm;
+if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
+for(const key27 in data167){
+if(!((key27 === "alpha") || (key27 === "learning_rate"))){
+const err417 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data167};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5116,9 +5117,11 @@ vErrors.push(err417);
 errors++;
 }
 }
-}
-else {
-const err418 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data165};
+if(data167.alpha !== undefined){
+let data168 = data167.alpha;
+if(typeof data168 == "number"){
+if(data168 < 0 || isNaN(data168)){
+const err418 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data168};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5128,10 +5131,8 @@ vErrors.push(err418);
 errors++;
 }
 }
-if(data119.projection !== undefined){
-let data168 = data119.projection;
-if(typeof data168 !== "string"){
-const err419 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data168};
+else {
+const err419 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data168};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5140,8 +5141,12 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(!(((data168 === "none") || (data168 === "pcgrad")) || (data168 === "subspace"))){
-const err420 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data168};
+}
+if(data167.learning_rate !== undefined){
+let data169 = data167.learning_rate;
+if(typeof data169 == "number"){
+if(data169 <= 0 || isNaN(data169)){
+const err420 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data169};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5151,10 +5156,8 @@ vErrors.push(err420);
 errors++;
 }
 }
-if(data119.log_rollouts_every !== undefined){
-let data169 = data119.log_rollouts_every;
-if(!((typeof data169 == "number") && (!(data169 % 1) && !isNaN(data169)))){
-const err421 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
+else {
+const err421 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data169};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5163,9 +5166,10 @@ vErrors.push(err421);
 }
 errors++;
 }
-if(typeof data169 == "number"){
-if(data169 > 1000000 || isNaN(data169)){
-const err422 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
+}
+}
+else {
+const err422 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data167};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5174,8 +5178,11 @@ vErrors.push(err422);
 }
 errors++;
 }
-if(data169 < 1 || isNaN(data169)){
-const err423 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data169};
+}
+if(data121.projection !== undefined){
+let data170 = data121.projection;
+if(typeof data170 !== "string"){
+const err423 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data170};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5184,12 +5191,8 @@ vErrors.push(err423);
 }
 errors++;
 }
-}
-}
-if(data119.probe_every !== undefined){
-let data170 = data119.probe_every;
-if(!((typeof data170 == "number") && (!(data170 % 1) && !isNaN(data170)))){
-const err424 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
+if(!(((data170 === "none") || (data170 === "pcgrad")) || (data170 === "subspace"))){
+const err424 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data170};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5198,9 +5201,11 @@ vErrors.push(err424);
 }
 errors++;
 }
-if(typeof data170 == "number"){
-if(data170 > 1000000 || isNaN(data170)){
-const err425 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
+}
+if(data121.log_rollouts_every !== undefined){
+let data171 = data121.log_rollouts_every;
+if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
+const err425 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data171};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5209,8 +5214,9 @@ vErrors.push(err425);
 }
 errors++;
 }
-if(data170 < 0 || isNaN(data170)){
-const err426 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data170};
+if(typeof data171 == "number"){
+if(data171 > 1000000 || isNaN(data171)){
+const err426 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data171};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5219,12 +5225,8 @@ vErrors.push(err426);
 }
 errors++;
 }
-}
-}
-if(data119.checkpoint_every !== undefined){
-let data171 = data119.checkpoint_every;
-if(!((typeof data171 == "number") && (!(data171 % 1) && !isNaN(data171)))){
-const err427 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
+if(data171 < 1 || isNaN(data171)){
+const err427 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data171};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5233,9 +5235,12 @@ vErrors.push(err427);
 }
 errors++;
 }
-if(typeof data171 == "number"){
-if(data171 > 1000000 || isNaN(data171)){
-const err428 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
+}
+}
+if(data121.probe_every !== undefined){
+let data172 = data121.probe_every;
+if(!((typeof data172 == "number") && (!(data172 % 1) && !isNaN(data172)))){
+const err428 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data172};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5244,8 +5249,9 @@ vErrors.push(err428);
 }
 errors++;
 }
-if(data171 < 1 || isNaN(data171)){
-const err429 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data171};
+if(typeof data172 == "number"){
+if(data172 > 1000000 || isNaN(data172)){
+const err429 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data172};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5254,11 +5260,8 @@ vErrors.push(err429);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err430 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data119};
+if(data172 < 0 || isNaN(data172)){
+const err430 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data172};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5268,12 +5271,11 @@ vErrors.push(err430);
 errors++;
 }
 }
-if(data.eval !== undefined){
-let data172 = data.eval;
-if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
-for(const key28 in data172){
-if(!(((((((key28 === "suites") || (key28 === "mmlu")) || (key28 === "few_shot")) || (key28 === "max_items")) || (key28 === "bootstrap")) || (key28 === "probe_size")) || (key28 === "probe_every"))){
-const err431 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data172};
+}
+if(data121.checkpoint_every !== undefined){
+let data173 = data121.checkpoint_every;
+if(!((typeof data173 == "number") && (!(data173 % 1) && !isNaN(data173)))){
+const err431 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data173};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5282,15 +5284,9 @@ vErrors.push(err431);
 }
 errors++;
 }
-}
-if(data172.suites !== undefined){
-let data173 = data172.suites;
-if(Array.isArray(data173)){
-const len10 = data173.length;
-for(let i13=0; i13<len10; i13++){
-let data174 = data173[i13];
-if(!((((data174 === "domain") || (data174 === "reasoning")) || (data174 === "instruction")) || (data174 === "integration"))){
-const err432 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data174};
+if(typeof data173 == "number"){
+if(data173 > 1000000 || isNaN(data173)){
+const err432 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data173};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5299,15 +5295,8 @@ vErrors.push(err432);
 }
 errors++;
 }
-}
-let i14 = data173.length;
-let j3;
-if(i14 > 1){
-outer3:
-for(;i14--;){
-for(j3 = i14; j3--;){
-if(func0(data173[i14], data173[j3])){
-const err433 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data173};
+if(data173 < 1 || isNaN(data173)){
+const err433 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data173};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5315,14 +5304,12 @@ else {
 vErrors.push(err433);
 }
 errors++;
-break outer3;
-}
 }
 }
 }
 }
 else {
-const err434 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data173};
+const err434 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data121};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5332,15 +5319,12 @@ vErrors.push(err434);
 errors++;
 }
 }
-if(data172.mmlu !== undefined){
-let data175 = data172.mmlu;
-if(Array.isArray(data175)){
-const len11 = data175.length;
-for(let i15=0; i15<len11; i15++){
-let data176 = data175[i15];
-if(typeof data176 === "string"){
-if(func4(data176) < 1){
-const err435 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data176};
+if(data.eval !== undefined){
+let data174 = data.eval;
+if(data174 && typeof data174 == "object" && !Array.isArray(data174)){
+for(const key28 in data174){
+if(!(((((((key28 === "suites") || (key28 === "mmlu")) || (key28 === "few_shot")) || (key28 === "max_items")) || (key28 === "bootstrap")) || (key28 === "probe_size")) || (key28 === "probe_every"))){
+const err435 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data174};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5350,8 +5334,14 @@ vErrors.push(err435);
 errors++;
 }
 }
-else {
-const err436 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data176};
+if(data174.suites !== undefined){
+let data175 = data174.suites;
+if(Array.isArray(data175)){
+const len10 = data175.length;
+for(let i13=0; i13<len10; i13++){
+let data176 = data175[i13];
+if(!((((data176 === "domain") || (data176 === "reasoning")) || (data176 === "instruction")) || (data176 === "integration"))){
+const err436 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data176};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5361,9 +5351,14 @@ vErrors.push(err436);
 errors++;
 }
 }
-}
-else {
-const err437 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data175};
+let i14 = data175.length;
+let j3;
+if(i14 > 1){
+outer3:
+for(;i14--;){
+for(j3 = i14; j3--;){
+if(func0(data175[i14], data175[j3])){
+const err437 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data175};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5371,12 +5366,14 @@ else {
 vErrors.push(err437);
 }
 errors++;
+break outer3;
 }
 }
-if(data172.few_shot !== undefined){
-let data177 = data172.few_shot;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err438 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
+}
+}
+}
+else {
+const err438 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data175};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5385,9 +5382,16 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(typeof data177 == "number"){
-if(data177 > 10 || isNaN(data177)){
-const err439 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
+}
+if(data174.mmlu !== undefined){
+let data177 = data174.mmlu;
+if(Array.isArray(data177)){
+const len11 = data177.length;
+for(let i15=0; i15<len11; i15++){
+let data178 = data177[i15];
+if(typeof data178 === "string"){
+if(func4(data178) < 1){
+const err439 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data178};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5396,8 +5400,9 @@ vErrors.push(err439);
 }
 errors++;
 }
-if(data177 < 0 || isNaN(data177)){
-const err440 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data177};
+}
+else {
+const err440 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data178};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5408,10 +5413,8 @@ errors++;
 }
 }
 }
-if(data172.max_items !== undefined){
-let data178 = data172.max_items;
-if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
-const err441 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
+else {
+const err441 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data177};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5420,9 +5423,11 @@ vErrors.push(err441);
 }
 errors++;
 }
-if(typeof data178 == "number"){
-if(data178 > 10000000 || isNaN(data178)){
-const err442 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
+}
+if(data174.few_shot !== undefined){
+let data179 = data174.few_shot;
+if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
+const err442 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data179};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5431,8 +5436,9 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(data178 < 0 || isNaN(data178)){
-const err443 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data178};
+if(typeof data179 == "number"){
+if(data179 > 10 || isNaN(data179)){
+const err443 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data179};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5441,12 +5447,8 @@ vErrors.push(err443);
 }
 errors++;
 }
-}
-}
-if(data172.bootstrap !== undefined){
-let data179 = data172.bootstrap;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
-const err444 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
+if(data179 < 0 || isNaN(data179)){
+const err444 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data179};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5455,9 +5457,12 @@ vErrors.push(err444);
 }
 errors++;
 }
-if(typeof data179 == "number"){
-if(data179 > 100000 || isNaN(data179)){
-const err445 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
+}
+}
+if(data174.max_items !== undefined){
+let data180 = data174.max_items;
+if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+const err445 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data180};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5466,8 +5471,9 @@ vErrors.push(err445);
 }
 errors++;
 }
-if(data179 < 0 || isNaN(data179)){
-const err446 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data179};
+if(typeof data180 == "number"){
+if(data180 > 10000000 || isNaN(data180)){
+const err446 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data180};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5476,12 +5482,8 @@ vErrors.push(err446);
 }
 errors++;
 }
-}
-}
-if(data172.probe_size !== undefined){
-let data180 = data172.probe_size;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err447 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
+if(data180 < 0 || isNaN(data180)){
+const err447 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data180};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5490,9 +5492,12 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(typeof data180 == "number"){
-if(data180 > 100000 || isNaN(data180)){
-const err448 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
+}
+}
+if(data174.bootstrap !== undefined){
+let data181 = data174.bootstrap;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err448 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data181};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5501,8 +5506,9 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(data180 < 1 || isNaN(data180)){
-const err449 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data180};
+if(typeof data181 == "number"){
+if(data181 > 100000 || isNaN(data181)){
+const err449 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data181};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5511,12 +5517,8 @@ vErrors.push(err449);
 }
 errors++;
 }
-}
-}
-if(data172.probe_every !== undefined){
-let data181 = data172.probe_every;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-const err450 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
+if(data181 < 0 || isNaN(data181)){
+const err450 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data181};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5525,9 +5527,12 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-const err451 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
+}
+}
+if(data174.probe_size !== undefined){
+let data182 = data174.probe_size;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+const err451 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data182};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5536,8 +5541,9 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data181 < 0 || isNaN(data181)){
-const err452 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data181};
+if(typeof data182 == "number"){
+if(data182 > 100000 || isNaN(data182)){
+const err452 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data182};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5546,11 +5552,8 @@ vErrors.push(err452);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err453 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data172};
+if(data182 < 1 || isNaN(data182)){
+const err453 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data182};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5560,12 +5563,11 @@ vErrors.push(err453);
 errors++;
 }
 }
-if(data.output !== undefined){
-let data182 = data.output;
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-for(const key29 in data182){
-if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
-const err454 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data182};
+}
+if(data174.probe_every !== undefined){
+let data183 = data174.probe_every;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+const err454 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data183};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5574,12 +5576,9 @@ vErrors.push(err454);
 }
 errors++;
 }
-}
-if(data182.runs_dir !== undefined){
-let data183 = data182.runs_dir;
-if(typeof data183 === "string"){
-if(func4(data183) < 1){
-const err455 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data183};
+if(typeof data183 == "number"){
+if(data183 > 1000000 || isNaN(data183)){
+const err455 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data183};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5588,9 +5587,8 @@ vErrors.push(err455);
 }
 errors++;
 }
-}
-else {
-const err456 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data183};
+if(data183 < 0 || isNaN(data183)){
+const err456 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data183};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5600,10 +5598,10 @@ vErrors.push(err456);
 errors++;
 }
 }
-if(data182.keep_checkpoints !== undefined){
-let data184 = data182.keep_checkpoints;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
-const err457 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
+}
+}
+else {
+const err457 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data174};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5612,9 +5610,13 @@ vErrors.push(err457);
 }
 errors++;
 }
-if(typeof data184 == "number"){
-if(data184 > 1000 || isNaN(data184)){
-const err458 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
+}
+if(data.output !== undefined){
+let data184 = data.output;
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+for(const key29 in data184){
+if(!((key29 === "runs_dir") || (key29 === "keep_checkpoints"))){
+const err458 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data184};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5623,8 +5625,12 @@ vErrors.push(err458);
 }
 errors++;
 }
-if(data184 < 1 || isNaN(data184)){
-const err459 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data184};
+}
+if(data184.runs_dir !== undefined){
+let data185 = data184.runs_dir;
+if(typeof data185 === "string"){
+if(func4(data185) < 1){
+const err459 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data185};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5634,10 +5640,8 @@ vErrors.push(err459);
 errors++;
 }
 }
-}
-}
 else {
-const err460 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data182};
+const err460 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data185};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5647,10 +5651,10 @@ vErrors.push(err460);
 errors++;
 }
 }
-if(data.variants !== undefined){
-let data185 = data.variants;
-if(!data185 || typeof data185 != "object"){
-const err461 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data185};
+if(data184.keep_checkpoints !== undefined){
+let data186 = data184.keep_checkpoints;
+if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
+const err461 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data186};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5659,9 +5663,9 @@ vErrors.push(err461);
 }
 errors++;
 }
-if(Array.isArray(data185)){
-if(data185.length < 1){
-const err462 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data185};
+if(typeof data186 == "number"){
+if(data186 > 1000 || isNaN(data186)){
+const err462 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data186};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5670,12 +5674,8 @@ vErrors.push(err462);
 }
 errors++;
 }
-const len12 = data185.length;
-for(let i16=0; i16<len12; i16++){
-let data186 = data185[i16];
-if(data186 && typeof data186 == "object" && !Array.isArray(data186)){
-if(data186.name === undefined){
-const err463 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data186};
+if(data186 < 1 || isNaN(data186)){
+const err463 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data186};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5684,9 +5684,11 @@ vErrors.push(err463);
 }
 errors++;
 }
-for(const key30 in data186){
-if(!((key30 === "name") || (key30 === "set"))){
-const err464 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data186};
+}
+}
+}
+else {
+const err464 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data184};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5696,11 +5698,10 @@ vErrors.push(err464);
 errors++;
 }
 }
-if(data186.name !== undefined){
-let data187 = data186.name;
-if(typeof data187 === "string"){
-if(!pattern8.test(data187)){
-const err465 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data187};
+if(data.variants !== undefined){
+let data187 = data.variants;
+if(!data187 || typeof data187 != "object"){
+const err465 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data187};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5709,9 +5710,9 @@ vErrors.push(err465);
 }
 errors++;
 }
-}
-else {
-const err466 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data187};
+if(Array.isArray(data187)){
+if(data187.length < 1){
+const err466 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data187};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5720,13 +5721,12 @@ vErrors.push(err466);
 }
 errors++;
 }
-}
-if(data186.set !== undefined){
-let data188 = data186.set;
+const len12 = data187.length;
+for(let i16=0; i16<len12; i16++){
+let data188 = data187[i16];
 if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
-for(const key31 in data188){
-if(!(pattern9.test(key31))){
-const err467 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data188};
+if(data188.name === undefined){
+const err467 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data188};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5735,10 +5735,9 @@ vErrors.push(err467);
 }
 errors++;
 }
-}
-}
-else {
-const err468 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data188};
+for(const key30 in data188){
+if(!((key30 === "name") || (key30 === "set"))){
+const err468 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data188};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5748,9 +5747,11 @@ vErrors.push(err468);
 errors++;
 }
 }
-}
-else {
-const err469 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data186};
+if(data188.name !== undefined){
+let data189 = data188.name;
+if(typeof data189 === "string"){
+if(!pattern9.test(data189)){
+const err469 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data189};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5760,10 +5761,8 @@ vErrors.push(err469);
 errors++;
 }
 }
-}
-if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
-if(Object.keys(data185).length < 1){
-const err470 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data185};
+else {
+const err470 = {instancePath:instancePath+"/variants/" + i16+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data189};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5772,9 +5771,13 @@ vErrors.push(err470);
 }
 errors++;
 }
-for(const key32 in data185){
-if(!((key32 === "list") || (key32 === "grid"))){
-const err471 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data185};
+}
+if(data188.set !== undefined){
+let data190 = data188.set;
+if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
+for(const key31 in data190){
+if(!(pattern10.test(key31))){
+const err471 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data190};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5784,11 +5787,9 @@ vErrors.push(err471);
 errors++;
 }
 }
-if(data185.list !== undefined){
-let data189 = data185.list;
-if(Array.isArray(data189)){
-if(data189.length < 1){
-const err472 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data189};
+}
+else {
+const err472 = {instancePath:instancePath+"/variants/" + i16+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data190};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5797,12 +5798,10 @@ vErrors.push(err472);
 }
 errors++;
 }
-const len13 = data189.length;
-for(let i17=0; i17<len13; i17++){
-let data190 = data189[i17];
-if(data190 && typeof data190 == "object" && !Array.isArray(data190)){
-if(data190.name === undefined){
-const err473 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+}
+}
+else {
+const err473 = {instancePath:instancePath+"/variants/" + i16,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data188};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5811,9 +5810,11 @@ vErrors.push(err473);
 }
 errors++;
 }
-for(const key33 in data190){
-if(!((key33 === "name") || (key33 === "set"))){
-const err474 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+}
+}
+if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
+if(Object.keys(data187).length < 1){
+const err474 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data187};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5822,12 +5823,9 @@ vErrors.push(err474);
 }
 errors++;
 }
-}
-if(data190.name !== undefined){
-let data191 = data190.name;
-if(typeof data191 === "string"){
-if(!pattern8.test(data191)){
-const err475 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data191};
+for(const key32 in data187){
+if(!((key32 === "list") || (key32 === "grid"))){
+const err475 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data187};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5837,8 +5835,11 @@ vErrors.push(err475);
 errors++;
 }
 }
-else {
-const err476 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data191};
+if(data187.list !== undefined){
+let data191 = data187.list;
+if(Array.isArray(data191)){
+if(data191.length < 1){
+const err476 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data191};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5847,13 +5848,12 @@ vErrors.push(err476);
 }
 errors++;
 }
-}
-if(data190.set !== undefined){
-let data192 = data190.set;
+const len13 = data191.length;
+for(let i17=0; i17<len13; i17++){
+let data192 = data191[i17];
 if(data192 && typeof data192 == "object" && !Array.isArray(data192)){
-for(const key34 in data192){
-if(!(pattern9.test(key34))){
-const err477 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data192};
+if(data192.name === undefined){
+const err477 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data192};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5862,10 +5862,9 @@ vErrors.push(err477);
 }
 errors++;
 }
-}
-}
-else {
-const err478 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data192};
+for(const key33 in data192){
+if(!((key33 === "name") || (key33 === "set"))){
+const err478 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data192};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5875,9 +5874,11 @@ vErrors.push(err478);
 errors++;
 }
 }
-}
-else {
-const err479 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data190};
+if(data192.name !== undefined){
+let data193 = data192.name;
+if(typeof data193 === "string"){
+if(!pattern9.test(data193)){
+const err479 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data193};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5887,9 +5888,8 @@ vErrors.push(err479);
 errors++;
 }
 }
-}
 else {
-const err480 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data189};
+const err480 = {instancePath:instancePath+"/variants/list/" + i17+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data193};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5899,11 +5899,12 @@ vErrors.push(err480);
 errors++;
 }
 }
-if(data185.grid !== undefined){
-let data193 = data185.grid;
-if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
-if(Object.keys(data193).length < 1){
-const err481 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+if(data192.set !== undefined){
+let data194 = data192.set;
+if(data194 && typeof data194 == "object" && !Array.isArray(data194)){
+for(const key34 in data194){
+if(!(pattern10.test(key34))){
+const err481 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data194};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5912,9 +5913,10 @@ vErrors.push(err481);
 }
 errors++;
 }
-for(const key35 in data193){
-if(!(pattern9.test(key35))){
-const err482 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+}
+}
+else {
+const err482 = {instancePath:instancePath+"/variants/list/" + i17+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data194};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5924,12 +5926,9 @@ vErrors.push(err482);
 errors++;
 }
 }
-for(const key36 in data193){
-if(pattern9.test(key36)){
-let data194 = data193[key36];
-if(Array.isArray(data194)){
-if(data194.length < 1){
-const err483 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data194};
+}
+else {
+const err483 = {instancePath:instancePath+"/variants/list/" + i17,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data192};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5939,8 +5938,9 @@ vErrors.push(err483);
 errors++;
 }
 }
+}
 else {
-const err484 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data194};
+const err484 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data191};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5950,10 +5950,11 @@ vErrors.push(err484);
 errors++;
 }
 }
-}
-}
-else {
-const err485 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data193};
+if(data187.grid !== undefined){
+let data195 = data187.grid;
+if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
+if(Object.keys(data195).length < 1){
+const err485 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data195};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5962,15 +5963,9 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-}
-}
-if(data.sweep !== undefined){
-let data195 = data.sweep;
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-for(const key37 in data195){
-if(!(key37 === "parallel")){
-const err486 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data195};
+for(const key35 in data195){
+if(!(pattern10.test(key35))){
+const err486 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data195};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5980,10 +5975,12 @@ vErrors.push(err486);
 errors++;
 }
 }
-if(data195.parallel !== undefined){
-let data196 = data195.parallel;
-if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-const err487 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+for(const key36 in data195){
+if(pattern10.test(key36)){
+let data196 = data195[key36];
+if(Array.isArray(data196)){
+if(data196.length < 1){
+const err487 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data196};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5992,9 +5989,9 @@ vErrors.push(err487);
 }
 errors++;
 }
-if(typeof data196 == "number"){
-if(data196 > 64 || isNaN(data196)){
-const err488 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+}
+else {
+const err488 = {instancePath:instancePath+"/variants/grid/" + key36.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data196};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6003,8 +6000,11 @@ vErrors.push(err488);
 }
 errors++;
 }
-if(data196 < 1 || isNaN(data196)){
-const err489 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data196};
+}
+}
+}
+else {
+const err489 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data195};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6016,8 +6016,12 @@ errors++;
 }
 }
 }
-else {
-const err490 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data195};
+if(data.sweep !== undefined){
+let data197 = data.sweep;
+if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
+for(const key37 in data197){
+if(!(key37 === "parallel")){
+const err490 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key37},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data197};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6027,14 +6031,61 @@ vErrors.push(err490);
 errors++;
 }
 }
-}
-else {
-const err491 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(data197.parallel !== undefined){
+let data198 = data197.parallel;
+if(!((typeof data198 == "number") && (!(data198 % 1) && !isNaN(data198)))){
+const err491 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data198};
 if(vErrors === null){
 vErrors = [err491];
 }
 else {
 vErrors.push(err491);
+}
+errors++;
+}
+if(typeof data198 == "number"){
+if(data198 > 64 || isNaN(data198)){
+const err492 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data198};
+if(vErrors === null){
+vErrors = [err492];
+}
+else {
+vErrors.push(err492);
+}
+errors++;
+}
+if(data198 < 1 || isNaN(data198)){
+const err493 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data198};
+if(vErrors === null){
+vErrors = [err493];
+}
+else {
+vErrors.push(err493);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err494 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data197};
+if(vErrors === null){
+vErrors = [err494];
+}
+else {
+vErrors.push(err494);
+}
+errors++;
+}
+}
+}
+else {
+const err495 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err495];
+}
+else {
+vErrors.push(err495);
 }
 errors++;
 }

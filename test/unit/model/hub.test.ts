@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { cachedSnapshot, resolveHubModel } from '../../../engine/model/hub';
+import { hubSnapshotDir } from '../../../engine/config/paths';
+import { resolveHubModel } from '../../../engine/model/hub';
 import { BbioError } from '../../../engine/util/errors';
 import { serializeSafetensors } from '../../../engine/model/safetensors';
 import { gitBlobSha1, sha256Hex, startTestHub, type HubRepo } from '../../helpers/test-hub';
@@ -74,7 +75,7 @@ test('HF_HUB_OFFLINE=1 resolves from the cache without a request, and says what 
   assert.equal(await resolveHubModel('org/tiny', 'main', { env: offline }), dir);
   assert.equal(await resolveHubModel('org/tiny', COMMIT, { env: offline }), dir);
   assert.equal([...hub.resolves.values()].reduce((a, b) => a + b, 0), requests, 'offline makes no request');
-  assert.equal(cachedSnapshot('org/tiny', 'main', env.HF_HUB_CACHE), dir);
+  assert.equal(await hubSnapshotDir('org/tiny', 'main', env), dir);
 });
 
 test('an interrupted download resumes from its .incomplete file instead of starting again', async (t) => {
