@@ -11,6 +11,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Experiment } from '../../../schemas/generated/experiment';
 import { openCompute } from '../../compute';
 import { evaluateModels, loadEvaluationTargets, type EvaluatedModel } from '../../eval/evaluate-stage';
+import { modelDirOf } from '../../config/paths';
 import { resolveModelArg } from '../../model/hub';
 import { loadTokenizer } from '../../model/resources';
 import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
@@ -95,7 +96,7 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     const config = await readRunConfig(target);
     const state = await readRunState(target);
     const experimentFile = state.experimentFile;
-    const baseDir = fs.existsSync(path.join(target, OUTPUT_PATHS.base_model, 'config.json')) ? path.join(target, OUTPUT_PATHS.base_model) : config.model.path ? path.resolve(path.dirname(experimentFile), config.model.path) : path.join(target, OUTPUT_PATHS.base_model);
+    const baseDir = fs.existsSync(path.join(target, OUTPUT_PATHS.base_model, 'config.json')) ? path.join(target, OUTPUT_PATHS.base_model) : ((await modelDirOf(config, experimentFile, io.env)) ?? path.join(target, OUTPUT_PATHS.base_model));
     const mmlu = await mmluFrom(opts.mmlu ? [path.resolve(io.cwd, opts.mmlu)] : config.eval.mmlu.map((p) => path.resolve(path.dirname(experimentFile), p)));
     const ontology = await loadExperimentOntology(config, experimentFile);
     const testExamples = readExamples(path.join(target, OUTPUT_PATHS.dataset, DATASET_FILES.test));
