@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { HubApiError, modelInfo } from '@huggingface/hub';
+import lockfile from 'proper-lockfile';
 import { fetchPublic, MAX_REDIRECTS } from '../config/net';
 import { COMMIT_ID, hubRepoDir, hubSnapshotDir, urlRefusal } from '../config/paths';
 import { BbioError, ioError } from '../util/errors';
@@ -228,10 +229,8 @@ async function writeBody(res: http.IncomingMessage, target: string, start: numbe
 /** Downloads one file of the snapshot into blobs/ (resuming `.incomplete`), checks it, and links it from snapshots/. */
 async function downloadFile(job: FileJob): Promise<void> {
   const { settings: s, storage, file } = job;
-  const signal = job.opts.signal;
-  const log = job.opts.log ?? silentLogger;
   const url = resolveUrl(s, job.repo, job.commit, file);
-  const meta = await fileMetadata(s, url, signal);
+  const meta = await fileMetadata(s, url, job.opts.signal);
   const status = meta.res.statusCode ?? 0;
   if (status >= 400) throw hubHttpError(status, header(meta.res, 'x-error-code'), { repo: job.repo, revision: job.revision, file, settings: s, gated: job.gated });
   if (!meta.etag) throw new BbioError('E_HUB', `${url}: the Hub sent no ETag, so the file cannot be stored in the cache or checked`, { file: url }, 'check HF_ENDPOINT points at a Hugging Face Hub (or a mirror that forwards its headers)');
@@ -240,45 +239,79 @@ async function downloadFile(job: FileJob): Promise<void> {
   await mkdir(path.dirname(blob), { recursive: true });
   await mkdir(path.dirname(pointer), { recursive: true });
   if (!(await exists(blob, { follow: false }))) {
-    const incomplete = `${blob}.incomplete`;
-    let start = 0;
+    const release = await lockBlob(blob, `${job.repo}/${file}`, job.opts.log ?? silentLogger);
     try {
-      start = (await stat(incomplete)).size;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(e, incomplete, 'read');
-      // nothing downloaded yet: start at byte 0
+      // another process may have finished this blob while we waited for the lock
+      if (!(await exists(blob, { follow: false }))) await downloadBlob(job, url, { etag: meta.etag, size: meta.size }, blob);
+    } finally {
+      await release();
     }
-    const total = meta.size;
-    if (Number.isFinite(total) && start > total) start = 0; // a partial file longer than the file is not a prefix of it
-    const report = (bytes: number): void => {
-      if (job.opts.onProgress) return job.opts.onProgress({ repo: job.repo, file, bytes, total });
-      log.info(`downloading ${job.repo}/${file}: ${Number.isFinite(total) && total > 0 ? Math.floor((100 * bytes) / total) : '?'}% of ${formatBytes(total)}`);
-    };
-    if (start > 0) log.info(`resuming ${job.repo}/${file} at ${formatBytes(start)}`);
-    report(start);
-    if (!(Number.isFinite(total) && start === total)) {
-      const headers: Record<string, string> = { 'accept-encoding': 'identity', ...(s.token ? { authorization: `Bearer ${s.token}` } : {}), ...(start > 0 ? { range: `bytes=${start}-` } : {}) };
-      const { res } = await fetchPublic(url, { headers, errorCode: 'E_HUB', ...(signal ? { signal } : {}) });
-      const code = res.statusCode ?? 0;
-      if (code >= 400) {
-        res.resume();
-        throw hubHttpError(code, header(res, 'x-error-code'), { repo: job.repo, revision: job.revision, file, settings: s, gated: job.gated });
-      }
-      // 206: the server continues at `start`; 200: it ignored the Range and sends everything
-      await writeBody(res, incomplete, code === 206 ? start : 0, total, report);
-    }
-    const size = (await stat(incomplete)).size;
-    const digest = await digestFor(meta.etag, incomplete, size);
-    if ((Number.isFinite(total) && size !== total) || (digest !== undefined && digest !== meta.etag)) {
-      await rm(incomplete, { force: true });
-      throw new BbioError('E_HUB_INTEGRITY', `${job.repo}/${file}: the downloaded bytes do not match the Hub's ${digest === undefined ? 'size' : `ETag ${meta.etag}`} (got ${size} bytes${digest ? `, digest ${digest}` : ''}; expected ${Number.isFinite(total) ? total : '?'} bytes)`, { file: blob },
-        'the partial file was deleted; run again to download it afresh (a proxy or mirror that rewrites files also causes this)');
-    }
-    await rename(incomplete, blob);
   }
   if (await exists(pointer, { follow: false })) await rm(pointer, { force: true }); // a dangling link left by a deleted blob
   // relative, like huggingface_hub's _create_symlink, so the cache folder can be moved or mounted elsewhere
   await symlink(path.relative(path.dirname(pointer), blob), pointer);
+}
+
+/**
+ * One writer per blob across processes (two variants of a sweep fetching the same model would otherwise
+ * append to the same .incomplete file). huggingface_hub locks `.locks/models--…/<etag>.lock` with flock(2),
+ * which Node cannot take; proper-lockfile's lock is a folder, so it gets its own name beside that one, where
+ * huggingface_hub never looks. A holder that died leaves a lock that turns stale (proper-lockfile's 10 s
+ * mtime rule) and is taken over, so waiting without a limit cannot hang on a dead process.
+ */
+async function lockBlob(blob: string, what: string, log: Logger): Promise<() => Promise<void>> {
+  const storage = path.dirname(path.dirname(blob));
+  const lockPath = path.join(path.dirname(storage), '.locks', path.basename(storage), `${path.basename(blob)}.bbio-lock`);
+  await mkdir(path.dirname(lockPath), { recursive: true });
+  const onCompromised = (e: Error): void => log.warn(`the download lock of ${what} was lost (${e.message}); the ETag check still guards the file`);
+  try {
+    return await lockfile.lock(blob, { realpath: false, lockfilePath: lockPath, onCompromised });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw ioError(e, lockPath, 'lock');
+    log.info(`waiting for another process downloading ${what}`);
+    return lockfile.lock(blob, { realpath: false, lockfilePath: lockPath, onCompromised, retries: { forever: true, factor: 1, minTimeout: 250, maxTimeout: 250 } });
+  }
+}
+
+/** Downloads one blob into `<blob>.incomplete` (resuming what is there), checks it against the ETag, renames it. */
+async function downloadBlob(job: FileJob, url: string, meta: { etag: string; size: number }, blob: string): Promise<void> {
+  const { settings: s, file, opts } = job;
+  const log = opts.log ?? silentLogger;
+  const incomplete = `${blob}.incomplete`;
+  let start = 0;
+  try {
+    start = (await stat(incomplete)).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw ioError(e, incomplete, 'read');
+    // nothing downloaded yet: start at byte 0
+  }
+  const total = meta.size;
+  if (Number.isFinite(total) && start > total) start = 0; // a partial file longer than the file is not a prefix of it
+  const report = (bytes: number): void => {
+    if (opts.onProgress) return opts.onProgress({ repo: job.repo, file, bytes, total });
+    log.info(`downloading ${job.repo}/${file}: ${Number.isFinite(total) && total > 0 ? Math.floor((100 * bytes) / total) : '?'}% of ${formatBytes(total)}`);
+  };
+  if (start > 0) log.info(`resuming ${job.repo}/${file} at ${formatBytes(start)}`);
+  report(start);
+  if (!(Number.isFinite(total) && start === total)) {
+    const headers: Record<string, string> = { 'accept-encoding': 'identity', ...(s.token ? { authorization: `Bearer ${s.token}` } : {}), ...(start > 0 ? { range: `bytes=${start}-` } : {}) };
+    const { res } = await fetchPublic(url, { headers, errorCode: 'E_HUB', ...(opts.signal ? { signal: opts.signal } : {}) });
+    const code = res.statusCode ?? 0;
+    if (code >= 400) {
+      res.resume();
+      throw hubHttpError(code, header(res, 'x-error-code'), { repo: job.repo, revision: job.revision, file, settings: s, gated: job.gated });
+    }
+    // 206: the server continues at `start`; 200: it ignored the Range and sends everything
+    await writeBody(res, incomplete, code === 206 ? start : 0, total, report);
+  }
+  const size = (await stat(incomplete)).size;
+  const digest = await digestFor(meta.etag, incomplete, size);
+  if ((Number.isFinite(total) && size !== total) || (digest !== undefined && digest !== meta.etag)) {
+    await rm(incomplete, { force: true });
+    throw new BbioError('E_HUB_INTEGRITY', `${job.repo}/${file}: the downloaded bytes do not match the Hub's ${digest === undefined ? 'size' : `ETag ${meta.etag}`} (got ${size} bytes${digest ? `, digest ${digest}` : ''}; expected ${Number.isFinite(total) ? total : '?'} bytes)`, { file: blob },
+      'the partial file was deleted; run again to download it afresh (a proxy or mirror that rewrites files also causes this)');
+  }
+  await rename(incomplete, blob);
 }
 
 function formatBytes(n: number): string {

@@ -97,6 +97,15 @@ test('an interrupted download resumes from its .incomplete file instead of start
   assert.equal(progress.at(-1), weights.length);
 });
 
+test('two downloads of the same model at once (parallel sweep variants) write each blob once and both succeed', async (t) => {
+  const repo = tinyRepo();
+  const { hub, env } = await hubEnv(t, { 'org/tiny': repo });
+  const [a, b] = await Promise.all([resolveHubModel('org/tiny', 'main', { env }), resolveHubModel('org/tiny', 'main', { env })]);
+  assert.equal(a, b);
+  assert.deepEqual(await readFile(path.join(a, 'model.safetensors')), repo.files['model.safetensors']);
+  assert.equal(hub.served.get('model.safetensors'), repo.files['model.safetensors']!.length, 'the waiting download reused the blob');
+});
+
 test('bytes that do not match the Hub ETag are rejected and not kept; the next run downloads them afresh', async (t) => {
   const repo = tinyRepo();
   const { hub, env, storage } = await hubEnv(t, { 'org/tiny': repo });
