@@ -56,7 +56,12 @@ export interface FetchPublicOptions {
   headers?: Record<string, string>;
   /** `manual`: return the first response even when it is a redirect (its headers are what the caller needs). */
   redirect?: 'follow' | 'manual';
-  /** The error code for too many redirects (default E_ONTOLOGY_DOWNLOAD, the ontology loader's). */
+  /**
+   * Fail when a connection stays silent this long, waiting for the answer or in the middle of its body (a
+   * stalled server would otherwise hang the run for ever). Default: no limit.
+   */
+  idleTimeoutMs?: number;
+  /** The error code for too many redirects and idle timeouts (default E_ONTOLOGY_DOWNLOAD, the ontology loader's). */
   errorCode?: Extract<ErrorCode, 'E_ONTOLOGY_DOWNLOAD' | 'E_HUB'>;
 }
 
@@ -78,8 +83,20 @@ export async function fetchPublic(url: string, opts: FetchPublicOptions = {}): P
     const lookup = guardedLookup(isLoopback(u.hostname.replace(/^\[|\]$/g, '')), opts.resolve);
     const headers = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => u.origin === origin || k.toLowerCase() !== 'authorization'));
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = (u.protocol === 'https:' ? https : http).request(u, { method: opts.method ?? 'GET', headers, lookup, ...(opts.signal ? { signal: opts.signal } : {}) }, resolve);
+      let response: http.IncomingMessage | undefined;
+      const req = (u.protocol === 'https:' ? https : http).request(u, { method: opts.method ?? 'GET', headers, lookup, ...(opts.signal ? { signal: opts.signal } : {}) }, (r) => resolve((response = r)));
       req.on('error', reject);
+      if (opts.idleTimeoutMs !== undefined) {
+        const ms = opts.idleTimeoutMs;
+        const where = current;
+        // the socket's inactivity timer covers the wait for the headers and every gap in the body; the body's
+        // reader gets this error rather than a bare "aborted"
+        req.setTimeout(ms, () => {
+          const err = new BbioError(opts.errorCode ?? 'E_ONTOLOGY_DOWNLOAD', `${u.host} sent nothing for ${ms / 1000} s`, { file: where }, 'the connection stalled: run again (downloads resume where they stopped)');
+          response?.destroy(err);
+          req.destroy(err);
+        });
+      }
       req.end();
     });
     const status = res.statusCode ?? 0;

@@ -46,7 +46,12 @@ export interface HubSettings {
   endpoint: string;
   token?: string;
   offline: boolean;
+  /** Silence after which a request fails (HF_HUB_DOWNLOAD_TIMEOUT, seconds; huggingface_hub's default 10 s). */
+  idleTimeoutMs: number;
 }
+
+/** huggingface_hub's HF_HUB_DOWNLOAD_TIMEOUT default, in seconds. */
+const DEFAULT_TIMEOUT_S = 10;
 
 /** huggingface_hub reads these strings as true for boolean variables (`constants._is_true`). */
 const TRUE_VALUES = new Set(['1', 'on', 'yes', 'true']);
@@ -54,7 +59,7 @@ const TRUE_VALUES = new Set(['1', 'on', 'yes', 'true']);
 /**
  * The Hub settings from the environment, with huggingface_hub's names and precedence: `HF_ENDPOINT`;
  * `HF_TOKEN`, else the token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`, else `~/.cache/huggingface/token`,
- * where `huggingface-cli login` writes it); `HF_HUB_OFFLINE`. The cache folder is `hfHubCache`'s.
+ * where `huggingface-cli login` writes it); `HF_HUB_OFFLINE`; `HF_HUB_DOWNLOAD_TIMEOUT`. The cache folder is `hfHubCache`'s.
  */
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
   const endpoint = (env['HF_ENDPOINT'] || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
@@ -69,7 +74,11 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
       // no token file: anonymous access, as huggingface_hub does
     }
   }
-  return { endpoint, ...(token ? { token } : {}), offline: TRUE_VALUES.has((env['HF_HUB_OFFLINE'] ?? '').trim().toLowerCase()) };
+  const timeout = Number(env['HF_HUB_DOWNLOAD_TIMEOUT'] || DEFAULT_TIMEOUT_S);
+  return {
+    endpoint, ...(token ? { token } : {}), offline: TRUE_VALUES.has((env['HF_HUB_OFFLINE'] ?? '').trim().toLowerCase()),
+    idleTimeoutMs: 1000 * (Number.isFinite(timeout) && timeout > 0 ? timeout : DEFAULT_TIMEOUT_S),
+  };
 }
 
 /** The files a model needs, by name at the repository root; weights come from the index (or model.safetensors). */
@@ -119,12 +128,12 @@ function hubHttpError(status: number, errorCode: string | undefined, ctx: { repo
 }
 
 /** A `fetch` for `@huggingface/hub` that goes through the URL policy and adds the token. */
-function policyFetch(token: string | undefined, signal: AbortSignal | undefined): typeof fetch {
+function policyFetch(token: string | undefined, idleTimeoutMs: number, signal: AbortSignal | undefined): typeof fetch {
   return async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
     const headers: Record<string, string> = Object.fromEntries(new Headers(init?.headers).entries());
     if (token) headers['authorization'] = `Bearer ${token}`;
-    const { res, url: last } = await fetchPublic(url, { headers, errorCode: 'E_HUB', ...(signal ? { signal } : {}) });
+    const { res, url: last } = await fetchPublic(url, { headers, errorCode: 'E_HUB', idleTimeoutMs, ...(signal ? { signal } : {}) });
     const responseHeaders = new Headers();
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) responseHeaders.set(k, Array.isArray(v) ? v.join(', ') : v);
     const response = new Response(Readable.toWeb(res) as unknown as ReadableStream, { status: res.statusCode ?? 0, headers: responseHeaders });
@@ -158,7 +167,7 @@ async function fileMetadata(s: HubSettings, url: string, signal: AbortSignal | u
   const origin = new URL(url).origin;
   let current = url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const { res } = await fetchPublic(current, { method: 'HEAD', redirect: 'manual', errorCode: 'E_HUB', headers: { 'accept-encoding': 'identity', ...(s.token ? { authorization: `Bearer ${s.token}` } : {}) }, ...(signal ? { signal } : {}) });
+    const { res } = await fetchPublic(current, { method: 'HEAD', redirect: 'manual', errorCode: 'E_HUB', idleTimeoutMs: s.idleTimeoutMs, headers: { 'accept-encoding': 'identity', ...(s.token ? { authorization: `Bearer ${s.token}` } : {}) }, ...(signal ? { signal } : {}) });
     res.resume();
     const status = res.statusCode ?? 0;
     const location = header(res, 'location');
@@ -295,7 +304,7 @@ async function downloadBlob(job: FileJob, url: string, meta: { etag: string; siz
   report(start);
   if (!(Number.isFinite(total) && start === total)) {
     const headers: Record<string, string> = { 'accept-encoding': 'identity', ...(s.token ? { authorization: `Bearer ${s.token}` } : {}), ...(start > 0 ? { range: `bytes=${start}-` } : {}) };
-    const { res } = await fetchPublic(url, { headers, errorCode: 'E_HUB', ...(opts.signal ? { signal: opts.signal } : {}) });
+    const { res } = await fetchPublic(url, { headers, errorCode: 'E_HUB', idleTimeoutMs: s.idleTimeoutMs, ...(opts.signal ? { signal: opts.signal } : {}) });
     const code = res.statusCode ?? 0;
     if (code >= 400) {
       res.resume();
@@ -323,7 +332,7 @@ function formatBytes(n: number): string {
 /** Looks up the revision's commit and files through `@huggingface/hub`, mapping its errors to BbioErrors with the fix. */
 async function repoInfo(repo: string, revision: string, s: HubSettings, signal: AbortSignal | undefined): Promise<{ commit: string; files: string[]; gated: boolean }> {
   try {
-    const info = await modelInfo({ name: repo, revision, hubUrl: s.endpoint, additionalFields: ['sha', 'filePaths'], fetch: policyFetch(s.token, signal) });
+    const info = await modelInfo({ name: repo, revision, hubUrl: s.endpoint, additionalFields: ['sha', 'filePaths'], fetch: policyFetch(s.token, s.idleTimeoutMs, signal) });
     if (!info.sha || !COMMIT_ID.test(info.sha)) throw new BbioError('E_HUB', `${s.endpoint}/api/models/${repo}/revision/${revision} gave no commit`, { file: `${s.endpoint}/${repo}` }, 'check HF_ENDPOINT points at a Hugging Face Hub');
     return { commit: info.sha, files: info.filePaths, gated: info.gated !== false && info.gated !== undefined };
   } catch (e) {

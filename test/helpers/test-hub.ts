@@ -6,7 +6,7 @@
  *        LFS files (*.safetensors): 302 to /lfs/<sha256> with `X-Linked-Etag: "<sha256>"`, `X-Linked-Size`;
  *        both with `X-Repo-Commit`. Gated repositories: 403 with `X-Error-Code: GatedRepo` without a token.
  *   GET  /lfs/<sha256>                           → the bytes, honouring `Range: bytes=N-` with 206.
- * It counts the bytes it serves per file, and can cut a download short or corrupt it once.
+ * It counts the bytes it serves per file, and can cut a download short, stall it, or corrupt it once.
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
@@ -28,6 +28,8 @@ export interface TestHub {
   resolves: Map<string, number>;
   /** The next GET of `file` sends only this many bytes, then drops the connection. */
   cutAfter: Map<string, number>;
+  /** The next GET of `file` sends only this many bytes, then keeps the connection open and silent. */
+  stallAfter: Map<string, number>;
   /** Files whose next GET has one byte flipped. */
   corruptOnce: Set<string>;
   /** The token gated repositories accept. */
@@ -40,7 +42,7 @@ const isLfs = (name: string): boolean => name.endsWith('.safetensors');
 
 /** Starts the hub on 127.0.0.1 (the URL policy allows http: to loopback only), closed when the test ends. */
 export async function startTestHub(t: TestContext, repos: Record<string, HubRepo>): Promise<TestHub> {
-  const hub: TestHub = { url: '', served: new Map(), resolves: new Map(), cutAfter: new Map(), corruptOnce: new Set(), token: 'hf_testtoken' };
+  const hub: TestHub = { url: '', served: new Map(), resolves: new Map(), cutAfter: new Map(), stallAfter: new Map(), corruptOnce: new Set(), token: 'hf_testtoken' };
   const byLfs = new Map<string, { repo: HubRepo; name: string }>();
   for (const repo of Object.values(repos)) for (const [name, data] of Object.entries(repo.files)) if (isLfs(name)) byLfs.set(sha256Hex(data), { repo, name });
   const error = (res: http.ServerResponse, status: number, code: string, message: string): void => {
@@ -56,6 +58,13 @@ export async function startTestHub(t: TestContext, repos: Record<string, HubRepo
     }
     res.writeHead(m ? 206 : 200, { ...headers, 'content-length': String(body.length), ...(m ? { 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}) });
     if (req.method === 'HEAD') return void res.end();
+    const stall = hub.stallAfter.get(name);
+    if (stall !== undefined) {
+      hub.stallAfter.delete(name);
+      hub.served.set(name, (hub.served.get(name) ?? 0) + stall);
+      res.write(body.subarray(0, stall)); // and nothing more: the client's idle timeout must end it
+      return;
+    }
     const cut = hub.cutAfter.get(name);
     if (cut !== undefined) {
       hub.cutAfter.delete(name);

@@ -97,6 +97,18 @@ test('an interrupted download resumes from its .incomplete file instead of start
   assert.equal(progress.at(-1), weights.length);
 });
 
+test('a download that stalls fails after HF_HUB_DOWNLOAD_TIMEOUT instead of hanging, and the next run resumes it', async (t) => {
+  const repo = tinyRepo();
+  const { hub, env } = await hubEnv(t, { 'org/tiny': repo });
+  const weights = repo.files['model.safetensors']!;
+  hub.stallAfter.set('model.safetensors', 100);
+  const quick = { ...env, HF_HUB_DOWNLOAD_TIMEOUT: '0.2' };
+  await assert.rejects(resolveHubModel('org/tiny', 'main', { env: quick }), hubError('E_HUB', /sent nothing for 0\.2 s.*downloads resume/));
+  const dir = await resolveHubModel('org/tiny', 'main', { env: quick });
+  assert.deepEqual(await readFile(path.join(dir, 'model.safetensors')), weights);
+  assert.equal(hub.served.get('model.safetensors'), weights.length);
+});
+
 test('two downloads of the same model at once (parallel sweep variants) write each blob once and both succeed', async (t) => {
   const repo = tinyRepo();
   const { hub, env } = await hubEnv(t, { 'org/tiny': repo });
