@@ -182,14 +182,11 @@ async function fileMetadata(s: HubSettings, url: string, signal: AbortSignal | u
 }
 
 /**
- * The digest the Hub's ETag promises for these bytes: a 64-hex ETag is an LFS file's sha256; a 40-hex ETag is
- * the git blob id, sha1 over `blob <size>\0` + contents. Other ETags (none today) are not checkable: undefined.
+ * The digest the Hub's ETag promises for these bytes: a 64-hex ETag is an LFS file's sha256; a 40-hex ETag
+ * (the only other kind `downloadFile` accepts) is the git blob id, sha1 over `blob <size>\0` + contents.
  */
-async function digestFor(etag: string, file: string, size: number): Promise<string | undefined> {
-  let hash;
-  if (/^[0-9a-f]{64}$/.test(etag)) hash = createHash('sha256');
-  else if (/^[0-9a-f]{40}$/.test(etag)) hash = createHash('sha1').update(`blob ${size}\0`);
-  else return undefined;
+async function digestFor(etag: string, file: string, size: number): Promise<string> {
+  const hash = etag.length === 64 ? createHash('sha256') : createHash('sha1').update(`blob ${size}\0`);
   for await (const chunk of fs.createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
@@ -243,6 +240,8 @@ async function downloadFile(job: FileJob): Promise<void> {
   const status = meta.res.statusCode ?? 0;
   if (status >= 400) throw hubHttpError(status, header(meta.res, 'x-error-code'), { repo: job.repo, revision: job.revision, file, settings: s, gated: job.gated });
   if (!meta.etag) throw new BbioError('E_HUB', `${url}: the Hub sent no ETag, so the file cannot be stored in the cache or checked`, { file: url }, 'check HF_ENDPOINT points at a Hugging Face Hub (or a mirror that forwards its headers)');
+  // the ETag names the blob file: a git sha1 or an LFS sha256, nothing that could be a path
+  if (!/^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(meta.etag)) throw new BbioError('E_HUB', `${url}: the ETag ${JSON.stringify(meta.etag.slice(0, 80))} is neither a git sha1 nor a sha256`, { file: url }, 'check HF_ENDPOINT points at a Hugging Face Hub (or a mirror that forwards its headers unchanged)');
   const blob = path.join(storage, 'blobs', meta.etag);
   const pointer = path.join(storage, 'snapshots', job.commit, file);
   await mkdir(path.dirname(blob), { recursive: true });
@@ -315,9 +314,9 @@ async function downloadBlob(job: FileJob, url: string, meta: { etag: string; siz
   }
   const size = (await stat(incomplete)).size;
   const digest = await digestFor(meta.etag, incomplete, size);
-  if ((Number.isFinite(total) && size !== total) || (digest !== undefined && digest !== meta.etag)) {
+  if ((Number.isFinite(total) && size !== total) || digest !== meta.etag) {
     await rm(incomplete, { force: true });
-    throw new BbioError('E_HUB_INTEGRITY', `${job.repo}/${file}: the downloaded bytes do not match the Hub's ${digest === undefined ? 'size' : `ETag ${meta.etag}`} (got ${size} bytes${digest ? `, digest ${digest}` : ''}; expected ${Number.isFinite(total) ? total : '?'} bytes)`, { file: blob },
+    throw new BbioError('E_HUB_INTEGRITY', `${job.repo}/${file}: the downloaded bytes do not match the Hub's ETag ${meta.etag} (got ${size} bytes, digest ${digest}; expected ${Number.isFinite(total) ? total : '?'} bytes)`, { file: blob },
       'the partial file was deleted; run again to download it afresh (a proxy or mirror that rewrites files also causes this)');
   }
   await rename(incomplete, blob);
@@ -354,6 +353,10 @@ async function neededFiles(repo: string, files: readonly string[], readIndex: ()
   if (files.includes(WEIGHTS_INDEX)) {
     const index = JSON.parse(await readIndex()) as { weight_map?: Record<string, string> };
     const shards = [...new Set(Object.values(index.weight_map ?? {}))];
+    // names from the repository become paths in the cache: only plain file names at the root, as
+    // huggingface_hub's pointer-path check insists, so `../..` cannot write outside snapshots/
+    const unsafe = shards.find((f) => typeof f !== 'string' || path.basename(f) !== f || f === '..' || !f.endsWith('.safetensors'));
+    if (unsafe !== undefined) throw new BbioError('E_HUB', `${repo}/${WEIGHTS_INDEX} names a shard that is not a .safetensors file at the repository root: ${JSON.stringify(unsafe)}`, {}, 'the repository (or the HF_ENDPOINT mirror) is damaged or hostile; pick another');
     const missing = shards.filter((f) => !files.includes(f));
     if (!shards.length || missing.length) throw new BbioError('E_HUB_NOT_FOUND', `${repo}/${WEIGHTS_INDEX} names shards the repository lacks: ${missing.join(', ') || '(none listed)'}`, {}, 'the repository is incomplete; pick another revision');
     return [...picked, WEIGHTS_INDEX, ...shards];

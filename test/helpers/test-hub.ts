@@ -30,6 +30,8 @@ export interface TestHub {
   cutAfter: Map<string, number>;
   /** The next GET of `file` sends only this many bytes, then keeps the connection open and silent. */
   stallAfter: Map<string, number>;
+  /** File → the ETag header sent instead of the real one. */
+  etagOverride: Map<string, string>;
   /** Files whose next GET has one byte flipped. */
   corruptOnce: Set<string>;
   /** The token gated repositories accept. */
@@ -42,7 +44,7 @@ const isLfs = (name: string): boolean => name.endsWith('.safetensors');
 
 /** Starts the hub on 127.0.0.1 (the URL policy allows http: to loopback only), closed when the test ends. */
 export async function startTestHub(t: TestContext, repos: Record<string, HubRepo>): Promise<TestHub> {
-  const hub: TestHub = { url: '', served: new Map(), resolves: new Map(), cutAfter: new Map(), stallAfter: new Map(), corruptOnce: new Set(), token: 'hf_testtoken' };
+  const hub: TestHub = { url: '', served: new Map(), resolves: new Map(), cutAfter: new Map(), stallAfter: new Map(), etagOverride: new Map(), corruptOnce: new Set(), token: 'hf_testtoken' };
   const byLfs = new Map<string, { repo: HubRepo; name: string }>();
   for (const repo of Object.values(repos)) for (const [name, data] of Object.entries(repo.files)) if (isLfs(name)) byLfs.set(sha256Hex(data), { repo, name });
   const error = (res: http.ServerResponse, status: number, code: string, message: string): void => {
@@ -102,7 +104,7 @@ export async function startTestHub(t: TestContext, repos: Record<string, HubRepo
         res.writeHead(302, { location: `/lfs/${sha}`, 'x-linked-etag': `"${sha}"`, 'x-linked-size': String(data.length), 'x-repo-commit': repo.commit, etag: `"${gitBlobSha1(Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha}\nsize ${data.length}\n`))}"` }).end();
         return;
       }
-      return sendBytes(req, res, name, data, { etag: `"${gitBlobSha1(data)}"`, 'x-repo-commit': repo.commit });
+      return sendBytes(req, res, name, data, { etag: `"${hub.etagOverride.get(name) ?? gitBlobSha1(data)}"`, 'x-repo-commit': repo.commit });
     }
     const lfs = /^\/lfs\/([0-9a-f]{64})$/.exec(url.pathname);
     const hit = lfs ? byLfs.get(lfs[1]!) : undefined;

@@ -157,6 +157,20 @@ test('a missing repository or revision, and an HF_ENDPOINT outside the URL polic
   await assert.rejects(resolveHubModel('org/tiny', 'main', { env: { ...env, HF_ENDPOINT: 'https://10.0.0.1' } }), hubError('E_URL_REFUSED', /private/));
 });
 
+test('names from the hub never become paths outside the cache: a shard called ../x or an ETag like a path is refused', async (t) => {
+  const index = (name: string) => Buffer.from(JSON.stringify({ weight_map: { w: name } }));
+  const evil = '../../../../evil.safetensors';
+  const { hub, env, dir } = await hubEnv(t, {
+    'org/tiny': { commit: COMMIT, files: { 'config.json': Buffer.from('{}'), 'model.safetensors.index.json': index(evil), [evil]: Buffer.from('x') } },
+    'org/etag': tinyRepo(),
+  });
+  await assert.rejects(resolveHubModel('org/tiny', 'main', { env }), hubError('E_HUB', /names a shard that is not a \.safetensors file at the repository root/));
+  hub.etagOverride.set('config.json', '../../../../evil');
+  await assert.rejects(resolveHubModel('org/etag', 'main', { env }), hubError('E_HUB', /neither a git sha1 nor a sha256/));
+  assert.equal(existsSync(path.join(dir, 'evil')), false);
+  assert.equal(existsSync(path.join(dir, 'evil.safetensors')), false);
+});
+
 test('a sharded checkpoint downloads the index and only the shards it names', async (t) => {
   const shard = (v: number) => serializeSafetensors(new Map([[`w${v}`, { shape: [2], data: Float32Array.of(v, v) }]]));
   const files = {
