@@ -97,14 +97,15 @@ function stageSink(sink: EventSink, stage: StageName): EventSink {
 /**
  * Downloads `model.hub` into the Hugging Face cache before the first stage that reads the base model, so a
  * stage never waits on the network half-way and `--resume` finds it cached. Progress goes out as `run`
- * progress events (step and total in bytes of the file named in the message), which the CLI and the editor show.
+ * progress events (step and total in bytes of the file named in the message: `fields.unit`), which the CLI and the
+ * editor's status bar show.
  */
 async function fetchHubModel(opts: RunOptions, ordered: readonly StageName[], sink: EventSink, signal: AbortSignal): Promise<void> {
   const { hub, revision = 'main' } = opts.config.model;
   if (!hub || !ordered.some((s) => STAGE_IO[s].needs.includes('base_model'))) return;
   const dir = await resolveHubModel(hub, revision, {
     log: opts.log, signal,
-    onProgress: (p) => sink.emit({ kind: 'phase', stage: 'run', status: 'progress', step: p.bytes, ...(Number.isFinite(p.total) ? { total: p.total } : {}), message: `downloading ${p.repo}/${p.file} (bytes)` }),
+    onProgress: (p) => sink.emit({ kind: 'phase', stage: 'run', status: 'progress', step: p.bytes, ...(Number.isFinite(p.total) ? { total: p.total } : {}), message: `downloading ${p.repo}/${p.file}`, fields: { unit: 'bytes' } }),
   });
   sink.emit({ kind: 'log', level: 'info', msg: `model ${hub}@${revision}: ${dir}` });
 }
