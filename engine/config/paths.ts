@@ -61,11 +61,19 @@ export function pathFieldsOf(config: Experiment): PathField[] {
   return out;
 }
 
-/** The Hugging Face hub cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub` (huggingface_hub's order). */
+/** Hugging Face's home folder: `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface` (huggingface_hub's constants). */
+export function hfHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['HF_HOME']) return path.resolve(env['HF_HOME']);
+  return path.join(env['XDG_CACHE_HOME'] ? path.resolve(env['XDG_CACHE_HOME']) : path.join(os.homedir(), '.cache'), 'huggingface');
+}
+
+/**
+ * The Hugging Face hub cache: `$HF_HUB_CACHE`, else the older `$HUGGINGFACE_HUB_CACHE`, else `hfHome()/hub`
+ * (huggingface_hub's order, so `transformers` and this engine share one cache).
+ */
 export function hfHubCache(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['HF_HUB_CACHE']) return path.resolve(env['HF_HUB_CACHE']);
-  if (env['HF_HOME']) return path.join(path.resolve(env['HF_HOME']), 'hub');
-  return path.join(os.homedir(), '.cache', 'huggingface', 'hub');
+  const explicit = env['HF_HUB_CACHE'] || env['HUGGINGFACE_HUB_CACHE'];
+  return explicit ? path.resolve(explicit) : path.join(hfHome(env), 'hub');
 }
 
 /** `models--ORG--NAME` in the hub cache, as huggingface_hub names it. */

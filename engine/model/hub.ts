@@ -21,13 +21,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { lstat, mkdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import type http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { HubApiError, modelInfo } from '@huggingface/hub';
 import lockfile from 'proper-lockfile';
 import { fetchPublic, MAX_REDIRECTS } from '../config/net';
-import { COMMIT_ID, hubRepoDir, hubSnapshotDir, urlRefusal } from '../config/paths';
+import { COMMIT_ID, hfHome, hubRepoDir, hubSnapshotDir, urlRefusal } from '../config/paths';
 import { BbioError, ioError } from '../util/errors';
 import { silentLogger, type Logger } from '../util/log';
 
@@ -58,15 +57,14 @@ const TRUE_VALUES = new Set(['1', 'on', 'yes', 'true']);
 
 /**
  * The Hub settings from the environment, with huggingface_hub's names and precedence: `HF_ENDPOINT`;
- * `HF_TOKEN`, else the token file (`HF_TOKEN_PATH`, else `$HF_HOME/token`, else `~/.cache/huggingface/token`,
+ * `HF_TOKEN`, else the token file (`HF_TOKEN_PATH`, else `hfHome()/token`,
  * where `huggingface-cli login` writes it); `HF_HUB_OFFLINE`; `HF_HUB_DOWNLOAD_TIMEOUT`. The cache folder is `hfHubCache`'s.
  */
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
   const endpoint = (env['HF_ENDPOINT'] || DEFAULT_HF_ENDPOINT).replace(/\/+$/, '');
   let token = env['HF_TOKEN']?.trim();
   if (!token) {
-    const home = env['HF_HOME'] ? path.resolve(env['HF_HOME']) : path.join(os.homedir(), '.cache', 'huggingface');
-    const file = env['HF_TOKEN_PATH'] ? path.resolve(env['HF_TOKEN_PATH']) : path.join(home, 'token');
+    const file = env['HF_TOKEN_PATH'] ? path.resolve(env['HF_TOKEN_PATH']) : path.join(hfHome(env), 'token');
     try {
       token = fs.readFileSync(file, 'utf8').trim();
     } catch (e) {
