@@ -79,6 +79,15 @@ export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
   };
 }
 
+/** Connection failures (no route, no DNS, refused, reset, silent): the network, not the Hub, said no. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE']);
+
+function isUnreachable(e: unknown): boolean {
+  if (e instanceof BbioError) return e.code === 'E_HUB' && / sent nothing for /.test(e.message);
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' && UNREACHABLE.has(code);
+}
+
 /** The files a model needs, by name at the repository root; weights come from the index (or model.safetensors). */
 const NEEDED_FILES = new Set([
   'config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json',
@@ -379,7 +388,19 @@ export async function resolveHubModel(repo: string, revision: string, opts: Reso
   }
   const why = urlRefusal(s.endpoint);
   if (why) throw new BbioError('E_URL_REFUSED', `HF_ENDPOINT ${s.endpoint} refused: ${why}`, { file: s.endpoint }, 'use an https: URL of a public host (http: only to localhost)');
-  const { commit, files, gated } = await repoInfo(repo, revision, s, opts.signal);
+  let info: Awaited<ReturnType<typeof repoInfo>>;
+  try {
+    info = await repoInfo(repo, revision, s, opts.signal);
+  } catch (e) {
+    if (!isUnreachable(e)) throw e;
+    // as huggingface_hub does: without a network, a model already in the cache is used (with a warning)
+    const cached = await hubSnapshotDir(repo, revision, env);
+    const why = e instanceof Error ? e.message : String(e);
+    if (!cached) throw new BbioError('E_HUB', `cannot reach ${s.endpoint} (${why}) and the cache has no ${repo} at ${revision}`, { file: s.endpoint }, 'check the network (and HF_ENDPOINT), or give a local checkpoint folder', { cause: e });
+    (opts.log ?? silentLogger).warn(`cannot reach ${s.endpoint} (${why}); using the cached ${repo} at ${revision}`);
+    return cached;
+  }
+  const { commit, files, gated } = info;
   const job = (file: string): FileJob => ({ repo, revision, commit, file, storage, settings: s, gated, opts });
   const snapshot = path.join(storage, 'snapshots', commit);
   const fetchOne = async (file: string): Promise<void> => {

@@ -78,6 +78,17 @@ test('HF_HUB_OFFLINE=1 resolves from the cache without a request, and says what 
   assert.equal(await hubSnapshotDir('org/tiny', 'main', env), dir);
 });
 
+test('without a network a cached model is used with a warning, as huggingface_hub does; an uncached one is a clear error', async (t) => {
+  const { env } = await hubEnv(t, { 'org/tiny': tinyRepo() });
+  const dir = await resolveHubModel('org/tiny', 'main', { env });
+  const unreachable = { ...env, HF_ENDPOINT: 'http://127.0.0.1:9' }; // the discard port: nothing listens
+  const warnings: string[] = [];
+  const log = { debug() {}, info() {}, error() {}, warn: (m: string) => warnings.push(m) };
+  assert.equal(await resolveHubModel('org/tiny', 'main', { env: unreachable, log }), dir);
+  assert.match(warnings.join('\n'), /cannot reach http:\/\/127\.0\.0\.1:9 .*using the cached org\/tiny at main/);
+  await assert.rejects(resolveHubModel('org/other', 'main', { env: unreachable }), hubError('E_HUB', /cannot reach .* the cache has no org\/other at main/));
+});
+
 test('an interrupted download resumes from its .incomplete file instead of starting again', async (t) => {
   const repo = tinyRepo();
   const { hub, env, storage } = await hubEnv(t, { 'org/tiny': repo });
