@@ -10,7 +10,7 @@ import type { TextDocument } from 'vscode-languageserver-textdocument';
 import { MAX_EXPERIMENT_BYTES, parseExperiment, type LoadResult } from '../engine/config/load';
 import { SourceMap } from '../engine/config/positions';
 import type { CheckpointConfig } from '../engine/config/memory-estimate';
-import { isPathAllowed, type PathPolicy } from '../engine/config/paths';
+import { isPathAllowed, modelDirOf, type PathPolicy } from '../engine/config/paths';
 import type { ConfigValidator } from '../engine/config/schema-validator';
 import { LSPErrorCodes, ResponseError } from 'vscode-languageserver';
 import type { Experiment } from '../schemas/generated/experiment';
@@ -123,11 +123,11 @@ export class DocumentAnalyzer {
     this.maps.delete(uri);
   }
 
-  /** The checkpoint's config.json for `model.path`, read asynchronously and cached by mtime. */
+  /** The checkpoint's config.json for `model.path` (or a cached `model.hub`), read asynchronously and cached by mtime. */
   async checkpointConfig(analysis: Analysis): Promise<CheckpointConfig | undefined> {
-    const rel = analysis.config?.model.path;
-    if (!rel) return undefined;
-    const file = path.resolve(path.dirname(analysis.file), rel, 'config.json');
+    const dir = analysis.config ? await modelDirOf(analysis.config, analysis.file, analysis.paths.env) : undefined;
+    if (!dir) return undefined;
+    const file = path.join(dir, 'config.json');
     if (!(await isPathAllowed(file, analysis.paths))) return undefined; // reported as E_PATH_OUTSIDE; never read
     try {
       const s = await stat(file);

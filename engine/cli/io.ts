@@ -11,6 +11,8 @@ export interface CliIo {
   /** Whether stderr is a terminal (progress bars) or a pipe/file (plain lines). */
   isTTY: boolean;
   cwd: string;
+  /** The environment commands read settings from (HF_ENDPOINT, HF_TOKEN, …); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2 } as const;
@@ -21,6 +23,7 @@ export function processIo(): CliIo {
     err: (l) => process.stderr.write(l + '\n'),
     isTTY: Boolean(process.stderr.isTTY),
     cwd: process.cwd(),
+    env: process.env,
   };
 }
 

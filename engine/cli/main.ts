@@ -28,6 +28,9 @@ function version(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
+/** How `--model` of infer and eval is read; the order is resolveModelArg's (engine/model/hub.ts). */
+const MODEL_HELP = 'a folder that exists wins; otherwise ORG/NAME is a Hugging Face Hub id, downloaded into the Hugging Face cache ($HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub) or, with HF_HUB_OFFLINE=1, taken from it. HF_ENDPOINT and HF_TOKEN (or $HF_HOME/token) are honoured';
+
 /** Commander's accumulator for a repeatable option. */
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -118,18 +121,19 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
 
   program
     .command('infer')
-    .description('run a prompt through a Hugging Face style checkpoint folder (greedy or sampled), or print log-probabilities')
-    .requiredOption('--model <dir>', 'checkpoint folder: config.json, model.safetensors, tokenizer.json')
+    .description('run a prompt through a Hugging Face style checkpoint folder or Hub model (greedy or sampled), or print log-probabilities')
+    .requiredOption('--model <dir|ORG/NAME>', MODEL_HELP)
+    .option('--revision <rev>', 'Hub branch, tag or commit for an ORG/NAME model', 'main')
     .option('--prompt <text>', 'prompt text (tokenized with the checkpoint tokenizer)')
     .option('--prompt-ids <ids>', 'comma-separated token ids, bypassing the tokenizer')
     .addOption(new Option('--max-new-tokens <n>', 'tokens to generate').default(32).argParser(Number))
     .addOption(new Option('--temperature <t>', '0 = greedy').default(0).argParser(Number))
     .addOption(new Option('--seed <n>', 'sampling seed').default(0).argParser(Number))
     .option('--logprobs', 'print log-probabilities over the vocabulary at every prompt position as JSON', false)
-    .action(async (o: { model: string; prompt?: string; promptIds?: string; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
+    .action(async (o: { model: string; revision: string; prompt?: string; promptIds?: string; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
       const promptIds = o.promptIds?.split(',').map((x) => Number(x.trim()));
       if (promptIds?.some((x) => !Number.isInteger(x))) throw new BbioError('E_USAGE', `--prompt-ids must be comma-separated integers, got "${o.promptIds}"`);
-      setExit(await runInfer({ model: o.model, ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
+      setExit(await runInfer({ model: o.model, revision: o.revision, cwd: io.cwd, ...(io.env ? { env: io.env } : {}), ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
     });
 
   const runs = program.command('runs').description('inspect the run store');
@@ -160,7 +164,8 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
   program
     .command('eval')
     .description('score a checkpoint on a benchmark (--task) or MMLU-format files, or a run\'s base/SFT/GRPO models on its capability suites; prints accuracy, standard error and item count')
-    .option('--model <dir>', 'Hugging Face checkpoint folder (config.json, tokenizer.json) or run folder')
+    .option('--model <dir|ORG/NAME>', `Hugging Face checkpoint folder (config.json, tokenizer.json), run folder, or Hub model id. ${MODEL_HELP}`)
+    .option('--revision <rev>', 'Hub branch, tag or commit for an ORG/NAME model', 'main')
     .option('--task <name>', `benchmark in its published format: ${TASK_NAMES.join(', ')}`)
     .option('--data <path>', 'the task\'s file, or a folder holding it (multimedqa: a folder with all its members)')
     .option('--responses <file>', 'ifeval: score these responses ({"prompt", "response"} JSONL) without a model')
@@ -171,7 +176,7 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(new Option('--max-items <n>', 'items per suite or subject (0 = all)').argParser(Number))
     .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'gpu', 'native', 'wasm', 'cpu']).default('auto'))
     .option('--json', 'machine-readable output', false)
-    .action(async (o: { model?: string; task?: string; data?: string; responses?: string; limit?: number; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
+    .action(async (o: { model?: string; revision: string; task?: string; data?: string; responses?: string; limit?: number; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
 
   program
     .command('export')

@@ -12,7 +12,7 @@ import type { Experiment, ExperimentInput } from '../../schemas/generated/experi
 import { quoteExcerpt, type ErrorCode } from '../util/errors';
 import { pointerToPath, SourceMap, type PathSegment, type Range1 } from './positions';
 import { estimateMemory, formatBytes, type CheckpointConfig } from './memory-estimate';
-import { isPathAllowed, type PathPolicy } from './paths';
+import { isPathAllowed, modelDirOf, type PathPolicy } from './paths';
 import type { Problem } from './problems';
 import { byPosition, capProblems, hasErrors, MAX_PROBLEMS_PER_FILE, type OmittedProblems } from './problems';
 import { createConfigValidator, schemaAt, type ConfigValidator, type SchemaNode } from './schema-validator';
@@ -123,9 +123,12 @@ function isMissingName(err: ErrorObject): boolean {
  */
 async function memoryProblems(config: Experiment, file: string, map: SourceMap, options: LoadOptions): Promise<Problem[]> {
   let ckpt: CheckpointConfig | undefined;
-  if (config.model.path) {
+  if (config.model.path || config.model.hub) {
     if (options.skipFileChecks || !options.paths) return [];
-    const json = path.resolve(path.dirname(file), config.model.path, 'config.json');
+    // a Hub model not yet in the cache is estimated once the run has downloaded it
+    const dir = await modelDirOf(config, file, options.paths.env);
+    if (!dir) return [];
+    const json = path.join(dir, 'config.json');
     if (!(await isPathAllowed(json, options.paths))) return [];
     try {
       ckpt = JSON.parse(await readFile(json, 'utf8')) as CheckpointConfig;

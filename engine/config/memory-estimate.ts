@@ -67,7 +67,7 @@ interface Dims {
 }
 
 function dimsOf(config: Experiment, ckpt: CheckpointConfig | undefined): Dims {
-  if (config.model.path && ckpt) {
+  if ((config.model.path || config.model.hub) && ckpt) {
     const hidden = ckpt.hidden_size ?? 0;
     const heads = ckpt.num_attention_heads ?? 1;
     return {
@@ -117,14 +117,14 @@ export function estimateMemory(config: Experiment, checkpointConfig?: Checkpoint
   const lora = usesLora ? loraParams * BYTES : 0;
 
   // gradient + AdamW m and v for whatever a stage trains; sft/grpo also hold one gradient per capability
-  const optimizerPretrain = stages.has('pretrain') && !config.model.path ? params * BYTES * 3 : 0;
+  const optimizerPretrain = stages.has('pretrain') && !config.model.path && !config.model.hub ? params * BYTES * 3 : 0;
   const optimizerLora = usesLora ? loraParams * BYTES * (3 + CAPABILITY_COUNT) : 0;
   const optimizer = Math.max(optimizerPretrain, optimizerLora);
 
   const seq = d.context;
   const rolloutBatch = config.grpo.prompts_per_step * config.grpo.group_size;
   const activations = Math.max(
-    stages.has('pretrain') && !config.model.path ? activationBytes(d, config.pretrain.batch_size, seq) : 0,
+    stages.has('pretrain') && !config.model.path && !config.model.hub ? activationBytes(d, config.pretrain.batch_size, seq) : 0,
     stages.has('sft') ? activationBytes(d, config.sft.batch_per_capability, seq) : 0,
     stages.has('grpo') ? activationBytes(d, rolloutBatch, seq) : 0,
   );

@@ -10,7 +10,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
-import { BbioError } from '../util/errors';
+import { BbioError, type ErrorCode } from '../util/errors';
 import { isLoopback, isPrivateAddress, urlRefusal } from './paths';
 
 /** Redirect hops followed before giving up (browsers allow 20; an ontology host needs one or two). */
@@ -46,6 +46,23 @@ export interface FetchPublicOptions {
   signal?: AbortSignal;
   /** For tests: how host names resolve (default dns.lookup). */
   resolve?: Resolve;
+  /** Default GET. */
+  method?: 'GET' | 'HEAD';
+  /**
+   * Request headers. An `authorization` header goes to the origin of `url` only: a redirect to another
+   * origin (the Hub sends large files to its CDN) drops it, as browsers and Python's requests do, so a
+   * token never reaches a host the user did not name.
+   */
+  headers?: Record<string, string>;
+  /** `manual`: return the first response even when it is a redirect (its headers are what the caller needs). */
+  redirect?: 'follow' | 'manual';
+  /**
+   * Fail when a connection stays silent this long, waiting for the answer or in the middle of its body (a
+   * stalled server would otherwise hang the run for ever). Default: no limit.
+   */
+  idleTimeoutMs?: number;
+  /** The error code for too many redirects and idle timeouts (default E_ONTOLOGY_DOWNLOAD, the ontology loader's). */
+  errorCode?: Extract<ErrorCode, 'E_ONTOLOGY_DOWNLOAD' | 'E_HUB'>;
 }
 
 /**
@@ -55,6 +72,7 @@ export interface FetchPublicOptions {
  */
 export async function fetchPublic(url: string, opts: FetchPublicOptions = {}): Promise<{ res: http.IncomingMessage; url: string }> {
   let current = url;
+  const origin = new URL(url).origin;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     const why = urlRefusal(current);
     if (why) {
@@ -63,18 +81,32 @@ export async function fetchPublic(url: string, opts: FetchPublicOptions = {}): P
     }
     const u = new URL(current);
     const lookup = guardedLookup(isLoopback(u.hostname.replace(/^\[|\]$/g, '')), opts.resolve);
+    const headers = Object.fromEntries(Object.entries(opts.headers ?? {}).filter(([k]) => u.origin === origin || k.toLowerCase() !== 'authorization'));
     const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = (u.protocol === 'https:' ? https : http).get(u, { lookup, ...(opts.signal ? { signal: opts.signal } : {}) }, resolve);
+      let response: http.IncomingMessage | undefined;
+      const req = (u.protocol === 'https:' ? https : http).request(u, { method: opts.method ?? 'GET', headers, lookup, ...(opts.signal ? { signal: opts.signal } : {}) }, (r) => resolve((response = r)));
       req.on('error', reject);
+      if (opts.idleTimeoutMs !== undefined) {
+        const ms = opts.idleTimeoutMs;
+        const where = current;
+        // the socket's inactivity timer covers the wait for the headers and every gap in the body; the body's
+        // reader gets this error rather than a bare "aborted"
+        req.setTimeout(ms, () => {
+          const err = new BbioError(opts.errorCode ?? 'E_ONTOLOGY_DOWNLOAD', `${u.host} sent nothing for ${ms / 1000} s`, { file: where }, 'the connection stalled: run again (downloads resume where they stopped)');
+          response?.destroy(err);
+          req.destroy(err);
+        });
+      }
+      req.end();
     });
     const status = res.statusCode ?? 0;
     const location = res.headers.location;
-    if (status >= 300 && status < 400 && location) {
+    if (status >= 300 && status < 400 && location && opts.redirect !== 'manual') {
       res.resume(); // discard the redirect's body so the socket is freed
       current = new URL(location, current).toString();
       continue;
     }
     return { res, url: current };
   }
-  throw new BbioError('E_ONTOLOGY_DOWNLOAD', `more than ${MAX_REDIRECTS} redirects from ${url}`, { file: url }, 'download the file yourself and give its path');
+  throw new BbioError(opts.errorCode ?? 'E_ONTOLOGY_DOWNLOAD', `more than ${MAX_REDIRECTS} redirects from ${url}`, { file: url }, 'download the file yourself and give its path');
 }

@@ -5,10 +5,11 @@
  * One function checks every path-carrying field of the schema; `validate`, the language server and `run`
  * all go through it (via the loader's semantic rules), before anything named in the file is read.
  */
-import { realpath } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { isIP } from 'node:net';
+import { getRepoFolderName } from '@huggingface/hub';
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { ErrorCode } from '../util/errors';
 import type { PathSegment } from './positions';
@@ -61,11 +62,64 @@ export function pathFieldsOf(config: Experiment): PathField[] {
   return out;
 }
 
-/** The Hugging Face hub cache: `$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub` (huggingface_hub's order). */
+/** Hugging Face's home folder: `$HF_HOME`, else `$XDG_CACHE_HOME/huggingface`, else `~/.cache/huggingface` (huggingface_hub's constants). */
+export function hfHome(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['HF_HOME']) return path.resolve(env['HF_HOME']);
+  return path.join(env['XDG_CACHE_HOME'] ? path.resolve(env['XDG_CACHE_HOME']) : path.join(os.homedir(), '.cache'), 'huggingface');
+}
+
+/**
+ * The Hugging Face hub cache: `$HF_HUB_CACHE`, else the older `$HUGGINGFACE_HUB_CACHE`, else `hfHome()/hub`
+ * (huggingface_hub's order, so `transformers` and this engine share one cache).
+ */
 export function hfHubCache(env: NodeJS.ProcessEnv = process.env): string {
-  if (env['HF_HUB_CACHE']) return path.resolve(env['HF_HUB_CACHE']);
-  if (env['HF_HOME']) return path.join(path.resolve(env['HF_HOME']), 'hub');
-  return path.join(os.homedir(), '.cache', 'huggingface', 'hub');
+  const explicit = env['HF_HUB_CACHE'] || env['HUGGINGFACE_HUB_CACHE'];
+  return explicit ? path.resolve(explicit) : path.join(hfHome(env), 'hub');
+}
+
+/** `models--ORG--NAME` in the hub cache, as huggingface_hub names it. */
+export function hubRepoDir(repo: string, env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(hfHubCache(env), getRepoFolderName({ type: 'model', name: repo }));
+}
+
+/** A commit id, as the Hub writes it in refs/ and snapshots/. */
+export const COMMIT_ID = /^[0-9a-f]{40}$/;
+
+/**
+ * The cached snapshot folder of Hub model `repo` at `revision` (a commit, or a branch or tag through
+ * `refs/<revision>`), or undefined when the cache has none with a config.json. Reads the cache only.
+ */
+export async function hubSnapshotDir(repo: string, revision: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const storage = hubRepoDir(repo, env);
+  let commit = revision;
+  if (!COMMIT_ID.test(revision)) {
+    try {
+      commit = (await readFile(path.join(storage, 'refs', revision), 'utf8')).trim();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // never downloaded at this revision
+      throw e;
+    }
+  }
+  const dir = path.join(storage, 'snapshots', commit);
+  try {
+    await stat(path.join(dir, 'config.json'));
+    return dir;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined; // a partial snapshot: not usable
+    throw e;
+  }
+}
+
+/**
+ * The local checkpoint folder an experiment names: `model.path` resolved against the experiment file, the
+ * cached snapshot of `model.hub` (undefined until it is downloaded), or undefined for a preset.
+ */
+export async function modelDirOf(config: Experiment, file: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  if (config.model.path) return path.resolve(path.dirname(file), config.model.path);
+  if (config.model.hub) return hubSnapshotDir(config.model.hub, config.model.revision ?? 'main', env);
+  return undefined;
 }
 
 /**

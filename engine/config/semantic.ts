@@ -12,7 +12,7 @@ import type { PathSegment, SourceMap } from './positions';
 import type { Problem } from './problems';
 import type { ErrorObject } from 'ajv';
 import { applyOverrides, checkOverridePath, countVariants, createOverrideValidator, expandVariants, MAX_VARIANTS, normalizeVariants, type OverrideValidator, type VariantSpec } from './variants';
-import { checkExperimentPaths, isPathAllowed, type PathPolicy } from './paths';
+import { checkExperimentPaths, isPathAllowed, modelDirOf, type PathPolicy } from './paths';
 import { schemaAt } from './schema-validator';
 import { didYouMean } from './suggest';
 
@@ -106,7 +106,17 @@ const checkModel: Rule = ({ input, config }, report) => {
   if (input.model?.preset !== undefined && input.model?.path !== undefined) {
     report(['model', 'path'], 'E_CONFLICT', '`model.preset` and `model.path` are both set', 'keep `path` to fine-tune your checkpoint, or `preset: bio-tiny` to train one from scratch');
   }
-  if (config.model.path) return;
+  // a Hub model excludes the other two sources: which one the run used would otherwise be a silent choice
+  if (input.model?.hub !== undefined && input.model?.path !== undefined) {
+    report(['model', 'hub'], 'E_CONFLICT', '`model.hub` and `model.path` are both set', 'keep `hub` to download the model into the Hugging Face cache, or `path` for a local checkpoint folder');
+  }
+  if (input.model?.hub !== undefined && input.model?.preset !== undefined) {
+    report(['model', 'hub'], 'E_CONFLICT', '`model.hub` and `model.preset` are both set', 'keep `hub` to fine-tune the Hub model, or `preset: bio-tiny` to train one from scratch');
+  }
+  if (input.model?.revision !== undefined && input.model?.hub === undefined) {
+    report(['model', 'revision'], 'E_CONFLICT', '`model.revision` only applies to a Hub model, and `model.hub` is not set', 'set model.hub: ORG/NAME, or remove revision');
+  }
+  if (config.model.path || config.model.hub) return;
   const d = config.model.dims;
   if (d.hidden_size % d.heads !== 0) report(['model', 'dims', 'heads'], 'E_MODEL_DIMS', `hidden_size ${d.hidden_size} is not divisible by heads ${d.heads}`, 'choose heads that divide hidden_size');
   else if ((d.hidden_size / d.heads) % 2 !== 0) report(['model', 'dims', 'heads'], 'E_MODEL_DIMS', `head dimension ${d.hidden_size / d.heads} is odd; rotary embeddings need an even one`, 'change heads or hidden_size');
@@ -132,9 +142,11 @@ async function checkpointDims(dir: string): Promise<ModelDims | undefined> {
 
 const checkLoraRank: Rule = async ({ config, file, checkFiles, paths }, report) => {
   let dims: ModelDims | undefined;
-  if (config.model.path) {
-    const dir = path.resolve(path.dirname(file), config.model.path);
-    if (!checkFiles || !(await mayRead(dir, paths))) return;
+  if (config.model.path || config.model.hub) {
+    if (!checkFiles) return;
+    // a Hub model not downloaded yet has no dimensions to check until the run fetches it
+    const dir = await modelDirOf(config, file, paths?.env);
+    if (!dir || !(await mayRead(dir, paths))) return;
     dims = await checkpointDims(dir);
   } else {
     dims = config.model.dims;
@@ -188,16 +200,17 @@ export function checkStageDependencies(stages: readonly StageName[], available: 
 
 const PRODUCER_HINT: Record<StageOutput, string> = {
   dataset: 'add `synthesize` before it',
-  base_model: 'add `pretrain` (bio-tiny), or set model.path to a Hugging Face checkpoint',
+  base_model: 'add `pretrain` (bio-tiny), or set model.path to a Hugging Face checkpoint or model.hub to a Hub model',
   sft_adapter: 'add `sft` before it',
   grpo_adapter: 'add `grpo` before it',
   report: 'add `evaluate`',
 };
 
 const checkStages: Rule = ({ config }, report) => {
-  const external = new Set<StageOutput>(config.model.path ? ['base_model'] : []);
-  if (config.model.path && config.stages.includes('pretrain')) {
-    report(['stages'], 'E_CONFLICT', '`pretrain` trains bio-tiny from scratch, but model.path points at a checkpoint', 'remove `pretrain` from stages to fine-tune the checkpoint');
+  const external = new Set<StageOutput>(config.model.path || config.model.hub ? ['base_model'] : []);
+  if ((config.model.path || config.model.hub) && config.stages.includes('pretrain')) {
+    const which = config.model.path ? 'model.path points at a checkpoint' : 'model.hub names a Hub model';
+    report(['stages'], 'E_CONFLICT', `\`pretrain\` trains bio-tiny from scratch, but ${which}`, 'remove `pretrain` from stages to fine-tune the checkpoint');
   }
   for (const { stage, missing } of checkStageDependencies(config.stages, external)) {
     report(['stages'], 'E_STAGE_DEPENDENCY', `stage \`${stage}\` needs ${missing.replace('_', ' ')}, which no earlier stage produces`, PRODUCER_HINT[missing]);

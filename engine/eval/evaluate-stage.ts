@@ -18,7 +18,7 @@ import reportSchema from '../../schemas/report.schema.json';
 import type { Experiment } from '../../schemas/generated/experiment';
 import type { EvalReport } from '../../schemas/generated/report';
 import { openCompute, type ComputeFactory, type Compute } from '../compute';
-import { loadTokenizer } from '../model/resources';
+import { baseModelDir, loadTokenizer } from '../model/resources';
 import { EdgeIndex, TermLexicon } from '../verify/answers';
 import type { RewardContext } from '../verify/rewards';
 import { outputExists } from '../core/outputs';
@@ -179,7 +179,7 @@ function readManifest(runDir: string): Record<string, unknown> {
 export async function runEvaluate(ctx: StageContext, open: ComputeFactory = openCompute): Promise<StageResult> {
   const cfg = ctx.config;
   const t0 = performance.now();
-  const baseDir = (await outputExists('base_model', ctx.paths.base_model)) ? ctx.paths.base_model : cfg.model.path ? path.resolve(path.dirname(ctx.experimentFile), cfg.model.path) : ctx.paths.base_model;
+  const baseDir = (await outputExists('base_model', ctx.paths.base_model)) ? ctx.paths.base_model : await baseModelDir(ctx);
   const testFile = path.join(ctx.paths.dataset, DATASET_FILES.test);
   const testExamples = readExamples(testFile);
   const ontology = await loadExperimentOntology(cfg, ctx.experimentFile);

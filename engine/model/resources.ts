@@ -5,12 +5,20 @@
 import * as fs from 'node:fs';
 import path from 'node:path';
 import type { StageContext } from '../core/stage';
+import { modelDirOf } from '../config/paths';
 import { BbioError } from '../util/errors';
 import { BpeTokenizer } from './tokenizer';
 
-/** Where the base model comes from: the pretrain output, or the user's checkpoint (`model.path`, relative to the experiment file). */
-export function baseModelDir(ctx: StageContext): string {
-  return ctx.config.model.path ? path.resolve(path.dirname(ctx.experimentFile), ctx.config.model.path) : ctx.paths.base_model;
+/**
+ * Where the base model comes from: the user's checkpoint (`model.path`, relative to the experiment file), the
+ * cached snapshot of `model.hub` (the pipeline downloads it before the first stage), or the pretrain output.
+ */
+export async function baseModelDir(ctx: StageContext): Promise<string> {
+  if (!ctx.config.model.path && !ctx.config.model.hub) return ctx.paths.base_model;
+  const dir = await modelDirOf(ctx.config, ctx.experimentFile);
+  if (dir) return dir;
+  const { hub, revision = 'main' } = ctx.config.model;
+  throw new BbioError('E_HUB_OFFLINE', `the Hugging Face cache has no ${hub} at ${revision}`, { file: ctx.experimentFile }, 'run the experiment again with network access (the run downloads it first), or unset HF_HUB_OFFLINE');
 }
 
 /** Loads the base model directory's tokenizer (tokenizer.json beside config.json). */

@@ -14,6 +14,7 @@ import type { Logger } from '../util/log';
 import { gitState, sha256 } from '../util/provenance';
 import { makeRng } from '../util/rng';
 import { checkStageDependencies } from '../config/semantic';
+import { resolveHubModel } from '../model/hub';
 import { RunStore, type StoreIo } from './store';
 import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from '../core/stage';
 import { outputExists } from '../core/outputs';
@@ -93,6 +94,22 @@ function stageSink(sink: EventSink, stage: StageName): EventSink {
   };
 }
 
+/**
+ * Downloads `model.hub` into the Hugging Face cache before the first stage that reads the base model, so a
+ * stage never waits on the network half-way and `--resume` finds it cached. Progress goes out as `run`
+ * progress events (step and total in bytes of the file named in the message: `fields.unit`), which the CLI and the
+ * editor's status bar show.
+ */
+async function fetchHubModel(opts: RunOptions, ordered: readonly StageName[], sink: EventSink, signal: AbortSignal): Promise<void> {
+  const { hub, revision = 'main' } = opts.config.model;
+  if (!hub || !ordered.some((s) => STAGE_IO[s].needs.includes('base_model'))) return;
+  const dir = await resolveHubModel(hub, revision, {
+    log: opts.log, signal,
+    onProgress: (p) => sink.emit({ kind: 'phase', stage: 'run', status: 'progress', step: p.bytes, ...(Number.isFinite(p.total) ? { total: p.total } : {}), message: `downloading ${p.repo}/${p.file}`, fields: { unit: 'bytes' } }),
+  });
+  sink.emit({ kind: 'log', level: 'info', msg: `model ${hub}@${revision}: ${dir}` });
+}
+
 export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
   const requested = opts.stages ?? opts.config.stages;
   const ordered = STAGE_ORDER.filter((s) => requested.includes(s));
@@ -127,9 +144,9 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
 
   sink.emit({ kind: 'phase', stage: 'run', status: opts.resumeDir ? 'resumed' : 'started', message: `${opts.resumeDir ? 'resuming' : 'starting'} ${ordered.join(' → ')}`, fields: { experiment: opts.experimentFile, stages: ordered, stepsScale: opts.stepsScale ?? 1 } });
 
-  // outputs already on disk (resume) or external (model.path) count as available
+  // outputs already on disk (resume) or external (model.path, model.hub) count as available
   const available = new Set<StageOutput>();
-  if (opts.config.model.path) available.add('base_model');
+  if (opts.config.model.path || opts.config.model.hub) available.add('base_model');
   for (const out of Object.keys(OUTPUT_PATHS) as StageOutput[]) if (await outputExists(out, paths[out])) available.add(out);
   const missing = checkStageDependencies(ordered, available);
   if (missing.length) {
@@ -139,6 +156,7 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
   }
 
   try {
+    await fetchHubModel(opts, ordered, sink, controller.signal);
     for (const name of ordered) {
       const def = opts.stageTable[name];
       if (!def) {

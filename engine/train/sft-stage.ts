@@ -54,7 +54,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
   const totalSteps = Math.max(1, Math.round(s.steps * ctx.stepsScale));
   const warmup = Math.min(Math.round(s.schedule.warmup_steps * ctx.stepsScale), totalSteps - 1);
 
-  const baseDir = baseModelDir(ctx);
+  const baseDir = await baseModelDir(ctx);
   const tokenizer = await BpeTokenizer.load(path.join(baseDir, 'tokenizer.json'));
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   await ctx.updateManifest({ backend: compute.describe() });

@@ -53,6 +53,12 @@ export const ERROR_CODES = [
   'E_SLURM_UNAVAILABLE',
   'E_SLURM_REJECTED',
   'E_SLURM_NOT_SHARED',
+  // Hugging Face Hub downloads and cache
+  'E_HUB',
+  'E_HUB_AUTH',
+  'E_HUB_NOT_FOUND',
+  'E_HUB_OFFLINE',
+  'E_HUB_INTEGRITY',
   // generic
   'E_IO',
   'E_USAGE',

@@ -16,7 +16,7 @@ export interface ProgressSnapshot {
   total?: number;
   /** Estimated milliseconds until the current stage finishes; undefined until two steps were seen. */
   etaMs?: number;
-  /** Last error or cancellation message, for the tooltip. */
+  /** Last error or cancellation message for the tooltip, or what the run does before its first stage (a download). */
   message?: string;
 }
 
@@ -50,8 +50,12 @@ export class RunProgress {
       switch (e.status) {
         case 'started':
         case 'resumed':
-        case 'progress':
           this.snapshot = { ...this.snapshot, phase: 'running' };
+          return;
+        case 'progress':
+          // the runner's own work before the first stage, such as downloading a Hub model: its message, and
+          // how far along it is; the next stage's start replaces it
+          this.snapshot = { ...this.snapshot, phase: 'running', ...(e.message ? { message: `${e.message}${e.total && e.step !== undefined ? ` ${Math.floor((100 * e.step) / e.total)}%` : ''}` } : {}) };
           return;
         case 'completed':
           this.snapshot = { runId: this.snapshot.runId, phase: 'completed', ...(e.message ? { message: e.message } : {}) };
@@ -129,7 +133,7 @@ export function formatStatusText(p: Readonly<ProgressSnapshot>): string {
     case 'starting':
       return '$(sync~spin) BalancedBio: starting';
     case 'running': {
-      if (!p.stage) return '$(sync~spin) BalancedBio: running';
+      if (!p.stage) return `$(sync~spin) BalancedBio: ${p.message ?? 'running'}`;
       const steps = p.step !== undefined ? ` ${p.step}${p.total !== undefined ? `/${p.total}` : ''}` : '';
       const eta = p.etaMs !== undefined ? ` · ETA ${formatDuration(p.etaMs)}` : '';
       return `$(sync~spin) BalancedBio: ${p.stage}${steps}${eta}`;

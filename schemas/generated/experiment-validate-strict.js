@@ -3,21 +3,22 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","markdownDescription":"The model: the bio-tiny preset or a local Hugging Face checkpoint.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`.","examples":["models/qwen2-0.5b"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama/Qwen2-style model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama/Qwen2-style model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Tensor backend.","markdownDescription":"Tensor backend: `auto` picks the fastest that works (CUDA → native → wasm → cpu) and says why in one line; `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm`, `cpu` = pure JavaScript.","default":"auto","enum":["auto","gpu","native","wasm","cpu"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face Llama/Qwen2 names).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined.","markdownDescription":"How per-capability gradients g_c are combined:\n- `none`: g = Σ w_c g_c (ablation baseline)\n- `pcgrad`: project conflicting pairs (Yu et al., 2020)\n- `subspace`: remove other capabilities' recent gradient subspaces (GPM-style)\n- `olora`: one adapter per capability plus an orthogonality penalty (O-LoRA, Wang et al., 2023)","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix.","markdownDescription":"Dot products over all LoRA parameters jointly or per matrix.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection.","markdownDescription":"Parameters of the subspace projection.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of singular-value energy the kept basis holds.","markdownDescription":"Fraction of singular-value energy the kept basis holds.","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"Recent gradients kept per capability for the SVD.","markdownDescription":"Recent gradients kept per capability for the SVD.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases every K steps.","markdownDescription":"Recompute the bases every K steps.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k.","markdownDescription":"Upper bound on the basis size k.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined: `none`, `pcgrad` (Yu et al. 2020) or `subspace` (gradient-window bases). `subspace` reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func4 = require("ajv/dist/runtime/ucs2length").default;
 const pattern4 = new RegExp("^[a-z0-9][a-z0-9._-]{0,63}$", "u");
 const pattern5 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern6 = new RegExp("^[A-Za-z][A-Za-z0-9_]*$", "u");
-const pattern7 = new RegExp("^[a-z][a-z0-9_]*$", "u");
-const pattern8 = new RegExp("^[a-z0-9][a-z0-9._-]{0,47}$", "u");
-const pattern9 = new RegExp("^\\S+$", "u");
-const pattern14 = new RegExp("^[A-Za-z0-9_.,-]+$", "u");
-const pattern15 = new RegExp("^[A-Za-z0-9_.-]+$", "u");
-const pattern17 = new RegExp("^(\\d+-)?\\d+(:\\d{1,2}){0,2}$", "u");
-const pattern18 = new RegExp("^\\d+[KMGT]?$", "u");
-const pattern19 = new RegExp("^--?[A-Za-z]", "u");
+const pattern7 = new RegExp("^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$", "u");
+const pattern8 = new RegExp("^[a-z][a-z0-9_]*$", "u");
+const pattern9 = new RegExp("^[a-z0-9][a-z0-9._-]{0,47}$", "u");
+const pattern10 = new RegExp("^\\S+$", "u");
+const pattern15 = new RegExp("^[A-Za-z0-9_.,-]+$", "u");
+const pattern16 = new RegExp("^[A-Za-z0-9_.-]+$", "u");
+const pattern18 = new RegExp("^(\\d+-)?\\d+(:\\d{1,2}){0,2}$", "u");
+const pattern19 = new RegExp("^\\d+[KMGT]?$", "u");
+const pattern20 = new RegExp("^--?[A-Za-z]", "u");
 
 function validate20(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 /*# sourceURL="https://balancedbio.dev/schemas/experiment.schema.json" */;
@@ -1663,7 +1664,7 @@ if(data.model !== undefined){
 let data55 = data.model;
 if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
 for(const key11 in data55){
-if(!(((((key11 === "preset") || (key11 === "path")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
+if(!(((((((key11 === "preset") || (key11 === "path")) || (key11 === "hub")) || (key11 === "revision")) || (key11 === "dims")) || (key11 === "backend")) || (key11 === "workers"))){
 const err129 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model,data:data55};
 if(vErrors === null){
 vErrors = [err129];
@@ -1710,12 +1711,11 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data55.dims !== undefined){
-let data58 = data55.dims;
-if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
-for(const key12 in data58){
-if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
-const err133 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data58};
+if(data55.hub !== undefined){
+let data58 = data55.hub;
+if(typeof data58 === "string"){
+if(!pattern7.test(data58)){
+const err133 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema31.properties.model.properties.hub,data:data58};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1725,10 +1725,8 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data58.vocab_size !== undefined){
-let data59 = data58.vocab_size;
-if(!((typeof data59 == "number") && (!(data59 % 1) && !isNaN(data59)))){
-const err134 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+else {
+const err134 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.hub.type,parentSchema:schema31.properties.model.properties.hub,data:data58};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1737,9 +1735,12 @@ vErrors.push(err134);
 }
 errors++;
 }
-if(typeof data59 == "number"){
-if(data59 > 65536 || isNaN(data59)){
-const err135 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+}
+if(data55.revision !== undefined){
+let data59 = data55.revision;
+if(typeof data59 === "string"){
+if(func4(data59) < 1){
+const err135 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.model.properties.revision,data:data59};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1748,8 +1749,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-if(data59 < 260 || isNaN(data59)){
-const err136 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data59};
+}
+else {
+const err136 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.revision.type,parentSchema:schema31.properties.model.properties.revision,data:data59};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1759,11 +1761,12 @@ vErrors.push(err136);
 errors++;
 }
 }
-}
-if(data58.hidden_size !== undefined){
-let data60 = data58.hidden_size;
-if(!((typeof data60 == "number") && (!(data60 % 1) && !isNaN(data60)))){
-const err137 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+if(data55.dims !== undefined){
+let data60 = data55.dims;
+if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
+for(const key12 in data60){
+if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
+const err137 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data60};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1772,9 +1775,11 @@ vErrors.push(err137);
 }
 errors++;
 }
-if(typeof data60 == "number"){
-if(data60 > 4096 || isNaN(data60)){
-const err138 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+}
+if(data60.vocab_size !== undefined){
+let data61 = data60.vocab_size;
+if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
+const err138 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1783,8 +1788,9 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(data60 < 8 || isNaN(data60)){
-const err139 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data60};
+if(typeof data61 == "number"){
+if(data61 > 65536 || isNaN(data61)){
+const err139 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1793,12 +1799,8 @@ vErrors.push(err139);
 }
 errors++;
 }
-}
-}
-if(data58.layers !== undefined){
-let data61 = data58.layers;
-if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
-const err140 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+if(data61 < 260 || isNaN(data61)){
+const err140 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1807,9 +1809,12 @@ vErrors.push(err140);
 }
 errors++;
 }
-if(typeof data61 == "number"){
-if(data61 > 64 || isNaN(data61)){
-const err141 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+}
+}
+if(data60.hidden_size !== undefined){
+let data62 = data60.hidden_size;
+if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+const err141 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1818,8 +1823,9 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(data61 < 1 || isNaN(data61)){
-const err142 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data61};
+if(typeof data62 == "number"){
+if(data62 > 4096 || isNaN(data62)){
+const err142 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1828,12 +1834,8 @@ vErrors.push(err142);
 }
 errors++;
 }
-}
-}
-if(data58.heads !== undefined){
-let data62 = data58.heads;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-const err143 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+if(data62 < 8 || isNaN(data62)){
+const err143 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1842,9 +1844,12 @@ vErrors.push(err143);
 }
 errors++;
 }
-if(typeof data62 == "number"){
-if(data62 > 64 || isNaN(data62)){
-const err144 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+}
+}
+if(data60.layers !== undefined){
+let data63 = data60.layers;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+const err144 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1853,8 +1858,9 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data62 < 1 || isNaN(data62)){
-const err145 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data62};
+if(typeof data63 == "number"){
+if(data63 > 64 || isNaN(data63)){
+const err145 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1863,12 +1869,8 @@ vErrors.push(err145);
 }
 errors++;
 }
-}
-}
-if(data58.kv_heads !== undefined){
-let data63 = data58.kv_heads;
-if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-const err146 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+if(data63 < 1 || isNaN(data63)){
+const err146 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1877,9 +1879,12 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(typeof data63 == "number"){
-if(data63 > 64 || isNaN(data63)){
-const err147 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+}
+}
+if(data60.heads !== undefined){
+let data64 = data60.heads;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+const err147 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1888,8 +1893,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(data63 < 1 || isNaN(data63)){
-const err148 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data63};
+if(typeof data64 == "number"){
+if(data64 > 64 || isNaN(data64)){
+const err148 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1898,12 +1904,8 @@ vErrors.push(err148);
 }
 errors++;
 }
-}
-}
-if(data58.intermediate_size !== undefined){
-let data64 = data58.intermediate_size;
-if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
-const err149 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+if(data64 < 1 || isNaN(data64)){
+const err149 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1912,9 +1914,12 @@ vErrors.push(err149);
 }
 errors++;
 }
-if(typeof data64 == "number"){
-if(data64 > 16384 || isNaN(data64)){
-const err150 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+}
+}
+if(data60.kv_heads !== undefined){
+let data65 = data60.kv_heads;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+const err150 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1923,8 +1928,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(data64 < 8 || isNaN(data64)){
-const err151 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data64};
+if(typeof data65 == "number"){
+if(data65 > 64 || isNaN(data65)){
+const err151 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1933,12 +1939,8 @@ vErrors.push(err151);
 }
 errors++;
 }
-}
-}
-if(data58.context_length !== undefined){
-let data65 = data58.context_length;
-if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-const err152 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+if(data65 < 1 || isNaN(data65)){
+const err152 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1947,9 +1949,12 @@ vErrors.push(err152);
 }
 errors++;
 }
-if(typeof data65 == "number"){
-if(data65 > 8192 || isNaN(data65)){
-const err153 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+}
+}
+if(data60.intermediate_size !== undefined){
+let data66 = data60.intermediate_size;
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+const err153 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1958,8 +1963,9 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(data65 < 16 || isNaN(data65)){
-const err154 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data65};
+if(typeof data66 == "number"){
+if(data66 > 16384 || isNaN(data66)){
+const err154 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1968,12 +1974,8 @@ vErrors.push(err154);
 }
 errors++;
 }
-}
-}
-if(data58.tie_embeddings !== undefined){
-let data66 = data58.tie_embeddings;
-if(typeof data66 !== "boolean"){
-const err155 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data66};
+if(data66 < 8 || isNaN(data66)){
+const err155 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1983,11 +1985,11 @@ vErrors.push(err155);
 errors++;
 }
 }
-if(data58.rope_theta !== undefined){
-let data67 = data58.rope_theta;
-if(typeof data67 == "number"){
-if(data67 < 1 || isNaN(data67)){
-const err156 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
+}
+if(data60.context_length !== undefined){
+let data67 = data60.context_length;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+const err156 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1996,9 +1998,9 @@ vErrors.push(err156);
 }
 errors++;
 }
-}
-else {
-const err157 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data67};
+if(typeof data67 == "number"){
+if(data67 > 8192 || isNaN(data67)){
+const err157 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2007,10 +2009,8 @@ vErrors.push(err157);
 }
 errors++;
 }
-}
-}
-else {
-const err158 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data58};
+if(data67 < 16 || isNaN(data67)){
+const err158 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2020,10 +2020,11 @@ vErrors.push(err158);
 errors++;
 }
 }
-if(data55.backend !== undefined){
-let data68 = data55.backend;
-if(typeof data68 !== "string"){
-const err159 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data68};
+}
+if(data60.tie_embeddings !== undefined){
+let data68 = data60.tie_embeddings;
+if(typeof data68 !== "boolean"){
+const err159 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data68};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2032,8 +2033,12 @@ vErrors.push(err159);
 }
 errors++;
 }
-if(!(((((data68 === "auto") || (data68 === "gpu")) || (data68 === "native")) || (data68 === "wasm")) || (data68 === "cpu"))){
-const err160 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data68};
+}
+if(data60.rope_theta !== undefined){
+let data69 = data60.rope_theta;
+if(typeof data69 == "number"){
+if(data69 < 1 || isNaN(data69)){
+const err160 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data69};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2043,10 +2048,8 @@ vErrors.push(err160);
 errors++;
 }
 }
-if(data55.workers !== undefined){
-let data69 = data55.workers;
-if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
-const err161 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data69};
+else {
+const err161 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data69};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2055,9 +2058,10 @@ vErrors.push(err161);
 }
 errors++;
 }
-if(typeof data69 == "number"){
-if(data69 > 64 || isNaN(data69)){
-const err162 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data69};
+}
+}
+else {
+const err162 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data60};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2066,8 +2070,11 @@ vErrors.push(err162);
 }
 errors++;
 }
-if(data69 < 0 || isNaN(data69)){
-const err163 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data69};
+}
+if(data55.backend !== undefined){
+let data70 = data55.backend;
+if(typeof data70 !== "string"){
+const err163 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data70};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2076,11 +2083,8 @@ vErrors.push(err163);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err164 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data55};
+if(!(((((data70 === "auto") || (data70 === "gpu")) || (data70 === "native")) || (data70 === "wasm")) || (data70 === "cpu"))){
+const err164 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data70};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2090,12 +2094,10 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data.pretrain !== undefined){
-let data70 = data.pretrain;
-if(data70 && typeof data70 == "object" && !Array.isArray(data70)){
-for(const key13 in data70){
-if(!(func1.call(schema31.properties.pretrain.properties, key13))){
-const err165 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data70};
+if(data55.workers !== undefined){
+let data71 = data55.workers;
+if(!((typeof data71 == "number") && (!(data71 % 1) && !isNaN(data71)))){
+const err165 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data71};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2104,11 +2106,9 @@ vErrors.push(err165);
 }
 errors++;
 }
-}
-if(data70.corpus !== undefined){
-let data71 = data70.corpus;
-if(typeof data71 !== "string"){
-const err166 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.pretrain.properties.corpus.type,parentSchema:schema31.properties.pretrain.properties.corpus,data:data71};
+if(typeof data71 == "number"){
+if(data71 > 64 || isNaN(data71)){
+const err166 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data71};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2117,8 +2117,8 @@ vErrors.push(err166);
 }
 errors++;
 }
-if(!(((data71 === "knowledge_and_train") || (data71 === "knowledge")) || (data71 === "train"))){
-const err167 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.pretrain.properties.corpus.enum,parentSchema:schema31.properties.pretrain.properties.corpus,data:data71};
+if(data71 < 0 || isNaN(data71)){
+const err167 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data71};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2128,10 +2128,10 @@ vErrors.push(err167);
 errors++;
 }
 }
-if(data70.knowledge_passages !== undefined){
-let data72 = data70.knowledge_passages;
-if(!((typeof data72 == "number") && (!(data72 % 1) && !isNaN(data72)))){
-const err168 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.knowledge_passages.type,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data72};
+}
+}
+else {
+const err168 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data55};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2140,9 +2140,13 @@ vErrors.push(err168);
 }
 errors++;
 }
-if(typeof data72 == "number"){
-if(data72 > 100 || isNaN(data72)){
-const err169 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data72};
+}
+if(data.pretrain !== undefined){
+let data72 = data.pretrain;
+if(data72 && typeof data72 == "object" && !Array.isArray(data72)){
+for(const key13 in data72){
+if(!(func1.call(schema31.properties.pretrain.properties, key13))){
+const err169 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data72};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2151,8 +2155,11 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(data72 < 1 || isNaN(data72)){
-const err170 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data72};
+}
+if(data72.corpus !== undefined){
+let data73 = data72.corpus;
+if(typeof data73 !== "string"){
+const err170 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.pretrain.properties.corpus.type,parentSchema:schema31.properties.pretrain.properties.corpus,data:data73};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2161,12 +2168,8 @@ vErrors.push(err170);
 }
 errors++;
 }
-}
-}
-if(data70.steps !== undefined){
-let data73 = data70.steps;
-if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
-const err171 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
+if(!(((data73 === "knowledge_and_train") || (data73 === "knowledge")) || (data73 === "train"))){
+const err171 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.pretrain.properties.corpus.enum,parentSchema:schema31.properties.pretrain.properties.corpus,data:data73};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2175,9 +2178,11 @@ vErrors.push(err171);
 }
 errors++;
 }
-if(typeof data73 == "number"){
-if(data73 > 1000000 || isNaN(data73)){
-const err172 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
+}
+if(data72.knowledge_passages !== undefined){
+let data74 = data72.knowledge_passages;
+if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
+const err172 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.knowledge_passages.type,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data74};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2186,8 +2191,9 @@ vErrors.push(err172);
 }
 errors++;
 }
-if(data73 < 1 || isNaN(data73)){
-const err173 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data73};
+if(typeof data74 == "number"){
+if(data74 > 100 || isNaN(data74)){
+const err173 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data74};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2196,12 +2202,8 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-}
-if(data70.batch_size !== undefined){
-let data74 = data70.batch_size;
-if(!((typeof data74 == "number") && (!(data74 % 1) && !isNaN(data74)))){
-const err174 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
+if(data74 < 1 || isNaN(data74)){
+const err174 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data74};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2210,9 +2212,12 @@ vErrors.push(err174);
 }
 errors++;
 }
-if(typeof data74 == "number"){
-if(data74 > 4096 || isNaN(data74)){
-const err175 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
+}
+}
+if(data72.steps !== undefined){
+let data75 = data72.steps;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
+const err175 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data75};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2221,8 +2226,9 @@ vErrors.push(err175);
 }
 errors++;
 }
-if(data74 < 1 || isNaN(data74)){
-const err176 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data74};
+if(typeof data75 == "number"){
+if(data75 > 1000000 || isNaN(data75)){
+const err176 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data75};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2231,13 +2237,8 @@ vErrors.push(err176);
 }
 errors++;
 }
-}
-}
-if(data70.learning_rate !== undefined){
-let data75 = data70.learning_rate;
-if(typeof data75 == "number"){
-if(data75 > 1 || isNaN(data75)){
-const err177 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
+if(data75 < 1 || isNaN(data75)){
+const err177 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data75};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2246,8 +2247,12 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(data75 <= 0 || isNaN(data75)){
-const err178 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
+}
+}
+if(data72.batch_size !== undefined){
+let data76 = data72.batch_size;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err178 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data76};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2256,9 +2261,9 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-else {
-const err179 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data75};
+if(typeof data76 == "number"){
+if(data76 > 4096 || isNaN(data76)){
+const err179 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data76};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2267,11 +2272,8 @@ vErrors.push(err179);
 }
 errors++;
 }
-}
-if(data70.warmup_steps !== undefined){
-let data76 = data70.warmup_steps;
-if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
-const err180 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
+if(data76 < 1 || isNaN(data76)){
+const err180 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data76};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2280,9 +2282,13 @@ vErrors.push(err180);
 }
 errors++;
 }
-if(typeof data76 == "number"){
-if(data76 > 1000000 || isNaN(data76)){
-const err181 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
+}
+}
+if(data72.learning_rate !== undefined){
+let data77 = data72.learning_rate;
+if(typeof data77 == "number"){
+if(data77 > 1 || isNaN(data77)){
+const err181 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data77};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2291,8 +2297,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data76 < 0 || isNaN(data76)){
-const err182 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data76};
+if(data77 <= 0 || isNaN(data77)){
+const err182 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data77};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2302,12 +2308,8 @@ vErrors.push(err182);
 errors++;
 }
 }
-}
-if(data70.weight_decay !== undefined){
-let data77 = data70.weight_decay;
-if(typeof data77 == "number"){
-if(data77 < 0 || isNaN(data77)){
-const err183 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data77};
+else {
+const err183 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data77};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2317,8 +2319,10 @@ vErrors.push(err183);
 errors++;
 }
 }
-else {
-const err184 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data77};
+if(data72.warmup_steps !== undefined){
+let data78 = data72.warmup_steps;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+const err184 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data78};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2327,12 +2331,9 @@ vErrors.push(err184);
 }
 errors++;
 }
-}
-if(data70.grad_clip !== undefined){
-let data78 = data70.grad_clip;
 if(typeof data78 == "number"){
-if(data78 < 0 || isNaN(data78)){
-const err185 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data78};
+if(data78 > 1000000 || isNaN(data78)){
+const err185 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data78};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2341,9 +2342,8 @@ vErrors.push(err185);
 }
 errors++;
 }
-}
-else {
-const err186 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data78};
+if(data78 < 0 || isNaN(data78)){
+const err186 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data78};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2353,10 +2353,12 @@ vErrors.push(err186);
 errors++;
 }
 }
-if(data70.checkpoint_every !== undefined){
-let data79 = data70.checkpoint_every;
-if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-const err187 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
+}
+if(data72.weight_decay !== undefined){
+let data79 = data72.weight_decay;
+if(typeof data79 == "number"){
+if(data79 < 0 || isNaN(data79)){
+const err187 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data79};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2365,9 +2367,9 @@ vErrors.push(err187);
 }
 errors++;
 }
-if(typeof data79 == "number"){
-if(data79 > 1000000 || isNaN(data79)){
-const err188 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
+}
+else {
+const err188 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data79};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2376,8 +2378,12 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(data79 < 1 || isNaN(data79)){
-const err189 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data79};
+}
+if(data72.grad_clip !== undefined){
+let data80 = data72.grad_clip;
+if(typeof data80 == "number"){
+if(data80 < 0 || isNaN(data80)){
+const err189 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data80};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2387,10 +2393,8 @@ vErrors.push(err189);
 errors++;
 }
 }
-}
-}
 else {
-const err190 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data70};
+const err190 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data80};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2400,12 +2404,10 @@ vErrors.push(err190);
 errors++;
 }
 }
-if(data.lora !== undefined){
-let data80 = data.lora;
-if(data80 && typeof data80 == "object" && !Array.isArray(data80)){
-for(const key14 in data80){
-if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
-const err191 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data80};
+if(data72.checkpoint_every !== undefined){
+let data81 = data72.checkpoint_every;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
+const err191 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data81};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2414,11 +2416,9 @@ vErrors.push(err191);
 }
 errors++;
 }
-}
-if(data80.rank !== undefined){
-let data81 = data80.rank;
-if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
-const err192 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data81};
+if(typeof data81 == "number"){
+if(data81 > 1000000 || isNaN(data81)){
+const err192 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data81};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2427,9 +2427,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(typeof data81 == "number"){
-if(data81 > 1024 || isNaN(data81)){
-const err193 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data81};
+if(data81 < 1 || isNaN(data81)){
+const err193 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data81};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2438,8 +2437,11 @@ vErrors.push(err193);
 }
 errors++;
 }
-if(data81 < 1 || isNaN(data81)){
-const err194 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data81};
+}
+}
+}
+else {
+const err194 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data72};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2449,12 +2451,12 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
-if(data80.alpha !== undefined){
-let data82 = data80.alpha;
-if(typeof data82 == "number"){
-if(data82 <= 0 || isNaN(data82)){
-const err195 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data82};
+if(data.lora !== undefined){
+let data82 = data.lora;
+if(data82 && typeof data82 == "object" && !Array.isArray(data82)){
+for(const key14 in data82){
+if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
+const err195 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data82};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2464,8 +2466,10 @@ vErrors.push(err195);
 errors++;
 }
 }
-else {
-const err196 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data82};
+if(data82.rank !== undefined){
+let data83 = data82.rank;
+if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
+const err196 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data83};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2474,12 +2478,9 @@ vErrors.push(err196);
 }
 errors++;
 }
-}
-if(data80.dropout !== undefined){
-let data83 = data80.dropout;
 if(typeof data83 == "number"){
-if(data83 > 0.9 || isNaN(data83)){
-const err197 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
+if(data83 > 1024 || isNaN(data83)){
+const err197 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data83};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2488,8 +2489,8 @@ vErrors.push(err197);
 }
 errors++;
 }
-if(data83 < 0 || isNaN(data83)){
-const err198 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
+if(data83 < 1 || isNaN(data83)){
+const err198 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data83};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2499,8 +2500,12 @@ vErrors.push(err198);
 errors++;
 }
 }
-else {
-const err199 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data83};
+}
+if(data82.alpha !== undefined){
+let data84 = data82.alpha;
+if(typeof data84 == "number"){
+if(data84 <= 0 || isNaN(data84)){
+const err199 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data84};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2510,11 +2515,8 @@ vErrors.push(err199);
 errors++;
 }
 }
-if(data80.target_modules !== undefined){
-let data84 = data80.target_modules;
-if(Array.isArray(data84)){
-if(data84.length < 1){
-const err200 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
+else {
+const err200 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data84};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2523,11 +2525,12 @@ vErrors.push(err200);
 }
 errors++;
 }
-const len7 = data84.length;
-for(let i9=0; i9<len7; i9++){
-let data85 = data84[i9];
-if(!(((((((data85 === "q_proj") || (data85 === "k_proj")) || (data85 === "v_proj")) || (data85 === "o_proj")) || (data85 === "gate_proj")) || (data85 === "up_proj")) || (data85 === "down_proj"))){
-const err201 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data85};
+}
+if(data82.dropout !== undefined){
+let data85 = data82.dropout;
+if(typeof data85 == "number"){
+if(data85 > 0.9 || isNaN(data85)){
+const err201 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data85};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2536,15 +2539,8 @@ vErrors.push(err201);
 }
 errors++;
 }
-}
-let i10 = data84.length;
-let j2;
-if(i10 > 1){
-outer2:
-for(;i10--;){
-for(j2 = i10; j2--;){
-if(func0(data84[i10], data84[j2])){
-const err202 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
+if(data85 < 0 || isNaN(data85)){
+const err202 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data85};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2552,14 +2548,10 @@ else {
 vErrors.push(err202);
 }
 errors++;
-break outer2;
-}
-}
-}
 }
 }
 else {
-const err203 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data84};
+const err203 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data85};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2569,10 +2561,11 @@ vErrors.push(err203);
 errors++;
 }
 }
-if(data80.adapters !== undefined){
-let data86 = data80.adapters;
-if(typeof data86 !== "string"){
-const err204 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data86};
+if(data82.target_modules !== undefined){
+let data86 = data82.target_modules;
+if(Array.isArray(data86)){
+if(data86.length < 1){
+const err204 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data86};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2581,8 +2574,11 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(!((data86 === "shared") || (data86 === "per_capability"))){
-const err205 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data86};
+const len7 = data86.length;
+for(let i9=0; i9<len7; i9++){
+let data87 = data86[i9];
+if(!(((((((data87 === "q_proj") || (data87 === "k_proj")) || (data87 === "v_proj")) || (data87 === "o_proj")) || (data87 === "gate_proj")) || (data87 === "up_proj")) || (data87 === "down_proj"))){
+const err205 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data87};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2592,9 +2588,14 @@ vErrors.push(err205);
 errors++;
 }
 }
-}
-else {
-const err206 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data80};
+let i10 = data86.length;
+let j2;
+if(i10 > 1){
+outer2:
+for(;i10--;){
+for(j2 = i10; j2--;){
+if(func0(data86[i10], data86[j2])){
+const err206 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data86};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2602,14 +2603,14 @@ else {
 vErrors.push(err206);
 }
 errors++;
+break outer2;
 }
 }
-if(data.sft !== undefined){
-let data87 = data.sft;
-if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
-for(const key15 in data87){
-if(!(func1.call(schema31.properties.sft.properties, key15))){
-const err207 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data87};
+}
+}
+}
+else {
+const err207 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data86};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2619,10 +2620,10 @@ vErrors.push(err207);
 errors++;
 }
 }
-if(data87.steps !== undefined){
-let data88 = data87.steps;
-if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
-const err208 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data88};
+if(data82.adapters !== undefined){
+let data88 = data82.adapters;
+if(typeof data88 !== "string"){
+const err208 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data88};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2631,9 +2632,8 @@ vErrors.push(err208);
 }
 errors++;
 }
-if(typeof data88 == "number"){
-if(data88 > 1000000 || isNaN(data88)){
-const err209 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data88};
+if(!((data88 === "shared") || (data88 === "per_capability"))){
+const err209 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data88};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2642,8 +2642,10 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(data88 < 1 || isNaN(data88)){
-const err210 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data88};
+}
+}
+else {
+const err210 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data82};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2653,11 +2655,12 @@ vErrors.push(err210);
 errors++;
 }
 }
-}
-if(data87.batch_per_capability !== undefined){
-let data89 = data87.batch_per_capability;
-if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
-const err211 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
+if(data.sft !== undefined){
+let data89 = data.sft;
+if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
+for(const key15 in data89){
+if(!(func1.call(schema31.properties.sft.properties, key15))){
+const err211 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data89};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2666,9 +2669,11 @@ vErrors.push(err211);
 }
 errors++;
 }
-if(typeof data89 == "number"){
-if(data89 > 4096 || isNaN(data89)){
-const err212 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
+}
+if(data89.steps !== undefined){
+let data90 = data89.steps;
+if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
+const err212 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data90};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2677,8 +2682,9 @@ vErrors.push(err212);
 }
 errors++;
 }
-if(data89 < 1 || isNaN(data89)){
-const err213 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data89};
+if(typeof data90 == "number"){
+if(data90 > 1000000 || isNaN(data90)){
+const err213 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data90};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2687,13 +2693,8 @@ vErrors.push(err213);
 }
 errors++;
 }
-}
-}
-if(data87.learning_rate !== undefined){
-let data90 = data87.learning_rate;
-if(typeof data90 == "number"){
-if(data90 > 1 || isNaN(data90)){
-const err214 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
+if(data90 < 1 || isNaN(data90)){
+const err214 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data90};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2702,8 +2703,12 @@ vErrors.push(err214);
 }
 errors++;
 }
-if(data90 <= 0 || isNaN(data90)){
-const err215 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
+}
+}
+if(data89.batch_per_capability !== undefined){
+let data91 = data89.batch_per_capability;
+if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
+const err215 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data91};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2712,9 +2717,9 @@ vErrors.push(err215);
 }
 errors++;
 }
-}
-else {
-const err216 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data90};
+if(typeof data91 == "number"){
+if(data91 > 4096 || isNaN(data91)){
+const err216 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data91};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2723,13 +2728,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-}
-if(data87.schedule !== undefined){
-let data91 = data87.schedule;
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-for(const key16 in data91){
-if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
-const err217 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data91};
+if(data91 < 1 || isNaN(data91)){
+const err217 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data91};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2739,10 +2739,12 @@ vErrors.push(err217);
 errors++;
 }
 }
-if(data91.type !== undefined){
-let data92 = data91.type;
-if(typeof data92 !== "string"){
-const err218 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data92};
+}
+if(data89.learning_rate !== undefined){
+let data92 = data89.learning_rate;
+if(typeof data92 == "number"){
+if(data92 > 1 || isNaN(data92)){
+const err218 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data92};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2751,8 +2753,8 @@ vErrors.push(err218);
 }
 errors++;
 }
-if(!(((data92 === "cosine") || (data92 === "linear")) || (data92 === "constant"))){
-const err219 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data92};
+if(data92 <= 0 || isNaN(data92)){
+const err219 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data92};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2762,10 +2764,8 @@ vErrors.push(err219);
 errors++;
 }
 }
-if(data91.warmup_steps !== undefined){
-let data93 = data91.warmup_steps;
-if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
-const err220 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
+else {
+const err220 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data92};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2774,9 +2774,13 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(typeof data93 == "number"){
-if(data93 > 1000000 || isNaN(data93)){
-const err221 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
+}
+if(data89.schedule !== undefined){
+let data93 = data89.schedule;
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+for(const key16 in data93){
+if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
+const err221 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data93};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2785,8 +2789,11 @@ vErrors.push(err221);
 }
 errors++;
 }
-if(data93 < 0 || isNaN(data93)){
-const err222 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data93};
+}
+if(data93.type !== undefined){
+let data94 = data93.type;
+if(typeof data94 !== "string"){
+const err222 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data94};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2795,13 +2802,8 @@ vErrors.push(err222);
 }
 errors++;
 }
-}
-}
-if(data91.min_lr_ratio !== undefined){
-let data94 = data91.min_lr_ratio;
-if(typeof data94 == "number"){
-if(data94 > 1 || isNaN(data94)){
-const err223 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
+if(!(((data94 === "cosine") || (data94 === "linear")) || (data94 === "constant"))){
+const err223 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data94};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2810,8 +2812,11 @@ vErrors.push(err223);
 }
 errors++;
 }
-if(data94 < 0 || isNaN(data94)){
-const err224 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
+}
+if(data93.warmup_steps !== undefined){
+let data95 = data93.warmup_steps;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+const err224 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data95};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2820,9 +2825,9 @@ vErrors.push(err224);
 }
 errors++;
 }
-}
-else {
-const err225 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data94};
+if(typeof data95 == "number"){
+if(data95 > 1000000 || isNaN(data95)){
+const err225 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data95};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2831,10 +2836,8 @@ vErrors.push(err225);
 }
 errors++;
 }
-}
-}
-else {
-const err226 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data91};
+if(data95 < 0 || isNaN(data95)){
+const err226 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data95};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2844,11 +2847,12 @@ vErrors.push(err226);
 errors++;
 }
 }
-if(data87.weight_decay !== undefined){
-let data95 = data87.weight_decay;
-if(typeof data95 == "number"){
-if(data95 < 0 || isNaN(data95)){
-const err227 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data95};
+}
+if(data93.min_lr_ratio !== undefined){
+let data96 = data93.min_lr_ratio;
+if(typeof data96 == "number"){
+if(data96 > 1 || isNaN(data96)){
+const err227 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data96};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2857,9 +2861,8 @@ vErrors.push(err227);
 }
 errors++;
 }
-}
-else {
-const err228 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data95};
+if(data96 < 0 || isNaN(data96)){
+const err228 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data96};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2869,11 +2872,8 @@ vErrors.push(err228);
 errors++;
 }
 }
-if(data87.grad_clip !== undefined){
-let data96 = data87.grad_clip;
-if(typeof data96 == "number"){
-if(data96 < 0 || isNaN(data96)){
-const err229 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data96};
+else {
+const err229 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data96};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2883,8 +2883,9 @@ vErrors.push(err229);
 errors++;
 }
 }
+}
 else {
-const err230 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data96};
+const err230 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data93};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2894,12 +2895,11 @@ vErrors.push(err230);
 errors++;
 }
 }
-if(data87.adam !== undefined){
-let data97 = data87.adam;
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
-for(const key17 in data97){
-if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
-const err231 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data97};
+if(data89.weight_decay !== undefined){
+let data97 = data89.weight_decay;
+if(typeof data97 == "number"){
+if(data97 < 0 || isNaN(data97)){
+const err231 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data97};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2909,11 +2909,8 @@ vErrors.push(err231);
 errors++;
 }
 }
-if(data97.beta1 !== undefined){
-let data98 = data97.beta1;
-if(typeof data98 == "number"){
-if(data98 < 0 || isNaN(data98)){
-const err232 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
+else {
+const err232 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data97};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2922,8 +2919,12 @@ vErrors.push(err232);
 }
 errors++;
 }
-if(data98 >= 1 || isNaN(data98)){
-const err233 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
+}
+if(data89.grad_clip !== undefined){
+let data98 = data89.grad_clip;
+if(typeof data98 == "number"){
+if(data98 < 0 || isNaN(data98)){
+const err233 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data98};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2934,7 +2935,7 @@ errors++;
 }
 }
 else {
-const err234 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data98};
+const err234 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data98};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2944,11 +2945,12 @@ vErrors.push(err234);
 errors++;
 }
 }
-if(data97.beta2 !== undefined){
-let data99 = data97.beta2;
-if(typeof data99 == "number"){
-if(data99 < 0 || isNaN(data99)){
-const err235 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
+if(data89.adam !== undefined){
+let data99 = data89.adam;
+if(data99 && typeof data99 == "object" && !Array.isArray(data99)){
+for(const key17 in data99){
+if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
+const err235 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data99};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2957,8 +2959,12 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(data99 >= 1 || isNaN(data99)){
-const err236 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
+}
+if(data99.beta1 !== undefined){
+let data100 = data99.beta1;
+if(typeof data100 == "number"){
+if(data100 < 0 || isNaN(data100)){
+const err236 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data100};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2967,9 +2973,8 @@ vErrors.push(err236);
 }
 errors++;
 }
-}
-else {
-const err237 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data99};
+if(data100 >= 1 || isNaN(data100)){
+const err237 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data100};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2979,11 +2984,8 @@ vErrors.push(err237);
 errors++;
 }
 }
-if(data97.eps !== undefined){
-let data100 = data97.eps;
-if(typeof data100 == "number"){
-if(data100 > 1 || isNaN(data100)){
-const err238 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
+else {
+const err238 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data100};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2992,8 +2994,12 @@ vErrors.push(err238);
 }
 errors++;
 }
-if(data100 <= 0 || isNaN(data100)){
-const err239 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
+}
+if(data99.beta2 !== undefined){
+let data101 = data99.beta2;
+if(typeof data101 == "number"){
+if(data101 < 0 || isNaN(data101)){
+const err239 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data101};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -3002,9 +3008,8 @@ vErrors.push(err239);
 }
 errors++;
 }
-}
-else {
-const err240 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data100};
+if(data101 >= 1 || isNaN(data101)){
+const err240 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data101};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3014,9 +3019,8 @@ vErrors.push(err240);
 errors++;
 }
 }
-}
 else {
-const err241 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data97};
+const err241 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data101};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3026,10 +3030,11 @@ vErrors.push(err241);
 errors++;
 }
 }
-if(data87.grad_accumulation !== undefined){
-let data101 = data87.grad_accumulation;
-if(!((typeof data101 == "number") && (!(data101 % 1) && !isNaN(data101)))){
-const err242 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
+if(data99.eps !== undefined){
+let data102 = data99.eps;
+if(typeof data102 == "number"){
+if(data102 > 1 || isNaN(data102)){
+const err242 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data102};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3038,9 +3043,8 @@ vErrors.push(err242);
 }
 errors++;
 }
-if(typeof data101 == "number"){
-if(data101 > 1024 || isNaN(data101)){
-const err243 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
+if(data102 <= 0 || isNaN(data102)){
+const err243 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data102};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3049,8 +3053,9 @@ vErrors.push(err243);
 }
 errors++;
 }
-if(data101 < 1 || isNaN(data101)){
-const err244 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data101};
+}
+else {
+const err244 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data102};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3061,12 +3066,8 @@ errors++;
 }
 }
 }
-if(data87.capability_weights !== undefined){
-let data102 = data87.capability_weights;
-if(data102 && typeof data102 == "object" && !Array.isArray(data102)){
-for(const key18 in data102){
-if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
-const err245 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data102};
+else {
+const err245 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data99};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3076,11 +3077,10 @@ vErrors.push(err245);
 errors++;
 }
 }
-if(data102.domain !== undefined){
-let data103 = data102.domain;
-if(typeof data103 == "number"){
-if(data103 > 1 || isNaN(data103)){
-const err246 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
+if(data89.grad_accumulation !== undefined){
+let data103 = data89.grad_accumulation;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
+const err246 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data103};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3089,8 +3089,9 @@ vErrors.push(err246);
 }
 errors++;
 }
-if(data103 < 0 || isNaN(data103)){
-const err247 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
+if(typeof data103 == "number"){
+if(data103 > 1024 || isNaN(data103)){
+const err247 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data103};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3099,8 +3100,8 @@ vErrors.push(err247);
 }
 errors++;
 }
-if(data103 <= 0 || isNaN(data103)){
-const err248 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
+if(data103 < 1 || isNaN(data103)){
+const err248 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data103};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3110,8 +3111,13 @@ vErrors.push(err248);
 errors++;
 }
 }
-else {
-const err249 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data103};
+}
+if(data89.capability_weights !== undefined){
+let data104 = data89.capability_weights;
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+for(const key18 in data104){
+if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
+const err249 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data104};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3121,11 +3127,11 @@ vErrors.push(err249);
 errors++;
 }
 }
-if(data102.reasoning !== undefined){
-let data104 = data102.reasoning;
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
-const err250 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
+if(data104.domain !== undefined){
+let data105 = data104.domain;
+if(typeof data105 == "number"){
+if(data105 > 1 || isNaN(data105)){
+const err250 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data105};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3134,8 +3140,8 @@ vErrors.push(err250);
 }
 errors++;
 }
-if(data104 < 0 || isNaN(data104)){
-const err251 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
+if(data105 < 0 || isNaN(data105)){
+const err251 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data105};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3144,8 +3150,8 @@ vErrors.push(err251);
 }
 errors++;
 }
-if(data104 <= 0 || isNaN(data104)){
-const err252 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
+if(data105 <= 0 || isNaN(data105)){
+const err252 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data105};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3156,7 +3162,7 @@ errors++;
 }
 }
 else {
-const err253 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data104};
+const err253 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data105};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3166,11 +3172,11 @@ vErrors.push(err253);
 errors++;
 }
 }
-if(data102.instruction !== undefined){
-let data105 = data102.instruction;
-if(typeof data105 == "number"){
-if(data105 > 1 || isNaN(data105)){
-const err254 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
+if(data104.reasoning !== undefined){
+let data106 = data104.reasoning;
+if(typeof data106 == "number"){
+if(data106 > 1 || isNaN(data106)){
+const err254 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data106};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3179,8 +3185,8 @@ vErrors.push(err254);
 }
 errors++;
 }
-if(data105 < 0 || isNaN(data105)){
-const err255 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
+if(data106 < 0 || isNaN(data106)){
+const err255 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data106};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3189,8 +3195,8 @@ vErrors.push(err255);
 }
 errors++;
 }
-if(data105 <= 0 || isNaN(data105)){
-const err256 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
+if(data106 <= 0 || isNaN(data106)){
+const err256 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data106};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3201,7 +3207,7 @@ errors++;
 }
 }
 else {
-const err257 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data105};
+const err257 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data106};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3211,11 +3217,11 @@ vErrors.push(err257);
 errors++;
 }
 }
-if(data102.integration !== undefined){
-let data106 = data102.integration;
-if(typeof data106 == "number"){
-if(data106 > 1 || isNaN(data106)){
-const err258 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
+if(data104.instruction !== undefined){
+let data107 = data104.instruction;
+if(typeof data107 == "number"){
+if(data107 > 1 || isNaN(data107)){
+const err258 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data107};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3224,8 +3230,8 @@ vErrors.push(err258);
 }
 errors++;
 }
-if(data106 < 0 || isNaN(data106)){
-const err259 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
+if(data107 < 0 || isNaN(data107)){
+const err259 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data107};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3234,8 +3240,8 @@ vErrors.push(err259);
 }
 errors++;
 }
-if(data106 <= 0 || isNaN(data106)){
-const err260 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
+if(data107 <= 0 || isNaN(data107)){
+const err260 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data107};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3246,7 +3252,7 @@ errors++;
 }
 }
 else {
-const err261 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data106};
+const err261 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data107};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3256,9 +3262,11 @@ vErrors.push(err261);
 errors++;
 }
 }
-}
-else {
-const err262 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data102};
+if(data104.integration !== undefined){
+let data108 = data104.integration;
+if(typeof data108 == "number"){
+if(data108 > 1 || isNaN(data108)){
+const err262 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data108};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3267,11 +3275,8 @@ vErrors.push(err262);
 }
 errors++;
 }
-}
-if(data87.projection !== undefined){
-let data107 = data87.projection;
-if(typeof data107 !== "string"){
-const err263 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data107};
+if(data108 < 0 || isNaN(data108)){
+const err263 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data108};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3280,8 +3285,8 @@ vErrors.push(err263);
 }
 errors++;
 }
-if(!((((data107 === "none") || (data107 === "pcgrad")) || (data107 === "subspace")) || (data107 === "olora"))){
-const err264 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data107};
+if(data108 <= 0 || isNaN(data108)){
+const err264 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data108};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3291,10 +3296,8 @@ vErrors.push(err264);
 errors++;
 }
 }
-if(data87.projection_scope !== undefined){
-let data108 = data87.projection_scope;
-if(typeof data108 !== "string"){
-const err265 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data108};
+else {
+const err265 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data108};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3303,8 +3306,10 @@ vErrors.push(err265);
 }
 errors++;
 }
-if(!((data108 === "global") || (data108 === "per_matrix"))){
-const err266 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data108};
+}
+}
+else {
+const err266 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data104};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3314,12 +3319,10 @@ vErrors.push(err266);
 errors++;
 }
 }
-if(data87.subspace !== undefined){
-let data109 = data87.subspace;
-if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
-for(const key19 in data109){
-if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
-const err267 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data109};
+if(data89.projection !== undefined){
+let data109 = data89.projection;
+if(typeof data109 !== "string"){
+const err267 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data109};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3328,12 +3331,8 @@ vErrors.push(err267);
 }
 errors++;
 }
-}
-if(data109.energy !== undefined){
-let data110 = data109.energy;
-if(typeof data110 == "number"){
-if(data110 > 1 || isNaN(data110)){
-const err268 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
+if(!((((data109 === "none") || (data109 === "pcgrad")) || (data109 === "subspace")) || (data109 === "olora"))){
+const err268 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data109};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3342,8 +3341,11 @@ vErrors.push(err268);
 }
 errors++;
 }
-if(data110 <= 0 || isNaN(data110)){
-const err269 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
+}
+if(data89.projection_scope !== undefined){
+let data110 = data89.projection_scope;
+if(typeof data110 !== "string"){
+const err269 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data110};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3352,9 +3354,8 @@ vErrors.push(err269);
 }
 errors++;
 }
-}
-else {
-const err270 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data110};
+if(!((data110 === "global") || (data110 === "per_matrix"))){
+const err270 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data110};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3364,10 +3365,12 @@ vErrors.push(err270);
 errors++;
 }
 }
-if(data109.window !== undefined){
-let data111 = data109.window;
-if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
-const err271 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
+if(data89.subspace !== undefined){
+let data111 = data89.subspace;
+if(data111 && typeof data111 == "object" && !Array.isArray(data111)){
+for(const key19 in data111){
+if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
+const err271 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data111};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3376,9 +3379,12 @@ vErrors.push(err271);
 }
 errors++;
 }
-if(typeof data111 == "number"){
-if(data111 > 256 || isNaN(data111)){
-const err272 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
+}
+if(data111.energy !== undefined){
+let data112 = data111.energy;
+if(typeof data112 == "number"){
+if(data112 > 1 || isNaN(data112)){
+const err272 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data112};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3387,8 +3393,8 @@ vErrors.push(err272);
 }
 errors++;
 }
-if(data111 < 1 || isNaN(data111)){
-const err273 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data111};
+if(data112 <= 0 || isNaN(data112)){
+const err273 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data112};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3398,11 +3404,8 @@ vErrors.push(err273);
 errors++;
 }
 }
-}
-if(data109.refresh_every !== undefined){
-let data112 = data109.refresh_every;
-if(!((typeof data112 == "number") && (!(data112 % 1) && !isNaN(data112)))){
-const err274 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
+else {
+const err274 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data112};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3411,9 +3414,11 @@ vErrors.push(err274);
 }
 errors++;
 }
-if(typeof data112 == "number"){
-if(data112 > 1000000 || isNaN(data112)){
-const err275 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
+}
+if(data111.window !== undefined){
+let data113 = data111.window;
+if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
+const err275 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data113};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3422,8 +3427,9 @@ vErrors.push(err275);
 }
 errors++;
 }
-if(data112 < 1 || isNaN(data112)){
-const err276 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data112};
+if(typeof data113 == "number"){
+if(data113 > 256 || isNaN(data113)){
+const err276 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data113};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3432,12 +3438,8 @@ vErrors.push(err276);
 }
 errors++;
 }
-}
-}
-if(data109.max_rank !== undefined){
-let data113 = data109.max_rank;
-if(!((typeof data113 == "number") && (!(data113 % 1) && !isNaN(data113)))){
-const err277 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
+if(data113 < 1 || isNaN(data113)){
+const err277 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data113};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3446,9 +3448,12 @@ vErrors.push(err277);
 }
 errors++;
 }
-if(typeof data113 == "number"){
-if(data113 > 1024 || isNaN(data113)){
-const err278 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
+}
+}
+if(data111.refresh_every !== undefined){
+let data114 = data111.refresh_every;
+if(!((typeof data114 == "number") && (!(data114 % 1) && !isNaN(data114)))){
+const err278 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data114};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3457,8 +3462,9 @@ vErrors.push(err278);
 }
 errors++;
 }
-if(data113 < 1 || isNaN(data113)){
-const err279 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data113};
+if(typeof data114 == "number"){
+if(data114 > 1000000 || isNaN(data114)){
+const err279 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data114};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3467,11 +3473,8 @@ vErrors.push(err279);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err280 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data109};
+if(data114 < 1 || isNaN(data114)){
+const err280 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data114};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3481,12 +3484,11 @@ vErrors.push(err280);
 errors++;
 }
 }
-if(data87.olora !== undefined){
-let data114 = data87.olora;
-if(data114 && typeof data114 == "object" && !Array.isArray(data114)){
-for(const key20 in data114){
-if(!((key20 === "lambda") || (key20 === "combine_with"))){
-const err281 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data114};
+}
+if(data111.max_rank !== undefined){
+let data115 = data111.max_rank;
+if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+const err281 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data115};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3495,12 +3497,9 @@ vErrors.push(err281);
 }
 errors++;
 }
-}
-if(data114.lambda !== undefined){
-let data115 = data114.lambda;
 if(typeof data115 == "number"){
-if(data115 < 0 || isNaN(data115)){
-const err282 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data115};
+if(data115 > 1024 || isNaN(data115)){
+const err282 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data115};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3509,9 +3508,8 @@ vErrors.push(err282);
 }
 errors++;
 }
-}
-else {
-const err283 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data115};
+if(data115 < 1 || isNaN(data115)){
+const err283 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data115};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3521,10 +3519,10 @@ vErrors.push(err283);
 errors++;
 }
 }
-if(data114.combine_with !== undefined){
-let data116 = data114.combine_with;
-if(typeof data116 !== "string"){
-const err284 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data116};
+}
+}
+else {
+const err284 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data111};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3533,8 +3531,13 @@ vErrors.push(err284);
 }
 errors++;
 }
-if(!(((data116 === "none") || (data116 === "pcgrad")) || (data116 === "subspace"))){
-const err285 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data116};
+}
+if(data89.olora !== undefined){
+let data116 = data89.olora;
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+for(const key20 in data116){
+if(!((key20 === "lambda") || (key20 === "combine_with"))){
+const err285 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data116};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3544,9 +3547,11 @@ vErrors.push(err285);
 errors++;
 }
 }
-}
-else {
-const err286 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data114};
+if(data116.lambda !== undefined){
+let data117 = data116.lambda;
+if(typeof data117 == "number"){
+if(data117 < 0 || isNaN(data117)){
+const err286 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data117};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3556,10 +3561,8 @@ vErrors.push(err286);
 errors++;
 }
 }
-if(data87.interference_every !== undefined){
-let data117 = data87.interference_every;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-const err287 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
+else {
+const err287 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data117};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3568,9 +3571,11 @@ vErrors.push(err287);
 }
 errors++;
 }
-if(typeof data117 == "number"){
-if(data117 > 1000000 || isNaN(data117)){
-const err288 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
+}
+if(data116.combine_with !== undefined){
+let data118 = data116.combine_with;
+if(typeof data118 !== "string"){
+const err288 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data118};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3579,8 +3584,8 @@ vErrors.push(err288);
 }
 errors++;
 }
-if(data117 < 0 || isNaN(data117)){
-const err289 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data117};
+if(!(((data118 === "none") || (data118 === "pcgrad")) || (data118 === "subspace"))){
+const err289 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data118};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3591,10 +3596,8 @@ errors++;
 }
 }
 }
-if(data87.interference_probe_batches !== undefined){
-let data118 = data87.interference_probe_batches;
-if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-const err290 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data118};
+else {
+const err290 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data116};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3603,9 +3606,11 @@ vErrors.push(err290);
 }
 errors++;
 }
-if(typeof data118 == "number"){
-if(data118 > 64 || isNaN(data118)){
-const err291 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data118};
+}
+if(data89.interference_every !== undefined){
+let data119 = data89.interference_every;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+const err291 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data119};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3614,8 +3619,9 @@ vErrors.push(err291);
 }
 errors++;
 }
-if(data118 < 1 || isNaN(data118)){
-const err292 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data118};
+if(typeof data119 == "number"){
+if(data119 > 1000000 || isNaN(data119)){
+const err292 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data119};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3624,12 +3630,8 @@ vErrors.push(err292);
 }
 errors++;
 }
-}
-}
-if(data87.log_every !== undefined){
-let data119 = data87.log_every;
-if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
-const err293 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data119};
+if(data119 < 0 || isNaN(data119)){
+const err293 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data119};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3638,9 +3640,12 @@ vErrors.push(err293);
 }
 errors++;
 }
-if(typeof data119 == "number"){
-if(data119 > 1000000 || isNaN(data119)){
-const err294 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data119};
+}
+}
+if(data89.interference_probe_batches !== undefined){
+let data120 = data89.interference_probe_batches;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+const err294 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data120};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3649,8 +3654,9 @@ vErrors.push(err294);
 }
 errors++;
 }
-if(data119 < 1 || isNaN(data119)){
-const err295 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data119};
+if(typeof data120 == "number"){
+if(data120 > 64 || isNaN(data120)){
+const err295 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data120};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3659,12 +3665,8 @@ vErrors.push(err295);
 }
 errors++;
 }
-}
-}
-if(data87.checkpoint_every !== undefined){
-let data120 = data87.checkpoint_every;
-if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
-const err296 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data120};
+if(data120 < 1 || isNaN(data120)){
+const err296 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data120};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3673,9 +3675,12 @@ vErrors.push(err296);
 }
 errors++;
 }
-if(typeof data120 == "number"){
-if(data120 > 1000000 || isNaN(data120)){
-const err297 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data120};
+}
+}
+if(data89.log_every !== undefined){
+let data121 = data89.log_every;
+if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
+const err297 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data121};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3684,8 +3689,9 @@ vErrors.push(err297);
 }
 errors++;
 }
-if(data120 < 1 || isNaN(data120)){
-const err298 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data120};
+if(typeof data121 == "number"){
+if(data121 > 1000000 || isNaN(data121)){
+const err298 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data121};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3694,12 +3700,8 @@ vErrors.push(err298);
 }
 errors++;
 }
-}
-}
-if(data87.max_bad_steps !== undefined){
-let data121 = data87.max_bad_steps;
-if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-const err299 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data121};
+if(data121 < 1 || isNaN(data121)){
+const err299 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data121};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3708,9 +3710,12 @@ vErrors.push(err299);
 }
 errors++;
 }
-if(typeof data121 == "number"){
-if(data121 > 1000 || isNaN(data121)){
-const err300 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data121};
+}
+}
+if(data89.checkpoint_every !== undefined){
+let data122 = data89.checkpoint_every;
+if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+const err300 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data122};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3719,8 +3724,9 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(data121 < 1 || isNaN(data121)){
-const err301 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data121};
+if(typeof data122 == "number"){
+if(data122 > 1000000 || isNaN(data122)){
+const err301 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data122};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3729,11 +3735,8 @@ vErrors.push(err301);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err302 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data87};
+if(data122 < 1 || isNaN(data122)){
+const err302 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data122};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3743,12 +3746,11 @@ vErrors.push(err302);
 errors++;
 }
 }
-if(data.grpo !== undefined){
-let data122 = data.grpo;
-if(data122 && typeof data122 == "object" && !Array.isArray(data122)){
-for(const key21 in data122){
-if(!(func1.call(schema31.properties.grpo.properties, key21))){
-const err303 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data122};
+}
+if(data89.max_bad_steps !== undefined){
+let data123 = data89.max_bad_steps;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+const err303 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data123};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3757,11 +3759,9 @@ vErrors.push(err303);
 }
 errors++;
 }
-}
-if(data122.steps !== undefined){
-let data123 = data122.steps;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-const err304 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data123};
+if(typeof data123 == "number"){
+if(data123 > 1000 || isNaN(data123)){
+const err304 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data123};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3770,9 +3770,8 @@ vErrors.push(err304);
 }
 errors++;
 }
-if(typeof data123 == "number"){
-if(data123 > 1000000 || isNaN(data123)){
-const err305 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data123};
+if(data123 < 1 || isNaN(data123)){
+const err305 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data123};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3781,8 +3780,11 @@ vErrors.push(err305);
 }
 errors++;
 }
-if(data123 < 1 || isNaN(data123)){
-const err306 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data123};
+}
+}
+}
+else {
+const err306 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data89};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3792,11 +3794,12 @@ vErrors.push(err306);
 errors++;
 }
 }
-}
-if(data122.prompts_per_step !== undefined){
-let data124 = data122.prompts_per_step;
-if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
-const err307 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data124};
+if(data.grpo !== undefined){
+let data124 = data.grpo;
+if(data124 && typeof data124 == "object" && !Array.isArray(data124)){
+for(const key21 in data124){
+if(!(func1.call(schema31.properties.grpo.properties, key21))){
+const err307 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data124};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3805,9 +3808,11 @@ vErrors.push(err307);
 }
 errors++;
 }
-if(typeof data124 == "number"){
-if(data124 > 4096 || isNaN(data124)){
-const err308 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data124};
+}
+if(data124.steps !== undefined){
+let data125 = data124.steps;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+const err308 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data125};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3816,8 +3821,9 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(data124 < 1 || isNaN(data124)){
-const err309 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data124};
+if(typeof data125 == "number"){
+if(data125 > 1000000 || isNaN(data125)){
+const err309 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data125};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3826,12 +3832,8 @@ vErrors.push(err309);
 }
 errors++;
 }
-}
-}
-if(data122.group_size !== undefined){
-let data125 = data122.group_size;
-if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
-const err310 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data125};
+if(data125 < 1 || isNaN(data125)){
+const err310 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data125};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3840,9 +3842,12 @@ vErrors.push(err310);
 }
 errors++;
 }
-if(typeof data125 == "number"){
-if(data125 > 256 || isNaN(data125)){
-const err311 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data125};
+}
+}
+if(data124.prompts_per_step !== undefined){
+let data126 = data124.prompts_per_step;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+const err311 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data126};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3851,8 +3856,9 @@ vErrors.push(err311);
 }
 errors++;
 }
-if(data125 < 2 || isNaN(data125)){
-const err312 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data125};
+if(typeof data126 == "number"){
+if(data126 > 4096 || isNaN(data126)){
+const err312 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data126};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3861,12 +3867,8 @@ vErrors.push(err312);
 }
 errors++;
 }
-}
-}
-if(data122.num_iterations !== undefined){
-let data126 = data122.num_iterations;
-if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-const err313 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data126};
+if(data126 < 1 || isNaN(data126)){
+const err313 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data126};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3875,9 +3877,12 @@ vErrors.push(err313);
 }
 errors++;
 }
-if(typeof data126 == "number"){
-if(data126 > 16 || isNaN(data126)){
-const err314 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data126};
+}
+}
+if(data124.group_size !== undefined){
+let data127 = data124.group_size;
+if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
+const err314 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data127};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3886,8 +3891,9 @@ vErrors.push(err314);
 }
 errors++;
 }
-if(data126 < 1 || isNaN(data126)){
-const err315 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data126};
+if(typeof data127 == "number"){
+if(data127 > 256 || isNaN(data127)){
+const err315 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data127};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3896,13 +3902,8 @@ vErrors.push(err315);
 }
 errors++;
 }
-}
-}
-if(data122.learning_rate !== undefined){
-let data127 = data122.learning_rate;
-if(typeof data127 == "number"){
-if(data127 > 1 || isNaN(data127)){
-const err316 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data127};
+if(data127 < 2 || isNaN(data127)){
+const err316 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data127};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3911,8 +3912,12 @@ vErrors.push(err316);
 }
 errors++;
 }
-if(data127 <= 0 || isNaN(data127)){
-const err317 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data127};
+}
+}
+if(data124.num_iterations !== undefined){
+let data128 = data124.num_iterations;
+if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
+const err317 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data128};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3921,9 +3926,9 @@ vErrors.push(err317);
 }
 errors++;
 }
-}
-else {
-const err318 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data127};
+if(typeof data128 == "number"){
+if(data128 > 16 || isNaN(data128)){
+const err318 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data128};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3932,12 +3937,8 @@ vErrors.push(err318);
 }
 errors++;
 }
-}
-if(data122.grad_clip !== undefined){
-let data128 = data122.grad_clip;
-if(typeof data128 == "number"){
-if(data128 < 0 || isNaN(data128)){
-const err319 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data128};
+if(data128 < 1 || isNaN(data128)){
+const err319 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data128};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3947,8 +3948,12 @@ vErrors.push(err319);
 errors++;
 }
 }
-else {
-const err320 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data128};
+}
+if(data124.learning_rate !== undefined){
+let data129 = data124.learning_rate;
+if(typeof data129 == "number"){
+if(data129 > 1 || isNaN(data129)){
+const err320 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data129};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3957,13 +3962,8 @@ vErrors.push(err320);
 }
 errors++;
 }
-}
-if(data122.adam !== undefined){
-let data129 = data122.adam;
-if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
-for(const key22 in data129){
-if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
-const err321 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data129};
+if(data129 <= 0 || isNaN(data129)){
+const err321 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data129};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3973,11 +3973,8 @@ vErrors.push(err321);
 errors++;
 }
 }
-if(data129.beta1 !== undefined){
-let data130 = data129.beta1;
-if(typeof data130 == "number"){
-if(data130 < 0 || isNaN(data130)){
-const err322 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data130};
+else {
+const err322 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data129};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3986,8 +3983,12 @@ vErrors.push(err322);
 }
 errors++;
 }
-if(data130 >= 1 || isNaN(data130)){
-const err323 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data130};
+}
+if(data124.grad_clip !== undefined){
+let data130 = data124.grad_clip;
+if(typeof data130 == "number"){
+if(data130 < 0 || isNaN(data130)){
+const err323 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data130};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3998,7 +3999,7 @@ errors++;
 }
 }
 else {
-const err324 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data130};
+const err324 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data130};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4008,11 +4009,12 @@ vErrors.push(err324);
 errors++;
 }
 }
-if(data129.beta2 !== undefined){
-let data131 = data129.beta2;
-if(typeof data131 == "number"){
-if(data131 < 0 || isNaN(data131)){
-const err325 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data131};
+if(data124.adam !== undefined){
+let data131 = data124.adam;
+if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
+for(const key22 in data131){
+if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
+const err325 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data131};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4021,8 +4023,12 @@ vErrors.push(err325);
 }
 errors++;
 }
-if(data131 >= 1 || isNaN(data131)){
-const err326 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data131};
+}
+if(data131.beta1 !== undefined){
+let data132 = data131.beta1;
+if(typeof data132 == "number"){
+if(data132 < 0 || isNaN(data132)){
+const err326 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data132};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4031,9 +4037,8 @@ vErrors.push(err326);
 }
 errors++;
 }
-}
-else {
-const err327 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data131};
+if(data132 >= 1 || isNaN(data132)){
+const err327 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data132};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4043,11 +4048,8 @@ vErrors.push(err327);
 errors++;
 }
 }
-if(data129.eps !== undefined){
-let data132 = data129.eps;
-if(typeof data132 == "number"){
-if(data132 > 1 || isNaN(data132)){
-const err328 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data132};
+else {
+const err328 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data132};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4056,8 +4058,12 @@ vErrors.push(err328);
 }
 errors++;
 }
-if(data132 <= 0 || isNaN(data132)){
-const err329 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data132};
+}
+if(data131.beta2 !== undefined){
+let data133 = data131.beta2;
+if(typeof data133 == "number"){
+if(data133 < 0 || isNaN(data133)){
+const err329 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data133};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4066,9 +4072,8 @@ vErrors.push(err329);
 }
 errors++;
 }
-}
-else {
-const err330 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data132};
+if(data133 >= 1 || isNaN(data133)){
+const err330 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data133};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4078,9 +4083,8 @@ vErrors.push(err330);
 errors++;
 }
 }
-}
 else {
-const err331 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data129};
+const err331 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data133};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4090,11 +4094,11 @@ vErrors.push(err331);
 errors++;
 }
 }
-if(data122.clip_epsilon !== undefined){
-let data133 = data122.clip_epsilon;
-if(typeof data133 == "number"){
-if(data133 > 1 || isNaN(data133)){
-const err332 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data133};
+if(data131.eps !== undefined){
+let data134 = data131.eps;
+if(typeof data134 == "number"){
+if(data134 > 1 || isNaN(data134)){
+const err332 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data134};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4103,8 +4107,8 @@ vErrors.push(err332);
 }
 errors++;
 }
-if(data133 <= 0 || isNaN(data133)){
-const err333 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data133};
+if(data134 <= 0 || isNaN(data134)){
+const err333 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data134};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4115,7 +4119,7 @@ errors++;
 }
 }
 else {
-const err334 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data133};
+const err334 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data134};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4125,11 +4129,9 @@ vErrors.push(err334);
 errors++;
 }
 }
-if(data122.epsilon_high !== undefined){
-let data134 = data122.epsilon_high;
-if(typeof data134 == "number"){
-if(data134 > 10 || isNaN(data134)){
-const err335 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data134};
+}
+else {
+const err335 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data131};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4138,8 +4140,12 @@ vErrors.push(err335);
 }
 errors++;
 }
-if(data134 < 0 || isNaN(data134)){
-const err336 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data134};
+}
+if(data124.clip_epsilon !== undefined){
+let data135 = data124.clip_epsilon;
+if(typeof data135 == "number"){
+if(data135 > 1 || isNaN(data135)){
+const err336 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data135};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4148,9 +4154,8 @@ vErrors.push(err336);
 }
 errors++;
 }
-}
-else {
-const err337 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data134};
+if(data135 <= 0 || isNaN(data135)){
+const err337 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data135};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4160,11 +4165,8 @@ vErrors.push(err337);
 errors++;
 }
 }
-if(data122.kl_beta !== undefined){
-let data135 = data122.kl_beta;
-if(typeof data135 == "number"){
-if(data135 < 0 || isNaN(data135)){
-const err338 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data135};
+else {
+const err338 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data135};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4174,8 +4176,11 @@ vErrors.push(err338);
 errors++;
 }
 }
-else {
-const err339 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data135};
+if(data124.epsilon_high !== undefined){
+let data136 = data124.epsilon_high;
+if(typeof data136 == "number"){
+if(data136 > 10 || isNaN(data136)){
+const err339 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data136};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4184,12 +4189,8 @@ vErrors.push(err339);
 }
 errors++;
 }
-}
-if(data122.temperature !== undefined){
-let data136 = data122.temperature;
-if(typeof data136 == "number"){
-if(data136 > 5 || isNaN(data136)){
-const err340 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data136};
+if(data136 < 0 || isNaN(data136)){
+const err340 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data136};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4198,8 +4199,9 @@ vErrors.push(err340);
 }
 errors++;
 }
-if(data136 <= 0 || isNaN(data136)){
-const err341 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data136};
+}
+else {
+const err341 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data136};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4209,8 +4211,11 @@ vErrors.push(err341);
 errors++;
 }
 }
-else {
-const err342 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data136};
+if(data124.kl_beta !== undefined){
+let data137 = data124.kl_beta;
+if(typeof data137 == "number"){
+if(data137 < 0 || isNaN(data137)){
+const err342 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data137};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4220,11 +4225,8 @@ vErrors.push(err342);
 errors++;
 }
 }
-if(data122.top_p !== undefined){
-let data137 = data122.top_p;
-if(typeof data137 == "number"){
-if(data137 > 1 || isNaN(data137)){
-const err343 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data137};
+else {
+const err343 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data137};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4233,8 +4235,12 @@ vErrors.push(err343);
 }
 errors++;
 }
-if(data137 <= 0 || isNaN(data137)){
-const err344 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data137};
+}
+if(data124.temperature !== undefined){
+let data138 = data124.temperature;
+if(typeof data138 == "number"){
+if(data138 > 5 || isNaN(data138)){
+const err344 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data138};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4243,9 +4249,8 @@ vErrors.push(err344);
 }
 errors++;
 }
-}
-else {
-const err345 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data137};
+if(data138 <= 0 || isNaN(data138)){
+const err345 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data138};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4255,10 +4260,8 @@ vErrors.push(err345);
 errors++;
 }
 }
-if(data122.max_new_tokens !== undefined){
-let data138 = data122.max_new_tokens;
-if(!((typeof data138 == "number") && (!(data138 % 1) && !isNaN(data138)))){
-const err346 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data138};
+else {
+const err346 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data138};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4267,9 +4270,12 @@ vErrors.push(err346);
 }
 errors++;
 }
-if(typeof data138 == "number"){
-if(data138 > 8192 || isNaN(data138)){
-const err347 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data138};
+}
+if(data124.top_p !== undefined){
+let data139 = data124.top_p;
+if(typeof data139 == "number"){
+if(data139 > 1 || isNaN(data139)){
+const err347 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data139};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4278,8 +4284,8 @@ vErrors.push(err347);
 }
 errors++;
 }
-if(data138 < 1 || isNaN(data138)){
-const err348 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data138};
+if(data139 <= 0 || isNaN(data139)){
+const err348 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data139};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4289,16 +4295,8 @@ vErrors.push(err348);
 errors++;
 }
 }
-}
-if(data122.stop !== undefined){
-let data139 = data122.stop;
-if(Array.isArray(data139)){
-const len8 = data139.length;
-for(let i11=0; i11<len8; i11++){
-let data140 = data139[i11];
-if(typeof data140 === "string"){
-if(func4(data140) < 1){
-const err349 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data140};
+else {
+const err349 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data139};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4308,8 +4306,10 @@ vErrors.push(err349);
 errors++;
 }
 }
-else {
-const err350 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data140};
+if(data124.max_new_tokens !== undefined){
+let data140 = data124.max_new_tokens;
+if(!((typeof data140 == "number") && (!(data140 % 1) && !isNaN(data140)))){
+const err350 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data140};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4318,10 +4318,9 @@ vErrors.push(err350);
 }
 errors++;
 }
-}
-}
-else {
-const err351 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data139};
+if(typeof data140 == "number"){
+if(data140 > 8192 || isNaN(data140)){
+const err351 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data140};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4330,11 +4329,8 @@ vErrors.push(err351);
 }
 errors++;
 }
-}
-if(data122.loss_type !== undefined){
-let data141 = data122.loss_type;
-if(typeof data141 !== "string"){
-const err352 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data141};
+if(data140 < 1 || isNaN(data140)){
+const err352 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data140};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4343,8 +4339,17 @@ vErrors.push(err352);
 }
 errors++;
 }
-if(!(((data141 === "grpo") || (data141 === "dr_grpo")) || (data141 === "dapo"))){
-const err353 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data141};
+}
+}
+if(data124.stop !== undefined){
+let data141 = data124.stop;
+if(Array.isArray(data141)){
+const len8 = data141.length;
+for(let i11=0; i11<len8; i11++){
+let data142 = data141[i11];
+if(typeof data142 === "string"){
+if(func4(data142) < 1){
+const err353 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data142};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4354,10 +4359,8 @@ vErrors.push(err353);
 errors++;
 }
 }
-if(data122.importance_sampling !== undefined){
-let data142 = data122.importance_sampling;
-if(typeof data142 !== "string"){
-const err354 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data142};
+else {
+const err354 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data142};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4366,8 +4369,10 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(!((data142 === "token") || (data142 === "sequence"))){
-const err355 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data142};
+}
+}
+else {
+const err355 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data141};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4377,10 +4382,10 @@ vErrors.push(err355);
 errors++;
 }
 }
-if(data122.scale_rewards !== undefined){
-let data143 = data122.scale_rewards;
+if(data124.loss_type !== undefined){
+let data143 = data124.loss_type;
 if(typeof data143 !== "string"){
-const err356 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data143};
+const err356 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data143};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4389,8 +4394,8 @@ vErrors.push(err356);
 }
 errors++;
 }
-if(!(((data143 === "group") || (data143 === "batch")) || (data143 === "none"))){
-const err357 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data143};
+if(!(((data143 === "grpo") || (data143 === "dr_grpo")) || (data143 === "dapo"))){
+const err357 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data143};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4400,12 +4405,10 @@ vErrors.push(err357);
 errors++;
 }
 }
-if(data122.dynamic_sampling !== undefined){
-let data144 = data122.dynamic_sampling;
-if(data144 && typeof data144 == "object" && !Array.isArray(data144)){
-for(const key23 in data144){
-if(!((key23 === "enabled") || (key23 === "max_rounds"))){
-const err358 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data144};
+if(data124.importance_sampling !== undefined){
+let data144 = data124.importance_sampling;
+if(typeof data144 !== "string"){
+const err358 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data144};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4414,11 +4417,8 @@ vErrors.push(err358);
 }
 errors++;
 }
-}
-if(data144.enabled !== undefined){
-let data145 = data144.enabled;
-if(typeof data145 !== "boolean"){
-const err359 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data145};
+if(!((data144 === "token") || (data144 === "sequence"))){
+const err359 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data144};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4428,10 +4428,10 @@ vErrors.push(err359);
 errors++;
 }
 }
-if(data144.max_rounds !== undefined){
-let data146 = data144.max_rounds;
-if(!((typeof data146 == "number") && (!(data146 % 1) && !isNaN(data146)))){
-const err360 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data146};
+if(data124.scale_rewards !== undefined){
+let data145 = data124.scale_rewards;
+if(typeof data145 !== "string"){
+const err360 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data145};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4440,9 +4440,8 @@ vErrors.push(err360);
 }
 errors++;
 }
-if(typeof data146 == "number"){
-if(data146 > 64 || isNaN(data146)){
-const err361 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data146};
+if(!(((data145 === "group") || (data145 === "batch")) || (data145 === "none"))){
+const err361 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data145};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4451,8 +4450,13 @@ vErrors.push(err361);
 }
 errors++;
 }
-if(data146 < 1 || isNaN(data146)){
-const err362 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data146};
+}
+if(data124.dynamic_sampling !== undefined){
+let data146 = data124.dynamic_sampling;
+if(data146 && typeof data146 == "object" && !Array.isArray(data146)){
+for(const key23 in data146){
+if(!((key23 === "enabled") || (key23 === "max_rounds"))){
+const err362 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data146};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4462,10 +4466,10 @@ vErrors.push(err362);
 errors++;
 }
 }
-}
-}
-else {
-const err363 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data144};
+if(data146.enabled !== undefined){
+let data147 = data146.enabled;
+if(typeof data147 !== "boolean"){
+const err363 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data147};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4475,10 +4479,10 @@ vErrors.push(err363);
 errors++;
 }
 }
-if(data122.mask_truncated_completions !== undefined){
-let data147 = data122.mask_truncated_completions;
-if(typeof data147 !== "boolean"){
-const err364 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data147};
+if(data146.max_rounds !== undefined){
+let data148 = data146.max_rounds;
+if(!((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148)))){
+const err364 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data148};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4487,11 +4491,9 @@ vErrors.push(err364);
 }
 errors++;
 }
-}
-if(data122.aggregation !== undefined){
-let data148 = data122.aggregation;
-if(typeof data148 !== "string"){
-const err365 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data148};
+if(typeof data148 == "number"){
+if(data148 > 64 || isNaN(data148)){
+const err365 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data148};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4500,8 +4502,8 @@ vErrors.push(err365);
 }
 errors++;
 }
-if(!((data148 === "sum_then_normalize") || (data148 === "normalize_then_sum"))){
-const err366 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data148};
+if(data148 < 1 || isNaN(data148)){
+const err366 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data148};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4511,12 +4513,10 @@ vErrors.push(err366);
 errors++;
 }
 }
-if(data122.capability_weights !== undefined){
-let data149 = data122.capability_weights;
-if(data149 && typeof data149 == "object" && !Array.isArray(data149)){
-for(const key24 in data149){
-if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
-const err367 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data149};
+}
+}
+else {
+const err367 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data146};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4526,11 +4526,10 @@ vErrors.push(err367);
 errors++;
 }
 }
-if(data149.domain !== undefined){
-let data150 = data149.domain;
-if(typeof data150 == "number"){
-if(data150 > 1 || isNaN(data150)){
-const err368 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data150};
+if(data124.mask_truncated_completions !== undefined){
+let data149 = data124.mask_truncated_completions;
+if(typeof data149 !== "boolean"){
+const err368 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data149};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4539,8 +4538,11 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(data150 <= 0 || isNaN(data150)){
-const err369 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data150};
+}
+if(data124.aggregation !== undefined){
+let data150 = data124.aggregation;
+if(typeof data150 !== "string"){
+const err369 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data150};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4549,9 +4551,8 @@ vErrors.push(err369);
 }
 errors++;
 }
-}
-else {
-const err370 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data150};
+if(!((data150 === "sum_then_normalize") || (data150 === "normalize_then_sum"))){
+const err370 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data150};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4561,11 +4562,12 @@ vErrors.push(err370);
 errors++;
 }
 }
-if(data149.reasoning !== undefined){
-let data151 = data149.reasoning;
-if(typeof data151 == "number"){
-if(data151 > 1 || isNaN(data151)){
-const err371 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data151};
+if(data124.capability_weights !== undefined){
+let data151 = data124.capability_weights;
+if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
+for(const key24 in data151){
+if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
+const err371 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data151};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4574,8 +4576,12 @@ vErrors.push(err371);
 }
 errors++;
 }
-if(data151 <= 0 || isNaN(data151)){
-const err372 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data151};
+}
+if(data151.domain !== undefined){
+let data152 = data151.domain;
+if(typeof data152 == "number"){
+if(data152 > 1 || isNaN(data152)){
+const err372 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data152};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4584,9 +4590,8 @@ vErrors.push(err372);
 }
 errors++;
 }
-}
-else {
-const err373 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data151};
+if(data152 <= 0 || isNaN(data152)){
+const err373 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data152};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4596,11 +4601,8 @@ vErrors.push(err373);
 errors++;
 }
 }
-if(data149.instruction !== undefined){
-let data152 = data149.instruction;
-if(typeof data152 == "number"){
-if(data152 > 1 || isNaN(data152)){
-const err374 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data152};
+else {
+const err374 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data152};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4609,8 +4611,12 @@ vErrors.push(err374);
 }
 errors++;
 }
-if(data152 <= 0 || isNaN(data152)){
-const err375 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data152};
+}
+if(data151.reasoning !== undefined){
+let data153 = data151.reasoning;
+if(typeof data153 == "number"){
+if(data153 > 1 || isNaN(data153)){
+const err375 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data153};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4619,9 +4625,8 @@ vErrors.push(err375);
 }
 errors++;
 }
-}
-else {
-const err376 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data152};
+if(data153 <= 0 || isNaN(data153)){
+const err376 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data153};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4631,11 +4636,8 @@ vErrors.push(err376);
 errors++;
 }
 }
-if(data149.integration !== undefined){
-let data153 = data149.integration;
-if(typeof data153 == "number"){
-if(data153 > 1 || isNaN(data153)){
-const err377 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data153};
+else {
+const err377 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data153};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4644,8 +4646,12 @@ vErrors.push(err377);
 }
 errors++;
 }
-if(data153 <= 0 || isNaN(data153)){
-const err378 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data153};
+}
+if(data151.instruction !== undefined){
+let data154 = data151.instruction;
+if(typeof data154 == "number"){
+if(data154 > 1 || isNaN(data154)){
+const err378 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data154};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4654,9 +4660,8 @@ vErrors.push(err378);
 }
 errors++;
 }
-}
-else {
-const err379 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data153};
+if(data154 <= 0 || isNaN(data154)){
+const err379 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data154};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4666,9 +4671,8 @@ vErrors.push(err379);
 errors++;
 }
 }
-}
 else {
-const err380 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data149};
+const err380 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data154};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4678,11 +4682,11 @@ vErrors.push(err380);
 errors++;
 }
 }
-if(data122.rewards !== undefined){
-let data154 = data122.rewards;
-if(Array.isArray(data154)){
-if(data154.length < 1){
-const err381 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data154};
+if(data151.integration !== undefined){
+let data155 = data151.integration;
+if(typeof data155 == "number"){
+if(data155 > 1 || isNaN(data155)){
+const err381 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data155};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4691,12 +4695,8 @@ vErrors.push(err381);
 }
 errors++;
 }
-const len9 = data154.length;
-for(let i12=0; i12<len9; i12++){
-let data155 = data154[i12];
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-if(data155.name === undefined){
-const err382 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
+if(data155 <= 0 || isNaN(data155)){
+const err382 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data155};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4705,8 +4705,9 @@ vErrors.push(err382);
 }
 errors++;
 }
-if(data155.weight === undefined){
-const err383 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
+}
+else {
+const err383 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data155};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4715,9 +4716,10 @@ vErrors.push(err383);
 }
 errors++;
 }
-for(const key25 in data155){
-if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
-const err384 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
+}
+}
+else {
+const err384 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data151};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4727,10 +4729,11 @@ vErrors.push(err384);
 errors++;
 }
 }
-if(data155.name !== undefined){
-let data156 = data155.name;
-if(typeof data156 !== "string"){
-const err385 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data156};
+if(data124.rewards !== undefined){
+let data156 = data124.rewards;
+if(Array.isArray(data156)){
+if(data156.length < 1){
+const err385 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data156};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4739,8 +4742,12 @@ vErrors.push(err385);
 }
 errors++;
 }
-if(!(((((data156 === "domain") || (data156 === "reasoning")) || (data156 === "instruction")) || (data156 === "format")) || (data156 === "custom"))){
-const err386 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data156};
+const len9 = data156.length;
+for(let i12=0; i12<len9; i12++){
+let data157 = data156[i12];
+if(data157 && typeof data157 == "object" && !Array.isArray(data157)){
+if(data157.name === undefined){
+const err386 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data157};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4749,12 +4756,8 @@ vErrors.push(err386);
 }
 errors++;
 }
-}
-if(data155.weight !== undefined){
-let data157 = data155.weight;
-if(typeof data157 == "number"){
-if(data157 < 0 || isNaN(data157)){
-const err387 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data157};
+if(data157.weight === undefined){
+const err387 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data157};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4763,9 +4766,9 @@ vErrors.push(err387);
 }
 errors++;
 }
-}
-else {
-const err388 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data157};
+for(const key25 in data157){
+if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
+const err388 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data157};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4775,10 +4778,10 @@ vErrors.push(err388);
 errors++;
 }
 }
-if(data155.module !== undefined){
-let data158 = data155.module;
+if(data157.name !== undefined){
+let data158 = data157.name;
 if(typeof data158 !== "string"){
-const err389 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data158};
+const err389 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data158};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4787,12 +4790,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-}
-if(data155.id !== undefined){
-let data159 = data155.id;
-if(typeof data159 === "string"){
-if(!pattern7.test(data159)){
-const err390 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data159};
+if(!(((((data158 === "domain") || (data158 === "reasoning")) || (data158 === "instruction")) || (data158 === "format")) || (data158 === "custom"))){
+const err390 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data158};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4802,8 +4801,11 @@ vErrors.push(err390);
 errors++;
 }
 }
-else {
-const err391 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data159};
+if(data157.weight !== undefined){
+let data159 = data157.weight;
+if(typeof data159 == "number"){
+if(data159 < 0 || isNaN(data159)){
+const err391 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data159};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4813,9 +4815,8 @@ vErrors.push(err391);
 errors++;
 }
 }
-}
 else {
-const err392 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data155};
+const err392 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data159};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4825,9 +4826,10 @@ vErrors.push(err392);
 errors++;
 }
 }
-}
-else {
-const err393 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data154};
+if(data157.module !== undefined){
+let data160 = data157.module;
+if(typeof data160 !== "string"){
+const err393 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data160};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4837,10 +4839,11 @@ vErrors.push(err393);
 errors++;
 }
 }
-if(data122.weighting !== undefined){
-let data160 = data122.weighting;
-if(typeof data160 !== "string"){
-const err394 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data160};
+if(data157.id !== undefined){
+let data161 = data157.id;
+if(typeof data161 === "string"){
+if(!pattern8.test(data161)){
+const err394 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data161};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4849,8 +4852,9 @@ vErrors.push(err394);
 }
 errors++;
 }
-if(!(((data160 === "fixed") || (data160 === "gap")) || (data160 === "gradnorm"))){
-const err395 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data160};
+}
+else {
+const err395 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data161};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4860,12 +4864,9 @@ vErrors.push(err395);
 errors++;
 }
 }
-if(data122.gap !== undefined){
-let data161 = data122.gap;
-if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
-for(const key26 in data161){
-if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
-const err396 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data161};
+}
+else {
+const err396 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data157};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4875,12 +4876,9 @@ vErrors.push(err396);
 errors++;
 }
 }
-if(data161.targets !== undefined){
-let data162 = data161.targets;
-if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
-for(const key27 in data162){
-if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
-const err397 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data162};
+}
+else {
+const err397 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data156};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4890,11 +4888,10 @@ vErrors.push(err397);
 errors++;
 }
 }
-if(data162.domain !== undefined){
-let data163 = data162.domain;
-if(typeof data163 == "number"){
-if(data163 > 1 || isNaN(data163)){
-const err398 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
+if(data124.weighting !== undefined){
+let data162 = data124.weighting;
+if(typeof data162 !== "string"){
+const err398 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data162};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4903,8 +4900,8 @@ vErrors.push(err398);
 }
 errors++;
 }
-if(data163 < 0 || isNaN(data163)){
-const err399 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
+if(!(((data162 === "fixed") || (data162 === "gap")) || (data162 === "gradnorm"))){
+const err399 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data162};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4913,8 +4910,13 @@ vErrors.push(err399);
 }
 errors++;
 }
-if(data163 <= 0 || isNaN(data163)){
-const err400 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
+}
+if(data124.gap !== undefined){
+let data163 = data124.gap;
+if(data163 && typeof data163 == "object" && !Array.isArray(data163)){
+for(const key26 in data163){
+if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
+const err400 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data163};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4924,8 +4926,12 @@ vErrors.push(err400);
 errors++;
 }
 }
-else {
-const err401 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data163};
+if(data163.targets !== undefined){
+let data164 = data163.targets;
+if(data164 && typeof data164 == "object" && !Array.isArray(data164)){
+for(const key27 in data164){
+if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
+const err401 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data164};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4935,11 +4941,11 @@ vErrors.push(err401);
 errors++;
 }
 }
-if(data162.reasoning !== undefined){
-let data164 = data162.reasoning;
-if(typeof data164 == "number"){
-if(data164 > 1 || isNaN(data164)){
-const err402 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
+if(data164.domain !== undefined){
+let data165 = data164.domain;
+if(typeof data165 == "number"){
+if(data165 > 1 || isNaN(data165)){
+const err402 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data165};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4948,8 +4954,8 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(data164 < 0 || isNaN(data164)){
-const err403 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
+if(data165 < 0 || isNaN(data165)){
+const err403 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data165};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4958,8 +4964,8 @@ vErrors.push(err403);
 }
 errors++;
 }
-if(data164 <= 0 || isNaN(data164)){
-const err404 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
+if(data165 <= 0 || isNaN(data165)){
+const err404 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data165};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4970,7 +4976,7 @@ errors++;
 }
 }
 else {
-const err405 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data164};
+const err405 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data165};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4980,11 +4986,11 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data162.instruction !== undefined){
-let data165 = data162.instruction;
-if(typeof data165 == "number"){
-if(data165 > 1 || isNaN(data165)){
-const err406 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
+if(data164.reasoning !== undefined){
+let data166 = data164.reasoning;
+if(typeof data166 == "number"){
+if(data166 > 1 || isNaN(data166)){
+const err406 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data166};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -4993,8 +4999,8 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(data165 < 0 || isNaN(data165)){
-const err407 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
+if(data166 < 0 || isNaN(data166)){
+const err407 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data166};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -5003,8 +5009,8 @@ vErrors.push(err407);
 }
 errors++;
 }
-if(data165 <= 0 || isNaN(data165)){
-const err408 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
+if(data166 <= 0 || isNaN(data166)){
+const err408 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data166};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5015,7 +5021,7 @@ errors++;
 }
 }
 else {
-const err409 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data165};
+const err409 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data166};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5025,11 +5031,11 @@ vErrors.push(err409);
 errors++;
 }
 }
-if(data162.integration !== undefined){
-let data166 = data162.integration;
-if(typeof data166 == "number"){
-if(data166 > 1 || isNaN(data166)){
-const err410 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
+if(data164.instruction !== undefined){
+let data167 = data164.instruction;
+if(typeof data167 == "number"){
+if(data167 > 1 || isNaN(data167)){
+const err410 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data167};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5038,8 +5044,8 @@ vErrors.push(err410);
 }
 errors++;
 }
-if(data166 < 0 || isNaN(data166)){
-const err411 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
+if(data167 < 0 || isNaN(data167)){
+const err411 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data167};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5048,8 +5054,8 @@ vErrors.push(err411);
 }
 errors++;
 }
-if(data166 <= 0 || isNaN(data166)){
-const err412 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
+if(data167 <= 0 || isNaN(data167)){
+const err412 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data167};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5060,7 +5066,7 @@ errors++;
 }
 }
 else {
-const err413 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data166};
+const err413 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data167};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5070,9 +5076,11 @@ vErrors.push(err413);
 errors++;
 }
 }
-}
-else {
-const err414 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data162};
+if(data164.integration !== undefined){
+let data168 = data164.integration;
+if(typeof data168 == "number"){
+if(data168 > 1 || isNaN(data168)){
+const err414 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data168};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5081,12 +5089,8 @@ vErrors.push(err414);
 }
 errors++;
 }
-}
-if(data161.temperature !== undefined){
-let data167 = data161.temperature;
-if(typeof data167 == "number"){
-if(data167 <= 0 || isNaN(data167)){
-const err415 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data167};
+if(data168 < 0 || isNaN(data168)){
+const err415 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data168};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5095,9 +5099,8 @@ vErrors.push(err415);
 }
 errors++;
 }
-}
-else {
-const err416 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data167};
+if(data168 <= 0 || isNaN(data168)){
+const err416 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data168};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5107,11 +5110,8 @@ vErrors.push(err416);
 errors++;
 }
 }
-if(data161.min_weight !== undefined){
-let data168 = data161.min_weight;
-if(typeof data168 == "number"){
-if(data168 > 1 || isNaN(data168)){
-const err417 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data168};
+else {
+const err417 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data168};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5120,8 +5120,10 @@ vErrors.push(err417);
 }
 errors++;
 }
-if(data168 < 0 || isNaN(data168)){
-const err418 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data168};
+}
+}
+else {
+const err418 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data164};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5131,8 +5133,11 @@ vErrors.push(err418);
 errors++;
 }
 }
-else {
-const err419 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data168};
+if(data163.temperature !== undefined){
+let data169 = data163.temperature;
+if(typeof data169 == "number"){
+if(data169 <= 0 || isNaN(data169)){
+const err419 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data169};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5142,11 +5147,8 @@ vErrors.push(err419);
 errors++;
 }
 }
-if(data161.max_weight !== undefined){
-let data169 = data161.max_weight;
-if(typeof data169 == "number"){
-if(data169 > 1 || isNaN(data169)){
-const err420 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data169};
+else {
+const err420 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data169};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5155,8 +5157,12 @@ vErrors.push(err420);
 }
 errors++;
 }
-if(data169 < 0 || isNaN(data169)){
-const err421 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data169};
+}
+if(data163.min_weight !== undefined){
+let data170 = data163.min_weight;
+if(typeof data170 == "number"){
+if(data170 > 1 || isNaN(data170)){
+const err421 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data170};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5165,9 +5171,8 @@ vErrors.push(err421);
 }
 errors++;
 }
-}
-else {
-const err422 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data169};
+if(data170 < 0 || isNaN(data170)){
+const err422 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data170};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5177,11 +5182,8 @@ vErrors.push(err422);
 errors++;
 }
 }
-if(data161.ema !== undefined){
-let data170 = data161.ema;
-if(typeof data170 == "number"){
-if(data170 > 1 || isNaN(data170)){
-const err423 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data170};
+else {
+const err423 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data170};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5190,8 +5192,12 @@ vErrors.push(err423);
 }
 errors++;
 }
-if(data170 < 0 || isNaN(data170)){
-const err424 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data170};
+}
+if(data163.max_weight !== undefined){
+let data171 = data163.max_weight;
+if(typeof data171 == "number"){
+if(data171 > 1 || isNaN(data171)){
+const err424 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data171};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5200,9 +5206,8 @@ vErrors.push(err424);
 }
 errors++;
 }
-}
-else {
-const err425 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data170};
+if(data171 < 0 || isNaN(data171)){
+const err425 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data171};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5212,9 +5217,8 @@ vErrors.push(err425);
 errors++;
 }
 }
-}
 else {
-const err426 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data161};
+const err426 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data171};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5224,12 +5228,11 @@ vErrors.push(err426);
 errors++;
 }
 }
-if(data122.gradnorm !== undefined){
-let data171 = data122.gradnorm;
-if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
-for(const key28 in data171){
-if(!((key28 === "alpha") || (key28 === "learning_rate"))){
-const err427 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data171};
+if(data163.ema !== undefined){
+let data172 = data163.ema;
+if(typeof data172 == "number"){
+if(data172 > 1 || isNaN(data172)){
+const err427 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data172};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5238,12 +5241,8 @@ vErrors.push(err427);
 }
 errors++;
 }
-}
-if(data171.alpha !== undefined){
-let data172 = data171.alpha;
-if(typeof data172 == "number"){
 if(data172 < 0 || isNaN(data172)){
-const err428 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data172};
+const err428 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data172};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5254,7 +5253,7 @@ errors++;
 }
 }
 else {
-const err429 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data172};
+const err429 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data172};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5264,11 +5263,9 @@ vErrors.push(err429);
 errors++;
 }
 }
-if(data171.learning_rate !== undefined){
-let data173 = data171.learning_rate;
-if(typeof data173 == "number"){
-if(data173 <= 0 || isNaN(data173)){
-const err430 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data173};
+}
+else {
+const err430 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data163};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5278,8 +5275,12 @@ vErrors.push(err430);
 errors++;
 }
 }
-else {
-const err431 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data173};
+if(data124.gradnorm !== undefined){
+let data173 = data124.gradnorm;
+if(data173 && typeof data173 == "object" && !Array.isArray(data173)){
+for(const key28 in data173){
+if(!((key28 === "alpha") || (key28 === "learning_rate"))){
+const err431 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data173};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5289,9 +5290,11 @@ vErrors.push(err431);
 errors++;
 }
 }
-}
-else {
-const err432 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data171};
+if(data173.alpha !== undefined){
+let data174 = data173.alpha;
+if(typeof data174 == "number"){
+if(data174 < 0 || isNaN(data174)){
+const err432 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data174};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5301,10 +5304,8 @@ vErrors.push(err432);
 errors++;
 }
 }
-if(data122.projection !== undefined){
-let data174 = data122.projection;
-if(typeof data174 !== "string"){
-const err433 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data174};
+else {
+const err433 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data174};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5313,8 +5314,12 @@ vErrors.push(err433);
 }
 errors++;
 }
-if(!(((data174 === "none") || (data174 === "pcgrad")) || (data174 === "subspace"))){
-const err434 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data174};
+}
+if(data173.learning_rate !== undefined){
+let data175 = data173.learning_rate;
+if(typeof data175 == "number"){
+if(data175 <= 0 || isNaN(data175)){
+const err434 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data175};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5324,10 +5329,8 @@ vErrors.push(err434);
 errors++;
 }
 }
-if(data122.log_rollouts_every !== undefined){
-let data175 = data122.log_rollouts_every;
-if(!((typeof data175 == "number") && (!(data175 % 1) && !isNaN(data175)))){
-const err435 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data175};
+else {
+const err435 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data175};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5336,9 +5339,10 @@ vErrors.push(err435);
 }
 errors++;
 }
-if(typeof data175 == "number"){
-if(data175 > 1000000 || isNaN(data175)){
-const err436 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data175};
+}
+}
+else {
+const err436 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data173};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5347,8 +5351,11 @@ vErrors.push(err436);
 }
 errors++;
 }
-if(data175 < 1 || isNaN(data175)){
-const err437 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data175};
+}
+if(data124.projection !== undefined){
+let data176 = data124.projection;
+if(typeof data176 !== "string"){
+const err437 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data176};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5357,12 +5364,8 @@ vErrors.push(err437);
 }
 errors++;
 }
-}
-}
-if(data122.probe_every !== undefined){
-let data176 = data122.probe_every;
-if(!((typeof data176 == "number") && (!(data176 % 1) && !isNaN(data176)))){
-const err438 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data176};
+if(!(((data176 === "none") || (data176 === "pcgrad")) || (data176 === "subspace"))){
+const err438 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data176};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5371,9 +5374,11 @@ vErrors.push(err438);
 }
 errors++;
 }
-if(typeof data176 == "number"){
-if(data176 > 1000000 || isNaN(data176)){
-const err439 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data176};
+}
+if(data124.log_rollouts_every !== undefined){
+let data177 = data124.log_rollouts_every;
+if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
+const err439 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data177};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5382,8 +5387,9 @@ vErrors.push(err439);
 }
 errors++;
 }
-if(data176 < 0 || isNaN(data176)){
-const err440 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data176};
+if(typeof data177 == "number"){
+if(data177 > 1000000 || isNaN(data177)){
+const err440 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data177};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5392,12 +5398,8 @@ vErrors.push(err440);
 }
 errors++;
 }
-}
-}
-if(data122.checkpoint_every !== undefined){
-let data177 = data122.checkpoint_every;
-if(!((typeof data177 == "number") && (!(data177 % 1) && !isNaN(data177)))){
-const err441 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data177};
+if(data177 < 1 || isNaN(data177)){
+const err441 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data177};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5406,9 +5408,12 @@ vErrors.push(err441);
 }
 errors++;
 }
-if(typeof data177 == "number"){
-if(data177 > 1000000 || isNaN(data177)){
-const err442 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data177};
+}
+}
+if(data124.probe_every !== undefined){
+let data178 = data124.probe_every;
+if(!((typeof data178 == "number") && (!(data178 % 1) && !isNaN(data178)))){
+const err442 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data178};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5417,8 +5422,9 @@ vErrors.push(err442);
 }
 errors++;
 }
-if(data177 < 1 || isNaN(data177)){
-const err443 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data177};
+if(typeof data178 == "number"){
+if(data178 > 1000000 || isNaN(data178)){
+const err443 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data178};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5427,11 +5433,8 @@ vErrors.push(err443);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err444 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data122};
+if(data178 < 0 || isNaN(data178)){
+const err444 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data178};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5441,12 +5444,11 @@ vErrors.push(err444);
 errors++;
 }
 }
-if(data.eval !== undefined){
-let data178 = data.eval;
-if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
-for(const key29 in data178){
-if(!(func1.call(schema31.properties.eval.properties, key29))){
-const err445 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data178};
+}
+if(data124.checkpoint_every !== undefined){
+let data179 = data124.checkpoint_every;
+if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
+const err445 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data179};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5455,15 +5457,9 @@ vErrors.push(err445);
 }
 errors++;
 }
-}
-if(data178.suites !== undefined){
-let data179 = data178.suites;
-if(Array.isArray(data179)){
-const len10 = data179.length;
-for(let i13=0; i13<len10; i13++){
-let data180 = data179[i13];
-if(!((((data180 === "domain") || (data180 === "reasoning")) || (data180 === "instruction")) || (data180 === "integration"))){
-const err446 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data180};
+if(typeof data179 == "number"){
+if(data179 > 1000000 || isNaN(data179)){
+const err446 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data179};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5472,15 +5468,8 @@ vErrors.push(err446);
 }
 errors++;
 }
-}
-let i14 = data179.length;
-let j3;
-if(i14 > 1){
-outer3:
-for(;i14--;){
-for(j3 = i14; j3--;){
-if(func0(data179[i14], data179[j3])){
-const err447 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data179};
+if(data179 < 1 || isNaN(data179)){
+const err447 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data179};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5488,14 +5477,12 @@ else {
 vErrors.push(err447);
 }
 errors++;
-break outer3;
-}
 }
 }
 }
 }
 else {
-const err448 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data179};
+const err448 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data124};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5505,15 +5492,12 @@ vErrors.push(err448);
 errors++;
 }
 }
-if(data178.mmlu !== undefined){
-let data181 = data178.mmlu;
-if(Array.isArray(data181)){
-const len11 = data181.length;
-for(let i15=0; i15<len11; i15++){
-let data182 = data181[i15];
-if(typeof data182 === "string"){
-if(func4(data182) < 1){
-const err449 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data182};
+if(data.eval !== undefined){
+let data180 = data.eval;
+if(data180 && typeof data180 == "object" && !Array.isArray(data180)){
+for(const key29 in data180){
+if(!(func1.call(schema31.properties.eval.properties, key29))){
+const err449 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data180};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5523,8 +5507,14 @@ vErrors.push(err449);
 errors++;
 }
 }
-else {
-const err450 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data182};
+if(data180.suites !== undefined){
+let data181 = data180.suites;
+if(Array.isArray(data181)){
+const len10 = data181.length;
+for(let i13=0; i13<len10; i13++){
+let data182 = data181[i13];
+if(!((((data182 === "domain") || (data182 === "reasoning")) || (data182 === "instruction")) || (data182 === "integration"))){
+const err450 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data182};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5534,9 +5524,14 @@ vErrors.push(err450);
 errors++;
 }
 }
-}
-else {
-const err451 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data181};
+let i14 = data181.length;
+let j3;
+if(i14 > 1){
+outer3:
+for(;i14--;){
+for(j3 = i14; j3--;){
+if(func0(data181[i14], data181[j3])){
+const err451 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data181};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5544,16 +5539,14 @@ else {
 vErrors.push(err451);
 }
 errors++;
+break outer3;
 }
 }
-if(data178.tasks !== undefined){
-let data183 = data178.tasks;
-if(Array.isArray(data183)){
-const len12 = data183.length;
-for(let i16=0; i16<len12; i16++){
-let data184 = data183[i16];
-if(!((((((data184 === "mmlu") || (data184 === "medqa")) || (data184 === "medmcqa")) || (data184 === "pubmedqa")) || (data184 === "multimedqa")) || (data184 === "ifeval"))){
-const err452 = {instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data184};
+}
+}
+}
+else {
+const err452 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data181};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5563,14 +5556,15 @@ vErrors.push(err452);
 errors++;
 }
 }
-let i17 = data183.length;
-let j4;
-if(i17 > 1){
-outer4:
-for(;i17--;){
-for(j4 = i17; j4--;){
-if(func0(data183[i17], data183[j4])){
-const err453 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data183};
+if(data180.mmlu !== undefined){
+let data183 = data180.mmlu;
+if(Array.isArray(data183)){
+const len11 = data183.length;
+for(let i15=0; i15<len11; i15++){
+let data184 = data183[i15];
+if(typeof data184 === "string"){
+if(func4(data184) < 1){
+const err453 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data184};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5578,14 +5572,10 @@ else {
 vErrors.push(err453);
 }
 errors++;
-break outer4;
-}
-}
-}
 }
 }
 else {
-const err454 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data183};
+const err454 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data184};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5595,11 +5585,9 @@ vErrors.push(err454);
 errors++;
 }
 }
-if(data178.benchmarks !== undefined){
-let data185 = data178.benchmarks;
-if(typeof data185 === "string"){
-if(func4(data185) < 1){
-const err455 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data185};
+}
+else {
+const err455 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data183};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5609,8 +5597,14 @@ vErrors.push(err455);
 errors++;
 }
 }
-else {
-const err456 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data185};
+if(data180.tasks !== undefined){
+let data185 = data180.tasks;
+if(Array.isArray(data185)){
+const len12 = data185.length;
+for(let i16=0; i16<len12; i16++){
+let data186 = data185[i16];
+if(!((((((data186 === "mmlu") || (data186 === "medqa")) || (data186 === "medmcqa")) || (data186 === "pubmedqa")) || (data186 === "multimedqa")) || (data186 === "ifeval"))){
+const err456 = {instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data186};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5620,10 +5614,14 @@ vErrors.push(err456);
 errors++;
 }
 }
-if(data178.few_shot !== undefined){
-let data186 = data178.few_shot;
-if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
-const err457 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data186};
+let i17 = data185.length;
+let j4;
+if(i17 > 1){
+outer4:
+for(;i17--;){
+for(j4 = i17; j4--;){
+if(func0(data185[i17], data185[j4])){
+const err457 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data185};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5631,10 +5629,14 @@ else {
 vErrors.push(err457);
 }
 errors++;
+break outer4;
 }
-if(typeof data186 == "number"){
-if(data186 > 10 || isNaN(data186)){
-const err458 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data186};
+}
+}
+}
+}
+else {
+const err458 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data185};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5643,8 +5645,12 @@ vErrors.push(err458);
 }
 errors++;
 }
-if(data186 < 0 || isNaN(data186)){
-const err459 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data186};
+}
+if(data180.benchmarks !== undefined){
+let data187 = data180.benchmarks;
+if(typeof data187 === "string"){
+if(func4(data187) < 1){
+const err459 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data187};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5654,11 +5660,8 @@ vErrors.push(err459);
 errors++;
 }
 }
-}
-if(data178.max_items !== undefined){
-let data187 = data178.max_items;
-if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
-const err460 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data187};
+else {
+const err460 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data187};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5667,9 +5670,11 @@ vErrors.push(err460);
 }
 errors++;
 }
-if(typeof data187 == "number"){
-if(data187 > 10000000 || isNaN(data187)){
-const err461 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data187};
+}
+if(data180.few_shot !== undefined){
+let data188 = data180.few_shot;
+if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
+const err461 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data188};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5678,8 +5683,9 @@ vErrors.push(err461);
 }
 errors++;
 }
-if(data187 < 0 || isNaN(data187)){
-const err462 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data187};
+if(typeof data188 == "number"){
+if(data188 > 10 || isNaN(data188)){
+const err462 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data188};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5688,12 +5694,8 @@ vErrors.push(err462);
 }
 errors++;
 }
-}
-}
-if(data178.bootstrap !== undefined){
-let data188 = data178.bootstrap;
-if(!((typeof data188 == "number") && (!(data188 % 1) && !isNaN(data188)))){
-const err463 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data188};
+if(data188 < 0 || isNaN(data188)){
+const err463 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data188};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5702,9 +5704,12 @@ vErrors.push(err463);
 }
 errors++;
 }
-if(typeof data188 == "number"){
-if(data188 > 100000 || isNaN(data188)){
-const err464 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data188};
+}
+}
+if(data180.max_items !== undefined){
+let data189 = data180.max_items;
+if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
+const err464 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data189};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5713,8 +5718,9 @@ vErrors.push(err464);
 }
 errors++;
 }
-if(data188 < 0 || isNaN(data188)){
-const err465 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data188};
+if(typeof data189 == "number"){
+if(data189 > 10000000 || isNaN(data189)){
+const err465 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data189};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5723,12 +5729,8 @@ vErrors.push(err465);
 }
 errors++;
 }
-}
-}
-if(data178.probe_size !== undefined){
-let data189 = data178.probe_size;
-if(!((typeof data189 == "number") && (!(data189 % 1) && !isNaN(data189)))){
-const err466 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data189};
+if(data189 < 0 || isNaN(data189)){
+const err466 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data189};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5737,9 +5739,12 @@ vErrors.push(err466);
 }
 errors++;
 }
-if(typeof data189 == "number"){
-if(data189 > 100000 || isNaN(data189)){
-const err467 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data189};
+}
+}
+if(data180.bootstrap !== undefined){
+let data190 = data180.bootstrap;
+if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+const err467 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data190};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5748,8 +5753,9 @@ vErrors.push(err467);
 }
 errors++;
 }
-if(data189 < 1 || isNaN(data189)){
-const err468 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data189};
+if(typeof data190 == "number"){
+if(data190 > 100000 || isNaN(data190)){
+const err468 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data190};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5758,12 +5764,8 @@ vErrors.push(err468);
 }
 errors++;
 }
-}
-}
-if(data178.probe_every !== undefined){
-let data190 = data178.probe_every;
-if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
-const err469 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data190};
+if(data190 < 0 || isNaN(data190)){
+const err469 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data190};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5772,9 +5774,12 @@ vErrors.push(err469);
 }
 errors++;
 }
-if(typeof data190 == "number"){
-if(data190 > 1000000 || isNaN(data190)){
-const err470 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data190};
+}
+}
+if(data180.probe_size !== undefined){
+let data191 = data180.probe_size;
+if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
+const err470 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data191};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5783,8 +5788,9 @@ vErrors.push(err470);
 }
 errors++;
 }
-if(data190 < 0 || isNaN(data190)){
-const err471 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data190};
+if(typeof data191 == "number"){
+if(data191 > 100000 || isNaN(data191)){
+const err471 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data191};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5793,11 +5799,8 @@ vErrors.push(err471);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err472 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data178};
+if(data191 < 1 || isNaN(data191)){
+const err472 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data191};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5807,12 +5810,11 @@ vErrors.push(err472);
 errors++;
 }
 }
-if(data.output !== undefined){
-let data191 = data.output;
-if(data191 && typeof data191 == "object" && !Array.isArray(data191)){
-for(const key30 in data191){
-if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
-const err473 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data191};
+}
+if(data180.probe_every !== undefined){
+let data192 = data180.probe_every;
+if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+const err473 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data192};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5821,12 +5823,9 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-if(data191.runs_dir !== undefined){
-let data192 = data191.runs_dir;
-if(typeof data192 === "string"){
-if(func4(data192) < 1){
-const err474 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data192};
+if(typeof data192 == "number"){
+if(data192 > 1000000 || isNaN(data192)){
+const err474 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data192};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5835,9 +5834,8 @@ vErrors.push(err474);
 }
 errors++;
 }
-}
-else {
-const err475 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data192};
+if(data192 < 0 || isNaN(data192)){
+const err475 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data192};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5847,10 +5845,10 @@ vErrors.push(err475);
 errors++;
 }
 }
-if(data191.keep_checkpoints !== undefined){
-let data193 = data191.keep_checkpoints;
-if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
-const err476 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data193};
+}
+}
+else {
+const err476 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data180};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5859,9 +5857,13 @@ vErrors.push(err476);
 }
 errors++;
 }
-if(typeof data193 == "number"){
-if(data193 > 1000 || isNaN(data193)){
-const err477 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data193};
+}
+if(data.output !== undefined){
+let data193 = data.output;
+if(data193 && typeof data193 == "object" && !Array.isArray(data193)){
+for(const key30 in data193){
+if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
+const err477 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data193};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5870,8 +5872,12 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(data193 < 1 || isNaN(data193)){
-const err478 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data193};
+}
+if(data193.runs_dir !== undefined){
+let data194 = data193.runs_dir;
+if(typeof data194 === "string"){
+if(func4(data194) < 1){
+const err478 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data194};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5881,10 +5887,8 @@ vErrors.push(err478);
 errors++;
 }
 }
-}
-}
 else {
-const err479 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data191};
+const err479 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data194};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5894,10 +5898,10 @@ vErrors.push(err479);
 errors++;
 }
 }
-if(data.variants !== undefined){
-let data194 = data.variants;
-if(!data194 || typeof data194 != "object"){
-const err480 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data194};
+if(data193.keep_checkpoints !== undefined){
+let data195 = data193.keep_checkpoints;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+const err480 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data195};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5906,9 +5910,9 @@ vErrors.push(err480);
 }
 errors++;
 }
-if(Array.isArray(data194)){
-if(data194.length < 1){
-const err481 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data194};
+if(typeof data195 == "number"){
+if(data195 > 1000 || isNaN(data195)){
+const err481 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data195};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5917,12 +5921,8 @@ vErrors.push(err481);
 }
 errors++;
 }
-const len13 = data194.length;
-for(let i18=0; i18<len13; i18++){
-let data195 = data194[i18];
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-if(data195.name === undefined){
-const err482 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data195};
+if(data195 < 1 || isNaN(data195)){
+const err482 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data195};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5931,9 +5931,11 @@ vErrors.push(err482);
 }
 errors++;
 }
-for(const key31 in data195){
-if(!((key31 === "name") || (key31 === "set"))){
-const err483 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data195};
+}
+}
+}
+else {
+const err483 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data193};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5943,11 +5945,10 @@ vErrors.push(err483);
 errors++;
 }
 }
-if(data195.name !== undefined){
-let data196 = data195.name;
-if(typeof data196 === "string"){
-if(!pattern8.test(data196)){
-const err484 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data196};
+if(data.variants !== undefined){
+let data196 = data.variants;
+if(!data196 || typeof data196 != "object"){
+const err484 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data196};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5956,9 +5957,9 @@ vErrors.push(err484);
 }
 errors++;
 }
-}
-else {
-const err485 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data196};
+if(Array.isArray(data196)){
+if(data196.length < 1){
+const err485 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data196};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5967,13 +5968,12 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-if(data195.set !== undefined){
-let data197 = data195.set;
+const len13 = data196.length;
+for(let i18=0; i18<len13; i18++){
+let data197 = data196[i18];
 if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
-for(const key32 in data197){
-if(!(pattern9.test(key32))){
-const err486 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data197};
+if(data197.name === undefined){
+const err486 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data197};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5982,10 +5982,9 @@ vErrors.push(err486);
 }
 errors++;
 }
-}
-}
-else {
-const err487 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data197};
+for(const key31 in data197){
+if(!((key31 === "name") || (key31 === "set"))){
+const err487 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data197};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5995,9 +5994,11 @@ vErrors.push(err487);
 errors++;
 }
 }
-}
-else {
-const err488 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data195};
+if(data197.name !== undefined){
+let data198 = data197.name;
+if(typeof data198 === "string"){
+if(!pattern9.test(data198)){
+const err488 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data198};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6007,10 +6008,8 @@ vErrors.push(err488);
 errors++;
 }
 }
-}
-if(data194 && typeof data194 == "object" && !Array.isArray(data194)){
-if(Object.keys(data194).length < 1){
-const err489 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data194};
+else {
+const err489 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data198};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6019,9 +6018,13 @@ vErrors.push(err489);
 }
 errors++;
 }
-for(const key33 in data194){
-if(!((key33 === "list") || (key33 === "grid"))){
-const err490 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data194};
+}
+if(data197.set !== undefined){
+let data199 = data197.set;
+if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
+for(const key32 in data199){
+if(!(pattern10.test(key32))){
+const err490 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data199};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6031,11 +6034,9 @@ vErrors.push(err490);
 errors++;
 }
 }
-if(data194.list !== undefined){
-let data198 = data194.list;
-if(Array.isArray(data198)){
-if(data198.length < 1){
-const err491 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data198};
+}
+else {
+const err491 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data199};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6044,12 +6045,10 @@ vErrors.push(err491);
 }
 errors++;
 }
-const len14 = data198.length;
-for(let i19=0; i19<len14; i19++){
-let data199 = data198[i19];
-if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
-if(data199.name === undefined){
-const err492 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data199};
+}
+}
+else {
+const err492 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data197};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6058,9 +6057,11 @@ vErrors.push(err492);
 }
 errors++;
 }
-for(const key34 in data199){
-if(!((key34 === "name") || (key34 === "set"))){
-const err493 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data199};
+}
+}
+if(data196 && typeof data196 == "object" && !Array.isArray(data196)){
+if(Object.keys(data196).length < 1){
+const err493 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data196};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6069,12 +6070,9 @@ vErrors.push(err493);
 }
 errors++;
 }
-}
-if(data199.name !== undefined){
-let data200 = data199.name;
-if(typeof data200 === "string"){
-if(!pattern8.test(data200)){
-const err494 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data200};
+for(const key33 in data196){
+if(!((key33 === "list") || (key33 === "grid"))){
+const err494 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data196};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6084,8 +6082,11 @@ vErrors.push(err494);
 errors++;
 }
 }
-else {
-const err495 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data200};
+if(data196.list !== undefined){
+let data200 = data196.list;
+if(Array.isArray(data200)){
+if(data200.length < 1){
+const err495 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data200};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -6094,13 +6095,12 @@ vErrors.push(err495);
 }
 errors++;
 }
-}
-if(data199.set !== undefined){
-let data201 = data199.set;
+const len14 = data200.length;
+for(let i19=0; i19<len14; i19++){
+let data201 = data200[i19];
 if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-for(const key35 in data201){
-if(!(pattern9.test(key35))){
-const err496 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data201};
+if(data201.name === undefined){
+const err496 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data201};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -6109,10 +6109,9 @@ vErrors.push(err496);
 }
 errors++;
 }
-}
-}
-else {
-const err497 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data201};
+for(const key34 in data201){
+if(!((key34 === "name") || (key34 === "set"))){
+const err497 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data201};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6122,9 +6121,11 @@ vErrors.push(err497);
 errors++;
 }
 }
-}
-else {
-const err498 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data199};
+if(data201.name !== undefined){
+let data202 = data201.name;
+if(typeof data202 === "string"){
+if(!pattern9.test(data202)){
+const err498 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data202};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6134,9 +6135,8 @@ vErrors.push(err498);
 errors++;
 }
 }
-}
 else {
-const err499 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data198};
+const err499 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data202};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6146,11 +6146,12 @@ vErrors.push(err499);
 errors++;
 }
 }
-if(data194.grid !== undefined){
-let data202 = data194.grid;
-if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
-if(Object.keys(data202).length < 1){
-const err500 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data202};
+if(data201.set !== undefined){
+let data203 = data201.set;
+if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
+for(const key35 in data203){
+if(!(pattern10.test(key35))){
+const err500 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data203};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6159,9 +6160,10 @@ vErrors.push(err500);
 }
 errors++;
 }
-for(const key36 in data202){
-if(!(pattern9.test(key36))){
-const err501 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data202};
+}
+}
+else {
+const err501 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data203};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6171,12 +6173,9 @@ vErrors.push(err501);
 errors++;
 }
 }
-for(const key37 in data202){
-if(pattern9.test(key37)){
-let data203 = data202[key37];
-if(Array.isArray(data203)){
-if(data203.length < 1){
-const err502 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data203};
+}
+else {
+const err502 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data201};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6186,8 +6185,9 @@ vErrors.push(err502);
 errors++;
 }
 }
+}
 else {
-const err503 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data203};
+const err503 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data200};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6197,10 +6197,11 @@ vErrors.push(err503);
 errors++;
 }
 }
-}
-}
-else {
-const err504 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data202};
+if(data196.grid !== undefined){
+let data204 = data196.grid;
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+if(Object.keys(data204).length < 1){
+const err504 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data204};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6209,15 +6210,9 @@ vErrors.push(err504);
 }
 errors++;
 }
-}
-}
-}
-if(data.sweep !== undefined){
-let data204 = data.sweep;
-if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
-for(const key38 in data204){
-if(!(key38 === "parallel")){
-const err505 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data204};
+for(const key36 in data204){
+if(!(pattern10.test(key36))){
+const err505 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data204};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6227,10 +6222,12 @@ vErrors.push(err505);
 errors++;
 }
 }
-if(data204.parallel !== undefined){
-let data205 = data204.parallel;
-if(!((typeof data205 == "number") && (!(data205 % 1) && !isNaN(data205)))){
-const err506 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data205};
+for(const key37 in data204){
+if(pattern10.test(key37)){
+let data205 = data204[key37];
+if(Array.isArray(data205)){
+if(data205.length < 1){
+const err506 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data205};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6239,9 +6236,9 @@ vErrors.push(err506);
 }
 errors++;
 }
-if(typeof data205 == "number"){
-if(data205 > 64 || isNaN(data205)){
-const err507 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data205};
+}
+else {
+const err507 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data205};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6250,8 +6247,11 @@ vErrors.push(err507);
 }
 errors++;
 }
-if(data205 < 1 || isNaN(data205)){
-const err508 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data205};
+}
+}
+}
+else {
+const err508 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data204};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6263,8 +6263,12 @@ errors++;
 }
 }
 }
-else {
-const err509 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data204};
+if(data.sweep !== undefined){
+let data206 = data.sweep;
+if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
+for(const key38 in data206){
+if(!(key38 === "parallel")){
+const err509 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data206};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6274,10 +6278,10 @@ vErrors.push(err509);
 errors++;
 }
 }
-if(data.executor !== undefined){
-let data206 = data.executor;
-if(typeof data206 !== "string"){
-const err510 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data206};
+if(data206.parallel !== undefined){
+let data207 = data206.parallel;
+if(!((typeof data207 == "number") && (!(data207 % 1) && !isNaN(data207)))){
+const err510 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data207};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6286,8 +6290,9 @@ vErrors.push(err510);
 }
 errors++;
 }
-if(!((data206 === "local") || (data206 === "slurm"))){
-const err511 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data206};
+if(typeof data207 == "number"){
+if(data207 > 64 || isNaN(data207)){
+const err511 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data207};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6296,13 +6301,8 @@ vErrors.push(err511);
 }
 errors++;
 }
-}
-if(data.slurm !== undefined){
-let data207 = data.slurm;
-if(data207 && typeof data207 == "object" && !Array.isArray(data207)){
-for(const key39 in data207){
-if(!(func1.call(schema31.properties.slurm.properties, key39))){
-const err512 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data207};
+if(data207 < 1 || isNaN(data207)){
+const err512 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data207};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6312,11 +6312,10 @@ vErrors.push(err512);
 errors++;
 }
 }
-if(data207.partition !== undefined){
-let data208 = data207.partition;
-if(typeof data208 === "string"){
-if(func4(data208) < 1){
-const err513 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data208};
+}
+}
+else {
+const err513 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data206};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6325,8 +6324,11 @@ vErrors.push(err513);
 }
 errors++;
 }
-if(!pattern14.test(data208)){
-const err514 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data208};
+}
+if(data.executor !== undefined){
+let data208 = data.executor;
+if(typeof data208 !== "string"){
+const err514 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data208};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6335,9 +6337,8 @@ vErrors.push(err514);
 }
 errors++;
 }
-}
-else {
-const err515 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data208};
+if(!((data208 === "local") || (data208 === "slurm"))){
+const err515 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data208};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6347,11 +6348,12 @@ vErrors.push(err515);
 errors++;
 }
 }
-if(data207.account !== undefined){
-let data209 = data207.account;
-if(typeof data209 === "string"){
-if(func4(data209) < 1){
-const err516 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data209};
+if(data.slurm !== undefined){
+let data209 = data.slurm;
+if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
+for(const key39 in data209){
+if(!(func1.call(schema31.properties.slurm.properties, key39))){
+const err516 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data209};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6360,8 +6362,12 @@ vErrors.push(err516);
 }
 errors++;
 }
-if(!pattern15.test(data209)){
-const err517 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data209};
+}
+if(data209.partition !== undefined){
+let data210 = data209.partition;
+if(typeof data210 === "string"){
+if(func4(data210) < 1){
+const err517 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data210};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6370,9 +6376,8 @@ vErrors.push(err517);
 }
 errors++;
 }
-}
-else {
-const err518 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data209};
+if(!pattern15.test(data210)){
+const err518 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data210};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6382,11 +6387,8 @@ vErrors.push(err518);
 errors++;
 }
 }
-if(data207.qos !== undefined){
-let data210 = data207.qos;
-if(typeof data210 === "string"){
-if(func4(data210) < 1){
-const err519 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data210};
+else {
+const err519 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data210};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6395,8 +6397,12 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(!pattern15.test(data210)){
-const err520 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data210};
+}
+if(data209.account !== undefined){
+let data211 = data209.account;
+if(typeof data211 === "string"){
+if(func4(data211) < 1){
+const err520 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data211};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6405,9 +6411,8 @@ vErrors.push(err520);
 }
 errors++;
 }
-}
-else {
-const err521 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data210};
+if(!pattern16.test(data211)){
+const err521 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data211};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6417,11 +6422,8 @@ vErrors.push(err521);
 errors++;
 }
 }
-if(data207.time !== undefined){
-let data211 = data207.time;
-if(typeof data211 === "string"){
-if(!pattern17.test(data211)){
-const err522 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data211};
+else {
+const err522 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data211};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6431,8 +6433,11 @@ vErrors.push(err522);
 errors++;
 }
 }
-else {
-const err523 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data211};
+if(data209.qos !== undefined){
+let data212 = data209.qos;
+if(typeof data212 === "string"){
+if(func4(data212) < 1){
+const err523 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data212};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6441,11 +6446,8 @@ vErrors.push(err523);
 }
 errors++;
 }
-}
-if(data207.gpus !== undefined){
-let data212 = data207.gpus;
-if(!((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212)))){
-const err524 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data212};
+if(!pattern16.test(data212)){
+const err524 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data212};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6454,9 +6456,9 @@ vErrors.push(err524);
 }
 errors++;
 }
-if(typeof data212 == "number"){
-if(data212 > 64 || isNaN(data212)){
-const err525 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data212};
+}
+else {
+const err525 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data212};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6465,8 +6467,12 @@ vErrors.push(err525);
 }
 errors++;
 }
-if(data212 < 0 || isNaN(data212)){
-const err526 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data212};
+}
+if(data209.time !== undefined){
+let data213 = data209.time;
+if(typeof data213 === "string"){
+if(!pattern18.test(data213)){
+const err526 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data213};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6476,11 +6482,8 @@ vErrors.push(err526);
 errors++;
 }
 }
-}
-if(data207.cpus !== undefined){
-let data213 = data207.cpus;
-if(!((typeof data213 == "number") && (!(data213 % 1) && !isNaN(data213)))){
-const err527 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data213};
+else {
+const err527 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data213};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6489,9 +6492,11 @@ vErrors.push(err527);
 }
 errors++;
 }
-if(typeof data213 == "number"){
-if(data213 > 1024 || isNaN(data213)){
-const err528 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data213};
+}
+if(data209.gpus !== undefined){
+let data214 = data209.gpus;
+if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
+const err528 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data214};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6500,8 +6505,9 @@ vErrors.push(err528);
 }
 errors++;
 }
-if(data213 < 1 || isNaN(data213)){
-const err529 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data213};
+if(typeof data214 == "number"){
+if(data214 > 64 || isNaN(data214)){
+const err529 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data214};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6510,13 +6516,8 @@ vErrors.push(err529);
 }
 errors++;
 }
-}
-}
-if(data207.memory !== undefined){
-let data214 = data207.memory;
-if(typeof data214 === "string"){
-if(!pattern18.test(data214)){
-const err530 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data214};
+if(data214 < 0 || isNaN(data214)){
+const err530 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data214};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6526,8 +6527,11 @@ vErrors.push(err530);
 errors++;
 }
 }
-else {
-const err531 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data214};
+}
+if(data209.cpus !== undefined){
+let data215 = data209.cpus;
+if(!((typeof data215 == "number") && (!(data215 % 1) && !isNaN(data215)))){
+const err531 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data215};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6536,16 +6540,9 @@ vErrors.push(err531);
 }
 errors++;
 }
-}
-if(data207.sbatch !== undefined){
-let data215 = data207.sbatch;
-if(Array.isArray(data215)){
-const len15 = data215.length;
-for(let i20=0; i20<len15; i20++){
-let data216 = data215[i20];
-if(typeof data216 === "string"){
-if(!pattern19.test(data216)){
-const err532 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data216};
+if(typeof data215 == "number"){
+if(data215 > 1024 || isNaN(data215)){
+const err532 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data215};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6554,9 +6551,8 @@ vErrors.push(err532);
 }
 errors++;
 }
-}
-else {
-const err533 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data216};
+if(data215 < 1 || isNaN(data215)){
+const err533 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data215};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6567,8 +6563,11 @@ errors++;
 }
 }
 }
-else {
-const err534 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data215};
+if(data209.memory !== undefined){
+let data216 = data209.memory;
+if(typeof data216 === "string"){
+if(!pattern19.test(data216)){
+const err534 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data216};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6578,14 +6577,8 @@ vErrors.push(err534);
 errors++;
 }
 }
-if(data207.setup !== undefined){
-let data217 = data207.setup;
-if(Array.isArray(data217)){
-const len16 = data217.length;
-for(let i21=0; i21<len16; i21++){
-let data218 = data217[i21];
-if(typeof data218 !== "string"){
-const err535 = {instancePath:instancePath+"/slurm/setup/" + i21,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data218};
+else {
+const err535 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data216};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6595,9 +6588,15 @@ vErrors.push(err535);
 errors++;
 }
 }
-}
-else {
-const err536 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data217};
+if(data209.sbatch !== undefined){
+let data217 = data209.sbatch;
+if(Array.isArray(data217)){
+const len15 = data217.length;
+for(let i20=0; i20<len15; i20++){
+let data218 = data217[i20];
+if(typeof data218 === "string"){
+if(!pattern20.test(data218)){
+const err536 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data218};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6607,11 +6606,8 @@ vErrors.push(err536);
 errors++;
 }
 }
-if(data207.python !== undefined){
-let data219 = data207.python;
-if(typeof data219 === "string"){
-if(func4(data219) < 1){
-const err537 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data219};
+else {
+const err537 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data218};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6621,8 +6617,9 @@ vErrors.push(err537);
 errors++;
 }
 }
+}
 else {
-const err538 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data219};
+const err538 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data217};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6632,11 +6629,14 @@ vErrors.push(err538);
 errors++;
 }
 }
-if(data207.poll_seconds !== undefined){
-let data220 = data207.poll_seconds;
-if(typeof data220 == "number"){
-if(data220 > 600 || isNaN(data220)){
-const err539 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data220};
+if(data209.setup !== undefined){
+let data219 = data209.setup;
+if(Array.isArray(data219)){
+const len16 = data219.length;
+for(let i21=0; i21<len16; i21++){
+let data220 = data219[i21];
+if(typeof data220 !== "string"){
+const err539 = {instancePath:instancePath+"/slurm/setup/" + i21,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data220};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6645,8 +6645,10 @@ vErrors.push(err539);
 }
 errors++;
 }
-if(data220 < 0.2 || isNaN(data220)){
-const err540 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data220};
+}
+}
+else {
+const err540 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data219};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6656,8 +6658,11 @@ vErrors.push(err540);
 errors++;
 }
 }
-else {
-const err541 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data220};
+if(data209.python !== undefined){
+let data221 = data209.python;
+if(typeof data221 === "string"){
+if(func4(data221) < 1){
+const err541 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data221};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6667,9 +6672,8 @@ vErrors.push(err541);
 errors++;
 }
 }
-}
 else {
-const err542 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data207};
+const err542 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data221};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6679,14 +6683,61 @@ vErrors.push(err542);
 errors++;
 }
 }
-}
-else {
-const err543 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(data209.poll_seconds !== undefined){
+let data222 = data209.poll_seconds;
+if(typeof data222 == "number"){
+if(data222 > 600 || isNaN(data222)){
+const err543 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data222};
 if(vErrors === null){
 vErrors = [err543];
 }
 else {
 vErrors.push(err543);
+}
+errors++;
+}
+if(data222 < 0.2 || isNaN(data222)){
+const err544 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data222};
+if(vErrors === null){
+vErrors = [err544];
+}
+else {
+vErrors.push(err544);
+}
+errors++;
+}
+}
+else {
+const err545 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data222};
+if(vErrors === null){
+vErrors = [err545];
+}
+else {
+vErrors.push(err545);
+}
+errors++;
+}
+}
+}
+else {
+const err546 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data209};
+if(vErrors === null){
+vErrors = [err546];
+}
+else {
+vErrors.push(err546);
+}
+errors++;
+}
+}
+}
+else {
+const err547 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err547];
+}
+else {
+vErrors.push(err547);
 }
 errors++;
 }

@@ -209,7 +209,7 @@ export interface ExperimentInput {
     }[];
   };
   /**
-   * The model: the bio-tiny preset or a local Hugging Face checkpoint.
+   * The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.
    */
   model?: {
     /**
@@ -220,6 +220,14 @@ export interface ExperimentInput {
      * A local Hugging Face checkpoint directory.
      */
     path?: string;
+    /**
+     * A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.
+     */
+    hub?: string;
+    /**
+     * Branch, tag or commit of the `hub` model (default main).
+     */
+    revision?: string;
     /**
      * Dimensions of the bio-tiny preset.
      */
@@ -1096,7 +1104,7 @@ export interface Experiment {
     }[];
   };
   /**
-   * The model: the bio-tiny preset or a local Hugging Face checkpoint.
+   * The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.
    */
   model: {
     /**
@@ -1107,6 +1115,14 @@ export interface Experiment {
      * A local Hugging Face checkpoint directory.
      */
     path?: string;
+    /**
+     * A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.
+     */
+    hub?: string;
+    /**
+     * Branch, tag or commit of the `hub` model (default main).
+     */
+    revision?: string;
     /**
      * Dimensions of the bio-tiny preset.
      */

@@ -1,5 +1,5 @@
 /**
- * `balancedbio eval --model (CHECKPOINT_DIR | RUN_DIR) [--mmlu (FOLDER | FILE.csv)] [--subjects a,b] [--shots 5]
+ * `balancedbio eval --model (CHECKPOINT_DIR | RUN_DIR | ORG/NAME) [--revision REV] [--mmlu (FOLDER | FILE.csv)] [--subjects a,b] [--shots 5]
  * [--max-items N] [--json]`: scores a Hugging Face checkpoint on MMLU-format files, or a run's base, SFT and
  * GRPO models on the capability suites of its test split (and on MMLU files when given). Prints accuracy,
  * bootstrap standard error and item count per subject and overall. Writes nothing into the run.
@@ -13,6 +13,8 @@ import { parse as parseYaml } from 'yaml';
 import type { Experiment } from '../../../schemas/generated/experiment';
 import { openCompute } from '../../compute';
 import { evaluateModels, loadEvaluationTargets, type EvaluatedModel } from '../../eval/evaluate-stage';
+import { modelDirOf } from '../../config/paths';
+import { resolveModelArg } from '../../model/hub';
 import { loadTokenizer } from '../../model/resources';
 import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
 import { fmtBalance, pct } from '../../eval/report';
@@ -29,7 +31,10 @@ import { EXIT, table, type CliIo } from '../io';
 import { runTaskCommand } from './eval-task';
 
 export interface EvalCommandOptions {
+  /** A checkpoint or run folder, or a Hub id `ORG/NAME` when no such folder exists (see resolveModelArg); only `--task ifeval --responses` goes without. */
   model?: string;
+  /** Hub revision for a Hub id (default main). */
+  revision?: string;
   mmlu?: string;
   /** A benchmark of engine/eval/tasks (`mmlu` = --mmlu). */
   task?: string;
@@ -88,12 +93,12 @@ function printModels(models: readonly EvaluatedModel[], io: CliIo): void {
   }
 }
 
-/** The base model of a run: its base_model output, else the experiment's model.path. */
-async function runBaseDir(runDir: string): Promise<string> {
+/** The base model of a run: its base_model output, else the experiment's model.path or model.hub snapshot. */
+async function runBaseDir(runDir: string, env?: NodeJS.ProcessEnv): Promise<string> {
   const config = await readRunConfig(runDir);
   const state = await readRunState(runDir);
   const own = path.join(runDir, OUTPUT_PATHS.base_model);
-  return fs.existsSync(path.join(own, 'config.json')) ? own : config.model.path ? path.resolve(path.dirname(state.experimentFile), config.model.path) : own;
+  return fs.existsSync(path.join(own, 'config.json')) ? own : ((await modelDirOf(config, state.experimentFile, env)) ?? own);
 }
 
 export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promise<number> {
@@ -102,10 +107,13 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     if (!opts.data) throw new BbioError('E_USAGE', '--task mmlu needs --data FOLDER or FILE.csv', {});
     return runEvalCommand({ ...opts, task: undefined, data: undefined, mmlu: opts.data, ...(opts.limit ? { maxItems: opts.limit } : {}) }, io);
   }
-  if (opts.task !== undefined) return runTaskCommand({ ...opts, task: opts.task, runBaseDir }, io);
-  if (!opts.model) throw new BbioError('E_USAGE', 'give --model (a checkpoint or run folder)', {});
-  const target = path.resolve(io.cwd, opts.model);
-  if (!fs.existsSync(target)) throw new BbioError('E_FILE_MISSING', `no such model or run folder: ${opts.model}`, { file: target }, 'give a Hugging Face checkpoint folder (config.json) or a run folder');
+  // a folder that exists wins; otherwise ORG/NAME is a Hub id, downloaded into the HF cache (progress is info-level)
+  const resolveTarget = (model: string): Promise<string> =>
+    resolveModelArg(model, io.cwd, { log: createLogger({ write: io.err }), ...(opts.revision ? { revision: opts.revision } : {}), ...(io.env ? { env: io.env } : {}) });
+  if (opts.task !== undefined) return runTaskCommand({ ...opts, ...(opts.model ? { model: await resolveTarget(opts.model) } : {}), task: opts.task, runBaseDir: (dir) => runBaseDir(dir, io.env) }, io);
+  if (!opts.model) throw new BbioError('E_USAGE', 'give --model (a checkpoint or run folder, or a Hub id ORG/NAME)', {});
+  const target = await resolveTarget(opts.model);
+  if (!fs.existsSync(target)) throw new BbioError('E_FILE_MISSING', `no such model or run folder: ${opts.model}`, { file: target }, 'give a Hugging Face checkpoint folder (config.json), a run folder, or a Hub id ORG/NAME');
   const log = createLogger({ write: io.err, level: 'warn' });
   const subjects = opts.subjects?.split(',').map((s) => s.trim()).filter(Boolean);
   const mmluFrom = async (paths: readonly string[]): Promise<MmluSubject[]> => (await Promise.all(paths.map((p) => loadMmlu(p, subjects?.length ? { subjects } : {})))).flat();
@@ -116,7 +124,7 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     const config = await readRunConfig(target);
     const state = await readRunState(target);
     const experimentFile = state.experimentFile;
-    const baseDir = await runBaseDir(target);
+    const baseDir = await runBaseDir(target, io.env);
     const mmlu = await mmluFrom(opts.mmlu ? [path.resolve(io.cwd, opts.mmlu)] : config.eval.mmlu.map((p) => path.resolve(path.dirname(experimentFile), p)));
     const ontology = await loadExperimentOntology(config, experimentFile);
     const testExamples = readExamples(path.join(target, OUTPUT_PATHS.dataset, DATASET_FILES.test));

@@ -1,5 +1,6 @@
 /**
- * `balancedbio infer`: load a checkpoint directory, run a prompt through it, print JSON lines.
+ * `balancedbio infer`: load a checkpoint directory (or a Hugging Face Hub id, resolved into the HF cache), run
+ * a prompt through it, print JSON lines.
  *   --logprobs  → {"logprobs": [[log p(v | prompt[:t+1]) for v in vocab], …]} for every prompt position
  *   generation  → {"prompt_ids": […], "new_ids": […], "finish_reason": "eos" | "length", "text": "…"} (greedy,
  *                 or sampled with temperature); new_ids end with the EOS id when EOS ended the generation
@@ -12,11 +13,19 @@ import { silentLogger, type Logger } from '../../util/log';
 import { makeRng } from '../../util/rng';
 import { selectBackend, type BackendChoice } from '../../model/backend';
 import { decodePrompts, greedyPicker, logSoftmax, promptLogits, samplingPicker } from '../../model/decode';
+import { resolveModelArg } from '../../model/hub';
 import { disposeModel, loadLlama } from '../../model/llama';
 import { BpeTokenizer } from '../../model/tokenizer';
 
 export interface InferOptions {
+  /** A checkpoint folder, or a Hub id `ORG/NAME` when no such folder exists (see resolveModelArg). */
   model: string;
+  /** Hub revision for a Hub id (default main). */
+  revision?: string;
+  /** Where a relative `model` resolves (default the process's). */
+  cwd?: string;
+  /** HF_* variables (default process.env). */
+  env?: NodeJS.ProcessEnv;
   prompt?: string;
   promptIds?: number[];
   maxNewTokens: number;
@@ -30,11 +39,12 @@ export interface InferOptions {
 
 export async function runInfer(opts: InferOptions, out: (line: string) => void): Promise<number> {
   const log = opts.log ?? silentLogger;
+  const dir = await resolveModelArg(opts.model, opts.cwd ?? process.cwd(), { log, ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.env ? { env: opts.env } : {}) });
   await selectBackend(opts.backend ?? 'auto', { log });
-  const model = loadLlama(opts.model);
+  const model = loadLlama(dir);
   try {
-    const hasTokenizer = fs.existsSync(path.join(opts.model, 'tokenizer.json'));
-    const tokenizer = hasTokenizer ? await BpeTokenizer.load(path.join(opts.model, 'tokenizer.json')) : null;
+    const hasTokenizer = fs.existsSync(path.join(dir, 'tokenizer.json'));
+    const tokenizer = hasTokenizer ? await BpeTokenizer.load(path.join(dir, 'tokenizer.json')) : null;
     let ids: number[];
     if (opts.promptIds) ids = opts.promptIds;
     else if (opts.prompt !== undefined) {

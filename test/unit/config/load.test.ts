@@ -135,6 +135,28 @@ test('semantic rules: contradictions and stage dependencies', async () => {
   assert.deepEqual(codes(rewards.problems).sort(), ['E_CONFLICT', 'E_SCHEMA_REQUIRED', 'E_SCHEMA_REQUIRED']);
 });
 
+test('model.hub excludes model.path and model.preset, revision needs hub, and a Hub model replaces pretrain', async () => {
+  const ok = await parse('name: x\nstages: [synthesize, sft]\nmodel:\n  hub: Qwen/Qwen2.5-0.5B-Instruct\n  revision: main\n');
+  assert.deepEqual(ok.problems, []);
+  assert.equal(ok.config?.model.hub, 'Qwen/Qwen2.5-0.5B-Instruct');
+  const text = 'name: x\nstages: [synthesize, sft]\nmodel:\n  hub: org/tiny\n  path: models/x\n';
+  const withPath = await parse(text);
+  assert.deepEqual(codes(withPath.problems), ['E_CONFLICT']);
+  assert.match(withPath.problems[0]!.message, /`model\.hub` and `model\.path` are both set/);
+  assert.equal(withPath.problems[0]!.line, lineOf(text, 'hub:'));
+  const withPreset = await parse('name: x\nstages: [synthesize, sft]\nmodel:\n  hub: org/tiny\n  preset: bio-tiny\n');
+  assert.deepEqual(codes(withPreset.problems), ['E_CONFLICT']);
+  assert.match(withPreset.problems[0]!.message, /`model\.hub` and `model\.preset` are both set/);
+  const revision = await parse('name: x\nstages: [synthesize, sft]\nmodel:\n  path: models/x\n  revision: main\n');
+  assert.deepEqual(codes(revision.problems), ['E_CONFLICT']);
+  assert.match(revision.problems[0]!.message, /`model\.revision` only applies to a Hub model/);
+  const pretrain = await parse('name: x\nstages: [synthesize, pretrain, sft]\nmodel:\n  hub: org/tiny\n');
+  assert.deepEqual(codes(pretrain.problems), ['E_CONFLICT']);
+  assert.match(pretrain.problems[0]!.message, /model\.hub names a Hub model/);
+  const badId = await parse('name: x\nstages: [synthesize, sft]\nmodel:\n  hub: not-an-id\n');
+  assert.ok(badId.problems.some((p) => p.code === 'E_SCHEMA_RANGE' && /model\.hub must match/.test(p.message)), JSON.stringify(badId.problems));
+});
+
 test('referenced files must exist relative to the experiment file', async (t) => {
   const dir = await tempDir(t);
   await mkdir(path.join(dir, 'onto'));

@@ -68,3 +68,33 @@ test('a public host name that resolves to a private address is refused when conn
   // the request itself uses the guarded lookup: it fails before any connection is made
   await assert.rejects(fetchPublic('https://intranet.example/go.obo', { resolve }), refused(/intranet\.example resolves to 10\.0\.0\.7/));
 });
+
+test('an authorization header follows a redirect within its origin only, never to another host (a Hub token and its CDN)', async (t) => {
+  const seen: Array<[string, string | undefined]> = [];
+  const start = async (): Promise<string> => {
+    const server = createServer((req, res) => {
+      seen.push([`${req.headers.host}${req.url}`, req.headers.authorization]);
+      const u = new URL(req.url ?? '/', 'http://x');
+      if (u.pathname === '/to') res.writeHead(302, { location: decodeURIComponent(u.search.slice(1)) }).end();
+      else res.writeHead(200).end('ok');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const [hub, cdn] = [await start(), await start()];
+  const headers = { authorization: 'Bearer hf_secret' };
+  const same = await fetchPublic(`${hub}/to?${encodeURIComponent(`${hub}/file`)}`, { headers });
+  same.res.resume();
+  const other = await fetchPublic(`${hub}/to?${encodeURIComponent(`${cdn}/blob`)}`, { headers });
+  other.res.resume();
+  assert.deepEqual(seen.map(([where, auth]) => [where.replace(/^127\.0\.0\.1:\d+/, (h) => (`http://${h}` === hub ? 'hub' : 'cdn')), auth]), [
+    [`hub/to?${encodeURIComponent(`${hub}/file`)}`, 'Bearer hf_secret'], ['hub/file', 'Bearer hf_secret'],
+    [`hub/to?${encodeURIComponent(`${cdn}/blob`)}`, 'Bearer hf_secret'], ['cdn/blob', undefined],
+  ]);
+  // redirect: 'manual' returns the redirect itself, with its headers, for the Hub's X-Linked-Etag
+  const manual = await fetchPublic(`${hub}/to?${encodeURIComponent(`${cdn}/blob`)}`, { redirect: 'manual', method: 'HEAD' });
+  manual.res.resume();
+  assert.equal(manual.res.statusCode, 302);
+  assert.equal(manual.res.headers.location, `${cdn}/blob`);
+});

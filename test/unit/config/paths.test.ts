@@ -95,6 +95,11 @@ test('the Hugging Face cache is always allowed ($HF_HUB_CACHE, else $HF_HOME/hub
   assert.equal(hfHubCache({ HF_HOME: '/h' }), '/h/hub');
   assert.equal(hfHubCache({ HF_HUB_CACHE: '/c', HF_HOME: '/h' }), '/c');
   assert.match(hfHubCache({}), /\.cache\/huggingface\/hub$/);
+  // as huggingface_hub reads them: XDG_CACHE_HOME moves the default home, HUGGINGFACE_HUB_CACHE is the older name
+  assert.equal(hfHubCache({ XDG_CACHE_HOME: '/x' }), '/x/huggingface/hub');
+  assert.equal(hfHubCache({ XDG_CACHE_HOME: '/x', HF_HOME: '/h' }), '/h/hub');
+  assert.equal(hfHubCache({ HUGGINGFACE_HUB_CACHE: '/old', HF_HOME: '/h' }), '/old');
+  assert.equal(hfHubCache({ HUGGINGFACE_HUB_CACHE: '/old', HF_HUB_CACHE: '/c' }), '/c');
 });
 
 test('URLs: https to public hosts and http to localhost only; private, link-local and non-http schemes are refused', () => {

@@ -35,6 +35,16 @@ test('RunProgress follows stage, step/total and ETA, and resets at a new stage',
   assert.equal(formatStatusText(p.current), '$(error) BalancedBio: run failed');
 });
 
+test('before the first stage, the runner\'s progress (a Hub model download) shows its message and percentage', () => {
+  const p = new RunProgress('r1');
+  p.apply({ ...base, t: 0, kind: 'phase', stage: 'run', status: 'started' });
+  p.apply({ ...base, t: 1, kind: 'phase', stage: 'run', status: 'progress', step: 400, total: 1000, message: 'downloading org/tiny/model.safetensors', fields: { unit: 'bytes' } });
+  assert.equal(formatStatusText(p.current), '$(sync~spin) BalancedBio: downloading org/tiny/model.safetensors 40%');
+  p.apply({ ...base, t: 2, kind: 'phase', stage: 'sft', status: 'started', total: 10 });
+  assert.equal(formatStatusText(p.current), '$(sync~spin) BalancedBio: sft');
+  assert.equal(p.current.message, undefined);
+});
+
 test('apply reports whether the visible snapshot changed', () => {
   const p = new RunProgress('r1');
   assert.equal(p.apply({ ...base, t: 0, kind: 'log', level: 'info', msg: 'hello' }), false);
