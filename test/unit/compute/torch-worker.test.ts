@@ -13,7 +13,7 @@ import { decodeFloats, decodeInts, encodeFloats, encodeInts, WorkerProcess } fro
 import { disposeModel, forwardLogits, initLlama, lmLoss, loadLlama, makeLmBatch, saveLlama, type LlamaConfig } from '../../../engine/model/llama';
 import { BbioError } from '../../../engine/util/errors';
 import { makeRng } from '../../../engine/util/rng';
-import { generateGreedy } from '../../../engine/compute/tfjs/generate';
+import { decodePrompts, greedyPicker } from '../../../engine/model/decode';
 import { loadAdapterDir, saveAdapterDir } from '../../../engine/model/adapters';
 import { createLoraSet, disposeLoraSet, loraHook, type LoraSet } from '../../../engine/model/lora';
 import { tinyLlamaConfig } from '../../helpers/tiny-llama';
@@ -154,11 +154,11 @@ test('torch worker: greedy generations are the tfjs engine\'s, token for token',
   for (const v of model.params.values()) if (v.rank === 1) v.assign(tf.add(v, tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', rng.int(1e9)), 0.3)));
   await saveLlama(model, dir);
   const prompts = [[1, 5, 3], [4, 4, 0, 10, 6, 1, 8, 2], [30]];
-  const requests = prompts.map((p) => ({ prompt: p, maxNewTokens: 10 }));
-  // EOS: a token the second prompt's free-running completion emits, so one completion ends on it
-  const eosId = generateGreedy(model, requests, { batchRows: 2, stop: [], decode: () => '' })[1]!.ids[3]!;
-  const want = generateGreedy(model, requests, { batchRows: 2, eosId, stop: [], decode: () => '' });
-  assert.ok(want.some((c) => !c.truncated) && want.some((c) => c.truncated && c.ids.length === 10), 'completions ended both ways');
+  const greedy = (eosIds: number[]) => decodePrompts(model, prompts, { maxNewTokens: 10, pick: greedyPicker(), eosIds, batchRows: 2 }).map(([row]) => ({ ids: row!.ids, truncated: row!.finishReason === 'length' }));
+  // EOS: a token the second prompt's free-running completion emits, so one completion ends on it (EOS kept as its last id)
+  const eosId = greedy([])[1]!.ids[3]!;
+  const want = greedy([eosId]);
+  assert.ok(want.some((c) => !c.truncated && c.ids.at(-1) === eosId) && want.some((c) => c.truncated && c.ids.length === 10), 'completions ended both ways');
 
   const w = torchWorker();
   await w.request('load_model', { dir, options: OPTIONS });

@@ -49,9 +49,11 @@ def generate(model: Llama, prompt: Sequence[int], max_new_tokens: int, temperatu
     ends = set(end_ids)
     while True:
         tok = pick_token(logits.float(), temperature, top_p, generator)
-        if tok in ends:
-            return Completion(out, False)
         out.append(tok)
+        if tok in ends:
+            # the terminating token stays in the completion (and so in GRPO's loss mask), as in TRL and
+            # DeepSeek and the TypeScript decode loop (engine/model/decode.ts): the policy learns to stop
+            return Completion(out, False)
         if len(out) >= limit:
             return Completion(out, True)
         logits = model(torch.tensor([[tok]], device=device), cache)[0, -1]  # [V]

@@ -20,11 +20,11 @@ class GenerateTest(unittest.TestCase):
         self.assertEqual(got.ids, seq[3:])
         self.assertTrue(got.truncated)
 
-    def test_an_end_id_ends_without_being_kept(self) -> None:
+    def test_an_end_id_ends_the_completion_and_is_kept(self) -> None:
         model = random_model(tiny())
         first = generate(model, [1, 5, 3], 3, 0.0, 1.0, [], None).ids
         got = generate(model, [1, 5, 3], 3, 0.0, 1.0, [first[1]], None)
-        self.assertEqual(got.ids, first[: first.index(first[1])])
+        self.assertEqual(got.ids, first[: first.index(first[1]) + 1])
         self.assertFalse(got.truncated)
 
     def test_the_context_limits_the_completion(self) -> None:
