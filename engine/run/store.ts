@@ -14,7 +14,7 @@
  * Operating-system errors on the run folder (disk full, read-only, permissions) become E_IO with the path.
  */
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
-import { access, constants, mkdir, readdir, readFile } from 'node:fs/promises';
+import { access, constants, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import type { EngineEvent } from '../../schemas/generated/events';
@@ -23,6 +23,7 @@ import { BbioError, ioError } from '../util/errors';
 import { acquireRunLock, type RunLock } from './run-lock';
 import type { StageName } from '../core/stage';
 import { RUN_FILES } from '../../schemas/run-layout';
+import { listDir } from '../util/fs';
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 export type StageStatus = 'pending' | 'running' | 'completed' | 'skipped' | 'failed' | 'cancelled';
@@ -298,13 +299,7 @@ export interface RunListing {
 
 /** Every run folder under runsDir, newest first; unreadable ones are listed with their problem. */
 export async function listRuns(runsDir: string): Promise<RunListing[]> {
-  let names: string[];
-  try {
-    names = (await readdir(runsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new BbioError('E_IO', `cannot list ${runsDir}: ${(e as Error).message}`, { file: runsDir }, undefined, { cause: e });
-  }
+  const names = (await listDir(runsDir)).filter((d) => d.isDirectory()).map((d) => d.name);
   const out = await Promise.all(
     names.sort().reverse().map(async (runId): Promise<RunListing> => {
       const runDir = path.join(runsDir, runId);

@@ -3,7 +3,7 @@
  * atomically under a lock by the one process running the sweep, and read by the CLI, the report and the
  * editor. The folder layout is in engine/run/sweep.ts.
  */
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { SWEEP_FILES, type SlurmTaskRecord } from '../../schemas/run-layout';
@@ -15,6 +15,7 @@ import { sha256 } from '../util/provenance';
 import { writerOf } from '../../schemas/run-writer';
 import { acquireRunLock, type RunLock } from './run-lock';
 import { listRuns, timestampId, writeJsonAtomic, type RunState } from './store';
+import { listDir } from '../util/fs';
 
 export const SWEEP_FILE = SWEEP_FILES.sweep;
 export type VariantStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -196,13 +197,7 @@ export function checkResumable(state: SweepState, variants: readonly VariantSpec
 
 /** Every sweep folder (one with a sweep.json) in `runsDir`, newest first; an unreadable one with its problem. */
 export async function listSweeps(runsDir: string): Promise<{ sweepDir: string; state?: SweepState; problem?: string }[]> {
-  let names: string[];
-  try {
-    names = (await readdir(runsDir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new BbioError('E_IO', `cannot list ${runsDir}: ${(e as Error).message}`, { file: runsDir }, undefined, { cause: e });
-  }
+  const names = (await listDir(runsDir)).filter((d) => d.isDirectory()).map((d) => d.name);
   const out = await Promise.all(names.sort().reverse().map(async (name) => {
     const sweepDir = path.join(runsDir, name);
     try {

@@ -3,7 +3,7 @@
  * files in <runs_dir>/slurm/ (job-<n>.sh, probe-<n>, <job>.out with the run's events, <job>.err), followed
  * here until it ends. The run folder is named by the run's first event in the job's output.
  */
-import { mkdir, open, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BbioError } from '../util/errors';
@@ -11,6 +11,7 @@ import type { SlurmClient } from './client';
 import { buildBatchScript, type BatchScriptInput, type SlurmSettings } from './script';
 import { isFinished, stuckPendingHint, type SlurmTaskState } from './state';
 import { readTail, SLURM_DIR, taskFailure } from './sweep';
+import { listDir } from '../util/fs';
 
 export interface SlurmJobOptions {
   client: SlurmClient;
@@ -42,13 +43,7 @@ export function jobScriptInput(o: Pick<SlurmJobOptions, 'slurm' | 'jobName' | 'c
 
 /** The number of the next single job submitted from a runs folder (1 for the first). */
 export async function nextJobNumber(logDir: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(logDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 1;
-    throw new BbioError('E_IO', `cannot list ${logDir}: ${(e as Error).message}`, { file: logDir }, undefined, { cause: e });
-  }
+  const names = (await listDir(logDir)).map((d) => d.name);
   return names.filter((f) => /^job-\d+\.sh$/.test(f)).length + 1;
 }
 

@@ -9,7 +9,7 @@
  *   <sweep>/slurm/probe-<n>           written here; a task that cannot see it is not on the shared filesystem
  *   <sweep>/slurm/<job>_<task>.out    each task's events (JSON lines); .err its logs
  */
-import { mkdir, open, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { SWEEP_FILES } from '../../schemas/run-layout';
@@ -18,6 +18,7 @@ import { findVariantRun, type SlurmTaskRecord, type SweepStatus, type SweepStore
 import type { SlurmClient } from './client';
 import { buildBatchScript, PROBE_MISSING_EXIT, PROBE_MISSING_MARK, type BatchScriptInput, type SlurmSettings } from './script';
 import { isFinished, stuckPendingHint, variantStatusOf, type SlurmTaskState } from './state';
+import { listDir } from '../util/fs';
 
 export const SLURM_DIR = SWEEP_FILES.slurm;
 /** Lines of a failed task's stderr shown with its error: enough for a Python or Node stack's last frames. */
@@ -100,13 +101,7 @@ export function sweepScriptInput(o: Pick<SlurmSweepOptions, 'slurm' | 'parallel'
 
 /** The number of the next submission in a sweep's slurm folder (1 for a new sweep). */
 export async function nextSubmission(logDir: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(logDir);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 1;
-    throw new BbioError('E_IO', `cannot list ${logDir}: ${(e as Error).message}`, { file: logDir }, undefined, { cause: e });
-  }
+  const names = (await listDir(logDir)).map((d) => d.name);
   return names.filter((n) => /^submit-\d+\.sh$/.test(n)).length + 1;
 }
 
