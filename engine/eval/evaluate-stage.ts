@@ -224,7 +224,7 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
       createdAt: new Date().toISOString(),
       models: evaluated.map((e) => {
         const t = tasks?.get(e.report.name);
-        return t ? { ...e.report, tasks: t.scores } : e.report;
+        return t ? { ...e.report, tasks: t.scores, perItem: { ...e.report.perItem, ...t.perItem } } : e.report;
       }),
       examples: [...evaluated.flatMap((e) => e.examples), ...[...(tasks?.values() ?? [])].flatMap((t) => t.examples)],
       reproducibility: {

@@ -19,6 +19,8 @@ export interface TaskTarget {
 export interface TaskScores {
   /** `<set>/<metric>` → score, over all tasks. */
   scores: Record<string, Score>;
+  /** `<set>/<metric>` → item id → score, over all tasks. */
+  perItem: Record<string, Record<string, number>>;
   examples: ReportExample[];
   /** Every benchmark file read. */
   files: string[];
@@ -40,10 +42,11 @@ export async function evaluateTasks(input: EvaluateTasksInput): Promise<Map<Mode
   const out = new Map<ModelName, TaskScores>();
   for (const target of input.targets) {
     const model = { name: target.name, compute: input.compute, ...(target.adapters ? { adapters: target.adapters.slot } : {}) };
-    const acc: TaskScores = { scores: {}, examples: [], files: [] };
+    const acc: TaskScores = { scores: {}, perItem: {}, examples: [], files: [] };
     for (const task of input.tasks) {
       const r = await runTask(task, { model, tokenizer: input.tokenizer, data: input.dataDir, opts: input.opts });
       Object.assign(acc.scores, r.scores);
+      Object.assign(acc.perItem, r.perItem);
       acc.examples.push(...r.examples);
       acc.files.push(...r.files.filter((f) => !acc.files.includes(f)));
       for (const [k, s] of Object.entries(r.scores)) {

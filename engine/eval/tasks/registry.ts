@@ -64,6 +64,8 @@ export interface TaskResult {
   task: TaskName;
   /** `<set>/<metric>` → score. */
   scores: Record<string, Score>;
+  /** `<set>/<metric>` → item id → that item's score, so two runs are compared item by item (paired bootstrap). */
+  perItem: Record<string, Record<string, number>>;
   examples: ReportExample[];
   items: number;
   /** Every file read, for the report's content hashes. */
@@ -151,18 +153,30 @@ async function runMcTask(task: keyof typeof MC_SETS, input: TaskInput): Promise<
   if (!model || !tokenizer) throw new BbioError('E_USAGE', `${task} is scored by log-likelihood: it needs a model`, {}, 'give --model');
   const sets = await loadMcTask(task, input.data, opts.limit);
   const scores: Record<string, Score> = {};
+  const perItem: Record<string, Record<string, number>> = {};
   const pooled: number[] = [];
+  const pooledItems: Record<string, number> = {};
   const examples: ReportExample[] = [];
   for (const set of sets) {
     const r = scoreMcSet(model, tokenizer, set, { shots: opts.shots, seed: opts.seed, chunk: opts.mcChunk, examples: opts.examples, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (!r.acc.length) continue;
+    // an item is its document's position in its set's file (the first `limit` documents are scored)
+    const ids = r.acc.map((_, i) => `${set.name}:${i}`);
     scores[`${set.name}/acc`] = score(r.acc, opts.resamples, opts.seed);
-    if (reportsAccNorm(set)) scores[`${set.name}/acc_norm`] = score(r.accNorm, opts.resamples, opts.seed);
+    perItem[`${set.name}/acc`] = byItem(ids, r.acc);
+    if (reportsAccNorm(set)) {
+      scores[`${set.name}/acc_norm`] = score(r.accNorm, opts.resamples, opts.seed);
+      perItem[`${set.name}/acc_norm`] = byItem(ids, r.accNorm);
+    }
     pooled.push(...r.acc);
+    Object.assign(pooledItems, byItem(ids, r.acc));
     examples.push(...r.examples);
   }
-  if (sets.length > 1 && pooled.length) scores[`${task}/acc`] = score(pooled, opts.resamples, opts.seed);
-  return { task, scores, examples, items: pooled.length, files: sets.map((s) => s.file) };
+  if (sets.length > 1 && pooled.length) {
+    scores[`${task}/acc`] = score(pooled, opts.resamples, opts.seed);
+    perItem[`${task}/acc`] = pooledItems;
+  }
+  return { task, scores, perItem, examples, items: pooled.length, files: sets.map((s) => s.file) };
 }
 
 function generateResponses(model: EvalModel, tok: EvalTokenizer, prompts: readonly string[], opts: TaskOptions): string[] {
@@ -189,9 +203,17 @@ async function runIfeval(input: TaskInput): Promise<Omit<TaskResult, 'seconds'>>
   const judged = prompts.map((p, i) => judgeResponse(p, responses[i]!));
   const v = ifevalVectors(judged);
   const scores = Object.fromEntries(Object.entries(v).map(([k, xs]) => [`ifeval/${k}`, score(xs, opts.resamples, opts.seed)]));
+  // items: a prompt's key for the prompt-level metrics, `<key>#<k>` for its k-th instruction (as report.schema.json says)
+  const promptIds = prompts.map((p) => String(p.key));
+  const instIds = prompts.flatMap((p) => p.instructionIds.map((_, k) => `${p.key}#${k}`));
+  const perItem = Object.fromEntries(Object.entries(v).map(([k, xs]) => [`ifeval/${k}`, byItem(k.startsWith('prompt_') ? promptIds : instIds, xs)]));
   const name = input.model?.name ?? 'external';
   const examples = prompts.slice(0, opts.examples).map((p, i) => ({ suite: 'ifeval', model: name, prompt: p.prompt, gold: p.instructionIds.join(', '), output: responses[i]!.slice(0, 1000), correct: judged[i]!.strict.every(Boolean) }));
-  return { task: 'ifeval', scores, examples, items: prompts.length, files: [file, ...(input.responses ? [input.responses] : [])] };
+  return { task: 'ifeval', scores, perItem, examples, items: prompts.length, files: [file, ...(input.responses ? [input.responses] : [])] };
+}
+
+function byItem(ids: readonly string[], xs: readonly number[]): Record<string, number> {
+  return Object.fromEntries(ids.map((id, i) => [id, xs[i]!]));
 }
 
 /** Loads and scores one task, timed. */

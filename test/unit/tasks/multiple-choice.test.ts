@@ -92,12 +92,17 @@ test('tasks are scored by log-likelihood with bootstrap errors; multimedqa pools
   assert.ok(medqa.scores['medqa/acc_norm']);
   const limited = await runTask('medqa', { model, tokenizer, data: path.join(FIXTURES, 'medqa_4options.jsonl'), opts: { ...opts, limit: 2 } });
   assert.equal(limited.scores['medqa/acc']!.value, 0.5, 'the first 2 documents');
+  // per-item scores, so `compare` pairs two runs item by item (issue 17's paired bootstrap)
+  assert.deepEqual(Object.keys(medqa.perItem['medqa/acc']!), ['medqa:0', 'medqa:1', 'medqa:2']);
+  const items = Object.values(medqa.perItem['medqa/acc']!);
+  assert.equal(items.reduce((a, b) => a + b, 0) / items.length, medqa.scores['medqa/acc']!.value);
   const group = await runTask('multimedqa', { model, tokenizer, data: path.join(FIXTURES, 'multimedqa'), opts });
   const members = ['pubmedqa', 'medmcqa', 'medqa', 'mmlu_anatomy', 'mmlu_clinical_knowledge', 'mmlu_college_biology', 'mmlu_college_medicine', 'mmlu_medical_genetics', 'mmlu_professional_medicine'];
   for (const m of members) assert.ok(group.scores[`${m}/acc`], m);
   const n = members.reduce((s, m) => s + group.scores[`${m}/acc`]!.n, 0);
   const correct = members.reduce((s, m) => s + group.scores[`${m}/acc`]!.value * group.scores[`${m}/acc`]!.n, 0);
   assert.equal(group.scores['multimedqa/acc']!.n, n);
+  assert.equal(Object.keys(group.perItem['multimedqa/acc']!).length, n, 'the pooled metric pairs every member item');
   assert.ok(Math.abs(group.scores['multimedqa/acc']!.value - correct / n) < 1e-12, 'size-weighted mean of the members');
   assert.equal(group.scores['pubmedqa/acc']!.value, 0.5, 'picks "no": right on the second row only');
   assert.equal(group.files.length, 9);
@@ -114,5 +119,7 @@ test('ifeval scores a responses file without a model', async () => {
   assert.equal(r.scores['ifeval/prompt_strict']!.value, 1 / 3);
   assert.equal(r.scores['ifeval/prompt_loose']!.value, 2 / 3);
   assert.equal(r.scores['ifeval/inst_strict']!.n, 4);
+  assert.equal(Object.keys(r.perItem['ifeval/prompt_strict']!).length, 3);
+  assert.ok(Object.keys(r.perItem['ifeval/inst_strict']!).every((id) => /^.+#\d+$/.test(id)) && Object.keys(r.perItem['ifeval/inst_strict']!).length === 4, 'an instruction is <key>#<k>');
   assert.equal(r.examples[0]!.model, 'external');
 });

@@ -10,7 +10,10 @@ import { scoresFromReport } from '../../../extension/compare/compare-model';
 function report(runId: string, medqa: number, se: number): EvalReport {
   const headline = { domain: { value: 0.5, stderr: 0.02, n: 100 }, reasoning: { value: 0.4, stderr: 0.02, n: 100 } };
   const tasks = { 'medqa/acc': { value: medqa, stderr: se, n: 400 }, 'ifeval/prompt_strict': { value: 0.25, stderr: 0.03, n: 200 } };
-  return { version: 1, runId, createdAt: '2026-12-03T00:00:00Z', models: [{ name: 'base', scores: {}, headline, balance: 0.8 }, { name: 'sft', scores: {}, headline, balance: 0.8, tasks }], reproducibility: { hashes: {} } };
+  // per-item scores as the evaluate stage writes them: the first round(medqa · 400) items right
+  const items = (n: number, right: number): Record<string, number> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`medqa:${i}`, Number(i < right)]));
+  const perItem = { 'medqa/acc': items(400, Math.round(medqa * 400)), 'ifeval/prompt_strict': Object.fromEntries(Array.from({ length: 200 }, (_, i) => [String(i), Number(i < 50)])) };
+  return { version: 1, runId, createdAt: '2026-12-03T00:00:00Z', models: [{ name: 'base', scores: {}, headline, balance: 0.8 }, { name: 'sft', scores: {}, headline, balance: 0.8, tasks, perItem }], reproducibility: { hashes: {} } };
 }
 
 test('report.json carries benchmark scores per model, and report.md shows them beside the suites', () => {
@@ -28,11 +31,13 @@ test('the run comparison lists benchmark scores after the capability metrics, wi
   const runs = [{ runId: 'a', report: report('a', 0.6, 0.01) }, { runId: 'b', report: report('b', 0.65, 0.01) }];
   const row = compareReports(runs).find((x) => x.metric === 'medqa/acc')!;
   assert.ok(Math.abs(row.deltas[1]! - 5) < 1e-9);
-  // significance is a paired bootstrap over shared items (issue 17); benchmark scores carry no per-item
-  // scores yet, so their deltas are shown untested rather than judged on unpaired errors
-  assert.equal(row.significant[1], undefined);
-  assert.equal(row.pairs[1], undefined);
-  assert.match(renderComparison(runs, 'md').join('\n'), /\| medqa\/acc \| 60\.0 ± 1\.0 \| 65\.0 ± 1\.0 \(\+5\.0 unpaired\) \|/);
+  // significance is a paired bootstrap over the items both runs scored (issue 17): 20 of 400 more right
+  assert.equal(row.pairs[1], 400);
+  assert.equal(row.significant[1], true);
+  const same = compareReports(runs).find((x) => x.metric === 'ifeval/prompt_strict')!;
+  assert.equal(same.pairs[1], 200);
+  assert.equal(same.significant[1], false);
+  assert.match(renderComparison(runs, 'md').join('\n'), /\| medqa\/acc \| 60\.0 ± 1\.0 \| 65\.0 ± 1\.0 \(\+5\.0\) \|/);
 });
 
 test('the editor comparison view reads the final model\'s benchmark scores beside its headlines', () => {
