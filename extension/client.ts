@@ -21,6 +21,7 @@ export interface ServerApi {
   listJobs(): Promise<P.JobInfo[]>;
   listRuns(uri: string): Promise<{ runsDir: string; runs: P.RunSummary[] }>;
   reloadOntology(uri?: string): Promise<P.OntologyStatus>;
+  slurmScript(uri: string): Promise<P.SlurmScriptResult>;
   setTrust(trusted: boolean): Promise<void>;
   onRunEvent(listener: (p: P.RunEventParams) => void): vscode.Disposable;
   onJobState(listener: (p: P.JobInfo) => void): vscode.Disposable;
@@ -66,6 +67,7 @@ export async function startLanguageClient(context: vscode.ExtensionContext, log:
     listJobs: () => client.sendRequest(P.listJobs, {}),
     listRuns: (uri) => client.sendRequest(P.listRuns, { uri }),
     reloadOntology: (uri) => client.sendRequest(P.reloadOntology, uri ? { uri } : {}),
+    slurmScript: (uri) => client.sendRequest(P.slurmScript, { uri }),
     setTrust: (trusted) => client.sendNotification(P.setTrust, { trusted }),
     onRunEvent: (listener) => client.onNotification(P.runEvent, listener),
     onJobState: (listener) => client.onNotification(P.jobState, listener),

@@ -127,6 +127,11 @@ export class JobManager {
     return closed;
   }
 
+  /** The CLI script the runs execute (bin/balancedbio.js), which a Slurm batch script's tasks run too. */
+  get cliPath(): string {
+    return this.opts.binPath;
+  }
+
   /** Last resort when the server process exits: no engine outlives the server. */
   killNow(): void {
     const child = this.running?.child;

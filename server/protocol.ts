@@ -200,6 +200,19 @@ export interface MemoryEstimateInfo {
 /** c→s. Rough peak memory of running the document's experiment; null when the file does not load. */
 export const memoryEstimate = new RequestType<{ uri: string }, MemoryEstimateInfo | null, void>('balancedbio/memoryEstimate');
 
+export interface SlurmScriptParams {
+  /** file: URI of a saved *.bbio.yaml experiment. */
+  uri: string;
+}
+export interface SlurmScriptResult {
+  /** The batch script `balancedbio run FILE --executor slurm` would submit now (from the saved file). */
+  script: string;
+  /** What the engine said besides (e.g. that a new sweep's folder is named when it starts). */
+  notes: string[];
+}
+/** c→s. The Slurm batch script of an experiment, as `balancedbio slurm script FILE` prints it ("Show Slurm Script"). */
+export const slurmScript = new RequestType<SlurmScriptParams, SlurmScriptResult, void>('balancedbio/slurmScript');
+
 // ─── commands (workspace/executeCommand) ───────────────────────────────────────────────────────────
 
 /**

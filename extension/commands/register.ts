@@ -148,6 +148,29 @@ async function newExperiment(ctx: CommandContext): Promise<void> {
   ctx.log.info(`created ${target.fsPath} from template ${template.template.id}`);
 }
 
+/** "Show Slurm Script": the batch script `run --executor slurm` would submit for the saved experiment, in an editor. */
+async function showSlurmScript(ctx: CommandContext, arg: unknown): Promise<void> {
+  const uri = await resolveExperiment(arg);
+  if (!uri) return;
+  const server = ctx.server();
+  if ('error' in server) {
+    void vscode.window.showErrorMessage(`BalancedBio: cannot build the Slurm script: ${server.error}`);
+    return;
+  }
+  const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  if (open?.isDirty) await open.save(); // the script is built from the file on disk
+  let result: { script: string; notes: string[] };
+  try {
+    result = await server.slurmScript(uri.toString());
+  } catch (e) {
+    void vscode.window.showErrorMessage(`BalancedBio: no Slurm script for ${path.basename(uri.fsPath)}: ${e instanceof Error ? e.message : String(e)}`);
+    return;
+  }
+  const doc = await vscode.workspace.openTextDocument({ content: result.script, language: 'shellscript' });
+  await vscode.window.showTextDocument(doc, { preview: false });
+  if (result.notes.length) void vscode.window.showInformationMessage(`BalancedBio: ${result.notes.join(' ')}`);
+}
+
 async function validateExperiment(ctx: CommandContext, arg: unknown): Promise<void> {
   const uri = await resolveExperiment(arg);
   if (!uri) return;
@@ -374,6 +397,7 @@ export function registerCommands(ctx: CommandContext): vscode.Disposable[] {
     reg('balancedbio.compareSweep', (node?: RunsNode) => compareSweep(ctx, node)),
     reg('balancedbio.compareRuns', (node?: RunsNode, selected?: RunsNode[]) => compareRuns(ctx, node, selected)),
     reg('balancedbio.validateExperiment', (arg?: unknown) => validateExperiment(ctx, arg)),
+    reg('balancedbio.showSlurmScript', (arg?: unknown) => showSlurmScript(ctx, arg)),
     reg('balancedbio.reloadOntology', () => reloadOntology(ctx)),
     reg('balancedbio.showLogs', async () => ctx.log.show()),
     reg('balancedbio.refreshRuns', async () => ctx.tree.refresh()),

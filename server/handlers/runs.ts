@@ -2,7 +2,10 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ResponseError, type CancellationToken } from 'vscode-languageserver';
+import { runSlurmScriptCommand } from '../../engine/cli/commands/run';
+import type { CliIo } from '../../engine/cli/io';
 import { loadExperiment } from '../../engine/config/load';
+import { BbioError } from '../../engine/util/errors';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { displayRunStatus } from '../../schemas/run-writer';
 import { STAGE_ORDER } from '../../schemas/generated/vocabulary';
@@ -51,10 +54,42 @@ export async function startRun(deps: HandlerDeps, params: P.StartRunParams, toke
   return deps.jobs.enqueue({ uri: params.uri, file, runsDir, paths: deps.ctx.pathPolicy(file), ...(params.stages ? { stages: params.stages } : {}), ...(resume ? { resume } : {}), ...(params.stepsScale !== undefined ? { stepsScale: params.stepsScale } : {}) });
 }
 
+/**
+ * The Slurm batch script of a saved experiment, from the engine's own `slurm script` command (in process: it
+ * reads files and writes nothing), with the CLI the runs use as the tasks' command. Read-only, so it needs no trust.
+ */
+export async function slurmScript(deps: HandlerDeps, params: P.SlurmScriptParams): Promise<P.SlurmScriptResult> {
+  if (!params || typeof params.uri !== 'string' || !isExperimentUri(params.uri) || !params.uri.startsWith('file:')) throw new ResponseError(INVALID_PARAMS, 'slurmScript needs the file: URI of a saved *.bbio.yaml experiment');
+  const file = uriToPath(params.uri);
+  let disk: string;
+  try {
+    disk = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ResponseError(INVALID_REQUEST, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; save the experiment first`);
+  }
+  const doc = experimentDoc(deps, params.uri);
+  if (doc && doc.getText() !== disk) throw new ResponseError(INVALID_REQUEST, `${path.basename(file)} has unsaved changes: save it first (the script is for the saved file)`);
+  const policy = deps.ctx.pathPolicy(file);
+  const out: string[] = [];
+  const notes: string[] = [];
+  const io: CliIo = { out: (l) => out.push(l), err: (l) => notes.push(l), isTTY: false, cwd: path.dirname(file) };
+  let code: number;
+  try {
+    code = await runSlurmScriptCommand(file, { ...(policy.workspace[0] ? { workspace: policy.workspace[0] } : {}), allowPath: [...policy.allowed], stepsScale: 1, cliEntry: deps.jobs.cliPath, execArgv: [] }, io);
+  } catch (e) {
+    if (e instanceof BbioError) throw new ResponseError(INVALID_REQUEST, e.format());
+    throw e;
+  }
+  if (code !== 0) throw new ResponseError(INVALID_REQUEST, `no Slurm script for ${path.basename(file)}: ${notes.join('\n') || `exit code ${code}`}`);
+  return { script: `${out.join('\n')}\n`, notes };
+}
+
 export function registerRuns(deps: HandlerDeps): void {
   const { connection } = deps;
 
   connection.onRequest(P.startRun, (params, token) => guarded(deps, 'startRun', () => startRun(deps, params, token)));
+
+  connection.onRequest(P.slurmScript, (params) => guarded(deps, 'slurmScript', () => slurmScript(deps, params)));
 
   connection.onRequest(P.cancelRun, (params) =>
     guarded(deps, 'cancelRun', async () => {

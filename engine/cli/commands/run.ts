@@ -143,13 +143,17 @@ export function handleStopSignals(controller: AbortController, io: CliIo): () =>
 }
 
 /** `balancedbio slurm script FILE`: loads FILE as `run` does and prints the batch script it would submit. */
-export async function runSlurmScriptCommand(file: string, opts: WorkspaceOptions & { resume?: string; parallel?: number; stepsScale: number; stages?: string }, io: CliIo): Promise<number> {
+/**
+ * `balancedbio slurm script FILE`. `cliEntry`/`execArgv` name the CLI the tasks run: this process's own by
+ * default; the language server passes bin/balancedbio.js, the CLI its runs use.
+ */
+export async function runSlurmScriptCommand(file: string, opts: WorkspaceOptions & { resume?: string; parallel?: number; stepsScale: number; stages?: string; cliEntry?: string; execArgv?: string[] }, io: CliIo): Promise<number> {
   const abs = path.resolve(io.cwd, file);
   const policy = cliPathPolicy(io, opts);
   const { config, problems, raw } = await loadExperiment(abs, { paths: policy });
   for (const p of problems) io.err(formatProblem(p, io.cwd));
   if (!config || hasErrors(problems)) return EXIT.badInput;
   const stages = parseStages(opts.stages);
-  const parts = { cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}) };
+  const parts = { cliEntry: opts.cliEntry ?? process.argv[1] ?? '', execArgv: opts.execArgv ?? process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}) };
   return runSlurmScript({ experiment: { file: abs, input: raw as ExperimentInput, config }, ...(opts.resume ? { resume: opts.resume } : {}), ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}), parts }, io);
 }
