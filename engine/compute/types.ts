@@ -212,41 +212,48 @@ export interface InterferenceEstimate {
   batches: number[];
 }
 
+/**
+ * Every method that does work returns a Promise: a backend may live in another process (the PyTorch worker,
+ * compute/torch/worker-process.ts) and can only answer asynchronously. The in-process TensorFlow.js backend
+ * does the same work synchronously and resolves at once. `describe()`, `config` and `step` only read state
+ * that a worker backend can keep on this side (the backend line, the config loadModel answered, the step
+ * of the last StepOutcome), so they stay synchronous.
+ */
 export interface Compute {
   /** The backend line recorded in manifest.json (name, kind, threads, why it was chosen). */
   describe(): BackendInfo;
 
   // -------------------------------------------------------------------------- model and adapters
   /** A fresh model (pretraining from scratch), weights drawn from `makeRng(seed).fork('init')`. */
-  initModel(config: LlamaConfig, seed: number): void;
+  initModel(config: LlamaConfig, seed: number): Promise<void>;
   /** A Hugging Face checkpoint folder (config.json + safetensors). */
-  loadModel(dir: string): LlamaConfig;
+  loadModel(dir: string): Promise<LlamaConfig>;
   saveModel(dir: string): Promise<void>;
   readonly config: LlamaConfig;
   /** New LoRA adapters (A random from `makeRng(seed).fork('lora-init')`, B = 0) in `slot`. */
-  createAdapters(slot: string, names: readonly string[], spec: LoraSpec, seed: number): void;
+  createAdapters(slot: string, names: readonly string[], spec: LoraSpec, seed: number): Promise<void>;
   /** Loads a PEFT adapter folder (or one written by saveAdapters) into `slot`; returns the adapter names. */
-  loadAdapters(slot: string, dir: string): string[];
+  loadAdapters(slot: string, dir: string): Promise<string[]>;
   saveAdapters(slot: string, dir: string, meta: { baseModel: string; stage: string }): Promise<void>;
   /** Number of trainable values in a slot (or the model). */
-  parameterCount(target: TrainingSpec['params']): number;
+  parameterCount(target: TrainingSpec['params']): Promise<number>;
 
   // -------------------------------------------------------------------------- training
-  startTraining(spec: TrainingSpec): void;
+  startTraining(spec: TrainingSpec): Promise<void>;
   /** Optimiser updates applied so far. */
   readonly step: number;
   /** One step of next-token training on packed windows of T+1 tokens each (data-parallel where the backend can). */
   pretrainStep(rows: readonly Int32Array[]): Promise<{ loss: number; outcome: StepOutcome }>;
-  sftStep(input: SftStepInput): SftStepResult;
+  sftStep(input: SftStepInput): Promise<SftStepResult>;
   /**
    * Interference M[c][c′] ≈ L_c′(θ − η g̃_c) − L_c′(θ) to first order, −η⟨g̃_c, ∇L_c′⟩, for the updates g̃_c
    * the last sftStep applied per capability (after projection), with ∇L_c′ on each of capability c′'s
    * held-out probe mini-batches (`probes[c′]`; empty: no data); mean and 95% interval over the mini-batches.
    */
-  interference(probes: readonly (readonly TokenBatch[])[], lr: number, adapters: string): InterferenceEstimate;
-  grpoStep(input: GrpoStepInput): GrpoStepResult;
+  interference(probes: readonly (readonly TokenBatch[])[], lr: number, adapters: string): Promise<InterferenceEstimate>;
+  grpoStep(input: GrpoStepInput): Promise<GrpoStepResult>;
   /** Mean next-token loss of a batch, no gradient. */
-  loss(batch: TokenBatch, opts?: { adapters?: string }): number;
+  loss(batch: TokenBatch, opts?: { adapters?: string }): Promise<number>;
 
   // -------------------------------------------------------------------------- checkpoints
   /** Writes weights, optimiser, projection state and the rng with the stage's JSON `state`; keeps the newest `keep`. */
@@ -255,16 +262,16 @@ export interface Compute {
    * Restores the newest checkpoint under `dir` that verifies (sha256 per file) into the trainer; returns the
    * stage's state with where it came from and the newer checkpoints it skipped, or null when there is none.
    */
-  loadCheckpoint<S>(dir: string): RestoredCheckpoint<S> | null;
+  loadCheckpoint<S>(dir: string): Promise<RestoredCheckpoint<S> | null>;
 
   // -------------------------------------------------------------------------- inference
-  generate(req: GenerateRequest): Completion[][];
+  generate(req: GenerateRequest): Promise<Completion[][]>;
   /** Per-token log π(o_t | q, o_<t) of each completion of each group. */
-  logprobs(groups: readonly RolloutGroup[], opts: LogprobOptions): number[][][];
+  logprobs(groups: readonly RolloutGroup[], opts: LogprobOptions): Promise<number[][][]>;
   /** Mean token entropy (nats) of the policy over all completion tokens of the groups. */
-  entropy(groups: readonly RolloutGroup[], opts: LogprobOptions): number;
+  entropy(groups: readonly RolloutGroup[], opts: LogprobOptions): Promise<number>;
   /** Log-likelihood of each continuation after one shared context (the context computed once). */
-  scoreContinuations(context: readonly number[], continuations: readonly (readonly number[])[], opts?: { adapters?: string }): LoglikResult[];
+  scoreContinuations(context: readonly number[], continuations: readonly (readonly number[])[], opts?: { adapters?: string }): Promise<LoglikResult[]>;
 
   /** Releases tensors, workers and (for a worker backend) the process. */
   dispose(): Promise<void>;

@@ -54,7 +54,7 @@ export async function loadEvaluationTargets(compute: Compute, dirs: { sft: strin
   const targets: EvaluationTarget[] = [{ name: 'base' }];
   for (const name of ['sft', 'grpo'] as const) {
     if (!(await adapterDirExists(dirs[name]))) continue;
-    targets.push({ name, adapters: { slot: name, names: compute.loadAdapters(name, dirs[name]) } });
+    targets.push({ name, adapters: { slot: name, names: await compute.loadAdapters(name, dirs[name]) } });
   }
   return targets;
 }
@@ -90,7 +90,7 @@ function emitScore(events: EventSink | undefined, suite: string, metric: string,
 }
 
 /** Scores every target on the suites and MMLU subjects; shared by the stage and `balancedbio eval RUN_DIR`. */
-export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
+export async function evaluateModels(input: EvaluateModelsInput): Promise<EvaluatedModel[]> {
   const out: EvaluatedModel[] = [];
   const tasks = input.targets.length * (input.suites.length + (input.mmlu.length ? 1 : 0));
   let done = 0;
@@ -111,7 +111,7 @@ export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
     const examples: ReportExample[] = [];
     for (const suite of input.suites) {
       if (input.opts.signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
-      const r = runSuite(suite, { model, tokenizer: input.tokenizer, ctx: reward!, opts: input.opts, testExamples: input.testExamples });
+      const r = await runSuite(suite, { model, tokenizer: input.tokenizer, ctx: reward!, opts: input.opts, testExamples: input.testExamples });
       if (!r.items) {
         input.log.warn(`evaluate: the test split has no ${suite} items; ${suite} is not scored`);
         progress(`${target.name}: ${suite} (no items)`);
@@ -130,7 +130,7 @@ export function evaluateModels(input: EvaluateModelsInput): EvaluatedModel[] {
     }
     let mmlu: Record<string, Score> | undefined;
     if (input.mmlu.length) {
-      const r = evaluateMmlu(model, input.tokenizer, input.mmlu, { shots: input.shots, resamples: input.opts.resamples, seed: input.opts.seed, maxItems: input.opts.maxItems, mcChunk: input.opts.mcChunk, ...(input.opts.signal ? { signal: input.opts.signal } : {}) });
+      const r = await evaluateMmlu(model, input.tokenizer, input.mmlu, { shots: input.shots, resamples: input.opts.resamples, seed: input.opts.seed, maxItems: input.opts.maxItems, mcChunk: input.opts.mcChunk, ...(input.opts.signal ? { signal: input.opts.signal } : {}) });
       mmlu = r.scores;
       for (const [subject, s] of Object.entries(r.scores)) emitScore(input.events, 'mmlu', subject, target.name, s);
       input.events?.metric('eval/items_per_s', r.items / Math.max(r.seconds, 1e-9), { labels: { suite: 'mmlu', model: target.name } });
@@ -192,10 +192,10 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   const backend = compute.describe();
   try {
-    compute.loadModel(baseDir);
+    await compute.loadModel(baseDir);
     const targets = await loadEvaluationTargets(compute, { sft: ctx.paths.sft_adapter, grpo: ctx.paths.grpo_adapter });
     ctx.events.emit({ kind: 'phase', stage: 'evaluate', status: 'progress', step: 0, total: targets.length * (cfg.eval.suites.length + (mmlu.length ? 1 : 0)), message: `evaluating ${targets.map((t) => t.name).join(', ')} on ${cfg.eval.suites.join(', ')}${mmlu.length ? ' and MMLU' : ''}` });
-    const evaluated = evaluateModels({ compute, tokenizer, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
+    const evaluated = await evaluateModels({ compute, tokenizer, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
     // benchmarks in their published formats: the first max_items documents of each set, few_shot examples
     const tasks = cfg.eval.tasks.length
       ? await evaluateTasks({

@@ -27,7 +27,7 @@ export interface MmluEvalResult {
   seconds: number;
 }
 
-export function evaluateMmlu(model: EvalModel, tok: EvalTokenizer, subjects: readonly MmluSubject[], opts: MmluEvalOptions): MmluEvalResult {
+export async function evaluateMmlu(model: EvalModel, tok: EvalTokenizer, subjects: readonly MmluSubject[], opts: MmluEvalOptions): Promise<MmluEvalResult> {
   const t0 = performance.now();
   const scores: Record<string, Score> = {};
   const all: number[] = [];
@@ -40,7 +40,7 @@ export function evaluateMmlu(model: EvalModel, tok: EvalTokenizer, subjects: rea
       if (opts.signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
       const chunk = items.slice(i, i + perChunk);
       const qs = chunk.map((it) => ({ context: mmluPrompt(s.subject, it, shots), continuations: LETTERS.map((l) => ` ${l}`) }));
-      scoreMultipleChoice(model, tok, qs).forEach((d, k) => correct.push(LETTERS[d.pick] === chunk[k]!.answer ? 1 : 0));
+      (await scoreMultipleChoice(model, tok, qs)).forEach((d, k) => correct.push(LETTERS[d.pick] === chunk[k]!.answer ? 1 : 0));
     }
     if (!correct.length) continue;
     scores[s.subject] = score(correct, opts.resamples, opts.seed);

@@ -48,7 +48,7 @@ function tokenize(tok: EvalTokenizer, ex: SynthExample, maxLen: number): { ids: 
  * Mean token loss (nats) on the response part, per capability present in `examples`.
  * Σ_rows Σ_{t in response} −log p(x_t | x_<t) / (number of response tokens).
  */
-export function probeLoss(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability, opts: ProbeOptions): Partial<Record<Capability, number>> {
+export async function probeLoss(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability, opts: ProbeOptions): Promise<Partial<Record<Capability, number>>> {
   const window = model.compute.config.max_position_embeddings;
   const maxLen = Math.min(opts.maxLen ?? window, window);
   const pad = Math.max(0, tokenizer.padId);
@@ -72,7 +72,7 @@ export function probeLoss(model: ProbeModel, tokenizer: EvalTokenizer, examples:
       });
       if (!n) continue;
       const batch = makeLmBatch(padded, mask); // weights = mask / n
-      const mean = model.compute.loss(batch, model.adapters ? { adapters: model.adapters } : {});
+      const mean = await model.compute.loss(batch, model.adapters ? { adapters: model.adapters } : {});
       sum += mean * n;
       tokens += n;
     }
@@ -82,13 +82,13 @@ export function probeLoss(model: ProbeModel, tokenizer: EvalTokenizer, examples:
 }
 
 /** Multiple-choice accuracy by log-likelihood on the examples with options, per capability that has any. */
-export function probeAccuracy(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability): Partial<Record<Capability, number>> {
+export async function probeAccuracy(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability): Promise<Partial<Record<Capability, number>>> {
   const out: Partial<Record<Capability, number>> = {};
   for (const [cap, list] of Object.entries(examples) as [Capability, readonly SynthExample[]][]) {
     const mc = (list ?? []).filter((e) => e.options?.length && e.answerLabel);
     if (!mc.length) continue;
     const qs = mc.map(domainQuestion);
-    const picks = scoreMultipleChoice(model, tokenizer, qs);
+    const picks = await scoreMultipleChoice(model, tokenizer, qs);
     out[cap] = picks.filter((d, i) => d.pick === qs[i]!.gold).length / qs.length;
   }
   return out;

@@ -172,13 +172,15 @@ function clip(s: string, max = 1000): string {
  * backend this beat batching (context, option) rows of many questions (bench/eval.ts), because the
  * context, which is most of the tokens, is not repeated per option.
  */
-export function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[]): { pick: number; pickNorm: number }[] {
+export async function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[]): Promise<{ pick: number; pickNorm: number }[]> {
   const adapters = model.adapters ? { adapters: model.adapters } : {};
-  return questions.map((q) => {
+  const out: { pick: number; pickNorm: number }[] = [];
+  for (const q of questions) {
     const reqs = q.continuations.map((c) => encodePair(tok, q.context, c));
-    const results = model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), adapters);
-    return decideMc(results, q.continuations);
-  });
+    const results = await model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), adapters);
+    out.push(decideMc(results, q.continuations));
+  }
+  return out;
 }
 
 /** Does the prompt list every option as an `A. text` line (so the letter alone names the answer)? */
@@ -203,7 +205,7 @@ export function domainQuestion(ex: SynthExample): { context: string; continuatio
   return listsOptions(ex) ? { ...text, continuations: (ex.options ?? []).map((o) => o.label) } : text;
 }
 
-function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
+async function runDomain(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'>> {
   const { model, tokenizer, opts } = input;
   const items = input.examples.filter((e) => e.options?.length && e.answerLabel);
   const acc: number[] = [];
@@ -214,9 +216,9 @@ function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   for (let s = 0; s < items.length; s += perChunk) {
     checkAborted(opts.signal);
     const chunk = items.slice(s, s + perChunk);
-    const byAcc = scoreMultipleChoice(model, tokenizer, chunk.map(domainQuestion));
+    const byAcc = await scoreMultipleChoice(model, tokenizer, chunk.map(domainQuestion));
     const texts = chunk.map(domainTextQuestion);
-    const byText = scoreMultipleChoice(model, tokenizer, texts);
+    const byText = await scoreMultipleChoice(model, tokenizer, texts);
     chunk.forEach((ex, k) => {
       const q = texts[k]!;
       const pick = byAcc[k]!.pick;
@@ -238,7 +240,7 @@ function runDomain(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
 // ---------------------------------------------------------------------------------- generative suites
 
 /** Greedy completions of the examples' prompts, stopped at EOS or the end-of-turn marker. */
-export function completeExamples(input: SuiteInput, suite: Capability): GreedyCompletion[] {
+export async function completeExamples(input: SuiteInput, suite: Capability): Promise<GreedyCompletion[]> {
   const { tokenizer: tok, opts } = input;
   const addBos = tok.bosId >= 0;
   const prompts = input.examples.map((e) => tok.encode(promptPrefix(e.prompt), { addBos, splitSpecial: false }));
@@ -248,7 +250,7 @@ export function completeExamples(input: SuiteInput, suite: Capability): GreedyCo
     maxNew = Math.min(opts.maxNewTokensCap, Math.ceil(1.5 * longest) + 8);
   }
   const limit = maxNew;
-  const completions = input.model.compute.generate({
+  const completions = await input.model.compute.generate({
     prompts, n: 1, temperature: 0, topP: 1, maxNewTokens: limit,
     batchRows: opts.generateBatchRows,
     stop: [CHAT_MARKERS.end, CHAT_MARKERS.user],
@@ -258,8 +260,8 @@ export function completeExamples(input: SuiteInput, suite: Capability): GreedyCo
   return completions.map(([c]) => ({ ...c!, text: c!.text.replace(/\s+$/u, '') }));
 }
 
-function runReasoning(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
-  const completions = completeExamples(input, 'reasoning');
+async function runReasoning(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'>> {
+  const completions = await completeExamples(input, 'reasoning');
   const answer: number[] = [];
   const chain: number[] = [];
   const examples: ReportExample[] = [];
@@ -276,9 +278,9 @@ function runReasoning(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   return { suite: 'reasoning', scores, headline: scores['reasoning/answer_acc'], perItem, chance: 0, examples, items: input.examples.length };
 }
 
-function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
+async function runInstruction(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'>> {
   const items = input.examples.filter((e) => e.constraints?.length);
-  const completions = completeExamples({ ...input, examples: items }, 'instruction');
+  const completions = await completeExamples({ ...input, examples: items }, 'instruction');
   const promptStrict: number[] = [];
   const promptLoose: number[] = [];
   const instStrict: number[] = [];
@@ -313,8 +315,8 @@ function runInstruction(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   return { suite: 'instruction', scores, headline: scores['instruction/prompt_strict'], perItem, chance: 0, examples, items: items.length };
 }
 
-function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
-  const completions = completeExamples(input, 'integration');
+async function runIntegration(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'>> {
+  const completions = await completeExamples(input, 'integration');
   const cols = { diagnosis: [] as number[], treatment: [] as number[], chain: [] as number[], promptStrict: [] as number[], fully: [] as number[] };
   const examples: ReportExample[] = [];
   input.examples.forEach((ex, i) => {
@@ -346,16 +348,16 @@ function runIntegration(input: SuiteInput): Omit<SuiteResult, 'seconds'> {
   return { suite: 'integration', scores, headline: scores['integration/fully_correct'], perItem, chance: 0, examples, items: input.examples.length };
 }
 
-export type SuiteFn = (input: SuiteInput) => Omit<SuiteResult, 'seconds'>;
+export type SuiteFn = (input: SuiteInput) => Promise<Omit<SuiteResult, 'seconds'>>;
 
 /** The suites, keyed by the schema's `eval.suites` enum. */
 export const SUITES: Record<Capability, SuiteFn> = { domain: runDomain, reasoning: runReasoning, instruction: runInstruction, integration: runIntegration };
 
 /** Runs one suite on the test examples of its capability (capped by maxItems) and times it. */
-export function runSuite(suite: Capability, input: Omit<SuiteInput, 'examples'> & { testExamples: readonly SynthExample[] }): SuiteResult {
+export async function runSuite(suite: Capability, input: Omit<SuiteInput, 'examples'> & { testExamples: readonly SynthExample[] }): Promise<SuiteResult> {
   const pool = input.testExamples.filter((e) => e.capability === suite);
   const examples = selectItems(pool, input.opts.maxItems, input.opts.seed, suite);
   const t0 = performance.now();
-  const r = SUITES[suite]({ model: input.model, tokenizer: input.tokenizer, ctx: input.ctx, opts: input.opts, examples });
+  const r = await SUITES[suite]({ model: input.model, tokenizer: input.tokenizer, ctx: input.ctx, opts: input.opts, examples });
   return { ...r, seconds: (performance.now() - t0) / 1000 };
 }

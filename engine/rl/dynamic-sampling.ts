@@ -23,14 +23,14 @@ export interface FilledBatch<G> {
  * `first`: the step's groups as first sampled; `resample(like)`: one new group per entry of `like` (the
  * tied groups it replaces, e.g. for their capability); `totals(g)`: the group's rewards.
  */
-export function fillUntied<G>(first: readonly G[], resample: (like: readonly G[]) => G[], totals: (g: G) => readonly number[], maxRounds: number): FilledBatch<G> {
+export async function fillUntied<G>(first: readonly G[], resample: (like: readonly G[]) => Promise<G[]>, totals: (g: G) => readonly number[], maxRounds: number): Promise<FilledBatch<G>> {
   const tied = (g: G): boolean => groupTies(totals(g));
   const tieFraction = first.length ? first.filter(tied).length / first.length : 0;
   const kept = first.filter((g) => !tied(g));
   let pending = first.filter(tied);
   let resampled = 0;
   for (let round = 0; round < maxRounds && pending.length; round++) {
-    const fresh = resample(pending);
+    const fresh = await resample(pending);
     resampled += fresh.length;
     const next: G[] = [];
     fresh.forEach((g, i) => (tied(g) ? next.push(pending[i]!) : kept.push(g)));

@@ -97,18 +97,18 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   await ctx.updateManifest({ backend: compute.describe() });
   try {
-    const config = compute.loadModel(baseDir);
+    const config = await compute.loadModel(baseDir);
     // π_ref = base + SFT adapter (frozen); the policy is a trainable copy of it (or fresh LoRA without SFT)
     const hasSft = await outputExists('sft_adapter', ctx.paths.sft_adapter);
     if (hasSft) {
-      compute.loadAdapters(REF, ctx.paths.sft_adapter);
-      compute.loadAdapters(POLICY, ctx.paths.sft_adapter);
+      await compute.loadAdapters(REF, ctx.paths.sft_adapter);
+      await compute.loadAdapters(POLICY, ctx.paths.sft_adapter);
     } else {
-      compute.createAdapters(POLICY, ['default'], { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: 0, targetModules: cfg.lora.target_modules as TargetModule[] }, ctx.seed);
+      await compute.createAdapters(POLICY, ['default'], { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: 0, targetModules: cfg.lora.target_modules as TargetModule[] }, ctx.seed);
       ctx.log.warn('grpo: no SFT adapter in this run; π_ref is the base model and the policy starts from a fresh LoRA adapter');
     }
     const refSlot = hasSft ? { adapters: REF } : {};
-    compute.startTraining({
+    await compute.startTraining({
       params: { kind: 'adapters', slot: POLICY },
       decay: 'none',
       schedule: { peak: g.learning_rate, warmupSteps: 0, totalSteps, shape: 'constant', minLrRatio: 1 },
@@ -160,14 +160,16 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
     let lastRewardMean = Number.NaN;
 
     /** rollout → score: G completions per prompt from π_old, each scored by the hybrid reward. */
-    const rollout = (prompts: SynthExample[]): { groups: ScoredGroup[]; newTokens: number } => {
+    const rollout = async (prompts: SynthExample[]): Promise<{ groups: ScoredGroup[]; newTokens: number }> => {
       let newTokens = 0;
-      const groups = prompts.map((ex) => {
+      const groups: ScoredGroup[] = [];
+      // one prompt after the other: the sampling stream is drawn in prompt order
+      for (const ex of prompts) {
         const promptIds = encodePrompt(ex);
-        const completions = compute.generate({ ...sampling, prompts: [promptIds] })[0]!;
+        const completions = (await compute.generate({ ...sampling, prompts: [promptIds] }))[0]!;
         newTokens += completions.reduce((n, c) => n + c.ids.length, 0);
         const scored = completions.map((c) => hybridReward(ex, c.text, components, rctx));
-        return {
+        groups.push({
           example: ex,
           rollout: { prompt: promptIds, completions: completions.map((c) => c.ids) },
           completions,
@@ -175,8 +177,8 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
           advantages: [],
           components: scored.map((h) => h.scores.map((x) => (Number.isNaN(x) ? 0 : x))),
           breakdown: scored.map((h) => h.breakdown),
-        };
-      });
+        });
+      }
       return { groups, newTokens };
     };
 
@@ -189,17 +191,17 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
     };
 
     /** update: μ = num_iterations policy steps against fixed π_old and π_ref log-probs. */
-    const update = (groups: ScoredGroup[], step: number): { loss: number; stats: { kl: number; clipLow: number; clipHigh: number }; pairs: PairStat[]; normsRaw: number[]; entropy: number } => {
+    const update = async (groups: ScoredGroup[], step: number): Promise<{ loss: number; stats: { kl: number; clipLow: number; clipHigh: number }; pairs: PairStat[]; normsRaw: number[]; entropy: number }> => {
       const rollouts = groups.map((x) => x.rollout);
-      const oldLogps = compute.logprobs(rollouts, { adapters: POLICY, temperature: g.temperature });
-      const refLogps = compute.logprobs(rollouts, { ...refSlot, temperature: g.temperature });
+      const oldLogps = await compute.logprobs(rollouts, { adapters: POLICY, temperature: g.temperature });
+      const refLogps = await compute.logprobs(rollouts, { ...refSlot, temperature: g.temperature });
       const include = groups.map((grp) => grp.completions.map((c) => !(g.mask_truncated_completions && c.finishReason === 'length')));
-      const entropy = compute.entropy(rollouts, { adapters: POLICY, temperature: g.temperature });
+      const entropy = await compute.entropy(rollouts, { adapters: POLICY, temperature: g.temperature });
       const capabilityOf = groups.map((grp) => caps.indexOf(grp.example.capability));
       let out = { loss: 0, stats: { kl: 0, clipLow: 0, clipHigh: 0 }, pairs: [] as PairStat[], normsRaw: caps.map(() => 0), entropy };
       for (let it = 0; it < g.num_iterations; it++) {
         const w = state.weights.weights;
-        const r = compute.grpoStep({ groups: rollouts, advantages: groups.map((x) => x.advantages), oldLogps, refLogps, include, capabilityOf, weights: w, loss: lossSpec, temperature: g.temperature, maxLen, withStats: it === 0 });
+        const r = await compute.grpoStep({ groups: rollouts, advantages: groups.map((x) => x.advantages), oldLogps, refLogps, include, capabilityOf, weights: w, loss: lossSpec, temperature: g.temperature, maxLen, withStats: it === 0 });
         if (!r.outcome.applied) {
           ctx.events.emit({ kind: 'log', level: 'warn', step, msg: `update rejected: non-finite values in ${r.outcome.badTensor}`, fields: { tensor: r.outcome.badTensor } });
           continue;
@@ -217,12 +219,12 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       }
       const step = compute.step + 1;
       const tRoll = performance.now();
-      const first = rollout(pickPrompts(train, caps, g.prompts_per_step, compute.step, orders, state.cursors));
+      const first = await rollout(pickPrompts(train, caps, g.prompts_per_step, compute.step, orders, state.cursors));
       let newTokens = first.newTokens;
       // DAPO dynamic sampling: tied groups are replaced by new prompts of the same capability
       const filled = g.dynamic_sampling.enabled
-        ? fillUntied(first.groups, (like) => {
-          const again = rollout(like.map((x) => nextPrompt(train, x.example.capability, orders, state.cursors)));
+        ? await fillUntied(first.groups, async (like) => {
+          const again = await rollout(like.map((x) => nextPrompt(train, x.example.capability, orders, state.cursors)));
           newTokens += again.newTokens;
           return again.groups;
         }, (x) => x.totals, g.dynamic_sampling.max_rounds)
@@ -231,7 +233,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       const rollMs = performance.now() - tRoll;
       assignAdvantages(groups);
       const tTrain = performance.now();
-      const u = update(groups, step);
+      const u = await update(groups, step);
       // adaptive capability weights, from this step's rewards and gradient norms
       const capRewards = caps.map((c) => {
         const rs = groups.filter((x) => x.example.capability === c).flatMap((x) => x.totals);
@@ -292,7 +294,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       }
       if (step % g.log_rollouts_every === 0 || step === 1) emitRollouts(ctx, step, groups, components);
       if (g.probe_every > 0 && (step % g.probe_every === 0 || step === totalSteps)) {
-        const acc = probeAccuracy(compute, val, caps, probeSize, { maxNewTokens: maxLen, stop, rctx, encodePrompt });
+        const acc = await probeAccuracy(compute, val, caps, probeSize, { maxNewTokens: maxLen, stop, rctx, encodePrompt });
         caps.forEach((c) => {
           if (acc[c] !== undefined) m('probe/accuracy', acc[c]!, { capability: c, stage: 'grpo' });
         });
@@ -333,19 +335,19 @@ function emitRollouts(ctx: StageContext, step: number, groups: readonly ScoredGr
 }
 
 /** Held-out task accuracy apart from the reward: greedy answers to a few validation prompts per capability. */
-function probeAccuracy(
+async function probeAccuracy(
   compute: Compute,
   val: Record<Capability, SynthExample[]>,
   caps: readonly Capability[],
   size: number,
   o: { maxNewTokens: number; stop: string[]; rctx: RewardContext; encodePrompt: (ex: SynthExample) => number[] },
-): Partial<Record<Capability, number>> {
+): Promise<Partial<Record<Capability, number>>> {
   const out: Partial<Record<Capability, number>> = {};
   for (const c of caps) {
     const items = val[c].slice(0, size);
     if (!items.length) continue;
     // one prompt at a time (batchRows 1): each decoded exactly as it would be alone
-    const completions = compute.generate({ prompts: items.map(o.encodePrompt), n: 1, temperature: 0, topP: 1, maxNewTokens: o.maxNewTokens, stop: o.stop, adapters: POLICY, batchRows: 1 });
+    const completions = await compute.generate({ prompts: items.map(o.encodePrompt), n: 1, temperature: 0, topP: 1, maxNewTokens: o.maxNewTokens, stop: o.stop, adapters: POLICY, batchRows: 1 });
     out[c] = mean(items.map((ex, i) => PROBE_SCORES[c](ex, completions[i]![0]!.text, o.rctx)));
   }
   return out;

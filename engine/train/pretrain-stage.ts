@@ -28,14 +28,14 @@ interface PretrainState {
 const VAL_WINDOWS = 16;
 
 /** Mean loss over the first validation windows (no gradients). */
-function validationLoss(compute: Compute, val: PackedData, batchSize: number): number | null {
+async function validationLoss(compute: Compute, val: PackedData, batchSize: number): Promise<number | null> {
   const windows = val.windows.slice(0, VAL_WINDOWS);
   if (!windows.length) return null;
   let sum = 0;
   let n = 0;
   for (let i = 0; i < windows.length; i += batchSize) {
     const rows = windows.slice(i, i + batchSize);
-    sum += compute.loss(makeLmBatch(rows)) * rows.length;
+    sum += (await compute.loss(makeLmBatch(rows))) * rows.length;
     n += rows.length;
   }
   return sum / n;
@@ -93,8 +93,8 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   await ctx.updateManifest({ backend: compute.describe() });
   try {
-    compute.initModel(config, ctx.seed);
-    compute.startTraining({
+    await compute.initModel(config, ctx.seed);
+    await compute.startTraining({
       params: { kind: 'model' },
       decay: 'matrices',
       schedule: { peak: p.learning_rate, warmupSteps: warmup, totalSteps, shape: 'cosine', minLrRatio: 0.1 },
@@ -140,7 +140,7 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
         ctx.events.metric('system/rss_mb', rssMb(), { step });
       }
       if (step % p.checkpoint_every === 0 || step === totalSteps) {
-        lastVal = validationLoss(compute, val, p.batch_size);
+        lastVal = await validationLoss(compute, val, p.batch_size);
         if (lastVal !== null) ctx.events.metric('pretrain/val_loss', lastVal, { step });
         await checkpoint();
       }

@@ -9,7 +9,7 @@ import type { StageContext } from '../core/stage';
 
 export async function resumeFromCheckpoint<S>(ctx: StageContext, compute: Compute, stage: 'pretrain' | 'sft' | 'grpo'): Promise<RestoredCheckpoint<S> | null> {
   if (!ctx.resume) return null;
-  const ck = compute.loadCheckpoint<S>(ctx.checkpointDir);
+  const ck = await compute.loadCheckpoint<S>(ctx.checkpointDir);
   if (ck && ck.rejected.length) {
     const msg = `resumed from ${path.basename(ck.dir)} (step ${ck.step}): ${ck.rejected.map((r) => `${path.basename(r.dir)} ${r.problem}`).join('; ')}`;
     ctx.log.warn(`${stage}: ${msg}`);

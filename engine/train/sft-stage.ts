@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openCompute, type ComputeFactory, type Compute } from '../compute';
-import type { TokenBatch } from '../compute/types';
+import type { SftStepResult, TokenBatch } from '../compute/types';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
@@ -40,11 +40,11 @@ const PREVIEW_PER_CAPABILITY = 3;
 const SLOT = 'sft';
 
 /** Mean loss of a few fixed rows per capability under the SFT adapters, no gradients. */
-function probeLosses(compute: Compute, caps: readonly Capability[], probes: readonly (TokenBatch | undefined)[]): Partial<Record<Capability, number>> {
+async function probeLosses(compute: Compute, caps: readonly Capability[], probes: readonly (TokenBatch | undefined)[]): Promise<Partial<Record<Capability, number>>> {
   const out: Partial<Record<Capability, number>> = {};
-  probes.forEach((b, i) => {
-    if (b) out[caps[i]!] = compute.loss(b, { adapters: SLOT });
-  });
+  for (const [i, b] of probes.entries()) {
+    if (b) out[caps[i]!] = await compute.loss(b, { adapters: SLOT });
+  }
   return out;
 }
 
@@ -59,7 +59,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
   await ctx.updateManifest({ backend: compute.describe() });
   try {
-    const config = compute.loadModel(baseDir);
+    const config = await compute.loadModel(baseDir);
     const maxLen = config.max_position_embeddings - 1;
     const padId = tokenizer.padId >= 0 ? tokenizer.padId : Math.max(0, tokenizer.eosId);
     const trainExamples = readExamples(path.join(ctx.paths.dataset, 'train.jsonl'));
@@ -78,8 +78,8 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
     const perCapability = cfg.lora.adapters === 'per_capability';
 
     const spec = { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: cfg.lora.dropout, targetModules: cfg.lora.target_modules as TargetModule[] };
-    compute.createAdapters(SLOT, perCapability ? caps : ['default'], spec, ctx.seed);
-    compute.startTraining({
+    await compute.createAdapters(SLOT, perCapability ? caps : ['default'], spec, ctx.seed);
+    await compute.startTraining({
       params: { kind: 'adapters', slot: SLOT },
       decay: s.weight_decay > 0 ? 'all' : 'none',
       schedule: { peak: s.learning_rate, warmupSteps: warmup, totalSteps, shape: s.schedule.type, minLrRatio: s.schedule.min_lr_ratio },
@@ -111,7 +111,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
     // the dataset preview's token view: the first examples of each capability as the model sees them
     const preview = caps.flatMap((c) => trainExamples.filter((e) => e.capability === c).slice(0, PREVIEW_PER_CAPABILITY));
     ctx.events.emit({ kind: 'record', type: 'examples', data: { note: 'tokens from trainedFrom on are the SFT loss targets', examples: preview.map((e) => ({ id: e.id, capability: e.capability, ...tokenPieces(tokenizer, tokenizeExample(tokenizer, e, maxLen)) })) } });
-    ctx.log.info(`sft: ${caps.map((c) => `${c} ${train[c].length}`).join(', ')} examples; projection ${s.projection}${s.projection === 'olora' ? ` (+${method})` : ''}, ${perCapability ? 'one adapter per capability' : 'one shared adapter'}, ${compute.parameterCount({ kind: 'adapters', slot: SLOT })} LoRA values, ${totalSteps} steps`);
+    ctx.log.info(`sft: ${caps.map((c) => `${c} ${train[c].length}`).join(', ')} examples; projection ${s.projection}${s.projection === 'olora' ? ` (+${method})` : ''}, ${perCapability ? 'one adapter per capability' : 'one shared adapter'}, ${await compute.parameterCount({ kind: 'adapters', slot: SLOT })} LoRA values, ${totalSteps} steps`);
     const progressEvery = Math.max(1, Math.round(totalSteps / 50));
     const pairKey = (a: Capability, b: Capability): string => `${a}|${b}`;
 
@@ -139,7 +139,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
       const drawn = caps.map(nextBatches);
       const tokens = drawn.reduce((n, d) => n + d.tokens, 0);
       const olora = s.projection === 'olora' && perCapability && caps.length > 1;
-      const r = compute.sftStep({
+      const r = await compute.sftStep({
         capabilities: caps.map((c, i) => ({ batches: drawn[i]!.batches, ...(perCapability ? { trainable: [c] } : {}) })),
         weights: w,
         ...(olora ? { oloraLambda: s.olora.lambda } : {}),
@@ -164,7 +164,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
       }
       if (s.interference_every > 0 && (step % s.interference_every === 0 || step === totalSteps)) {
         // the updates as the method applies them: projected (for projection none, the raw gradients)
-        const est = compute.interference(interferenceProbes, s.learning_rate, SLOT);
+        const est = await compute.interference(interferenceProbes, s.learning_rate, SLOT);
         est.mean.forEach((row, i) => row.forEach((d, j) => {
           if (!Number.isFinite(d)) return;
           const labels = { capability: caps[i]!, other: caps[j]! };
@@ -177,11 +177,11 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
       if (cfg.eval.probe_every > 0 && (step % cfg.eval.probe_every === 0 || step === totalSteps) && valExamples.length) {
         // held-out curves per capability, so forgetting one capability while another improves shows as it happens
         const model = { compute, adapters: SLOT };
-        for (const [c, v] of Object.entries(probeLoss(model, tokenizer, probeSet, { batchRows: 8 }))) ctx.events.metric('probe/loss', v!, { step, labels: { capability: c, stage: 'sft' } });
-        for (const [c, v] of Object.entries(probeAccuracy(model, tokenizer, probeSet))) ctx.events.metric('probe/accuracy', v!, { step, labels: { capability: c, stage: 'sft' } });
+        for (const [c, v] of Object.entries(await probeLoss(model, tokenizer, probeSet, { batchRows: 8 }))) ctx.events.metric('probe/loss', v!, { step, labels: { capability: c, stage: 'sft' } });
+        for (const [c, v] of Object.entries(await probeAccuracy(model, tokenizer, probeSet))) ctx.events.metric('probe/accuracy', v!, { step, labels: { capability: c, stage: 'sft' } });
       }
       if (step % s.checkpoint_every === 0 || step === totalSteps) {
-        for (const [c, v] of Object.entries(probeLosses(compute, caps, probes))) ctx.events.metric('sft/val_loss', v!, { step, labels: { capability: c } });
+        for (const [c, v] of Object.entries(await probeLosses(compute, caps, probes))) ctx.events.metric('sft/val_loss', v!, { step, labels: { capability: c } });
         await checkpoint();
       }
     }
@@ -199,7 +199,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
 }
 
 /** Loss per capability, learning rate, norms, throughput and the projection's cost of one step. */
-function emitStepMetrics(ctx: StageContext, caps: readonly Capability[], r: ReturnType<Compute['sftStep']>, o: { step: number; ms: number; tokens: number; lr: number; gradNorm: number }): void {
+function emitStepMetrics(ctx: StageContext, caps: readonly Capability[], r: SftStepResult, o: { step: number; ms: number; tokens: number; lr: number; gradNorm: number }): void {
   const { step } = o;
   caps.forEach((c, i) => ctx.events.metric('sft/loss', r.losses[i]!, { step, labels: { capability: c } }));
   ctx.events.metric('sft/lr', o.lr, { step });
@@ -211,7 +211,7 @@ function emitStepMetrics(ctx: StageContext, caps: readonly Capability[], r: Retu
 }
 
 /** Pairwise cosines before and after projection, conflict fractions, norms, health notes and subspace dimensions. */
-function emitProjectionMetrics(ctx: StageContext, caps: readonly Capability[], method: ProjectionMethod, p: ReturnType<Compute['sftStep']>['projection'], fractions: readonly number[], loggedSteps: number, step: number): void {
+function emitProjectionMetrics(ctx: StageContext, caps: readonly Capability[], method: ProjectionMethod, p: SftStepResult['projection'], fractions: readonly number[], loggedSteps: number, step: number): void {
   p.pairs.forEach((pair, k) => {
     const labels = { capability: caps[pair.a]!, other: caps[pair.b]! };
     ctx.events.metric('sft/cosine_raw', pair.cosineRaw, { step, labels });

@@ -71,7 +71,7 @@ export async function runTaskCommand(opts: TaskCommandOptions, io: CliIo): Promi
     const tokenizer = await loadTokenizer(baseDir);
     const compute = await openCompute({ backend: opts.backend ?? 'auto', workers: 1 }, { log, tokenizer });
     try {
-      compute.loadModel(baseDir);
+      await compute.loadModel(baseDir);
       const targets = isRun ? await loadEvaluationTargets(compute, { sft: path.join(target, OUTPUT_PATHS.sft_adapter), grpo: path.join(target, OUTPUT_PATHS.grpo_adapter) }) : [{ name: 'external' as const }];
       rows = [];
       for (const t of targets) {

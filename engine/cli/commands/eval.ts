@@ -131,9 +131,9 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     const tokenizer = await loadTokenizer(baseDir);
     const compute = await openCompute({ backend: opts.backend ?? 'auto', workers: 1 }, { log, tokenizer });
     try {
-      compute.loadModel(baseDir);
+      await compute.loadModel(baseDir);
       const targets = await loadEvaluationTargets(compute, { sft: path.join(target, OUTPUT_PATHS.sft_adapter), grpo: path.join(target, OUTPUT_PATHS.grpo_adapter) });
-      evaluated = evaluateModels({
+      evaluated = await evaluateModels({
         compute, tokenizer, targets, suites: config.eval.suites, testExamples, mmlu, shots: opts.shots ?? config.eval.few_shot, log,
         reward: { lexicon: new TermLexicon(ontology), edges: new EdgeIndex(ontology) },
         opts: { ...opt, resamples: config.eval.bootstrap, maxItems: opts.maxItems ?? config.eval.max_items },
@@ -148,8 +148,8 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     const tokenizer = await loadTokenizer(target);
     const compute = await openCompute({ backend: opts.backend ?? 'auto', workers: 1 }, { log, tokenizer });
     try {
-      compute.loadModel(target);
-      evaluated = evaluateModels({ compute, tokenizer, targets: [{ name: 'external' }], suites: [], testExamples: [], mmlu, shots: opts.shots ?? 5, opts: opt, log });
+      await compute.loadModel(target);
+      evaluated = await evaluateModels({ compute, tokenizer, targets: [{ name: 'external' }], suites: [], testExamples: [], mmlu, shots: opts.shots ?? 5, opts: opt, log });
     } finally {
       await compute.dispose();
     }

@@ -109,11 +109,11 @@ export class TfjsCompute implements Compute {
     return this.m.config;
   }
 
-  initModel(config: LlamaConfig, seed: number): void {
+  async initModel(config: LlamaConfig, seed: number): Promise<void> {
     this.replaceModel(initLlama(config, makeRng(seed).fork('init')));
   }
 
-  loadModel(dir: string): LlamaConfig {
+  async loadModel(dir: string): Promise<LlamaConfig> {
     this.replaceModel(loadLlama(dir));
     return this.m.config;
   }
@@ -146,11 +146,11 @@ export class TfjsCompute implements Compute {
     this.slots.set(name, set);
   }
 
-  createAdapters(slot: string, names: readonly string[], spec: LoraSpec, seed: number): void {
+  async createAdapters(slot: string, names: readonly string[], spec: LoraSpec, seed: number): Promise<void> {
     this.setSlot(slot, createLoraSet(this.m, names, spec, makeRng(seed).fork('lora-init')));
   }
 
-  loadAdapters(slot: string, dir: string): string[] {
+  async loadAdapters(slot: string, dir: string): Promise<string[]> {
     this.setSlot(slot, loadAdapterDir(this.m, dir));
     return [...this.slot(slot).keys()];
   }
@@ -163,7 +163,7 @@ export class TfjsCompute implements Compute {
     return target.kind === 'model' ? [...this.m.params].map(([name, variable]) => ({ name, variable })) : loraVariables(this.slot(target.slot));
   }
 
-  parameterCount(target: TrainingSpec['params']): number {
+  async parameterCount(target: TrainingSpec['params']): Promise<number> {
     return this.variablesOf(target).reduce((n, v) => n + v.variable.size, 0);
   }
 
@@ -185,7 +185,7 @@ export class TfjsCompute implements Compute {
     return this.t.trainer.step;
   }
 
-  startTraining(spec: TrainingSpec): void {
+  async startTraining(spec: TrainingSpec): Promise<void> {
     const oldPool = this.training?.pool;
     if (oldPool) void oldPool.close().catch((e: unknown) => this.options.log.warn(`closing data-parallel workers: ${String(e)}`));
     const vars = this.variablesOf(spec.params);
@@ -235,7 +235,7 @@ export class TfjsCompute implements Compute {
     return { loss, outcome };
   }
 
-  sftStep(input: SftStepInput): SftStepResult {
+  async sftStep(input: SftStepInput): Promise<SftStepResult> {
     const t = this.t;
     const slot = this.adapterSlot();
     const index = new Map(t.vars.map((v, i) => [v.name, i]));
@@ -299,12 +299,12 @@ export class TfjsCompute implements Compute {
     return total;
   }
 
-  loss(batch: TokenBatch, opts: { adapters?: string } = {}): number {
+  async loss(batch: TokenBatch, opts: { adapters?: string } = {}): Promise<number> {
     const fwd = this.forward(opts.adapters);
     return tf.tidy(() => lmLoss(this.m, batch, fwd).dataSync()[0]!);
   }
 
-  interference(probes: readonly (readonly TokenBatch[])[], lr: number, adapters: string): InterferenceEstimate {
+  async interference(probes: readonly (readonly TokenBatch[])[], lr: number, adapters: string): Promise<InterferenceEstimate> {
     const t = this.t;
     const updates = t.lastProjected;
     if (!updates) throw new BbioError('E_INTERNAL', 'interference needs the updates of an sftStep');
@@ -314,7 +314,7 @@ export class TfjsCompute implements Compute {
     return firstOrderInterference(updates, probeGrads, lr);
   }
 
-  grpoStep(input: GrpoStepInput): GrpoStepResult {
+  async grpoStep(input: GrpoStepInput): Promise<GrpoStepResult> {
     const t = this.t;
     const slot = this.adapterSlot();
     const fwd = this.forward(slot);
@@ -371,7 +371,7 @@ export class TfjsCompute implements Compute {
     await saveCheckpoint(dir, { step: t.trainer.step, params: snap.params, optimizer, state: { ...state, ...own } }, opts.keep !== undefined ? { keep: opts.keep } : {});
   }
 
-  loadCheckpoint<S>(dir: string): RestoredCheckpoint<S> | null {
+  async loadCheckpoint<S>(dir: string): Promise<RestoredCheckpoint<S> | null> {
     const t = this.t;
     const ck = loadLatestCheckpoint<S & BackendState>(dir);
     if (!ck) return null;
@@ -396,7 +396,7 @@ export class TfjsCompute implements Compute {
     return tok ? (ids) => tok.decode(ids, { skipSpecial: true }) : (ids) => ids.join(' ');
   }
 
-  generate(req: GenerateRequest): Completion[][] {
+  async generate(req: GenerateRequest): Promise<Completion[][]> {
     const eosId = this.options.tokenizer?.eosId ?? -1;
     // greedy decoding draws nothing, so it never needs the training stream
     const pick = req.temperature > 0
@@ -415,7 +415,7 @@ export class TfjsCompute implements Compute {
     });
   }
 
-  logprobs(groups: readonly RolloutGroup[], opts: LogprobOptions): number[][][] {
+  async logprobs(groups: readonly RolloutGroup[], opts: LogprobOptions): Promise<number[][][]> {
     const fwd = this.forward(opts.adapters);
     return groups.map((g) => {
       const maxLen = Math.max(1, ...g.completions.map((c) => c.length));
@@ -424,13 +424,13 @@ export class TfjsCompute implements Compute {
     });
   }
 
-  entropy(groups: readonly RolloutGroup[], opts: LogprobOptions): number {
+  async entropy(groups: readonly RolloutGroup[], opts: LogprobOptions): Promise<number> {
     const fwd = this.forward(opts.adapters);
     const per = groups.map((g) => groupEntropy(this.m, g, { temperature: opts.temperature, padId: this.padId, forward: fwd }));
     return per.length ? per.reduce((a, b) => a + b, 0) / per.length : 0;
   }
 
-  scoreContinuations(context: readonly number[], continuations: readonly (readonly number[])[], opts: { adapters?: string } = {}): LoglikResult[] {
+  async scoreContinuations(context: readonly number[], continuations: readonly (readonly number[])[], opts: { adapters?: string } = {}): Promise<LoglikResult[]> {
     const fwd = this.forward(opts.adapters);
     return scoreSharedContext(this.m, context, continuations, { padId: this.padId, forward: fwd });
   }

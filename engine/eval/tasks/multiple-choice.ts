@@ -66,14 +66,14 @@ export function mcContext(set: McSet, i: number, shots: number, seed: number): s
   return set.description + pool.map((d) => `${shotText(d)}\n\n`).join('') + set.docs[i]!.text;
 }
 
-export function scoreMcSet(model: EvalModel, tok: EvalTokenizer, set: McSet, opts: McOptions): McOutcome {
+export async function scoreMcSet(model: EvalModel, tok: EvalTokenizer, set: McSet, opts: McOptions): Promise<McOutcome> {
   const out: McOutcome = { acc: [], accNorm: [], examples: [] };
   const per = Math.max(1, opts.chunk);
   for (let s = 0; s < set.docs.length; s += per) {
     if (opts.signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
     const idx = set.docs.slice(s, s + per).map((_, k) => s + k);
     const qs = idx.map((i) => ({ context: mcContext(set, i, opts.shots, opts.seed), continuations: set.docs[i]!.choices.map((c) => ` ${c}`) }));
-    scoreMultipleChoice(model, tok, qs).forEach((d, k) => {
+    (await scoreMultipleChoice(model, tok, qs)).forEach((d, k) => {
       const doc = set.docs[idx[k]!]!;
       out.acc.push(Number(d.pick === doc.gold));
       out.accNorm.push(Number(d.pickNorm === doc.gold));

@@ -158,7 +158,7 @@ async function runMcTask(task: keyof typeof MC_SETS, input: TaskInput): Promise<
   const pooledItems: Record<string, number> = {};
   const examples: ReportExample[] = [];
   for (const set of sets) {
-    const r = scoreMcSet(model, tokenizer, set, { shots: opts.shots, seed: opts.seed, chunk: opts.mcChunk, examples: opts.examples, ...(opts.signal ? { signal: opts.signal } : {}) });
+    const r = await scoreMcSet(model, tokenizer, set, { shots: opts.shots, seed: opts.seed, chunk: opts.mcChunk, examples: opts.examples, ...(opts.signal ? { signal: opts.signal } : {}) });
     if (!r.acc.length) continue;
     // an item is its document's position in its set's file (the first `limit` documents are scored)
     const ids = r.acc.map((_, i) => `${set.name}:${i}`);
@@ -179,9 +179,9 @@ async function runMcTask(task: keyof typeof MC_SETS, input: TaskInput): Promise<
   return { task, scores, perItem, examples, items: pooled.length, files: sets.map((s) => s.file) };
 }
 
-function generateResponses(model: EvalModel, tok: EvalTokenizer, prompts: readonly string[], opts: TaskOptions): string[] {
+async function generateResponses(model: EvalModel, tok: EvalTokenizer, prompts: readonly string[], opts: TaskOptions): Promise<string[]> {
   const addBos = tok.bosId >= 0;
-  const completions = model.compute.generate({
+  const completions = await model.compute.generate({
     prompts: prompts.map((p) => tok.encode(promptPrefix(p), { addBos, splitSpecial: false })),
     n: 1, temperature: 0, topP: 1, maxNewTokens: opts.maxNewTokens, batchRows: opts.generateBatchRows,
     stop: [CHAT_MARKERS.end, CHAT_MARKERS.user],
@@ -198,7 +198,7 @@ async function runIfeval(input: TaskInput): Promise<Omit<TaskResult, 'seconds'>>
   const prompts = opts.limit > 0 ? all.slice(0, opts.limit) : all;
   let responses: string[];
   if (input.responses) responses = responsesFor(prompts, await loadIfevalResponses(input.responses), input.responses);
-  else if (input.model && input.tokenizer) responses = generateResponses(input.model, input.tokenizer, prompts.map((p) => p.prompt), opts);
+  else if (input.model && input.tokenizer) responses = await generateResponses(input.model, input.tokenizer, prompts.map((p) => p.prompt), opts);
   else throw new BbioError('E_USAGE', 'ifeval needs a model to answer the prompts, or --responses FILE', {}, 'give --model, or the reference evaluator\'s response JSONL with --responses');
   const judged = prompts.map((p, i) => judgeResponse(p, responses[i]!));
   const v = ifevalVectors(judged);

@@ -22,11 +22,11 @@ before(useWasm);
 
 const opts = { ...DEFAULT_SUITE_OPTIONS, seed: 1, resamples: 200 };
 
-test('domain MC on a model that is certain of one token: acc is exactly 100% when the gold option is made of it, 0% otherwise', () => {
+test('domain MC on a model that is certain of one token: acc is exactly 100% when the gold option is made of it, 0% otherwise', async () => {
   const model = certainModel({ vocab: CHAR_VOCAB, k: 3 }); // token 3 = 'z'
   const tok = charTokenizer();
   const ctx = { lexicon: undefined as never, edges: undefined as never };
-  const right = runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
+  const right = await runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
   assert.equal(right.scores['domain/acc']!.value, 1);
   assert.equal(right.scores['domain/acc_norm']!.value, 1);
   assert.equal(right.scores['domain/acc']!.n, 6);
@@ -34,23 +34,23 @@ test('domain MC on a model that is certain of one token: acc is exactly 100% whe
   assert.equal(right.headline, right.scores['domain/acc']);
   assert.equal(right.examples.length, 5, 'five example items per suite');
   assert.equal(right.examples[0]!.output, 'A. zzzz');
-  const wrong = runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts, testExamples: ['B', 'C', 'D', 'B'].map((l, i) => mcExample(`w${i}`, l as 'B')) });
+  const wrong = await runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts, testExamples: ['B', 'C', 'D', 'B'].map((l, i) => mcExample(`w${i}`, l as 'B')) });
   assert.equal(wrong.scores['domain/acc']!.value, 0);
   assert.equal(wrong.scores['domain/acc_norm']!.value, 0);
   assert.equal(wrong.examples[0]!.correct, false);
   // max_items caps the items, the same sample every time
-  const capped = runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts: { ...opts, maxItems: 2 }, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
+  const capped = await runSuite('domain', { model: evalModel(model), tokenizer: tok, ctx, opts: { ...opts, maxItems: 2 }, testExamples: [0, 1, 2, 3, 4, 5].map((i) => mcExample(`d${i}`, 'A')) });
   assert.equal(capped.scores['domain/acc']!.n, 2);
   assert.deepEqual(selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'), selectItems([1, 2, 3, 4, 5, 6], 3, 9, 'x'));
 });
 
-test('domain acc scores the letter when the prompt lists the options; acc_norm keeps the length-normalised full text (issue 17)', () => {
+test('domain acc scores the letter when the prompt lists the options; acc_norm keeps the length-normalised full text (issue 17)', async () => {
   const tok = charTokenizer();
   const letterId = (l: string): number => tok.encode(l)[0]!;
   // A model that likes the gold letter B but, over full option texts, the shortest one (option A):
   // one-token continuations (` B` is two characters, a space then the letter) are letters, the rest full texts.
   const compute = {
-    scoreContinuations: (_ctx: readonly number[], conts: readonly (readonly number[])[]) =>
+    scoreContinuations: async (_ctx: readonly number[], conts: readonly (readonly number[])[]) =>
       conts.map((c) => ({ logprob: c.length === 2 ? (c[1] === letterId('B') ? -0.1 : -3) : -(c.length ** 2), greedy: false })),
   } as unknown as Compute;
   const base = mcExample('q', 'B');
@@ -62,14 +62,14 @@ test('domain acc scores the letter when the prompt lists the options; acc_norm k
   ];
   const listed = { ...base, options, answer: options[1]!.text, prompt: `Which disease?\n${options.map((o) => `${o.label}. ${o.text}`).join('\n')}` };
   assert.equal(listsOptions(listed), true);
-  const r = runSuite('domain', { model: { name: 'base', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [listed, { ...listed, id: 'q2' }] });
+  const r = await runSuite('domain', { model: { name: 'base', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [listed, { ...listed, id: 'q2' }] });
   assert.equal(r.scores['domain/acc']!.value, 1, 'the letter B wins although option A has the shortest text');
   assert.equal(r.scores['domain/acc_norm']!.value, 0, 'the full-text score still prefers the shortest option');
   assert.equal(r.examples[0]!.output, 'B. systemic lupus erythematosus');
   // options not listed in the prompt: the letter means nothing, so acc falls back to the full texts
   const unlisted = { ...listed, id: 'q3', prompt: 'Which disease?' };
   assert.equal(listsOptions(unlisted), false);
-  const u = runSuite('domain', { model: { name: 'base', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [unlisted] });
+  const u = await runSuite('domain', { model: { name: 'base', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [unlisted] });
   assert.equal(u.scores['domain/acc']!.value, 0);
 });
 
@@ -117,26 +117,26 @@ test('generative suites score the reference responses of MKGSG data as correct, 
   assert.equal(s.diagnosis || s.treatment || s.fully, false);
 });
 
-test('generative suites run end to end with the KV-cache generator and report sample counts', () => {
+test('generative suites run end to end with the KV-cache generator and report sample counts', async () => {
   const model = certainModel({ vocab: CHAR_VOCAB, k: 3, ctx: 512 });
   const ex = { ...mcExample('r1', 'A'), capability: 'reasoning' as const, prompt: 'Why?', response: '1. x\nAnswer: y', answer: 'y' };
   const ont = loadFixture();
-  const r = runSuite('reasoning', { model: evalModel(model, { name: 'sft' }), tokenizer: charTokenizer(), ctx: { lexicon: new TermLexicon(ont), edges: new EdgeIndex(ont) }, opts: { ...opts, maxNewTokens: { reasoning: 5 } }, testExamples: [ex, { ...ex, id: 'r2' }] });
+  const r = await runSuite('reasoning', { model: evalModel(model, { name: 'sft' }), tokenizer: charTokenizer(), ctx: { lexicon: new TermLexicon(ont), edges: new EdgeIndex(ont) }, opts: { ...opts, maxNewTokens: { reasoning: 5 } }, testExamples: [ex, { ...ex, id: 'r2' }] });
   assert.equal(r.scores['reasoning/answer_acc']!.value, 0);
   assert.equal(r.scores['reasoning/answer_acc']!.n, 2);
   assert.equal(r.examples[0]!.output, 'zzzzz', 'the certain model writes token k until max new tokens');
   assert.equal(r.examples[0]!.model, 'sft');
 });
 
-test('probe: response-token loss orders the capabilities by how certain the model is of their responses; MC accuracy by log-likelihood', () => {
+test('probe: response-token loss orders the capabilities by how certain the model is of their responses; MC accuracy by log-likelihood', async () => {
   const model = certainModel({ vocab: CHAR_VOCAB, k: 3 });
   const tok = charTokenizer();
   const easy = { ...mcExample('p1', 'A'), response: 'zzzzzzzzzzzzzzzzzzzz' };
   const hard = { ...mcExample('p2', 'B'), capability: 'reasoning' as const, response: 'abcdefghijklmnopqrst' };
-  const loss = probeLoss(evalModel(model, { tokenizer: tok }), tok, { domain: [easy], reasoning: [hard] }, { batchRows: 4 });
+  const loss = await probeLoss(evalModel(model, { tokenizer: tok }), tok, { domain: [easy], reasoning: [hard] }, { batchRows: 4 });
   assert.ok(loss.domain! < loss.reasoning!, JSON.stringify(loss));
   assert.ok(loss.reasoning! > 20, 'wrong tokens cost ~80 nats each');
-  const acc = probeAccuracy(evalModel(model, { tokenizer: tok }), tok, { domain: [mcExample('a', 'A'), mcExample('b', 'A'), mcExample('c', 'C')] });
+  const acc = await probeAccuracy(evalModel(model, { tokenizer: tok }), tok, { domain: [mcExample('a', 'A'), mcExample('b', 'A'), mcExample('c', 'C')] });
   assert.ok(Math.abs(acc.domain! - 2 / 3) < 1e-12);
   assert.equal(acc.reasoning, undefined);
   const set = selectProbeSet([easy, hard, { ...easy, id: 'p3' }], 1, 0);

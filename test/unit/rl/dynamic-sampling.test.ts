@@ -7,26 +7,26 @@ interface G { id: string; totals: number[] }
 const tiedG = (id: string): G => ({ id, totals: [0, 0, 0, 0] });
 const liveG = (id: string): G => ({ id, totals: [1, 0, 0, 1] });
 
-test('dynamic sampling replaces tied groups, stops at max_rounds and drops what still ties', () => {
+test('dynamic sampling replaces tied groups, stops at max_rounds and drops what still ties', async () => {
   // replacements: round 1 gives one live and one tied group, round 2 a live one
   const queue = [liveG('r1'), tiedG('r2'), liveG('r3')];
   const asked: number[] = [];
-  const resample = (like: readonly G[]): G[] => {
+  const resample = async (like: readonly G[]): Promise<G[]> => {
     asked.push(like.length);
     return like.map(() => queue.shift() ?? tiedG('never'));
   };
-  const out = fillUntied([liveG('a'), tiedG('b'), tiedG('c'), liveG('d')], resample, (g) => g.totals, 3);
+  const out = await fillUntied([liveG('a'), tiedG('b'), tiedG('c'), liveG('d')], resample, (g) => g.totals, 3);
   assert.equal(out.tieFraction, 0.5, 'tie fraction of the groups first sampled');
   assert.deepEqual(out.groups.map((g) => g.id), ['a', 'd', 'r1', 'r3']);
   assert.deepEqual(asked, [2, 1], 'each round resamples only what still ties');
   assert.equal(out.resampled, 3);
   assert.equal(out.dropped, 0);
 
-  const capped = fillUntied([liveG('a'), tiedG('b')], (like) => like.map(() => tiedG('t')), (g) => g.totals, 2);
+  const capped = await fillUntied([liveG('a'), tiedG('b')], async (like) => like.map(() => tiedG('t')), (g) => g.totals, 2);
   assert.deepEqual(capped.groups.map((g) => g.id), ['a'], 'a group tied after the last round is dropped');
   assert.deepEqual([capped.resampled, capped.dropped], [2, 1]);
 
-  const allTied = fillUntied([tiedG('a'), tiedG('b')], (like) => like.map(() => tiedG('t')), (g) => g.totals, 1);
+  const allTied = await fillUntied([tiedG('a'), tiedG('b')], async (like) => like.map(() => tiedG('t')), (g) => g.totals, 1);
   assert.deepEqual(allTied.groups.map((g) => g.id), ['a', 'b'], 'when everything ties the step keeps its groups');
   assert.equal(allTied.tieFraction, 1);
 });

@@ -24,9 +24,9 @@ before(async () => {
   compute.useModel(initLlama({ ...cfg, initializer_range: 0.6 }, makeRng(3)));
 });
 
-test('a GRPO rollout that ends with EOS keeps EOS as its last completion token, with loss mask 1 (issue 17: the policy can learn to stop)', () => {
+test('a GRPO rollout that ends with EOS keeps EOS as its last completion token, with loss mask 1 (issue 17: the policy can learn to stop)', async () => {
   // seeded: on this model EOS is likely enough that some of the 8 rows end with it within 8 tokens
-  const [group] = compute.generate({ prompts: [[5, 9, 13, 4, 22]], n: 8, temperature: 1, topP: 0.9, maxNewTokens: 8, stop: [], seed: 21 });
+  const [group] = await compute.generate({ prompts: [[5, 9, 13, 4, 22]], n: 8, temperature: 1, topP: 0.9, maxNewTokens: 8, stop: [], seed: 21 });
   const ended = group!.filter((c) => c.finishReason === 'eos');
   assert.ok(ended.length >= 1, `some rollout ends with EOS: ${JSON.stringify(group!.map((c) => c.ids))}`);
   const maxLen = 8;
@@ -42,10 +42,10 @@ test('a GRPO rollout that ends with EOS keeps EOS as its last completion token, 
   });
 });
 
-test('rollout log-probs are the ones the GRPO loss receives for π_old: log softmax(logits / T) of each token, before top-p (within 1e-5)', () => {
+test('rollout log-probs are the ones the GRPO loss receives for π_old: log softmax(logits / T) of each token, before top-p (within 1e-5)', async () => {
   const prompt = [5, 9, 13, 4, 22];
-  const [group] = compute.generate({ prompts: [prompt], n: 6, temperature: 0.7, topP: 0.8, maxNewTokens: 8, stop: [], seed: 5 });
-  const [lossLogps] = compute.logprobs([{ prompt, completions: group!.map((c) => c.ids) }], { temperature: 0.7 });
+  const [group] = await compute.generate({ prompts: [prompt], n: 6, temperature: 0.7, topP: 0.8, maxNewTokens: 8, stop: [], seed: 5 });
+  const [lossLogps] = await compute.logprobs([{ prompt, completions: group!.map((c) => c.ids) }], { temperature: 0.7 });
   let worst = 0;
   group!.forEach((c, i) => {
     assert.equal(c.logprobs.length, c.ids.length);

@@ -38,19 +38,19 @@ class FakeCompute implements Compute {
   get config(): LlamaConfig {
     return this.cfg!;
   }
-  initModel(config: LlamaConfig): void {
+  async initModel(config: LlamaConfig): Promise<void> {
     this.cfg = config;
   }
-  loadModel(dir: string): LlamaConfig {
+  async loadModel(dir: string): Promise<LlamaConfig> {
     this.calls.push(`loadModel ${path.basename(dir)}`);
     this.cfg = { model_type: 'llama', vocab_size: 300, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, num_key_value_heads: 1, max_position_embeddings: 160, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true } as LlamaConfig;
     return this.cfg;
   }
   async saveModel(): Promise<void> {}
-  createAdapters(slot: string, names: readonly string[]): void {
+  async createAdapters(slot: string, names: readonly string[]): Promise<void> {
     this.calls.push(`createAdapters ${slot} ${names.join(',')}`);
   }
-  loadAdapters(slot: string, dir: string): string[] {
+  async loadAdapters(slot: string, dir: string): Promise<string[]> {
     this.calls.push(`loadAdapters ${slot} ${path.basename(dir)}`);
     return ['default'];
   }
@@ -59,10 +59,10 @@ class FakeCompute implements Compute {
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'adapters.json'), JSON.stringify({ adapters: ['default'], stage: meta.stage, format: 'peft-lora' }));
   }
-  parameterCount(): number {
+  async parameterCount(): Promise<number> {
     return 1234;
   }
-  startTraining(spec: TrainingSpec): void {
+  async startTraining(spec: TrainingSpec): Promise<void> {
     this.trainings.push(spec);
     this.steps = 0;
   }
@@ -77,41 +77,41 @@ class FakeCompute implements Compute {
     for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) pairs.push({ a, b, cosineRaw: -0.5, cosineProjected: 0, conflict: true });
     return { pairs, normsRaw: Array.from({ length: n }, () => 2), normsProjected: Array.from({ length: n }, () => 1.5), projectionMs: 0.25 };
   }
-  sftStep(input: SftStepInput): SftStepResult {
+  async sftStep(input: SftStepInput): Promise<SftStepResult> {
     this.sftInputs.push(input);
     this.steps += 1;
     return { outcome: { applied: true, step: this.steps, lr: 0.001, gradNorm: 3, clipCoef: 1 }, losses: input.capabilities.map((_, i) => 1 + i / 10), projection: this.report(input.capabilities.length) };
   }
-  interference(probes: readonly unknown[]): InterferenceEstimate {
+  async interference(probes: readonly unknown[]): Promise<InterferenceEstimate> {
     return { mean: probes.map(() => probes.map(() => -0.01)), ci95: probes.map(() => probes.map(() => 0.005)), batches: probes.map(() => 2) };
   }
-  grpoStep(input: GrpoStepInput): GrpoStepResult {
+  async grpoStep(input: GrpoStepInput): Promise<GrpoStepResult> {
     this.grpoInputs.push(input);
     this.steps += 1;
     return { outcome: { applied: true, step: this.steps, lr: 0.01, gradNorm: 1, clipCoef: 1 }, losses: input.weights.map(() => 0.5), projection: this.report(input.weights.length), stats: { kl: 0.125, clipLow: 0, clipHigh: 0.25 } };
   }
-  loss(): number {
+  async loss(): Promise<number> {
     return 2.5;
   }
   async saveCheckpoint<S>(dir: string, state: S): Promise<void> {
     this.saved.push({ dir: path.basename(dir), ...(state as Record<string, unknown>) });
   }
-  loadCheckpoint<S>(): RestoredCheckpoint<S> | null {
+  async loadCheckpoint<S>(): Promise<RestoredCheckpoint<S> | null> {
     return null;
   }
-  generate(req: GenerateRequest): Completion[][] {
+  async generate(req: GenerateRequest): Promise<Completion[][]> {
     this.calls.push(`generate n=${req.n} t=${req.temperature} ${req.adapters ?? 'base'}`);
     // two different completions per prompt, so no group ties
     return req.prompts.map(() => Array.from({ length: req.n }, (_, i) => ({ ids: [10 + i, 11], logprobs: [-1, -1], text: i % 2 ? 'Answer: nothing' : 'word', finishReason: i === 0 ? ('length' as const) : ('eos' as const) })));
   }
-  logprobs(groups: readonly RolloutGroup[], opts: { adapters?: string }): number[][][] {
+  async logprobs(groups: readonly RolloutGroup[], opts: { adapters?: string }): Promise<number[][][]> {
     this.calls.push(`logprobs ${opts.adapters ?? 'base'}`);
     return groups.map((g) => g.completions.map((c) => c.map(() => (opts.adapters === 'ref' ? -2 : -1))));
   }
-  entropy(): number {
+  async entropy(): Promise<number> {
     return 0.75;
   }
-  scoreContinuations(_c: readonly number[], conts: readonly (readonly number[])[]): LoglikResult[] {
+  async scoreContinuations(_c: readonly number[], conts: readonly (readonly number[])[]): Promise<LoglikResult[]> {
     return conts.map((_, i) => ({ logprob: -i, greedy: i === 0 }));
   }
   async dispose(): Promise<void> {

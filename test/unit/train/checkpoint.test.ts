@@ -65,7 +65,7 @@ test('checkpoint: resuming from a fallback warns in the event stream and notes i
   const notes: string[] = [];
   const ctx = { runDir: dir, checkpointDir, resume: true, log: silentLogger, events: { emit: (e: EventInput) => events.push(e), metric: () => {} }, note: async (m: string) => void notes.push(m) } as unknown as StageContext;
   // the backend's part: the tfjs backend restores through loadLatestCheckpoint
-  const compute = { loadCheckpoint: (d: string) => {
+  const compute = { loadCheckpoint: async (d: string) => {
     const c = loadLatestCheckpoint(d);
     return c && { state: c.state, step: c.step, dir: c.dir, rejected: c.rejected };
   } } as unknown as Compute;
