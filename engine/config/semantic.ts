@@ -181,9 +181,15 @@ const checkRanges: Rule = ({ config }, report) => {
   }
 };
 
-const checkProjection: Rule = ({ config }, report) => {
+const checkProjection: Rule = ({ input, config }, report) => {
   if (config.sft.projection === 'olora' && config.lora.adapters !== 'per_capability') {
     report(['sft', 'projection'], 'E_CONFLICT', 'O-LoRA needs one adapter per capability, but lora.adapters is `shared`', 'set lora.adapters: per_capability');
+  }
+  // The subspace projection keeps one basis per LoRA matrix (compute/projection/subspace.ts) and never reads
+  // the scope, so a written `global` would be silently ignored: say so where it is written.
+  const method = config.sft.projection === 'olora' ? config.sft.olora.combine_with : config.sft.projection;
+  if (method === 'subspace' && input.sft?.projection_scope === 'global') {
+    report(['sft', 'projection_scope'], 'E_CONFLICT', 'projection_scope global has no effect with the subspace projection: its bases, and the projection, are always per LoRA matrix', 'remove projection_scope (or set it to per_matrix, which is what subspace does)', 'warning');
   }
 };
 

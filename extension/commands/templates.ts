@@ -83,9 +83,9 @@ export const TEMPLATES: readonly ExperimentTemplate[] = [
   },
   {
     id: 'subspace',
-    label: 'Subspace (GPM) projection',
+    label: 'Subspace (gradient-window) projection',
     detail: 'Each capability keeps an orthonormal gradient subspace; updates are projected out of the others',
-    render: (name) => body(name, { description: 'LoRA with GPM-style subspace projection between capabilities.', stages: '[synthesize, pretrain, sft, evaluate]', projection: 'subspace', weighting: 'gap', sftSteps: 120, grpoSteps: 20, comment: 'Subspace projection: compare against the PCGrad run to see which keeps capabilities apart.' }),
+    render: (name) => body(name, { description: 'LoRA with a subspace projection between capabilities (bases from recent per-capability gradients).', stages: '[synthesize, pretrain, sft, evaluate]', projection: 'subspace', weighting: 'gap', sftSteps: 120, grpoSteps: 20, comment: 'Subspace projection: compare against the PCGrad run to see which keeps capabilities apart.' }),
   },
   {
     id: 'ablation-no-projection',

@@ -430,31 +430,31 @@ export interface ExperimentInput {
       integration?: number;
     };
     /**
-     * How per-capability gradients are combined.
+     * How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.
      */
     projection?: "none" | "pcgrad" | "subspace" | "olora";
     /**
-     * Dot products over all LoRA parameters jointly or per matrix.
+     * Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.
      */
     projection_scope?: "global" | "per_matrix";
     /**
-     * Parameters of the subspace projection.
+     * Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.
      */
     subspace?: {
       /**
-       * Fraction of singular-value energy the kept basis holds.
+       * Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).
        */
       energy?: number;
       /**
-       * Recent gradients kept per capability for the SVD.
+       * How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.
        */
       window?: number;
       /**
-       * Recompute the bases every K steps.
+       * Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.
        */
       refresh_every?: number;
       /**
-       * Upper bound on the basis size k.
+       * Upper bound on the basis size k per capability and LoRA matrix.
        */
       max_rank?: number;
     };
@@ -702,7 +702,7 @@ export interface ExperimentInput {
       learning_rate?: number;
     };
     /**
-     * Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.
+     * Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.
      */
     projection?: "none" | "pcgrad" | "subspace";
     /**
@@ -1325,31 +1325,31 @@ export interface Experiment {
       integration: number;
     };
     /**
-     * How per-capability gradients are combined.
+     * How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.
      */
     projection: "none" | "pcgrad" | "subspace" | "olora";
     /**
-     * Dot products over all LoRA parameters jointly or per matrix.
+     * Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.
      */
     projection_scope: "global" | "per_matrix";
     /**
-     * Parameters of the subspace projection.
+     * Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.
      */
     subspace: {
       /**
-       * Fraction of singular-value energy the kept basis holds.
+       * Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).
        */
       energy: number;
       /**
-       * Recent gradients kept per capability for the SVD.
+       * How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.
        */
       window: number;
       /**
-       * Recompute the bases every K steps.
+       * Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.
        */
       refresh_every: number;
       /**
-       * Upper bound on the basis size k.
+       * Upper bound on the basis size k per capability and LoRA matrix.
        */
       max_rank: number;
     };
@@ -1597,7 +1597,7 @@ export interface Experiment {
       learning_rate: number;
     };
     /**
-     * Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings.
+     * Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.
      */
     projection: "none" | "pcgrad" | "subspace";
     /**

@@ -12,6 +12,7 @@ import {
   CodeActionRequest,
   CodeLensRequest,
   CompletionRequest,
+  DiagnosticSeverity,
   DocumentDiagnosticRequest,
   DocumentSymbolRequest,
   HoverRequest,
@@ -215,6 +216,28 @@ describe('hover, code lens, symbols', () => {
     assert.match(md, /has finding → chest pain `LSPT:0000010`/);
     const grpo = await s.conn.sendRequest(HoverRequest.type, { textDocument: { uri: u }, position: positionOf(VALID, 'grpo:', 1) });
     assert.match((grpo!.contents as MarkupContent).value, /\*\*Memory estimate\*\* ≈ [\d.]+ [KMG]iB peak \(weights/);
+  });
+
+  test('hover on a projection value says what it guarantees under AdamW; subspace with a global scope is a warning', async () => {
+    const text = 'name: proj\nsft:\n  projection: subspace\n  projection_scope: global\ngrpo:\n  projection: pcgrad\n';
+    const u = await openDoc('projection.bbio.yaml', text);
+    const p = await s.waitFor<PublishDiagnosticsParams>('textDocument/publishDiagnostics', (d) => d.uri === u && d.diagnostics.some((x) => x.code === 'E_CONFLICT'), 15_000);
+    const warn = p.diagnostics.find((d) => d.code === 'E_CONFLICT')!;
+    assert.equal(warn.severity, DiagnosticSeverity.Warning);
+    assert.equal(warn.range.start.line, 3);
+    assert.match(warn.message, /projection_scope global has no effect with the subspace projection/);
+    const hover = async (needle: string, delta: number): Promise<string> =>
+      ((await s.conn.sendRequest(HoverRequest.type, { textDocument: { uri: u }, position: positionOf(text, needle, delta) }))!.contents as MarkupContent).value;
+    const sft = await hover('subspace', 2);
+    assert.match(sft, /Current value: `subspace`/);
+    assert.match(sft, /gradient-window\*\* subspace projection, not GPM/);
+    assert.match(sft, /empty bases until step `refresh_every`/);
+    assert.match(sft, /`projection_scope`\s+is not read/);
+    assert.match(sft, /Under AdamW.*does not preserve inner products/s);
+    const grpo = await hover('pcgrad', 2);
+    assert.match(grpo, /\*\*grpo\.projection\*\*/);
+    assert.match(grpo, /GRPO has no `projection_scope`/);
+    assert.match(grpo, /Under AdamW.*does not preserve inner products/s);
   });
 
   test('code lenses: run, run from here, and the memory estimate', async () => {

@@ -2,9 +2,10 @@
  * Combines per-capability gradients into one update, by `sft.projection` / `grpo.projection`:
  *   none      g = Σ_c w_c g_c                       (the ablation baseline)
  *   pcgrad    g = Σ_c w_c PCGrad(g)_c               (Yu et al., 2020)
- *   subspace  g = Σ_c w_c (g_c − Π_{others}(g_c))   (GPM-style, see subspace.ts)
+ *   subspace  g = Σ_c w_c (g_c − Π_{others}(g_c))   (gradient-window bases, GPM's energy rule: subspace.ts)
  * and measures what the projection did: pairwise cosines before and after, norms, conflicts, time.
  * Scope `global` treats all trainable matrices as one vector; `per_matrix` projects each matrix alone.
+ * Only pcgrad reads the scope: subspace is always per matrix (its bases are per matrix).
  */
 import type { Rng } from '../../util/rng';
 import type { PairStat } from '../types';

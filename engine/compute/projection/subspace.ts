@@ -1,16 +1,33 @@
 /**
- * Subspace projection in the spirit of Gradient Projection Memory (Saha et al., ICLR 2021): each
- * capability c keeps, per LoRA matrix, an orthonormal basis U_c of its recent gradient subspace, and the
- * update for c removes the part of g_c that lies in the other capabilities' subspaces:
+ * The `subspace` projection: a gradient-window subspace projection. Each capability c keeps, per LoRA
+ * matrix (every lora_A and lora_B tensor on its own), an orthonormal basis U_c of the span of its own
+ * recent gradients, and the update for c removes the part of g_c that lies in the other capabilities'
+ * subspaces:
  *   g_c ← g_c − Σ_{c'≠c} U_c' U_c'ᵀ g_c.
  * Deviation, on purpose: the other capabilities' bases are first orthonormalised together, so the result
  * is the exact projection onto the complement of their union. It equals the formula above whenever the
  * bases are mutually orthogonal, and unlike it stays orthogonal to every U_c' when they overlap.
  *
- * A basis comes from a truncated SVD of a window of that capability's recent gradients, refreshed every K
- * steps, keeping the smallest k whose singular values hold `energy` of Σσ² (capped at maxRank), as GPM's
- * threshold criterion does. Bases reflect the recent past: the current step's gradients enter the window
- * after the projection.
+ * What it is, and what it is not. The basis comes from a truncated SVD of a window of capability c's last
+ * `window` per-step gradients for that matrix (each one the gradient of one step's batch), refreshed after
+ * step 1 and then every `refresh_every` steps, keeping the smallest k whose singular values hold `energy`
+ * of Σσ² (capped at `max_rank`). The energy criterion is GPM's (Gradient Projection Memory, Saha, Garg &
+ * Roy, ICLR 2021), but GPM builds its bases from each layer's input representations (activations) after a
+ * task is learned, for continual learning; storing gradient directions and projecting new gradients off
+ * their span is closer to Orthogonal Gradient Descent (Farajtabar et al., AISTATS 2020), here applied
+ * between concurrently trained capabilities over a sliding window. So it is not GPM.
+ *
+ * Consequences the schema text repeats (schemas/experiment.schema.json, sft.projection and sft.subspace):
+ * - Bases reflect the recent past: the current step's gradients enter the window after the projection, so
+ *   step 1 of each stage (SFT and GRPO each start a new projector) is not projected at all.
+ * - A fresh LoRA adapter has B = 0 (model/lora.ts), so its lora_A gradients, ∂L/∂A = Bᵀ(…), are zero at
+ *   step 1: the refresh after step 1 gives the A matrices empty bases, and they stay unprojected until the
+ *   next refresh, at step `refresh_every` (the B matrices get a rank-1 basis at step 1).
+ * - It is always per matrix: `sft.projection_scope` is not read (engine/config/semantic.ts warns when it
+ *   is set to `global` together with subspace); GRPO has no scope setting.
+ * - Guarantee: the projected g̃_c is Euclidean-orthogonal to the other capabilities' stored bases, not to
+ *   their current gradients, and AdamW's per-coordinate scaling of the combined update does not preserve
+ *   even that (test/unit/compute/projection-adamw.test.ts measures the same effect for PCGrad).
  */
 import { dot64, orthonormalize, symmetricEigen } from './linalg';
 import type { GradVec } from './vectors';

@@ -135,6 +135,20 @@ test('semantic rules: contradictions and stage dependencies', async () => {
   assert.deepEqual(codes(rewards.problems).sort(), ['E_CONFLICT', 'E_SCHEMA_REQUIRED', 'E_SCHEMA_REQUIRED']);
 });
 
+test('projection_scope global with the subspace projection is a warning at the scope key; per_matrix and pcgrad are not', async () => {
+  const text = 'name: x\nsft:\n  projection: subspace\n  projection_scope: global\n';
+  const sub = await parse(text);
+  assert.deepEqual(codes(sub.problems), ['E_CONFLICT']);
+  assert.equal(sub.problems[0]!.severity, 'warning');
+  assert.equal(sub.problems[0]!.line, lineOf(text, 'projection_scope'));
+  assert.match(sub.problems[0]!.message, /no effect with the subspace projection/);
+  const viaOlora = await parse('name: x\nlora:\n  adapters: per_capability\nsft:\n  projection: olora\n  projection_scope: global\n  olora: { combine_with: subspace }\n');
+  assert.deepEqual(codes(viaOlora.problems), ['E_CONFLICT']);
+  assert.deepEqual((await parse('name: x\nsft:\n  projection: subspace\n  projection_scope: per_matrix\n')).problems, []);
+  assert.deepEqual((await parse('name: x\nsft:\n  projection: subspace\n')).problems, []);
+  assert.deepEqual((await parse('name: x\nsft:\n  projection: pcgrad\n  projection_scope: global\n')).problems, []);
+});
+
 test('model.hub excludes model.path and model.preset, revision needs hub, and a Hub model replaces pretrain', async () => {
   const ok = await parse('name: x\nstages: [synthesize, sft]\nmodel:\n  hub: Qwen/Qwen2.5-0.5B-Instruct\n  revision: main\n');
   assert.deepEqual(ok.problems, []);
