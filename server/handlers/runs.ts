@@ -27,21 +27,27 @@ function runsDirOf(file: string, config: Experiment | undefined): string {
   return path.resolve(path.dirname(file), config?.output.runs_dir ?? 'runs');
 }
 
-export async function startRun(deps: HandlerDeps, params: P.StartRunParams, token?: CancellationToken): Promise<P.StartRunResult> {
-  if (!deps.state.trusted) throw new ResponseError(INVALID_REQUEST, 'this workspace is not trusted: runs are disabled (a run executes code such as custom reward modules)');
-  if (!params || typeof params.uri !== 'string' || !isExperimentUri(params.uri) || !params.uri.startsWith('file:')) throw new ResponseError(INVALID_PARAMS, 'startRun needs the file: URI of a saved *.bbio.yaml experiment');
-  const bad = (params.stages ?? []).filter((s) => !STAGE_ORDER.includes(s));
-  if (!Array.isArray(params.stages ?? []) || bad.length) throw new ResponseError(INVALID_PARAMS, `unknown stage(s): ${bad.join(', ')}; stages are ${STAGE_ORDER.join(', ')}`);
-  if (params.stepsScale !== undefined && !(typeof params.stepsScale === 'number' && params.stepsScale > 0 && Number.isFinite(params.stepsScale))) throw new ResponseError(INVALID_PARAMS, 'stepsScale must be a positive number');
-  const file = uriToPath(params.uri);
+/** The path of the experiment at `uri` as saved; an error when it cannot be read or the open document differs. */
+async function savedExperiment(deps: HandlerDeps, uri: string, saveHint: string): Promise<string> {
+  const file = uriToPath(uri);
   let disk: string;
   try {
     disk = await readFile(file, 'utf8');
   } catch (e) {
     throw new ResponseError(INVALID_REQUEST, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; save the experiment first`);
   }
-  const doc = experimentDoc(deps, params.uri);
-  if (doc && doc.getText() !== disk) throw new ResponseError(INVALID_REQUEST, `${path.basename(file)} has unsaved changes: save it before running`);
+  const doc = experimentDoc(deps, uri);
+  if (doc && doc.getText() !== disk) throw new ResponseError(INVALID_REQUEST, `${path.basename(file)} has unsaved changes: ${saveHint}`);
+  return file;
+}
+
+export async function startRun(deps: HandlerDeps, params: P.StartRunParams, token?: CancellationToken): Promise<P.StartRunResult> {
+  if (!deps.state.trusted) throw new ResponseError(INVALID_REQUEST, 'this workspace is not trusted: runs are disabled (a run executes code such as custom reward modules)');
+  if (!params || typeof params.uri !== 'string' || !isExperimentUri(params.uri) || !params.uri.startsWith('file:')) throw new ResponseError(INVALID_PARAMS, 'startRun needs the file: URI of a saved *.bbio.yaml experiment');
+  const bad = (params.stages ?? []).filter((s) => !STAGE_ORDER.includes(s));
+  if (!Array.isArray(params.stages ?? []) || bad.length) throw new ResponseError(INVALID_PARAMS, `unknown stage(s): ${bad.join(', ')}; stages are ${STAGE_ORDER.join(', ')}`);
+  if (params.stepsScale !== undefined && !(typeof params.stepsScale === 'number' && params.stepsScale > 0 && Number.isFinite(params.stepsScale))) throw new ResponseError(INVALID_PARAMS, 'stepsScale must be a positive number');
+  const file = await savedExperiment(deps, params.uri, 'save it before running');
   const config = await configOf(deps, params.uri, file);
   const runsDir = runsDirOf(file, config);
   let resume = params.resume;
@@ -60,15 +66,7 @@ export async function startRun(deps: HandlerDeps, params: P.StartRunParams, toke
  */
 export async function slurmScript(deps: HandlerDeps, params: P.SlurmScriptParams): Promise<P.SlurmScriptResult> {
   if (!params || typeof params.uri !== 'string' || !isExperimentUri(params.uri) || !params.uri.startsWith('file:')) throw new ResponseError(INVALID_PARAMS, 'slurmScript needs the file: URI of a saved *.bbio.yaml experiment');
-  const file = uriToPath(params.uri);
-  let disk: string;
-  try {
-    disk = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ResponseError(INVALID_REQUEST, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}; save the experiment first`);
-  }
-  const doc = experimentDoc(deps, params.uri);
-  if (doc && doc.getText() !== disk) throw new ResponseError(INVALID_REQUEST, `${path.basename(file)} has unsaved changes: save it first (the script is for the saved file)`);
+  const file = await savedExperiment(deps, params.uri, 'save it first (the script is for the saved file)');
   const policy = deps.ctx.pathPolicy(file);
   const out: string[] = [];
   const notes: string[] = [];
