@@ -77,6 +77,50 @@ function pickPrompts(byCap: Record<Capability, SynthExample[]>, caps: readonly C
   return out;
 }
 
+/**
+ * π_ref = base + SFT adapter (frozen); the policy is a trainable copy of it (or a fresh LoRA without SFT).
+ * Starts the policy's training (grpo.adam, grpo.grad_clip, the projection) and returns the reference's slot.
+ */
+async function preparePolicy(ctx: StageContext, compute: Compute, capabilities: number, totalSteps: number): Promise<{ adapters?: string }> {
+  const cfg = ctx.config;
+  const g = cfg.grpo;
+  const hasSft = await outputExists('sft_adapter', ctx.paths.sft_adapter);
+  if (hasSft) {
+    await compute.loadAdapters(REF, ctx.paths.sft_adapter);
+    await compute.loadAdapters(POLICY, ctx.paths.sft_adapter);
+  } else {
+    await compute.createAdapters(POLICY, ['default'], { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: 0, targetModules: cfg.lora.target_modules as TargetModule[] }, ctx.seed);
+    ctx.log.warn('grpo: no SFT adapter in this run; π_ref is the base model and the policy starts from a fresh LoRA adapter');
+  }
+  await compute.startTraining({
+    params: { kind: 'adapters', slot: POLICY },
+    decay: 'none',
+    schedule: { peak: g.learning_rate, warmupSteps: 0, totalSteps, shape: 'constant', minLrRatio: 1 },
+    // grpo.adam / grpo.grad_clip (schema: defaults β₂ 0.99 as in TRL's GRPO recipes, clip 1.0); no weight decay on the policy's LoRA
+    adam: { beta1: g.adam.beta1, beta2: g.adam.beta2, eps: g.adam.eps, weightDecay: 0 },
+    gradClip: g.grad_clip,
+    rng: { seed: ctx.seed, stream: 'grpo' },
+    projection: { method: g.projection, scope: 'global', capabilities, subspace: { energy: cfg.sft.subspace.energy, window: cfg.sft.subspace.window, refreshEvery: cfg.sft.subspace.refresh_every, maxRank: cfg.sft.subspace.max_rank } },
+  });
+  return hasSft ? { adapters: REF } : {};
+}
+
+/** The stage's state: initial weights and cursors, or the checkpoint's when the stage resumes (old checkpoints removed otherwise). */
+async function restoreState(ctx: StageContext, compute: Compute, caps: readonly Capability[], totalSteps: number): Promise<GrpoState> {
+  const g = ctx.config.grpo;
+  const initial = caps.map((c) => g.capability_weights[c]);
+  const wsum = initial.reduce((a, b) => a + b, 0);
+  const state: GrpoState = { cursors: Object.fromEntries(caps.map((c) => [c, 0])), weights: { weights: initial.map((x) => x / wsum), running: caps.map(() => Number.NaN) }, rewardHistory: [], probeHistory: [], alerted: false };
+  const resumed = (await resumeFromCheckpoint<GrpoState>(ctx, compute, 'grpo'))?.state ?? null;
+  if (!resumed) await fs.promises.rm(ctx.checkpointDir, { recursive: true, force: true });
+  else {
+    Object.assign(state, { cursors: resumed.cursors, weights: resumed.weights, rewardHistory: resumed.rewardHistory, probeHistory: resumed.probeHistory, alerted: resumed.alerted });
+    state.weights.running = state.weights.running.map((x) => (x === null ? Number.NaN : x));
+    ctx.events.emit({ kind: 'phase', stage: 'grpo', status: 'resumed', step: compute.step, total: totalSteps });
+  }
+  return state;
+}
+
 export async function runGrpo(ctx: StageContext, open: ComputeFactory = openCompute): Promise<StageResult> {
   const cfg = ctx.config;
   const g = cfg.grpo;
@@ -98,26 +142,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
   await ctx.updateManifest({ backend: compute.describe() });
   try {
     const config = await compute.loadModel(baseDir);
-    // π_ref = base + SFT adapter (frozen); the policy is a trainable copy of it (or fresh LoRA without SFT)
-    const hasSft = await outputExists('sft_adapter', ctx.paths.sft_adapter);
-    if (hasSft) {
-      await compute.loadAdapters(REF, ctx.paths.sft_adapter);
-      await compute.loadAdapters(POLICY, ctx.paths.sft_adapter);
-    } else {
-      await compute.createAdapters(POLICY, ['default'], { rank: cfg.lora.rank, alpha: cfg.lora.alpha, dropout: 0, targetModules: cfg.lora.target_modules as TargetModule[] }, ctx.seed);
-      ctx.log.warn('grpo: no SFT adapter in this run; π_ref is the base model and the policy starts from a fresh LoRA adapter');
-    }
-    const refSlot = hasSft ? { adapters: REF } : {};
-    await compute.startTraining({
-      params: { kind: 'adapters', slot: POLICY },
-      decay: 'none',
-      schedule: { peak: g.learning_rate, warmupSteps: 0, totalSteps, shape: 'constant', minLrRatio: 1 },
-      // grpo.adam / grpo.grad_clip (schema: defaults β₂ 0.99 as in TRL's GRPO recipes, clip 1.0); no weight decay on the policy's LoRA
-      adam: { beta1: g.adam.beta1, beta2: g.adam.beta2, eps: g.adam.eps, weightDecay: 0 },
-      gradClip: g.grad_clip,
-      rng: { seed: ctx.seed, stream: 'grpo' },
-      projection: { method: g.projection, scope: 'global', capabilities: caps.length, subspace: { energy: cfg.sft.subspace.energy, window: cfg.sft.subspace.window, refreshEvery: cfg.sft.subspace.refresh_every, maxRank: cfg.sft.subspace.max_rank } },
-    });
+    const refSlot = await preparePolicy(ctx, compute, caps.length, totalSteps);
     const wOpts: WeightOptions = {
       targets: caps.map((c) => g.gap.targets[c]),
       temperature: g.gap.temperature,
@@ -127,16 +152,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       gradnormAlpha: g.gradnorm.alpha,
       gradnormLr: g.gradnorm.learning_rate,
     };
-    const initial = caps.map((c) => g.capability_weights[c]);
-    const wsum = initial.reduce((a, b) => a + b, 0);
-    const state: GrpoState = { cursors: Object.fromEntries(caps.map((c) => [c, 0])), weights: { weights: initial.map((x) => x / wsum), running: caps.map(() => Number.NaN) }, rewardHistory: [], probeHistory: [], alerted: false };
-    const resumed = (await resumeFromCheckpoint<GrpoState>(ctx, compute, 'grpo'))?.state ?? null;
-    if (!resumed) await fs.promises.rm(ctx.checkpointDir, { recursive: true, force: true });
-    else {
-      Object.assign(state, { cursors: resumed.cursors, weights: resumed.weights, rewardHistory: resumed.rewardHistory, probeHistory: resumed.probeHistory, alerted: resumed.alerted });
-      state.weights.running = state.weights.running.map((x) => (x === null ? Number.NaN : x));
-      ctx.events.emit({ kind: 'phase', stage: 'grpo', status: 'resumed', step: compute.step, total: totalSteps });
-    }
+    const state = await restoreState(ctx, compute, caps, totalSteps);
     const checkpoint = (): Promise<void> => compute.saveCheckpoint(ctx.checkpointDir, state, { keep: cfg.output.keep_checkpoints });
     const orders = Object.fromEntries(caps.map((c, i) => [c, new DataOrder(train[c].length, ctx.seed + 104729 * (i + 1))])) as Record<Capability, DataOrder>;
     const scaleRewards = effectiveScaleRewards(g);
@@ -155,7 +171,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
     const sampling: Omit<GenerateRequest, 'prompts'> = { n: g.group_size, temperature: g.temperature, topP: g.top_p, maxNewTokens: maxLen, stop, adapters: POLICY };
 
     ctx.events.emit({ kind: 'record', type: 'health', data: { metric: 'grpo/loss', meaning: 'a GRPO loss near 0 is expected: advantages are zero-mean within each group, so the loss is not a progress measure; watch rewards and the probe accuracy instead' } });
-    ctx.log.info(`grpo: ${totalSteps} steps × ${g.prompts_per_step} prompts × G=${g.group_size}; weighting ${g.weighting}, projection ${g.projection}, loss ${g.loss_type}, scale_rewards ${scaleRewards}${g.dynamic_sampling.enabled ? `, dynamic sampling ≤ ${g.dynamic_sampling.max_rounds} rounds` : ''}; π_ref = base${hasSft ? ' + SFT adapter' : ''}`);
+    ctx.log.info(`grpo: ${totalSteps} steps × ${g.prompts_per_step} prompts × G=${g.group_size}; weighting ${g.weighting}, projection ${g.projection}, loss ${g.loss_type}, scale_rewards ${scaleRewards}${g.dynamic_sampling.enabled ? `, dynamic sampling ≤ ${g.dynamic_sampling.max_rounds} rounds` : ''}; π_ref = base${refSlot.adapters ? ' + SFT adapter' : ''}`);
     const progressEvery = Math.max(1, Math.round(totalSteps / 50));
     let lastRewardMean = Number.NaN;
 
