@@ -7,6 +7,7 @@
  * two examples, which was dominated by curvature and noise. ∇L_c′ is taken on held-out probe mini-batches;
  * each mini-batch gives one estimate, and their spread gives a 95% confidence interval for the mean.
  */
+import { dot } from '../projection/vectors';
 import type { HostGrads } from './grads';
 import type { InterferenceEstimate } from '../types';
 
@@ -15,16 +16,6 @@ const T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.
 
 export function tQuantile975(df: number): number {
   return df >= 1 && df <= T975.length ? T975[df - 1]! : 1.96;
-}
-
-export function dot(a: HostGrads, b: HostGrads): number {
-  let s = 0;
-  for (let k = 0; k < a.length; k++) {
-    const x = a[k]!;
-    const y = b[k]!;
-    for (let j = 0; j < x.length; j++) s += x[j]! * y[j]!;
-  }
-  return s;
 }
 
 /** updates[c]: g̃_c; probeGrads[c′][b]: ∇L_c′ on probe mini-batch b (empty: no probe data, NaN row). */

@@ -57,29 +57,25 @@ export function pythonCommand(setting: string | undefined, env: NodeJS.ProcessEn
   return setting || env['BALANCEDBIO_PYTHON'] || 'python3';
 }
 
-/** Row-major int32 values as the protocol's compact array. */
-export function encodeInts(values: Int32Array, shape: number[]): { shape: number[]; data: string } {
+type CompactArray = { shape: number[]; data: string };
+
+/** Row-major values as the protocol's compact array (little-endian bytes, base64). */
+function encode(values: Int32Array | Float32Array, shape: number[]): CompactArray {
   return { shape, data: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64') };
 }
 
-/** The protocol's compact int32 array → its values. */
-export function decodeInts(arr: { shape: number[]; data: string }): Int32Array {
+/** The bytes of a compact array, copied into fresh 4-byte-aligned memory (base64 output is not aligned). */
+function decodeBytes(arr: CompactArray): ArrayBuffer {
   const buf = Buffer.from(arr.data, 'base64');
-  const out = new Int32Array(buf.byteLength / 4);
-  Buffer.from(out.buffer).set(buf); // copy: base64 output is not 4-byte aligned
-  return out;
+  const out = new ArrayBuffer(buf.byteLength);
+  Buffer.from(out).set(buf);
+  return out; // a length that is not a multiple of 4 makes the typed-array view throw, as before
 }
 
-export function encodeFloats(values: Float32Array, shape: number[]): { shape: number[]; data: string } {
-  return { shape, data: Buffer.from(values.buffer, values.byteOffset, values.byteLength).toString('base64') };
-}
-
-export function decodeFloats(arr: { shape: number[]; data: string }): Float32Array {
-  const buf = Buffer.from(arr.data, 'base64');
-  const out = new Float32Array(buf.byteLength / 4);
-  Buffer.from(out.buffer).set(buf); // copy: base64 output is not 4-byte aligned
-  return out;
-}
+export const encodeInts = (values: Int32Array, shape: number[]): CompactArray => encode(values, shape);
+export const decodeInts = (arr: CompactArray): Int32Array => new Int32Array(decodeBytes(arr));
+export const encodeFloats = (values: Float32Array, shape: number[]): CompactArray => encode(values, shape);
+export const decodeFloats = (arr: CompactArray): Float32Array => new Float32Array(decodeBytes(arr));
 
 interface Pending {
   method: string;

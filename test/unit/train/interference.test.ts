@@ -5,7 +5,8 @@ import { initLlama, makeLmBatch, type LmBatch } from '../../../engine/model/llam
 import { createLoraSet, loraVariables } from '../../../engine/model/lora';
 import { computeGradients, type HostGrads } from '../../../engine/compute/tfjs/grads';
 import { loraLoss } from '../../../engine/compute/tfjs/lora-grads';
-import { dot, firstOrderInterference } from '../../../engine/compute/tfjs/interference';
+import { dot } from '../../../engine/compute/projection/vectors';
+import { firstOrderInterference } from '../../../engine/compute/tfjs/interference';
 import { makeRng } from '../../../engine/util/rng';
 import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { useWasm } from '../model/helpers';
