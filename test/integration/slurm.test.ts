@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { readRunState } from '../../engine/run/store';
 import { readSweepState } from '../../engine/run/sweep-store';
 import { slurmUnavailable, startLocalSlurm, waitFor } from '../helpers/slurm';
@@ -22,14 +22,20 @@ function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv): { exit: Promi
   return { exit: new Promise((resolve) => child.on('close', (code) => resolve(code))), stderr: () => stderr };
 }
 
-test('a 3-variant sweep runs as one Slurm job array; a task cancelled mid-run is resubmitted alone and continues from its checkpoint', async (t) => {
+/** A local Slurm for this test, or undefined after marking the test skipped with the reason Slurm cannot run. */
+async function localSlurmOrSkip(t: TestContext): Promise<Awaited<ReturnType<typeof startLocalSlurm>> | undefined> {
   const why = await slurmUnavailable();
   if (why) {
     t.skip(`Slurm cannot run here: ${why}`);
-    return;
+    return undefined;
   }
   assert.ok(existsSync(path.join(REPO, 'dist/cli.js')), 'the Slurm tasks run the built CLI: npx tsx scripts/build.ts first (scripts/test-all.sh does)');
-  const slurm = await startLocalSlurm(t);
+  return startLocalSlurm(t);
+}
+
+test('a 3-variant sweep runs as one Slurm job array; a task cancelled mid-run is resubmitted alone and continues from its checkpoint', async (t) => {
+  const slurm = await localSlurmOrSkip(t);
+  if (!slurm) return;
   // b trains long enough to be cancelled between checkpoints; a and c finish in a step or two
   const { dir, file } = await writeTinyExperiment(t, [
     'name: on-slurm', 'stages: [synthesize, pretrain]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(64),
@@ -90,13 +96,8 @@ test('a 3-variant sweep runs as one Slurm job array; a task cancelled mid-run is
 });
 
 test('a single experiment is one Slurm job; sbatch\'s refusal points at the slurm: line; a job stuck pending says why and Ctrl-C leaves it queued', async (t) => {
-  const why = await slurmUnavailable();
-  if (why) {
-    t.skip(`Slurm cannot run here: ${why}`);
-    return;
-  }
-  assert.ok(existsSync(path.join(REPO, 'dist/cli.js')), 'the Slurm tasks run the built CLI: npx tsx scripts/build.ts first (scripts/test-all.sh does)');
-  const slurm = await startLocalSlurm(t);
+  const slurm = await localSlurmOrSkip(t);
+  if (!slurm) return;
   const base = ['stages: [synthesize]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(64), 'output: { runs_dir: runs }'];
   const { dir, file } = await writeTinyExperiment(t, ['name: one-job', ...base.slice(0, -1), 'slurm: { poll_seconds: 0.3 }']);
 
