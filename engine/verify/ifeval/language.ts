@@ -14,8 +14,6 @@
  * checkers count as following the instruction, as the reference does.
  */
 
-export const IFEVAL_LANGUAGES = ['en', 'es', 'pt', 'ar', 'hi', 'fr', 'ru', 'de', 'ja', 'it', 'bn', 'uk', 'th', 'ur', 'ta', 'te', 'bg', 'ko', 'pl', 'he', 'fa', 'vi', 'ne', 'sw', 'kn', 'mr', 'gu', 'pa', 'ml', 'fi'] as const;
-
 /** Scripts that belong to one IFEval language (kana before Han: Japanese text mixes both). */
 const SINGLE_SCRIPT: readonly [RegExp, string][] = [
   [/\p{Script=Thai}/u, 'th'],
