@@ -97,6 +97,12 @@ export class DashboardModel {
     this.header = { runId, status: 'unknown', stages: {} };
   }
 
+  /** The run has ended (completed, failed or cancelled): nothing more will be appended to its events. */
+  get ended(): boolean {
+    const s = this.header.status;
+    return s === 'completed' || s === 'failed' || s === 'cancelled';
+  }
+
   applyAll(events: readonly EngineEvent[]): void {
     for (const e of events) this.apply(e);
   }

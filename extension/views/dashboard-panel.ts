@@ -2,11 +2,14 @@
  * The run dashboard: one webview panel per run. The run folder's events.jsonl is the source of truth (so
  * runs started from a terminal or another window show too); it is read once in full, then followed: a
  * runEvent from the language server or a file-system change schedules a re-read that parses only the
- * bytes appended since (at most 4 re-reads a second). A WebviewPanelSerializer restores panels after a
- * window reload from the state the webview saved.
+ * bytes appended since (at most 4 re-reads a second). While the run is live the file's size is also polled
+ * (runs/follow.ts): a variant running on a Slurm compute node writes over a network filesystem, whose writes
+ * no local watcher sees. A WebviewPanelSerializer restores panels after a window reload from the state the
+ * webview saved.
  */
 import * as vscode from 'vscode';
 import type { JobTracker } from '../runs/job-tracker';
+import { SizeFollower } from '../runs/follow';
 import { readBytes, RUN_FILES, type RunRef } from '../runs/run-files';
 import { describeError, type Log } from '../log';
 import { assertNever } from '../util/assert-never';
@@ -17,12 +20,14 @@ import { isDashboardToHost, type DashboardState, type DashboardToHost, type FpsR
 
 export const DASHBOARD_VIEW_TYPE = 'balancedbio.dashboard';
 const REFRESH_MS = 250;
+/** Size polls of a live run's events.jsonl: often enough to feel live, rare enough to cost nothing on NFS. */
+const POLL_MS = 2000;
 
 export interface DashboardHost {
   extensionUri: vscode.Uri;
   log: Log;
   tracker: JobTracker;
-  cancelRun(runId: string): Promise<void>;
+  cancelRun(run: RunRef): Promise<void>;
   openInspector(run: RunRef, tab: InspectorTab): void;
   notifyAlert(run: RunRef, alert: AlertRow): void;
 }
@@ -39,6 +44,9 @@ export class DashboardPanel implements vscode.Disposable {
   private alertsSeen = 0;
   private refreshTimer: ReturnType<typeof setTimeout> | undefined;
   private refreshing: Promise<void> | undefined;
+  /** Size of events.jsonl at the last read (including a partial last line). */
+  private fileSize: number | undefined;
+  private readonly follower: SizeFollower;
   private readonly disposables: vscode.Disposable[] = [];
 
   static open(host: DashboardHost, run: RunRef): DashboardPanel {
@@ -89,6 +97,19 @@ export class DashboardPanel implements vscode.Disposable {
     panel.iconPath = vscode.Uri.joinPath(host.extensionUri, 'media', 'dashboard.svg');
     panel.webview.html = renderShell(panel.webview, host.extensionUri, 'dashboard', `Run ${run.runId}`);
     const events = vscode.Uri.joinPath(run.dir, RUN_FILES.events);
+    this.follower = new SizeFollower({
+      size: async () => {
+        try {
+          return (await vscode.workspace.fs.stat(events)).size;
+        } catch (e) {
+          if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return undefined;
+          throw e;
+        }
+      },
+      onChange: () => this.scheduleRefresh(),
+      onError: (e) => host.log.warn(`dashboard ${run.runId}: could not check ${RUN_FILES.events} for new events: ${describeError(e)}`),
+      intervalMs: POLL_MS,
+    });
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(run.dir, RUN_FILES.events));
     this.disposables.push(
       watcher,
@@ -123,7 +144,7 @@ export class DashboardPanel implements vscode.Disposable {
         return;
       }
       case 'cancelRun':
-        await this.host.cancelRun(this.run.runId);
+        await this.host.cancelRun(this.run);
         return;
       case 'openInspector':
         this.host.openInspector(this.run, m.tab === 'dataset' || m.tab === 'health' ? m.tab : 'rollouts');
@@ -189,7 +210,10 @@ export class DashboardPanel implements vscode.Disposable {
     try {
       bytes = await readBytes(vscode.Uri.joinPath(this.run.dir, RUN_FILES.events));
     } catch (e) {
-      if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return; // the run has not written an event yet
+      if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') {
+        this.followWhileLive(); // the run has not written an event yet
+        return;
+      }
       throw e;
     }
     if (bytes.length < this.offset) {
@@ -197,13 +221,24 @@ export class DashboardPanel implements vscode.Disposable {
       this.offset = 0;
       this.model = new DashboardModel(this.run.runId);
     }
+    this.fileSize = bytes.length;
     const end = bytes.lastIndexOf(0x0a) + 1;
-    if (end <= this.offset) return;
+    if (end <= this.offset) {
+      this.followWhileLive();
+      return;
+    }
     const text = new TextDecoder().decode(bytes.subarray(this.offset, end));
     this.offset = end;
     const { events, badLines } = parseEventsJsonl(text);
     this.model.applyAll(events);
+    this.followWhileLive();
     if (badLines) this.host.log.warn(`run ${this.run.runId}: ${badLines} line(s) of ${RUN_FILES.events} did not parse and were skipped`);
+  }
+
+  /** Polls the file's size while the run is live (see the header comment); stops once it has ended. */
+  private followWhileLive(): void {
+    if (this.model.ended) this.follower.stop();
+    else this.follower.start(this.fileSize);
   }
 
   private async post(m: HostToDashboard): Promise<void> {
@@ -218,6 +253,7 @@ export class DashboardPanel implements vscode.Disposable {
     DashboardPanel.panels.delete(this.run.dir.toString());
     if (DashboardPanel.lastActive === this) DashboardPanel.lastActive = undefined;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
+    this.follower.stop();
     for (const d of this.disposables) d.dispose();
     this.panel.dispose();
   }
