@@ -53,6 +53,8 @@ export interface RunEntry extends RunRef {
   problem?: string;
   /** The sweep variant this run belongs to, if any. */
   variant?: string;
+  /** The variant's Slurm array task, when the sweep went to Slurm (sweep.json, updated by the submitting process). */
+  slurm?: SlurmTaskRecord;
 }
 
 const decoder = new TextDecoder();
@@ -140,13 +142,30 @@ export async function sweepRuns(sweep: SweepEntry): Promise<RunEntry[]> {
       const runId = v.runDir.split('/').pop() ?? v.name;
       if (!(await exists(vscode.Uri.joinPath(dir, RUN_FILES.state)))) return undefined;
       try {
-        return { runId, dir, state: await readRunState(dir), variant: v.name };
+        return { runId, dir, state: await readRunState(dir), variant: v.name, ...(v.slurm ? { slurm: v.slurm } : {}) };
       } catch (e) {
-        return { runId, dir, problem: e instanceof Error ? e.message : String(e), variant: v.name };
+        return { runId, dir, problem: e instanceof Error ? e.message : String(e), variant: v.name, ...(v.slurm ? { slurm: v.slurm } : {}) };
       }
     }),
   );
   return out.filter((r): r is RunEntry => r !== undefined);
+}
+
+/**
+ * The Slurm task of a sweep variant's run (`<sweep>/<variant>/<run>`), from the sweep's sweep.json; undefined
+ * for a run that is no variant of a Slurm sweep (or whose sweep.json cannot be read).
+ */
+export async function slurmTaskOfRun(run: RunRef): Promise<{ variant: string; slurm: SlurmTaskRecord } | undefined> {
+  const sweepDir = vscode.Uri.joinPath(run.dir, '..', '..');
+  let state: SweepStateFile;
+  try {
+    state = await readJson<SweepStateFile>(vscode.Uri.joinPath(sweepDir, SWEEP_FILES.sweep));
+  } catch (e) {
+    if (e instanceof vscode.FileSystemError && e.code === 'FileNotFound') return undefined; // a plain run, not a sweep variant
+    throw e;
+  }
+  const v = (state.variants ?? []).find((x) => x.runDir !== undefined && vscode.Uri.joinPath(sweepDir, x.runDir).toString() === run.dir.toString());
+  return v?.slurm ? { variant: v.name, slurm: v.slurm } : undefined;
 }
 
 /** Files and folders directly under artifacts/, for the runs tree. */

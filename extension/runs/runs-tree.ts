@@ -160,11 +160,13 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode>, vsco
         const status = entry.state ? displayRunStatus(entry.state) : undefined;
         item.id = `run:${entry.dir.toString()}`;
         item.iconPath = statusIcon(entry.problem ? 'problem' : status);
-        item.description = entry.problem ? 'unreadable' : entry.variant ? `${status ?? ''} · ${entry.runId}` : status;
+        // a Slurm variant: the job's own state and node (its run.json only knows what the compute node wrote)
+        const slurm = entry.slurm ? slurmTaskLabel(entry.slurm) : undefined;
+        item.description = entry.problem ? 'unreadable' : entry.variant ? [status ?? '', slurm, entry.runId].filter(Boolean).join(' · ') : status;
         item.tooltip = new vscode.MarkdownString(
           entry.problem
             ? `**${entry.runId}**\n\n${entry.problem}`
-            : `**${entry.runId}** — ${status}\n\n${entry.state?.experimentFile ?? ''}\n\ncreated ${entry.state?.createdAt ?? '?'}${entry.state?.error ? `\n\n${entry.state.error.code}: ${entry.state.error.message}` : ''}`,
+            : `**${entry.runId}** — ${status}${slurm ? `\n\n${slurm}` : ''}\n\n${entry.state?.experimentFile ?? ''}\n\ncreated ${entry.state?.createdAt ?? '?'}${entry.state?.error ? `\n\n${entry.state.error.code}: ${entry.state.error.message}` : ''}`,
         );
         item.contextValue = status === 'running' ? 'balancedbio.run.running' : 'balancedbio.run';
         item.resourceUri = entry.dir;

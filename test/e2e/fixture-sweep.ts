@@ -3,7 +3,7 @@
  * fixture-run.ts) and a sweep-report.json/.md in the engine's format with made-up numbers, so the Runs
  * view and the comparison's sweep table can be checked without training six models in the test.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { writeSyntheticRun } from './fixture-run';
 
@@ -31,5 +31,47 @@ export async function writeFixtureSweep(runsDir: string): Promise<string> {
   ];
   await writeFile(path.join(dir, 'sweep-report.json'), JSON.stringify({ version: 1, sweepId: FIXTURE_SWEEP, name: 'fixture', createdAt: iso, test: 'fixture numbers, not a test', rows }, null, 2));
   await writeFile(path.join(dir, 'sweep-report.md'), `# Sweep report — ${FIXTURE_SWEEP}\n\nFixture numbers for the editor tests.\n`);
+  return dir;
+}
+
+export const FIXTURE_SLURM_SWEEP = '20200103-000000-fixture-slurm';
+
+/**
+ * A sweep handed to Slurm as one array job, caught mid-way: task 0 completed on node01, task 1 running on
+ * node02 (its run written from that node: its writer is on another host, so it shows as running, not as
+ * interrupted), task 2 still pending for resources with no run folder yet. The Slurm records are what the
+ * submitting process writes into sweep.json from squeue/sacct (engine/slurm/state.ts).
+ */
+export async function writeFixtureSlurmSweep(runsDir: string): Promise<string> {
+  const dir = path.join(runsDir, FIXTURE_SLURM_SWEEP);
+  const names = ['projection-none_seed-1', 'projection-pcgrad_seed-1', 'projection-subspace_seed-1'];
+  const slurm = [
+    { jobId: '4242', taskId: 0, state: 'COMPLETED', node: 'node01' },
+    { jobId: '4242', taskId: 1, state: 'RUNNING', node: 'node02' },
+    { jobId: '4242', taskId: 2, state: 'PENDING', reason: 'Resources' },
+  ];
+  const entries = [];
+  for (const [i, name] of names.entries()) {
+    const projection = name.split('_')[0]!.replace('projection-', '');
+    const base = { name, group: `projection-${projection}`, seed: 1, set: { 'sft.projection': projection, seed: 1 }, groupKey: JSON.stringify({ 'sft.projection': projection }), slurm: slurm[i] };
+    if (i === 2) {
+      entries.push({ ...base, status: 'pending', attempts: 0 });
+      continue;
+    }
+    const runId = `2020010${3 + i}-00000${i}-slurm-fixture`;
+    await mkdir(path.join(dir, name), { recursive: true });
+    const runDir = await writeSyntheticRun(path.join(dir, name), { runId, points: 100 });
+    if (i === 1) {
+      const statePath = path.join(runDir, 'state.json');
+      const state = JSON.parse(await readFile(statePath, 'utf8')) as Record<string, unknown>;
+      await writeFile(statePath, JSON.stringify({ ...state, status: 'running', writer: { pid: 4242, host: 'node02' }, stages: { sft: { status: 'running', attempts: 1 } } }, null, 2));
+    }
+    entries.push({ ...base, status: i === 0 ? 'completed' : 'running', attempts: 1, runDir: `${name}/${runId}` });
+  }
+  const iso = new Date(Date.UTC(2020, 0, 3)).toISOString();
+  await writeFile(
+    path.join(dir, 'sweep.json'),
+    JSON.stringify({ version: 1, sweepId: FIXTURE_SLURM_SWEEP, name: 'fixture-slurm', experimentFile: path.join(runsDir, '..', 'experiments', 'smoke.bbio.yaml'), status: 'running', executor: 'slurm', createdAt: iso, updatedAt: iso, parallel: 2, stepsScale: 1, variants: entries }, null, 2),
+  );
   return dir;
 }
