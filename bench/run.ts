@@ -18,6 +18,7 @@ const BENCHES: Bench[] = [
   { name: 'grpo', run: async () => (await import('./grpo')).benchGrpo() },
   { name: 'eval', run: async () => (await import('./eval')).benchEval() },
   { name: 'lsp', run: async () => (await import('./lsp')).benchLsp() },
+  { name: 'dashboard', run: async () => (await import('./dashboard')).benchDashboard() },
 ];
 
 async function main(): Promise<void> {
