@@ -22,6 +22,7 @@ export interface ServerApi {
   listRuns(uri: string): Promise<{ runsDir: string; runs: P.RunSummary[] }>;
   reloadOntology(uri?: string): Promise<P.OntologyStatus>;
   slurmScript(uri: string): Promise<P.SlurmScriptResult>;
+  cancelSlurmTask(runDir: string): Promise<P.CancelSlurmTaskResult>;
   setTrust(trusted: boolean): Promise<void>;
   onRunEvent(listener: (p: P.RunEventParams) => void): vscode.Disposable;
   onJobState(listener: (p: P.JobInfo) => void): vscode.Disposable;
@@ -68,6 +69,7 @@ export async function startLanguageClient(context: vscode.ExtensionContext, log:
     listRuns: (uri) => client.sendRequest(P.listRuns, { uri }),
     reloadOntology: (uri) => client.sendRequest(P.reloadOntology, uri ? { uri } : {}),
     slurmScript: (uri) => client.sendRequest(P.slurmScript, { uri }),
+    cancelSlurmTask: (runDir) => client.sendRequest(P.cancelSlurmTask, { runDir }),
     setTrust: (trusted) => client.sendNotification(P.setTrust, { trusted }),
     onRunEvent: (listener) => client.onNotification(P.runEvent, listener),
     onJobState: (listener) => client.onNotification(P.jobState, listener),

@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import type { LanguageClient } from 'vscode-languageclient/node';
 import { reportStartFailure, startLanguageClient, type ServerApi } from './client';
-import { registerCommands, type CommandContext } from './commands/register';
+import { cancelRunRef, registerCommands, type CommandContext } from './commands/register';
 import { describeError, Log } from './log';
 import { JobTracker } from './runs/job-tracker';
 import type { RunRef } from './runs/run-files';
@@ -45,14 +45,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       tracker,
       openInspector,
       notifyAlert: (run, alert) => void alerts.notify(run, alert).catch((e: unknown) => log.error(`could not show the alert "${alert.title}"`, e)),
-      cancelRun: async (runId) => {
-        const job = tracker.byRunId(runId);
-        if (!api || !job) {
-          void vscode.window.showWarningMessage(`BalancedBio: ${runId} was not started from this window; stop it where it runs.`);
-          return;
-        }
-        await api.cancelRun(job.info.jobId);
-      },
+      // ctx is assigned below, before any dashboard can exist
+      cancelRun: (run) => cancelRunRef(ctx, run),
     };
     const ctx: CommandContext = {
       extensionContext: context,

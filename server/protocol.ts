@@ -213,6 +213,23 @@ export interface SlurmScriptResult {
 /** c→s. The Slurm batch script of an experiment, as `balancedbio slurm script FILE` prints it ("Show Slurm Script"). */
 export const slurmScript = new RequestType<SlurmScriptParams, SlurmScriptResult, void>('balancedbio/slurmScript');
 
+export interface CancelSlurmTaskParams {
+  /** Path of a variant's run folder inside a sweep that went to Slurm (`<sweep>/<variant>/<run>`). */
+  runDir: string;
+}
+export interface CancelSlurmTaskResult {
+  /** The Slurm id scancel was sent to: `41_1` (an array task) or `41`. */
+  slurmId: string;
+  /** The task as sweep.json last recorded it: `Slurm 41_1 RUNNING on gpu08`. */
+  task: string;
+}
+/**
+ * c→s. scancel of the Slurm task running one sweep variant (a run the editor did not start: it runs on a compute
+ * node). Needs a trusted workspace. The submitting process sees the task end and records it in sweep.json;
+ * `run --resume SWEEP --executor slurm` resubmits it later.
+ */
+export const cancelSlurmTask = new RequestType<CancelSlurmTaskParams, CancelSlurmTaskResult, void>('balancedbio/cancelSlurmTask');
+
 // ─── commands (workspace/executeCommand) ───────────────────────────────────────────────────────────
 
 /**

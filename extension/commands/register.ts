@@ -11,13 +11,14 @@ import type { ServerApi } from '../client';
 import { ComparePanel } from '../compare/compare-panel';
 import { describeError, type Log } from '../log';
 import type { JobTracker } from '../runs/job-tracker';
-import { exists, readRunState, RUN_FILES, sweepRuns, type RunRef, type SweepEntry } from '../runs/run-files';
+import { exists, readRunState, RUN_FILES, slurmTaskOfRun, sweepRuns, type RunRef, type SweepEntry } from '../runs/run-files';
 import { runOfNode, sweepOfNode, type RunsNode, type RunsTreeProvider } from '../runs/runs-tree';
 import { readSettings } from '../settings';
 import { DashboardPanel, type DashboardHost } from '../views/dashboard-panel';
 import type { InspectorTab } from '../views/messages';
 import { slugify, TEMPLATES } from './templates';
 import { displayRunStatus } from '../../schemas/run-writer';
+import { slurmTaskLabel } from '../../schemas/run-layout';
 
 export interface CommandContext {
   extensionContext: vscode.ExtensionContext;
@@ -233,11 +234,8 @@ async function cancelRun(ctx: CommandContext, node: RunsNode | undefined): Promi
   const run = runOfNode(node);
   let jobId: string | undefined;
   if (run) {
-    jobId = ctx.tracker.byRunId(run.runId)?.info.jobId;
-    if (!jobId) {
-      void vscode.window.showWarningMessage(`BalancedBio: ${run.runId} was not started from this window; stop it where it runs (Ctrl+C in its terminal).`);
-      return;
-    }
+    await cancelRunRef(ctx, run);
+    return;
   } else {
     const active = ctx.tracker.active;
     if (active.length === 0) {
@@ -253,6 +251,40 @@ async function cancelRun(ctx: CommandContext, node: RunsNode | undefined): Promi
   const r = await server.cancelRun(jobId);
   ctx.log.info(`cancel ${jobId}: ${r.cancelled ? 'requested' : 'nothing to cancel'}`);
   if (!r.cancelled) void vscode.window.showInformationMessage('BalancedBio: that run already finished.');
+}
+
+/**
+ * Cancels one run: through the language server when this window started it, with scancel when it is a variant
+ * running on Slurm (after a confirmation naming the task), otherwise says where to stop it.
+ */
+export async function cancelRunRef(ctx: Pick<CommandContext, 'server' | 'tracker' | 'log'>, run: RunRef): Promise<void> {
+  const server = ctx.server();
+  if ('error' in server) {
+    void vscode.window.showErrorMessage(`BalancedBio: cannot cancel: ${server.error}`);
+    return;
+  }
+  const job = ctx.tracker.byRunId(run.runId);
+  if (job) {
+    const r = await server.cancelRun(job.info.jobId);
+    ctx.log.info(`cancel ${job.info.jobId}: ${r.cancelled ? 'requested' : 'nothing to cancel'}`);
+    if (!r.cancelled) void vscode.window.showInformationMessage('BalancedBio: that run already finished.');
+    return;
+  }
+  const task = await slurmTaskOfRun(run);
+  if (!task) {
+    void vscode.window.showWarningMessage(`BalancedBio: ${run.runId} was not started from this window; stop it where it runs (Ctrl+C in its terminal).`);
+    return;
+  }
+  const label = slurmTaskLabel(task.slurm);
+  const pick = await vscode.window.showWarningMessage(`Cancel ${task.variant} (${label})? Slurm stops the task; resume it later with "run --resume" on the sweep.`, { modal: true }, 'Cancel Task');
+  if (pick !== 'Cancel Task') return;
+  try {
+    const r = await server.cancelSlurmTask(run.dir.fsPath);
+    ctx.log.info(`scancel ${r.slurmId}: ${task.variant} (${r.task})`);
+    void vscode.window.showInformationMessage(`BalancedBio: scancel ${r.slurmId} sent for ${task.variant}.`);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`BalancedBio: could not cancel ${task.variant}: ${describeError(e)}`);
+  }
 }
 
 async function resumeRun(ctx: CommandContext, node: RunsNode | undefined): Promise<void> {

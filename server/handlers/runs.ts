@@ -5,8 +5,12 @@ import { ResponseError, type CancellationToken } from 'vscode-languageserver';
 import { runSlurmScriptCommand } from '../../engine/cli/commands/run';
 import type { CliIo } from '../../engine/cli/io';
 import { loadExperiment } from '../../engine/config/load';
+import { readSweepState } from '../../engine/run/sweep-store';
+import { createSlurmClient, type SlurmClient } from '../../engine/slurm/client';
+import { isFinished } from '../../engine/slurm/state';
 import { BbioError } from '../../engine/util/errors';
 import type { Experiment } from '../../schemas/generated/experiment';
+import { slurmTaskLabel } from '../../schemas/run-layout';
 import { displayRunStatus } from '../../schemas/run-writer';
 import { STAGE_ORDER } from '../../schemas/generated/vocabulary';
 import { isExperimentUri, uriToPath } from '../paths';
@@ -82,12 +86,47 @@ export async function slurmScript(deps: HandlerDeps, params: P.SlurmScriptParams
   return { script: `${out.join('\n')}\n`, notes };
 }
 
+/**
+ * scancel of the Slurm task that runs the variant whose run folder is `params.runDir`: the sweep folder two
+ * levels up names the task in sweep.json. Refused in an untrusted workspace, for a run that is no Slurm
+ * variant, and for a task Slurm already finished; Slurm's own refusal is passed through.
+ */
+export async function cancelSlurmTask(deps: HandlerDeps, params: P.CancelSlurmTaskParams, client: SlurmClient = createSlurmClient()): Promise<P.CancelSlurmTaskResult> {
+  if (!deps.state.trusted) throw new ResponseError(INVALID_REQUEST, 'this workspace is not trusted: cancelling Slurm jobs is disabled');
+  if (!params || typeof params.runDir !== 'string' || !path.isAbsolute(params.runDir)) throw new ResponseError(INVALID_PARAMS, 'cancelSlurmTask needs the absolute path of a sweep variant\'s run folder');
+  const runDir = path.resolve(params.runDir);
+  const sweepDir = path.dirname(path.dirname(runDir));
+  const notSlurm = `${path.basename(runDir)} is not a variant of a sweep submitted to Slurm`;
+  let state;
+  try {
+    state = await readSweepState(sweepDir);
+  } catch (e) {
+    if (e instanceof BbioError) throw new ResponseError(INVALID_REQUEST, `${notSlurm} (${e.message})`);
+    throw e;
+  }
+  const variant = state.variants.find((v) => v.runDir !== undefined && path.resolve(sweepDir, v.runDir) === runDir);
+  if (!variant?.slurm) throw new ResponseError(INVALID_REQUEST, `${notSlurm}; stop it where it runs`);
+  const task = slurmTaskLabel(variant.slurm);
+  if (isFinished(variant.slurm.state)) throw new ResponseError(INVALID_REQUEST, `nothing to cancel: ${task} has ended`);
+  const slurmId = variant.slurm.taskId !== undefined ? `${variant.slurm.jobId}_${variant.slurm.taskId}` : variant.slurm.jobId;
+  try {
+    await client.cancel([slurmId]);
+  } catch (e) {
+    if (e instanceof BbioError) throw new ResponseError(INVALID_REQUEST, e.format());
+    throw e;
+  }
+  deps.connection.console.info(`scancel ${slurmId} (${variant.name}, ${task})`);
+  return { slurmId, task };
+}
+
 export function registerRuns(deps: HandlerDeps): void {
   const { connection } = deps;
 
   connection.onRequest(P.startRun, (params, token) => guarded(deps, 'startRun', () => startRun(deps, params, token)));
 
   connection.onRequest(P.slurmScript, (params) => guarded(deps, 'slurmScript', () => slurmScript(deps, params)));
+
+  connection.onRequest(P.cancelSlurmTask, (params) => guarded(deps, 'cancelSlurmTask', () => cancelSlurmTask(deps, params)));
 
   connection.onRequest(P.cancelRun, (params) =>
     guarded(deps, 'cancelRun', async () => {

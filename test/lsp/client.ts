@@ -61,9 +61,9 @@ export const DEFAULT_CAPABILITIES: ClientCapabilities = {
 };
 
 /** `root`: the workspace folder the client announces (default the repository). */
-export async function startSession(opts: { initializationOptions?: unknown; capabilities?: ClientCapabilities; args?: string[]; cwd?: string; root?: string } = {}): Promise<Session> {
+export async function startSession(opts: { initializationOptions?: unknown; capabilities?: ClientCapabilities; args?: string[]; cwd?: string; root?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Session> {
   if (!existsSync(SERVER)) throw new Error(`${SERVER} is missing: run npx tsx scripts/build.ts first`);
-  const child = spawn(process.execPath, opts.args ?? [SERVER, '--stdio'], { cwd: opts.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, opts.args ?? [SERVER, '--stdio'], { cwd: opts.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
   const logs: string[] = [];
   child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   let alive = true;
