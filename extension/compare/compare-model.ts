@@ -5,7 +5,7 @@
  */
 import type { EngineEvent } from '../../schemas/generated/events';
 import { asObj, num } from '../util/read';
-import type { CompareRunView, ConfigDiffRow, SweepCell, SweepRowView, SweepView } from '../views/messages';
+import type { CompareRunView, ConfigDiffRow, ScalingView, SweepCell, SweepRowView, SweepView } from '../views/messages';
 
 /** `{a: {b: 1}, c: [1, 2]}` → `a.b = 1`, `c = [1,2]`: arrays are leaves (their order matters as a whole). */
 export function flattenConfig(value: unknown, prefix = '', out = new Map<string, string>()): Map<string, string> {
@@ -248,9 +248,69 @@ export function sweepFromReport(report: unknown): SweepView {
     const seeds = Array.isArray(row['seeds']) ? row['seeds'].filter((x): x is number => typeof x === 'number') : [];
     const g = asObj(row['grpo']);
     const grpo = g ? { reward: sweepCell(g['reward']), kl: sweepCell(g['kl']), weights: Object.fromEntries(Object.entries(asObj(g['weights']) ?? {}).map(([c, v]) => [c, sweepCell(v)])) } : undefined;
-    return [{ label: row['label'], seeds, capabilities: caps, balance: sweepCell(row['balance']), interference: sweepCell(row['interference']), ...(grpo ? { grpo } : {}) }];
+    return [{ label: row['label'], set: groupSet(row['groupKey']), seeds, capabilities: caps, balance: sweepCell(row['balance']), interference: sweepCell(row['interference']), ...(grpo ? { grpo } : {}) }];
   });
   return { sweepId: typeof r['sweepId'] === 'string' ? r['sweepId'] : '', name: typeof r['name'] === 'string' ? r['name'] : '', test: typeof r['test'] === 'string' ? r['test'] : '', capabilities, rows };
+}
+
+/** A row's groupKey (JSON of the overrides that define its group) as an object; {} when absent or not JSON. */
+function groupSet(key: unknown): Record<string, unknown> {
+  if (typeof key !== 'string') return {};
+  try {
+    return asObj(JSON.parse(key)) ?? {};
+  } catch {
+    return {}; // a hand-written report: the row still shows in the table, just not on a scaling curve
+  }
+}
+
+/** Keys whose values, across the rows, are all finite numbers with at least two distinct values. */
+function numericAxes(rows: readonly SweepRowView[]): string[] {
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.set)))].sort();
+  return keys.filter((k) => {
+    const values = rows.map((r) => r.set[k]);
+    return values.every((v) => typeof v === 'number' && Number.isFinite(v)) && new Set(values).size >= 2;
+  });
+}
+
+/**
+ * Scaling curves of a sweep: the mean of each capability's headline (and balance, interference) against one
+ * numeric key — training length, a model dimension — with one series per combination of the other keys
+ * (projection, preset, …), so a user sees at which size or length the variants separate. Undefined when no
+ * key is numeric with two or more values. `axis` picks the key; by default the one with the most values
+ * (ties: the first by name).
+ */
+export function scalingCurves(sweep: SweepView, axis?: string): ScalingView | undefined {
+  const axes = numericAxes(sweep.rows);
+  if (!axes.length) return undefined;
+  const x = axis && axes.includes(axis) ? axis : [...axes].sort((a, b) => new Set(sweep.rows.map((r) => r.set[b])).size - new Set(sweep.rows.map((r) => r.set[a])).size || a.localeCompare(b))[0]!;
+  const seriesOf = (r: SweepRowView): string =>
+    Object.entries(r.set)
+      .filter(([k]) => k !== x)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' · ') || 'all';
+  const metrics: { metric: string; cell: (r: SweepRowView) => SweepCell | undefined }[] = [
+    ...sweep.capabilities.map((c) => ({ metric: c, cell: (r: SweepRowView) => r.capabilities[c] })),
+    { metric: 'balance', cell: (r) => r.balance },
+    { metric: 'interference', cell: (r) => r.interference },
+  ];
+  const charts: ScalingView['charts'] = [];
+  for (const { metric, cell } of metrics) {
+    const bySeries = new Map<string, { x: number; y: number; sd: number }[]>();
+    for (const r of sweep.rows) {
+      const c = cell(r);
+      if (!c) continue;
+      const label = seriesOf(r);
+      bySeries.set(label, [...(bySeries.get(label) ?? []), { x: r.set[x] as number, y: c.mean, sd: c.sd }]);
+    }
+    if (!bySeries.size) continue;
+    const series = [...bySeries].sort(([a], [b]) => a.localeCompare(b)).map(([label, pts]) => {
+      pts.sort((a, b) => a.x - b.x);
+      return { label, xs: pts.map((p) => p.x), ys: pts.map((p) => p.y), sds: pts.map((p) => p.sd) };
+    });
+    charts.push({ metric, series });
+  }
+  return { axis: x, axes, charts };
 }
 
 /** A headline score cell in percent, as the sweep report prints it: `31.3 ± 4.4*`. */

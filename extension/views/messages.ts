@@ -244,12 +244,24 @@ export interface SweepCell {
 
 export interface SweepRowView {
   label: string;
+  /** The overrides that define the row's group (its groupKey), e.g. `{ "sft.projection": "pcgrad", "sft.steps": 40 }`. */
+  set: Record<string, unknown>;
   seeds: number[];
   capabilities: Record<string, SweepCell | undefined>;
   balance: SweepCell | undefined;
   interference: SweepCell | undefined;
   /** The GRPO training signal, where the row's runs trained with GRPO. */
   grpo?: { reward: SweepCell | undefined; kl: SweepCell | undefined; weights: Record<string, SweepCell | undefined> };
+}
+
+/** Mean score against one numeric sweep key, one series per combination of the other keys (scaling curves). */
+export interface ScalingView {
+  /** The numeric key on the x axis, e.g. `sft.steps` or `model.dims.hidden_size`. */
+  axis: string;
+  /** Every numeric key with two or more values, any of which can be the x axis. */
+  axes: string[];
+  /** metric (a capability, `balance` or `interference`) → series (the other keys' values) → points sorted by x. */
+  charts: { metric: string; series: { label: string; xs: number[]; ys: number[]; sds: number[] }[] }[];
 }
 
 /** A sweep report (sweep-report.json) for the comparison view. */

@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Frame } from 'playwright-core';
 import { EditorSession, makeWorkspace, missingPrerequisite, ROOT, waitFor } from './harness';
 import { writeSyntheticRun } from './fixture-run';
-import { FIXTURE_SLURM_SWEEP, FIXTURE_SWEEP, writeFixtureSlurmSweep, writeFixtureSweep } from './fixture-sweep';
+import { FIXTURE_SCALING_SWEEP, FIXTURE_SLURM_SWEEP, FIXTURE_SWEEP, writeFixtureScalingSweep, writeFixtureSlurmSweep, writeFixtureSweep } from './fixture-sweep';
 
 const skip = missingPrerequisite();
 const FPS_POINTS = 50_000;
@@ -46,6 +46,7 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     await writeSyntheticRun(path.join(ws, 'runs'), { runId: FPS_RUN, points: FPS_POINTS });
     await writeFixtureSweep(path.join(ws, 'runs'));
     await writeFixtureSlurmSweep(path.join(ws, 'runs'));
+    await writeFixtureScalingSweep(path.join(ws, 'runs'));
     s = await EditorSession.start({
       workspace: ws,
       // stepsScale: the CLI's --steps-scale, so the run takes seconds, not the quickstart's minutes
@@ -284,6 +285,26 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
     assert.ok(bytes.length > 10_000, `a real image, not an empty canvas (${bytes.length} bytes)`);
     await copyFile(png, path.join(ROOT, 'test-results', '12b-sweep-comparison-export.png'));
+  });
+
+  test('a sweep over SFT steps shows scaling curves: a chart per capability, a series per projection', async () => {
+    const page = s.page;
+    await s.dismissNotifications();
+    if (!(await page.locator('.part.sidebar .monaco-list-row', { hasText: FPS_RUN }).first().isVisible())) {
+      await page.locator('.activitybar .action-item a[aria-label^="BalancedBio"]').first().click();
+    }
+    const row = page.locator('.monaco-list-row', { hasText: FIXTURE_SCALING_SWEEP }).first();
+    await row.waitFor({ timeout: 20_000 });
+    await row.click();
+    await row.hover();
+    await row.locator('.action-label[aria-label*="Open Sweep Report"]').first().click();
+    const frame = await findFrame(page, '#scaling h3', 'Scaling curves');
+    const charts = frame.locator('#scaling section.chart');
+    await charts.first().waitFor({ timeout: 30_000 });
+    assert.equal(await charts.count(), 4, 'domain, reasoning, balance, interference');
+    assert.equal(await charts.first().getAttribute('data-chart'), 'domain vs sft.steps');
+    await frame.locator('#scaling canvas').first().waitFor({ timeout: 10_000 });
+    await s.screenshot('14-scaling-curves');
   });
 
   test('the Runs view shows a Slurm sweep\'s job states: completed, running on its node, pending with its reason', async () => {

@@ -75,3 +75,32 @@ export async function writeFixtureSlurmSweep(runsDir: string): Promise<string> {
   );
   return dir;
 }
+
+export const FIXTURE_SCALING_SWEEP = '20200104-000000-fixture-scaling';
+
+/**
+ * A scaling-study sweep (projection × SFT steps) in the engine's report format with made-up means, for the
+ * comparison's scaling curves: one chart per capability, a series per projection, steps on the x axis.
+ */
+export async function writeFixtureScalingSweep(runsDir: string): Promise<string> {
+  const dir = path.join(runsDir, FIXTURE_SCALING_SWEEP);
+  const groups = ['none', 'pcgrad'].flatMap((projection) => [10, 20, 40].map((steps) => ({ projection, steps })));
+  const entries = [];
+  for (const [i, g] of groups.entries()) {
+    const name = `projection-${g.projection}_steps-${g.steps}_seed-1`;
+    const runId = `20200104-00000${i}-scaling-fixture`;
+    await mkdir(path.join(dir, name), { recursive: true });
+    await writeSyntheticRun(path.join(dir, name), { runId, points: 50 });
+    entries.push({ name, group: `projection-${g.projection}_steps-${g.steps}`, seed: 1, set: { 'sft.projection': g.projection, 'sft.steps': g.steps, seed: 1 }, groupKey: JSON.stringify({ 'sft.projection': g.projection, 'sft.steps': g.steps }), status: 'completed', attempts: 1, runDir: `${name}/${runId}` });
+  }
+  const iso = new Date(Date.UTC(2020, 0, 4)).toISOString();
+  await writeFile(path.join(dir, 'sweep.json'), JSON.stringify({ version: 1, sweepId: FIXTURE_SCALING_SWEEP, name: 'fixture-scaling', experimentFile: path.join(runsDir, '..', 'experiments', 'smoke.bbio.yaml'), status: 'completed', createdAt: iso, updatedAt: iso, parallel: 1, stepsScale: 1, variants: entries }, null, 2));
+  const cell = (mean: number) => ({ summary: { mean, sd: 0.02, n: 1, values: [mean] }, vsFirst: null });
+  const rows = groups.map((g) => {
+    const gain = g.steps / 200 + (g.projection === 'pcgrad' ? 0.03 : 0);
+    return { label: `projection-${g.projection}_steps-${g.steps}`, groupKey: JSON.stringify({ 'sft.projection': g.projection, 'sft.steps': g.steps }), variants: [], seeds: [1], scored: 1, capabilities: { domain: cell(0.3 + gain), reasoning: cell(0.05 + gain) }, balance: cell(0.2 + gain), interference: cell(0.01 - gain / 10), models: ['sft'] };
+  });
+  await writeFile(path.join(dir, 'sweep-report.json'), JSON.stringify({ version: 1, sweepId: FIXTURE_SCALING_SWEEP, name: 'fixture-scaling', createdAt: iso, test: 'fixture numbers, not a test', rows }, null, 2));
+  await writeFile(path.join(dir, 'sweep-report.md'), `# Sweep report — ${FIXTURE_SCALING_SWEEP}\n\nFixture numbers for the editor tests.\n`);
+  return dir;
+}

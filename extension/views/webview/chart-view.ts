@@ -18,6 +18,8 @@ export interface ChartOptions {
   title: string;
   description: string;
   yLabel: string;
+  /** The x axis (default: training step). */
+  xLabel?: string;
   logAllowed: boolean;
 }
 
@@ -149,8 +151,8 @@ export class ChartView {
       width,
       height: 220,
       scales: { x: { time: false, auto: false }, y: useLog ? { distr: 3 } : { auto: true } },
-      axes: [{ ...axis, label: 'step' }, { ...axis, label: this.opts.yLabel, size: 60 }],
-      series: [{ label: 'step' }, ...[...this.series.values()].map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length]!, width: 1.5, spanGaps: true, points: { show: (_u: uPlot, _s: number, i0: number, i1: number) => i1 - i0 < 40, size: 5 } }))],
+      axes: [{ ...axis, label: this.opts.xLabel ?? 'step' }, { ...axis, label: this.opts.yLabel, size: 60 }],
+      series: [{ label: this.opts.xLabel ?? 'step' }, ...[...this.series.values()].map((s, i) => ({ label: s.label, stroke: PALETTE[i % PALETTE.length]!, width: 1.5, spanGaps: true, points: { show: (_u: uPlot, _s: number, i0: number, i1: number) => i1 - i0 < 40, size: 5 } }))],
       cursor: {
         drag: { x: true, y: false, setScale: false },
         bind: {

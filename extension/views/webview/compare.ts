@@ -2,11 +2,12 @@
  * The results panel inside the webview: the sweep report when the comparison is a sweep (mean ± sd over
  * seeds per capability, balance, interference, significance marks), scores per capability with ± and
  * deltas against the first run, overlaid curves (one chart per metric, every run's series in it), and the
- * config diff (only keys that differ). Exports: Markdown (built by the host) and PNG (composed here from
+ * config diff (only keys that differ). A sweep over a numeric key (training steps, a model dimension) also
+ * gets scaling curves: each capability's mean against that key, one series per other setting. Exports: Markdown (built by the host) and PNG (composed here from
  * the tables and the chart canvases, saved by the host).
  */
 import { assertNever } from '../../util/assert-never';
-import { formatDelta, formatScore, formatSweepCell, OVERLAY_METRICS, sweepCellTitle } from '../../compare/compare-model';
+import { formatDelta, formatScore, formatSweepCell, OVERLAY_METRICS, scalingCurves, sweepCellTitle } from '../../compare/compare-model';
 import type { CompareRunView, CompareToHost, ConfigDiffRow, HostToCompare, SweepView } from '../messages';
 import { ChartView } from './chart-view';
 import { el, getApi } from './vscode-api';
@@ -61,11 +62,14 @@ export class Compare {
     this.tables = [];
     this.title = sweep ? `BalancedBio sweep ${sweep.sweepId}` : `BalancedBio comparison of ${runs.length} runs`;
     const sections: HTMLElement[] = [];
-    if (sweep) sections.push(this.sweepSection(sweep));
-    else if (sweepProblem) sections.push(el('section', { class: 'sweep' }, el('h3', {}, 'Sweep report'), el('p', { class: 'empty-state' }, sweepProblem)));
-    sections.push(this.scoresSection(runs));
     for (const c of this.charts) c.destroy();
     this.charts = [];
+    if (sweep) sections.push(this.sweepSection(sweep));
+    else if (sweepProblem) sections.push(el('section', { class: 'sweep' }, el('h3', {}, 'Sweep report'), el('p', { class: 'empty-state' }, sweepProblem)));
+    const scaling = sweep ? this.scalingSection(sweep) : undefined;
+    if (scaling) sections.push(scaling);
+    sections.push(this.scoresSection(runs));
+    const overlays: ChartView[] = [];
     for (const spec of OVERLAY_METRICS) {
       const chart = new ChartView({ title: `${spec.title} (${spec.metric})`, yLabel: spec.yLabel, logAllowed: spec.logAllowed, description: `${spec.metric}, one series per run and label` });
       let any = false;
@@ -75,13 +79,54 @@ export class Compare {
           chart.update(`${r.runId}|${label}`, label === 'all' ? r.runId : `${r.runId} ${label}`, 0, c.xs, c.ys);
         }
       }
-      if (any) this.charts.push(chart);
+      if (any) overlays.push(chart);
       else chart.destroy();
     }
-    const charts = this.charts.length ? el('div', { class: 'charts', id: 'compare-charts' }, ...this.charts.map((c) => c.root)) : el('p', { class: 'empty-state' }, 'No training curves in these runs yet.');
+    this.charts.push(...overlays); // after the scaling charts, which their own section holds
+    const charts = overlays.length ? el('div', { class: 'charts', id: 'compare-charts' }, ...overlays.map((c) => c.root)) : el('p', { class: 'empty-state' }, 'No training curves in these runs yet.');
     sections.push(el('section', {}, el('h3', {}, 'Curves'), charts), this.diffSection(runs, diff));
     this.body.replaceChildren(...sections);
     requestAnimationFrame(() => this.charts.forEach((c) => c.render()));
+  }
+
+  /** Scaling curves (compare-model.ts scalingCurves) with a choice of x axis; undefined when no key is numeric. */
+  private scalingSection(s: SweepView, axis?: string): HTMLElement | undefined {
+    const view = scalingCurves(s, axis);
+    if (!view) return undefined;
+    const charts = view.charts.map((c) => {
+      const percent = s.capabilities.includes(c.metric);
+      const chart = new ChartView({
+        title: `${c.metric} vs ${view.axis}`,
+        yLabel: percent ? 'score (%)' : c.metric,
+        xLabel: view.axis,
+        logAllowed: false,
+        description: `mean over seeds of ${c.metric} for each ${view.axis}; one series per combination of the other sweep keys`,
+      });
+      for (const series of c.series) chart.update(series.label, series.label, 0, series.xs, percent ? series.ys.map((y) => y * 100) : series.ys);
+      return chart;
+    });
+    this.charts.push(...charts);
+    const select = el('select', { id: 'scaling-axis', title: 'the sweep key on the x axis' }, ...view.axes.map((a) => el('option', { value: a, ...(a === view.axis ? { selected: 'selected' } : {}) }, a)));
+    const section = el(
+      'section',
+      { class: 'scaling', id: 'scaling' },
+      el('h3', {}, 'Scaling curves'),
+      el('p', { class: 'hint' }, 'Each capability’s mean score over seeds against a numeric sweep key, one series per setting of the other keys: where the series separate is where a method’s effect appears. Means only: read the table above for the spread and the paired tests.'),
+      ...(view.axes.length > 1 ? [el('label', {}, 'x axis ', select)] : []),
+      el('div', { class: 'charts' }, ...charts.map((c) => c.root)),
+    );
+    select.addEventListener('change', () => {
+      for (const c of charts) {
+        c.destroy();
+        this.charts.splice(this.charts.indexOf(c), 1);
+      }
+      const next = this.scalingSection(s, select.value);
+      if (next) {
+        section.replaceWith(next);
+        requestAnimationFrame(() => this.charts.forEach((c) => c.render()));
+      }
+    });
+    return section;
   }
 
   private sweepSection(s: SweepView): HTMLElement {

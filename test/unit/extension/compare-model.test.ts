@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compareToMarkdown, decodePngDataUrl, diffConfigs, flattenConfig, formatSweepCell, overlayCurves, scoresFromEvents, scoresFromReport, sweepCellTitle, sweepFromReport } from '../../../extension/compare/compare-model';
+import { compareToMarkdown, decodePngDataUrl, diffConfigs, flattenConfig, formatSweepCell, overlayCurves, scalingCurves, scoresFromEvents, scoresFromReport, sweepCellTitle, sweepFromReport } from '../../../extension/compare/compare-model';
 import type { CompareRunView } from '../../../extension/views/messages';
 import type { EngineEvent } from '../../../schemas/generated/events';
 
@@ -105,4 +105,43 @@ test('decodePngDataUrl accepts a PNG and refuses anything else', () => {
   assert.deepEqual([...decodePngDataUrl(`data:image/png;base64,${png.toString('base64')}`)], [...png]);
   assert.throws(() => decodePngDataUrl(`data:image/jpeg;base64,${png.toString('base64')}`), /not a PNG data URL/);
   assert.throws(() => decodePngDataUrl(`data:image/png;base64,${Buffer.from('<svg/>').toString('base64')}`), /PNG signature/);
+});
+
+test('scalingCurves: each capability against the numeric sweep key with the most values, one series per other setting', () => {
+  const cell = (mean: number, sd = 0.01) => ({ summary: { mean, sd, n: 3 }, vsFirst: null });
+  const rows = [];
+  for (const projection of ['none', 'pcgrad']) {
+    for (const steps of [80, 20, 40]) {
+      for (const hidden of [64, 128]) {
+        const gain = (projection === 'pcgrad' ? 0.05 : 0) + steps / 1000 + hidden / 10_000;
+        rows.push({ label: `${projection}-${steps}-${hidden}`, groupKey: JSON.stringify({ 'sft.projection': projection, 'sft.steps': steps, 'model.dims.hidden_size': hidden }), seeds: [1, 2, 3], capabilities: { domain: cell(0.3 + gain), reasoning: cell(0.1 + gain) }, balance: cell(0.5), interference: cell(0.001) });
+      }
+    }
+  }
+  const sweep = sweepFromReport({ sweepId: 's', name: 'scaling', test: 't', rows });
+  const v = scalingCurves(sweep)!;
+  assert.equal(v.axis, 'sft.steps', 'three step counts beat two sizes');
+  assert.deepEqual(v.axes, ['model.dims.hidden_size', 'sft.steps']);
+  assert.deepEqual(v.charts.map((c) => c.metric), ['domain', 'reasoning', 'balance', 'interference']);
+  const domain = v.charts[0]!;
+  assert.deepEqual(domain.series.map((s) => s.label), [
+    'model.dims.hidden_size=128 · sft.projection=none',
+    'model.dims.hidden_size=128 · sft.projection=pcgrad',
+    'model.dims.hidden_size=64 · sft.projection=none',
+    'model.dims.hidden_size=64 · sft.projection=pcgrad',
+  ]);
+  const pc64 = domain.series[3]!;
+  assert.deepEqual(pc64.xs, [20, 40, 80], 'points sorted by x');
+  assert.deepEqual(pc64.ys.map((y) => Number(y.toFixed(4))), [0.3 + 0.05 + 0.02 + 0.0064, 0.3 + 0.05 + 0.04 + 0.0064, 0.3 + 0.05 + 0.08 + 0.0064].map((y) => Number(y.toFixed(4))));
+  assert.deepEqual(pc64.sds, [0.01, 0.01, 0.01]);
+
+  const bySize = scalingCurves(sweep, 'model.dims.hidden_size')!;
+  assert.equal(bySize.axis, 'model.dims.hidden_size');
+  assert.equal(bySize.charts[0]!.series.length, 6, 'projection × steps');
+  assert.deepEqual(bySize.charts[0]!.series[0]!.xs, [64, 128]);
+
+  // nothing numeric to scale along: no curves (the ablation sweeps)
+  assert.equal(scalingCurves(sweepFromReport({ rows: [{ label: 'a', groupKey: '{"sft.projection":"none"}', capabilities: { domain: cell(0.3) } }, { label: 'b', groupKey: '{"sft.projection":"pcgrad"}', capabilities: { domain: cell(0.4) } }] })), undefined);
+  // one value only, or a hand-written report without groupKey: no axis either
+  assert.equal(scalingCurves(sweepFromReport({ rows: [{ label: 'a', groupKey: '{"sft.steps":20}', capabilities: { domain: cell(0.3) } }, { label: 'b', capabilities: { domain: cell(0.4) } }] })), undefined);
 });
