@@ -2,8 +2,9 @@
  * One Llama-style decoder (Touvron et al. 2023) used by the bio-tiny preset and by local Hugging Face
  * checkpoints: RMSNorm (Zhang & Sennrich 2019), rotary positions (Su et al. 2021), SwiGLU MLP
  * (Shazeer 2020), grouped-query attention (Ainslie et al. 2023), optional q/k/v bias (Qwen2), tied or
- * untied embeddings. Parameter names, layouts ([out, in] for projections) and config.json keys follow
- * Hugging Face's LlamaConfig / Qwen2Config so checkpoints move both ways.
+ * untied embeddings, rope_scaling (linear, llama3); and the variations of Qwen3, Mistral and Gemma 2/3
+ * as rows of ARCHITECTURES. Parameter names, layouts ([out, in] for projections) and config.json keys
+ * follow Hugging Face's <Type>Config classes so checkpoints move both ways.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
