@@ -126,14 +126,16 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--revision <rev>', 'Hub branch, tag or commit for an ORG/NAME model', 'main')
     .option('--prompt <text>', 'prompt text (tokenized with the checkpoint tokenizer)')
     .option('--prompt-ids <ids>', 'comma-separated token ids, bypassing the tokenizer')
+    .option('--chat <text>', 'a user turn, rendered in the model\'s chat format; generation stops at the end of the assistant\'s turn')
+    .option('--show-prompt', 'print the exact prompt text first, as {"prompt": …}', false)
     .addOption(new Option('--max-new-tokens <n>', 'tokens to generate').default(32).argParser(Number))
     .addOption(new Option('--temperature <t>', '0 = greedy').default(0).argParser(Number))
     .addOption(new Option('--seed <n>', 'sampling seed').default(0).argParser(Number))
     .option('--logprobs', 'print log-probabilities over the vocabulary at every prompt position as JSON', false)
-    .action(async (o: { model: string; revision: string; prompt?: string; promptIds?: string; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
+    .action(async (o: { model: string; revision: string; prompt?: string; promptIds?: string; chat?: string; showPrompt: boolean; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
       const promptIds = o.promptIds?.split(',').map((x) => Number(x.trim()));
       if (promptIds?.some((x) => !Number.isInteger(x))) throw new BbioError('E_USAGE', `--prompt-ids must be comma-separated integers, got "${o.promptIds}"`);
-      setExit(await runInfer({ model: o.model, revision: o.revision, cwd: io.cwd, ...(io.env ? { env: io.env } : {}), ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
+      setExit(await runInfer({ model: o.model, revision: o.revision, cwd: io.cwd, ...(io.env ? { env: io.env } : {}), ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), ...(o.chat !== undefined ? { chat: o.chat } : {}), showPrompt: o.showPrompt, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
     });
 
   const runs = program.command('runs').description('inspect the run store');

@@ -23,3 +23,46 @@ export function promptPrefix(prompt: string): string {
 export function responseSuffix(response: string): string {
   return `${response}\n${CHAT_MARKERS.end}`;
 }
+
+/**
+ * How a model's turns are written, for every stage that builds prompts or training text (SFT, GRPO,
+ * evaluation, the dataset preview, `infer --chat`). The built-in format is the one above; a checkpoint with
+ * a chat template gets one from engine/model/chat-template.ts. Training text for a user turn and an answer
+ * is `prompt(user) + response(user, answer)`, tokenised as two pieces so the loss mask covers exactly the
+ * response (the assistant's turn) and training sees the token boundary that generation sees.
+ */
+export interface ChatFormat {
+  /** "built-in" or the template's file, for manifests and `--show-prompt`. */
+  source: string;
+  /** The text the model continues: the conversation up to and including the assistant turn's header. */
+  prompt(user: string): string;
+  /** What follows prompt(user) in training text: the answer and the end of its turn. */
+  response(user: string, answer: string): string;
+  /** Strings that end a generated turn. */
+  stop: readonly string[];
+  /** Token ids that end a generated turn (the end-of-turn token), kept as the row's last id like EOS. */
+  stopIds: readonly number[];
+  /** Whether the tokenizer's BOS goes in front of prompt() (a template writes its own, as transformers renders it). */
+  addBos: boolean;
+  /** Whether the tokenizer's EOS follows response() in training text (a template writes its own end of turn). */
+  appendEos: boolean;
+  /**
+   * Whether special-token spellings in the text are encoded as those tokens: a template's markers are
+   * special tokens; the built-in markers are plain text, so user text cannot inject control tokens.
+   */
+  splitSpecial: boolean;
+}
+
+/** The built-in format (bio-tiny and checkpoints without a chat template). */
+export function builtinChatFormat(tok: { bosId: number }): ChatFormat {
+  return {
+    source: 'built-in',
+    prompt: promptPrefix,
+    response: (_user, answer) => responseSuffix(answer),
+    stop: [CHAT_MARKERS.end, CHAT_MARKERS.user],
+    stopIds: [],
+    addBos: tok.bosId >= 0,
+    appendEos: true,
+    splitSpecial: false,
+  };
+}

@@ -2,8 +2,9 @@
  * One Llama-style decoder (Touvron et al. 2023) used by the bio-tiny preset and by local Hugging Face
  * checkpoints: RMSNorm (Zhang & Sennrich 2019), rotary positions (Su et al. 2021), SwiGLU MLP
  * (Shazeer 2020), grouped-query attention (Ainslie et al. 2023), optional q/k/v bias (Qwen2), tied or
- * untied embeddings. Parameter names, layouts ([out, in] for projections) and config.json keys follow
- * Hugging Face's LlamaConfig / Qwen2Config so checkpoints move both ways.
+ * untied embeddings, rope_scaling (linear, llama3); and the variations of Qwen3, Mistral and Gemma 2/3
+ * as rows of ARCHITECTURES. Parameter names, layouts ([out, in] for projections) and config.json keys
+ * follow Hugging Face's <Type>Config classes so checkpoints move both ways.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -12,13 +13,17 @@ import writeFileAtomic from 'write-file-atomic';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { BbioError } from '../util/errors';
 import type { Rng } from '../util/rng';
-import { attentionCore, crossEntropy, embedding, linear, linearFrozen, rmsNorm, rope, ropeTables, silu } from './ops';
+import { attentionCore, crossEntropy, embedding, geluTanh, linear, linearFrozen, rmsNorm, rope, ropeTablesFrom, silu, softcap } from './ops';
 import { readCheckpointWeights, writeSafetensors, type TensorMap } from './safetensors';
 
-/** config.json of a Llama or Qwen2 model (the keys we read and write; others are kept verbatim). */
+/** The Hugging Face `model_type`s this decoder runs (one row each in ARCHITECTURES). */
+export const MODEL_TYPES = ['llama', 'qwen2', 'qwen3', 'mistral', 'gemma2', 'gemma3_text'] as const;
+export type ModelType = (typeof MODEL_TYPES)[number];
+
+/** config.json of a supported model (the keys we read and write; others are kept verbatim). */
 export interface LlamaConfig {
   architectures: string[];
-  model_type: 'llama' | 'qwen2';
+  model_type: ModelType;
   vocab_size: number;
   hidden_size: number;
   intermediate_size: number;
@@ -30,17 +35,183 @@ export interface LlamaConfig {
   rms_norm_eps: number;
   rope_theta: number;
   tie_word_embeddings: boolean;
-  /** Llama: bias on q, k, v and o. Qwen2 always has q/k/v bias and no o bias (key absent). */
+  /** Llama, Qwen3, Gemma: bias on q, k, v and o. Qwen2 always has q/k/v bias and no o bias (key absent). */
   attention_bias?: boolean;
   mlp_bias?: boolean;
   hidden_act: string;
+  /** Gemma's name for the MLP activation (it wins over hidden_act there, as in Gemma2MLP). */
+  hidden_activation?: string;
   initializer_range?: number;
   bos_token_id?: number | null;
   eos_token_id?: number | number[] | null;
   pad_token_id?: number | null;
   torch_dtype?: string;
-  rope_scaling?: unknown;
+  rope_scaling?: RopeScaling | null;
+  /** Attention span of sliding layers: key j is seen from query i when i − window < j ≤ i. null: none. */
+  sliding_window?: number | null;
+  /** Qwen2/3: sliding attention only when true, and then only from layer max_window_layers on. */
+  use_sliding_window?: boolean;
+  max_window_layers?: number;
+  /** Explicit per-layer attention kinds (newer transformers write it); else derived per family. */
+  layer_types?: LayerType[];
+  /** Gemma: queries scaled by query_pre_attn_scalar^−½ instead of head_dim^−½. */
+  query_pre_attn_scalar?: number;
+  /** Gemma 2: cap·tanh(x / cap) on attention scores and on the output logits (null: off). */
+  attn_logit_softcapping?: number | null;
+  final_logit_softcapping?: number | null;
+  /** Gemma 3: RoPE base of the sliding layers (the global ones use rope_theta and rope_scaling). */
+  rope_local_base_freq?: number;
+  /** Gemma 3: every sliding_window_pattern-th layer is global. */
+  sliding_window_pattern?: number;
   [key: string]: unknown;
+}
+
+export type LayerType = 'full_attention' | 'sliding_attention';
+
+/** Hugging Face `rope_scaling` (ROPE_INIT_FUNCTIONS); `type` is the older spelling of `rope_type`. */
+export interface RopeScaling {
+  rope_type?: string;
+  type?: string;
+  factor?: number;
+  low_freq_factor?: number;
+  high_freq_factor?: number;
+  original_max_position_embeddings?: number;
+}
+
+/**
+ * What differs between the families, read off Hugging Face's modeling_<type>.py and <Type>Config:
+ * - Llama (Touvron et al. 2023): the baseline below.
+ * - Qwen2 (Yang et al. 2024): q/k/v bias, no o bias.
+ * - Qwen3 (Yang et al. 2025): no biases by default; RMSNorm over each head of q and k before RoPE.
+ * - Mistral (Jiang et al. 2023): sliding-window attention on every layer when `sliding_window` is set.
+ * - Gemma 2 (Team et al. 2024): RMSNorm scaling by (1 + w), norms after attention and around the MLP,
+ *   embeddings × √D, GELU-tanh MLP, queries scaled by query_pre_attn_scalar^−½, soft-capped attention
+ *   scores and logits, sliding (even) and global (odd) layers alternating.
+ * - Gemma 3 (Team et al. 2025): Gemma 2 without soft-capping, with (1 + w) q/k norms, five sliding layers
+ *   per global one, and a separate RoPE base (rope_local_base_freq) on the sliding layers.
+ */
+interface Architecture {
+  className: string;
+  /** Bias of q/k/v and of o, given the config. */
+  qkvBias: (c: LlamaConfig) => boolean;
+  oBias: (c: LlamaConfig) => boolean;
+  /** RMSNorm over head_dim of every q and k head, before RoPE. */
+  qkNorm: boolean;
+  /** The Gemma block: (1 + w) norms, sandwich norms, √D embeddings, query_pre_attn_scalar, GELU-tanh. */
+  gemma: boolean;
+  /** Keys filled when config.json lacks them: the <Type>Config defaults (null is kept: "off"). */
+  defaults: Partial<LlamaConfig>;
+  /** Per-layer attention kind when config.json has no layer_types (the <Type>Config rule). */
+  layerTypes: (c: LlamaConfig) => LayerType[];
+}
+
+const allFull = (c: LlamaConfig): LayerType[] => new Array<LayerType>(c.num_hidden_layers).fill('full_attention');
+/** Qwen2Config/Qwen3Config: sliding from layer max_window_layers on, only with use_sliding_window. */
+const qwenLayers = (c: LlamaConfig): LayerType[] =>
+  allFull(c).map((t, i) => (c.use_sliding_window && c.sliding_window != null && i >= (c.max_window_layers ?? 0) ? 'sliding_attention' : t));
+/** Every layer (i + 1) % pattern ≠ 0 is sliding: Gemma 2 alternates (pattern 2), Gemma 3 uses 6. */
+const patternLayers = (pattern: (c: LlamaConfig) => number) => (c: LlamaConfig): LayerType[] =>
+  allFull(c).map((_, i) => ((i + 1) % pattern(c) !== 0 ? 'sliding_attention' : 'full_attention'));
+
+const GEMMA_DEFAULTS: Partial<LlamaConfig> = {
+  head_dim: 256, query_pre_attn_scalar: 256, sliding_window: 4096, tie_word_embeddings: true,
+  hidden_activation: 'gelu_pytorch_tanh', max_position_embeddings: 8192,
+};
+
+const ARCHITECTURES: Record<ModelType, Architecture> = {
+  llama: {
+    className: 'LlamaForCausalLM', qkvBias: (c) => Boolean(c.attention_bias), oBias: (c) => Boolean(c.attention_bias),
+    qkNorm: false, gemma: false, defaults: {}, layerTypes: allFull,
+  },
+  qwen2: {
+    className: 'Qwen2ForCausalLM', qkvBias: () => true, oBias: () => false,
+    qkNorm: false, gemma: false, defaults: { use_sliding_window: false, sliding_window: 4096, max_window_layers: 28 }, layerTypes: qwenLayers,
+  },
+  qwen3: {
+    className: 'Qwen3ForCausalLM', qkvBias: (c) => Boolean(c.attention_bias), oBias: (c) => Boolean(c.attention_bias),
+    qkNorm: true, gemma: false, defaults: { head_dim: 128, use_sliding_window: false, sliding_window: 4096, max_window_layers: 28 }, layerTypes: qwenLayers,
+  },
+  mistral: {
+    className: 'MistralForCausalLM', qkvBias: () => false, oBias: () => false,
+    qkNorm: false, gemma: false, defaults: { sliding_window: 4096 },
+    layerTypes: (c) => allFull(c).map((t) => (c.sliding_window != null ? 'sliding_attention' : t)),
+  },
+  gemma2: {
+    className: 'Gemma2ForCausalLM', qkvBias: (c) => Boolean(c.attention_bias), oBias: (c) => Boolean(c.attention_bias),
+    qkNorm: false, gemma: true, defaults: { ...GEMMA_DEFAULTS, attn_logit_softcapping: 50, final_logit_softcapping: 30 },
+    layerTypes: patternLayers(() => 2),
+  },
+  gemma3_text: {
+    className: 'Gemma3ForCausalLM', qkvBias: (c) => Boolean(c.attention_bias), oBias: (c) => Boolean(c.attention_bias),
+    qkNorm: true, gemma: true,
+    defaults: {
+      ...GEMMA_DEFAULTS, max_position_embeddings: 131072, rope_theta: 1_000_000, rope_local_base_freq: 10_000,
+      attn_logit_softcapping: null, final_logit_softcapping: null, sliding_window_pattern: 6,
+    },
+    layerTypes: patternLayers((c) => c.sliding_window_pattern ?? 6),
+  },
+};
+
+/** MLP activations by Hugging Face ACT2FN name. */
+const ACTIVATIONS: Record<string, <R extends tf.Rank>(x: tf.Tensor<R>) => tf.Tensor<R>> = {
+  silu,
+  gelu_pytorch_tanh: geluTanh,
+};
+
+export function architectureOf(c: LlamaConfig): Architecture {
+  return ARCHITECTURES[c.model_type];
+}
+
+/** The activation the MLP applies to its gate (Gemma reads hidden_activation first). */
+function activationName(c: LlamaConfig): string {
+  return (architectureOf(c).gemma ? c.hidden_activation ?? c.hidden_act : c.hidden_act) ?? 'silu';
+}
+
+export interface LayerPlan {
+  /** Sliding-window span, or null for full causal attention. */
+  window: number | null;
+  /** Which RoPE tables the layer uses: Gemma 3's sliding layers have their own base. */
+  rope: 'global' | 'local';
+}
+
+/** Attention kind, window and RoPE table of every layer. */
+export function layerPlans(c: LlamaConfig): LayerPlan[] {
+  const types = c.layer_types ?? architectureOf(c).layerTypes(c);
+  return types.map((t) => {
+    const sliding = t === 'sliding_attention' && c.sliding_window != null;
+    return { window: sliding ? c.sliding_window! : null, rope: sliding && c.rope_local_base_freq != null ? 'local' : 'global' };
+  });
+}
+
+/**
+ * Rotary inverse frequencies inv_freq_i = θ^(−2i/hd) (Su et al. 2021) after rope_scaling, as Hugging Face's
+ * ROPE_INIT_FUNCTIONS compute them: `linear` divides every frequency by `factor` (Chen et al. 2023, position
+ * interpolation); `llama3` divides the low frequencies by `factor`, keeps the high ones, and blends linearly
+ * between `low_freq_factor` and `high_freq_factor` (Meta's Llama 3.1). → [hd/2], float64
+ */
+export function ropeInvFreq(hd: number, theta: number, scaling: RopeScaling | null | undefined, file = 'config.json'): Float64Array {
+  const inv = new Float64Array(hd / 2).map((_, i) => Math.pow(theta, (-2 * i) / hd)); // [hd/2]
+  if (scaling == null) return inv;
+  const kind = scaling.rope_type ?? scaling.type;
+  const factor = scaling.factor ?? 1;
+  if (kind === 'default') return inv;
+  if (kind === 'linear') return inv.map((f) => f / factor);
+  if (kind === 'llama3') {
+    const low = Number(scaling.low_freq_factor), high = Number(scaling.high_freq_factor);
+    const oldCtx = Number(scaling.original_max_position_embeddings);
+    if (![low, high, oldCtx].every(Number.isFinite)) {
+      throw new BbioError('E_CHECKPOINT', `${file}: rope_scaling of type "llama3" needs low_freq_factor, high_freq_factor and original_max_position_embeddings`, { file });
+    }
+    return inv.map((f) => {
+      const wavelen = (2 * Math.PI) / f;
+      const scaled = wavelen > oldCtx / low ? f / factor : f; // long wavelengths: interpolated
+      if (wavelen < oldCtx / high || wavelen > oldCtx / low) return scaled;
+      const smooth = (oldCtx / wavelen - low) / (high - low); // 0 at the low band edge, 1 at the high one
+      return (1 - smooth) * scaled / factor + smooth * scaled;
+    });
+  }
+  throw new BbioError('E_CHECKPOINT', `${file}: rope_scaling type "${kind}" is not supported (linear, llama3)`, { file },
+    'use a checkpoint without this rope_scaling, or ask for the type in an issue');
 }
 
 export interface LlamaModel {
@@ -50,6 +221,10 @@ export interface LlamaModel {
   /** RoPE tables for every position: [max_position_embeddings, head_dim]. */
   ropeCos: tf.Tensor2D;
   ropeSin: tf.Tensor2D;
+  /** Gemma 3's sliding layers: tables with rope_local_base_freq and no scaling (else absent). */
+  ropeLocal?: { cos: tf.Tensor2D; sin: tf.Tensor2D };
+  /** Window and RoPE table of each layer. */
+  layers: LayerPlan[];
 }
 
 /** Adds the LoRA delta (or anything else) to the output of a projection. */
@@ -80,14 +255,17 @@ export function headDim(c: LlamaConfig): number {
   return c.head_dim ?? c.hidden_size / c.num_attention_heads;
 }
 
-/** Validates a config and fills defaults; throws E_CHECKPOINT / E_MODEL_DIMS with the reason. */
+/** Validates a config and fills defaults; throws E_CHECKPOINT / E_MODEL_DIMS naming the field. */
 export function normalizeConfig(raw: Record<string, unknown>, file = 'config.json'): LlamaConfig {
   const c = { ...raw } as LlamaConfig;
   const type = String(c.model_type ?? 'llama');
-  if (type !== 'llama' && type !== 'qwen2') {
-    throw new BbioError('E_CHECKPOINT', `${file}: model_type "${type}" is not supported (llama, qwen2)`, { file });
+  if (!(MODEL_TYPES as readonly string[]).includes(type)) {
+    const hint = type === 'gemma3' ? 'gemma3 is the vision-language wrapper: use its language model (model_type gemma3_text)' : undefined;
+    throw new BbioError('E_CHECKPOINT', `${file}: model_type "${type}" is not supported (${MODEL_TYPES.join(', ')})`, { file }, hint);
   }
-  c.model_type = type;
+  c.model_type = type as ModelType;
+  const arch = ARCHITECTURES[c.model_type];
+  for (const [key, value] of Object.entries(arch.defaults)) if (!(key in c)) c[key] = value;
   for (const key of ['vocab_size', 'hidden_size', 'intermediate_size', 'num_hidden_layers', 'num_attention_heads'] as const) {
     if (!Number.isInteger(c[key]) || (c[key] as number) <= 0) {
       throw new BbioError('E_CHECKPOINT', `${file}: ${key} must be a positive integer`, { file });
@@ -99,10 +277,27 @@ export function normalizeConfig(raw: Record<string, unknown>, file = 'config.jso
   c.rope_theta ??= 10000;
   c.tie_word_embeddings ??= false;
   c.hidden_act ??= 'silu';
-  c.architectures ??= [type === 'qwen2' ? 'Qwen2ForCausalLM' : 'LlamaForCausalLM'];
-  if (c.hidden_act !== 'silu') throw new BbioError('E_CHECKPOINT', `${file}: hidden_act "${c.hidden_act}" is not supported (silu)`, { file });
-  if (c.rope_scaling != null) throw new BbioError('E_CHECKPOINT', `${file}: rope_scaling is not supported`, { file });
+  c.architectures ??= [arch.className];
+  const act = activationName(c);
+  if (!(act in ACTIVATIONS)) {
+    const key = arch.gemma && c.hidden_activation != null ? 'hidden_activation' : 'hidden_act';
+    throw new BbioError('E_CHECKPOINT', `${file}: ${key} "${act}" is not supported (${Object.keys(ACTIVATIONS).join(', ')})`, { file });
+  }
+  ropeInvFreq(2, c.rope_theta, c.rope_scaling, file); // rejects an unknown rope_scaling at load time
   if (c.mlp_bias) throw new BbioError('E_CHECKPOINT', `${file}: mlp_bias is not supported`, { file });
+  if (c.sliding_window != null && !(Number.isInteger(c.sliding_window) && c.sliding_window > 0)) {
+    throw new BbioError('E_CHECKPOINT', `${file}: sliding_window must be a positive integer or null`, { file });
+  }
+  if (c.layer_types != null) {
+    const ok = Array.isArray(c.layer_types) && c.layer_types.length === c.num_hidden_layers
+      && c.layer_types.every((t) => t === 'full_attention' || t === 'sliding_attention');
+    if (!ok) {
+      throw new BbioError('E_CHECKPOINT', `${file}: layer_types must list "full_attention" or "sliding_attention" for each of the ${c.num_hidden_layers} layers`, { file });
+    }
+  }
+  for (const key of ['attn_logit_softcapping', 'final_logit_softcapping'] as const) {
+    if (c[key] != null && !arch.gemma) throw new BbioError('E_CHECKPOINT', `${file}: ${key} is not supported for model_type ${type}`, { file });
+  }
   if (c.num_attention_heads % c.num_key_value_heads !== 0) {
     throw new BbioError('E_MODEL_DIMS', `${file}: num_key_value_heads (${c.num_key_value_heads}) must divide num_attention_heads (${c.num_attention_heads})`, { file });
   }
@@ -142,15 +337,10 @@ export function bioTinyConfig(
   });
 }
 
-function hasQkvBias(c: LlamaConfig): boolean {
-  return c.model_type === 'qwen2' || Boolean(c.attention_bias);
-}
-function hasOBias(c: LlamaConfig): boolean {
-  return c.model_type === 'llama' && Boolean(c.attention_bias);
-}
 
 /** Every parameter the config implies, with its shape, in a stable order. */
 export function parameterShapes(c: LlamaConfig): Array<[string, number[]]> {
+  const arch = architectureOf(c);
   const d = c.hidden_size;
   const hd = headDim(c);
   const qOut = c.num_attention_heads * hd;
@@ -162,14 +352,22 @@ export function parameterShapes(c: LlamaConfig): Array<[string, number[]]> {
     out.push([`${p}.self_attn.q_proj.weight`, [qOut, d]]);
     out.push([`${p}.self_attn.k_proj.weight`, [kvOut, d]]);
     out.push([`${p}.self_attn.v_proj.weight`, [kvOut, d]]);
-    if (hasQkvBias(c)) {
+    if (arch.qkvBias(c)) {
       out.push([`${p}.self_attn.q_proj.bias`, [qOut]]);
       out.push([`${p}.self_attn.k_proj.bias`, [kvOut]]);
       out.push([`${p}.self_attn.v_proj.bias`, [kvOut]]);
     }
+    if (arch.qkNorm) {
+      out.push([`${p}.self_attn.q_norm.weight`, [hd]]);
+      out.push([`${p}.self_attn.k_norm.weight`, [hd]]);
+    }
     out.push([`${p}.self_attn.o_proj.weight`, [d, qOut]]);
-    if (hasOBias(c)) out.push([`${p}.self_attn.o_proj.bias`, [d]]);
+    if (arch.oBias(c)) out.push([`${p}.self_attn.o_proj.bias`, [d]]);
     out.push([`${p}.post_attention_layernorm.weight`, [d]]);
+    if (arch.gemma) {
+      out.push([`${p}.pre_feedforward_layernorm.weight`, [d]]);
+      out.push([`${p}.post_feedforward_layernorm.weight`, [d]]);
+    }
     out.push([`${p}.mlp.gate_proj.weight`, [c.intermediate_size, d]]);
     out.push([`${p}.mlp.up_proj.weight`, [c.intermediate_size, d]]);
     out.push([`${p}.mlp.down_proj.weight`, [d, c.intermediate_size]]);
@@ -181,7 +379,11 @@ export function parameterShapes(c: LlamaConfig): Array<[string, number[]]> {
 
 function makeModel(config: LlamaConfig, values: Map<string, { shape: number[]; data: Float32Array }>): LlamaModel {
   const hd = headDim(config);
-  const tables = ropeTables(config.max_position_embeddings, hd, config.rope_theta);
+  const P = config.max_position_embeddings;
+  const tables = ropeTablesFrom(P, ropeInvFreq(hd, config.rope_theta, config.rope_scaling));
+  const layers = layerPlans(config);
+  // HF Gemma 3 builds its local rotary embedding from a copy of the config with rope_local_base_freq and "default" rope.
+  const local = layers.some((l) => l.rope === 'local') ? ropeTablesFrom(P, ropeInvFreq(hd, config.rope_local_base_freq!, null)) : null;
   const params = new Map<string, tf.Variable>();
   for (const [name, shape] of parameterShapes(config)) {
     const v = values.get(name)!;
@@ -191,23 +393,26 @@ function makeModel(config: LlamaConfig, values: Map<string, { shape: number[]; d
   return {
     config,
     params,
-    ropeCos: tf.keep(tf.tensor2d(tables.cos, [config.max_position_embeddings, hd])),
-    ropeSin: tf.keep(tf.tensor2d(tables.sin, [config.max_position_embeddings, hd])),
+    ropeCos: tf.keep(tf.tensor2d(tables.cos, [P, hd])),
+    ropeSin: tf.keep(tf.tensor2d(tables.sin, [P, hd])),
+    ...(local ? { ropeLocal: { cos: tf.keep(tf.tensor2d(local.cos, [P, hd])), sin: tf.keep(tf.tensor2d(local.sin, [P, hd])) } } : {}),
+    layers,
   };
 }
 
 /**
  * A freshly initialised model: weights ~ N(0, initializer_range²) as in Hugging Face's
  * `_init_weights`, with the residual output projections (o_proj, down_proj) scaled by 1/√(2·layers)
- * (GPT-2, Radford et al. 2019), norms 1, biases 0.
+ * (GPT-2, Radford et al. 2019), norms the identity (w = 1, or w = 0 for Gemma's (1 + w)), biases 0.
  */
 export function initLlama(config: LlamaConfig, rng: Rng): LlamaModel {
   const std = config.initializer_range ?? 0.02;
   const residualStd = std / Math.sqrt(2 * config.num_hidden_layers);
+  const identityNorm = architectureOf(config).gemma ? 0 : 1;
   const values = new Map<string, { shape: number[]; data: Float32Array }>();
   for (const [name, shape] of parameterShapes(config)) {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    if (name.endsWith('layernorm.weight') || name === 'model.norm.weight') data.fill(1);
+    if (name.endsWith('norm.weight')) data.fill(identityNorm);
     else if (name.endsWith('.weight')) {
       const s = /o_proj|down_proj/.test(name) ? residualStd : std;
       for (let i = 0; i < data.length; i++) data[i] = rng.normal() * s;
@@ -262,6 +467,8 @@ export function disposeModel(model: LlamaModel): void {
   for (const v of model.params.values()) v.dispose();
   model.ropeCos.dispose();
   model.ropeSin.dispose();
+  model.ropeLocal?.cos.dispose();
+  model.ropeLocal?.sin.dispose();
 }
 
 export function countParameters(model: LlamaModel): number {
@@ -285,17 +492,33 @@ function project(model: LlamaModel, module: string, x: tf.Tensor2D, opts: Forwar
   return opts.hook ? opts.hook(module, x, y) : y;
 }
 
-/** Additive causal mask for queries at absolute positions past..past+tq−1 over keys 0..past+tq−1, repeated `rep` times. */
-function causalMask(tq: number, past: number, rep: number): tf.Tensor2D {
+/**
+ * Additive mask for queries at absolute positions past..past+tq−1 over keys 0..past+tq−1, repeated `rep`
+ * times: causal, and with a window w also key j > i − w (Hugging Face's sliding_window_overlay).
+ */
+function attentionMask(tq: number, past: number, rep: number, window: number | null): tf.Tensor2D {
   const tk = past + tq;
   const m = new Float32Array(rep * tq * tk);
   for (let r = 0; r < rep; r++) {
     for (let i = 0; i < tq; i++) {
       const row = (r * tq + i) * tk;
-      for (let j = past + i + 1; j < tk; j++) m[row + j] = -1e9;
+      const pos = past + i;
+      for (let j = 0; j < tk; j++) if (j > pos || (window !== null && j <= pos - window)) m[row + j] = -1e9;
     }
   }
   return tf.tensor2d(m, [rep * tq, tk]); // [rep·Tq, Tk]
+}
+
+/** The model's RMSNorm `name` on x: w ⊙ x̂, or (1 + w) ⊙ x̂ for Gemma (its weights are stored as w). x: [N, d] → [N, d] */
+function norm(model: LlamaModel, name: string, x: tf.Tensor2D): tf.Tensor2D {
+  const w = param(model, name) as unknown as tf.Tensor1D;
+  return rmsNorm(x, architectureOf(model.config).gemma ? tf.add(w, 1) : w, model.config.rms_norm_eps);
+}
+
+/** Per-head RMSNorm over head_dim (Qwen3, Gemma 3 q_norm / k_norm). x: [B, T, heads, hd] → same */
+function headNorm(model: LlamaModel, name: string, x: tf.Tensor4D): tf.Tensor4D {
+  const [b, t, h, hd] = x.shape;
+  return tf.reshape(norm(model, name, tf.reshape(x, [b * t * h, hd]) as tf.Tensor2D), [b, t, h, hd]) as tf.Tensor4D; // [B, T, heads, hd]
 }
 
 /**
@@ -310,6 +533,7 @@ export function forwardHidden(
   opts: ForwardOptions & { cache?: KvCache } = {},
 ): tf.Tensor2D {
   const c = model.config;
+  const arch = architectureOf(c);
   const seq = ids.length / batch;
   if (!Number.isInteger(seq) || seq < 1) throw new BbioError('E_INTERNAL', `ids length ${ids.length} is not a multiple of batch ${batch}`);
   const past = opts.cache?.length ?? 0;
@@ -321,20 +545,40 @@ export function forwardHidden(
   const rep = H / KV;
   const hd = headDim(c);
   const N = batch * seq;
-  const cos = tf.reshape(tf.slice(model.ropeCos, [past, 0], [seq, hd]), [seq, 1, hd]) as tf.Tensor3D; // [T, 1, hd]
-  const sin = tf.reshape(tf.slice(model.ropeSin, [past, 0], [seq, hd]), [seq, 1, hd]) as tf.Tensor3D; // [T, 1, hd]
-  const mask = causalMask(seq, past, rep); // [rep·T, Tk]
-  const qScale = 1 / Math.sqrt(hd);
+  const tables = (which: LayerPlan['rope']) => {
+    const t = which === 'local' ? model.ropeLocal! : { cos: model.ropeCos, sin: model.ropeSin };
+    return {
+      cos: tf.reshape(tf.slice(t.cos, [past, 0], [seq, hd]), [seq, 1, hd]) as tf.Tensor3D, // [T, 1, hd]
+      sin: tf.reshape(tf.slice(t.sin, [past, 0], [seq, hd]), [seq, 1, hd]) as tf.Tensor3D, // [T, 1, hd]
+    };
+  };
+  const ropes = { global: tables('global'), ...(model.ropeLocal ? { local: tables('local') } : {}) };
+  // One mask per distinct window (full layers: null).
+  const masks = new Map<number | null, tf.Tensor2D>();
+  for (const plan of model.layers) if (!masks.has(plan.window)) masks.set(plan.window, attentionMask(seq, past, rep, plan.window)); // [rep·T, Tk]
+  // Gemma scales queries by query_pre_attn_scalar^−½, the others by head_dim^−½ (Vaswani et al. 2017).
+  const qScale = 1 / Math.sqrt(arch.gemma ? c.query_pre_attn_scalar ?? hd : hd);
+  const cap = c.attn_logit_softcapping ?? undefined;
+  const act = ACTIVATIONS[activationName(c)]!;
 
   let x = embedding(ids, param(model, 'model.embed_tokens.weight') as unknown as tf.Tensor2D); // [N, D]
+  // Gemma multiplies embeddings by √D, rounded to the activations' dtype (HF's `normalizer`).
+  if (arch.gemma) x = tf.mul(x, Math.fround(Math.sqrt(c.hidden_size))); // [N, D]
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const p = `model.layers.${l}`;
+    const plan = model.layers[l]!;
+    const { cos, sin } = ropes[plan.rope]!;
+    const mask = masks.get(plan.window)!;
     // Attention block (pre-norm).
-    const h = rmsNorm(x, param(model, `${p}.input_layernorm.weight`) as unknown as tf.Tensor1D, c.rms_norm_eps); // [N, D]
-    const q0 = tf.reshape(project(model, `${p}.self_attn.q_proj`, h, opts), [batch, seq, H, hd]) as tf.Tensor4D; // [B, T, H, hd]
-    const k0 = tf.reshape(project(model, `${p}.self_attn.k_proj`, h, opts), [batch, seq, KV, hd]) as tf.Tensor4D; // [B, T, KV, hd]
+    const h = norm(model, `${p}.input_layernorm.weight`, x); // [N, D]
+    let q0 = tf.reshape(project(model, `${p}.self_attn.q_proj`, h, opts), [batch, seq, H, hd]) as tf.Tensor4D; // [B, T, H, hd]
+    let k0 = tf.reshape(project(model, `${p}.self_attn.k_proj`, h, opts), [batch, seq, KV, hd]) as tf.Tensor4D; // [B, T, KV, hd]
     const v0 = tf.reshape(project(model, `${p}.self_attn.v_proj`, h, opts), [batch, seq, KV, hd]) as tf.Tensor4D; // [B, T, KV, hd]
-    // Scaled dot-product attention (Vaswani et al. 2017); 1/√hd folded into q (fewer elements than scores).
+    if (arch.qkNorm) {
+      q0 = headNorm(model, `${p}.self_attn.q_norm.weight`, q0); // [B, T, H, hd]
+      k0 = headNorm(model, `${p}.self_attn.k_norm.weight`, k0); // [B, T, KV, hd]
+    }
+    // Scaled dot-product attention (Vaswani et al. 2017); the scale folded into q (fewer elements than scores).
     const q = tf.mul(tf.transpose(rope(q0, cos, sin), [0, 2, 1, 3]), qScale) as tf.Tensor4D; // [B, H, T, hd]
     let k = tf.transpose(rope(k0, cos, sin), [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
     let v = tf.transpose(v0, [0, 2, 1, 3]) as tf.Tensor4D; // [B, KV, T, hd]
@@ -356,31 +600,42 @@ export function forwardHidden(
     const grouped = opts.attention ? opts.attention === 'grouped' : rep * seq >= 32;
     if (!grouped) {
       const qg = tf.reshape(q, [batch, KV, rep * seq, hd]) as tf.Tensor4D; // [B, KV, rep·T, hd]
-      const probs = tf.softmax(tf.add(tf.matMul(qg, k, false, true), mask)); // [B, KV, rep·T, Tk]
+      const scores = tf.matMul(qg, k, false, true); // [B, KV, rep·T, Tk]
+      const probs = tf.softmax(tf.add(cap === undefined ? scores : softcap(scores, cap), mask)); // [B, KV, rep·T, Tk]
       att = tf.reshape(tf.matMul(probs, v), [batch, H, seq, hd]); // [B, H, T, hd]
     } else {
       const qg = tf.reshape(q, [batch * KV, rep * seq, hd]) as tf.Tensor3D; // [B·KV, rep·T, hd]
       const kg = tf.reshape(k, [batch * KV, tk, hd]) as tf.Tensor3D; // [B·KV, Tk, hd]
       const vg = tf.reshape(v, [batch * KV, tk, hd]) as tf.Tensor3D; // [B·KV, Tk, hd]
-      att = tf.reshape(attentionCore(qg, kg, vg, mask), [batch, H, seq, hd]); // [B, H, T, hd]
+      att = tf.reshape(attentionCore(qg, kg, vg, mask, cap), [batch, H, seq, hd]); // [B, H, T, hd]
     }
     const merged = tf.reshape(tf.transpose(att, [0, 2, 1, 3]), [N, H * hd]) as tf.Tensor2D; // [N, H·hd]
-    x = tf.add(x, project(model, `${p}.self_attn.o_proj`, merged, opts)); // [N, D]
-    // SwiGLU MLP (Shazeer 2020): down(silu(gate(h)) ⊙ up(h)).
-    const h2 = rmsNorm(x, param(model, `${p}.post_attention_layernorm.weight`) as unknown as tf.Tensor1D, c.rms_norm_eps); // [N, D]
+    let attnOut = project(model, `${p}.self_attn.o_proj`, merged, opts); // [N, D]
+    // Gemma's sandwich: a norm after attention and after the MLP; its MLP input norm is pre_feedforward_layernorm.
+    if (arch.gemma) attnOut = norm(model, `${p}.post_attention_layernorm.weight`, attnOut); // [N, D]
+    x = tf.add(x, attnOut); // [N, D]
+    // Gated MLP (Shazeer 2020): down(act(gate(h)) ⊙ up(h)); SwiGLU with silu, GeGLU with gelu.
+    const h2 = norm(model, arch.gemma ? `${p}.pre_feedforward_layernorm.weight` : `${p}.post_attention_layernorm.weight`, x); // [N, D]
     const gate = project(model, `${p}.mlp.gate_proj`, h2, opts); // [N, I]
     const up = project(model, `${p}.mlp.up_proj`, h2, opts); // [N, I]
-    x = tf.add(x, project(model, `${p}.mlp.down_proj`, tf.mul(silu(gate), up), opts)); // [N, D]
+    let mlpOut = project(model, `${p}.mlp.down_proj`, tf.mul(act(gate), up), opts); // [N, D]
+    if (arch.gemma) mlpOut = norm(model, `${p}.post_feedforward_layernorm.weight`, mlpOut); // [N, D]
+    x = tf.add(x, mlpOut); // [N, D]
   }
   if (opts.cache) opts.cache.length = past + seq;
-  return rmsNorm(x, param(model, 'model.norm.weight') as unknown as tf.Tensor1D, c.rms_norm_eps); // [N, D]
+  return norm(model, 'model.norm.weight', x); // [N, D]
 }
 
-/** Output projection of hidden states: [N, D] → logits [N, V] (tied models reuse embed_tokens). */
+/**
+ * Output projection of hidden states: [N, D] → logits [N, V] (tied models reuse embed_tokens), soft-capped
+ * when the config says so (Gemma 2's final_logit_softcapping).
+ */
 export function lmHead(model: LlamaModel, hidden: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
   const name = model.config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight';
   const w = param(model, name) as unknown as tf.Tensor2D;
-  return opts.freezeBase ? linearFrozen(hidden, w) : linear(hidden, w); // [N, V]
+  const logits = opts.freezeBase ? linearFrozen(hidden, w) : linear(hidden, w); // [N, V]
+  const cap = model.config.final_logit_softcapping;
+  return cap == null ? logits : softcap(logits, cap); // [N, V]
 }
 
 /** Logits for every position. ids: row-major [B, T] → [B·T, V] */

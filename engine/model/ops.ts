@@ -125,14 +125,24 @@ export function rmsNorm(x: T2, w: tf.Tensor1D, eps: number): T2 {
 
 /** cos/sin tables of rotary embeddings for positions [0, maxPos): each [maxPos, headDim]. */
 export function ropeTables(maxPos: number, headDim: number, theta: number): { cos: Float32Array; sin: Float32Array } {
-  // RoPE (Su et al. 2021), Hugging Face "rotate half" layout: frequency i is used at dims i and i + hd/2,
-  // inv_freq_i = theta^(−2i/hd).
-  const half = headDim / 2;
+  // RoPE (Su et al. 2021): inv_freq_i = theta^(−2i/hd)
+  const inv = new Float64Array(headDim / 2).map((_, i) => Math.pow(theta, (-2 * i) / headDim));
+  return ropeTablesFrom(maxPos, inv);
+}
+
+/**
+ * cos/sin tables for given inverse frequencies (after any rope_scaling), Hugging Face "rotate half" layout:
+ * frequency i is used at dims i and i + hd/2. Angles in float64, rounded once (as the torch worker does).
+ * invFreq: [hd/2] → cos, sin: [maxPos, hd]
+ */
+export function ropeTablesFrom(maxPos: number, invFreq: Float64Array): { cos: Float32Array; sin: Float32Array } {
+  const half = invFreq.length;
+  const headDim = 2 * half;
   const cos = new Float32Array(maxPos * headDim);
   const sin = new Float32Array(maxPos * headDim);
   for (let p = 0; p < maxPos; p++) {
     for (let i = 0; i < half; i++) {
-      const ang = p * Math.pow(theta, (-2 * i) / headDim);
+      const ang = p * invFreq[i]!;
       const c = Math.cos(ang);
       const s = Math.sin(ang);
       cos[p * headDim + i] = c;
@@ -220,6 +230,27 @@ export function silu<R extends tf.Rank>(x: tf.Tensor<R>): tf.Tensor<R> {
   return tf.mul(x, tf.sigmoid(x));
 }
 
+/** √(2/π), the constant of GELU's tanh approximation. */
+const GELU_TANH_C = Math.sqrt(2 / Math.PI);
+
+/**
+ * GELU, tanh approximation (Hendrycks & Gimpel 2016, eq. in §2): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))),
+ * Hugging Face's `gelu_pytorch_tanh` (Gemma's MLP). x³ as x·x·x: tfjs's Pow gradient is slow on wasm.
+ * x: any shape → same shape
+ */
+export function geluTanh<R extends tf.Rank>(x: tf.Tensor<R>): tf.Tensor<R> {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), GELU_TANH_C); // same shape
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/**
+ * Logit soft-capping (Gemma 2, Team et al. 2024 §2): cap·tanh(z / cap) keeps |z| below cap smoothly.
+ * z: any shape → same shape
+ */
+export function softcap<R extends tf.Rank>(z: tf.Tensor<R>, cap: number): tf.Tensor<R> {
+  return tf.mul(tf.tanh(tf.div(z, cap)), cap);
+}
+
 /** The parts of tfjs-backend-wasm's BackendWasm that groupMatMul uses (not public API; checked at run time). */
 interface WasmBackendInternals {
   dataIdMap: { get(id: object): { id: number; memoryOffset: number } | undefined };
@@ -286,25 +317,31 @@ function swapLast(x: tf.Tensor3D): tf.Tensor3D {
 
 /**
  * Scaled dot-product attention core (Vaswani et al. 2017) with the scale already folded into q:
- * O = softmax(q·kᵀ + mask)·v per group, with a hand-written backward so every matmul is a plain 2-D one:
- *   dP = dO·vᵀ, dV = Pᵀ·dO, dS = P ⊙ (dP − rowsum(dP ⊙ P)), dQ = dS·k, dK = dSᵀ·q.
+ * O = softmax(S + mask)·v per group, S = q·kᵀ, or S = cap·tanh(q·kᵀ / cap) with `cap` (Gemma 2's attention
+ * logit soft-capping), with a hand-written backward so every matmul is a plain 2-D one:
+ *   dP = dO·vᵀ, dV = Pᵀ·dO, dS = P ⊙ (dP − rowsum(dP ⊙ P)) [⊙ (1 − tanh²) when capped], dQ = dS·k, dK = dSᵀ·q.
  * q: [G, Tq, hd], k, v: [G, Tk, hd], mask: [Tq, Tk] additive → [G, Tq, hd]
  */
-export function attentionCore(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: T2): tf.Tensor3D {
+export function attentionCore(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, mask: T2, cap?: number): tf.Tensor3D {
   const op = customOp(([qi, ki, vi], save) => {
     const qq = qi as tf.Tensor3D;
     const kk = ki as tf.Tensor3D;
     const vv = vi as tf.Tensor3D;
-    const p = tf.softmax(tf.add(groupMatMul(qq, swapLast(kk)), mask)) as tf.Tensor3D; // [G, Tq, Tk]
-    save([qq, kk, vv, p]);
+    const raw = groupMatMul(qq, swapLast(kk)); // [G, Tq, Tk]
+    const th = cap === undefined ? null : (tf.tanh(tf.div(raw, cap)) as tf.Tensor3D); // [G, Tq, Tk]
+    const scores = th ? tf.mul(th, cap!) : raw; // [G, Tq, Tk]
+    const p = tf.softmax(tf.add(scores, mask)) as tf.Tensor3D; // [G, Tq, Tk]
+    save(th ? [qq, kk, vv, p, th] : [qq, kk, vv, p]);
     return {
       value: groupMatMul(p, vv), // [G, Tq, hd]
       gradFunc: (dy, saved) => {
-        const [sq, sk, sv, sp] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const [sq, sk, sv, sp, sth] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D | undefined];
         const dO = dy as tf.Tensor3D; // [G, Tq, hd]
         const dP = groupMatMul(dO, swapLast(sv)); // [G, Tq, Tk]
         const dV = groupMatMul(swapLast(sp), dO); // [G, Tk, hd]
-        const dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [G, Tq, Tk]
+        let dS = tf.mul(sp, tf.sub(dP, tf.sum(tf.mul(dP, sp), -1, true))) as tf.Tensor3D; // [G, Tq, Tk]
+        // d(cap·tanh(s/cap))/ds = 1 − tanh²(s/cap)
+        if (sth) dS = tf.mul(dS, tf.sub(1, tf.mul(sth, sth))) as tf.Tensor3D; // [G, Tq, Tk]
         const dQ = groupMatMul(dS, sk); // [G, Tq, hd]
         const dK = groupMatMul(swapLast(dS), sq); // [G, Tk, hd]
         return [dQ, dK, dV];

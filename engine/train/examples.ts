@@ -1,14 +1,14 @@
 /**
  * Supervised examples for LoRA stages: SynthExample records tokenised as prompt and response, so the loss
  * covers only the response (the assistant's part), and padded batches with a loss mask. The prompt is
- * encoded on its own exactly as it is at inference (`<|user|>\n{prompt}\n<|assistant|>\n`), so training and
- * generation see the same token boundary.
+ * encoded on its own exactly as it is at inference (built-in: `<|user|>\n{prompt}\n<|assistant|>\n`; or the
+ * model's chat template, see ChatFormat), so training and generation see the same token boundary.
  */
 import type { BpeTokenizer } from '../model/tokenizer';
 import { makeLmBatch, type LmBatch } from '../model/llama';
 import type { Capability } from '../core/stage';
 import { CAPABILITIES } from '../core/stage';
-import { promptPrefix, responseSuffix } from '../core/chat';
+import { builtinChatFormat, type ChatFormat } from '../core/chat';
 import type { SynthExample } from '../core/example';
 
 export interface TokenizedExample {
@@ -18,11 +18,14 @@ export interface TokenizedExample {
   capability: Capability;
 }
 
-/** Tokenises prompt and response separately; cuts the response so the whole fits maxLen + 1 tokens. */
-export function tokenizeExample(tok: BpeTokenizer, ex: SynthExample, maxLen: number): TokenizedExample {
-  const prompt = tok.encode(promptPrefix(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
-  const response = tok.encode(responseSuffix(ex.response), { splitSpecial: false });
-  if (tok.eosId >= 0) response.push(tok.eosId);
+/**
+ * Tokenises prompt and response separately in the model's chat format (default: the built-in one); cuts
+ * the response so the whole fits maxLen + 1 tokens.
+ */
+export function tokenizeExample(tok: BpeTokenizer, ex: SynthExample, maxLen: number, chat: ChatFormat = builtinChatFormat(tok)): TokenizedExample {
+  const prompt = tok.encode(chat.prompt(ex.prompt), { addBos: chat.addBos && tok.bosId >= 0, splitSpecial: chat.splitSpecial });
+  const response = tok.encode(chat.response(ex.prompt, ex.response), { splitSpecial: chat.splitSpecial });
+  if (chat.appendEos && tok.eosId >= 0) response.push(tok.eosId);
   const keepPrompt = prompt.slice(-Math.max(1, Math.floor(maxLen / 2)));
   const ids = [...(prompt.length > maxLen / 2 ? keepPrompt : prompt), ...response].slice(0, maxLen + 1);
   const promptLength = Math.min(prompt.length > maxLen / 2 ? keepPrompt.length : prompt.length, ids.length - 1);

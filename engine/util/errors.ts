@@ -49,6 +49,7 @@ export const ERROR_CODES = [
   'E_CHECKPOINT',
   'E_NAN',
   'E_TOKENIZER',
+  'E_CHAT_TEMPLATE',
   // cluster scheduler (Slurm)
   'E_SLURM_UNAVAILABLE',
   'E_SLURM_REJECTED',

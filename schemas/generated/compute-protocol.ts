@@ -47,7 +47,7 @@ export interface InitModelRequest {
   method: "init_model";
   params: {
     /**
-     * A normalised Hugging Face LlamaConfig / Qwen2Config (engine/model/llama.ts normalizeConfig).
+     * A normalised Hugging Face config of a supported decoder family (engine/model/llama.ts normalizeConfig, MODEL_TYPES).
      */
     config: {
       [k: string]: unknown | undefined;

@@ -2,8 +2,11 @@
  * `balancedbio infer`: load a checkpoint directory (or a Hugging Face Hub id, resolved into the HF cache), run
  * a prompt through it, print JSON lines.
  *   --logprobs  → {"logprobs": [[log p(v | prompt[:t+1]) for v in vocab], …]} for every prompt position
- *   generation  → {"prompt_ids": […], "new_ids": […], "finish_reason": "eos" | "length", "text": "…"} (greedy,
- *                 or sampled with temperature); new_ids end with the EOS id when EOS ended the generation
+ *   generation  → {"prompt_ids": […], "new_ids": […], "finish_reason": "eos" | "stop" | "length", "text": "…"}
+ *                 (greedy, or sampled with temperature); new_ids end with the EOS id when EOS ended the generation
+ *   --chat TEXT → TEXT as a user turn in the model's chat format (its chat template, else the built-in
+ *                 <|user|> format), stopping at the end of the assistant's turn; --show-prompt first prints
+ *                 {"prompt": "…", "chat_format": "…"}, the exact text the prompt ids encode
  * Generation is model/decode.ts's loop (KV cache: the prompt is fed once, then one token per step).
  */
 import * as path from 'node:path';
@@ -16,6 +19,8 @@ import { decodePrompts, greedyPicker, logSoftmax, promptLogits, samplingPicker }
 import { resolveModelArg } from '../../model/hub';
 import { disposeModel, loadLlama } from '../../model/llama';
 import { BpeTokenizer } from '../../model/tokenizer';
+import { builtinChatFormat } from '../../core/chat';
+import { loadChatFormat, type TemplateRenderer } from '../../model/chat-template';
 
 export interface InferOptions {
   /** A checkpoint folder, or a Hub id `ORG/NAME` when no such folder exists (see resolveModelArg). */
@@ -28,6 +33,15 @@ export interface InferOptions {
   env?: NodeJS.ProcessEnv;
   prompt?: string;
   promptIds?: number[];
+  /** A user turn, rendered in the model's chat format. */
+  chat?: string;
+  /** Print the exact prompt text first. */
+  showPrompt?: boolean;
+  /**
+   * Renders a checkpoint's chat template. None ships: @huggingface/jinja is not a dependency yet, so a model
+   * with a template is E_CHAT_TEMPLATE for --chat (see model/chat-template.ts).
+   */
+  renderer?: TemplateRenderer;
   maxNewTokens: number;
   logprobs: boolean;
   /** 0 or absent: greedy. */
@@ -45,12 +59,26 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
   try {
     const hasTokenizer = fs.existsSync(path.join(dir, 'tokenizer.json'));
     const tokenizer = hasTokenizer ? await BpeTokenizer.load(path.join(dir, 'tokenizer.json')) : null;
+    const given = [opts.promptIds && '--prompt-ids', opts.prompt !== undefined && '--prompt', opts.chat !== undefined && '--chat'].filter(Boolean);
+    if (given.length !== 1) throw new BbioError('E_USAGE', given.length ? `infer takes one of ${given.join(', ')}` : 'infer needs --prompt, --prompt-ids or --chat');
     let ids: number[];
+    let stop: { stop: readonly string[]; stopIds: readonly number[] } = { stop: [], stopIds: [] };
     if (opts.promptIds) ids = opts.promptIds;
-    else if (opts.prompt !== undefined) {
+    else {
       if (!tokenizer) throw new BbioError('E_TOKENIZER', `${opts.model} has no tokenizer.json`, { file: opts.model }, 'pass --prompt-ids instead');
-      ids = tokenizer.encode(opts.prompt, { addBos: tokenizer.bosId >= 0 });
-    } else throw new BbioError('E_USAGE', 'infer needs --prompt or --prompt-ids');
+      let text = opts.prompt ?? '';
+      let encode = { addBos: tokenizer.bosId >= 0, splitSpecial: true };
+      let source = 'none';
+      if (opts.chat !== undefined) {
+        const chat = await loadChatFormat(dir, tokenizer, builtinChatFormat(tokenizer), opts.renderer ?? null);
+        text = chat.prompt(opts.chat);
+        encode = { addBos: chat.addBos && tokenizer.bosId >= 0, splitSpecial: chat.splitSpecial };
+        source = chat.source;
+        stop = chat;
+      }
+      if (opts.showPrompt) out(JSON.stringify({ prompt: text, chat_format: source }));
+      ids = tokenizer.encode(text, encode);
+    }
     if (!ids.length) throw new BbioError('E_USAGE', 'the prompt is empty');
     const vocab = model.config.vocab_size;
     const bad = ids.find((i) => !(Number.isInteger(i) && i >= 0 && i < vocab));
@@ -71,6 +99,8 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
       maxNewTokens: opts.maxNewTokens,
       pick: temperature > 0 ? samplingPicker({ temperature, topP: 1, rng: makeRng(opts.seed ?? 0) }) : greedyPicker(),
       eosIds,
+      stop: stop.stop,
+      stopIds: stop.stopIds,
       ...(tokenizer ? { detokenize: (x: number[]) => tokenizer.decode(x, { skipSpecial: true }) } : {}),
     })[0]!;
     out(JSON.stringify({ prompt_ids: ids, new_ids: row!.ids, finish_reason: row!.finishReason, ...(tokenizer ? { text: row!.text } : {}) }));

@@ -1,9 +1,15 @@
 import { test, before, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { greedyPicker, samplingPicker } from '../../../engine/model/decode';
 import { runInfer } from '../../../engine/cli/commands/infer';
 import { forwardLogits, initLlama, saveLlama } from '../../../engine/model/llama';
 import { makeRng } from '../../../engine/util/rng';
+import { BbioError } from '../../../engine/util/errors';
+import { trainBpe, type BpeTokenizer } from '../../../engine/model/tokenizer';
+import type { TemplateRenderer } from '../../../engine/model/chat-template';
 import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { tempDir } from '../../helpers/tmp';
 import { useWasm } from './helpers';
@@ -55,4 +61,45 @@ test('sampling with a temperature is seeded', () => {
   const draw = (seed: number) => { const pick = samplingPicker({ temperature: 1, topP: 1, rng: makeRng(seed) }); return Array.from({ length: 20 }, () => pick(logits).id); };
   assert.deepEqual(draw(4), draw(4));
   assert.ok(new Set(draw(4)).size > 1);
+});
+
+/** A checkpoint with a tokenizer whose end-of-turn token is id 0 and an all-zero lm_head: every logit ties, so greedy picks id 0 each step. */
+async function chatCheckpoint(t: TestContext, specials: string[], files: Record<string, string> = {}): Promise<{ dir: string; tok: BpeTokenizer }> {
+  const dir = await tempDir(t, 'bbio-infer-chat-');
+  const tok = trainBpe(['the patient has a fever and a cough'], { vocabSize: 270, specialTokens: specials });
+  await tok.save(dir);
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+  const model = initLlama(tinyLlamaConfig({ vocab_size: tok.vocabSize, max_position_embeddings: 64 }), makeRng(2));
+  model.params.get('lm_head.weight')!.assign(tf.zerosLike(model.params.get('lm_head.weight')!));
+  await saveLlama(model, dir);
+  return { dir, tok };
+}
+
+test('infer --chat --show-prompt: the built-in format for a model without a chat template, printed exactly as encoded', async (t) => {
+  const { dir, tok } = await chatCheckpoint(t, ['<|bos|>', '<|eos|>', '<|pad|>']);
+  const lines: string[] = [];
+  await runInfer({ model: dir, chat: 'fever?', showPrompt: true, maxNewTokens: 2, logprobs: false, backend: 'wasm' }, (l) => lines.push(l));
+  assert.deepEqual(JSON.parse(lines[0]!), { prompt: '<|user|>\nfever?\n<|assistant|>\n', chat_format: 'built-in' });
+  assert.deepEqual(JSON.parse(lines[1]!).prompt_ids, tok.encode('<|user|>\nfever?\n<|assistant|>\n', { addBos: true, splitSpecial: false }));
+  await assert.rejects(runInfer({ model: dir, chat: 'a', prompt: 'b', maxNewTokens: 1, logprobs: false, backend: 'wasm' }, () => {}), /infer takes one of --prompt, --chat/);
+});
+
+test('infer --chat with a chat template: rendered by the template, no BOS added, generation stops on the end-of-turn token', async (t) => {
+  const files = { 'tokenizer_config.json': JSON.stringify({ chat_template: '{% for m in messages %}…{% endfor %}', eos_token: '<|endoftext|>' }) };
+  const { dir, tok } = await chatCheckpoint(t, ['<|im_end|>', '<|endoftext|>', '<|pad|>', '<|im_start|>'], files);
+  // no renderer installed: a clear error naming the template, not the built-in markers
+  await assert.rejects(runInfer({ model: dir, chat: 'fever?', maxNewTokens: 3, logprobs: false, backend: 'wasm' }, () => {}),
+    (e: unknown) => e instanceof BbioError && e.code === 'E_CHAT_TEMPLATE' && e.message.includes('tokenizer_config.json'));
+  // with a renderer (a stand-in for @huggingface/jinja producing ChatML as Qwen's template documents it)
+  const chatml: TemplateRenderer = (_src, ctx) =>
+    ctx.messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + (ctx.add_generation_prompt ? '<|im_start|>assistant\n' : '');
+  const lines: string[] = [];
+  await runInfer({ model: dir, chat: 'fever?', showPrompt: true, renderer: chatml, maxNewTokens: 3, logprobs: false, backend: 'wasm' }, (l) => lines.push(l));
+  const prompt = '<|im_start|>user\nfever?<|im_end|>\n<|im_start|>assistant\n';
+  assert.equal(JSON.parse(lines[0]!).prompt, prompt);
+  const gen = JSON.parse(lines[1]!) as { prompt_ids: number[]; new_ids: number[]; finish_reason: string };
+  assert.deepEqual(gen.prompt_ids, tok.encode(prompt, { splitSpecial: true }));
+  assert.equal(gen.prompt_ids[0], tok.tokenToId('<|im_start|>'));
+  assert.deepEqual(gen.new_ids, [tok.tokenToId('<|im_end|>')]);
+  assert.equal(gen.finish_reason, 'stop');
 });
