@@ -22,11 +22,14 @@
  * at most), b the sequences in one forward pass: pretrain `batch_size`, sft `batch_per_capability`
  * (capabilities are processed one after another), grpo `prompts_per_step · group_size`.
  */
+import { sizeDefaults } from '../core/model-families';
 import { targetShapes } from './semantic';
 import type { Experiment } from '../../schemas/generated/experiment';
 
 /** The fields of a Hugging Face `config.json` the estimate reads (Llama/Qwen2 names). */
 export interface CheckpointConfig {
+  /** Decides the defaults of the fields below that the file leaves out (core/model-families.ts). */
+  model_type?: string;
   vocab_size?: number;
   hidden_size?: number;
   num_hidden_layers?: number;
@@ -70,17 +73,18 @@ function dimsOf(config: Experiment, ckpt: CheckpointConfig | undefined): Dims {
   if ((config.model.path || config.model.hub) && ckpt) {
     const hidden = ckpt.hidden_size ?? 0;
     const heads = ckpt.num_attention_heads ?? 1;
+    const family = sizeDefaults(ckpt.model_type);
     return {
       vocab: ckpt.vocab_size ?? 0,
       hidden,
       layers: ckpt.num_hidden_layers ?? 0,
       heads,
       kvHeads: ckpt.num_key_value_heads ?? heads,
-      headDim: ckpt.head_dim ?? hidden / heads,
+      headDim: ckpt.head_dim ?? family.head_dim ?? hidden / heads,
       intermediate: ckpt.intermediate_size ?? 0,
       // rollouts and training batches are capped by the preset's context setting, not the model's maximum
       context: Math.min(config.model.dims.context_length, ckpt.max_position_embeddings ?? Infinity),
-      tied: ckpt.tie_word_embeddings ?? false,
+      tied: ckpt.tie_word_embeddings ?? family.tie_word_embeddings,
     };
   }
   const d = config.model.dims;

@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
+import { sizeDefaults } from '../core/model-families';
 import { CAPABILITIES, STAGE_IO, STAGE_ORDER, type StageName, type StageOutput } from '../core/stage';
 import type { ErrorCode } from '../util/errors';
 import type { PathSegment, SourceMap } from './positions';
@@ -126,14 +127,16 @@ const checkModel: Rule = ({ input, config }, report) => {
 /** Reads a Hugging Face config.json into the dimensions LoRA cares about; undefined if unreadable. */
 async function checkpointDims(dir: string): Promise<ModelDims | undefined> {
   try {
-    const cfg = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as Record<string, number>;
+    const cfg = JSON.parse(await readFile(path.join(dir, 'config.json'), 'utf8')) as Record<string, number | undefined> & { model_type?: unknown };
     const heads = cfg.num_attention_heads ?? 0;
+    // Qwen3 and Gemma configs may leave head_dim out: their class default, not hidden/heads, applies
+    const headDim = cfg.head_dim ?? sizeDefaults(cfg.model_type).head_dim;
     return {
       hidden_size: cfg.hidden_size ?? 0,
       heads,
       kv_heads: cfg.num_key_value_heads ?? heads,
       intermediate_size: cfg.intermediate_size ?? 0,
-      ...(cfg.head_dim ? { head_dim: cfg.head_dim } : {}),
+      ...(headDim ? { head_dim: headDim } : {}),
     };
   } catch {
     return undefined; // a missing/invalid config.json is reported by checkFiles

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import writeFileAtomic from 'write-file-atomic';
 import type { Experiment } from '../../schemas/generated/experiment';
+import { SIZE_DEFAULTS } from '../core/model-families';
 import { BbioError } from '../util/errors';
 import type { Rng } from '../util/rng';
 import { attentionCore, crossEntropy, embedding, geluTanh, linear, linearFrozen, rmsNorm, rope, ropeTablesFrom, silu, softcap } from './ops';
@@ -114,7 +115,7 @@ const patternLayers = (pattern: (c: LlamaConfig) => number) => (c: LlamaConfig):
   allFull(c).map((_, i) => ((i + 1) % pattern(c) !== 0 ? 'sliding_attention' : 'full_attention'));
 
 const GEMMA_DEFAULTS: Partial<LlamaConfig> = {
-  head_dim: 256, query_pre_attn_scalar: 256, sliding_window: 4096, tie_word_embeddings: true,
+  ...SIZE_DEFAULTS['gemma2'], query_pre_attn_scalar: 256, sliding_window: 4096,
   hidden_activation: 'gelu_pytorch_tanh', max_position_embeddings: 8192,
 };
 
@@ -129,7 +130,7 @@ const ARCHITECTURES: Record<ModelType, Architecture> = {
   },
   qwen3: {
     className: 'Qwen3ForCausalLM', qkvBias: (c) => Boolean(c.attention_bias), oBias: (c) => Boolean(c.attention_bias),
-    qkNorm: true, gemma: false, defaults: { head_dim: 128, use_sliding_window: false, sliding_window: 4096, max_window_layers: 28 }, layerTypes: qwenLayers,
+    qkNorm: true, gemma: false, defaults: { ...SIZE_DEFAULTS['qwen3'], use_sliding_window: false, sliding_window: 4096, max_window_layers: 28 }, layerTypes: qwenLayers,
   },
   mistral: {
     className: 'MistralForCausalLM', qkvBias: () => false, oBias: () => false,

@@ -54,3 +54,14 @@ test('formatBytes uses binary units', () => {
   assert.equal(formatBytes(1536), '1.5 KiB');
   assert.equal(formatBytes(3 * 2 ** 30), '3.0 GiB');
 });
+
+test('a Gemma or Qwen3 config.json without head_dim or tie_word_embeddings is sized with its family\'s defaults', () => {
+  const config = resolve({ model: { path: './ckpt' }, stages: ['synthesize', 'sft'] });
+  // Gemma-2-2B's shape: head_dim 256 (not 2304 / 8 = 288), embeddings tied — both by Gemma2Config's defaults
+  const gemma = { model_type: 'gemma2', vocab_size: 256000, hidden_size: 2304, num_hidden_layers: 26, num_attention_heads: 8, num_key_value_heads: 4, intermediate_size: 9216 };
+  const explicit = estimateMemory(config, { ...gemma, head_dim: 256, tie_word_embeddings: true });
+  assert.deepEqual(estimateMemory(config, gemma).parts, explicit.parts);
+  assert.notDeepEqual(estimateMemory(config, { ...gemma, model_type: 'llama' }).parts, explicit.parts, 'a Llama of the same numbers is sized differently (head_dim 288, untied)');
+  const qwen3 = { model_type: 'qwen3', vocab_size: 151936, hidden_size: 1024, num_hidden_layers: 28, num_attention_heads: 16, num_key_value_heads: 8, intermediate_size: 3072 };
+  assert.deepEqual(estimateMemory(config, qwen3).parts, estimateMemory(config, { ...qwen3, head_dim: 128, tie_word_embeddings: false }).parts);
+});
