@@ -9,7 +9,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type {
-  AdaptersResult, ComputeMessage, GenerateResult, HelloResult, LogitsResult, LossResult, ModelResult, Request, Response, WorkerError,
+  AdaptersResult, ComputeMessage, CountResult, EntropyResult, GenerateResult, GrpoStepResult, HelloResult, InterferenceResult, LoadCheckpointResult, LogitsResult,
+  LogprobsResult, LossResult, ModelResult, PretrainStepResult, Request, Response, SaveCheckpointResult, ScoreContinuationsResult, SftStepResult, StartTrainingResult,
+  WorkerError,
 } from '../../../schemas/generated/compute-protocol';
 import { BbioError, type ErrorCode } from '../../util/errors';
 
@@ -25,6 +27,17 @@ export interface ResultOf {
   logits: LogitsResult;
   loss: LossResult;
   generate: GenerateResult;
+  parameter_count: CountResult;
+  start_training: StartTrainingResult;
+  pretrain_step: PretrainStepResult;
+  sft_step: SftStepResult;
+  interference: InterferenceResult;
+  grpo_step: GrpoStepResult;
+  logprobs: LogprobsResult;
+  entropy: EntropyResult;
+  score_continuations: ScoreContinuationsResult;
+  save_checkpoint: SaveCheckpointResult;
+  load_checkpoint: LoadCheckpointResult;
   shutdown: Record<string, never>;
 }
 export type Method = Request['method'] & keyof ResultOf;
@@ -48,7 +61,7 @@ const SCHEMA_FILE = path.resolve(__dirname, '../../../schemas/compute-protocol.s
 
 /** Worker error codes → engine codes (E_PROTOCOL is the engine's bug or a version skew: a backend error). */
 const CODES: Record<WorkerError['code'], ErrorCode> = {
-  E_PROTOCOL: 'E_BACKEND', E_CHECKPOINT: 'E_CHECKPOINT', E_MODEL_DIMS: 'E_MODEL_DIMS', E_USAGE: 'E_USAGE', E_BACKEND: 'E_BACKEND', E_INTERNAL: 'E_BACKEND',
+  E_PROTOCOL: 'E_BACKEND', E_CHECKPOINT: 'E_CHECKPOINT', E_MODEL_DIMS: 'E_MODEL_DIMS', E_USAGE: 'E_USAGE', E_NAN: 'E_NAN', E_BACKEND: 'E_BACKEND', E_INTERNAL: 'E_BACKEND',
 };
 
 const HINT = 'check that balancedbio.python (or BALANCEDBIO_PYTHON) names a Python that can `import torch`; on Debian: apt-get install python3-torch libopenblas0-pthread and use /usr/bin/python3';

@@ -3,7 +3,7 @@ Greedy at temperature 0 (argmax, the first index on ties, as engine/compute/tfjs
 sampling from softmax(z / temperature) inside the top-p nucleus (Holtzman et al. 2020)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
 import torch
@@ -17,6 +17,14 @@ class Completion:
     ids: List[int]
     # cut by max_new_tokens or the context, not ended by an end id
     truncated: bool
+    # per id: log softmax(logits / temperature) of the picked token (temperature 1 when greedy), before the
+    # top-p truncation, as engine/model/decode.ts reports it (GRPO's π_old)
+    logprobs: List[float] = field(default_factory=list)
+
+
+def token_logprob(logits: torch.Tensor, temperature: float, tok: int) -> float:
+    """log softmax(logits / temperature)[tok], temperature 1 for greedy; logits: [V]."""
+    return float(torch.log_softmax(logits.double() / (temperature if temperature > 0 else 1.0), dim=-1)[tok])
 
 
 def pick_token(logits: torch.Tensor, temperature: float, top_p: float, generator: Optional[torch.Generator]) -> int:
@@ -43,17 +51,19 @@ def generate(model: Llama, prompt: Sequence[int], max_new_tokens: int, temperatu
     device = model.model.embed_tokens.weight.device
     cache = KvCache()
     out: List[int] = []
+    logprobs: List[float] = []
     if limit == 0:
-        return Completion(out, True)
+        return Completion(out, True, logprobs)
     logits = model(torch.tensor([prompt], device=device), cache)[0, -1]  # [V]
     ends = set(end_ids)
     while True:
         tok = pick_token(logits.float(), temperature, top_p, generator)
         out.append(tok)
+        logprobs.append(token_logprob(logits.float(), temperature, tok))
         if tok in ends:
             # the terminating token stays in the completion (and so in GRPO's loss mask), as in TRL and
             # DeepSeek and the TypeScript decode loop (engine/model/decode.ts): the policy learns to stop
-            return Completion(out, False)
+            return Completion(out, False, logprobs)
         if len(out) >= limit:
-            return Completion(out, True)
+            return Completion(out, True, logprobs)
         logits = model(torch.tensor([[tok]], device=device), cache)[0, -1]  # [V]
