@@ -15,10 +15,10 @@ export type BackendChoice = 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu';
 
 /** What the run manifest and the first event record about the backend. */
 export interface BackendInfo {
-  /** tfjs backend name actually in use: 'tensorflow' (node/node-gpu), 'wasm' or 'cpu'. */
+  /** tfjs backend name actually in use: 'tensorflow' (node/node-gpu), 'wasm' or 'cpu'; 'torch' for the PyTorch worker. */
   name: string;
-  /** Which choice produced it: gpu | native | wasm | cpu. */
-  kind: Exclude<BackendChoice, 'auto'>;
+  /** Which choice produced it: gpu | native | wasm | cpu, or torch (the PyTorch worker, compute/torch/). */
+  kind: Exclude<BackendChoice, 'auto'> | 'torch';
   /** One sentence: why this backend (what was tried before it and why that failed). */
   reason: string;
   /** Threads the backend computes with (wasm is single-threaded under Node). */
