@@ -6,6 +6,7 @@
  * on top of it fails, it never hangs.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type {
@@ -56,8 +57,19 @@ const STDERR_LINES = 20;
 /** Grace between SIGTERM and SIGKILL when closing a worker that ignores shutdown (as the engine's own cancel). */
 const KILL_AFTER_MS = 5000;
 
-const WORKER_DIR = path.resolve(__dirname, 'worker');
-const SCHEMA_FILE = path.resolve(__dirname, '../../../schemas/compute-protocol.schema.json');
+/**
+ * Where the worker's package and the protocol schema are: beside this file in a source checkout, or in
+ * dist/torch-worker/ beside the bundle (scripts/build.ts copies them there; `__dirname` is dist/ then).
+ */
+function workerFiles(): { dir: string; schema: string } {
+  const layouts = [
+    { dir: path.resolve(__dirname, 'worker'), schema: path.resolve(__dirname, '../../../schemas/compute-protocol.schema.json') },
+    { dir: path.join(__dirname, 'torch-worker'), schema: path.join(__dirname, 'torch-worker', 'compute-protocol.schema.json') },
+  ];
+  const found = layouts.find((l) => fs.existsSync(path.join(l.dir, 'bbio_worker', '__main__.py')) && fs.existsSync(l.schema));
+  if (!found) throw new BbioError('E_BACKEND', `the torch worker's files are missing (looked in ${layouts.map((l) => l.dir).join(', ')})`, {}, 'rebuild (npx tsx scripts/build.ts) or reinstall the extension');
+  return found;
+}
 
 /** Worker error codes → engine codes (E_PROTOCOL is the engine's bug or a version skew: a backend error). */
 const CODES: Record<WorkerError['code'], ErrorCode> = {
@@ -111,8 +123,9 @@ export class WorkerProcess {
 
   constructor(private readonly opts: WorkerProcessOptions) {
     this.python = pythonCommand(opts.python, opts.env);
-    this.child = spawn(this.python, ['-m', 'bbio_worker', '--schema', SCHEMA_FILE], {
-      cwd: WORKER_DIR,
+    const files = workerFiles();
+    this.child = spawn(this.python, ['-m', 'bbio_worker', '--schema', files.schema], {
+      cwd: files.dir,
       env: { ...(opts.env ?? process.env), PYTHONDONTWRITEBYTECODE: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

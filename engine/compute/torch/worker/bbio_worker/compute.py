@@ -203,8 +203,13 @@ class TorchWorker:
 
     def generate(self, params: Json) -> Json:
         model = self._model()
-        # a seed gives its own stream; without one, sampling draws from the training stream (startTraining)
-        gen = make_generator(params["seed"], "generate") if "seed" in params else self._training().gen
+        # a seed gives its own stream; without one, sampling draws from the training stream (startTraining);
+        # greedy decoding draws nothing and needs neither
+        gen: Optional[torch.Generator] = None
+        if "seed" in params:
+            gen = make_generator(params["seed"], "generate")
+        elif params["temperature"] > 0:
+            gen = self._training().gen
         completions = []
         with self._with_adapters(params):
             for arr in params["prompts"]:
