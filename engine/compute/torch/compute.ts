@@ -251,12 +251,14 @@ export class TorchCompute implements Compute {
    * strings, so a row keeps decoding past one until EOS or maxNewTokens, and those tokens are thrown away
    * (at most maxNewTokens per row), and each row is decoded once per token here (quadratic in its length).
    */
-  async generate(req: GenerateRequest): Promise<Completion[][]> {
+  async generate(req: GenerateRequest & { eosIds?: readonly number[] }): Promise<Completion[][]> {
     if (req.signal?.aborted) throw new BbioError('E_CANCELLED', 'generation cancelled');
     const eosId = this.options.tokenizer?.eosId ?? -1;
+    // `eosIds`: a checkpoint's own config.json EOS list (infer); the run's tokenizer's EOS otherwise
+    const endIds = req.eosIds ? [...req.eosIds] : eosId >= 0 ? [eosId] : [];
     const r = await this.worker.request('generate', {
       prompts: req.prompts.map(ints), n: req.n, temperature: req.temperature, topP: req.topP, maxNewTokens: req.maxNewTokens,
-      endIds: eosId >= 0 ? [eosId] : [], ...(req.adapters ? { adapters: req.adapters } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}),
+      endIds, ...(req.adapters ? { adapters: req.adapters } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}),
     });
     if (req.signal?.aborted) throw new BbioError('E_CANCELLED', 'generation cancelled');
     return r.completions.map((row) => row.map((c) => this.finish([...decodeInts(c.ids)], [...decodeFloats(c.logprobs)], c.truncated, req.stop)));
@@ -283,6 +285,11 @@ export class TorchCompute implements Compute {
     const shown = finishReason === 'eos' ? ids.slice(0, -1) : ids;
     const full = this.decode(shown);
     return { ids, logprobs, text: cut === undefined ? full : full.slice(0, cut), finishReason };
+  }
+
+  /** The logits of every prompt position, [T·V] row-major, base model only (infer --logprobs). */
+  async promptLogits(ids: readonly number[]): Promise<Float32Array> {
+    return decodeFloats((await this.worker.request('logits', { ids: encodeInts(Int32Array.from(ids), [1, ids.length]) })).logits);
   }
 
   async logprobs(groups: readonly RolloutGroup[], opts: LogprobOptions): Promise<number[][][]> {
