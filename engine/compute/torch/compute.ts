@@ -13,12 +13,12 @@ import * as path from 'node:path';
 import type { BackendInfo } from '../../model/backend';
 import type { LlamaConfig } from '../../model/llama';
 import type { LoraSpec } from '../../model/lora';
-import type { FloatArray, IntArray, ModelResult, ProjectionReport as WireReport, StepOutcome as WireOutcome, TokenBatch as WireBatch, BackendState } from '../../../schemas/generated/compute-protocol';
+import type { BackendState, FloatArray, IntArray, ModelResult, TokenBatch as WireBatch } from '../../../schemas/generated/compute-protocol';
 import { loadLatestCheckpointFiles, saveCheckpointFiles } from '../checkpoint';
 import { BbioError } from '../../util/errors';
 import type { Logger } from '../../util/log';
 import type {
-  Completion, Compute, FinishReason, GenerateRequest, GrpoStepInput, GrpoStepResult, InterferenceEstimate, LoglikResult, LogprobOptions, ProjectionReport,
+  Completion, Compute, FinishReason, GenerateRequest, GrpoStepInput, GrpoStepResult, InterferenceEstimate, LoglikResult, LogprobOptions,
   RestoredCheckpoint, RolloutGroup, SftStepInput, SftStepResult, StepOutcome, TokenBatch, TrainingSpec,
 } from '../types';
 import { decodeFloats, decodeInts, encodeFloats, encodeInts, WorkerProcess } from './worker-process';
@@ -48,6 +48,8 @@ export interface TorchComputeOptions {
  * minutes; 30 minutes only bounds a worker that hangs (a dead one is noticed at once).
  */
 const TIMEOUT_MS = 30 * 60_000;
+/** Importing torch takes seconds, tens on a loaded 2-core machine; two minutes only bounds a worker that hangs. */
+const HELLO_TIMEOUT_MS = 120_000;
 
 const ints = (values: readonly number[]): IntArray => encodeInts(Int32Array.from(values), [values.length]);
 
@@ -66,9 +68,6 @@ function paddedRows(rows: readonly (readonly number[])[], width: number): FloatA
   rows.forEach((r, i) => m.set(r.slice(0, width), i * width));
   return encodeFloats(m, [rows.length, width]);
 }
-
-const outcome = (o: WireOutcome): StepOutcome => o;
-const report = (r: WireReport): ProjectionReport => r;
 
 /** The interface's NaN for a mean or interval that does not exist (JSON carries null). */
 const nan = (rows: (number | null)[][]): number[][] => rows.map((r) => r.map((x) => (x === null ? Number.NaN : x)));
@@ -172,7 +171,7 @@ export class TorchCompute implements Compute {
       flat.set(r, i * width);
     });
     const r = await this.worker.request('pretrain_step', { rows: encodeInts(flat, [rows.length, width]) });
-    return this.track({ loss: r.loss, outcome: outcome(r.outcome) });
+    return this.track({ loss: r.loss, outcome: r.outcome });
   }
 
   async sftStep(input: SftStepInput): Promise<SftStepResult> {
@@ -181,7 +180,7 @@ export class TorchCompute implements Compute {
       weights: [...input.weights],
       ...(input.oloraLambda !== undefined ? { oloraLambda: input.oloraLambda } : {}),
     });
-    return this.track({ outcome: outcome(r.outcome), losses: r.losses, projection: report(r.projection), ...(r.oloraPenalty !== undefined ? { oloraPenalty: r.oloraPenalty } : {}) });
+    return this.track({ outcome: r.outcome, losses: r.losses, projection: r.projection, ...(r.oloraPenalty !== undefined ? { oloraPenalty: r.oloraPenalty } : {}) });
   }
 
   async interference(probes: readonly (readonly TokenBatch[])[], lr: number, adapters: string): Promise<InterferenceEstimate> {
@@ -203,7 +202,7 @@ export class TorchCompute implements Compute {
       maxLen: input.maxLen,
       withStats: input.withStats,
     });
-    return this.track({ outcome: outcome(r.outcome), losses: r.losses, projection: report(r.projection), ...(r.stats ? { stats: r.stats } : {}) });
+    return this.track({ outcome: r.outcome, losses: r.losses, projection: r.projection, ...(r.stats ? { stats: r.stats } : {}) });
   }
 
   async loss(batch: TokenBatch, opts: { adapters?: string } = {}): Promise<number> {
@@ -331,6 +330,3 @@ export async function openTorchCompute(opts: TorchComputeOptions): Promise<Torch
     throw e;
   }
 }
-
-/** Importing torch takes seconds, tens on a loaded 2-core machine; two minutes only bounds a worker that hangs. */
-const HELLO_TIMEOUT_MS = 120_000;
