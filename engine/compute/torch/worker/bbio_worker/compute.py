@@ -1,4 +1,5 @@
-"""The worker's state (model, device, dtype) and one handler per protocol method, named as the methods."""
+"""The worker's state (model, device, dtype, adapter slots, the current training) and one handler per protocol
+method, named as the methods; the maths lives in train.py, projection.py, grpo.py and scoring.py."""
 from __future__ import annotations
 
 import base64
