@@ -85,7 +85,11 @@ export class TorchCompute implements Compute {
     private readonly options: TorchComputeOptions,
     private readonly hello: { python: string; torch: string; cuda: string[] },
   ) {
-    this.info = this.backendInfo(options.device ?? 'auto', options.dtype ?? 'auto');
+    // what the worker will resolve `auto` to (pick_device / pick_dtype in bbio_worker/compute.py), so the line
+    // the manifest records at open names the device; loading the model replaces it with the worker's answer
+    const device = (options.device ?? 'auto') === 'auto' ? (hello.cuda.length ? 'cuda:0' : 'cpu') : options.device!;
+    const dtype = (options.dtype ?? 'auto') === 'auto' && device === 'cpu' ? 'float32' : (options.dtype ?? 'auto');
+    this.info = this.backendInfo(device, dtype);
   }
 
   private backendInfo(device: string, dtype: string): BackendInfo {

@@ -61,7 +61,7 @@ test('openCompute auto: torch when the configured Python imports it, else wasm n
   const withTorch = await openCompute({ backend: 'auto', workers: 1, device: 'cpu', dtype: 'auto' }, { log, python: PYTHON });
   t.after(() => withTorch.dispose());
   assert.equal(withTorch.describe().kind, 'torch');
-  assert.match(withTorch.describe().reason, /^auto: \/usr\/bin\/python3 imports torch; Python 3\.\d+.*torch \d+\.\d+.*device cpu, dtype auto/);
+  assert.match(withTorch.describe().reason, /^auto: \/usr\/bin\/python3 imports torch; Python 3\.\d+.*torch \d+\.\d+.*device cpu, dtype float32/);
   assert.equal(lines.length, 1);
   assert.match(lines[0]!, /^backend: torch/);
 
