@@ -76,6 +76,7 @@ const CODES: Record<WorkerError['code'], ErrorCode> = {
   E_PROTOCOL: 'E_BACKEND', E_CHECKPOINT: 'E_CHECKPOINT', E_MODEL_DIMS: 'E_MODEL_DIMS', E_USAGE: 'E_USAGE', E_NAN: 'E_NAN', E_BACKEND: 'E_BACKEND', E_INTERNAL: 'E_BACKEND',
 };
 
+const DIED_HINT = 'the worker stopped mid-stage (killed, out of memory, or a crash inside torch: see its stderr above); `balancedbio run FILE --resume RUN_DIR` continues from the last checkpoint';
 const HINT = 'check that balancedbio.python (or BALANCEDBIO_PYTHON) names a Python that can `import torch`; on Debian: apt-get install python3-torch libopenblas0-pthread and use /usr/bin/python3';
 
 export function pythonCommand(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -118,6 +119,8 @@ export class WorkerProcess {
   /** Set once the worker can take no more requests (exited, failed to start, killed as hung). */
   private failure: BbioError | undefined;
   private readonly exited: Promise<void>;
+  /** Whether the worker has answered a request successfully (it imported torch and serves). */
+  private started = false;
   /** The first write error (EPIPE), kept as the cause of the exit error that follows it. */
   private stdinError: Error | undefined;
 
@@ -146,7 +149,9 @@ export class WorkerProcess {
     });
     this.child.on('close', (code, signal) => {
       const how = signal ? `signal ${signal}` : `status ${code}`;
-      this.fail(new BbioError('E_BACKEND', `the torch worker (${this.python}) exited with ${how}${this.stderrText()}`, {}, HINT, { cause: this.stdinError }));
+      // a worker that started and then died (killed, out of memory, a crash in torch) is not a setup problem
+      const hint = this.started ? DIED_HINT : HINT;
+      this.fail(new BbioError('E_BACKEND', `the torch worker (${this.python}) exited with ${how}${this.stderrText()}`, {}, hint, { cause: this.stdinError }));
     });
   }
 
@@ -196,6 +201,7 @@ export class WorkerProcess {
       return;
     }
     if (res.ok) {
+      this.started = true;
       const p = this.take(res.id);
       p?.resolve(res.result);
       return;
