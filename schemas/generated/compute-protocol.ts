@@ -250,6 +250,10 @@ export interface GenerateRequest {
      */
     n: number;
     /**
+     * Rows decoded together with one KV cache: whole groups of n rows, at least one prompt per batch, the shortest prompts together (default 8, as engine/model/decode.ts).
+     */
+    batchRows?: number;
+    /**
      * 0 = greedy.
      */
     temperature: number;

@@ -260,7 +260,7 @@ export class TorchCompute implements Compute {
     // `eosIds`: a checkpoint's own config.json EOS list (infer); the run's tokenizer's EOS otherwise
     const endIds = req.eosIds ? [...req.eosIds] : eosId >= 0 ? [eosId] : [];
     const r = await this.worker.request('generate', {
-      prompts: req.prompts.map(ints), n: req.n, temperature: req.temperature, topP: req.topP, maxNewTokens: req.maxNewTokens,
+      prompts: req.prompts.map(ints), n: req.n, batchRows: req.batchRows ?? 8, temperature: req.temperature, topP: req.topP, maxNewTokens: req.maxNewTokens,
       endIds, ...(req.adapters ? { adapters: req.adapters } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}),
     });
     if (req.signal?.aborted) throw new BbioError('E_CANCELLED', 'generation cancelled');

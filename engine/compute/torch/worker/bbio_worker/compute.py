@@ -13,7 +13,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Sequence
 import torch
 
 from .errors import WorkerError
-from .generate import generate
+from .generate import generate_batch
 from .grpo import completion_mask, group_entropy, group_token_logps, grpo_loss, grpo_stats
 from .lora import LoraAdapter, LoraSpec, active_adapters, create_adapter, load_adapters, save_adapters
 from .model import Llama, build_model, init_weights, load_model, next_token_loss, normalize_config, save_model
@@ -211,17 +211,23 @@ class TorchWorker:
             gen = make_generator(params["seed"], "generate")
         elif params["temperature"] > 0:
             gen = self._training().gen
-        completions = []
+        prompts = [self._ids(arr, rank=1).tolist() for arr in params["prompts"]]
+        n = int(params["n"])
+        # whole groups of n rows per batch, at least one prompt, shortest prompts together (a short lockstep
+        # part), as engine/model/decode.ts decodePrompts batches them
+        per_batch = max(1, int(params.get("batchRows", 8)) // n)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        out: List[List[Json]] = [[] for _ in prompts]
         with self._with_adapters(params):
-            for arr in params["prompts"]:
-                prompt = self._ids(arr, rank=1).tolist()
-                row = []
-                for _ in range(params["n"]):
-                    c = generate(model, prompt, params["maxNewTokens"], params["temperature"], params["topP"], params["endIds"], gen)
-                    lp = torch.tensor(c.logprobs, dtype=torch.float32)
-                    row.append({"ids": encode_ints(c.ids), "logprobs": encode_floats([len(c.ids)], tensor_bytes(lp)), "truncated": c.truncated})
-                completions.append(row)
-        return {"completions": completions}
+            for s in range(0, len(order), per_batch):
+                idx = order[s : s + per_batch]
+                rows = generate_batch(model, [prompts[i] for i in idx for _ in range(n)], params["maxNewTokens"], params["temperature"],
+                                      params["topP"], params["endIds"], gen)
+                for k, i in enumerate(idx):
+                    for c in rows[k * n : (k + 1) * n]:
+                        lp = torch.tensor(c.logprobs, dtype=torch.float32)
+                        out[i].append({"ids": encode_ints(c.ids), "logprobs": encode_floats([len(c.ids)], tensor_bytes(lp)), "truncated": c.truncated})
+        return {"completions": out}
 
     def shutdown(self, _: Json) -> Json:
         return {}

@@ -67,3 +67,50 @@ def generate(model: Llama, prompt: Sequence[int], max_new_tokens: int, temperatu
         if len(out) >= limit:
             return Completion(out, True, logprobs)
         logits = model(torch.tensor([[tok]], device=device), cache)[0, -1]  # [V]
+
+
+@torch.no_grad()
+def generate_batch(model: Llama, prompts: Sequence[Sequence[int]], max_new_tokens: int, temperature: float, top_p: float,
+                   end_ids: Sequence[int], generator: Optional[torch.Generator]) -> List[Completion]:
+    """Rows decoded together with one KV cache, in lockstep as engine/model/decode.ts does: the shortest prompt's
+    tokens are fed at once, then one position per step; a row still inside its prompt feeds its next prompt
+    token, a row past it picks. Every row past its prompt picks at every step, finished or not (a finished
+    row's pick is filler, discarded), so a row's draws do not depend on when the others finish, and the batch
+    stays rectangular without padding. Same completions as `generate` row by row for greedy decoding."""
+    ctx = model.config["max_position_embeddings"]
+    device = model.model.embed_tokens.weight.device
+    if any(not p for p in prompts):
+        raise WorkerError("E_USAGE", "cannot generate from an empty prompt")
+    # a prompt longer than the context keeps its last tokens, leaving room for one new token
+    kept = [list(p)[max(0, len(p) - (ctx - 1)):] for p in prompts]
+    limits = [max(0, min(max_new_tokens, ctx - len(p))) for p in kept]
+    ids: List[List[int]] = [[] for _ in kept]
+    logprobs: List[List[float]] = [[] for _ in kept]
+    # None: still decoding; True: truncated (max_new_tokens or the context); False: ended by an end id
+    truncated: List[Optional[bool]] = [True if limit == 0 else None for limit in limits]
+    ends = set(end_ids)
+    l_min = min(len(p) for p in kept)
+    total = max(len(p) + limit for p, limit in zip(kept, limits))
+    cache = KvCache()
+    logits = model(torch.tensor([p[:l_min] for p in kept], device=device), cache)[:, -1].float()  # [B, V]
+    pos = l_min
+    while pos < total and any(t is None for t in truncated):
+        fed: List[int] = []
+        for b, prompt in enumerate(kept):
+            if pos < len(prompt):
+                fed.append(prompt[pos])  # still inside this row's prompt: no pick
+                continue
+            tok = pick_token(logits[b], temperature, top_p, generator)
+            fed.append(tok)
+            if truncated[b] is None:
+                ids[b].append(tok)
+                logprobs[b].append(token_logprob(logits[b], temperature, tok))
+                if tok in ends:
+                    truncated[b] = False  # the end id stays in the completion, as in `generate`
+                elif len(ids[b]) >= limits[b]:
+                    truncated[b] = True
+        if all(t is not None for t in truncated) or pos + 1 >= ctx:
+            break
+        logits = model(torch.tensor(fed, device=device).unsqueeze(1), cache)[:, -1].float()  # [B, V]
+        pos += 1
+    return [Completion(i, t is not False, lp) for i, t, lp in zip(ids, truncated, logprobs)]
