@@ -38,8 +38,9 @@ function ontologyPaths(settings: Settings): string[] {
 export async function startLanguageClient(context: vscode.ExtensionContext, log: Log, settings: Settings): Promise<{ client: LanguageClient; api: ServerApi }> {
   const module = context.asAbsolutePath(path.join('dist', 'server.js'));
   // The backend preference travels as an environment variable to the server and the engine processes it
-  // spawns (the run protocol has no backend field); the experiment's own model.backend still wins.
-  const env = { ...process.env, BALANCEDBIO_BACKEND: settings.backend };
+  // spawns (the run protocol has no backend field); the experiment's own model.backend still wins. The
+  // torch backend's interpreter travels the same way (pythonCommand in engine/compute/torch/worker-process.ts).
+  const env = { ...process.env, BALANCEDBIO_BACKEND: settings.backend, ...(settings.python ? { BALANCEDBIO_PYTHON: settings.python } : {}) };
   const serverOptions: ServerOptions = {
     run: { module, transport: TransportKind.ipc, options: { env } },
     debug: { module, transport: TransportKind.ipc, options: { env, execArgv: ['--nolazy', '--inspect=6019'] } },

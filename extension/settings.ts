@@ -3,10 +3,12 @@ import path from 'node:path';
 import * as vscode from 'vscode';
 import type { LogLevel } from './log';
 
-export type BackendPreference = 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu';
+export type BackendPreference = 'auto' | 'torch' | 'gpu' | 'native' | 'wasm' | 'cpu';
 
 export interface Settings {
   backend: BackendPreference;
+  /** `balancedbio.python`: the torch backend's interpreter ('' = BALANCEDBIO_PYTHON, else python3). */
+  python: string;
   runsDirectory: string;
   ontologySources: string[];
   /** `balancedbio.allowedPaths`: folders experiments may reach besides their workspace folder. */
@@ -20,6 +22,7 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
   const c = vscode.workspace.getConfiguration('balancedbio', scope);
   return {
     backend: c.get<BackendPreference>('engine.backend', 'auto'),
+    python: c.get<string>('python', ''),
     runsDirectory: c.get<string>('runs.directory', 'runs'),
     ontologySources: c.get<string[]>('ontology.sources', []),
     allowedPaths: c.get<string[]>('allowedPaths', []).filter((p) => path.isAbsolute(p)),

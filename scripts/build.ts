@@ -3,9 +3,11 @@
  *   dist/extension.js  VS Code client (vscode is provided by the host)
  *   dist/server.js     language server (also started by `balancedbio lsp --stdio`)
  *   dist/cli.js        engine CLI (bin/balancedbio.js loads it)
- * plus the tfjs wasm binaries next to them, and the webview assets. `--watch` rebuilds on change.
+ * plus the tfjs wasm binaries next to them, the torch worker's Python package with its protocol schema
+ * (dist/torch-worker/, found by engine/compute/torch/worker-process.ts), and the webview assets. `--watch`
+ * rebuilds on change.
  */
-import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
@@ -27,6 +29,14 @@ const ENTRIES: { in: string; out: string }[] = [
 async function copyWasm(): Promise<void> {
   const dir = path.join(ROOT, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
   for (const f of await readdir(dir)) if (f.endsWith('.wasm')) await copyFile(path.join(dir, f), path.join(DIST, f));
+}
+
+/** The worker's package (without its tests and bytecode) and the protocol schema it validates requests against. */
+async function copyTorchWorker(): Promise<void> {
+  const out = path.join(DIST, 'torch-worker');
+  await rm(out, { recursive: true, force: true });
+  await cp(path.join(ROOT, 'engine/compute/torch/worker/bbio_worker'), path.join(out, 'bbio_worker'), { recursive: true, filter: (src) => !src.includes('__pycache__') });
+  await copyFile(path.join(ROOT, 'schemas/compute-protocol.schema.json'), path.join(out, 'compute-protocol.schema.json'));
 }
 
 async function main(): Promise<void> {
@@ -54,6 +64,7 @@ async function main(): Promise<void> {
     ? { entryPoints: [webview], outfile: path.join(DIST, 'webview.js'), bundle: true, platform: 'browser', target: 'es2022', format: 'iife', sourcemap: true, minify: production, logLevel: 'warning', loader: { '.css': 'css' } }
     : undefined;
   await copyWasm();
+  await copyTorchWorker();
   if (watch) {
     const ctx = await esbuild.context(options);
     const wctx = webviewOptions ? await esbuild.context(webviewOptions) : undefined;

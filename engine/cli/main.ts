@@ -3,6 +3,7 @@
  * (invalid experiment, usage error, unreadable or locked run). Results go to stdout, progress and logs to
  * stderr, so `--json` output can be piped.
  */
+import { MODEL_BACKENDS, type ModelBackend } from '../model/backend';
 import { Command, CommanderError, Option } from 'commander';
 import { BbioError, toBbioError } from '../util/errors';
 import { runInfer } from './commands/infer';
@@ -65,10 +66,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--allow-path <dir>', 'also allow paths inside this folder (repeatable)', collect, [])
     .addOption(new Option('--parallel <n>', 'for a file with variants: run N variants at once, each in a child process (default: sweep.parallel)').argParser(Number))
     .addOption(new Option('--executor <name>', 'where to run: local, or slurm (a sweep as one sbatch job array; see the file\'s slurm: block). Default: the file\'s executor').choices(['local', 'slurm']))
+    .addOption(new Option('--backend <name>', 'compute backend, overriding the file\'s model.backend (torch: the PyTorch worker)').choices([...MODEL_BACKENDS]))
     .addOption(new Option('--sweep-dir <dir>', 'internal: the sweep folder of --variant').hideHelp())
     .addOption(new Option('--variant <name>', 'internal: run only this variant of the sweep in --sweep-dir').hideHelp())
     .addHelpText('after', '\nA file with `variants:` runs every variant as its own run in runs/<stamp>-<name>-sweep/ and writes a sweep report;\n--resume then takes the sweep folder and continues the unfinished variants.')
-    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean; parallel?: number; executor?: string; sweepDir?: string; variant?: string; workspace?: string; allowPath: string[] }, cmd: Command) =>
+    .action(async (file: string, o: { stages?: string; resume?: string; stepsScale: number; json: boolean; parallel?: number; executor?: string; backend?: ModelBackend; sweepDir?: string; variant?: string; workspace?: string; allowPath: string[] }, cmd: Command) =>
       setExit(await runRun(file, { ...o, version: version(), stepsScaleGiven: cmd.getOptionValueSource('stepsScale') !== 'default' }, io)));
 
   program
@@ -132,10 +134,11 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(new Option('--temperature <t>', '0 = greedy').default(0).argParser(Number))
     .addOption(new Option('--seed <n>', 'sampling seed').default(0).argParser(Number))
     .option('--logprobs', 'print log-probabilities over the vocabulary at every prompt position as JSON', false)
-    .action(async (o: { model: string; revision: string; prompt?: string; promptIds?: string; chat?: string; showPrompt: boolean; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean }) => {
+    .addOption(new Option('--backend <name>', 'compute backend (torch: the PyTorch worker)').choices([...MODEL_BACKENDS]).default('auto'))
+    .action(async (o: { model: string; revision: string; prompt?: string; promptIds?: string; chat?: string; showPrompt: boolean; maxNewTokens: number; temperature: number; seed: number; logprobs: boolean; backend: ModelBackend }) => {
       const promptIds = o.promptIds?.split(',').map((x) => Number(x.trim()));
       if (promptIds?.some((x) => !Number.isInteger(x))) throw new BbioError('E_USAGE', `--prompt-ids must be comma-separated integers, got "${o.promptIds}"`);
-      setExit(await runInfer({ model: o.model, revision: o.revision, cwd: io.cwd, ...(io.env ? { env: io.env } : {}), ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), ...(o.chat !== undefined ? { chat: o.chat } : {}), showPrompt: o.showPrompt, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
+      setExit(await runInfer({ model: o.model, revision: o.revision, cwd: io.cwd, ...(io.env ? { env: io.env } : {}), ...(o.prompt !== undefined ? { prompt: o.prompt } : {}), ...(promptIds ? { promptIds } : {}), ...(o.chat !== undefined ? { chat: o.chat } : {}), showPrompt: o.showPrompt, maxNewTokens: o.maxNewTokens, temperature: o.temperature, seed: o.seed, logprobs: o.logprobs, backend: o.backend, log: createLogger({ write: (l) => io.err(l) }) }, (l) => io.out(l)));
     });
 
   const runs = program.command('runs').description('inspect the run store');
@@ -176,9 +179,9 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--subjects <list>', 'comma-separated subjects to keep, e.g. anatomy,medical_genetics')
     .addOption(new Option('--shots <k>', 'few-shot examples: from <subject>_dev.csv for MMLU (default: the run\'s eval.few_shot, or 5), other tasks sample other documents of the file (default 0)').argParser(Number))
     .addOption(new Option('--max-items <n>', 'items per suite or subject (0 = all)').argParser(Number))
-    .addOption(new Option('--backend <name>', 'tensor backend').choices(['auto', 'gpu', 'native', 'wasm', 'cpu']).default('auto'))
+    .addOption(new Option('--backend <name>', 'compute backend (torch: the PyTorch worker)').choices([...MODEL_BACKENDS]).default('auto'))
     .option('--json', 'machine-readable output', false)
-    .action(async (o: { model?: string; revision: string; task?: string; data?: string; responses?: string; limit?: number; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu'; json: boolean }) => setExit(await runEvalCommand(o, io)));
+    .action(async (o: { model?: string; revision: string; task?: string; data?: string; responses?: string; limit?: number; mmlu?: string; subjects?: string; shots?: number; maxItems?: number; backend: ModelBackend; json: boolean }) => setExit(await runEvalCommand(o, io)));
 
   program
     .command('export')

@@ -59,21 +59,35 @@ function sha256(bytes: Buffer): string {
  * (never fewer than two, see MIN_KEEP).
  */
 export async function saveCheckpoint<S>(dir: string, data: CheckpointData<S>, opts: { keep?: number } = {}): Promise<string> {
+  return saveCheckpointFiles(dir, {
+    step: data.step,
+    state: data.state,
+    write: async (tmp) => {
+      await writeFileAtomic(path.join(tmp, FILES.params), serializeSafetensors(data.params, { format: 'pt' }));
+      await writeFileAtomic(path.join(tmp, FILES.optimizer), serializeSafetensors(data.optimizer, { format: 'pt' }));
+    },
+  }, opts);
+}
+
+/**
+ * The same atomic folder, manifest and `keep` for a backend that writes its own tensor files (the torch
+ * worker writes params.safetensors and optimizer.safetensors itself: its tensors never cross the pipe).
+ * `write` fills the temporary folder; its `state` (called after `write`) is merged into state.json, and every
+ * file in the folder gets a sha256 in the manifest.
+ */
+export async function saveCheckpointFiles<S>(dir: string, data: { step: number; state: S | (() => S); write: (tmp: string) => Promise<void> }, opts: { keep?: number } = {}): Promise<string> {
   await fs.promises.mkdir(dir, { recursive: true });
   const name = stepDirName(data.step);
   const final = path.join(dir, name);
   const tmp = path.join(dir, `.${name}.tmp-${process.pid}`);
   await fs.promises.rm(tmp, { recursive: true, force: true });
   await fs.promises.mkdir(tmp);
-  const files: Record<string, Buffer> = {
-    [FILES.params]: serializeSafetensors(data.params, { format: 'pt' }),
-    [FILES.optimizer]: serializeSafetensors(data.optimizer, { format: 'pt' }),
-    [FILES.state]: Buffer.from(JSON.stringify({ step: data.step, state: data.state }) + '\n'),
-  };
+  await data.write(tmp);
+  const state = typeof data.state === 'function' ? (data.state as () => S)() : data.state;
+  await writeFileAtomic(path.join(tmp, FILES.state), JSON.stringify({ step: data.step, state }) + '\n');
   const manifest: CheckpointManifest = { version: 1, step: data.step, sha256: {} };
-  for (const [file, bytes] of Object.entries(files)) {
-    await writeFileAtomic(path.join(tmp, file), bytes);
-    manifest.sha256[file] = sha256(bytes);
+  for (const file of (await fs.promises.readdir(tmp)).sort()) {
+    manifest.sha256[file] = sha256(await fs.promises.readFile(path.join(tmp, file)));
   }
   await writeFileAtomic(path.join(tmp, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
   await fs.promises.rm(final, { recursive: true, force: true });
@@ -87,8 +101,8 @@ export async function saveCheckpoint<S>(dir: string, data: CheckpointData<S>, op
   return final;
 }
 
-/** Reads one checkpoint folder, verifying every file against its manifest; throws a message on any mismatch. */
-function readVerified<S>(ck: string): CheckpointData<S> {
+/** A reader of one checkpoint folder's files that checks each against the folder's manifest; throws a message on any mismatch. */
+function verifiedReader(ck: string): (file: string) => Buffer {
   const manifestFile = path.join(ck, MANIFEST);
   let manifest: CheckpointManifest | undefined;
   if (fs.existsSync(manifestFile)) {
@@ -96,13 +110,18 @@ function readVerified<S>(ck: string): CheckpointData<S> {
     if (manifest.version !== 1 || typeof manifest.sha256 !== 'object' || manifest.sha256 === null) throw new Error(`${MANIFEST} has an unexpected structure`);
   }
   // a folder without a manifest was written before checksums existed: it loads unverified
-  const read = (file: string): Buffer => {
+  return (file: string): Buffer => {
     const bytes = fs.readFileSync(path.join(ck, file));
     const want = manifest?.sha256[file];
     if (manifest && want === undefined) throw new Error(`${MANIFEST} has no checksum for ${file}`);
     if (want !== undefined && sha256(bytes) !== want) throw new Error(`${file} does not match its sha256 in ${MANIFEST} (the file was damaged after it was written)`);
     return bytes;
   };
+}
+
+/** Reads one checkpoint folder, verifying every file against its manifest; throws a message on any mismatch. */
+function readVerified<S>(ck: string): CheckpointData<S> {
+  const read = verifiedReader(ck);
   const st = JSON.parse(read(FILES.state).toString('utf8')) as { step: number; state: S };
   return {
     step: st.step,
@@ -112,11 +131,27 @@ function readVerified<S>(ck: string): CheckpointData<S> {
   };
 }
 
+/** Verifies every file of a folder written by saveCheckpointFiles and reads its state; the tensors stay in their files. */
+function readVerifiedFiles<S>(ck: string): { step: number; state: S } {
+  const read = verifiedReader(ck);
+  for (const file of [FILES.params, FILES.optimizer]) read(file);
+  return JSON.parse(read(FILES.state).toString('utf8')) as { step: number; state: S };
+}
+
 /**
  * The checkpoint latest.json points at or, when that one does not verify, the newest older one that does
  * (with the rejected ones listed); null when there is no checkpoint. Throws E_CHECKPOINT when none verifies.
  */
 export function loadLatestCheckpoint<S = Record<string, unknown>>(dir: string): LoadedCheckpoint<S> | null {
+  return newestVerified(dir, (ck) => readVerified<S>(ck));
+}
+
+/** As loadLatestCheckpoint for a folder written by saveCheckpointFiles: verified, its tensor files left for the backend to read. */
+export function loadLatestCheckpointFiles<S = Record<string, unknown>>(dir: string): { step: number; state: S; dir: string; rejected: { dir: string; problem: string }[] } | null {
+  return newestVerified(dir, (ck) => readVerifiedFiles<S>(ck));
+}
+
+function newestVerified<T>(dir: string, read: (ck: string) => T): (T & { dir: string; rejected: { dir: string; problem: string }[] }) | null {
   const latestFile = path.join(dir, LATEST);
   if (!fs.existsSync(latestFile)) return null;
   const rejected: { dir: string; problem: string }[] = [];
@@ -130,7 +165,7 @@ export function loadLatestCheckpoint<S = Record<string, unknown>>(dir: string): 
   for (const name of latest ? [latest, ...older] : older) {
     const ck = path.join(dir, name);
     try {
-      return { ...readVerified<S>(ck), dir: ck, rejected };
+      return { ...read(ck), dir: ck, rejected };
     } catch (e) {
       rejected.push({ dir: ck, problem: (e as Error).message });
     }

@@ -1,11 +1,16 @@
 /**
- * Opening a compute backend for a stage or command: the backend the experiment asks for (model.backend,
- * `auto` explained in one log line by selectBackend), recorded in manifest.json by the caller.
+ * Opening a compute backend for a stage or command: the backend the experiment asks for (model.backend),
+ * recorded in manifest.json by the caller. `auto` prefers torch when the configured Python (pythonCommand:
+ * balancedbio.python, BALANCEDBIO_PYTHON, python3) imports torch, else the TensorFlow.js order of
+ * selectBackend, and says which and why in one log line either way.
  */
 import type { Experiment } from '../../schemas/generated/experiment';
 import { selectBackend } from '../model/backend';
+import { BbioError } from '../util/errors';
 import type { Logger } from '../util/log';
 import { TfjsCompute, type TfjsComputeOptions } from './tfjs/compute';
+import { openTorchCompute, type TorchDtype } from './torch/compute';
+import { pythonCommand } from './torch/worker-process';
 import type { Compute } from './types';
 
 export type { Compute } from './types';
@@ -13,12 +18,38 @@ export type { Compute } from './types';
 export interface OpenComputeOptions {
   log: Logger;
   tokenizer?: TfjsComputeOptions['tokenizer'];
+  /** The `balancedbio.python` setting, when the caller has one; else BALANCEDBIO_PYTHON, else python3. */
+  python?: string;
+  env?: NodeJS.ProcessEnv;
 }
 
-/** How a stage gets its backend; stages take one so tests can hand them a fake. */
-export type ComputeFactory = (model: Pick<Experiment['model'], 'backend' | 'workers'>, opts: OpenComputeOptions) => Promise<Compute>;
+/** What of model: a stage's config passes it whole; commands pass backend and workers (device and dtype default to auto). */
+export type ModelChoice = Pick<Experiment['model'], 'backend' | 'workers'> & Partial<Pick<Experiment['model'], 'device' | 'dtype'>>;
 
-export async function openCompute(model: Pick<Experiment['model'], 'backend' | 'workers'>, opts: OpenComputeOptions): Promise<Compute> {
-  const backend = await selectBackend(model.backend, { log: opts.log });
+/** How a stage gets its backend; stages take one so tests can hand them a fake. */
+export type ComputeFactory = (model: ModelChoice, opts: OpenComputeOptions) => Promise<Compute>;
+
+/** First line of an error, for the one-line reason. */
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return (msg.split('\n')[0] ?? msg).slice(0, 200);
+}
+
+export async function openCompute(model: ModelChoice, opts: OpenComputeOptions): Promise<Compute> {
+  const env = opts.env ?? process.env;
+  const python = pythonCommand(opts.python, env);
+  const torch = (why: string) =>
+    openTorchCompute({ log: opts.log, python, env, device: model.device ?? 'auto', dtype: (model.dtype ?? 'auto') as TorchDtype, why, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });
+  if (model.backend === 'torch') return torch('requested by model.backend: torch');
+  const tried: string[] = [];
+  if (model.backend === 'auto') {
+    try {
+      return await torch(`auto: ${python} imports torch`);
+    } catch (e) {
+      if (!(e instanceof BbioError)) throw e;
+      tried.push(`torch unavailable (${firstLine(e).replace(/^torch worker: /, '')})`);
+    }
+  }
+  const backend = await selectBackend(model.backend, { log: opts.log, tried });
   return new TfjsCompute({ backend, log: opts.log, workers: model.workers, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });
 }

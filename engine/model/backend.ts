@@ -13,12 +13,16 @@ import type { Logger } from '../util/log';
 
 export type BackendChoice = 'auto' | 'gpu' | 'native' | 'wasm' | 'cpu';
 
+/** model.backend / --backend: the TensorFlow.js choices plus `torch`, the PyTorch worker (engine/compute/torch/). */
+export const MODEL_BACKENDS = ['auto', 'torch', 'gpu', 'native', 'wasm', 'cpu'] as const;
+export type ModelBackend = (typeof MODEL_BACKENDS)[number];
+
 /** What the run manifest and the first event record about the backend. */
 export interface BackendInfo {
-  /** tfjs backend name actually in use: 'tensorflow' (node/node-gpu), 'wasm' or 'cpu'. */
+  /** tfjs backend name actually in use: 'tensorflow' (node/node-gpu), 'wasm' or 'cpu'; 'torch' for the PyTorch worker. */
   name: string;
-  /** Which choice produced it: gpu | native | wasm | cpu. */
-  kind: Exclude<BackendChoice, 'auto'>;
+  /** Which choice produced it: gpu | native | wasm | cpu, or torch (the PyTorch worker, compute/torch/). */
+  kind: Exclude<BackendChoice, 'auto'> | 'torch';
   /** One sentence: why this backend (what was tried before it and why that failed). */
   reason: string;
   /** Threads the backend computes with (wasm is single-threaded under Node). */
@@ -31,6 +35,8 @@ export interface SelectBackendOptions {
   log: Logger;
   /** Overrides where the wasm binaries are looked for (tests). */
   wasmDir?: string;
+  /** Backends `auto` tried before the TensorFlow.js ones and why they failed (torch), for the one log line. */
+  tried?: string[];
 }
 
 const WASM_FILES = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
@@ -136,7 +142,7 @@ export async function selectBackend(choice: BackendChoice, opts: SelectBackendOp
     cpu: cpuAttempt(),
   };
   const order: Attempt[] = choice === 'auto' ? [all.gpu, all.native, all.wasm, all.cpu] : [all[choice]];
-  const failures: string[] = [];
+  const failures: string[] = [...(opts.tried ?? [])];
   for (const attempt of order) {
     try {
       const got = await attempt.activate();

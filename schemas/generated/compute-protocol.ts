@@ -18,6 +18,17 @@ export type Request =
   | LogitsRequest
   | LossRequest
   | GenerateRequest
+  | ParameterCountRequest
+  | StartTrainingRequest
+  | PretrainStepRequest
+  | SftStepRequest
+  | InterferenceRequest
+  | GrpoStepRequest
+  | LogprobsRequest
+  | EntropyRequest
+  | ScoreContinuationsRequest
+  | SaveCheckpointRequest
+  | LoadCheckpointRequest
   | ShutdownRequest;
 /**
  * Chosen by the engine, unique per worker process; the response carries it back.
@@ -28,9 +39,37 @@ export type RequestId = number;
  */
 export type Slot = string;
 /**
+ * What trains: the whole model, or the adapters of one slot.
+ */
+export type TrainTarget =
+  | {
+      kind: "model";
+    }
+  | {
+      kind: "adapters";
+      slot: Slot;
+    };
+/**
  * Worker → engine: the result of the request with the same id, or its error.
  */
 export type Response = OkResponse | ErrorResponse;
+/**
+ * Outcome of one optimiser step (engine/compute/types.ts StepOutcome); a rejected step leaves weights and moments untouched.
+ */
+export type StepOutcome =
+  | {
+      applied: true;
+      step: number;
+      lr: number;
+      gradNorm: number;
+      clipCoef: number;
+    }
+  | {
+      applied: false;
+      step: number;
+      badTensor: string;
+      badSteps: number;
+    };
 
 /**
  * First request: the worker reports its Python, torch and devices.
@@ -196,7 +235,7 @@ export interface FloatArray {
   data: string;
 }
 /**
- * Completions of each prompt with the KV cache: greedy at temperature 0, else sampled from softmax(logits / temperature) restricted to the top-p nucleus (Holtzman et al. 2020). A prompt longer than the context keeps its last tokens, leaving room for one new token. A completion ends at an EOS or stop id (not included), or is truncated at maxNewTokens or the context. Stop strings are matched by the engine on the decoded text.
+ * Completions of each prompt with the KV cache: greedy at temperature 0, else sampled from softmax(logits / temperature) restricted to the top-p nucleus (Holtzman et al. 2020). A prompt longer than the context keeps its last tokens, leaving room for one new token. A completion ends at an EOS or stop id (kept as its last id), or is truncated at maxNewTokens or the context. Stop strings are matched by the engine on the decoded text.
  */
 export interface GenerateRequest {
   id: RequestId;
@@ -211,6 +250,10 @@ export interface GenerateRequest {
      */
     n: number;
     /**
+     * Rows decoded together with one KV cache: whole groups of n rows, at least one prompt per batch, the shortest prompts together (default 8, as engine/model/decode.ts).
+     */
+    batchRows?: number;
+    /**
      * 0 = greedy.
      */
     temperature: number;
@@ -222,10 +265,280 @@ export interface GenerateRequest {
     endIds: number[];
     adapters?: Slot;
     /**
-     * Sampling stream: torch's generator seeded with it (greedy decoding draws nothing).
+     * Sampling stream: the worker's torch.Generator seeded from (seed, 'generate'); absent: the training stream of start_training. Greedy decoding draws nothing.
      */
-    seed: number;
+    seed?: number;
   };
+}
+/**
+ * Number of trainable values in a slot's adapters or the model.
+ */
+export interface ParameterCountRequest {
+  id: RequestId;
+  method: "parameter_count";
+  params: {
+    target: TrainTarget;
+  };
+}
+/**
+ * Starts training a target (replacing any earlier training): fresh AdamW moments, step 0, the random stream, the projection's state.
+ */
+export interface StartTrainingRequest {
+  id: RequestId;
+  method: "start_training";
+  params: TrainingSpec;
+}
+/**
+ * What the trainer optimises, and how (engine/compute/types.ts TrainingSpec): AdamW with a schedule, global-norm clip, NaN guard.
+ */
+export interface TrainingSpec {
+  params: TrainTarget;
+  /**
+   * Learning rate: linear warm-up then cosine, linear or constant decay to minLrRatio · peak (engine/compute/schedule.ts).
+   */
+  schedule: {
+    peak: number;
+    warmupSteps: number;
+    totalSteps: number;
+    shape: "cosine" | "linear" | "constant";
+    minLrRatio: number;
+  };
+  /**
+   * AdamW hyper-parameters (engine/compute/adamw.ts).
+   */
+  adam: {
+    beta1: number;
+    beta2: number;
+    eps: number;
+    weightDecay: number;
+  };
+  /**
+   * Which tensors get weight decay: matrices only (nanoGPT / Hugging Face), all, or none.
+   */
+  decay: "matrices" | "all" | "none";
+  /**
+   * Global-norm clip (0 = off).
+   */
+  gradClip: number;
+  /**
+   * Consecutive rejected (non-finite) steps before E_NAN (default 5).
+   */
+  maxBadSteps?: number;
+  /**
+   * The training random stream (dropout masks, PCGrad's order, sampling without a seed): the worker's own torch.Generator seeded from (seed, stream), not the engine's rng, so torch and wasm runs of one seed draw different (each reproducible) numbers.
+   */
+  rng: {
+    seed: number;
+    stream: string;
+  };
+  /**
+   * The gradient projection of SFT and GRPO steps; absent = none.
+   */
+  projection?: {
+    method: "none" | "pcgrad" | "subspace";
+    scope: "global" | "per_matrix";
+    subspace?: {
+      energy: number;
+      window: number;
+      refreshEvery: number;
+      maxRank: number;
+    };
+    capabilities: number;
+  };
+}
+/**
+ * One step of next-token training of the whole model on packed windows of T+1 tokens (rows [B, T+1]; a plain mean over the B·T targets).
+ */
+export interface PretrainStepRequest {
+  id: RequestId;
+  method: "pretrain_step";
+  params: {
+    rows: IntArray;
+  };
+}
+/**
+ * One multi-capability SFT step: per capability, the mean gradient over its micro-batches (w.r.t. its own adapters when `trainable` names them, else every adapter of the slot; every adapter takes part in the forward, with LoRA dropout from the training stream), then the projection, the weighted sum Σ_c w_c g̃_c, the O-LoRA penalty's gradient when oloraLambda is set, and one AdamW step.
+ */
+export interface SftStepRequest {
+  id: RequestId;
+  method: "sft_step";
+  params: {
+    capabilities: {
+      batches: TokenBatch[];
+      /**
+       * Adapter names this capability's gradient updates.
+       */
+      trainable?: string[];
+    }[];
+    /**
+     * Normalised capability weights w_c.
+     */
+    weights: number[];
+    /**
+     * O-LoRA penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F over the slot's adapters (Wang et al. 2023).
+     */
+    oloraLambda?: number;
+  };
+}
+/**
+ * A next-token batch (engine/compute/types.ts TokenBatch): inputs, targets and weights all [B, T]; the weights sum to 1 (a masked mean).
+ */
+export interface TokenBatch {
+  inputs: IntArray;
+  targets: IntArray;
+  weights: FloatArray;
+}
+/**
+ * First-order interference M[c][c′] ≈ −η⟨g̃_c, ∇L_c′⟩ for the projected updates of the last sft_step, ∇L_c′ on each of capability c′'s probe mini-batches (no dropout).
+ */
+export interface InterferenceRequest {
+  id: RequestId;
+  method: "interference";
+  params: {
+    /**
+     * Per capability c′, its held-out probe mini-batches (empty: no data).
+     */
+    probes: TokenBatch[][];
+    lr: number;
+    adapters: Slot;
+  };
+}
+/**
+ * One GRPO step on the adapters being trained: per capability, the loss of its groups and its gradient, then the projection, the weighted sum and one AdamW step.
+ */
+export interface GrpoStepRequest {
+  id: RequestId;
+  method: "grpo_step";
+  params: {
+    groups: RolloutGroup[];
+    /**
+     * Per group, per completion: Â_i.
+     */
+    advantages: number[][];
+    /**
+     * Per group, [G, maxLen] log π_old of each completion token, zero-padded.
+     */
+    oldLogps: FloatArray[];
+    /**
+     * Per group, [G, maxLen] log π_ref, zero-padded.
+     */
+    refLogps: FloatArray[];
+    /**
+     * Per group, per completion: whether its tokens enter the loss.
+     */
+    include: boolean[][];
+    /**
+     * Capability index of each group.
+     */
+    capabilityOf: number[];
+    /**
+     * Capability weights w_c.
+     */
+    weights: number[];
+    loss: GrpoLossSpec;
+    /**
+     * Logits are divided by it before the log-softmax (TRL).
+     */
+    temperature: number;
+    /**
+     * Completion budget: every completion is padded to it.
+     */
+    maxLen: number;
+    /**
+     * Also compute KL and clip statistics.
+     */
+    withStats: boolean;
+  };
+}
+/**
+ * A prompt ([P] token ids) and its sampled completions, as GRPO scores them.
+ */
+export interface RolloutGroup {
+  prompt: IntArray;
+  /**
+   * One [L] array of token ids per completion.
+   */
+  completions: IntArray[];
+}
+/**
+ * The GRPO loss options (engine/compute/tfjs/grpo-loss.ts).
+ */
+export interface GrpoLossSpec {
+  lossType: "grpo" | "dapo" | "dr_grpo";
+  epsLow: number;
+  epsHigh: number;
+  beta: number;
+  importanceSampling: "token" | "sequence";
+}
+/**
+ * Per-token log π(o_t | q, o_<t) of each completion of each group, logits divided by the temperature first.
+ */
+export interface LogprobsRequest {
+  id: RequestId;
+  method: "logprobs";
+  params: {
+    groups: RolloutGroup[];
+    temperature: number;
+    adapters?: Slot;
+  };
+}
+/**
+ * Mean token entropy (nats) of the policy over the completion tokens, the mean over groups of each group's mean.
+ */
+export interface EntropyRequest {
+  id: RequestId;
+  method: "entropy";
+  params: {
+    groups: RolloutGroup[];
+    temperature: number;
+    adapters?: Slot;
+  };
+}
+/**
+ * Log-likelihood of each continuation after one shared context (lm-evaluation-harness loglikelihood), the context fed once.
+ */
+export interface ScoreContinuationsRequest {
+  id: RequestId;
+  method: "score_continuations";
+  params: {
+    context: IntArray;
+    continuations: IntArray[];
+    adapters?: Slot;
+  };
+}
+/**
+ * Writes the worker's part of a checkpoint into `dir`: params.safetensors (trained tensors, fp32) and optimizer.safetensors (AdamW moments m.<name>, v.<name>, and the subspace state); the engine writes state.json with the answered state, the sha256 manifest, and renames the folder into place.
+ */
+export interface SaveCheckpointRequest {
+  id: RequestId;
+  method: "save_checkpoint";
+  params: {
+    dir: string;
+  };
+}
+/**
+ * Restores what save_checkpoint wrote (the folder already verified by the engine) and the state it answered, into the current training.
+ */
+export interface LoadCheckpointRequest {
+  id: RequestId;
+  method: "load_checkpoint";
+  params: {
+    dir: string;
+    state: BackendState;
+  };
+}
+/**
+ * The fields of a checkpoint's state.json that belong to the worker.
+ */
+export interface BackendState {
+  optimizerStep: number;
+  badSteps: number;
+  /**
+   * base64 of the training torch.Generator's state.
+   */
+  torchRng?: string;
+  subspaceStep?: number;
+  [k: string]: unknown | undefined;
 }
 /**
  * The worker answers, then exits with status 0.
@@ -238,9 +551,27 @@ export interface OkResponse {
   id: RequestId;
   ok: true;
   /**
-   * The method's result (helloResult, modelResult, adaptersResult for create_adapters and load_adapters, logitsResult, lossResult, generateResult; an empty object for save_model, save_adapters and shutdown).
+   * The method's result (the <method>Result definition of each request; an empty object for save_model, save_adapters and shutdown).
    */
-  result: HelloResult | ModelResult | AdaptersResult | LogitsResult | LossResult | GenerateResult | {};
+  result:
+    | HelloResult
+    | ModelResult
+    | AdaptersResult
+    | LogitsResult
+    | LossResult
+    | GenerateResult
+    | CountResult
+    | StartTrainingResult
+    | PretrainStepResult
+    | SftStepResult
+    | InterferenceResult
+    | GrpoStepResult
+    | LogprobsResult
+    | EntropyResult
+    | ScoreContinuationsResult
+    | SaveCheckpointResult
+    | LoadCheckpointResult
+    | {};
 }
 export interface HelloResult {
   /**
@@ -302,12 +633,114 @@ export interface GenerateResult {
    */
   completions: Completion[][];
 }
+/**
+ * One completion: its ids, and per id the log softmax(logits / temperature) of the picked token (temperature 1 when greedy), before top-p truncation ([len(ids)]).
+ */
 export interface Completion {
   ids: IntArray;
+  logprobs: FloatArray;
   /**
    * Cut by maxNewTokens or the context, not ended by an end id.
    */
   truncated: boolean;
+}
+export interface CountResult {
+  /**
+   * Values in the target's tensors.
+   */
+  count: number;
+}
+export interface StartTrainingResult {
+  /**
+   * Values that train.
+   */
+  parameters: number;
+}
+export interface PretrainStepResult {
+  loss: number;
+  outcome: StepOutcome;
+}
+export interface SftStepResult {
+  outcome: StepOutcome;
+  /**
+   * Mean loss per capability.
+   */
+  losses: number[];
+  projection: ProjectionReport;
+  oloraPenalty?: number;
+}
+/**
+ * What a projection did on one step (engine/compute/types.ts ProjectionReport).
+ */
+export interface ProjectionReport {
+  /**
+   * Every capability pair a < b: cosines before and after the projection, and whether g_a · g_b < 0.
+   */
+  pairs: {
+    a: number;
+    b: number;
+    cosineRaw: number;
+    cosineProjected: number;
+    conflict: boolean;
+  }[];
+  normsRaw: number[];
+  normsProjected: number[];
+  projectionMs: number;
+  /**
+   * Mean kept subspace dimension per capability (subspace projection only).
+   */
+  subspaceDims?: number[];
+}
+export interface InterferenceResult {
+  /**
+   * mean[c][c′]; null where capability c′ had no probe batch.
+   */
+  mean: (number | null)[][];
+  /**
+   * Half-width of the 95% t-interval; null with fewer than 2 mini-batches.
+   */
+  ci95: (number | null)[][];
+  batches: number[];
+}
+export interface GrpoStepResult {
+  outcome: StepOutcome;
+  /**
+   * Loss per capability (0 where it had no group).
+   */
+  losses: number[];
+  projection: ProjectionReport;
+  stats?: {
+    kl: number;
+    clipLow: number;
+    clipHigh: number;
+  };
+}
+export interface LogprobsResult {
+  /**
+   * Per group, [G, L] with L its longest completion, zero beyond each completion.
+   */
+  logprobs: FloatArray[];
+}
+export interface EntropyResult {
+  entropy: number;
+}
+export interface ScoreContinuationsResult {
+  results: {
+    /**
+     * Σ_t log p(c_t | context, c_<t), nats.
+     */
+    logprob: number;
+    /**
+     * Every continuation token was the argmax.
+     */
+    greedy: boolean;
+  }[];
+}
+export interface SaveCheckpointResult {
+  state: BackendState;
+}
+export interface LoadCheckpointResult {
+  step: number;
 }
 export interface ErrorResponse {
   /**
@@ -321,7 +754,7 @@ export interface WorkerError {
   /**
    * E_PROTOCOL: a request that does not match this schema (reported to the engine as E_BACKEND); the others map to the engine's error codes of the same name.
    */
-  code: "E_PROTOCOL" | "E_CHECKPOINT" | "E_MODEL_DIMS" | "E_USAGE" | "E_BACKEND" | "E_INTERNAL";
+  code: "E_PROTOCOL" | "E_CHECKPOINT" | "E_MODEL_DIMS" | "E_USAGE" | "E_NAN" | "E_BACKEND" | "E_INTERNAL";
   message: string;
   /**
    * The last lines of the Python traceback (at most 12), empty for a request the worker refused on purpose.

@@ -270,9 +270,17 @@ export interface ExperimentInput {
       rope_theta?: number;
     };
     /**
-     * Tensor backend.
+     * Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.
      */
-    backend?: "auto" | "gpu" | "native" | "wasm" | "cpu";
+    backend?: "auto" | "torch" | "gpu" | "native" | "wasm" | "cpu";
+    /**
+     * Device of the torch backend: auto, cpu, cuda or cuda:N.
+     */
+    device?: string;
+    /**
+     * Precision of the torch backend: auto, float32 or bfloat16.
+     */
+    dtype?: "auto" | "float32" | "bfloat16";
     /**
      * Data-parallel worker threads for training (0 = one per core).
      */
@@ -1165,9 +1173,17 @@ export interface Experiment {
       rope_theta: number;
     };
     /**
-     * Tensor backend.
+     * Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.
      */
-    backend: "auto" | "gpu" | "native" | "wasm" | "cpu";
+    backend: "auto" | "torch" | "gpu" | "native" | "wasm" | "cpu";
+    /**
+     * Device of the torch backend: auto, cpu, cuda or cuda:N.
+     */
+    device: string;
+    /**
+     * Precision of the torch backend: auto, float32 or bfloat16.
+     */
+    dtype: "auto" | "float32" | "bfloat16";
     /**
      * Data-parallel worker threads for training (0 = one per core).
      */

@@ -25,6 +25,7 @@ synthesis:
   examples: { domain: 60, reasoning: 40, instruction: 40, integration: 20 }
 model:
   preset: bio-tiny
+  backend: wasm
 sft:
   steps: 120
   batch_per_capability: 4

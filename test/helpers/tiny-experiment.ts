@@ -10,11 +10,15 @@ import { silentLogger } from '../../engine/util/log';
 import { invalidEvents } from './events';
 import { REPO, tempDir, workspaceOf } from './tmp';
 
-/** Lines every tiny test pipeline shares: MKGSG on the fixture graph (copied as mini.obo) and a 1-layer model. */
+/**
+ * Lines every tiny test pipeline shares: MKGSG on the fixture graph (copied as mini.obo) and a 1-layer model,
+ * pinned to wasm: `auto` would pick the torch worker wherever python3 imports torch (CI installs it), and
+ * these tests hold the embedded backend's numbers.
+ */
 export const TINY_GRAPH = 'ontology: { builtin: false, sources: [{ path: mini.obo }] }';
 export const TINY_SYNTHESIS = 'synthesis: { examples: { domain: 40, reasoning: 20, instruction: 20, integration: 10 }, hops: { min: 2, max: 3 } }';
-export function tinyModel(contextLength: number): string {
-  return `model: { dims: { vocab_size: 300, hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context_length: ${contextLength} } }`;
+export function tinyModel(contextLength: number, opts: { backend?: string } = {}): string {
+  return `model: { backend: ${opts.backend ?? 'wasm'}, dims: { vocab_size: 300, hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context_length: ${contextLength} } }`;
 }
 
 /**

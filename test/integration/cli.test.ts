@@ -21,11 +21,11 @@ function cli(args: string[], cwd = REPO): Promise<{ code: number | null; stdout:
   });
 }
 
-/** The quickstart copied into a temp folder, with its runs kept there. */
+/** The quickstart copied into a temp folder, with its runs kept there, on wasm (`auto` picks torch where python3 imports it). */
 async function quickstartCopy(t: import('node:test').TestContext, edit: (s: string) => string = (s) => s): Promise<{ dir: string; file: string }> {
   const dir = await tempDir(t);
   const file = path.join(dir, 'quickstart.bbio.yaml');
-  await writeFile(file, edit((await readFile(QUICKSTART, 'utf8')).replace('runs_dir: ../runs', 'runs_dir: runs')));
+  await writeFile(file, edit((await readFile(QUICKSTART, 'utf8')).replace('runs_dir: ../runs', 'runs_dir: runs').replace(/backend: auto\b/, 'backend: wasm')));
   return { dir, file };
 }
 

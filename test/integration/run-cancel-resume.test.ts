@@ -11,8 +11,8 @@ import { REPO, tempDir } from '../helpers/tmp';
 const BIN = path.join(REPO, 'bin/balancedbio.js');
 
 /** A small but real pipeline: MKGSG on a fixture graph, then pretraining a tiny model. */
-function experiment(t: import('node:test').TestContext): Promise<{ dir: string; file: string }> {
-  return writeTinyExperiment(t, ['name: cancel-resume', 'stages: [synthesize, pretrain]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(64), 'pretrain: { steps: 60, batch_size: 4, warmup_steps: 2, checkpoint_every: 4 }']);
+function experiment(t: import('node:test').TestContext, opts: { backend?: string } = {}): Promise<{ dir: string; file: string }> {
+  return writeTinyExperiment(t, ['name: cancel-resume', 'stages: [synthesize, pretrain]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(64, opts), 'pretrain: { steps: 60, batch_size: 4, warmup_steps: 2, checkpoint_every: 4 }']);
 }
 
 /** Starts `run --json` and resolves once a pretrain progress event reaches `step`. */
@@ -89,7 +89,7 @@ test('after SIGKILL the store is readable at once and --resume takes over the de
 });
 
 test('BALANCEDBIO_BACKEND (the editor setting) replaces model.backend: auto, says so, and a bad value is a usage error', async (t) => {
-  const { dir, file } = await experiment(t);
+  const { dir, file } = await experiment(t, { backend: 'auto' });
   const run = (env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> =>
     new Promise((resolve) => {
       const c = spawn(process.execPath, [BIN, 'run', file, '--stages', 'synthesize,pretrain', '--steps-scale', '0.05', '--json'], { cwd: dir, env: { ...process.env, ...env } });

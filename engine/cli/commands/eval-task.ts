@@ -12,7 +12,7 @@ import { pct } from '../../eval/report';
 import type { ModelName } from '../../eval/suites';
 import { DEFAULT_TASK_OPTIONS, isTaskName, runTask, TASK_NAMES, type TaskName, type TaskOptions, type TaskResult } from '../../eval/tasks/registry';
 import { loadTokenizer } from '../../model/resources';
-import type { BackendChoice } from '../../model/backend';
+import type { ModelBackend } from '../../model/backend';
 import { OUTPUT_PATHS } from '../../core/stage';
 import { RUN_FILES } from '../../run/store';
 import { BbioError } from '../../util/errors';
@@ -26,7 +26,7 @@ export interface TaskCommandOptions {
   responses?: string;
   shots?: number;
   limit?: number;
-  backend?: BackendChoice;
+  backend?: ModelBackend;
   seed?: number;
   json: boolean;
   /** The run's base model folder, when --model is a run folder (eval.ts knows how to find it). */

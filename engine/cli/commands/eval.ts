@@ -19,7 +19,7 @@ import { loadTokenizer } from '../../model/resources';
 import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
 import { fmtBalance, pct } from '../../eval/report';
 import { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from '../../eval/suites';
-import type { BackendChoice } from '../../model/backend';
+import type { ModelBackend } from '../../model/backend';
 import { EdgeIndex, TermLexicon } from '../../verify/answers';
 import { readRunState, RUN_FILES } from '../../run/store';
 import { OUTPUT_PATHS } from '../../core/stage';
@@ -50,7 +50,7 @@ export interface EvalCommandOptions {
   shots?: number;
   /** Items per suite or subject; 0 = all. */
   maxItems?: number;
-  backend?: BackendChoice;
+  backend?: ModelBackend;
   seed?: number;
   json: boolean;
 }

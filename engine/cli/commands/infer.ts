@@ -7,18 +7,22 @@
  *   --chat TEXT → TEXT as a user turn in the model's chat format (its chat template, else the built-in
  *                 <|user|> format), stopping at the end of the assistant's turn; --show-prompt first prints
  *                 {"prompt": "…", "chat_format": "…"}, the exact text the prompt ids encode
- * Generation is model/decode.ts's loop (KV cache: the prompt is fed once, then one token per step).
+ * Generation is model/decode.ts's loop (KV cache: the prompt is fed once, then one token per step), or the
+ * torch worker's with `--backend torch` (and with `auto` when the configured Python imports torch).
  */
 import * as path from 'node:path';
 import * as fs from 'node:fs';
 import { BbioError } from '../../util/errors';
 import { silentLogger, type Logger } from '../../util/log';
 import { makeRng } from '../../util/rng';
-import { selectBackend, type BackendChoice } from '../../model/backend';
+import { selectBackend, type ModelBackend } from '../../model/backend';
+import { openTorchCompute, type TorchCompute } from '../../compute/torch/compute';
+import { pythonCommand } from '../../compute/torch/worker-process';
 import { decodePrompts, greedyPicker, logSoftmax, promptLogits, samplingPicker } from '../../model/decode';
 import { resolveModelArg } from '../../model/hub';
 import { disposeModel, loadLlama } from '../../model/llama';
 import { BpeTokenizer } from '../../model/tokenizer';
+import type { Completion } from '../../compute/types';
 import { builtinChatFormat } from '../../core/chat';
 import { loadChatFormat, type TemplateRenderer } from '../../model/chat-template';
 
@@ -37,53 +41,90 @@ export interface InferOptions {
   chat?: string;
   /** Print the exact prompt text first. */
   showPrompt?: boolean;
-  /**
-   * Renders a checkpoint's chat template. None ships: @huggingface/jinja is not a dependency yet, so a model
-   * with a template is E_CHAT_TEMPLATE for --chat (see model/chat-template.ts).
-   */
+  /** Renders a checkpoint's chat template (model/chat-template.ts; default: its own renderer). */
   renderer?: TemplateRenderer;
   maxNewTokens: number;
   logprobs: boolean;
   /** 0 or absent: greedy. */
   temperature?: number;
   seed?: number;
-  backend?: BackendChoice;
+  backend?: ModelBackend;
   log?: Logger;
+}
+
+/** The prompt: its ids (checked against the vocabulary) and, for --chat, the chat format's end-of-turn stop. */
+interface Prompt {
+  ids: number[];
+  stop: readonly string[];
+  stopIds: readonly number[];
+}
+
+/** The prompt from --prompt-ids, --prompt or --chat (exactly one); --show-prompt prints the text first. */
+async function preparePrompt(opts: InferOptions, dir: string, tokenizer: BpeTokenizer | null, vocab: number, out: (line: string) => void): Promise<Prompt> {
+  const given = [opts.promptIds && '--prompt-ids', opts.prompt !== undefined && '--prompt', opts.chat !== undefined && '--chat'].filter(Boolean);
+  if (given.length !== 1) throw new BbioError('E_USAGE', given.length ? `infer takes one of ${given.join(', ')}` : 'infer needs --prompt, --prompt-ids or --chat');
+  let ids: number[];
+  let stop: { stop: readonly string[]; stopIds: readonly number[] } = { stop: [], stopIds: [] };
+  if (opts.promptIds) ids = opts.promptIds;
+  else {
+    if (!tokenizer) throw new BbioError('E_TOKENIZER', `${opts.model} has no tokenizer.json`, { file: opts.model }, 'pass --prompt-ids instead');
+    let text = opts.prompt ?? '';
+    let encode = { addBos: tokenizer.bosId >= 0, splitSpecial: true };
+    let source = 'none';
+    if (opts.chat !== undefined) {
+      const chat = await loadChatFormat(dir, tokenizer, builtinChatFormat(tokenizer), opts.renderer ?? null);
+      text = chat.prompt(opts.chat);
+      encode = { addBos: chat.addBos && tokenizer.bosId >= 0, splitSpecial: chat.splitSpecial };
+      source = chat.source;
+      stop = chat;
+    }
+    if (opts.showPrompt) out(JSON.stringify({ prompt: text, chat_format: source }));
+    ids = tokenizer.encode(text, encode);
+  }
+  if (!ids.length) throw new BbioError('E_USAGE', 'the prompt is empty');
+  const bad = ids.find((i) => !(Number.isInteger(i) && i >= 0 && i < vocab));
+  if (bad !== undefined) throw new BbioError('E_USAGE', `prompt id ${bad} is outside the vocabulary [0, ${vocab})`);
+  return { ids, stop: stop.stop, stopIds: stop.stopIds };
+}
+
+/** config.json's eos_token_id may list several ids (HF); a tokenizer's EOS is the fallback. */
+function eosIdsOf(eos: number | number[] | null | undefined, tokenizer: BpeTokenizer | null): number[] {
+  return Array.isArray(eos) ? eos : typeof eos === 'number' ? [eos] : tokenizer && tokenizer.eosId >= 0 ? [tokenizer.eosId] : [];
+}
+
+/** The torch worker for `torch`, and for `auto` when the configured Python imports torch (else null: tfjs). */
+async function torchFor(opts: InferOptions, log: Logger, tokenizer: BpeTokenizer | null): Promise<TorchCompute | null> {
+  const backend = opts.backend ?? 'auto';
+  if (backend !== 'torch' && backend !== 'auto') return null;
+  const env = opts.env ?? process.env;
+  const python = pythonCommand(undefined, env);
+  try {
+    return await openTorchCompute({ log, python, env, why: backend === 'torch' ? 'requested by --backend torch' : `auto: ${python} imports torch`, ...(tokenizer ? { tokenizer } : {}) });
+  } catch (e) {
+    if (backend === 'torch' || !(e instanceof BbioError)) throw e;
+    log.info(`torch unavailable, using TensorFlow.js (${e.message.split('\n')[0]})`);
+    return null;
+  }
 }
 
 export async function runInfer(opts: InferOptions, out: (line: string) => void): Promise<number> {
   const log = opts.log ?? silentLogger;
   const dir = await resolveModelArg(opts.model, opts.cwd ?? process.cwd(), { log, ...(opts.revision ? { revision: opts.revision } : {}), ...(opts.env ? { env: opts.env } : {}) });
-  await selectBackend(opts.backend ?? 'auto', { log });
+  const hasTokenizer = fs.existsSync(path.join(dir, 'tokenizer.json'));
+  const tokenizer = hasTokenizer ? await BpeTokenizer.load(path.join(dir, 'tokenizer.json')) : null;
+  const torch = await torchFor(opts, log, tokenizer);
+  if (torch) {
+    try {
+      return await inferTorch(torch, dir, opts, tokenizer, out);
+    } finally {
+      await torch.dispose();
+    }
+  }
+  await selectBackend(opts.backend === 'auto' || opts.backend === undefined || opts.backend === 'torch' ? 'auto' : opts.backend, { log });
   const model = loadLlama(dir);
   try {
-    const hasTokenizer = fs.existsSync(path.join(dir, 'tokenizer.json'));
-    const tokenizer = hasTokenizer ? await BpeTokenizer.load(path.join(dir, 'tokenizer.json')) : null;
-    const given = [opts.promptIds && '--prompt-ids', opts.prompt !== undefined && '--prompt', opts.chat !== undefined && '--chat'].filter(Boolean);
-    if (given.length !== 1) throw new BbioError('E_USAGE', given.length ? `infer takes one of ${given.join(', ')}` : 'infer needs --prompt, --prompt-ids or --chat');
-    let ids: number[];
-    let stop: { stop: readonly string[]; stopIds: readonly number[] } = { stop: [], stopIds: [] };
-    if (opts.promptIds) ids = opts.promptIds;
-    else {
-      if (!tokenizer) throw new BbioError('E_TOKENIZER', `${opts.model} has no tokenizer.json`, { file: opts.model }, 'pass --prompt-ids instead');
-      let text = opts.prompt ?? '';
-      let encode = { addBos: tokenizer.bosId >= 0, splitSpecial: true };
-      let source = 'none';
-      if (opts.chat !== undefined) {
-        const chat = await loadChatFormat(dir, tokenizer, builtinChatFormat(tokenizer), opts.renderer ?? null);
-        text = chat.prompt(opts.chat);
-        encode = { addBos: chat.addBos && tokenizer.bosId >= 0, splitSpecial: chat.splitSpecial };
-        source = chat.source;
-        stop = chat;
-      }
-      if (opts.showPrompt) out(JSON.stringify({ prompt: text, chat_format: source }));
-      ids = tokenizer.encode(text, encode);
-    }
-    if (!ids.length) throw new BbioError('E_USAGE', 'the prompt is empty');
     const vocab = model.config.vocab_size;
-    const bad = ids.find((i) => !(Number.isInteger(i) && i >= 0 && i < vocab));
-    if (bad !== undefined) throw new BbioError('E_USAGE', `prompt id ${bad} is outside the vocabulary [0, ${vocab})`);
-
+    const { ids, stop, stopIds } = await preparePrompt(opts, dir, tokenizer, vocab, out);
     if (opts.logprobs) {
       const rows = promptLogits(model, ids); // [T·V]
       const lp: number[][] = [];
@@ -91,16 +132,13 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
       out(JSON.stringify({ logprobs: lp }));
       if (opts.maxNewTokens <= 0) return 0;
     }
-    // config.json's eos_token_id may list several ids (HF); a tokenizer's EOS is the fallback
-    const eos = model.config.eos_token_id;
-    const eosIds = Array.isArray(eos) ? eos : typeof eos === 'number' ? [eos] : tokenizer && tokenizer.eosId >= 0 ? [tokenizer.eosId] : [];
     const temperature = opts.temperature ?? 0;
     const [row] = decodePrompts(model, [ids], {
       maxNewTokens: opts.maxNewTokens,
       pick: temperature > 0 ? samplingPicker({ temperature, topP: 1, rng: makeRng(opts.seed ?? 0) }) : greedyPicker(),
-      eosIds,
-      stop: stop.stop,
-      stopIds: stop.stopIds,
+      eosIds: eosIdsOf(model.config.eos_token_id, tokenizer),
+      stop,
+      stopIds,
       ...(tokenizer ? { detokenize: (x: number[]) => tokenizer.decode(x, { skipSpecial: true }) } : {}),
     })[0]!;
     out(JSON.stringify({ prompt_ids: ids, new_ids: row!.ids, finish_reason: row!.finishReason, ...(tokenizer ? { text: row!.text } : {}) }));
@@ -108,4 +146,28 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
   } finally {
     disposeModel(model);
   }
+}
+
+/** The same two outputs from the torch worker (sampled tokens come from its own seeded stream, not makeRng's). */
+async function inferTorch(torch: TorchCompute, dir: string, opts: InferOptions, tokenizer: BpeTokenizer | null, out: (line: string) => void): Promise<number> {
+  const config = await torch.loadModel(dir);
+  const vocab = config.vocab_size;
+  const { ids, stop, stopIds } = await preparePrompt(opts, dir, tokenizer, vocab, out);
+  if (opts.logprobs) {
+    const rows = await torch.promptLogits(ids); // [T·V]
+    const lp: number[][] = [];
+    for (let t = 0; t < ids.length; t++) lp.push(logSoftmax(rows.subarray(t * vocab, (t + 1) * vocab)));
+    out(JSON.stringify({ logprobs: lp }));
+    if (opts.maxNewTokens <= 0) return 0;
+  }
+  const [[c]] = (await torch.generate({
+    // the chat format's end-of-turn ids end generation in the worker like EOS (finish reason eos, not stop)
+    prompts: [ids], n: 1, temperature: opts.temperature ?? 0, topP: 1, maxNewTokens: opts.maxNewTokens, stop, seed: opts.seed ?? 0,
+    eosIds: [...eosIdsOf(config.eos_token_id, tokenizer), ...stopIds],
+  })) as [[Completion]];
+  // an end-of-turn id is a stop, as decode.ts reports it (the worker knows only ids that end a row)
+  const last = c.ids[c.ids.length - 1];
+  const finish = c.finishReason === 'eos' && last !== undefined && stopIds.includes(last) && !eosIdsOf(config.eos_token_id, tokenizer).includes(last) ? 'stop' : c.finishReason;
+  out(JSON.stringify({ prompt_ids: ids, new_ids: c.ids, finish_reason: finish, ...(tokenizer ? { text: c.text } : {}) }));
+  return 0;
 }

@@ -1,3 +1,4 @@
+import { MODEL_BACKENDS, type ModelBackend } from '../../model/backend';
 import path from 'node:path';
 import type { ExperimentInput } from '../../../schemas/generated/experiment';
 import { loadExperiment } from '../../config/load';
@@ -26,6 +27,8 @@ export interface RunCommandOptions extends WorkspaceOptions {
   stepsScaleGiven?: boolean;
   /** `local` or `slurm`: overrides the file's `executor`. */
   executor?: string;
+  /** --backend: overrides the file's model.backend (and BALANCEDBIO_BACKEND). */
+  backend?: ModelBackend;
   /** Internal, for a sweep's child processes: run only this variant of the sweep in `sweepDir`. */
   sweepDir?: string;
   variant?: string;
@@ -39,7 +42,7 @@ export function parseStages(list: string | undefined): StageName[] | undefined {
   return names as StageName[];
 }
 
-const BACKENDS = ['auto', 'gpu', 'native', 'wasm', 'cpu'] as const;
+const BACKENDS = MODEL_BACKENDS;
 
 /**
  * BALANCEDBIO_BACKEND (the editor's `balancedbio.engine.backend` setting, or set by hand) is the preferred
@@ -64,6 +67,10 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
   for (const p of problems) io.err(formatProblem(p, io.cwd));
   if (!config || hasErrors(problems)) return EXIT.badInput;
   applyBackendOverride(config, process.env, io);
+  if (opts.backend && opts.backend !== config.model.backend) {
+    io.err(`backend: --backend ${opts.backend} replaces model.backend (${config.model.backend}) for this run`);
+    config.model.backend = opts.backend;
+  }
   if (!(opts.stepsScale > 0) || !Number.isFinite(opts.stepsScale)) throw new BbioError('E_USAGE', `--steps-scale must be a positive number, got ${opts.stepsScale}`);
   const stages = parseStages(opts.stages);
   if (opts.parallel !== undefined && !(Number.isInteger(opts.parallel) && opts.parallel >= 1)) throw new BbioError('E_USAGE', `--parallel must be a positive integer, got ${opts.parallel}`);

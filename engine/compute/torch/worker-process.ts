@@ -6,10 +6,13 @@
  * on top of it fails, it never hangs.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type {
-  AdaptersResult, ComputeMessage, GenerateResult, HelloResult, LogitsResult, LossResult, ModelResult, Request, Response, WorkerError,
+  AdaptersResult, ComputeMessage, CountResult, EntropyResult, GenerateResult, GrpoStepResult, HelloResult, InterferenceResult, LoadCheckpointResult, LogitsResult,
+  LogprobsResult, LossResult, ModelResult, PretrainStepResult, Request, Response, SaveCheckpointResult, ScoreContinuationsResult, SftStepResult, StartTrainingResult,
+  WorkerError,
 } from '../../../schemas/generated/compute-protocol';
 import { BbioError, type ErrorCode } from '../../util/errors';
 
@@ -25,6 +28,17 @@ export interface ResultOf {
   logits: LogitsResult;
   loss: LossResult;
   generate: GenerateResult;
+  parameter_count: CountResult;
+  start_training: StartTrainingResult;
+  pretrain_step: PretrainStepResult;
+  sft_step: SftStepResult;
+  interference: InterferenceResult;
+  grpo_step: GrpoStepResult;
+  logprobs: LogprobsResult;
+  entropy: EntropyResult;
+  score_continuations: ScoreContinuationsResult;
+  save_checkpoint: SaveCheckpointResult;
+  load_checkpoint: LoadCheckpointResult;
   shutdown: Record<string, never>;
 }
 export type Method = Request['method'] & keyof ResultOf;
@@ -43,14 +57,26 @@ const STDERR_LINES = 20;
 /** Grace between SIGTERM and SIGKILL when closing a worker that ignores shutdown (as the engine's own cancel). */
 const KILL_AFTER_MS = 5000;
 
-const WORKER_DIR = path.resolve(__dirname, 'worker');
-const SCHEMA_FILE = path.resolve(__dirname, '../../../schemas/compute-protocol.schema.json');
+/**
+ * Where the worker's package and the protocol schema are: beside this file in a source checkout, or in
+ * dist/torch-worker/ beside the bundle (scripts/build.ts copies them there; `__dirname` is dist/ then).
+ */
+function workerFiles(): { dir: string; schema: string } {
+  const layouts = [
+    { dir: path.resolve(__dirname, 'worker'), schema: path.resolve(__dirname, '../../../schemas/compute-protocol.schema.json') },
+    { dir: path.join(__dirname, 'torch-worker'), schema: path.join(__dirname, 'torch-worker', 'compute-protocol.schema.json') },
+  ];
+  const found = layouts.find((l) => fs.existsSync(path.join(l.dir, 'bbio_worker', '__main__.py')) && fs.existsSync(l.schema));
+  if (!found) throw new BbioError('E_BACKEND', `the torch worker's files are missing (looked in ${layouts.map((l) => l.dir).join(', ')})`, {}, 'rebuild (npx tsx scripts/build.ts) or reinstall the extension');
+  return found;
+}
 
 /** Worker error codes → engine codes (E_PROTOCOL is the engine's bug or a version skew: a backend error). */
 const CODES: Record<WorkerError['code'], ErrorCode> = {
-  E_PROTOCOL: 'E_BACKEND', E_CHECKPOINT: 'E_CHECKPOINT', E_MODEL_DIMS: 'E_MODEL_DIMS', E_USAGE: 'E_USAGE', E_BACKEND: 'E_BACKEND', E_INTERNAL: 'E_BACKEND',
+  E_PROTOCOL: 'E_BACKEND', E_CHECKPOINT: 'E_CHECKPOINT', E_MODEL_DIMS: 'E_MODEL_DIMS', E_USAGE: 'E_USAGE', E_NAN: 'E_NAN', E_BACKEND: 'E_BACKEND', E_INTERNAL: 'E_BACKEND',
 };
 
+const DIED_HINT = 'the worker stopped mid-stage (killed, out of memory, or a crash inside torch: see its stderr above); `balancedbio run FILE --resume RUN_DIR` continues from the last checkpoint';
 const HINT = 'check that balancedbio.python (or BALANCEDBIO_PYTHON) names a Python that can `import torch`; on Debian: apt-get install python3-torch libopenblas0-pthread and use /usr/bin/python3';
 
 export function pythonCommand(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -93,13 +119,16 @@ export class WorkerProcess {
   /** Set once the worker can take no more requests (exited, failed to start, killed as hung). */
   private failure: BbioError | undefined;
   private readonly exited: Promise<void>;
+  /** Whether the worker has answered a request successfully (it imported torch and serves). */
+  private started = false;
   /** The first write error (EPIPE), kept as the cause of the exit error that follows it. */
   private stdinError: Error | undefined;
 
   constructor(private readonly opts: WorkerProcessOptions) {
     this.python = pythonCommand(opts.python, opts.env);
-    this.child = spawn(this.python, ['-m', 'bbio_worker', '--schema', SCHEMA_FILE], {
-      cwd: WORKER_DIR,
+    const files = workerFiles();
+    this.child = spawn(this.python, ['-m', 'bbio_worker', '--schema', files.schema], {
+      cwd: files.dir,
       env: { ...(opts.env ?? process.env), PYTHONDONTWRITEBYTECODE: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -120,7 +149,9 @@ export class WorkerProcess {
     });
     this.child.on('close', (code, signal) => {
       const how = signal ? `signal ${signal}` : `status ${code}`;
-      this.fail(new BbioError('E_BACKEND', `the torch worker (${this.python}) exited with ${how}${this.stderrText()}`, {}, HINT, { cause: this.stdinError }));
+      // a worker that started and then died (killed, out of memory, a crash in torch) is not a setup problem
+      const hint = this.started ? DIED_HINT : HINT;
+      this.fail(new BbioError('E_BACKEND', `the torch worker (${this.python}) exited with ${how}${this.stderrText()}`, {}, hint, { cause: this.stdinError }));
     });
   }
 
@@ -170,6 +201,7 @@ export class WorkerProcess {
       return;
     }
     if (res.ok) {
+      this.started = true;
       const p = this.take(res.id);
       p?.resolve(res.result);
       return;

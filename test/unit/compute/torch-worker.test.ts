@@ -202,3 +202,12 @@ test('torch worker: a worker that does not answer is stopped after the timeout',
   await assert.rejects(w.request('hello'), (e: unknown) => e instanceof BbioError && e.code === 'E_BACKEND' && /did not answer hello within 0.3 s/.test(e.message));
   await assert.rejects(w.request('hello'), /did not answer/); // unusable afterwards, immediately
 });
+
+test('torch worker: a worker killed mid-stage is an E_BACKEND error naming the signal and how to resume', async (t) => {
+  const fake = path.join(await tempDir(t), 'python');
+  // answers hello, then dies on the next request as `kill -9` (or the OOM killer) would leave it
+  fs.writeFileSync(fake, '#!/bin/sh\nread line\necho \'{"id":1,"ok":true,"result":{"python":"3.11","torch":"1.13","cuda":[],"sdpa":false,"protocol":"x"}}\'\nread line\nkill -9 $$\n', { mode: 0o755 });
+  const w = startWorker(t, { python: fake });
+  assert.equal((await w.request('hello')).torch, '1.13');
+  await assert.rejects(w.request('hello'), (e: unknown) => e instanceof BbioError && e.code === 'E_BACKEND' && /exited with signal SIGKILL/.test(e.message) && /--resume/.test(e.hint ?? ''));
+});

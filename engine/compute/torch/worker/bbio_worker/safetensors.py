@@ -19,8 +19,8 @@ import torch
 
 from .errors import WorkerError
 
-_DTYPES: Dict[str, torch.dtype] = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16}
-_SIZES: Dict[str, int] = {"F32": 4, "F16": 2, "BF16": 2}
+_DTYPES: Dict[str, torch.dtype] = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+_SIZES: Dict[str, int] = {"F32": 4, "F16": 2, "BF16": 2, "F64": 8}
 
 
 def read_safetensors(file: Path) -> Dict[str, torch.Tensor]:
@@ -45,7 +45,7 @@ def read_safetensors(file: Path) -> Dict[str, torch.Tensor]:
             continue
         dtype = entry["dtype"]
         if dtype not in _DTYPES:
-            raise WorkerError("E_CHECKPOINT", f"{file}: tensor \"{name}\" has dtype {dtype}; supported: F32, F16, BF16")
+            raise WorkerError("E_CHECKPOINT", f"{file}: tensor \"{name}\" has dtype {dtype}; supported: F32, F16, BF16, F64")
         begin, end = entry["data_offsets"]
         shape = list(entry["shape"])
         count = 1
@@ -90,7 +90,8 @@ def tensor_bytes(t: torch.Tensor) -> bytes:
 
 
 def serialize_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Optional[Mapping[str, str]] = None) -> bytes:
-    """F32 safetensors bytes: names sorted, header padded with spaces to 8-byte alignment."""
+    """Safetensors bytes, F32 (F64 for float64 tensors: the subspace bases of a checkpoint, kept exact for
+    resume): names sorted, header padded with spaces to 8-byte alignment."""
     names = sorted(tensors)
     header: Dict[str, object] = {}
     if metadata:
@@ -98,9 +99,10 @@ def serialize_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Optiona
     offset = 0
     blobs = []
     for name in names:
-        t = tensors[name].detach().to("cpu", torch.float32).contiguous()
+        wide = tensors[name].dtype == torch.float64
+        t = tensors[name].detach().to("cpu", torch.float64 if wide else torch.float32).contiguous()
         blob = tensor_bytes(t)
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        header[name] = {"dtype": "F64" if wide else "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
         offset += len(blob)
         blobs.append(blob)
     text = json.dumps(header, separators=(",", ":"), ensure_ascii=False)

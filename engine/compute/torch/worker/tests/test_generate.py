@@ -5,7 +5,7 @@ import unittest
 
 import torch
 
-from bbio_worker.generate import generate, pick_token
+from bbio_worker.generate import generate, generate_batch, pick_token
 from tests.test_model import random_model, tiny
 
 
@@ -40,3 +40,18 @@ class GenerateTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class BatchTest(unittest.TestCase):
+    def test_lockstep_batch_equals_row_by_row_greedy(self) -> None:
+        model = random_model(tiny(max_position_embeddings=16))
+        prompts = [[1, 5, 3], [4, 4, 0, 10, 6, 1, 8, 2], [7], [2, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9]]
+        one = [generate(model, p, 6, 0.0, 1.0, [], None) for p in prompts]
+        ends = sorted({c.ids[2] for c in one if len(c.ids) > 2})[:1]  # an end id some row emits
+        one = [generate(model, p, 6, 0.0, 1.0, ends, None) for p in prompts]
+        batch = generate_batch(model, prompts, 6, 0.0, 1.0, ends, None)
+        self.assertEqual([(c.ids, c.truncated) for c in batch], [(c.ids, c.truncated) for c in one])
+        self.assertTrue(any(not c.truncated for c in one) and any(c.truncated for c in one))
+        for b, o in zip(batch, one):
+            for x, y in zip(b.logprobs, o.logprobs):
+                self.assertAlmostEqual(x, y, places=5)

@@ -1,0 +1,99 @@
+"""AdamW, the schedule, clipping, the NaN guard and the random streams, against hand computations."""
+from __future__ import annotations
+
+import math
+import unittest
+from typing import Any, Dict
+
+import torch
+
+from bbio_worker.errors import WorkerError
+from bbio_worker.train import Trainer, fnv1a32, generator_state, learning_rate, make_generator, restore_generator
+
+
+def spec(**over: Any) -> Dict[str, Any]:
+    s: Dict[str, Any] = {
+        "params": {"kind": "model"}, "decay": "matrices", "gradClip": 0, "rng": {"seed": 1, "stream": "train"},
+        "schedule": {"peak": 0.1, "warmupSteps": 0, "totalSteps": 10, "shape": "constant", "minLrRatio": 0},
+        "adam": {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weightDecay": 0.01},
+    }
+    s.update(over)
+    return s
+
+
+class ScheduleTest(unittest.TestCase):
+    def test_warmup_then_cosine_to_the_floor(self) -> None:
+        s = {"peak": 1.0, "warmupSteps": 2, "totalSteps": 6, "shape": "cosine", "minLrRatio": 0.1}
+        self.assertAlmostEqual(learning_rate(0, s), 0.5)  # (0 + 1) / 2
+        self.assertAlmostEqual(learning_rate(1, s), 1.0)
+        self.assertAlmostEqual(learning_rate(4, s), 0.1 + 0.45 * (1 + math.cos(math.pi / 2)))  # half-way through 4 decay steps
+        self.assertAlmostEqual(learning_rate(6, s), 0.1)
+        self.assertAlmostEqual(learning_rate(4, {**s, "shape": "linear"}), 1.0 - 0.9 * 0.5)
+
+
+class TrainerTest(unittest.TestCase):
+    def test_one_adamw_step_by_hand(self) -> None:
+        w = torch.nn.Parameter(torch.ones(2, 2))  # a matrix: decayed
+        b = torch.nn.Parameter(torch.ones(2))  # a vector: not decayed
+        t = Trainer(["w", "b"], [w, b], spec())
+        out = t.apply([torch.full((2, 2), 0.5), torch.full((2,), -2.0)], 1.0)
+        # step 1: m̂ = g, v̂ = g², so the update is lr·g/(|g| + ε) = ±0.1; decay shrinks w by (1 − 0.1·0.01)
+        self.assertTrue(out["applied"])
+        self.assertAlmostEqual(float(w[0, 0]), 1 * (1 - 0.001) - 0.1 * 0.5 / (0.5 + 1e-8), places=6)
+        self.assertAlmostEqual(float(b[0]), 1 + 0.1 * 2 / (2 + 1e-8), places=6)
+        self.assertEqual(out["step"], 1)
+        self.assertAlmostEqual(out["gradNorm"], math.sqrt(4 * 0.25 + 2 * 4))
+
+    def test_clip_scales_to_the_max_norm(self) -> None:
+        w = torch.nn.Parameter(torch.zeros(2))
+        t = Trainer(["w"], [w], spec(gradClip=1.0, adam={"beta1": 0.0, "beta2": 0.0, "eps": 0.0, "weightDecay": 0.0}))
+        out = t.apply([torch.tensor([3.0, 4.0])], None)
+        self.assertAlmostEqual(out["clipCoef"], 1 / (5 + 1e-6))
+        # β = 0: m̂ = g, v̂ = g²: the update is the sign, whatever the clip
+        self.assertAlmostEqual(float(w[0]), -0.1, places=6)
+        self.assertAlmostEqual(float(w[1]), -0.1, places=6)
+
+    def test_a_non_finite_gradient_is_rejected_then_stops_training(self) -> None:
+        w = torch.nn.Parameter(torch.ones(3))
+        t = Trainer(["w"], [w], spec(maxBadSteps=2))
+        out = t.apply([torch.tensor([1.0, float("nan"), 0.0])], 0.5)
+        self.assertEqual(out, {"applied": False, "step": 0, "badTensor": "w", "badSteps": 1})
+        self.assertEqual(w.tolist(), [1.0, 1.0, 1.0])
+        with self.assertRaises(WorkerError) as e:
+            t.apply([torch.ones(3)], float("inf"))
+        self.assertEqual(e.exception.code, "E_NAN")
+
+    def test_restore_continues_exactly(self) -> None:
+        def run(steps: int, restore_at: int) -> torch.Tensor:
+            w = torch.nn.Parameter(torch.linspace(-1, 1, 6).view(2, 3))
+            t = Trainer(["w"], [w], spec(schedule={"peak": 0.05, "warmupSteps": 1, "totalSteps": 4, "shape": "cosine", "minLrRatio": 0}))
+            for s in range(steps):
+                if s == restore_at:
+                    snap = t.snapshot()
+                    w2 = torch.nn.Parameter(torch.zeros(2, 3))
+                    t = Trainer(["w"], [w2], t.spec)
+                    t.restore(snap)
+                    w = w2
+                t.apply([(w.detach() * (s + 1)).sin()], 0.0)
+            return w.detach()
+
+        self.assertTrue(torch.equal(run(4, -1), run(4, 2)))
+
+
+class StreamTest(unittest.TestCase):
+    def test_fnv1a_matches_the_engine(self) -> None:
+        # FNV-1a 32 of "a" is 0xe40c292c (the published test vector); the engine hashes UTF-16 code units
+        self.assertEqual(fnv1a32("a"), 0xE40C292C)
+
+    def test_streams_are_reproducible_distinct_and_resumable(self) -> None:
+        a, b, c = make_generator(7, "train"), make_generator(7, "train"), make_generator(7, "lora")
+        self.assertTrue(torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b)))
+        self.assertFalse(torch.equal(torch.rand(4, generator=make_generator(7, "train")), torch.rand(4, generator=c)))
+        saved = generator_state(a)
+        want = torch.rand(3, generator=a)
+        restore_generator(b, saved)
+        self.assertTrue(torch.equal(torch.rand(3, generator=b), want))
+
+
+if __name__ == "__main__":
+    unittest.main()
