@@ -14,6 +14,7 @@ from .generate import generate
 from .lora import LoraAdapter, LoraSpec, active_adapters, create_adapter, load_adapters, save_adapters
 from .model import Llama, build_model, init_weights, load_model, next_token_loss, normalize_config, save_model
 from .protocol import decode_floats, decode_ints, encode_ints
+from .runtime import describe_runtime
 from .safetensors import tensor_bytes
 
 Json = Dict[str, Any]
@@ -94,9 +95,7 @@ class TorchWorker:
         return torch.tensor(values, dtype=torch.long, device=self.device).view(*shape)  # [B, T]
 
     def hello(self, _: Json) -> Json:
-        cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-        sdpa = hasattr(torch.nn.functional, "scaled_dot_product_attention")
-        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "cuda": cuda, "sdpa": sdpa, "protocol": self.protocol_id}
+        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "protocol": self.protocol_id, **describe_runtime()}
 
     def init_model(self, params: Json) -> Json:
         model = build_model(normalize_config(params["config"], "init_model config"), None)
