@@ -86,7 +86,7 @@ async function findOnPath(name: string, env: NodeJS.ProcessEnv): Promise<string 
 }
 
 /** The CPU flags that decide kernels (OpenBLAS's and torch's): AVX2, FMA, AVX-512 and its bf16 extension. */
-async function cpuFlags(): Promise<string[]> {
+export async function cpuFlags(): Promise<string[]> {
   const wanted = ['avx2', 'fma', 'avx512f', 'avx512_bf16', 'amx_bf16'];
   try {
     const flags = /^flags\s*:(.*)$/m.exec(await readFile('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/) ?? [];
