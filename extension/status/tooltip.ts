@@ -38,6 +38,14 @@ export function manifestBackend(manifest: unknown): ManifestBackend | undefined 
     const v = str(r[k]);
     if (v) out[k] = v;
   }
+  if (out.kind === 'torch') {
+    // TorchCompute.describe() names the device and dtype the worker resolved inside its reason
+    // ("…, device cuda:0, dtype bfloat16"); SIMD and threads are tfjs's notions and are not shown for it
+    const m = /\bdevice (\S+), dtype (\w+)/.exec(out.reason ?? '');
+    if (m && !out.device) out.device = m[1]!;
+    if (m && !out.dtype) out.dtype = m[2]!;
+    return out;
+  }
   if (typeof r['threads'] === 'number') out.threads = r['threads'];
   if (typeof r['simd'] === 'boolean') out.simd = r['simd'];
   return out;

@@ -6,7 +6,8 @@ const WASM_MANIFEST = { runId: 'r1', backend: { name: 'wasm', kind: 'wasm', reas
 const TORCH_MANIFEST = { runId: 'r2', backend: { name: 'torch 2.11.0', kind: 'torch', device: 'cuda:0', dtype: 'bfloat16', threads: 1, simd: true, reason: 'auto: /usr/bin/python3 imports torch 2.11.0' } };
 
 test('manifestBackend reads the manifest\'s backend defensively; none before a stage has opened one', () => {
-  assert.deepEqual(manifestBackend(TORCH_MANIFEST), { kind: 'torch', name: 'torch 2.11.0', device: 'cuda:0', dtype: 'bfloat16', reason: 'auto: /usr/bin/python3 imports torch 2.11.0', threads: 1, simd: true });
+  assert.deepEqual(manifestBackend(TORCH_MANIFEST), { kind: 'torch', name: 'torch 2.11.0', device: 'cuda:0', dtype: 'bfloat16', reason: 'auto: /usr/bin/python3 imports torch 2.11.0' });
+  assert.deepEqual(manifestBackend(WASM_MANIFEST), { kind: 'wasm', name: 'wasm', reason: 'auto: gpu unavailable (x); native unavailable (y)', threads: 1, simd: true });
   assert.equal(manifestBackend({ runId: 'r' }), undefined);
   assert.equal(manifestBackend(null), undefined);
   assert.equal(manifestBackend({ backend: 'wasm' }), undefined, 'not an object: an older or hand-edited manifest');
@@ -18,6 +19,15 @@ test('the backend line: torch shows its device and dtype, tfjs its SIMD and thre
   assert.equal(formatBackendLine(manifestBackend(WASM_MANIFEST)!), 'backend: wasm (SIMD, 1 thread) — auto: gpu unavailable (x); native unavailable (y)');
   assert.equal(formatBackendLine({ kind: 'torch', device: 'cpu' }), 'backend: torch (cpu)');
   assert.equal(formatBackendLine({ kind: 'cpu' }), 'backend: cpu');
+});
+
+test('a torch backend line as TorchCompute describes it: device and dtype from its reason, no SIMD or threads', () => {
+  const manifest = { backend: { name: 'torch', kind: 'torch', threads: 0, simd: true, reason: 'auto: python3 imports torch; Python 3.12.3 (python3), torch 2.11.0, CUDA: NVIDIA H200, device cuda:0, dtype bfloat16' } };
+  const b = manifestBackend(manifest)!;
+  assert.equal(b.device, 'cuda:0');
+  assert.equal(b.dtype, 'bfloat16');
+  assert.equal(formatBackendLine(b), `backend: torch (cuda:0, bfloat16) — ${manifest.backend.reason}`);
+  assert.equal(formatBackendLine(manifestBackend({ backend: { kind: 'torch', simd: true, threads: 0, reason: 'requested by model.backend: torch' } })!), 'backend: torch — requested by model.backend: torch');
 });
 
 test('the status bar tooltip names the run, stage, ETA, message and backend of the run', () => {
