@@ -356,8 +356,18 @@ export function formatBenchTable(training: readonly { model: string; engine: rea
     rows.push([t.model, 'torch_reference.py', t.torch_ref_tok_per_s === null ? '–' : String(Math.round(t.torch_ref_tok_per_s)), '1×', t.torch_ref_others_cpu_cores === null ? '–' : t.torch_ref_others_cpu_cores.toFixed(2)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const busy = training.filter((t) => (t.torch_ref_others_cpu_cores ?? 0) > BUSY_CORES).map((t) => t.model);
+  if (busy.length) lines.push(`warning: other processes took > ${BUSY_CORES} cores during the reference on ${busy.join(', ')}: 2-thread OpenBLAS then collapses (up to 20× here), so those ratios say nothing (docs/benchmarks.md)`);
+  return lines;
 }
+
+/**
+ * CPU (in cores) other processes may take during a PyTorch figure before it stops being comparable: with
+ * one of two cores partly taken, OpenBLAS's second thread waits on a descheduled partner (measured in
+ * docs/benchmarks.md); 0.3 leaves room for the editor and the shell.
+ */
+const BUSY_CORES = 0.3;
 
 export interface BenchOptions {
   /** Threads the PyTorch reference may use (1 or 2). */
