@@ -89,12 +89,27 @@ function machineBusySeconds(): number | null {
   }
 }
 
-/** CPU seconds of this process plus its waited-for children (/proc/self/stat utime+stime+cutime+cstime). */
+/**
+ * CPU seconds of this process, its waited-for children (/proc/self/stat utime+stime+cutime+cstime) and its
+ * live children (the torch worker, which runs for the whole measurement: its CPU is the bench's own, not
+ * another process's).
+ */
 function treeCpuSeconds(): number {
   try {
-    // Fields after the parenthesised command name: index 11..14 are utime, stime, cutime, cstime.
-    const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
-    return (f[11]! + f[12]! + f[13]! + f[14]!) / 100;
+    // Fields after the parenthesised command name: index 1 is the parent pid, 11..14 utime, stime, cutime, cstime.
+    const fields = (file: string) => fs.readFileSync(file, 'utf8').split(') ')[1]!.split(' ').map(Number);
+    const f = fields('/proc/self/stat');
+    let live = 0;
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        const c = fields(`/proc/${pid}/stat`);
+        if (c[1] === process.pid) live += c[11]! + c[12]!;
+      } catch (e) {
+        // a process that ended between the listing and the read has no CPU left to count; anything else is a bug
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
+    return (f[11]! + f[12]! + f[13]! + f[14]! + live) / 100;
   } catch {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
