@@ -4,20 +4,30 @@
  * peak RSS. When Debian's python3-torch is importable, runs the PyTorch reference in the same process
  * tree, side by side, and reports the ratio. Training is measured once per data-parallel worker count
  * (engine/compute/tfjs/data-parallel.ts), the configurations interleaved step by step, each figure with the load
- * average (the machine may be shared). Run standalone: `npx tsx bench/engine.ts [--workers 1,2]
- * [--cores 1|2 (PyTorch threads)] [--models S,M] [--steps N] [--warmup N] [--no-torch]`.
+ * average (the machine may be shared). The torch backend trains the same models through the full engine
+ * path (TorchCompute: the protocol, the worker process), bracketed by two reference runs, ratio printed
+ * (target ≥ 0.9×). What decides the PyTorch figures is recorded and printed first: the OpenBLAS build
+ * variant, kernel (OPENBLAS_CORETYPE or detected) and threads as the worker's hello reports them, the CPU
+ * flags, and the CPU other processes took during each measurement (docs/benchmarks.md: the 2-3× spread
+ * between two measurements of the same reference came from there). Run standalone: `npx tsx
+ * bench/engine.ts [--workers 1,2] [--cores 1|2 (PyTorch threads)] [--models S,M] [--steps N] [--warmup N]
+ * [--no-torch] [--no-torch-engine]`; the JSON report goes to stdout, the header and table to stderr.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { HelloResult } from '../schemas/generated/compute-protocol';
+import { cpuFlags, DOCTOR_ENV, oneLine } from '../engine/cli/commands/doctor';
+import { WorkerProcess } from '../engine/compute/torch/worker-process';
+import type { Compute, TrainingSpec } from '../engine/compute/types';
 import { selectBackend, type BackendChoice } from '../engine/model/backend';
 import { decodePrompts, greedyPicker } from '../engine/model/decode';
 import { bioTinyConfig, disposeModel, initLlama, lmLoss, makeLmBatch, normalizeConfig, parameterShapes, type LlamaConfig } from '../engine/model/llama';
 import { GradientPool } from '../engine/compute/tfjs/data-parallel';
 import { Trainer } from '../engine/compute/tfjs/trainer';
-import { silentLogger } from '../engine/util/log';
+import { silentLogger, type Logger } from '../engine/util/log';
 import { makeRng } from '../engine/util/rng';
 
 export const BENCH_MODELS = {
@@ -79,12 +89,27 @@ function machineBusySeconds(): number | null {
   }
 }
 
-/** CPU seconds of this process plus its waited-for children (/proc/self/stat utime+stime+cutime+cstime). */
+/**
+ * CPU seconds of this process, its waited-for children (/proc/self/stat utime+stime+cutime+cstime) and its
+ * live children (the torch worker, which runs for the whole measurement: its CPU is the bench's own, not
+ * another process's).
+ */
 function treeCpuSeconds(): number {
   try {
-    // Fields after the parenthesised command name: index 11..14 are utime, stime, cutime, cstime.
-    const f = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ').map(Number);
-    return (f[11]! + f[12]! + f[13]! + f[14]!) / 100;
+    // Fields after the parenthesised command name: index 1 is the parent pid, 11..14 utime, stime, cutime, cstime.
+    const fields = (file: string) => fs.readFileSync(file, 'utf8').split(') ')[1]!.split(' ').map(Number);
+    const f = fields('/proc/self/stat');
+    let live = 0;
+    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+      try {
+        const c = fields(`/proc/${pid}/stat`);
+        if (c[1] === process.pid) live += c[11]! + c[12]!;
+      } catch (e) {
+        // a process that ended between the listing and the read has no CPU left to count; anything else is a bug
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
+    return (f[11]! + f[12]! + f[13]! + f[14]! + live) / 100;
   } catch {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
@@ -221,9 +246,12 @@ export function benchSampling(opts: { newTokens: number }): { model: string; new
   }
 }
 
+/** Debian's torch is importable from this interpreter only (ENVIRONMENT.md); the reference and the torch backend both use it. */
+const TORCH_PYTHON = '/usr/bin/python3';
+
 /** Runs ../shared/bench/torch_reference.py when Debian's torch is importable; null otherwise. */
 export function torchReference(model: BenchModel, cores: 1 | 2, steps: number): Record<string, unknown> | null {
-  const py = '/usr/bin/python3';
+  const py = TORCH_PYTHON;
   const script = [path.resolve(__dirname, '../../shared/bench/torch_reference.py'), '/work/shared/bench/torch_reference.py'].find((f) => fs.existsSync(f));
   if (!script || !fs.existsSync(py)) return null;
   if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) return null;
@@ -232,6 +260,129 @@ export function torchReference(model: BenchModel, cores: 1 | 2, steps: number): 
   const line = r.stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as Record<string, unknown>;
 }
+
+/**
+ * What decides PyTorch's CPU speed here, as the worker's hello reports it in this environment (the
+ * reference runs in the same one): OpenBLAS variant, kernel and threads, torch's threads, plus the CPU
+ * flags and the environment variables that steer them. An error string when no worker answers.
+ */
+export async function torchRuntime(python = TORCH_PYTHON): Promise<{ hello: HelloResult } | { error: string }> {
+  const worker = new WorkerProcess({ python, timeoutMs: 120_000 });
+  try {
+    return { hello: await worker.request('hello') };
+  } catch (e) {
+    return { error: oneLine(e) };
+  } finally {
+    await worker.close();
+  }
+}
+
+/** The part of TorchCompute (engine/compute/torch/compute.ts, issue 16) the bench drives. */
+type OpenTorchCompute = (opts: { log: Logger; python?: string; device?: string; dtype?: 'auto' | 'float32' | 'bfloat16'; why?: string }) => Promise<Compute>;
+
+/**
+ * openTorchCompute, or why the torch backend cannot run here (its module not on this branch yet, or no
+ * torch). Loaded by path so the bench still type-checks and runs where compute/torch/compute.ts is absent.
+ */
+function loadOpenTorchCompute(): OpenTorchCompute | string {
+  const file = path.resolve(__dirname, '../engine/compute/torch/compute');
+  try {
+    const mod = require(file) as { openTorchCompute?: OpenTorchCompute };
+    return mod.openTorchCompute ?? `${path.relative(process.cwd(), file)} has no openTorchCompute`;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' ? `${path.relative(process.cwd(), file)}.ts is not in this checkout (issue 16's TorchCompute)` : oneLine(e);
+  }
+}
+
+/** AdamW as the reference's torch.optim.AdamW(lr=1e-3): betas (0.9, 0.999), eps 1e-8, decay 0.01 on every tensor, no clip. */
+const REFERENCE_TRAINING: TrainingSpec = {
+  params: { kind: 'model' },
+  schedule: { peak: 1e-3, warmupSteps: 0, totalSteps: 1000, shape: 'constant', minLrRatio: 1 },
+  adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
+  decay: 'all',
+  gradClip: 0,
+  rng: { seed: 0, stream: 'bench' },
+};
+
+/**
+ * Trains `model` through the torch backend's full engine path (TorchCompute.pretrainStep: rows encoded,
+ * one protocol round trip, the worker's forward, backward and AdamW, the loss read back), CPU float32 as
+ * the reference. Returns the figures, or why the backend is not available.
+ */
+export async function benchTorchEngine(model: BenchModel, opts: { steps: number; warmup: number }): Promise<TrainBench | string> {
+  const open = loadOpenTorchCompute();
+  if (typeof open === 'string') return open;
+  const m = BENCH_MODELS[model];
+  const rng = makeRng(1);
+  const rows = Array.from({ length: m.batch }, () => Int32Array.from({ length: m.ctx + 1 }, () => rng.int(m.vocab)));
+  let compute: Compute;
+  try {
+    compute = await open({ log: silentLogger, python: TORCH_PYTHON, device: 'cpu', dtype: 'float32', why: 'bench' });
+  } catch (e) {
+    return oneLine(e);
+  }
+  try {
+    await compute.initModel(benchConfig(model), 0);
+    await compute.startTraining(REFERENCE_TRAINING);
+    const times: number[] = [];
+    const others: number[] = [];
+    let loss = Number.NaN;
+    let loadBefore = os.loadavg()[0]!;
+    for (let i = 0; i < opts.warmup + opts.steps; i++) {
+      if (i === opts.warmup) loadBefore = os.loadavg()[0]!;
+      const t = await timed(() => compute.pretrainStep(rows));
+      loss = t.value.loss;
+      if (i >= opts.warmup) {
+        times.push(t.s);
+        if (t.others !== null) others.push(t.others);
+      }
+    }
+    const med = median(times);
+    return {
+      model, backend: 'torch', workers: 1, step_s_median: +med.toFixed(4), train_tok_per_s: +((m.batch * m.ctx) / med).toFixed(1),
+      step_s: times.map((t) => +t.toFixed(3)), step_s_min: +Math.min(...times).toFixed(4), loss: +loss.toFixed(4), max_loss_diff_vs_1_worker: null,
+      params: benchParams(model), load_avg_1m: [+loadBefore.toFixed(2), +os.loadavg()[0]!.toFixed(2)], others_cpu_cores: others.length ? +median(others).toFixed(2) : null,
+    };
+  } finally {
+    await compute.dispose();
+  }
+}
+
+/** The header printed before the figures: everything that moves the PyTorch numbers by 2×. */
+export function formatBenchHeader(setup: { cpu: string; cpuFlags: string[]; load: number[]; env: Record<string, string | null>; torch: { hello: HelloResult } | { error: string } | null }): string[] {
+  const env = Object.entries(setup.env).filter(([k]) => k.startsWith('OPENBLAS_') || k.endsWith('_NUM_THREADS')).map(([k, v]) => `${k}=${v ?? '(unset)'}`).join(' ');
+  const lines = [`bench engine: ${setup.cpu} [${setup.cpuFlags.join(' ')}], load ${setup.load.map((x) => x.toFixed(2)).join(' ')}`, `  env: ${env}`];
+  const t = setup.torch;
+  if (t === null) lines.push('  torch: skipped (--no-torch)');
+  else if ('error' in t) lines.push(`  torch: ${t.error}`);
+  else {
+    const ob = t.hello.blas?.openblas;
+    const blas = ob ? `OpenBLAS ${ob.variant}, kernel ${ob.coretype ?? '?'}, ${ob.threads ?? '?'} thread(s) (${ob.config})` : `no OpenBLAS (BLAS_INFO=${t.hello.blas?.build ?? '?'})`;
+    lines.push(`  torch ${t.hello.torch} (Python ${t.hello.python}): ${blas}; torch ${t.hello.threads?.intraop ?? '?'} thread(s), CPU kernels ${t.hello.cpuCapability ?? '?'}`);
+  }
+  return lines;
+}
+
+/** The closing table: tok/s and the ratio to the reference per model and backend, with the CPU others took. */
+export function formatBenchTable(training: readonly { model: string; engine: readonly (TrainBench & { ratio_vs_torch: number | null })[]; torch_ref_tok_per_s: number | null; torch_ref_others_cpu_cores: number | null }[]): string[] {
+  const rows = [['model', 'backend', 'tok/s', 'vs reference', 'others cores']];
+  for (const t of training) {
+    for (const r of t.engine) rows.push([t.model, r.backend === 'torch' ? 'torch (engine path)' : `${r.backend} ${r.workers}w`, String(Math.round(r.train_tok_per_s)), r.ratio_vs_torch === null ? '–' : `${r.ratio_vs_torch.toFixed(2)}×`, r.others_cpu_cores === null ? '–' : r.others_cpu_cores.toFixed(2)]);
+    rows.push([t.model, 'torch_reference.py', t.torch_ref_tok_per_s === null ? '–' : String(Math.round(t.torch_ref_tok_per_s)), '1×', t.torch_ref_others_cpu_cores === null ? '–' : t.torch_ref_others_cpu_cores.toFixed(2)]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const busy = training.filter((t) => (t.torch_ref_others_cpu_cores ?? 0) > BUSY_CORES).map((t) => t.model);
+  if (busy.length) lines.push(`warning: other processes took > ${BUSY_CORES} cores during the reference on ${busy.join(', ')}: 2-thread OpenBLAS then collapses (up to 20× here), so those ratios say nothing (docs/benchmarks.md)`);
+  return lines;
+}
+
+/**
+ * CPU (in cores) other processes may take during a PyTorch figure before it stops being comparable: with
+ * one of two cores partly taken, OpenBLAS's second thread waits on a descheduled partner (measured in
+ * docs/benchmarks.md); 0.3 leaves room for the editor and the shell.
+ */
+const BUSY_CORES = 0.3;
 
 export interface BenchOptions {
   /** Threads the PyTorch reference may use (1 or 2). */
@@ -243,6 +394,10 @@ export interface BenchOptions {
   warmup?: number;
   backend?: BackendChoice;
   torch?: boolean;
+  /** Also train through the torch backend's engine path (default: when torch is on). */
+  torchEngine?: boolean;
+  /** Where the header and the closing table go (default: stderr). */
+  print?: (line: string) => void;
 }
 
 export async function benchEngine(opts: BenchOptions = {}): Promise<object> {
@@ -250,36 +405,63 @@ export async function benchEngine(opts: BenchOptions = {}): Promise<object> {
   const workers = opts.workers ?? [1, 2];
   const backend = await selectBackend(opts.backend ?? 'auto', { log: silentLogger });
   const steps = opts.steps ?? 3;
-  const training: Array<Record<string, unknown>> = [];
+  const print = opts.print ?? ((l: string) => process.stderr.write(l + '\n'));
+  const setup = {
+    cpu: os.cpus()[0]?.model.trim() ?? 'unknown', cpuFlags: await cpuFlags(), load: os.loadavg(),
+    env: Object.fromEntries(DOCTOR_ENV.map((k) => [k, process.env[k] ?? null])),
+    torch: opts.torch === false ? null : await torchRuntime(),
+  };
+  for (const l of formatBenchHeader(setup)) print(l);
+  const training: Array<{ model: BenchModel; engine: (TrainBench & { ratio_vs_torch: number | null })[]; torch_ref_tok_per_s: number | null; torch_ref_others_cpu_cores: number | null } & Record<string, unknown>> = [];
   for (const model of opts.models ?? (['S', 'M'] as BenchModel[])) {
     const runs = await benchTraining(model, { steps, warmup: opts.warmup ?? 1, workers });
     const rssMb = Math.round(process.memoryUsage().rss / 1048576);
-    const loadBefore = os.loadavg()[0]!;
-    const torchRun = await timed(() => (opts.torch === false ? null : torchReference(model, cores, Math.max(steps, 3))));
-    const torch = torchRun.value;
-    const torchTok = torch && typeof torch.train_tok_per_s === 'number' ? torch.train_tok_per_s : null;
+    // the torch backend's engine path runs between two reference runs, so drifting load hits both sides
+    const reference = async (): Promise<(Record<string, unknown> & { others_cpu_cores: number | null }) | null> => {
+      const loadBefore = os.loadavg()[0]!;
+      const run = await timed(() => (opts.torch === false ? null : torchReference(model, cores, Math.max(steps, 3))));
+      return run.value ? { ...run.value, cores, load_avg_1m: [+loadBefore.toFixed(2), +os.loadavg()[0]!.toFixed(2)], others_cpu_cores: run.others === null ? null : +run.others.toFixed(2) } : null;
+    };
+    const torch = await reference();
+    const torchEngine = opts.torch === false || opts.torchEngine === false || !torch ? null : await benchTorchEngine(model, { steps: Math.max(steps, 3), warmup: opts.warmup ?? 1 });
+    if (typeof torchEngine === 'string') print(`torch backend not available: ${torchEngine}`);
+    const torchAfter = torchEngine && typeof torchEngine !== 'string' ? await reference() : null;
+    const refs = [torch, torchAfter].map((r) => (r && typeof r.train_tok_per_s === 'number' ? r.train_tok_per_s : null)).filter((x): x is number => x !== null);
+    const torchTok = refs.length ? refs.reduce((a, b) => a + b, 0) / refs.length : null;
+    const refOthers = [torch, torchAfter].map((r) => r?.others_cpu_cores ?? null).filter((x): x is number => x !== null);
     const one = runs.find((r) => r.workers === 1);
+    const engineRows = [...runs, ...(torchEngine && typeof torchEngine !== 'string' ? [torchEngine] : [])];
     training.push({
       model,
-      engine: runs.map((r) => ({
+      engine: engineRows.map((r) => ({
         ...r,
-        speedup_vs_1_worker: one ? +(r.train_tok_per_s / one.train_tok_per_s).toFixed(3) : null,
+        speedup_vs_1_worker: one && r.backend !== 'torch' ? +(r.train_tok_per_s / one.train_tok_per_s).toFixed(3) : null,
         ratio_vs_torch: torchTok ? +(r.train_tok_per_s / torchTok).toFixed(3) : null,
       })),
       rss_mb_after: rssMb,
-      torch: torch
-        ? { ...torch, cores, load_avg_1m: [+loadBefore.toFixed(2), +os.loadavg()[0]!.toFixed(2)], others_cpu_cores: torchRun.others === null ? null : +torchRun.others.toFixed(2) }
-        : 'skipped: /usr/bin/python3 cannot import torch',
+      torch: torch ?? 'skipped: /usr/bin/python3 cannot import torch',
+      ...(torchAfter ? { torch_after: torchAfter } : {}),
+      torch_ref_tok_per_s: torchTok === null ? null : +torchTok.toFixed(1),
+      // the CPU other processes took while the reference ran: above ~0.3 cores its 2-thread OpenBLAS figure collapses (docs/benchmarks.md)
+      torch_ref_others_cpu_cores: refOthers.length ? +Math.max(...refOthers).toFixed(2) : null,
+      ...(typeof torchEngine === 'string' ? { torch_engine_note: `not available: ${torchEngine}` } : {}),
     });
   }
+  for (const l of formatBenchTable(training)) print(l);
   const sampling = benchSampling({ newTokens: 64 });
   return {
     backend,
-    machine: { cpus: os.availableParallelism(), load_avg: os.loadavg().map((x) => +x.toFixed(2)) },
+    machine: { cpus: os.availableParallelism(), cpu: setup.cpu, cpu_flags: setup.cpuFlags, load_avg: os.loadavg().map((x) => +x.toFixed(2)), load_avg_at_start: setup.load.map((x) => +x.toFixed(2)), env: setup.env },
+    torch_runtime: setup.torch === null ? 'skipped' : 'error' in setup.torch ? { error: setup.torch.error } : torchRuntimeRecord(setup.torch.hello),
     training,
     sampling,
     peak_rss_mb: Math.round(readPeakRssKb() / 1024),
   };
+}
+
+/** The hello fields that decide CPU speed, for the JSON report. */
+function torchRuntimeRecord(h: HelloResult): Record<string, unknown> {
+  return { python: h.python, torch: h.torch, cuda: h.cuda, blas: h.blas ?? null, threads: h.threads ?? null, cpu_capability: h.cpuCapability ?? null };
 }
 
 /** VmHWM from /proc (peak resident set of this process), or current RSS where /proc is absent. */
@@ -298,7 +480,7 @@ if (require.main === module) {
   const cores = arg('--cores') === '1' ? 1 : 2;
   const models = (arg('--models') ?? 'S,M').split(',') as BenchModel[];
   const workers = (arg('--workers') ?? '1,2').split(',').map(Number);
-  benchEngine({ cores, workers, models, steps: Number(arg('--steps') ?? 3), warmup: Number(arg('--warmup') ?? 1), torch: !process.argv.includes('--no-torch') }).then(
+  benchEngine({ cores, workers, models, steps: Number(arg('--steps') ?? 3), warmup: Number(arg('--warmup') ?? 1), torch: !process.argv.includes('--no-torch'), torchEngine: !process.argv.includes('--no-torch-engine') }).then(
     (r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'),
     (e: unknown) => { process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`); process.exitCode = 1; },
   );

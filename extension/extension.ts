@@ -61,7 +61,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       tracker,
       tree,
       treeView,
-      new RunStatusBar(tracker),
+      new RunStatusBar(tracker, log),
       DashboardPanel.registerSerializer(dashboardHost),
       InspectorPanel.registerSerializer(context.extensionUri, log),
       ...registerCommands(ctx),

@@ -11,6 +11,7 @@ import { runOntologyLookup } from './commands/lookup';
 import { runSynthCommand } from './commands/synth';
 import { createLogger } from '../util/log';
 import { runCompare } from './commands/compare';
+import { runDoctor } from './commands/doctor';
 import { COMPARE_BOOTSTRAP } from '../eval/report';
 import { runEvalCommand } from './commands/eval';
 import { TASK_NAMES } from '../eval/tasks/registry';
@@ -192,6 +193,13 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .option('--dir <runsDir>', 'runs directory', 'runs')
     .option('--json', 'machine-readable output', false)
     .action(async (run: string, o: { to: string; out?: string; dir: string; json: boolean }) => setExit(await runExportCommand(run, o, io)));
+
+  program
+    .command('doctor')
+    .description('what each compute backend finds here (tfjs wasm/native/gpu; the torch worker: Python, torch, CUDA, bf16, SDPA, BLAS kernel and threads), and which one `auto` picks and why')
+    .option('--python <cmd>', 'the interpreter of the torch backend (default: BALANCEDBIO_PYTHON, else python3)')
+    .option('--json', 'machine-readable output', false)
+    .action(async (o: { python?: string; json: boolean }) => setExit(await runDoctor({ json: o.json, ...(o.python ? { python: o.python } : {}) }, io)));
 
   return program;
 }

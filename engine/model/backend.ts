@@ -168,3 +168,57 @@ export async function selectBackend(choice: BackendChoice, opts: SelectBackendOp
     choice === 'auto' ? 'reinstall dependencies (npm ci)' : `set model.backend: auto`,
   );
 }
+
+/** What one tfjs backend finds on this machine, without activating it (balancedbio doctor). */
+export interface BackendProbe {
+  kind: Exclude<BackendChoice, 'auto'>;
+  available: boolean;
+  /** What loaded and how it would run, or the first line of why it cannot. */
+  detail: string;
+}
+
+/** Loads a module by name: Node's `require` by default; tests pass their own to get either outcome. */
+export type LoadModule = (id: string) => unknown;
+
+const NATIVE_PACKAGES = { gpu: '@tensorflow/tfjs-node-gpu', native: '@tensorflow/tfjs-node' } as const;
+
+/**
+ * Each tfjs backend in `auto`'s order (gpu → native → wasm → cpu), as `auto` would find it: the native
+ * packages are loaded (their install usually failed, and loading says why), wasm's binaries are looked up
+ * and its SIMD and threads flags read. Nothing is activated, so this can run beside a chosen backend.
+ */
+export async function probeBackends(opts: { load?: LoadModule; wasmDir?: string } = {}): Promise<BackendProbe[]> {
+  const load = opts.load ?? ((id: string) => require(id));
+  const native = (kind: 'gpu' | 'native'): BackendProbe => {
+    const pkg = NATIVE_PACKAGES[kind];
+    try {
+      load(pkg);
+      return { kind, available: true, detail: `${pkg} loads (libtensorflow${kind === 'gpu' ? ' with CUDA' : ''})` };
+    } catch (e) {
+      return { kind, available: false, detail: `${pkg}: ${firstLine(e)}` };
+    }
+  };
+  const wasm = async (): Promise<BackendProbe> => {
+    try {
+      load('@tensorflow/tfjs-backend-wasm'); // registers the WASM_HAS_* flags read below
+      const dir = findWasmDir(opts.wasmDir);
+      const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+      const threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));
+      // tfjs-backend-wasm turns its threads off under Node (WASM_HAS_MULTITHREAD_SUPPORT, tfjs#3830); the
+      // second core comes from model.workers, data-parallel worker threads (../shared/backends.md)
+      const how = threads ? 'threads on' : 'single-threaded under Node (model.workers adds data-parallel worker threads)';
+      return { kind: 'wasm', available: true, detail: `SIMD ${simd ? 'on' : 'off'}, ${how}; binaries in ${dir}` };
+    } catch (e) {
+      return { kind: 'wasm', available: false, detail: firstLine(e) };
+    }
+  };
+  const cpu = (): BackendProbe => {
+    try {
+      load('@tensorflow/tfjs-backend-cpu');
+      return { kind: 'cpu', available: true, detail: 'pure JavaScript kernels, one thread (the slowest)' };
+    } catch (e) {
+      return { kind: 'cpu', available: false, detail: firstLine(e) };
+    }
+  };
+  return [native('gpu'), native('native'), await wasm(), cpu()];
+}

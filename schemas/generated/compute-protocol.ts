@@ -594,6 +594,68 @@ export interface HelloResult {
    * The $id of the protocol schema the worker loaded.
    */
   protocol: string;
+  /**
+   * torch.version.cuda: the CUDA runtime torch was built with (null: a CPU build).
+   */
+  cudaVersion?: string | null;
+  /**
+   * model.dtype auto would pick bfloat16: a CUDA device that supports it (torch.cuda.is_bf16_supported()).
+   */
+  bf16?: boolean;
+  /**
+   * The SIMD level torch's own CPU kernels use (AVX2, AVX512), as torch reports it.
+   */
+  cpuCapability?: string | null;
+  /**
+   * torch.get_num_threads() and torch.get_num_interop_threads() in the worker.
+   */
+  threads?: {
+    intraop: number;
+    interop: number;
+  };
+  /**
+   * The BLAS torch's CPU matmuls run on; with OpenBLAS, its kernel and threads decide CPU speed (docs/benchmarks.md).
+   */
+  blas?: {
+    /**
+     * BLAS_INFO of torch's build settings (Debian: generic, i.e. libblas.so.3 as update-alternatives points it).
+     */
+    build: string | null;
+    /**
+     * torch.backends.mkl.is_available().
+     */
+    mkl: boolean;
+    openblas: null | {
+      /**
+       * The library file actually loaded.
+       */
+      path: string;
+      /**
+       * openblas_get_parallel(): Debian's libopenblas0-serial, -pthread or -openmp.
+       */
+      variant: "serial" | "pthread" | "openmp" | "unknown";
+      /**
+       * openblas_get_corename(): the kernel in use, OPENBLAS_CORETYPE's or the one detected from the CPU.
+       */
+      coretype: string | null;
+      /**
+       * openblas_get_config(): version and build options.
+       */
+      config: string;
+      /**
+       * openblas_get_num_threads().
+       */
+      threads: number | null;
+    };
+  };
+  /**
+   * Memory of the worker: its peak resident set, and on CUDA the device memory allocated now and the most allocated since the previous hello (the peak counter resets when hello reads it).
+   */
+  memory?: {
+    peakRssBytes: number;
+    cudaAllocatedBytes: number | null;
+    cudaPeakBytes: number | null;
+  };
 }
 export interface ModelResult {
   /**

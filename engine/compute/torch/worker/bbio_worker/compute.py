@@ -19,6 +19,7 @@ from .lora import LoraAdapter, LoraSpec, active_adapters, create_adapter, load_a
 from .model import Llama, build_model, init_weights, load_model, next_token_loss, normalize_config, save_model
 from .projection import GradVec, SubspaceProjector, combine, dot, olora_penalty
 from .protocol import encode_floats, encode_ints
+from .runtime import describe_runtime
 from .safetensors import read_safetensors, tensor_bytes, write_safetensors
 from .scoring import score_continuations
 from .train import Trainer, TrainerSnapshot, generator_state, make_generator, restore_generator
@@ -158,9 +159,7 @@ class TorchWorker:
         return inputs, targets, weights
 
     def hello(self, _: Json) -> Json:
-        cuda = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
-        sdpa = hasattr(torch.nn.functional, "scaled_dot_product_attention")
-        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "cuda": cuda, "sdpa": sdpa, "protocol": self.protocol_id}
+        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "protocol": self.protocol_id, **describe_runtime()}
 
     def init_model(self, params: Json) -> Json:
         model = build_model(normalize_config(params["config"], "init_model config"), None)
