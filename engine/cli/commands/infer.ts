@@ -19,8 +19,7 @@ import { decodePrompts, greedyPicker, logSoftmax, promptLogits, samplingPicker }
 import { resolveModelArg } from '../../model/hub';
 import { disposeModel, loadLlama } from '../../model/llama';
 import { BpeTokenizer } from '../../model/tokenizer';
-import { builtinChatFormat } from '../../core/chat';
-import { loadChatFormat, type TemplateRenderer } from '../../model/chat-template';
+import { loadChatFormat } from '../../model/chat-template';
 
 export interface InferOptions {
   /** A checkpoint folder, or a Hub id `ORG/NAME` when no such folder exists (see resolveModelArg). */
@@ -37,11 +36,6 @@ export interface InferOptions {
   chat?: string;
   /** Print the exact prompt text first. */
   showPrompt?: boolean;
-  /**
-   * Renders a checkpoint's chat template. None ships: @huggingface/jinja is not a dependency yet, so a model
-   * with a template is E_CHAT_TEMPLATE for --chat (see model/chat-template.ts).
-   */
-  renderer?: TemplateRenderer;
   maxNewTokens: number;
   logprobs: boolean;
   /** 0 or absent: greedy. */
@@ -70,7 +64,7 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
       let encode = { addBos: tokenizer.bosId >= 0, splitSpecial: true };
       let source = 'none';
       if (opts.chat !== undefined) {
-        const chat = await loadChatFormat(dir, tokenizer, builtinChatFormat(tokenizer), opts.renderer ?? null);
+        const chat = await loadChatFormat(dir, tokenizer);
         text = chat.prompt(opts.chat);
         encode = { addBos: chat.addBos && tokenizer.bosId >= 0, splitSpecial: chat.splitSpecial };
         source = chat.source;
