@@ -14,6 +14,7 @@ import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
 import { loadChatFormat } from '../model/chat-template';
+import { chatFrame } from '../core/chat';
 import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../core/stage';
 import { resumeFromCheckpoint } from './resume';
 import { yieldToEventLoop } from '../util/async';
@@ -113,7 +114,9 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
 
     // the dataset preview's token view: the first examples of each capability as the model sees them, in its chat format
     const preview = caps.flatMap((c) => trainExamples.filter((e) => e.capability === c).slice(0, PREVIEW_PER_CAPABILITY));
-    ctx.events.emit({ kind: 'record', type: 'examples', data: { note: 'tokens from trainedFrom on are the SFT loss targets', chatFormat: chat.source, examples: preview.map((e) => ({ id: e.id, capability: e.capability, ...tokenPieces(tokenizer, tokenizeExample(tokenizer, e, maxLen, chat)) })) } });
+    // and how every other example was written (the frame around its prompt and answer), when the format writes them verbatim
+    const frame = chatFrame(chat, trainExamples);
+    ctx.events.emit({ kind: 'record', type: 'examples', data: { note: 'tokens from trainedFrom on are the SFT loss targets', chatFormat: chat.source, ...(frame ? { frame } : {}), examples: preview.map((e) => ({ id: e.id, capability: e.capability, ...tokenPieces(tokenizer, tokenizeExample(tokenizer, e, maxLen, chat)) })) } });
     ctx.log.info(`sft: ${caps.map((c) => `${c} ${train[c].length}`).join(', ')} examples; projection ${s.projection}${s.projection === 'olora' ? ` (+${method})` : ''}, ${perCapability ? 'one adapter per capability' : 'one shared adapter'}, ${await compute.parameterCount({ kind: 'adapters', slot: SLOT })} LoRA values, ${totalSteps} steps`);
     const progressEvery = Math.max(1, Math.round(totalSteps / 50));
     const pairKey = (a: Capability, b: Capability): string => `${a}|${b}`;

@@ -11,7 +11,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { builtinChatFormat, formatChat } from '../../../engine/core/chat';
+import { builtinChatFormat, chatFrame, formatChat } from '../../../engine/core/chat';
 import type { SynthExample } from '../../../engine/core/example';
 import { jinjaRenderer, loadChatFormat, readChatTemplate, specialTokensOf, templateChatFormat, type ChatMessage, type TemplateRenderer } from '../../../engine/model/chat-template';
 import { trainBpe, type BpeTokenizer } from '../../../engine/model/tokenizer';
@@ -172,3 +172,17 @@ for (const c of PUBLISHED) {
     assert.equal(trained, c.response);
   });
 }
+
+test('the chat frame: the text a format writes around every prompt and answer, only when it writes them verbatim', async () => {
+  const qwen = await loadChatFormat(path.join(FIXTURES, 'qwen2.5-instruct'), tokenizer(QWEN_TOKENS));
+  assert.deepEqual(chatFrame(qwen, [EXAMPLE]), {
+    prompt: [`<|im_start|>system\n${QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n`, '<|im_end|>\n<|im_start|>assistant\n'],
+    response: ['', '<|im_end|>\n'],
+  });
+  const tok = tokenizer(['<|bos|>', '<|eos|>', '<|pad|>']);
+  assert.deepEqual(chatFrame(builtinChatFormat(tok), [EXAMPLE]), { prompt: ['<|user|>\n', '\n<|assistant|>\n'], response: ['', '\n<|end|>'] });
+  // Llama 3.1 trims the content: an answer with a trailing newline is not written verbatim, so no frame
+  const llama = await loadChatFormat(path.join(FIXTURES, 'llama-3.1-instruct'), tokenizer(LLAMA_TOKENS));
+  assert.notEqual(chatFrame(llama, [EXAMPLE]), null);
+  assert.equal(chatFrame(llama, [EXAMPLE, { ...EXAMPLE, response: 'Lisinopril.\n' }]), null);
+});
