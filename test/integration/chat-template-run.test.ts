@@ -77,6 +77,9 @@ test('a checkpoint with a ChatML chat template is fine-tuned and evaluated in Ch
   const train = new Map(readExamples(path.join(out.runDir, OUTPUT_PATHS.dataset, 'train.jsonl')).map((e) => [e.id, e]));
   const previewed = data.examples;
   assert.ok(previewed.length >= 3);
+  // every other example is shown in the frame the record carries: the same ChatML text
+  const frame = (record.data as { frame: { prompt: [string, string]; response: [string, string] } }).frame;
+  for (const ex of train.values()) assert.equal(frame.prompt[0] + ex.prompt + frame.prompt[1] + frame.response[0] + ex.response + frame.response[1], chatmlPrompt(ex.prompt) + chatmlAnswer(ex.response));
   for (const p of previewed) {
     const ex = train.get(p.id)!;
     assert.equal(p.pieces.join(''), chatmlPrompt(ex.prompt) + chatmlAnswer(ex.response), p.id);
