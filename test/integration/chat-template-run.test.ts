@@ -1,8 +1,9 @@
 /**
  * Issue 18 item 2 end to end: a tiny checkpoint whose tokenizer_config.json carries Qwen2.5-Instruct's
- * published ChatML template (test/fixtures/chat-template), run through synthesize → sft → evaluate. SFT
- * trains on the ChatML rendering (the dataset preview's `examples` record shows its tokens, the loss on the
- * assistant turn only), and evaluation gives every prompt in it, ending with the generation prompt.
+ * published ChatML template (test/fixtures/chat-template), run through synthesize → sft → grpo → evaluate.
+ * SFT trains on the ChatML rendering (the dataset preview's `examples` record shows its tokens, the loss on
+ * the assistant turn only), and GRPO's rollouts and evaluation give every prompt in it, ending with the
+ * generation prompt, stopped on `<|im_end|>`.
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { loadExperiment } from '../../engine/config/load';
 import { readExamples } from '../../engine/core/dataset';
 import { OUTPUT_PATHS } from '../../engine/core/stage';
 import { createEvaluateStage } from '../../engine/eval/evaluate-stage';
+import { createGrpoStage } from '../../engine/rl/grpo-stage';
 import { initLlama, saveLlama } from '../../engine/model/llama';
 import { trainBpe } from '../../engine/model/tokenizer';
 import { runPipeline } from '../../engine/run/pipeline';
@@ -34,13 +36,14 @@ const QWEN_SYSTEM = '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud.
 const chatmlPrompt = (user: string): string => `${QWEN_SYSTEM}<|im_start|>user\n${user}<|im_end|>\n<|im_start|>assistant\n`;
 const chatmlAnswer = (answer: string): string => `${answer}<|im_end|>\n`;
 
-test('a checkpoint with a ChatML chat template is fine-tuned and evaluated in ChatML, the loss on the assistant turn only', async (t) => {
+test('a checkpoint with a ChatML chat template is fine-tuned, GRPO-trained and evaluated in ChatML, the loss on the assistant turn only', async (t) => {
   const { dir, file } = await writeTinyExperiment(t, [
-    'name: chatml', 'seed: 5', 'stages: [synthesize, sft, evaluate]', TINY_GRAPH,
+    'name: chatml', 'seed: 5', 'stages: [synthesize, sft, grpo, evaluate]', TINY_GRAPH,
     'synthesis: { examples: { domain: 12, reasoning: 6, instruction: 4, integration: 2 }, hops: { min: 2, max: 3 } }',
     'model: { path: model, backend: wasm }',
     'lora: { rank: 2, alpha: 4 }',
     'sft: { steps: 2, batch_per_capability: 1, interference_every: 0, checkpoint_every: 2, schedule: { warmup_steps: 0 } }',
+    'grpo: { steps: 1, prompts_per_step: 2, group_size: 2, max_new_tokens: 4, probe_every: 0 }',
     'eval: { suites: [domain, reasoning], max_items: 2, bootstrap: 10 }',
   ]);
   // the checkpoint: a byte-level BPE with ChatML's special tokens, a 1-layer Llama, and Qwen's template
@@ -52,20 +55,20 @@ test('a checkpoint with a ChatML chat template is fine-tuned and evaluated in Ch
   const config = JSON.parse(await readFile(path.join(modelDir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
   await writeFile(path.join(modelDir, 'tokenizer_config.json'), JSON.stringify({ ...config, eos_token: '<|im_end|>', chat_template: qwen.chat_template }));
 
-  // evaluation's backend, recording what it is asked (the real one answers)
-  const asked = { generate: [] as GenerateRequest[], contexts: [] as number[][] };
-  const recording: ComputeFactory = async (model, opts) => {
+  // the backends of GRPO and evaluation, recording what they are asked (the real ones answer)
+  const asked = { rollouts: [] as GenerateRequest[], generate: [] as GenerateRequest[], contexts: [] as number[][] };
+  const recording = (into: GenerateRequest[]): ComputeFactory => async (model, opts) => {
     const compute = await openCompute(model, opts);
     const generate = compute.generate.bind(compute);
     const score = compute.scoreContinuations.bind(compute);
-    compute.generate = (req) => (asked.generate.push(req), generate(req));
+    compute.generate = (req) => (into.push(req), generate(req));
     compute.scoreContinuations = (context, conts, o) => (asked.contexts.push([...context]), score(context, conts, o));
     return compute;
   };
   const { config: cfg, problems } = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(problems, []);
   const events: EngineEvent[] = [];
-  const out = await runPipeline({ config: cfg!, experimentFile: file, stageTable: { ...createStageTable(), evaluate: createEvaluateStage(recording) }, log: silentLogger, version: 'test', onEvent: (e) => events.push(e) });
+  const out = await runPipeline({ config: cfg!, experimentFile: file, stageTable: { ...createStageTable(), grpo: createGrpoStage(recording(asked.rollouts)), evaluate: createEvaluateStage(recording(asked.generate)) }, log: silentLogger, version: 'test', onEvent: (e) => events.push(e) });
   assert.equal(out.status, 'completed', out.error?.message);
   assert.deepEqual(invalidEvents(events), []);
 
@@ -102,4 +105,12 @@ test('a checkpoint with a ChatML chat template is fine-tuned and evaluated in Ch
   }
   assert.ok(asked.contexts.length > 0, 'the domain suite scored options');
   for (const c of asked.contexts) assert.ok(tok.decode(c).endsWith('<|im_start|>assistant\nAnswer:'), tok.decode(c));
+
+  // GRPO: rollouts are sampled from ChatML prompts of training examples and stop on <|im_end|>
+  assert.ok(asked.rollouts.length > 0, 'GRPO sampled');
+  for (const r of asked.rollouts) {
+    assert.deepEqual(r.stopIds, [imEnd]);
+    assert.ok(r.stop.includes('<|im_end|>'));
+    for (const p of r.prompts) assert.ok([...train.values()].some((e) => tok.decode([...p]) === chatmlPrompt(e.prompt)), tok.decode([...p]));
+  }
 });
