@@ -141,7 +141,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
   if (!caps.length) throw new BbioError('E_IO', `${ctx.paths.dataset}/train.jsonl has no examples`, {}, 'run the synthesize stage');
 
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
-  await ctx.updateManifest({ backend: compute.describe() });
+  await ctx.updateManifest({ backend: compute.describe(), chatFormat: chat.source });
   try {
     const config = await compute.loadModel(baseDir);
     const refSlot = await preparePolicy(ctx, compute, caps.length, totalSteps);

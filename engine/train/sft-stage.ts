@@ -61,7 +61,7 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
   // the model's own chat template when it has one, else the built-in format (bio-tiny)
   const chat = await loadChatFormat(baseDir, tokenizer);
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
-  await ctx.updateManifest({ backend: compute.describe() });
+  await ctx.updateManifest({ backend: compute.describe(), chatFormat: chat.source });
   try {
     const config = await compute.loadModel(baseDir);
     const maxLen = config.max_position_embeddings - 1;

@@ -72,6 +72,9 @@ test('a checkpoint with a ChatML chat template is fine-tuned, GRPO-trained and e
   assert.equal(out.status, 'completed', out.error?.message);
   assert.deepEqual(invalidEvents(events), []);
 
+  const manifest = JSON.parse(await readFile(path.join(out.runDir, 'manifest.json'), 'utf8')) as { chatFormat?: string };
+  assert.equal(manifest.chatFormat, path.join(modelDir, 'tokenizer_config.json'), 'the manifest names the chat format the run trained in');
+
   // SFT: the dataset preview's record is the ChatML rendering, the trained tokens are the assistant turn
   const record = events.find((e) => e.kind === 'record' && e.type === 'examples');
   assert.ok(record && record.kind === 'record');
