@@ -163,6 +163,11 @@ export interface GenerateRequest {
   maxNewTokens: number;
   /** Stop strings, matched on the decoded completion; the text is cut before the first one, its tokens stay in ids. */
   stop: readonly string[];
+  /**
+   * Token ids that end a completion (finish reason `stop`), kept as its last id: a chat template's end-of-turn
+   * token (ChatFormat.stopIds), which the decoded text never shows because special tokens are skipped.
+   */
+  stopIds?: readonly number[];
   adapters?: string;
   /**
    * Rows decoded together: whole groups of n rows, at least one prompt per batch (greedy evaluation batches

@@ -66,3 +66,29 @@ export function builtinChatFormat(tok: { bosId: number }): ChatFormat {
     splitSpecial: false,
   };
 }
+
+/**
+ * The text a format writes around the user's prompt and around the answer, when it writes both verbatim:
+ * prompt(user) = prompt[0] + user + prompt[1] and response(user, answer) = response[0] + answer + response[1]
+ * for every example given (a template that trims or rewrites the content does not have one). The dataset
+ * preview shows every example as trained with it; null when some example is not written that way.
+ */
+export interface ChatFrame {
+  prompt: [string, string];
+  response: [string, string];
+}
+
+/** Placeholders for the user's text and the answer (the frame is then checked against every example's own rendering). */
+const USER_SLOT = '\u0001user\u0001';
+const ANSWER_SLOT = '\u0001answer\u0001';
+
+export function chatFrame(chat: ChatFormat, examples: readonly { prompt: string; response: string }[]): ChatFrame | null {
+  const p = chat.prompt(USER_SLOT).split(USER_SLOT);
+  const r = chat.response(USER_SLOT, ANSWER_SLOT).split(ANSWER_SLOT);
+  if (p.length !== 2 || r.length !== 2 || r.some((s) => s.includes(USER_SLOT))) return null;
+  const frame: ChatFrame = { prompt: [p[0]!, p[1]!], response: [r[0]!, r[1]!] };
+  const verbatim = examples.every((ex) =>
+    chat.prompt(ex.prompt) === frame.prompt[0] + ex.prompt + frame.prompt[1]
+    && chat.response(ex.prompt, ex.response) === frame.response[0] + ex.response + frame.response[1]);
+  return verbatim ? frame : null;
+}

@@ -19,6 +19,8 @@ import type { Experiment } from '../../schemas/generated/experiment';
 import type { EvalReport } from '../../schemas/generated/report';
 import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import { baseModelDir, loadTokenizer } from '../model/resources';
+import { loadChatFormat } from '../model/chat-template';
+import type { ChatFormat } from '../core/chat';
 import { EdgeIndex, TermLexicon } from '../verify/answers';
 import type { RewardContext } from '../verify/rewards';
 import { outputExists } from '../core/outputs';
@@ -62,6 +64,8 @@ export async function loadEvaluationTargets(compute: Compute, dirs: { sft: strin
 export interface EvaluateModelsInput {
   compute: Compute;
   tokenizer: EvalTokenizer;
+  /** The base model's chat format, in which the suites' prompts are given (default: the built-in one). */
+  chat?: ChatFormat;
   targets: readonly EvaluationTarget[];
   suites: readonly Capability[];
   testExamples: readonly SynthExample[];
@@ -111,7 +115,7 @@ export async function evaluateModels(input: EvaluateModelsInput): Promise<Evalua
     const examples: ReportExample[] = [];
     for (const suite of input.suites) {
       if (input.opts.signal?.aborted) throw new BbioError('E_CANCELLED', 'evaluation cancelled');
-      const r = await runSuite(suite, { model, tokenizer: input.tokenizer, ctx: reward!, opts: input.opts, testExamples: input.testExamples });
+      const r = await runSuite(suite, { model, tokenizer: input.tokenizer, ctx: reward!, opts: input.opts, testExamples: input.testExamples, ...(input.chat ? { chat: input.chat } : {}) });
       if (!r.items) {
         input.log.warn(`evaluate: the test split has no ${suite} items; ${suite} is not scored`);
         progress(`${target.name}: ${suite} (no items)`);
@@ -187,6 +191,7 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
   const mmluFiles = cfg.eval.mmlu.map((p) => path.resolve(path.dirname(ctx.experimentFile), p));
   const mmlu = (await Promise.all(mmluFiles.map((f) => loadMmlu(f)))).flat();
   const tokenizer = await loadTokenizer(baseDir);
+  const chat = await loadChatFormat(baseDir, tokenizer);
   const opts = suiteOptionsFrom(cfg, ctx.seed, ctx.signal, ctx.stepsScale);
 
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
@@ -195,11 +200,11 @@ export async function runEvaluate(ctx: StageContext, open: ComputeFactory = open
     await compute.loadModel(baseDir);
     const targets = await loadEvaluationTargets(compute, { sft: ctx.paths.sft_adapter, grpo: ctx.paths.grpo_adapter });
     ctx.events.emit({ kind: 'phase', stage: 'evaluate', status: 'progress', step: 0, total: targets.length * (cfg.eval.suites.length + (mmlu.length ? 1 : 0)), message: `evaluating ${targets.map((t) => t.name).join(', ')} on ${cfg.eval.suites.join(', ')}${mmlu.length ? ' and MMLU' : ''}` });
-    const evaluated = await evaluateModels({ compute, tokenizer, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
+    const evaluated = await evaluateModels({ compute, tokenizer, chat, targets, suites: cfg.eval.suites, testExamples, reward, mmlu, shots: cfg.eval.few_shot, opts, events: ctx.events, log: ctx.log });
     // benchmarks in their published formats: the first max_items documents of each set, few_shot examples
     const tasks = cfg.eval.tasks.length
       ? await evaluateTasks({
-          compute, tokenizer, targets, tasks: cfg.eval.tasks, dataDir: path.resolve(path.dirname(ctx.experimentFile), cfg.eval.benchmarks), events: ctx.events, log: ctx.log,
+          compute, tokenizer, chat, targets, tasks: cfg.eval.tasks, dataDir: path.resolve(path.dirname(ctx.experimentFile), cfg.eval.benchmarks), events: ctx.events, log: ctx.log,
           opts: { ...DEFAULT_TASK_OPTIONS, shots: cfg.eval.few_shot, limit: opts.maxItems, resamples: opts.resamples, seed: opts.seed, mcChunk: opts.mcChunk, generateBatchRows: opts.generateBatchRows, ...(opts.signal ? { signal: opts.signal } : {}) },
         })
       : undefined;

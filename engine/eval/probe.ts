@@ -11,9 +11,9 @@
  */
 import { makeLmBatch } from '../model/llama';
 import type { Capability } from '../core/stage';
-import { CHAT_MARKERS, promptPrefix } from '../core/chat';
+import { builtinChatFormat, type ChatFormat } from '../core/chat';
 import type { SynthExample } from '../core/example';
-import { domainQuestion, scoreMultipleChoice, selectItems, type EvalModel, type EvalTokenizer } from './suites';
+import { chatEncoding, domainQuestion, scoreMultipleChoice, selectItems, type EvalModel, type EvalTokenizer } from './suites';
 
 /** The model a probe measures: a backend and the adapter slot under training (absent: the base model). */
 export type ProbeModel = Pick<EvalModel, 'compute' | 'adapters'>;
@@ -25,6 +25,8 @@ export interface ProbeOptions {
   batchRows: number;
   /** Longest sequence fed (default: the model's context length); longer examples keep the start of the response. */
   maxLen?: number;
+  /** The model's chat format, as SFT trains in it (default: the built-in one). */
+  chat?: ChatFormat;
 }
 
 /** probe_size examples per capability, a seeded sample of `examples` (normally the validation split). */
@@ -34,11 +36,11 @@ export function selectProbeSet(examples: readonly SynthExample[], size: number, 
   return out;
 }
 
-/** Prompt and response tokens of one example, cut to maxLen + 1 tokens (the prompt's tail kept first). */
-function tokenize(tok: EvalTokenizer, ex: SynthExample, maxLen: number): { ids: number[]; promptLength: number } {
-  const prompt = tok.encode(promptPrefix(ex.prompt), { addBos: tok.bosId >= 0, splitSpecial: false });
-  const response = tok.encode(`${ex.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false });
-  if (tok.eosId >= 0) response.push(tok.eosId);
+/** Prompt and response tokens of one example in the chat format, cut to maxLen + 1 tokens (the prompt's tail kept first). */
+function tokenize(tok: EvalTokenizer, ex: SynthExample, maxLen: number, chat: ChatFormat): { ids: number[]; promptLength: number } {
+  const prompt = tok.encode(chat.prompt(ex.prompt), chatEncoding(tok, chat));
+  const response = tok.encode(chat.response(ex.prompt, ex.response), { splitSpecial: chat.splitSpecial });
+  if (chat.appendEos && tok.eosId >= 0) response.push(tok.eosId);
   const keptPrompt = prompt.slice(-Math.max(1, Math.floor(maxLen / 2)));
   const ids = [...keptPrompt, ...response].slice(0, maxLen + 1);
   return { ids, promptLength: keptPrompt.length };
@@ -52,10 +54,11 @@ export async function probeLoss(model: ProbeModel, tokenizer: EvalTokenizer, exa
   const window = model.compute.config.max_position_embeddings;
   const maxLen = Math.min(opts.maxLen ?? window, window);
   const pad = Math.max(0, tokenizer.padId);
+  const chat = opts.chat ?? builtinChatFormat(tokenizer);
   const out: Partial<Record<Capability, number>> = {};
   for (const [cap, list] of Object.entries(examples) as [Capability, readonly SynthExample[]][]) {
     if (!list?.length) continue;
-    const rows = list.map((e) => tokenize(tokenizer, e, maxLen));
+    const rows = list.map((e) => tokenize(tokenizer, e, maxLen, chat));
     let sum = 0;
     let tokens = 0;
     for (let s = 0; s < rows.length; s += Math.max(1, opts.batchRows)) {
@@ -82,13 +85,13 @@ export async function probeLoss(model: ProbeModel, tokenizer: EvalTokenizer, exa
 }
 
 /** Multiple-choice accuracy by log-likelihood on the examples with options, per capability that has any. */
-export async function probeAccuracy(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability): Promise<Partial<Record<Capability, number>>> {
+export async function probeAccuracy(model: ProbeModel, tokenizer: EvalTokenizer, examples: ExamplesByCapability, chat: ChatFormat = builtinChatFormat(tokenizer)): Promise<Partial<Record<Capability, number>>> {
   const out: Partial<Record<Capability, number>> = {};
   for (const [cap, list] of Object.entries(examples) as [Capability, readonly SynthExample[]][]) {
     const mc = (list ?? []).filter((e) => e.options?.length && e.answerLabel);
     if (!mc.length) continue;
-    const qs = mc.map(domainQuestion);
-    const picks = await scoreMultipleChoice(model, tokenizer, qs);
+    const qs = mc.map((e) => domainQuestion(e, chat));
+    const picks = await scoreMultipleChoice(model, tokenizer, qs, chatEncoding(tokenizer, chat));
     out[cap] = picks.filter((d, i) => d.pick === qs[i]!.gold).length / qs.length;
   }
   return out;

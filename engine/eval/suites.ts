@@ -2,7 +2,8 @@
  * The four capability suites, scored on the held-out test split (its entities never occur in training):
  *
  * - domain: multiple choice by log-likelihood (Gao et al., lm-evaluation-harness). Context = the chat prompt
- *   up to `<|assistant|>\n` followed by `Answer:`. `acc`: when the prompt lists the options (`A. text` lines,
+ *   in the model's chat format (the built-in one up to `<|assistant|>\n`, or its template's generation
+ *   prompt) followed by `Answer:`. `acc`: when the prompt lists the options (`A. text` lines,
  *   as MKGSG and the real-data loaders write them) the continuations are the letters ` A` … ` D` and the pick
  *   is the letter with the highest log-likelihood, as lm-evaluation-harness's MMLU and mmlu-eval.ts score;
  *   summing over ` B. <entity name>` instead measured option length (the shortest text won on every item,
@@ -23,7 +24,7 @@
  */
 import type { EvalReport } from '../../schemas/generated/report';
 import type { Completion, Compute } from '../compute/types';
-import { CHAT_MARKERS, promptPrefix } from '../core/chat';
+import { builtinChatFormat, promptPrefix, type ChatFormat } from '../core/chat';
 import type { SynthExample } from '../core/example';
 import type { Capability } from '../core/stage';
 import { checkAll } from '../verify/constraints';
@@ -90,6 +91,8 @@ export interface SuiteInput {
   tokenizer: EvalTokenizer;
   /** Test-split examples of this suite's capability (already capped by selectItems). */
   examples: readonly SynthExample[];
+  /** The model's chat format (its template, else the built-in one, the default). */
+  chat?: ChatFormat;
   /** Ontology lexicon and edges, for answers and chain validity. */
   ctx: RewardContext;
   opts: SuiteOptions;
@@ -117,20 +120,31 @@ export const HEADLINE_METRIC: Record<Capability, string> = {
   integration: 'integration/fully_correct',
 };
 
+/** How a context is encoded: a chat format's (a template's markers are special tokens, written with its own BOS). */
+export interface ContextEncoding {
+  addBos: boolean;
+  splitSpecial: boolean;
+}
+
+/** The encoding of a chat format's prompts: BOS when the format adds it and the tokenizer has one. */
+export function chatEncoding(tok: Pick<EvalTokenizer, 'bosId'>, chat: ChatFormat): ContextEncoding {
+  return { addBos: chat.addBos && tok.bosId >= 0, splitSpecial: chat.splitSpecial };
+}
+
 /**
  * lm-evaluation-harness's `_encode_pair`: trailing whitespace of the context moves to the continuation,
  * then the continuation's tokens are the tail of encode(context + continuation), so the split falls on
- * the tokenizer's own boundary. BOS (when the tokenizer has one) starts the context.
+ * the tokenizer's own boundary. BOS (when the tokenizer has one) starts the context, unless `encoding`
+ * (a chat template's) says otherwise.
  */
-export function encodePair(tok: EvalTokenizer, context: string, continuation: string): LoglikRequest {
+export function encodePair(tok: EvalTokenizer, context: string, continuation: string, encoding: ContextEncoding = { addBos: tok.bosId >= 0, splitSpecial: false }): LoglikRequest {
   const trimmed = context.replace(/\s+$/u, '');
   const cont = context.slice(trimmed.length) + continuation;
-  const addBos = tok.bosId >= 0;
-  const whole = tok.encode(trimmed + cont, { addBos, splitSpecial: false });
-  const ctxIds = tok.encode(trimmed, { addBos, splitSpecial: false });
+  const whole = tok.encode(trimmed + cont, encoding);
+  const ctxIds = tok.encode(trimmed, encoding);
   const isPrefix = ctxIds.every((id, i) => whole[i] === id);
   if (isPrefix && whole.length > ctxIds.length) return { context: ctxIds, continuation: whole.slice(ctxIds.length) };
-  return { context: ctxIds, continuation: tok.encode(cont, { splitSpecial: false }) };
+  return { context: ctxIds, continuation: tok.encode(cont, { splitSpecial: encoding.splitSpecial }) };
 }
 
 /** Up to maxItems examples, a seeded sample (the same for every model), kept in file order. */
@@ -172,11 +186,11 @@ function clip(s: string, max = 1000): string {
  * backend this beat batching (context, option) rows of many questions (bench/eval.ts), because the
  * context, which is most of the tokens, is not repeated per option.
  */
-export async function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[]): Promise<{ pick: number; pickNorm: number }[]> {
+export async function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[], encoding?: ContextEncoding): Promise<{ pick: number; pickNorm: number }[]> {
   const adapters = model.adapters ? { adapters: model.adapters } : {};
   const out: { pick: number; pickNorm: number }[] = [];
   for (const q of questions) {
-    const reqs = q.continuations.map((c) => encodePair(tok, q.context, c));
+    const reqs = q.continuations.map((c) => encodePair(tok, q.context, c, encoding));
     const results = await model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), adapters);
     out.push(decideMc(results, q.continuations));
   }
@@ -189,24 +203,26 @@ export function listsOptions(ex: SynthExample): boolean {
   return !!ex.options?.length && ex.options.every((o) => lines.has(`${o.label}. ${o.text}`));
 }
 
-/** The full option texts ` {label}. {text}`, the way reference responses begin (acc_norm). */
-export function domainTextQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
+/** The full option texts ` {label}. {text}`, the way reference responses begin (acc_norm); the context is the chat prompt then `Answer: `. */
+export function domainTextQuestion(ex: SynthExample, chat?: ChatFormat): { context: string; continuations: string[]; gold: number } {
   const options = ex.options ?? [];
   return {
-    context: `${promptPrefix(ex.prompt)}Answer: `,
+    context: `${chat ? chat.prompt(ex.prompt) : promptPrefix(ex.prompt)}Answer: `,
     continuations: options.map((o) => `${o.label}. ${o.text}`),
     gold: options.findIndex((o) => o.label === ex.answerLabel),
   };
 }
 
 /** The question `acc` scores: the letters when the prompt lists the options, else the full option texts. */
-export function domainQuestion(ex: SynthExample): { context: string; continuations: string[]; gold: number } {
-  const text = domainTextQuestion(ex);
+export function domainQuestion(ex: SynthExample, chat?: ChatFormat): { context: string; continuations: string[]; gold: number } {
+  const text = domainTextQuestion(ex, chat);
   return listsOptions(ex) ? { ...text, continuations: (ex.options ?? []).map((o) => o.label) } : text;
 }
 
 async function runDomain(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'>> {
   const { model, tokenizer, opts } = input;
+  const chat = input.chat ?? builtinChatFormat(tokenizer);
+  const encoding = chatEncoding(tokenizer, chat);
   const items = input.examples.filter((e) => e.options?.length && e.answerLabel);
   const acc: number[] = [];
   const accNorm: number[] = [];
@@ -216,9 +232,9 @@ async function runDomain(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'
   for (let s = 0; s < items.length; s += perChunk) {
     checkAborted(opts.signal);
     const chunk = items.slice(s, s + perChunk);
-    const byAcc = await scoreMultipleChoice(model, tokenizer, chunk.map(domainQuestion));
-    const texts = chunk.map(domainTextQuestion);
-    const byText = await scoreMultipleChoice(model, tokenizer, texts);
+    const byAcc = await scoreMultipleChoice(model, tokenizer, chunk.map((e) => domainQuestion(e, chat)), encoding);
+    const texts = chunk.map((e) => domainTextQuestion(e, chat));
+    const byText = await scoreMultipleChoice(model, tokenizer, texts, encoding);
     chunk.forEach((ex, k) => {
       const q = texts[k]!;
       const pick = byAcc[k]!.pick;
@@ -239,21 +255,23 @@ async function runDomain(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'
 
 // ---------------------------------------------------------------------------------- generative suites
 
-/** Greedy completions of the examples' prompts, stopped at EOS or the end-of-turn marker. */
+/** Greedy completions of the examples' prompts in the model's chat format, stopped at EOS or its end of turn. */
 export async function completeExamples(input: SuiteInput, suite: Capability): Promise<GreedyCompletion[]> {
   const { tokenizer: tok, opts } = input;
-  const addBos = tok.bosId >= 0;
-  const prompts = input.examples.map((e) => tok.encode(promptPrefix(e.prompt), { addBos, splitSpecial: false }));
+  const chat = input.chat ?? builtinChatFormat(tok);
+  const encoding = chatEncoding(tok, chat);
+  const prompts = input.examples.map((e) => tok.encode(chat.prompt(e.prompt), encoding));
   let maxNew = opts.maxNewTokens?.[suite];
   if (maxNew === undefined) {
-    const longest = Math.max(0, ...input.examples.map((e) => tok.encode(`${e.response}\n${CHAT_MARKERS.end}`, { splitSpecial: false }).length));
+    const longest = Math.max(0, ...input.examples.map((e) => tok.encode(chat.response(e.prompt, e.response), { splitSpecial: chat.splitSpecial }).length));
     maxNew = Math.min(opts.maxNewTokensCap, Math.ceil(1.5 * longest) + 8);
   }
   const limit = maxNew;
   const completions = await input.model.compute.generate({
     prompts, n: 1, temperature: 0, topP: 1, maxNewTokens: limit,
     batchRows: opts.generateBatchRows,
-    stop: [CHAT_MARKERS.end, CHAT_MARKERS.user],
+    stop: chat.stop,
+    ...(chat.stopIds.length ? { stopIds: chat.stopIds } : {}),
     ...(input.model.adapters ? { adapters: input.model.adapters } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -358,6 +376,6 @@ export async function runSuite(suite: Capability, input: Omit<SuiteInput, 'examp
   const pool = input.testExamples.filter((e) => e.capability === suite);
   const examples = selectItems(pool, input.opts.maxItems, input.opts.seed, suite);
   const t0 = performance.now();
-  const r = await SUITES[suite]({ model: input.model, tokenizer: input.tokenizer, ctx: input.ctx, opts: input.opts, examples });
+  const r = await SUITES[suite]({ model: input.model, tokenizer: input.tokenizer, ctx: input.ctx, opts: input.opts, examples, ...(input.chat ? { chat: input.chat } : {}) });
   return { ...r, seconds: (performance.now() - t0) / 1000 };
 }

@@ -2,17 +2,16 @@
  * A checkpoint's own chat template as a ChatFormat (issue 18 item 2). transformers keeps the template in
  * `chat_template.jinja` beside the tokenizer (it wins when present) or as `chat_template` in
  * `tokenizer_config.json` (a string, or a list of named templates of which `default` is used), and renders
- * it with Jinja given `messages`, `add_generation_prompt`, and the special tokens' spellings; its
- * `apply_chat_template(tokenize=True)` then encodes the text without adding BOS/EOS.
- *
- * Rendering needs a Jinja implementation made for chat templates (`@huggingface/jinja`): it is not among
- * this project's dependencies, so the renderer is a parameter here (TemplateRenderer) and a checkpoint with
- * a template and no renderer is an E_CHAT_TEMPLATE error naming the file, never a silent fall-back to the
- * built-in markers.
+ * it with Jinja (trim_blocks, lstrip_blocks) given `messages`, `add_generation_prompt`, `tools` and
+ * `documents` (None without them), the special tokens' spellings from the tokenizer's config, and the
+ * globals `raise_exception` and `strftime_now`; its `apply_chat_template(tokenize=True)` then encodes the
+ * text without adding BOS/EOS. `jinjaRenderer` does the same with `@huggingface/jinja`, the Jinja
+ * implementation made for chat templates (transformers.js renders with it).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ChatFormat } from '../core/chat';
+import { Template } from '@huggingface/jinja';
+import { builtinChatFormat, type ChatFormat } from '../core/chat';
 import { BbioError } from '../util/errors';
 import type { BpeTokenizer } from './tokenizer';
 
@@ -21,21 +20,93 @@ export interface ChatMessage {
   content: string;
 }
 
-/** The variables transformers passes to a chat template (the ones these prompts need). */
-export interface TemplateContext {
-  messages: ChatMessage[];
-  add_generation_prompt: boolean;
-  bos_token: string;
-  eos_token: string;
-  pad_token: string;
+/** The special tokens transformers passes to a template (its `special_tokens_map`): only those the tokenizer sets. */
+export interface SpecialTokens {
+  bos_token?: string;
+  eos_token?: string;
+  unk_token?: string;
+  sep_token?: string;
+  pad_token?: string;
+  cls_token?: string;
+  mask_token?: string;
+  additional_special_tokens?: string[];
 }
 
-/** Renders a Jinja chat template with a context, as `@huggingface/jinja`'s `new Template(src).render(ctx)`. */
+/** The variables transformers passes to a chat template (without tools or documents, which these prompts never have). */
+export interface TemplateContext extends SpecialTokens {
+  messages: ChatMessage[];
+  add_generation_prompt: boolean;
+}
+
+/** Renders a Jinja chat template with a context; errors (syntax, raise_exception) are thrown. */
 export type TemplateRenderer = (template: string, context: TemplateContext) => string;
+
+/**
+ * The real renderer: `@huggingface/jinja` with the variables transformers adds (tools and documents None).
+ * Parsed templates are kept per source text, so rendering every example of a dataset parses once.
+ */
+export function jinjaRenderer(): TemplateRenderer {
+  const parsed = new Map<string, Template>();
+  return (source, context) => {
+    let template = parsed.get(source);
+    if (!template) {
+      template = new Template(source);
+      parsed.set(source, template);
+    }
+    return template.render({ tools: null, documents: null, ...context });
+  };
+}
 
 export interface ChatTemplate {
   source: string;
   file: string;
+}
+
+const ROLES = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'] as const;
+
+/** A config value as a token's spelling: a string or an AddedToken dict `{content}` (null and absent: unset). */
+function spelling(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return undefined;
+}
+
+/** The special tokens a tokenizer_config.json sets, as transformers' special_tokens_map holds them. */
+export function specialTokensOf(config: Record<string, unknown>): SpecialTokens {
+  const out: SpecialTokens = {};
+  for (const role of ROLES) {
+    const s = spelling(config[role]);
+    if (s !== undefined) out[role] = s;
+  }
+  const extra = config.additional_special_tokens;
+  if (Array.isArray(extra)) out.additional_special_tokens = extra.map(spelling).filter((s): s is string => s !== undefined);
+  return out;
+}
+
+/** The bos/eos/pad spellings a tokenizer resolved, for a template given without its tokenizer_config.json. */
+function specialTokensOfTokenizer(tok: BpeTokenizer): SpecialTokens {
+  const out: SpecialTokens = {};
+  const roles = [['bos_token', tok.bosId], ['eos_token', tok.eosId], ['pad_token', tok.padId]] as const;
+  for (const [role, id] of roles) {
+    const s = id >= 0 ? tok.idToToken(id) : undefined;
+    if (s !== undefined) out[role] = s;
+  }
+  return out;
+}
+
+async function readConfig(file: string): Promise<Record<string, unknown> | null> {
+  let text: string;
+  try {
+    text = await fs.promises.readFile(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new BbioError('E_IO', `cannot read ${file}`, { file }, undefined, { cause: e });
+  }
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new BbioError('E_TOKENIZER', `cannot read ${file}`, { file }, 'tokenizer_config.json must be JSON', { cause: e });
+  }
 }
 
 /** The template of a tokenizer folder, or null when it has none (transformers' precedence: the .jinja file first). */
@@ -47,14 +118,8 @@ export async function readChatTemplate(dir: string): Promise<ChatTemplate | null
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new BbioError('E_IO', `cannot read ${jinja}`, { file: jinja }, undefined, { cause: e });
   }
   const configFile = path.join(dir, 'tokenizer_config.json');
-  let config: { chat_template?: unknown };
-  try {
-    config = JSON.parse(await fs.promises.readFile(configFile, 'utf8'));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new BbioError('E_TOKENIZER', `cannot read ${configFile}`, { file: configFile }, 'tokenizer_config.json must be JSON', { cause: e });
-  }
-  const t = config.chat_template;
+  const config = await readConfig(configFile);
+  const t = config?.chat_template;
   if (t == null) return null;
   if (typeof t === 'string') return { source: t, file: configFile };
   const named = Array.isArray(t) ? t.find((x: { name?: unknown }) => x?.name === 'default') : undefined;
@@ -69,17 +134,23 @@ const PROBE_ANSWER = 'bbio-probe-answer';
  * The ChatFormat of a template: prompt = the user turn rendered with add_generation_prompt; response = what
  * rendering the assistant's answer too adds after that prompt (so the loss mask is exactly the assistant
  * turn); the end-of-turn token = the first special token the template writes after the answer (ChatML's
- * `<|im_end|>`, Llama 3's `<|eot_id|>`), which stops generation.
+ * `<|im_end|>`, Llama 3's `<|eot_id|>`), which stops generation. `specials` default to the tokenizer's
+ * bos/eos/pad spellings.
  */
-export function templateChatFormat(template: ChatTemplate, tok: BpeTokenizer, render: TemplateRenderer): ChatFormat {
-  const spell = (id: number) => (id >= 0 ? tok.idToToken(id) ?? '' : '');
-  const base = { bos_token: spell(tok.bosId), eos_token: spell(tok.eosId), pad_token: spell(tok.padId) };
-  const prompt = (user: string) => render(template.source, { ...base, messages: [{ role: 'user', content: user }], add_generation_prompt: true });
+export function templateChatFormat(template: ChatTemplate, tok: BpeTokenizer, render: TemplateRenderer, specials: SpecialTokens = specialTokensOfTokenizer(tok)): ChatFormat {
+  const renderTurns = (messages: ChatMessage[], addGenerationPrompt: boolean): string => {
+    try {
+      return render(template.source, { ...specials, messages, add_generation_prompt: addGenerationPrompt });
+    } catch (e) {
+      if (e instanceof BbioError) throw e;
+      throw new BbioError('E_CHAT_TEMPLATE', `${template.file}: the chat template failed to render: ${e instanceof Error ? e.message : String(e)}`,
+        { file: template.file }, 'fix the template, or remove it to use the built-in <|user|> format', { cause: e });
+    }
+  };
+  const prompt = (user: string) => renderTurns([{ role: 'user', content: user }], true);
   const response = (user: string, answer: string) => {
     const head = prompt(user);
-    const full = render(template.source, {
-      ...base, messages: [{ role: 'user', content: user }, { role: 'assistant', content: answer }], add_generation_prompt: false,
-    });
+    const full = renderTurns([{ role: 'user', content: user }, { role: 'assistant', content: answer }], false);
     if (!full.startsWith(head)) {
       throw new BbioError('E_CHAT_TEMPLATE', `${template.file}: the chat template does not render a conversation as its prompt followed by the answer`,
         { file: template.file }, 'the loss mask needs the prompt as a prefix of the whole conversation; use a template that keeps earlier turns verbatim');
@@ -91,6 +162,7 @@ export function templateChatFormat(template: ChatTemplate, tok: BpeTokenizer, re
   if (at < 0) throw new BbioError('E_CHAT_TEMPLATE', `${template.file}: the chat template does not write the assistant's answer`, { file: template.file });
   const after = tok.encode(probe.slice(at + PROBE_ANSWER.length), { splitSpecial: true });
   const endOfTurn = after.find((id) => tok.isSpecial(id));
+  const spell = (id: number) => tok.idToToken(id) ?? '';
   return {
     source: template.file,
     prompt,
@@ -104,15 +176,13 @@ export function templateChatFormat(template: ChatTemplate, tok: BpeTokenizer, re
 }
 
 /**
- * The format a model folder's prompts are written in: its chat template when it has one, else `fallback`
- * (the built-in format). A template without a renderer is E_CHAT_TEMPLATE, never the built-in markers.
+ * The format a model folder's prompts are written in, for every stage that builds prompts (SFT, GRPO,
+ * evaluation, `infer --chat`): its chat template rendered with the special tokens of its
+ * tokenizer_config.json when it has one, else `fallback` (default: the built-in format, bio-tiny's).
  */
-export async function loadChatFormat(dir: string, tok: BpeTokenizer, fallback: ChatFormat, render: TemplateRenderer | null): Promise<ChatFormat> {
+export async function loadChatFormat(dir: string, tok: BpeTokenizer, fallback: ChatFormat = builtinChatFormat(tok), render: TemplateRenderer = jinjaRenderer()): Promise<ChatFormat> {
   const template = await readChatTemplate(dir);
   if (!template) return fallback;
-  if (!render) {
-    throw new BbioError('E_CHAT_TEMPLATE', `${template.file}: the model has a chat template, and rendering it needs @huggingface/jinja, which is not installed`,
-      { file: template.file }, 'install @huggingface/jinja beside the engine (npm install @huggingface/jinja), or remove the template to use the built-in <|user|> format');
-  }
-  return templateChatFormat(template, tok, render);
+  const config = await readConfig(path.join(dir, 'tokenizer_config.json'));
+  return templateChatFormat(template, tok, render, config ? specialTokensOf(config) : undefined);
 }

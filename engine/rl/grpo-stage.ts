@@ -15,10 +15,10 @@ import { openCompute, type ComputeFactory, type Compute } from '../compute';
 import type { Completion, GenerateRequest, GrpoLossSpec, PairStat, RolloutGroup } from '../compute/types';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
+import { loadChatFormat } from '../model/chat-template';
 import { outputExists } from '../core/outputs';
 import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../core/stage';
 import { loadExperimentOntology } from '../ontology/experiment';
-import { CHAT_MARKERS, promptPrefix } from '../core/chat';
 import type { SynthExample } from '../core/example';
 import { DataOrder } from '../train/data';
 import { groupByCapability } from '../train/examples';
@@ -127,6 +127,8 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
   const totalSteps = Math.max(1, Math.round(g.steps * ctx.stepsScale));
   const baseDir = await baseModelDir(ctx);
   const tokenizer = await BpeTokenizer.load(path.join(baseDir, 'tokenizer.json'));
+  // prompts in the model's chat format (its template, else the built-in one), as SFT trained and evaluation asks
+  const chat = await loadChatFormat(baseDir, tokenizer);
   const ont = await loadExperimentOntology(cfg, ctx.experimentFile);
   const rctx: RewardContext = { lexicon: new TermLexicon(ont), edges: new EdgeIndex(ont) };
   const custom = await loadCustomRewards(cfg, ctx.experimentFile);
@@ -139,7 +141,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
   if (!caps.length) throw new BbioError('E_IO', `${ctx.paths.dataset}/train.jsonl has no examples`, {}, 'run the synthesize stage');
 
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
-  await ctx.updateManifest({ backend: compute.describe() });
+  await ctx.updateManifest({ backend: compute.describe(), chatFormat: chat.source });
   try {
     const config = await compute.loadModel(baseDir);
     const refSlot = await preparePolicy(ctx, compute, caps.length, totalSteps);
@@ -157,18 +159,20 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
     const orders = Object.fromEntries(caps.map((c, i) => [c, new DataOrder(train[c].length, ctx.seed + 104729 * (i + 1))])) as Record<Capability, DataOrder>;
     const scaleRewards = effectiveScaleRewards(g);
     const lossSpec: GrpoLossSpec = { lossType: g.loss_type, epsLow: g.clip_epsilon, epsHigh: g.epsilon_high ?? g.clip_epsilon, beta: g.kl_beta, importanceSampling: g.importance_sampling };
-    const stop = [...new Set([...g.stop, CHAT_MARKERS.end])];
+    // a completion ends at the format's end of turn (the built-in <|end|> or <|user|>, a template's end-of-turn
+    // token), as in evaluation, or at a configured stop string
+    const stop = [...new Set([...g.stop, ...chat.stop])];
     const maxLen = g.max_new_tokens;
     // prompts longer than the context minus the completion budget keep their end (the question and the
-    // assistant marker), after the BOS token
+    // assistant marker), after the BOS token when they start with one
     const promptBudget = Math.max(8, config.max_position_embeddings - maxLen);
     const encodePrompt = (ex: SynthExample): number[] => {
-      const ids = tokenizer.encode(promptPrefix(ex.prompt), { addBos: tokenizer.bosId >= 0, splitSpecial: false });
+      const ids = tokenizer.encode(chat.prompt(ex.prompt), { addBos: chat.addBos && tokenizer.bosId >= 0, splitSpecial: chat.splitSpecial });
       if (ids.length <= promptBudget) return ids;
-      return tokenizer.bosId >= 0 ? [tokenizer.bosId, ...ids.slice(ids.length - promptBudget + 1)] : ids.slice(ids.length - promptBudget);
+      return tokenizer.bosId >= 0 && ids[0] === tokenizer.bosId ? [tokenizer.bosId, ...ids.slice(ids.length - promptBudget + 1)] : ids.slice(ids.length - promptBudget);
     };
     const probeSize = Math.min(cfg.eval.probe_size, 8);
-    const sampling: Omit<GenerateRequest, 'prompts'> = { n: g.group_size, temperature: g.temperature, topP: g.top_p, maxNewTokens: maxLen, stop, adapters: POLICY };
+    const sampling: Omit<GenerateRequest, 'prompts'> = { n: g.group_size, temperature: g.temperature, topP: g.top_p, maxNewTokens: maxLen, stop, stopIds: chat.stopIds, adapters: POLICY };
 
     ctx.events.emit({ kind: 'record', type: 'health', data: { metric: 'grpo/loss', meaning: 'a GRPO loss near 0 is expected: advantages are zero-mean within each group, so the loss is not a progress measure; watch rewards and the probe accuracy instead' } });
     ctx.log.info(`grpo: ${totalSteps} steps × ${g.prompts_per_step} prompts × G=${g.group_size}; weighting ${g.weighting}, projection ${g.projection}, loss ${g.loss_type}, scale_rewards ${scaleRewards}${g.dynamic_sampling.enabled ? `, dynamic sampling ≤ ${g.dynamic_sampling.max_rounds} rounds` : ''}; π_ref = base${refSlot.adapters ? ' + SFT adapter' : ''}`);
@@ -310,7 +314,7 @@ export async function runGrpo(ctx: StageContext, open: ComputeFactory = openComp
       }
       if (step % g.log_rollouts_every === 0 || step === 1) emitRollouts(ctx, step, groups, components);
       if (g.probe_every > 0 && (step % g.probe_every === 0 || step === totalSteps)) {
-        const acc = await probeAccuracy(compute, val, caps, probeSize, { maxNewTokens: maxLen, stop, rctx, encodePrompt });
+        const acc = await probeAccuracy(compute, val, caps, probeSize, { maxNewTokens: maxLen, stop, stopIds: chat.stopIds, rctx, encodePrompt });
         caps.forEach((c) => {
           if (acc[c] !== undefined) m('probe/accuracy', acc[c]!, { capability: c, stage: 'grpo' });
         });
@@ -356,14 +360,14 @@ async function probeAccuracy(
   val: Record<Capability, SynthExample[]>,
   caps: readonly Capability[],
   size: number,
-  o: { maxNewTokens: number; stop: string[]; rctx: RewardContext; encodePrompt: (ex: SynthExample) => number[] },
+  o: { maxNewTokens: number; stop: string[]; stopIds: readonly number[]; rctx: RewardContext; encodePrompt: (ex: SynthExample) => number[] },
 ): Promise<Partial<Record<Capability, number>>> {
   const out: Partial<Record<Capability, number>> = {};
   for (const c of caps) {
     const items = val[c].slice(0, size);
     if (!items.length) continue;
     // one prompt at a time (batchRows 1): each decoded exactly as it would be alone
-    const completions = await compute.generate({ prompts: items.map(o.encodePrompt), n: 1, temperature: 0, topP: 1, maxNewTokens: o.maxNewTokens, stop: o.stop, adapters: POLICY, batchRows: 1 });
+    const completions = await compute.generate({ prompts: items.map(o.encodePrompt), n: 1, temperature: 0, topP: 1, maxNewTokens: o.maxNewTokens, stop: o.stop, stopIds: o.stopIds, adapters: POLICY, batchRows: 1 });
     out[c] = mean(items.map((ex, i) => PROBE_SCORES[c](ex, completions[i]![0]!.text, o.rctx)));
   }
   return out;

@@ -13,6 +13,8 @@ import type { SftStepResult, TokenBatch } from '../compute/types';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import type { TargetModule } from '../model/lora';
 import { BpeTokenizer } from '../model/tokenizer';
+import { loadChatFormat } from '../model/chat-template';
+import { chatFrame } from '../core/chat';
 import { CAPABILITIES, type Capability, type StageContext, type StageDef, type StageResult } from '../core/stage';
 import { resumeFromCheckpoint } from './resume';
 import { yieldToEventLoop } from '../util/async';
@@ -56,17 +58,19 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
 
   const baseDir = await baseModelDir(ctx);
   const tokenizer = await BpeTokenizer.load(path.join(baseDir, 'tokenizer.json'));
+  // the model's own chat template when it has one, else the built-in format (bio-tiny)
+  const chat = await loadChatFormat(baseDir, tokenizer);
   const compute = await open(cfg.model, { log: ctx.log, tokenizer });
-  await ctx.updateManifest({ backend: compute.describe() });
+  await ctx.updateManifest({ backend: compute.describe(), chatFormat: chat.source });
   try {
     const config = await compute.loadModel(baseDir);
     const maxLen = config.max_position_embeddings - 1;
     const padId = tokenizer.padId >= 0 ? tokenizer.padId : Math.max(0, tokenizer.eosId);
     const trainExamples = readExamples(path.join(ctx.paths.dataset, 'train.jsonl'));
-    const train = groupByCapability(trainExamples.map((e) => tokenizeExample(tokenizer, e, maxLen)));
+    const train = groupByCapability(trainExamples.map((e) => tokenizeExample(tokenizer, e, maxLen, chat)));
     const valFile = path.join(ctx.paths.dataset, 'val.jsonl');
     const valExamples = fs.existsSync(valFile) ? readExamples(valFile) : [];
-    const val = groupByCapability(valExamples.map((e) => tokenizeExample(tokenizer, e, maxLen)));
+    const val = groupByCapability(valExamples.map((e) => tokenizeExample(tokenizer, e, maxLen, chat)));
     // the fixed probe subset the held-out curves are drawn on (eval.probe_size per capability)
     const probeSet = selectProbeSet(valExamples, cfg.eval.probe_size, ctx.seed);
     const caps = CAPABILITIES.filter((c) => train[c].length > 0);
@@ -108,9 +112,11 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
     }
     const checkpoint = (): Promise<void> => compute.saveCheckpoint(ctx.checkpointDir, state, { keep: cfg.output.keep_checkpoints });
 
-    // the dataset preview's token view: the first examples of each capability as the model sees them
+    // the dataset preview's token view: the first examples of each capability as the model sees them, in its chat format
     const preview = caps.flatMap((c) => trainExamples.filter((e) => e.capability === c).slice(0, PREVIEW_PER_CAPABILITY));
-    ctx.events.emit({ kind: 'record', type: 'examples', data: { note: 'tokens from trainedFrom on are the SFT loss targets', examples: preview.map((e) => ({ id: e.id, capability: e.capability, ...tokenPieces(tokenizer, tokenizeExample(tokenizer, e, maxLen)) })) } });
+    // and how every other example was written (the frame around its prompt and answer), when the format writes them verbatim
+    const frame = chatFrame(chat, trainExamples);
+    ctx.events.emit({ kind: 'record', type: 'examples', data: { note: 'tokens from trainedFrom on are the SFT loss targets', chatFormat: chat.source, ...(frame ? { frame } : {}), examples: preview.map((e) => ({ id: e.id, capability: e.capability, ...tokenPieces(tokenizer, tokenizeExample(tokenizer, e, maxLen, chat)) })) } });
     ctx.log.info(`sft: ${caps.map((c) => `${c} ${train[c].length}`).join(', ')} examples; projection ${s.projection}${s.projection === 'olora' ? ` (+${method})` : ''}, ${perCapability ? 'one adapter per capability' : 'one shared adapter'}, ${await compute.parameterCount({ kind: 'adapters', slot: SLOT })} LoRA values, ${totalSteps} steps`);
     const progressEvery = Math.max(1, Math.round(totalSteps / 50));
     const pairKey = (a: Capability, b: Capability): string => `${a}|${b}`;
@@ -177,8 +183,8 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
       if (cfg.eval.probe_every > 0 && (step % cfg.eval.probe_every === 0 || step === totalSteps) && valExamples.length) {
         // held-out curves per capability, so forgetting one capability while another improves shows as it happens
         const model = { compute, adapters: SLOT };
-        for (const [c, v] of Object.entries(await probeLoss(model, tokenizer, probeSet, { batchRows: 8 }))) ctx.events.metric('probe/loss', v!, { step, labels: { capability: c, stage: 'sft' } });
-        for (const [c, v] of Object.entries(await probeAccuracy(model, tokenizer, probeSet))) ctx.events.metric('probe/accuracy', v!, { step, labels: { capability: c, stage: 'sft' } });
+        for (const [c, v] of Object.entries(await probeLoss(model, tokenizer, probeSet, { batchRows: 8, chat }))) ctx.events.metric('probe/loss', v!, { step, labels: { capability: c, stage: 'sft' } });
+        for (const [c, v] of Object.entries(await probeAccuracy(model, tokenizer, probeSet, chat))) ctx.events.metric('probe/accuracy', v!, { step, labels: { capability: c, stage: 'sft' } });
       }
       if (step % s.checkpoint_every === 0 || step === totalSteps) {
         for (const [c, v] of Object.entries(await probeLosses(compute, caps, probes))) ctx.events.metric('sft/val_loss', v!, { step, labels: { capability: c } });

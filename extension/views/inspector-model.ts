@@ -7,7 +7,7 @@
  */
 import type { EngineEvent } from '../../schemas/generated/events';
 import { isObj, num, str } from '../util/read';
-import type { DatasetPage, DatasetQuery, DatasetRow, RolloutCompletion, RolloutGroup, RolloutStep, TokenPreview } from './messages';
+import type { ChatFrame, DatasetPage, DatasetQuery, DatasetRow, RolloutCompletion, RolloutGroup, RolloutStep, TokenPreview } from './messages';
 
 export const DATASET_PAGE_SIZE = 25;
 
@@ -55,6 +55,24 @@ export function tokenPreviewsFrom(events: readonly EngineEvent[]): Map<string, T
   return out;
 }
 
+/** A `[before, after]` pair of strings; undefined for anything else. */
+function pair(v: unknown): [string, string] | undefined {
+  return Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' ? [v[0], v[1]] : undefined;
+}
+
+/** The chat format's frame of the latest `examples` record: how SFT wrote every example's prompt and answer. */
+export function chatFrameFrom(events: readonly EngineEvent[]): ChatFrame | undefined {
+  let out: ChatFrame | undefined;
+  for (const e of events) {
+    if (e.kind !== 'record' || e.type !== 'examples' || !isObj(e.data)) continue;
+    const f = e.data['frame'];
+    const prompt = isObj(f) ? pair(f['prompt']) : undefined;
+    const response = isObj(f) ? pair(f['response']) : undefined;
+    out = prompt && response ? { prompt, response } : undefined;
+  }
+  return out;
+}
+
 /** `BBIO:1 --is_a--> BBIO:2` for an edge object; undefined for anything else. */
 function edgeText(v: unknown): string | undefined {
   if (!isObj(v)) return undefined;
@@ -65,7 +83,7 @@ function edgeText(v: unknown): string | undefined {
 }
 
 /** One train.jsonl record as a preview row; undefined when it lacks prompt/response/capability. */
-export function datasetRow(v: unknown, line: number, file: string, previews: ReadonlyMap<string, TokenPreview>): DatasetRow | undefined {
+export function datasetRow(v: unknown, line: number, file: string, previews: ReadonlyMap<string, TokenPreview>, frame?: ChatFrame): DatasetRow | undefined {
   if (!isObj(v)) return undefined;
   const prompt = str(v['prompt']);
   const response = str(v['response']);
@@ -95,11 +113,12 @@ export function datasetRow(v: unknown, line: number, file: string, previews: Rea
     provenance,
     source: template?.startsWith('real/') ? `${file}:${line} (user file record ${id})` : undefined,
     tokens: previews.get(id),
+    rendered: frame ? { context: frame.prompt[0] + prompt + frame.prompt[1], trained: frame.response[0] + response + frame.response[1] } : undefined,
   };
 }
 
 /** Parses train.jsonl text into rows; counts lines that are not JSON or not examples. */
-export function parseDataset(text: string, file: string, previews: ReadonlyMap<string, TokenPreview>): { rows: DatasetRow[]; badLines: number } {
+export function parseDataset(text: string, file: string, previews: ReadonlyMap<string, TokenPreview>, frame?: ChatFrame): { rows: DatasetRow[]; badLines: number } {
   const rows: DatasetRow[] = [];
   let badLines = 0;
   const lines = text.split('\n');
@@ -112,7 +131,7 @@ export function parseDataset(text: string, file: string, previews: ReadonlyMap<s
       badLines++;
       return;
     }
-    const row = datasetRow(v, i + 1, file, previews);
+    const row = datasetRow(v, i + 1, file, previews, frame);
     if (row) rows.push(row);
     else badLines++;
   });

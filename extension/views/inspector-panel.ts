@@ -15,7 +15,7 @@ import { assertNever } from '../util/assert-never';
 import { parseEventsJsonl } from './dashboard-model';
 import { HealthModel } from './health-model';
 import { renderShell, webviewOptions } from './html';
-import { parseDataset, queryDataset, rolloutsFrom, tokenPreviewsFrom } from './inspector-model';
+import { chatFrameFrom, parseDataset, queryDataset, rolloutsFrom, tokenPreviewsFrom } from './inspector-model';
 import { isInspectorToHost, type DatasetPage, type DatasetQuery, type DatasetRow, type HealthPayload, type HostToInspector, type InspectorState, type InspectorTab, type InspectorToHost, type RolloutStep } from './messages';
 
 export const INSPECTOR_VIEW_TYPE = 'balancedbio.inspector';
@@ -127,13 +127,14 @@ export class InspectorPanel implements vscode.Disposable {
     this.rollouts = rolloutsFrom(this.records);
     this.health = this.healthModel.payload();
     const previews = tokenPreviewsFrom(this.records);
+    const frame = chatFrameFrom(this.records);
     const train = vscode.Uri.joinPath(this.run.dir, RUN_FILES.trainData);
     try {
       const stat = await vscode.workspace.fs.stat(train);
-      // re-parse when the file changed, or when new token previews arrived for it
+      // re-parse when the file changed, or when new token previews (which bring the chat frame) arrived for it
       const stamp = stat.mtime * 1000 + previews.size;
       if (stamp !== this.datasetStamp) {
-        const { rows, badLines } = parseDataset(await readText(train), RUN_FILES.trainData, previews);
+        const { rows, badLines } = parseDataset(await readText(train), RUN_FILES.trainData, previews, frame);
         this.rows = rows;
         this.datasetStamp = stamp;
         this.datasetProblem = badLines ? `${badLines} line(s) of ${RUN_FILES.trainData} are not examples and were skipped` : undefined;

@@ -131,6 +131,12 @@ export interface TokenPreview {
   trainedFrom: number;
 }
 
+/** The text the model's chat format writes around a prompt and around its answer (the SFT stage's `examples` record). */
+export interface ChatFrame {
+  prompt: [string, string];
+  response: [string, string];
+}
+
 export interface DatasetRow {
   id: string;
   capability: string;
@@ -144,6 +150,8 @@ export interface DatasetRow {
   /** Where the example came from when it is a user file: `file:line`. */
   source: string | undefined;
   tokens: TokenPreview | undefined;
+  /** The example as SFT trained on it, in the model's chat format: the context, then the trained span. */
+  rendered: { context: string; trained: string } | undefined;
 }
 
 export interface DatasetQuery {

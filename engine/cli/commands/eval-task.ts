@@ -12,6 +12,7 @@ import { pct } from '../../eval/report';
 import type { ModelName } from '../../eval/suites';
 import { DEFAULT_TASK_OPTIONS, isTaskName, runTask, TASK_NAMES, type TaskName, type TaskOptions, type TaskResult } from '../../eval/tasks/registry';
 import { loadTokenizer } from '../../model/resources';
+import { loadChatFormat } from '../../model/chat-template';
 import type { ModelBackend } from '../../model/backend';
 import { OUTPUT_PATHS } from '../../core/stage';
 import { RUN_FILES } from '../../run/store';
@@ -69,6 +70,7 @@ export async function runTaskCommand(opts: TaskCommandOptions, io: CliIo): Promi
     const baseDir = isRun ? await (opts.runBaseDir?.(target) ?? Promise.resolve(path.join(target, OUTPUT_PATHS.base_model))) : target;
     const log = createLogger({ write: io.err, level: 'warn' });
     const tokenizer = await loadTokenizer(baseDir);
+    const chat = await loadChatFormat(baseDir, tokenizer);
     const compute = await openCompute({ backend: opts.backend ?? 'auto', workers: 1 }, { log, tokenizer });
     try {
       await compute.loadModel(baseDir);
@@ -76,7 +78,7 @@ export async function runTaskCommand(opts: TaskCommandOptions, io: CliIo): Promi
       rows = [];
       for (const t of targets) {
         const model = { name: t.name, compute, ...('adapters' in t && t.adapters ? { adapters: t.adapters.slot } : {}) };
-        rows.push({ name: t.name, result: await runTask(task, { model, tokenizer, data, opts: taskOpts }) });
+        rows.push({ name: t.name, result: await runTask(task, { model, tokenizer, chat, data, opts: taskOpts }) });
       }
     } finally {
       await compute.dispose();

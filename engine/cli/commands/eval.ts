@@ -16,6 +16,7 @@ import { evaluateModels, loadEvaluationTargets, type EvaluatedModel } from '../.
 import { modelDirOf } from '../../config/paths';
 import { resolveModelArg } from '../../model/hub';
 import { loadTokenizer } from '../../model/resources';
+import { loadChatFormat } from '../../model/chat-template';
 import { loadMmlu, type MmluSubject } from '../../eval/mmlu';
 import { fmtBalance, pct } from '../../eval/report';
 import { DEFAULT_SUITE_OPTIONS, type SuiteOptions } from '../../eval/suites';
@@ -129,12 +130,13 @@ export async function runEvalCommand(opts: EvalCommandOptions, io: CliIo): Promi
     const ontology = await loadExperimentOntology(config, experimentFile);
     const testExamples = readExamples(path.join(target, OUTPUT_PATHS.dataset, DATASET_FILES.test));
     const tokenizer = await loadTokenizer(baseDir);
+    const chat = await loadChatFormat(baseDir, tokenizer);
     const compute = await openCompute({ backend: opts.backend ?? 'auto', workers: 1 }, { log, tokenizer });
     try {
       await compute.loadModel(baseDir);
       const targets = await loadEvaluationTargets(compute, { sft: path.join(target, OUTPUT_PATHS.sft_adapter), grpo: path.join(target, OUTPUT_PATHS.grpo_adapter) });
       evaluated = await evaluateModels({
-        compute, tokenizer, targets, suites: config.eval.suites, testExamples, mmlu, shots: opts.shots ?? config.eval.few_shot, log,
+        compute, tokenizer, chat, targets, suites: config.eval.suites, testExamples, mmlu, shots: opts.shots ?? config.eval.few_shot, log,
         reward: { lexicon: new TermLexicon(ontology), edges: new EdgeIndex(ontology) },
         opts: { ...opt, resamples: config.eval.bootstrap, maxItems: opts.maxItems ?? config.eval.max_items },
       });

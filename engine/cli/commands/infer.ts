@@ -23,8 +23,7 @@ import { resolveModelArg } from '../../model/hub';
 import { disposeModel, loadLlama } from '../../model/llama';
 import { BpeTokenizer } from '../../model/tokenizer';
 import type { Completion } from '../../compute/types';
-import { builtinChatFormat } from '../../core/chat';
-import { loadChatFormat, type TemplateRenderer } from '../../model/chat-template';
+import { loadChatFormat } from '../../model/chat-template';
 
 export interface InferOptions {
   /** A checkpoint folder, or a Hub id `ORG/NAME` when no such folder exists (see resolveModelArg). */
@@ -41,8 +40,6 @@ export interface InferOptions {
   chat?: string;
   /** Print the exact prompt text first. */
   showPrompt?: boolean;
-  /** Renders a checkpoint's chat template (model/chat-template.ts; default: its own renderer). */
-  renderer?: TemplateRenderer;
   maxNewTokens: number;
   logprobs: boolean;
   /** 0 or absent: greedy. */
@@ -72,7 +69,7 @@ async function preparePrompt(opts: InferOptions, dir: string, tokenizer: BpeToke
     let encode = { addBos: tokenizer.bosId >= 0, splitSpecial: true };
     let source = 'none';
     if (opts.chat !== undefined) {
-      const chat = await loadChatFormat(dir, tokenizer, builtinChatFormat(tokenizer), opts.renderer ?? null);
+      const chat = await loadChatFormat(dir, tokenizer);
       text = chat.prompt(opts.chat);
       encode = { addBos: chat.addBos && tokenizer.bosId >= 0, splitSpecial: chat.splitSpecial };
       source = chat.source;

@@ -408,6 +408,7 @@ export class TfjsCompute implements Compute {
       pick,
       eosIds: eosId >= 0 ? [eosId] : [],
       stop: req.stop,
+      ...(req.stopIds?.length ? { stopIds: req.stopIds } : {}),
       detokenize: this.decoder(),
       batchRows: req.batchRows ?? 8,
       forward: this.forward(req.adapters),

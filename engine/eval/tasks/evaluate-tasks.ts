@@ -4,6 +4,7 @@
  * the dashboard and exports see it like a suite's.
  */
 import type { Compute } from '../../compute/types';
+import type { ChatFormat } from '../../core/chat';
 import type { EventSink } from '../../core/stage';
 import type { Logger } from '../../util/log';
 import type { Score } from '../stats';
@@ -29,6 +30,8 @@ export interface TaskScores {
 export interface EvaluateTasksInput {
   compute: Compute;
   tokenizer: EvalTokenizer;
+  /** The base model's chat format (default: the built-in one). */
+  chat?: ChatFormat;
   targets: readonly TaskTarget[];
   tasks: readonly TaskName[];
   /** The resolved eval.benchmarks folder. */
@@ -44,7 +47,7 @@ export async function evaluateTasks(input: EvaluateTasksInput): Promise<Map<Mode
     const model = { name: target.name, compute: input.compute, ...(target.adapters ? { adapters: target.adapters.slot } : {}) };
     const acc: TaskScores = { scores: {}, perItem: {}, examples: [], files: [] };
     for (const task of input.tasks) {
-      const r = await runTask(task, { model, tokenizer: input.tokenizer, data: input.dataDir, opts: input.opts });
+      const r = await runTask(task, { model, tokenizer: input.tokenizer, ...(input.chat ? { chat: input.chat } : {}), data: input.dataDir, opts: input.opts });
       Object.assign(acc.scores, r.scores);
       Object.assign(acc.perItem, r.perItem);
       acc.examples.push(...r.examples);

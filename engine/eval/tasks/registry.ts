@@ -13,10 +13,10 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CHAT_MARKERS, promptPrefix } from '../../core/chat';
+import { builtinChatFormat, type ChatFormat } from '../../core/chat';
 import { loadMmlu, LETTERS, type McItem, type MmluSubject } from '../mmlu';
 import { score, type Score } from '../stats';
-import type { EvalModel, EvalTokenizer, ReportExample } from '../suites';
+import { chatEncoding, type EvalModel, type EvalTokenizer, type ReportExample } from '../suites';
 import { BbioError } from '../../util/errors';
 import { ifevalVectors, judgeResponse } from '../../verify/ifeval/evaluate';
 import { loadIfevalInput, loadIfevalResponses, responsesFor } from './ifeval';
@@ -53,6 +53,8 @@ export interface TaskInput {
   /** Absent only for IFEval with given responses. */
   model?: EvalModel;
   tokenizer?: EvalTokenizer;
+  /** The model's chat format, in which IFEval prompts are given (default: the built-in one). */
+  chat?: ChatFormat;
   /** The benchmark file or a folder holding it (resolved). */
   data: string;
   /** IFEval: the reference evaluator's response file; scores it without a model. */
@@ -179,12 +181,13 @@ async function runMcTask(task: keyof typeof MC_SETS, input: TaskInput): Promise<
   return { task, scores, perItem, examples, items: pooled.length, files: sets.map((s) => s.file) };
 }
 
-async function generateResponses(model: EvalModel, tok: EvalTokenizer, prompts: readonly string[], opts: TaskOptions): Promise<string[]> {
-  const addBos = tok.bosId >= 0;
+async function generateResponses(model: EvalModel, tok: EvalTokenizer, chat: ChatFormat, prompts: readonly string[], opts: TaskOptions): Promise<string[]> {
+  const encoding = chatEncoding(tok, chat);
   const completions = await model.compute.generate({
-    prompts: prompts.map((p) => tok.encode(promptPrefix(p), { addBos, splitSpecial: false })),
+    prompts: prompts.map((p) => tok.encode(chat.prompt(p), encoding)),
     n: 1, temperature: 0, topP: 1, maxNewTokens: opts.maxNewTokens, batchRows: opts.generateBatchRows,
-    stop: [CHAT_MARKERS.end, CHAT_MARKERS.user],
+    stop: chat.stop,
+    ...(chat.stopIds.length ? { stopIds: chat.stopIds } : {}),
     ...(model.adapters ? { adapters: model.adapters } : {}),
     ...(opts.signal ? { signal: opts.signal } : {}),
   });
@@ -198,7 +201,7 @@ async function runIfeval(input: TaskInput): Promise<Omit<TaskResult, 'seconds'>>
   const prompts = opts.limit > 0 ? all.slice(0, opts.limit) : all;
   let responses: string[];
   if (input.responses) responses = responsesFor(prompts, await loadIfevalResponses(input.responses), input.responses);
-  else if (input.model && input.tokenizer) responses = await generateResponses(input.model, input.tokenizer, prompts.map((p) => p.prompt), opts);
+  else if (input.model && input.tokenizer) responses = await generateResponses(input.model, input.tokenizer, input.chat ?? builtinChatFormat(input.tokenizer), prompts.map((p) => p.prompt), opts);
   else throw new BbioError('E_USAGE', 'ifeval needs a model to answer the prompts, or --responses FILE', {}, 'give --model, or the reference evaluator\'s response JSONL with --responses');
   const judged = prompts.map((p, i) => judgeResponse(p, responses[i]!));
   const v = ifevalVectors(judged);

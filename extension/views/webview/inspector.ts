@@ -181,7 +181,7 @@ export class Inspector {
     const hadFocus = document.activeElement?.id === 'dataset-search';
     body.replaceChildren(
       el('div', { class: 'toolbar' }, caps, search, prev, el('span', { class: 'hint', id: 'dataset-count' }, `${d.matched} of ${d.total} · page ${d.page + 1}/${pages}`), next),
-      el('p', { class: 'hint' }, el('span', { class: 'tok trained' }, 'highlighted'), ' tokens are the SFT loss targets; the prompt is context only. Token views exist for the examples the SFT stage previewed (listed first); the others show the response as the trained span.'),
+      el('p', { class: 'hint' }, el('span', { class: 'tok trained' }, 'highlighted'), ' tokens are the SFT loss targets; the prompt is context only. Token views exist for the examples the SFT stage previewed (listed first); the others show the text in the model\'s chat format once the SFT stage has run, the response as the trained span.'),
       ...(d.problem ? [el('p', { class: 'error' }, d.problem)] : []),
       ...(d.rows.length ? d.rows.map((r) => this.renderExample(r)) : [el('p', { class: 'empty-state' }, d.total ? 'No example matches.' : 'No examples.')]),
     );
@@ -192,7 +192,12 @@ export class Inspector {
   }
 
   private renderExample(r: DatasetRow): HTMLElement {
-    const text = r.tokens ? this.tokenView(r) : el('pre', { class: 'example-text' }, el('span', { class: 'prompt' }, r.prompt + '\n'), el('span', { class: 'trained' }, r.response));
+    // the tokens SFT previewed, else the text in the model's chat format, else the raw prompt and response
+    const text = r.tokens
+      ? this.tokenView(r)
+      : r.rendered
+        ? el('pre', { class: 'example-text' }, el('span', { class: 'prompt' }, r.rendered.context), el('span', { class: 'trained' }, r.rendered.trained))
+        : el('pre', { class: 'example-text' }, el('span', { class: 'prompt' }, r.prompt + '\n'), el('span', { class: 'trained' }, r.response));
     const meta: (HTMLElement | string)[] = [el('span', { class: 'badge' }, r.capability)];
     if (r.template) meta.push(el('code', {}, r.template));
     if (r.specialty) meta.push(` · ${r.specialty}`);

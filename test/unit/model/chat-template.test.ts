@@ -1,18 +1,19 @@
 /**
- * Issue 18 item 2, the seam: a checkpoint's chat template found where transformers looks, turned into a
- * ChatFormat whose prompt/response split puts the loss mask on exactly the assistant turn and whose stop
- * is the model's end-of-turn token. `@huggingface/jinja` is not installed, so the renderers here are
- * hand-written stand-ins producing the documented output of Qwen2.5's ChatML template and Llama 3's
- * template (the expected strings below are written by hand from those templates' documented output); the
- * real renderer plugs in as the same TemplateRenderer.
+ * Issue 18 item 2: a checkpoint's chat template found where transformers looks, turned into a ChatFormat
+ * whose prompt/response split puts the loss mask on exactly the assistant turn and whose stop is the model's
+ * end-of-turn token. The split logic is tested with hand-written renderers (stand-ins producing the
+ * documented output of Qwen2.5's ChatML template and Llama 3's); the real renderer (@huggingface/jinja) is
+ * tested on the published Qwen2.5-Instruct and Llama-3.1-Instruct templates (test/fixtures/chat-template/,
+ * their tokenizer_config.json trimmed to the template and the special tokens), against the strings
+ * transformers' apply_chat_template produces, written out below from the templates' documented output.
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { builtinChatFormat, formatChat } from '../../../engine/core/chat';
+import { builtinChatFormat, chatFrame, formatChat } from '../../../engine/core/chat';
 import type { SynthExample } from '../../../engine/core/example';
-import { loadChatFormat, readChatTemplate, templateChatFormat, type TemplateRenderer } from '../../../engine/model/chat-template';
+import { jinjaRenderer, loadChatFormat, readChatTemplate, specialTokensOf, templateChatFormat, type ChatMessage, type TemplateRenderer } from '../../../engine/model/chat-template';
 import { trainBpe, type BpeTokenizer } from '../../../engine/model/tokenizer';
 import { supervisedBatch, tokenizeExample } from '../../../engine/train/examples';
 import { BbioError } from '../../../engine/util/errors';
@@ -108,16 +109,80 @@ test('the template is found where transformers looks: chat_template.jinja first,
   assert.equal(await readChatTemplate(await folder(t, {})), null);
 });
 
-test('a model with a chat template and no renderer is E_CHAT_TEMPLATE naming the file, not the built-in format', async (t) => {
+test('a model without a chat template gets the fallback; a template that fails to render is E_CHAT_TEMPLATE naming the file', async (t) => {
   const tok = tokenizer(QWEN_TOKENS);
   const fallback = builtinChatFormat(tok);
   const none = await folder(t, { 'tokenizer_config.json': '{}' });
-  assert.equal(await loadChatFormat(none, tok, fallback, null), fallback);
-  const dir = await folder(t, { 'tokenizer_config.json': JSON.stringify({ chat_template: '{{ x }}' }) });
-  await assert.rejects(loadChatFormat(dir, tok, fallback, null),
-    (e: unknown) => e instanceof BbioError && e.code === 'E_CHAT_TEMPLATE' && e.message.includes(path.join(dir, 'tokenizer_config.json')) && /@huggingface\/jinja/.test(e.hint ?? ''));
+  assert.equal(await loadChatFormat(none, tok, fallback), fallback);
+  assert.equal((await loadChatFormat(none, tok)).source, 'built-in');
+  const dir = await folder(t, { 'tokenizer_config.json': JSON.stringify({ chat_template: '{{ raise_exception("no user turns here") }}' }) });
+  await assert.rejects(loadChatFormat(dir, tok, fallback),
+    (e: unknown) => e instanceof BbioError && e.code === 'E_CHAT_TEMPLATE' && e.message.includes(path.join(dir, 'tokenizer_config.json')) && e.message.includes('no user turns here'));
   assert.equal((await loadChatFormat(dir, tok, fallback, chatml)).stop[0], '<|im_end|>');
   // a template whose whole conversation does not start with its prompt cannot give an assistant-only mask
   const broken: TemplateRenderer = (src, ctx) => (ctx.add_generation_prompt ? 'A:' : 'B:') + chatml(src, ctx);
   assert.throws(() => templateChatFormat({ source: '', file: 'f.jinja' }, tok, broken), (e: unknown) => e instanceof BbioError && e.code === 'E_CHAT_TEMPLATE' && /f\.jinja/.test(e.message));
+});
+
+// ------------------------------------------------------------------ the real renderer on published templates
+
+const FIXTURES = path.join(__dirname, '../../fixtures/chat-template');
+const QUESTION = 'Which drug treats hypertension?';
+const SYSTEM = 'You are a careful clinician.';
+const ONE_TURN: ChatMessage[] = [{ role: 'user', content: QUESTION }];
+const THREE_TURNS: ChatMessage[] = [{ role: 'system', content: SYSTEM }, { role: 'user', content: QUESTION }, { role: 'assistant', content: 'Lisinopril.' }];
+/** Llama 3.1's system header: always written, with its knowledge cutoff and the default date_string. */
+const LLAMA31_SYSTEM = '<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n';
+
+const PUBLISHED: Array<{ name: string; folder: string; specials: string[]; oneTurn: string; threeTurns: string; response: string; endOfTurn: string }> = [
+  {
+    name: 'Qwen2.5-Instruct', folder: 'qwen2.5-instruct', specials: QWEN_TOKENS,
+    // no system message: the template writes its default one
+    oneTurn: `<|im_start|>system\n${QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n${QUESTION}<|im_end|>\n<|im_start|>assistant\n`,
+    threeTurns: `<|im_start|>system\n${SYSTEM}<|im_end|>\n<|im_start|>user\n${QUESTION}<|im_end|>\n<|im_start|>assistant\nLisinopril.<|im_end|>\n`,
+    response: 'Lisinopril.<|im_end|>\n', endOfTurn: '<|im_end|>',
+  },
+  {
+    name: 'Llama-3.1-Instruct', folder: 'llama-3.1-instruct', specials: LLAMA_TOKENS,
+    oneTurn: `<|begin_of_text|>${LLAMA31_SYSTEM}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n${QUESTION}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n`,
+    threeTurns: `<|begin_of_text|>${LLAMA31_SYSTEM}${SYSTEM}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n${QUESTION}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nLisinopril.<|eot_id|>`,
+    response: 'Lisinopril.<|eot_id|>', endOfTurn: '<|eot_id|>',
+  },
+];
+
+for (const c of PUBLISHED) {
+  test(`@huggingface/jinja renders the published ${c.name} template byte for byte as transformers does`, async () => {
+    const dir = path.join(FIXTURES, c.folder);
+    const template = (await readChatTemplate(dir))!;
+    const specials = specialTokensOf(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer_config.json'), 'utf8')));
+    const render = jinjaRenderer();
+    assert.equal(render(template.source, { ...specials, messages: ONE_TURN, add_generation_prompt: true }), c.oneTurn);
+    assert.equal(render(template.source, { ...specials, messages: THREE_TURNS, add_generation_prompt: false }), c.threeTurns);
+  });
+
+  test(`loadChatFormat on ${c.name}: the template's prompt, the assistant turn as the only trained span, its end-of-turn token as the stop`, async () => {
+    const tok = tokenizer(c.specials);
+    const chat = await loadChatFormat(path.join(FIXTURES, c.folder), tok);
+    assert.equal(chat.source, path.join(FIXTURES, c.folder, 'tokenizer_config.json'));
+    assert.equal(chat.prompt(QUESTION), c.oneTurn);
+    assert.equal(chat.response(QUESTION, 'Lisinopril.'), c.response);
+    assert.deepEqual(chat.stopIds, [tok.tokenToId(c.endOfTurn)]);
+    const { trained, context } = maskedText(tok, EXAMPLE, chat);
+    assert.equal(context, c.oneTurn);
+    assert.equal(trained, c.response);
+  });
+}
+
+test('the chat frame: the text a format writes around every prompt and answer, only when it writes them verbatim', async () => {
+  const qwen = await loadChatFormat(path.join(FIXTURES, 'qwen2.5-instruct'), tokenizer(QWEN_TOKENS));
+  assert.deepEqual(chatFrame(qwen, [EXAMPLE]), {
+    prompt: [`<|im_start|>system\n${QWEN_SYSTEM}<|im_end|>\n<|im_start|>user\n`, '<|im_end|>\n<|im_start|>assistant\n'],
+    response: ['', '<|im_end|>\n'],
+  });
+  const tok = tokenizer(['<|bos|>', '<|eos|>', '<|pad|>']);
+  assert.deepEqual(chatFrame(builtinChatFormat(tok), [EXAMPLE]), { prompt: ['<|user|>\n', '\n<|assistant|>\n'], response: ['', '\n<|end|>'] });
+  // Llama 3.1 trims the content: an answer with a trailing newline is not written verbatim, so no frame
+  const llama = await loadChatFormat(path.join(FIXTURES, 'llama-3.1-instruct'), tokenizer(LLAMA_TOKENS));
+  assert.notEqual(chatFrame(llama, [EXAMPLE]), null);
+  assert.equal(chatFrame(llama, [EXAMPLE, { ...EXAMPLE, response: 'Lisinopril.\n' }]), null);
 });

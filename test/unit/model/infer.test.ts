@@ -9,7 +9,6 @@ import { forwardLogits, initLlama, saveLlama } from '../../../engine/model/llama
 import { makeRng } from '../../../engine/util/rng';
 import { BbioError } from '../../../engine/util/errors';
 import { trainBpe, type BpeTokenizer } from '../../../engine/model/tokenizer';
-import type { TemplateRenderer } from '../../../engine/model/chat-template';
 import { tinyLlamaConfig } from '../../helpers/tiny-llama';
 import { tempDir } from '../../helpers/tmp';
 import { useWasm } from './helpers';
@@ -85,21 +84,21 @@ test('infer --chat --show-prompt: the built-in format for a model without a chat
 });
 
 test('infer --chat with a chat template: rendered by the template, no BOS added, generation stops on the end-of-turn token', async (t) => {
-  const files = { 'tokenizer_config.json': JSON.stringify({ chat_template: '{% for m in messages %}…{% endfor %}', eos_token: '<|endoftext|>' }) };
+  // ChatML as Qwen's template writes it, without the default system turn, rendered by @huggingface/jinja
+  const chatml = "{% for m in messages %}{{ '<|im_start|>' + m.role + '\\n' + m.content + '<|im_end|>\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+  const files = { 'tokenizer_config.json': JSON.stringify({ chat_template: chatml, eos_token: '<|endoftext|>' }) };
   const { dir, tok } = await chatCheckpoint(t, ['<|im_end|>', '<|endoftext|>', '<|pad|>', '<|im_start|>'], files);
-  // no renderer installed: a clear error naming the template, not the built-in markers
-  await assert.rejects(runInfer({ model: dir, chat: 'fever?', maxNewTokens: 3, logprobs: false, backend: 'wasm' }, () => {}),
-    (e: unknown) => e instanceof BbioError && e.code === 'E_CHAT_TEMPLATE' && e.message.includes('tokenizer_config.json'));
-  // with a renderer (a stand-in for @huggingface/jinja producing ChatML as Qwen's template documents it)
-  const chatml: TemplateRenderer = (_src, ctx) =>
-    ctx.messages.map((m) => `<|im_start|>${m.role}\n${m.content}<|im_end|>\n`).join('') + (ctx.add_generation_prompt ? '<|im_start|>assistant\n' : '');
   const lines: string[] = [];
-  await runInfer({ model: dir, chat: 'fever?', showPrompt: true, renderer: chatml, maxNewTokens: 3, logprobs: false, backend: 'wasm' }, (l) => lines.push(l));
+  await runInfer({ model: dir, chat: 'fever?', showPrompt: true, maxNewTokens: 3, logprobs: false, backend: 'wasm' }, (l) => lines.push(l));
   const prompt = '<|im_start|>user\nfever?<|im_end|>\n<|im_start|>assistant\n';
-  assert.equal(JSON.parse(lines[0]!).prompt, prompt);
+  assert.deepEqual(JSON.parse(lines[0]!), { prompt, chat_format: path.join(dir, 'tokenizer_config.json') });
   const gen = JSON.parse(lines[1]!) as { prompt_ids: number[]; new_ids: number[]; finish_reason: string };
   assert.deepEqual(gen.prompt_ids, tok.encode(prompt, { splitSpecial: true }));
   assert.equal(gen.prompt_ids[0], tok.tokenToId('<|im_start|>'));
   assert.deepEqual(gen.new_ids, [tok.tokenToId('<|im_end|>')]);
   assert.equal(gen.finish_reason, 'stop');
+  // a template that does not parse: an error naming its file, not the built-in markers
+  fs.writeFileSync(path.join(dir, 'chat_template.jinja'), '{% for m in messages %}');
+  await assert.rejects(runInfer({ model: dir, chat: 'fever?', maxNewTokens: 3, logprobs: false, backend: 'wasm' }, () => {}),
+    (e: unknown) => e instanceof BbioError && e.code === 'E_CHAT_TEMPLATE' && e.message.includes('chat_template.jinja'));
 });
