@@ -158,13 +158,9 @@ async function inferTorch(torch: TorchCompute, dir: string, opts: InferOptions, 
     if (opts.maxNewTokens <= 0) return 0;
   }
   const [[c]] = (await torch.generate({
-    // the chat format's end-of-turn ids end generation in the worker like EOS (finish reason eos, not stop)
-    prompts: [ids], n: 1, temperature: opts.temperature ?? 0, topP: 1, maxNewTokens: opts.maxNewTokens, stop, seed: opts.seed ?? 0,
-    eosIds: [...eosIdsOf(config.eos_token_id, tokenizer), ...stopIds],
+    prompts: [ids], n: 1, temperature: opts.temperature ?? 0, topP: 1, maxNewTokens: opts.maxNewTokens, stop, stopIds, seed: opts.seed ?? 0,
+    eosIds: eosIdsOf(config.eos_token_id, tokenizer),
   })) as [[Completion]];
-  // an end-of-turn id is a stop, as decode.ts reports it (the worker knows only ids that end a row)
-  const last = c.ids[c.ids.length - 1];
-  const finish = c.finishReason === 'eos' && last !== undefined && stopIds.includes(last) && !eosIdsOf(config.eos_token_id, tokenizer).includes(last) ? 'stop' : c.finishReason;
-  out(JSON.stringify({ prompt_ids: ids, new_ids: c.ids, finish_reason: finish, ...(tokenizer ? { text: c.text } : {}) }));
+  out(JSON.stringify({ prompt_ids: ids, new_ids: c.ids, finish_reason: c.finishReason, ...(tokenizer ? { text: c.text } : {}) }));
   return 0;
 }

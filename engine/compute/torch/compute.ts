@@ -258,17 +258,23 @@ export class TorchCompute implements Compute {
     if (req.signal?.aborted) throw new BbioError('E_CANCELLED', 'generation cancelled');
     const eosId = this.options.tokenizer?.eosId ?? -1;
     // `eosIds`: a checkpoint's own config.json EOS list (infer); the run's tokenizer's EOS otherwise
-    const endIds = req.eosIds ? [...req.eosIds] : eosId >= 0 ? [eosId] : [];
+    const eosIds = req.eosIds ? [...req.eosIds] : eosId >= 0 ? [eosId] : [];
+    // a chat format's end-of-turn ids (GenerateRequest.stopIds) end a row in the worker as EOS does; finish()
+    // tells them apart again, so the finish reason is `stop` as engine/model/decode.ts reports it
+    const stopIds = (req.stopIds ?? []).filter((id) => !eosIds.includes(id));
+    const endIds = [...eosIds, ...stopIds];
     const r = await this.worker.request('generate', {
       prompts: req.prompts.map(ints), n: req.n, batchRows: req.batchRows ?? 8, temperature: req.temperature, topP: req.topP, maxNewTokens: req.maxNewTokens,
       endIds, ...(req.adapters ? { adapters: req.adapters } : {}), ...(req.seed !== undefined ? { seed: req.seed } : {}),
     });
     if (req.signal?.aborted) throw new BbioError('E_CANCELLED', 'generation cancelled');
-    return r.completions.map((row) => row.map((c) => this.finish([...decodeInts(c.ids)], [...decodeFloats(c.logprobs)], c.truncated, req.stop)));
+    return r.completions.map((row) => row.map((c) => this.finish([...decodeInts(c.ids)], [...decodeFloats(c.logprobs)], c.truncated, req.stop, stopIds)));
   }
 
-  private finish(ids: number[], logprobs: number[], truncated: boolean, stop: readonly string[]): Completion {
-    let finishReason: FinishReason = truncated ? 'length' : 'eos';
+  private finish(ids: number[], logprobs: number[], truncated: boolean, stop: readonly string[], stopIds: readonly number[]): Completion {
+    const last = ids[ids.length - 1];
+    let finishReason: FinishReason = truncated ? 'length' : last !== undefined && stopIds.includes(last) ? 'stop' : 'eos';
+    const endsWithMarker = !truncated;
     let cut: number | undefined;
     if (stop.length) {
       // an EOS-ended row is searched without its EOS: the EOS itself decodes to nothing
@@ -285,7 +291,8 @@ export class TorchCompute implements Compute {
         }
       }
     }
-    const shown = finishReason === 'eos' ? ids.slice(0, -1) : ids;
+    // an EOS or end-of-turn id decodes to nothing the text should show; a stop-string cut keeps its covering ids
+    const shown = endsWithMarker && cut === undefined ? ids.slice(0, -1) : ids;
     const full = this.decode(shown);
     return { ids, logprobs, text: cut === undefined ? full : full.slice(0, cut), finishReason };
   }

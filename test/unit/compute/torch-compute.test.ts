@@ -53,6 +53,13 @@ test('torch compute: greedy completions with EOS and stop strings equal the tfjs
   assert.ok(want.flat().some((c) => c.finishReason === 'stop'), 'a row ended on the stop string');
   assert.deepEqual(got.map((row) => row.map((c) => ({ ids: c.ids, text: c.text, finishReason: c.finishReason }))), want.map((row) => row.map((c) => ({ ids: c.ids, text: c.text, finishReason: c.finishReason }))));
   got.flat().forEach((c, i) => c.logprobs.forEach((lp, j) => assert.ok(Math.abs(lp - want.flat()[i]!.logprobs[j]!) < 1e-5, `logprob ${i}/${j}`)));
+
+  // a chat format's end-of-turn id (stopIds): the row ends on it with finish reason stop, the id kept, its text not shown
+  const stopId = free[0]![0]!.ids[3]!;
+  const turnReq = { prompts, n: 1, temperature: 0, topP: 1, maxNewTokens: 12, stop: [], stopIds: [stopId] };
+  const [wantTurn, gotTurn] = [await tfjs.generate(turnReq), await torch.generate(turnReq)];
+  assert.equal(wantTurn[0]![0]!.finishReason, 'stop');
+  assert.deepEqual(gotTurn.map((row) => row.map((c) => ({ ids: c.ids, text: c.text, finishReason: c.finishReason }))), wantTurn.map((row) => row.map((c) => ({ ids: c.ids, text: c.text, finishReason: c.finishReason }))));
 });
 
 test('openCompute auto: torch when the configured Python imports it, else wasm naming why, one log line each', { skip: needsTorch }, async (t) => {
