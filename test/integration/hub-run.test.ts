@@ -1,7 +1,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EvalReport } from '../../schemas/generated/report';
 import { OUTPUT_PATHS } from '../../engine/core/stage';
@@ -12,7 +12,7 @@ import { useWasm } from '../unit/model/helpers';
 import { startTestHub } from '../helpers/test-hub';
 import { tinyLlamaConfig } from '../helpers/tiny-llama';
 import { runTinyPipeline, TINY_GRAPH, TINY_SYNTHESIS, writeTinyExperiment } from '../helpers/tiny-experiment';
-import { tempDir } from '../helpers/tmp';
+import { REPO, tempDir } from '../helpers/tmp';
 
 before(useWasm);
 
@@ -41,4 +41,40 @@ test('an experiment with model.hub downloads the model into the HF cache before 
   assert.ok(existsSync(path.join(src, 'cache', 'models--org--tiny', 'snapshots', commit, 'model.safetensors')));
   const report = JSON.parse(await readFile(path.join(runDir, OUTPUT_PATHS.report, 'report.json'), 'utf8')) as EvalReport;
   assert.ok((report.models[0]?.scores['domain/acc']?.n ?? 0) > 0, JSON.stringify(report.models[0]?.scores));
+});
+
+test('an experiment with model.hub and eval.tasks [medqa, ifeval] runs end to end on a chat-template checkpoint from the test hub', async (t) => {
+  const src = await tempDir(t, 'bbio-hub-chat-');
+  // a byte-level BPE with ChatML's special tokens, a 1-layer Llama and Qwen2.5-Instruct's published template
+  const tok = trainBpe(['the patient has a fever and a cough; which drug treats it? Answer: B. Write in lowercase.'], { vocabSize: 300, specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] });
+  await saveLlama(initLlama(tinyLlamaConfig({ vocab_size: tok.vocabSize, hidden_size: 16, intermediate_size: 16, max_position_embeddings: 2048 }), makeRng(4)), src);
+  await tok.save(src);
+  const qwen = JSON.parse(await readFile(path.join(REPO, 'test/fixtures/chat-template/qwen2.5-instruct/tokenizer_config.json'), 'utf8')) as { chat_template: string };
+  const tokConfig = JSON.parse(await readFile(path.join(src, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  await writeFile(path.join(src, 'tokenizer_config.json'), JSON.stringify({ ...tokConfig, eos_token: '<|im_end|>', chat_template: qwen.chat_template }));
+  const files = Object.fromEntries(await Promise.all((await readdir(src)).map(async (f) => [f, await readFile(path.join(src, f))] as const)));
+  const commit = 'e'.repeat(40);
+  const hub = await startTestHub(t, { 'org/tiny-chat': { commit, files } });
+  const saved = { ...process.env };
+  t.after(() => { process.env = saved; });
+  Object.assign(process.env, { HF_HUB_CACHE: path.join(src, 'cache'), HF_HOME: path.join(src, 'home'), HF_ENDPOINT: hub.url });
+
+  const { dir, file } = await writeTinyExperiment(t, [
+    'name: hub-chat', TINY_GRAPH, TINY_SYNTHESIS, 'stages: [synthesize, sft, evaluate]', 'model: { hub: org/tiny-chat, backend: wasm }',
+    'lora: { rank: 2, alpha: 4 }', 'sft: { steps: 1, batch_per_capability: 1, interference_every: 0, checkpoint_every: 1, schedule: { warmup_steps: 0 } }',
+    'eval: { suites: [domain], max_items: 3, bootstrap: 10, tasks: [medqa, ifeval], benchmarks: benchmarks }',
+  ]);
+  await mkdir(path.join(dir, 'benchmarks'), { recursive: true });
+  await copyFile(path.join(REPO, 'test/fixtures/tasks/medqa_4options.jsonl'), path.join(dir, 'benchmarks', 'medqa_4options.jsonl'));
+  await copyFile(path.join(REPO, 'test/fixtures/tasks/ifeval_input.jsonl'), path.join(dir, 'benchmarks', 'ifeval_input.jsonl'));
+  const { runDir } = await runTinyPipeline(file);
+  const snapshot = path.join(src, 'cache', 'models--org--tiny-chat', 'snapshots', commit);
+  const manifest = JSON.parse(await readFile(path.join(runDir, 'manifest.json'), 'utf8')) as { chatFormat?: string };
+  assert.equal(manifest.chatFormat, path.join(snapshot, 'tokenizer_config.json'), 'SFT trained in the template downloaded with the model');
+  const report = JSON.parse(await readFile(path.join(runDir, OUTPUT_PATHS.report, 'report.json'), 'utf8')) as EvalReport;
+  for (const m of report.models) {
+    assert.equal(m.tasks?.['medqa/acc']?.n, 3, `${m.name}: every medqa row scored`);
+    assert.equal(m.tasks?.['ifeval/prompt_strict']?.n, 3, `${m.name}: every IFEval prompt answered and judged`);
+  }
+  assert.deepEqual(report.models.map((m) => m.name), ['base', 'sft']);
 });
