@@ -55,6 +55,10 @@ export interface ExperimentInput {
        */
       prefix?: string;
     }[];
+    /**
+     * Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.
+     */
+    subsets?: string[];
   };
   /**
    * MKGSG: medical knowledge-grounded synthetic data.
@@ -950,6 +954,10 @@ export interface Experiment {
        */
       prefix?: string;
     }[];
+    /**
+     * Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.
+     */
+    subsets: string[];
   };
   /**
    * MKGSG: medical knowledge-grounded synthetic data.
