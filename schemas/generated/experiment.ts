@@ -219,7 +219,7 @@ export interface ExperimentInput {
     /**
      * A built-in model preset.
      */
-    preset?: "bio-tiny";
+    preset?: "bio-tiny" | "bio-small";
     /**
      * A local Hugging Face checkpoint directory.
      */
@@ -233,7 +233,7 @@ export interface ExperimentInput {
      */
     revision?: string;
     /**
-     * Dimensions of the bio-tiny preset.
+     * Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).
      */
     dims?: {
       /**
@@ -1118,7 +1118,7 @@ export interface Experiment {
     /**
      * A built-in model preset.
      */
-    preset: "bio-tiny";
+    preset: "bio-tiny" | "bio-small";
     /**
      * A local Hugging Face checkpoint directory.
      */
@@ -1132,7 +1132,7 @@ export interface Experiment {
      */
     revision?: string;
     /**
-     * Dimensions of the bio-tiny preset.
+     * Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).
      */
     dims: {
       /**

@@ -200,3 +200,16 @@ test('a missing experiment file is a clear error', async () => {
   const r = await loadExperiment('/nonexistent/exp.bbio.yaml', workspaceOf('/nonexistent/exp.bbio.yaml'));
   assert.deepEqual(codes(r.problems), ['E_FILE_MISSING']);
 });
+
+test('preset bio-small sets the dimensions the file leaves unset; a written dimension wins', async () => {
+  const small = await parse('name: x\nmodel:\n  preset: bio-small\n');
+  assert.deepEqual(small.problems, []);
+  const d = small.config!.model.dims;
+  assert.deepEqual([d.vocab_size, d.hidden_size, d.heads, d.kv_heads, d.intermediate_size, d.layers, d.context_length], [2048, 192, 6, 2, 512, 4, 256]);
+  const narrow = await parse('name: x\nmodel:\n  preset: bio-small\n  dims: { hidden_size: 96, heads: 3, kv_heads: 1 }\n');
+  assert.deepEqual(narrow.problems, []);
+  assert.equal(narrow.config!.model.dims.hidden_size, 96);
+  assert.equal(narrow.config!.model.dims.vocab_size, 2048);
+  const tiny = await parse('name: x\nmodel:\n  preset: bio-tiny\n');
+  assert.equal(tiny.config!.model.dims.hidden_size, 128);
+});
