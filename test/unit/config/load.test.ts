@@ -213,3 +213,17 @@ test('preset bio-small sets the dimensions the file leaves unset; a written dime
   const tiny = await parse('name: x\nmodel:\n  preset: bio-tiny\n');
   assert.equal(tiny.config!.model.dims.hidden_size, 128);
 });
+
+test('every example loads with no problem; capability-transfer scores every held-out item with bio-small', async () => {
+  const { readdir } = await import('node:fs/promises');
+  const files = (await readdir(path.join(REPO, 'examples'))).filter((f) => f.endsWith('.bbio.yaml'));
+  assert.ok(files.includes('capability-transfer.bbio.yaml'), files.join(', '));
+  for (const f of files) {
+    const r = await loadExperiment(path.join(REPO, 'examples', f), { paths: { workspace: [REPO], allowed: [] } });
+    assert.deepEqual(r.problems.filter((p) => p.severity === 'error'), [], f);
+  }
+  const ct = await loadExperiment(path.join(REPO, 'examples', 'capability-transfer.bbio.yaml'), { paths: { workspace: [REPO], allowed: [] } });
+  assert.equal(ct.config!.model.dims.hidden_size, 192);
+  assert.equal(ct.config!.eval.max_items, 0);
+  assert.ok(ct.config!.ontology.subsets.length > 0);
+});
