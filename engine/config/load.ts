@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
-import { withPresetDims } from '../model/presets';
+import { withPresetDims } from './presets';
 import { quoteExcerpt, type ErrorCode } from '../util/errors';
 import { pointerToPath, SourceMap, type PathSegment, type Range1 } from './positions';
 import { estimateMemory, formatBytes, type CheckpointConfig } from './memory-estimate';
