@@ -17,7 +17,7 @@ test('the quickstart is valid and resolves every default', async () => {
   assert.ok(r.config);
   assert.equal(r.config.sft.projection, 'pcgrad');
   assert.equal(r.config.sft.schedule.type, 'cosine'); // not in the file: a default
-  assert.equal(r.config.model.dims.hidden_size, 128);
+  assert.equal(r.config.model.dims.hidden_size, 96);
   assert.equal(r.config.grpo.epsilon_high, r.config.grpo.clip_epsilon);
   assert.deepEqual(r.config.ontology.sources, []);
 });
