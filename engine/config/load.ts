@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { ErrorObject } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { Experiment, ExperimentInput } from '../../schemas/generated/experiment';
+import { withPresetDims } from './presets';
 import { quoteExcerpt, type ErrorCode } from '../util/errors';
 import { pointerToPath, SourceMap, type PathSegment, type Range1 } from './positions';
 import { estimateMemory, formatBytes, type CheckpointConfig } from './memory-estimate';
@@ -103,7 +104,7 @@ export async function parseExperiment(text: string, file: string, options: LoadO
   // the invalid parts removed, so the user still sees every problem at once.
   const input = (errors.length ? pruneInvalid(raw, errors) : raw) as ExperimentInput;
   if (errors.length && validator.errors(input).length) return { raw, problems: capProblems(problems, { omitted }), sourceMap };
-  const config = validator.resolveDefaults(input);
+  const config = validator.resolveDefaults(withPresetDims(input));
   config.grpo.epsilon_high ??= config.grpo.clip_epsilon;
   problems.push(...(await checkSemantics({ input, config, file, sourceMap, checkFiles: !options.skipFileChecks, ...(options.paths ? { paths: options.paths } : {}) })));
   if (!hasErrors(problems)) problems.push(...(await memoryProblems(config, file, sourceMap, options)));

@@ -9,7 +9,7 @@ import type { Experiment } from '../../schemas/generated/experiment';
 import { BbioError } from '../util/errors';
 import { builtinOntologyPath } from './builtin';
 import { loadOboFile, loadOboUrl, mergeOntologies, oboCachePath } from './obo';
-import type { Ontology } from './types';
+import type { Ontology, Term } from './types';
 
 /** Where downloaded ontologies are cached: $BALANCEDBIO_CACHE/ontologies, else ~/.cache/balancedbio/ontologies. */
 export function ontologyCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -21,7 +21,47 @@ export function filterByPrefix(ont: Ontology, prefix: string): Ontology {
   return { ...ont, terms: new Map([...ont.terms].filter(([id]) => id.startsWith(prefix))) };
 }
 
-/** The built-in clinical graph (when `ontology.builtin`) followed by `ontology.sources`, merged. */
+/**
+ * The terms of the OBO `subsets` (seeds), every term a seed relates to in one hop (`relationship:` targets:
+ * a disease's findings, tests, treatments, complications), and the `is_a` ancestors of all of them, so
+ * every kept term keeps its class. Relations and `is_a` links to dropped terms are dropped, so the slice is
+ * a closed graph that validation and MKGSG treat like any other. Typedefs are kept.
+ */
+export function filterBySubsets(ont: Ontology, subsets: readonly string[], file?: string): Ontology {
+  const known = new Set([...ont.terms.values()].flatMap((t) => t.subsets));
+  const unknown = subsets.filter((s) => !known.has(s));
+  if (unknown.length) {
+    throw new BbioError('E_ONTOLOGY_SUBSET_UNKNOWN', `ontology.subsets: ${unknown.map((s) => `"${s}"`).join(', ')} not a subset of any term`, file ? { file } : {},
+      `use one of: ${[...known].sort().join(', ')}`);
+  }
+  const wanted = new Set(subsets);
+  const seeds = [...ont.terms.values()].filter((t) => t.subsets.some((s) => wanted.has(s)));
+  const keep = new Set<string>();
+  for (const t of seeds) {
+    keep.add(t.id);
+    for (const r of t.relationships) if (ont.terms.has(r.target)) keep.add(r.target);
+  }
+  const queue = [...keep];
+  while (queue.length) {
+    for (const parent of ont.terms.get(queue.pop()!)?.isA ?? []) {
+      if (!keep.has(parent) && ont.terms.has(parent)) {
+        keep.add(parent);
+        queue.push(parent);
+      }
+    }
+  }
+  const terms = new Map<string, Term>();
+  for (const id of keep) {
+    const t = ont.terms.get(id)!;
+    terms.set(id, { ...t, isA: t.isA.filter((p) => keep.has(p)), relationships: t.relationships.filter((r) => keep.has(r.target)) });
+  }
+  return { ...ont, terms };
+}
+
+/**
+ * The built-in clinical graph (when `ontology.builtin`) followed by `ontology.sources`, merged, then cut
+ * to `ontology.subsets` when that lists any.
+ */
 export async function loadExperimentOntology(config: Experiment, experimentFile: string, opts: { cacheDir?: string } = {}): Promise<Ontology> {
   const list: Ontology[] = [];
   if (config.ontology.builtin) list.push(await loadOboFile(await builtinOntologyPath()));
@@ -35,7 +75,8 @@ export async function loadExperimentOntology(config: Experiment, experimentFile:
     throw new BbioError('E_ONTOLOGY_MISSING', 'no ontology to synthesize from: ontology.builtin is false and ontology.sources is empty', { file: experimentFile },
       'set ontology.builtin: true or add an OBO file under ontology.sources');
   }
-  return list.length === 1 ? list[0]! : mergeOntologies(list);
+  const merged = list.length === 1 ? list[0]! : mergeOntologies(list);
+  return config.ontology.subsets.length ? filterBySubsets(merged, config.ontology.subsets, experimentFile) : merged;
 }
 
 /** Ontology files the experiment reads: the built-in graph, local sources, and cached downloads. */

@@ -16,6 +16,8 @@ export interface TokenizedExample {
   /** Tokens before this index are the prompt (no loss). */
   promptLength: number;
   capability: Capability;
+  /** Tokens of the prompt and response (end marker and EOS included) that did not fit maxLen + 1. */
+  cut: number;
 }
 
 /**
@@ -29,13 +31,28 @@ export function tokenizeExample(tok: BpeTokenizer, ex: SynthExample, maxLen: num
   const keepPrompt = prompt.slice(-Math.max(1, Math.floor(maxLen / 2)));
   const ids = [...(prompt.length > maxLen / 2 ? keepPrompt : prompt), ...response].slice(0, maxLen + 1);
   const promptLength = Math.min(prompt.length > maxLen / 2 ? keepPrompt.length : prompt.length, ids.length - 1);
-  return { ids, promptLength, capability: ex.capability };
+  return { ids, promptLength, capability: ex.capability, cut: prompt.length + response.length - ids.length };
 }
 
 export function groupByCapability<T extends { capability: Capability }>(items: readonly T[]): Record<Capability, T[]> {
   const out = Object.fromEntries(CAPABILITIES.map((c) => [c, [] as T[]])) as Record<Capability, T[]>;
   for (const it of items) out[it.capability].push(it);
   return out;
+}
+
+/**
+ * One line per capability whose examples do not fit the context: a cut response never trains its last
+ * lines (the `Answer:` line of a long vignette), and generation in a window that short cannot reach them
+ * either, so the capability's score is 0 whatever the model learns. Empty when everything fits.
+ */
+export function describeCuts(rows: readonly TokenizedExample[], contextLength: number): string[] {
+  const by = groupByCapability(rows);
+  return CAPABILITIES.flatMap((c) => {
+    const cut = by[c].filter((r) => r.cut > 0);
+    if (!cut.length) return [];
+    const longest = Math.max(...cut.map((r) => r.ids.length + r.cut));
+    return [`${c}: ${cut.length} of ${by[c].length} examples do not fit context_length ${contextLength} (longest ${longest} tokens); their responses are cut, so their last lines are never trained`];
+  });
 }
 
 /** Right-pads rows to a common length; the loss mask covers response tokens only. */

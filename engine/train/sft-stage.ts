@@ -22,7 +22,7 @@ import { BbioError } from '../util/errors';
 import { DataOrder } from './data';
 import { readExamples } from '../core/dataset';
 import { baseModelDir } from '../model/resources';
-import { groupByCapability, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
+import { describeCuts, groupByCapability, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
 import type { ProjectionMethod } from '../compute/projection/combine';
 import { projectionHealth } from './projection/health';
 
@@ -67,7 +67,9 @@ export async function runSft(ctx: StageContext, open: ComputeFactory = openCompu
     const maxLen = config.max_position_embeddings - 1;
     const padId = tokenizer.padId >= 0 ? tokenizer.padId : Math.max(0, tokenizer.eosId);
     const trainExamples = readExamples(path.join(ctx.paths.dataset, 'train.jsonl'));
-    const train = groupByCapability(trainExamples.map((e) => tokenizeExample(tokenizer, e, maxLen, chat)));
+    const trainRows = trainExamples.map((e) => tokenizeExample(tokenizer, e, maxLen, chat));
+    for (const line of describeCuts(trainRows, maxLen + 1)) ctx.log.warn(`sft: ${line}: raise model.dims.context_length (or vocab_size, which shortens every example)`);
+    const train = groupByCapability(trainRows);
     const valFile = path.join(ctx.paths.dataset, 'val.jsonl');
     const valExamples = fs.existsSync(valFile) ? readExamples(valFile) : [];
     const val = groupByCapability(valExamples.map((e) => tokenizeExample(tokenizer, e, maxLen, chat)));

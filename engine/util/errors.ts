@@ -34,6 +34,7 @@ export const ERROR_CODES = [
   'E_ONTOLOGY_EMPTY',
   'E_ONTOLOGY_DOWNLOAD',
   'E_ONTOLOGY_CHECKSUM',
+  'E_ONTOLOGY_SUBSET_UNKNOWN',
   // synthesis and data files
   'E_SYNTH_SHORTFALL',
   'E_DATA_RECORD',

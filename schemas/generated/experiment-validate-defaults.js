@@ -3,10 +3,10 @@
 // ajv standalone validator (defaults); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
-const func4 = require("ajv/dist/runtime/ucs2length").default;
+const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern4 = new RegExp("^[a-z0-9][a-z0-9._-]{0,63}$", "u");
 const pattern5 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern6 = new RegExp("^[A-Za-z][A-Za-z0-9_]*$", "u");
@@ -217,9 +217,12 @@ data6.builtin = true;
 if(data6.sources === undefined){
 data6.sources = [];
 }
+if(data6.subsets === undefined){
+data6.subsets = [];
+}
 const _errs15 = errors;
 for(const key1 in data6){
-if(!((key1 === "builtin") || (key1 === "sources"))){
+if(!(((key1 === "builtin") || (key1 === "sources")) || (key1 === "subsets"))){
 validate20.errors = [{instancePath:instancePath+"/ontology",schemaPath:"#/properties/ontology/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"}];
 return false;
 break;
@@ -433,6 +436,61 @@ return false;
 }
 }
 var valid3 = _errs18 === errors;
+if(valid3){
+let data14 = data6.subsets;
+const _errs37 = errors;
+if(errors === _errs37){
+if(Array.isArray(data14)){
+var valid8 = true;
+const len2 = data14.length;
+for(let i3=0; i3<len2; i3++){
+let data15 = data14[i3];
+const _errs39 = errors;
+if(errors === _errs39){
+if(typeof data15 === "string"){
+if(func3(data15) < 1){
+validate20.errors = [{instancePath:instancePath+"/ontology/subsets/" + i3,schemaPath:"#/properties/ontology/properties/subsets/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+return false;
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/ontology/subsets/" + i3,schemaPath:"#/properties/ontology/properties/subsets/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid8 = _errs39 === errors;
+if(!valid8){
+break;
+}
+}
+if(valid8){
+let i4 = data14.length;
+let j1;
+if(i4 > 1){
+const indices0 = {};
+for(;i4--;){
+let item0 = data14[i4];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j1 = indices0[item0];
+validate20.errors = [{instancePath:instancePath+"/ontology/subsets",schemaPath:"#/properties/ontology/properties/subsets/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)"}];
+return false;
+break;
+}
+indices0[item0] = i4;
+}
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/ontology/subsets",schemaPath:"#/properties/ontology/properties/subsets/type",keyword:"type",params:{type: "array"},message:"must be array"}];
+return false;
+}
+}
+var valid3 = _errs37 === errors;
+}
 }
 }
 }
@@ -443,155 +501,155 @@ return false;
 }
 var valid0 = _errs13 === errors;
 if(valid0){
-let data14 = data.synthesis;
-const _errs37 = errors;
-if(errors === _errs37){
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-if(data14.examples === undefined){
-data14.examples = {};
+let data16 = data.synthesis;
+const _errs41 = errors;
+if(errors === _errs41){
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.examples === undefined){
+data16.examples = {};
 }
-if(data14.hops === undefined){
-data14.hops = {};
+if(data16.hops === undefined){
+data16.hops = {};
 }
-if(data14.workflow_constraints === undefined){
-data14.workflow_constraints = ["ordering","contraindication","confirmatory_test"];
+if(data16.workflow_constraints === undefined){
+data16.workflow_constraints = ["ordering","contraindication","confirmatory_test"];
 }
-if(data14.validation === undefined){
-data14.validation = "strict";
+if(data16.validation === undefined){
+data16.validation = "strict";
 }
-if(data14.split === undefined){
-data14.split = {};
+if(data16.split === undefined){
+data16.split = {};
 }
-if(data14.focus_terms === undefined){
-data14.focus_terms = [];
+if(data16.focus_terms === undefined){
+data16.focus_terms = [];
 }
-if(data14.templates_per_example === undefined){
-data14.templates_per_example = 1;
+if(data16.templates_per_example === undefined){
+data16.templates_per_example = 1;
 }
-if(data14.near_duplicate_threshold === undefined){
-data14.near_duplicate_threshold = 0.9;
+if(data16.near_duplicate_threshold === undefined){
+data16.near_duplicate_threshold = 0.9;
 }
-const _errs39 = errors;
-for(const key3 in data14){
+const _errs43 = errors;
+for(const key3 in data16){
 if(!((((((((key3 === "examples") || (key3 === "hops")) || (key3 === "workflow_constraints")) || (key3 === "validation")) || (key3 === "split")) || (key3 === "focus_terms")) || (key3 === "templates_per_example")) || (key3 === "near_duplicate_threshold"))){
 validate20.errors = [{instancePath:instancePath+"/synthesis",schemaPath:"#/properties/synthesis/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs39 === errors){
-let data15 = data14.examples;
-const _errs40 = errors;
-if(errors === _errs40){
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.domain === undefined){
-data15.domain = 600;
+if(_errs43 === errors){
+let data17 = data16.examples;
+const _errs44 = errors;
+if(errors === _errs44){
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+if(data17.domain === undefined){
+data17.domain = 600;
 }
-if(data15.reasoning === undefined){
-data15.reasoning = 400;
+if(data17.reasoning === undefined){
+data17.reasoning = 400;
 }
-if(data15.instruction === undefined){
-data15.instruction = 400;
+if(data17.instruction === undefined){
+data17.instruction = 400;
 }
-if(data15.integration === undefined){
-data15.integration = 200;
+if(data17.integration === undefined){
+data17.integration = 200;
 }
-const _errs42 = errors;
-for(const key4 in data15){
+const _errs46 = errors;
+for(const key4 in data17){
 if(!((((key4 === "domain") || (key4 === "reasoning")) || (key4 === "instruction")) || (key4 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples",schemaPath:"#/properties/synthesis/properties/examples/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs42 === errors){
-let data16 = data15.domain;
-const _errs43 = errors;
-if(!((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16)))){
+if(_errs46 === errors){
+let data18 = data17.domain;
+const _errs47 = errors;
+if(!((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18)))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs43){
-if(typeof data16 == "number"){
-if(data16 > 1000000 || isNaN(data16)){
+if(errors === _errs47){
+if(typeof data18 == "number"){
+if(data18 > 1000000 || isNaN(data18)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data16 < 0 || isNaN(data16)){
+if(data18 < 0 || isNaN(data18)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid9 = _errs43 === errors;
-if(valid9){
-let data17 = data15.reasoning;
-const _errs45 = errors;
-if(!((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17)))){
+var valid11 = _errs47 === errors;
+if(valid11){
+let data19 = data17.reasoning;
+const _errs49 = errors;
+if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs45){
-if(typeof data17 == "number"){
-if(data17 > 1000000 || isNaN(data17)){
+if(errors === _errs49){
+if(typeof data19 == "number"){
+if(data19 > 1000000 || isNaN(data19)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data17 < 0 || isNaN(data17)){
+if(data19 < 0 || isNaN(data19)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid9 = _errs45 === errors;
-if(valid9){
-let data18 = data15.instruction;
-const _errs47 = errors;
-if(!((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18)))){
+var valid11 = _errs49 === errors;
+if(valid11){
+let data20 = data17.instruction;
+const _errs51 = errors;
+if(!((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20)))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs47){
-if(typeof data18 == "number"){
-if(data18 > 1000000 || isNaN(data18)){
+if(errors === _errs51){
+if(typeof data20 == "number"){
+if(data20 > 1000000 || isNaN(data20)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data18 < 0 || isNaN(data18)){
+if(data20 < 0 || isNaN(data20)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid9 = _errs47 === errors;
-if(valid9){
-let data19 = data15.integration;
-const _errs49 = errors;
-if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
+var valid11 = _errs51 === errors;
+if(valid11){
+let data21 = data17.integration;
+const _errs53 = errors;
+if(!((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21)))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs49){
-if(typeof data19 == "number"){
-if(data19 > 1000000 || isNaN(data19)){
+if(errors === _errs53){
+if(typeof data21 == "number"){
+if(data21 > 1000000 || isNaN(data21)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data19 < 0 || isNaN(data19)){
+if(data21 < 0 || isNaN(data21)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid9 = _errs49 === errors;
+var valid11 = _errs53 === errors;
 }
 }
 }
@@ -602,70 +660,70 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/examples",schemaPath
 return false;
 }
 }
-var valid8 = _errs40 === errors;
-if(valid8){
-let data20 = data14.hops;
-const _errs51 = errors;
-if(errors === _errs51){
-if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
-if(data20.min === undefined){
-data20.min = 2;
+var valid10 = _errs44 === errors;
+if(valid10){
+let data22 = data16.hops;
+const _errs55 = errors;
+if(errors === _errs55){
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.min === undefined){
+data22.min = 2;
 }
-if(data20.max === undefined){
-data20.max = 4;
+if(data22.max === undefined){
+data22.max = 4;
 }
-const _errs53 = errors;
-for(const key5 in data20){
+const _errs57 = errors;
+for(const key5 in data22){
 if(!((key5 === "min") || (key5 === "max"))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/hops",schemaPath:"#/properties/synthesis/properties/hops/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs53 === errors){
-let data21 = data20.min;
-const _errs54 = errors;
-if(!((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21)))){
+if(_errs57 === errors){
+let data23 = data22.min;
+const _errs58 = errors;
+if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs54){
-if(typeof data21 == "number"){
-if(data21 > 6 || isNaN(data21)){
+if(errors === _errs58){
+if(typeof data23 == "number"){
+if(data23 > 6 || isNaN(data23)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6},message:"must be <= 6"}];
 return false;
 }
 else {
-if(data21 < 1 || isNaN(data21)){
+if(data23 < 1 || isNaN(data23)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid10 = _errs54 === errors;
-if(valid10){
-let data22 = data20.max;
-const _errs56 = errors;
-if(!((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22)))){
+var valid12 = _errs58 === errors;
+if(valid12){
+let data24 = data22.max;
+const _errs60 = errors;
+if(!((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24)))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs56){
-if(typeof data22 == "number"){
-if(data22 > 6 || isNaN(data22)){
+if(errors === _errs60){
+if(typeof data24 == "number"){
+if(data24 > 6 || isNaN(data24)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6},message:"must be <= 6"}];
 return false;
 }
 else {
-if(data22 < 1 || isNaN(data22)){
+if(data24 < 1 || isNaN(data24)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid10 = _errs56 === errors;
+var valid12 = _errs60 === errors;
 }
 }
 }
@@ -674,35 +732,35 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/hops",schemaPath:"#/
 return false;
 }
 }
-var valid8 = _errs51 === errors;
-if(valid8){
-let data23 = data14.workflow_constraints;
-const _errs58 = errors;
-if(errors === _errs58){
-if(Array.isArray(data23)){
-var valid11 = true;
-const len2 = data23.length;
-for(let i3=0; i3<len2; i3++){
-let data24 = data23[i3];
-const _errs60 = errors;
-if(!(((data24 === "ordering") || (data24 === "contraindication")) || (data24 === "confirmatory_test"))){
-validate20.errors = [{instancePath:instancePath+"/synthesis/workflow_constraints/" + i3,schemaPath:"#/properties/synthesis/properties/workflow_constraints/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.workflow_constraints.items.enum},message:"must be equal to one of the allowed values"}];
+var valid10 = _errs55 === errors;
+if(valid10){
+let data25 = data16.workflow_constraints;
+const _errs62 = errors;
+if(errors === _errs62){
+if(Array.isArray(data25)){
+var valid13 = true;
+const len3 = data25.length;
+for(let i5=0; i5<len3; i5++){
+let data26 = data25[i5];
+const _errs64 = errors;
+if(!(((data26 === "ordering") || (data26 === "contraindication")) || (data26 === "confirmatory_test"))){
+validate20.errors = [{instancePath:instancePath+"/synthesis/workflow_constraints/" + i5,schemaPath:"#/properties/synthesis/properties/workflow_constraints/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.workflow_constraints.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid11 = _errs60 === errors;
-if(!valid11){
+var valid13 = _errs64 === errors;
+if(!valid13){
 break;
 }
 }
-if(valid11){
-let i4 = data23.length;
-let j1;
-if(i4 > 1){
+if(valid13){
+let i6 = data25.length;
+let j2;
+if(i6 > 1){
 outer1:
-for(;i4--;){
-for(j1 = i4; j1--;){
-if(func0(data23[i4], data23[j1])){
-validate20.errors = [{instancePath:instancePath+"/synthesis/workflow_constraints",schemaPath:"#/properties/synthesis/properties/workflow_constraints/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)"}];
+for(;i6--;){
+for(j2 = i6; j2--;){
+if(func0(data25[i6], data25[j2])){
+validate20.errors = [{instancePath:instancePath+"/synthesis/workflow_constraints",schemaPath:"#/properties/synthesis/properties/workflow_constraints/uniqueItems",keyword:"uniqueItems",params:{i: i6, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i6+" are identical)"}];
 return false;
 break outer1;
 }
@@ -716,64 +774,64 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/workflow_constraints
 return false;
 }
 }
-var valid8 = _errs58 === errors;
-if(valid8){
-let data25 = data14.validation;
-const _errs61 = errors;
-if(typeof data25 !== "string"){
+var valid10 = _errs62 === errors;
+if(valid10){
+let data27 = data16.validation;
+const _errs65 = errors;
+if(typeof data27 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/synthesis/validation",schemaPath:"#/properties/synthesis/properties/validation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data25 === "strict") || (data25 === "lenient"))){
+if(!((data27 === "strict") || (data27 === "lenient"))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/validation",schemaPath:"#/properties/synthesis/properties/validation/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.validation.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid8 = _errs61 === errors;
-if(valid8){
-let data26 = data14.split;
-const _errs63 = errors;
-if(errors === _errs63){
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-if(data26.by === undefined){
-data26.by = "entity";
+var valid10 = _errs65 === errors;
+if(valid10){
+let data28 = data16.split;
+const _errs67 = errors;
+if(errors === _errs67){
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.by === undefined){
+data28.by = "entity";
 }
-if(data26.val === undefined){
-data26.val = 0.1;
+if(data28.val === undefined){
+data28.val = 0.1;
 }
-if(data26.test === undefined){
-data26.test = 0.15;
+if(data28.test === undefined){
+data28.test = 0.15;
 }
-const _errs65 = errors;
-for(const key6 in data26){
+const _errs69 = errors;
+for(const key6 in data28){
 if(!(((key6 === "by") || (key6 === "val")) || (key6 === "test"))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/split",schemaPath:"#/properties/synthesis/properties/split/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs65 === errors){
-let data27 = data26.by;
-const _errs66 = errors;
-if(typeof data27 !== "string"){
+if(_errs69 === errors){
+let data29 = data28.by;
+const _errs70 = errors;
+if(typeof data29 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/synthesis/split/by",schemaPath:"#/properties/synthesis/properties/split/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data27 === "entity") || (data27 === "example"))){
+if(!((data29 === "entity") || (data29 === "example"))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/split/by",schemaPath:"#/properties/synthesis/properties/split/properties/by/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.split.properties.by.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid13 = _errs66 === errors;
-if(valid13){
-let data28 = data26.val;
-const _errs68 = errors;
-if(errors === _errs68){
-if(typeof data28 == "number"){
-if(data28 > 0.5 || isNaN(data28)){
+var valid15 = _errs70 === errors;
+if(valid15){
+let data30 = data28.val;
+const _errs72 = errors;
+if(errors === _errs72){
+if(typeof data30 == "number"){
+if(data30 > 0.5 || isNaN(data30)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.5},message:"must be <= 0.5"}];
 return false;
 }
 else {
-if(data28 < 0 || isNaN(data28)){
+if(data30 < 0 || isNaN(data30)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -784,18 +842,18 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/split/val",schemaPat
 return false;
 }
 }
-var valid13 = _errs68 === errors;
-if(valid13){
-let data29 = data26.test;
-const _errs70 = errors;
-if(errors === _errs70){
-if(typeof data29 == "number"){
-if(data29 > 0.5 || isNaN(data29)){
+var valid15 = _errs72 === errors;
+if(valid15){
+let data31 = data28.test;
+const _errs74 = errors;
+if(errors === _errs74){
+if(typeof data31 == "number"){
+if(data31 > 0.5 || isNaN(data31)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.5},message:"must be <= 0.5"}];
 return false;
 }
 else {
-if(data29 < 0 || isNaN(data29)){
+if(data31 < 0 || isNaN(data31)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -806,7 +864,7 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/split/test",schemaPa
 return false;
 }
 }
-var valid13 = _errs70 === errors;
+var valid15 = _errs74 === errors;
 }
 }
 }
@@ -816,31 +874,31 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/split",schemaPath:"#
 return false;
 }
 }
-var valid8 = _errs63 === errors;
-if(valid8){
-let data30 = data14.focus_terms;
-const _errs72 = errors;
-if(errors === _errs72){
-if(Array.isArray(data30)){
-var valid14 = true;
-const len3 = data30.length;
-for(let i5=0; i5<len3; i5++){
-let data31 = data30[i5];
-const _errs74 = errors;
-if(errors === _errs74){
-if(typeof data31 === "string"){
-if(func4(data31) < 1){
-validate20.errors = [{instancePath:instancePath+"/synthesis/focus_terms/" + i5,schemaPath:"#/properties/synthesis/properties/focus_terms/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+var valid10 = _errs67 === errors;
+if(valid10){
+let data32 = data16.focus_terms;
+const _errs76 = errors;
+if(errors === _errs76){
+if(Array.isArray(data32)){
+var valid16 = true;
+const len4 = data32.length;
+for(let i7=0; i7<len4; i7++){
+let data33 = data32[i7];
+const _errs78 = errors;
+if(errors === _errs78){
+if(typeof data33 === "string"){
+if(func3(data33) < 1){
+validate20.errors = [{instancePath:instancePath+"/synthesis/focus_terms/" + i7,schemaPath:"#/properties/synthesis/properties/focus_terms/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/synthesis/focus_terms/" + i5,schemaPath:"#/properties/synthesis/properties/focus_terms/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/synthesis/focus_terms/" + i7,schemaPath:"#/properties/synthesis/properties/focus_terms/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-var valid14 = _errs74 === errors;
-if(!valid14){
+var valid16 = _errs78 === errors;
+if(!valid16){
 break;
 }
 }
@@ -850,40 +908,40 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/focus_terms",schemaP
 return false;
 }
 }
-var valid8 = _errs72 === errors;
-if(valid8){
-let data32 = data14.templates_per_example;
-const _errs76 = errors;
-if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
+var valid10 = _errs76 === errors;
+if(valid10){
+let data34 = data16.templates_per_example;
+const _errs80 = errors;
+if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
 validate20.errors = [{instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs76){
-if(typeof data32 == "number"){
-if(data32 > 8 || isNaN(data32)){
+if(errors === _errs80){
+if(typeof data34 == "number"){
+if(data34 > 8 || isNaN(data34)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8"}];
 return false;
 }
 else {
-if(data32 < 1 || isNaN(data32)){
+if(data34 < 1 || isNaN(data34)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid8 = _errs76 === errors;
-if(valid8){
-let data33 = data14.near_duplicate_threshold;
-const _errs78 = errors;
-if(errors === _errs78){
-if(typeof data33 == "number"){
-if(data33 > 1 || isNaN(data33)){
+var valid10 = _errs80 === errors;
+if(valid10){
+let data35 = data16.near_duplicate_threshold;
+const _errs82 = errors;
+if(errors === _errs82){
+if(typeof data35 == "number"){
+if(data35 > 1 || isNaN(data35)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data33 < 0.5 || isNaN(data33)){
+if(data35 < 0.5 || isNaN(data35)){
 validate20.errors = [{instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5"}];
 return false;
 }
@@ -894,7 +952,7 @@ validate20.errors = [{instancePath:instancePath+"/synthesis/near_duplicate_thres
 return false;
 }
 }
-var valid8 = _errs78 === errors;
+var valid10 = _errs82 === errors;
 }
 }
 }
@@ -909,165 +967,165 @@ validate20.errors = [{instancePath:instancePath+"/synthesis",schemaPath:"#/prope
 return false;
 }
 }
-var valid0 = _errs37 === errors;
+var valid0 = _errs41 === errors;
 if(valid0){
-let data34 = data.data;
-const _errs80 = errors;
-if(errors === _errs80){
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.mode === undefined){
-data34.mode = "synthetic";
+let data36 = data.data;
+const _errs84 = errors;
+if(errors === _errs84){
+if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
+if(data36.mode === undefined){
+data36.mode = "synthetic";
 }
-if(data34.test_source === undefined){
-data34.test_source = "both";
+if(data36.test_source === undefined){
+data36.test_source = "both";
 }
-if(data34.train === undefined){
-data34.train = [];
+if(data36.train === undefined){
+data36.train = [];
 }
-if(data34.val === undefined){
-data34.val = [];
+if(data36.val === undefined){
+data36.val = [];
 }
-if(data34.test === undefined){
-data34.test = [];
+if(data36.test === undefined){
+data36.test = [];
 }
-const _errs82 = errors;
-for(const key7 in data34){
+const _errs86 = errors;
+for(const key7 in data36){
 if(!(((((key7 === "mode") || (key7 === "test_source")) || (key7 === "train")) || (key7 === "val")) || (key7 === "test"))){
 validate20.errors = [{instancePath:instancePath+"/data",schemaPath:"#/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs82 === errors){
-let data35 = data34.mode;
-const _errs83 = errors;
-if(typeof data35 !== "string"){
+if(_errs86 === errors){
+let data37 = data36.mode;
+const _errs87 = errors;
+if(typeof data37 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/data/mode",schemaPath:"#/properties/data/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data35 === "synthetic") || (data35 === "real")) || (data35 === "mixed"))){
+if(!(((data37 === "synthetic") || (data37 === "real")) || (data37 === "mixed"))){
 validate20.errors = [{instancePath:instancePath+"/data/mode",schemaPath:"#/properties/data/properties/mode/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.mode.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid15 = _errs83 === errors;
-if(valid15){
-let data36 = data34.test_source;
-const _errs85 = errors;
-if(typeof data36 !== "string"){
+var valid17 = _errs87 === errors;
+if(valid17){
+let data38 = data36.test_source;
+const _errs89 = errors;
+if(typeof data38 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/data/test_source",schemaPath:"#/properties/data/properties/test_source/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data36 === "synthetic") || (data36 === "files")) || (data36 === "both"))){
+if(!(((data38 === "synthetic") || (data38 === "files")) || (data38 === "both"))){
 validate20.errors = [{instancePath:instancePath+"/data/test_source",schemaPath:"#/properties/data/properties/test_source/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test_source.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid15 = _errs85 === errors;
-if(valid15){
-let data37 = data34.train;
-const _errs87 = errors;
-if(errors === _errs87){
-if(Array.isArray(data37)){
-var valid16 = true;
-const len4 = data37.length;
-for(let i6=0; i6<len4; i6++){
-let data38 = data37[i6];
-const _errs89 = errors;
-if(errors === _errs89){
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-if(data38.max_records === undefined){
-data38.max_records = 0;
+var valid17 = _errs89 === errors;
+if(valid17){
+let data39 = data36.train;
+const _errs91 = errors;
+if(errors === _errs91){
+if(Array.isArray(data39)){
+var valid18 = true;
+const len5 = data39.length;
+for(let i8=0; i8<len5; i8++){
+let data40 = data39[i8];
+const _errs93 = errors;
+if(errors === _errs93){
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+if(data40.max_records === undefined){
+data40.max_records = 0;
 }
 let missing4;
-if((((data38.path === undefined) && (missing4 = "path")) || ((data38.format === undefined) && (missing4 = "format"))) || ((data38.capability === undefined) && (missing4 = "capability"))){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'"}];
+if((((data40.path === undefined) && (missing4 = "path")) || ((data40.format === undefined) && (missing4 = "format"))) || ((data40.capability === undefined) && (missing4 = "capability"))){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: missing4},message:"must have required property '"+missing4+"'"}];
 return false;
 }
 else {
-const _errs91 = errors;
-for(const key8 in data38){
+const _errs95 = errors;
+for(const key8 in data40){
 if(!((((key8 === "path") || (key8 === "format")) || (key8 === "capability")) || (key8 === "max_records"))){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs91 === errors){
-if(data38.path !== undefined){
-let data39 = data38.path;
-const _errs92 = errors;
-if(errors === _errs92){
-if(typeof data39 === "string"){
-if(func4(data39) < 1){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid17 = _errs92 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data38.format !== undefined){
-let data40 = data38.format;
-const _errs94 = errors;
-if(typeof data40 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!(((data40 === "mcqa") || (data40 === "qa")) || (data40 === "instruction"))){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.format.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid17 = _errs94 === errors;
-}
-else {
-var valid17 = true;
-}
-if(valid17){
-if(data38.capability !== undefined){
-let data41 = data38.capability;
+if(_errs95 === errors){
+if(data40.path !== undefined){
+let data41 = data40.path;
 const _errs96 = errors;
-if(typeof data41 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if(errors === _errs96){
+if(typeof data41 === "string"){
+if(func3(data41) < 1){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
-if(!((((data41 === "domain") || (data41 === "reasoning")) || (data41 === "instruction")) || (data41 === "integration"))){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.capability.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid17 = _errs96 === errors;
 }
 else {
-var valid17 = true;
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(valid17){
-let data42 = data38.max_records;
+}
+var valid19 = _errs96 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data40.format !== undefined){
+let data42 = data40.format;
 const _errs98 = errors;
-if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+if(typeof data42 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(errors === _errs98){
-if(typeof data42 == "number"){
-if(data42 > 10000000 || isNaN(data42)){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
+if(!(((data42 === "mcqa") || (data42 === "qa")) || (data42 === "instruction"))){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.format.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid19 = _errs98 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+if(data40.capability !== undefined){
+let data43 = data40.capability;
+const _errs100 = errors;
+if(typeof data43 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!((((data43 === "domain") || (data43 === "reasoning")) || (data43 === "instruction")) || (data43 === "integration"))){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.capability.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid19 = _errs100 === errors;
+}
+else {
+var valid19 = true;
+}
+if(valid19){
+let data44 = data40.max_records;
+const _errs102 = errors;
+if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs102){
+if(typeof data44 == "number"){
+if(data44 > 10000000 || isNaN(data44)){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
-if(data42 < 0 || isNaN(data42)){
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data44 < 0 || isNaN(data44)){
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid17 = _errs98 === errors;
+var valid19 = _errs102 === errors;
 }
 }
 }
@@ -1075,12 +1133,12 @@ var valid17 = _errs98 === errors;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid16 = _errs89 === errors;
-if(!valid16){
+var valid18 = _errs93 === errors;
+if(!valid18){
 break;
 }
 }
@@ -1090,113 +1148,113 @@ validate20.errors = [{instancePath:instancePath+"/data/train",schemaPath:"#/prop
 return false;
 }
 }
-var valid15 = _errs87 === errors;
-if(valid15){
-let data43 = data34.val;
-const _errs100 = errors;
-if(errors === _errs100){
-if(Array.isArray(data43)){
-var valid18 = true;
-const len5 = data43.length;
-for(let i7=0; i7<len5; i7++){
-let data44 = data43[i7];
-const _errs102 = errors;
-if(errors === _errs102){
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-if(data44.max_records === undefined){
-data44.max_records = 0;
+var valid17 = _errs91 === errors;
+if(valid17){
+let data45 = data36.val;
+const _errs104 = errors;
+if(errors === _errs104){
+if(Array.isArray(data45)){
+var valid20 = true;
+const len6 = data45.length;
+for(let i9=0; i9<len6; i9++){
+let data46 = data45[i9];
+const _errs106 = errors;
+if(errors === _errs106){
+if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
+if(data46.max_records === undefined){
+data46.max_records = 0;
 }
 let missing5;
-if((((data44.path === undefined) && (missing5 = "path")) || ((data44.format === undefined) && (missing5 = "format"))) || ((data44.capability === undefined) && (missing5 = "capability"))){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'"}];
+if((((data46.path === undefined) && (missing5 = "path")) || ((data46.format === undefined) && (missing5 = "format"))) || ((data46.capability === undefined) && (missing5 = "capability"))){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: missing5},message:"must have required property '"+missing5+"'"}];
 return false;
 }
 else {
-const _errs104 = errors;
-for(const key9 in data44){
+const _errs108 = errors;
+for(const key9 in data46){
 if(!((((key9 === "path") || (key9 === "format")) || (key9 === "capability")) || (key9 === "max_records"))){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs104 === errors){
-if(data44.path !== undefined){
-let data45 = data44.path;
-const _errs105 = errors;
-if(errors === _errs105){
-if(typeof data45 === "string"){
-if(func4(data45) < 1){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid19 = _errs105 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data44.format !== undefined){
-let data46 = data44.format;
-const _errs107 = errors;
-if(typeof data46 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!(((data46 === "mcqa") || (data46 === "qa")) || (data46 === "instruction"))){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.format.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid19 = _errs107 === errors;
-}
-else {
-var valid19 = true;
-}
-if(valid19){
-if(data44.capability !== undefined){
-let data47 = data44.capability;
+if(_errs108 === errors){
+if(data46.path !== undefined){
+let data47 = data46.path;
 const _errs109 = errors;
-if(typeof data47 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if(errors === _errs109){
+if(typeof data47 === "string"){
+if(func3(data47) < 1){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
-if(!((((data47 === "domain") || (data47 === "reasoning")) || (data47 === "instruction")) || (data47 === "integration"))){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.capability.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid19 = _errs109 === errors;
 }
 else {
-var valid19 = true;
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(valid19){
-let data48 = data44.max_records;
+}
+var valid21 = _errs109 === errors;
+}
+else {
+var valid21 = true;
+}
+if(valid21){
+if(data46.format !== undefined){
+let data48 = data46.format;
 const _errs111 = errors;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+if(typeof data48 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(errors === _errs111){
-if(typeof data48 == "number"){
-if(data48 > 10000000 || isNaN(data48)){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
+if(!(((data48 === "mcqa") || (data48 === "qa")) || (data48 === "instruction"))){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.format.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid21 = _errs111 === errors;
+}
+else {
+var valid21 = true;
+}
+if(valid21){
+if(data46.capability !== undefined){
+let data49 = data46.capability;
+const _errs113 = errors;
+if(typeof data49 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!((((data49 === "domain") || (data49 === "reasoning")) || (data49 === "instruction")) || (data49 === "integration"))){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.capability.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid21 = _errs113 === errors;
+}
+else {
+var valid21 = true;
+}
+if(valid21){
+let data50 = data46.max_records;
+const _errs115 = errors;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs115){
+if(typeof data50 == "number"){
+if(data50 > 10000000 || isNaN(data50)){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
-if(data48 < 0 || isNaN(data48)){
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data50 < 0 || isNaN(data50)){
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid19 = _errs111 === errors;
+var valid21 = _errs115 === errors;
 }
 }
 }
@@ -1204,12 +1262,12 @@ var valid19 = _errs111 === errors;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid18 = _errs102 === errors;
-if(!valid18){
+var valid20 = _errs106 === errors;
+if(!valid20){
 break;
 }
 }
@@ -1219,113 +1277,113 @@ validate20.errors = [{instancePath:instancePath+"/data/val",schemaPath:"#/proper
 return false;
 }
 }
-var valid15 = _errs100 === errors;
-if(valid15){
-let data49 = data34.test;
-const _errs113 = errors;
-if(errors === _errs113){
-if(Array.isArray(data49)){
-var valid20 = true;
-const len6 = data49.length;
-for(let i8=0; i8<len6; i8++){
-let data50 = data49[i8];
-const _errs115 = errors;
-if(errors === _errs115){
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.max_records === undefined){
-data50.max_records = 0;
+var valid17 = _errs104 === errors;
+if(valid17){
+let data51 = data36.test;
+const _errs117 = errors;
+if(errors === _errs117){
+if(Array.isArray(data51)){
+var valid22 = true;
+const len7 = data51.length;
+for(let i10=0; i10<len7; i10++){
+let data52 = data51[i10];
+const _errs119 = errors;
+if(errors === _errs119){
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+if(data52.max_records === undefined){
+data52.max_records = 0;
 }
 let missing6;
-if((((data50.path === undefined) && (missing6 = "path")) || ((data50.format === undefined) && (missing6 = "format"))) || ((data50.capability === undefined) && (missing6 = "capability"))){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'"}];
+if((((data52.path === undefined) && (missing6 = "path")) || ((data52.format === undefined) && (missing6 = "format"))) || ((data52.capability === undefined) && (missing6 = "capability"))){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: missing6},message:"must have required property '"+missing6+"'"}];
 return false;
 }
 else {
-const _errs117 = errors;
-for(const key10 in data50){
+const _errs121 = errors;
+for(const key10 in data52){
 if(!((((key10 === "path") || (key10 === "format")) || (key10 === "capability")) || (key10 === "max_records"))){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs117 === errors){
-if(data50.path !== undefined){
-let data51 = data50.path;
-const _errs118 = errors;
-if(errors === _errs118){
-if(typeof data51 === "string"){
-if(func4(data51) < 1){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
-return false;
-}
-}
-else {
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-}
-var valid21 = _errs118 === errors;
-}
-else {
-var valid21 = true;
-}
-if(valid21){
-if(data50.format !== undefined){
-let data52 = data50.format;
-const _errs120 = errors;
-if(typeof data52 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!(((data52 === "mcqa") || (data52 === "qa")) || (data52 === "instruction"))){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.format.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid21 = _errs120 === errors;
-}
-else {
-var valid21 = true;
-}
-if(valid21){
-if(data50.capability !== undefined){
-let data53 = data50.capability;
+if(_errs121 === errors){
+if(data52.path !== undefined){
+let data53 = data52.path;
 const _errs122 = errors;
-if(typeof data53 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if(errors === _errs122){
+if(typeof data53 === "string"){
+if(func3(data53) < 1){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
-if(!((((data53 === "domain") || (data53 === "reasoning")) || (data53 === "instruction")) || (data53 === "integration"))){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.capability.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid21 = _errs122 === errors;
 }
 else {
-var valid21 = true;
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(valid21){
-let data54 = data50.max_records;
+}
+var valid23 = _errs122 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data52.format !== undefined){
+let data54 = data52.format;
 const _errs124 = errors;
-if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+if(typeof data54 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(errors === _errs124){
-if(typeof data54 == "number"){
-if(data54 > 10000000 || isNaN(data54)){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
+if(!(((data54 === "mcqa") || (data54 === "qa")) || (data54 === "instruction"))){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.format.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid23 = _errs124 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+if(data52.capability !== undefined){
+let data55 = data52.capability;
+const _errs126 = errors;
+if(typeof data55 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!((((data55 === "domain") || (data55 === "reasoning")) || (data55 === "instruction")) || (data55 === "integration"))){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.capability.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid23 = _errs126 === errors;
+}
+else {
+var valid23 = true;
+}
+if(valid23){
+let data56 = data52.max_records;
+const _errs128 = errors;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs128){
+if(typeof data56 == "number"){
+if(data56 > 10000000 || isNaN(data56)){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
-if(data54 < 0 || isNaN(data54)){
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data56 < 0 || isNaN(data56)){
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid21 = _errs124 === errors;
+var valid23 = _errs128 === errors;
 }
 }
 }
@@ -1333,12 +1391,12 @@ var valid21 = _errs124 === errors;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid20 = _errs115 === errors;
-if(!valid20){
+var valid22 = _errs119 === errors;
+if(!valid22){
 break;
 }
 }
@@ -1348,7 +1406,7 @@ validate20.errors = [{instancePath:instancePath+"/data/test",schemaPath:"#/prope
 return false;
 }
 }
-var valid15 = _errs113 === errors;
+var valid17 = _errs117 === errors;
 }
 }
 }
@@ -1360,69 +1418,69 @@ validate20.errors = [{instancePath:instancePath+"/data",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs80 === errors;
+var valid0 = _errs84 === errors;
 if(valid0){
-let data55 = data.model;
-const _errs126 = errors;
-if(errors === _errs126){
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-if(data55.preset === undefined){
-data55.preset = "bio-tiny";
+let data57 = data.model;
+const _errs130 = errors;
+if(errors === _errs130){
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.preset === undefined){
+data57.preset = "bio-tiny";
 }
-if(data55.dims === undefined){
-data55.dims = {};
+if(data57.dims === undefined){
+data57.dims = {};
 }
-if(data55.backend === undefined){
-data55.backend = "auto";
+if(data57.backend === undefined){
+data57.backend = "auto";
 }
-if(data55.device === undefined){
-data55.device = "auto";
+if(data57.device === undefined){
+data57.device = "auto";
 }
-if(data55.dtype === undefined){
-data55.dtype = "auto";
+if(data57.dtype === undefined){
+data57.dtype = "auto";
 }
-if(data55.workers === undefined){
-data55.workers = 0;
+if(data57.workers === undefined){
+data57.workers = 0;
 }
-const _errs128 = errors;
-for(const key11 in data55){
+const _errs132 = errors;
+for(const key11 in data57){
 if(!(func1.call(schema31.properties.model.properties, key11))){
 validate20.errors = [{instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs128 === errors){
-let data56 = data55.preset;
-const _errs129 = errors;
-if(typeof data56 !== "string"){
+if(_errs132 === errors){
+let data58 = data57.preset;
+const _errs133 = errors;
+if(typeof data58 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(data56 === "bio-tiny")){
+if(!((data58 === "bio-tiny") || (data58 === "bio-small"))){
 validate20.errors = [{instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.preset.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid22 = _errs129 === errors;
-if(valid22){
-if(data55.path !== undefined){
-const _errs131 = errors;
-if(typeof data55.path !== "string"){
+var valid24 = _errs133 === errors;
+if(valid24){
+if(data57.path !== undefined){
+const _errs135 = errors;
+if(typeof data57.path !== "string"){
 validate20.errors = [{instancePath:instancePath+"/model/path",schemaPath:"#/properties/model/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid22 = _errs131 === errors;
+var valid24 = _errs135 === errors;
 }
 else {
-var valid22 = true;
+var valid24 = true;
 }
-if(valid22){
-if(data55.hub !== undefined){
-let data58 = data55.hub;
-const _errs133 = errors;
-if(errors === _errs133){
-if(typeof data58 === "string"){
-if(!pattern7.test(data58)){
+if(valid24){
+if(data57.hub !== undefined){
+let data60 = data57.hub;
+const _errs137 = errors;
+if(errors === _errs137){
+if(typeof data60 === "string"){
+if(!pattern7.test(data60)){
 validate20.errors = [{instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\""}];
 return false;
 }
@@ -1432,18 +1490,18 @@ validate20.errors = [{instancePath:instancePath+"/model/hub",schemaPath:"#/prope
 return false;
 }
 }
-var valid22 = _errs133 === errors;
+var valid24 = _errs137 === errors;
 }
 else {
-var valid22 = true;
+var valid24 = true;
 }
-if(valid22){
-if(data55.revision !== undefined){
-let data59 = data55.revision;
-const _errs135 = errors;
-if(errors === _errs135){
-if(typeof data59 === "string"){
-if(func4(data59) < 1){
+if(valid24){
+if(data57.revision !== undefined){
+let data61 = data57.revision;
+const _errs139 = errors;
+if(errors === _errs139){
+if(typeof data61 === "string"){
+if(func3(data61) < 1){
 validate20.errors = [{instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -1453,218 +1511,218 @@ validate20.errors = [{instancePath:instancePath+"/model/revision",schemaPath:"#/
 return false;
 }
 }
-var valid22 = _errs135 === errors;
+var valid24 = _errs139 === errors;
 }
 else {
-var valid22 = true;
+var valid24 = true;
 }
-if(valid22){
-let data60 = data55.dims;
-const _errs137 = errors;
-if(errors === _errs137){
-if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
-if(data60.vocab_size === undefined){
-data60.vocab_size = 1024;
+if(valid24){
+let data62 = data57.dims;
+const _errs141 = errors;
+if(errors === _errs141){
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+if(data62.vocab_size === undefined){
+data62.vocab_size = 1024;
 }
-if(data60.hidden_size === undefined){
-data60.hidden_size = 128;
+if(data62.hidden_size === undefined){
+data62.hidden_size = 128;
 }
-if(data60.layers === undefined){
-data60.layers = 4;
+if(data62.layers === undefined){
+data62.layers = 4;
 }
-if(data60.heads === undefined){
-data60.heads = 4;
+if(data62.heads === undefined){
+data62.heads = 4;
 }
-if(data60.kv_heads === undefined){
-data60.kv_heads = 2;
+if(data62.kv_heads === undefined){
+data62.kv_heads = 2;
 }
-if(data60.intermediate_size === undefined){
-data60.intermediate_size = 352;
+if(data62.intermediate_size === undefined){
+data62.intermediate_size = 352;
 }
-if(data60.context_length === undefined){
-data60.context_length = 256;
+if(data62.context_length === undefined){
+data62.context_length = 256;
 }
-if(data60.tie_embeddings === undefined){
-data60.tie_embeddings = true;
+if(data62.tie_embeddings === undefined){
+data62.tie_embeddings = true;
 }
-if(data60.rope_theta === undefined){
-data60.rope_theta = 10000;
+if(data62.rope_theta === undefined){
+data62.rope_theta = 10000;
 }
-const _errs139 = errors;
-for(const key12 in data60){
+const _errs143 = errors;
+for(const key12 in data62){
 if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
 validate20.errors = [{instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs139 === errors){
-let data61 = data60.vocab_size;
-const _errs140 = errors;
-if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
+if(_errs143 === errors){
+let data63 = data62.vocab_size;
+const _errs144 = errors;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
 validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs140){
-if(typeof data61 == "number"){
-if(data61 > 65536 || isNaN(data61)){
+if(errors === _errs144){
+if(typeof data63 == "number"){
+if(data63 > 65536 || isNaN(data63)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536"}];
 return false;
 }
 else {
-if(data61 < 260 || isNaN(data61)){
+if(data63 < 260 || isNaN(data63)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260"}];
 return false;
 }
 }
 }
 }
-var valid23 = _errs140 === errors;
-if(valid23){
-let data62 = data60.hidden_size;
-const _errs142 = errors;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
+var valid25 = _errs144 === errors;
+if(valid25){
+let data64 = data62.hidden_size;
+const _errs146 = errors;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
 validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs142){
-if(typeof data62 == "number"){
-if(data62 > 4096 || isNaN(data62)){
+if(errors === _errs146){
+if(typeof data64 == "number"){
+if(data64 > 4096 || isNaN(data64)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data62 < 8 || isNaN(data62)){
+if(data64 < 8 || isNaN(data64)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8"}];
 return false;
 }
 }
 }
 }
-var valid23 = _errs142 === errors;
-if(valid23){
-let data63 = data60.layers;
-const _errs144 = errors;
-if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+var valid25 = _errs146 === errors;
+if(valid25){
+let data65 = data62.layers;
+const _errs148 = errors;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
 validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs144){
-if(typeof data63 == "number"){
-if(data63 > 64 || isNaN(data63)){
+if(errors === _errs148){
+if(typeof data65 == "number"){
+if(data65 > 64 || isNaN(data65)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data63 < 1 || isNaN(data63)){
+if(data65 < 1 || isNaN(data65)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid23 = _errs144 === errors;
-if(valid23){
-let data64 = data60.heads;
-const _errs146 = errors;
-if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+var valid25 = _errs148 === errors;
+if(valid25){
+let data66 = data62.heads;
+const _errs150 = errors;
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
 validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs146){
-if(typeof data64 == "number"){
-if(data64 > 64 || isNaN(data64)){
+if(errors === _errs150){
+if(typeof data66 == "number"){
+if(data66 > 64 || isNaN(data66)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data64 < 1 || isNaN(data64)){
+if(data66 < 1 || isNaN(data66)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid23 = _errs146 === errors;
-if(valid23){
-let data65 = data60.kv_heads;
-const _errs148 = errors;
-if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+var valid25 = _errs150 === errors;
+if(valid25){
+let data67 = data62.kv_heads;
+const _errs152 = errors;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
 validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs148){
-if(typeof data65 == "number"){
-if(data65 > 64 || isNaN(data65)){
+if(errors === _errs152){
+if(typeof data67 == "number"){
+if(data67 > 64 || isNaN(data67)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data65 < 1 || isNaN(data65)){
+if(data67 < 1 || isNaN(data67)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid23 = _errs148 === errors;
-if(valid23){
-let data66 = data60.intermediate_size;
-const _errs150 = errors;
-if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+var valid25 = _errs152 === errors;
+if(valid25){
+let data68 = data62.intermediate_size;
+const _errs154 = errors;
+if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
 validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs150){
-if(typeof data66 == "number"){
-if(data66 > 16384 || isNaN(data66)){
+if(errors === _errs154){
+if(typeof data68 == "number"){
+if(data68 > 16384 || isNaN(data68)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384"}];
 return false;
 }
 else {
-if(data66 < 8 || isNaN(data66)){
+if(data68 < 8 || isNaN(data68)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8"}];
 return false;
 }
 }
 }
 }
-var valid23 = _errs150 === errors;
-if(valid23){
-let data67 = data60.context_length;
-const _errs152 = errors;
-if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+var valid25 = _errs154 === errors;
+if(valid25){
+let data69 = data62.context_length;
+const _errs156 = errors;
+if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
 validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs152){
-if(typeof data67 == "number"){
-if(data67 > 8192 || isNaN(data67)){
+if(errors === _errs156){
+if(typeof data69 == "number"){
+if(data69 > 8192 || isNaN(data69)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
 return false;
 }
 else {
-if(data67 < 16 || isNaN(data67)){
+if(data69 < 16 || isNaN(data69)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16"}];
 return false;
 }
 }
 }
 }
-var valid23 = _errs152 === errors;
-if(valid23){
-const _errs154 = errors;
-if(typeof data60.tie_embeddings !== "boolean"){
+var valid25 = _errs156 === errors;
+if(valid25){
+const _errs158 = errors;
+if(typeof data62.tie_embeddings !== "boolean"){
 validate20.errors = [{instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid23 = _errs154 === errors;
-if(valid23){
-let data69 = data60.rope_theta;
-const _errs156 = errors;
-if(errors === _errs156){
-if(typeof data69 == "number"){
-if(data69 < 1 || isNaN(data69)){
+var valid25 = _errs158 === errors;
+if(valid25){
+let data71 = data62.rope_theta;
+const _errs160 = errors;
+if(errors === _errs160){
+if(typeof data71 == "number"){
+if(data71 < 1 || isNaN(data71)){
 validate20.errors = [{instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -1674,7 +1732,7 @@ validate20.errors = [{instancePath:instancePath+"/model/dims/rope_theta",schemaP
 return false;
 }
 }
-var valid23 = _errs156 === errors;
+var valid25 = _errs160 === errors;
 }
 }
 }
@@ -1690,25 +1748,25 @@ validate20.errors = [{instancePath:instancePath+"/model/dims",schemaPath:"#/prop
 return false;
 }
 }
-var valid22 = _errs137 === errors;
-if(valid22){
-let data70 = data55.backend;
-const _errs158 = errors;
-if(typeof data70 !== "string"){
+var valid24 = _errs141 === errors;
+if(valid24){
+let data72 = data57.backend;
+const _errs162 = errors;
+if(typeof data72 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((((((data70 === "auto") || (data70 === "torch")) || (data70 === "gpu")) || (data70 === "native")) || (data70 === "wasm")) || (data70 === "cpu"))){
+if(!((((((data72 === "auto") || (data72 === "torch")) || (data72 === "gpu")) || (data72 === "native")) || (data72 === "wasm")) || (data72 === "cpu"))){
 validate20.errors = [{instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid22 = _errs158 === errors;
-if(valid22){
-let data71 = data55.device;
-const _errs160 = errors;
-if(errors === _errs160){
-if(typeof data71 === "string"){
-if(!pattern8.test(data71)){
+var valid24 = _errs162 === errors;
+if(valid24){
+let data73 = data57.device;
+const _errs164 = errors;
+if(errors === _errs164){
+if(typeof data73 === "string"){
+if(!pattern8.test(data73)){
 validate20.errors = [{instancePath:instancePath+"/model/device",schemaPath:"#/properties/model/properties/device/pattern",keyword:"pattern",params:{pattern: "^(auto|cpu|cuda(:[0-9]+)?)$"},message:"must match pattern \""+"^(auto|cpu|cuda(:[0-9]+)?)$"+"\""}];
 return false;
 }
@@ -1718,41 +1776,41 @@ validate20.errors = [{instancePath:instancePath+"/model/device",schemaPath:"#/pr
 return false;
 }
 }
-var valid22 = _errs160 === errors;
-if(valid22){
-let data72 = data55.dtype;
-const _errs162 = errors;
-if(typeof data72 !== "string"){
+var valid24 = _errs164 === errors;
+if(valid24){
+let data74 = data57.dtype;
+const _errs166 = errors;
+if(typeof data74 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/model/dtype",schemaPath:"#/properties/model/properties/dtype/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data72 === "auto") || (data72 === "float32")) || (data72 === "bfloat16"))){
+if(!(((data74 === "auto") || (data74 === "float32")) || (data74 === "bfloat16"))){
 validate20.errors = [{instancePath:instancePath+"/model/dtype",schemaPath:"#/properties/model/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.dtype.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid22 = _errs162 === errors;
-if(valid22){
-let data73 = data55.workers;
-const _errs164 = errors;
-if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
+var valid24 = _errs166 === errors;
+if(valid24){
+let data75 = data57.workers;
+const _errs168 = errors;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
 validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs164){
-if(typeof data73 == "number"){
-if(data73 > 64 || isNaN(data73)){
+if(errors === _errs168){
+if(typeof data75 == "number"){
+if(data75 > 64 || isNaN(data75)){
 validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data73 < 0 || isNaN(data73)){
+if(data75 < 0 || isNaN(data75)){
 validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid22 = _errs164 === errors;
+var valid24 = _errs168 === errors;
 }
 }
 }
@@ -1768,136 +1826,136 @@ validate20.errors = [{instancePath:instancePath+"/model",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs126 === errors;
+var valid0 = _errs130 === errors;
 if(valid0){
-let data74 = data.pretrain;
-const _errs166 = errors;
-if(errors === _errs166){
-if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
-if(data74.corpus === undefined){
-data74.corpus = "knowledge_and_train";
+let data76 = data.pretrain;
+const _errs170 = errors;
+if(errors === _errs170){
+if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
+if(data76.corpus === undefined){
+data76.corpus = "knowledge_and_train";
 }
-if(data74.knowledge_passages === undefined){
-data74.knowledge_passages = 3;
+if(data76.knowledge_passages === undefined){
+data76.knowledge_passages = 3;
 }
-if(data74.steps === undefined){
-data74.steps = 300;
+if(data76.steps === undefined){
+data76.steps = 300;
 }
-if(data74.batch_size === undefined){
-data74.batch_size = 16;
+if(data76.batch_size === undefined){
+data76.batch_size = 16;
 }
-if(data74.learning_rate === undefined){
-data74.learning_rate = 0.003;
+if(data76.learning_rate === undefined){
+data76.learning_rate = 0.003;
 }
-if(data74.warmup_steps === undefined){
-data74.warmup_steps = 20;
+if(data76.warmup_steps === undefined){
+data76.warmup_steps = 20;
 }
-if(data74.weight_decay === undefined){
-data74.weight_decay = 0.01;
+if(data76.weight_decay === undefined){
+data76.weight_decay = 0.01;
 }
-if(data74.grad_clip === undefined){
-data74.grad_clip = 1;
+if(data76.grad_clip === undefined){
+data76.grad_clip = 1;
 }
-if(data74.checkpoint_every === undefined){
-data74.checkpoint_every = 100;
+if(data76.checkpoint_every === undefined){
+data76.checkpoint_every = 100;
 }
-const _errs168 = errors;
-for(const key13 in data74){
+const _errs172 = errors;
+for(const key13 in data76){
 if(!(func1.call(schema31.properties.pretrain.properties, key13))){
 validate20.errors = [{instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs168 === errors){
-let data75 = data74.corpus;
-const _errs169 = errors;
-if(typeof data75 !== "string"){
+if(_errs172 === errors){
+let data77 = data76.corpus;
+const _errs173 = errors;
+if(typeof data77 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data75 === "knowledge_and_train") || (data75 === "knowledge")) || (data75 === "train"))){
+if(!(((data77 === "knowledge_and_train") || (data77 === "knowledge")) || (data77 === "train"))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid24 = _errs169 === errors;
-if(valid24){
-let data76 = data74.knowledge_passages;
-const _errs171 = errors;
-if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+var valid26 = _errs173 === errors;
+if(valid26){
+let data78 = data76.knowledge_passages;
+const _errs175 = errors;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs171){
-if(typeof data76 == "number"){
-if(data76 > 100 || isNaN(data76)){
+if(errors === _errs175){
+if(typeof data78 == "number"){
+if(data78 > 100 || isNaN(data78)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"}];
 return false;
 }
 else {
-if(data76 < 1 || isNaN(data76)){
+if(data78 < 1 || isNaN(data78)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs171 === errors;
-if(valid24){
-let data77 = data74.steps;
-const _errs173 = errors;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
+var valid26 = _errs175 === errors;
+if(valid26){
+let data79 = data76.steps;
+const _errs177 = errors;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs173){
-if(typeof data77 == "number"){
-if(data77 > 1000000 || isNaN(data77)){
+if(errors === _errs177){
+if(typeof data79 == "number"){
+if(data79 > 1000000 || isNaN(data79)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data77 < 1 || isNaN(data77)){
+if(data79 < 1 || isNaN(data79)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs173 === errors;
-if(valid24){
-let data78 = data74.batch_size;
-const _errs175 = errors;
-if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+var valid26 = _errs177 === errors;
+if(valid26){
+let data80 = data76.batch_size;
+const _errs179 = errors;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs175){
-if(typeof data78 == "number"){
-if(data78 > 4096 || isNaN(data78)){
+if(errors === _errs179){
+if(typeof data80 == "number"){
+if(data80 > 4096 || isNaN(data80)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data78 < 1 || isNaN(data78)){
+if(data80 < 1 || isNaN(data80)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs175 === errors;
-if(valid24){
-let data79 = data74.learning_rate;
-const _errs177 = errors;
-if(errors === _errs177){
-if(typeof data79 == "number"){
-if(data79 > 1 || isNaN(data79)){
+var valid26 = _errs179 === errors;
+if(valid26){
+let data81 = data76.learning_rate;
+const _errs181 = errors;
+if(errors === _errs181){
+if(typeof data81 == "number"){
+if(data81 > 1 || isNaN(data81)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data79 <= 0 || isNaN(data79)){
+if(data81 <= 0 || isNaN(data81)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -1908,35 +1966,35 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schema
 return false;
 }
 }
-var valid24 = _errs177 === errors;
-if(valid24){
-let data80 = data74.warmup_steps;
-const _errs179 = errors;
-if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+var valid26 = _errs181 === errors;
+if(valid26){
+let data82 = data76.warmup_steps;
+const _errs183 = errors;
+if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs179){
-if(typeof data80 == "number"){
-if(data80 > 1000000 || isNaN(data80)){
+if(errors === _errs183){
+if(typeof data82 == "number"){
+if(data82 > 1000000 || isNaN(data82)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data80 < 0 || isNaN(data80)){
+if(data82 < 0 || isNaN(data82)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs179 === errors;
-if(valid24){
-let data81 = data74.weight_decay;
-const _errs181 = errors;
-if(errors === _errs181){
-if(typeof data81 == "number"){
-if(data81 < 0 || isNaN(data81)){
+var valid26 = _errs183 === errors;
+if(valid26){
+let data83 = data76.weight_decay;
+const _errs185 = errors;
+if(errors === _errs185){
+if(typeof data83 == "number"){
+if(data83 < 0 || isNaN(data83)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -1946,13 +2004,13 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaP
 return false;
 }
 }
-var valid24 = _errs181 === errors;
-if(valid24){
-let data82 = data74.grad_clip;
-const _errs183 = errors;
-if(errors === _errs183){
-if(typeof data82 == "number"){
-if(data82 < 0 || isNaN(data82)){
+var valid26 = _errs185 === errors;
+if(valid26){
+let data84 = data76.grad_clip;
+const _errs187 = errors;
+if(errors === _errs187){
+if(typeof data84 == "number"){
+if(data84 < 0 || isNaN(data84)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -1962,29 +2020,29 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath
 return false;
 }
 }
-var valid24 = _errs183 === errors;
-if(valid24){
-let data83 = data74.checkpoint_every;
-const _errs185 = errors;
-if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
+var valid26 = _errs187 === errors;
+if(valid26){
+let data85 = data76.checkpoint_every;
+const _errs189 = errors;
+if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs185){
-if(typeof data83 == "number"){
-if(data83 > 1000000 || isNaN(data83)){
+if(errors === _errs189){
+if(typeof data85 == "number"){
+if(data85 > 1000000 || isNaN(data85)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data83 < 1 || isNaN(data83)){
+if(data85 < 1 || isNaN(data85)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid24 = _errs185 === errors;
+var valid26 = _errs189 === errors;
 }
 }
 }
@@ -2000,63 +2058,63 @@ validate20.errors = [{instancePath:instancePath+"/pretrain",schemaPath:"#/proper
 return false;
 }
 }
-var valid0 = _errs166 === errors;
+var valid0 = _errs170 === errors;
 if(valid0){
-let data84 = data.lora;
-const _errs187 = errors;
-if(errors === _errs187){
-if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
-if(data84.rank === undefined){
-data84.rank = 8;
+let data86 = data.lora;
+const _errs191 = errors;
+if(errors === _errs191){
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+if(data86.rank === undefined){
+data86.rank = 8;
 }
-if(data84.alpha === undefined){
-data84.alpha = 16;
+if(data86.alpha === undefined){
+data86.alpha = 16;
 }
-if(data84.dropout === undefined){
-data84.dropout = 0.05;
+if(data86.dropout === undefined){
+data86.dropout = 0.05;
 }
-if(data84.target_modules === undefined){
-data84.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
+if(data86.target_modules === undefined){
+data86.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
 }
-if(data84.adapters === undefined){
-data84.adapters = "shared";
+if(data86.adapters === undefined){
+data86.adapters = "shared";
 }
-const _errs189 = errors;
-for(const key14 in data84){
+const _errs193 = errors;
+for(const key14 in data86){
 if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
 validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs189 === errors){
-let data85 = data84.rank;
-const _errs190 = errors;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
+if(_errs193 === errors){
+let data87 = data86.rank;
+const _errs194 = errors;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs190){
-if(typeof data85 == "number"){
-if(data85 > 1024 || isNaN(data85)){
+if(errors === _errs194){
+if(typeof data87 == "number"){
+if(data87 > 1024 || isNaN(data87)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data85 < 1 || isNaN(data85)){
+if(data87 < 1 || isNaN(data87)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid25 = _errs190 === errors;
-if(valid25){
-let data86 = data84.alpha;
-const _errs192 = errors;
-if(errors === _errs192){
-if(typeof data86 == "number"){
-if(data86 <= 0 || isNaN(data86)){
+var valid27 = _errs194 === errors;
+if(valid27){
+let data88 = data86.alpha;
+const _errs196 = errors;
+if(errors === _errs196){
+if(typeof data88 == "number"){
+if(data88 <= 0 || isNaN(data88)){
 validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2066,18 +2124,18 @@ validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/prop
 return false;
 }
 }
-var valid25 = _errs192 === errors;
-if(valid25){
-let data87 = data84.dropout;
-const _errs194 = errors;
-if(errors === _errs194){
-if(typeof data87 == "number"){
-if(data87 > 0.9 || isNaN(data87)){
+var valid27 = _errs196 === errors;
+if(valid27){
+let data89 = data86.dropout;
+const _errs198 = errors;
+if(errors === _errs198){
+if(typeof data89 == "number"){
+if(data89 > 0.9 || isNaN(data89)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9"}];
 return false;
 }
 else {
-if(data87 < 0 || isNaN(data87)){
+if(data89 < 0 || isNaN(data89)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2088,40 +2146,40 @@ validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/pr
 return false;
 }
 }
-var valid25 = _errs194 === errors;
-if(valid25){
-let data88 = data84.target_modules;
-const _errs196 = errors;
-if(errors === _errs196){
-if(Array.isArray(data88)){
-if(data88.length < 1){
+var valid27 = _errs198 === errors;
+if(valid27){
+let data90 = data86.target_modules;
+const _errs200 = errors;
+if(errors === _errs200){
+if(Array.isArray(data90)){
+if(data90.length < 1){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid26 = true;
-const len7 = data88.length;
-for(let i9=0; i9<len7; i9++){
-let data89 = data88[i9];
-const _errs198 = errors;
-if(!(((((((data89 === "q_proj") || (data89 === "k_proj")) || (data89 === "v_proj")) || (data89 === "o_proj")) || (data89 === "gate_proj")) || (data89 === "up_proj")) || (data89 === "down_proj"))){
-validate20.errors = [{instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values"}];
+var valid28 = true;
+const len8 = data90.length;
+for(let i11=0; i11<len8; i11++){
+let data91 = data90[i11];
+const _errs202 = errors;
+if(!(((((((data91 === "q_proj") || (data91 === "k_proj")) || (data91 === "v_proj")) || (data91 === "o_proj")) || (data91 === "gate_proj")) || (data91 === "up_proj")) || (data91 === "down_proj"))){
+validate20.errors = [{instancePath:instancePath+"/lora/target_modules/" + i11,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid26 = _errs198 === errors;
-if(!valid26){
+var valid28 = _errs202 === errors;
+if(!valid28){
 break;
 }
 }
-if(valid26){
-let i10 = data88.length;
-let j2;
-if(i10 > 1){
+if(valid28){
+let i12 = data90.length;
+let j3;
+if(i12 > 1){
 outer2:
-for(;i10--;){
-for(j2 = i10; j2--;){
-if(func0(data88[i10], data88[j2])){
-validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)"}];
+for(;i12--;){
+for(j3 = i12; j3--;){
+if(func0(data90[i12], data90[j3])){
+validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)"}];
 return false;
 break outer2;
 }
@@ -2136,19 +2194,19 @@ validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPat
 return false;
 }
 }
-var valid25 = _errs196 === errors;
-if(valid25){
-let data90 = data84.adapters;
-const _errs199 = errors;
-if(typeof data90 !== "string"){
+var valid27 = _errs200 === errors;
+if(valid27){
+let data92 = data86.adapters;
+const _errs203 = errors;
+if(typeof data92 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data90 === "shared") || (data90 === "per_capability"))){
+if(!((data92 === "shared") || (data92 === "per_capability"))){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid25 = _errs199 === errors;
+var valid27 = _errs203 === errors;
 }
 }
 }
@@ -2160,129 +2218,129 @@ validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs187 === errors;
+var valid0 = _errs191 === errors;
 if(valid0){
-let data91 = data.sft;
-const _errs201 = errors;
-if(errors === _errs201){
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-if(data91.steps === undefined){
-data91.steps = 200;
+let data93 = data.sft;
+const _errs205 = errors;
+if(errors === _errs205){
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+if(data93.steps === undefined){
+data93.steps = 200;
 }
-if(data91.batch_per_capability === undefined){
-data91.batch_per_capability = 4;
+if(data93.batch_per_capability === undefined){
+data93.batch_per_capability = 4;
 }
-if(data91.learning_rate === undefined){
-data91.learning_rate = 0.002;
+if(data93.learning_rate === undefined){
+data93.learning_rate = 0.002;
 }
-if(data91.schedule === undefined){
-data91.schedule = {};
+if(data93.schedule === undefined){
+data93.schedule = {};
 }
-if(data91.weight_decay === undefined){
-data91.weight_decay = 0;
+if(data93.weight_decay === undefined){
+data93.weight_decay = 0;
 }
-if(data91.grad_clip === undefined){
-data91.grad_clip = 1;
+if(data93.grad_clip === undefined){
+data93.grad_clip = 1;
 }
-if(data91.adam === undefined){
-data91.adam = {};
+if(data93.adam === undefined){
+data93.adam = {};
 }
-if(data91.grad_accumulation === undefined){
-data91.grad_accumulation = 1;
+if(data93.grad_accumulation === undefined){
+data93.grad_accumulation = 1;
 }
-if(data91.capability_weights === undefined){
-data91.capability_weights = {};
+if(data93.capability_weights === undefined){
+data93.capability_weights = {};
 }
-if(data91.projection === undefined){
-data91.projection = "pcgrad";
+if(data93.projection === undefined){
+data93.projection = "pcgrad";
 }
-if(data91.projection_scope === undefined){
-data91.projection_scope = "global";
+if(data93.projection_scope === undefined){
+data93.projection_scope = "global";
 }
-if(data91.subspace === undefined){
-data91.subspace = {};
+if(data93.subspace === undefined){
+data93.subspace = {};
 }
-if(data91.olora === undefined){
-data91.olora = {};
+if(data93.olora === undefined){
+data93.olora = {};
 }
-if(data91.interference_every === undefined){
-data91.interference_every = 50;
+if(data93.interference_every === undefined){
+data93.interference_every = 50;
 }
-if(data91.interference_probe_batches === undefined){
-data91.interference_probe_batches = 4;
+if(data93.interference_probe_batches === undefined){
+data93.interference_probe_batches = 4;
 }
-if(data91.log_every === undefined){
-data91.log_every = 1;
+if(data93.log_every === undefined){
+data93.log_every = 1;
 }
-if(data91.checkpoint_every === undefined){
-data91.checkpoint_every = 50;
+if(data93.checkpoint_every === undefined){
+data93.checkpoint_every = 50;
 }
-if(data91.max_bad_steps === undefined){
-data91.max_bad_steps = 5;
+if(data93.max_bad_steps === undefined){
+data93.max_bad_steps = 5;
 }
-const _errs203 = errors;
-for(const key15 in data91){
+const _errs207 = errors;
+for(const key15 in data93){
 if(!(func1.call(schema31.properties.sft.properties, key15))){
 validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs203 === errors){
-let data92 = data91.steps;
-const _errs204 = errors;
-if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
+if(_errs207 === errors){
+let data94 = data93.steps;
+const _errs208 = errors;
+if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
 validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs204){
-if(typeof data92 == "number"){
-if(data92 > 1000000 || isNaN(data92)){
+if(errors === _errs208){
+if(typeof data94 == "number"){
+if(data94 > 1000000 || isNaN(data94)){
 validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data92 < 1 || isNaN(data92)){
+if(data94 < 1 || isNaN(data94)){
 validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs204 === errors;
-if(valid28){
-let data93 = data91.batch_per_capability;
-const _errs206 = errors;
-if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
+var valid30 = _errs208 === errors;
+if(valid30){
+let data95 = data93.batch_per_capability;
+const _errs210 = errors;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
 validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs206){
-if(typeof data93 == "number"){
-if(data93 > 4096 || isNaN(data93)){
+if(errors === _errs210){
+if(typeof data95 == "number"){
+if(data95 > 4096 || isNaN(data95)){
 validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data93 < 1 || isNaN(data93)){
+if(data95 < 1 || isNaN(data95)){
 validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs206 === errors;
-if(valid28){
-let data94 = data91.learning_rate;
-const _errs208 = errors;
-if(errors === _errs208){
-if(typeof data94 == "number"){
-if(data94 > 1 || isNaN(data94)){
+var valid30 = _errs210 === errors;
+if(valid30){
+let data96 = data93.learning_rate;
+const _errs212 = errors;
+if(errors === _errs212){
+if(typeof data96 == "number"){
+if(data96 > 1 || isNaN(data96)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data94 <= 0 || isNaN(data94)){
+if(data96 <= 0 || isNaN(data96)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2293,74 +2351,74 @@ validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:
 return false;
 }
 }
-var valid28 = _errs208 === errors;
-if(valid28){
-let data95 = data91.schedule;
-const _errs210 = errors;
-if(errors === _errs210){
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-if(data95.type === undefined){
-data95.type = "cosine";
+var valid30 = _errs212 === errors;
+if(valid30){
+let data97 = data93.schedule;
+const _errs214 = errors;
+if(errors === _errs214){
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+if(data97.type === undefined){
+data97.type = "cosine";
 }
-if(data95.warmup_steps === undefined){
-data95.warmup_steps = 10;
+if(data97.warmup_steps === undefined){
+data97.warmup_steps = 10;
 }
-if(data95.min_lr_ratio === undefined){
-data95.min_lr_ratio = 0.1;
+if(data97.min_lr_ratio === undefined){
+data97.min_lr_ratio = 0.1;
 }
-const _errs212 = errors;
-for(const key16 in data95){
+const _errs216 = errors;
+for(const key16 in data97){
 if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs212 === errors){
-let data96 = data95.type;
-const _errs213 = errors;
-if(typeof data96 !== "string"){
+if(_errs216 === errors){
+let data98 = data97.type;
+const _errs217 = errors;
+if(typeof data98 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data96 === "cosine") || (data96 === "linear")) || (data96 === "constant"))){
+if(!(((data98 === "cosine") || (data98 === "linear")) || (data98 === "constant"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid29 = _errs213 === errors;
-if(valid29){
-let data97 = data95.warmup_steps;
-const _errs215 = errors;
-if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
+var valid31 = _errs217 === errors;
+if(valid31){
+let data99 = data97.warmup_steps;
+const _errs219 = errors;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs215){
-if(typeof data97 == "number"){
-if(data97 > 1000000 || isNaN(data97)){
+if(errors === _errs219){
+if(typeof data99 == "number"){
+if(data99 > 1000000 || isNaN(data99)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data97 < 0 || isNaN(data97)){
+if(data99 < 0 || isNaN(data99)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid29 = _errs215 === errors;
-if(valid29){
-let data98 = data95.min_lr_ratio;
-const _errs217 = errors;
-if(errors === _errs217){
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
+var valid31 = _errs219 === errors;
+if(valid31){
+let data100 = data97.min_lr_ratio;
+const _errs221 = errors;
+if(errors === _errs221){
+if(typeof data100 == "number"){
+if(data100 > 1 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data98 < 0 || isNaN(data98)){
+if(data100 < 0 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2371,7 +2429,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",sch
 return false;
 }
 }
-var valid29 = _errs217 === errors;
+var valid31 = _errs221 === errors;
 }
 }
 }
@@ -2381,13 +2439,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/pr
 return false;
 }
 }
-var valid28 = _errs210 === errors;
-if(valid28){
-let data99 = data91.weight_decay;
-const _errs219 = errors;
-if(errors === _errs219){
-if(typeof data99 == "number"){
-if(data99 < 0 || isNaN(data99)){
+var valid30 = _errs214 === errors;
+if(valid30){
+let data101 = data93.weight_decay;
+const _errs223 = errors;
+if(errors === _errs223){
+if(typeof data101 == "number"){
+if(data101 < 0 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2397,13 +2455,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"
 return false;
 }
 }
-var valid28 = _errs219 === errors;
-if(valid28){
-let data100 = data91.grad_clip;
-const _errs221 = errors;
-if(errors === _errs221){
-if(typeof data100 == "number"){
-if(data100 < 0 || isNaN(data100)){
+var valid30 = _errs223 === errors;
+if(valid30){
+let data102 = data93.grad_clip;
+const _errs225 = errors;
+if(errors === _errs225){
+if(typeof data102 == "number"){
+if(data102 < 0 || isNaN(data102)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2413,40 +2471,40 @@ validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/p
 return false;
 }
 }
-var valid28 = _errs221 === errors;
-if(valid28){
-let data101 = data91.adam;
-const _errs223 = errors;
-if(errors === _errs223){
-if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
-if(data101.beta1 === undefined){
-data101.beta1 = 0.9;
+var valid30 = _errs225 === errors;
+if(valid30){
+let data103 = data93.adam;
+const _errs227 = errors;
+if(errors === _errs227){
+if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
+if(data103.beta1 === undefined){
+data103.beta1 = 0.9;
 }
-if(data101.beta2 === undefined){
-data101.beta2 = 0.999;
+if(data103.beta2 === undefined){
+data103.beta2 = 0.999;
 }
-if(data101.eps === undefined){
-data101.eps = 1e-8;
+if(data103.eps === undefined){
+data103.eps = 1e-8;
 }
-const _errs225 = errors;
-for(const key17 in data101){
+const _errs229 = errors;
+for(const key17 in data103){
 if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs225 === errors){
-let data102 = data101.beta1;
-const _errs226 = errors;
-if(errors === _errs226){
-if(typeof data102 == "number"){
-if(data102 < 0 || isNaN(data102)){
+if(_errs229 === errors){
+let data104 = data103.beta1;
+const _errs230 = errors;
+if(errors === _errs230){
+if(typeof data104 == "number"){
+if(data104 < 0 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data102 >= 1 || isNaN(data102)){
+if(data104 >= 1 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2457,18 +2515,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/
 return false;
 }
 }
-var valid30 = _errs226 === errors;
-if(valid30){
-let data103 = data101.beta2;
-const _errs228 = errors;
-if(errors === _errs228){
-if(typeof data103 == "number"){
-if(data103 < 0 || isNaN(data103)){
+var valid32 = _errs230 === errors;
+if(valid32){
+let data105 = data103.beta2;
+const _errs232 = errors;
+if(errors === _errs232){
+if(typeof data105 == "number"){
+if(data105 < 0 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data103 >= 1 || isNaN(data103)){
+if(data105 >= 1 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2479,18 +2537,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/
 return false;
 }
 }
-var valid30 = _errs228 === errors;
-if(valid30){
-let data104 = data101.eps;
-const _errs230 = errors;
-if(errors === _errs230){
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
+var valid32 = _errs232 === errors;
+if(valid32){
+let data106 = data103.eps;
+const _errs234 = errors;
+if(errors === _errs234){
+if(typeof data106 == "number"){
+if(data106 > 1 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data104 <= 0 || isNaN(data104)){
+if(data106 <= 0 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2501,7 +2559,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/pr
 return false;
 }
 }
-var valid30 = _errs230 === errors;
+var valid32 = _errs234 === errors;
 }
 }
 }
@@ -2511,70 +2569,70 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/proper
 return false;
 }
 }
-var valid28 = _errs223 === errors;
-if(valid28){
-let data105 = data91.grad_accumulation;
-const _errs232 = errors;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
+var valid30 = _errs227 === errors;
+if(valid30){
+let data107 = data93.grad_accumulation;
+const _errs236 = errors;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs232){
-if(typeof data105 == "number"){
-if(data105 > 1024 || isNaN(data105)){
+if(errors === _errs236){
+if(typeof data107 == "number"){
+if(data107 > 1024 || isNaN(data107)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data105 < 1 || isNaN(data105)){
+if(data107 < 1 || isNaN(data107)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs232 === errors;
-if(valid28){
-let data106 = data91.capability_weights;
-const _errs234 = errors;
-if(errors === _errs234){
-if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
-if(data106.domain === undefined){
-data106.domain = 0.25;
+var valid30 = _errs236 === errors;
+if(valid30){
+let data108 = data93.capability_weights;
+const _errs238 = errors;
+if(errors === _errs238){
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+if(data108.domain === undefined){
+data108.domain = 0.25;
 }
-if(data106.reasoning === undefined){
-data106.reasoning = 0.25;
+if(data108.reasoning === undefined){
+data108.reasoning = 0.25;
 }
-if(data106.instruction === undefined){
-data106.instruction = 0.25;
+if(data108.instruction === undefined){
+data108.instruction = 0.25;
 }
-if(data106.integration === undefined){
-data106.integration = 0.25;
+if(data108.integration === undefined){
+data108.integration = 0.25;
 }
-const _errs236 = errors;
-for(const key18 in data106){
+const _errs240 = errors;
+for(const key18 in data108){
 if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs236 === errors){
-let data107 = data106.domain;
-const _errs237 = errors;
-if(errors === _errs237){
-if(typeof data107 == "number"){
-if(data107 > 1 || isNaN(data107)){
+if(_errs240 === errors){
+let data109 = data108.domain;
+const _errs241 = errors;
+if(errors === _errs241){
+if(typeof data109 == "number"){
+if(data109 > 1 || isNaN(data109)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data107 < 0 || isNaN(data107)){
+if(data109 < 0 || isNaN(data109)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data107 <= 0 || isNaN(data107)){
+if(data109 <= 0 || isNaN(data109)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2586,23 +2644,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain"
 return false;
 }
 }
-var valid31 = _errs237 === errors;
-if(valid31){
-let data108 = data106.reasoning;
-const _errs239 = errors;
-if(errors === _errs239){
-if(typeof data108 == "number"){
-if(data108 > 1 || isNaN(data108)){
+var valid33 = _errs241 === errors;
+if(valid33){
+let data110 = data108.reasoning;
+const _errs243 = errors;
+if(errors === _errs243){
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data108 < 0 || isNaN(data108)){
+if(data110 < 0 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data108 <= 0 || isNaN(data108)){
+if(data110 <= 0 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2614,23 +2672,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoni
 return false;
 }
 }
-var valid31 = _errs239 === errors;
-if(valid31){
-let data109 = data106.instruction;
-const _errs241 = errors;
-if(errors === _errs241){
-if(typeof data109 == "number"){
-if(data109 > 1 || isNaN(data109)){
+var valid33 = _errs243 === errors;
+if(valid33){
+let data111 = data108.instruction;
+const _errs245 = errors;
+if(errors === _errs245){
+if(typeof data111 == "number"){
+if(data111 > 1 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data109 < 0 || isNaN(data109)){
+if(data111 < 0 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data109 <= 0 || isNaN(data109)){
+if(data111 <= 0 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2642,23 +2700,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruc
 return false;
 }
 }
-var valid31 = _errs241 === errors;
-if(valid31){
-let data110 = data106.integration;
-const _errs243 = errors;
-if(errors === _errs243){
-if(typeof data110 == "number"){
-if(data110 > 1 || isNaN(data110)){
+var valid33 = _errs245 === errors;
+if(valid33){
+let data112 = data108.integration;
+const _errs247 = errors;
+if(errors === _errs247){
+if(typeof data112 == "number"){
+if(data112 > 1 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data110 < 0 || isNaN(data110)){
+if(data112 < 0 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data110 <= 0 || isNaN(data110)){
+if(data112 <= 0 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2670,7 +2728,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integra
 return false;
 }
 }
-var valid31 = _errs243 === errors;
+var valid33 = _errs247 === errors;
 }
 }
 }
@@ -2681,67 +2739,67 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schema
 return false;
 }
 }
-var valid28 = _errs234 === errors;
-if(valid28){
-let data111 = data91.projection;
-const _errs245 = errors;
-if(typeof data111 !== "string"){
+var valid30 = _errs238 === errors;
+if(valid30){
+let data113 = data93.projection;
+const _errs249 = errors;
+if(typeof data113 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((((data111 === "none") || (data111 === "pcgrad")) || (data111 === "subspace")) || (data111 === "olora"))){
+if(!((((data113 === "none") || (data113 === "pcgrad")) || (data113 === "subspace")) || (data113 === "olora"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs245 === errors;
-if(valid28){
-let data112 = data91.projection_scope;
-const _errs247 = errors;
-if(typeof data112 !== "string"){
+var valid30 = _errs249 === errors;
+if(valid30){
+let data114 = data93.projection_scope;
+const _errs251 = errors;
+if(typeof data114 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data112 === "global") || (data112 === "per_matrix"))){
+if(!((data114 === "global") || (data114 === "per_matrix"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs247 === errors;
-if(valid28){
-let data113 = data91.subspace;
-const _errs249 = errors;
-if(errors === _errs249){
-if(data113 && typeof data113 == "object" && !Array.isArray(data113)){
-if(data113.energy === undefined){
-data113.energy = 0.95;
+var valid30 = _errs251 === errors;
+if(valid30){
+let data115 = data93.subspace;
+const _errs253 = errors;
+if(errors === _errs253){
+if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
+if(data115.energy === undefined){
+data115.energy = 0.95;
 }
-if(data113.window === undefined){
-data113.window = 8;
+if(data115.window === undefined){
+data115.window = 8;
 }
-if(data113.refresh_every === undefined){
-data113.refresh_every = 10;
+if(data115.refresh_every === undefined){
+data115.refresh_every = 10;
 }
-if(data113.max_rank === undefined){
-data113.max_rank = 8;
+if(data115.max_rank === undefined){
+data115.max_rank = 8;
 }
-const _errs251 = errors;
-for(const key19 in data113){
+const _errs255 = errors;
+for(const key19 in data115){
 if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs251 === errors){
-let data114 = data113.energy;
-const _errs252 = errors;
-if(errors === _errs252){
-if(typeof data114 == "number"){
-if(data114 > 1 || isNaN(data114)){
+if(_errs255 === errors){
+let data116 = data115.energy;
+const _errs256 = errors;
+if(errors === _errs256){
+if(typeof data116 == "number"){
+if(data116 > 1 || isNaN(data116)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data114 <= 0 || isNaN(data114)){
+if(data116 <= 0 || isNaN(data116)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2752,73 +2810,73 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPat
 return false;
 }
 }
-var valid32 = _errs252 === errors;
-if(valid32){
-let data115 = data113.window;
-const _errs254 = errors;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
+var valid34 = _errs256 === errors;
+if(valid34){
+let data117 = data115.window;
+const _errs258 = errors;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs254){
-if(typeof data115 == "number"){
-if(data115 > 256 || isNaN(data115)){
+if(errors === _errs258){
+if(typeof data117 == "number"){
+if(data117 > 256 || isNaN(data117)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data115 < 1 || isNaN(data115)){
+if(data117 < 1 || isNaN(data117)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid32 = _errs254 === errors;
-if(valid32){
-let data116 = data113.refresh_every;
-const _errs256 = errors;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
+var valid34 = _errs258 === errors;
+if(valid34){
+let data118 = data115.refresh_every;
+const _errs260 = errors;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs256){
-if(typeof data116 == "number"){
-if(data116 > 1000000 || isNaN(data116)){
+if(errors === _errs260){
+if(typeof data118 == "number"){
+if(data118 > 1000000 || isNaN(data118)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data116 < 1 || isNaN(data116)){
+if(data118 < 1 || isNaN(data118)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid32 = _errs256 === errors;
-if(valid32){
-let data117 = data113.max_rank;
-const _errs258 = errors;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+var valid34 = _errs260 === errors;
+if(valid34){
+let data119 = data115.max_rank;
+const _errs262 = errors;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs258){
-if(typeof data117 == "number"){
-if(data117 > 1024 || isNaN(data117)){
+if(errors === _errs262){
+if(typeof data119 == "number"){
+if(data119 > 1024 || isNaN(data119)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data117 < 1 || isNaN(data117)){
+if(data119 < 1 || isNaN(data119)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid32 = _errs258 === errors;
+var valid34 = _errs262 === errors;
 }
 }
 }
@@ -2829,32 +2887,32 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/pr
 return false;
 }
 }
-var valid28 = _errs249 === errors;
-if(valid28){
-let data118 = data91.olora;
-const _errs260 = errors;
-if(errors === _errs260){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-if(data118.lambda === undefined){
-data118.lambda = 0.1;
+var valid30 = _errs253 === errors;
+if(valid30){
+let data120 = data93.olora;
+const _errs264 = errors;
+if(errors === _errs264){
+if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
+if(data120.lambda === undefined){
+data120.lambda = 0.1;
 }
-if(data118.combine_with === undefined){
-data118.combine_with = "none";
+if(data120.combine_with === undefined){
+data120.combine_with = "none";
 }
-const _errs262 = errors;
-for(const key20 in data118){
+const _errs266 = errors;
+for(const key20 in data120){
 if(!((key20 === "lambda") || (key20 === "combine_with"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs262 === errors){
-let data119 = data118.lambda;
-const _errs263 = errors;
-if(errors === _errs263){
-if(typeof data119 == "number"){
-if(data119 < 0 || isNaN(data119)){
+if(_errs266 === errors){
+let data121 = data120.lambda;
+const _errs267 = errors;
+if(errors === _errs267){
+if(typeof data121 == "number"){
+if(data121 < 0 || isNaN(data121)){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2864,19 +2922,19 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"
 return false;
 }
 }
-var valid33 = _errs263 === errors;
-if(valid33){
-let data120 = data118.combine_with;
-const _errs265 = errors;
-if(typeof data120 !== "string"){
+var valid35 = _errs267 === errors;
+if(valid35){
+let data122 = data120.combine_with;
+const _errs269 = errors;
+if(typeof data122 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data120 === "none") || (data120 === "pcgrad")) || (data120 === "subspace"))){
+if(!(((data122 === "none") || (data122 === "pcgrad")) || (data122 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid33 = _errs265 === errors;
+var valid35 = _errs269 === errors;
 }
 }
 }
@@ -2885,117 +2943,117 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/prope
 return false;
 }
 }
-var valid28 = _errs260 === errors;
-if(valid28){
-let data121 = data91.interference_every;
-const _errs267 = errors;
-if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
+var valid30 = _errs264 === errors;
+if(valid30){
+let data123 = data93.interference_every;
+const _errs271 = errors;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs267){
-if(typeof data121 == "number"){
-if(data121 > 1000000 || isNaN(data121)){
+if(errors === _errs271){
+if(typeof data123 == "number"){
+if(data123 > 1000000 || isNaN(data123)){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data121 < 0 || isNaN(data121)){
+if(data123 < 0 || isNaN(data123)){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs267 === errors;
-if(valid28){
-let data122 = data91.interference_probe_batches;
-const _errs269 = errors;
-if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
+var valid30 = _errs271 === errors;
+if(valid30){
+let data124 = data93.interference_probe_batches;
+const _errs273 = errors;
+if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs269){
-if(typeof data122 == "number"){
-if(data122 > 64 || isNaN(data122)){
+if(errors === _errs273){
+if(typeof data124 == "number"){
+if(data124 > 64 || isNaN(data124)){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data122 < 1 || isNaN(data122)){
+if(data124 < 1 || isNaN(data124)){
 validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs269 === errors;
-if(valid28){
-let data123 = data91.log_every;
-const _errs271 = errors;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+var valid30 = _errs273 === errors;
+if(valid30){
+let data125 = data93.log_every;
+const _errs275 = errors;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
 validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs271){
-if(typeof data123 == "number"){
-if(data123 > 1000000 || isNaN(data123)){
+if(errors === _errs275){
+if(typeof data125 == "number"){
+if(data125 > 1000000 || isNaN(data125)){
 validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data123 < 1 || isNaN(data123)){
+if(data125 < 1 || isNaN(data125)){
 validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs271 === errors;
-if(valid28){
-let data124 = data91.checkpoint_every;
-const _errs273 = errors;
-if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
+var valid30 = _errs275 === errors;
+if(valid30){
+let data126 = data93.checkpoint_every;
+const _errs277 = errors;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
 validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs273){
-if(typeof data124 == "number"){
-if(data124 > 1000000 || isNaN(data124)){
+if(errors === _errs277){
+if(typeof data126 == "number"){
+if(data126 > 1000000 || isNaN(data126)){
 validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data124 < 1 || isNaN(data124)){
+if(data126 < 1 || isNaN(data126)){
 validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs273 === errors;
-if(valid28){
-let data125 = data91.max_bad_steps;
-const _errs275 = errors;
-if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+var valid30 = _errs277 === errors;
+if(valid30){
+let data127 = data93.max_bad_steps;
+const _errs279 = errors;
+if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
 validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs275){
-if(typeof data125 == "number"){
-if(data125 > 1000 || isNaN(data125)){
+if(errors === _errs279){
+if(typeof data127 == "number"){
+if(data127 > 1000 || isNaN(data127)){
 validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data125 < 1 || isNaN(data125)){
+if(data127 < 1 || isNaN(data127)){
 validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid28 = _errs275 === errors;
+var valid30 = _errs279 === errors;
 }
 }
 }
@@ -3020,200 +3078,200 @@ validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/
 return false;
 }
 }
-var valid0 = _errs201 === errors;
+var valid0 = _errs205 === errors;
 if(valid0){
-let data126 = data.grpo;
-const _errs277 = errors;
-if(errors === _errs277){
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-if(data126.steps === undefined){
-data126.steps = 30;
+let data128 = data.grpo;
+const _errs281 = errors;
+if(errors === _errs281){
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+if(data128.steps === undefined){
+data128.steps = 30;
 }
-if(data126.prompts_per_step === undefined){
-data126.prompts_per_step = 4;
+if(data128.prompts_per_step === undefined){
+data128.prompts_per_step = 4;
 }
-if(data126.group_size === undefined){
-data126.group_size = 8;
+if(data128.group_size === undefined){
+data128.group_size = 8;
 }
-if(data126.num_iterations === undefined){
-data126.num_iterations = 1;
+if(data128.num_iterations === undefined){
+data128.num_iterations = 1;
 }
-if(data126.learning_rate === undefined){
-data126.learning_rate = 0.0005;
+if(data128.learning_rate === undefined){
+data128.learning_rate = 0.0005;
 }
-if(data126.grad_clip === undefined){
-data126.grad_clip = 1;
+if(data128.grad_clip === undefined){
+data128.grad_clip = 1;
 }
-if(data126.adam === undefined){
-data126.adam = {};
+if(data128.adam === undefined){
+data128.adam = {};
 }
-if(data126.clip_epsilon === undefined){
-data126.clip_epsilon = 0.2;
+if(data128.clip_epsilon === undefined){
+data128.clip_epsilon = 0.2;
 }
-if(data126.kl_beta === undefined){
-data126.kl_beta = 0.04;
+if(data128.kl_beta === undefined){
+data128.kl_beta = 0.04;
 }
-if(data126.temperature === undefined){
-data126.temperature = 1;
+if(data128.temperature === undefined){
+data128.temperature = 1;
 }
-if(data126.top_p === undefined){
-data126.top_p = 1;
+if(data128.top_p === undefined){
+data128.top_p = 1;
 }
-if(data126.max_new_tokens === undefined){
-data126.max_new_tokens = 96;
+if(data128.max_new_tokens === undefined){
+data128.max_new_tokens = 96;
 }
-if(data126.stop === undefined){
-data126.stop = [];
+if(data128.stop === undefined){
+data128.stop = [];
 }
-if(data126.loss_type === undefined){
-data126.loss_type = "grpo";
+if(data128.loss_type === undefined){
+data128.loss_type = "grpo";
 }
-if(data126.importance_sampling === undefined){
-data126.importance_sampling = "token";
+if(data128.importance_sampling === undefined){
+data128.importance_sampling = "token";
 }
-if(data126.dynamic_sampling === undefined){
-data126.dynamic_sampling = {};
+if(data128.dynamic_sampling === undefined){
+data128.dynamic_sampling = {};
 }
-if(data126.mask_truncated_completions === undefined){
-data126.mask_truncated_completions = false;
+if(data128.mask_truncated_completions === undefined){
+data128.mask_truncated_completions = false;
 }
-if(data126.aggregation === undefined){
-data126.aggregation = "sum_then_normalize";
+if(data128.aggregation === undefined){
+data128.aggregation = "sum_then_normalize";
 }
-if(data126.capability_weights === undefined){
-data126.capability_weights = {};
+if(data128.capability_weights === undefined){
+data128.capability_weights = {};
 }
-if(data126.rewards === undefined){
-data126.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
+if(data128.rewards === undefined){
+data128.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
 }
-if(data126.weighting === undefined){
-data126.weighting = "gap";
+if(data128.weighting === undefined){
+data128.weighting = "gap";
 }
-if(data126.gap === undefined){
-data126.gap = {};
+if(data128.gap === undefined){
+data128.gap = {};
 }
-if(data126.gradnorm === undefined){
-data126.gradnorm = {};
+if(data128.gradnorm === undefined){
+data128.gradnorm = {};
 }
-if(data126.projection === undefined){
-data126.projection = "pcgrad";
+if(data128.projection === undefined){
+data128.projection = "pcgrad";
 }
-if(data126.log_rollouts_every === undefined){
-data126.log_rollouts_every = 5;
+if(data128.log_rollouts_every === undefined){
+data128.log_rollouts_every = 5;
 }
-if(data126.probe_every === undefined){
-data126.probe_every = 10;
+if(data128.probe_every === undefined){
+data128.probe_every = 10;
 }
-if(data126.checkpoint_every === undefined){
-data126.checkpoint_every = 10;
+if(data128.checkpoint_every === undefined){
+data128.checkpoint_every = 10;
 }
-const _errs279 = errors;
-for(const key21 in data126){
+const _errs283 = errors;
+for(const key21 in data128){
 if(!(func1.call(schema31.properties.grpo.properties, key21))){
 validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs279 === errors){
-let data127 = data126.steps;
-const _errs280 = errors;
-if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
+if(_errs283 === errors){
+let data129 = data128.steps;
+const _errs284 = errors;
+if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs280){
-if(typeof data127 == "number"){
-if(data127 > 1000000 || isNaN(data127)){
+if(errors === _errs284){
+if(typeof data129 == "number"){
+if(data129 > 1000000 || isNaN(data129)){
 validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data127 < 1 || isNaN(data127)){
+if(data129 < 1 || isNaN(data129)){
 validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs280 === errors;
-if(valid34){
-let data128 = data126.prompts_per_step;
-const _errs282 = errors;
-if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
+var valid36 = _errs284 === errors;
+if(valid36){
+let data130 = data128.prompts_per_step;
+const _errs286 = errors;
+if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs282){
-if(typeof data128 == "number"){
-if(data128 > 4096 || isNaN(data128)){
+if(errors === _errs286){
+if(typeof data130 == "number"){
+if(data130 > 4096 || isNaN(data130)){
 validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data128 < 1 || isNaN(data128)){
+if(data130 < 1 || isNaN(data130)){
 validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs282 === errors;
-if(valid34){
-let data129 = data126.group_size;
-const _errs284 = errors;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
+var valid36 = _errs286 === errors;
+if(valid36){
+let data131 = data128.group_size;
+const _errs288 = errors;
+if(!((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs284){
-if(typeof data129 == "number"){
-if(data129 > 256 || isNaN(data129)){
+if(errors === _errs288){
+if(typeof data131 == "number"){
+if(data131 > 256 || isNaN(data131)){
 validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data129 < 2 || isNaN(data129)){
+if(data131 < 2 || isNaN(data131)){
 validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs284 === errors;
-if(valid34){
-let data130 = data126.num_iterations;
-const _errs286 = errors;
-if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
+var valid36 = _errs288 === errors;
+if(valid36){
+let data132 = data128.num_iterations;
+const _errs290 = errors;
+if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs286){
-if(typeof data130 == "number"){
-if(data130 > 16 || isNaN(data130)){
+if(errors === _errs290){
+if(typeof data132 == "number"){
+if(data132 > 16 || isNaN(data132)){
 validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
 return false;
 }
 else {
-if(data130 < 1 || isNaN(data130)){
+if(data132 < 1 || isNaN(data132)){
 validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs286 === errors;
-if(valid34){
-let data131 = data126.learning_rate;
-const _errs288 = errors;
-if(errors === _errs288){
-if(typeof data131 == "number"){
-if(data131 > 1 || isNaN(data131)){
+var valid36 = _errs290 === errors;
+if(valid36){
+let data133 = data128.learning_rate;
+const _errs292 = errors;
+if(errors === _errs292){
+if(typeof data133 == "number"){
+if(data133 > 1 || isNaN(data133)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data131 <= 0 || isNaN(data131)){
+if(data133 <= 0 || isNaN(data133)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3224,13 +3282,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath
 return false;
 }
 }
-var valid34 = _errs288 === errors;
-if(valid34){
-let data132 = data126.grad_clip;
-const _errs290 = errors;
-if(errors === _errs290){
-if(typeof data132 == "number"){
-if(data132 < 0 || isNaN(data132)){
+var valid36 = _errs292 === errors;
+if(valid36){
+let data134 = data128.grad_clip;
+const _errs294 = errors;
+if(errors === _errs294){
+if(typeof data134 == "number"){
+if(data134 < 0 || isNaN(data134)){
 validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3240,40 +3298,40 @@ validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/
 return false;
 }
 }
-var valid34 = _errs290 === errors;
-if(valid34){
-let data133 = data126.adam;
-const _errs292 = errors;
-if(errors === _errs292){
-if(data133 && typeof data133 == "object" && !Array.isArray(data133)){
-if(data133.beta1 === undefined){
-data133.beta1 = 0.9;
+var valid36 = _errs294 === errors;
+if(valid36){
+let data135 = data128.adam;
+const _errs296 = errors;
+if(errors === _errs296){
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+if(data135.beta1 === undefined){
+data135.beta1 = 0.9;
 }
-if(data133.beta2 === undefined){
-data133.beta2 = 0.99;
+if(data135.beta2 === undefined){
+data135.beta2 = 0.99;
 }
-if(data133.eps === undefined){
-data133.eps = 1e-8;
+if(data135.eps === undefined){
+data135.eps = 1e-8;
 }
-const _errs294 = errors;
-for(const key22 in data133){
+const _errs298 = errors;
+for(const key22 in data135){
 if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs294 === errors){
-let data134 = data133.beta1;
-const _errs295 = errors;
-if(errors === _errs295){
-if(typeof data134 == "number"){
-if(data134 < 0 || isNaN(data134)){
+if(_errs298 === errors){
+let data136 = data135.beta1;
+const _errs299 = errors;
+if(errors === _errs299){
+if(typeof data136 == "number"){
+if(data136 < 0 || isNaN(data136)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data134 >= 1 || isNaN(data134)){
+if(data136 >= 1 || isNaN(data136)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3284,18 +3342,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#
 return false;
 }
 }
-var valid35 = _errs295 === errors;
-if(valid35){
-let data135 = data133.beta2;
-const _errs297 = errors;
-if(errors === _errs297){
-if(typeof data135 == "number"){
-if(data135 < 0 || isNaN(data135)){
+var valid37 = _errs299 === errors;
+if(valid37){
+let data137 = data135.beta2;
+const _errs301 = errors;
+if(errors === _errs301){
+if(typeof data137 == "number"){
+if(data137 < 0 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data135 >= 1 || isNaN(data135)){
+if(data137 >= 1 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3306,18 +3364,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#
 return false;
 }
 }
-var valid35 = _errs297 === errors;
-if(valid35){
-let data136 = data133.eps;
-const _errs299 = errors;
-if(errors === _errs299){
-if(typeof data136 == "number"){
-if(data136 > 1 || isNaN(data136)){
+var valid37 = _errs301 === errors;
+if(valid37){
+let data138 = data135.eps;
+const _errs303 = errors;
+if(errors === _errs303){
+if(typeof data138 == "number"){
+if(data138 > 1 || isNaN(data138)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data136 <= 0 || isNaN(data136)){
+if(data138 <= 0 || isNaN(data138)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3328,7 +3386,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/p
 return false;
 }
 }
-var valid35 = _errs299 === errors;
+var valid37 = _errs303 === errors;
 }
 }
 }
@@ -3338,18 +3396,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/prope
 return false;
 }
 }
-var valid34 = _errs292 === errors;
-if(valid34){
-let data137 = data126.clip_epsilon;
-const _errs301 = errors;
-if(errors === _errs301){
-if(typeof data137 == "number"){
-if(data137 > 1 || isNaN(data137)){
+var valid36 = _errs296 === errors;
+if(valid36){
+let data139 = data128.clip_epsilon;
+const _errs305 = errors;
+if(errors === _errs305){
+if(typeof data139 == "number"){
+if(data139 > 1 || isNaN(data139)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data137 <= 0 || isNaN(data137)){
+if(data139 <= 0 || isNaN(data139)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3360,19 +3418,19 @@ validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:
 return false;
 }
 }
-var valid34 = _errs301 === errors;
-if(valid34){
-if(data126.epsilon_high !== undefined){
-let data138 = data126.epsilon_high;
-const _errs303 = errors;
-if(errors === _errs303){
-if(typeof data138 == "number"){
-if(data138 > 10 || isNaN(data138)){
+var valid36 = _errs305 === errors;
+if(valid36){
+if(data128.epsilon_high !== undefined){
+let data140 = data128.epsilon_high;
+const _errs307 = errors;
+if(errors === _errs307){
+if(typeof data140 == "number"){
+if(data140 > 10 || isNaN(data140)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data138 < 0 || isNaN(data138)){
+if(data140 < 0 || isNaN(data140)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3383,17 +3441,17 @@ validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:
 return false;
 }
 }
-var valid34 = _errs303 === errors;
+var valid36 = _errs307 === errors;
 }
 else {
-var valid34 = true;
+var valid36 = true;
 }
-if(valid34){
-let data139 = data126.kl_beta;
-const _errs305 = errors;
-if(errors === _errs305){
-if(typeof data139 == "number"){
-if(data139 < 0 || isNaN(data139)){
+if(valid36){
+let data141 = data128.kl_beta;
+const _errs309 = errors;
+if(errors === _errs309){
+if(typeof data141 == "number"){
+if(data141 < 0 || isNaN(data141)){
 validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3403,18 +3461,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/pr
 return false;
 }
 }
-var valid34 = _errs305 === errors;
-if(valid34){
-let data140 = data126.temperature;
-const _errs307 = errors;
-if(errors === _errs307){
-if(typeof data140 == "number"){
-if(data140 > 5 || isNaN(data140)){
+var valid36 = _errs309 === errors;
+if(valid36){
+let data142 = data128.temperature;
+const _errs311 = errors;
+if(errors === _errs311){
+if(typeof data142 == "number"){
+if(data142 > 5 || isNaN(data142)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5"}];
 return false;
 }
 else {
-if(data140 <= 0 || isNaN(data140)){
+if(data142 <= 0 || isNaN(data142)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3425,18 +3483,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"
 return false;
 }
 }
-var valid34 = _errs307 === errors;
-if(valid34){
-let data141 = data126.top_p;
-const _errs309 = errors;
-if(errors === _errs309){
-if(typeof data141 == "number"){
-if(data141 > 1 || isNaN(data141)){
+var valid36 = _errs311 === errors;
+if(valid36){
+let data143 = data128.top_p;
+const _errs313 = errors;
+if(errors === _errs313){
+if(typeof data143 == "number"){
+if(data143 > 1 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data141 <= 0 || isNaN(data141)){
+if(data143 <= 0 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3447,53 +3505,53 @@ validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/prop
 return false;
 }
 }
-var valid34 = _errs309 === errors;
-if(valid34){
-let data142 = data126.max_new_tokens;
-const _errs311 = errors;
-if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
+var valid36 = _errs313 === errors;
+if(valid36){
+let data144 = data128.max_new_tokens;
+const _errs315 = errors;
+if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs311){
-if(typeof data142 == "number"){
-if(data142 > 8192 || isNaN(data142)){
+if(errors === _errs315){
+if(typeof data144 == "number"){
+if(data144 > 8192 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
 return false;
 }
 else {
-if(data142 < 1 || isNaN(data142)){
+if(data144 < 1 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs311 === errors;
-if(valid34){
-let data143 = data126.stop;
-const _errs313 = errors;
-if(errors === _errs313){
-if(Array.isArray(data143)){
-var valid36 = true;
-const len8 = data143.length;
-for(let i11=0; i11<len8; i11++){
-let data144 = data143[i11];
-const _errs315 = errors;
-if(errors === _errs315){
-if(typeof data144 === "string"){
-if(func4(data144) < 1){
-validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+var valid36 = _errs315 === errors;
+if(valid36){
+let data145 = data128.stop;
+const _errs317 = errors;
+if(errors === _errs317){
+if(Array.isArray(data145)){
+var valid38 = true;
+const len9 = data145.length;
+for(let i13=0; i13<len9; i13++){
+let data146 = data145[i13];
+const _errs319 = errors;
+if(errors === _errs319){
+if(typeof data146 === "string"){
+if(func3(data146) < 1){
+validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-var valid36 = _errs315 === errors;
-if(!valid36){
+var valid38 = _errs319 === errors;
+if(!valid38){
 break;
 }
 }
@@ -3503,96 +3561,96 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop",schemaPath:"#/prope
 return false;
 }
 }
-var valid34 = _errs313 === errors;
-if(valid34){
-let data145 = data126.loss_type;
-const _errs317 = errors;
-if(typeof data145 !== "string"){
+var valid36 = _errs317 === errors;
+if(valid36){
+let data147 = data128.loss_type;
+const _errs321 = errors;
+if(typeof data147 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data145 === "grpo") || (data145 === "dr_grpo")) || (data145 === "dapo"))){
+if(!(((data147 === "grpo") || (data147 === "dr_grpo")) || (data147 === "dapo"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs317 === errors;
-if(valid34){
-let data146 = data126.importance_sampling;
-const _errs319 = errors;
-if(typeof data146 !== "string"){
+var valid36 = _errs321 === errors;
+if(valid36){
+let data148 = data128.importance_sampling;
+const _errs323 = errors;
+if(typeof data148 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data146 === "token") || (data146 === "sequence"))){
+if(!((data148 === "token") || (data148 === "sequence"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs319 === errors;
-if(valid34){
-if(data126.scale_rewards !== undefined){
-let data147 = data126.scale_rewards;
-const _errs321 = errors;
-if(typeof data147 !== "string"){
+var valid36 = _errs323 === errors;
+if(valid36){
+if(data128.scale_rewards !== undefined){
+let data149 = data128.scale_rewards;
+const _errs325 = errors;
+if(typeof data149 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data147 === "group") || (data147 === "batch")) || (data147 === "none"))){
+if(!(((data149 === "group") || (data149 === "batch")) || (data149 === "none"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs321 === errors;
+var valid36 = _errs325 === errors;
 }
 else {
-var valid34 = true;
+var valid36 = true;
 }
-if(valid34){
-let data148 = data126.dynamic_sampling;
-const _errs323 = errors;
-if(errors === _errs323){
-if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
-if(data148.enabled === undefined){
-data148.enabled = false;
+if(valid36){
+let data150 = data128.dynamic_sampling;
+const _errs327 = errors;
+if(errors === _errs327){
+if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
+if(data150.enabled === undefined){
+data150.enabled = false;
 }
-if(data148.max_rounds === undefined){
-data148.max_rounds = 3;
+if(data150.max_rounds === undefined){
+data150.max_rounds = 3;
 }
-const _errs325 = errors;
-for(const key23 in data148){
+const _errs329 = errors;
+for(const key23 in data150){
 if(!((key23 === "enabled") || (key23 === "max_rounds"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs325 === errors){
-const _errs326 = errors;
-if(typeof data148.enabled !== "boolean"){
+if(_errs329 === errors){
+const _errs330 = errors;
+if(typeof data150.enabled !== "boolean"){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid37 = _errs326 === errors;
-if(valid37){
-let data150 = data148.max_rounds;
-const _errs328 = errors;
-if(!((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150)))){
+var valid39 = _errs330 === errors;
+if(valid39){
+let data152 = data150.max_rounds;
+const _errs332 = errors;
+if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs328){
-if(typeof data150 == "number"){
-if(data150 > 64 || isNaN(data150)){
+if(errors === _errs332){
+if(typeof data152 == "number"){
+if(data152 > 64 || isNaN(data152)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data150 < 1 || isNaN(data150)){
+if(data152 < 1 || isNaN(data152)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid37 = _errs328 === errors;
+var valid39 = _errs332 === errors;
 }
 }
 }
@@ -3601,62 +3659,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaP
 return false;
 }
 }
-var valid34 = _errs323 === errors;
-if(valid34){
-const _errs330 = errors;
-if(typeof data126.mask_truncated_completions !== "boolean"){
+var valid36 = _errs327 === errors;
+if(valid36){
+const _errs334 = errors;
+if(typeof data128.mask_truncated_completions !== "boolean"){
 validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid34 = _errs330 === errors;
-if(valid34){
-let data152 = data126.aggregation;
-const _errs332 = errors;
-if(typeof data152 !== "string"){
+var valid36 = _errs334 === errors;
+if(valid36){
+let data154 = data128.aggregation;
+const _errs336 = errors;
+if(typeof data154 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data152 === "sum_then_normalize") || (data152 === "normalize_then_sum"))){
+if(!((data154 === "sum_then_normalize") || (data154 === "normalize_then_sum"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs332 === errors;
-if(valid34){
-let data153 = data126.capability_weights;
-const _errs334 = errors;
-if(errors === _errs334){
-if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
-if(data153.domain === undefined){
-data153.domain = 0.25;
+var valid36 = _errs336 === errors;
+if(valid36){
+let data155 = data128.capability_weights;
+const _errs338 = errors;
+if(errors === _errs338){
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
+if(data155.domain === undefined){
+data155.domain = 0.25;
 }
-if(data153.reasoning === undefined){
-data153.reasoning = 0.25;
+if(data155.reasoning === undefined){
+data155.reasoning = 0.25;
 }
-if(data153.instruction === undefined){
-data153.instruction = 0.25;
+if(data155.instruction === undefined){
+data155.instruction = 0.25;
 }
-if(data153.integration === undefined){
-data153.integration = 0.25;
+if(data155.integration === undefined){
+data155.integration = 0.25;
 }
-const _errs336 = errors;
-for(const key24 in data153){
+const _errs340 = errors;
+for(const key24 in data155){
 if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs336 === errors){
-let data154 = data153.domain;
-const _errs337 = errors;
-if(errors === _errs337){
-if(typeof data154 == "number"){
-if(data154 > 1 || isNaN(data154)){
+if(_errs340 === errors){
+let data156 = data155.domain;
+const _errs341 = errors;
+if(errors === _errs341){
+if(typeof data156 == "number"){
+if(data156 > 1 || isNaN(data156)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data154 <= 0 || isNaN(data154)){
+if(data156 <= 0 || isNaN(data156)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3667,18 +3725,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain
 return false;
 }
 }
-var valid38 = _errs337 === errors;
-if(valid38){
-let data155 = data153.reasoning;
-const _errs339 = errors;
-if(errors === _errs339){
-if(typeof data155 == "number"){
-if(data155 > 1 || isNaN(data155)){
+var valid40 = _errs341 === errors;
+if(valid40){
+let data157 = data155.reasoning;
+const _errs343 = errors;
+if(errors === _errs343){
+if(typeof data157 == "number"){
+if(data157 > 1 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data155 <= 0 || isNaN(data155)){
+if(data157 <= 0 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3689,18 +3747,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reason
 return false;
 }
 }
-var valid38 = _errs339 === errors;
-if(valid38){
-let data156 = data153.instruction;
-const _errs341 = errors;
-if(errors === _errs341){
-if(typeof data156 == "number"){
-if(data156 > 1 || isNaN(data156)){
+var valid40 = _errs343 === errors;
+if(valid40){
+let data158 = data155.instruction;
+const _errs345 = errors;
+if(errors === _errs345){
+if(typeof data158 == "number"){
+if(data158 > 1 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data156 <= 0 || isNaN(data156)){
+if(data158 <= 0 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3711,18 +3769,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instru
 return false;
 }
 }
-var valid38 = _errs341 === errors;
-if(valid38){
-let data157 = data153.integration;
-const _errs343 = errors;
-if(errors === _errs343){
-if(typeof data157 == "number"){
-if(data157 > 1 || isNaN(data157)){
+var valid40 = _errs345 === errors;
+if(valid40){
+let data159 = data155.integration;
+const _errs347 = errors;
+if(errors === _errs347){
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data157 <= 0 || isNaN(data157)){
+if(data159 <= 0 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3733,7 +3791,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integr
 return false;
 }
 }
-var valid38 = _errs343 === errors;
+var valid40 = _errs347 === errors;
 }
 }
 }
@@ -3744,122 +3802,122 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schem
 return false;
 }
 }
-var valid34 = _errs334 === errors;
-if(valid34){
-let data158 = data126.rewards;
-const _errs345 = errors;
-if(errors === _errs345){
-if(Array.isArray(data158)){
-if(data158.length < 1){
+var valid36 = _errs338 === errors;
+if(valid36){
+let data160 = data128.rewards;
+const _errs349 = errors;
+if(errors === _errs349){
+if(Array.isArray(data160)){
+if(data160.length < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid39 = true;
-const len9 = data158.length;
-for(let i12=0; i12<len9; i12++){
-let data159 = data158[i12];
-const _errs347 = errors;
-if(errors === _errs347){
-if(data159 && typeof data159 == "object" && !Array.isArray(data159)){
+var valid41 = true;
+const len10 = data160.length;
+for(let i14=0; i14<len10; i14++){
+let data161 = data160[i14];
+const _errs351 = errors;
+if(errors === _errs351){
+if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
 let missing7;
-if(((data159.name === undefined) && (missing7 = "name")) || ((data159.weight === undefined) && (missing7 = "weight"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
+if(((data161.name === undefined) && (missing7 = "name")) || ((data161.weight === undefined) && (missing7 = "weight"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
 return false;
 }
 else {
-const _errs349 = errors;
-for(const key25 in data159){
+const _errs353 = errors;
+for(const key25 in data161){
 if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs349 === errors){
-if(data159.name !== undefined){
-let data160 = data159.name;
-const _errs350 = errors;
-if(typeof data160 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!(((((data160 === "domain") || (data160 === "reasoning")) || (data160 === "instruction")) || (data160 === "format")) || (data160 === "custom"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid40 = _errs350 === errors;
-}
-else {
-var valid40 = true;
-}
-if(valid40){
-if(data159.weight !== undefined){
-let data161 = data159.weight;
-const _errs352 = errors;
-if(errors === _errs352){
-if(typeof data161 == "number"){
-if(data161 < 0 || isNaN(data161)){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-else {
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number"}];
-return false;
-}
-}
-var valid40 = _errs352 === errors;
-}
-else {
-var valid40 = true;
-}
-if(valid40){
-if(data159.module !== undefined){
+if(_errs353 === errors){
+if(data161.name !== undefined){
+let data162 = data161.name;
 const _errs354 = errors;
-if(typeof data159.module !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+if(typeof data162 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid40 = _errs354 === errors;
+if(!(((((data162 === "domain") || (data162 === "reasoning")) || (data162 === "instruction")) || (data162 === "format")) || (data162 === "custom"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid42 = _errs354 === errors;
 }
 else {
-var valid40 = true;
+var valid42 = true;
 }
-if(valid40){
-if(data159.id !== undefined){
-let data163 = data159.id;
+if(valid42){
+if(data161.weight !== undefined){
+let data163 = data161.weight;
 const _errs356 = errors;
 if(errors === _errs356){
-if(typeof data163 === "string"){
-if(!pattern9.test(data163)){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\""}];
+if(typeof data163 == "number"){
+if(data163 < 0 || isNaN(data163)){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number"}];
 return false;
 }
 }
-var valid40 = _errs356 === errors;
+var valid42 = _errs356 === errors;
 }
 else {
-var valid40 = true;
+var valid42 = true;
 }
+if(valid42){
+if(data161.module !== undefined){
+const _errs358 = errors;
+if(typeof data161.module !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-}
-}
-}
-}
+var valid42 = _errs358 === errors;
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+var valid42 = true;
+}
+if(valid42){
+if(data161.id !== undefined){
+let data165 = data161.id;
+const _errs360 = errors;
+if(errors === _errs360){
+if(typeof data165 === "string"){
+if(!pattern9.test(data165)){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\""}];
 return false;
 }
 }
-var valid39 = _errs347 === errors;
-if(!valid39){
+else {
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+}
+var valid42 = _errs360 === errors;
+}
+else {
+var valid42 = true;
+}
+}
+}
+}
+}
+}
+}
+else {
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+return false;
+}
+}
+var valid41 = _errs351 === errors;
+if(!valid41){
 break;
 }
 }
@@ -3870,88 +3928,88 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/pr
 return false;
 }
 }
-var valid34 = _errs345 === errors;
-if(valid34){
-let data164 = data126.weighting;
-const _errs358 = errors;
-if(typeof data164 !== "string"){
+var valid36 = _errs349 === errors;
+if(valid36){
+let data166 = data128.weighting;
+const _errs362 = errors;
+if(typeof data166 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data164 === "fixed") || (data164 === "gap")) || (data164 === "gradnorm"))){
+if(!(((data166 === "fixed") || (data166 === "gap")) || (data166 === "gradnorm"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs358 === errors;
-if(valid34){
-let data165 = data126.gap;
-const _errs360 = errors;
-if(errors === _errs360){
-if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
-if(data165.targets === undefined){
-data165.targets = {};
+var valid36 = _errs362 === errors;
+if(valid36){
+let data167 = data128.gap;
+const _errs364 = errors;
+if(errors === _errs364){
+if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
+if(data167.targets === undefined){
+data167.targets = {};
 }
-if(data165.temperature === undefined){
-data165.temperature = 0.1;
+if(data167.temperature === undefined){
+data167.temperature = 0.1;
 }
-if(data165.min_weight === undefined){
-data165.min_weight = 0.05;
+if(data167.min_weight === undefined){
+data167.min_weight = 0.05;
 }
-if(data165.max_weight === undefined){
-data165.max_weight = 0.7;
+if(data167.max_weight === undefined){
+data167.max_weight = 0.7;
 }
-if(data165.ema === undefined){
-data165.ema = 0.9;
+if(data167.ema === undefined){
+data167.ema = 0.9;
 }
-const _errs362 = errors;
-for(const key26 in data165){
+const _errs366 = errors;
+for(const key26 in data167){
 if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs362 === errors){
-let data166 = data165.targets;
-const _errs363 = errors;
-if(errors === _errs363){
-if(data166 && typeof data166 == "object" && !Array.isArray(data166)){
-if(data166.domain === undefined){
-data166.domain = 0.8;
+if(_errs366 === errors){
+let data168 = data167.targets;
+const _errs367 = errors;
+if(errors === _errs367){
+if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
+if(data168.domain === undefined){
+data168.domain = 0.8;
 }
-if(data166.reasoning === undefined){
-data166.reasoning = 0.6;
+if(data168.reasoning === undefined){
+data168.reasoning = 0.6;
 }
-if(data166.instruction === undefined){
-data166.instruction = 0.7;
+if(data168.instruction === undefined){
+data168.instruction = 0.7;
 }
-if(data166.integration === undefined){
-data166.integration = 0.6;
+if(data168.integration === undefined){
+data168.integration = 0.6;
 }
-const _errs365 = errors;
-for(const key27 in data166){
+const _errs369 = errors;
+for(const key27 in data168){
 if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs365 === errors){
-let data167 = data166.domain;
-const _errs366 = errors;
-if(errors === _errs366){
-if(typeof data167 == "number"){
-if(data167 > 1 || isNaN(data167)){
+if(_errs369 === errors){
+let data169 = data168.domain;
+const _errs370 = errors;
+if(errors === _errs370){
+if(typeof data169 == "number"){
+if(data169 > 1 || isNaN(data169)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data167 < 0 || isNaN(data167)){
+if(data169 < 0 || isNaN(data169)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data167 <= 0 || isNaN(data167)){
+if(data169 <= 0 || isNaN(data169)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3963,23 +4021,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schem
 return false;
 }
 }
-var valid42 = _errs366 === errors;
-if(valid42){
-let data168 = data166.reasoning;
-const _errs368 = errors;
-if(errors === _errs368){
-if(typeof data168 == "number"){
-if(data168 > 1 || isNaN(data168)){
+var valid44 = _errs370 === errors;
+if(valid44){
+let data170 = data168.reasoning;
+const _errs372 = errors;
+if(errors === _errs372){
+if(typeof data170 == "number"){
+if(data170 > 1 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data168 < 0 || isNaN(data168)){
+if(data170 < 0 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data168 <= 0 || isNaN(data168)){
+if(data170 <= 0 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3991,23 +4049,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",sc
 return false;
 }
 }
-var valid42 = _errs368 === errors;
-if(valid42){
-let data169 = data166.instruction;
-const _errs370 = errors;
-if(errors === _errs370){
-if(typeof data169 == "number"){
-if(data169 > 1 || isNaN(data169)){
+var valid44 = _errs372 === errors;
+if(valid44){
+let data171 = data168.instruction;
+const _errs374 = errors;
+if(errors === _errs374){
+if(typeof data171 == "number"){
+if(data171 > 1 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data169 < 0 || isNaN(data169)){
+if(data171 < 0 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data169 <= 0 || isNaN(data169)){
+if(data171 <= 0 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4019,23 +4077,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",
 return false;
 }
 }
-var valid42 = _errs370 === errors;
-if(valid42){
-let data170 = data166.integration;
-const _errs372 = errors;
-if(errors === _errs372){
-if(typeof data170 == "number"){
-if(data170 > 1 || isNaN(data170)){
+var valid44 = _errs374 === errors;
+if(valid44){
+let data172 = data168.integration;
+const _errs376 = errors;
+if(errors === _errs376){
+if(typeof data172 == "number"){
+if(data172 > 1 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data170 < 0 || isNaN(data170)){
+if(data172 < 0 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data170 <= 0 || isNaN(data170)){
+if(data172 <= 0 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4047,7 +4105,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",
 return false;
 }
 }
-var valid42 = _errs372 === errors;
+var valid44 = _errs376 === errors;
 }
 }
 }
@@ -4058,13 +4116,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"
 return false;
 }
 }
-var valid41 = _errs363 === errors;
-if(valid41){
-let data171 = data165.temperature;
-const _errs374 = errors;
-if(errors === _errs374){
-if(typeof data171 == "number"){
-if(data171 <= 0 || isNaN(data171)){
+var valid43 = _errs367 === errors;
+if(valid43){
+let data173 = data167.temperature;
+const _errs378 = errors;
+if(errors === _errs378){
+if(typeof data173 == "number"){
+if(data173 <= 0 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4074,18 +4132,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPa
 return false;
 }
 }
-var valid41 = _errs374 === errors;
-if(valid41){
-let data172 = data165.min_weight;
-const _errs376 = errors;
-if(errors === _errs376){
-if(typeof data172 == "number"){
-if(data172 > 1 || isNaN(data172)){
+var valid43 = _errs378 === errors;
+if(valid43){
+let data174 = data167.min_weight;
+const _errs380 = errors;
+if(errors === _errs380){
+if(typeof data174 == "number"){
+if(data174 > 1 || isNaN(data174)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data172 < 0 || isNaN(data172)){
+if(data174 < 0 || isNaN(data174)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4096,18 +4154,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPat
 return false;
 }
 }
-var valid41 = _errs376 === errors;
-if(valid41){
-let data173 = data165.max_weight;
-const _errs378 = errors;
-if(errors === _errs378){
-if(typeof data173 == "number"){
-if(data173 > 1 || isNaN(data173)){
+var valid43 = _errs380 === errors;
+if(valid43){
+let data175 = data167.max_weight;
+const _errs382 = errors;
+if(errors === _errs382){
+if(typeof data175 == "number"){
+if(data175 > 1 || isNaN(data175)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data173 < 0 || isNaN(data173)){
+if(data175 < 0 || isNaN(data175)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4118,18 +4176,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPat
 return false;
 }
 }
-var valid41 = _errs378 === errors;
-if(valid41){
-let data174 = data165.ema;
-const _errs380 = errors;
-if(errors === _errs380){
-if(typeof data174 == "number"){
-if(data174 > 1 || isNaN(data174)){
+var valid43 = _errs382 === errors;
+if(valid43){
+let data176 = data167.ema;
+const _errs384 = errors;
+if(errors === _errs384){
+if(typeof data176 == "number"){
+if(data176 > 1 || isNaN(data176)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data174 < 0 || isNaN(data174)){
+if(data176 < 0 || isNaN(data176)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4140,7 +4198,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/pr
 return false;
 }
 }
-var valid41 = _errs380 === errors;
+var valid43 = _errs384 === errors;
 }
 }
 }
@@ -4152,32 +4210,32 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/proper
 return false;
 }
 }
-var valid34 = _errs360 === errors;
-if(valid34){
-let data175 = data126.gradnorm;
-const _errs382 = errors;
-if(errors === _errs382){
-if(data175 && typeof data175 == "object" && !Array.isArray(data175)){
-if(data175.alpha === undefined){
-data175.alpha = 1.5;
+var valid36 = _errs364 === errors;
+if(valid36){
+let data177 = data128.gradnorm;
+const _errs386 = errors;
+if(errors === _errs386){
+if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
+if(data177.alpha === undefined){
+data177.alpha = 1.5;
 }
-if(data175.learning_rate === undefined){
-data175.learning_rate = 0.025;
+if(data177.learning_rate === undefined){
+data177.learning_rate = 0.025;
 }
-const _errs384 = errors;
-for(const key28 in data175){
+const _errs388 = errors;
+for(const key28 in data177){
 if(!((key28 === "alpha") || (key28 === "learning_rate"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs384 === errors){
-let data176 = data175.alpha;
-const _errs385 = errors;
-if(errors === _errs385){
-if(typeof data176 == "number"){
-if(data176 < 0 || isNaN(data176)){
+if(_errs388 === errors){
+let data178 = data177.alpha;
+const _errs389 = errors;
+if(errors === _errs389){
+if(typeof data178 == "number"){
+if(data178 < 0 || isNaN(data178)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4187,13 +4245,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPat
 return false;
 }
 }
-var valid43 = _errs385 === errors;
-if(valid43){
-let data177 = data175.learning_rate;
-const _errs387 = errors;
-if(errors === _errs387){
-if(typeof data177 == "number"){
-if(data177 <= 0 || isNaN(data177)){
+var valid45 = _errs389 === errors;
+if(valid45){
+let data179 = data177.learning_rate;
+const _errs391 = errors;
+if(errors === _errs391){
+if(typeof data179 == "number"){
+if(data179 <= 0 || isNaN(data179)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4203,7 +4261,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",s
 return false;
 }
 }
-var valid43 = _errs387 === errors;
+var valid45 = _errs391 === errors;
 }
 }
 }
@@ -4212,85 +4270,85 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/p
 return false;
 }
 }
-var valid34 = _errs382 === errors;
-if(valid34){
-let data178 = data126.projection;
-const _errs389 = errors;
-if(typeof data178 !== "string"){
+var valid36 = _errs386 === errors;
+if(valid36){
+let data180 = data128.projection;
+const _errs393 = errors;
+if(typeof data180 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data178 === "none") || (data178 === "pcgrad")) || (data178 === "subspace"))){
+if(!(((data180 === "none") || (data180 === "pcgrad")) || (data180 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid34 = _errs389 === errors;
-if(valid34){
-let data179 = data126.log_rollouts_every;
-const _errs391 = errors;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
+var valid36 = _errs393 === errors;
+if(valid36){
+let data181 = data128.log_rollouts_every;
+const _errs395 = errors;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs391){
-if(typeof data179 == "number"){
-if(data179 > 1000000 || isNaN(data179)){
+if(errors === _errs395){
+if(typeof data181 == "number"){
+if(data181 > 1000000 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data179 < 1 || isNaN(data179)){
+if(data181 < 1 || isNaN(data181)){
 validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs391 === errors;
-if(valid34){
-let data180 = data126.probe_every;
-const _errs393 = errors;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
+var valid36 = _errs395 === errors;
+if(valid36){
+let data182 = data128.probe_every;
+const _errs397 = errors;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs393){
-if(typeof data180 == "number"){
-if(data180 > 1000000 || isNaN(data180)){
+if(errors === _errs397){
+if(typeof data182 == "number"){
+if(data182 > 1000000 || isNaN(data182)){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data180 < 0 || isNaN(data180)){
+if(data182 < 0 || isNaN(data182)){
 validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs393 === errors;
-if(valid34){
-let data181 = data126.checkpoint_every;
-const _errs395 = errors;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+var valid36 = _errs397 === errors;
+if(valid36){
+let data183 = data128.checkpoint_every;
+const _errs399 = errors;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs395){
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
+if(errors === _errs399){
+if(typeof data183 == "number"){
+if(data183 > 1000000 || isNaN(data183)){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data181 < 1 || isNaN(data181)){
+if(data183 < 1 || isNaN(data183)){
 validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid34 = _errs395 === errors;
+var valid36 = _errs399 === errors;
 }
 }
 }
@@ -4326,75 +4384,75 @@ validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs277 === errors;
+var valid0 = _errs281 === errors;
 if(valid0){
-let data182 = data.eval;
-const _errs397 = errors;
-if(errors === _errs397){
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-if(data182.suites === undefined){
-data182.suites = ["domain","reasoning","instruction","integration"];
+let data184 = data.eval;
+const _errs401 = errors;
+if(errors === _errs401){
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+if(data184.suites === undefined){
+data184.suites = ["domain","reasoning","instruction","integration"];
 }
-if(data182.mmlu === undefined){
-data182.mmlu = [];
+if(data184.mmlu === undefined){
+data184.mmlu = [];
 }
-if(data182.tasks === undefined){
-data182.tasks = [];
+if(data184.tasks === undefined){
+data184.tasks = [];
 }
-if(data182.benchmarks === undefined){
-data182.benchmarks = "benchmarks";
+if(data184.benchmarks === undefined){
+data184.benchmarks = "benchmarks";
 }
-if(data182.few_shot === undefined){
-data182.few_shot = 0;
+if(data184.few_shot === undefined){
+data184.few_shot = 0;
 }
-if(data182.max_items === undefined){
-data182.max_items = 0;
+if(data184.max_items === undefined){
+data184.max_items = 0;
 }
-if(data182.bootstrap === undefined){
-data182.bootstrap = 1000;
+if(data184.bootstrap === undefined){
+data184.bootstrap = 1000;
 }
-if(data182.probe_size === undefined){
-data182.probe_size = 32;
+if(data184.probe_size === undefined){
+data184.probe_size = 32;
 }
-if(data182.probe_every === undefined){
-data182.probe_every = 50;
+if(data184.probe_every === undefined){
+data184.probe_every = 50;
 }
-const _errs399 = errors;
-for(const key29 in data182){
+const _errs403 = errors;
+for(const key29 in data184){
 if(!(func1.call(schema31.properties.eval.properties, key29))){
 validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs399 === errors){
-let data183 = data182.suites;
-const _errs400 = errors;
-if(errors === _errs400){
-if(Array.isArray(data183)){
-var valid45 = true;
-const len10 = data183.length;
-for(let i13=0; i13<len10; i13++){
-let data184 = data183[i13];
-const _errs402 = errors;
-if(!((((data184 === "domain") || (data184 === "reasoning")) || (data184 === "instruction")) || (data184 === "integration"))){
-validate20.errors = [{instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values"}];
+if(_errs403 === errors){
+let data185 = data184.suites;
+const _errs404 = errors;
+if(errors === _errs404){
+if(Array.isArray(data185)){
+var valid47 = true;
+const len11 = data185.length;
+for(let i15=0; i15<len11; i15++){
+let data186 = data185[i15];
+const _errs406 = errors;
+if(!((((data186 === "domain") || (data186 === "reasoning")) || (data186 === "instruction")) || (data186 === "integration"))){
+validate20.errors = [{instancePath:instancePath+"/eval/suites/" + i15,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid45 = _errs402 === errors;
-if(!valid45){
+var valid47 = _errs406 === errors;
+if(!valid47){
 break;
 }
 }
-if(valid45){
-let i14 = data183.length;
-let j3;
-if(i14 > 1){
+if(valid47){
+let i16 = data185.length;
+let j4;
+if(i16 > 1){
 outer3:
-for(;i14--;){
-for(j3 = i14; j3--;){
-if(func0(data183[i14], data183[j3])){
-validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)"}];
+for(;i16--;){
+for(j4 = i16; j4--;){
+if(func0(data185[i16], data185[j4])){
+validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i16, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i16+" are identical)"}];
 return false;
 break outer3;
 }
@@ -4408,31 +4466,31 @@ validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/pro
 return false;
 }
 }
-var valid44 = _errs400 === errors;
-if(valid44){
-let data185 = data182.mmlu;
-const _errs403 = errors;
-if(errors === _errs403){
-if(Array.isArray(data185)){
-var valid47 = true;
-const len11 = data185.length;
-for(let i15=0; i15<len11; i15++){
-let data186 = data185[i15];
-const _errs405 = errors;
-if(errors === _errs405){
-if(typeof data186 === "string"){
-if(func4(data186) < 1){
-validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
+var valid46 = _errs404 === errors;
+if(valid46){
+let data187 = data184.mmlu;
+const _errs407 = errors;
+if(errors === _errs407){
+if(Array.isArray(data187)){
+var valid49 = true;
+const len12 = data187.length;
+for(let i17=0; i17<len12; i17++){
+let data188 = data187[i17];
+const _errs409 = errors;
+if(errors === _errs409){
+if(typeof data188 === "string"){
+if(func3(data188) < 1){
+validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-var valid47 = _errs405 === errors;
-if(!valid47){
+var valid49 = _errs409 === errors;
+if(!valid49){
 break;
 }
 }
@@ -4442,35 +4500,35 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu",schemaPath:"#/prope
 return false;
 }
 }
-var valid44 = _errs403 === errors;
-if(valid44){
-let data187 = data182.tasks;
-const _errs407 = errors;
-if(errors === _errs407){
-if(Array.isArray(data187)){
-var valid48 = true;
-const len12 = data187.length;
-for(let i16=0; i16<len12; i16++){
-let data188 = data187[i16];
-const _errs409 = errors;
-if(!((((((data188 === "mmlu") || (data188 === "medqa")) || (data188 === "medmcqa")) || (data188 === "pubmedqa")) || (data188 === "multimedqa")) || (data188 === "ifeval"))){
-validate20.errors = [{instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values"}];
+var valid46 = _errs407 === errors;
+if(valid46){
+let data189 = data184.tasks;
+const _errs411 = errors;
+if(errors === _errs411){
+if(Array.isArray(data189)){
+var valid50 = true;
+const len13 = data189.length;
+for(let i18=0; i18<len13; i18++){
+let data190 = data189[i18];
+const _errs413 = errors;
+if(!((((((data190 === "mmlu") || (data190 === "medqa")) || (data190 === "medmcqa")) || (data190 === "pubmedqa")) || (data190 === "multimedqa")) || (data190 === "ifeval"))){
+validate20.errors = [{instancePath:instancePath+"/eval/tasks/" + i18,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid48 = _errs409 === errors;
-if(!valid48){
+var valid50 = _errs413 === errors;
+if(!valid50){
 break;
 }
 }
-if(valid48){
-let i17 = data187.length;
-let j4;
-if(i17 > 1){
+if(valid50){
+let i19 = data189.length;
+let j5;
+if(i19 > 1){
 outer4:
-for(;i17--;){
-for(j4 = i17; j4--;){
-if(func0(data187[i17], data187[j4])){
-validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)"}];
+for(;i19--;){
+for(j5 = i19; j5--;){
+if(func0(data189[i19], data189[j5])){
+validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)"}];
 return false;
 break outer4;
 }
@@ -4484,13 +4542,13 @@ validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/prop
 return false;
 }
 }
-var valid44 = _errs407 === errors;
-if(valid44){
-let data189 = data182.benchmarks;
-const _errs410 = errors;
-if(errors === _errs410){
-if(typeof data189 === "string"){
-if(func4(data189) < 1){
+var valid46 = _errs411 === errors;
+if(valid46){
+let data191 = data184.benchmarks;
+const _errs414 = errors;
+if(errors === _errs414){
+if(typeof data191 === "string"){
+if(func3(data191) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4500,117 +4558,117 @@ validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#
 return false;
 }
 }
-var valid44 = _errs410 === errors;
-if(valid44){
-let data190 = data182.few_shot;
-const _errs412 = errors;
-if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
+var valid46 = _errs414 === errors;
+if(valid46){
+let data192 = data184.few_shot;
+const _errs416 = errors;
+if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs412){
-if(typeof data190 == "number"){
-if(data190 > 10 || isNaN(data190)){
+if(errors === _errs416){
+if(typeof data192 == "number"){
+if(data192 > 10 || isNaN(data192)){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data190 < 0 || isNaN(data190)){
+if(data192 < 0 || isNaN(data192)){
 validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid44 = _errs412 === errors;
-if(valid44){
-let data191 = data182.max_items;
-const _errs414 = errors;
-if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
+var valid46 = _errs416 === errors;
+if(valid46){
+let data193 = data184.max_items;
+const _errs418 = errors;
+if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs414){
-if(typeof data191 == "number"){
-if(data191 > 10000000 || isNaN(data191)){
+if(errors === _errs418){
+if(typeof data193 == "number"){
+if(data193 > 10000000 || isNaN(data193)){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
-if(data191 < 0 || isNaN(data191)){
+if(data193 < 0 || isNaN(data193)){
 validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid44 = _errs414 === errors;
-if(valid44){
-let data192 = data182.bootstrap;
-const _errs416 = errors;
-if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+var valid46 = _errs418 === errors;
+if(valid46){
+let data194 = data184.bootstrap;
+const _errs420 = errors;
+if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs416){
-if(typeof data192 == "number"){
-if(data192 > 100000 || isNaN(data192)){
+if(errors === _errs420){
+if(typeof data194 == "number"){
+if(data194 > 100000 || isNaN(data194)){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data192 < 0 || isNaN(data192)){
+if(data194 < 0 || isNaN(data194)){
 validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid44 = _errs416 === errors;
-if(valid44){
-let data193 = data182.probe_size;
-const _errs418 = errors;
-if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
+var valid46 = _errs420 === errors;
+if(valid46){
+let data195 = data184.probe_size;
+const _errs422 = errors;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs418){
-if(typeof data193 == "number"){
-if(data193 > 100000 || isNaN(data193)){
+if(errors === _errs422){
+if(typeof data195 == "number"){
+if(data195 > 100000 || isNaN(data195)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data193 < 1 || isNaN(data193)){
+if(data195 < 1 || isNaN(data195)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid44 = _errs418 === errors;
-if(valid44){
-let data194 = data182.probe_every;
-const _errs420 = errors;
-if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
+var valid46 = _errs422 === errors;
+if(valid46){
+let data196 = data184.probe_every;
+const _errs424 = errors;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs420){
-if(typeof data194 == "number"){
-if(data194 > 1000000 || isNaN(data194)){
+if(errors === _errs424){
+if(typeof data196 == "number"){
+if(data196 > 1000000 || isNaN(data196)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data194 < 0 || isNaN(data194)){
+if(data196 < 0 || isNaN(data196)){
 validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid44 = _errs420 === errors;
+var valid46 = _errs424 === errors;
 }
 }
 }
@@ -4626,32 +4684,32 @@ validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs397 === errors;
+var valid0 = _errs401 === errors;
 if(valid0){
-let data195 = data.output;
-const _errs422 = errors;
-if(errors === _errs422){
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-if(data195.runs_dir === undefined){
-data195.runs_dir = "runs";
+let data197 = data.output;
+const _errs426 = errors;
+if(errors === _errs426){
+if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
+if(data197.runs_dir === undefined){
+data197.runs_dir = "runs";
 }
-if(data195.keep_checkpoints === undefined){
-data195.keep_checkpoints = 2;
+if(data197.keep_checkpoints === undefined){
+data197.keep_checkpoints = 2;
 }
-const _errs424 = errors;
-for(const key30 in data195){
+const _errs428 = errors;
+for(const key30 in data197){
 if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
 validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs424 === errors){
-let data196 = data195.runs_dir;
-const _errs425 = errors;
-if(errors === _errs425){
-if(typeof data196 === "string"){
-if(func4(data196) < 1){
+if(_errs428 === errors){
+let data198 = data197.runs_dir;
+const _errs429 = errors;
+if(errors === _errs429){
+if(typeof data198 === "string"){
+if(func3(data198) < 1){
 validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4661,29 +4719,29 @@ validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#
 return false;
 }
 }
-var valid50 = _errs425 === errors;
-if(valid50){
-let data197 = data195.keep_checkpoints;
-const _errs427 = errors;
-if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
+var valid52 = _errs429 === errors;
+if(valid52){
+let data199 = data197.keep_checkpoints;
+const _errs431 = errors;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs427){
-if(typeof data197 == "number"){
-if(data197 > 1000 || isNaN(data197)){
+if(errors === _errs431){
+if(typeof data199 == "number"){
+if(data199 > 1000 || isNaN(data199)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data197 < 1 || isNaN(data197)){
+if(data199 < 1 || isNaN(data199)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid50 = _errs427 === errors;
+var valid52 = _errs431 === errors;
 }
 }
 }
@@ -4692,203 +4750,203 @@ validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properti
 return false;
 }
 }
-var valid0 = _errs422 === errors;
+var valid0 = _errs426 === errors;
 if(valid0){
 if(data.variants !== undefined){
-let data198 = data.variants;
-const _errs429 = errors;
-if(!data198 || typeof data198 != "object"){
+let data200 = data.variants;
+const _errs433 = errors;
+if(!data200 || typeof data200 != "object"){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object"}];
 return false;
 }
-if(errors === _errs429){
-if(Array.isArray(data198)){
-if(data198.length < 1){
+if(errors === _errs433){
+if(Array.isArray(data200)){
+if(data200.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid51 = true;
-const len13 = data198.length;
-for(let i18=0; i18<len13; i18++){
-let data199 = data198[i18];
-const _errs431 = errors;
-if(errors === _errs431){
-if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
-if(data199.set === undefined){
-data199.set = {};
+var valid53 = true;
+const len14 = data200.length;
+for(let i20=0; i20<len14; i20++){
+let data201 = data200[i20];
+const _errs435 = errors;
+if(errors === _errs435){
+if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
+if(data201.set === undefined){
+data201.set = {};
 }
 let missing8;
-if((data199.name === undefined) && (missing8 = "name")){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
+if((data201.name === undefined) && (missing8 = "name")){
+validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
 return false;
 }
 else {
-const _errs433 = errors;
-for(const key31 in data199){
+const _errs437 = errors;
+for(const key31 in data201){
 if(!((key31 === "name") || (key31 === "set"))){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs433 === errors){
-if(data199.name !== undefined){
-let data200 = data199.name;
-const _errs434 = errors;
-if(errors === _errs434){
-if(typeof data200 === "string"){
-if(!pattern10.test(data200)){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
+if(_errs437 === errors){
+if(data201.name !== undefined){
+let data202 = data201.name;
+const _errs438 = errors;
+if(errors === _errs438){
+if(typeof data202 === "string"){
+if(!pattern10.test(data202)){
+validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-var valid52 = _errs434 === errors;
+var valid54 = _errs438 === errors;
 }
 else {
-var valid52 = true;
+var valid54 = true;
 }
-if(valid52){
-let data201 = data199.set;
-const _errs436 = errors;
-if(errors === _errs436){
-if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-for(const key32 in data201){
+if(valid54){
+let data203 = data201.set;
+const _errs440 = errors;
+if(errors === _errs440){
+if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
+for(const key32 in data203){
 if(!(pattern11.test(key32))){
-validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid52 = _errs436 === errors;
+var valid54 = _errs440 === errors;
 }
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid51 = _errs431 === errors;
-if(!valid51){
+var valid53 = _errs435 === errors;
+if(!valid53){
 break;
 }
 }
 }
 }
-if(errors === _errs429){
-if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
-if(Object.keys(data198).length < 1){
+if(errors === _errs433){
+if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
+if(Object.keys(data200).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs439 = errors;
-for(const key33 in data198){
+const _errs443 = errors;
+for(const key33 in data200){
 if(!((key33 === "list") || (key33 === "grid"))){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs439 === errors){
-if(data198.list !== undefined){
-let data202 = data198.list;
-const _errs440 = errors;
-if(errors === _errs440){
-if(Array.isArray(data202)){
-if(data202.length < 1){
+if(_errs443 === errors){
+if(data200.list !== undefined){
+let data204 = data200.list;
+const _errs444 = errors;
+if(errors === _errs444){
+if(Array.isArray(data204)){
+if(data204.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
-var valid54 = true;
-const len14 = data202.length;
-for(let i19=0; i19<len14; i19++){
-let data203 = data202[i19];
-const _errs442 = errors;
-if(errors === _errs442){
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-if(data203.set === undefined){
-data203.set = {};
+var valid56 = true;
+const len15 = data204.length;
+for(let i21=0; i21<len15; i21++){
+let data205 = data204[i21];
+const _errs446 = errors;
+if(errors === _errs446){
+if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+if(data205.set === undefined){
+data205.set = {};
 }
 let missing9;
-if((data203.name === undefined) && (missing9 = "name")){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
+if((data205.name === undefined) && (missing9 = "name")){
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
 return false;
 }
 else {
-const _errs444 = errors;
-for(const key34 in data203){
+const _errs448 = errors;
+for(const key34 in data205){
 if(!((key34 === "name") || (key34 === "set"))){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs444 === errors){
-if(data203.name !== undefined){
-let data204 = data203.name;
-const _errs445 = errors;
-if(errors === _errs445){
-if(typeof data204 === "string"){
-if(!pattern10.test(data204)){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
+if(_errs448 === errors){
+if(data205.name !== undefined){
+let data206 = data205.name;
+const _errs449 = errors;
+if(errors === _errs449){
+if(typeof data206 === "string"){
+if(!pattern10.test(data206)){
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-var valid55 = _errs445 === errors;
+var valid57 = _errs449 === errors;
 }
 else {
-var valid55 = true;
+var valid57 = true;
 }
-if(valid55){
-let data205 = data203.set;
-const _errs447 = errors;
-if(errors === _errs447){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-for(const key35 in data205){
+if(valid57){
+let data207 = data205.set;
+const _errs451 = errors;
+if(errors === _errs451){
+if(data207 && typeof data207 == "object" && !Array.isArray(data207)){
+for(const key35 in data207){
 if(!(pattern11.test(key35))){
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid55 = _errs447 === errors;
+var valid57 = _errs451 === errors;
 }
 }
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
+validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object"}];
 return false;
 }
 }
-var valid54 = _errs442 === errors;
-if(!valid54){
+var valid56 = _errs446 === errors;
+if(!valid56){
 break;
 }
 }
@@ -4899,39 +4957,39 @@ validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/p
 return false;
 }
 }
-var valid53 = _errs440 === errors;
+var valid55 = _errs444 === errors;
 }
 else {
-var valid53 = true;
+var valid55 = true;
 }
-if(valid53){
-if(data198.grid !== undefined){
-let data206 = data198.grid;
-const _errs450 = errors;
-if(errors === _errs450){
-if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
-if(Object.keys(data206).length < 1){
+if(valid55){
+if(data200.grid !== undefined){
+let data208 = data200.grid;
+const _errs454 = errors;
+if(errors === _errs454){
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
+if(Object.keys(data208).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs452 = errors;
-for(const key36 in data206){
+const _errs456 = errors;
+for(const key36 in data208){
 if(!(pattern11.test(key36))){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs452 === errors){
-var valid56 = true;
-for(const key37 in data206){
+if(_errs456 === errors){
+var valid58 = true;
+for(const key37 in data208){
 if(pattern11.test(key37)){
-let data207 = data206[key37];
-const _errs453 = errors;
-if(errors === _errs453){
-if(Array.isArray(data207)){
-if(data207.length < 1){
+let data209 = data208[key37];
+const _errs457 = errors;
+if(errors === _errs457){
+if(Array.isArray(data209)){
+if(data209.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
@@ -4941,8 +4999,8 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key37.replac
 return false;
 }
 }
-var valid56 = _errs453 === errors;
-if(!valid56){
+var valid58 = _errs457 === errors;
+if(!valid58){
 break;
 }
 }
@@ -4955,10 +5013,10 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/p
 return false;
 }
 }
-var valid53 = _errs450 === errors;
+var valid55 = _errs454 === errors;
 }
 else {
-var valid53 = true;
+var valid55 = true;
 }
 }
 }
@@ -4966,42 +5024,42 @@ var valid53 = true;
 }
 }
 }
-var valid0 = _errs429 === errors;
+var valid0 = _errs433 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data208 = data.sweep;
-const _errs455 = errors;
-if(errors === _errs455){
-if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
-if(data208.parallel === undefined){
-data208.parallel = 1;
+let data210 = data.sweep;
+const _errs459 = errors;
+if(errors === _errs459){
+if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+if(data210.parallel === undefined){
+data210.parallel = 1;
 }
-const _errs457 = errors;
-for(const key38 in data208){
+const _errs461 = errors;
+for(const key38 in data210){
 if(!(key38 === "parallel")){
 validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs457 === errors){
-let data209 = data208.parallel;
-const _errs458 = errors;
-if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
+if(_errs461 === errors){
+let data211 = data210.parallel;
+const _errs462 = errors;
+if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs458){
-if(typeof data209 == "number"){
-if(data209 > 64 || isNaN(data209)){
+if(errors === _errs462){
+if(typeof data211 == "number"){
+if(data211 > 64 || isNaN(data211)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data209 < 1 || isNaN(data209)){
+if(data211 < 1 || isNaN(data211)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -5015,56 +5073,56 @@ validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs455 === errors;
+var valid0 = _errs459 === errors;
 if(valid0){
-let data210 = data.executor;
-const _errs460 = errors;
-if(typeof data210 !== "string"){
+let data212 = data.executor;
+const _errs464 = errors;
+if(typeof data212 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data210 === "local") || (data210 === "slurm"))){
+if(!((data212 === "local") || (data212 === "slurm"))){
 validate20.errors = [{instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid0 = _errs460 === errors;
+var valid0 = _errs464 === errors;
 if(valid0){
-let data211 = data.slurm;
-const _errs462 = errors;
-if(errors === _errs462){
-if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
-if(data211.gpus === undefined){
-data211.gpus = 0;
+let data213 = data.slurm;
+const _errs466 = errors;
+if(errors === _errs466){
+if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
+if(data213.gpus === undefined){
+data213.gpus = 0;
 }
-if(data211.sbatch === undefined){
-data211.sbatch = [];
+if(data213.sbatch === undefined){
+data213.sbatch = [];
 }
-if(data211.setup === undefined){
-data211.setup = [];
+if(data213.setup === undefined){
+data213.setup = [];
 }
-if(data211.poll_seconds === undefined){
-data211.poll_seconds = 15;
+if(data213.poll_seconds === undefined){
+data213.poll_seconds = 15;
 }
-const _errs464 = errors;
-for(const key39 in data211){
+const _errs468 = errors;
+for(const key39 in data213){
 if(!(func1.call(schema31.properties.slurm.properties, key39))){
 validate20.errors = [{instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs464 === errors){
-if(data211.partition !== undefined){
-let data212 = data211.partition;
-const _errs465 = errors;
-if(errors === _errs465){
-if(typeof data212 === "string"){
-if(func4(data212) < 1){
+if(_errs468 === errors){
+if(data213.partition !== undefined){
+let data214 = data213.partition;
+const _errs469 = errors;
+if(errors === _errs469){
+if(typeof data214 === "string"){
+if(func3(data214) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern16.test(data212)){
+if(!pattern16.test(data214)){
 validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\""}];
 return false;
 }
@@ -5075,23 +5133,23 @@ validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#
 return false;
 }
 }
-var valid58 = _errs465 === errors;
+var valid60 = _errs469 === errors;
 }
 else {
-var valid58 = true;
+var valid60 = true;
 }
-if(valid58){
-if(data211.account !== undefined){
-let data213 = data211.account;
-const _errs467 = errors;
-if(errors === _errs467){
-if(typeof data213 === "string"){
-if(func4(data213) < 1){
+if(valid60){
+if(data213.account !== undefined){
+let data215 = data213.account;
+const _errs471 = errors;
+if(errors === _errs471){
+if(typeof data215 === "string"){
+if(func3(data215) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern17.test(data213)){
+if(!pattern17.test(data215)){
 validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""}];
 return false;
 }
@@ -5102,23 +5160,23 @@ validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/p
 return false;
 }
 }
-var valid58 = _errs467 === errors;
+var valid60 = _errs471 === errors;
 }
 else {
-var valid58 = true;
+var valid60 = true;
 }
-if(valid58){
-if(data211.qos !== undefined){
-let data214 = data211.qos;
-const _errs469 = errors;
-if(errors === _errs469){
-if(typeof data214 === "string"){
-if(func4(data214) < 1){
+if(valid60){
+if(data213.qos !== undefined){
+let data216 = data213.qos;
+const _errs473 = errors;
+if(errors === _errs473){
+if(typeof data216 === "string"){
+if(func3(data216) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern17.test(data214)){
+if(!pattern17.test(data216)){
 validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""}];
 return false;
 }
@@ -5129,18 +5187,18 @@ validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/prope
 return false;
 }
 }
-var valid58 = _errs469 === errors;
+var valid60 = _errs473 === errors;
 }
 else {
-var valid58 = true;
+var valid60 = true;
 }
-if(valid58){
-if(data211.time !== undefined){
-let data215 = data211.time;
-const _errs471 = errors;
-if(errors === _errs471){
-if(typeof data215 === "string"){
-if(!pattern19.test(data215)){
+if(valid60){
+if(data213.time !== undefined){
+let data217 = data213.time;
+const _errs475 = errors;
+if(errors === _errs475){
+if(typeof data217 === "string"){
+if(!pattern19.test(data217)){
 validate20.errors = [{instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\""}];
 return false;
 }
@@ -5150,67 +5208,67 @@ validate20.errors = [{instancePath:instancePath+"/slurm/time",schemaPath:"#/prop
 return false;
 }
 }
-var valid58 = _errs471 === errors;
+var valid60 = _errs475 === errors;
 }
 else {
-var valid58 = true;
+var valid60 = true;
 }
-if(valid58){
-let data216 = data211.gpus;
-const _errs473 = errors;
-if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
+if(valid60){
+let data218 = data213.gpus;
+const _errs477 = errors;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
 validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs473){
-if(typeof data216 == "number"){
-if(data216 > 64 || isNaN(data216)){
+if(errors === _errs477){
+if(typeof data218 == "number"){
+if(data218 > 64 || isNaN(data218)){
 validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data216 < 0 || isNaN(data216)){
+if(data218 < 0 || isNaN(data218)){
 validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid58 = _errs473 === errors;
-if(valid58){
-if(data211.cpus !== undefined){
-let data217 = data211.cpus;
-const _errs475 = errors;
-if(!((typeof data217 == "number") && (!(data217 % 1) && !isNaN(data217)))){
+var valid60 = _errs477 === errors;
+if(valid60){
+if(data213.cpus !== undefined){
+let data219 = data213.cpus;
+const _errs479 = errors;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
 validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs475){
-if(typeof data217 == "number"){
-if(data217 > 1024 || isNaN(data217)){
+if(errors === _errs479){
+if(typeof data219 == "number"){
+if(data219 > 1024 || isNaN(data219)){
 validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data217 < 1 || isNaN(data217)){
+if(data219 < 1 || isNaN(data219)){
 validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid58 = _errs475 === errors;
+var valid60 = _errs479 === errors;
 }
 else {
-var valid58 = true;
+var valid60 = true;
 }
-if(valid58){
-if(data211.memory !== undefined){
-let data218 = data211.memory;
-const _errs477 = errors;
-if(errors === _errs477){
-if(typeof data218 === "string"){
-if(!pattern20.test(data218)){
+if(valid60){
+if(data213.memory !== undefined){
+let data220 = data213.memory;
+const _errs481 = errors;
+if(errors === _errs481){
+if(typeof data220 === "string"){
+if(!pattern20.test(data220)){
 validate20.errors = [{instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\""}];
 return false;
 }
@@ -5220,35 +5278,35 @@ validate20.errors = [{instancePath:instancePath+"/slurm/memory",schemaPath:"#/pr
 return false;
 }
 }
-var valid58 = _errs477 === errors;
+var valid60 = _errs481 === errors;
 }
 else {
-var valid58 = true;
+var valid60 = true;
 }
-if(valid58){
-let data219 = data211.sbatch;
-const _errs479 = errors;
-if(errors === _errs479){
-if(Array.isArray(data219)){
-var valid59 = true;
-const len15 = data219.length;
-for(let i20=0; i20<len15; i20++){
-let data220 = data219[i20];
-const _errs481 = errors;
-if(errors === _errs481){
-if(typeof data220 === "string"){
-if(!pattern21.test(data220)){
-validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\""}];
+if(valid60){
+let data221 = data213.sbatch;
+const _errs483 = errors;
+if(errors === _errs483){
+if(Array.isArray(data221)){
+var valid61 = true;
+const len16 = data221.length;
+for(let i22=0; i22<len16; i22++){
+let data222 = data221[i22];
+const _errs485 = errors;
+if(errors === _errs485){
+if(typeof data222 === "string"){
+if(!pattern21.test(data222)){
+validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\""}];
 return false;
 }
 }
 else {
-validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
 }
-var valid59 = _errs481 === errors;
-if(!valid59){
+var valid61 = _errs485 === errors;
+if(!valid61){
 break;
 }
 }
@@ -5258,22 +5316,22 @@ validate20.errors = [{instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/pr
 return false;
 }
 }
-var valid58 = _errs479 === errors;
-if(valid58){
-let data221 = data211.setup;
-const _errs483 = errors;
-if(errors === _errs483){
-if(Array.isArray(data221)){
-var valid60 = true;
-const len16 = data221.length;
-for(let i21=0; i21<len16; i21++){
-const _errs485 = errors;
-if(typeof data221[i21] !== "string"){
-validate20.errors = [{instancePath:instancePath+"/slurm/setup/" + i21,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+var valid60 = _errs483 === errors;
+if(valid60){
+let data223 = data213.setup;
+const _errs487 = errors;
+if(errors === _errs487){
+if(Array.isArray(data223)){
+var valid62 = true;
+const len17 = data223.length;
+for(let i23=0; i23<len17; i23++){
+const _errs489 = errors;
+if(typeof data223[i23] !== "string"){
+validate20.errors = [{instancePath:instancePath+"/slurm/setup/" + i23,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid60 = _errs485 === errors;
-if(!valid60){
+var valid62 = _errs489 === errors;
+if(!valid62){
 break;
 }
 }
@@ -5283,14 +5341,14 @@ validate20.errors = [{instancePath:instancePath+"/slurm/setup",schemaPath:"#/pro
 return false;
 }
 }
-var valid58 = _errs483 === errors;
-if(valid58){
-if(data211.python !== undefined){
-let data223 = data211.python;
-const _errs487 = errors;
-if(errors === _errs487){
-if(typeof data223 === "string"){
-if(func4(data223) < 1){
+var valid60 = _errs487 === errors;
+if(valid60){
+if(data213.python !== undefined){
+let data225 = data213.python;
+const _errs491 = errors;
+if(errors === _errs491){
+if(typeof data225 === "string"){
+if(func3(data225) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -5300,22 +5358,22 @@ validate20.errors = [{instancePath:instancePath+"/slurm/python",schemaPath:"#/pr
 return false;
 }
 }
-var valid58 = _errs487 === errors;
+var valid60 = _errs491 === errors;
 }
 else {
-var valid58 = true;
+var valid60 = true;
 }
-if(valid58){
-let data224 = data211.poll_seconds;
-const _errs489 = errors;
-if(errors === _errs489){
-if(typeof data224 == "number"){
-if(data224 > 600 || isNaN(data224)){
+if(valid60){
+let data226 = data213.poll_seconds;
+const _errs493 = errors;
+if(errors === _errs493){
+if(typeof data226 == "number"){
+if(data226 > 600 || isNaN(data226)){
 validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"}];
 return false;
 }
 else {
-if(data224 < 0.2 || isNaN(data224)){
+if(data226 < 0.2 || isNaN(data226)){
 validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2"}];
 return false;
 }
@@ -5326,7 +5384,7 @@ validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath
 return false;
 }
 }
-var valid58 = _errs489 === errors;
+var valid60 = _errs493 === errors;
 }
 }
 }
@@ -5344,7 +5402,7 @@ validate20.errors = [{instancePath:instancePath+"/slurm",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs462 === errors;
+var valid0 = _errs466 === errors;
 }
 }
 }

@@ -3,10 +3,10 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny`: a small Llama-style decoder trained from scratch by the `pretrain` stage on the synthesized corpus (runs on a laptop CPU in minutes). Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the bio-tiny preset.","markdownDescription":"Dimensions of the bio-tiny preset.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train bio-tiny from scratch on the synthesized corpus.","markdownDescription":"Train bio-tiny from scratch on the synthesized corpus.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
-const func4 = require("ajv/dist/runtime/ucs2length").default;
+const func3 = require("ajv/dist/runtime/ucs2length").default;
 const pattern4 = new RegExp("^[a-z0-9][a-z0-9._-]{0,63}$", "u");
 const pattern5 = new RegExp("^[0-9a-f]{64}$", "u");
 const pattern6 = new RegExp("^[A-Za-z][A-Za-z0-9_]*$", "u");
@@ -204,7 +204,7 @@ if(data.ontology !== undefined){
 let data6 = data.ontology;
 if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
 for(const key1 in data6){
-if(!((key1 === "builtin") || (key1 === "sources"))){
+if(!(((key1 === "builtin") || (key1 === "sources")) || (key1 === "subsets"))){
 const err13 = {instancePath:instancePath+"/ontology",schemaPath:"#/properties/ontology/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.ontology,data:data6};
 if(vErrors === null){
 vErrors = [err13];
@@ -445,9 +445,15 @@ vErrors.push(err28);
 errors++;
 }
 }
-}
-else {
-const err29 = {instancePath:instancePath+"/ontology",schemaPath:"#/properties/ontology/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.ontology.type,parentSchema:schema31.properties.ontology,data:data6};
+if(data6.subsets !== undefined){
+let data14 = data6.subsets;
+if(Array.isArray(data14)){
+const len2 = data14.length;
+for(let i3=0; i3<len2; i3++){
+let data15 = data14[i3];
+if(typeof data15 === "string"){
+if(func3(data15) < 1){
+const err29 = {instancePath:instancePath+"/ontology/subsets/" + i3,schemaPath:"#/properties/ontology/properties/subsets/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.ontology.properties.subsets.items,data:data15};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -457,12 +463,8 @@ vErrors.push(err29);
 errors++;
 }
 }
-if(data.synthesis !== undefined){
-let data14 = data.synthesis;
-if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
-for(const key3 in data14){
-if(!((((((((key3 === "examples") || (key3 === "hops")) || (key3 === "workflow_constraints")) || (key3 === "validation")) || (key3 === "split")) || (key3 === "focus_terms")) || (key3 === "templates_per_example")) || (key3 === "near_duplicate_threshold"))){
-const err30 = {instancePath:instancePath+"/synthesis",schemaPath:"#/properties/synthesis/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis,data:data14};
+else {
+const err30 = {instancePath:instancePath+"/ontology/subsets/" + i3,schemaPath:"#/properties/ontology/properties/subsets/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.ontology.properties.subsets.items.type,parentSchema:schema31.properties.ontology.properties.subsets.items,data:data15};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -472,12 +474,18 @@ vErrors.push(err30);
 errors++;
 }
 }
-if(data14.examples !== undefined){
-let data15 = data14.examples;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-for(const key4 in data15){
-if(!((((key4 === "domain") || (key4 === "reasoning")) || (key4 === "instruction")) || (key4 === "integration"))){
-const err31 = {instancePath:instancePath+"/synthesis/examples",schemaPath:"#/properties/synthesis/properties/examples/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis.properties.examples,data:data15};
+let i4 = data14.length;
+let j1;
+if(i4 > 1){
+const indices0 = {};
+for(;i4--;){
+let item0 = data14[i4];
+if(typeof item0 !== "string"){
+continue;
+}
+if(typeof indices0[item0] == "number"){
+j1 = indices0[item0];
+const err31 = {instancePath:instancePath+"/ontology/subsets",schemaPath:"#/properties/ontology/properties/subsets/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)",schema:true,parentSchema:schema31.properties.ontology.properties.subsets,data:data14};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -485,12 +493,14 @@ else {
 vErrors.push(err31);
 }
 errors++;
+break;
+}
+indices0[item0] = i4;
 }
 }
-if(data15.domain !== undefined){
-let data16 = data15.domain;
-if(!((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16)))){
-const err32 = {instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.domain.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.domain,data:data16};
+}
+else {
+const err32 = {instancePath:instancePath+"/ontology/subsets",schemaPath:"#/properties/ontology/properties/subsets/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.ontology.properties.subsets.type,parentSchema:schema31.properties.ontology.properties.subsets,data:data14};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -499,9 +509,10 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(typeof data16 == "number"){
-if(data16 > 1000000 || isNaN(data16)){
-const err33 = {instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.domain,data:data16};
+}
+}
+else {
+const err33 = {instancePath:instancePath+"/ontology",schemaPath:"#/properties/ontology/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.ontology.type,parentSchema:schema31.properties.ontology,data:data6};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -510,8 +521,13 @@ vErrors.push(err33);
 }
 errors++;
 }
-if(data16 < 0 || isNaN(data16)){
-const err34 = {instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.domain,data:data16};
+}
+if(data.synthesis !== undefined){
+let data16 = data.synthesis;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+for(const key3 in data16){
+if(!((((((((key3 === "examples") || (key3 === "hops")) || (key3 === "workflow_constraints")) || (key3 === "validation")) || (key3 === "split")) || (key3 === "focus_terms")) || (key3 === "templates_per_example")) || (key3 === "near_duplicate_threshold"))){
+const err34 = {instancePath:instancePath+"/synthesis",schemaPath:"#/properties/synthesis/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis,data:data16};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -521,11 +537,12 @@ vErrors.push(err34);
 errors++;
 }
 }
-}
-if(data15.reasoning !== undefined){
-let data17 = data15.reasoning;
-if(!((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17)))){
-const err35 = {instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.reasoning.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.reasoning,data:data17};
+if(data16.examples !== undefined){
+let data17 = data16.examples;
+if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
+for(const key4 in data17){
+if(!((((key4 === "domain") || (key4 === "reasoning")) || (key4 === "instruction")) || (key4 === "integration"))){
+const err35 = {instancePath:instancePath+"/synthesis/examples",schemaPath:"#/properties/synthesis/properties/examples/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis.properties.examples,data:data17};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -534,9 +551,11 @@ vErrors.push(err35);
 }
 errors++;
 }
-if(typeof data17 == "number"){
-if(data17 > 1000000 || isNaN(data17)){
-const err36 = {instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.reasoning,data:data17};
+}
+if(data17.domain !== undefined){
+let data18 = data17.domain;
+if(!((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18)))){
+const err36 = {instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.domain.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.domain,data:data18};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -545,8 +564,9 @@ vErrors.push(err36);
 }
 errors++;
 }
-if(data17 < 0 || isNaN(data17)){
-const err37 = {instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.reasoning,data:data17};
+if(typeof data18 == "number"){
+if(data18 > 1000000 || isNaN(data18)){
+const err37 = {instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.domain,data:data18};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -555,12 +575,8 @@ vErrors.push(err37);
 }
 errors++;
 }
-}
-}
-if(data15.instruction !== undefined){
-let data18 = data15.instruction;
-if(!((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18)))){
-const err38 = {instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.instruction.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.instruction,data:data18};
+if(data18 < 0 || isNaN(data18)){
+const err38 = {instancePath:instancePath+"/synthesis/examples/domain",schemaPath:"#/properties/synthesis/properties/examples/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.domain,data:data18};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -569,9 +585,12 @@ vErrors.push(err38);
 }
 errors++;
 }
-if(typeof data18 == "number"){
-if(data18 > 1000000 || isNaN(data18)){
-const err39 = {instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.instruction,data:data18};
+}
+}
+if(data17.reasoning !== undefined){
+let data19 = data17.reasoning;
+if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
+const err39 = {instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.reasoning.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.reasoning,data:data19};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -580,8 +599,9 @@ vErrors.push(err39);
 }
 errors++;
 }
-if(data18 < 0 || isNaN(data18)){
-const err40 = {instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.instruction,data:data18};
+if(typeof data19 == "number"){
+if(data19 > 1000000 || isNaN(data19)){
+const err40 = {instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.reasoning,data:data19};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -590,12 +610,8 @@ vErrors.push(err40);
 }
 errors++;
 }
-}
-}
-if(data15.integration !== undefined){
-let data19 = data15.integration;
-if(!((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19)))){
-const err41 = {instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.integration.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.integration,data:data19};
+if(data19 < 0 || isNaN(data19)){
+const err41 = {instancePath:instancePath+"/synthesis/examples/reasoning",schemaPath:"#/properties/synthesis/properties/examples/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.reasoning,data:data19};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -604,9 +620,12 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(typeof data19 == "number"){
-if(data19 > 1000000 || isNaN(data19)){
-const err42 = {instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.integration,data:data19};
+}
+}
+if(data17.instruction !== undefined){
+let data20 = data17.instruction;
+if(!((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20)))){
+const err42 = {instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.instruction.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.instruction,data:data20};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -615,8 +634,9 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(data19 < 0 || isNaN(data19)){
-const err43 = {instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.integration,data:data19};
+if(typeof data20 == "number"){
+if(data20 > 1000000 || isNaN(data20)){
+const err43 = {instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.instruction,data:data20};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -625,11 +645,8 @@ vErrors.push(err43);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err44 = {instancePath:instancePath+"/synthesis/examples",schemaPath:"#/properties/synthesis/properties/examples/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.properties.examples.type,parentSchema:schema31.properties.synthesis.properties.examples,data:data15};
+if(data20 < 0 || isNaN(data20)){
+const err44 = {instancePath:instancePath+"/synthesis/examples/instruction",schemaPath:"#/properties/synthesis/properties/examples/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.instruction,data:data20};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -639,12 +656,11 @@ vErrors.push(err44);
 errors++;
 }
 }
-if(data14.hops !== undefined){
-let data20 = data14.hops;
-if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
-for(const key5 in data20){
-if(!((key5 === "min") || (key5 === "max"))){
-const err45 = {instancePath:instancePath+"/synthesis/hops",schemaPath:"#/properties/synthesis/properties/hops/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis.properties.hops,data:data20};
+}
+if(data17.integration !== undefined){
+let data21 = data17.integration;
+if(!((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21)))){
+const err45 = {instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.examples.properties.integration.type,parentSchema:schema31.properties.synthesis.properties.examples.properties.integration,data:data21};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -653,11 +669,9 @@ vErrors.push(err45);
 }
 errors++;
 }
-}
-if(data20.min !== undefined){
-let data21 = data20.min;
-if(!((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21)))){
-const err46 = {instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.hops.properties.min.type,parentSchema:schema31.properties.synthesis.properties.hops.properties.min,data:data21};
+if(typeof data21 == "number"){
+if(data21 > 1000000 || isNaN(data21)){
+const err46 = {instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.synthesis.properties.examples.properties.integration,data:data21};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -666,9 +680,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(typeof data21 == "number"){
-if(data21 > 6 || isNaN(data21)){
-const err47 = {instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6},message:"must be <= 6",schema:6,parentSchema:schema31.properties.synthesis.properties.hops.properties.min,data:data21};
+if(data21 < 0 || isNaN(data21)){
+const err47 = {instancePath:instancePath+"/synthesis/examples/integration",schemaPath:"#/properties/synthesis/properties/examples/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.examples.properties.integration,data:data21};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -677,8 +690,11 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data21 < 1 || isNaN(data21)){
-const err48 = {instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.hops.properties.min,data:data21};
+}
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/synthesis/examples",schemaPath:"#/properties/synthesis/properties/examples/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.properties.examples.type,parentSchema:schema31.properties.synthesis.properties.examples,data:data17};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -688,11 +704,12 @@ vErrors.push(err48);
 errors++;
 }
 }
-}
-if(data20.max !== undefined){
-let data22 = data20.max;
-if(!((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22)))){
-const err49 = {instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.hops.properties.max.type,parentSchema:schema31.properties.synthesis.properties.hops.properties.max,data:data22};
+if(data16.hops !== undefined){
+let data22 = data16.hops;
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+for(const key5 in data22){
+if(!((key5 === "min") || (key5 === "max"))){
+const err49 = {instancePath:instancePath+"/synthesis/hops",schemaPath:"#/properties/synthesis/properties/hops/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis.properties.hops,data:data22};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -701,9 +718,11 @@ vErrors.push(err49);
 }
 errors++;
 }
-if(typeof data22 == "number"){
-if(data22 > 6 || isNaN(data22)){
-const err50 = {instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6},message:"must be <= 6",schema:6,parentSchema:schema31.properties.synthesis.properties.hops.properties.max,data:data22};
+}
+if(data22.min !== undefined){
+let data23 = data22.min;
+if(!((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23)))){
+const err50 = {instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.hops.properties.min.type,parentSchema:schema31.properties.synthesis.properties.hops.properties.min,data:data23};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -712,8 +731,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(data22 < 1 || isNaN(data22)){
-const err51 = {instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.hops.properties.max,data:data22};
+if(typeof data23 == "number"){
+if(data23 > 6 || isNaN(data23)){
+const err51 = {instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6},message:"must be <= 6",schema:6,parentSchema:schema31.properties.synthesis.properties.hops.properties.min,data:data23};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -722,11 +742,8 @@ vErrors.push(err51);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err52 = {instancePath:instancePath+"/synthesis/hops",schemaPath:"#/properties/synthesis/properties/hops/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.properties.hops.type,parentSchema:schema31.properties.synthesis.properties.hops,data:data20};
+if(data23 < 1 || isNaN(data23)){
+const err52 = {instancePath:instancePath+"/synthesis/hops/min",schemaPath:"#/properties/synthesis/properties/hops/properties/min/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.hops.properties.min,data:data23};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -736,14 +753,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data14.workflow_constraints !== undefined){
-let data23 = data14.workflow_constraints;
-if(Array.isArray(data23)){
-const len2 = data23.length;
-for(let i3=0; i3<len2; i3++){
-let data24 = data23[i3];
-if(!(((data24 === "ordering") || (data24 === "contraindication")) || (data24 === "confirmatory_test"))){
-const err53 = {instancePath:instancePath+"/synthesis/workflow_constraints/" + i3,schemaPath:"#/properties/synthesis/properties/workflow_constraints/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.workflow_constraints.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.synthesis.properties.workflow_constraints.items.enum,parentSchema:schema31.properties.synthesis.properties.workflow_constraints.items,data:data24};
+}
+if(data22.max !== undefined){
+let data24 = data22.max;
+if(!((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24)))){
+const err53 = {instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.hops.properties.max.type,parentSchema:schema31.properties.synthesis.properties.hops.properties.max,data:data24};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -752,15 +766,9 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
-let i4 = data23.length;
-let j1;
-if(i4 > 1){
-outer1:
-for(;i4--;){
-for(j1 = i4; j1--;){
-if(func0(data23[i4], data23[j1])){
-const err54 = {instancePath:instancePath+"/synthesis/workflow_constraints",schemaPath:"#/properties/synthesis/properties/workflow_constraints/uniqueItems",keyword:"uniqueItems",params:{i: i4, j: j1},message:"must NOT have duplicate items (items ## "+j1+" and "+i4+" are identical)",schema:true,parentSchema:schema31.properties.synthesis.properties.workflow_constraints,data:data23};
+if(typeof data24 == "number"){
+if(data24 > 6 || isNaN(data24)){
+const err54 = {instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/maximum",keyword:"maximum",params:{comparison: "<=", limit: 6},message:"must be <= 6",schema:6,parentSchema:schema31.properties.synthesis.properties.hops.properties.max,data:data24};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -768,14 +776,9 @@ else {
 vErrors.push(err54);
 }
 errors++;
-break outer1;
 }
-}
-}
-}
-}
-else {
-const err55 = {instancePath:instancePath+"/synthesis/workflow_constraints",schemaPath:"#/properties/synthesis/properties/workflow_constraints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.synthesis.properties.workflow_constraints.type,parentSchema:schema31.properties.synthesis.properties.workflow_constraints,data:data23};
+if(data24 < 1 || isNaN(data24)){
+const err55 = {instancePath:instancePath+"/synthesis/hops/max",schemaPath:"#/properties/synthesis/properties/hops/properties/max/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.hops.properties.max,data:data24};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -785,10 +788,10 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data14.validation !== undefined){
-let data25 = data14.validation;
-if(typeof data25 !== "string"){
-const err56 = {instancePath:instancePath+"/synthesis/validation",schemaPath:"#/properties/synthesis/properties/validation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.synthesis.properties.validation.type,parentSchema:schema31.properties.synthesis.properties.validation,data:data25};
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/synthesis/hops",schemaPath:"#/properties/synthesis/properties/hops/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.properties.hops.type,parentSchema:schema31.properties.synthesis.properties.hops,data:data22};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -797,8 +800,15 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(!((data25 === "strict") || (data25 === "lenient"))){
-const err57 = {instancePath:instancePath+"/synthesis/validation",schemaPath:"#/properties/synthesis/properties/validation/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.validation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.synthesis.properties.validation.enum,parentSchema:schema31.properties.synthesis.properties.validation,data:data25};
+}
+if(data16.workflow_constraints !== undefined){
+let data25 = data16.workflow_constraints;
+if(Array.isArray(data25)){
+const len3 = data25.length;
+for(let i5=0; i5<len3; i5++){
+let data26 = data25[i5];
+if(!(((data26 === "ordering") || (data26 === "contraindication")) || (data26 === "confirmatory_test"))){
+const err57 = {instancePath:instancePath+"/synthesis/workflow_constraints/" + i5,schemaPath:"#/properties/synthesis/properties/workflow_constraints/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.workflow_constraints.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.synthesis.properties.workflow_constraints.items.enum,parentSchema:schema31.properties.synthesis.properties.workflow_constraints.items,data:data26};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -808,12 +818,14 @@ vErrors.push(err57);
 errors++;
 }
 }
-if(data14.split !== undefined){
-let data26 = data14.split;
-if(data26 && typeof data26 == "object" && !Array.isArray(data26)){
-for(const key6 in data26){
-if(!(((key6 === "by") || (key6 === "val")) || (key6 === "test"))){
-const err58 = {instancePath:instancePath+"/synthesis/split",schemaPath:"#/properties/synthesis/properties/split/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis.properties.split,data:data26};
+let i6 = data25.length;
+let j2;
+if(i6 > 1){
+outer1:
+for(;i6--;){
+for(j2 = i6; j2--;){
+if(func0(data25[i6], data25[j2])){
+const err58 = {instancePath:instancePath+"/synthesis/workflow_constraints",schemaPath:"#/properties/synthesis/properties/workflow_constraints/uniqueItems",keyword:"uniqueItems",params:{i: i6, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i6+" are identical)",schema:true,parentSchema:schema31.properties.synthesis.properties.workflow_constraints,data:data25};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -821,12 +833,14 @@ else {
 vErrors.push(err58);
 }
 errors++;
+break outer1;
 }
 }
-if(data26.by !== undefined){
-let data27 = data26.by;
-if(typeof data27 !== "string"){
-const err59 = {instancePath:instancePath+"/synthesis/split/by",schemaPath:"#/properties/synthesis/properties/split/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.synthesis.properties.split.properties.by.type,parentSchema:schema31.properties.synthesis.properties.split.properties.by,data:data27};
+}
+}
+}
+else {
+const err59 = {instancePath:instancePath+"/synthesis/workflow_constraints",schemaPath:"#/properties/synthesis/properties/workflow_constraints/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.synthesis.properties.workflow_constraints.type,parentSchema:schema31.properties.synthesis.properties.workflow_constraints,data:data25};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -835,8 +849,11 @@ vErrors.push(err59);
 }
 errors++;
 }
-if(!((data27 === "entity") || (data27 === "example"))){
-const err60 = {instancePath:instancePath+"/synthesis/split/by",schemaPath:"#/properties/synthesis/properties/split/properties/by/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.split.properties.by.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.synthesis.properties.split.properties.by.enum,parentSchema:schema31.properties.synthesis.properties.split.properties.by,data:data27};
+}
+if(data16.validation !== undefined){
+let data27 = data16.validation;
+if(typeof data27 !== "string"){
+const err60 = {instancePath:instancePath+"/synthesis/validation",schemaPath:"#/properties/synthesis/properties/validation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.synthesis.properties.validation.type,parentSchema:schema31.properties.synthesis.properties.validation,data:data27};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -845,12 +862,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data26.val !== undefined){
-let data28 = data26.val;
-if(typeof data28 == "number"){
-if(data28 > 0.5 || isNaN(data28)){
-const err61 = {instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.5},message:"must be <= 0.5",schema:0.5,parentSchema:schema31.properties.synthesis.properties.split.properties.val,data:data28};
+if(!((data27 === "strict") || (data27 === "lenient"))){
+const err61 = {instancePath:instancePath+"/synthesis/validation",schemaPath:"#/properties/synthesis/properties/validation/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.validation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.synthesis.properties.validation.enum,parentSchema:schema31.properties.synthesis.properties.validation,data:data27};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -859,8 +872,13 @@ vErrors.push(err61);
 }
 errors++;
 }
-if(data28 < 0 || isNaN(data28)){
-const err62 = {instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.split.properties.val,data:data28};
+}
+if(data16.split !== undefined){
+let data28 = data16.split;
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+for(const key6 in data28){
+if(!(((key6 === "by") || (key6 === "val")) || (key6 === "test"))){
+const err62 = {instancePath:instancePath+"/synthesis/split",schemaPath:"#/properties/synthesis/properties/split/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.synthesis.properties.split,data:data28};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -870,8 +888,10 @@ vErrors.push(err62);
 errors++;
 }
 }
-else {
-const err63 = {instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.synthesis.properties.split.properties.val.type,parentSchema:schema31.properties.synthesis.properties.split.properties.val,data:data28};
+if(data28.by !== undefined){
+let data29 = data28.by;
+if(typeof data29 !== "string"){
+const err63 = {instancePath:instancePath+"/synthesis/split/by",schemaPath:"#/properties/synthesis/properties/split/properties/by/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.synthesis.properties.split.properties.by.type,parentSchema:schema31.properties.synthesis.properties.split.properties.by,data:data29};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -880,12 +900,8 @@ vErrors.push(err63);
 }
 errors++;
 }
-}
-if(data26.test !== undefined){
-let data29 = data26.test;
-if(typeof data29 == "number"){
-if(data29 > 0.5 || isNaN(data29)){
-const err64 = {instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.5},message:"must be <= 0.5",schema:0.5,parentSchema:schema31.properties.synthesis.properties.split.properties.test,data:data29};
+if(!((data29 === "entity") || (data29 === "example"))){
+const err64 = {instancePath:instancePath+"/synthesis/split/by",schemaPath:"#/properties/synthesis/properties/split/properties/by/enum",keyword:"enum",params:{allowedValues: schema31.properties.synthesis.properties.split.properties.by.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.synthesis.properties.split.properties.by.enum,parentSchema:schema31.properties.synthesis.properties.split.properties.by,data:data29};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -894,8 +910,12 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data29 < 0 || isNaN(data29)){
-const err65 = {instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.split.properties.test,data:data29};
+}
+if(data28.val !== undefined){
+let data30 = data28.val;
+if(typeof data30 == "number"){
+if(data30 > 0.5 || isNaN(data30)){
+const err65 = {instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.5},message:"must be <= 0.5",schema:0.5,parentSchema:schema31.properties.synthesis.properties.split.properties.val,data:data30};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -904,9 +924,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-}
-else {
-const err66 = {instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.synthesis.properties.split.properties.test.type,parentSchema:schema31.properties.synthesis.properties.split.properties.test,data:data29};
+if(data30 < 0 || isNaN(data30)){
+const err66 = {instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.split.properties.val,data:data30};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -916,9 +935,8 @@ vErrors.push(err66);
 errors++;
 }
 }
-}
 else {
-const err67 = {instancePath:instancePath+"/synthesis/split",schemaPath:"#/properties/synthesis/properties/split/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.properties.split.type,parentSchema:schema31.properties.synthesis.properties.split,data:data26};
+const err67 = {instancePath:instancePath+"/synthesis/split/val",schemaPath:"#/properties/synthesis/properties/split/properties/val/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.synthesis.properties.split.properties.val.type,parentSchema:schema31.properties.synthesis.properties.split.properties.val,data:data30};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -928,15 +946,11 @@ vErrors.push(err67);
 errors++;
 }
 }
-if(data14.focus_terms !== undefined){
-let data30 = data14.focus_terms;
-if(Array.isArray(data30)){
-const len3 = data30.length;
-for(let i5=0; i5<len3; i5++){
-let data31 = data30[i5];
-if(typeof data31 === "string"){
-if(func4(data31) < 1){
-const err68 = {instancePath:instancePath+"/synthesis/focus_terms/" + i5,schemaPath:"#/properties/synthesis/properties/focus_terms/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.synthesis.properties.focus_terms.items,data:data31};
+if(data28.test !== undefined){
+let data31 = data28.test;
+if(typeof data31 == "number"){
+if(data31 > 0.5 || isNaN(data31)){
+const err68 = {instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.5},message:"must be <= 0.5",schema:0.5,parentSchema:schema31.properties.synthesis.properties.split.properties.test,data:data31};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -945,9 +959,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-else {
-const err69 = {instancePath:instancePath+"/synthesis/focus_terms/" + i5,schemaPath:"#/properties/synthesis/properties/focus_terms/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.synthesis.properties.focus_terms.items.type,parentSchema:schema31.properties.synthesis.properties.focus_terms.items,data:data31};
+if(data31 < 0 || isNaN(data31)){
+const err69 = {instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.synthesis.properties.split.properties.test,data:data31};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -957,9 +970,8 @@ vErrors.push(err69);
 errors++;
 }
 }
-}
 else {
-const err70 = {instancePath:instancePath+"/synthesis/focus_terms",schemaPath:"#/properties/synthesis/properties/focus_terms/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.synthesis.properties.focus_terms.type,parentSchema:schema31.properties.synthesis.properties.focus_terms,data:data30};
+const err70 = {instancePath:instancePath+"/synthesis/split/test",schemaPath:"#/properties/synthesis/properties/split/properties/test/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.synthesis.properties.split.properties.test.type,parentSchema:schema31.properties.synthesis.properties.split.properties.test,data:data31};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -969,10 +981,9 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data14.templates_per_example !== undefined){
-let data32 = data14.templates_per_example;
-if(!((typeof data32 == "number") && (!(data32 % 1) && !isNaN(data32)))){
-const err71 = {instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.templates_per_example.type,parentSchema:schema31.properties.synthesis.properties.templates_per_example,data:data32};
+}
+else {
+const err71 = {instancePath:instancePath+"/synthesis/split",schemaPath:"#/properties/synthesis/properties/split/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.properties.split.type,parentSchema:schema31.properties.synthesis.properties.split,data:data28};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -981,9 +992,16 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(typeof data32 == "number"){
-if(data32 > 8 || isNaN(data32)){
-const err72 = {instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8",schema:8,parentSchema:schema31.properties.synthesis.properties.templates_per_example,data:data32};
+}
+if(data16.focus_terms !== undefined){
+let data32 = data16.focus_terms;
+if(Array.isArray(data32)){
+const len4 = data32.length;
+for(let i7=0; i7<len4; i7++){
+let data33 = data32[i7];
+if(typeof data33 === "string"){
+if(func3(data33) < 1){
+const err72 = {instancePath:instancePath+"/synthesis/focus_terms/" + i7,schemaPath:"#/properties/synthesis/properties/focus_terms/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.synthesis.properties.focus_terms.items,data:data33};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -992,8 +1010,9 @@ vErrors.push(err72);
 }
 errors++;
 }
-if(data32 < 1 || isNaN(data32)){
-const err73 = {instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.templates_per_example,data:data32};
+}
+else {
+const err73 = {instancePath:instancePath+"/synthesis/focus_terms/" + i7,schemaPath:"#/properties/synthesis/properties/focus_terms/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.synthesis.properties.focus_terms.items.type,parentSchema:schema31.properties.synthesis.properties.focus_terms.items,data:data33};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -1004,11 +1023,8 @@ errors++;
 }
 }
 }
-if(data14.near_duplicate_threshold !== undefined){
-let data33 = data14.near_duplicate_threshold;
-if(typeof data33 == "number"){
-if(data33 > 1 || isNaN(data33)){
-const err74 = {instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.near_duplicate_threshold,data:data33};
+else {
+const err74 = {instancePath:instancePath+"/synthesis/focus_terms",schemaPath:"#/properties/synthesis/properties/focus_terms/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.synthesis.properties.focus_terms.type,parentSchema:schema31.properties.synthesis.properties.focus_terms,data:data32};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -1017,8 +1033,11 @@ vErrors.push(err74);
 }
 errors++;
 }
-if(data33 < 0.5 || isNaN(data33)){
-const err75 = {instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5",schema:0.5,parentSchema:schema31.properties.synthesis.properties.near_duplicate_threshold,data:data33};
+}
+if(data16.templates_per_example !== undefined){
+let data34 = data16.templates_per_example;
+if(!((typeof data34 == "number") && (!(data34 % 1) && !isNaN(data34)))){
+const err75 = {instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.synthesis.properties.templates_per_example.type,parentSchema:schema31.properties.synthesis.properties.templates_per_example,data:data34};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -1027,9 +1046,9 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-else {
-const err76 = {instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.synthesis.properties.near_duplicate_threshold.type,parentSchema:schema31.properties.synthesis.properties.near_duplicate_threshold,data:data33};
+if(typeof data34 == "number"){
+if(data34 > 8 || isNaN(data34)){
+const err76 = {instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8},message:"must be <= 8",schema:8,parentSchema:schema31.properties.synthesis.properties.templates_per_example,data:data34};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -1038,10 +1057,8 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-}
-else {
-const err77 = {instancePath:instancePath+"/synthesis",schemaPath:"#/properties/synthesis/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.type,parentSchema:schema31.properties.synthesis,data:data14};
+if(data34 < 1 || isNaN(data34)){
+const err77 = {instancePath:instancePath+"/synthesis/templates_per_example",schemaPath:"#/properties/synthesis/properties/templates_per_example/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.templates_per_example,data:data34};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -1051,12 +1068,12 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data.data !== undefined){
-let data34 = data.data;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-for(const key7 in data34){
-if(!(((((key7 === "mode") || (key7 === "test_source")) || (key7 === "train")) || (key7 === "val")) || (key7 === "test"))){
-const err78 = {instancePath:instancePath+"/data",schemaPath:"#/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data,data:data34};
+}
+if(data16.near_duplicate_threshold !== undefined){
+let data35 = data16.near_duplicate_threshold;
+if(typeof data35 == "number"){
+if(data35 > 1 || isNaN(data35)){
+const err78 = {instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.synthesis.properties.near_duplicate_threshold,data:data35};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -1065,11 +1082,8 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-if(data34.mode !== undefined){
-let data35 = data34.mode;
-if(typeof data35 !== "string"){
-const err79 = {instancePath:instancePath+"/data/mode",schemaPath:"#/properties/data/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.mode.type,parentSchema:schema31.properties.data.properties.mode,data:data35};
+if(data35 < 0.5 || isNaN(data35)){
+const err79 = {instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.5},message:"must be >= 0.5",schema:0.5,parentSchema:schema31.properties.synthesis.properties.near_duplicate_threshold,data:data35};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -1078,8 +1092,9 @@ vErrors.push(err79);
 }
 errors++;
 }
-if(!(((data35 === "synthetic") || (data35 === "real")) || (data35 === "mixed"))){
-const err80 = {instancePath:instancePath+"/data/mode",schemaPath:"#/properties/data/properties/mode/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.mode.enum,parentSchema:schema31.properties.data.properties.mode,data:data35};
+}
+else {
+const err80 = {instancePath:instancePath+"/synthesis/near_duplicate_threshold",schemaPath:"#/properties/synthesis/properties/near_duplicate_threshold/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.synthesis.properties.near_duplicate_threshold.type,parentSchema:schema31.properties.synthesis.properties.near_duplicate_threshold,data:data35};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -1089,10 +1104,9 @@ vErrors.push(err80);
 errors++;
 }
 }
-if(data34.test_source !== undefined){
-let data36 = data34.test_source;
-if(typeof data36 !== "string"){
-const err81 = {instancePath:instancePath+"/data/test_source",schemaPath:"#/properties/data/properties/test_source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test_source.type,parentSchema:schema31.properties.data.properties.test_source,data:data36};
+}
+else {
+const err81 = {instancePath:instancePath+"/synthesis",schemaPath:"#/properties/synthesis/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.synthesis.type,parentSchema:schema31.properties.synthesis,data:data16};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -1101,8 +1115,13 @@ vErrors.push(err81);
 }
 errors++;
 }
-if(!(((data36 === "synthetic") || (data36 === "files")) || (data36 === "both"))){
-const err82 = {instancePath:instancePath+"/data/test_source",schemaPath:"#/properties/data/properties/test_source/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test_source.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test_source.enum,parentSchema:schema31.properties.data.properties.test_source,data:data36};
+}
+if(data.data !== undefined){
+let data36 = data.data;
+if(data36 && typeof data36 == "object" && !Array.isArray(data36)){
+for(const key7 in data36){
+if(!(((((key7 === "mode") || (key7 === "test_source")) || (key7 === "train")) || (key7 === "val")) || (key7 === "test"))){
+const err82 = {instancePath:instancePath+"/data",schemaPath:"#/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data,data:data36};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -1112,15 +1131,10 @@ vErrors.push(err82);
 errors++;
 }
 }
-if(data34.train !== undefined){
-let data37 = data34.train;
-if(Array.isArray(data37)){
-const len4 = data37.length;
-for(let i6=0; i6<len4; i6++){
-let data38 = data37[i6];
-if(data38 && typeof data38 == "object" && !Array.isArray(data38)){
-if(data38.path === undefined){
-const err83 = {instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.train.items.required,parentSchema:schema31.properties.data.properties.train.items,data:data38};
+if(data36.mode !== undefined){
+let data37 = data36.mode;
+if(typeof data37 !== "string"){
+const err83 = {instancePath:instancePath+"/data/mode",schemaPath:"#/properties/data/properties/mode/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.mode.type,parentSchema:schema31.properties.data.properties.mode,data:data37};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -1129,8 +1143,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-if(data38.format === undefined){
-const err84 = {instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.train.items.required,parentSchema:schema31.properties.data.properties.train.items,data:data38};
+if(!(((data37 === "synthetic") || (data37 === "real")) || (data37 === "mixed"))){
+const err84 = {instancePath:instancePath+"/data/mode",schemaPath:"#/properties/data/properties/mode/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.mode.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.mode.enum,parentSchema:schema31.properties.data.properties.mode,data:data37};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -1139,8 +1153,11 @@ vErrors.push(err84);
 }
 errors++;
 }
-if(data38.capability === undefined){
-const err85 = {instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.train.items.required,parentSchema:schema31.properties.data.properties.train.items,data:data38};
+}
+if(data36.test_source !== undefined){
+let data38 = data36.test_source;
+if(typeof data38 !== "string"){
+const err85 = {instancePath:instancePath+"/data/test_source",schemaPath:"#/properties/data/properties/test_source/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test_source.type,parentSchema:schema31.properties.data.properties.test_source,data:data38};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -1149,9 +1166,8 @@ vErrors.push(err85);
 }
 errors++;
 }
-for(const key8 in data38){
-if(!((((key8 === "path") || (key8 === "format")) || (key8 === "capability")) || (key8 === "max_records"))){
-const err86 = {instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.train.items,data:data38};
+if(!(((data38 === "synthetic") || (data38 === "files")) || (data38 === "both"))){
+const err86 = {instancePath:instancePath+"/data/test_source",schemaPath:"#/properties/data/properties/test_source/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test_source.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test_source.enum,parentSchema:schema31.properties.data.properties.test_source,data:data38};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -1161,11 +1177,15 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data38.path !== undefined){
-let data39 = data38.path;
-if(typeof data39 === "string"){
-if(func4(data39) < 1){
-const err87 = {instancePath:instancePath+"/data/train/" + i6+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.train.items.properties.path,data:data39};
+if(data36.train !== undefined){
+let data39 = data36.train;
+if(Array.isArray(data39)){
+const len5 = data39.length;
+for(let i8=0; i8<len5; i8++){
+let data40 = data39[i8];
+if(data40 && typeof data40 == "object" && !Array.isArray(data40)){
+if(data40.path === undefined){
+const err87 = {instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.train.items.required,parentSchema:schema31.properties.data.properties.train.items,data:data40};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -1174,9 +1194,8 @@ vErrors.push(err87);
 }
 errors++;
 }
-}
-else {
-const err88 = {instancePath:instancePath+"/data/train/" + i6+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.train.items.properties.path.type,parentSchema:schema31.properties.data.properties.train.items.properties.path,data:data39};
+if(data40.format === undefined){
+const err88 = {instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.train.items.required,parentSchema:schema31.properties.data.properties.train.items,data:data40};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -1185,11 +1204,8 @@ vErrors.push(err88);
 }
 errors++;
 }
-}
-if(data38.format !== undefined){
-let data40 = data38.format;
-if(typeof data40 !== "string"){
-const err89 = {instancePath:instancePath+"/data/train/" + i6+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.train.items.properties.format.type,parentSchema:schema31.properties.data.properties.train.items.properties.format,data:data40};
+if(data40.capability === undefined){
+const err89 = {instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.train.items.required,parentSchema:schema31.properties.data.properties.train.items,data:data40};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -1198,8 +1214,9 @@ vErrors.push(err89);
 }
 errors++;
 }
-if(!(((data40 === "mcqa") || (data40 === "qa")) || (data40 === "instruction"))){
-const err90 = {instancePath:instancePath+"/data/train/" + i6+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.train.items.properties.format.enum,parentSchema:schema31.properties.data.properties.train.items.properties.format,data:data40};
+for(const key8 in data40){
+if(!((((key8 === "path") || (key8 === "format")) || (key8 === "capability")) || (key8 === "max_records"))){
+const err90 = {instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.train.items,data:data40};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -1209,10 +1226,11 @@ vErrors.push(err90);
 errors++;
 }
 }
-if(data38.capability !== undefined){
-let data41 = data38.capability;
-if(typeof data41 !== "string"){
-const err91 = {instancePath:instancePath+"/data/train/" + i6+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.train.items.properties.capability.type,parentSchema:schema31.properties.data.properties.train.items.properties.capability,data:data41};
+if(data40.path !== undefined){
+let data41 = data40.path;
+if(typeof data41 === "string"){
+if(func3(data41) < 1){
+const err91 = {instancePath:instancePath+"/data/train/" + i8+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.train.items.properties.path,data:data41};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -1221,8 +1239,9 @@ vErrors.push(err91);
 }
 errors++;
 }
-if(!((((data41 === "domain") || (data41 === "reasoning")) || (data41 === "instruction")) || (data41 === "integration"))){
-const err92 = {instancePath:instancePath+"/data/train/" + i6+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.train.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.train.items.properties.capability,data:data41};
+}
+else {
+const err92 = {instancePath:instancePath+"/data/train/" + i8+"/path",schemaPath:"#/properties/data/properties/train/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.train.items.properties.path.type,parentSchema:schema31.properties.data.properties.train.items.properties.path,data:data41};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -1232,10 +1251,10 @@ vErrors.push(err92);
 errors++;
 }
 }
-if(data38.max_records !== undefined){
-let data42 = data38.max_records;
-if(!((typeof data42 == "number") && (!(data42 % 1) && !isNaN(data42)))){
-const err93 = {instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.train.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data42};
+if(data40.format !== undefined){
+let data42 = data40.format;
+if(typeof data42 !== "string"){
+const err93 = {instancePath:instancePath+"/data/train/" + i8+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.train.items.properties.format.type,parentSchema:schema31.properties.data.properties.train.items.properties.format,data:data42};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -1244,9 +1263,8 @@ vErrors.push(err93);
 }
 errors++;
 }
-if(typeof data42 == "number"){
-if(data42 > 10000000 || isNaN(data42)){
-const err94 = {instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data42};
+if(!(((data42 === "mcqa") || (data42 === "qa")) || (data42 === "instruction"))){
+const err94 = {instancePath:instancePath+"/data/train/" + i8+"/format",schemaPath:"#/properties/data/properties/train/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.train.items.properties.format.enum,parentSchema:schema31.properties.data.properties.train.items.properties.format,data:data42};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -1255,8 +1273,11 @@ vErrors.push(err94);
 }
 errors++;
 }
-if(data42 < 0 || isNaN(data42)){
-const err95 = {instancePath:instancePath+"/data/train/" + i6+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data42};
+}
+if(data40.capability !== undefined){
+let data43 = data40.capability;
+if(typeof data43 !== "string"){
+const err95 = {instancePath:instancePath+"/data/train/" + i8+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.train.items.properties.capability.type,parentSchema:schema31.properties.data.properties.train.items.properties.capability,data:data43};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -1265,11 +1286,8 @@ vErrors.push(err95);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err96 = {instancePath:instancePath+"/data/train/" + i6,schemaPath:"#/properties/data/properties/train/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.train.items.type,parentSchema:schema31.properties.data.properties.train.items,data:data38};
+if(!((((data43 === "domain") || (data43 === "reasoning")) || (data43 === "instruction")) || (data43 === "integration"))){
+const err96 = {instancePath:instancePath+"/data/train/" + i8+"/capability",schemaPath:"#/properties/data/properties/train/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.train.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.train.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.train.items.properties.capability,data:data43};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -1279,9 +1297,10 @@ vErrors.push(err96);
 errors++;
 }
 }
-}
-else {
-const err97 = {instancePath:instancePath+"/data/train",schemaPath:"#/properties/data/properties/train/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.train.type,parentSchema:schema31.properties.data.properties.train,data:data37};
+if(data40.max_records !== undefined){
+let data44 = data40.max_records;
+if(!((typeof data44 == "number") && (!(data44 % 1) && !isNaN(data44)))){
+const err97 = {instancePath:instancePath+"/data/train/" + i8+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.train.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data44};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -1290,16 +1309,9 @@ vErrors.push(err97);
 }
 errors++;
 }
-}
-if(data34.val !== undefined){
-let data43 = data34.val;
-if(Array.isArray(data43)){
-const len5 = data43.length;
-for(let i7=0; i7<len5; i7++){
-let data44 = data43[i7];
-if(data44 && typeof data44 == "object" && !Array.isArray(data44)){
-if(data44.path === undefined){
-const err98 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+if(typeof data44 == "number"){
+if(data44 > 10000000 || isNaN(data44)){
+const err98 = {instancePath:instancePath+"/data/train/" + i8+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data44};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -1308,8 +1320,8 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(data44.format === undefined){
-const err99 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+if(data44 < 0 || isNaN(data44)){
+const err99 = {instancePath:instancePath+"/data/train/" + i8+"/max_records",schemaPath:"#/properties/data/properties/train/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.train.items.properties.max_records,data:data44};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -1318,8 +1330,11 @@ vErrors.push(err99);
 }
 errors++;
 }
-if(data44.capability === undefined){
-const err100 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+}
+}
+}
+else {
+const err100 = {instancePath:instancePath+"/data/train/" + i8,schemaPath:"#/properties/data/properties/train/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.train.items.type,parentSchema:schema31.properties.data.properties.train.items,data:data40};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -1328,9 +1343,10 @@ vErrors.push(err100);
 }
 errors++;
 }
-for(const key9 in data44){
-if(!((((key9 === "path") || (key9 === "format")) || (key9 === "capability")) || (key9 === "max_records"))){
-const err101 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+}
+}
+else {
+const err101 = {instancePath:instancePath+"/data/train",schemaPath:"#/properties/data/properties/train/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.train.type,parentSchema:schema31.properties.data.properties.train,data:data39};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -1340,11 +1356,15 @@ vErrors.push(err101);
 errors++;
 }
 }
-if(data44.path !== undefined){
-let data45 = data44.path;
-if(typeof data45 === "string"){
-if(func4(data45) < 1){
-const err102 = {instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data45};
+if(data36.val !== undefined){
+let data45 = data36.val;
+if(Array.isArray(data45)){
+const len6 = data45.length;
+for(let i9=0; i9<len6; i9++){
+let data46 = data45[i9];
+if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
+if(data46.path === undefined){
+const err102 = {instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data46};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -1353,9 +1373,8 @@ vErrors.push(err102);
 }
 errors++;
 }
-}
-else {
-const err103 = {instancePath:instancePath+"/data/val/" + i7+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.path.type,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data45};
+if(data46.format === undefined){
+const err103 = {instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data46};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -1364,11 +1383,8 @@ vErrors.push(err103);
 }
 errors++;
 }
-}
-if(data44.format !== undefined){
-let data46 = data44.format;
-if(typeof data46 !== "string"){
-const err104 = {instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.format.type,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data46};
+if(data46.capability === undefined){
+const err104 = {instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.val.items.required,parentSchema:schema31.properties.data.properties.val.items,data:data46};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -1377,8 +1393,9 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(!(((data46 === "mcqa") || (data46 === "qa")) || (data46 === "instruction"))){
-const err105 = {instancePath:instancePath+"/data/val/" + i7+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.format.enum,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data46};
+for(const key9 in data46){
+if(!((((key9 === "path") || (key9 === "format")) || (key9 === "capability")) || (key9 === "max_records"))){
+const err105 = {instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.val.items,data:data46};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -1388,10 +1405,11 @@ vErrors.push(err105);
 errors++;
 }
 }
-if(data44.capability !== undefined){
-let data47 = data44.capability;
-if(typeof data47 !== "string"){
-const err106 = {instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.capability.type,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data47};
+if(data46.path !== undefined){
+let data47 = data46.path;
+if(typeof data47 === "string"){
+if(func3(data47) < 1){
+const err106 = {instancePath:instancePath+"/data/val/" + i9+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data47};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -1400,8 +1418,9 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(!((((data47 === "domain") || (data47 === "reasoning")) || (data47 === "instruction")) || (data47 === "integration"))){
-const err107 = {instancePath:instancePath+"/data/val/" + i7+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data47};
+}
+else {
+const err107 = {instancePath:instancePath+"/data/val/" + i9+"/path",schemaPath:"#/properties/data/properties/val/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.path.type,parentSchema:schema31.properties.data.properties.val.items.properties.path,data:data47};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -1411,10 +1430,10 @@ vErrors.push(err107);
 errors++;
 }
 }
-if(data44.max_records !== undefined){
-let data48 = data44.max_records;
-if(!((typeof data48 == "number") && (!(data48 % 1) && !isNaN(data48)))){
-const err108 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.val.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
+if(data46.format !== undefined){
+let data48 = data46.format;
+if(typeof data48 !== "string"){
+const err108 = {instancePath:instancePath+"/data/val/" + i9+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.format.type,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data48};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -1423,9 +1442,8 @@ vErrors.push(err108);
 }
 errors++;
 }
-if(typeof data48 == "number"){
-if(data48 > 10000000 || isNaN(data48)){
-const err109 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
+if(!(((data48 === "mcqa") || (data48 === "qa")) || (data48 === "instruction"))){
+const err109 = {instancePath:instancePath+"/data/val/" + i9+"/format",schemaPath:"#/properties/data/properties/val/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.format.enum,parentSchema:schema31.properties.data.properties.val.items.properties.format,data:data48};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -1434,8 +1452,11 @@ vErrors.push(err109);
 }
 errors++;
 }
-if(data48 < 0 || isNaN(data48)){
-const err110 = {instancePath:instancePath+"/data/val/" + i7+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data48};
+}
+if(data46.capability !== undefined){
+let data49 = data46.capability;
+if(typeof data49 !== "string"){
+const err110 = {instancePath:instancePath+"/data/val/" + i9+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.val.items.properties.capability.type,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data49};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -1444,11 +1465,8 @@ vErrors.push(err110);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err111 = {instancePath:instancePath+"/data/val/" + i7,schemaPath:"#/properties/data/properties/val/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.val.items.type,parentSchema:schema31.properties.data.properties.val.items,data:data44};
+if(!((((data49 === "domain") || (data49 === "reasoning")) || (data49 === "instruction")) || (data49 === "integration"))){
+const err111 = {instancePath:instancePath+"/data/val/" + i9+"/capability",schemaPath:"#/properties/data/properties/val/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.val.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.val.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.val.items.properties.capability,data:data49};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -1458,9 +1476,10 @@ vErrors.push(err111);
 errors++;
 }
 }
-}
-else {
-const err112 = {instancePath:instancePath+"/data/val",schemaPath:"#/properties/data/properties/val/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.val.type,parentSchema:schema31.properties.data.properties.val,data:data43};
+if(data46.max_records !== undefined){
+let data50 = data46.max_records;
+if(!((typeof data50 == "number") && (!(data50 % 1) && !isNaN(data50)))){
+const err112 = {instancePath:instancePath+"/data/val/" + i9+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.val.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data50};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -1469,16 +1488,9 @@ vErrors.push(err112);
 }
 errors++;
 }
-}
-if(data34.test !== undefined){
-let data49 = data34.test;
-if(Array.isArray(data49)){
-const len6 = data49.length;
-for(let i8=0; i8<len6; i8++){
-let data50 = data49[i8];
-if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
-if(data50.path === undefined){
-const err113 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+if(typeof data50 == "number"){
+if(data50 > 10000000 || isNaN(data50)){
+const err113 = {instancePath:instancePath+"/data/val/" + i9+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data50};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -1487,8 +1499,8 @@ vErrors.push(err113);
 }
 errors++;
 }
-if(data50.format === undefined){
-const err114 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+if(data50 < 0 || isNaN(data50)){
+const err114 = {instancePath:instancePath+"/data/val/" + i9+"/max_records",schemaPath:"#/properties/data/properties/val/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.val.items.properties.max_records,data:data50};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -1497,8 +1509,11 @@ vErrors.push(err114);
 }
 errors++;
 }
-if(data50.capability === undefined){
-const err115 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+}
+}
+}
+else {
+const err115 = {instancePath:instancePath+"/data/val/" + i9,schemaPath:"#/properties/data/properties/val/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.val.items.type,parentSchema:schema31.properties.data.properties.val.items,data:data46};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -1507,9 +1522,10 @@ vErrors.push(err115);
 }
 errors++;
 }
-for(const key10 in data50){
-if(!((((key10 === "path") || (key10 === "format")) || (key10 === "capability")) || (key10 === "max_records"))){
-const err116 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+}
+}
+else {
+const err116 = {instancePath:instancePath+"/data/val",schemaPath:"#/properties/data/properties/val/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.val.type,parentSchema:schema31.properties.data.properties.val,data:data45};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -1519,11 +1535,15 @@ vErrors.push(err116);
 errors++;
 }
 }
-if(data50.path !== undefined){
-let data51 = data50.path;
-if(typeof data51 === "string"){
-if(func4(data51) < 1){
-const err117 = {instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data51};
+if(data36.test !== undefined){
+let data51 = data36.test;
+if(Array.isArray(data51)){
+const len7 = data51.length;
+for(let i10=0; i10<len7; i10++){
+let data52 = data51[i10];
+if(data52 && typeof data52 == "object" && !Array.isArray(data52)){
+if(data52.path === undefined){
+const err117 = {instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "path"},message:"must have required property '"+"path"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data52};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -1532,9 +1552,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-else {
-const err118 = {instancePath:instancePath+"/data/test/" + i8+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.path.type,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data51};
+if(data52.format === undefined){
+const err118 = {instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data52};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -1543,11 +1562,8 @@ vErrors.push(err118);
 }
 errors++;
 }
-}
-if(data50.format !== undefined){
-let data52 = data50.format;
-if(typeof data52 !== "string"){
-const err119 = {instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.format.type,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data52};
+if(data52.capability === undefined){
+const err119 = {instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/required",keyword:"required",params:{missingProperty: "capability"},message:"must have required property '"+"capability"+"'",schema:schema31.properties.data.properties.test.items.required,parentSchema:schema31.properties.data.properties.test.items,data:data52};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -1556,8 +1572,9 @@ vErrors.push(err119);
 }
 errors++;
 }
-if(!(((data52 === "mcqa") || (data52 === "qa")) || (data52 === "instruction"))){
-const err120 = {instancePath:instancePath+"/data/test/" + i8+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.format.enum,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data52};
+for(const key10 in data52){
+if(!((((key10 === "path") || (key10 === "format")) || (key10 === "capability")) || (key10 === "max_records"))){
+const err120 = {instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key10},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.data.properties.test.items,data:data52};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -1567,10 +1584,11 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data50.capability !== undefined){
-let data53 = data50.capability;
-if(typeof data53 !== "string"){
-const err121 = {instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.capability.type,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data53};
+if(data52.path !== undefined){
+let data53 = data52.path;
+if(typeof data53 === "string"){
+if(func3(data53) < 1){
+const err121 = {instancePath:instancePath+"/data/test/" + i10+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data53};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -1579,8 +1597,9 @@ vErrors.push(err121);
 }
 errors++;
 }
-if(!((((data53 === "domain") || (data53 === "reasoning")) || (data53 === "instruction")) || (data53 === "integration"))){
-const err122 = {instancePath:instancePath+"/data/test/" + i8+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data53};
+}
+else {
+const err122 = {instancePath:instancePath+"/data/test/" + i10+"/path",schemaPath:"#/properties/data/properties/test/items/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.path.type,parentSchema:schema31.properties.data.properties.test.items.properties.path,data:data53};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -1590,10 +1609,10 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data50.max_records !== undefined){
-let data54 = data50.max_records;
-if(!((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54)))){
-const err123 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.test.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
+if(data52.format !== undefined){
+let data54 = data52.format;
+if(typeof data54 !== "string"){
+const err123 = {instancePath:instancePath+"/data/test/" + i10+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.format.type,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data54};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -1602,9 +1621,8 @@ vErrors.push(err123);
 }
 errors++;
 }
-if(typeof data54 == "number"){
-if(data54 > 10000000 || isNaN(data54)){
-const err124 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
+if(!(((data54 === "mcqa") || (data54 === "qa")) || (data54 === "instruction"))){
+const err124 = {instancePath:instancePath+"/data/test/" + i10+"/format",schemaPath:"#/properties/data/properties/test/items/properties/format/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.format.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.format.enum,parentSchema:schema31.properties.data.properties.test.items.properties.format,data:data54};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -1613,8 +1631,11 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data54 < 0 || isNaN(data54)){
-const err125 = {instancePath:instancePath+"/data/test/" + i8+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data54};
+}
+if(data52.capability !== undefined){
+let data55 = data52.capability;
+if(typeof data55 !== "string"){
+const err125 = {instancePath:instancePath+"/data/test/" + i10+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.data.properties.test.items.properties.capability.type,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data55};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -1623,11 +1644,8 @@ vErrors.push(err125);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err126 = {instancePath:instancePath+"/data/test/" + i8,schemaPath:"#/properties/data/properties/test/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.test.items.type,parentSchema:schema31.properties.data.properties.test.items,data:data50};
+if(!((((data55 === "domain") || (data55 === "reasoning")) || (data55 === "instruction")) || (data55 === "integration"))){
+const err126 = {instancePath:instancePath+"/data/test/" + i10+"/capability",schemaPath:"#/properties/data/properties/test/items/properties/capability/enum",keyword:"enum",params:{allowedValues: schema31.properties.data.properties.test.items.properties.capability.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.data.properties.test.items.properties.capability.enum,parentSchema:schema31.properties.data.properties.test.items.properties.capability,data:data55};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -1637,9 +1655,10 @@ vErrors.push(err126);
 errors++;
 }
 }
-}
-else {
-const err127 = {instancePath:instancePath+"/data/test",schemaPath:"#/properties/data/properties/test/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.test.type,parentSchema:schema31.properties.data.properties.test,data:data49};
+if(data52.max_records !== undefined){
+let data56 = data52.max_records;
+if(!((typeof data56 == "number") && (!(data56 % 1) && !isNaN(data56)))){
+const err127 = {instancePath:instancePath+"/data/test/" + i10+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.data.properties.test.items.properties.max_records.type,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data56};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -1648,10 +1667,9 @@ vErrors.push(err127);
 }
 errors++;
 }
-}
-}
-else {
-const err128 = {instancePath:instancePath+"/data",schemaPath:"#/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.type,parentSchema:schema31.properties.data,data:data34};
+if(typeof data56 == "number"){
+if(data56 > 10000000 || isNaN(data56)){
+const err128 = {instancePath:instancePath+"/data/test/" + i10+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data56};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -1660,13 +1678,8 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-if(data.model !== undefined){
-let data55 = data.model;
-if(data55 && typeof data55 == "object" && !Array.isArray(data55)){
-for(const key11 in data55){
-if(!(func1.call(schema31.properties.model.properties, key11))){
-const err129 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model,data:data55};
+if(data56 < 0 || isNaN(data56)){
+const err129 = {instancePath:instancePath+"/data/test/" + i10+"/max_records",schemaPath:"#/properties/data/properties/test/items/properties/max_records/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.data.properties.test.items.properties.max_records,data:data56};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -1676,10 +1689,10 @@ vErrors.push(err129);
 errors++;
 }
 }
-if(data55.preset !== undefined){
-let data56 = data55.preset;
-if(typeof data56 !== "string"){
-const err130 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.preset.type,parentSchema:schema31.properties.model.properties.preset,data:data56};
+}
+}
+else {
+const err130 = {instancePath:instancePath+"/data/test/" + i10,schemaPath:"#/properties/data/properties/test/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.properties.test.items.type,parentSchema:schema31.properties.data.properties.test.items,data:data52};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -1688,8 +1701,10 @@ vErrors.push(err130);
 }
 errors++;
 }
-if(!(data56 === "bio-tiny")){
-const err131 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.preset.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.preset.enum,parentSchema:schema31.properties.model.properties.preset,data:data56};
+}
+}
+else {
+const err131 = {instancePath:instancePath+"/data/test",schemaPath:"#/properties/data/properties/test/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.data.properties.test.type,parentSchema:schema31.properties.data.properties.test,data:data51};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -1699,10 +1714,9 @@ vErrors.push(err131);
 errors++;
 }
 }
-if(data55.path !== undefined){
-let data57 = data55.path;
-if(typeof data57 !== "string"){
-const err132 = {instancePath:instancePath+"/model/path",schemaPath:"#/properties/model/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.path.type,parentSchema:schema31.properties.model.properties.path,data:data57};
+}
+else {
+const err132 = {instancePath:instancePath+"/data",schemaPath:"#/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.data.type,parentSchema:schema31.properties.data,data:data36};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -1712,11 +1726,12 @@ vErrors.push(err132);
 errors++;
 }
 }
-if(data55.hub !== undefined){
-let data58 = data55.hub;
-if(typeof data58 === "string"){
-if(!pattern7.test(data58)){
-const err133 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema31.properties.model.properties.hub,data:data58};
+if(data.model !== undefined){
+let data57 = data.model;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+for(const key11 in data57){
+if(!(func1.call(schema31.properties.model.properties, key11))){
+const err133 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key11},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model,data:data57};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -1726,8 +1741,10 @@ vErrors.push(err133);
 errors++;
 }
 }
-else {
-const err134 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.hub.type,parentSchema:schema31.properties.model.properties.hub,data:data58};
+if(data57.preset !== undefined){
+let data58 = data57.preset;
+if(typeof data58 !== "string"){
+const err134 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.preset.type,parentSchema:schema31.properties.model.properties.preset,data:data58};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -1736,12 +1753,8 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-if(data55.revision !== undefined){
-let data59 = data55.revision;
-if(typeof data59 === "string"){
-if(func4(data59) < 1){
-const err135 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.model.properties.revision,data:data59};
+if(!((data58 === "bio-tiny") || (data58 === "bio-small"))){
+const err135 = {instancePath:instancePath+"/model/preset",schemaPath:"#/properties/model/properties/preset/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.preset.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.preset.enum,parentSchema:schema31.properties.model.properties.preset,data:data58};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -1751,8 +1764,10 @@ vErrors.push(err135);
 errors++;
 }
 }
-else {
-const err136 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.revision.type,parentSchema:schema31.properties.model.properties.revision,data:data59};
+if(data57.path !== undefined){
+let data59 = data57.path;
+if(typeof data59 !== "string"){
+const err136 = {instancePath:instancePath+"/model/path",schemaPath:"#/properties/model/properties/path/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.path.type,parentSchema:schema31.properties.model.properties.path,data:data59};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -1762,12 +1777,11 @@ vErrors.push(err136);
 errors++;
 }
 }
-if(data55.dims !== undefined){
-let data60 = data55.dims;
-if(data60 && typeof data60 == "object" && !Array.isArray(data60)){
-for(const key12 in data60){
-if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
-const err137 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data60};
+if(data57.hub !== undefined){
+let data60 = data57.hub;
+if(typeof data60 === "string"){
+if(!pattern7.test(data60)){
+const err137 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"},message:"must match pattern \""+"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"+"\"",schema:"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$",parentSchema:schema31.properties.model.properties.hub,data:data60};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -1777,10 +1791,8 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data60.vocab_size !== undefined){
-let data61 = data60.vocab_size;
-if(!((typeof data61 == "number") && (!(data61 % 1) && !isNaN(data61)))){
-const err138 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
+else {
+const err138 = {instancePath:instancePath+"/model/hub",schemaPath:"#/properties/model/properties/hub/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.hub.type,parentSchema:schema31.properties.model.properties.hub,data:data60};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -1789,9 +1801,12 @@ vErrors.push(err138);
 }
 errors++;
 }
-if(typeof data61 == "number"){
-if(data61 > 65536 || isNaN(data61)){
-const err139 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
+}
+if(data57.revision !== undefined){
+let data61 = data57.revision;
+if(typeof data61 === "string"){
+if(func3(data61) < 1){
+const err139 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.model.properties.revision,data:data61};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -1800,8 +1815,9 @@ vErrors.push(err139);
 }
 errors++;
 }
-if(data61 < 260 || isNaN(data61)){
-const err140 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data61};
+}
+else {
+const err140 = {instancePath:instancePath+"/model/revision",schemaPath:"#/properties/model/properties/revision/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.revision.type,parentSchema:schema31.properties.model.properties.revision,data:data61};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -1811,11 +1827,12 @@ vErrors.push(err140);
 errors++;
 }
 }
-}
-if(data60.hidden_size !== undefined){
-let data62 = data60.hidden_size;
-if(!((typeof data62 == "number") && (!(data62 % 1) && !isNaN(data62)))){
-const err141 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
+if(data57.dims !== undefined){
+let data62 = data57.dims;
+if(data62 && typeof data62 == "object" && !Array.isArray(data62)){
+for(const key12 in data62){
+if(!(func1.call(schema31.properties.model.properties.dims.properties, key12))){
+const err141 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key12},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.model.properties.dims,data:data62};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -1824,9 +1841,11 @@ vErrors.push(err141);
 }
 errors++;
 }
-if(typeof data62 == "number"){
-if(data62 > 4096 || isNaN(data62)){
-const err142 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
+}
+if(data62.vocab_size !== undefined){
+let data63 = data62.vocab_size;
+if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
+const err142 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.vocab_size.type,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data63};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -1835,8 +1854,9 @@ vErrors.push(err142);
 }
 errors++;
 }
-if(data62 < 8 || isNaN(data62)){
-const err143 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data62};
+if(typeof data63 == "number"){
+if(data63 > 65536 || isNaN(data63)){
+const err143 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 65536},message:"must be <= 65536",schema:65536,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data63};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -1845,12 +1865,8 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-}
-if(data60.layers !== undefined){
-let data63 = data60.layers;
-if(!((typeof data63 == "number") && (!(data63 % 1) && !isNaN(data63)))){
-const err144 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
+if(data63 < 260 || isNaN(data63)){
+const err144 = {instancePath:instancePath+"/model/dims/vocab_size",schemaPath:"#/properties/model/properties/dims/properties/vocab_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 260},message:"must be >= 260",schema:260,parentSchema:schema31.properties.model.properties.dims.properties.vocab_size,data:data63};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -1859,9 +1875,12 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(typeof data63 == "number"){
-if(data63 > 64 || isNaN(data63)){
-const err145 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
+}
+}
+if(data62.hidden_size !== undefined){
+let data64 = data62.hidden_size;
+if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
+const err145 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.hidden_size.type,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data64};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -1870,8 +1889,9 @@ vErrors.push(err145);
 }
 errors++;
 }
-if(data63 < 1 || isNaN(data63)){
-const err146 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data63};
+if(typeof data64 == "number"){
+if(data64 > 4096 || isNaN(data64)){
+const err146 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data64};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -1880,12 +1900,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-}
-if(data60.heads !== undefined){
-let data64 = data60.heads;
-if(!((typeof data64 == "number") && (!(data64 % 1) && !isNaN(data64)))){
-const err147 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
+if(data64 < 8 || isNaN(data64)){
+const err147 = {instancePath:instancePath+"/model/dims/hidden_size",schemaPath:"#/properties/model/properties/dims/properties/hidden_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.hidden_size,data:data64};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -1894,9 +1910,12 @@ vErrors.push(err147);
 }
 errors++;
 }
-if(typeof data64 == "number"){
-if(data64 > 64 || isNaN(data64)){
-const err148 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
+}
+}
+if(data62.layers !== undefined){
+let data65 = data62.layers;
+if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
+const err148 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.layers.type,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data65};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -1905,8 +1924,9 @@ vErrors.push(err148);
 }
 errors++;
 }
-if(data64 < 1 || isNaN(data64)){
-const err149 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data64};
+if(typeof data65 == "number"){
+if(data65 > 64 || isNaN(data65)){
+const err149 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data65};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -1915,12 +1935,8 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-}
-if(data60.kv_heads !== undefined){
-let data65 = data60.kv_heads;
-if(!((typeof data65 == "number") && (!(data65 % 1) && !isNaN(data65)))){
-const err150 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
+if(data65 < 1 || isNaN(data65)){
+const err150 = {instancePath:instancePath+"/model/dims/layers",schemaPath:"#/properties/model/properties/dims/properties/layers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.layers,data:data65};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -1929,9 +1945,12 @@ vErrors.push(err150);
 }
 errors++;
 }
-if(typeof data65 == "number"){
-if(data65 > 64 || isNaN(data65)){
-const err151 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
+}
+}
+if(data62.heads !== undefined){
+let data66 = data62.heads;
+if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
+const err151 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.heads.type,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data66};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -1940,8 +1959,9 @@ vErrors.push(err151);
 }
 errors++;
 }
-if(data65 < 1 || isNaN(data65)){
-const err152 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data65};
+if(typeof data66 == "number"){
+if(data66 > 64 || isNaN(data66)){
+const err152 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data66};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -1950,12 +1970,8 @@ vErrors.push(err152);
 }
 errors++;
 }
-}
-}
-if(data60.intermediate_size !== undefined){
-let data66 = data60.intermediate_size;
-if(!((typeof data66 == "number") && (!(data66 % 1) && !isNaN(data66)))){
-const err153 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
+if(data66 < 1 || isNaN(data66)){
+const err153 = {instancePath:instancePath+"/model/dims/heads",schemaPath:"#/properties/model/properties/dims/properties/heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.heads,data:data66};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -1964,9 +1980,12 @@ vErrors.push(err153);
 }
 errors++;
 }
-if(typeof data66 == "number"){
-if(data66 > 16384 || isNaN(data66)){
-const err154 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
+}
+}
+if(data62.kv_heads !== undefined){
+let data67 = data62.kv_heads;
+if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
+const err154 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.kv_heads.type,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data67};
 if(vErrors === null){
 vErrors = [err154];
 }
@@ -1975,8 +1994,9 @@ vErrors.push(err154);
 }
 errors++;
 }
-if(data66 < 8 || isNaN(data66)){
-const err155 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data66};
+if(typeof data67 == "number"){
+if(data67 > 64 || isNaN(data67)){
+const err155 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data67};
 if(vErrors === null){
 vErrors = [err155];
 }
@@ -1985,12 +2005,8 @@ vErrors.push(err155);
 }
 errors++;
 }
-}
-}
-if(data60.context_length !== undefined){
-let data67 = data60.context_length;
-if(!((typeof data67 == "number") && (!(data67 % 1) && !isNaN(data67)))){
-const err156 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
+if(data67 < 1 || isNaN(data67)){
+const err156 = {instancePath:instancePath+"/model/dims/kv_heads",schemaPath:"#/properties/model/properties/dims/properties/kv_heads/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.kv_heads,data:data67};
 if(vErrors === null){
 vErrors = [err156];
 }
@@ -1999,9 +2015,12 @@ vErrors.push(err156);
 }
 errors++;
 }
-if(typeof data67 == "number"){
-if(data67 > 8192 || isNaN(data67)){
-const err157 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
+}
+}
+if(data62.intermediate_size !== undefined){
+let data68 = data62.intermediate_size;
+if(!((typeof data68 == "number") && (!(data68 % 1) && !isNaN(data68)))){
+const err157 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.intermediate_size.type,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data68};
 if(vErrors === null){
 vErrors = [err157];
 }
@@ -2010,8 +2029,9 @@ vErrors.push(err157);
 }
 errors++;
 }
-if(data67 < 16 || isNaN(data67)){
-const err158 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data67};
+if(typeof data68 == "number"){
+if(data68 > 16384 || isNaN(data68)){
+const err158 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16384},message:"must be <= 16384",schema:16384,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data68};
 if(vErrors === null){
 vErrors = [err158];
 }
@@ -2020,12 +2040,8 @@ vErrors.push(err158);
 }
 errors++;
 }
-}
-}
-if(data60.tie_embeddings !== undefined){
-let data68 = data60.tie_embeddings;
-if(typeof data68 !== "boolean"){
-const err159 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data68};
+if(data68 < 8 || isNaN(data68)){
+const err159 = {instancePath:instancePath+"/model/dims/intermediate_size",schemaPath:"#/properties/model/properties/dims/properties/intermediate_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 8},message:"must be >= 8",schema:8,parentSchema:schema31.properties.model.properties.dims.properties.intermediate_size,data:data68};
 if(vErrors === null){
 vErrors = [err159];
 }
@@ -2035,11 +2051,11 @@ vErrors.push(err159);
 errors++;
 }
 }
-if(data60.rope_theta !== undefined){
-let data69 = data60.rope_theta;
-if(typeof data69 == "number"){
-if(data69 < 1 || isNaN(data69)){
-const err160 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data69};
+}
+if(data62.context_length !== undefined){
+let data69 = data62.context_length;
+if(!((typeof data69 == "number") && (!(data69 % 1) && !isNaN(data69)))){
+const err160 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.dims.properties.context_length.type,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data69};
 if(vErrors === null){
 vErrors = [err160];
 }
@@ -2048,9 +2064,9 @@ vErrors.push(err160);
 }
 errors++;
 }
-}
-else {
-const err161 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data69};
+if(typeof data69 == "number"){
+if(data69 > 8192 || isNaN(data69)){
+const err161 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data69};
 if(vErrors === null){
 vErrors = [err161];
 }
@@ -2059,10 +2075,8 @@ vErrors.push(err161);
 }
 errors++;
 }
-}
-}
-else {
-const err162 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data60};
+if(data69 < 16 || isNaN(data69)){
+const err162 = {instancePath:instancePath+"/model/dims/context_length",schemaPath:"#/properties/model/properties/dims/properties/context_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 16},message:"must be >= 16",schema:16,parentSchema:schema31.properties.model.properties.dims.properties.context_length,data:data69};
 if(vErrors === null){
 vErrors = [err162];
 }
@@ -2072,10 +2086,11 @@ vErrors.push(err162);
 errors++;
 }
 }
-if(data55.backend !== undefined){
-let data70 = data55.backend;
-if(typeof data70 !== "string"){
-const err163 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data70};
+}
+if(data62.tie_embeddings !== undefined){
+let data70 = data62.tie_embeddings;
+if(typeof data70 !== "boolean"){
+const err163 = {instancePath:instancePath+"/model/dims/tie_embeddings",schemaPath:"#/properties/model/properties/dims/properties/tie_embeddings/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.model.properties.dims.properties.tie_embeddings.type,parentSchema:schema31.properties.model.properties.dims.properties.tie_embeddings,data:data70};
 if(vErrors === null){
 vErrors = [err163];
 }
@@ -2084,8 +2099,12 @@ vErrors.push(err163);
 }
 errors++;
 }
-if(!((((((data70 === "auto") || (data70 === "torch")) || (data70 === "gpu")) || (data70 === "native")) || (data70 === "wasm")) || (data70 === "cpu"))){
-const err164 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data70};
+}
+if(data62.rope_theta !== undefined){
+let data71 = data62.rope_theta;
+if(typeof data71 == "number"){
+if(data71 < 1 || isNaN(data71)){
+const err164 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data71};
 if(vErrors === null){
 vErrors = [err164];
 }
@@ -2095,11 +2114,8 @@ vErrors.push(err164);
 errors++;
 }
 }
-if(data55.device !== undefined){
-let data71 = data55.device;
-if(typeof data71 === "string"){
-if(!pattern8.test(data71)){
-const err165 = {instancePath:instancePath+"/model/device",schemaPath:"#/properties/model/properties/device/pattern",keyword:"pattern",params:{pattern: "^(auto|cpu|cuda(:[0-9]+)?)$"},message:"must match pattern \""+"^(auto|cpu|cuda(:[0-9]+)?)$"+"\"",schema:"^(auto|cpu|cuda(:[0-9]+)?)$",parentSchema:schema31.properties.model.properties.device,data:data71};
+else {
+const err165 = {instancePath:instancePath+"/model/dims/rope_theta",schemaPath:"#/properties/model/properties/dims/properties/rope_theta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.model.properties.dims.properties.rope_theta.type,parentSchema:schema31.properties.model.properties.dims.properties.rope_theta,data:data71};
 if(vErrors === null){
 vErrors = [err165];
 }
@@ -2109,8 +2125,9 @@ vErrors.push(err165);
 errors++;
 }
 }
+}
 else {
-const err166 = {instancePath:instancePath+"/model/device",schemaPath:"#/properties/model/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.device.type,parentSchema:schema31.properties.model.properties.device,data:data71};
+const err166 = {instancePath:instancePath+"/model/dims",schemaPath:"#/properties/model/properties/dims/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.properties.dims.type,parentSchema:schema31.properties.model.properties.dims,data:data62};
 if(vErrors === null){
 vErrors = [err166];
 }
@@ -2120,10 +2137,10 @@ vErrors.push(err166);
 errors++;
 }
 }
-if(data55.dtype !== undefined){
-let data72 = data55.dtype;
+if(data57.backend !== undefined){
+let data72 = data57.backend;
 if(typeof data72 !== "string"){
-const err167 = {instancePath:instancePath+"/model/dtype",schemaPath:"#/properties/model/properties/dtype/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.dtype.type,parentSchema:schema31.properties.model.properties.dtype,data:data72};
+const err167 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.backend.type,parentSchema:schema31.properties.model.properties.backend,data:data72};
 if(vErrors === null){
 vErrors = [err167];
 }
@@ -2132,8 +2149,8 @@ vErrors.push(err167);
 }
 errors++;
 }
-if(!(((data72 === "auto") || (data72 === "float32")) || (data72 === "bfloat16"))){
-const err168 = {instancePath:instancePath+"/model/dtype",schemaPath:"#/properties/model/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.dtype.enum,parentSchema:schema31.properties.model.properties.dtype,data:data72};
+if(!((((((data72 === "auto") || (data72 === "torch")) || (data72 === "gpu")) || (data72 === "native")) || (data72 === "wasm")) || (data72 === "cpu"))){
+const err168 = {instancePath:instancePath+"/model/backend",schemaPath:"#/properties/model/properties/backend/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.backend.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.backend.enum,parentSchema:schema31.properties.model.properties.backend,data:data72};
 if(vErrors === null){
 vErrors = [err168];
 }
@@ -2143,10 +2160,11 @@ vErrors.push(err168);
 errors++;
 }
 }
-if(data55.workers !== undefined){
-let data73 = data55.workers;
-if(!((typeof data73 == "number") && (!(data73 % 1) && !isNaN(data73)))){
-const err169 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data73};
+if(data57.device !== undefined){
+let data73 = data57.device;
+if(typeof data73 === "string"){
+if(!pattern8.test(data73)){
+const err169 = {instancePath:instancePath+"/model/device",schemaPath:"#/properties/model/properties/device/pattern",keyword:"pattern",params:{pattern: "^(auto|cpu|cuda(:[0-9]+)?)$"},message:"must match pattern \""+"^(auto|cpu|cuda(:[0-9]+)?)$"+"\"",schema:"^(auto|cpu|cuda(:[0-9]+)?)$",parentSchema:schema31.properties.model.properties.device,data:data73};
 if(vErrors === null){
 vErrors = [err169];
 }
@@ -2155,9 +2173,9 @@ vErrors.push(err169);
 }
 errors++;
 }
-if(typeof data73 == "number"){
-if(data73 > 64 || isNaN(data73)){
-const err170 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data73};
+}
+else {
+const err170 = {instancePath:instancePath+"/model/device",schemaPath:"#/properties/model/properties/device/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.device.type,parentSchema:schema31.properties.model.properties.device,data:data73};
 if(vErrors === null){
 vErrors = [err170];
 }
@@ -2166,8 +2184,11 @@ vErrors.push(err170);
 }
 errors++;
 }
-if(data73 < 0 || isNaN(data73)){
-const err171 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data73};
+}
+if(data57.dtype !== undefined){
+let data74 = data57.dtype;
+if(typeof data74 !== "string"){
+const err171 = {instancePath:instancePath+"/model/dtype",schemaPath:"#/properties/model/properties/dtype/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.model.properties.dtype.type,parentSchema:schema31.properties.model.properties.dtype,data:data74};
 if(vErrors === null){
 vErrors = [err171];
 }
@@ -2176,11 +2197,8 @@ vErrors.push(err171);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err172 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data55};
+if(!(((data74 === "auto") || (data74 === "float32")) || (data74 === "bfloat16"))){
+const err172 = {instancePath:instancePath+"/model/dtype",schemaPath:"#/properties/model/properties/dtype/enum",keyword:"enum",params:{allowedValues: schema31.properties.model.properties.dtype.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.model.properties.dtype.enum,parentSchema:schema31.properties.model.properties.dtype,data:data74};
 if(vErrors === null){
 vErrors = [err172];
 }
@@ -2190,12 +2208,10 @@ vErrors.push(err172);
 errors++;
 }
 }
-if(data.pretrain !== undefined){
-let data74 = data.pretrain;
-if(data74 && typeof data74 == "object" && !Array.isArray(data74)){
-for(const key13 in data74){
-if(!(func1.call(schema31.properties.pretrain.properties, key13))){
-const err173 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data74};
+if(data57.workers !== undefined){
+let data75 = data57.workers;
+if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
+const err173 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data75};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2204,11 +2220,9 @@ vErrors.push(err173);
 }
 errors++;
 }
-}
-if(data74.corpus !== undefined){
-let data75 = data74.corpus;
-if(typeof data75 !== "string"){
-const err174 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.pretrain.properties.corpus.type,parentSchema:schema31.properties.pretrain.properties.corpus,data:data75};
+if(typeof data75 == "number"){
+if(data75 > 64 || isNaN(data75)){
+const err174 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data75};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2217,8 +2231,8 @@ vErrors.push(err174);
 }
 errors++;
 }
-if(!(((data75 === "knowledge_and_train") || (data75 === "knowledge")) || (data75 === "train"))){
-const err175 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.pretrain.properties.corpus.enum,parentSchema:schema31.properties.pretrain.properties.corpus,data:data75};
+if(data75 < 0 || isNaN(data75)){
+const err175 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data75};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2228,10 +2242,10 @@ vErrors.push(err175);
 errors++;
 }
 }
-if(data74.knowledge_passages !== undefined){
-let data76 = data74.knowledge_passages;
-if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
-const err176 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.knowledge_passages.type,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data76};
+}
+}
+else {
+const err176 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data57};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2240,9 +2254,13 @@ vErrors.push(err176);
 }
 errors++;
 }
-if(typeof data76 == "number"){
-if(data76 > 100 || isNaN(data76)){
-const err177 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data76};
+}
+if(data.pretrain !== undefined){
+let data76 = data.pretrain;
+if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
+for(const key13 in data76){
+if(!(func1.call(schema31.properties.pretrain.properties, key13))){
+const err177 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data76};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2251,8 +2269,11 @@ vErrors.push(err177);
 }
 errors++;
 }
-if(data76 < 1 || isNaN(data76)){
-const err178 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data76};
+}
+if(data76.corpus !== undefined){
+let data77 = data76.corpus;
+if(typeof data77 !== "string"){
+const err178 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.pretrain.properties.corpus.type,parentSchema:schema31.properties.pretrain.properties.corpus,data:data77};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2261,12 +2282,8 @@ vErrors.push(err178);
 }
 errors++;
 }
-}
-}
-if(data74.steps !== undefined){
-let data77 = data74.steps;
-if(!((typeof data77 == "number") && (!(data77 % 1) && !isNaN(data77)))){
-const err179 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data77};
+if(!(((data77 === "knowledge_and_train") || (data77 === "knowledge")) || (data77 === "train"))){
+const err179 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.pretrain.properties.corpus.enum,parentSchema:schema31.properties.pretrain.properties.corpus,data:data77};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2275,9 +2292,11 @@ vErrors.push(err179);
 }
 errors++;
 }
-if(typeof data77 == "number"){
-if(data77 > 1000000 || isNaN(data77)){
-const err180 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data77};
+}
+if(data76.knowledge_passages !== undefined){
+let data78 = data76.knowledge_passages;
+if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
+const err180 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.knowledge_passages.type,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data78};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2286,8 +2305,9 @@ vErrors.push(err180);
 }
 errors++;
 }
-if(data77 < 1 || isNaN(data77)){
-const err181 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data77};
+if(typeof data78 == "number"){
+if(data78 > 100 || isNaN(data78)){
+const err181 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data78};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2296,12 +2316,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-}
-}
-if(data74.batch_size !== undefined){
-let data78 = data74.batch_size;
-if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
-const err182 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data78};
+if(data78 < 1 || isNaN(data78)){
+const err182 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data78};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2310,9 +2326,12 @@ vErrors.push(err182);
 }
 errors++;
 }
-if(typeof data78 == "number"){
-if(data78 > 4096 || isNaN(data78)){
-const err183 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data78};
+}
+}
+if(data76.steps !== undefined){
+let data79 = data76.steps;
+if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
+const err183 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data79};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2321,8 +2340,9 @@ vErrors.push(err183);
 }
 errors++;
 }
-if(data78 < 1 || isNaN(data78)){
-const err184 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data78};
+if(typeof data79 == "number"){
+if(data79 > 1000000 || isNaN(data79)){
+const err184 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data79};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2331,13 +2351,8 @@ vErrors.push(err184);
 }
 errors++;
 }
-}
-}
-if(data74.learning_rate !== undefined){
-let data79 = data74.learning_rate;
-if(typeof data79 == "number"){
-if(data79 > 1 || isNaN(data79)){
-const err185 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data79};
+if(data79 < 1 || isNaN(data79)){
+const err185 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data79};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2346,8 +2361,12 @@ vErrors.push(err185);
 }
 errors++;
 }
-if(data79 <= 0 || isNaN(data79)){
-const err186 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data79};
+}
+}
+if(data76.batch_size !== undefined){
+let data80 = data76.batch_size;
+if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
+const err186 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data80};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2356,9 +2375,9 @@ vErrors.push(err186);
 }
 errors++;
 }
-}
-else {
-const err187 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data79};
+if(typeof data80 == "number"){
+if(data80 > 4096 || isNaN(data80)){
+const err187 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data80};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2367,11 +2386,8 @@ vErrors.push(err187);
 }
 errors++;
 }
-}
-if(data74.warmup_steps !== undefined){
-let data80 = data74.warmup_steps;
-if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
-const err188 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data80};
+if(data80 < 1 || isNaN(data80)){
+const err188 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data80};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2380,9 +2396,13 @@ vErrors.push(err188);
 }
 errors++;
 }
-if(typeof data80 == "number"){
-if(data80 > 1000000 || isNaN(data80)){
-const err189 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data80};
+}
+}
+if(data76.learning_rate !== undefined){
+let data81 = data76.learning_rate;
+if(typeof data81 == "number"){
+if(data81 > 1 || isNaN(data81)){
+const err189 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data81};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2391,8 +2411,8 @@ vErrors.push(err189);
 }
 errors++;
 }
-if(data80 < 0 || isNaN(data80)){
-const err190 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data80};
+if(data81 <= 0 || isNaN(data81)){
+const err190 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data81};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2402,12 +2422,8 @@ vErrors.push(err190);
 errors++;
 }
 }
-}
-if(data74.weight_decay !== undefined){
-let data81 = data74.weight_decay;
-if(typeof data81 == "number"){
-if(data81 < 0 || isNaN(data81)){
-const err191 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data81};
+else {
+const err191 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data81};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2417,8 +2433,10 @@ vErrors.push(err191);
 errors++;
 }
 }
-else {
-const err192 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data81};
+if(data76.warmup_steps !== undefined){
+let data82 = data76.warmup_steps;
+if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
+const err192 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data82};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2427,12 +2445,9 @@ vErrors.push(err192);
 }
 errors++;
 }
-}
-if(data74.grad_clip !== undefined){
-let data82 = data74.grad_clip;
 if(typeof data82 == "number"){
-if(data82 < 0 || isNaN(data82)){
-const err193 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data82};
+if(data82 > 1000000 || isNaN(data82)){
+const err193 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data82};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2441,9 +2456,8 @@ vErrors.push(err193);
 }
 errors++;
 }
-}
-else {
-const err194 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data82};
+if(data82 < 0 || isNaN(data82)){
+const err194 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data82};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2453,10 +2467,12 @@ vErrors.push(err194);
 errors++;
 }
 }
-if(data74.checkpoint_every !== undefined){
-let data83 = data74.checkpoint_every;
-if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
-const err195 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data83};
+}
+if(data76.weight_decay !== undefined){
+let data83 = data76.weight_decay;
+if(typeof data83 == "number"){
+if(data83 < 0 || isNaN(data83)){
+const err195 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data83};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2465,9 +2481,9 @@ vErrors.push(err195);
 }
 errors++;
 }
-if(typeof data83 == "number"){
-if(data83 > 1000000 || isNaN(data83)){
-const err196 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data83};
+}
+else {
+const err196 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data83};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2476,8 +2492,12 @@ vErrors.push(err196);
 }
 errors++;
 }
-if(data83 < 1 || isNaN(data83)){
-const err197 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data83};
+}
+if(data76.grad_clip !== undefined){
+let data84 = data76.grad_clip;
+if(typeof data84 == "number"){
+if(data84 < 0 || isNaN(data84)){
+const err197 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data84};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2487,10 +2507,8 @@ vErrors.push(err197);
 errors++;
 }
 }
-}
-}
 else {
-const err198 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data74};
+const err198 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data84};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2500,12 +2518,10 @@ vErrors.push(err198);
 errors++;
 }
 }
-if(data.lora !== undefined){
-let data84 = data.lora;
-if(data84 && typeof data84 == "object" && !Array.isArray(data84)){
-for(const key14 in data84){
-if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
-const err199 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data84};
+if(data76.checkpoint_every !== undefined){
+let data85 = data76.checkpoint_every;
+if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
+const err199 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data85};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2514,11 +2530,9 @@ vErrors.push(err199);
 }
 errors++;
 }
-}
-if(data84.rank !== undefined){
-let data85 = data84.rank;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
-const err200 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data85};
+if(typeof data85 == "number"){
+if(data85 > 1000000 || isNaN(data85)){
+const err200 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data85};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2527,9 +2541,8 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(typeof data85 == "number"){
-if(data85 > 1024 || isNaN(data85)){
-const err201 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data85};
+if(data85 < 1 || isNaN(data85)){
+const err201 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data85};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2538,8 +2551,11 @@ vErrors.push(err201);
 }
 errors++;
 }
-if(data85 < 1 || isNaN(data85)){
-const err202 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data85};
+}
+}
+}
+else {
+const err202 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data76};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2549,12 +2565,12 @@ vErrors.push(err202);
 errors++;
 }
 }
-}
-if(data84.alpha !== undefined){
-let data86 = data84.alpha;
-if(typeof data86 == "number"){
-if(data86 <= 0 || isNaN(data86)){
-const err203 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data86};
+if(data.lora !== undefined){
+let data86 = data.lora;
+if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
+for(const key14 in data86){
+if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
+const err203 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data86};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2564,8 +2580,10 @@ vErrors.push(err203);
 errors++;
 }
 }
-else {
-const err204 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data86};
+if(data86.rank !== undefined){
+let data87 = data86.rank;
+if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+const err204 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data87};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2574,12 +2592,9 @@ vErrors.push(err204);
 }
 errors++;
 }
-}
-if(data84.dropout !== undefined){
-let data87 = data84.dropout;
 if(typeof data87 == "number"){
-if(data87 > 0.9 || isNaN(data87)){
-const err205 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data87};
+if(data87 > 1024 || isNaN(data87)){
+const err205 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data87};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2588,8 +2603,8 @@ vErrors.push(err205);
 }
 errors++;
 }
-if(data87 < 0 || isNaN(data87)){
-const err206 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data87};
+if(data87 < 1 || isNaN(data87)){
+const err206 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data87};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2599,8 +2614,12 @@ vErrors.push(err206);
 errors++;
 }
 }
-else {
-const err207 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data87};
+}
+if(data86.alpha !== undefined){
+let data88 = data86.alpha;
+if(typeof data88 == "number"){
+if(data88 <= 0 || isNaN(data88)){
+const err207 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data88};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2610,11 +2629,8 @@ vErrors.push(err207);
 errors++;
 }
 }
-if(data84.target_modules !== undefined){
-let data88 = data84.target_modules;
-if(Array.isArray(data88)){
-if(data88.length < 1){
-const err208 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data88};
+else {
+const err208 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data88};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2623,11 +2639,12 @@ vErrors.push(err208);
 }
 errors++;
 }
-const len7 = data88.length;
-for(let i9=0; i9<len7; i9++){
-let data89 = data88[i9];
-if(!(((((((data89 === "q_proj") || (data89 === "k_proj")) || (data89 === "v_proj")) || (data89 === "o_proj")) || (data89 === "gate_proj")) || (data89 === "up_proj")) || (data89 === "down_proj"))){
-const err209 = {instancePath:instancePath+"/lora/target_modules/" + i9,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data89};
+}
+if(data86.dropout !== undefined){
+let data89 = data86.dropout;
+if(typeof data89 == "number"){
+if(data89 > 0.9 || isNaN(data89)){
+const err209 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data89};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2636,15 +2653,8 @@ vErrors.push(err209);
 }
 errors++;
 }
-}
-let i10 = data88.length;
-let j2;
-if(i10 > 1){
-outer2:
-for(;i10--;){
-for(j2 = i10; j2--;){
-if(func0(data88[i10], data88[j2])){
-const err210 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i10, j: j2},message:"must NOT have duplicate items (items ## "+j2+" and "+i10+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data88};
+if(data89 < 0 || isNaN(data89)){
+const err210 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data89};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2652,14 +2662,10 @@ else {
 vErrors.push(err210);
 }
 errors++;
-break outer2;
-}
-}
-}
 }
 }
 else {
-const err211 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data88};
+const err211 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data89};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2669,10 +2675,11 @@ vErrors.push(err211);
 errors++;
 }
 }
-if(data84.adapters !== undefined){
-let data90 = data84.adapters;
-if(typeof data90 !== "string"){
-const err212 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data90};
+if(data86.target_modules !== undefined){
+let data90 = data86.target_modules;
+if(Array.isArray(data90)){
+if(data90.length < 1){
+const err212 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data90};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2681,8 +2688,11 @@ vErrors.push(err212);
 }
 errors++;
 }
-if(!((data90 === "shared") || (data90 === "per_capability"))){
-const err213 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data90};
+const len8 = data90.length;
+for(let i11=0; i11<len8; i11++){
+let data91 = data90[i11];
+if(!(((((((data91 === "q_proj") || (data91 === "k_proj")) || (data91 === "v_proj")) || (data91 === "o_proj")) || (data91 === "gate_proj")) || (data91 === "up_proj")) || (data91 === "down_proj"))){
+const err213 = {instancePath:instancePath+"/lora/target_modules/" + i11,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data91};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2692,9 +2702,14 @@ vErrors.push(err213);
 errors++;
 }
 }
-}
-else {
-const err214 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data84};
+let i12 = data90.length;
+let j3;
+if(i12 > 1){
+outer2:
+for(;i12--;){
+for(j3 = i12; j3--;){
+if(func0(data90[i12], data90[j3])){
+const err214 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data90};
 if(vErrors === null){
 vErrors = [err214];
 }
@@ -2702,14 +2717,14 @@ else {
 vErrors.push(err214);
 }
 errors++;
+break outer2;
 }
 }
-if(data.sft !== undefined){
-let data91 = data.sft;
-if(data91 && typeof data91 == "object" && !Array.isArray(data91)){
-for(const key15 in data91){
-if(!(func1.call(schema31.properties.sft.properties, key15))){
-const err215 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data91};
+}
+}
+}
+else {
+const err215 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data90};
 if(vErrors === null){
 vErrors = [err215];
 }
@@ -2719,10 +2734,10 @@ vErrors.push(err215);
 errors++;
 }
 }
-if(data91.steps !== undefined){
-let data92 = data91.steps;
-if(!((typeof data92 == "number") && (!(data92 % 1) && !isNaN(data92)))){
-const err216 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data92};
+if(data86.adapters !== undefined){
+let data92 = data86.adapters;
+if(typeof data92 !== "string"){
+const err216 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data92};
 if(vErrors === null){
 vErrors = [err216];
 }
@@ -2731,9 +2746,8 @@ vErrors.push(err216);
 }
 errors++;
 }
-if(typeof data92 == "number"){
-if(data92 > 1000000 || isNaN(data92)){
-const err217 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data92};
+if(!((data92 === "shared") || (data92 === "per_capability"))){
+const err217 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data92};
 if(vErrors === null){
 vErrors = [err217];
 }
@@ -2742,8 +2756,10 @@ vErrors.push(err217);
 }
 errors++;
 }
-if(data92 < 1 || isNaN(data92)){
-const err218 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data92};
+}
+}
+else {
+const err218 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data86};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2753,11 +2769,12 @@ vErrors.push(err218);
 errors++;
 }
 }
-}
-if(data91.batch_per_capability !== undefined){
-let data93 = data91.batch_per_capability;
-if(!((typeof data93 == "number") && (!(data93 % 1) && !isNaN(data93)))){
-const err219 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data93};
+if(data.sft !== undefined){
+let data93 = data.sft;
+if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
+for(const key15 in data93){
+if(!(func1.call(schema31.properties.sft.properties, key15))){
+const err219 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data93};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2766,9 +2783,11 @@ vErrors.push(err219);
 }
 errors++;
 }
-if(typeof data93 == "number"){
-if(data93 > 4096 || isNaN(data93)){
-const err220 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data93};
+}
+if(data93.steps !== undefined){
+let data94 = data93.steps;
+if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
+const err220 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data94};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2777,8 +2796,9 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(data93 < 1 || isNaN(data93)){
-const err221 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data93};
+if(typeof data94 == "number"){
+if(data94 > 1000000 || isNaN(data94)){
+const err221 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data94};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2787,13 +2807,8 @@ vErrors.push(err221);
 }
 errors++;
 }
-}
-}
-if(data91.learning_rate !== undefined){
-let data94 = data91.learning_rate;
-if(typeof data94 == "number"){
-if(data94 > 1 || isNaN(data94)){
-const err222 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data94};
+if(data94 < 1 || isNaN(data94)){
+const err222 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data94};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2802,8 +2817,12 @@ vErrors.push(err222);
 }
 errors++;
 }
-if(data94 <= 0 || isNaN(data94)){
-const err223 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data94};
+}
+}
+if(data93.batch_per_capability !== undefined){
+let data95 = data93.batch_per_capability;
+if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
+const err223 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data95};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2812,9 +2831,9 @@ vErrors.push(err223);
 }
 errors++;
 }
-}
-else {
-const err224 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data94};
+if(typeof data95 == "number"){
+if(data95 > 4096 || isNaN(data95)){
+const err224 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data95};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2823,13 +2842,8 @@ vErrors.push(err224);
 }
 errors++;
 }
-}
-if(data91.schedule !== undefined){
-let data95 = data91.schedule;
-if(data95 && typeof data95 == "object" && !Array.isArray(data95)){
-for(const key16 in data95){
-if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
-const err225 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data95};
+if(data95 < 1 || isNaN(data95)){
+const err225 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data95};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2839,10 +2853,12 @@ vErrors.push(err225);
 errors++;
 }
 }
-if(data95.type !== undefined){
-let data96 = data95.type;
-if(typeof data96 !== "string"){
-const err226 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data96};
+}
+if(data93.learning_rate !== undefined){
+let data96 = data93.learning_rate;
+if(typeof data96 == "number"){
+if(data96 > 1 || isNaN(data96)){
+const err226 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data96};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2851,8 +2867,8 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(!(((data96 === "cosine") || (data96 === "linear")) || (data96 === "constant"))){
-const err227 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data96};
+if(data96 <= 0 || isNaN(data96)){
+const err227 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data96};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2862,10 +2878,8 @@ vErrors.push(err227);
 errors++;
 }
 }
-if(data95.warmup_steps !== undefined){
-let data97 = data95.warmup_steps;
-if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
-const err228 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data97};
+else {
+const err228 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data96};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2874,9 +2888,13 @@ vErrors.push(err228);
 }
 errors++;
 }
-if(typeof data97 == "number"){
-if(data97 > 1000000 || isNaN(data97)){
-const err229 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data97};
+}
+if(data93.schedule !== undefined){
+let data97 = data93.schedule;
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+for(const key16 in data97){
+if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
+const err229 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data97};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2885,8 +2903,11 @@ vErrors.push(err229);
 }
 errors++;
 }
-if(data97 < 0 || isNaN(data97)){
-const err230 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data97};
+}
+if(data97.type !== undefined){
+let data98 = data97.type;
+if(typeof data98 !== "string"){
+const err230 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data98};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2895,13 +2916,8 @@ vErrors.push(err230);
 }
 errors++;
 }
-}
-}
-if(data95.min_lr_ratio !== undefined){
-let data98 = data95.min_lr_ratio;
-if(typeof data98 == "number"){
-if(data98 > 1 || isNaN(data98)){
-const err231 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data98};
+if(!(((data98 === "cosine") || (data98 === "linear")) || (data98 === "constant"))){
+const err231 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data98};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2910,8 +2926,11 @@ vErrors.push(err231);
 }
 errors++;
 }
-if(data98 < 0 || isNaN(data98)){
-const err232 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data98};
+}
+if(data97.warmup_steps !== undefined){
+let data99 = data97.warmup_steps;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+const err232 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data99};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2920,9 +2939,9 @@ vErrors.push(err232);
 }
 errors++;
 }
-}
-else {
-const err233 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data98};
+if(typeof data99 == "number"){
+if(data99 > 1000000 || isNaN(data99)){
+const err233 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data99};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2931,10 +2950,8 @@ vErrors.push(err233);
 }
 errors++;
 }
-}
-}
-else {
-const err234 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data95};
+if(data99 < 0 || isNaN(data99)){
+const err234 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data99};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2944,11 +2961,12 @@ vErrors.push(err234);
 errors++;
 }
 }
-if(data91.weight_decay !== undefined){
-let data99 = data91.weight_decay;
-if(typeof data99 == "number"){
-if(data99 < 0 || isNaN(data99)){
-const err235 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data99};
+}
+if(data97.min_lr_ratio !== undefined){
+let data100 = data97.min_lr_ratio;
+if(typeof data100 == "number"){
+if(data100 > 1 || isNaN(data100)){
+const err235 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data100};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2957,9 +2975,8 @@ vErrors.push(err235);
 }
 errors++;
 }
-}
-else {
-const err236 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data99};
+if(data100 < 0 || isNaN(data100)){
+const err236 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data100};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2969,11 +2986,8 @@ vErrors.push(err236);
 errors++;
 }
 }
-if(data91.grad_clip !== undefined){
-let data100 = data91.grad_clip;
-if(typeof data100 == "number"){
-if(data100 < 0 || isNaN(data100)){
-const err237 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data100};
+else {
+const err237 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data100};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2983,8 +2997,9 @@ vErrors.push(err237);
 errors++;
 }
 }
+}
 else {
-const err238 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data100};
+const err238 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data97};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -2994,12 +3009,11 @@ vErrors.push(err238);
 errors++;
 }
 }
-if(data91.adam !== undefined){
-let data101 = data91.adam;
-if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
-for(const key17 in data101){
-if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
-const err239 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data101};
+if(data93.weight_decay !== undefined){
+let data101 = data93.weight_decay;
+if(typeof data101 == "number"){
+if(data101 < 0 || isNaN(data101)){
+const err239 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data101};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -3009,11 +3023,8 @@ vErrors.push(err239);
 errors++;
 }
 }
-if(data101.beta1 !== undefined){
-let data102 = data101.beta1;
-if(typeof data102 == "number"){
-if(data102 < 0 || isNaN(data102)){
-const err240 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data102};
+else {
+const err240 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data101};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3022,8 +3033,12 @@ vErrors.push(err240);
 }
 errors++;
 }
-if(data102 >= 1 || isNaN(data102)){
-const err241 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data102};
+}
+if(data93.grad_clip !== undefined){
+let data102 = data93.grad_clip;
+if(typeof data102 == "number"){
+if(data102 < 0 || isNaN(data102)){
+const err241 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data102};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3034,7 +3049,7 @@ errors++;
 }
 }
 else {
-const err242 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data102};
+const err242 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data102};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3044,11 +3059,12 @@ vErrors.push(err242);
 errors++;
 }
 }
-if(data101.beta2 !== undefined){
-let data103 = data101.beta2;
-if(typeof data103 == "number"){
-if(data103 < 0 || isNaN(data103)){
-const err243 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data103};
+if(data93.adam !== undefined){
+let data103 = data93.adam;
+if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
+for(const key17 in data103){
+if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
+const err243 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data103};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3057,8 +3073,12 @@ vErrors.push(err243);
 }
 errors++;
 }
-if(data103 >= 1 || isNaN(data103)){
-const err244 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data103};
+}
+if(data103.beta1 !== undefined){
+let data104 = data103.beta1;
+if(typeof data104 == "number"){
+if(data104 < 0 || isNaN(data104)){
+const err244 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data104};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3067,9 +3087,8 @@ vErrors.push(err244);
 }
 errors++;
 }
-}
-else {
-const err245 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data103};
+if(data104 >= 1 || isNaN(data104)){
+const err245 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data104};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3079,11 +3098,8 @@ vErrors.push(err245);
 errors++;
 }
 }
-if(data101.eps !== undefined){
-let data104 = data101.eps;
-if(typeof data104 == "number"){
-if(data104 > 1 || isNaN(data104)){
-const err246 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data104};
+else {
+const err246 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data104};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3092,8 +3108,12 @@ vErrors.push(err246);
 }
 errors++;
 }
-if(data104 <= 0 || isNaN(data104)){
-const err247 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data104};
+}
+if(data103.beta2 !== undefined){
+let data105 = data103.beta2;
+if(typeof data105 == "number"){
+if(data105 < 0 || isNaN(data105)){
+const err247 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data105};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3102,9 +3122,8 @@ vErrors.push(err247);
 }
 errors++;
 }
-}
-else {
-const err248 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data104};
+if(data105 >= 1 || isNaN(data105)){
+const err248 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data105};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3114,9 +3133,8 @@ vErrors.push(err248);
 errors++;
 }
 }
-}
 else {
-const err249 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data101};
+const err249 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data105};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3126,10 +3144,11 @@ vErrors.push(err249);
 errors++;
 }
 }
-if(data91.grad_accumulation !== undefined){
-let data105 = data91.grad_accumulation;
-if(!((typeof data105 == "number") && (!(data105 % 1) && !isNaN(data105)))){
-const err250 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data105};
+if(data103.eps !== undefined){
+let data106 = data103.eps;
+if(typeof data106 == "number"){
+if(data106 > 1 || isNaN(data106)){
+const err250 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data106};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3138,9 +3157,8 @@ vErrors.push(err250);
 }
 errors++;
 }
-if(typeof data105 == "number"){
-if(data105 > 1024 || isNaN(data105)){
-const err251 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data105};
+if(data106 <= 0 || isNaN(data106)){
+const err251 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data106};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3149,8 +3167,9 @@ vErrors.push(err251);
 }
 errors++;
 }
-if(data105 < 1 || isNaN(data105)){
-const err252 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data105};
+}
+else {
+const err252 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data106};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3161,12 +3180,8 @@ errors++;
 }
 }
 }
-if(data91.capability_weights !== undefined){
-let data106 = data91.capability_weights;
-if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
-for(const key18 in data106){
-if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
-const err253 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data106};
+else {
+const err253 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data103};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3176,11 +3191,10 @@ vErrors.push(err253);
 errors++;
 }
 }
-if(data106.domain !== undefined){
-let data107 = data106.domain;
-if(typeof data107 == "number"){
-if(data107 > 1 || isNaN(data107)){
-const err254 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data107};
+if(data93.grad_accumulation !== undefined){
+let data107 = data93.grad_accumulation;
+if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+const err254 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data107};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3189,8 +3203,9 @@ vErrors.push(err254);
 }
 errors++;
 }
-if(data107 < 0 || isNaN(data107)){
-const err255 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data107};
+if(typeof data107 == "number"){
+if(data107 > 1024 || isNaN(data107)){
+const err255 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data107};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3199,8 +3214,8 @@ vErrors.push(err255);
 }
 errors++;
 }
-if(data107 <= 0 || isNaN(data107)){
-const err256 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data107};
+if(data107 < 1 || isNaN(data107)){
+const err256 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data107};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3210,8 +3225,13 @@ vErrors.push(err256);
 errors++;
 }
 }
-else {
-const err257 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data107};
+}
+if(data93.capability_weights !== undefined){
+let data108 = data93.capability_weights;
+if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
+for(const key18 in data108){
+if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
+const err257 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data108};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3221,11 +3241,11 @@ vErrors.push(err257);
 errors++;
 }
 }
-if(data106.reasoning !== undefined){
-let data108 = data106.reasoning;
-if(typeof data108 == "number"){
-if(data108 > 1 || isNaN(data108)){
-const err258 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data108};
+if(data108.domain !== undefined){
+let data109 = data108.domain;
+if(typeof data109 == "number"){
+if(data109 > 1 || isNaN(data109)){
+const err258 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3234,8 +3254,8 @@ vErrors.push(err258);
 }
 errors++;
 }
-if(data108 < 0 || isNaN(data108)){
-const err259 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data108};
+if(data109 < 0 || isNaN(data109)){
+const err259 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3244,8 +3264,8 @@ vErrors.push(err259);
 }
 errors++;
 }
-if(data108 <= 0 || isNaN(data108)){
-const err260 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data108};
+if(data109 <= 0 || isNaN(data109)){
+const err260 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3256,7 +3276,7 @@ errors++;
 }
 }
 else {
-const err261 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data108};
+const err261 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3266,11 +3286,11 @@ vErrors.push(err261);
 errors++;
 }
 }
-if(data106.instruction !== undefined){
-let data109 = data106.instruction;
-if(typeof data109 == "number"){
-if(data109 > 1 || isNaN(data109)){
-const err262 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data109};
+if(data108.reasoning !== undefined){
+let data110 = data108.reasoning;
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
+const err262 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3279,8 +3299,8 @@ vErrors.push(err262);
 }
 errors++;
 }
-if(data109 < 0 || isNaN(data109)){
-const err263 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data109};
+if(data110 < 0 || isNaN(data110)){
+const err263 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3289,8 +3309,8 @@ vErrors.push(err263);
 }
 errors++;
 }
-if(data109 <= 0 || isNaN(data109)){
-const err264 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data109};
+if(data110 <= 0 || isNaN(data110)){
+const err264 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3301,7 +3321,7 @@ errors++;
 }
 }
 else {
-const err265 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data109};
+const err265 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3311,11 +3331,11 @@ vErrors.push(err265);
 errors++;
 }
 }
-if(data106.integration !== undefined){
-let data110 = data106.integration;
-if(typeof data110 == "number"){
-if(data110 > 1 || isNaN(data110)){
-const err266 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data110};
+if(data108.instruction !== undefined){
+let data111 = data108.instruction;
+if(typeof data111 == "number"){
+if(data111 > 1 || isNaN(data111)){
+const err266 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3324,8 +3344,8 @@ vErrors.push(err266);
 }
 errors++;
 }
-if(data110 < 0 || isNaN(data110)){
-const err267 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data110};
+if(data111 < 0 || isNaN(data111)){
+const err267 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3334,8 +3354,8 @@ vErrors.push(err267);
 }
 errors++;
 }
-if(data110 <= 0 || isNaN(data110)){
-const err268 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data110};
+if(data111 <= 0 || isNaN(data111)){
+const err268 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3346,7 +3366,7 @@ errors++;
 }
 }
 else {
-const err269 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data110};
+const err269 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3356,9 +3376,11 @@ vErrors.push(err269);
 errors++;
 }
 }
-}
-else {
-const err270 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data106};
+if(data108.integration !== undefined){
+let data112 = data108.integration;
+if(typeof data112 == "number"){
+if(data112 > 1 || isNaN(data112)){
+const err270 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3367,11 +3389,8 @@ vErrors.push(err270);
 }
 errors++;
 }
-}
-if(data91.projection !== undefined){
-let data111 = data91.projection;
-if(typeof data111 !== "string"){
-const err271 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data111};
+if(data112 < 0 || isNaN(data112)){
+const err271 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3380,8 +3399,8 @@ vErrors.push(err271);
 }
 errors++;
 }
-if(!((((data111 === "none") || (data111 === "pcgrad")) || (data111 === "subspace")) || (data111 === "olora"))){
-const err272 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data111};
+if(data112 <= 0 || isNaN(data112)){
+const err272 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3391,10 +3410,8 @@ vErrors.push(err272);
 errors++;
 }
 }
-if(data91.projection_scope !== undefined){
-let data112 = data91.projection_scope;
-if(typeof data112 !== "string"){
-const err273 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data112};
+else {
+const err273 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3403,8 +3420,10 @@ vErrors.push(err273);
 }
 errors++;
 }
-if(!((data112 === "global") || (data112 === "per_matrix"))){
-const err274 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data112};
+}
+}
+else {
+const err274 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data108};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3414,12 +3433,10 @@ vErrors.push(err274);
 errors++;
 }
 }
-if(data91.subspace !== undefined){
-let data113 = data91.subspace;
-if(data113 && typeof data113 == "object" && !Array.isArray(data113)){
-for(const key19 in data113){
-if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
-const err275 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data113};
+if(data93.projection !== undefined){
+let data113 = data93.projection;
+if(typeof data113 !== "string"){
+const err275 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data113};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3428,12 +3445,8 @@ vErrors.push(err275);
 }
 errors++;
 }
-}
-if(data113.energy !== undefined){
-let data114 = data113.energy;
-if(typeof data114 == "number"){
-if(data114 > 1 || isNaN(data114)){
-const err276 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data114};
+if(!((((data113 === "none") || (data113 === "pcgrad")) || (data113 === "subspace")) || (data113 === "olora"))){
+const err276 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data113};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3442,8 +3455,11 @@ vErrors.push(err276);
 }
 errors++;
 }
-if(data114 <= 0 || isNaN(data114)){
-const err277 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data114};
+}
+if(data93.projection_scope !== undefined){
+let data114 = data93.projection_scope;
+if(typeof data114 !== "string"){
+const err277 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data114};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3452,9 +3468,8 @@ vErrors.push(err277);
 }
 errors++;
 }
-}
-else {
-const err278 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data114};
+if(!((data114 === "global") || (data114 === "per_matrix"))){
+const err278 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data114};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3464,10 +3479,12 @@ vErrors.push(err278);
 errors++;
 }
 }
-if(data113.window !== undefined){
-let data115 = data113.window;
-if(!((typeof data115 == "number") && (!(data115 % 1) && !isNaN(data115)))){
-const err279 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data115};
+if(data93.subspace !== undefined){
+let data115 = data93.subspace;
+if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
+for(const key19 in data115){
+if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
+const err279 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data115};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3476,9 +3493,12 @@ vErrors.push(err279);
 }
 errors++;
 }
-if(typeof data115 == "number"){
-if(data115 > 256 || isNaN(data115)){
-const err280 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data115};
+}
+if(data115.energy !== undefined){
+let data116 = data115.energy;
+if(typeof data116 == "number"){
+if(data116 > 1 || isNaN(data116)){
+const err280 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data116};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3487,8 +3507,8 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data115 < 1 || isNaN(data115)){
-const err281 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data115};
+if(data116 <= 0 || isNaN(data116)){
+const err281 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data116};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3498,11 +3518,8 @@ vErrors.push(err281);
 errors++;
 }
 }
-}
-if(data113.refresh_every !== undefined){
-let data116 = data113.refresh_every;
-if(!((typeof data116 == "number") && (!(data116 % 1) && !isNaN(data116)))){
-const err282 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data116};
+else {
+const err282 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data116};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3511,9 +3528,11 @@ vErrors.push(err282);
 }
 errors++;
 }
-if(typeof data116 == "number"){
-if(data116 > 1000000 || isNaN(data116)){
-const err283 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data116};
+}
+if(data115.window !== undefined){
+let data117 = data115.window;
+if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
+const err283 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data117};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3522,8 +3541,9 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(data116 < 1 || isNaN(data116)){
-const err284 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data116};
+if(typeof data117 == "number"){
+if(data117 > 256 || isNaN(data117)){
+const err284 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data117};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3532,12 +3552,8 @@ vErrors.push(err284);
 }
 errors++;
 }
-}
-}
-if(data113.max_rank !== undefined){
-let data117 = data113.max_rank;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-const err285 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data117};
+if(data117 < 1 || isNaN(data117)){
+const err285 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data117};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3546,9 +3562,12 @@ vErrors.push(err285);
 }
 errors++;
 }
-if(typeof data117 == "number"){
-if(data117 > 1024 || isNaN(data117)){
-const err286 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data117};
+}
+}
+if(data115.refresh_every !== undefined){
+let data118 = data115.refresh_every;
+if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
+const err286 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data118};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3557,8 +3576,9 @@ vErrors.push(err286);
 }
 errors++;
 }
-if(data117 < 1 || isNaN(data117)){
-const err287 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data117};
+if(typeof data118 == "number"){
+if(data118 > 1000000 || isNaN(data118)){
+const err287 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data118};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3567,11 +3587,8 @@ vErrors.push(err287);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err288 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data113};
+if(data118 < 1 || isNaN(data118)){
+const err288 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data118};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3581,12 +3598,11 @@ vErrors.push(err288);
 errors++;
 }
 }
-if(data91.olora !== undefined){
-let data118 = data91.olora;
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-for(const key20 in data118){
-if(!((key20 === "lambda") || (key20 === "combine_with"))){
-const err289 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data118};
+}
+if(data115.max_rank !== undefined){
+let data119 = data115.max_rank;
+if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
+const err289 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data119};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3595,12 +3611,9 @@ vErrors.push(err289);
 }
 errors++;
 }
-}
-if(data118.lambda !== undefined){
-let data119 = data118.lambda;
 if(typeof data119 == "number"){
-if(data119 < 0 || isNaN(data119)){
-const err290 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data119};
+if(data119 > 1024 || isNaN(data119)){
+const err290 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data119};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3609,9 +3622,8 @@ vErrors.push(err290);
 }
 errors++;
 }
-}
-else {
-const err291 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data119};
+if(data119 < 1 || isNaN(data119)){
+const err291 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data119};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3621,10 +3633,10 @@ vErrors.push(err291);
 errors++;
 }
 }
-if(data118.combine_with !== undefined){
-let data120 = data118.combine_with;
-if(typeof data120 !== "string"){
-const err292 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data120};
+}
+}
+else {
+const err292 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data115};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3633,8 +3645,13 @@ vErrors.push(err292);
 }
 errors++;
 }
-if(!(((data120 === "none") || (data120 === "pcgrad")) || (data120 === "subspace"))){
-const err293 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data120};
+}
+if(data93.olora !== undefined){
+let data120 = data93.olora;
+if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
+for(const key20 in data120){
+if(!((key20 === "lambda") || (key20 === "combine_with"))){
+const err293 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data120};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3644,9 +3661,11 @@ vErrors.push(err293);
 errors++;
 }
 }
-}
-else {
-const err294 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data118};
+if(data120.lambda !== undefined){
+let data121 = data120.lambda;
+if(typeof data121 == "number"){
+if(data121 < 0 || isNaN(data121)){
+const err294 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data121};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3656,10 +3675,8 @@ vErrors.push(err294);
 errors++;
 }
 }
-if(data91.interference_every !== undefined){
-let data121 = data91.interference_every;
-if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-const err295 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data121};
+else {
+const err295 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data121};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3668,9 +3685,11 @@ vErrors.push(err295);
 }
 errors++;
 }
-if(typeof data121 == "number"){
-if(data121 > 1000000 || isNaN(data121)){
-const err296 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data121};
+}
+if(data120.combine_with !== undefined){
+let data122 = data120.combine_with;
+if(typeof data122 !== "string"){
+const err296 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data122};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3679,8 +3698,8 @@ vErrors.push(err296);
 }
 errors++;
 }
-if(data121 < 0 || isNaN(data121)){
-const err297 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data121};
+if(!(((data122 === "none") || (data122 === "pcgrad")) || (data122 === "subspace"))){
+const err297 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data122};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3691,10 +3710,8 @@ errors++;
 }
 }
 }
-if(data91.interference_probe_batches !== undefined){
-let data122 = data91.interference_probe_batches;
-if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-const err298 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data122};
+else {
+const err298 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data120};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3703,9 +3720,11 @@ vErrors.push(err298);
 }
 errors++;
 }
-if(typeof data122 == "number"){
-if(data122 > 64 || isNaN(data122)){
-const err299 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data122};
+}
+if(data93.interference_every !== undefined){
+let data123 = data93.interference_every;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+const err299 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data123};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3714,8 +3733,9 @@ vErrors.push(err299);
 }
 errors++;
 }
-if(data122 < 1 || isNaN(data122)){
-const err300 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data122};
+if(typeof data123 == "number"){
+if(data123 > 1000000 || isNaN(data123)){
+const err300 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data123};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3724,12 +3744,8 @@ vErrors.push(err300);
 }
 errors++;
 }
-}
-}
-if(data91.log_every !== undefined){
-let data123 = data91.log_every;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-const err301 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data123};
+if(data123 < 0 || isNaN(data123)){
+const err301 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data123};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3738,9 +3754,12 @@ vErrors.push(err301);
 }
 errors++;
 }
-if(typeof data123 == "number"){
-if(data123 > 1000000 || isNaN(data123)){
-const err302 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data123};
+}
+}
+if(data93.interference_probe_batches !== undefined){
+let data124 = data93.interference_probe_batches;
+if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
+const err302 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data124};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3749,8 +3768,9 @@ vErrors.push(err302);
 }
 errors++;
 }
-if(data123 < 1 || isNaN(data123)){
-const err303 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data123};
+if(typeof data124 == "number"){
+if(data124 > 64 || isNaN(data124)){
+const err303 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data124};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3759,12 +3779,8 @@ vErrors.push(err303);
 }
 errors++;
 }
-}
-}
-if(data91.checkpoint_every !== undefined){
-let data124 = data91.checkpoint_every;
-if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
-const err304 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data124};
+if(data124 < 1 || isNaN(data124)){
+const err304 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data124};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3773,9 +3789,12 @@ vErrors.push(err304);
 }
 errors++;
 }
-if(typeof data124 == "number"){
-if(data124 > 1000000 || isNaN(data124)){
-const err305 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data124};
+}
+}
+if(data93.log_every !== undefined){
+let data125 = data93.log_every;
+if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
+const err305 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data125};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3784,8 +3803,9 @@ vErrors.push(err305);
 }
 errors++;
 }
-if(data124 < 1 || isNaN(data124)){
-const err306 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data124};
+if(typeof data125 == "number"){
+if(data125 > 1000000 || isNaN(data125)){
+const err306 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data125};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3794,12 +3814,8 @@ vErrors.push(err306);
 }
 errors++;
 }
-}
-}
-if(data91.max_bad_steps !== undefined){
-let data125 = data91.max_bad_steps;
-if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
-const err307 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data125};
+if(data125 < 1 || isNaN(data125)){
+const err307 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data125};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3808,9 +3824,12 @@ vErrors.push(err307);
 }
 errors++;
 }
-if(typeof data125 == "number"){
-if(data125 > 1000 || isNaN(data125)){
-const err308 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data125};
+}
+}
+if(data93.checkpoint_every !== undefined){
+let data126 = data93.checkpoint_every;
+if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
+const err308 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data126};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3819,8 +3838,9 @@ vErrors.push(err308);
 }
 errors++;
 }
-if(data125 < 1 || isNaN(data125)){
-const err309 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data125};
+if(typeof data126 == "number"){
+if(data126 > 1000000 || isNaN(data126)){
+const err309 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data126};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3829,11 +3849,8 @@ vErrors.push(err309);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err310 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data91};
+if(data126 < 1 || isNaN(data126)){
+const err310 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data126};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3843,12 +3860,11 @@ vErrors.push(err310);
 errors++;
 }
 }
-if(data.grpo !== undefined){
-let data126 = data.grpo;
-if(data126 && typeof data126 == "object" && !Array.isArray(data126)){
-for(const key21 in data126){
-if(!(func1.call(schema31.properties.grpo.properties, key21))){
-const err311 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data126};
+}
+if(data93.max_bad_steps !== undefined){
+let data127 = data93.max_bad_steps;
+if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
+const err311 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data127};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3857,11 +3873,9 @@ vErrors.push(err311);
 }
 errors++;
 }
-}
-if(data126.steps !== undefined){
-let data127 = data126.steps;
-if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
-const err312 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data127};
+if(typeof data127 == "number"){
+if(data127 > 1000 || isNaN(data127)){
+const err312 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data127};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3870,9 +3884,8 @@ vErrors.push(err312);
 }
 errors++;
 }
-if(typeof data127 == "number"){
-if(data127 > 1000000 || isNaN(data127)){
-const err313 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data127};
+if(data127 < 1 || isNaN(data127)){
+const err313 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data127};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3881,8 +3894,11 @@ vErrors.push(err313);
 }
 errors++;
 }
-if(data127 < 1 || isNaN(data127)){
-const err314 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data127};
+}
+}
+}
+else {
+const err314 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data93};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3892,11 +3908,12 @@ vErrors.push(err314);
 errors++;
 }
 }
-}
-if(data126.prompts_per_step !== undefined){
-let data128 = data126.prompts_per_step;
-if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
-const err315 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data128};
+if(data.grpo !== undefined){
+let data128 = data.grpo;
+if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
+for(const key21 in data128){
+if(!(func1.call(schema31.properties.grpo.properties, key21))){
+const err315 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data128};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3905,9 +3922,11 @@ vErrors.push(err315);
 }
 errors++;
 }
-if(typeof data128 == "number"){
-if(data128 > 4096 || isNaN(data128)){
-const err316 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data128};
+}
+if(data128.steps !== undefined){
+let data129 = data128.steps;
+if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
+const err316 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data129};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3916,8 +3935,9 @@ vErrors.push(err316);
 }
 errors++;
 }
-if(data128 < 1 || isNaN(data128)){
-const err317 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data128};
+if(typeof data129 == "number"){
+if(data129 > 1000000 || isNaN(data129)){
+const err317 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data129};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3926,12 +3946,8 @@ vErrors.push(err317);
 }
 errors++;
 }
-}
-}
-if(data126.group_size !== undefined){
-let data129 = data126.group_size;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-const err318 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data129};
+if(data129 < 1 || isNaN(data129)){
+const err318 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data129};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3940,9 +3956,12 @@ vErrors.push(err318);
 }
 errors++;
 }
-if(typeof data129 == "number"){
-if(data129 > 256 || isNaN(data129)){
-const err319 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data129};
+}
+}
+if(data128.prompts_per_step !== undefined){
+let data130 = data128.prompts_per_step;
+if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
+const err319 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data130};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3951,8 +3970,9 @@ vErrors.push(err319);
 }
 errors++;
 }
-if(data129 < 2 || isNaN(data129)){
-const err320 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data129};
+if(typeof data130 == "number"){
+if(data130 > 4096 || isNaN(data130)){
+const err320 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data130};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3961,12 +3981,8 @@ vErrors.push(err320);
 }
 errors++;
 }
-}
-}
-if(data126.num_iterations !== undefined){
-let data130 = data126.num_iterations;
-if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
-const err321 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data130};
+if(data130 < 1 || isNaN(data130)){
+const err321 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data130};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3975,9 +3991,12 @@ vErrors.push(err321);
 }
 errors++;
 }
-if(typeof data130 == "number"){
-if(data130 > 16 || isNaN(data130)){
-const err322 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data130};
+}
+}
+if(data128.group_size !== undefined){
+let data131 = data128.group_size;
+if(!((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131)))){
+const err322 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data131};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -3986,8 +4005,9 @@ vErrors.push(err322);
 }
 errors++;
 }
-if(data130 < 1 || isNaN(data130)){
-const err323 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data130};
+if(typeof data131 == "number"){
+if(data131 > 256 || isNaN(data131)){
+const err323 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data131};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -3996,13 +4016,8 @@ vErrors.push(err323);
 }
 errors++;
 }
-}
-}
-if(data126.learning_rate !== undefined){
-let data131 = data126.learning_rate;
-if(typeof data131 == "number"){
-if(data131 > 1 || isNaN(data131)){
-const err324 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data131};
+if(data131 < 2 || isNaN(data131)){
+const err324 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data131};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4011,8 +4026,12 @@ vErrors.push(err324);
 }
 errors++;
 }
-if(data131 <= 0 || isNaN(data131)){
-const err325 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data131};
+}
+}
+if(data128.num_iterations !== undefined){
+let data132 = data128.num_iterations;
+if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
+const err325 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data132};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4021,9 +4040,9 @@ vErrors.push(err325);
 }
 errors++;
 }
-}
-else {
-const err326 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data131};
+if(typeof data132 == "number"){
+if(data132 > 16 || isNaN(data132)){
+const err326 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data132};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4032,12 +4051,8 @@ vErrors.push(err326);
 }
 errors++;
 }
-}
-if(data126.grad_clip !== undefined){
-let data132 = data126.grad_clip;
-if(typeof data132 == "number"){
-if(data132 < 0 || isNaN(data132)){
-const err327 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data132};
+if(data132 < 1 || isNaN(data132)){
+const err327 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data132};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4047,8 +4062,12 @@ vErrors.push(err327);
 errors++;
 }
 }
-else {
-const err328 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data132};
+}
+if(data128.learning_rate !== undefined){
+let data133 = data128.learning_rate;
+if(typeof data133 == "number"){
+if(data133 > 1 || isNaN(data133)){
+const err328 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data133};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4057,13 +4076,8 @@ vErrors.push(err328);
 }
 errors++;
 }
-}
-if(data126.adam !== undefined){
-let data133 = data126.adam;
-if(data133 && typeof data133 == "object" && !Array.isArray(data133)){
-for(const key22 in data133){
-if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
-const err329 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data133};
+if(data133 <= 0 || isNaN(data133)){
+const err329 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data133};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4073,11 +4087,8 @@ vErrors.push(err329);
 errors++;
 }
 }
-if(data133.beta1 !== undefined){
-let data134 = data133.beta1;
-if(typeof data134 == "number"){
-if(data134 < 0 || isNaN(data134)){
-const err330 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data134};
+else {
+const err330 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data133};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4086,8 +4097,12 @@ vErrors.push(err330);
 }
 errors++;
 }
-if(data134 >= 1 || isNaN(data134)){
-const err331 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data134};
+}
+if(data128.grad_clip !== undefined){
+let data134 = data128.grad_clip;
+if(typeof data134 == "number"){
+if(data134 < 0 || isNaN(data134)){
+const err331 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data134};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4098,7 +4113,7 @@ errors++;
 }
 }
 else {
-const err332 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data134};
+const err332 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data134};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4108,11 +4123,12 @@ vErrors.push(err332);
 errors++;
 }
 }
-if(data133.beta2 !== undefined){
-let data135 = data133.beta2;
-if(typeof data135 == "number"){
-if(data135 < 0 || isNaN(data135)){
-const err333 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data135};
+if(data128.adam !== undefined){
+let data135 = data128.adam;
+if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
+for(const key22 in data135){
+if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
+const err333 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data135};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4121,8 +4137,12 @@ vErrors.push(err333);
 }
 errors++;
 }
-if(data135 >= 1 || isNaN(data135)){
-const err334 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data135};
+}
+if(data135.beta1 !== undefined){
+let data136 = data135.beta1;
+if(typeof data136 == "number"){
+if(data136 < 0 || isNaN(data136)){
+const err334 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data136};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4131,9 +4151,8 @@ vErrors.push(err334);
 }
 errors++;
 }
-}
-else {
-const err335 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data135};
+if(data136 >= 1 || isNaN(data136)){
+const err335 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data136};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4143,11 +4162,8 @@ vErrors.push(err335);
 errors++;
 }
 }
-if(data133.eps !== undefined){
-let data136 = data133.eps;
-if(typeof data136 == "number"){
-if(data136 > 1 || isNaN(data136)){
-const err336 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data136};
+else {
+const err336 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data136};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4156,8 +4172,12 @@ vErrors.push(err336);
 }
 errors++;
 }
-if(data136 <= 0 || isNaN(data136)){
-const err337 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data136};
+}
+if(data135.beta2 !== undefined){
+let data137 = data135.beta2;
+if(typeof data137 == "number"){
+if(data137 < 0 || isNaN(data137)){
+const err337 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data137};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4166,9 +4186,8 @@ vErrors.push(err337);
 }
 errors++;
 }
-}
-else {
-const err338 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data136};
+if(data137 >= 1 || isNaN(data137)){
+const err338 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data137};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4178,9 +4197,8 @@ vErrors.push(err338);
 errors++;
 }
 }
-}
 else {
-const err339 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data133};
+const err339 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data137};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4190,11 +4208,11 @@ vErrors.push(err339);
 errors++;
 }
 }
-if(data126.clip_epsilon !== undefined){
-let data137 = data126.clip_epsilon;
-if(typeof data137 == "number"){
-if(data137 > 1 || isNaN(data137)){
-const err340 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data137};
+if(data135.eps !== undefined){
+let data138 = data135.eps;
+if(typeof data138 == "number"){
+if(data138 > 1 || isNaN(data138)){
+const err340 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data138};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4203,8 +4221,8 @@ vErrors.push(err340);
 }
 errors++;
 }
-if(data137 <= 0 || isNaN(data137)){
-const err341 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data137};
+if(data138 <= 0 || isNaN(data138)){
+const err341 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data138};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4215,7 +4233,7 @@ errors++;
 }
 }
 else {
-const err342 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data137};
+const err342 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data138};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4225,11 +4243,9 @@ vErrors.push(err342);
 errors++;
 }
 }
-if(data126.epsilon_high !== undefined){
-let data138 = data126.epsilon_high;
-if(typeof data138 == "number"){
-if(data138 > 10 || isNaN(data138)){
-const err343 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data138};
+}
+else {
+const err343 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data135};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4238,8 +4254,12 @@ vErrors.push(err343);
 }
 errors++;
 }
-if(data138 < 0 || isNaN(data138)){
-const err344 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data138};
+}
+if(data128.clip_epsilon !== undefined){
+let data139 = data128.clip_epsilon;
+if(typeof data139 == "number"){
+if(data139 > 1 || isNaN(data139)){
+const err344 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data139};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4248,9 +4268,8 @@ vErrors.push(err344);
 }
 errors++;
 }
-}
-else {
-const err345 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data138};
+if(data139 <= 0 || isNaN(data139)){
+const err345 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data139};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4260,11 +4279,8 @@ vErrors.push(err345);
 errors++;
 }
 }
-if(data126.kl_beta !== undefined){
-let data139 = data126.kl_beta;
-if(typeof data139 == "number"){
-if(data139 < 0 || isNaN(data139)){
-const err346 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data139};
+else {
+const err346 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data139};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4274,8 +4290,11 @@ vErrors.push(err346);
 errors++;
 }
 }
-else {
-const err347 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data139};
+if(data128.epsilon_high !== undefined){
+let data140 = data128.epsilon_high;
+if(typeof data140 == "number"){
+if(data140 > 10 || isNaN(data140)){
+const err347 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data140};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4284,12 +4303,8 @@ vErrors.push(err347);
 }
 errors++;
 }
-}
-if(data126.temperature !== undefined){
-let data140 = data126.temperature;
-if(typeof data140 == "number"){
-if(data140 > 5 || isNaN(data140)){
-const err348 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data140};
+if(data140 < 0 || isNaN(data140)){
+const err348 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data140};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4298,8 +4313,9 @@ vErrors.push(err348);
 }
 errors++;
 }
-if(data140 <= 0 || isNaN(data140)){
-const err349 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data140};
+}
+else {
+const err349 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data140};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4309,8 +4325,11 @@ vErrors.push(err349);
 errors++;
 }
 }
-else {
-const err350 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data140};
+if(data128.kl_beta !== undefined){
+let data141 = data128.kl_beta;
+if(typeof data141 == "number"){
+if(data141 < 0 || isNaN(data141)){
+const err350 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data141};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4320,11 +4339,8 @@ vErrors.push(err350);
 errors++;
 }
 }
-if(data126.top_p !== undefined){
-let data141 = data126.top_p;
-if(typeof data141 == "number"){
-if(data141 > 1 || isNaN(data141)){
-const err351 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data141};
+else {
+const err351 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data141};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4333,8 +4349,12 @@ vErrors.push(err351);
 }
 errors++;
 }
-if(data141 <= 0 || isNaN(data141)){
-const err352 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data141};
+}
+if(data128.temperature !== undefined){
+let data142 = data128.temperature;
+if(typeof data142 == "number"){
+if(data142 > 5 || isNaN(data142)){
+const err352 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data142};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4343,9 +4363,8 @@ vErrors.push(err352);
 }
 errors++;
 }
-}
-else {
-const err353 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data141};
+if(data142 <= 0 || isNaN(data142)){
+const err353 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data142};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4355,10 +4374,8 @@ vErrors.push(err353);
 errors++;
 }
 }
-if(data126.max_new_tokens !== undefined){
-let data142 = data126.max_new_tokens;
-if(!((typeof data142 == "number") && (!(data142 % 1) && !isNaN(data142)))){
-const err354 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data142};
+else {
+const err354 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data142};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4367,9 +4384,12 @@ vErrors.push(err354);
 }
 errors++;
 }
-if(typeof data142 == "number"){
-if(data142 > 8192 || isNaN(data142)){
-const err355 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data142};
+}
+if(data128.top_p !== undefined){
+let data143 = data128.top_p;
+if(typeof data143 == "number"){
+if(data143 > 1 || isNaN(data143)){
+const err355 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data143};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4378,8 +4398,8 @@ vErrors.push(err355);
 }
 errors++;
 }
-if(data142 < 1 || isNaN(data142)){
-const err356 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data142};
+if(data143 <= 0 || isNaN(data143)){
+const err356 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data143};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4389,16 +4409,8 @@ vErrors.push(err356);
 errors++;
 }
 }
-}
-if(data126.stop !== undefined){
-let data143 = data126.stop;
-if(Array.isArray(data143)){
-const len8 = data143.length;
-for(let i11=0; i11<len8; i11++){
-let data144 = data143[i11];
-if(typeof data144 === "string"){
-if(func4(data144) < 1){
-const err357 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data144};
+else {
+const err357 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data143};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4408,8 +4420,10 @@ vErrors.push(err357);
 errors++;
 }
 }
-else {
-const err358 = {instancePath:instancePath+"/grpo/stop/" + i11,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data144};
+if(data128.max_new_tokens !== undefined){
+let data144 = data128.max_new_tokens;
+if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
+const err358 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data144};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4418,10 +4432,9 @@ vErrors.push(err358);
 }
 errors++;
 }
-}
-}
-else {
-const err359 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data143};
+if(typeof data144 == "number"){
+if(data144 > 8192 || isNaN(data144)){
+const err359 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data144};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4430,11 +4443,8 @@ vErrors.push(err359);
 }
 errors++;
 }
-}
-if(data126.loss_type !== undefined){
-let data145 = data126.loss_type;
-if(typeof data145 !== "string"){
-const err360 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data145};
+if(data144 < 1 || isNaN(data144)){
+const err360 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data144};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4443,8 +4453,17 @@ vErrors.push(err360);
 }
 errors++;
 }
-if(!(((data145 === "grpo") || (data145 === "dr_grpo")) || (data145 === "dapo"))){
-const err361 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data145};
+}
+}
+if(data128.stop !== undefined){
+let data145 = data128.stop;
+if(Array.isArray(data145)){
+const len9 = data145.length;
+for(let i13=0; i13<len9; i13++){
+let data146 = data145[i13];
+if(typeof data146 === "string"){
+if(func3(data146) < 1){
+const err361 = {instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data146};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4454,10 +4473,8 @@ vErrors.push(err361);
 errors++;
 }
 }
-if(data126.importance_sampling !== undefined){
-let data146 = data126.importance_sampling;
-if(typeof data146 !== "string"){
-const err362 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data146};
+else {
+const err362 = {instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data146};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4466,8 +4483,10 @@ vErrors.push(err362);
 }
 errors++;
 }
-if(!((data146 === "token") || (data146 === "sequence"))){
-const err363 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data146};
+}
+}
+else {
+const err363 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data145};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4477,10 +4496,10 @@ vErrors.push(err363);
 errors++;
 }
 }
-if(data126.scale_rewards !== undefined){
-let data147 = data126.scale_rewards;
+if(data128.loss_type !== undefined){
+let data147 = data128.loss_type;
 if(typeof data147 !== "string"){
-const err364 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data147};
+const err364 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data147};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4489,8 +4508,8 @@ vErrors.push(err364);
 }
 errors++;
 }
-if(!(((data147 === "group") || (data147 === "batch")) || (data147 === "none"))){
-const err365 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data147};
+if(!(((data147 === "grpo") || (data147 === "dr_grpo")) || (data147 === "dapo"))){
+const err365 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data147};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4500,12 +4519,10 @@ vErrors.push(err365);
 errors++;
 }
 }
-if(data126.dynamic_sampling !== undefined){
-let data148 = data126.dynamic_sampling;
-if(data148 && typeof data148 == "object" && !Array.isArray(data148)){
-for(const key23 in data148){
-if(!((key23 === "enabled") || (key23 === "max_rounds"))){
-const err366 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data148};
+if(data128.importance_sampling !== undefined){
+let data148 = data128.importance_sampling;
+if(typeof data148 !== "string"){
+const err366 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data148};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4514,11 +4531,8 @@ vErrors.push(err366);
 }
 errors++;
 }
-}
-if(data148.enabled !== undefined){
-let data149 = data148.enabled;
-if(typeof data149 !== "boolean"){
-const err367 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data149};
+if(!((data148 === "token") || (data148 === "sequence"))){
+const err367 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data148};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4528,10 +4542,10 @@ vErrors.push(err367);
 errors++;
 }
 }
-if(data148.max_rounds !== undefined){
-let data150 = data148.max_rounds;
-if(!((typeof data150 == "number") && (!(data150 % 1) && !isNaN(data150)))){
-const err368 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data150};
+if(data128.scale_rewards !== undefined){
+let data149 = data128.scale_rewards;
+if(typeof data149 !== "string"){
+const err368 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data149};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4540,9 +4554,8 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(typeof data150 == "number"){
-if(data150 > 64 || isNaN(data150)){
-const err369 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data150};
+if(!(((data149 === "group") || (data149 === "batch")) || (data149 === "none"))){
+const err369 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data149};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4551,8 +4564,13 @@ vErrors.push(err369);
 }
 errors++;
 }
-if(data150 < 1 || isNaN(data150)){
-const err370 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data150};
+}
+if(data128.dynamic_sampling !== undefined){
+let data150 = data128.dynamic_sampling;
+if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
+for(const key23 in data150){
+if(!((key23 === "enabled") || (key23 === "max_rounds"))){
+const err370 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data150};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4562,10 +4580,10 @@ vErrors.push(err370);
 errors++;
 }
 }
-}
-}
-else {
-const err371 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data148};
+if(data150.enabled !== undefined){
+let data151 = data150.enabled;
+if(typeof data151 !== "boolean"){
+const err371 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data151};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4575,10 +4593,10 @@ vErrors.push(err371);
 errors++;
 }
 }
-if(data126.mask_truncated_completions !== undefined){
-let data151 = data126.mask_truncated_completions;
-if(typeof data151 !== "boolean"){
-const err372 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data151};
+if(data150.max_rounds !== undefined){
+let data152 = data150.max_rounds;
+if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
+const err372 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data152};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4587,11 +4605,9 @@ vErrors.push(err372);
 }
 errors++;
 }
-}
-if(data126.aggregation !== undefined){
-let data152 = data126.aggregation;
-if(typeof data152 !== "string"){
-const err373 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data152};
+if(typeof data152 == "number"){
+if(data152 > 64 || isNaN(data152)){
+const err373 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data152};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4600,8 +4616,8 @@ vErrors.push(err373);
 }
 errors++;
 }
-if(!((data152 === "sum_then_normalize") || (data152 === "normalize_then_sum"))){
-const err374 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data152};
+if(data152 < 1 || isNaN(data152)){
+const err374 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data152};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4611,12 +4627,10 @@ vErrors.push(err374);
 errors++;
 }
 }
-if(data126.capability_weights !== undefined){
-let data153 = data126.capability_weights;
-if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
-for(const key24 in data153){
-if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
-const err375 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data153};
+}
+}
+else {
+const err375 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data150};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4626,11 +4640,10 @@ vErrors.push(err375);
 errors++;
 }
 }
-if(data153.domain !== undefined){
-let data154 = data153.domain;
-if(typeof data154 == "number"){
-if(data154 > 1 || isNaN(data154)){
-const err376 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data154};
+if(data128.mask_truncated_completions !== undefined){
+let data153 = data128.mask_truncated_completions;
+if(typeof data153 !== "boolean"){
+const err376 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data153};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4639,8 +4652,11 @@ vErrors.push(err376);
 }
 errors++;
 }
-if(data154 <= 0 || isNaN(data154)){
-const err377 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data154};
+}
+if(data128.aggregation !== undefined){
+let data154 = data128.aggregation;
+if(typeof data154 !== "string"){
+const err377 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data154};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4649,9 +4665,8 @@ vErrors.push(err377);
 }
 errors++;
 }
-}
-else {
-const err378 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data154};
+if(!((data154 === "sum_then_normalize") || (data154 === "normalize_then_sum"))){
+const err378 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data154};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4661,11 +4676,12 @@ vErrors.push(err378);
 errors++;
 }
 }
-if(data153.reasoning !== undefined){
-let data155 = data153.reasoning;
-if(typeof data155 == "number"){
-if(data155 > 1 || isNaN(data155)){
-const err379 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data155};
+if(data128.capability_weights !== undefined){
+let data155 = data128.capability_weights;
+if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
+for(const key24 in data155){
+if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
+const err379 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data155};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4674,8 +4690,12 @@ vErrors.push(err379);
 }
 errors++;
 }
-if(data155 <= 0 || isNaN(data155)){
-const err380 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data155};
+}
+if(data155.domain !== undefined){
+let data156 = data155.domain;
+if(typeof data156 == "number"){
+if(data156 > 1 || isNaN(data156)){
+const err380 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data156};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4684,9 +4704,8 @@ vErrors.push(err380);
 }
 errors++;
 }
-}
-else {
-const err381 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data155};
+if(data156 <= 0 || isNaN(data156)){
+const err381 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data156};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4696,11 +4715,8 @@ vErrors.push(err381);
 errors++;
 }
 }
-if(data153.instruction !== undefined){
-let data156 = data153.instruction;
-if(typeof data156 == "number"){
-if(data156 > 1 || isNaN(data156)){
-const err382 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data156};
+else {
+const err382 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data156};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4709,8 +4725,12 @@ vErrors.push(err382);
 }
 errors++;
 }
-if(data156 <= 0 || isNaN(data156)){
-const err383 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data156};
+}
+if(data155.reasoning !== undefined){
+let data157 = data155.reasoning;
+if(typeof data157 == "number"){
+if(data157 > 1 || isNaN(data157)){
+const err383 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data157};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4719,9 +4739,8 @@ vErrors.push(err383);
 }
 errors++;
 }
-}
-else {
-const err384 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data156};
+if(data157 <= 0 || isNaN(data157)){
+const err384 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data157};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4731,11 +4750,8 @@ vErrors.push(err384);
 errors++;
 }
 }
-if(data153.integration !== undefined){
-let data157 = data153.integration;
-if(typeof data157 == "number"){
-if(data157 > 1 || isNaN(data157)){
-const err385 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data157};
+else {
+const err385 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data157};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4744,8 +4760,12 @@ vErrors.push(err385);
 }
 errors++;
 }
-if(data157 <= 0 || isNaN(data157)){
-const err386 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data157};
+}
+if(data155.instruction !== undefined){
+let data158 = data155.instruction;
+if(typeof data158 == "number"){
+if(data158 > 1 || isNaN(data158)){
+const err386 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data158};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4754,9 +4774,8 @@ vErrors.push(err386);
 }
 errors++;
 }
-}
-else {
-const err387 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data157};
+if(data158 <= 0 || isNaN(data158)){
+const err387 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data158};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4766,9 +4785,8 @@ vErrors.push(err387);
 errors++;
 }
 }
-}
 else {
-const err388 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data153};
+const err388 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data158};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4778,11 +4796,11 @@ vErrors.push(err388);
 errors++;
 }
 }
-if(data126.rewards !== undefined){
-let data158 = data126.rewards;
-if(Array.isArray(data158)){
-if(data158.length < 1){
-const err389 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data158};
+if(data155.integration !== undefined){
+let data159 = data155.integration;
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
+const err389 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data159};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4791,12 +4809,8 @@ vErrors.push(err389);
 }
 errors++;
 }
-const len9 = data158.length;
-for(let i12=0; i12<len9; i12++){
-let data159 = data158[i12];
-if(data159 && typeof data159 == "object" && !Array.isArray(data159)){
-if(data159.name === undefined){
-const err390 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data159};
+if(data159 <= 0 || isNaN(data159)){
+const err390 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data159};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4805,8 +4819,9 @@ vErrors.push(err390);
 }
 errors++;
 }
-if(data159.weight === undefined){
-const err391 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data159};
+}
+else {
+const err391 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data159};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4815,9 +4830,10 @@ vErrors.push(err391);
 }
 errors++;
 }
-for(const key25 in data159){
-if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
-const err392 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data159};
+}
+}
+else {
+const err392 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data155};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4827,10 +4843,11 @@ vErrors.push(err392);
 errors++;
 }
 }
-if(data159.name !== undefined){
-let data160 = data159.name;
-if(typeof data160 !== "string"){
-const err393 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data160};
+if(data128.rewards !== undefined){
+let data160 = data128.rewards;
+if(Array.isArray(data160)){
+if(data160.length < 1){
+const err393 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data160};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4839,8 +4856,12 @@ vErrors.push(err393);
 }
 errors++;
 }
-if(!(((((data160 === "domain") || (data160 === "reasoning")) || (data160 === "instruction")) || (data160 === "format")) || (data160 === "custom"))){
-const err394 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data160};
+const len10 = data160.length;
+for(let i14=0; i14<len10; i14++){
+let data161 = data160[i14];
+if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
+if(data161.name === undefined){
+const err394 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4849,12 +4870,8 @@ vErrors.push(err394);
 }
 errors++;
 }
-}
-if(data159.weight !== undefined){
-let data161 = data159.weight;
-if(typeof data161 == "number"){
-if(data161 < 0 || isNaN(data161)){
-const err395 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data161};
+if(data161.weight === undefined){
+const err395 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4863,9 +4880,9 @@ vErrors.push(err395);
 }
 errors++;
 }
-}
-else {
-const err396 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data161};
+for(const key25 in data161){
+if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
+const err396 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4875,10 +4892,10 @@ vErrors.push(err396);
 errors++;
 }
 }
-if(data159.module !== undefined){
-let data162 = data159.module;
+if(data161.name !== undefined){
+let data162 = data161.name;
 if(typeof data162 !== "string"){
-const err397 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data162};
+const err397 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data162};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4887,12 +4904,8 @@ vErrors.push(err397);
 }
 errors++;
 }
-}
-if(data159.id !== undefined){
-let data163 = data159.id;
-if(typeof data163 === "string"){
-if(!pattern9.test(data163)){
-const err398 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data163};
+if(!(((((data162 === "domain") || (data162 === "reasoning")) || (data162 === "instruction")) || (data162 === "format")) || (data162 === "custom"))){
+const err398 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data162};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4902,8 +4915,11 @@ vErrors.push(err398);
 errors++;
 }
 }
-else {
-const err399 = {instancePath:instancePath+"/grpo/rewards/" + i12+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data163};
+if(data161.weight !== undefined){
+let data163 = data161.weight;
+if(typeof data163 == "number"){
+if(data163 < 0 || isNaN(data163)){
+const err399 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data163};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4913,9 +4929,8 @@ vErrors.push(err399);
 errors++;
 }
 }
-}
 else {
-const err400 = {instancePath:instancePath+"/grpo/rewards/" + i12,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data159};
+const err400 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data163};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4925,9 +4940,10 @@ vErrors.push(err400);
 errors++;
 }
 }
-}
-else {
-const err401 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data158};
+if(data161.module !== undefined){
+let data164 = data161.module;
+if(typeof data164 !== "string"){
+const err401 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data164};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4937,10 +4953,11 @@ vErrors.push(err401);
 errors++;
 }
 }
-if(data126.weighting !== undefined){
-let data164 = data126.weighting;
-if(typeof data164 !== "string"){
-const err402 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data164};
+if(data161.id !== undefined){
+let data165 = data161.id;
+if(typeof data165 === "string"){
+if(!pattern9.test(data165)){
+const err402 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data165};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4949,8 +4966,9 @@ vErrors.push(err402);
 }
 errors++;
 }
-if(!(((data164 === "fixed") || (data164 === "gap")) || (data164 === "gradnorm"))){
-const err403 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data164};
+}
+else {
+const err403 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data165};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4960,12 +4978,9 @@ vErrors.push(err403);
 errors++;
 }
 }
-if(data126.gap !== undefined){
-let data165 = data126.gap;
-if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
-for(const key26 in data165){
-if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
-const err404 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data165};
+}
+else {
+const err404 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4975,12 +4990,9 @@ vErrors.push(err404);
 errors++;
 }
 }
-if(data165.targets !== undefined){
-let data166 = data165.targets;
-if(data166 && typeof data166 == "object" && !Array.isArray(data166)){
-for(const key27 in data166){
-if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
-const err405 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data166};
+}
+else {
+const err405 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data160};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -4990,11 +5002,10 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data166.domain !== undefined){
-let data167 = data166.domain;
-if(typeof data167 == "number"){
-if(data167 > 1 || isNaN(data167)){
-const err406 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data167};
+if(data128.weighting !== undefined){
+let data166 = data128.weighting;
+if(typeof data166 !== "string"){
+const err406 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data166};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -5003,8 +5014,8 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(data167 < 0 || isNaN(data167)){
-const err407 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data167};
+if(!(((data166 === "fixed") || (data166 === "gap")) || (data166 === "gradnorm"))){
+const err407 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data166};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -5013,8 +5024,13 @@ vErrors.push(err407);
 }
 errors++;
 }
-if(data167 <= 0 || isNaN(data167)){
-const err408 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data167};
+}
+if(data128.gap !== undefined){
+let data167 = data128.gap;
+if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
+for(const key26 in data167){
+if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
+const err408 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data167};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5024,8 +5040,12 @@ vErrors.push(err408);
 errors++;
 }
 }
-else {
-const err409 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data167};
+if(data167.targets !== undefined){
+let data168 = data167.targets;
+if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
+for(const key27 in data168){
+if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
+const err409 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data168};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5035,11 +5055,11 @@ vErrors.push(err409);
 errors++;
 }
 }
-if(data166.reasoning !== undefined){
-let data168 = data166.reasoning;
-if(typeof data168 == "number"){
-if(data168 > 1 || isNaN(data168)){
-const err410 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data168};
+if(data168.domain !== undefined){
+let data169 = data168.domain;
+if(typeof data169 == "number"){
+if(data169 > 1 || isNaN(data169)){
+const err410 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5048,8 +5068,8 @@ vErrors.push(err410);
 }
 errors++;
 }
-if(data168 < 0 || isNaN(data168)){
-const err411 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data168};
+if(data169 < 0 || isNaN(data169)){
+const err411 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5058,8 +5078,8 @@ vErrors.push(err411);
 }
 errors++;
 }
-if(data168 <= 0 || isNaN(data168)){
-const err412 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data168};
+if(data169 <= 0 || isNaN(data169)){
+const err412 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5070,7 +5090,7 @@ errors++;
 }
 }
 else {
-const err413 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data168};
+const err413 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5080,11 +5100,11 @@ vErrors.push(err413);
 errors++;
 }
 }
-if(data166.instruction !== undefined){
-let data169 = data166.instruction;
-if(typeof data169 == "number"){
-if(data169 > 1 || isNaN(data169)){
-const err414 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data169};
+if(data168.reasoning !== undefined){
+let data170 = data168.reasoning;
+if(typeof data170 == "number"){
+if(data170 > 1 || isNaN(data170)){
+const err414 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5093,8 +5113,8 @@ vErrors.push(err414);
 }
 errors++;
 }
-if(data169 < 0 || isNaN(data169)){
-const err415 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data169};
+if(data170 < 0 || isNaN(data170)){
+const err415 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5103,8 +5123,8 @@ vErrors.push(err415);
 }
 errors++;
 }
-if(data169 <= 0 || isNaN(data169)){
-const err416 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data169};
+if(data170 <= 0 || isNaN(data170)){
+const err416 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5115,7 +5135,7 @@ errors++;
 }
 }
 else {
-const err417 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data169};
+const err417 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5125,11 +5145,11 @@ vErrors.push(err417);
 errors++;
 }
 }
-if(data166.integration !== undefined){
-let data170 = data166.integration;
-if(typeof data170 == "number"){
-if(data170 > 1 || isNaN(data170)){
-const err418 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data170};
+if(data168.instruction !== undefined){
+let data171 = data168.instruction;
+if(typeof data171 == "number"){
+if(data171 > 1 || isNaN(data171)){
+const err418 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5138,8 +5158,8 @@ vErrors.push(err418);
 }
 errors++;
 }
-if(data170 < 0 || isNaN(data170)){
-const err419 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data170};
+if(data171 < 0 || isNaN(data171)){
+const err419 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5148,8 +5168,8 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(data170 <= 0 || isNaN(data170)){
-const err420 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data170};
+if(data171 <= 0 || isNaN(data171)){
+const err420 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5160,7 +5180,7 @@ errors++;
 }
 }
 else {
-const err421 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data170};
+const err421 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5170,9 +5190,11 @@ vErrors.push(err421);
 errors++;
 }
 }
-}
-else {
-const err422 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data166};
+if(data168.integration !== undefined){
+let data172 = data168.integration;
+if(typeof data172 == "number"){
+if(data172 > 1 || isNaN(data172)){
+const err422 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5181,12 +5203,8 @@ vErrors.push(err422);
 }
 errors++;
 }
-}
-if(data165.temperature !== undefined){
-let data171 = data165.temperature;
-if(typeof data171 == "number"){
-if(data171 <= 0 || isNaN(data171)){
-const err423 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data171};
+if(data172 < 0 || isNaN(data172)){
+const err423 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5195,9 +5213,8 @@ vErrors.push(err423);
 }
 errors++;
 }
-}
-else {
-const err424 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data171};
+if(data172 <= 0 || isNaN(data172)){
+const err424 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5207,11 +5224,8 @@ vErrors.push(err424);
 errors++;
 }
 }
-if(data165.min_weight !== undefined){
-let data172 = data165.min_weight;
-if(typeof data172 == "number"){
-if(data172 > 1 || isNaN(data172)){
-const err425 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data172};
+else {
+const err425 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5220,8 +5234,10 @@ vErrors.push(err425);
 }
 errors++;
 }
-if(data172 < 0 || isNaN(data172)){
-const err426 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data172};
+}
+}
+else {
+const err426 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data168};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5231,8 +5247,11 @@ vErrors.push(err426);
 errors++;
 }
 }
-else {
-const err427 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data172};
+if(data167.temperature !== undefined){
+let data173 = data167.temperature;
+if(typeof data173 == "number"){
+if(data173 <= 0 || isNaN(data173)){
+const err427 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data173};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5242,11 +5261,8 @@ vErrors.push(err427);
 errors++;
 }
 }
-if(data165.max_weight !== undefined){
-let data173 = data165.max_weight;
-if(typeof data173 == "number"){
-if(data173 > 1 || isNaN(data173)){
-const err428 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data173};
+else {
+const err428 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data173};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5255,8 +5271,12 @@ vErrors.push(err428);
 }
 errors++;
 }
-if(data173 < 0 || isNaN(data173)){
-const err429 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data173};
+}
+if(data167.min_weight !== undefined){
+let data174 = data167.min_weight;
+if(typeof data174 == "number"){
+if(data174 > 1 || isNaN(data174)){
+const err429 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data174};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5265,9 +5285,8 @@ vErrors.push(err429);
 }
 errors++;
 }
-}
-else {
-const err430 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data173};
+if(data174 < 0 || isNaN(data174)){
+const err430 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data174};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5277,11 +5296,8 @@ vErrors.push(err430);
 errors++;
 }
 }
-if(data165.ema !== undefined){
-let data174 = data165.ema;
-if(typeof data174 == "number"){
-if(data174 > 1 || isNaN(data174)){
-const err431 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data174};
+else {
+const err431 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data174};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5290,8 +5306,12 @@ vErrors.push(err431);
 }
 errors++;
 }
-if(data174 < 0 || isNaN(data174)){
-const err432 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data174};
+}
+if(data167.max_weight !== undefined){
+let data175 = data167.max_weight;
+if(typeof data175 == "number"){
+if(data175 > 1 || isNaN(data175)){
+const err432 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data175};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5300,9 +5320,8 @@ vErrors.push(err432);
 }
 errors++;
 }
-}
-else {
-const err433 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data174};
+if(data175 < 0 || isNaN(data175)){
+const err433 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data175};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5312,9 +5331,8 @@ vErrors.push(err433);
 errors++;
 }
 }
-}
 else {
-const err434 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data165};
+const err434 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data175};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5324,12 +5342,11 @@ vErrors.push(err434);
 errors++;
 }
 }
-if(data126.gradnorm !== undefined){
-let data175 = data126.gradnorm;
-if(data175 && typeof data175 == "object" && !Array.isArray(data175)){
-for(const key28 in data175){
-if(!((key28 === "alpha") || (key28 === "learning_rate"))){
-const err435 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data175};
+if(data167.ema !== undefined){
+let data176 = data167.ema;
+if(typeof data176 == "number"){
+if(data176 > 1 || isNaN(data176)){
+const err435 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data176};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5338,12 +5355,8 @@ vErrors.push(err435);
 }
 errors++;
 }
-}
-if(data175.alpha !== undefined){
-let data176 = data175.alpha;
-if(typeof data176 == "number"){
 if(data176 < 0 || isNaN(data176)){
-const err436 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data176};
+const err436 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data176};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5354,7 +5367,7 @@ errors++;
 }
 }
 else {
-const err437 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data176};
+const err437 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data176};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5364,11 +5377,9 @@ vErrors.push(err437);
 errors++;
 }
 }
-if(data175.learning_rate !== undefined){
-let data177 = data175.learning_rate;
-if(typeof data177 == "number"){
-if(data177 <= 0 || isNaN(data177)){
-const err438 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data177};
+}
+else {
+const err438 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data167};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5378,8 +5389,12 @@ vErrors.push(err438);
 errors++;
 }
 }
-else {
-const err439 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data177};
+if(data128.gradnorm !== undefined){
+let data177 = data128.gradnorm;
+if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
+for(const key28 in data177){
+if(!((key28 === "alpha") || (key28 === "learning_rate"))){
+const err439 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data177};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5389,9 +5404,11 @@ vErrors.push(err439);
 errors++;
 }
 }
-}
-else {
-const err440 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data175};
+if(data177.alpha !== undefined){
+let data178 = data177.alpha;
+if(typeof data178 == "number"){
+if(data178 < 0 || isNaN(data178)){
+const err440 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data178};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5401,10 +5418,8 @@ vErrors.push(err440);
 errors++;
 }
 }
-if(data126.projection !== undefined){
-let data178 = data126.projection;
-if(typeof data178 !== "string"){
-const err441 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data178};
+else {
+const err441 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data178};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5413,8 +5428,12 @@ vErrors.push(err441);
 }
 errors++;
 }
-if(!(((data178 === "none") || (data178 === "pcgrad")) || (data178 === "subspace"))){
-const err442 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data178};
+}
+if(data177.learning_rate !== undefined){
+let data179 = data177.learning_rate;
+if(typeof data179 == "number"){
+if(data179 <= 0 || isNaN(data179)){
+const err442 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data179};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5424,10 +5443,8 @@ vErrors.push(err442);
 errors++;
 }
 }
-if(data126.log_rollouts_every !== undefined){
-let data179 = data126.log_rollouts_every;
-if(!((typeof data179 == "number") && (!(data179 % 1) && !isNaN(data179)))){
-const err443 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data179};
+else {
+const err443 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data179};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5436,9 +5453,10 @@ vErrors.push(err443);
 }
 errors++;
 }
-if(typeof data179 == "number"){
-if(data179 > 1000000 || isNaN(data179)){
-const err444 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data179};
+}
+}
+else {
+const err444 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data177};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5447,8 +5465,11 @@ vErrors.push(err444);
 }
 errors++;
 }
-if(data179 < 1 || isNaN(data179)){
-const err445 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data179};
+}
+if(data128.projection !== undefined){
+let data180 = data128.projection;
+if(typeof data180 !== "string"){
+const err445 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data180};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5457,12 +5478,8 @@ vErrors.push(err445);
 }
 errors++;
 }
-}
-}
-if(data126.probe_every !== undefined){
-let data180 = data126.probe_every;
-if(!((typeof data180 == "number") && (!(data180 % 1) && !isNaN(data180)))){
-const err446 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data180};
+if(!(((data180 === "none") || (data180 === "pcgrad")) || (data180 === "subspace"))){
+const err446 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data180};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5471,9 +5488,11 @@ vErrors.push(err446);
 }
 errors++;
 }
-if(typeof data180 == "number"){
-if(data180 > 1000000 || isNaN(data180)){
-const err447 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data180};
+}
+if(data128.log_rollouts_every !== undefined){
+let data181 = data128.log_rollouts_every;
+if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
+const err447 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data181};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5482,8 +5501,9 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(data180 < 0 || isNaN(data180)){
-const err448 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data180};
+if(typeof data181 == "number"){
+if(data181 > 1000000 || isNaN(data181)){
+const err448 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data181};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5492,12 +5512,8 @@ vErrors.push(err448);
 }
 errors++;
 }
-}
-}
-if(data126.checkpoint_every !== undefined){
-let data181 = data126.checkpoint_every;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-const err449 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data181};
+if(data181 < 1 || isNaN(data181)){
+const err449 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data181};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5506,9 +5522,12 @@ vErrors.push(err449);
 }
 errors++;
 }
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-const err450 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data181};
+}
+}
+if(data128.probe_every !== undefined){
+let data182 = data128.probe_every;
+if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
+const err450 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data182};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5517,8 +5536,9 @@ vErrors.push(err450);
 }
 errors++;
 }
-if(data181 < 1 || isNaN(data181)){
-const err451 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data181};
+if(typeof data182 == "number"){
+if(data182 > 1000000 || isNaN(data182)){
+const err451 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data182};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5527,11 +5547,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err452 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data126};
+if(data182 < 0 || isNaN(data182)){
+const err452 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data182};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5541,12 +5558,11 @@ vErrors.push(err452);
 errors++;
 }
 }
-if(data.eval !== undefined){
-let data182 = data.eval;
-if(data182 && typeof data182 == "object" && !Array.isArray(data182)){
-for(const key29 in data182){
-if(!(func1.call(schema31.properties.eval.properties, key29))){
-const err453 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data182};
+}
+if(data128.checkpoint_every !== undefined){
+let data183 = data128.checkpoint_every;
+if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
+const err453 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data183};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5555,15 +5571,9 @@ vErrors.push(err453);
 }
 errors++;
 }
-}
-if(data182.suites !== undefined){
-let data183 = data182.suites;
-if(Array.isArray(data183)){
-const len10 = data183.length;
-for(let i13=0; i13<len10; i13++){
-let data184 = data183[i13];
-if(!((((data184 === "domain") || (data184 === "reasoning")) || (data184 === "instruction")) || (data184 === "integration"))){
-const err454 = {instancePath:instancePath+"/eval/suites/" + i13,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data184};
+if(typeof data183 == "number"){
+if(data183 > 1000000 || isNaN(data183)){
+const err454 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data183};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5572,15 +5582,8 @@ vErrors.push(err454);
 }
 errors++;
 }
-}
-let i14 = data183.length;
-let j3;
-if(i14 > 1){
-outer3:
-for(;i14--;){
-for(j3 = i14; j3--;){
-if(func0(data183[i14], data183[j3])){
-const err455 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i14, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i14+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data183};
+if(data183 < 1 || isNaN(data183)){
+const err455 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data183};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5588,14 +5591,12 @@ else {
 vErrors.push(err455);
 }
 errors++;
-break outer3;
-}
 }
 }
 }
 }
 else {
-const err456 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data183};
+const err456 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data128};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5605,15 +5606,12 @@ vErrors.push(err456);
 errors++;
 }
 }
-if(data182.mmlu !== undefined){
-let data185 = data182.mmlu;
-if(Array.isArray(data185)){
-const len11 = data185.length;
-for(let i15=0; i15<len11; i15++){
-let data186 = data185[i15];
-if(typeof data186 === "string"){
-if(func4(data186) < 1){
-const err457 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data186};
+if(data.eval !== undefined){
+let data184 = data.eval;
+if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
+for(const key29 in data184){
+if(!(func1.call(schema31.properties.eval.properties, key29))){
+const err457 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data184};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5623,8 +5621,14 @@ vErrors.push(err457);
 errors++;
 }
 }
-else {
-const err458 = {instancePath:instancePath+"/eval/mmlu/" + i15,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data186};
+if(data184.suites !== undefined){
+let data185 = data184.suites;
+if(Array.isArray(data185)){
+const len11 = data185.length;
+for(let i15=0; i15<len11; i15++){
+let data186 = data185[i15];
+if(!((((data186 === "domain") || (data186 === "reasoning")) || (data186 === "instruction")) || (data186 === "integration"))){
+const err458 = {instancePath:instancePath+"/eval/suites/" + i15,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data186};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5634,9 +5638,14 @@ vErrors.push(err458);
 errors++;
 }
 }
-}
-else {
-const err459 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data185};
+let i16 = data185.length;
+let j4;
+if(i16 > 1){
+outer3:
+for(;i16--;){
+for(j4 = i16; j4--;){
+if(func0(data185[i16], data185[j4])){
+const err459 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i16, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i16+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data185};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5644,16 +5653,14 @@ else {
 vErrors.push(err459);
 }
 errors++;
+break outer3;
 }
 }
-if(data182.tasks !== undefined){
-let data187 = data182.tasks;
-if(Array.isArray(data187)){
-const len12 = data187.length;
-for(let i16=0; i16<len12; i16++){
-let data188 = data187[i16];
-if(!((((((data188 === "mmlu") || (data188 === "medqa")) || (data188 === "medmcqa")) || (data188 === "pubmedqa")) || (data188 === "multimedqa")) || (data188 === "ifeval"))){
-const err460 = {instancePath:instancePath+"/eval/tasks/" + i16,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data188};
+}
+}
+}
+else {
+const err460 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data185};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5663,14 +5670,15 @@ vErrors.push(err460);
 errors++;
 }
 }
-let i17 = data187.length;
-let j4;
-if(i17 > 1){
-outer4:
-for(;i17--;){
-for(j4 = i17; j4--;){
-if(func0(data187[i17], data187[j4])){
-const err461 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i17, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i17+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data187};
+if(data184.mmlu !== undefined){
+let data187 = data184.mmlu;
+if(Array.isArray(data187)){
+const len12 = data187.length;
+for(let i17=0; i17<len12; i17++){
+let data188 = data187[i17];
+if(typeof data188 === "string"){
+if(func3(data188) < 1){
+const err461 = {instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data188};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5678,14 +5686,10 @@ else {
 vErrors.push(err461);
 }
 errors++;
-break outer4;
-}
-}
-}
 }
 }
 else {
-const err462 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data187};
+const err462 = {instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data188};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5695,11 +5699,9 @@ vErrors.push(err462);
 errors++;
 }
 }
-if(data182.benchmarks !== undefined){
-let data189 = data182.benchmarks;
-if(typeof data189 === "string"){
-if(func4(data189) < 1){
-const err463 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data189};
+}
+else {
+const err463 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data187};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5709,8 +5711,14 @@ vErrors.push(err463);
 errors++;
 }
 }
-else {
-const err464 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data189};
+if(data184.tasks !== undefined){
+let data189 = data184.tasks;
+if(Array.isArray(data189)){
+const len13 = data189.length;
+for(let i18=0; i18<len13; i18++){
+let data190 = data189[i18];
+if(!((((((data190 === "mmlu") || (data190 === "medqa")) || (data190 === "medmcqa")) || (data190 === "pubmedqa")) || (data190 === "multimedqa")) || (data190 === "ifeval"))){
+const err464 = {instancePath:instancePath+"/eval/tasks/" + i18,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data190};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5720,10 +5728,14 @@ vErrors.push(err464);
 errors++;
 }
 }
-if(data182.few_shot !== undefined){
-let data190 = data182.few_shot;
-if(!((typeof data190 == "number") && (!(data190 % 1) && !isNaN(data190)))){
-const err465 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data190};
+let i19 = data189.length;
+let j5;
+if(i19 > 1){
+outer4:
+for(;i19--;){
+for(j5 = i19; j5--;){
+if(func0(data189[i19], data189[j5])){
+const err465 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data189};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5731,10 +5743,14 @@ else {
 vErrors.push(err465);
 }
 errors++;
+break outer4;
 }
-if(typeof data190 == "number"){
-if(data190 > 10 || isNaN(data190)){
-const err466 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data190};
+}
+}
+}
+}
+else {
+const err466 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data189};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5743,8 +5759,12 @@ vErrors.push(err466);
 }
 errors++;
 }
-if(data190 < 0 || isNaN(data190)){
-const err467 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data190};
+}
+if(data184.benchmarks !== undefined){
+let data191 = data184.benchmarks;
+if(typeof data191 === "string"){
+if(func3(data191) < 1){
+const err467 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data191};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5754,11 +5774,8 @@ vErrors.push(err467);
 errors++;
 }
 }
-}
-if(data182.max_items !== undefined){
-let data191 = data182.max_items;
-if(!((typeof data191 == "number") && (!(data191 % 1) && !isNaN(data191)))){
-const err468 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data191};
+else {
+const err468 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data191};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5767,9 +5784,11 @@ vErrors.push(err468);
 }
 errors++;
 }
-if(typeof data191 == "number"){
-if(data191 > 10000000 || isNaN(data191)){
-const err469 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data191};
+}
+if(data184.few_shot !== undefined){
+let data192 = data184.few_shot;
+if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
+const err469 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data192};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5778,8 +5797,9 @@ vErrors.push(err469);
 }
 errors++;
 }
-if(data191 < 0 || isNaN(data191)){
-const err470 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data191};
+if(typeof data192 == "number"){
+if(data192 > 10 || isNaN(data192)){
+const err470 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data192};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5788,12 +5808,8 @@ vErrors.push(err470);
 }
 errors++;
 }
-}
-}
-if(data182.bootstrap !== undefined){
-let data192 = data182.bootstrap;
-if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
-const err471 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data192};
+if(data192 < 0 || isNaN(data192)){
+const err471 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data192};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5802,9 +5818,12 @@ vErrors.push(err471);
 }
 errors++;
 }
-if(typeof data192 == "number"){
-if(data192 > 100000 || isNaN(data192)){
-const err472 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data192};
+}
+}
+if(data184.max_items !== undefined){
+let data193 = data184.max_items;
+if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
+const err472 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data193};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5813,8 +5832,9 @@ vErrors.push(err472);
 }
 errors++;
 }
-if(data192 < 0 || isNaN(data192)){
-const err473 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data192};
+if(typeof data193 == "number"){
+if(data193 > 10000000 || isNaN(data193)){
+const err473 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data193};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5823,12 +5843,8 @@ vErrors.push(err473);
 }
 errors++;
 }
-}
-}
-if(data182.probe_size !== undefined){
-let data193 = data182.probe_size;
-if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
-const err474 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data193};
+if(data193 < 0 || isNaN(data193)){
+const err474 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data193};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5837,9 +5853,12 @@ vErrors.push(err474);
 }
 errors++;
 }
-if(typeof data193 == "number"){
-if(data193 > 100000 || isNaN(data193)){
-const err475 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data193};
+}
+}
+if(data184.bootstrap !== undefined){
+let data194 = data184.bootstrap;
+if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
+const err475 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data194};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5848,8 +5867,9 @@ vErrors.push(err475);
 }
 errors++;
 }
-if(data193 < 1 || isNaN(data193)){
-const err476 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data193};
+if(typeof data194 == "number"){
+if(data194 > 100000 || isNaN(data194)){
+const err476 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data194};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5858,12 +5878,8 @@ vErrors.push(err476);
 }
 errors++;
 }
-}
-}
-if(data182.probe_every !== undefined){
-let data194 = data182.probe_every;
-if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
-const err477 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data194};
+if(data194 < 0 || isNaN(data194)){
+const err477 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data194};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5872,9 +5888,12 @@ vErrors.push(err477);
 }
 errors++;
 }
-if(typeof data194 == "number"){
-if(data194 > 1000000 || isNaN(data194)){
-const err478 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data194};
+}
+}
+if(data184.probe_size !== undefined){
+let data195 = data184.probe_size;
+if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
+const err478 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data195};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5883,8 +5902,9 @@ vErrors.push(err478);
 }
 errors++;
 }
-if(data194 < 0 || isNaN(data194)){
-const err479 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data194};
+if(typeof data195 == "number"){
+if(data195 > 100000 || isNaN(data195)){
+const err479 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data195};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5893,11 +5913,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err480 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data182};
+if(data195 < 1 || isNaN(data195)){
+const err480 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data195};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5907,12 +5924,11 @@ vErrors.push(err480);
 errors++;
 }
 }
-if(data.output !== undefined){
-let data195 = data.output;
-if(data195 && typeof data195 == "object" && !Array.isArray(data195)){
-for(const key30 in data195){
-if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
-const err481 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data195};
+}
+if(data184.probe_every !== undefined){
+let data196 = data184.probe_every;
+if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
+const err481 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data196};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5921,12 +5937,9 @@ vErrors.push(err481);
 }
 errors++;
 }
-}
-if(data195.runs_dir !== undefined){
-let data196 = data195.runs_dir;
-if(typeof data196 === "string"){
-if(func4(data196) < 1){
-const err482 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data196};
+if(typeof data196 == "number"){
+if(data196 > 1000000 || isNaN(data196)){
+const err482 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data196};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5935,9 +5948,8 @@ vErrors.push(err482);
 }
 errors++;
 }
-}
-else {
-const err483 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data196};
+if(data196 < 0 || isNaN(data196)){
+const err483 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data196};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5947,10 +5959,10 @@ vErrors.push(err483);
 errors++;
 }
 }
-if(data195.keep_checkpoints !== undefined){
-let data197 = data195.keep_checkpoints;
-if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
-const err484 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data197};
+}
+}
+else {
+const err484 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data184};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5959,9 +5971,13 @@ vErrors.push(err484);
 }
 errors++;
 }
-if(typeof data197 == "number"){
-if(data197 > 1000 || isNaN(data197)){
-const err485 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data197};
+}
+if(data.output !== undefined){
+let data197 = data.output;
+if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
+for(const key30 in data197){
+if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
+const err485 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data197};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5970,8 +5986,12 @@ vErrors.push(err485);
 }
 errors++;
 }
-if(data197 < 1 || isNaN(data197)){
-const err486 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data197};
+}
+if(data197.runs_dir !== undefined){
+let data198 = data197.runs_dir;
+if(typeof data198 === "string"){
+if(func3(data198) < 1){
+const err486 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data198};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -5981,10 +6001,8 @@ vErrors.push(err486);
 errors++;
 }
 }
-}
-}
 else {
-const err487 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data195};
+const err487 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data198};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -5994,10 +6012,10 @@ vErrors.push(err487);
 errors++;
 }
 }
-if(data.variants !== undefined){
-let data198 = data.variants;
-if(!data198 || typeof data198 != "object"){
-const err488 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data198};
+if(data197.keep_checkpoints !== undefined){
+let data199 = data197.keep_checkpoints;
+if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+const err488 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data199};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6006,9 +6024,9 @@ vErrors.push(err488);
 }
 errors++;
 }
-if(Array.isArray(data198)){
-if(data198.length < 1){
-const err489 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data198};
+if(typeof data199 == "number"){
+if(data199 > 1000 || isNaN(data199)){
+const err489 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data199};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6017,12 +6035,8 @@ vErrors.push(err489);
 }
 errors++;
 }
-const len13 = data198.length;
-for(let i18=0; i18<len13; i18++){
-let data199 = data198[i18];
-if(data199 && typeof data199 == "object" && !Array.isArray(data199)){
-if(data199.name === undefined){
-const err490 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data199};
+if(data199 < 1 || isNaN(data199)){
+const err490 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data199};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6031,9 +6045,11 @@ vErrors.push(err490);
 }
 errors++;
 }
-for(const key31 in data199){
-if(!((key31 === "name") || (key31 === "set"))){
-const err491 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data199};
+}
+}
+}
+else {
+const err491 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data197};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6043,11 +6059,10 @@ vErrors.push(err491);
 errors++;
 }
 }
-if(data199.name !== undefined){
-let data200 = data199.name;
-if(typeof data200 === "string"){
-if(!pattern10.test(data200)){
-const err492 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data200};
+if(data.variants !== undefined){
+let data200 = data.variants;
+if(!data200 || typeof data200 != "object"){
+const err492 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data200};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6056,9 +6071,9 @@ vErrors.push(err492);
 }
 errors++;
 }
-}
-else {
-const err493 = {instancePath:instancePath+"/variants/" + i18+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data200};
+if(Array.isArray(data200)){
+if(data200.length < 1){
+const err493 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data200};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6067,13 +6082,12 @@ vErrors.push(err493);
 }
 errors++;
 }
-}
-if(data199.set !== undefined){
-let data201 = data199.set;
+const len14 = data200.length;
+for(let i20=0; i20<len14; i20++){
+let data201 = data200[i20];
 if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-for(const key32 in data201){
-if(!(pattern11.test(key32))){
-const err494 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data201};
+if(data201.name === undefined){
+const err494 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data201};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6082,10 +6096,9 @@ vErrors.push(err494);
 }
 errors++;
 }
-}
-}
-else {
-const err495 = {instancePath:instancePath+"/variants/" + i18+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data201};
+for(const key31 in data201){
+if(!((key31 === "name") || (key31 === "set"))){
+const err495 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data201};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -6095,9 +6108,11 @@ vErrors.push(err495);
 errors++;
 }
 }
-}
-else {
-const err496 = {instancePath:instancePath+"/variants/" + i18,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data199};
+if(data201.name !== undefined){
+let data202 = data201.name;
+if(typeof data202 === "string"){
+if(!pattern10.test(data202)){
+const err496 = {instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data202};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -6107,10 +6122,8 @@ vErrors.push(err496);
 errors++;
 }
 }
-}
-if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
-if(Object.keys(data198).length < 1){
-const err497 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data198};
+else {
+const err497 = {instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data202};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6119,9 +6132,13 @@ vErrors.push(err497);
 }
 errors++;
 }
-for(const key33 in data198){
-if(!((key33 === "list") || (key33 === "grid"))){
-const err498 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data198};
+}
+if(data201.set !== undefined){
+let data203 = data201.set;
+if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
+for(const key32 in data203){
+if(!(pattern11.test(key32))){
+const err498 = {instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data203};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6131,11 +6148,9 @@ vErrors.push(err498);
 errors++;
 }
 }
-if(data198.list !== undefined){
-let data202 = data198.list;
-if(Array.isArray(data202)){
-if(data202.length < 1){
-const err499 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data202};
+}
+else {
+const err499 = {instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data203};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6144,12 +6159,10 @@ vErrors.push(err499);
 }
 errors++;
 }
-const len14 = data202.length;
-for(let i19=0; i19<len14; i19++){
-let data203 = data202[i19];
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-if(data203.name === undefined){
-const err500 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data203};
+}
+}
+else {
+const err500 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data201};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6158,9 +6171,11 @@ vErrors.push(err500);
 }
 errors++;
 }
-for(const key34 in data203){
-if(!((key34 === "name") || (key34 === "set"))){
-const err501 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data203};
+}
+}
+if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
+if(Object.keys(data200).length < 1){
+const err501 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data200};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6169,12 +6184,9 @@ vErrors.push(err501);
 }
 errors++;
 }
-}
-if(data203.name !== undefined){
-let data204 = data203.name;
-if(typeof data204 === "string"){
-if(!pattern10.test(data204)){
-const err502 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data204};
+for(const key33 in data200){
+if(!((key33 === "list") || (key33 === "grid"))){
+const err502 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data200};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6184,8 +6196,11 @@ vErrors.push(err502);
 errors++;
 }
 }
-else {
-const err503 = {instancePath:instancePath+"/variants/list/" + i19+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data204};
+if(data200.list !== undefined){
+let data204 = data200.list;
+if(Array.isArray(data204)){
+if(data204.length < 1){
+const err503 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data204};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6194,13 +6209,12 @@ vErrors.push(err503);
 }
 errors++;
 }
-}
-if(data203.set !== undefined){
-let data205 = data203.set;
+const len15 = data204.length;
+for(let i21=0; i21<len15; i21++){
+let data205 = data204[i21];
 if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-for(const key35 in data205){
-if(!(pattern11.test(key35))){
-const err504 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data205};
+if(data205.name === undefined){
+const err504 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data205};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6209,10 +6223,9 @@ vErrors.push(err504);
 }
 errors++;
 }
-}
-}
-else {
-const err505 = {instancePath:instancePath+"/variants/list/" + i19+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data205};
+for(const key34 in data205){
+if(!((key34 === "name") || (key34 === "set"))){
+const err505 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data205};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6222,9 +6235,11 @@ vErrors.push(err505);
 errors++;
 }
 }
-}
-else {
-const err506 = {instancePath:instancePath+"/variants/list/" + i19,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data203};
+if(data205.name !== undefined){
+let data206 = data205.name;
+if(typeof data206 === "string"){
+if(!pattern10.test(data206)){
+const err506 = {instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data206};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6234,9 +6249,8 @@ vErrors.push(err506);
 errors++;
 }
 }
-}
 else {
-const err507 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data202};
+const err507 = {instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data206};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6246,11 +6260,12 @@ vErrors.push(err507);
 errors++;
 }
 }
-if(data198.grid !== undefined){
-let data206 = data198.grid;
-if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
-if(Object.keys(data206).length < 1){
-const err508 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data206};
+if(data205.set !== undefined){
+let data207 = data205.set;
+if(data207 && typeof data207 == "object" && !Array.isArray(data207)){
+for(const key35 in data207){
+if(!(pattern11.test(key35))){
+const err508 = {instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data207};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6259,9 +6274,10 @@ vErrors.push(err508);
 }
 errors++;
 }
-for(const key36 in data206){
-if(!(pattern11.test(key36))){
-const err509 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data206};
+}
+}
+else {
+const err509 = {instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data207};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6271,12 +6287,9 @@ vErrors.push(err509);
 errors++;
 }
 }
-for(const key37 in data206){
-if(pattern11.test(key37)){
-let data207 = data206[key37];
-if(Array.isArray(data207)){
-if(data207.length < 1){
-const err510 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data207};
+}
+else {
+const err510 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data205};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6286,8 +6299,9 @@ vErrors.push(err510);
 errors++;
 }
 }
+}
 else {
-const err511 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data207};
+const err511 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data204};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6297,10 +6311,11 @@ vErrors.push(err511);
 errors++;
 }
 }
-}
-}
-else {
-const err512 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data206};
+if(data200.grid !== undefined){
+let data208 = data200.grid;
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
+if(Object.keys(data208).length < 1){
+const err512 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data208};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6309,15 +6324,9 @@ vErrors.push(err512);
 }
 errors++;
 }
-}
-}
-}
-if(data.sweep !== undefined){
-let data208 = data.sweep;
-if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
-for(const key38 in data208){
-if(!(key38 === "parallel")){
-const err513 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data208};
+for(const key36 in data208){
+if(!(pattern11.test(key36))){
+const err513 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data208};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6327,10 +6336,12 @@ vErrors.push(err513);
 errors++;
 }
 }
-if(data208.parallel !== undefined){
-let data209 = data208.parallel;
-if(!((typeof data209 == "number") && (!(data209 % 1) && !isNaN(data209)))){
-const err514 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data209};
+for(const key37 in data208){
+if(pattern11.test(key37)){
+let data209 = data208[key37];
+if(Array.isArray(data209)){
+if(data209.length < 1){
+const err514 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data209};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6339,9 +6350,9 @@ vErrors.push(err514);
 }
 errors++;
 }
-if(typeof data209 == "number"){
-if(data209 > 64 || isNaN(data209)){
-const err515 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data209};
+}
+else {
+const err515 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data209};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6350,8 +6361,11 @@ vErrors.push(err515);
 }
 errors++;
 }
-if(data209 < 1 || isNaN(data209)){
-const err516 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data209};
+}
+}
+}
+else {
+const err516 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data208};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6363,8 +6377,12 @@ errors++;
 }
 }
 }
-else {
-const err517 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data208};
+if(data.sweep !== undefined){
+let data210 = data.sweep;
+if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+for(const key38 in data210){
+if(!(key38 === "parallel")){
+const err517 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data210};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6374,10 +6392,10 @@ vErrors.push(err517);
 errors++;
 }
 }
-if(data.executor !== undefined){
-let data210 = data.executor;
-if(typeof data210 !== "string"){
-const err518 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data210};
+if(data210.parallel !== undefined){
+let data211 = data210.parallel;
+if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
+const err518 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data211};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6386,8 +6404,9 @@ vErrors.push(err518);
 }
 errors++;
 }
-if(!((data210 === "local") || (data210 === "slurm"))){
-const err519 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data210};
+if(typeof data211 == "number"){
+if(data211 > 64 || isNaN(data211)){
+const err519 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data211};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6396,13 +6415,8 @@ vErrors.push(err519);
 }
 errors++;
 }
-}
-if(data.slurm !== undefined){
-let data211 = data.slurm;
-if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
-for(const key39 in data211){
-if(!(func1.call(schema31.properties.slurm.properties, key39))){
-const err520 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data211};
+if(data211 < 1 || isNaN(data211)){
+const err520 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data211};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6412,11 +6426,10 @@ vErrors.push(err520);
 errors++;
 }
 }
-if(data211.partition !== undefined){
-let data212 = data211.partition;
-if(typeof data212 === "string"){
-if(func4(data212) < 1){
-const err521 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data212};
+}
+}
+else {
+const err521 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data210};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6425,8 +6438,11 @@ vErrors.push(err521);
 }
 errors++;
 }
-if(!pattern16.test(data212)){
-const err522 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data212};
+}
+if(data.executor !== undefined){
+let data212 = data.executor;
+if(typeof data212 !== "string"){
+const err522 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data212};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6435,9 +6451,8 @@ vErrors.push(err522);
 }
 errors++;
 }
-}
-else {
-const err523 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data212};
+if(!((data212 === "local") || (data212 === "slurm"))){
+const err523 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data212};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6447,11 +6462,12 @@ vErrors.push(err523);
 errors++;
 }
 }
-if(data211.account !== undefined){
-let data213 = data211.account;
-if(typeof data213 === "string"){
-if(func4(data213) < 1){
-const err524 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data213};
+if(data.slurm !== undefined){
+let data213 = data.slurm;
+if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
+for(const key39 in data213){
+if(!(func1.call(schema31.properties.slurm.properties, key39))){
+const err524 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data213};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6460,8 +6476,12 @@ vErrors.push(err524);
 }
 errors++;
 }
-if(!pattern17.test(data213)){
-const err525 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data213};
+}
+if(data213.partition !== undefined){
+let data214 = data213.partition;
+if(typeof data214 === "string"){
+if(func3(data214) < 1){
+const err525 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data214};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6470,9 +6490,8 @@ vErrors.push(err525);
 }
 errors++;
 }
-}
-else {
-const err526 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data213};
+if(!pattern16.test(data214)){
+const err526 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data214};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6482,11 +6501,8 @@ vErrors.push(err526);
 errors++;
 }
 }
-if(data211.qos !== undefined){
-let data214 = data211.qos;
-if(typeof data214 === "string"){
-if(func4(data214) < 1){
-const err527 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data214};
+else {
+const err527 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data214};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6495,8 +6511,12 @@ vErrors.push(err527);
 }
 errors++;
 }
-if(!pattern17.test(data214)){
-const err528 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data214};
+}
+if(data213.account !== undefined){
+let data215 = data213.account;
+if(typeof data215 === "string"){
+if(func3(data215) < 1){
+const err528 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data215};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6505,9 +6525,8 @@ vErrors.push(err528);
 }
 errors++;
 }
-}
-else {
-const err529 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data214};
+if(!pattern17.test(data215)){
+const err529 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data215};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6517,11 +6536,8 @@ vErrors.push(err529);
 errors++;
 }
 }
-if(data211.time !== undefined){
-let data215 = data211.time;
-if(typeof data215 === "string"){
-if(!pattern19.test(data215)){
-const err530 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data215};
+else {
+const err530 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data215};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6531,8 +6547,11 @@ vErrors.push(err530);
 errors++;
 }
 }
-else {
-const err531 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data215};
+if(data213.qos !== undefined){
+let data216 = data213.qos;
+if(typeof data216 === "string"){
+if(func3(data216) < 1){
+const err531 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data216};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6541,11 +6560,8 @@ vErrors.push(err531);
 }
 errors++;
 }
-}
-if(data211.gpus !== undefined){
-let data216 = data211.gpus;
-if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
-const err532 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data216};
+if(!pattern17.test(data216)){
+const err532 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data216};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6554,9 +6570,9 @@ vErrors.push(err532);
 }
 errors++;
 }
-if(typeof data216 == "number"){
-if(data216 > 64 || isNaN(data216)){
-const err533 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data216};
+}
+else {
+const err533 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data216};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6565,8 +6581,12 @@ vErrors.push(err533);
 }
 errors++;
 }
-if(data216 < 0 || isNaN(data216)){
-const err534 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data216};
+}
+if(data213.time !== undefined){
+let data217 = data213.time;
+if(typeof data217 === "string"){
+if(!pattern19.test(data217)){
+const err534 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data217};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6576,11 +6596,8 @@ vErrors.push(err534);
 errors++;
 }
 }
-}
-if(data211.cpus !== undefined){
-let data217 = data211.cpus;
-if(!((typeof data217 == "number") && (!(data217 % 1) && !isNaN(data217)))){
-const err535 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data217};
+else {
+const err535 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data217};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6589,9 +6606,11 @@ vErrors.push(err535);
 }
 errors++;
 }
-if(typeof data217 == "number"){
-if(data217 > 1024 || isNaN(data217)){
-const err536 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data217};
+}
+if(data213.gpus !== undefined){
+let data218 = data213.gpus;
+if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+const err536 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data218};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6600,8 +6619,9 @@ vErrors.push(err536);
 }
 errors++;
 }
-if(data217 < 1 || isNaN(data217)){
-const err537 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data217};
+if(typeof data218 == "number"){
+if(data218 > 64 || isNaN(data218)){
+const err537 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data218};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6610,13 +6630,8 @@ vErrors.push(err537);
 }
 errors++;
 }
-}
-}
-if(data211.memory !== undefined){
-let data218 = data211.memory;
-if(typeof data218 === "string"){
-if(!pattern20.test(data218)){
-const err538 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data218};
+if(data218 < 0 || isNaN(data218)){
+const err538 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data218};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6626,8 +6641,11 @@ vErrors.push(err538);
 errors++;
 }
 }
-else {
-const err539 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data218};
+}
+if(data213.cpus !== undefined){
+let data219 = data213.cpus;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+const err539 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data219};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6636,16 +6654,9 @@ vErrors.push(err539);
 }
 errors++;
 }
-}
-if(data211.sbatch !== undefined){
-let data219 = data211.sbatch;
-if(Array.isArray(data219)){
-const len15 = data219.length;
-for(let i20=0; i20<len15; i20++){
-let data220 = data219[i20];
-if(typeof data220 === "string"){
-if(!pattern21.test(data220)){
-const err540 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data220};
+if(typeof data219 == "number"){
+if(data219 > 1024 || isNaN(data219)){
+const err540 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data219};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6654,9 +6665,8 @@ vErrors.push(err540);
 }
 errors++;
 }
-}
-else {
-const err541 = {instancePath:instancePath+"/slurm/sbatch/" + i20,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data220};
+if(data219 < 1 || isNaN(data219)){
+const err541 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data219};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6667,8 +6677,11 @@ errors++;
 }
 }
 }
-else {
-const err542 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data219};
+if(data213.memory !== undefined){
+let data220 = data213.memory;
+if(typeof data220 === "string"){
+if(!pattern20.test(data220)){
+const err542 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data220};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6678,14 +6691,8 @@ vErrors.push(err542);
 errors++;
 }
 }
-if(data211.setup !== undefined){
-let data221 = data211.setup;
-if(Array.isArray(data221)){
-const len16 = data221.length;
-for(let i21=0; i21<len16; i21++){
-let data222 = data221[i21];
-if(typeof data222 !== "string"){
-const err543 = {instancePath:instancePath+"/slurm/setup/" + i21,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data222};
+else {
+const err543 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data220};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6695,9 +6702,15 @@ vErrors.push(err543);
 errors++;
 }
 }
-}
-else {
-const err544 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data221};
+if(data213.sbatch !== undefined){
+let data221 = data213.sbatch;
+if(Array.isArray(data221)){
+const len16 = data221.length;
+for(let i22=0; i22<len16; i22++){
+let data222 = data221[i22];
+if(typeof data222 === "string"){
+if(!pattern21.test(data222)){
+const err544 = {instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data222};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6707,11 +6720,8 @@ vErrors.push(err544);
 errors++;
 }
 }
-if(data211.python !== undefined){
-let data223 = data211.python;
-if(typeof data223 === "string"){
-if(func4(data223) < 1){
-const err545 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data223};
+else {
+const err545 = {instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data222};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6721,8 +6731,9 @@ vErrors.push(err545);
 errors++;
 }
 }
+}
 else {
-const err546 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data223};
+const err546 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data221};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6732,11 +6743,14 @@ vErrors.push(err546);
 errors++;
 }
 }
-if(data211.poll_seconds !== undefined){
-let data224 = data211.poll_seconds;
-if(typeof data224 == "number"){
-if(data224 > 600 || isNaN(data224)){
-const err547 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data224};
+if(data213.setup !== undefined){
+let data223 = data213.setup;
+if(Array.isArray(data223)){
+const len17 = data223.length;
+for(let i23=0; i23<len17; i23++){
+let data224 = data223[i23];
+if(typeof data224 !== "string"){
+const err547 = {instancePath:instancePath+"/slurm/setup/" + i23,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data224};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6745,8 +6759,10 @@ vErrors.push(err547);
 }
 errors++;
 }
-if(data224 < 0.2 || isNaN(data224)){
-const err548 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data224};
+}
+}
+else {
+const err548 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data223};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6756,8 +6772,11 @@ vErrors.push(err548);
 errors++;
 }
 }
-else {
-const err549 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data224};
+if(data213.python !== undefined){
+let data225 = data213.python;
+if(typeof data225 === "string"){
+if(func3(data225) < 1){
+const err549 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data225};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6767,9 +6786,8 @@ vErrors.push(err549);
 errors++;
 }
 }
-}
 else {
-const err550 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data211};
+const err550 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data225};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6779,14 +6797,61 @@ vErrors.push(err550);
 errors++;
 }
 }
-}
-else {
-const err551 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(data213.poll_seconds !== undefined){
+let data226 = data213.poll_seconds;
+if(typeof data226 == "number"){
+if(data226 > 600 || isNaN(data226)){
+const err551 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data226};
 if(vErrors === null){
 vErrors = [err551];
 }
 else {
 vErrors.push(err551);
+}
+errors++;
+}
+if(data226 < 0.2 || isNaN(data226)){
+const err552 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data226};
+if(vErrors === null){
+vErrors = [err552];
+}
+else {
+vErrors.push(err552);
+}
+errors++;
+}
+}
+else {
+const err553 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data226};
+if(vErrors === null){
+vErrors = [err553];
+}
+else {
+vErrors.push(err553);
+}
+errors++;
+}
+}
+}
+else {
+const err554 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data213};
+if(vErrors === null){
+vErrors = [err554];
+}
+else {
+vErrors.push(err554);
+}
+errors++;
+}
+}
+}
+else {
+const err555 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err555];
+}
+else {
+vErrors.push(err555);
 }
 errors++;
 }

@@ -55,6 +55,10 @@ export interface ExperimentInput {
        */
       prefix?: string;
     }[];
+    /**
+     * Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.
+     */
+    subsets?: string[];
   };
   /**
    * MKGSG: medical knowledge-grounded synthetic data.
@@ -215,7 +219,7 @@ export interface ExperimentInput {
     /**
      * A built-in model preset.
      */
-    preset?: "bio-tiny";
+    preset?: "bio-tiny" | "bio-small";
     /**
      * A local Hugging Face checkpoint directory.
      */
@@ -229,7 +233,7 @@ export interface ExperimentInput {
      */
     revision?: string;
     /**
-     * Dimensions of the bio-tiny preset.
+     * Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).
      */
     dims?: {
       /**
@@ -958,6 +962,10 @@ export interface Experiment {
        */
       prefix?: string;
     }[];
+    /**
+     * Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.
+     */
+    subsets: string[];
   };
   /**
    * MKGSG: medical knowledge-grounded synthetic data.
@@ -1118,7 +1126,7 @@ export interface Experiment {
     /**
      * A built-in model preset.
      */
-    preset: "bio-tiny";
+    preset: "bio-tiny" | "bio-small";
     /**
      * A local Hugging Face checkpoint directory.
      */
@@ -1132,7 +1140,7 @@ export interface Experiment {
      */
     revision?: string;
     /**
-     * Dimensions of the bio-tiny preset.
+     * Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).
      */
     dims: {
       /**

@@ -17,7 +17,7 @@ test('the quickstart is valid and resolves every default', async () => {
   assert.ok(r.config);
   assert.equal(r.config.sft.projection, 'pcgrad');
   assert.equal(r.config.sft.schedule.type, 'cosine'); // not in the file: a default
-  assert.equal(r.config.model.dims.hidden_size, 128);
+  assert.equal(r.config.model.dims.hidden_size, 96);
   assert.equal(r.config.grpo.epsilon_high, r.config.grpo.clip_epsilon);
   assert.deepEqual(r.config.ontology.sources, []);
 });
@@ -199,4 +199,31 @@ test('LoRA rank is checked against a checkpoint config.json', async (t) => {
 test('a missing experiment file is a clear error', async () => {
   const r = await loadExperiment('/nonexistent/exp.bbio.yaml', workspaceOf('/nonexistent/exp.bbio.yaml'));
   assert.deepEqual(codes(r.problems), ['E_FILE_MISSING']);
+});
+
+test('preset bio-small sets the dimensions the file leaves unset; a written dimension wins', async () => {
+  const small = await parse('name: x\nmodel:\n  preset: bio-small\n');
+  assert.deepEqual(small.problems, []);
+  const d = small.config!.model.dims;
+  assert.deepEqual([d.vocab_size, d.hidden_size, d.heads, d.kv_heads, d.intermediate_size, d.layers, d.context_length], [2048, 192, 6, 2, 512, 4, 256]);
+  const narrow = await parse('name: x\nmodel:\n  preset: bio-small\n  dims: { hidden_size: 96, heads: 3, kv_heads: 1 }\n');
+  assert.deepEqual(narrow.problems, []);
+  assert.equal(narrow.config!.model.dims.hidden_size, 96);
+  assert.equal(narrow.config!.model.dims.vocab_size, 2048);
+  const tiny = await parse('name: x\nmodel:\n  preset: bio-tiny\n');
+  assert.equal(tiny.config!.model.dims.hidden_size, 128);
+});
+
+test('every example loads with no problem; capability-transfer scores every held-out item with bio-small', async () => {
+  const { readdir } = await import('node:fs/promises');
+  const files = (await readdir(path.join(REPO, 'examples'))).filter((f) => f.endsWith('.bbio.yaml'));
+  assert.ok(files.includes('capability-transfer.bbio.yaml'), files.join(', '));
+  for (const f of files) {
+    const r = await loadExperiment(path.join(REPO, 'examples', f), { paths: { workspace: [REPO], allowed: [] } });
+    assert.deepEqual(r.problems.filter((p) => p.severity === 'error'), [], f);
+  }
+  const ct = await loadExperiment(path.join(REPO, 'examples', 'capability-transfer.bbio.yaml'), { paths: { workspace: [REPO], allowed: [] } });
+  assert.equal(ct.config!.model.dims.hidden_size, 192);
+  assert.equal(ct.config!.eval.max_items, 0);
+  assert.ok(ct.config!.ontology.subsets.length > 0);
 });

@@ -17,7 +17,7 @@ function fakeContext(runDir: string, events: EventInput[]): StageContext {
   const config = {
     name: 'stage-test',
     seed: 0,
-    ontology: { builtin: false, sources: [{ path: path.relative(runDir, FIXTURE) }] },
+    ontology: { builtin: false, sources: [{ path: path.relative(runDir, FIXTURE) }], subsets: [] },
     synthesis: synthConfig({ examples: { domain: 30, reasoning: 20, instruction: 20, integration: 10 } }),
     pretrain: defaultExperiment().pretrain,
   } as unknown as Experiment;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as path from 'node:path';
-import { supervisedBatch, tokenizeExample, tokenPieces } from '../../../engine/train/examples';
+import { describeCuts, supervisedBatch, tokenizeExample, tokenPieces } from '../../../engine/train/examples';
 import { BpeTokenizer } from '../../../engine/model/tokenizer';
 import { projectionHealth, type HealthInput } from '../../../engine/train/projection/health';
 import type { SynthExample } from '../../../engine/core/example';
@@ -24,6 +24,24 @@ test('tokenPieces: pieces decode to the example and the trained span is what the
   const mask = Array.from(batch.weights);
   const targets = mask.flatMap((m, t) => (m ? [t + 1] : []));
   assert.deepEqual(targets, Array.from({ length: row.ids.length - trainedFrom }, (_, i) => trainedFrom + i));
+});
+
+test('tokenizeExample counts what a short context cuts, and describeCuts names the capability', async () => {
+  const tok = await BpeTokenizer.load(path.join(REPO, 'test/fixtures/tokenizer/qwen2-tiny'));
+  const long = example('Work through the case.', Array.from({ length: 40 }, (_, i) => `Step ${i}: the finding points to the disease.`).join('\n') + '\nAnswer: asthma');
+  const whole = tokenizeExample(tok, long, 2000);
+  assert.equal(whole.cut, 0);
+  const row = tokenizeExample(tok, long, 128);
+  assert.equal(row.ids.length, 129);
+  assert.equal(row.cut, whole.ids.length - 129);
+  // the cut is the response's tail: the Answer line is what never trains
+  assert.ok(!tok.decode(row.ids).includes('Answer: asthma'));
+  const short = tokenizeExample(tok, { ...example('Which drug treats gout?', 'Answer: allopurinol'), capability: 'reasoning' } as SynthExample, 128);
+  assert.equal(short.cut, 0);
+  const lines = describeCuts([row, short], 129);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, new RegExp(`^domain: 1 of 1 examples do not fit context_length 129 \\(longest ${whole.ids.length} tokens\\)`));
+  assert.deepEqual(describeCuts([short], 129), []);
 });
 
 const base = (over: Partial<HealthInput>): HealthInput => ({
