@@ -38,23 +38,9 @@ export async function benchDashboard(): Promise<DashboardBench> {
   try {
     await writeSyntheticRun(path.join(ws, 'runs'), { runId: RUN_ID, points: POINTS });
     s = await EditorSession.start({ workspace: ws });
-    const page = s.page;
-    await page.locator('.activitybar .action-item a[aria-label^="BalancedBio"]').first().click();
-    const row = page.locator('.monaco-list-row', { hasText: RUN_ID }).first();
-    await row.waitFor({ timeout: 60_000 });
-    await row.click();
-    await row.hover();
-    await row.locator('.action-label[aria-label*="Open Dashboard"]').first().click();
-    const frame = await waitFor('the dashboard', async () => {
-      for (const f of page.frames()) {
-        try {
-          if ((await f.locator('.run-header h2', { hasText: RUN_ID }).count()) > 0) return f;
-        } catch {
-          continue; // a frame went away mid-probe; look again
-        }
-      }
-      return undefined;
-    }, 60_000);
+    await s.showRunsView(RUN_ID);
+    await s.runRowAction(RUN_ID, 'Open Dashboard');
+    const frame = await s.frameShowing('.run-header h2', RUN_ID);
     await frame.locator(`section.chart[data-points="${POINTS}"]`).first().waitFor({ timeout: 60_000 });
     await frame.locator('#measure-fps').click();
     const fps = Number(await waitFor('the frame-rate result', () => frame.locator('#fps-result').getAttribute('data-fps'), 60_000));

@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import { appendFile, copyFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Frame } from 'playwright-core';
 import { EditorSession, makeWorkspace, missingPrerequisite, ROOT, waitFor } from './harness';
 import { writeSyntheticRun } from './fixture-run';
 import { FIXTURE_SCALING_SWEEP, FIXTURE_SLURM_SWEEP, FIXTURE_SWEEP, writeFixtureScalingSweep, writeFixtureSlurmSweep, writeFixtureSweep } from './fixture-sweep';
@@ -199,24 +198,11 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
   // The frame-rate target (≥ 20 fps) lives in bench/dashboard.ts: a frame rate measures the machine's load as
   // much as the code. This test checks that the dashboard draws every point and that its probe measures it.
   test(`the dashboard draws ${FPS_POINTS.toLocaleString('en')} points per series and measures its frame rate`, async () => {
-    const page = s.page;
     // measure at a realistic width: the dashboard alone in the editor area, the panel hidden
     await s.runCommand('View: Close All Editor Groups');
     await s.runCommand('View: Hide Panel');
-    const row = page.locator('.monaco-list-row', { hasText: FPS_RUN }).first();
-    await row.click();
-    await row.hover();
-    await row.locator('.action-label[aria-label*="Open Dashboard"]').first().click();
-    const frame = await waitFor('the 50k dashboard', async () => {
-      for (const f of page.frames()) {
-        try {
-          if ((await f.locator('.run-header h2', { hasText: FPS_RUN }).count()) > 0) return f;
-        } catch {
-          continue; // a frame went away mid-probe; look again
-        }
-      }
-      return undefined;
-    }, 60_000);
+    await s.runRowAction(FPS_RUN, 'Open Dashboard');
+    const frame = await s.frameShowing('.run-header h2', FPS_RUN);
     await frame.locator(`section.chart[data-points="${FPS_POINTS}"]`).first().waitFor({ timeout: 60_000 });
 
     await frame.locator('#interference').waitFor({ timeout: 10_000 });
@@ -230,10 +216,9 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
   });
 
   test('the rollout inspector shows each completion with reward, advantage and extracted vs gold answer', async () => {
-    const page = s.page;
-    const dashboard = await findFrame(page, '.run-header h2', FPS_RUN);
+    const dashboard = await s.frameShowing('.run-header h2', FPS_RUN);
     await dashboard.locator('#inspect-run').click();
-    const frame = await findFrame(page, 'body[data-view="inspector"] .run-header h2', FPS_RUN);
+    const frame = await s.frameShowing('body[data-view="inspector"] .run-header h2', FPS_RUN);
     await frame.locator('#rollout-step option').nth(1).waitFor({ state: 'attached', timeout: 30_000 });
     assert.deepEqual(await frame.locator('#rollout-step option').allInnerTexts(), ['step 1 · 1 group', 'step 5 · 1 group']);
     const rows = frame.locator('table.rollouts tbody tr');
@@ -251,7 +236,7 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     const toast = page.locator('.notification-toast', { hasText: 'reward up, task accuracy down' });
     await toast.waitFor({ timeout: 30_000 });
     assert.match(await toast.innerText(), /Inspect Rollouts/);
-    const dashboard = await findFrame(page, '.run-header h2', FPS_RUN);
+    const dashboard = await s.frameShowing('.run-header h2', FPS_RUN);
     await dashboard.locator('#health-panel .alert', { hasText: 'reward up, task accuracy down' }).waitFor({ timeout: 10_000 });
     await s.screenshot('11-alert-notification');
   });
@@ -259,15 +244,8 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
   test('a sweep opens as its report above every variant run, and the comparison exports a PNG', async () => {
     const page = s.page;
     await s.dismissNotifications();
-    // the activity bar icon toggles: click it only when the Runs view is not already showing
-    if (!(await page.locator('.part.sidebar .monaco-list-row', { hasText: FPS_RUN }).first().isVisible())) {
-      await page.locator('.activitybar .action-item a[aria-label^="BalancedBio"]').first().click();
-    }
-    const row = page.locator('.monaco-list-row', { hasText: FIXTURE_SWEEP }).first();
-    await row.waitFor({ timeout: 20_000 });
-    await row.click();
-    await row.hover();
-    await row.locator('.action-label[aria-label*="Open Sweep Report"]').first().click();
+    await s.showRunsView(FPS_RUN);
+    await s.runRowAction(FIXTURE_SWEEP, 'Open Sweep Report');
     const frame = await s.webviewFrame('compare');
     const table = frame.locator('#sweep-table');
     await table.waitFor({ timeout: 30_000 });
@@ -289,17 +267,10 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
   });
 
   test('a sweep over SFT steps shows scaling curves: a chart per capability, a series per projection', async () => {
-    const page = s.page;
     await s.dismissNotifications();
-    if (!(await page.locator('.part.sidebar .monaco-list-row', { hasText: FPS_RUN }).first().isVisible())) {
-      await page.locator('.activitybar .action-item a[aria-label^="BalancedBio"]').first().click();
-    }
-    const row = page.locator('.monaco-list-row', { hasText: FIXTURE_SCALING_SWEEP }).first();
-    await row.waitFor({ timeout: 20_000 });
-    await row.click();
-    await row.hover();
-    await row.locator('.action-label[aria-label*="Open Sweep Report"]').first().click();
-    const frame = await findFrame(page, '#scaling h3', 'Scaling curves');
+    await s.showRunsView(FPS_RUN);
+    await s.runRowAction(FIXTURE_SCALING_SWEEP, 'Open Sweep Report');
+    const frame = await s.frameShowing('#scaling h3', 'Scaling curves');
     const charts = frame.locator('#scaling section.chart');
     await charts.first().waitFor({ timeout: 30_000 });
     assert.equal(await charts.count(), 4, 'domain, reasoning, balance, interference');
@@ -311,9 +282,7 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
   test('the Runs view shows a Slurm sweep\'s job states: completed, running on its node, pending with its reason', async () => {
     const page = s.page;
     await s.dismissNotifications();
-    if (!(await page.locator('.part.sidebar .monaco-list-row', { hasText: FPS_RUN }).first().isVisible())) {
-      await page.locator('.activitybar .action-item a[aria-label^="BalancedBio"]').first().click();
-    }
+    await s.showRunsView(FPS_RUN);
     const sweep = page.locator('.part.sidebar .monaco-list-row', { hasText: FIXTURE_SLURM_SWEEP }).first();
     await sweep.waitFor({ timeout: 20_000 });
     assert.match(await sweep.innerText(), /running · 1\/3 variants/);
@@ -330,17 +299,3 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
     await s.screenshot('13-slurm-sweep-job-states');
   });
 });
-
-/** The webview frame whose `selector` element contains `text` (several webviews are open at once). */
-async function findFrame(page: EditorSession['page'], selector: string, text: string): Promise<Frame> {
-  return waitFor(`a webview showing ${text}`, async () => {
-    for (const f of page.frames()) {
-      try {
-        if ((await f.locator(selector, { hasText: text }).count()) > 0) return f;
-      } catch {
-        continue; // a frame went away mid-probe; look again
-      }
-    }
-    return undefined;
-  }, 60_000);
-}

@@ -196,6 +196,35 @@ export class EditorSession {
     }, timeoutMs);
   }
 
+  /** The webview frame whose `selector` element contains `text` (several webviews may be open at once). */
+  async frameShowing(selector: string, text: string, timeoutMs = 60_000): Promise<Frame> {
+    return waitFor(`a webview showing ${text}`, async () => {
+      for (const f of this.page.frames()) {
+        try {
+          if ((await f.locator(selector, { hasText: text }).count()) > 0) return f;
+        } catch {
+          continue; // a frame went away mid-probe; look again
+        }
+      }
+      return undefined;
+    }, timeoutMs);
+  }
+
+  /** Shows the BalancedBio Runs view; its activity-bar icon toggles, so it is clicked only when `shownRow` is hidden. */
+  async showRunsView(shownRow: string): Promise<void> {
+    if (await this.page.locator('.part.sidebar .monaco-list-row', { hasText: shownRow }).first().isVisible()) return;
+    await this.page.locator('.activitybar .action-item a[aria-label^="BalancedBio"]').first().click();
+  }
+
+  /** Clicks the inline action `action` (its aria-label, e.g. "Open Dashboard") of the Runs view row showing `rowText`. */
+  async runRowAction(rowText: string, action: string): Promise<void> {
+    const row = this.page.locator('.monaco-list-row', { hasText: rowText }).first();
+    await row.waitFor({ timeout: 60_000 });
+    await row.click();
+    await row.hover();
+    await row.locator(`.action-label[aria-label*="${action}"]`).first().click();
+  }
+
   /**
    * The session's log files whose path under user-data/logs matches `name` (e.g. `exthost1/remoteexthost.log`,
    * an extension's output channel under `exthost1/output_logging_<time>/`), with their text so far.

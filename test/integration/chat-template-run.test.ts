@@ -7,7 +7,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EngineEvent } from '../../schemas/generated/events';
 import { openCompute, type ComputeFactory } from '../../engine/compute';
@@ -17,17 +17,14 @@ import { readExamples } from '../../engine/core/dataset';
 import { OUTPUT_PATHS } from '../../engine/core/stage';
 import { createEvaluateStage } from '../../engine/eval/evaluate-stage';
 import { createGrpoStage } from '../../engine/rl/grpo-stage';
-import { initLlama, saveLlama } from '../../engine/model/llama';
-import { trainBpe } from '../../engine/model/tokenizer';
 import { runPipeline } from '../../engine/run/pipeline';
 import { createStageTable } from '../../engine/cli/stages';
 import { silentLogger } from '../../engine/util/log';
-import { makeRng } from '../../engine/util/rng';
 import { useWasm } from '../unit/model/helpers';
 import { invalidEvents } from '../helpers/events';
-import { tinyLlamaConfig } from '../helpers/tiny-llama';
 import { TINY_GRAPH, writeTinyExperiment } from '../helpers/tiny-experiment';
-import { REPO, workspaceOf } from '../helpers/tmp';
+import { writeChatMlCheckpoint } from '../helpers/chat-checkpoint';
+import { workspaceOf } from '../helpers/tmp';
 
 before(useWasm);
 
@@ -48,12 +45,7 @@ test('a checkpoint with a ChatML chat template is fine-tuned, GRPO-trained and e
   ]);
   // the checkpoint: a byte-level BPE with ChatML's special tokens, a 1-layer Llama, and Qwen's template
   const modelDir = path.join(dir, 'model');
-  const tok = trainBpe(['the patient has a fever and a cough; which drug treats it? Answer: A.'], { vocabSize: 300, specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] });
-  await saveLlama(initLlama(tinyLlamaConfig({ vocab_size: tok.vocabSize, hidden_size: 16, intermediate_size: 16, max_position_embeddings: 2048 }), makeRng(3)), modelDir);
-  await tok.save(modelDir);
-  const qwen = JSON.parse(await readFile(path.join(REPO, 'test/fixtures/chat-template/qwen2.5-instruct/tokenizer_config.json'), 'utf8')) as { chat_template: string };
-  const config = JSON.parse(await readFile(path.join(modelDir, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
-  await writeFile(path.join(modelDir, 'tokenizer_config.json'), JSON.stringify({ ...config, eos_token: '<|im_end|>', chat_template: qwen.chat_template }));
+  const tok = await writeChatMlCheckpoint(modelDir, { text: 'the patient has a fever and a cough; which drug treats it? Answer: A.', seed: 3 });
 
   // the backends of GRPO and evaluation, recording what they are asked (the real ones answer)
   const asked = { rollouts: [] as GenerateRequest[], generate: [] as GenerateRequest[], contexts: [] as number[][] };

@@ -1,7 +1,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { EvalReport } from '../../schemas/generated/report';
 import { OUTPUT_PATHS } from '../../engine/core/stage';
@@ -13,6 +13,7 @@ import { startTestHub } from '../helpers/test-hub';
 import { tinyLlamaConfig } from '../helpers/tiny-llama';
 import { runTinyPipeline, TINY_GRAPH, TINY_SYNTHESIS, writeTinyExperiment } from '../helpers/tiny-experiment';
 import { REPO, tempDir } from '../helpers/tmp';
+import { writeChatMlCheckpoint } from '../helpers/chat-checkpoint';
 
 before(useWasm);
 
@@ -46,12 +47,7 @@ test('an experiment with model.hub downloads the model into the HF cache before 
 test('an experiment with model.hub and eval.tasks [medqa, ifeval] runs end to end on a chat-template checkpoint from the test hub', async (t) => {
   const src = await tempDir(t, 'bbio-hub-chat-');
   // a byte-level BPE with ChatML's special tokens, a 1-layer Llama and Qwen2.5-Instruct's published template
-  const tok = trainBpe(['the patient has a fever and a cough; which drug treats it? Answer: B. Write in lowercase.'], { vocabSize: 300, specialTokens: ['<|endoftext|>', '<|im_start|>', '<|im_end|>'] });
-  await saveLlama(initLlama(tinyLlamaConfig({ vocab_size: tok.vocabSize, hidden_size: 16, intermediate_size: 16, max_position_embeddings: 2048 }), makeRng(4)), src);
-  await tok.save(src);
-  const qwen = JSON.parse(await readFile(path.join(REPO, 'test/fixtures/chat-template/qwen2.5-instruct/tokenizer_config.json'), 'utf8')) as { chat_template: string };
-  const tokConfig = JSON.parse(await readFile(path.join(src, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
-  await writeFile(path.join(src, 'tokenizer_config.json'), JSON.stringify({ ...tokConfig, eos_token: '<|im_end|>', chat_template: qwen.chat_template }));
+  await writeChatMlCheckpoint(src, { text: 'the patient has a fever and a cough; which drug treats it? Answer: B. Write in lowercase.', seed: 4 });
   const files = Object.fromEntries(await Promise.all((await readdir(src)).map(async (f) => [f, await readFile(path.join(src, f))] as const)));
   const commit = 'e'.repeat(40);
   const hub = await startTestHub(t, { 'org/tiny-chat': { commit, files } });
