@@ -159,7 +159,7 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
 
 /** The stage with its backend factory (tests pass a fake one). */
 export function createPretrainStage(open: ComputeFactory = openCompute): StageDef {
-  return { name: 'pretrain', title: 'Pretrain bio-tiny from scratch on the synthesized corpus', run: (ctx) => runPretrain(ctx, open) };
+  return { name: 'pretrain', title: 'Pretrain the model from scratch on its corpus (pretrain.corpus)', run: (ctx) => runPretrain(ctx, open) };
 }
 
 export const pretrainStage: StageDef = createPretrainStage();

@@ -291,7 +291,7 @@ export interface ExperimentInput {
     workers?: number;
   };
   /**
-   * Train bio-tiny from scratch on the synthesized corpus.
+   * Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.
    */
   pretrain?: {
     /**
@@ -1198,7 +1198,7 @@ export interface Experiment {
     workers: number;
   };
   /**
-   * Train bio-tiny from scratch on the synthesized corpus.
+   * Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.
    */
   pretrain: {
     /**
