@@ -1,4 +1,4 @@
-import { before, test } from 'node:test';
+import { before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
@@ -17,19 +17,28 @@ import { writeChatMlCheckpoint } from '../helpers/chat-checkpoint';
 
 before(useWasm);
 
+/**
+ * Serves the checkpoint folder `src` as Hub repository `repo` at `commit` from a local test hub, and points this
+ * process's HF_* variables at it with the cache under `src` (the pipeline reads them from the environment, as a
+ * user's run does; this file's process is its own). Returns the files served.
+ */
+async function serveFromTestHub(t: TestContext, src: string, repo: string, commit: string): Promise<Record<string, Buffer>> {
+  const files = Object.fromEntries(await Promise.all((await readdir(src)).map(async (f) => [f, await readFile(path.join(src, f))] as const)));
+  const hub = await startTestHub(t, { [repo]: { commit, files } });
+  const saved = { ...process.env };
+  t.after(() => { process.env = saved; });
+  Object.assign(process.env, { HF_HUB_CACHE: path.join(src, 'cache'), HF_HOME: path.join(src, 'home'), HF_ENDPOINT: hub.url });
+  return files;
+}
+
 test('an experiment with model.hub downloads the model into the HF cache before its first stage and evaluates it', async (t) => {
   const src = await tempDir(t, 'bbio-hub-run-');
   const tok = trainBpe(['the patient has a fever and a cough; which drug treats it?'], { vocabSize: 280 });
   const cfg = tinyLlamaConfig({ vocab_size: tok.vocabSize, intermediate_size: 16, max_position_embeddings: 1024 });
   await saveLlama(initLlama(cfg, makeRng(2)), src);
   await tok.save(src);
-  const files = Object.fromEntries(await Promise.all((await readdir(src)).map(async (f) => [f, await readFile(path.join(src, f))] as const)));
   const commit = 'd'.repeat(40);
-  const hub = await startTestHub(t, { 'org/tiny': { commit, files } });
-  // the pipeline reads HF_* from the process environment, as a user's run does; this file's process is its own
-  const saved = { ...process.env };
-  t.after(() => { process.env = saved; });
-  Object.assign(process.env, { HF_HUB_CACHE: path.join(src, 'cache'), HF_HOME: path.join(src, 'home'), HF_ENDPOINT: hub.url });
+  const files = await serveFromTestHub(t, src, 'org/tiny', commit);
 
   const { file } = await writeTinyExperiment(t, ['name: hub', TINY_GRAPH, TINY_SYNTHESIS, 'stages: [synthesize, evaluate]', 'model: { hub: org/tiny, backend: wasm }', 'eval: { suites: [domain], max_items: 4, bootstrap: 10 }']);
   const { events, runDir } = await runTinyPipeline(file);
@@ -48,12 +57,8 @@ test('an experiment with model.hub and eval.tasks [medqa, ifeval] runs end to en
   const src = await tempDir(t, 'bbio-hub-chat-');
   // a byte-level BPE with ChatML's special tokens, a 1-layer Llama and Qwen2.5-Instruct's published template
   await writeChatMlCheckpoint(src, { text: 'the patient has a fever and a cough; which drug treats it? Answer: B. Write in lowercase.', seed: 4 });
-  const files = Object.fromEntries(await Promise.all((await readdir(src)).map(async (f) => [f, await readFile(path.join(src, f))] as const)));
   const commit = 'e'.repeat(40);
-  const hub = await startTestHub(t, { 'org/tiny-chat': { commit, files } });
-  const saved = { ...process.env };
-  t.after(() => { process.env = saved; });
-  Object.assign(process.env, { HF_HUB_CACHE: path.join(src, 'cache'), HF_HOME: path.join(src, 'home'), HF_ENDPOINT: hub.url });
+  await serveFromTestHub(t, src, 'org/tiny-chat', commit);
 
   const { dir, file } = await writeTinyExperiment(t, [
     'name: hub-chat', TINY_GRAPH, TINY_SYNTHESIS, 'stages: [synthesize, sft, evaluate]', 'model: { hub: org/tiny-chat, backend: wasm }',

@@ -84,6 +84,18 @@ async function preparePrompt(opts: InferOptions, dir: string, tokenizer: BpeToke
   return { ids, stop: stop.stop, stopIds: stop.stopIds };
 }
 
+/** The --logprobs line: log softmax of each prompt position's logits (`rows`, [T·V] row-major). */
+function logprobsLine(rows: Float32Array, T: number, vocab: number): string {
+  const lp: number[][] = [];
+  for (let t = 0; t < T; t++) lp.push(logSoftmax(rows.subarray(t * vocab, (t + 1) * vocab)));
+  return JSON.stringify({ logprobs: lp });
+}
+
+/** The generation line, the same from either backend (text only when there is a tokenizer to decode with). */
+function completionLine(promptIds: readonly number[], c: { ids: readonly number[]; finishReason: string; text: string }, withText: boolean): string {
+  return JSON.stringify({ prompt_ids: promptIds, new_ids: c.ids, finish_reason: c.finishReason, ...(withText ? { text: c.text } : {}) });
+}
+
 /** config.json's eos_token_id may list several ids (HF); a tokenizer's EOS is the fallback. */
 function eosIdsOf(eos: number | number[] | null | undefined, tokenizer: BpeTokenizer | null): number[] {
   return Array.isArray(eos) ? eos : typeof eos === 'number' ? [eos] : tokenizer && tokenizer.eosId >= 0 ? [tokenizer.eosId] : [];
@@ -123,10 +135,7 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
     const vocab = model.config.vocab_size;
     const { ids, stop, stopIds } = await preparePrompt(opts, dir, tokenizer, vocab, out);
     if (opts.logprobs) {
-      const rows = promptLogits(model, ids); // [T·V]
-      const lp: number[][] = [];
-      for (let t = 0; t < ids.length; t++) lp.push(logSoftmax(rows.subarray(t * vocab, (t + 1) * vocab)));
-      out(JSON.stringify({ logprobs: lp }));
+      out(logprobsLine(promptLogits(model, ids), ids.length, vocab));
       if (opts.maxNewTokens <= 0) return 0;
     }
     const temperature = opts.temperature ?? 0;
@@ -138,7 +147,7 @@ export async function runInfer(opts: InferOptions, out: (line: string) => void):
       stopIds,
       ...(tokenizer ? { detokenize: (x: number[]) => tokenizer.decode(x, { skipSpecial: true }) } : {}),
     })[0]!;
-    out(JSON.stringify({ prompt_ids: ids, new_ids: row!.ids, finish_reason: row!.finishReason, ...(tokenizer ? { text: row!.text } : {}) }));
+    out(completionLine(ids, row!, tokenizer !== null));
     return 0;
   } finally {
     disposeModel(model);
@@ -151,16 +160,13 @@ async function inferTorch(torch: TorchCompute, dir: string, opts: InferOptions, 
   const vocab = config.vocab_size;
   const { ids, stop, stopIds } = await preparePrompt(opts, dir, tokenizer, vocab, out);
   if (opts.logprobs) {
-    const rows = await torch.promptLogits(ids); // [T·V]
-    const lp: number[][] = [];
-    for (let t = 0; t < ids.length; t++) lp.push(logSoftmax(rows.subarray(t * vocab, (t + 1) * vocab)));
-    out(JSON.stringify({ logprobs: lp }));
+    out(logprobsLine(await torch.promptLogits(ids), ids.length, vocab));
     if (opts.maxNewTokens <= 0) return 0;
   }
   const [[c]] = (await torch.generate({
     prompts: [ids], n: 1, temperature: opts.temperature ?? 0, topP: 1, maxNewTokens: opts.maxNewTokens, stop, stopIds, seed: opts.seed ?? 0,
     eosIds: eosIdsOf(config.eos_token_id, tokenizer),
   })) as [[Completion]];
-  out(JSON.stringify({ prompt_ids: ids, new_ids: c.ids, finish_reason: c.finishReason, ...(tokenizer ? { text: c.text } : {}) }));
+  out(completionLine(ids, c, tokenizer !== null));
   return 0;
 }
