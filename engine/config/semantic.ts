@@ -177,6 +177,9 @@ const checkRanges: Rule = ({ config }, report) => {
   const n = CAPABILITIES.length;
   if (g.gap.min_weight * n > 1 + WEIGHT_TOLERANCE) report(['grpo', 'gap', 'min_weight'], 'E_CONFLICT', `min_weight ${g.gap.min_weight} × ${n} capabilities exceeds 1`, `use min_weight ≤ ${1 / n}`);
   if (g.gap.max_weight * n < 1 - WEIGHT_TOLERANCE) report(['grpo', 'gap', 'max_weight'], 'E_CONFLICT', `max_weight ${g.gap.max_weight} × ${n} capabilities is below 1`, `use max_weight ≥ ${1 / n}`);
+  if (config.pretrain.sequence_length > config.model.dims.context_length) {
+    report(['pretrain', 'sequence_length'], 'E_CONFLICT', `pretraining windows of ${config.pretrain.sequence_length} tokens exceed the model's context of ${config.model.dims.context_length}`, `set pretrain.sequence_length to at most ${config.model.dims.context_length} (0 uses the context)`);
+  }
   for (const stage of ['pretrain', 'sft'] as const) {
     const steps = config[stage].steps;
     const warm = stage === 'sft' ? config.sft.schedule.warmup_steps : config.pretrain.warmup_steps;

@@ -13,7 +13,7 @@ import { makeLmBatch } from '../model/llama';
 import type { Capability } from '../core/stage';
 import { builtinChatFormat, type ChatFormat } from '../core/chat';
 import type { SynthExample } from '../core/example';
-import { chatEncoding, domainQuestion, scoreMultipleChoice, selectItems, type EvalModel, type EvalTokenizer } from './suites';
+import { chatEncoding, domainQuestion, listsOptions, scoreMultipleChoice, selectItems, type EvalModel, type EvalTokenizer } from './suites';
 
 /** The model a probe measures: a backend and the adapter slot under training (absent: the base model). */
 export type ProbeModel = Pick<EvalModel, 'compute' | 'adapters'>;
@@ -92,7 +92,9 @@ export async function probeAccuracy(model: ProbeModel, tokenizer: EvalTokenizer,
     if (!mc.length) continue;
     const qs = mc.map((e) => domainQuestion(e, chat));
     const picks = await scoreMultipleChoice(model, tokenizer, qs, chatEncoding(tokenizer, chat));
-    out[cap] = picks.filter((d, i) => d.pick === qs[i]!.gold).length / qs.length;
+    // cloze items (no options in the prompt) by log-likelihood per byte, not the raw sum that favours short
+    // terms; the evaluate stage's calibrated (PMI) pick needs a second pass the probe does not spend
+    out[cap] = picks.filter((d, i) => (listsOptions(mc[i]!) ? d.pick : d.pickNorm) === qs[i]!.gold).length / qs.length;
   }
   return out;
 }

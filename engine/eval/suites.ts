@@ -8,8 +8,11 @@
  *   is the letter with the highest log-likelihood, as lm-evaluation-harness's MMLU and mmlu-eval.ts score;
  *   summing over ` B. <entity name>` instead measured option length (the shortest text won on every item,
  *   issue 17). `acc_norm`, the secondary score: argmax of Σ log p / bytes of the full option ` {label}. {text}`
- *   (lm-eval's length-normalised acc_norm). Prompts that do not list their options are scored on the full
- *   option text for both.
+ *   (lm-eval's length-normalised acc_norm). Prompts that do not list their options (`synthesis.domain_format:
+ *   cloze`, the cloze formulation OLMES (Gu et al. 2024) recommends for small models) rank the option texts
+ *   themselves: `acc` by domain-conditional PMI, log p(text | question) − log p(text | neutral `Answer:`
+ *   context) (Holtzman et al. 2021, "Surface Form Competition"), which cancels the preference for short and
+ *   frequent terms that the raw sum has; `acc_norm` per byte as above.
  * - reasoning: greedy completion; `answer_acc` (the final `Answer:` line names the gold entity, as the GRPO
  *   reasoning reward reads it) and `chain_validity` (mean over items of the fraction of numbered steps that
  *   state a true ontology relation; an item with no steps scores 0).
@@ -203,14 +206,32 @@ export function listsOptions(ex: SynthExample): boolean {
   return !!ex.options?.length && ex.options.every((o) => lines.has(`${o.label}. ${o.text}`));
 }
 
-/** The full option texts ` {label}. {text}`, the way reference responses begin (acc_norm); the context is the chat prompt then `Answer: `. */
+/**
+ * The full option texts the way reference responses begin (acc_norm): ` {label}. {text}` when the prompt
+ * lists the options, the bare ` {text}` when it does not (cloze); the context is the chat prompt then `Answer: `.
+ */
 export function domainTextQuestion(ex: SynthExample, chat?: ChatFormat): { context: string; continuations: string[]; gold: number } {
   const options = ex.options ?? [];
+  const listed = listsOptions(ex);
   return {
     context: `${chat ? chat.prompt(ex.prompt) : promptPrefix(ex.prompt)}Answer: `,
-    continuations: options.map((o) => `${o.label}. ${o.text}`),
+    continuations: options.map((o) => (listed ? `${o.label}. ${o.text}` : o.text)),
     gold: options.findIndex((o) => o.label === ex.answerLabel),
   };
+}
+
+/** The calibration context of cloze items: the answer slot of an empty question (Holtzman et al. 2021's domain premise). */
+export function neutralContext(chat?: ChatFormat): string {
+  return `${chat ? chat.prompt('') : promptPrefix('')}Answer: `;
+}
+
+/** argmax_i of log p(option_i | question) − log p(option_i | neutral context): domain-conditional PMI. */
+export function pmiPick(conditional: readonly number[], unconditional: readonly number[]): number {
+  let best = 0;
+  conditional.forEach((c, i) => {
+    if (c - unconditional[i]! > conditional[best]! - unconditional[best]!) best = i;
+  });
+  return best;
 }
 
 /** The question `acc` scores: the letters when the prompt lists the options, else the full option texts. */
@@ -229,21 +250,40 @@ async function runDomain(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'
   const examples: ReportExample[] = [];
   // chunks of whole questions so cancellation is honoured between forward passes
   const perChunk = Math.max(1, opts.mcChunk);
+  // log p(text | neutral context) per option text, once per model: the same term recurs across items
+  const neutral = new Map<string, number>();
+  const adapters = model.adapters ? { adapters: model.adapters } : {};
+  const unconditional = async (texts: readonly string[]): Promise<number[]> => {
+    const missing = [...new Set(texts.filter((t) => !neutral.has(t)))];
+    if (missing.length) {
+      const reqs = missing.map((t) => encodePair(tokenizer, neutralContext(chat), t, encoding));
+      const results = await model.compute.scoreContinuations(reqs[0]!.context, reqs.map((r) => r.continuation), adapters);
+      missing.forEach((t, i) => neutral.set(t, results[i]!.logprob));
+    }
+    return texts.map((t) => neutral.get(t)!);
+  };
   for (let s = 0; s < items.length; s += perChunk) {
     checkAborted(opts.signal);
     const chunk = items.slice(s, s + perChunk);
-    const byAcc = await scoreMultipleChoice(model, tokenizer, chunk.map((e) => domainQuestion(e, chat)), encoding);
+    const listed = chunk.map(listsOptions);
+    const byLetter = await scoreMultipleChoice(model, tokenizer, chunk.filter((_, k) => listed[k]).map((e) => domainQuestion(e, chat)), encoding);
     const texts = chunk.map((e) => domainTextQuestion(e, chat));
-    const byText = await scoreMultipleChoice(model, tokenizer, texts, encoding);
-    chunk.forEach((ex, k) => {
+    const byText: { pick: number; pickNorm: number; logprobs: number[] }[] = [];
+    for (const q of texts) {
+      const reqs = q.continuations.map((c) => encodePair(tokenizer, q.context, c, encoding));
+      const results = await model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), adapters);
+      byText.push({ ...decideMc(results, q.continuations), logprobs: results.map((r) => r.logprob) });
+    }
+    let letterAt = 0;
+    for (const [k, ex] of chunk.entries()) {
       const q = texts[k]!;
-      const pick = byAcc[k]!.pick;
+      const pick = listed[k] ? byLetter[letterAt++]!.pick : pmiPick(byText[k]!.logprobs, await unconditional(q.continuations));
       acc.push(pick === q.gold ? 1 : 0);
       accNorm.push(byText[k]!.pickNorm === q.gold ? 1 : 0);
       if (examples.length < opts.examplesPerSuite) {
         examples.push({ suite: 'domain', model: model.name, prompt: ex.prompt, gold: q.continuations[q.gold] ?? '', output: q.continuations[pick] ?? '', correct: pick === q.gold });
       }
-    });
+    }
   }
   const scores = { 'domain/acc': scoreOf(acc, opts), 'domain/acc_norm': scoreOf(accNorm, opts) };
   const ids = items.map((e) => e.id);

@@ -183,7 +183,7 @@ export async function synthesize(ont: Ontology, cfg: SynthConfig, opts: SynthOpt
         }
         const split = seedSplit(s);
         const template = templateOrder(seed, s.key, gen.templateCount(s.factType))[round]!;
-        const draft = gen.build(s, { g, cfg, rng: makeRng(`${seed}:${s.key}:${round}`), template, allowed: allowedIn(entitySplits, split), rules });
+        const draft = gen.build(s, { g, cfg, rng: makeRng(`${seed}:${s.key}:${round}`), template, allowed: allowedIn(entitySplits, split), ...(byEntity ? { splitOf: (id: string) => entitySplits.get(id) } : {}), rules });
         if (typeof draft === 'string') {
           reject(draft);
           continue;

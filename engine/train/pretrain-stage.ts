@@ -83,7 +83,8 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
   const special = { bosId: tokenizer.bosId, eosId: tokenizer.eosId, padId: tokenizer.padId };
   const config = bioTinyConfig({ ...dims, vocab_size: Math.max(dims.vocab_size, tokenizer.vocabSize) }, special);
   const encode = (texts: string[]) => texts.map((t) => tokenizer.encode(t));
-  const train = packDocuments(encode(trainTexts), dims.context_length, special);
+  // windows of pretrain.sequence_length tokens (0: the context); the model keeps its full context_length
+  const train = packDocuments(encode(trainTexts), p.sequence_length || dims.context_length, special);
   const val = packDocuments(encode(valTexts.length ? valTexts : trainTexts.slice(0, 8)), train.seqLen, special);
   const order = new DataOrder(train.windows.length, ctx.seed);
   ctx.log.info(`pretrain: ${train.windows.length} windows of ${train.seqLen + 1} tokens, ${totalSteps} steps`, {

@@ -96,7 +96,8 @@ const instruction: RewardFn = (ex, completion) => {
 
 /** The structure each capability's answers must have, as named checks. */
 const FORMAT_CHECKS: Record<SynthExample['capability'], Record<string, (c: string) => boolean>> = {
-  domain: { answer_line: (c) => extractOptionLetter(c) !== undefined },
+  // an option letter (listed options) or a named term (cloze items, synthesis.domain_format: cloze)
+  domain: { answer_line: (c) => extractOptionLetter(c) !== undefined || !!extractFinalAnswer(c)?.trim() },
   reasoning: { numbered_steps: (c) => extractSteps(c).length >= 1, steps_in_order: (c) => {
       // needs steps to be in order: with none, `every` is vacuously true and paid gibberish (issue 17)
       const steps = extractSteps(c);

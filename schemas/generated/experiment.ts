@@ -128,6 +128,10 @@ export interface ExperimentInput {
      */
     focus_terms?: string[];
     /**
+     * How domain questions present their answer: options listed as A–D lines (scored by the letter), or cloze (no options shown; the answer is the term itself).
+     */
+    domain_format?: "listed" | "cloze";
+    /**
      * Surface templates sampled per grounded fact.
      */
     templates_per_example?: number;
@@ -302,6 +306,10 @@ export interface ExperimentInput {
      * Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.
      */
     knowledge_passages?: number;
+    /**
+     * Tokens per pretraining window (0 = the model's context_length). Shorter windows train faster per token.
+     */
+    sequence_length?: number;
     /**
      * Optimizer steps.
      */
@@ -1035,6 +1043,10 @@ export interface Experiment {
      */
     focus_terms: string[];
     /**
+     * How domain questions present their answer: options listed as A–D lines (scored by the letter), or cloze (no options shown; the answer is the term itself).
+     */
+    domain_format: "listed" | "cloze";
+    /**
      * Surface templates sampled per grounded fact.
      */
     templates_per_example: number;
@@ -1209,6 +1221,10 @@ export interface Experiment {
      * Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.
      */
     knowledge_passages: number;
+    /**
+     * Tokens per pretraining window (0 = the model's context_length). Shorter windows train faster per token.
+     */
+    sequence_length: number;
     /**
      * Optimizer steps.
      */

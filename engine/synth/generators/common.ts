@@ -11,7 +11,7 @@ import type { Edge } from '../../ontology/types';
 import type { Rng } from '../../util/rng';
 import type { SynthGraph } from '../graph';
 import { isARelated, nameOf, sources, targets } from '../graph';
-import type { SynthExample } from '../../core/example';
+import type { SynthExample, Split } from '../../core/example';
 import type { RejectReason, SynthConfig } from '../types';
 import type { WorkflowRule } from '../workflow';
 
@@ -37,6 +37,8 @@ export interface BuildContext {
   template: number;
   /** Whether an entity may appear in this example (split policy). */
   allowed(id: string): boolean;
+  /** The split an entity belongs to as a split unit (undefined: not a unit); absent when the split is not by entity. */
+  splitOf?(id: string): Split | undefined;
   rules: ReadonlySet<WorkflowRule>;
 }
 

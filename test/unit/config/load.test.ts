@@ -227,3 +227,15 @@ test('every example loads with no problem; capability-transfer scores every held
   assert.equal(ct.config!.eval.max_items, 0);
   assert.ok(ct.config!.ontology.subsets.length > 0);
 });
+
+test('pretrain.sequence_length: 0 uses the context; longer than the context is an error at its line with the limit in the hint', async () => {
+  const ok = await parseExperiment('name: x\nmodel:\n  dims: { context_length: 256 }\npretrain:\n  sequence_length: 128\n', '/virtual/exp.bbio.yaml', { skipFileChecks: true });
+  assert.deepEqual(ok.problems.filter((p) => p.severity === 'error'), []);
+  assert.equal(ok.config?.pretrain.sequence_length, 128);
+  const bad = await parseExperiment('name: x\nmodel:\n  dims: { context_length: 256 }\npretrain:\n  sequence_length: 512\n', '/virtual/exp.bbio.yaml', { skipFileChecks: true });
+  const p = bad.problems.find((x) => x.code === 'E_CONFLICT' && /sequence_length|windows/.test(x.message + x.hint));
+  assert.ok(p, JSON.stringify(bad.problems));
+  assert.equal(p.severity, 'error');
+  assert.equal(p.line, 5);
+  assert.match(p.hint ?? '', /at most 256/);
+});

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { scoreLoglik } from '../../../engine/compute/tfjs/loglik';
 import { scoreSharedContext } from '../../../engine/compute/tfjs/loglik-shared';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../../../engine/eval/probe';
-import { DEFAULT_SUITE_OPTIONS, encodePair, listsOptions, runSuite, selectItems } from '../../../engine/eval/suites';
+import { DEFAULT_SUITE_OPTIONS, domainTextQuestion, encodePair, listsOptions, neutralContext, pmiPick, runSuite, selectItems } from '../../../engine/eval/suites';
 import type { Compute } from '../../../engine/compute/types';
 import { scoreIntegration, scoreReasoning } from '../../../engine/verify/scorers';
 import { initLlama } from '../../../engine/model/llama';
@@ -71,6 +71,36 @@ test('domain acc scores the letter when the prompt lists the options; acc_norm k
   assert.equal(listsOptions(unlisted), false);
   const u = await runSuite('domain', { model: { name: 'base', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [unlisted] });
   assert.equal(u.scores['domain/acc']!.value, 0);
+});
+
+test('cloze domain items rank the option texts by PMI against a neutral context: neither short nor frequent terms win by themselves (issue 17)', async () => {
+  const tok = charTokenizer();
+  const neutralLength = tok.encode(neutralContext().trimEnd(), { addBos: true }).length;
+  const gold = ' systemic lupus erythematosus';
+  // log p(text | neutral) = −length²: short terms are likely anywhere; the question adds 1 nat to the gold term only
+  const contexts: number[] = [];
+  const compute = {
+    scoreContinuations: async (ctx: readonly number[], conts: readonly (readonly number[])[]) => {
+      contexts.push(ctx.length);
+      return conts.map((c) => ({ logprob: -(c.length ** 2) + (ctx.length > neutralLength && c.length === gold.length ? 1 : 0), greedy: false }));
+    },
+  } as unknown as Compute;
+  const options = [
+    { label: 'A' as const, text: 'gout', id: 'X:1' },
+    { label: 'B' as const, text: 'systemic lupus erythematosus', id: 'X:2' },
+    { label: 'C' as const, text: 'psoriatic arthritis', id: 'X:3' },
+    { label: 'D' as const, text: 'rheumatoid arthritis', id: 'X:4' },
+  ];
+  const cloze = { ...mcExample('c1', 'B'), options, answer: options[1]!.text, prompt: 'Name the disease with a malar rash.', response: 'Answer: systemic lupus erythematosus' };
+  assert.equal(listsOptions(cloze), false);
+  assert.deepEqual(domainTextQuestion(cloze).continuations, options.map((o) => o.text), 'cloze continuations are the bare terms, no letters');
+  const r = await runSuite('domain', { model: { name: 'sft', compute }, tokenizer: tok, ctx: { lexicon: undefined as never, edges: undefined as never }, opts, testExamples: [cloze, { ...cloze, id: 'c2' }] });
+  assert.equal(r.scores['domain/acc']!.value, 1, 'PMI picks the term the question made more likely');
+  assert.equal(r.scores['domain/acc_norm']!.value, 0, 'per byte, the short term still wins');
+  assert.equal(r.examples[0]!.output, 'systemic lupus erythematosus');
+  // the neutral scores are computed once per model and term: 2 questions + 1 neutral pass
+  assert.equal(contexts.filter((n) => n === neutralLength).length, 1);
+  assert.equal(pmiPick([-5, -1], [-1, -4]), 1);
 });
 
 test('encodePair moves trailing context whitespace into the continuation (lm-eval _encode_pair)', () => {
