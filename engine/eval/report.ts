@@ -6,7 +6,7 @@ import type { EvalReport } from '../../schemas/generated/report';
 import { makeRng } from '../util/rng';
 import type { Capability } from '../core/stage';
 import { HEADLINE_METRIC } from './suites';
-import { meanOf, pairedBootstrap, variance, type PairedBootstrapOptions, type Score } from './stats';
+import { meanOf, pairedBootstrap, pairedDifference, variance, type PairedBootstrapOptions, type PairedDifference, type Score } from './stats';
 
 export type ModelReport = EvalReport['models'][number];
 
@@ -99,6 +99,7 @@ export function renderReportMarkdown(report: EvalReport): string {
   );
   const metricNames = [...new Set(models.flatMap((m) => Object.keys(m.scores)))].sort();
   lines.push('', '## All metrics', '', ...mdTable(['metric', ...models.map((m) => m.name), 'n'], metricNames.map((k) => [k, ...models.map((m) => pct(m.scores[k])), String(models.find((m) => m.scores[k])?.scores[k]?.n ?? '')])));
+  lines.push(...renderPairedDifferences(models));
   const mmlu = models.filter((m) => m.mmlu && Object.keys(m.mmlu).length);
   if (mmlu.length) {
     const subjects = [...new Set(mmlu.flatMap((m) => Object.keys(m.mmlu!)))].sort((a, b) => (a === 'overall' ? 1 : b === 'overall' ? -1 : a.localeCompare(b)));
@@ -121,6 +122,51 @@ export function renderReportMarkdown(report: EvalReport): string {
   const hashes = Object.entries(report.reproducibility.hashes);
   if (hashes.length) lines.push('', '## Reproducibility', '', ...hashes.map(([f, h]) => `- \`${f}\` sha256 \`${(h ?? '').slice(0, 16)}…\``));
   return lines.join('\n') + '\n';
+}
+
+/** The model pairs a run's report contrasts: each stage against the one before it, and GRPO against the base. */
+const CONTRASTS: readonly (readonly [ModelReport['name'], ModelReport['name']])[] = [['base', 'sft'], ['sft', 'grpo'], ['base', 'grpo']];
+
+/** `+4.7 ± 2.1` in points, with `**` at two paired standard errors or more and the pair count. */
+export function fmtPaired(p: PairedDifference | null): string {
+  if (!p) return '–';
+  if (!p.differ) return `0.0 (no item differs, n = ${p.n})`;
+  const se = p.stderr ?? NaN;
+  const z = Number.isFinite(se) && se > 0 ? Math.abs(p.diff) / se : 0;
+  return `${p.diff >= 0 ? '+' : '−'}${Math.abs(100 * p.diff).toFixed(1)} ± ${(100 * se).toFixed(1)}${z >= 2 ? ' **' : ''} (n = ${p.n}, ${p.differ} differ)`;
+}
+
+/**
+ * Per metric, each later model against the earlier one on the same held-out items (paired by item id):
+ * Δ ± paired standard error. The per-model ± above cannot say whether two models differ; this can.
+ */
+export function pairedDifferences(models: readonly ModelReport[]): { contrast: string; metric: string; paired: PairedDifference | null }[] {
+  const byName = new Map(models.map((m) => [m.name, m]));
+  const out: { contrast: string; metric: string; paired: PairedDifference | null }[] = [];
+  for (const [a, b] of CONTRASTS) {
+    const ma = byName.get(a);
+    const mb = byName.get(b);
+    if (!ma?.perItem || !mb?.perItem) continue;
+    for (const metric of Object.keys(mb.perItem).sort()) {
+      const ia = ma.perItem[metric];
+      const ib = mb.perItem[metric];
+      if (ia && ib) out.push({ contrast: `${b} − ${a}`, metric, paired: pairedDifference(ia, ib) });
+    }
+  }
+  return out;
+}
+
+function renderPairedDifferences(models: readonly ModelReport[]): string[] {
+  const rows = pairedDifferences(models);
+  if (!rows.length) return [];
+  const contrasts = [...new Set(rows.map((r) => r.contrast))];
+  const metrics = [...new Set(rows.map((r) => r.metric))].sort();
+  const cell = (c: string, m: string): string => fmtPaired(rows.find((r) => r.contrast === c && r.metric === m)?.paired ?? null);
+  return [
+    '', '## Paired differences', '',
+    'Δ in points between two models on the same held-out items (matched by item id) ± the paired standard error, sd(Δ)/√n; ** marks |Δ| ≥ 2 paired standard errors. n counts items (instruction-level metrics: constraints).', '',
+    ...mdTable(['metric', ...contrasts], metrics.map((m) => [m, ...contrasts.map((c) => cell(c, m))])),
+  ];
 }
 
 function oneLine(s: string, max = 160): string {

@@ -6,7 +6,7 @@ import Ajv2020 from 'ajv/dist/2020';
 import reportSchema from '../../../schemas/report.schema.json';
 import type { EvalReport } from '../../../schemas/generated/report';
 import { loadMmlu, mmluPrompt, parseMmluCsv } from '../../../engine/eval/mmlu';
-import { balanceOf, balanceWithError, chanceCorrected, compareReports, renderComparison, renderReportMarkdown } from '../../../engine/eval/report';
+import { balanceOf, balanceWithError, chanceCorrected, compareReports, pairedDifferences, renderComparison, renderReportMarkdown } from '../../../engine/eval/report';
 import { bootstrapStderr, score } from '../../../engine/eval/stats';
 import { BbioError } from '../../../engine/util/errors';
 import { tempDir } from '../../helpers/tmp';
@@ -139,4 +139,18 @@ test('`balancedbio compare --bootstrap B` sets the resamples of the paired boots
   assert.match(out.join('\n'), /\(B = 300,/);
   assert.match(out.join('\n'), /headline\/domain +50\.0 ± \d\.\d +56\.0 ± \d\.\d \(\+6\.0\)/);
   assert.notEqual(await main(['compare', 'a', 'b', '--bootstrap', '0'], { ...io, err: () => {} }), 0);
+});
+
+test('a run\'s report pairs each model with the one before it on the same items: Δ ± paired SE, ** at 2 SE, "no item differs" when none does', () => {
+  const base = report('r', items(10, 40), items(0, 40));
+  const sft = { ...base.models[0]!, name: 'sft' as const, perItem: { 'domain/acc': base.models[0]!.perItem!['domain/acc']!, 'reasoning/answer_acc': Object.fromEntries(Object.keys(base.models[0]!.perItem!['reasoning/answer_acc']!).map((id, i) => [id, i < 10 ? 1 : 0])) } };
+  const rows = pairedDifferences([base.models[0]!, sft]);
+  const reasoning = rows.find((r) => r.metric === 'reasoning/answer_acc')!;
+  assert.equal(reasoning.contrast, 'sft − base');
+  assert.equal(reasoning.paired!.diff, 0.25);
+  assert.equal(reasoning.paired!.differ, 10);
+  const md = renderReportMarkdown({ ...base, models: [base.models[0]!, sft] });
+  assert.match(md, /## Paired differences/);
+  assert.match(md, /\| reasoning\/answer_acc \| \+25\.0 ± 6\.9 \*\* \(n = 40, 10 differ\) \|/);
+  assert.match(md, /\| domain\/acc \| 0\.0 \(no item differs, n = 40\) \|/);
 });

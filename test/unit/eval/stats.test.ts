@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { holmAdjust, pairedBootstrap, significant, signFlipTest } from '../../../engine/eval/stats';
+import { holmAdjust, pairedBootstrap, pairedDifference, significant, signFlipTest } from '../../../engine/eval/stats';
 
 const close = (a: number, b: number, eps = 1e-12): void => assert.ok(Math.abs(a - b) < eps, `${a} ≉ ${b}`);
 
@@ -59,4 +59,19 @@ test('significant() pairs the items: a consistent gain hidden by item variance i
   const mixed = a.map((x, i) => (i >= 20 && i < 28 ? 1 : i < 4 ? 0 : x));
   assert.equal(significant(a, mixed, { resamples: 2000, seed: 4 }), false);
   assert.equal(significant(a, a, { resamples: 100, seed: 4 }), false);
+});
+
+test('pairedDifference: mean of b − a over the items both scored, sd/√n by hand, and how many differ', () => {
+  // ids x, y, z, w shared; v only in a. d = b − a = [1, 0, 1, −1]: mean 0.25, sd² = ((.75)² + (.25)² + (.75)² + (1.25)²)/3 = 0.9167
+  const a = { x: 0, y: 1, z: 0, w: 1, v: 1 };
+  const b = { x: 1, y: 1, z: 1, w: 0 };
+  const p = pairedDifference(a, b)!;
+  assert.equal(p.n, 4);
+  assert.equal(p.differ, 3);
+  assert.ok(Math.abs(p.diff - 0.25) < 1e-12);
+  assert.ok(Math.abs(p.stderr! - Math.sqrt(0.9166666666666666 / 4)) < 1e-12);
+  // every difference equal: the error is 0 and nothing differs when they are all zero
+  assert.deepEqual(pairedDifference({ x: 1, y: 0 }, { x: 1, y: 0 }), { diff: 0, stderr: 0, n: 2, differ: 0 });
+  assert.equal(pairedDifference({ x: 1 }, { y: 1 }), null);
+  assert.equal(pairedDifference({ x: 1 }, { x: 0 })!.stderr, null);
 });
