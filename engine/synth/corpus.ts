@@ -2,9 +2,9 @@
  * The knowledge corpus for pretraining (issue 17 item 11). Q/A examples are split by entity, so a model
  * pretrained on train.jsonl alone never saw the facts its held-out questions ask about and can only guess.
  * This corpus states what the ontology knows about EVERY entity (its definition, synonyms, is_a parents and
- * each relation edge in both directions) as encyclopaedia-style prose: several passages per entity, with
- * phrasings drawn per passage from the tables below and engine/synth/phrases.ts, and never in a question
- * format (no question marks, option lists, "Answer:" lines or chat markers). The model can then learn the
+ * each relation edge in both directions) as encyclopaedia-style prose, lists, glossary cards and JSON
+ * records (LAYOUTS): several passages per entity, with phrasings drawn per passage from the tables below and
+ * engine/synth/phrases.ts, and never in a question format (no question marks, option lists, "Answer:" lines or chat markers). The model can then learn the
  * facts in pretraining while SFT and the test still see disjoint entities' questions, the paper's setting
  * (a pretrained base model aligned on synthetic data).
  */
@@ -44,6 +44,30 @@ const OPENING: readonly ((n: string) => string)[] = [
   (n) => `Notes on ${n}.`,
   (n) => `${capitalise(n)} in brief.`,
   (n) => `Clinical summary: ${n}.`,
+];
+
+type Layout = (name: string, facts: readonly string[], rng: Rng) => string;
+
+/**
+ * How a passage is laid out. A base model pretrained on prose alone never sees a newline, a quote, a brace,
+ * a bracket, a parenthesis, `*` or `<`/`>` (measured on the four-specialty slice: 2,304 newlines and 2,242
+ * quotes in the SFT responses, none in the corpus), so those tokens keep their random initial embeddings,
+ * which LoRA does not train, and SFT on numbered steps, JSON, bullets or `<<titles>>` produced garbled
+ * bytes. Real pretraining text has these layouts everywhere (lists, data files, glossaries), so the corpus
+ * states the same facts in them too, still never as a question: no question marks, options, `Answer:`
+ * lines or chat markers, and none of the instruction prompts' key names.
+ */
+const LAYOUTS: readonly Layout[] = [
+  // encyclopaedia prose
+  (n, f, rng) => `${variant(OPENING, rng.int(OPENING.length))(n)} ${f.join(' ')}`,
+  // a markdown section: a heading and one bullet per fact
+  (n, f) => `## ${capitalise(n)}\n${f.map((x) => `- ${x}`).join('\n')}`,
+  // a numbered fact sheet
+  (n, f) => `Fact sheet for ${n}\n${f.map((x, i) => `${i + 1}. ${x}`).join('\n')}`,
+  // a glossary card: a title in double angle brackets, the name in bold, a parenthesised gloss
+  (n, f) => `<<${capitalise(n)}>>\n**${capitalise(n)}** (entry of the clinical glossary)\n${f.join(' ')}`,
+  // a JSON record, as data files hold such facts
+  (n, f) => JSON.stringify({ entry: n, facts: f }, null, 2),
 ];
 
 /** Without a definition or relations an entity still gets a line naming it, so coverage is complete. */
@@ -88,9 +112,8 @@ export function buildKnowledgeCorpus(g: SynthGraph, rng: Rng, o: { passages: num
         continue;
       }
       for (let i = 0; i < facts.length; i += o.maxFacts) {
-        const chunk = facts.slice(i, i + o.maxFacts);
-        const head = variant(OPENING, rng.int(OPENING.length))(name);
-        docs.push({ entity: id, text: `${head} ${chunk.join(' ')}` });
+        const layout = LAYOUTS[rng.int(LAYOUTS.length)]!;
+        docs.push({ entity: id, text: layout(name, facts.slice(i, i + o.maxFacts), rng) });
       }
     }
   }

@@ -83,3 +83,16 @@ test('pretrain.corpus chooses the documents: knowledge and train by default, eit
   assert.deepEqual(pretrainTexts(dir, 'knowledge'), corpus.map((d) => d.text));
   assert.deepEqual(pretrainTexts(dir, 'train'), r.train.map((e) => e.text));
 });
+
+test('the corpus lays facts out as text is laid out: newlines, lists, quotes, braces, brackets, parentheses, bold and <<titles>> all occur', () => {
+  const all = corpus.map((d) => d.text).join('\n');
+  for (const c of ['\n', '"', '{', '}', '[', ']', '(', ')', '*', '<<', '>>', '\n- ', '\n1. ', '## ']) assert.ok(all.includes(c), `${JSON.stringify(c)} never occurs`);
+  // every layout still states facts about its entity: a JSON record parses and names it
+  const records = corpus.filter((d) => d.text.startsWith('{'));
+  assert.ok(records.length > 0);
+  for (const r of records) {
+    const obj = JSON.parse(r.text) as { entry: string; facts: string[] };
+    assert.equal(obj.entry.toLowerCase(), nameOf(g, r.entity).toLowerCase());
+    assert.ok(obj.facts.length > 0);
+  }
+});
