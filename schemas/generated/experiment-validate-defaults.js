@@ -3,7 +3,7 @@
 // ajv standalone validator (defaults); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.","markdownDescription":"Train the model (`model.preset` or `model.dims`) from scratch on `pretrain.corpus`: the knowledge corpus, the synthesized training examples, or both.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"devices":{"type":"integer","description":"Data-parallel ranks of the torch backend per machine: GPUs on CUDA, processes on the CPU (1 = none).","markdownDescription":"Data-parallel training of the `torch` backend over `N` ranks with `torch.distributed` (NCCL on CUDA, gloo on the CPU): every capability's batch is split by rows across the ranks, the gradients are all-reduced (summed; the loss weights are normalised over the whole batch, so the sum is exactly one rank's gradient of it) and only then projected, clipped and applied, identically on every rank. The losses and updates equal one rank's on the same global batch; it is faster, not different. On CUDA each rank takes one GPU (`cuda:<local rank>`), so `N` may not exceed the GPUs torch sees; on the CPU the ranks split the cores. Generation, log-probs and evaluation run on rank 0. Needs `backend: torch` and `device` `auto`, `cuda` or `cpu`. Under `executor: slurm` this is the ranks (and GPUs) per node, on each of `slurm.nodes` nodes, started through `srun`. Checkpoints do not depend on it: a run resumes with another `devices`.","default":1,"minimum":1,"maximum":64},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.","markdownDescription":"Train the model (`model.preset` or `model.dims`) from scratch on `pretrain.corpus`: the knowledge corpus, the synthesized training examples, or both.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"nodes":{"type":"integer","minimum":1,"maximum":1024,"default":1,"description":"Nodes per variant for multi-node torch training: `--nodes`, with model.devices ranks on each.","markdownDescription":"Nodes each variant's job spans: `#SBATCH --nodes=N`, with `model.devices` ranks (and GPUs, `--gres=gpu:…`) on each (`--ntasks-per-node`). When `nodes` × `model.devices` is above 1 the engine starts the torch backend's ranks through `srun`: rank 0 (`SLURM_PROCID` 0, on the first node) is the engine's worker, `MASTER_ADDR` is the job's first host (`scontrol show hostnames`) and `MASTER_PORT` is derived from the job id. Above 1 needs `model.backend: torch`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
@@ -1439,6 +1439,9 @@ data57.device = "auto";
 if(data57.dtype === undefined){
 data57.dtype = "auto";
 }
+if(data57.devices === undefined){
+data57.devices = 1;
+}
 if(data57.workers === undefined){
 data57.workers = 0;
 }
@@ -1790,27 +1793,50 @@ return false;
 }
 var valid24 = _errs166 === errors;
 if(valid24){
-let data75 = data57.workers;
+let data75 = data57.devices;
 const _errs168 = errors;
 if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
-validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/model/devices",schemaPath:"#/properties/model/properties/devices/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs168){
 if(typeof data75 == "number"){
 if(data75 > 64 || isNaN(data75)){
-validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+validate20.errors = [{instancePath:instancePath+"/model/devices",schemaPath:"#/properties/model/properties/devices/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data75 < 0 || isNaN(data75)){
-validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data75 < 1 || isNaN(data75)){
+validate20.errors = [{instancePath:instancePath+"/model/devices",schemaPath:"#/properties/model/properties/devices/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid24 = _errs168 === errors;
+if(valid24){
+let data76 = data57.workers;
+const _errs170 = errors;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs170){
+if(typeof data76 == "number"){
+if(data76 > 64 || isNaN(data76)){
+validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+return false;
+}
+else {
+if(data76 < 0 || isNaN(data76)){
+validate20.errors = [{instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var valid24 = _errs170 === errors;
+}
 }
 }
 }
@@ -1828,95 +1854,73 @@ return false;
 }
 var valid0 = _errs130 === errors;
 if(valid0){
-let data76 = data.pretrain;
-const _errs170 = errors;
-if(errors === _errs170){
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-if(data76.corpus === undefined){
-data76.corpus = "knowledge_and_train";
-}
-if(data76.knowledge_passages === undefined){
-data76.knowledge_passages = 3;
-}
-if(data76.steps === undefined){
-data76.steps = 300;
-}
-if(data76.batch_size === undefined){
-data76.batch_size = 16;
-}
-if(data76.learning_rate === undefined){
-data76.learning_rate = 0.003;
-}
-if(data76.warmup_steps === undefined){
-data76.warmup_steps = 20;
-}
-if(data76.weight_decay === undefined){
-data76.weight_decay = 0.01;
-}
-if(data76.grad_clip === undefined){
-data76.grad_clip = 1;
-}
-if(data76.checkpoint_every === undefined){
-data76.checkpoint_every = 100;
-}
+let data77 = data.pretrain;
 const _errs172 = errors;
-for(const key13 in data76){
+if(errors === _errs172){
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+if(data77.corpus === undefined){
+data77.corpus = "knowledge_and_train";
+}
+if(data77.knowledge_passages === undefined){
+data77.knowledge_passages = 3;
+}
+if(data77.steps === undefined){
+data77.steps = 300;
+}
+if(data77.batch_size === undefined){
+data77.batch_size = 16;
+}
+if(data77.learning_rate === undefined){
+data77.learning_rate = 0.003;
+}
+if(data77.warmup_steps === undefined){
+data77.warmup_steps = 20;
+}
+if(data77.weight_decay === undefined){
+data77.weight_decay = 0.01;
+}
+if(data77.grad_clip === undefined){
+data77.grad_clip = 1;
+}
+if(data77.checkpoint_every === undefined){
+data77.checkpoint_every = 100;
+}
+const _errs174 = errors;
+for(const key13 in data77){
 if(!(func1.call(schema31.properties.pretrain.properties, key13))){
 validate20.errors = [{instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs172 === errors){
-let data77 = data76.corpus;
-const _errs173 = errors;
-if(typeof data77 !== "string"){
+if(_errs174 === errors){
+let data78 = data77.corpus;
+const _errs175 = errors;
+if(typeof data78 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data77 === "knowledge_and_train") || (data77 === "knowledge")) || (data77 === "train"))){
+if(!(((data78 === "knowledge_and_train") || (data78 === "knowledge")) || (data78 === "train"))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid26 = _errs173 === errors;
-if(valid26){
-let data78 = data76.knowledge_passages;
-const _errs175 = errors;
-if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
-validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs175){
-if(typeof data78 == "number"){
-if(data78 > 100 || isNaN(data78)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"}];
-return false;
-}
-else {
-if(data78 < 1 || isNaN(data78)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
 var valid26 = _errs175 === errors;
 if(valid26){
-let data79 = data76.steps;
+let data79 = data77.knowledge_passages;
 const _errs177 = errors;
 if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs177){
 if(typeof data79 == "number"){
-if(data79 > 1000000 || isNaN(data79)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data79 > 100 || isNaN(data79)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"}];
 return false;
 }
 else {
 if(data79 < 1 || isNaN(data79)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -1924,21 +1928,21 @@ return false;
 }
 var valid26 = _errs177 === errors;
 if(valid26){
-let data80 = data76.batch_size;
+let data80 = data77.steps;
 const _errs179 = errors;
 if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
-validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs179){
 if(typeof data80 == "number"){
-if(data80 > 4096 || isNaN(data80)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+if(data80 > 1000000 || isNaN(data80)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data80 < 1 || isNaN(data80)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -1946,16 +1950,38 @@ return false;
 }
 var valid26 = _errs179 === errors;
 if(valid26){
-let data81 = data76.learning_rate;
+let data81 = data77.batch_size;
 const _errs181 = errors;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
+validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs181){
 if(typeof data81 == "number"){
-if(data81 > 1 || isNaN(data81)){
+if(data81 > 4096 || isNaN(data81)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+return false;
+}
+else {
+if(data81 < 1 || isNaN(data81)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid26 = _errs181 === errors;
+if(valid26){
+let data82 = data77.learning_rate;
+const _errs183 = errors;
+if(errors === _errs183){
+if(typeof data82 == "number"){
+if(data82 > 1 || isNaN(data82)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data81 <= 0 || isNaN(data81)){
+if(data82 <= 0 || isNaN(data82)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -1966,35 +1992,35 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schema
 return false;
 }
 }
-var valid26 = _errs181 === errors;
+var valid26 = _errs183 === errors;
 if(valid26){
-let data82 = data76.warmup_steps;
-const _errs183 = errors;
-if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
+let data83 = data77.warmup_steps;
+const _errs185 = errors;
+if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs183){
-if(typeof data82 == "number"){
-if(data82 > 1000000 || isNaN(data82)){
+if(errors === _errs185){
+if(typeof data83 == "number"){
+if(data83 > 1000000 || isNaN(data83)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data82 < 0 || isNaN(data82)){
+if(data83 < 0 || isNaN(data83)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid26 = _errs183 === errors;
+var valid26 = _errs185 === errors;
 if(valid26){
-let data83 = data76.weight_decay;
-const _errs185 = errors;
-if(errors === _errs185){
-if(typeof data83 == "number"){
-if(data83 < 0 || isNaN(data83)){
+let data84 = data77.weight_decay;
+const _errs187 = errors;
+if(errors === _errs187){
+if(typeof data84 == "number"){
+if(data84 < 0 || isNaN(data84)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2004,13 +2030,13 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaP
 return false;
 }
 }
-var valid26 = _errs185 === errors;
+var valid26 = _errs187 === errors;
 if(valid26){
-let data84 = data76.grad_clip;
-const _errs187 = errors;
-if(errors === _errs187){
-if(typeof data84 == "number"){
-if(data84 < 0 || isNaN(data84)){
+let data85 = data77.grad_clip;
+const _errs189 = errors;
+if(errors === _errs189){
+if(typeof data85 == "number"){
+if(data85 < 0 || isNaN(data85)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2020,29 +2046,29 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath
 return false;
 }
 }
-var valid26 = _errs187 === errors;
+var valid26 = _errs189 === errors;
 if(valid26){
-let data85 = data76.checkpoint_every;
-const _errs189 = errors;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
+let data86 = data77.checkpoint_every;
+const _errs191 = errors;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs189){
-if(typeof data85 == "number"){
-if(data85 > 1000000 || isNaN(data85)){
+if(errors === _errs191){
+if(typeof data86 == "number"){
+if(data86 > 1000000 || isNaN(data86)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data85 < 1 || isNaN(data85)){
+if(data86 < 1 || isNaN(data86)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid26 = _errs189 === errors;
+var valid26 = _errs191 === errors;
 }
 }
 }
@@ -2058,63 +2084,63 @@ validate20.errors = [{instancePath:instancePath+"/pretrain",schemaPath:"#/proper
 return false;
 }
 }
-var valid0 = _errs170 === errors;
+var valid0 = _errs172 === errors;
 if(valid0){
-let data86 = data.lora;
-const _errs191 = errors;
-if(errors === _errs191){
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-if(data86.rank === undefined){
-data86.rank = 8;
-}
-if(data86.alpha === undefined){
-data86.alpha = 16;
-}
-if(data86.dropout === undefined){
-data86.dropout = 0.05;
-}
-if(data86.target_modules === undefined){
-data86.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
-}
-if(data86.adapters === undefined){
-data86.adapters = "shared";
-}
+let data87 = data.lora;
 const _errs193 = errors;
-for(const key14 in data86){
+if(errors === _errs193){
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+if(data87.rank === undefined){
+data87.rank = 8;
+}
+if(data87.alpha === undefined){
+data87.alpha = 16;
+}
+if(data87.dropout === undefined){
+data87.dropout = 0.05;
+}
+if(data87.target_modules === undefined){
+data87.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
+}
+if(data87.adapters === undefined){
+data87.adapters = "shared";
+}
+const _errs195 = errors;
+for(const key14 in data87){
 if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
 validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs193 === errors){
-let data87 = data86.rank;
-const _errs194 = errors;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
+if(_errs195 === errors){
+let data88 = data87.rank;
+const _errs196 = errors;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs194){
-if(typeof data87 == "number"){
-if(data87 > 1024 || isNaN(data87)){
+if(errors === _errs196){
+if(typeof data88 == "number"){
+if(data88 > 1024 || isNaN(data88)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data87 < 1 || isNaN(data87)){
+if(data88 < 1 || isNaN(data88)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid27 = _errs194 === errors;
+var valid27 = _errs196 === errors;
 if(valid27){
-let data88 = data86.alpha;
-const _errs196 = errors;
-if(errors === _errs196){
-if(typeof data88 == "number"){
-if(data88 <= 0 || isNaN(data88)){
+let data89 = data87.alpha;
+const _errs198 = errors;
+if(errors === _errs198){
+if(typeof data89 == "number"){
+if(data89 <= 0 || isNaN(data89)){
 validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2124,18 +2150,18 @@ validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/prop
 return false;
 }
 }
-var valid27 = _errs196 === errors;
+var valid27 = _errs198 === errors;
 if(valid27){
-let data89 = data86.dropout;
-const _errs198 = errors;
-if(errors === _errs198){
-if(typeof data89 == "number"){
-if(data89 > 0.9 || isNaN(data89)){
+let data90 = data87.dropout;
+const _errs200 = errors;
+if(errors === _errs200){
+if(typeof data90 == "number"){
+if(data90 > 0.9 || isNaN(data90)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9"}];
 return false;
 }
 else {
-if(data89 < 0 || isNaN(data89)){
+if(data90 < 0 || isNaN(data90)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2146,39 +2172,39 @@ validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/pr
 return false;
 }
 }
-var valid27 = _errs198 === errors;
+var valid27 = _errs200 === errors;
 if(valid27){
-let data90 = data86.target_modules;
-const _errs200 = errors;
-if(errors === _errs200){
-if(Array.isArray(data90)){
-if(data90.length < 1){
+let data91 = data87.target_modules;
+const _errs202 = errors;
+if(errors === _errs202){
+if(Array.isArray(data91)){
+if(data91.length < 1){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid28 = true;
-const len8 = data90.length;
+const len8 = data91.length;
 for(let i11=0; i11<len8; i11++){
-let data91 = data90[i11];
-const _errs202 = errors;
-if(!(((((((data91 === "q_proj") || (data91 === "k_proj")) || (data91 === "v_proj")) || (data91 === "o_proj")) || (data91 === "gate_proj")) || (data91 === "up_proj")) || (data91 === "down_proj"))){
+let data92 = data91[i11];
+const _errs204 = errors;
+if(!(((((((data92 === "q_proj") || (data92 === "k_proj")) || (data92 === "v_proj")) || (data92 === "o_proj")) || (data92 === "gate_proj")) || (data92 === "up_proj")) || (data92 === "down_proj"))){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules/" + i11,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs202 === errors;
+var valid28 = _errs204 === errors;
 if(!valid28){
 break;
 }
 }
 if(valid28){
-let i12 = data90.length;
+let i12 = data91.length;
 let j3;
 if(i12 > 1){
 outer2:
 for(;i12--;){
 for(j3 = i12; j3--;){
-if(func0(data90[i12], data90[j3])){
+if(func0(data91[i12], data91[j3])){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)"}];
 return false;
 break outer2;
@@ -2194,19 +2220,19 @@ validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPat
 return false;
 }
 }
-var valid27 = _errs200 === errors;
+var valid27 = _errs202 === errors;
 if(valid27){
-let data92 = data86.adapters;
-const _errs203 = errors;
-if(typeof data92 !== "string"){
+let data93 = data87.adapters;
+const _errs205 = errors;
+if(typeof data93 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data92 === "shared") || (data92 === "per_capability"))){
+if(!((data93 === "shared") || (data93 === "per_capability"))){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid27 = _errs203 === errors;
+var valid27 = _errs205 === errors;
 }
 }
 }
@@ -2218,112 +2244,90 @@ validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs191 === errors;
+var valid0 = _errs193 === errors;
 if(valid0){
-let data93 = data.sft;
-const _errs205 = errors;
-if(errors === _errs205){
-if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
-if(data93.steps === undefined){
-data93.steps = 200;
-}
-if(data93.batch_per_capability === undefined){
-data93.batch_per_capability = 4;
-}
-if(data93.learning_rate === undefined){
-data93.learning_rate = 0.002;
-}
-if(data93.schedule === undefined){
-data93.schedule = {};
-}
-if(data93.weight_decay === undefined){
-data93.weight_decay = 0;
-}
-if(data93.grad_clip === undefined){
-data93.grad_clip = 1;
-}
-if(data93.adam === undefined){
-data93.adam = {};
-}
-if(data93.grad_accumulation === undefined){
-data93.grad_accumulation = 1;
-}
-if(data93.capability_weights === undefined){
-data93.capability_weights = {};
-}
-if(data93.projection === undefined){
-data93.projection = "pcgrad";
-}
-if(data93.projection_scope === undefined){
-data93.projection_scope = "global";
-}
-if(data93.subspace === undefined){
-data93.subspace = {};
-}
-if(data93.olora === undefined){
-data93.olora = {};
-}
-if(data93.interference_every === undefined){
-data93.interference_every = 50;
-}
-if(data93.interference_probe_batches === undefined){
-data93.interference_probe_batches = 4;
-}
-if(data93.log_every === undefined){
-data93.log_every = 1;
-}
-if(data93.checkpoint_every === undefined){
-data93.checkpoint_every = 50;
-}
-if(data93.max_bad_steps === undefined){
-data93.max_bad_steps = 5;
-}
+let data94 = data.sft;
 const _errs207 = errors;
-for(const key15 in data93){
+if(errors === _errs207){
+if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
+if(data94.steps === undefined){
+data94.steps = 200;
+}
+if(data94.batch_per_capability === undefined){
+data94.batch_per_capability = 4;
+}
+if(data94.learning_rate === undefined){
+data94.learning_rate = 0.002;
+}
+if(data94.schedule === undefined){
+data94.schedule = {};
+}
+if(data94.weight_decay === undefined){
+data94.weight_decay = 0;
+}
+if(data94.grad_clip === undefined){
+data94.grad_clip = 1;
+}
+if(data94.adam === undefined){
+data94.adam = {};
+}
+if(data94.grad_accumulation === undefined){
+data94.grad_accumulation = 1;
+}
+if(data94.capability_weights === undefined){
+data94.capability_weights = {};
+}
+if(data94.projection === undefined){
+data94.projection = "pcgrad";
+}
+if(data94.projection_scope === undefined){
+data94.projection_scope = "global";
+}
+if(data94.subspace === undefined){
+data94.subspace = {};
+}
+if(data94.olora === undefined){
+data94.olora = {};
+}
+if(data94.interference_every === undefined){
+data94.interference_every = 50;
+}
+if(data94.interference_probe_batches === undefined){
+data94.interference_probe_batches = 4;
+}
+if(data94.log_every === undefined){
+data94.log_every = 1;
+}
+if(data94.checkpoint_every === undefined){
+data94.checkpoint_every = 50;
+}
+if(data94.max_bad_steps === undefined){
+data94.max_bad_steps = 5;
+}
+const _errs209 = errors;
+for(const key15 in data94){
 if(!(func1.call(schema31.properties.sft.properties, key15))){
 validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs207 === errors){
-let data94 = data93.steps;
-const _errs208 = errors;
-if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
-validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs208){
-if(typeof data94 == "number"){
-if(data94 > 1000000 || isNaN(data94)){
-validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data94 < 1 || isNaN(data94)){
-validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid30 = _errs208 === errors;
-if(valid30){
-let data95 = data93.batch_per_capability;
+if(_errs209 === errors){
+let data95 = data94.steps;
 const _errs210 = errors;
 if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs210){
 if(typeof data95 == "number"){
-if(data95 > 4096 || isNaN(data95)){
-validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+if(data95 > 1000000 || isNaN(data95)){
+validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data95 < 1 || isNaN(data95)){
-validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2331,16 +2335,38 @@ return false;
 }
 var valid30 = _errs210 === errors;
 if(valid30){
-let data96 = data93.learning_rate;
+let data96 = data94.batch_per_capability;
 const _errs212 = errors;
+if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
+validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs212){
 if(typeof data96 == "number"){
-if(data96 > 1 || isNaN(data96)){
+if(data96 > 4096 || isNaN(data96)){
+validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+return false;
+}
+else {
+if(data96 < 1 || isNaN(data96)){
+validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs212 === errors;
+if(valid30){
+let data97 = data94.learning_rate;
+const _errs214 = errors;
+if(errors === _errs214){
+if(typeof data97 == "number"){
+if(data97 > 1 || isNaN(data97)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data96 <= 0 || isNaN(data96)){
+if(data97 <= 0 || isNaN(data97)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2351,74 +2377,74 @@ validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:
 return false;
 }
 }
-var valid30 = _errs212 === errors;
+var valid30 = _errs214 === errors;
 if(valid30){
-let data97 = data93.schedule;
-const _errs214 = errors;
-if(errors === _errs214){
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
-if(data97.type === undefined){
-data97.type = "cosine";
-}
-if(data97.warmup_steps === undefined){
-data97.warmup_steps = 10;
-}
-if(data97.min_lr_ratio === undefined){
-data97.min_lr_ratio = 0.1;
-}
+let data98 = data94.schedule;
 const _errs216 = errors;
-for(const key16 in data97){
+if(errors === _errs216){
+if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
+if(data98.type === undefined){
+data98.type = "cosine";
+}
+if(data98.warmup_steps === undefined){
+data98.warmup_steps = 10;
+}
+if(data98.min_lr_ratio === undefined){
+data98.min_lr_ratio = 0.1;
+}
+const _errs218 = errors;
+for(const key16 in data98){
 if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs216 === errors){
-let data98 = data97.type;
-const _errs217 = errors;
-if(typeof data98 !== "string"){
+if(_errs218 === errors){
+let data99 = data98.type;
+const _errs219 = errors;
+if(typeof data99 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data98 === "cosine") || (data98 === "linear")) || (data98 === "constant"))){
+if(!(((data99 === "cosine") || (data99 === "linear")) || (data99 === "constant"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid31 = _errs217 === errors;
+var valid31 = _errs219 === errors;
 if(valid31){
-let data99 = data97.warmup_steps;
-const _errs219 = errors;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+let data100 = data98.warmup_steps;
+const _errs221 = errors;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs219){
-if(typeof data99 == "number"){
-if(data99 > 1000000 || isNaN(data99)){
+if(errors === _errs221){
+if(typeof data100 == "number"){
+if(data100 > 1000000 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data99 < 0 || isNaN(data99)){
+if(data100 < 0 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid31 = _errs219 === errors;
+var valid31 = _errs221 === errors;
 if(valid31){
-let data100 = data97.min_lr_ratio;
-const _errs221 = errors;
-if(errors === _errs221){
-if(typeof data100 == "number"){
-if(data100 > 1 || isNaN(data100)){
+let data101 = data98.min_lr_ratio;
+const _errs223 = errors;
+if(errors === _errs223){
+if(typeof data101 == "number"){
+if(data101 > 1 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data100 < 0 || isNaN(data100)){
+if(data101 < 0 || isNaN(data101)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2429,7 +2455,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",sch
 return false;
 }
 }
-var valid31 = _errs221 === errors;
+var valid31 = _errs223 === errors;
 }
 }
 }
@@ -2439,13 +2465,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/pr
 return false;
 }
 }
-var valid30 = _errs214 === errors;
+var valid30 = _errs216 === errors;
 if(valid30){
-let data101 = data93.weight_decay;
-const _errs223 = errors;
-if(errors === _errs223){
-if(typeof data101 == "number"){
-if(data101 < 0 || isNaN(data101)){
+let data102 = data94.weight_decay;
+const _errs225 = errors;
+if(errors === _errs225){
+if(typeof data102 == "number"){
+if(data102 < 0 || isNaN(data102)){
 validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2455,13 +2481,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"
 return false;
 }
 }
-var valid30 = _errs223 === errors;
+var valid30 = _errs225 === errors;
 if(valid30){
-let data102 = data93.grad_clip;
-const _errs225 = errors;
-if(errors === _errs225){
-if(typeof data102 == "number"){
-if(data102 < 0 || isNaN(data102)){
+let data103 = data94.grad_clip;
+const _errs227 = errors;
+if(errors === _errs227){
+if(typeof data103 == "number"){
+if(data103 < 0 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2471,40 +2497,40 @@ validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/p
 return false;
 }
 }
-var valid30 = _errs225 === errors;
+var valid30 = _errs227 === errors;
 if(valid30){
-let data103 = data93.adam;
-const _errs227 = errors;
-if(errors === _errs227){
-if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
-if(data103.beta1 === undefined){
-data103.beta1 = 0.9;
-}
-if(data103.beta2 === undefined){
-data103.beta2 = 0.999;
-}
-if(data103.eps === undefined){
-data103.eps = 1e-8;
-}
+let data104 = data94.adam;
 const _errs229 = errors;
-for(const key17 in data103){
+if(errors === _errs229){
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+if(data104.beta1 === undefined){
+data104.beta1 = 0.9;
+}
+if(data104.beta2 === undefined){
+data104.beta2 = 0.999;
+}
+if(data104.eps === undefined){
+data104.eps = 1e-8;
+}
+const _errs231 = errors;
+for(const key17 in data104){
 if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs229 === errors){
-let data104 = data103.beta1;
-const _errs230 = errors;
-if(errors === _errs230){
-if(typeof data104 == "number"){
-if(data104 < 0 || isNaN(data104)){
+if(_errs231 === errors){
+let data105 = data104.beta1;
+const _errs232 = errors;
+if(errors === _errs232){
+if(typeof data105 == "number"){
+if(data105 < 0 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data104 >= 1 || isNaN(data104)){
+if(data105 >= 1 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2515,18 +2541,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/
 return false;
 }
 }
-var valid32 = _errs230 === errors;
+var valid32 = _errs232 === errors;
 if(valid32){
-let data105 = data103.beta2;
-const _errs232 = errors;
-if(errors === _errs232){
-if(typeof data105 == "number"){
-if(data105 < 0 || isNaN(data105)){
+let data106 = data104.beta2;
+const _errs234 = errors;
+if(errors === _errs234){
+if(typeof data106 == "number"){
+if(data106 < 0 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data105 >= 1 || isNaN(data105)){
+if(data106 >= 1 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2537,18 +2563,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/
 return false;
 }
 }
-var valid32 = _errs232 === errors;
+var valid32 = _errs234 === errors;
 if(valid32){
-let data106 = data103.eps;
-const _errs234 = errors;
-if(errors === _errs234){
-if(typeof data106 == "number"){
-if(data106 > 1 || isNaN(data106)){
+let data107 = data104.eps;
+const _errs236 = errors;
+if(errors === _errs236){
+if(typeof data107 == "number"){
+if(data107 > 1 || isNaN(data107)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data106 <= 0 || isNaN(data106)){
+if(data107 <= 0 || isNaN(data107)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2559,7 +2585,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/pr
 return false;
 }
 }
-var valid32 = _errs234 === errors;
+var valid32 = _errs236 === errors;
 }
 }
 }
@@ -2569,70 +2595,70 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/proper
 return false;
 }
 }
-var valid30 = _errs227 === errors;
+var valid30 = _errs229 === errors;
 if(valid30){
-let data107 = data93.grad_accumulation;
-const _errs236 = errors;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
+let data108 = data94.grad_accumulation;
+const _errs238 = errors;
+if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs236){
-if(typeof data107 == "number"){
-if(data107 > 1024 || isNaN(data107)){
+if(errors === _errs238){
+if(typeof data108 == "number"){
+if(data108 > 1024 || isNaN(data108)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data107 < 1 || isNaN(data107)){
+if(data108 < 1 || isNaN(data108)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid30 = _errs236 === errors;
+var valid30 = _errs238 === errors;
 if(valid30){
-let data108 = data93.capability_weights;
-const _errs238 = errors;
-if(errors === _errs238){
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-if(data108.domain === undefined){
-data108.domain = 0.25;
-}
-if(data108.reasoning === undefined){
-data108.reasoning = 0.25;
-}
-if(data108.instruction === undefined){
-data108.instruction = 0.25;
-}
-if(data108.integration === undefined){
-data108.integration = 0.25;
-}
+let data109 = data94.capability_weights;
 const _errs240 = errors;
-for(const key18 in data108){
+if(errors === _errs240){
+if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
+if(data109.domain === undefined){
+data109.domain = 0.25;
+}
+if(data109.reasoning === undefined){
+data109.reasoning = 0.25;
+}
+if(data109.instruction === undefined){
+data109.instruction = 0.25;
+}
+if(data109.integration === undefined){
+data109.integration = 0.25;
+}
+const _errs242 = errors;
+for(const key18 in data109){
 if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs240 === errors){
-let data109 = data108.domain;
-const _errs241 = errors;
-if(errors === _errs241){
-if(typeof data109 == "number"){
-if(data109 > 1 || isNaN(data109)){
+if(_errs242 === errors){
+let data110 = data109.domain;
+const _errs243 = errors;
+if(errors === _errs243){
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data109 < 0 || isNaN(data109)){
+if(data110 < 0 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data109 <= 0 || isNaN(data109)){
+if(data110 <= 0 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2644,23 +2670,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain"
 return false;
 }
 }
-var valid33 = _errs241 === errors;
+var valid33 = _errs243 === errors;
 if(valid33){
-let data110 = data108.reasoning;
-const _errs243 = errors;
-if(errors === _errs243){
-if(typeof data110 == "number"){
-if(data110 > 1 || isNaN(data110)){
+let data111 = data109.reasoning;
+const _errs245 = errors;
+if(errors === _errs245){
+if(typeof data111 == "number"){
+if(data111 > 1 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data110 < 0 || isNaN(data110)){
+if(data111 < 0 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data110 <= 0 || isNaN(data110)){
+if(data111 <= 0 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2672,23 +2698,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoni
 return false;
 }
 }
-var valid33 = _errs243 === errors;
+var valid33 = _errs245 === errors;
 if(valid33){
-let data111 = data108.instruction;
-const _errs245 = errors;
-if(errors === _errs245){
-if(typeof data111 == "number"){
-if(data111 > 1 || isNaN(data111)){
+let data112 = data109.instruction;
+const _errs247 = errors;
+if(errors === _errs247){
+if(typeof data112 == "number"){
+if(data112 > 1 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data111 < 0 || isNaN(data111)){
+if(data112 < 0 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data111 <= 0 || isNaN(data111)){
+if(data112 <= 0 || isNaN(data112)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2700,23 +2726,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruc
 return false;
 }
 }
-var valid33 = _errs245 === errors;
+var valid33 = _errs247 === errors;
 if(valid33){
-let data112 = data108.integration;
-const _errs247 = errors;
-if(errors === _errs247){
-if(typeof data112 == "number"){
-if(data112 > 1 || isNaN(data112)){
+let data113 = data109.integration;
+const _errs249 = errors;
+if(errors === _errs249){
+if(typeof data113 == "number"){
+if(data113 > 1 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data112 < 0 || isNaN(data112)){
+if(data113 < 0 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data112 <= 0 || isNaN(data112)){
+if(data113 <= 0 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2728,7 +2754,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integra
 return false;
 }
 }
-var valid33 = _errs247 === errors;
+var valid33 = _errs249 === errors;
 }
 }
 }
@@ -2739,67 +2765,67 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schema
 return false;
 }
 }
-var valid30 = _errs238 === errors;
+var valid30 = _errs240 === errors;
 if(valid30){
-let data113 = data93.projection;
-const _errs249 = errors;
-if(typeof data113 !== "string"){
+let data114 = data94.projection;
+const _errs251 = errors;
+if(typeof data114 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((((data113 === "none") || (data113 === "pcgrad")) || (data113 === "subspace")) || (data113 === "olora"))){
+if(!((((data114 === "none") || (data114 === "pcgrad")) || (data114 === "subspace")) || (data114 === "olora"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid30 = _errs249 === errors;
-if(valid30){
-let data114 = data93.projection_scope;
-const _errs251 = errors;
-if(typeof data114 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data114 === "global") || (data114 === "per_matrix"))){
-validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid30 = _errs251 === errors;
 if(valid30){
-let data115 = data93.subspace;
+let data115 = data94.projection_scope;
 const _errs253 = errors;
-if(errors === _errs253){
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-if(data115.energy === undefined){
-data115.energy = 0.95;
+if(typeof data115 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(data115.window === undefined){
-data115.window = 8;
+if(!((data115 === "global") || (data115 === "per_matrix"))){
+validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values"}];
+return false;
 }
-if(data115.refresh_every === undefined){
-data115.refresh_every = 10;
-}
-if(data115.max_rank === undefined){
-data115.max_rank = 8;
-}
+var valid30 = _errs253 === errors;
+if(valid30){
+let data116 = data94.subspace;
 const _errs255 = errors;
-for(const key19 in data115){
+if(errors === _errs255){
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+if(data116.energy === undefined){
+data116.energy = 0.95;
+}
+if(data116.window === undefined){
+data116.window = 8;
+}
+if(data116.refresh_every === undefined){
+data116.refresh_every = 10;
+}
+if(data116.max_rank === undefined){
+data116.max_rank = 8;
+}
+const _errs257 = errors;
+for(const key19 in data116){
 if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs255 === errors){
-let data116 = data115.energy;
-const _errs256 = errors;
-if(errors === _errs256){
-if(typeof data116 == "number"){
-if(data116 > 1 || isNaN(data116)){
+if(_errs257 === errors){
+let data117 = data116.energy;
+const _errs258 = errors;
+if(errors === _errs258){
+if(typeof data117 == "number"){
+if(data117 > 1 || isNaN(data117)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data116 <= 0 || isNaN(data116)){
+if(data117 <= 0 || isNaN(data117)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2810,45 +2836,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPat
 return false;
 }
 }
-var valid34 = _errs256 === errors;
-if(valid34){
-let data117 = data115.window;
-const _errs258 = errors;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs258){
-if(typeof data117 == "number"){
-if(data117 > 256 || isNaN(data117)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
-return false;
-}
-else {
-if(data117 < 1 || isNaN(data117)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
 var valid34 = _errs258 === errors;
 if(valid34){
-let data118 = data115.refresh_every;
+let data118 = data116.window;
 const _errs260 = errors;
 if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs260){
 if(typeof data118 == "number"){
-if(data118 > 1000000 || isNaN(data118)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data118 > 256 || isNaN(data118)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
 if(data118 < 1 || isNaN(data118)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2856,27 +2860,49 @@ return false;
 }
 var valid34 = _errs260 === errors;
 if(valid34){
-let data119 = data115.max_rank;
+let data119 = data116.refresh_every;
 const _errs262 = errors;
 if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs262){
 if(typeof data119 == "number"){
-if(data119 > 1024 || isNaN(data119)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
+if(data119 > 1000000 || isNaN(data119)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data119 < 1 || isNaN(data119)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid34 = _errs262 === errors;
+if(valid34){
+let data120 = data116.max_rank;
+const _errs264 = errors;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs264){
+if(typeof data120 == "number"){
+if(data120 > 1024 || isNaN(data120)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
+return false;
+}
+else {
+if(data120 < 1 || isNaN(data120)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs264 === errors;
 }
 }
 }
@@ -2887,32 +2913,32 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/pr
 return false;
 }
 }
-var valid30 = _errs253 === errors;
+var valid30 = _errs255 === errors;
 if(valid30){
-let data120 = data93.olora;
-const _errs264 = errors;
-if(errors === _errs264){
-if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
-if(data120.lambda === undefined){
-data120.lambda = 0.1;
-}
-if(data120.combine_with === undefined){
-data120.combine_with = "none";
-}
+let data121 = data94.olora;
 const _errs266 = errors;
-for(const key20 in data120){
+if(errors === _errs266){
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+if(data121.lambda === undefined){
+data121.lambda = 0.1;
+}
+if(data121.combine_with === undefined){
+data121.combine_with = "none";
+}
+const _errs268 = errors;
+for(const key20 in data121){
 if(!((key20 === "lambda") || (key20 === "combine_with"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs266 === errors){
-let data121 = data120.lambda;
-const _errs267 = errors;
-if(errors === _errs267){
-if(typeof data121 == "number"){
-if(data121 < 0 || isNaN(data121)){
+if(_errs268 === errors){
+let data122 = data121.lambda;
+const _errs269 = errors;
+if(errors === _errs269){
+if(typeof data122 == "number"){
+if(data122 < 0 || isNaN(data122)){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2922,19 +2948,19 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"
 return false;
 }
 }
-var valid35 = _errs267 === errors;
+var valid35 = _errs269 === errors;
 if(valid35){
-let data122 = data120.combine_with;
-const _errs269 = errors;
-if(typeof data122 !== "string"){
+let data123 = data121.combine_with;
+const _errs271 = errors;
+if(typeof data123 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data122 === "none") || (data122 === "pcgrad")) || (data122 === "subspace"))){
+if(!(((data123 === "none") || (data123 === "pcgrad")) || (data123 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid35 = _errs269 === errors;
+var valid35 = _errs271 === errors;
 }
 }
 }
@@ -2943,45 +2969,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/prope
 return false;
 }
 }
-var valid30 = _errs264 === errors;
+var valid30 = _errs266 === errors;
 if(valid30){
-let data123 = data93.interference_every;
-const _errs271 = errors;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs271){
-if(typeof data123 == "number"){
-if(data123 > 1000000 || isNaN(data123)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data123 < 0 || isNaN(data123)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
-var valid30 = _errs271 === errors;
-if(valid30){
-let data124 = data93.interference_probe_batches;
+let data124 = data94.interference_every;
 const _errs273 = errors;
 if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs273){
 if(typeof data124 == "number"){
-if(data124 > 64 || isNaN(data124)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+if(data124 > 1000000 || isNaN(data124)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data124 < 1 || isNaN(data124)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data124 < 0 || isNaN(data124)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -2989,21 +2993,21 @@ return false;
 }
 var valid30 = _errs273 === errors;
 if(valid30){
-let data125 = data93.log_every;
+let data125 = data94.interference_probe_batches;
 const _errs275 = errors;
 if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs275){
 if(typeof data125 == "number"){
-if(data125 > 1000000 || isNaN(data125)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data125 > 64 || isNaN(data125)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
 if(data125 < 1 || isNaN(data125)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3011,21 +3015,21 @@ return false;
 }
 var valid30 = _errs275 === errors;
 if(valid30){
-let data126 = data93.checkpoint_every;
+let data126 = data94.log_every;
 const _errs277 = errors;
 if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs277){
 if(typeof data126 == "number"){
 if(data126 > 1000000 || isNaN(data126)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data126 < 1 || isNaN(data126)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3033,27 +3037,49 @@ return false;
 }
 var valid30 = _errs277 === errors;
 if(valid30){
-let data127 = data93.max_bad_steps;
+let data127 = data94.checkpoint_every;
 const _errs279 = errors;
 if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs279){
 if(typeof data127 == "number"){
-if(data127 > 1000 || isNaN(data127)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+if(data127 > 1000000 || isNaN(data127)){
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data127 < 1 || isNaN(data127)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid30 = _errs279 === errors;
+if(valid30){
+let data128 = data94.max_bad_steps;
+const _errs281 = errors;
+if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs281){
+if(typeof data128 == "number"){
+if(data128 > 1000 || isNaN(data128)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+return false;
+}
+else {
+if(data128 < 1 || isNaN(data128)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs281 === errors;
 }
 }
 }
@@ -3078,139 +3104,117 @@ validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/
 return false;
 }
 }
-var valid0 = _errs205 === errors;
+var valid0 = _errs207 === errors;
 if(valid0){
-let data128 = data.grpo;
-const _errs281 = errors;
-if(errors === _errs281){
-if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
-if(data128.steps === undefined){
-data128.steps = 30;
-}
-if(data128.prompts_per_step === undefined){
-data128.prompts_per_step = 4;
-}
-if(data128.group_size === undefined){
-data128.group_size = 8;
-}
-if(data128.num_iterations === undefined){
-data128.num_iterations = 1;
-}
-if(data128.learning_rate === undefined){
-data128.learning_rate = 0.0005;
-}
-if(data128.grad_clip === undefined){
-data128.grad_clip = 1;
-}
-if(data128.adam === undefined){
-data128.adam = {};
-}
-if(data128.clip_epsilon === undefined){
-data128.clip_epsilon = 0.2;
-}
-if(data128.kl_beta === undefined){
-data128.kl_beta = 0.04;
-}
-if(data128.temperature === undefined){
-data128.temperature = 1;
-}
-if(data128.top_p === undefined){
-data128.top_p = 1;
-}
-if(data128.max_new_tokens === undefined){
-data128.max_new_tokens = 96;
-}
-if(data128.stop === undefined){
-data128.stop = [];
-}
-if(data128.loss_type === undefined){
-data128.loss_type = "grpo";
-}
-if(data128.importance_sampling === undefined){
-data128.importance_sampling = "token";
-}
-if(data128.dynamic_sampling === undefined){
-data128.dynamic_sampling = {};
-}
-if(data128.mask_truncated_completions === undefined){
-data128.mask_truncated_completions = false;
-}
-if(data128.aggregation === undefined){
-data128.aggregation = "sum_then_normalize";
-}
-if(data128.capability_weights === undefined){
-data128.capability_weights = {};
-}
-if(data128.rewards === undefined){
-data128.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
-}
-if(data128.weighting === undefined){
-data128.weighting = "gap";
-}
-if(data128.gap === undefined){
-data128.gap = {};
-}
-if(data128.gradnorm === undefined){
-data128.gradnorm = {};
-}
-if(data128.projection === undefined){
-data128.projection = "pcgrad";
-}
-if(data128.log_rollouts_every === undefined){
-data128.log_rollouts_every = 5;
-}
-if(data128.probe_every === undefined){
-data128.probe_every = 10;
-}
-if(data128.checkpoint_every === undefined){
-data128.checkpoint_every = 10;
-}
+let data129 = data.grpo;
 const _errs283 = errors;
-for(const key21 in data128){
+if(errors === _errs283){
+if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
+if(data129.steps === undefined){
+data129.steps = 30;
+}
+if(data129.prompts_per_step === undefined){
+data129.prompts_per_step = 4;
+}
+if(data129.group_size === undefined){
+data129.group_size = 8;
+}
+if(data129.num_iterations === undefined){
+data129.num_iterations = 1;
+}
+if(data129.learning_rate === undefined){
+data129.learning_rate = 0.0005;
+}
+if(data129.grad_clip === undefined){
+data129.grad_clip = 1;
+}
+if(data129.adam === undefined){
+data129.adam = {};
+}
+if(data129.clip_epsilon === undefined){
+data129.clip_epsilon = 0.2;
+}
+if(data129.kl_beta === undefined){
+data129.kl_beta = 0.04;
+}
+if(data129.temperature === undefined){
+data129.temperature = 1;
+}
+if(data129.top_p === undefined){
+data129.top_p = 1;
+}
+if(data129.max_new_tokens === undefined){
+data129.max_new_tokens = 96;
+}
+if(data129.stop === undefined){
+data129.stop = [];
+}
+if(data129.loss_type === undefined){
+data129.loss_type = "grpo";
+}
+if(data129.importance_sampling === undefined){
+data129.importance_sampling = "token";
+}
+if(data129.dynamic_sampling === undefined){
+data129.dynamic_sampling = {};
+}
+if(data129.mask_truncated_completions === undefined){
+data129.mask_truncated_completions = false;
+}
+if(data129.aggregation === undefined){
+data129.aggregation = "sum_then_normalize";
+}
+if(data129.capability_weights === undefined){
+data129.capability_weights = {};
+}
+if(data129.rewards === undefined){
+data129.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
+}
+if(data129.weighting === undefined){
+data129.weighting = "gap";
+}
+if(data129.gap === undefined){
+data129.gap = {};
+}
+if(data129.gradnorm === undefined){
+data129.gradnorm = {};
+}
+if(data129.projection === undefined){
+data129.projection = "pcgrad";
+}
+if(data129.log_rollouts_every === undefined){
+data129.log_rollouts_every = 5;
+}
+if(data129.probe_every === undefined){
+data129.probe_every = 10;
+}
+if(data129.checkpoint_every === undefined){
+data129.checkpoint_every = 10;
+}
+const _errs285 = errors;
+for(const key21 in data129){
 if(!(func1.call(schema31.properties.grpo.properties, key21))){
 validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs283 === errors){
-let data129 = data128.steps;
-const _errs284 = errors;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs284){
-if(typeof data129 == "number"){
-if(data129 > 1000000 || isNaN(data129)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data129 < 1 || isNaN(data129)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid36 = _errs284 === errors;
-if(valid36){
-let data130 = data128.prompts_per_step;
+if(_errs285 === errors){
+let data130 = data129.steps;
 const _errs286 = errors;
 if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs286){
 if(typeof data130 == "number"){
-if(data130 > 4096 || isNaN(data130)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+if(data130 > 1000000 || isNaN(data130)){
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data130 < 1 || isNaN(data130)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3218,21 +3222,21 @@ return false;
 }
 var valid36 = _errs286 === errors;
 if(valid36){
-let data131 = data128.group_size;
+let data131 = data129.prompts_per_step;
 const _errs288 = errors;
 if(!((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs288){
 if(typeof data131 == "number"){
-if(data131 > 256 || isNaN(data131)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
+if(data131 > 4096 || isNaN(data131)){
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data131 < 2 || isNaN(data131)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
+if(data131 < 1 || isNaN(data131)){
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3240,21 +3244,21 @@ return false;
 }
 var valid36 = _errs288 === errors;
 if(valid36){
-let data132 = data128.num_iterations;
+let data132 = data129.group_size;
 const _errs290 = errors;
 if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs290){
 if(typeof data132 == "number"){
-if(data132 > 16 || isNaN(data132)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+if(data132 > 256 || isNaN(data132)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data132 < 1 || isNaN(data132)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data132 < 2 || isNaN(data132)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
 return false;
 }
 }
@@ -3262,16 +3266,38 @@ return false;
 }
 var valid36 = _errs290 === errors;
 if(valid36){
-let data133 = data128.learning_rate;
+let data133 = data129.num_iterations;
 const _errs292 = errors;
+if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs292){
 if(typeof data133 == "number"){
-if(data133 > 1 || isNaN(data133)){
+if(data133 > 16 || isNaN(data133)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+return false;
+}
+else {
+if(data133 < 1 || isNaN(data133)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs292 === errors;
+if(valid36){
+let data134 = data129.learning_rate;
+const _errs294 = errors;
+if(errors === _errs294){
+if(typeof data134 == "number"){
+if(data134 > 1 || isNaN(data134)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data133 <= 0 || isNaN(data133)){
+if(data134 <= 0 || isNaN(data134)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3282,13 +3308,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath
 return false;
 }
 }
-var valid36 = _errs292 === errors;
+var valid36 = _errs294 === errors;
 if(valid36){
-let data134 = data128.grad_clip;
-const _errs294 = errors;
-if(errors === _errs294){
-if(typeof data134 == "number"){
-if(data134 < 0 || isNaN(data134)){
+let data135 = data129.grad_clip;
+const _errs296 = errors;
+if(errors === _errs296){
+if(typeof data135 == "number"){
+if(data135 < 0 || isNaN(data135)){
 validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3298,40 +3324,40 @@ validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/
 return false;
 }
 }
-var valid36 = _errs294 === errors;
+var valid36 = _errs296 === errors;
 if(valid36){
-let data135 = data128.adam;
-const _errs296 = errors;
-if(errors === _errs296){
-if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
-if(data135.beta1 === undefined){
-data135.beta1 = 0.9;
-}
-if(data135.beta2 === undefined){
-data135.beta2 = 0.99;
-}
-if(data135.eps === undefined){
-data135.eps = 1e-8;
-}
+let data136 = data129.adam;
 const _errs298 = errors;
-for(const key22 in data135){
+if(errors === _errs298){
+if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
+if(data136.beta1 === undefined){
+data136.beta1 = 0.9;
+}
+if(data136.beta2 === undefined){
+data136.beta2 = 0.99;
+}
+if(data136.eps === undefined){
+data136.eps = 1e-8;
+}
+const _errs300 = errors;
+for(const key22 in data136){
 if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs298 === errors){
-let data136 = data135.beta1;
-const _errs299 = errors;
-if(errors === _errs299){
-if(typeof data136 == "number"){
-if(data136 < 0 || isNaN(data136)){
+if(_errs300 === errors){
+let data137 = data136.beta1;
+const _errs301 = errors;
+if(errors === _errs301){
+if(typeof data137 == "number"){
+if(data137 < 0 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data136 >= 1 || isNaN(data136)){
+if(data137 >= 1 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3342,18 +3368,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#
 return false;
 }
 }
-var valid37 = _errs299 === errors;
+var valid37 = _errs301 === errors;
 if(valid37){
-let data137 = data135.beta2;
-const _errs301 = errors;
-if(errors === _errs301){
-if(typeof data137 == "number"){
-if(data137 < 0 || isNaN(data137)){
+let data138 = data136.beta2;
+const _errs303 = errors;
+if(errors === _errs303){
+if(typeof data138 == "number"){
+if(data138 < 0 || isNaN(data138)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data137 >= 1 || isNaN(data137)){
+if(data138 >= 1 || isNaN(data138)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3364,18 +3390,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#
 return false;
 }
 }
-var valid37 = _errs301 === errors;
+var valid37 = _errs303 === errors;
 if(valid37){
-let data138 = data135.eps;
-const _errs303 = errors;
-if(errors === _errs303){
-if(typeof data138 == "number"){
-if(data138 > 1 || isNaN(data138)){
+let data139 = data136.eps;
+const _errs305 = errors;
+if(errors === _errs305){
+if(typeof data139 == "number"){
+if(data139 > 1 || isNaN(data139)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data138 <= 0 || isNaN(data138)){
+if(data139 <= 0 || isNaN(data139)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3386,7 +3412,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/p
 return false;
 }
 }
-var valid37 = _errs303 === errors;
+var valid37 = _errs305 === errors;
 }
 }
 }
@@ -3396,18 +3422,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/prope
 return false;
 }
 }
-var valid36 = _errs296 === errors;
+var valid36 = _errs298 === errors;
 if(valid36){
-let data139 = data128.clip_epsilon;
-const _errs305 = errors;
-if(errors === _errs305){
-if(typeof data139 == "number"){
-if(data139 > 1 || isNaN(data139)){
+let data140 = data129.clip_epsilon;
+const _errs307 = errors;
+if(errors === _errs307){
+if(typeof data140 == "number"){
+if(data140 > 1 || isNaN(data140)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data139 <= 0 || isNaN(data139)){
+if(data140 <= 0 || isNaN(data140)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3418,19 +3444,19 @@ validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:
 return false;
 }
 }
-var valid36 = _errs305 === errors;
+var valid36 = _errs307 === errors;
 if(valid36){
-if(data128.epsilon_high !== undefined){
-let data140 = data128.epsilon_high;
-const _errs307 = errors;
-if(errors === _errs307){
-if(typeof data140 == "number"){
-if(data140 > 10 || isNaN(data140)){
+if(data129.epsilon_high !== undefined){
+let data141 = data129.epsilon_high;
+const _errs309 = errors;
+if(errors === _errs309){
+if(typeof data141 == "number"){
+if(data141 > 10 || isNaN(data141)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data140 < 0 || isNaN(data140)){
+if(data141 < 0 || isNaN(data141)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3441,17 +3467,17 @@ validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:
 return false;
 }
 }
-var valid36 = _errs307 === errors;
+var valid36 = _errs309 === errors;
 }
 else {
 var valid36 = true;
 }
 if(valid36){
-let data141 = data128.kl_beta;
-const _errs309 = errors;
-if(errors === _errs309){
-if(typeof data141 == "number"){
-if(data141 < 0 || isNaN(data141)){
+let data142 = data129.kl_beta;
+const _errs311 = errors;
+if(errors === _errs311){
+if(typeof data142 == "number"){
+if(data142 < 0 || isNaN(data142)){
 validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3461,18 +3487,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/pr
 return false;
 }
 }
-var valid36 = _errs309 === errors;
+var valid36 = _errs311 === errors;
 if(valid36){
-let data142 = data128.temperature;
-const _errs311 = errors;
-if(errors === _errs311){
-if(typeof data142 == "number"){
-if(data142 > 5 || isNaN(data142)){
+let data143 = data129.temperature;
+const _errs313 = errors;
+if(errors === _errs313){
+if(typeof data143 == "number"){
+if(data143 > 5 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5"}];
 return false;
 }
 else {
-if(data142 <= 0 || isNaN(data142)){
+if(data143 <= 0 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3483,18 +3509,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"
 return false;
 }
 }
-var valid36 = _errs311 === errors;
+var valid36 = _errs313 === errors;
 if(valid36){
-let data143 = data128.top_p;
-const _errs313 = errors;
-if(errors === _errs313){
-if(typeof data143 == "number"){
-if(data143 > 1 || isNaN(data143)){
+let data144 = data129.top_p;
+const _errs315 = errors;
+if(errors === _errs315){
+if(typeof data144 == "number"){
+if(data144 > 1 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data143 <= 0 || isNaN(data143)){
+if(data144 <= 0 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3505,42 +3531,42 @@ validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/prop
 return false;
 }
 }
-var valid36 = _errs313 === errors;
+var valid36 = _errs315 === errors;
 if(valid36){
-let data144 = data128.max_new_tokens;
-const _errs315 = errors;
-if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
+let data145 = data129.max_new_tokens;
+const _errs317 = errors;
+if(!((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs315){
-if(typeof data144 == "number"){
-if(data144 > 8192 || isNaN(data144)){
+if(errors === _errs317){
+if(typeof data145 == "number"){
+if(data145 > 8192 || isNaN(data145)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
 return false;
 }
 else {
-if(data144 < 1 || isNaN(data144)){
+if(data145 < 1 || isNaN(data145)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs315 === errors;
+var valid36 = _errs317 === errors;
 if(valid36){
-let data145 = data128.stop;
-const _errs317 = errors;
-if(errors === _errs317){
-if(Array.isArray(data145)){
-var valid38 = true;
-const len9 = data145.length;
-for(let i13=0; i13<len9; i13++){
-let data146 = data145[i13];
+let data146 = data129.stop;
 const _errs319 = errors;
 if(errors === _errs319){
-if(typeof data146 === "string"){
-if(func3(data146) < 1){
+if(Array.isArray(data146)){
+var valid38 = true;
+const len9 = data146.length;
+for(let i13=0; i13<len9; i13++){
+let data147 = data146[i13];
+const _errs321 = errors;
+if(errors === _errs321){
+if(typeof data147 === "string"){
+if(func3(data147) < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -3550,7 +3576,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"
 return false;
 }
 }
-var valid38 = _errs319 === errors;
+var valid38 = _errs321 === errors;
 if(!valid38){
 break;
 }
@@ -3561,96 +3587,96 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop",schemaPath:"#/prope
 return false;
 }
 }
-var valid36 = _errs317 === errors;
+var valid36 = _errs319 === errors;
 if(valid36){
-let data147 = data128.loss_type;
-const _errs321 = errors;
-if(typeof data147 !== "string"){
+let data148 = data129.loss_type;
+const _errs323 = errors;
+if(typeof data148 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data147 === "grpo") || (data147 === "dr_grpo")) || (data147 === "dapo"))){
+if(!(((data148 === "grpo") || (data148 === "dr_grpo")) || (data148 === "dapo"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid36 = _errs321 === errors;
-if(valid36){
-let data148 = data128.importance_sampling;
-const _errs323 = errors;
-if(typeof data148 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data148 === "token") || (data148 === "sequence"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid36 = _errs323 === errors;
 if(valid36){
-if(data128.scale_rewards !== undefined){
-let data149 = data128.scale_rewards;
+let data149 = data129.importance_sampling;
 const _errs325 = errors;
 if(typeof data149 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data149 === "group") || (data149 === "batch")) || (data149 === "none"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
+if(!((data149 === "token") || (data149 === "sequence"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid36 = _errs325 === errors;
+if(valid36){
+if(data129.scale_rewards !== undefined){
+let data150 = data129.scale_rewards;
+const _errs327 = errors;
+if(typeof data150 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!(((data150 === "group") || (data150 === "batch")) || (data150 === "none"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid36 = _errs327 === errors;
 }
 else {
 var valid36 = true;
 }
 if(valid36){
-let data150 = data128.dynamic_sampling;
-const _errs327 = errors;
-if(errors === _errs327){
-if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
-if(data150.enabled === undefined){
-data150.enabled = false;
-}
-if(data150.max_rounds === undefined){
-data150.max_rounds = 3;
-}
+let data151 = data129.dynamic_sampling;
 const _errs329 = errors;
-for(const key23 in data150){
+if(errors === _errs329){
+if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
+if(data151.enabled === undefined){
+data151.enabled = false;
+}
+if(data151.max_rounds === undefined){
+data151.max_rounds = 3;
+}
+const _errs331 = errors;
+for(const key23 in data151){
 if(!((key23 === "enabled") || (key23 === "max_rounds"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs329 === errors){
-const _errs330 = errors;
-if(typeof data150.enabled !== "boolean"){
+if(_errs331 === errors){
+const _errs332 = errors;
+if(typeof data151.enabled !== "boolean"){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid39 = _errs330 === errors;
+var valid39 = _errs332 === errors;
 if(valid39){
-let data152 = data150.max_rounds;
-const _errs332 = errors;
-if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
+let data153 = data151.max_rounds;
+const _errs334 = errors;
+if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs332){
-if(typeof data152 == "number"){
-if(data152 > 64 || isNaN(data152)){
+if(errors === _errs334){
+if(typeof data153 == "number"){
+if(data153 > 64 || isNaN(data153)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data152 < 1 || isNaN(data152)){
+if(data153 < 1 || isNaN(data153)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid39 = _errs332 === errors;
+var valid39 = _errs334 === errors;
 }
 }
 }
@@ -3659,62 +3685,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaP
 return false;
 }
 }
-var valid36 = _errs327 === errors;
+var valid36 = _errs329 === errors;
 if(valid36){
-const _errs334 = errors;
-if(typeof data128.mask_truncated_completions !== "boolean"){
-validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid36 = _errs334 === errors;
-if(valid36){
-let data154 = data128.aggregation;
 const _errs336 = errors;
-if(typeof data154 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data154 === "sum_then_normalize") || (data154 === "normalize_then_sum"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+if(typeof data129.mask_truncated_completions !== "boolean"){
+validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
 var valid36 = _errs336 === errors;
 if(valid36){
-let data155 = data128.capability_weights;
+let data155 = data129.aggregation;
 const _errs338 = errors;
-if(errors === _errs338){
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-if(data155.domain === undefined){
-data155.domain = 0.25;
+if(typeof data155 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(data155.reasoning === undefined){
-data155.reasoning = 0.25;
+if(!((data155 === "sum_then_normalize") || (data155 === "normalize_then_sum"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+return false;
 }
-if(data155.instruction === undefined){
-data155.instruction = 0.25;
-}
-if(data155.integration === undefined){
-data155.integration = 0.25;
-}
+var valid36 = _errs338 === errors;
+if(valid36){
+let data156 = data129.capability_weights;
 const _errs340 = errors;
-for(const key24 in data155){
+if(errors === _errs340){
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+if(data156.domain === undefined){
+data156.domain = 0.25;
+}
+if(data156.reasoning === undefined){
+data156.reasoning = 0.25;
+}
+if(data156.instruction === undefined){
+data156.instruction = 0.25;
+}
+if(data156.integration === undefined){
+data156.integration = 0.25;
+}
+const _errs342 = errors;
+for(const key24 in data156){
 if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs340 === errors){
-let data156 = data155.domain;
-const _errs341 = errors;
-if(errors === _errs341){
-if(typeof data156 == "number"){
-if(data156 > 1 || isNaN(data156)){
+if(_errs342 === errors){
+let data157 = data156.domain;
+const _errs343 = errors;
+if(errors === _errs343){
+if(typeof data157 == "number"){
+if(data157 > 1 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data156 <= 0 || isNaN(data156)){
+if(data157 <= 0 || isNaN(data157)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3725,18 +3751,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain
 return false;
 }
 }
-var valid40 = _errs341 === errors;
+var valid40 = _errs343 === errors;
 if(valid40){
-let data157 = data155.reasoning;
-const _errs343 = errors;
-if(errors === _errs343){
-if(typeof data157 == "number"){
-if(data157 > 1 || isNaN(data157)){
+let data158 = data156.reasoning;
+const _errs345 = errors;
+if(errors === _errs345){
+if(typeof data158 == "number"){
+if(data158 > 1 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data157 <= 0 || isNaN(data157)){
+if(data158 <= 0 || isNaN(data158)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3747,18 +3773,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reason
 return false;
 }
 }
-var valid40 = _errs343 === errors;
+var valid40 = _errs345 === errors;
 if(valid40){
-let data158 = data155.instruction;
-const _errs345 = errors;
-if(errors === _errs345){
-if(typeof data158 == "number"){
-if(data158 > 1 || isNaN(data158)){
+let data159 = data156.instruction;
+const _errs347 = errors;
+if(errors === _errs347){
+if(typeof data159 == "number"){
+if(data159 > 1 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data158 <= 0 || isNaN(data158)){
+if(data159 <= 0 || isNaN(data159)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3769,18 +3795,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instru
 return false;
 }
 }
-var valid40 = _errs345 === errors;
+var valid40 = _errs347 === errors;
 if(valid40){
-let data159 = data155.integration;
-const _errs347 = errors;
-if(errors === _errs347){
-if(typeof data159 == "number"){
-if(data159 > 1 || isNaN(data159)){
+let data160 = data156.integration;
+const _errs349 = errors;
+if(errors === _errs349){
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data159 <= 0 || isNaN(data159)){
+if(data160 <= 0 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3791,7 +3817,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integr
 return false;
 }
 }
-var valid40 = _errs347 === errors;
+var valid40 = _errs349 === errors;
 }
 }
 }
@@ -3802,62 +3828,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schem
 return false;
 }
 }
-var valid36 = _errs338 === errors;
+var valid36 = _errs340 === errors;
 if(valid36){
-let data160 = data128.rewards;
-const _errs349 = errors;
-if(errors === _errs349){
-if(Array.isArray(data160)){
-if(data160.length < 1){
+let data161 = data129.rewards;
+const _errs351 = errors;
+if(errors === _errs351){
+if(Array.isArray(data161)){
+if(data161.length < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid41 = true;
-const len10 = data160.length;
+const len10 = data161.length;
 for(let i14=0; i14<len10; i14++){
-let data161 = data160[i14];
-const _errs351 = errors;
-if(errors === _errs351){
-if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
+let data162 = data161[i14];
+const _errs353 = errors;
+if(errors === _errs353){
+if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
 let missing7;
-if(((data161.name === undefined) && (missing7 = "name")) || ((data161.weight === undefined) && (missing7 = "weight"))){
+if(((data162.name === undefined) && (missing7 = "name")) || ((data162.weight === undefined) && (missing7 = "weight"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
 return false;
 }
 else {
-const _errs353 = errors;
-for(const key25 in data161){
+const _errs355 = errors;
+for(const key25 in data162){
 if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs353 === errors){
-if(data161.name !== undefined){
-let data162 = data161.name;
-const _errs354 = errors;
-if(typeof data162 !== "string"){
+if(_errs355 === errors){
+if(data162.name !== undefined){
+let data163 = data162.name;
+const _errs356 = errors;
+if(typeof data163 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((((data162 === "domain") || (data162 === "reasoning")) || (data162 === "instruction")) || (data162 === "format")) || (data162 === "custom"))){
+if(!(((((data163 === "domain") || (data163 === "reasoning")) || (data163 === "instruction")) || (data163 === "format")) || (data163 === "custom"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid42 = _errs354 === errors;
+var valid42 = _errs356 === errors;
 }
 else {
 var valid42 = true;
 }
 if(valid42){
-if(data161.weight !== undefined){
-let data163 = data161.weight;
-const _errs356 = errors;
-if(errors === _errs356){
-if(typeof data163 == "number"){
-if(data163 < 0 || isNaN(data163)){
+if(data162.weight !== undefined){
+let data164 = data162.weight;
+const _errs358 = errors;
+if(errors === _errs358){
+if(typeof data164 == "number"){
+if(data164 < 0 || isNaN(data164)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3867,30 +3893,30 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/weight"
 return false;
 }
 }
-var valid42 = _errs356 === errors;
-}
-else {
-var valid42 = true;
-}
-if(valid42){
-if(data161.module !== undefined){
-const _errs358 = errors;
-if(typeof data161.module !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
 var valid42 = _errs358 === errors;
 }
 else {
 var valid42 = true;
 }
 if(valid42){
-if(data161.id !== undefined){
-let data165 = data161.id;
+if(data162.module !== undefined){
 const _errs360 = errors;
-if(errors === _errs360){
-if(typeof data165 === "string"){
-if(!pattern9.test(data165)){
+if(typeof data162.module !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid42 = _errs360 === errors;
+}
+else {
+var valid42 = true;
+}
+if(valid42){
+if(data162.id !== undefined){
+let data166 = data162.id;
+const _errs362 = errors;
+if(errors === _errs362){
+if(typeof data166 === "string"){
+if(!pattern9.test(data166)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\""}];
 return false;
 }
@@ -3900,7 +3926,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/id",sch
 return false;
 }
 }
-var valid42 = _errs360 === errors;
+var valid42 = _errs362 === errors;
 }
 else {
 var valid42 = true;
@@ -3916,7 +3942,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPat
 return false;
 }
 }
-var valid41 = _errs351 === errors;
+var valid41 = _errs353 === errors;
 if(!valid41){
 break;
 }
@@ -3928,88 +3954,88 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/pr
 return false;
 }
 }
-var valid36 = _errs349 === errors;
+var valid36 = _errs351 === errors;
 if(valid36){
-let data166 = data128.weighting;
-const _errs362 = errors;
-if(typeof data166 !== "string"){
+let data167 = data129.weighting;
+const _errs364 = errors;
+if(typeof data167 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data166 === "fixed") || (data166 === "gap")) || (data166 === "gradnorm"))){
+if(!(((data167 === "fixed") || (data167 === "gap")) || (data167 === "gradnorm"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid36 = _errs362 === errors;
+var valid36 = _errs364 === errors;
 if(valid36){
-let data167 = data128.gap;
-const _errs364 = errors;
-if(errors === _errs364){
-if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
-if(data167.targets === undefined){
-data167.targets = {};
-}
-if(data167.temperature === undefined){
-data167.temperature = 0.1;
-}
-if(data167.min_weight === undefined){
-data167.min_weight = 0.05;
-}
-if(data167.max_weight === undefined){
-data167.max_weight = 0.7;
-}
-if(data167.ema === undefined){
-data167.ema = 0.9;
-}
+let data168 = data129.gap;
 const _errs366 = errors;
-for(const key26 in data167){
+if(errors === _errs366){
+if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
+if(data168.targets === undefined){
+data168.targets = {};
+}
+if(data168.temperature === undefined){
+data168.temperature = 0.1;
+}
+if(data168.min_weight === undefined){
+data168.min_weight = 0.05;
+}
+if(data168.max_weight === undefined){
+data168.max_weight = 0.7;
+}
+if(data168.ema === undefined){
+data168.ema = 0.9;
+}
+const _errs368 = errors;
+for(const key26 in data168){
 if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs366 === errors){
-let data168 = data167.targets;
-const _errs367 = errors;
-if(errors === _errs367){
-if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
-if(data168.domain === undefined){
-data168.domain = 0.8;
-}
-if(data168.reasoning === undefined){
-data168.reasoning = 0.6;
-}
-if(data168.instruction === undefined){
-data168.instruction = 0.7;
-}
-if(data168.integration === undefined){
-data168.integration = 0.6;
-}
+if(_errs368 === errors){
+let data169 = data168.targets;
 const _errs369 = errors;
-for(const key27 in data168){
+if(errors === _errs369){
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+if(data169.domain === undefined){
+data169.domain = 0.8;
+}
+if(data169.reasoning === undefined){
+data169.reasoning = 0.6;
+}
+if(data169.instruction === undefined){
+data169.instruction = 0.7;
+}
+if(data169.integration === undefined){
+data169.integration = 0.6;
+}
+const _errs371 = errors;
+for(const key27 in data169){
 if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs369 === errors){
-let data169 = data168.domain;
-const _errs370 = errors;
-if(errors === _errs370){
-if(typeof data169 == "number"){
-if(data169 > 1 || isNaN(data169)){
+if(_errs371 === errors){
+let data170 = data169.domain;
+const _errs372 = errors;
+if(errors === _errs372){
+if(typeof data170 == "number"){
+if(data170 > 1 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data169 < 0 || isNaN(data169)){
+if(data170 < 0 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data169 <= 0 || isNaN(data169)){
+if(data170 <= 0 || isNaN(data170)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4021,23 +4047,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schem
 return false;
 }
 }
-var valid44 = _errs370 === errors;
+var valid44 = _errs372 === errors;
 if(valid44){
-let data170 = data168.reasoning;
-const _errs372 = errors;
-if(errors === _errs372){
-if(typeof data170 == "number"){
-if(data170 > 1 || isNaN(data170)){
+let data171 = data169.reasoning;
+const _errs374 = errors;
+if(errors === _errs374){
+if(typeof data171 == "number"){
+if(data171 > 1 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data170 < 0 || isNaN(data170)){
+if(data171 < 0 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data170 <= 0 || isNaN(data170)){
+if(data171 <= 0 || isNaN(data171)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4049,23 +4075,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",sc
 return false;
 }
 }
-var valid44 = _errs372 === errors;
+var valid44 = _errs374 === errors;
 if(valid44){
-let data171 = data168.instruction;
-const _errs374 = errors;
-if(errors === _errs374){
-if(typeof data171 == "number"){
-if(data171 > 1 || isNaN(data171)){
+let data172 = data169.instruction;
+const _errs376 = errors;
+if(errors === _errs376){
+if(typeof data172 == "number"){
+if(data172 > 1 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data171 < 0 || isNaN(data171)){
+if(data172 < 0 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data171 <= 0 || isNaN(data171)){
+if(data172 <= 0 || isNaN(data172)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4077,23 +4103,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",
 return false;
 }
 }
-var valid44 = _errs374 === errors;
+var valid44 = _errs376 === errors;
 if(valid44){
-let data172 = data168.integration;
-const _errs376 = errors;
-if(errors === _errs376){
-if(typeof data172 == "number"){
-if(data172 > 1 || isNaN(data172)){
+let data173 = data169.integration;
+const _errs378 = errors;
+if(errors === _errs378){
+if(typeof data173 == "number"){
+if(data173 > 1 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data172 < 0 || isNaN(data172)){
+if(data173 < 0 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data172 <= 0 || isNaN(data172)){
+if(data173 <= 0 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4105,7 +4131,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",
 return false;
 }
 }
-var valid44 = _errs376 === errors;
+var valid44 = _errs378 === errors;
 }
 }
 }
@@ -4116,13 +4142,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"
 return false;
 }
 }
-var valid43 = _errs367 === errors;
+var valid43 = _errs369 === errors;
 if(valid43){
-let data173 = data167.temperature;
-const _errs378 = errors;
-if(errors === _errs378){
-if(typeof data173 == "number"){
-if(data173 <= 0 || isNaN(data173)){
+let data174 = data168.temperature;
+const _errs380 = errors;
+if(errors === _errs380){
+if(typeof data174 == "number"){
+if(data174 <= 0 || isNaN(data174)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4132,18 +4158,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPa
 return false;
 }
 }
-var valid43 = _errs378 === errors;
+var valid43 = _errs380 === errors;
 if(valid43){
-let data174 = data167.min_weight;
-const _errs380 = errors;
-if(errors === _errs380){
-if(typeof data174 == "number"){
-if(data174 > 1 || isNaN(data174)){
+let data175 = data168.min_weight;
+const _errs382 = errors;
+if(errors === _errs382){
+if(typeof data175 == "number"){
+if(data175 > 1 || isNaN(data175)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data174 < 0 || isNaN(data174)){
+if(data175 < 0 || isNaN(data175)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4154,18 +4180,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPat
 return false;
 }
 }
-var valid43 = _errs380 === errors;
+var valid43 = _errs382 === errors;
 if(valid43){
-let data175 = data167.max_weight;
-const _errs382 = errors;
-if(errors === _errs382){
-if(typeof data175 == "number"){
-if(data175 > 1 || isNaN(data175)){
+let data176 = data168.max_weight;
+const _errs384 = errors;
+if(errors === _errs384){
+if(typeof data176 == "number"){
+if(data176 > 1 || isNaN(data176)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data175 < 0 || isNaN(data175)){
+if(data176 < 0 || isNaN(data176)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4176,18 +4202,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPat
 return false;
 }
 }
-var valid43 = _errs382 === errors;
+var valid43 = _errs384 === errors;
 if(valid43){
-let data176 = data167.ema;
-const _errs384 = errors;
-if(errors === _errs384){
-if(typeof data176 == "number"){
-if(data176 > 1 || isNaN(data176)){
+let data177 = data168.ema;
+const _errs386 = errors;
+if(errors === _errs386){
+if(typeof data177 == "number"){
+if(data177 > 1 || isNaN(data177)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data176 < 0 || isNaN(data176)){
+if(data177 < 0 || isNaN(data177)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4198,7 +4224,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/pr
 return false;
 }
 }
-var valid43 = _errs384 === errors;
+var valid43 = _errs386 === errors;
 }
 }
 }
@@ -4210,32 +4236,32 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/proper
 return false;
 }
 }
-var valid36 = _errs364 === errors;
+var valid36 = _errs366 === errors;
 if(valid36){
-let data177 = data128.gradnorm;
-const _errs386 = errors;
-if(errors === _errs386){
-if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
-if(data177.alpha === undefined){
-data177.alpha = 1.5;
-}
-if(data177.learning_rate === undefined){
-data177.learning_rate = 0.025;
-}
+let data178 = data129.gradnorm;
 const _errs388 = errors;
-for(const key28 in data177){
+if(errors === _errs388){
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+if(data178.alpha === undefined){
+data178.alpha = 1.5;
+}
+if(data178.learning_rate === undefined){
+data178.learning_rate = 0.025;
+}
+const _errs390 = errors;
+for(const key28 in data178){
 if(!((key28 === "alpha") || (key28 === "learning_rate"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs388 === errors){
-let data178 = data177.alpha;
-const _errs389 = errors;
-if(errors === _errs389){
-if(typeof data178 == "number"){
-if(data178 < 0 || isNaN(data178)){
+if(_errs390 === errors){
+let data179 = data178.alpha;
+const _errs391 = errors;
+if(errors === _errs391){
+if(typeof data179 == "number"){
+if(data179 < 0 || isNaN(data179)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4245,13 +4271,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPat
 return false;
 }
 }
-var valid45 = _errs389 === errors;
+var valid45 = _errs391 === errors;
 if(valid45){
-let data179 = data177.learning_rate;
-const _errs391 = errors;
-if(errors === _errs391){
-if(typeof data179 == "number"){
-if(data179 <= 0 || isNaN(data179)){
+let data180 = data178.learning_rate;
+const _errs393 = errors;
+if(errors === _errs393){
+if(typeof data180 == "number"){
+if(data180 <= 0 || isNaN(data180)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4261,7 +4287,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",s
 return false;
 }
 }
-var valid45 = _errs391 === errors;
+var valid45 = _errs393 === errors;
 }
 }
 }
@@ -4270,57 +4296,35 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/p
 return false;
 }
 }
-var valid36 = _errs386 === errors;
+var valid36 = _errs388 === errors;
 if(valid36){
-let data180 = data128.projection;
-const _errs393 = errors;
-if(typeof data180 !== "string"){
+let data181 = data129.projection;
+const _errs395 = errors;
+if(typeof data181 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data180 === "none") || (data180 === "pcgrad")) || (data180 === "subspace"))){
+if(!(((data181 === "none") || (data181 === "pcgrad")) || (data181 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid36 = _errs393 === errors;
-if(valid36){
-let data181 = data128.log_rollouts_every;
-const _errs395 = errors;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs395){
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data181 < 1 || isNaN(data181)){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
 var valid36 = _errs395 === errors;
 if(valid36){
-let data182 = data128.probe_every;
+let data182 = data129.log_rollouts_every;
 const _errs397 = errors;
 if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs397){
 if(typeof data182 == "number"){
 if(data182 > 1000000 || isNaN(data182)){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data182 < 0 || isNaN(data182)){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data182 < 1 || isNaN(data182)){
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -4328,27 +4332,49 @@ return false;
 }
 var valid36 = _errs397 === errors;
 if(valid36){
-let data183 = data128.checkpoint_every;
+let data183 = data129.probe_every;
 const _errs399 = errors;
 if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs399){
 if(typeof data183 == "number"){
 if(data183 > 1000000 || isNaN(data183)){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data183 < 1 || isNaN(data183)){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data183 < 0 || isNaN(data183)){
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
 var valid36 = _errs399 === errors;
+if(valid36){
+let data184 = data129.checkpoint_every;
+const _errs401 = errors;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs401){
+if(typeof data184 == "number"){
+if(data184 > 1000000 || isNaN(data184)){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data184 < 1 || isNaN(data184)){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs401 === errors;
 }
 }
 }
@@ -4384,74 +4410,74 @@ validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs281 === errors;
+var valid0 = _errs283 === errors;
 if(valid0){
-let data184 = data.eval;
-const _errs401 = errors;
-if(errors === _errs401){
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-if(data184.suites === undefined){
-data184.suites = ["domain","reasoning","instruction","integration"];
-}
-if(data184.mmlu === undefined){
-data184.mmlu = [];
-}
-if(data184.tasks === undefined){
-data184.tasks = [];
-}
-if(data184.benchmarks === undefined){
-data184.benchmarks = "benchmarks";
-}
-if(data184.few_shot === undefined){
-data184.few_shot = 0;
-}
-if(data184.max_items === undefined){
-data184.max_items = 0;
-}
-if(data184.bootstrap === undefined){
-data184.bootstrap = 1000;
-}
-if(data184.probe_size === undefined){
-data184.probe_size = 32;
-}
-if(data184.probe_every === undefined){
-data184.probe_every = 50;
-}
+let data185 = data.eval;
 const _errs403 = errors;
-for(const key29 in data184){
+if(errors === _errs403){
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+if(data185.suites === undefined){
+data185.suites = ["domain","reasoning","instruction","integration"];
+}
+if(data185.mmlu === undefined){
+data185.mmlu = [];
+}
+if(data185.tasks === undefined){
+data185.tasks = [];
+}
+if(data185.benchmarks === undefined){
+data185.benchmarks = "benchmarks";
+}
+if(data185.few_shot === undefined){
+data185.few_shot = 0;
+}
+if(data185.max_items === undefined){
+data185.max_items = 0;
+}
+if(data185.bootstrap === undefined){
+data185.bootstrap = 1000;
+}
+if(data185.probe_size === undefined){
+data185.probe_size = 32;
+}
+if(data185.probe_every === undefined){
+data185.probe_every = 50;
+}
+const _errs405 = errors;
+for(const key29 in data185){
 if(!(func1.call(schema31.properties.eval.properties, key29))){
 validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs403 === errors){
-let data185 = data184.suites;
-const _errs404 = errors;
-if(errors === _errs404){
-if(Array.isArray(data185)){
-var valid47 = true;
-const len11 = data185.length;
-for(let i15=0; i15<len11; i15++){
-let data186 = data185[i15];
+if(_errs405 === errors){
+let data186 = data185.suites;
 const _errs406 = errors;
-if(!((((data186 === "domain") || (data186 === "reasoning")) || (data186 === "instruction")) || (data186 === "integration"))){
+if(errors === _errs406){
+if(Array.isArray(data186)){
+var valid47 = true;
+const len11 = data186.length;
+for(let i15=0; i15<len11; i15++){
+let data187 = data186[i15];
+const _errs408 = errors;
+if(!((((data187 === "domain") || (data187 === "reasoning")) || (data187 === "instruction")) || (data187 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/eval/suites/" + i15,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid47 = _errs406 === errors;
+var valid47 = _errs408 === errors;
 if(!valid47){
 break;
 }
 }
 if(valid47){
-let i16 = data185.length;
+let i16 = data186.length;
 let j4;
 if(i16 > 1){
 outer3:
 for(;i16--;){
 for(j4 = i16; j4--;){
-if(func0(data185[i16], data185[j4])){
+if(func0(data186[i16], data186[j4])){
 validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i16, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i16+" are identical)"}];
 return false;
 break outer3;
@@ -4466,20 +4492,20 @@ validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/pro
 return false;
 }
 }
-var valid46 = _errs404 === errors;
+var valid46 = _errs406 === errors;
 if(valid46){
-let data187 = data184.mmlu;
-const _errs407 = errors;
-if(errors === _errs407){
-if(Array.isArray(data187)){
-var valid49 = true;
-const len12 = data187.length;
-for(let i17=0; i17<len12; i17++){
-let data188 = data187[i17];
+let data188 = data185.mmlu;
 const _errs409 = errors;
 if(errors === _errs409){
-if(typeof data188 === "string"){
-if(func3(data188) < 1){
+if(Array.isArray(data188)){
+var valid49 = true;
+const len12 = data188.length;
+for(let i17=0; i17<len12; i17++){
+let data189 = data188[i17];
+const _errs411 = errors;
+if(errors === _errs411){
+if(typeof data189 === "string"){
+if(func3(data189) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4489,7 +4515,7 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"
 return false;
 }
 }
-var valid49 = _errs409 === errors;
+var valid49 = _errs411 === errors;
 if(!valid49){
 break;
 }
@@ -4500,34 +4526,34 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu",schemaPath:"#/prope
 return false;
 }
 }
-var valid46 = _errs407 === errors;
+var valid46 = _errs409 === errors;
 if(valid46){
-let data189 = data184.tasks;
-const _errs411 = errors;
-if(errors === _errs411){
-if(Array.isArray(data189)){
-var valid50 = true;
-const len13 = data189.length;
-for(let i18=0; i18<len13; i18++){
-let data190 = data189[i18];
+let data190 = data185.tasks;
 const _errs413 = errors;
-if(!((((((data190 === "mmlu") || (data190 === "medqa")) || (data190 === "medmcqa")) || (data190 === "pubmedqa")) || (data190 === "multimedqa")) || (data190 === "ifeval"))){
+if(errors === _errs413){
+if(Array.isArray(data190)){
+var valid50 = true;
+const len13 = data190.length;
+for(let i18=0; i18<len13; i18++){
+let data191 = data190[i18];
+const _errs415 = errors;
+if(!((((((data191 === "mmlu") || (data191 === "medqa")) || (data191 === "medmcqa")) || (data191 === "pubmedqa")) || (data191 === "multimedqa")) || (data191 === "ifeval"))){
 validate20.errors = [{instancePath:instancePath+"/eval/tasks/" + i18,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid50 = _errs413 === errors;
+var valid50 = _errs415 === errors;
 if(!valid50){
 break;
 }
 }
 if(valid50){
-let i19 = data189.length;
+let i19 = data190.length;
 let j5;
 if(i19 > 1){
 outer4:
 for(;i19--;){
 for(j5 = i19; j5--;){
-if(func0(data189[i19], data189[j5])){
+if(func0(data190[i19], data190[j5])){
 validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)"}];
 return false;
 break outer4;
@@ -4542,13 +4568,13 @@ validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/prop
 return false;
 }
 }
-var valid46 = _errs411 === errors;
+var valid46 = _errs413 === errors;
 if(valid46){
-let data191 = data184.benchmarks;
-const _errs414 = errors;
-if(errors === _errs414){
-if(typeof data191 === "string"){
-if(func3(data191) < 1){
+let data192 = data185.benchmarks;
+const _errs416 = errors;
+if(errors === _errs416){
+if(typeof data192 === "string"){
+if(func3(data192) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4558,45 +4584,23 @@ validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#
 return false;
 }
 }
-var valid46 = _errs414 === errors;
-if(valid46){
-let data192 = data184.few_shot;
-const _errs416 = errors;
-if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs416){
-if(typeof data192 == "number"){
-if(data192 > 10 || isNaN(data192)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
-return false;
-}
-else {
-if(data192 < 0 || isNaN(data192)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
 var valid46 = _errs416 === errors;
 if(valid46){
-let data193 = data184.max_items;
+let data193 = data185.few_shot;
 const _errs418 = errors;
 if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs418){
 if(typeof data193 == "number"){
-if(data193 > 10000000 || isNaN(data193)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
+if(data193 > 10 || isNaN(data193)){
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
 if(data193 < 0 || isNaN(data193)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4604,21 +4608,21 @@ return false;
 }
 var valid46 = _errs418 === errors;
 if(valid46){
-let data194 = data184.bootstrap;
+let data194 = data185.max_items;
 const _errs420 = errors;
 if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs420){
 if(typeof data194 == "number"){
-if(data194 > 100000 || isNaN(data194)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+if(data194 > 10000000 || isNaN(data194)){
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
 if(data194 < 0 || isNaN(data194)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4626,21 +4630,21 @@ return false;
 }
 var valid46 = _errs420 === errors;
 if(valid46){
-let data195 = data184.probe_size;
+let data195 = data185.bootstrap;
 const _errs422 = errors;
 if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs422){
 if(typeof data195 == "number"){
 if(data195 > 100000 || isNaN(data195)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data195 < 1 || isNaN(data195)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data195 < 0 || isNaN(data195)){
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4648,27 +4652,49 @@ return false;
 }
 var valid46 = _errs422 === errors;
 if(valid46){
-let data196 = data184.probe_every;
+let data196 = data185.probe_size;
 const _errs424 = errors;
 if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs424){
 if(typeof data196 == "number"){
-if(data196 > 1000000 || isNaN(data196)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data196 > 100000 || isNaN(data196)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data196 < 0 || isNaN(data196)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data196 < 1 || isNaN(data196)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid46 = _errs424 === errors;
+if(valid46){
+let data197 = data185.probe_every;
+const _errs426 = errors;
+if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs426){
+if(typeof data197 == "number"){
+if(data197 > 1000000 || isNaN(data197)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data197 < 0 || isNaN(data197)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var valid46 = _errs426 === errors;
 }
 }
 }
@@ -4684,32 +4710,32 @@ validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs401 === errors;
+var valid0 = _errs403 === errors;
 if(valid0){
-let data197 = data.output;
-const _errs426 = errors;
-if(errors === _errs426){
-if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
-if(data197.runs_dir === undefined){
-data197.runs_dir = "runs";
-}
-if(data197.keep_checkpoints === undefined){
-data197.keep_checkpoints = 2;
-}
+let data198 = data.output;
 const _errs428 = errors;
-for(const key30 in data197){
+if(errors === _errs428){
+if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
+if(data198.runs_dir === undefined){
+data198.runs_dir = "runs";
+}
+if(data198.keep_checkpoints === undefined){
+data198.keep_checkpoints = 2;
+}
+const _errs430 = errors;
+for(const key30 in data198){
 if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
 validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs428 === errors){
-let data198 = data197.runs_dir;
-const _errs429 = errors;
-if(errors === _errs429){
-if(typeof data198 === "string"){
-if(func3(data198) < 1){
+if(_errs430 === errors){
+let data199 = data198.runs_dir;
+const _errs431 = errors;
+if(errors === _errs431){
+if(typeof data199 === "string"){
+if(func3(data199) < 1){
 validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4719,29 +4745,29 @@ validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#
 return false;
 }
 }
-var valid52 = _errs429 === errors;
+var valid52 = _errs431 === errors;
 if(valid52){
-let data199 = data197.keep_checkpoints;
-const _errs431 = errors;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
+let data200 = data198.keep_checkpoints;
+const _errs433 = errors;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs431){
-if(typeof data199 == "number"){
-if(data199 > 1000 || isNaN(data199)){
+if(errors === _errs433){
+if(typeof data200 == "number"){
+if(data200 > 1000 || isNaN(data200)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data199 < 1 || isNaN(data199)){
+if(data200 < 1 || isNaN(data200)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid52 = _errs431 === errors;
+var valid52 = _errs433 === errors;
 }
 }
 }
@@ -4750,53 +4776,53 @@ validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properti
 return false;
 }
 }
-var valid0 = _errs426 === errors;
+var valid0 = _errs428 === errors;
 if(valid0){
 if(data.variants !== undefined){
-let data200 = data.variants;
-const _errs433 = errors;
-if(!data200 || typeof data200 != "object"){
+let data201 = data.variants;
+const _errs435 = errors;
+if(!data201 || typeof data201 != "object"){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object"}];
 return false;
 }
-if(errors === _errs433){
-if(Array.isArray(data200)){
-if(data200.length < 1){
+if(errors === _errs435){
+if(Array.isArray(data201)){
+if(data201.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid53 = true;
-const len14 = data200.length;
+const len14 = data201.length;
 for(let i20=0; i20<len14; i20++){
-let data201 = data200[i20];
-const _errs435 = errors;
-if(errors === _errs435){
-if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-if(data201.set === undefined){
-data201.set = {};
+let data202 = data201[i20];
+const _errs437 = errors;
+if(errors === _errs437){
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
+if(data202.set === undefined){
+data202.set = {};
 }
 let missing8;
-if((data201.name === undefined) && (missing8 = "name")){
+if((data202.name === undefined) && (missing8 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
 return false;
 }
 else {
-const _errs437 = errors;
-for(const key31 in data201){
+const _errs439 = errors;
+for(const key31 in data202){
 if(!((key31 === "name") || (key31 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs437 === errors){
-if(data201.name !== undefined){
-let data202 = data201.name;
-const _errs438 = errors;
-if(errors === _errs438){
-if(typeof data202 === "string"){
-if(!pattern10.test(data202)){
+if(_errs439 === errors){
+if(data202.name !== undefined){
+let data203 = data202.name;
+const _errs440 = errors;
+if(errors === _errs440){
+if(typeof data203 === "string"){
+if(!pattern10.test(data203)){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4806,17 +4832,17 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/name",schem
 return false;
 }
 }
-var valid54 = _errs438 === errors;
+var valid54 = _errs440 === errors;
 }
 else {
 var valid54 = true;
 }
 if(valid54){
-let data203 = data201.set;
-const _errs440 = errors;
-if(errors === _errs440){
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-for(const key32 in data203){
+let data204 = data202.set;
+const _errs442 = errors;
+if(errors === _errs442){
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+for(const key32 in data204){
 if(!(pattern11.test(key32))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
 return false;
@@ -4829,7 +4855,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/set",schema
 return false;
 }
 }
-var valid54 = _errs440 === errors;
+var valid54 = _errs442 === errors;
 }
 }
 }
@@ -4839,70 +4865,70 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#
 return false;
 }
 }
-var valid53 = _errs435 === errors;
+var valid53 = _errs437 === errors;
 if(!valid53){
 break;
 }
 }
 }
 }
-if(errors === _errs433){
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
-if(Object.keys(data200).length < 1){
+if(errors === _errs435){
+if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
+if(Object.keys(data201).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs443 = errors;
-for(const key33 in data200){
+const _errs445 = errors;
+for(const key33 in data201){
 if(!((key33 === "list") || (key33 === "grid"))){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs443 === errors){
-if(data200.list !== undefined){
-let data204 = data200.list;
-const _errs444 = errors;
-if(errors === _errs444){
-if(Array.isArray(data204)){
-if(data204.length < 1){
+if(_errs445 === errors){
+if(data201.list !== undefined){
+let data205 = data201.list;
+const _errs446 = errors;
+if(errors === _errs446){
+if(Array.isArray(data205)){
+if(data205.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid56 = true;
-const len15 = data204.length;
+const len15 = data205.length;
 for(let i21=0; i21<len15; i21++){
-let data205 = data204[i21];
-const _errs446 = errors;
-if(errors === _errs446){
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-if(data205.set === undefined){
-data205.set = {};
+let data206 = data205[i21];
+const _errs448 = errors;
+if(errors === _errs448){
+if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
+if(data206.set === undefined){
+data206.set = {};
 }
 let missing9;
-if((data205.name === undefined) && (missing9 = "name")){
+if((data206.name === undefined) && (missing9 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
 return false;
 }
 else {
-const _errs448 = errors;
-for(const key34 in data205){
+const _errs450 = errors;
+for(const key34 in data206){
 if(!((key34 === "name") || (key34 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs448 === errors){
-if(data205.name !== undefined){
-let data206 = data205.name;
-const _errs449 = errors;
-if(errors === _errs449){
-if(typeof data206 === "string"){
-if(!pattern10.test(data206)){
+if(_errs450 === errors){
+if(data206.name !== undefined){
+let data207 = data206.name;
+const _errs451 = errors;
+if(errors === _errs451){
+if(typeof data207 === "string"){
+if(!pattern10.test(data207)){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4912,17 +4938,17 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/name",
 return false;
 }
 }
-var valid57 = _errs449 === errors;
+var valid57 = _errs451 === errors;
 }
 else {
 var valid57 = true;
 }
 if(valid57){
-let data207 = data205.set;
-const _errs451 = errors;
-if(errors === _errs451){
-if(data207 && typeof data207 == "object" && !Array.isArray(data207)){
-for(const key35 in data207){
+let data208 = data206.set;
+const _errs453 = errors;
+if(errors === _errs453){
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
+for(const key35 in data208){
 if(!(pattern11.test(key35))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
 return false;
@@ -4935,7 +4961,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/set",s
 return false;
 }
 }
-var valid57 = _errs451 === errors;
+var valid57 = _errs453 === errors;
 }
 }
 }
@@ -4945,7 +4971,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPa
 return false;
 }
 }
-var valid56 = _errs446 === errors;
+var valid56 = _errs448 === errors;
 if(!valid56){
 break;
 }
@@ -4957,39 +4983,39 @@ validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/p
 return false;
 }
 }
-var valid55 = _errs444 === errors;
+var valid55 = _errs446 === errors;
 }
 else {
 var valid55 = true;
 }
 if(valid55){
-if(data200.grid !== undefined){
-let data208 = data200.grid;
-const _errs454 = errors;
-if(errors === _errs454){
-if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
-if(Object.keys(data208).length < 1){
+if(data201.grid !== undefined){
+let data209 = data201.grid;
+const _errs456 = errors;
+if(errors === _errs456){
+if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
+if(Object.keys(data209).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs456 = errors;
-for(const key36 in data208){
+const _errs458 = errors;
+for(const key36 in data209){
 if(!(pattern11.test(key36))){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs456 === errors){
+if(_errs458 === errors){
 var valid58 = true;
-for(const key37 in data208){
+for(const key37 in data209){
 if(pattern11.test(key37)){
-let data209 = data208[key37];
-const _errs457 = errors;
-if(errors === _errs457){
-if(Array.isArray(data209)){
-if(data209.length < 1){
+let data210 = data209[key37];
+const _errs459 = errors;
+if(errors === _errs459){
+if(Array.isArray(data210)){
+if(data210.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
@@ -4999,7 +5025,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key37.replac
 return false;
 }
 }
-var valid58 = _errs457 === errors;
+var valid58 = _errs459 === errors;
 if(!valid58){
 break;
 }
@@ -5013,7 +5039,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/p
 return false;
 }
 }
-var valid55 = _errs454 === errors;
+var valid55 = _errs456 === errors;
 }
 else {
 var valid55 = true;
@@ -5024,42 +5050,42 @@ var valid55 = true;
 }
 }
 }
-var valid0 = _errs433 === errors;
+var valid0 = _errs435 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data210 = data.sweep;
-const _errs459 = errors;
-if(errors === _errs459){
-if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
-if(data210.parallel === undefined){
-data210.parallel = 1;
-}
+let data211 = data.sweep;
 const _errs461 = errors;
-for(const key38 in data210){
+if(errors === _errs461){
+if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
+if(data211.parallel === undefined){
+data211.parallel = 1;
+}
+const _errs463 = errors;
+for(const key38 in data211){
 if(!(key38 === "parallel")){
 validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs461 === errors){
-let data211 = data210.parallel;
-const _errs462 = errors;
-if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
+if(_errs463 === errors){
+let data212 = data211.parallel;
+const _errs464 = errors;
+if(!((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212)))){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs462){
-if(typeof data211 == "number"){
-if(data211 > 64 || isNaN(data211)){
+if(errors === _errs464){
+if(typeof data212 == "number"){
+if(data212 > 64 || isNaN(data212)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data211 < 1 || isNaN(data211)){
+if(data212 < 1 || isNaN(data212)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -5073,56 +5099,59 @@ validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs459 === errors;
+var valid0 = _errs461 === errors;
 if(valid0){
-let data212 = data.executor;
-const _errs464 = errors;
-if(typeof data212 !== "string"){
+let data213 = data.executor;
+const _errs466 = errors;
+if(typeof data213 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data212 === "local") || (data212 === "slurm"))){
+if(!((data213 === "local") || (data213 === "slurm"))){
 validate20.errors = [{instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid0 = _errs464 === errors;
+var valid0 = _errs466 === errors;
 if(valid0){
-let data213 = data.slurm;
-const _errs466 = errors;
-if(errors === _errs466){
-if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
-if(data213.gpus === undefined){
-data213.gpus = 0;
-}
-if(data213.sbatch === undefined){
-data213.sbatch = [];
-}
-if(data213.setup === undefined){
-data213.setup = [];
-}
-if(data213.poll_seconds === undefined){
-data213.poll_seconds = 15;
-}
+let data214 = data.slurm;
 const _errs468 = errors;
-for(const key39 in data213){
+if(errors === _errs468){
+if(data214 && typeof data214 == "object" && !Array.isArray(data214)){
+if(data214.gpus === undefined){
+data214.gpus = 0;
+}
+if(data214.sbatch === undefined){
+data214.sbatch = [];
+}
+if(data214.setup === undefined){
+data214.setup = [];
+}
+if(data214.nodes === undefined){
+data214.nodes = 1;
+}
+if(data214.poll_seconds === undefined){
+data214.poll_seconds = 15;
+}
+const _errs470 = errors;
+for(const key39 in data214){
 if(!(func1.call(schema31.properties.slurm.properties, key39))){
 validate20.errors = [{instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs468 === errors){
-if(data213.partition !== undefined){
-let data214 = data213.partition;
-const _errs469 = errors;
-if(errors === _errs469){
-if(typeof data214 === "string"){
-if(func3(data214) < 1){
+if(_errs470 === errors){
+if(data214.partition !== undefined){
+let data215 = data214.partition;
+const _errs471 = errors;
+if(errors === _errs471){
+if(typeof data215 === "string"){
+if(func3(data215) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern16.test(data214)){
+if(!pattern16.test(data215)){
 validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\""}];
 return false;
 }
@@ -5133,23 +5162,23 @@ validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#
 return false;
 }
 }
-var valid60 = _errs469 === errors;
+var valid60 = _errs471 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data213.account !== undefined){
-let data215 = data213.account;
-const _errs471 = errors;
-if(errors === _errs471){
-if(typeof data215 === "string"){
-if(func3(data215) < 1){
+if(data214.account !== undefined){
+let data216 = data214.account;
+const _errs473 = errors;
+if(errors === _errs473){
+if(typeof data216 === "string"){
+if(func3(data216) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern17.test(data215)){
+if(!pattern17.test(data216)){
 validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""}];
 return false;
 }
@@ -5160,23 +5189,23 @@ validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/p
 return false;
 }
 }
-var valid60 = _errs471 === errors;
+var valid60 = _errs473 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data213.qos !== undefined){
-let data216 = data213.qos;
-const _errs473 = errors;
-if(errors === _errs473){
-if(typeof data216 === "string"){
-if(func3(data216) < 1){
+if(data214.qos !== undefined){
+let data217 = data214.qos;
+const _errs475 = errors;
+if(errors === _errs475){
+if(typeof data217 === "string"){
+if(func3(data217) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern17.test(data216)){
+if(!pattern17.test(data217)){
 validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""}];
 return false;
 }
@@ -5187,18 +5216,18 @@ validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/prope
 return false;
 }
 }
-var valid60 = _errs473 === errors;
+var valid60 = _errs475 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data213.time !== undefined){
-let data217 = data213.time;
-const _errs475 = errors;
-if(errors === _errs475){
-if(typeof data217 === "string"){
-if(!pattern19.test(data217)){
+if(data214.time !== undefined){
+let data218 = data214.time;
+const _errs477 = errors;
+if(errors === _errs477){
+if(typeof data218 === "string"){
+if(!pattern19.test(data218)){
 validate20.errors = [{instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\""}];
 return false;
 }
@@ -5208,67 +5237,67 @@ validate20.errors = [{instancePath:instancePath+"/slurm/time",schemaPath:"#/prop
 return false;
 }
 }
-var valid60 = _errs475 === errors;
+var valid60 = _errs477 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-let data218 = data213.gpus;
-const _errs477 = errors;
-if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
+let data219 = data214.gpus;
+const _errs479 = errors;
+if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
 validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs477){
-if(typeof data218 == "number"){
-if(data218 > 64 || isNaN(data218)){
+if(errors === _errs479){
+if(typeof data219 == "number"){
+if(data219 > 64 || isNaN(data219)){
 validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data218 < 0 || isNaN(data218)){
+if(data219 < 0 || isNaN(data219)){
 validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid60 = _errs477 === errors;
+var valid60 = _errs479 === errors;
 if(valid60){
-if(data213.cpus !== undefined){
-let data219 = data213.cpus;
-const _errs479 = errors;
-if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
+if(data214.cpus !== undefined){
+let data220 = data214.cpus;
+const _errs481 = errors;
+if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
 validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs479){
-if(typeof data219 == "number"){
-if(data219 > 1024 || isNaN(data219)){
+if(errors === _errs481){
+if(typeof data220 == "number"){
+if(data220 > 1024 || isNaN(data220)){
 validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data219 < 1 || isNaN(data219)){
+if(data220 < 1 || isNaN(data220)){
 validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid60 = _errs479 === errors;
+var valid60 = _errs481 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data213.memory !== undefined){
-let data220 = data213.memory;
-const _errs481 = errors;
-if(errors === _errs481){
-if(typeof data220 === "string"){
-if(!pattern20.test(data220)){
+if(data214.memory !== undefined){
+let data221 = data214.memory;
+const _errs483 = errors;
+if(errors === _errs483){
+if(typeof data221 === "string"){
+if(!pattern20.test(data221)){
 validate20.errors = [{instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\""}];
 return false;
 }
@@ -5278,24 +5307,24 @@ validate20.errors = [{instancePath:instancePath+"/slurm/memory",schemaPath:"#/pr
 return false;
 }
 }
-var valid60 = _errs481 === errors;
+var valid60 = _errs483 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-let data221 = data213.sbatch;
-const _errs483 = errors;
-if(errors === _errs483){
-if(Array.isArray(data221)){
-var valid61 = true;
-const len16 = data221.length;
-for(let i22=0; i22<len16; i22++){
-let data222 = data221[i22];
+let data222 = data214.sbatch;
 const _errs485 = errors;
 if(errors === _errs485){
-if(typeof data222 === "string"){
-if(!pattern21.test(data222)){
+if(Array.isArray(data222)){
+var valid61 = true;
+const len16 = data222.length;
+for(let i22=0; i22<len16; i22++){
+let data223 = data222[i22];
+const _errs487 = errors;
+if(errors === _errs487){
+if(typeof data223 === "string"){
+if(!pattern21.test(data223)){
 validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\""}];
 return false;
 }
@@ -5305,7 +5334,7 @@ validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPat
 return false;
 }
 }
-var valid61 = _errs485 === errors;
+var valid61 = _errs487 === errors;
 if(!valid61){
 break;
 }
@@ -5316,21 +5345,21 @@ validate20.errors = [{instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/pr
 return false;
 }
 }
-var valid60 = _errs483 === errors;
+var valid60 = _errs485 === errors;
 if(valid60){
-let data223 = data213.setup;
-const _errs487 = errors;
-if(errors === _errs487){
-if(Array.isArray(data223)){
-var valid62 = true;
-const len17 = data223.length;
-for(let i23=0; i23<len17; i23++){
+let data224 = data214.setup;
 const _errs489 = errors;
-if(typeof data223[i23] !== "string"){
+if(errors === _errs489){
+if(Array.isArray(data224)){
+var valid62 = true;
+const len17 = data224.length;
+for(let i23=0; i23<len17; i23++){
+const _errs491 = errors;
+if(typeof data224[i23] !== "string"){
 validate20.errors = [{instancePath:instancePath+"/slurm/setup/" + i23,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid62 = _errs489 === errors;
+var valid62 = _errs491 === errors;
 if(!valid62){
 break;
 }
@@ -5341,14 +5370,14 @@ validate20.errors = [{instancePath:instancePath+"/slurm/setup",schemaPath:"#/pro
 return false;
 }
 }
-var valid60 = _errs487 === errors;
+var valid60 = _errs489 === errors;
 if(valid60){
-if(data213.python !== undefined){
-let data225 = data213.python;
-const _errs491 = errors;
-if(errors === _errs491){
-if(typeof data225 === "string"){
-if(func3(data225) < 1){
+if(data214.python !== undefined){
+let data226 = data214.python;
+const _errs493 = errors;
+if(errors === _errs493){
+if(typeof data226 === "string"){
+if(func3(data226) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -5358,22 +5387,44 @@ validate20.errors = [{instancePath:instancePath+"/slurm/python",schemaPath:"#/pr
 return false;
 }
 }
-var valid60 = _errs491 === errors;
+var valid60 = _errs493 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-let data226 = data213.poll_seconds;
-const _errs493 = errors;
-if(errors === _errs493){
-if(typeof data226 == "number"){
-if(data226 > 600 || isNaN(data226)){
+let data227 = data214.nodes;
+const _errs495 = errors;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+validate20.errors = [{instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs495){
+if(typeof data227 == "number"){
+if(data227 > 1024 || isNaN(data227)){
+validate20.errors = [{instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
+return false;
+}
+else {
+if(data227 < 1 || isNaN(data227)){
+validate20.errors = [{instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid60 = _errs495 === errors;
+if(valid60){
+let data228 = data214.poll_seconds;
+const _errs497 = errors;
+if(errors === _errs497){
+if(typeof data228 == "number"){
+if(data228 > 600 || isNaN(data228)){
 validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"}];
 return false;
 }
 else {
-if(data226 < 0.2 || isNaN(data226)){
+if(data228 < 0.2 || isNaN(data228)){
 validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2"}];
 return false;
 }
@@ -5384,7 +5435,8 @@ validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath
 return false;
 }
 }
-var valid60 = _errs493 === errors;
+var valid60 = _errs497 === errors;
+}
 }
 }
 }
@@ -5402,7 +5454,7 @@ validate20.errors = [{instancePath:instancePath+"/slurm",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs466 === errors;
+var valid0 = _errs468 === errors;
 }
 }
 }

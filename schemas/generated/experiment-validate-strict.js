@@ -3,7 +3,7 @@
 // ajv standalone validator (strict); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.","markdownDescription":"Train the model (`model.preset` or `model.dims`) from scratch on `pretrain.corpus`: the knowledge corpus, the synthesized training examples, or both.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"devices":{"type":"integer","description":"Data-parallel ranks of the torch backend per machine: GPUs on CUDA, processes on the CPU (1 = none).","markdownDescription":"Data-parallel training of the `torch` backend over `N` ranks with `torch.distributed` (NCCL on CUDA, gloo on the CPU): every capability's batch is split by rows across the ranks, the gradients are all-reduced (summed; the loss weights are normalised over the whole batch, so the sum is exactly one rank's gradient of it) and only then projected, clipped and applied, identically on every rank. The losses and updates equal one rank's on the same global batch; it is faster, not different. On CUDA each rank takes one GPU (`cuda:<local rank>`), so `N` may not exceed the GPUs torch sees; on the CPU the ranks split the cores. Generation, log-probs and evaluation run on rank 0. Needs `backend: torch` and `device` `auto`, `cuda` or `cpu`. Under `executor: slurm` this is the ranks (and GPUs) per node, on each of `slurm.nodes` nodes, started through `srun`. Checkpoints do not depend on it: a run resumes with another `devices`.","default":1,"minimum":1,"maximum":64},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.","markdownDescription":"Train the model (`model.preset` or `model.dims`) from scratch on `pretrain.corpus`: the knowledge corpus, the synthesized training examples, or both.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: whatever `python3` the set-up lines leave on `PATH`."},"nodes":{"type":"integer","minimum":1,"maximum":1024,"default":1,"description":"Nodes per variant for multi-node torch training: `--nodes`, with model.devices ranks on each.","markdownDescription":"Nodes each variant's job spans: `#SBATCH --nodes=N`, with `model.devices` ranks (and GPUs, `--gres=gpu:…`) on each (`--ntasks-per-node`). When `nodes` × `model.devices` is above 1 the engine starts the torch backend's ranks through `srun`: rank 0 (`SLURM_PROCID` 0, on the first node) is the engine's worker, `MASTER_ADDR` is the job's first host (`scontrol show hostnames`) and `MASTER_PORT` is derived from the job id. Above 1 needs `model.backend: torch`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
@@ -2208,10 +2208,10 @@ vErrors.push(err172);
 errors++;
 }
 }
-if(data57.workers !== undefined){
-let data75 = data57.workers;
+if(data57.devices !== undefined){
+let data75 = data57.devices;
 if(!((typeof data75 == "number") && (!(data75 % 1) && !isNaN(data75)))){
-const err173 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data75};
+const err173 = {instancePath:instancePath+"/model/devices",schemaPath:"#/properties/model/properties/devices/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.devices.type,parentSchema:schema31.properties.model.properties.devices,data:data75};
 if(vErrors === null){
 vErrors = [err173];
 }
@@ -2222,7 +2222,7 @@ errors++;
 }
 if(typeof data75 == "number"){
 if(data75 > 64 || isNaN(data75)){
-const err174 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data75};
+const err174 = {instancePath:instancePath+"/model/devices",schemaPath:"#/properties/model/properties/devices/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.devices,data:data75};
 if(vErrors === null){
 vErrors = [err174];
 }
@@ -2231,8 +2231,8 @@ vErrors.push(err174);
 }
 errors++;
 }
-if(data75 < 0 || isNaN(data75)){
-const err175 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data75};
+if(data75 < 1 || isNaN(data75)){
+const err175 = {instancePath:instancePath+"/model/devices",schemaPath:"#/properties/model/properties/devices/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.model.properties.devices,data:data75};
 if(vErrors === null){
 vErrors = [err175];
 }
@@ -2243,9 +2243,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err176 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data57};
+if(data57.workers !== undefined){
+let data76 = data57.workers;
+if(!((typeof data76 == "number") && (!(data76 % 1) && !isNaN(data76)))){
+const err176 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.model.properties.workers.type,parentSchema:schema31.properties.model.properties.workers,data:data76};
 if(vErrors === null){
 vErrors = [err176];
 }
@@ -2254,13 +2255,9 @@ vErrors.push(err176);
 }
 errors++;
 }
-}
-if(data.pretrain !== undefined){
-let data76 = data.pretrain;
-if(data76 && typeof data76 == "object" && !Array.isArray(data76)){
-for(const key13 in data76){
-if(!(func1.call(schema31.properties.pretrain.properties, key13))){
-const err177 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data76};
+if(typeof data76 == "number"){
+if(data76 > 64 || isNaN(data76)){
+const err177 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.model.properties.workers,data:data76};
 if(vErrors === null){
 vErrors = [err177];
 }
@@ -2269,11 +2266,8 @@ vErrors.push(err177);
 }
 errors++;
 }
-}
-if(data76.corpus !== undefined){
-let data77 = data76.corpus;
-if(typeof data77 !== "string"){
-const err178 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.pretrain.properties.corpus.type,parentSchema:schema31.properties.pretrain.properties.corpus,data:data77};
+if(data76 < 0 || isNaN(data76)){
+const err178 = {instancePath:instancePath+"/model/workers",schemaPath:"#/properties/model/properties/workers/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.model.properties.workers,data:data76};
 if(vErrors === null){
 vErrors = [err178];
 }
@@ -2282,8 +2276,11 @@ vErrors.push(err178);
 }
 errors++;
 }
-if(!(((data77 === "knowledge_and_train") || (data77 === "knowledge")) || (data77 === "train"))){
-const err179 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.pretrain.properties.corpus.enum,parentSchema:schema31.properties.pretrain.properties.corpus,data:data77};
+}
+}
+}
+else {
+const err179 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.model.type,parentSchema:schema31.properties.model,data:data57};
 if(vErrors === null){
 vErrors = [err179];
 }
@@ -2293,10 +2290,12 @@ vErrors.push(err179);
 errors++;
 }
 }
-if(data76.knowledge_passages !== undefined){
-let data78 = data76.knowledge_passages;
-if(!((typeof data78 == "number") && (!(data78 % 1) && !isNaN(data78)))){
-const err180 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.knowledge_passages.type,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data78};
+if(data.pretrain !== undefined){
+let data77 = data.pretrain;
+if(data77 && typeof data77 == "object" && !Array.isArray(data77)){
+for(const key13 in data77){
+if(!(func1.call(schema31.properties.pretrain.properties, key13))){
+const err180 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key13},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.pretrain,data:data77};
 if(vErrors === null){
 vErrors = [err180];
 }
@@ -2305,9 +2304,11 @@ vErrors.push(err180);
 }
 errors++;
 }
-if(typeof data78 == "number"){
-if(data78 > 100 || isNaN(data78)){
-const err181 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data78};
+}
+if(data77.corpus !== undefined){
+let data78 = data77.corpus;
+if(typeof data78 !== "string"){
+const err181 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.pretrain.properties.corpus.type,parentSchema:schema31.properties.pretrain.properties.corpus,data:data78};
 if(vErrors === null){
 vErrors = [err181];
 }
@@ -2316,8 +2317,8 @@ vErrors.push(err181);
 }
 errors++;
 }
-if(data78 < 1 || isNaN(data78)){
-const err182 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data78};
+if(!(((data78 === "knowledge_and_train") || (data78 === "knowledge")) || (data78 === "train"))){
+const err182 = {instancePath:instancePath+"/pretrain/corpus",schemaPath:"#/properties/pretrain/properties/corpus/enum",keyword:"enum",params:{allowedValues: schema31.properties.pretrain.properties.corpus.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.pretrain.properties.corpus.enum,parentSchema:schema31.properties.pretrain.properties.corpus,data:data78};
 if(vErrors === null){
 vErrors = [err182];
 }
@@ -2327,11 +2328,10 @@ vErrors.push(err182);
 errors++;
 }
 }
-}
-if(data76.steps !== undefined){
-let data79 = data76.steps;
+if(data77.knowledge_passages !== undefined){
+let data79 = data77.knowledge_passages;
 if(!((typeof data79 == "number") && (!(data79 % 1) && !isNaN(data79)))){
-const err183 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data79};
+const err183 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.knowledge_passages.type,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data79};
 if(vErrors === null){
 vErrors = [err183];
 }
@@ -2341,8 +2341,8 @@ vErrors.push(err183);
 errors++;
 }
 if(typeof data79 == "number"){
-if(data79 > 1000000 || isNaN(data79)){
-const err184 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data79};
+if(data79 > 100 || isNaN(data79)){
+const err184 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100",schema:100,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data79};
 if(vErrors === null){
 vErrors = [err184];
 }
@@ -2352,7 +2352,7 @@ vErrors.push(err184);
 errors++;
 }
 if(data79 < 1 || isNaN(data79)){
-const err185 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data79};
+const err185 = {instancePath:instancePath+"/pretrain/knowledge_passages",schemaPath:"#/properties/pretrain/properties/knowledge_passages/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.knowledge_passages,data:data79};
 if(vErrors === null){
 vErrors = [err185];
 }
@@ -2363,10 +2363,10 @@ errors++;
 }
 }
 }
-if(data76.batch_size !== undefined){
-let data80 = data76.batch_size;
+if(data77.steps !== undefined){
+let data80 = data77.steps;
 if(!((typeof data80 == "number") && (!(data80 % 1) && !isNaN(data80)))){
-const err186 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data80};
+const err186 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.steps.type,parentSchema:schema31.properties.pretrain.properties.steps,data:data80};
 if(vErrors === null){
 vErrors = [err186];
 }
@@ -2376,8 +2376,8 @@ vErrors.push(err186);
 errors++;
 }
 if(typeof data80 == "number"){
-if(data80 > 4096 || isNaN(data80)){
-const err187 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data80};
+if(data80 > 1000000 || isNaN(data80)){
+const err187 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.steps,data:data80};
 if(vErrors === null){
 vErrors = [err187];
 }
@@ -2387,7 +2387,7 @@ vErrors.push(err187);
 errors++;
 }
 if(data80 < 1 || isNaN(data80)){
-const err188 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data80};
+const err188 = {instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.steps,data:data80};
 if(vErrors === null){
 vErrors = [err188];
 }
@@ -2398,11 +2398,10 @@ errors++;
 }
 }
 }
-if(data76.learning_rate !== undefined){
-let data81 = data76.learning_rate;
-if(typeof data81 == "number"){
-if(data81 > 1 || isNaN(data81)){
-const err189 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data81};
+if(data77.batch_size !== undefined){
+let data81 = data77.batch_size;
+if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
+const err189 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.batch_size.type,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data81};
 if(vErrors === null){
 vErrors = [err189];
 }
@@ -2411,8 +2410,9 @@ vErrors.push(err189);
 }
 errors++;
 }
-if(data81 <= 0 || isNaN(data81)){
-const err190 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data81};
+if(typeof data81 == "number"){
+if(data81 > 4096 || isNaN(data81)){
+const err190 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data81};
 if(vErrors === null){
 vErrors = [err190];
 }
@@ -2421,9 +2421,8 @@ vErrors.push(err190);
 }
 errors++;
 }
-}
-else {
-const err191 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data81};
+if(data81 < 1 || isNaN(data81)){
+const err191 = {instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.batch_size,data:data81};
 if(vErrors === null){
 vErrors = [err191];
 }
@@ -2433,10 +2432,12 @@ vErrors.push(err191);
 errors++;
 }
 }
-if(data76.warmup_steps !== undefined){
-let data82 = data76.warmup_steps;
-if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
-const err192 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data82};
+}
+if(data77.learning_rate !== undefined){
+let data82 = data77.learning_rate;
+if(typeof data82 == "number"){
+if(data82 > 1 || isNaN(data82)){
+const err192 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data82};
 if(vErrors === null){
 vErrors = [err192];
 }
@@ -2445,9 +2446,8 @@ vErrors.push(err192);
 }
 errors++;
 }
-if(typeof data82 == "number"){
-if(data82 > 1000000 || isNaN(data82)){
-const err193 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data82};
+if(data82 <= 0 || isNaN(data82)){
+const err193 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data82};
 if(vErrors === null){
 vErrors = [err193];
 }
@@ -2456,8 +2456,9 @@ vErrors.push(err193);
 }
 errors++;
 }
-if(data82 < 0 || isNaN(data82)){
-const err194 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data82};
+}
+else {
+const err194 = {instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.learning_rate.type,parentSchema:schema31.properties.pretrain.properties.learning_rate,data:data82};
 if(vErrors === null){
 vErrors = [err194];
 }
@@ -2467,12 +2468,10 @@ vErrors.push(err194);
 errors++;
 }
 }
-}
-if(data76.weight_decay !== undefined){
-let data83 = data76.weight_decay;
-if(typeof data83 == "number"){
-if(data83 < 0 || isNaN(data83)){
-const err195 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data83};
+if(data77.warmup_steps !== undefined){
+let data83 = data77.warmup_steps;
+if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
+const err195 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.warmup_steps.type,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data83};
 if(vErrors === null){
 vErrors = [err195];
 }
@@ -2481,9 +2480,9 @@ vErrors.push(err195);
 }
 errors++;
 }
-}
-else {
-const err196 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data83};
+if(typeof data83 == "number"){
+if(data83 > 1000000 || isNaN(data83)){
+const err196 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data83};
 if(vErrors === null){
 vErrors = [err196];
 }
@@ -2492,12 +2491,8 @@ vErrors.push(err196);
 }
 errors++;
 }
-}
-if(data76.grad_clip !== undefined){
-let data84 = data76.grad_clip;
-if(typeof data84 == "number"){
-if(data84 < 0 || isNaN(data84)){
-const err197 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data84};
+if(data83 < 0 || isNaN(data83)){
+const err197 = {instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.warmup_steps,data:data83};
 if(vErrors === null){
 vErrors = [err197];
 }
@@ -2507,8 +2502,12 @@ vErrors.push(err197);
 errors++;
 }
 }
-else {
-const err198 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data84};
+}
+if(data77.weight_decay !== undefined){
+let data84 = data77.weight_decay;
+if(typeof data84 == "number"){
+if(data84 < 0 || isNaN(data84)){
+const err198 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data84};
 if(vErrors === null){
 vErrors = [err198];
 }
@@ -2518,10 +2517,8 @@ vErrors.push(err198);
 errors++;
 }
 }
-if(data76.checkpoint_every !== undefined){
-let data85 = data76.checkpoint_every;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
-const err199 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data85};
+else {
+const err199 = {instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.weight_decay.type,parentSchema:schema31.properties.pretrain.properties.weight_decay,data:data84};
 if(vErrors === null){
 vErrors = [err199];
 }
@@ -2530,9 +2527,12 @@ vErrors.push(err199);
 }
 errors++;
 }
+}
+if(data77.grad_clip !== undefined){
+let data85 = data77.grad_clip;
 if(typeof data85 == "number"){
-if(data85 > 1000000 || isNaN(data85)){
-const err200 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data85};
+if(data85 < 0 || isNaN(data85)){
+const err200 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data85};
 if(vErrors === null){
 vErrors = [err200];
 }
@@ -2541,8 +2541,9 @@ vErrors.push(err200);
 }
 errors++;
 }
-if(data85 < 1 || isNaN(data85)){
-const err201 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data85};
+}
+else {
+const err201 = {instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.pretrain.properties.grad_clip.type,parentSchema:schema31.properties.pretrain.properties.grad_clip,data:data85};
 if(vErrors === null){
 vErrors = [err201];
 }
@@ -2552,10 +2553,10 @@ vErrors.push(err201);
 errors++;
 }
 }
-}
-}
-else {
-const err202 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data76};
+if(data77.checkpoint_every !== undefined){
+let data86 = data77.checkpoint_every;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
+const err202 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.pretrain.properties.checkpoint_every.type,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data86};
 if(vErrors === null){
 vErrors = [err202];
 }
@@ -2564,13 +2565,9 @@ vErrors.push(err202);
 }
 errors++;
 }
-}
-if(data.lora !== undefined){
-let data86 = data.lora;
-if(data86 && typeof data86 == "object" && !Array.isArray(data86)){
-for(const key14 in data86){
-if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
-const err203 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data86};
+if(typeof data86 == "number"){
+if(data86 > 1000000 || isNaN(data86)){
+const err203 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data86};
 if(vErrors === null){
 vErrors = [err203];
 }
@@ -2579,11 +2576,8 @@ vErrors.push(err203);
 }
 errors++;
 }
-}
-if(data86.rank !== undefined){
-let data87 = data86.rank;
-if(!((typeof data87 == "number") && (!(data87 % 1) && !isNaN(data87)))){
-const err204 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data87};
+if(data86 < 1 || isNaN(data86)){
+const err204 = {instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.pretrain.properties.checkpoint_every,data:data86};
 if(vErrors === null){
 vErrors = [err204];
 }
@@ -2592,9 +2586,11 @@ vErrors.push(err204);
 }
 errors++;
 }
-if(typeof data87 == "number"){
-if(data87 > 1024 || isNaN(data87)){
-const err205 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data87};
+}
+}
+}
+else {
+const err205 = {instancePath:instancePath+"/pretrain",schemaPath:"#/properties/pretrain/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.pretrain.type,parentSchema:schema31.properties.pretrain,data:data77};
 if(vErrors === null){
 vErrors = [err205];
 }
@@ -2603,8 +2599,13 @@ vErrors.push(err205);
 }
 errors++;
 }
-if(data87 < 1 || isNaN(data87)){
-const err206 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data87};
+}
+if(data.lora !== undefined){
+let data87 = data.lora;
+if(data87 && typeof data87 == "object" && !Array.isArray(data87)){
+for(const key14 in data87){
+if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
+const err206 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.lora,data:data87};
 if(vErrors === null){
 vErrors = [err206];
 }
@@ -2614,12 +2615,10 @@ vErrors.push(err206);
 errors++;
 }
 }
-}
-if(data86.alpha !== undefined){
-let data88 = data86.alpha;
-if(typeof data88 == "number"){
-if(data88 <= 0 || isNaN(data88)){
-const err207 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data88};
+if(data87.rank !== undefined){
+let data88 = data87.rank;
+if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
+const err207 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.lora.properties.rank.type,parentSchema:schema31.properties.lora.properties.rank,data:data88};
 if(vErrors === null){
 vErrors = [err207];
 }
@@ -2628,9 +2627,9 @@ vErrors.push(err207);
 }
 errors++;
 }
-}
-else {
-const err208 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data88};
+if(typeof data88 == "number"){
+if(data88 > 1024 || isNaN(data88)){
+const err208 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.lora.properties.rank,data:data88};
 if(vErrors === null){
 vErrors = [err208];
 }
@@ -2639,12 +2638,8 @@ vErrors.push(err208);
 }
 errors++;
 }
-}
-if(data86.dropout !== undefined){
-let data89 = data86.dropout;
-if(typeof data89 == "number"){
-if(data89 > 0.9 || isNaN(data89)){
-const err209 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data89};
+if(data88 < 1 || isNaN(data88)){
+const err209 = {instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.lora.properties.rank,data:data88};
 if(vErrors === null){
 vErrors = [err209];
 }
@@ -2653,8 +2648,13 @@ vErrors.push(err209);
 }
 errors++;
 }
-if(data89 < 0 || isNaN(data89)){
-const err210 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data89};
+}
+}
+if(data87.alpha !== undefined){
+let data89 = data87.alpha;
+if(typeof data89 == "number"){
+if(data89 <= 0 || isNaN(data89)){
+const err210 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.lora.properties.alpha,data:data89};
 if(vErrors === null){
 vErrors = [err210];
 }
@@ -2665,7 +2665,7 @@ errors++;
 }
 }
 else {
-const err211 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data89};
+const err211 = {instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.alpha.type,parentSchema:schema31.properties.lora.properties.alpha,data:data89};
 if(vErrors === null){
 vErrors = [err211];
 }
@@ -2675,11 +2675,11 @@ vErrors.push(err211);
 errors++;
 }
 }
-if(data86.target_modules !== undefined){
-let data90 = data86.target_modules;
-if(Array.isArray(data90)){
-if(data90.length < 1){
-const err212 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data90};
+if(data87.dropout !== undefined){
+let data90 = data87.dropout;
+if(typeof data90 == "number"){
+if(data90 > 0.9 || isNaN(data90)){
+const err212 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9",schema:0.9,parentSchema:schema31.properties.lora.properties.dropout,data:data90};
 if(vErrors === null){
 vErrors = [err212];
 }
@@ -2688,11 +2688,8 @@ vErrors.push(err212);
 }
 errors++;
 }
-const len8 = data90.length;
-for(let i11=0; i11<len8; i11++){
-let data91 = data90[i11];
-if(!(((((((data91 === "q_proj") || (data91 === "k_proj")) || (data91 === "v_proj")) || (data91 === "o_proj")) || (data91 === "gate_proj")) || (data91 === "up_proj")) || (data91 === "down_proj"))){
-const err213 = {instancePath:instancePath+"/lora/target_modules/" + i11,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data91};
+if(data90 < 0 || isNaN(data90)){
+const err213 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.lora.properties.dropout,data:data90};
 if(vErrors === null){
 vErrors = [err213];
 }
@@ -2702,19 +2699,57 @@ vErrors.push(err213);
 errors++;
 }
 }
-let i12 = data90.length;
-let j3;
-if(i12 > 1){
-outer2:
-for(;i12--;){
-for(j3 = i12; j3--;){
-if(func0(data90[i12], data90[j3])){
-const err214 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data90};
+else {
+const err214 = {instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.lora.properties.dropout.type,parentSchema:schema31.properties.lora.properties.dropout,data:data90};
 if(vErrors === null){
 vErrors = [err214];
 }
 else {
 vErrors.push(err214);
+}
+errors++;
+}
+}
+if(data87.target_modules !== undefined){
+let data91 = data87.target_modules;
+if(Array.isArray(data91)){
+if(data91.length < 1){
+const err215 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.lora.properties.target_modules,data:data91};
+if(vErrors === null){
+vErrors = [err215];
+}
+else {
+vErrors.push(err215);
+}
+errors++;
+}
+const len8 = data91.length;
+for(let i11=0; i11<len8; i11++){
+let data92 = data91[i11];
+if(!(((((((data92 === "q_proj") || (data92 === "k_proj")) || (data92 === "v_proj")) || (data92 === "o_proj")) || (data92 === "gate_proj")) || (data92 === "up_proj")) || (data92 === "down_proj"))){
+const err216 = {instancePath:instancePath+"/lora/target_modules/" + i11,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.target_modules.items.enum,parentSchema:schema31.properties.lora.properties.target_modules.items,data:data92};
+if(vErrors === null){
+vErrors = [err216];
+}
+else {
+vErrors.push(err216);
+}
+errors++;
+}
+}
+let i12 = data91.length;
+let j3;
+if(i12 > 1){
+outer2:
+for(;i12--;){
+for(j3 = i12; j3--;){
+if(func0(data91[i12], data91[j3])){
+const err217 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)",schema:true,parentSchema:schema31.properties.lora.properties.target_modules,data:data91};
+if(vErrors === null){
+vErrors = [err217];
+}
+else {
+vErrors.push(err217);
 }
 errors++;
 break outer2;
@@ -2724,42 +2759,7 @@ break outer2;
 }
 }
 else {
-const err215 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data90};
-if(vErrors === null){
-vErrors = [err215];
-}
-else {
-vErrors.push(err215);
-}
-errors++;
-}
-}
-if(data86.adapters !== undefined){
-let data92 = data86.adapters;
-if(typeof data92 !== "string"){
-const err216 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data92};
-if(vErrors === null){
-vErrors = [err216];
-}
-else {
-vErrors.push(err216);
-}
-errors++;
-}
-if(!((data92 === "shared") || (data92 === "per_capability"))){
-const err217 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data92};
-if(vErrors === null){
-vErrors = [err217];
-}
-else {
-vErrors.push(err217);
-}
-errors++;
-}
-}
-}
-else {
-const err218 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data86};
+const err218 = {instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.lora.properties.target_modules.type,parentSchema:schema31.properties.lora.properties.target_modules,data:data91};
 if(vErrors === null){
 vErrors = [err218];
 }
@@ -2769,12 +2769,10 @@ vErrors.push(err218);
 errors++;
 }
 }
-if(data.sft !== undefined){
-let data93 = data.sft;
-if(data93 && typeof data93 == "object" && !Array.isArray(data93)){
-for(const key15 in data93){
-if(!(func1.call(schema31.properties.sft.properties, key15))){
-const err219 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data93};
+if(data87.adapters !== undefined){
+let data93 = data87.adapters;
+if(typeof data93 !== "string"){
+const err219 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.lora.properties.adapters.type,parentSchema:schema31.properties.lora.properties.adapters,data:data93};
 if(vErrors === null){
 vErrors = [err219];
 }
@@ -2783,11 +2781,8 @@ vErrors.push(err219);
 }
 errors++;
 }
-}
-if(data93.steps !== undefined){
-let data94 = data93.steps;
-if(!((typeof data94 == "number") && (!(data94 % 1) && !isNaN(data94)))){
-const err220 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data94};
+if(!((data93 === "shared") || (data93 === "per_capability"))){
+const err220 = {instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.lora.properties.adapters.enum,parentSchema:schema31.properties.lora.properties.adapters,data:data93};
 if(vErrors === null){
 vErrors = [err220];
 }
@@ -2796,9 +2791,10 @@ vErrors.push(err220);
 }
 errors++;
 }
-if(typeof data94 == "number"){
-if(data94 > 1000000 || isNaN(data94)){
-const err221 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data94};
+}
+}
+else {
+const err221 = {instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.lora.type,parentSchema:schema31.properties.lora,data:data87};
 if(vErrors === null){
 vErrors = [err221];
 }
@@ -2807,8 +2803,13 @@ vErrors.push(err221);
 }
 errors++;
 }
-if(data94 < 1 || isNaN(data94)){
-const err222 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data94};
+}
+if(data.sft !== undefined){
+let data94 = data.sft;
+if(data94 && typeof data94 == "object" && !Array.isArray(data94)){
+for(const key15 in data94){
+if(!(func1.call(schema31.properties.sft.properties, key15))){
+const err222 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft,data:data94};
 if(vErrors === null){
 vErrors = [err222];
 }
@@ -2818,11 +2819,10 @@ vErrors.push(err222);
 errors++;
 }
 }
-}
-if(data93.batch_per_capability !== undefined){
-let data95 = data93.batch_per_capability;
+if(data94.steps !== undefined){
+let data95 = data94.steps;
 if(!((typeof data95 == "number") && (!(data95 % 1) && !isNaN(data95)))){
-const err223 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data95};
+const err223 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.steps.type,parentSchema:schema31.properties.sft.properties.steps,data:data95};
 if(vErrors === null){
 vErrors = [err223];
 }
@@ -2832,8 +2832,8 @@ vErrors.push(err223);
 errors++;
 }
 if(typeof data95 == "number"){
-if(data95 > 4096 || isNaN(data95)){
-const err224 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data95};
+if(data95 > 1000000 || isNaN(data95)){
+const err224 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.steps,data:data95};
 if(vErrors === null){
 vErrors = [err224];
 }
@@ -2843,7 +2843,7 @@ vErrors.push(err224);
 errors++;
 }
 if(data95 < 1 || isNaN(data95)){
-const err225 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data95};
+const err225 = {instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.steps,data:data95};
 if(vErrors === null){
 vErrors = [err225];
 }
@@ -2854,11 +2854,10 @@ errors++;
 }
 }
 }
-if(data93.learning_rate !== undefined){
-let data96 = data93.learning_rate;
-if(typeof data96 == "number"){
-if(data96 > 1 || isNaN(data96)){
-const err226 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data96};
+if(data94.batch_per_capability !== undefined){
+let data96 = data94.batch_per_capability;
+if(!((typeof data96 == "number") && (!(data96 % 1) && !isNaN(data96)))){
+const err226 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.batch_per_capability.type,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data96};
 if(vErrors === null){
 vErrors = [err226];
 }
@@ -2867,8 +2866,9 @@ vErrors.push(err226);
 }
 errors++;
 }
-if(data96 <= 0 || isNaN(data96)){
-const err227 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data96};
+if(typeof data96 == "number"){
+if(data96 > 4096 || isNaN(data96)){
+const err227 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data96};
 if(vErrors === null){
 vErrors = [err227];
 }
@@ -2877,9 +2877,8 @@ vErrors.push(err227);
 }
 errors++;
 }
-}
-else {
-const err228 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data96};
+if(data96 < 1 || isNaN(data96)){
+const err228 = {instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.batch_per_capability,data:data96};
 if(vErrors === null){
 vErrors = [err228];
 }
@@ -2889,12 +2888,12 @@ vErrors.push(err228);
 errors++;
 }
 }
-if(data93.schedule !== undefined){
-let data97 = data93.schedule;
-if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
-for(const key16 in data97){
-if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
-const err229 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data97};
+}
+if(data94.learning_rate !== undefined){
+let data97 = data94.learning_rate;
+if(typeof data97 == "number"){
+if(data97 > 1 || isNaN(data97)){
+const err229 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.learning_rate,data:data97};
 if(vErrors === null){
 vErrors = [err229];
 }
@@ -2903,11 +2902,8 @@ vErrors.push(err229);
 }
 errors++;
 }
-}
-if(data97.type !== undefined){
-let data98 = data97.type;
-if(typeof data98 !== "string"){
-const err230 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data98};
+if(data97 <= 0 || isNaN(data97)){
+const err230 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.learning_rate,data:data97};
 if(vErrors === null){
 vErrors = [err230];
 }
@@ -2916,8 +2912,9 @@ vErrors.push(err230);
 }
 errors++;
 }
-if(!(((data98 === "cosine") || (data98 === "linear")) || (data98 === "constant"))){
-const err231 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data98};
+}
+else {
+const err231 = {instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.learning_rate.type,parentSchema:schema31.properties.sft.properties.learning_rate,data:data97};
 if(vErrors === null){
 vErrors = [err231];
 }
@@ -2927,10 +2924,12 @@ vErrors.push(err231);
 errors++;
 }
 }
-if(data97.warmup_steps !== undefined){
-let data99 = data97.warmup_steps;
-if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
-const err232 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data99};
+if(data94.schedule !== undefined){
+let data98 = data94.schedule;
+if(data98 && typeof data98 == "object" && !Array.isArray(data98)){
+for(const key16 in data98){
+if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
+const err232 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.schedule,data:data98};
 if(vErrors === null){
 vErrors = [err232];
 }
@@ -2939,9 +2938,11 @@ vErrors.push(err232);
 }
 errors++;
 }
-if(typeof data99 == "number"){
-if(data99 > 1000000 || isNaN(data99)){
-const err233 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data99};
+}
+if(data98.type !== undefined){
+let data99 = data98.type;
+if(typeof data99 !== "string"){
+const err233 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.schedule.properties.type.type,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data99};
 if(vErrors === null){
 vErrors = [err233];
 }
@@ -2950,8 +2951,8 @@ vErrors.push(err233);
 }
 errors++;
 }
-if(data99 < 0 || isNaN(data99)){
-const err234 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data99};
+if(!(((data99 === "cosine") || (data99 === "linear")) || (data99 === "constant"))){
+const err234 = {instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.schedule.properties.type.enum,parentSchema:schema31.properties.sft.properties.schedule.properties.type,data:data99};
 if(vErrors === null){
 vErrors = [err234];
 }
@@ -2961,12 +2962,10 @@ vErrors.push(err234);
 errors++;
 }
 }
-}
-if(data97.min_lr_ratio !== undefined){
-let data100 = data97.min_lr_ratio;
-if(typeof data100 == "number"){
-if(data100 > 1 || isNaN(data100)){
-const err235 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data100};
+if(data98.warmup_steps !== undefined){
+let data100 = data98.warmup_steps;
+if(!((typeof data100 == "number") && (!(data100 % 1) && !isNaN(data100)))){
+const err235 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.schedule.properties.warmup_steps.type,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data100};
 if(vErrors === null){
 vErrors = [err235];
 }
@@ -2975,8 +2974,9 @@ vErrors.push(err235);
 }
 errors++;
 }
-if(data100 < 0 || isNaN(data100)){
-const err236 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data100};
+if(typeof data100 == "number"){
+if(data100 > 1000000 || isNaN(data100)){
+const err236 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data100};
 if(vErrors === null){
 vErrors = [err236];
 }
@@ -2985,9 +2985,8 @@ vErrors.push(err236);
 }
 errors++;
 }
-}
-else {
-const err237 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data100};
+if(data100 < 0 || isNaN(data100)){
+const err237 = {instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.warmup_steps,data:data100};
 if(vErrors === null){
 vErrors = [err237];
 }
@@ -2998,8 +2997,11 @@ errors++;
 }
 }
 }
-else {
-const err238 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data97};
+if(data98.min_lr_ratio !== undefined){
+let data101 = data98.min_lr_ratio;
+if(typeof data101 == "number"){
+if(data101 > 1 || isNaN(data101)){
+const err238 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data101};
 if(vErrors === null){
 vErrors = [err238];
 }
@@ -3008,12 +3010,8 @@ vErrors.push(err238);
 }
 errors++;
 }
-}
-if(data93.weight_decay !== undefined){
-let data101 = data93.weight_decay;
-if(typeof data101 == "number"){
 if(data101 < 0 || isNaN(data101)){
-const err239 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data101};
+const err239 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data101};
 if(vErrors === null){
 vErrors = [err239];
 }
@@ -3024,7 +3022,7 @@ errors++;
 }
 }
 else {
-const err240 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data101};
+const err240 = {instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio.type,parentSchema:schema31.properties.sft.properties.schedule.properties.min_lr_ratio,data:data101};
 if(vErrors === null){
 vErrors = [err240];
 }
@@ -3034,11 +3032,9 @@ vErrors.push(err240);
 errors++;
 }
 }
-if(data93.grad_clip !== undefined){
-let data102 = data93.grad_clip;
-if(typeof data102 == "number"){
-if(data102 < 0 || isNaN(data102)){
-const err241 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data102};
+}
+else {
+const err241 = {instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.schedule.type,parentSchema:schema31.properties.sft.properties.schedule,data:data98};
 if(vErrors === null){
 vErrors = [err241];
 }
@@ -3048,8 +3044,11 @@ vErrors.push(err241);
 errors++;
 }
 }
-else {
-const err242 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data102};
+if(data94.weight_decay !== undefined){
+let data102 = data94.weight_decay;
+if(typeof data102 == "number"){
+if(data102 < 0 || isNaN(data102)){
+const err242 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.weight_decay,data:data102};
 if(vErrors === null){
 vErrors = [err242];
 }
@@ -3059,12 +3058,8 @@ vErrors.push(err242);
 errors++;
 }
 }
-if(data93.adam !== undefined){
-let data103 = data93.adam;
-if(data103 && typeof data103 == "object" && !Array.isArray(data103)){
-for(const key17 in data103){
-if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
-const err243 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data103};
+else {
+const err243 = {instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.weight_decay.type,parentSchema:schema31.properties.sft.properties.weight_decay,data:data102};
 if(vErrors === null){
 vErrors = [err243];
 }
@@ -3074,11 +3069,11 @@ vErrors.push(err243);
 errors++;
 }
 }
-if(data103.beta1 !== undefined){
-let data104 = data103.beta1;
-if(typeof data104 == "number"){
-if(data104 < 0 || isNaN(data104)){
-const err244 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data104};
+if(data94.grad_clip !== undefined){
+let data103 = data94.grad_clip;
+if(typeof data103 == "number"){
+if(data103 < 0 || isNaN(data103)){
+const err244 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.grad_clip,data:data103};
 if(vErrors === null){
 vErrors = [err244];
 }
@@ -3087,8 +3082,9 @@ vErrors.push(err244);
 }
 errors++;
 }
-if(data104 >= 1 || isNaN(data104)){
-const err245 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data104};
+}
+else {
+const err245 = {instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.grad_clip.type,parentSchema:schema31.properties.sft.properties.grad_clip,data:data103};
 if(vErrors === null){
 vErrors = [err245];
 }
@@ -3098,8 +3094,12 @@ vErrors.push(err245);
 errors++;
 }
 }
-else {
-const err246 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data104};
+if(data94.adam !== undefined){
+let data104 = data94.adam;
+if(data104 && typeof data104 == "object" && !Array.isArray(data104)){
+for(const key17 in data104){
+if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
+const err246 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.adam,data:data104};
 if(vErrors === null){
 vErrors = [err246];
 }
@@ -3109,11 +3109,11 @@ vErrors.push(err246);
 errors++;
 }
 }
-if(data103.beta2 !== undefined){
-let data105 = data103.beta2;
+if(data104.beta1 !== undefined){
+let data105 = data104.beta1;
 if(typeof data105 == "number"){
 if(data105 < 0 || isNaN(data105)){
-const err247 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data105};
+const err247 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data105};
 if(vErrors === null){
 vErrors = [err247];
 }
@@ -3123,7 +3123,7 @@ vErrors.push(err247);
 errors++;
 }
 if(data105 >= 1 || isNaN(data105)){
-const err248 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data105};
+const err248 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data105};
 if(vErrors === null){
 vErrors = [err248];
 }
@@ -3134,7 +3134,7 @@ errors++;
 }
 }
 else {
-const err249 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data105};
+const err249 = {instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta1.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta1,data:data105};
 if(vErrors === null){
 vErrors = [err249];
 }
@@ -3144,11 +3144,11 @@ vErrors.push(err249);
 errors++;
 }
 }
-if(data103.eps !== undefined){
-let data106 = data103.eps;
+if(data104.beta2 !== undefined){
+let data106 = data104.beta2;
 if(typeof data106 == "number"){
-if(data106 > 1 || isNaN(data106)){
-const err250 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data106};
+if(data106 < 0 || isNaN(data106)){
+const err250 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data106};
 if(vErrors === null){
 vErrors = [err250];
 }
@@ -3157,8 +3157,8 @@ vErrors.push(err250);
 }
 errors++;
 }
-if(data106 <= 0 || isNaN(data106)){
-const err251 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data106};
+if(data106 >= 1 || isNaN(data106)){
+const err251 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data106};
 if(vErrors === null){
 vErrors = [err251];
 }
@@ -3169,7 +3169,7 @@ errors++;
 }
 }
 else {
-const err252 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data106};
+const err252 = {instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.beta2.type,parentSchema:schema31.properties.sft.properties.adam.properties.beta2,data:data106};
 if(vErrors === null){
 vErrors = [err252];
 }
@@ -3179,9 +3179,11 @@ vErrors.push(err252);
 errors++;
 }
 }
-}
-else {
-const err253 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data103};
+if(data104.eps !== undefined){
+let data107 = data104.eps;
+if(typeof data107 == "number"){
+if(data107 > 1 || isNaN(data107)){
+const err253 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data107};
 if(vErrors === null){
 vErrors = [err253];
 }
@@ -3190,11 +3192,8 @@ vErrors.push(err253);
 }
 errors++;
 }
-}
-if(data93.grad_accumulation !== undefined){
-let data107 = data93.grad_accumulation;
-if(!((typeof data107 == "number") && (!(data107 % 1) && !isNaN(data107)))){
-const err254 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data107};
+if(data107 <= 0 || isNaN(data107)){
+const err254 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data107};
 if(vErrors === null){
 vErrors = [err254];
 }
@@ -3203,9 +3202,9 @@ vErrors.push(err254);
 }
 errors++;
 }
-if(typeof data107 == "number"){
-if(data107 > 1024 || isNaN(data107)){
-const err255 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data107};
+}
+else {
+const err255 = {instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.adam.properties.eps.type,parentSchema:schema31.properties.sft.properties.adam.properties.eps,data:data107};
 if(vErrors === null){
 vErrors = [err255];
 }
@@ -3214,8 +3213,10 @@ vErrors.push(err255);
 }
 errors++;
 }
-if(data107 < 1 || isNaN(data107)){
-const err256 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data107};
+}
+}
+else {
+const err256 = {instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.adam.type,parentSchema:schema31.properties.sft.properties.adam,data:data104};
 if(vErrors === null){
 vErrors = [err256];
 }
@@ -3225,13 +3226,10 @@ vErrors.push(err256);
 errors++;
 }
 }
-}
-if(data93.capability_weights !== undefined){
-let data108 = data93.capability_weights;
-if(data108 && typeof data108 == "object" && !Array.isArray(data108)){
-for(const key18 in data108){
-if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
-const err257 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data108};
+if(data94.grad_accumulation !== undefined){
+let data108 = data94.grad_accumulation;
+if(!((typeof data108 == "number") && (!(data108 % 1) && !isNaN(data108)))){
+const err257 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.grad_accumulation.type,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data108};
 if(vErrors === null){
 vErrors = [err257];
 }
@@ -3240,12 +3238,9 @@ vErrors.push(err257);
 }
 errors++;
 }
-}
-if(data108.domain !== undefined){
-let data109 = data108.domain;
-if(typeof data109 == "number"){
-if(data109 > 1 || isNaN(data109)){
-const err258 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
+if(typeof data108 == "number"){
+if(data108 > 1024 || isNaN(data108)){
+const err258 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data108};
 if(vErrors === null){
 vErrors = [err258];
 }
@@ -3254,8 +3249,8 @@ vErrors.push(err258);
 }
 errors++;
 }
-if(data109 < 0 || isNaN(data109)){
-const err259 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
+if(data108 < 1 || isNaN(data108)){
+const err259 = {instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.grad_accumulation,data:data108};
 if(vErrors === null){
 vErrors = [err259];
 }
@@ -3264,8 +3259,14 @@ vErrors.push(err259);
 }
 errors++;
 }
-if(data109 <= 0 || isNaN(data109)){
-const err260 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
+}
+}
+if(data94.capability_weights !== undefined){
+let data109 = data94.capability_weights;
+if(data109 && typeof data109 == "object" && !Array.isArray(data109)){
+for(const key18 in data109){
+if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
+const err260 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.capability_weights,data:data109};
 if(vErrors === null){
 vErrors = [err260];
 }
@@ -3275,8 +3276,11 @@ vErrors.push(err260);
 errors++;
 }
 }
-else {
-const err261 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data109};
+if(data109.domain !== undefined){
+let data110 = data109.domain;
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
+const err261 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data110};
 if(vErrors === null){
 vErrors = [err261];
 }
@@ -3285,12 +3289,8 @@ vErrors.push(err261);
 }
 errors++;
 }
-}
-if(data108.reasoning !== undefined){
-let data110 = data108.reasoning;
-if(typeof data110 == "number"){
-if(data110 > 1 || isNaN(data110)){
-const err262 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
+if(data110 < 0 || isNaN(data110)){
+const err262 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data110};
 if(vErrors === null){
 vErrors = [err262];
 }
@@ -3299,8 +3299,8 @@ vErrors.push(err262);
 }
 errors++;
 }
-if(data110 < 0 || isNaN(data110)){
-const err263 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
+if(data110 <= 0 || isNaN(data110)){
+const err263 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data110};
 if(vErrors === null){
 vErrors = [err263];
 }
@@ -3309,8 +3309,9 @@ vErrors.push(err263);
 }
 errors++;
 }
-if(data110 <= 0 || isNaN(data110)){
-const err264 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
+}
+else {
+const err264 = {instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.domain,data:data110};
 if(vErrors === null){
 vErrors = [err264];
 }
@@ -3320,8 +3321,11 @@ vErrors.push(err264);
 errors++;
 }
 }
-else {
-const err265 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data110};
+if(data109.reasoning !== undefined){
+let data111 = data109.reasoning;
+if(typeof data111 == "number"){
+if(data111 > 1 || isNaN(data111)){
+const err265 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data111};
 if(vErrors === null){
 vErrors = [err265];
 }
@@ -3330,12 +3334,8 @@ vErrors.push(err265);
 }
 errors++;
 }
-}
-if(data108.instruction !== undefined){
-let data111 = data108.instruction;
-if(typeof data111 == "number"){
-if(data111 > 1 || isNaN(data111)){
-const err266 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
+if(data111 < 0 || isNaN(data111)){
+const err266 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data111};
 if(vErrors === null){
 vErrors = [err266];
 }
@@ -3344,8 +3344,8 @@ vErrors.push(err266);
 }
 errors++;
 }
-if(data111 < 0 || isNaN(data111)){
-const err267 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
+if(data111 <= 0 || isNaN(data111)){
+const err267 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data111};
 if(vErrors === null){
 vErrors = [err267];
 }
@@ -3354,8 +3354,9 @@ vErrors.push(err267);
 }
 errors++;
 }
-if(data111 <= 0 || isNaN(data111)){
-const err268 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
+}
+else {
+const err268 = {instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.reasoning,data:data111};
 if(vErrors === null){
 vErrors = [err268];
 }
@@ -3365,8 +3366,11 @@ vErrors.push(err268);
 errors++;
 }
 }
-else {
-const err269 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data111};
+if(data109.instruction !== undefined){
+let data112 = data109.instruction;
+if(typeof data112 == "number"){
+if(data112 > 1 || isNaN(data112)){
+const err269 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data112};
 if(vErrors === null){
 vErrors = [err269];
 }
@@ -3375,12 +3379,8 @@ vErrors.push(err269);
 }
 errors++;
 }
-}
-if(data108.integration !== undefined){
-let data112 = data108.integration;
-if(typeof data112 == "number"){
-if(data112 > 1 || isNaN(data112)){
-const err270 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
+if(data112 < 0 || isNaN(data112)){
+const err270 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data112};
 if(vErrors === null){
 vErrors = [err270];
 }
@@ -3389,8 +3389,8 @@ vErrors.push(err270);
 }
 errors++;
 }
-if(data112 < 0 || isNaN(data112)){
-const err271 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
+if(data112 <= 0 || isNaN(data112)){
+const err271 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data112};
 if(vErrors === null){
 vErrors = [err271];
 }
@@ -3399,8 +3399,9 @@ vErrors.push(err271);
 }
 errors++;
 }
-if(data112 <= 0 || isNaN(data112)){
-const err272 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
+}
+else {
+const err272 = {instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.instruction,data:data112};
 if(vErrors === null){
 vErrors = [err272];
 }
@@ -3410,8 +3411,11 @@ vErrors.push(err272);
 errors++;
 }
 }
-else {
-const err273 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data112};
+if(data109.integration !== undefined){
+let data113 = data109.integration;
+if(typeof data113 == "number"){
+if(data113 > 1 || isNaN(data113)){
+const err273 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data113};
 if(vErrors === null){
 vErrors = [err273];
 }
@@ -3420,10 +3424,8 @@ vErrors.push(err273);
 }
 errors++;
 }
-}
-}
-else {
-const err274 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data108};
+if(data113 < 0 || isNaN(data113)){
+const err274 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data113};
 if(vErrors === null){
 vErrors = [err274];
 }
@@ -3432,11 +3434,8 @@ vErrors.push(err274);
 }
 errors++;
 }
-}
-if(data93.projection !== undefined){
-let data113 = data93.projection;
-if(typeof data113 !== "string"){
-const err275 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data113};
+if(data113 <= 0 || isNaN(data113)){
+const err275 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data113};
 if(vErrors === null){
 vErrors = [err275];
 }
@@ -3445,8 +3444,9 @@ vErrors.push(err275);
 }
 errors++;
 }
-if(!((((data113 === "none") || (data113 === "pcgrad")) || (data113 === "subspace")) || (data113 === "olora"))){
-const err276 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data113};
+}
+else {
+const err276 = {instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.sft.properties.capability_weights.properties.integration,data:data113};
 if(vErrors === null){
 vErrors = [err276];
 }
@@ -3456,10 +3456,9 @@ vErrors.push(err276);
 errors++;
 }
 }
-if(data93.projection_scope !== undefined){
-let data114 = data93.projection_scope;
-if(typeof data114 !== "string"){
-const err277 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data114};
+}
+else {
+const err277 = {instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.capability_weights.type,parentSchema:schema31.properties.sft.properties.capability_weights,data:data109};
 if(vErrors === null){
 vErrors = [err277];
 }
@@ -3468,8 +3467,11 @@ vErrors.push(err277);
 }
 errors++;
 }
-if(!((data114 === "global") || (data114 === "per_matrix"))){
-const err278 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data114};
+}
+if(data94.projection !== undefined){
+let data114 = data94.projection;
+if(typeof data114 !== "string"){
+const err278 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection.type,parentSchema:schema31.properties.sft.properties.projection,data:data114};
 if(vErrors === null){
 vErrors = [err278];
 }
@@ -3478,13 +3480,8 @@ vErrors.push(err278);
 }
 errors++;
 }
-}
-if(data93.subspace !== undefined){
-let data115 = data93.subspace;
-if(data115 && typeof data115 == "object" && !Array.isArray(data115)){
-for(const key19 in data115){
-if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
-const err279 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data115};
+if(!((((data114 === "none") || (data114 === "pcgrad")) || (data114 === "subspace")) || (data114 === "olora"))){
+const err279 = {instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection.enum,parentSchema:schema31.properties.sft.properties.projection,data:data114};
 if(vErrors === null){
 vErrors = [err279];
 }
@@ -3494,11 +3491,10 @@ vErrors.push(err279);
 errors++;
 }
 }
-if(data115.energy !== undefined){
-let data116 = data115.energy;
-if(typeof data116 == "number"){
-if(data116 > 1 || isNaN(data116)){
-const err280 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data116};
+if(data94.projection_scope !== undefined){
+let data115 = data94.projection_scope;
+if(typeof data115 !== "string"){
+const err280 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.projection_scope.type,parentSchema:schema31.properties.sft.properties.projection_scope,data:data115};
 if(vErrors === null){
 vErrors = [err280];
 }
@@ -3507,8 +3503,8 @@ vErrors.push(err280);
 }
 errors++;
 }
-if(data116 <= 0 || isNaN(data116)){
-const err281 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data116};
+if(!((data115 === "global") || (data115 === "per_matrix"))){
+const err281 = {instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.projection_scope.enum,parentSchema:schema31.properties.sft.properties.projection_scope,data:data115};
 if(vErrors === null){
 vErrors = [err281];
 }
@@ -3518,8 +3514,12 @@ vErrors.push(err281);
 errors++;
 }
 }
-else {
-const err282 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data116};
+if(data94.subspace !== undefined){
+let data116 = data94.subspace;
+if(data116 && typeof data116 == "object" && !Array.isArray(data116)){
+for(const key19 in data116){
+if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
+const err282 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.subspace,data:data116};
 if(vErrors === null){
 vErrors = [err282];
 }
@@ -3529,10 +3529,11 @@ vErrors.push(err282);
 errors++;
 }
 }
-if(data115.window !== undefined){
-let data117 = data115.window;
-if(!((typeof data117 == "number") && (!(data117 % 1) && !isNaN(data117)))){
-const err283 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data117};
+if(data116.energy !== undefined){
+let data117 = data116.energy;
+if(typeof data117 == "number"){
+if(data117 > 1 || isNaN(data117)){
+const err283 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data117};
 if(vErrors === null){
 vErrors = [err283];
 }
@@ -3541,9 +3542,8 @@ vErrors.push(err283);
 }
 errors++;
 }
-if(typeof data117 == "number"){
-if(data117 > 256 || isNaN(data117)){
-const err284 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data117};
+if(data117 <= 0 || isNaN(data117)){
+const err284 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data117};
 if(vErrors === null){
 vErrors = [err284];
 }
@@ -3552,8 +3552,9 @@ vErrors.push(err284);
 }
 errors++;
 }
-if(data117 < 1 || isNaN(data117)){
-const err285 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data117};
+}
+else {
+const err285 = {instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.subspace.properties.energy.type,parentSchema:schema31.properties.sft.properties.subspace.properties.energy,data:data117};
 if(vErrors === null){
 vErrors = [err285];
 }
@@ -3563,11 +3564,10 @@ vErrors.push(err285);
 errors++;
 }
 }
-}
-if(data115.refresh_every !== undefined){
-let data118 = data115.refresh_every;
+if(data116.window !== undefined){
+let data118 = data116.window;
 if(!((typeof data118 == "number") && (!(data118 % 1) && !isNaN(data118)))){
-const err286 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data118};
+const err286 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.window.type,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data118};
 if(vErrors === null){
 vErrors = [err286];
 }
@@ -3577,8 +3577,8 @@ vErrors.push(err286);
 errors++;
 }
 if(typeof data118 == "number"){
-if(data118 > 1000000 || isNaN(data118)){
-const err287 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data118};
+if(data118 > 256 || isNaN(data118)){
+const err287 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data118};
 if(vErrors === null){
 vErrors = [err287];
 }
@@ -3588,7 +3588,7 @@ vErrors.push(err287);
 errors++;
 }
 if(data118 < 1 || isNaN(data118)){
-const err288 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data118};
+const err288 = {instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.window,data:data118};
 if(vErrors === null){
 vErrors = [err288];
 }
@@ -3599,10 +3599,10 @@ errors++;
 }
 }
 }
-if(data115.max_rank !== undefined){
-let data119 = data115.max_rank;
+if(data116.refresh_every !== undefined){
+let data119 = data116.refresh_every;
 if(!((typeof data119 == "number") && (!(data119 % 1) && !isNaN(data119)))){
-const err289 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data119};
+const err289 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.refresh_every.type,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data119};
 if(vErrors === null){
 vErrors = [err289];
 }
@@ -3612,8 +3612,8 @@ vErrors.push(err289);
 errors++;
 }
 if(typeof data119 == "number"){
-if(data119 > 1024 || isNaN(data119)){
-const err290 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data119};
+if(data119 > 1000000 || isNaN(data119)){
+const err290 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data119};
 if(vErrors === null){
 vErrors = [err290];
 }
@@ -3623,7 +3623,7 @@ vErrors.push(err290);
 errors++;
 }
 if(data119 < 1 || isNaN(data119)){
-const err291 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data119};
+const err291 = {instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.refresh_every,data:data119};
 if(vErrors === null){
 vErrors = [err291];
 }
@@ -3634,9 +3634,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err292 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data115};
+if(data116.max_rank !== undefined){
+let data120 = data116.max_rank;
+if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
+const err292 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.subspace.properties.max_rank.type,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data120};
 if(vErrors === null){
 vErrors = [err292];
 }
@@ -3645,13 +3646,9 @@ vErrors.push(err292);
 }
 errors++;
 }
-}
-if(data93.olora !== undefined){
-let data120 = data93.olora;
-if(data120 && typeof data120 == "object" && !Array.isArray(data120)){
-for(const key20 in data120){
-if(!((key20 === "lambda") || (key20 === "combine_with"))){
-const err293 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data120};
+if(typeof data120 == "number"){
+if(data120 > 1024 || isNaN(data120)){
+const err293 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data120};
 if(vErrors === null){
 vErrors = [err293];
 }
@@ -3660,12 +3657,8 @@ vErrors.push(err293);
 }
 errors++;
 }
-}
-if(data120.lambda !== undefined){
-let data121 = data120.lambda;
-if(typeof data121 == "number"){
-if(data121 < 0 || isNaN(data121)){
-const err294 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data121};
+if(data120 < 1 || isNaN(data120)){
+const err294 = {instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.subspace.properties.max_rank,data:data120};
 if(vErrors === null){
 vErrors = [err294];
 }
@@ -3675,8 +3668,10 @@ vErrors.push(err294);
 errors++;
 }
 }
+}
+}
 else {
-const err295 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data121};
+const err295 = {instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.subspace.type,parentSchema:schema31.properties.sft.properties.subspace,data:data116};
 if(vErrors === null){
 vErrors = [err295];
 }
@@ -3686,10 +3681,12 @@ vErrors.push(err295);
 errors++;
 }
 }
-if(data120.combine_with !== undefined){
-let data122 = data120.combine_with;
-if(typeof data122 !== "string"){
-const err296 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data122};
+if(data94.olora !== undefined){
+let data121 = data94.olora;
+if(data121 && typeof data121 == "object" && !Array.isArray(data121)){
+for(const key20 in data121){
+if(!((key20 === "lambda") || (key20 === "combine_with"))){
+const err296 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sft.properties.olora,data:data121};
 if(vErrors === null){
 vErrors = [err296];
 }
@@ -3698,8 +3695,12 @@ vErrors.push(err296);
 }
 errors++;
 }
-if(!(((data122 === "none") || (data122 === "pcgrad")) || (data122 === "subspace"))){
-const err297 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data122};
+}
+if(data121.lambda !== undefined){
+let data122 = data121.lambda;
+if(typeof data122 == "number"){
+if(data122 < 0 || isNaN(data122)){
+const err297 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data122};
 if(vErrors === null){
 vErrors = [err297];
 }
@@ -3709,9 +3710,8 @@ vErrors.push(err297);
 errors++;
 }
 }
-}
 else {
-const err298 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data120};
+const err298 = {instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.sft.properties.olora.properties.lambda.type,parentSchema:schema31.properties.sft.properties.olora.properties.lambda,data:data122};
 if(vErrors === null){
 vErrors = [err298];
 }
@@ -3721,10 +3721,10 @@ vErrors.push(err298);
 errors++;
 }
 }
-if(data93.interference_every !== undefined){
-let data123 = data93.interference_every;
-if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
-const err299 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data123};
+if(data121.combine_with !== undefined){
+let data123 = data121.combine_with;
+if(typeof data123 !== "string"){
+const err299 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.sft.properties.olora.properties.combine_with.type,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data123};
 if(vErrors === null){
 vErrors = [err299];
 }
@@ -3733,9 +3733,8 @@ vErrors.push(err299);
 }
 errors++;
 }
-if(typeof data123 == "number"){
-if(data123 > 1000000 || isNaN(data123)){
-const err300 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data123};
+if(!(((data123 === "none") || (data123 === "pcgrad")) || (data123 === "subspace"))){
+const err300 = {instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.sft.properties.olora.properties.combine_with.enum,parentSchema:schema31.properties.sft.properties.olora.properties.combine_with,data:data123};
 if(vErrors === null){
 vErrors = [err300];
 }
@@ -3744,8 +3743,10 @@ vErrors.push(err300);
 }
 errors++;
 }
-if(data123 < 0 || isNaN(data123)){
-const err301 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data123};
+}
+}
+else {
+const err301 = {instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.properties.olora.type,parentSchema:schema31.properties.sft.properties.olora,data:data121};
 if(vErrors === null){
 vErrors = [err301];
 }
@@ -3755,11 +3756,10 @@ vErrors.push(err301);
 errors++;
 }
 }
-}
-if(data93.interference_probe_batches !== undefined){
-let data124 = data93.interference_probe_batches;
+if(data94.interference_every !== undefined){
+let data124 = data94.interference_every;
 if(!((typeof data124 == "number") && (!(data124 % 1) && !isNaN(data124)))){
-const err302 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data124};
+const err302 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_every.type,parentSchema:schema31.properties.sft.properties.interference_every,data:data124};
 if(vErrors === null){
 vErrors = [err302];
 }
@@ -3769,8 +3769,8 @@ vErrors.push(err302);
 errors++;
 }
 if(typeof data124 == "number"){
-if(data124 > 64 || isNaN(data124)){
-const err303 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data124};
+if(data124 > 1000000 || isNaN(data124)){
+const err303 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.interference_every,data:data124};
 if(vErrors === null){
 vErrors = [err303];
 }
@@ -3779,8 +3779,8 @@ vErrors.push(err303);
 }
 errors++;
 }
-if(data124 < 1 || isNaN(data124)){
-const err304 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data124};
+if(data124 < 0 || isNaN(data124)){
+const err304 = {instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.sft.properties.interference_every,data:data124};
 if(vErrors === null){
 vErrors = [err304];
 }
@@ -3791,10 +3791,10 @@ errors++;
 }
 }
 }
-if(data93.log_every !== undefined){
-let data125 = data93.log_every;
+if(data94.interference_probe_batches !== undefined){
+let data125 = data94.interference_probe_batches;
 if(!((typeof data125 == "number") && (!(data125 % 1) && !isNaN(data125)))){
-const err305 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data125};
+const err305 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.interference_probe_batches.type,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data125};
 if(vErrors === null){
 vErrors = [err305];
 }
@@ -3804,8 +3804,8 @@ vErrors.push(err305);
 errors++;
 }
 if(typeof data125 == "number"){
-if(data125 > 1000000 || isNaN(data125)){
-const err306 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data125};
+if(data125 > 64 || isNaN(data125)){
+const err306 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data125};
 if(vErrors === null){
 vErrors = [err306];
 }
@@ -3815,7 +3815,7 @@ vErrors.push(err306);
 errors++;
 }
 if(data125 < 1 || isNaN(data125)){
-const err307 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data125};
+const err307 = {instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.interference_probe_batches,data:data125};
 if(vErrors === null){
 vErrors = [err307];
 }
@@ -3826,10 +3826,10 @@ errors++;
 }
 }
 }
-if(data93.checkpoint_every !== undefined){
-let data126 = data93.checkpoint_every;
+if(data94.log_every !== undefined){
+let data126 = data94.log_every;
 if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-const err308 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data126};
+const err308 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.log_every.type,parentSchema:schema31.properties.sft.properties.log_every,data:data126};
 if(vErrors === null){
 vErrors = [err308];
 }
@@ -3840,7 +3840,7 @@ errors++;
 }
 if(typeof data126 == "number"){
 if(data126 > 1000000 || isNaN(data126)){
-const err309 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data126};
+const err309 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.log_every,data:data126};
 if(vErrors === null){
 vErrors = [err309];
 }
@@ -3850,7 +3850,7 @@ vErrors.push(err309);
 errors++;
 }
 if(data126 < 1 || isNaN(data126)){
-const err310 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data126};
+const err310 = {instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.log_every,data:data126};
 if(vErrors === null){
 vErrors = [err310];
 }
@@ -3861,10 +3861,10 @@ errors++;
 }
 }
 }
-if(data93.max_bad_steps !== undefined){
-let data127 = data93.max_bad_steps;
+if(data94.checkpoint_every !== undefined){
+let data127 = data94.checkpoint_every;
 if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
-const err311 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data127};
+const err311 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.checkpoint_every.type,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data127};
 if(vErrors === null){
 vErrors = [err311];
 }
@@ -3874,8 +3874,8 @@ vErrors.push(err311);
 errors++;
 }
 if(typeof data127 == "number"){
-if(data127 > 1000 || isNaN(data127)){
-const err312 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data127};
+if(data127 > 1000000 || isNaN(data127)){
+const err312 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data127};
 if(vErrors === null){
 vErrors = [err312];
 }
@@ -3885,7 +3885,7 @@ vErrors.push(err312);
 errors++;
 }
 if(data127 < 1 || isNaN(data127)){
-const err313 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data127};
+const err313 = {instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.checkpoint_every,data:data127};
 if(vErrors === null){
 vErrors = [err313];
 }
@@ -3896,9 +3896,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err314 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data93};
+if(data94.max_bad_steps !== undefined){
+let data128 = data94.max_bad_steps;
+if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
+const err314 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sft.properties.max_bad_steps.type,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data128};
 if(vErrors === null){
 vErrors = [err314];
 }
@@ -3907,13 +3908,9 @@ vErrors.push(err314);
 }
 errors++;
 }
-}
-if(data.grpo !== undefined){
-let data128 = data.grpo;
-if(data128 && typeof data128 == "object" && !Array.isArray(data128)){
-for(const key21 in data128){
-if(!(func1.call(schema31.properties.grpo.properties, key21))){
-const err315 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data128};
+if(typeof data128 == "number"){
+if(data128 > 1000 || isNaN(data128)){
+const err315 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data128};
 if(vErrors === null){
 vErrors = [err315];
 }
@@ -3922,11 +3919,8 @@ vErrors.push(err315);
 }
 errors++;
 }
-}
-if(data128.steps !== undefined){
-let data129 = data128.steps;
-if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-const err316 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data129};
+if(data128 < 1 || isNaN(data128)){
+const err316 = {instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sft.properties.max_bad_steps,data:data128};
 if(vErrors === null){
 vErrors = [err316];
 }
@@ -3935,9 +3929,11 @@ vErrors.push(err316);
 }
 errors++;
 }
-if(typeof data129 == "number"){
-if(data129 > 1000000 || isNaN(data129)){
-const err317 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data129};
+}
+}
+}
+else {
+const err317 = {instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sft.type,parentSchema:schema31.properties.sft,data:data94};
 if(vErrors === null){
 vErrors = [err317];
 }
@@ -3946,8 +3942,13 @@ vErrors.push(err317);
 }
 errors++;
 }
-if(data129 < 1 || isNaN(data129)){
-const err318 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data129};
+}
+if(data.grpo !== undefined){
+let data129 = data.grpo;
+if(data129 && typeof data129 == "object" && !Array.isArray(data129)){
+for(const key21 in data129){
+if(!(func1.call(schema31.properties.grpo.properties, key21))){
+const err318 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo,data:data129};
 if(vErrors === null){
 vErrors = [err318];
 }
@@ -3957,11 +3958,10 @@ vErrors.push(err318);
 errors++;
 }
 }
-}
-if(data128.prompts_per_step !== undefined){
-let data130 = data128.prompts_per_step;
+if(data129.steps !== undefined){
+let data130 = data129.steps;
 if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
-const err319 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data130};
+const err319 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.steps.type,parentSchema:schema31.properties.grpo.properties.steps,data:data130};
 if(vErrors === null){
 vErrors = [err319];
 }
@@ -3971,8 +3971,8 @@ vErrors.push(err319);
 errors++;
 }
 if(typeof data130 == "number"){
-if(data130 > 4096 || isNaN(data130)){
-const err320 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data130};
+if(data130 > 1000000 || isNaN(data130)){
+const err320 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.steps,data:data130};
 if(vErrors === null){
 vErrors = [err320];
 }
@@ -3982,7 +3982,7 @@ vErrors.push(err320);
 errors++;
 }
 if(data130 < 1 || isNaN(data130)){
-const err321 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data130};
+const err321 = {instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.steps,data:data130};
 if(vErrors === null){
 vErrors = [err321];
 }
@@ -3993,10 +3993,10 @@ errors++;
 }
 }
 }
-if(data128.group_size !== undefined){
-let data131 = data128.group_size;
+if(data129.prompts_per_step !== undefined){
+let data131 = data129.prompts_per_step;
 if(!((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131)))){
-const err322 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data131};
+const err322 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.prompts_per_step.type,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data131};
 if(vErrors === null){
 vErrors = [err322];
 }
@@ -4006,8 +4006,8 @@ vErrors.push(err322);
 errors++;
 }
 if(typeof data131 == "number"){
-if(data131 > 256 || isNaN(data131)){
-const err323 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data131};
+if(data131 > 4096 || isNaN(data131)){
+const err323 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096",schema:4096,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data131};
 if(vErrors === null){
 vErrors = [err323];
 }
@@ -4016,8 +4016,8 @@ vErrors.push(err323);
 }
 errors++;
 }
-if(data131 < 2 || isNaN(data131)){
-const err324 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data131};
+if(data131 < 1 || isNaN(data131)){
+const err324 = {instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.prompts_per_step,data:data131};
 if(vErrors === null){
 vErrors = [err324];
 }
@@ -4028,10 +4028,10 @@ errors++;
 }
 }
 }
-if(data128.num_iterations !== undefined){
-let data132 = data128.num_iterations;
+if(data129.group_size !== undefined){
+let data132 = data129.group_size;
 if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
-const err325 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data132};
+const err325 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.group_size.type,parentSchema:schema31.properties.grpo.properties.group_size,data:data132};
 if(vErrors === null){
 vErrors = [err325];
 }
@@ -4041,8 +4041,8 @@ vErrors.push(err325);
 errors++;
 }
 if(typeof data132 == "number"){
-if(data132 > 16 || isNaN(data132)){
-const err326 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data132};
+if(data132 > 256 || isNaN(data132)){
+const err326 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256",schema:256,parentSchema:schema31.properties.grpo.properties.group_size,data:data132};
 if(vErrors === null){
 vErrors = [err326];
 }
@@ -4051,8 +4051,8 @@ vErrors.push(err326);
 }
 errors++;
 }
-if(data132 < 1 || isNaN(data132)){
-const err327 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data132};
+if(data132 < 2 || isNaN(data132)){
+const err327 = {instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2",schema:2,parentSchema:schema31.properties.grpo.properties.group_size,data:data132};
 if(vErrors === null){
 vErrors = [err327];
 }
@@ -4063,11 +4063,10 @@ errors++;
 }
 }
 }
-if(data128.learning_rate !== undefined){
-let data133 = data128.learning_rate;
-if(typeof data133 == "number"){
-if(data133 > 1 || isNaN(data133)){
-const err328 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data133};
+if(data129.num_iterations !== undefined){
+let data133 = data129.num_iterations;
+if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
+const err328 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.num_iterations.type,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data133};
 if(vErrors === null){
 vErrors = [err328];
 }
@@ -4076,8 +4075,9 @@ vErrors.push(err328);
 }
 errors++;
 }
-if(data133 <= 0 || isNaN(data133)){
-const err329 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data133};
+if(typeof data133 == "number"){
+if(data133 > 16 || isNaN(data133)){
+const err329 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16",schema:16,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data133};
 if(vErrors === null){
 vErrors = [err329];
 }
@@ -4086,9 +4086,8 @@ vErrors.push(err329);
 }
 errors++;
 }
-}
-else {
-const err330 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data133};
+if(data133 < 1 || isNaN(data133)){
+const err330 = {instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.num_iterations,data:data133};
 if(vErrors === null){
 vErrors = [err330];
 }
@@ -4098,11 +4097,12 @@ vErrors.push(err330);
 errors++;
 }
 }
-if(data128.grad_clip !== undefined){
-let data134 = data128.grad_clip;
+}
+if(data129.learning_rate !== undefined){
+let data134 = data129.learning_rate;
 if(typeof data134 == "number"){
-if(data134 < 0 || isNaN(data134)){
-const err331 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data134};
+if(data134 > 1 || isNaN(data134)){
+const err331 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data134};
 if(vErrors === null){
 vErrors = [err331];
 }
@@ -4111,9 +4111,8 @@ vErrors.push(err331);
 }
 errors++;
 }
-}
-else {
-const err332 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data134};
+if(data134 <= 0 || isNaN(data134)){
+const err332 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data134};
 if(vErrors === null){
 vErrors = [err332];
 }
@@ -4123,12 +4122,8 @@ vErrors.push(err332);
 errors++;
 }
 }
-if(data128.adam !== undefined){
-let data135 = data128.adam;
-if(data135 && typeof data135 == "object" && !Array.isArray(data135)){
-for(const key22 in data135){
-if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
-const err333 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data135};
+else {
+const err333 = {instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.learning_rate,data:data134};
 if(vErrors === null){
 vErrors = [err333];
 }
@@ -4138,11 +4133,11 @@ vErrors.push(err333);
 errors++;
 }
 }
-if(data135.beta1 !== undefined){
-let data136 = data135.beta1;
-if(typeof data136 == "number"){
-if(data136 < 0 || isNaN(data136)){
-const err334 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data136};
+if(data129.grad_clip !== undefined){
+let data135 = data129.grad_clip;
+if(typeof data135 == "number"){
+if(data135 < 0 || isNaN(data135)){
+const err334 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data135};
 if(vErrors === null){
 vErrors = [err334];
 }
@@ -4151,8 +4146,9 @@ vErrors.push(err334);
 }
 errors++;
 }
-if(data136 >= 1 || isNaN(data136)){
-const err335 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data136};
+}
+else {
+const err335 = {instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.grad_clip.type,parentSchema:schema31.properties.grpo.properties.grad_clip,data:data135};
 if(vErrors === null){
 vErrors = [err335];
 }
@@ -4162,8 +4158,12 @@ vErrors.push(err335);
 errors++;
 }
 }
-else {
-const err336 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data136};
+if(data129.adam !== undefined){
+let data136 = data129.adam;
+if(data136 && typeof data136 == "object" && !Array.isArray(data136)){
+for(const key22 in data136){
+if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
+const err336 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.adam,data:data136};
 if(vErrors === null){
 vErrors = [err336];
 }
@@ -4173,11 +4173,11 @@ vErrors.push(err336);
 errors++;
 }
 }
-if(data135.beta2 !== undefined){
-let data137 = data135.beta2;
+if(data136.beta1 !== undefined){
+let data137 = data136.beta1;
 if(typeof data137 == "number"){
 if(data137 < 0 || isNaN(data137)){
-const err337 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data137};
+const err337 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data137};
 if(vErrors === null){
 vErrors = [err337];
 }
@@ -4187,7 +4187,7 @@ vErrors.push(err337);
 errors++;
 }
 if(data137 >= 1 || isNaN(data137)){
-const err338 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data137};
+const err338 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data137};
 if(vErrors === null){
 vErrors = [err338];
 }
@@ -4198,7 +4198,7 @@ errors++;
 }
 }
 else {
-const err339 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data137};
+const err339 = {instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta1.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta1,data:data137};
 if(vErrors === null){
 vErrors = [err339];
 }
@@ -4208,11 +4208,11 @@ vErrors.push(err339);
 errors++;
 }
 }
-if(data135.eps !== undefined){
-let data138 = data135.eps;
+if(data136.beta2 !== undefined){
+let data138 = data136.beta2;
 if(typeof data138 == "number"){
-if(data138 > 1 || isNaN(data138)){
-const err340 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data138};
+if(data138 < 0 || isNaN(data138)){
+const err340 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data138};
 if(vErrors === null){
 vErrors = [err340];
 }
@@ -4221,8 +4221,8 @@ vErrors.push(err340);
 }
 errors++;
 }
-if(data138 <= 0 || isNaN(data138)){
-const err341 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data138};
+if(data138 >= 1 || isNaN(data138)){
+const err341 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data138};
 if(vErrors === null){
 vErrors = [err341];
 }
@@ -4233,7 +4233,7 @@ errors++;
 }
 }
 else {
-const err342 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data138};
+const err342 = {instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.beta2.type,parentSchema:schema31.properties.grpo.properties.adam.properties.beta2,data:data138};
 if(vErrors === null){
 vErrors = [err342];
 }
@@ -4243,9 +4243,11 @@ vErrors.push(err342);
 errors++;
 }
 }
-}
-else {
-const err343 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data135};
+if(data136.eps !== undefined){
+let data139 = data136.eps;
+if(typeof data139 == "number"){
+if(data139 > 1 || isNaN(data139)){
+const err343 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data139};
 if(vErrors === null){
 vErrors = [err343];
 }
@@ -4254,12 +4256,8 @@ vErrors.push(err343);
 }
 errors++;
 }
-}
-if(data128.clip_epsilon !== undefined){
-let data139 = data128.clip_epsilon;
-if(typeof data139 == "number"){
-if(data139 > 1 || isNaN(data139)){
-const err344 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data139};
+if(data139 <= 0 || isNaN(data139)){
+const err344 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data139};
 if(vErrors === null){
 vErrors = [err344];
 }
@@ -4268,8 +4266,9 @@ vErrors.push(err344);
 }
 errors++;
 }
-if(data139 <= 0 || isNaN(data139)){
-const err345 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data139};
+}
+else {
+const err345 = {instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.adam.properties.eps.type,parentSchema:schema31.properties.grpo.properties.adam.properties.eps,data:data139};
 if(vErrors === null){
 vErrors = [err345];
 }
@@ -4279,8 +4278,9 @@ vErrors.push(err345);
 errors++;
 }
 }
+}
 else {
-const err346 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data139};
+const err346 = {instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.adam.type,parentSchema:schema31.properties.grpo.properties.adam,data:data136};
 if(vErrors === null){
 vErrors = [err346];
 }
@@ -4290,11 +4290,11 @@ vErrors.push(err346);
 errors++;
 }
 }
-if(data128.epsilon_high !== undefined){
-let data140 = data128.epsilon_high;
+if(data129.clip_epsilon !== undefined){
+let data140 = data129.clip_epsilon;
 if(typeof data140 == "number"){
-if(data140 > 10 || isNaN(data140)){
-const err347 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data140};
+if(data140 > 1 || isNaN(data140)){
+const err347 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data140};
 if(vErrors === null){
 vErrors = [err347];
 }
@@ -4303,8 +4303,8 @@ vErrors.push(err347);
 }
 errors++;
 }
-if(data140 < 0 || isNaN(data140)){
-const err348 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data140};
+if(data140 <= 0 || isNaN(data140)){
+const err348 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data140};
 if(vErrors === null){
 vErrors = [err348];
 }
@@ -4315,7 +4315,7 @@ errors++;
 }
 }
 else {
-const err349 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data140};
+const err349 = {instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.clip_epsilon.type,parentSchema:schema31.properties.grpo.properties.clip_epsilon,data:data140};
 if(vErrors === null){
 vErrors = [err349];
 }
@@ -4325,11 +4325,11 @@ vErrors.push(err349);
 errors++;
 }
 }
-if(data128.kl_beta !== undefined){
-let data141 = data128.kl_beta;
+if(data129.epsilon_high !== undefined){
+let data141 = data129.epsilon_high;
 if(typeof data141 == "number"){
-if(data141 < 0 || isNaN(data141)){
-const err350 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data141};
+if(data141 > 10 || isNaN(data141)){
+const err350 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data141};
 if(vErrors === null){
 vErrors = [err350];
 }
@@ -4338,9 +4338,8 @@ vErrors.push(err350);
 }
 errors++;
 }
-}
-else {
-const err351 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data141};
+if(data141 < 0 || isNaN(data141)){
+const err351 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data141};
 if(vErrors === null){
 vErrors = [err351];
 }
@@ -4350,11 +4349,8 @@ vErrors.push(err351);
 errors++;
 }
 }
-if(data128.temperature !== undefined){
-let data142 = data128.temperature;
-if(typeof data142 == "number"){
-if(data142 > 5 || isNaN(data142)){
-const err352 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data142};
+else {
+const err352 = {instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.epsilon_high.type,parentSchema:schema31.properties.grpo.properties.epsilon_high,data:data141};
 if(vErrors === null){
 vErrors = [err352];
 }
@@ -4363,8 +4359,12 @@ vErrors.push(err352);
 }
 errors++;
 }
-if(data142 <= 0 || isNaN(data142)){
-const err353 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data142};
+}
+if(data129.kl_beta !== undefined){
+let data142 = data129.kl_beta;
+if(typeof data142 == "number"){
+if(data142 < 0 || isNaN(data142)){
+const err353 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data142};
 if(vErrors === null){
 vErrors = [err353];
 }
@@ -4375,7 +4375,7 @@ errors++;
 }
 }
 else {
-const err354 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data142};
+const err354 = {instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.kl_beta.type,parentSchema:schema31.properties.grpo.properties.kl_beta,data:data142};
 if(vErrors === null){
 vErrors = [err354];
 }
@@ -4385,11 +4385,11 @@ vErrors.push(err354);
 errors++;
 }
 }
-if(data128.top_p !== undefined){
-let data143 = data128.top_p;
+if(data129.temperature !== undefined){
+let data143 = data129.temperature;
 if(typeof data143 == "number"){
-if(data143 > 1 || isNaN(data143)){
-const err355 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data143};
+if(data143 > 5 || isNaN(data143)){
+const err355 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5",schema:5,parentSchema:schema31.properties.grpo.properties.temperature,data:data143};
 if(vErrors === null){
 vErrors = [err355];
 }
@@ -4399,7 +4399,7 @@ vErrors.push(err355);
 errors++;
 }
 if(data143 <= 0 || isNaN(data143)){
-const err356 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data143};
+const err356 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.temperature,data:data143};
 if(vErrors === null){
 vErrors = [err356];
 }
@@ -4410,7 +4410,7 @@ errors++;
 }
 }
 else {
-const err357 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data143};
+const err357 = {instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.temperature,data:data143};
 if(vErrors === null){
 vErrors = [err357];
 }
@@ -4420,10 +4420,11 @@ vErrors.push(err357);
 errors++;
 }
 }
-if(data128.max_new_tokens !== undefined){
-let data144 = data128.max_new_tokens;
-if(!((typeof data144 == "number") && (!(data144 % 1) && !isNaN(data144)))){
-const err358 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data144};
+if(data129.top_p !== undefined){
+let data144 = data129.top_p;
+if(typeof data144 == "number"){
+if(data144 > 1 || isNaN(data144)){
+const err358 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.top_p,data:data144};
 if(vErrors === null){
 vErrors = [err358];
 }
@@ -4432,9 +4433,8 @@ vErrors.push(err358);
 }
 errors++;
 }
-if(typeof data144 == "number"){
-if(data144 > 8192 || isNaN(data144)){
-const err359 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data144};
+if(data144 <= 0 || isNaN(data144)){
+const err359 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.top_p,data:data144};
 if(vErrors === null){
 vErrors = [err359];
 }
@@ -4443,8 +4443,9 @@ vErrors.push(err359);
 }
 errors++;
 }
-if(data144 < 1 || isNaN(data144)){
-const err360 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data144};
+}
+else {
+const err360 = {instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.top_p.type,parentSchema:schema31.properties.grpo.properties.top_p,data:data144};
 if(vErrors === null){
 vErrors = [err360];
 }
@@ -4454,16 +4455,10 @@ vErrors.push(err360);
 errors++;
 }
 }
-}
-if(data128.stop !== undefined){
-let data145 = data128.stop;
-if(Array.isArray(data145)){
-const len9 = data145.length;
-for(let i13=0; i13<len9; i13++){
-let data146 = data145[i13];
-if(typeof data146 === "string"){
-if(func3(data146) < 1){
-const err361 = {instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data146};
+if(data129.max_new_tokens !== undefined){
+let data145 = data129.max_new_tokens;
+if(!((typeof data145 == "number") && (!(data145 % 1) && !isNaN(data145)))){
+const err361 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.max_new_tokens.type,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data145};
 if(vErrors === null){
 vErrors = [err361];
 }
@@ -4472,9 +4467,9 @@ vErrors.push(err361);
 }
 errors++;
 }
-}
-else {
-const err362 = {instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data146};
+if(typeof data145 == "number"){
+if(data145 > 8192 || isNaN(data145)){
+const err362 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192",schema:8192,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data145};
 if(vErrors === null){
 vErrors = [err362];
 }
@@ -4483,10 +4478,8 @@ vErrors.push(err362);
 }
 errors++;
 }
-}
-}
-else {
-const err363 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data145};
+if(data145 < 1 || isNaN(data145)){
+const err363 = {instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.max_new_tokens,data:data145};
 if(vErrors === null){
 vErrors = [err363];
 }
@@ -4496,10 +4489,16 @@ vErrors.push(err363);
 errors++;
 }
 }
-if(data128.loss_type !== undefined){
-let data147 = data128.loss_type;
-if(typeof data147 !== "string"){
-const err364 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data147};
+}
+if(data129.stop !== undefined){
+let data146 = data129.stop;
+if(Array.isArray(data146)){
+const len9 = data146.length;
+for(let i13=0; i13<len9; i13++){
+let data147 = data146[i13];
+if(typeof data147 === "string"){
+if(func3(data147) < 1){
+const err364 = {instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.grpo.properties.stop.items,data:data147};
 if(vErrors === null){
 vErrors = [err364];
 }
@@ -4508,8 +4507,9 @@ vErrors.push(err364);
 }
 errors++;
 }
-if(!(((data147 === "grpo") || (data147 === "dr_grpo")) || (data147 === "dapo"))){
-const err365 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data147};
+}
+else {
+const err365 = {instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.stop.items.type,parentSchema:schema31.properties.grpo.properties.stop.items,data:data147};
 if(vErrors === null){
 vErrors = [err365];
 }
@@ -4519,10 +4519,9 @@ vErrors.push(err365);
 errors++;
 }
 }
-if(data128.importance_sampling !== undefined){
-let data148 = data128.importance_sampling;
-if(typeof data148 !== "string"){
-const err366 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data148};
+}
+else {
+const err366 = {instancePath:instancePath+"/grpo/stop",schemaPath:"#/properties/grpo/properties/stop/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.stop.type,parentSchema:schema31.properties.grpo.properties.stop,data:data146};
 if(vErrors === null){
 vErrors = [err366];
 }
@@ -4531,8 +4530,11 @@ vErrors.push(err366);
 }
 errors++;
 }
-if(!((data148 === "token") || (data148 === "sequence"))){
-const err367 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data148};
+}
+if(data129.loss_type !== undefined){
+let data148 = data129.loss_type;
+if(typeof data148 !== "string"){
+const err367 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.loss_type.type,parentSchema:schema31.properties.grpo.properties.loss_type,data:data148};
 if(vErrors === null){
 vErrors = [err367];
 }
@@ -4541,11 +4543,8 @@ vErrors.push(err367);
 }
 errors++;
 }
-}
-if(data128.scale_rewards !== undefined){
-let data149 = data128.scale_rewards;
-if(typeof data149 !== "string"){
-const err368 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data149};
+if(!(((data148 === "grpo") || (data148 === "dr_grpo")) || (data148 === "dapo"))){
+const err368 = {instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.loss_type.enum,parentSchema:schema31.properties.grpo.properties.loss_type,data:data148};
 if(vErrors === null){
 vErrors = [err368];
 }
@@ -4554,8 +4553,11 @@ vErrors.push(err368);
 }
 errors++;
 }
-if(!(((data149 === "group") || (data149 === "batch")) || (data149 === "none"))){
-const err369 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data149};
+}
+if(data129.importance_sampling !== undefined){
+let data149 = data129.importance_sampling;
+if(typeof data149 !== "string"){
+const err369 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.importance_sampling.type,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data149};
 if(vErrors === null){
 vErrors = [err369];
 }
@@ -4564,13 +4566,8 @@ vErrors.push(err369);
 }
 errors++;
 }
-}
-if(data128.dynamic_sampling !== undefined){
-let data150 = data128.dynamic_sampling;
-if(data150 && typeof data150 == "object" && !Array.isArray(data150)){
-for(const key23 in data150){
-if(!((key23 === "enabled") || (key23 === "max_rounds"))){
-const err370 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data150};
+if(!((data149 === "token") || (data149 === "sequence"))){
+const err370 = {instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.importance_sampling.enum,parentSchema:schema31.properties.grpo.properties.importance_sampling,data:data149};
 if(vErrors === null){
 vErrors = [err370];
 }
@@ -4580,10 +4577,10 @@ vErrors.push(err370);
 errors++;
 }
 }
-if(data150.enabled !== undefined){
-let data151 = data150.enabled;
-if(typeof data151 !== "boolean"){
-const err371 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data151};
+if(data129.scale_rewards !== undefined){
+let data150 = data129.scale_rewards;
+if(typeof data150 !== "string"){
+const err371 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.scale_rewards.type,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data150};
 if(vErrors === null){
 vErrors = [err371];
 }
@@ -4592,11 +4589,8 @@ vErrors.push(err371);
 }
 errors++;
 }
-}
-if(data150.max_rounds !== undefined){
-let data152 = data150.max_rounds;
-if(!((typeof data152 == "number") && (!(data152 % 1) && !isNaN(data152)))){
-const err372 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data152};
+if(!(((data150 === "group") || (data150 === "batch")) || (data150 === "none"))){
+const err372 = {instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.scale_rewards.enum,parentSchema:schema31.properties.grpo.properties.scale_rewards,data:data150};
 if(vErrors === null){
 vErrors = [err372];
 }
@@ -4605,9 +4599,13 @@ vErrors.push(err372);
 }
 errors++;
 }
-if(typeof data152 == "number"){
-if(data152 > 64 || isNaN(data152)){
-const err373 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data152};
+}
+if(data129.dynamic_sampling !== undefined){
+let data151 = data129.dynamic_sampling;
+if(data151 && typeof data151 == "object" && !Array.isArray(data151)){
+for(const key23 in data151){
+if(!((key23 === "enabled") || (key23 === "max_rounds"))){
+const err373 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data151};
 if(vErrors === null){
 vErrors = [err373];
 }
@@ -4616,8 +4614,11 @@ vErrors.push(err373);
 }
 errors++;
 }
-if(data152 < 1 || isNaN(data152)){
-const err374 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data152};
+}
+if(data151.enabled !== undefined){
+let data152 = data151.enabled;
+if(typeof data152 !== "boolean"){
+const err374 = {instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.enabled,data:data152};
 if(vErrors === null){
 vErrors = [err374];
 }
@@ -4627,10 +4628,10 @@ vErrors.push(err374);
 errors++;
 }
 }
-}
-}
-else {
-const err375 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data150};
+if(data151.max_rounds !== undefined){
+let data153 = data151.max_rounds;
+if(!((typeof data153 == "number") && (!(data153 % 1) && !isNaN(data153)))){
+const err375 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data153};
 if(vErrors === null){
 vErrors = [err375];
 }
@@ -4639,11 +4640,9 @@ vErrors.push(err375);
 }
 errors++;
 }
-}
-if(data128.mask_truncated_completions !== undefined){
-let data153 = data128.mask_truncated_completions;
-if(typeof data153 !== "boolean"){
-const err376 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data153};
+if(typeof data153 == "number"){
+if(data153 > 64 || isNaN(data153)){
+const err376 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data153};
 if(vErrors === null){
 vErrors = [err376];
 }
@@ -4652,11 +4651,8 @@ vErrors.push(err376);
 }
 errors++;
 }
-}
-if(data128.aggregation !== undefined){
-let data154 = data128.aggregation;
-if(typeof data154 !== "string"){
-const err377 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data154};
+if(data153 < 1 || isNaN(data153)){
+const err377 = {instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.dynamic_sampling.properties.max_rounds,data:data153};
 if(vErrors === null){
 vErrors = [err377];
 }
@@ -4665,8 +4661,11 @@ vErrors.push(err377);
 }
 errors++;
 }
-if(!((data154 === "sum_then_normalize") || (data154 === "normalize_then_sum"))){
-const err378 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data154};
+}
+}
+}
+else {
+const err378 = {instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.dynamic_sampling.type,parentSchema:schema31.properties.grpo.properties.dynamic_sampling,data:data151};
 if(vErrors === null){
 vErrors = [err378];
 }
@@ -4676,12 +4675,10 @@ vErrors.push(err378);
 errors++;
 }
 }
-if(data128.capability_weights !== undefined){
-let data155 = data128.capability_weights;
-if(data155 && typeof data155 == "object" && !Array.isArray(data155)){
-for(const key24 in data155){
-if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
-const err379 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data155};
+if(data129.mask_truncated_completions !== undefined){
+let data154 = data129.mask_truncated_completions;
+if(typeof data154 !== "boolean"){
+const err379 = {instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean",schema:schema31.properties.grpo.properties.mask_truncated_completions.type,parentSchema:schema31.properties.grpo.properties.mask_truncated_completions,data:data154};
 if(vErrors === null){
 vErrors = [err379];
 }
@@ -4691,11 +4688,10 @@ vErrors.push(err379);
 errors++;
 }
 }
-if(data155.domain !== undefined){
-let data156 = data155.domain;
-if(typeof data156 == "number"){
-if(data156 > 1 || isNaN(data156)){
-const err380 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data156};
+if(data129.aggregation !== undefined){
+let data155 = data129.aggregation;
+if(typeof data155 !== "string"){
+const err380 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.aggregation.type,parentSchema:schema31.properties.grpo.properties.aggregation,data:data155};
 if(vErrors === null){
 vErrors = [err380];
 }
@@ -4704,8 +4700,8 @@ vErrors.push(err380);
 }
 errors++;
 }
-if(data156 <= 0 || isNaN(data156)){
-const err381 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data156};
+if(!((data155 === "sum_then_normalize") || (data155 === "normalize_then_sum"))){
+const err381 = {instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.aggregation.enum,parentSchema:schema31.properties.grpo.properties.aggregation,data:data155};
 if(vErrors === null){
 vErrors = [err381];
 }
@@ -4715,8 +4711,12 @@ vErrors.push(err381);
 errors++;
 }
 }
-else {
-const err382 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data156};
+if(data129.capability_weights !== undefined){
+let data156 = data129.capability_weights;
+if(data156 && typeof data156 == "object" && !Array.isArray(data156)){
+for(const key24 in data156){
+if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
+const err382 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data156};
 if(vErrors === null){
 vErrors = [err382];
 }
@@ -4726,11 +4726,11 @@ vErrors.push(err382);
 errors++;
 }
 }
-if(data155.reasoning !== undefined){
-let data157 = data155.reasoning;
+if(data156.domain !== undefined){
+let data157 = data156.domain;
 if(typeof data157 == "number"){
 if(data157 > 1 || isNaN(data157)){
-const err383 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data157};
+const err383 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data157};
 if(vErrors === null){
 vErrors = [err383];
 }
@@ -4740,7 +4740,7 @@ vErrors.push(err383);
 errors++;
 }
 if(data157 <= 0 || isNaN(data157)){
-const err384 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data157};
+const err384 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data157};
 if(vErrors === null){
 vErrors = [err384];
 }
@@ -4751,7 +4751,7 @@ errors++;
 }
 }
 else {
-const err385 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data157};
+const err385 = {instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.domain.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.domain,data:data157};
 if(vErrors === null){
 vErrors = [err385];
 }
@@ -4761,11 +4761,11 @@ vErrors.push(err385);
 errors++;
 }
 }
-if(data155.instruction !== undefined){
-let data158 = data155.instruction;
+if(data156.reasoning !== undefined){
+let data158 = data156.reasoning;
 if(typeof data158 == "number"){
 if(data158 > 1 || isNaN(data158)){
-const err386 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data158};
+const err386 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data158};
 if(vErrors === null){
 vErrors = [err386];
 }
@@ -4775,7 +4775,7 @@ vErrors.push(err386);
 errors++;
 }
 if(data158 <= 0 || isNaN(data158)){
-const err387 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data158};
+const err387 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data158};
 if(vErrors === null){
 vErrors = [err387];
 }
@@ -4786,7 +4786,7 @@ errors++;
 }
 }
 else {
-const err388 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data158};
+const err388 = {instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.reasoning,data:data158};
 if(vErrors === null){
 vErrors = [err388];
 }
@@ -4796,11 +4796,11 @@ vErrors.push(err388);
 errors++;
 }
 }
-if(data155.integration !== undefined){
-let data159 = data155.integration;
+if(data156.instruction !== undefined){
+let data159 = data156.instruction;
 if(typeof data159 == "number"){
 if(data159 > 1 || isNaN(data159)){
-const err389 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data159};
+const err389 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data159};
 if(vErrors === null){
 vErrors = [err389];
 }
@@ -4810,7 +4810,7 @@ vErrors.push(err389);
 errors++;
 }
 if(data159 <= 0 || isNaN(data159)){
-const err390 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data159};
+const err390 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data159};
 if(vErrors === null){
 vErrors = [err390];
 }
@@ -4821,7 +4821,7 @@ errors++;
 }
 }
 else {
-const err391 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data159};
+const err391 = {instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.instruction,data:data159};
 if(vErrors === null){
 vErrors = [err391];
 }
@@ -4831,9 +4831,11 @@ vErrors.push(err391);
 errors++;
 }
 }
-}
-else {
-const err392 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data155};
+if(data156.integration !== undefined){
+let data160 = data156.integration;
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
+const err392 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data160};
 if(vErrors === null){
 vErrors = [err392];
 }
@@ -4842,12 +4844,8 @@ vErrors.push(err392);
 }
 errors++;
 }
-}
-if(data128.rewards !== undefined){
-let data160 = data128.rewards;
-if(Array.isArray(data160)){
-if(data160.length < 1){
-const err393 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data160};
+if(data160 <= 0 || isNaN(data160)){
+const err393 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data160};
 if(vErrors === null){
 vErrors = [err393];
 }
@@ -4856,12 +4854,9 @@ vErrors.push(err393);
 }
 errors++;
 }
-const len10 = data160.length;
-for(let i14=0; i14<len10; i14++){
-let data161 = data160[i14];
-if(data161 && typeof data161 == "object" && !Array.isArray(data161)){
-if(data161.name === undefined){
-const err394 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
+}
+else {
+const err394 = {instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.capability_weights.properties.integration.type,parentSchema:schema31.properties.grpo.properties.capability_weights.properties.integration,data:data160};
 if(vErrors === null){
 vErrors = [err394];
 }
@@ -4870,8 +4865,10 @@ vErrors.push(err394);
 }
 errors++;
 }
-if(data161.weight === undefined){
-const err395 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
+}
+}
+else {
+const err395 = {instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.capability_weights.type,parentSchema:schema31.properties.grpo.properties.capability_weights,data:data156};
 if(vErrors === null){
 vErrors = [err395];
 }
@@ -4880,9 +4877,12 @@ vErrors.push(err395);
 }
 errors++;
 }
-for(const key25 in data161){
-if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
-const err396 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
+}
+if(data129.rewards !== undefined){
+let data161 = data129.rewards;
+if(Array.isArray(data161)){
+if(data161.length < 1){
+const err396 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.grpo.properties.rewards,data:data161};
 if(vErrors === null){
 vErrors = [err396];
 }
@@ -4891,11 +4891,12 @@ vErrors.push(err396);
 }
 errors++;
 }
-}
-if(data161.name !== undefined){
-let data162 = data161.name;
-if(typeof data162 !== "string"){
-const err397 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data162};
+const len10 = data161.length;
+for(let i14=0; i14<len10; i14++){
+let data162 = data161[i14];
+if(data162 && typeof data162 == "object" && !Array.isArray(data162)){
+if(data162.name === undefined){
+const err397 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data162};
 if(vErrors === null){
 vErrors = [err397];
 }
@@ -4904,8 +4905,8 @@ vErrors.push(err397);
 }
 errors++;
 }
-if(!(((((data162 === "domain") || (data162 === "reasoning")) || (data162 === "instruction")) || (data162 === "format")) || (data162 === "custom"))){
-const err398 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data162};
+if(data162.weight === undefined){
+const err398 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: "weight"},message:"must have required property '"+"weight"+"'",schema:schema31.properties.grpo.properties.rewards.items.required,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data162};
 if(vErrors === null){
 vErrors = [err398];
 }
@@ -4914,12 +4915,9 @@ vErrors.push(err398);
 }
 errors++;
 }
-}
-if(data161.weight !== undefined){
-let data163 = data161.weight;
-if(typeof data163 == "number"){
-if(data163 < 0 || isNaN(data163)){
-const err399 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data163};
+for(const key25 in data162){
+if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
+const err399 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data162};
 if(vErrors === null){
 vErrors = [err399];
 }
@@ -4929,8 +4927,10 @@ vErrors.push(err399);
 errors++;
 }
 }
-else {
-const err400 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data163};
+if(data162.name !== undefined){
+let data163 = data162.name;
+if(typeof data163 !== "string"){
+const err400 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.name.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data163};
 if(vErrors === null){
 vErrors = [err400];
 }
@@ -4939,11 +4939,8 @@ vErrors.push(err400);
 }
 errors++;
 }
-}
-if(data161.module !== undefined){
-let data164 = data161.module;
-if(typeof data164 !== "string"){
-const err401 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data164};
+if(!(((((data163 === "domain") || (data163 === "reasoning")) || (data163 === "instruction")) || (data163 === "format")) || (data163 === "custom"))){
+const err401 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.rewards.items.properties.name.enum,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.name,data:data163};
 if(vErrors === null){
 vErrors = [err401];
 }
@@ -4953,11 +4950,11 @@ vErrors.push(err401);
 errors++;
 }
 }
-if(data161.id !== undefined){
-let data165 = data161.id;
-if(typeof data165 === "string"){
-if(!pattern9.test(data165)){
-const err402 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data165};
+if(data162.weight !== undefined){
+let data164 = data162.weight;
+if(typeof data164 == "number"){
+if(data164 < 0 || isNaN(data164)){
+const err402 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data164};
 if(vErrors === null){
 vErrors = [err402];
 }
@@ -4968,7 +4965,7 @@ errors++;
 }
 }
 else {
-const err403 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data165};
+const err403 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.rewards.items.properties.weight.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.weight,data:data164};
 if(vErrors === null){
 vErrors = [err403];
 }
@@ -4978,9 +4975,10 @@ vErrors.push(err403);
 errors++;
 }
 }
-}
-else {
-const err404 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data161};
+if(data162.module !== undefined){
+let data165 = data162.module;
+if(typeof data165 !== "string"){
+const err404 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.module.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.module,data:data165};
 if(vErrors === null){
 vErrors = [err404];
 }
@@ -4990,9 +4988,11 @@ vErrors.push(err404);
 errors++;
 }
 }
-}
-else {
-const err405 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data160};
+if(data162.id !== undefined){
+let data166 = data162.id;
+if(typeof data166 === "string"){
+if(!pattern9.test(data166)){
+const err405 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\"",schema:"^[a-z][a-z0-9_]*$",parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data166};
 if(vErrors === null){
 vErrors = [err405];
 }
@@ -5002,10 +5002,8 @@ vErrors.push(err405);
 errors++;
 }
 }
-if(data128.weighting !== undefined){
-let data166 = data128.weighting;
-if(typeof data166 !== "string"){
-const err406 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data166};
+else {
+const err406 = {instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.rewards.items.properties.id.type,parentSchema:schema31.properties.grpo.properties.rewards.items.properties.id,data:data166};
 if(vErrors === null){
 vErrors = [err406];
 }
@@ -5014,8 +5012,10 @@ vErrors.push(err406);
 }
 errors++;
 }
-if(!(((data166 === "fixed") || (data166 === "gap")) || (data166 === "gradnorm"))){
-const err407 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data166};
+}
+}
+else {
+const err407 = {instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.rewards.items.type,parentSchema:schema31.properties.grpo.properties.rewards.items,data:data162};
 if(vErrors === null){
 vErrors = [err407];
 }
@@ -5025,12 +5025,9 @@ vErrors.push(err407);
 errors++;
 }
 }
-if(data128.gap !== undefined){
-let data167 = data128.gap;
-if(data167 && typeof data167 == "object" && !Array.isArray(data167)){
-for(const key26 in data167){
-if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
-const err408 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data167};
+}
+else {
+const err408 = {instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.grpo.properties.rewards.type,parentSchema:schema31.properties.grpo.properties.rewards,data:data161};
 if(vErrors === null){
 vErrors = [err408];
 }
@@ -5040,12 +5037,10 @@ vErrors.push(err408);
 errors++;
 }
 }
-if(data167.targets !== undefined){
-let data168 = data167.targets;
-if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
-for(const key27 in data168){
-if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
-const err409 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data168};
+if(data129.weighting !== undefined){
+let data167 = data129.weighting;
+if(typeof data167 !== "string"){
+const err409 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.weighting.type,parentSchema:schema31.properties.grpo.properties.weighting,data:data167};
 if(vErrors === null){
 vErrors = [err409];
 }
@@ -5054,12 +5049,8 @@ vErrors.push(err409);
 }
 errors++;
 }
-}
-if(data168.domain !== undefined){
-let data169 = data168.domain;
-if(typeof data169 == "number"){
-if(data169 > 1 || isNaN(data169)){
-const err410 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
+if(!(((data167 === "fixed") || (data167 === "gap")) || (data167 === "gradnorm"))){
+const err410 = {instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.weighting.enum,parentSchema:schema31.properties.grpo.properties.weighting,data:data167};
 if(vErrors === null){
 vErrors = [err410];
 }
@@ -5068,8 +5059,13 @@ vErrors.push(err410);
 }
 errors++;
 }
-if(data169 < 0 || isNaN(data169)){
-const err411 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
+}
+if(data129.gap !== undefined){
+let data168 = data129.gap;
+if(data168 && typeof data168 == "object" && !Array.isArray(data168)){
+for(const key26 in data168){
+if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
+const err411 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap,data:data168};
 if(vErrors === null){
 vErrors = [err411];
 }
@@ -5078,8 +5074,13 @@ vErrors.push(err411);
 }
 errors++;
 }
-if(data169 <= 0 || isNaN(data169)){
-const err412 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
+}
+if(data168.targets !== undefined){
+let data169 = data168.targets;
+if(data169 && typeof data169 == "object" && !Array.isArray(data169)){
+for(const key27 in data169){
+if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
+const err412 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data169};
 if(vErrors === null){
 vErrors = [err412];
 }
@@ -5089,8 +5090,11 @@ vErrors.push(err412);
 errors++;
 }
 }
-else {
-const err413 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data169};
+if(data169.domain !== undefined){
+let data170 = data169.domain;
+if(typeof data170 == "number"){
+if(data170 > 1 || isNaN(data170)){
+const err413 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data170};
 if(vErrors === null){
 vErrors = [err413];
 }
@@ -5099,12 +5103,8 @@ vErrors.push(err413);
 }
 errors++;
 }
-}
-if(data168.reasoning !== undefined){
-let data170 = data168.reasoning;
-if(typeof data170 == "number"){
-if(data170 > 1 || isNaN(data170)){
-const err414 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
+if(data170 < 0 || isNaN(data170)){
+const err414 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data170};
 if(vErrors === null){
 vErrors = [err414];
 }
@@ -5113,8 +5113,8 @@ vErrors.push(err414);
 }
 errors++;
 }
-if(data170 < 0 || isNaN(data170)){
-const err415 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
+if(data170 <= 0 || isNaN(data170)){
+const err415 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data170};
 if(vErrors === null){
 vErrors = [err415];
 }
@@ -5123,8 +5123,9 @@ vErrors.push(err415);
 }
 errors++;
 }
-if(data170 <= 0 || isNaN(data170)){
-const err416 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
+}
+else {
+const err416 = {instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.domain,data:data170};
 if(vErrors === null){
 vErrors = [err416];
 }
@@ -5134,8 +5135,11 @@ vErrors.push(err416);
 errors++;
 }
 }
-else {
-const err417 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data170};
+if(data169.reasoning !== undefined){
+let data171 = data169.reasoning;
+if(typeof data171 == "number"){
+if(data171 > 1 || isNaN(data171)){
+const err417 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data171};
 if(vErrors === null){
 vErrors = [err417];
 }
@@ -5144,12 +5148,8 @@ vErrors.push(err417);
 }
 errors++;
 }
-}
-if(data168.instruction !== undefined){
-let data171 = data168.instruction;
-if(typeof data171 == "number"){
-if(data171 > 1 || isNaN(data171)){
-const err418 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
+if(data171 < 0 || isNaN(data171)){
+const err418 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data171};
 if(vErrors === null){
 vErrors = [err418];
 }
@@ -5158,8 +5158,8 @@ vErrors.push(err418);
 }
 errors++;
 }
-if(data171 < 0 || isNaN(data171)){
-const err419 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
+if(data171 <= 0 || isNaN(data171)){
+const err419 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data171};
 if(vErrors === null){
 vErrors = [err419];
 }
@@ -5168,8 +5168,9 @@ vErrors.push(err419);
 }
 errors++;
 }
-if(data171 <= 0 || isNaN(data171)){
-const err420 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
+}
+else {
+const err420 = {instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.reasoning,data:data171};
 if(vErrors === null){
 vErrors = [err420];
 }
@@ -5179,8 +5180,11 @@ vErrors.push(err420);
 errors++;
 }
 }
-else {
-const err421 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data171};
+if(data169.instruction !== undefined){
+let data172 = data169.instruction;
+if(typeof data172 == "number"){
+if(data172 > 1 || isNaN(data172)){
+const err421 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data172};
 if(vErrors === null){
 vErrors = [err421];
 }
@@ -5189,12 +5193,8 @@ vErrors.push(err421);
 }
 errors++;
 }
-}
-if(data168.integration !== undefined){
-let data172 = data168.integration;
-if(typeof data172 == "number"){
-if(data172 > 1 || isNaN(data172)){
-const err422 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
+if(data172 < 0 || isNaN(data172)){
+const err422 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data172};
 if(vErrors === null){
 vErrors = [err422];
 }
@@ -5203,8 +5203,8 @@ vErrors.push(err422);
 }
 errors++;
 }
-if(data172 < 0 || isNaN(data172)){
-const err423 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
+if(data172 <= 0 || isNaN(data172)){
+const err423 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data172};
 if(vErrors === null){
 vErrors = [err423];
 }
@@ -5213,8 +5213,9 @@ vErrors.push(err423);
 }
 errors++;
 }
-if(data172 <= 0 || isNaN(data172)){
-const err424 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
+}
+else {
+const err424 = {instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.instruction,data:data172};
 if(vErrors === null){
 vErrors = [err424];
 }
@@ -5224,8 +5225,11 @@ vErrors.push(err424);
 errors++;
 }
 }
-else {
-const err425 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data172};
+if(data169.integration !== undefined){
+let data173 = data169.integration;
+if(typeof data173 == "number"){
+if(data173 > 1 || isNaN(data173)){
+const err425 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data173};
 if(vErrors === null){
 vErrors = [err425];
 }
@@ -5234,10 +5238,8 @@ vErrors.push(err425);
 }
 errors++;
 }
-}
-}
-else {
-const err426 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data168};
+if(data173 < 0 || isNaN(data173)){
+const err426 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data173};
 if(vErrors === null){
 vErrors = [err426];
 }
@@ -5246,12 +5248,8 @@ vErrors.push(err426);
 }
 errors++;
 }
-}
-if(data167.temperature !== undefined){
-let data173 = data167.temperature;
-if(typeof data173 == "number"){
 if(data173 <= 0 || isNaN(data173)){
-const err427 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data173};
+const err427 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data173};
 if(vErrors === null){
 vErrors = [err427];
 }
@@ -5262,7 +5260,7 @@ errors++;
 }
 }
 else {
-const err428 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data173};
+const err428 = {instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets.properties.integration,data:data173};
 if(vErrors === null){
 vErrors = [err428];
 }
@@ -5272,11 +5270,9 @@ vErrors.push(err428);
 errors++;
 }
 }
-if(data167.min_weight !== undefined){
-let data174 = data167.min_weight;
-if(typeof data174 == "number"){
-if(data174 > 1 || isNaN(data174)){
-const err429 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data174};
+}
+else {
+const err429 = {instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.properties.targets.type,parentSchema:schema31.properties.grpo.properties.gap.properties.targets,data:data169};
 if(vErrors === null){
 vErrors = [err429];
 }
@@ -5285,8 +5281,12 @@ vErrors.push(err429);
 }
 errors++;
 }
-if(data174 < 0 || isNaN(data174)){
-const err430 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data174};
+}
+if(data168.temperature !== undefined){
+let data174 = data168.temperature;
+if(typeof data174 == "number"){
+if(data174 <= 0 || isNaN(data174)){
+const err430 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data174};
 if(vErrors === null){
 vErrors = [err430];
 }
@@ -5297,7 +5297,7 @@ errors++;
 }
 }
 else {
-const err431 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data174};
+const err431 = {instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.temperature.type,parentSchema:schema31.properties.grpo.properties.gap.properties.temperature,data:data174};
 if(vErrors === null){
 vErrors = [err431];
 }
@@ -5307,11 +5307,11 @@ vErrors.push(err431);
 errors++;
 }
 }
-if(data167.max_weight !== undefined){
-let data175 = data167.max_weight;
+if(data168.min_weight !== undefined){
+let data175 = data168.min_weight;
 if(typeof data175 == "number"){
 if(data175 > 1 || isNaN(data175)){
-const err432 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data175};
+const err432 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data175};
 if(vErrors === null){
 vErrors = [err432];
 }
@@ -5321,7 +5321,7 @@ vErrors.push(err432);
 errors++;
 }
 if(data175 < 0 || isNaN(data175)){
-const err433 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data175};
+const err433 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data175};
 if(vErrors === null){
 vErrors = [err433];
 }
@@ -5332,7 +5332,7 @@ errors++;
 }
 }
 else {
-const err434 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data175};
+const err434 = {instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.min_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.min_weight,data:data175};
 if(vErrors === null){
 vErrors = [err434];
 }
@@ -5342,11 +5342,11 @@ vErrors.push(err434);
 errors++;
 }
 }
-if(data167.ema !== undefined){
-let data176 = data167.ema;
+if(data168.max_weight !== undefined){
+let data176 = data168.max_weight;
 if(typeof data176 == "number"){
 if(data176 > 1 || isNaN(data176)){
-const err435 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data176};
+const err435 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data176};
 if(vErrors === null){
 vErrors = [err435];
 }
@@ -5356,7 +5356,7 @@ vErrors.push(err435);
 errors++;
 }
 if(data176 < 0 || isNaN(data176)){
-const err436 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data176};
+const err436 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data176};
 if(vErrors === null){
 vErrors = [err436];
 }
@@ -5367,7 +5367,7 @@ errors++;
 }
 }
 else {
-const err437 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data176};
+const err437 = {instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.max_weight.type,parentSchema:schema31.properties.grpo.properties.gap.properties.max_weight,data:data176};
 if(vErrors === null){
 vErrors = [err437];
 }
@@ -5377,9 +5377,11 @@ vErrors.push(err437);
 errors++;
 }
 }
-}
-else {
-const err438 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data167};
+if(data168.ema !== undefined){
+let data177 = data168.ema;
+if(typeof data177 == "number"){
+if(data177 > 1 || isNaN(data177)){
+const err438 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1",schema:1,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data177};
 if(vErrors === null){
 vErrors = [err438];
 }
@@ -5388,13 +5390,8 @@ vErrors.push(err438);
 }
 errors++;
 }
-}
-if(data128.gradnorm !== undefined){
-let data177 = data128.gradnorm;
-if(data177 && typeof data177 == "object" && !Array.isArray(data177)){
-for(const key28 in data177){
-if(!((key28 === "alpha") || (key28 === "learning_rate"))){
-const err439 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data177};
+if(data177 < 0 || isNaN(data177)){
+const err439 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data177};
 if(vErrors === null){
 vErrors = [err439];
 }
@@ -5404,11 +5401,8 @@ vErrors.push(err439);
 errors++;
 }
 }
-if(data177.alpha !== undefined){
-let data178 = data177.alpha;
-if(typeof data178 == "number"){
-if(data178 < 0 || isNaN(data178)){
-const err440 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data178};
+else {
+const err440 = {instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gap.properties.ema.type,parentSchema:schema31.properties.grpo.properties.gap.properties.ema,data:data177};
 if(vErrors === null){
 vErrors = [err440];
 }
@@ -5418,8 +5412,9 @@ vErrors.push(err440);
 errors++;
 }
 }
+}
 else {
-const err441 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data178};
+const err441 = {instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gap.type,parentSchema:schema31.properties.grpo.properties.gap,data:data168};
 if(vErrors === null){
 vErrors = [err441];
 }
@@ -5429,11 +5424,12 @@ vErrors.push(err441);
 errors++;
 }
 }
-if(data177.learning_rate !== undefined){
-let data179 = data177.learning_rate;
-if(typeof data179 == "number"){
-if(data179 <= 0 || isNaN(data179)){
-const err442 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data179};
+if(data129.gradnorm !== undefined){
+let data178 = data129.gradnorm;
+if(data178 && typeof data178 == "object" && !Array.isArray(data178)){
+for(const key28 in data178){
+if(!((key28 === "alpha") || (key28 === "learning_rate"))){
+const err442 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data178};
 if(vErrors === null){
 vErrors = [err442];
 }
@@ -5443,8 +5439,11 @@ vErrors.push(err442);
 errors++;
 }
 }
-else {
-const err443 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data179};
+if(data178.alpha !== undefined){
+let data179 = data178.alpha;
+if(typeof data179 == "number"){
+if(data179 < 0 || isNaN(data179)){
+const err443 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data179};
 if(vErrors === null){
 vErrors = [err443];
 }
@@ -5454,9 +5453,8 @@ vErrors.push(err443);
 errors++;
 }
 }
-}
 else {
-const err444 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data177};
+const err444 = {instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.alpha.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.alpha,data:data179};
 if(vErrors === null){
 vErrors = [err444];
 }
@@ -5466,10 +5464,11 @@ vErrors.push(err444);
 errors++;
 }
 }
-if(data128.projection !== undefined){
-let data180 = data128.projection;
-if(typeof data180 !== "string"){
-const err445 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data180};
+if(data178.learning_rate !== undefined){
+let data180 = data178.learning_rate;
+if(typeof data180 == "number"){
+if(data180 <= 0 || isNaN(data180)){
+const err445 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0",schema:0,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data180};
 if(vErrors === null){
 vErrors = [err445];
 }
@@ -5478,8 +5477,9 @@ vErrors.push(err445);
 }
 errors++;
 }
-if(!(((data180 === "none") || (data180 === "pcgrad")) || (data180 === "subspace"))){
-const err446 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data180};
+}
+else {
+const err446 = {instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate.type,parentSchema:schema31.properties.grpo.properties.gradnorm.properties.learning_rate,data:data180};
 if(vErrors === null){
 vErrors = [err446];
 }
@@ -5489,10 +5489,9 @@ vErrors.push(err446);
 errors++;
 }
 }
-if(data128.log_rollouts_every !== undefined){
-let data181 = data128.log_rollouts_every;
-if(!((typeof data181 == "number") && (!(data181 % 1) && !isNaN(data181)))){
-const err447 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data181};
+}
+else {
+const err447 = {instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.properties.gradnorm.type,parentSchema:schema31.properties.grpo.properties.gradnorm,data:data178};
 if(vErrors === null){
 vErrors = [err447];
 }
@@ -5501,9 +5500,11 @@ vErrors.push(err447);
 }
 errors++;
 }
-if(typeof data181 == "number"){
-if(data181 > 1000000 || isNaN(data181)){
-const err448 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data181};
+}
+if(data129.projection !== undefined){
+let data181 = data129.projection;
+if(typeof data181 !== "string"){
+const err448 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.grpo.properties.projection.type,parentSchema:schema31.properties.grpo.properties.projection,data:data181};
 if(vErrors === null){
 vErrors = [err448];
 }
@@ -5512,8 +5513,8 @@ vErrors.push(err448);
 }
 errors++;
 }
-if(data181 < 1 || isNaN(data181)){
-const err449 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data181};
+if(!(((data181 === "none") || (data181 === "pcgrad")) || (data181 === "subspace"))){
+const err449 = {instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.grpo.properties.projection.enum,parentSchema:schema31.properties.grpo.properties.projection,data:data181};
 if(vErrors === null){
 vErrors = [err449];
 }
@@ -5523,11 +5524,10 @@ vErrors.push(err449);
 errors++;
 }
 }
-}
-if(data128.probe_every !== undefined){
-let data182 = data128.probe_every;
+if(data129.log_rollouts_every !== undefined){
+let data182 = data129.log_rollouts_every;
 if(!((typeof data182 == "number") && (!(data182 % 1) && !isNaN(data182)))){
-const err450 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data182};
+const err450 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.log_rollouts_every.type,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data182};
 if(vErrors === null){
 vErrors = [err450];
 }
@@ -5538,7 +5538,7 @@ errors++;
 }
 if(typeof data182 == "number"){
 if(data182 > 1000000 || isNaN(data182)){
-const err451 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data182};
+const err451 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data182};
 if(vErrors === null){
 vErrors = [err451];
 }
@@ -5547,8 +5547,8 @@ vErrors.push(err451);
 }
 errors++;
 }
-if(data182 < 0 || isNaN(data182)){
-const err452 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data182};
+if(data182 < 1 || isNaN(data182)){
+const err452 = {instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.log_rollouts_every,data:data182};
 if(vErrors === null){
 vErrors = [err452];
 }
@@ -5559,10 +5559,10 @@ errors++;
 }
 }
 }
-if(data128.checkpoint_every !== undefined){
-let data183 = data128.checkpoint_every;
+if(data129.probe_every !== undefined){
+let data183 = data129.probe_every;
 if(!((typeof data183 == "number") && (!(data183 % 1) && !isNaN(data183)))){
-const err453 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data183};
+const err453 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.probe_every.type,parentSchema:schema31.properties.grpo.properties.probe_every,data:data183};
 if(vErrors === null){
 vErrors = [err453];
 }
@@ -5573,7 +5573,7 @@ errors++;
 }
 if(typeof data183 == "number"){
 if(data183 > 1000000 || isNaN(data183)){
-const err454 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data183};
+const err454 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.probe_every,data:data183};
 if(vErrors === null){
 vErrors = [err454];
 }
@@ -5582,8 +5582,8 @@ vErrors.push(err454);
 }
 errors++;
 }
-if(data183 < 1 || isNaN(data183)){
-const err455 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data183};
+if(data183 < 0 || isNaN(data183)){
+const err455 = {instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.grpo.properties.probe_every,data:data183};
 if(vErrors === null){
 vErrors = [err455];
 }
@@ -5594,9 +5594,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err456 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data128};
+if(data129.checkpoint_every !== undefined){
+let data184 = data129.checkpoint_every;
+if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
+const err456 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.grpo.properties.checkpoint_every.type,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data184};
 if(vErrors === null){
 vErrors = [err456];
 }
@@ -5605,13 +5606,9 @@ vErrors.push(err456);
 }
 errors++;
 }
-}
-if(data.eval !== undefined){
-let data184 = data.eval;
-if(data184 && typeof data184 == "object" && !Array.isArray(data184)){
-for(const key29 in data184){
-if(!(func1.call(schema31.properties.eval.properties, key29))){
-const err457 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data184};
+if(typeof data184 == "number"){
+if(data184 > 1000000 || isNaN(data184)){
+const err457 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data184};
 if(vErrors === null){
 vErrors = [err457];
 }
@@ -5620,15 +5617,8 @@ vErrors.push(err457);
 }
 errors++;
 }
-}
-if(data184.suites !== undefined){
-let data185 = data184.suites;
-if(Array.isArray(data185)){
-const len11 = data185.length;
-for(let i15=0; i15<len11; i15++){
-let data186 = data185[i15];
-if(!((((data186 === "domain") || (data186 === "reasoning")) || (data186 === "instruction")) || (data186 === "integration"))){
-const err458 = {instancePath:instancePath+"/eval/suites/" + i15,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data186};
+if(data184 < 1 || isNaN(data184)){
+const err458 = {instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.grpo.properties.checkpoint_every,data:data184};
 if(vErrors === null){
 vErrors = [err458];
 }
@@ -5638,14 +5628,10 @@ vErrors.push(err458);
 errors++;
 }
 }
-let i16 = data185.length;
-let j4;
-if(i16 > 1){
-outer3:
-for(;i16--;){
-for(j4 = i16; j4--;){
-if(func0(data185[i16], data185[j4])){
-const err459 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i16, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i16+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data185};
+}
+}
+else {
+const err459 = {instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.grpo.type,parentSchema:schema31.properties.grpo,data:data129};
 if(vErrors === null){
 vErrors = [err459];
 }
@@ -5653,14 +5639,14 @@ else {
 vErrors.push(err459);
 }
 errors++;
-break outer3;
 }
 }
-}
-}
-}
-else {
-const err460 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data185};
+if(data.eval !== undefined){
+let data185 = data.eval;
+if(data185 && typeof data185 == "object" && !Array.isArray(data185)){
+for(const key29 in data185){
+if(!(func1.call(schema31.properties.eval.properties, key29))){
+const err460 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.eval,data:data185};
 if(vErrors === null){
 vErrors = [err460];
 }
@@ -5670,15 +5656,14 @@ vErrors.push(err460);
 errors++;
 }
 }
-if(data184.mmlu !== undefined){
-let data187 = data184.mmlu;
-if(Array.isArray(data187)){
-const len12 = data187.length;
-for(let i17=0; i17<len12; i17++){
-let data188 = data187[i17];
-if(typeof data188 === "string"){
-if(func3(data188) < 1){
-const err461 = {instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data188};
+if(data185.suites !== undefined){
+let data186 = data185.suites;
+if(Array.isArray(data186)){
+const len11 = data186.length;
+for(let i15=0; i15<len11; i15++){
+let data187 = data186[i15];
+if(!((((data187 === "domain") || (data187 === "reasoning")) || (data187 === "instruction")) || (data187 === "integration"))){
+const err461 = {instancePath:instancePath+"/eval/suites/" + i15,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.suites.items.enum,parentSchema:schema31.properties.eval.properties.suites.items,data:data187};
 if(vErrors === null){
 vErrors = [err461];
 }
@@ -5688,8 +5673,14 @@ vErrors.push(err461);
 errors++;
 }
 }
-else {
-const err462 = {instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data188};
+let i16 = data186.length;
+let j4;
+if(i16 > 1){
+outer3:
+for(;i16--;){
+for(j4 = i16; j4--;){
+if(func0(data186[i16], data186[j4])){
+const err462 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i16, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i16+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.suites,data:data186};
 if(vErrors === null){
 vErrors = [err462];
 }
@@ -5697,11 +5688,14 @@ else {
 vErrors.push(err462);
 }
 errors++;
+break outer3;
+}
+}
 }
 }
 }
 else {
-const err463 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data187};
+const err463 = {instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.suites.type,parentSchema:schema31.properties.eval.properties.suites,data:data186};
 if(vErrors === null){
 vErrors = [err463];
 }
@@ -5711,14 +5705,15 @@ vErrors.push(err463);
 errors++;
 }
 }
-if(data184.tasks !== undefined){
-let data189 = data184.tasks;
-if(Array.isArray(data189)){
-const len13 = data189.length;
-for(let i18=0; i18<len13; i18++){
-let data190 = data189[i18];
-if(!((((((data190 === "mmlu") || (data190 === "medqa")) || (data190 === "medmcqa")) || (data190 === "pubmedqa")) || (data190 === "multimedqa")) || (data190 === "ifeval"))){
-const err464 = {instancePath:instancePath+"/eval/tasks/" + i18,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data190};
+if(data185.mmlu !== undefined){
+let data188 = data185.mmlu;
+if(Array.isArray(data188)){
+const len12 = data188.length;
+for(let i17=0; i17<len12; i17++){
+let data189 = data188[i17];
+if(typeof data189 === "string"){
+if(func3(data189) < 1){
+const err464 = {instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data189};
 if(vErrors === null){
 vErrors = [err464];
 }
@@ -5728,14 +5723,8 @@ vErrors.push(err464);
 errors++;
 }
 }
-let i19 = data189.length;
-let j5;
-if(i19 > 1){
-outer4:
-for(;i19--;){
-for(j5 = i19; j5--;){
-if(func0(data189[i19], data189[j5])){
-const err465 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data189};
+else {
+const err465 = {instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.mmlu.items.type,parentSchema:schema31.properties.eval.properties.mmlu.items,data:data189};
 if(vErrors === null){
 vErrors = [err465];
 }
@@ -5743,14 +5732,11 @@ else {
 vErrors.push(err465);
 }
 errors++;
-break outer4;
-}
-}
 }
 }
 }
 else {
-const err466 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data189};
+const err466 = {instancePath:instancePath+"/eval/mmlu",schemaPath:"#/properties/eval/properties/mmlu/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.mmlu.type,parentSchema:schema31.properties.eval.properties.mmlu,data:data188};
 if(vErrors === null){
 vErrors = [err466];
 }
@@ -5760,11 +5746,14 @@ vErrors.push(err466);
 errors++;
 }
 }
-if(data184.benchmarks !== undefined){
-let data191 = data184.benchmarks;
-if(typeof data191 === "string"){
-if(func3(data191) < 1){
-const err467 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data191};
+if(data185.tasks !== undefined){
+let data190 = data185.tasks;
+if(Array.isArray(data190)){
+const len13 = data190.length;
+for(let i18=0; i18<len13; i18++){
+let data191 = data190[i18];
+if(!((((((data191 === "mmlu") || (data191 === "medqa")) || (data191 === "medmcqa")) || (data191 === "pubmedqa")) || (data191 === "multimedqa")) || (data191 === "ifeval"))){
+const err467 = {instancePath:instancePath+"/eval/tasks/" + i18,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.eval.properties.tasks.items.enum,parentSchema:schema31.properties.eval.properties.tasks.items,data:data191};
 if(vErrors === null){
 vErrors = [err467];
 }
@@ -5774,8 +5763,14 @@ vErrors.push(err467);
 errors++;
 }
 }
-else {
-const err468 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data191};
+let i19 = data190.length;
+let j5;
+if(i19 > 1){
+outer4:
+for(;i19--;){
+for(j5 = i19; j5--;){
+if(func0(data190[i19], data190[j5])){
+const err468 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)",schema:true,parentSchema:schema31.properties.eval.properties.tasks,data:data190};
 if(vErrors === null){
 vErrors = [err468];
 }
@@ -5783,12 +5778,14 @@ else {
 vErrors.push(err468);
 }
 errors++;
+break outer4;
 }
 }
-if(data184.few_shot !== undefined){
-let data192 = data184.few_shot;
-if(!((typeof data192 == "number") && (!(data192 % 1) && !isNaN(data192)))){
-const err469 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data192};
+}
+}
+}
+else {
+const err469 = {instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.eval.properties.tasks.type,parentSchema:schema31.properties.eval.properties.tasks,data:data190};
 if(vErrors === null){
 vErrors = [err469];
 }
@@ -5797,9 +5794,12 @@ vErrors.push(err469);
 }
 errors++;
 }
-if(typeof data192 == "number"){
-if(data192 > 10 || isNaN(data192)){
-const err470 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data192};
+}
+if(data185.benchmarks !== undefined){
+let data192 = data185.benchmarks;
+if(typeof data192 === "string"){
+if(func3(data192) < 1){
+const err470 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.eval.properties.benchmarks,data:data192};
 if(vErrors === null){
 vErrors = [err470];
 }
@@ -5808,8 +5808,9 @@ vErrors.push(err470);
 }
 errors++;
 }
-if(data192 < 0 || isNaN(data192)){
-const err471 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data192};
+}
+else {
+const err471 = {instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.eval.properties.benchmarks.type,parentSchema:schema31.properties.eval.properties.benchmarks,data:data192};
 if(vErrors === null){
 vErrors = [err471];
 }
@@ -5819,11 +5820,10 @@ vErrors.push(err471);
 errors++;
 }
 }
-}
-if(data184.max_items !== undefined){
-let data193 = data184.max_items;
+if(data185.few_shot !== undefined){
+let data193 = data185.few_shot;
 if(!((typeof data193 == "number") && (!(data193 % 1) && !isNaN(data193)))){
-const err472 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data193};
+const err472 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.few_shot.type,parentSchema:schema31.properties.eval.properties.few_shot,data:data193};
 if(vErrors === null){
 vErrors = [err472];
 }
@@ -5833,8 +5833,8 @@ vErrors.push(err472);
 errors++;
 }
 if(typeof data193 == "number"){
-if(data193 > 10000000 || isNaN(data193)){
-const err473 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data193};
+if(data193 > 10 || isNaN(data193)){
+const err473 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10",schema:10,parentSchema:schema31.properties.eval.properties.few_shot,data:data193};
 if(vErrors === null){
 vErrors = [err473];
 }
@@ -5844,7 +5844,7 @@ vErrors.push(err473);
 errors++;
 }
 if(data193 < 0 || isNaN(data193)){
-const err474 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data193};
+const err474 = {instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.few_shot,data:data193};
 if(vErrors === null){
 vErrors = [err474];
 }
@@ -5855,10 +5855,10 @@ errors++;
 }
 }
 }
-if(data184.bootstrap !== undefined){
-let data194 = data184.bootstrap;
+if(data185.max_items !== undefined){
+let data194 = data185.max_items;
 if(!((typeof data194 == "number") && (!(data194 % 1) && !isNaN(data194)))){
-const err475 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data194};
+const err475 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.max_items.type,parentSchema:schema31.properties.eval.properties.max_items,data:data194};
 if(vErrors === null){
 vErrors = [err475];
 }
@@ -5868,8 +5868,8 @@ vErrors.push(err475);
 errors++;
 }
 if(typeof data194 == "number"){
-if(data194 > 100000 || isNaN(data194)){
-const err476 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data194};
+if(data194 > 10000000 || isNaN(data194)){
+const err476 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000",schema:10000000,parentSchema:schema31.properties.eval.properties.max_items,data:data194};
 if(vErrors === null){
 vErrors = [err476];
 }
@@ -5879,7 +5879,7 @@ vErrors.push(err476);
 errors++;
 }
 if(data194 < 0 || isNaN(data194)){
-const err477 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data194};
+const err477 = {instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.max_items,data:data194};
 if(vErrors === null){
 vErrors = [err477];
 }
@@ -5890,10 +5890,10 @@ errors++;
 }
 }
 }
-if(data184.probe_size !== undefined){
-let data195 = data184.probe_size;
+if(data185.bootstrap !== undefined){
+let data195 = data185.bootstrap;
 if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
-const err478 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data195};
+const err478 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.bootstrap.type,parentSchema:schema31.properties.eval.properties.bootstrap,data:data195};
 if(vErrors === null){
 vErrors = [err478];
 }
@@ -5904,7 +5904,7 @@ errors++;
 }
 if(typeof data195 == "number"){
 if(data195 > 100000 || isNaN(data195)){
-const err479 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data195};
+const err479 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.bootstrap,data:data195};
 if(vErrors === null){
 vErrors = [err479];
 }
@@ -5913,8 +5913,8 @@ vErrors.push(err479);
 }
 errors++;
 }
-if(data195 < 1 || isNaN(data195)){
-const err480 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data195};
+if(data195 < 0 || isNaN(data195)){
+const err480 = {instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.bootstrap,data:data195};
 if(vErrors === null){
 vErrors = [err480];
 }
@@ -5925,10 +5925,10 @@ errors++;
 }
 }
 }
-if(data184.probe_every !== undefined){
-let data196 = data184.probe_every;
+if(data185.probe_size !== undefined){
+let data196 = data185.probe_size;
 if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-const err481 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data196};
+const err481 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_size.type,parentSchema:schema31.properties.eval.properties.probe_size,data:data196};
 if(vErrors === null){
 vErrors = [err481];
 }
@@ -5938,8 +5938,8 @@ vErrors.push(err481);
 errors++;
 }
 if(typeof data196 == "number"){
-if(data196 > 1000000 || isNaN(data196)){
-const err482 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data196};
+if(data196 > 100000 || isNaN(data196)){
+const err482 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000",schema:100000,parentSchema:schema31.properties.eval.properties.probe_size,data:data196};
 if(vErrors === null){
 vErrors = [err482];
 }
@@ -5948,8 +5948,8 @@ vErrors.push(err482);
 }
 errors++;
 }
-if(data196 < 0 || isNaN(data196)){
-const err483 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data196};
+if(data196 < 1 || isNaN(data196)){
+const err483 = {instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.eval.properties.probe_size,data:data196};
 if(vErrors === null){
 vErrors = [err483];
 }
@@ -5960,9 +5960,10 @@ errors++;
 }
 }
 }
-}
-else {
-const err484 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data184};
+if(data185.probe_every !== undefined){
+let data197 = data185.probe_every;
+if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
+const err484 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.eval.properties.probe_every.type,parentSchema:schema31.properties.eval.properties.probe_every,data:data197};
 if(vErrors === null){
 vErrors = [err484];
 }
@@ -5971,13 +5972,9 @@ vErrors.push(err484);
 }
 errors++;
 }
-}
-if(data.output !== undefined){
-let data197 = data.output;
-if(data197 && typeof data197 == "object" && !Array.isArray(data197)){
-for(const key30 in data197){
-if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
-const err485 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data197};
+if(typeof data197 == "number"){
+if(data197 > 1000000 || isNaN(data197)){
+const err485 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000",schema:1000000,parentSchema:schema31.properties.eval.properties.probe_every,data:data197};
 if(vErrors === null){
 vErrors = [err485];
 }
@@ -5986,12 +5983,8 @@ vErrors.push(err485);
 }
 errors++;
 }
-}
-if(data197.runs_dir !== undefined){
-let data198 = data197.runs_dir;
-if(typeof data198 === "string"){
-if(func3(data198) < 1){
-const err486 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data198};
+if(data197 < 0 || isNaN(data197)){
+const err486 = {instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.eval.properties.probe_every,data:data197};
 if(vErrors === null){
 vErrors = [err486];
 }
@@ -6001,8 +5994,10 @@ vErrors.push(err486);
 errors++;
 }
 }
+}
+}
 else {
-const err487 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data198};
+const err487 = {instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.eval.type,parentSchema:schema31.properties.eval,data:data185};
 if(vErrors === null){
 vErrors = [err487];
 }
@@ -6012,10 +6007,12 @@ vErrors.push(err487);
 errors++;
 }
 }
-if(data197.keep_checkpoints !== undefined){
-let data199 = data197.keep_checkpoints;
-if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-const err488 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data199};
+if(data.output !== undefined){
+let data198 = data.output;
+if(data198 && typeof data198 == "object" && !Array.isArray(data198)){
+for(const key30 in data198){
+if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
+const err488 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.output,data:data198};
 if(vErrors === null){
 vErrors = [err488];
 }
@@ -6024,9 +6021,12 @@ vErrors.push(err488);
 }
 errors++;
 }
-if(typeof data199 == "number"){
-if(data199 > 1000 || isNaN(data199)){
-const err489 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data199};
+}
+if(data198.runs_dir !== undefined){
+let data199 = data198.runs_dir;
+if(typeof data199 === "string"){
+if(func3(data199) < 1){
+const err489 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.output.properties.runs_dir,data:data199};
 if(vErrors === null){
 vErrors = [err489];
 }
@@ -6035,8 +6035,9 @@ vErrors.push(err489);
 }
 errors++;
 }
-if(data199 < 1 || isNaN(data199)){
-const err490 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data199};
+}
+else {
+const err490 = {instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.output.properties.runs_dir.type,parentSchema:schema31.properties.output.properties.runs_dir,data:data199};
 if(vErrors === null){
 vErrors = [err490];
 }
@@ -6046,10 +6047,10 @@ vErrors.push(err490);
 errors++;
 }
 }
-}
-}
-else {
-const err491 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data197};
+if(data198.keep_checkpoints !== undefined){
+let data200 = data198.keep_checkpoints;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+const err491 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.output.properties.keep_checkpoints.type,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data200};
 if(vErrors === null){
 vErrors = [err491];
 }
@@ -6058,11 +6059,9 @@ vErrors.push(err491);
 }
 errors++;
 }
-}
-if(data.variants !== undefined){
-let data200 = data.variants;
-if(!data200 || typeof data200 != "object"){
-const err492 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data200};
+if(typeof data200 == "number"){
+if(data200 > 1000 || isNaN(data200)){
+const err492 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000",schema:1000,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data200};
 if(vErrors === null){
 vErrors = [err492];
 }
@@ -6071,9 +6070,8 @@ vErrors.push(err492);
 }
 errors++;
 }
-if(Array.isArray(data200)){
-if(data200.length < 1){
-const err493 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data200};
+if(data200 < 1 || isNaN(data200)){
+const err493 = {instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.output.properties.keep_checkpoints,data:data200};
 if(vErrors === null){
 vErrors = [err493];
 }
@@ -6082,12 +6080,11 @@ vErrors.push(err493);
 }
 errors++;
 }
-const len14 = data200.length;
-for(let i20=0; i20<len14; i20++){
-let data201 = data200[i20];
-if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
-if(data201.name === undefined){
-const err494 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data201};
+}
+}
+}
+else {
+const err494 = {instancePath:instancePath+"/output",schemaPath:"#/properties/output/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.output.type,parentSchema:schema31.properties.output,data:data198};
 if(vErrors === null){
 vErrors = [err494];
 }
@@ -6096,9 +6093,11 @@ vErrors.push(err494);
 }
 errors++;
 }
-for(const key31 in data201){
-if(!((key31 === "name") || (key31 === "set"))){
-const err495 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data201};
+}
+if(data.variants !== undefined){
+let data201 = data.variants;
+if(!data201 || typeof data201 != "object"){
+const err495 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object",schema:schema31.properties.variants.type,parentSchema:schema31.properties.variants,data:data201};
 if(vErrors === null){
 vErrors = [err495];
 }
@@ -6107,12 +6106,9 @@ vErrors.push(err495);
 }
 errors++;
 }
-}
-if(data201.name !== undefined){
-let data202 = data201.name;
-if(typeof data202 === "string"){
-if(!pattern10.test(data202)){
-const err496 = {instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data202};
+if(Array.isArray(data201)){
+if(data201.length < 1){
+const err496 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants,data:data201};
 if(vErrors === null){
 vErrors = [err496];
 }
@@ -6121,9 +6117,12 @@ vErrors.push(err496);
 }
 errors++;
 }
-}
-else {
-const err497 = {instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data202};
+const len14 = data201.length;
+for(let i20=0; i20<len14; i20++){
+let data202 = data201[i20];
+if(data202 && typeof data202 == "object" && !Array.isArray(data202)){
+if(data202.name === undefined){
+const err497 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.items.required,parentSchema:schema31.properties.variants.items,data:data202};
 if(vErrors === null){
 vErrors = [err497];
 }
@@ -6132,13 +6131,9 @@ vErrors.push(err497);
 }
 errors++;
 }
-}
-if(data201.set !== undefined){
-let data203 = data201.set;
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-for(const key32 in data203){
-if(!(pattern11.test(key32))){
-const err498 = {instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data203};
+for(const key31 in data202){
+if(!((key31 === "name") || (key31 === "set"))){
+const err498 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items,data:data202};
 if(vErrors === null){
 vErrors = [err498];
 }
@@ -6148,9 +6143,11 @@ vErrors.push(err498);
 errors++;
 }
 }
-}
-else {
-const err499 = {instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data203};
+if(data202.name !== undefined){
+let data203 = data202.name;
+if(typeof data203 === "string"){
+if(!pattern10.test(data203)){
+const err499 = {instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.items.properties.name,data:data203};
 if(vErrors === null){
 vErrors = [err499];
 }
@@ -6160,9 +6157,8 @@ vErrors.push(err499);
 errors++;
 }
 }
-}
 else {
-const err500 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data201};
+const err500 = {instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.items.properties.name.type,parentSchema:schema31.properties.variants.items.properties.name,data:data203};
 if(vErrors === null){
 vErrors = [err500];
 }
@@ -6172,10 +6168,12 @@ vErrors.push(err500);
 errors++;
 }
 }
-}
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
-if(Object.keys(data200).length < 1){
-const err501 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data200};
+if(data202.set !== undefined){
+let data204 = data202.set;
+if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
+for(const key32 in data204){
+if(!(pattern11.test(key32))){
+const err501 = {instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.items.properties.set,data:data204};
 if(vErrors === null){
 vErrors = [err501];
 }
@@ -6184,9 +6182,10 @@ vErrors.push(err501);
 }
 errors++;
 }
-for(const key33 in data200){
-if(!((key33 === "list") || (key33 === "grid"))){
-const err502 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data200};
+}
+}
+else {
+const err502 = {instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.properties.set.type,parentSchema:schema31.properties.variants.items.properties.set,data:data204};
 if(vErrors === null){
 vErrors = [err502];
 }
@@ -6196,11 +6195,9 @@ vErrors.push(err502);
 errors++;
 }
 }
-if(data200.list !== undefined){
-let data204 = data200.list;
-if(Array.isArray(data204)){
-if(data204.length < 1){
-const err503 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data204};
+}
+else {
+const err503 = {instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.items.type,parentSchema:schema31.properties.variants.items,data:data202};
 if(vErrors === null){
 vErrors = [err503];
 }
@@ -6209,12 +6206,11 @@ vErrors.push(err503);
 }
 errors++;
 }
-const len15 = data204.length;
-for(let i21=0; i21<len15; i21++){
-let data205 = data204[i21];
-if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
-if(data205.name === undefined){
-const err504 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data205};
+}
+}
+if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
+if(Object.keys(data201).length < 1){
+const err504 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants,data:data201};
 if(vErrors === null){
 vErrors = [err504];
 }
@@ -6223,9 +6219,9 @@ vErrors.push(err504);
 }
 errors++;
 }
-for(const key34 in data205){
-if(!((key34 === "name") || (key34 === "set"))){
-const err505 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data205};
+for(const key33 in data201){
+if(!((key33 === "list") || (key33 === "grid"))){
+const err505 = {instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants,data:data201};
 if(vErrors === null){
 vErrors = [err505];
 }
@@ -6235,11 +6231,11 @@ vErrors.push(err505);
 errors++;
 }
 }
-if(data205.name !== undefined){
-let data206 = data205.name;
-if(typeof data206 === "string"){
-if(!pattern10.test(data206)){
-const err506 = {instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data206};
+if(data201.list !== undefined){
+let data205 = data201.list;
+if(Array.isArray(data205)){
+if(data205.length < 1){
+const err506 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.list,data:data205};
 if(vErrors === null){
 vErrors = [err506];
 }
@@ -6248,9 +6244,12 @@ vErrors.push(err506);
 }
 errors++;
 }
-}
-else {
-const err507 = {instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data206};
+const len15 = data205.length;
+for(let i21=0; i21<len15; i21++){
+let data206 = data205[i21];
+if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
+if(data206.name === undefined){
+const err507 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'",schema:schema31.properties.variants.properties.list.items.required,parentSchema:schema31.properties.variants.properties.list.items,data:data206};
 if(vErrors === null){
 vErrors = [err507];
 }
@@ -6259,13 +6258,9 @@ vErrors.push(err507);
 }
 errors++;
 }
-}
-if(data205.set !== undefined){
-let data207 = data205.set;
-if(data207 && typeof data207 == "object" && !Array.isArray(data207)){
-for(const key35 in data207){
-if(!(pattern11.test(key35))){
-const err508 = {instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data207};
+for(const key34 in data206){
+if(!((key34 === "name") || (key34 === "set"))){
+const err508 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items,data:data206};
 if(vErrors === null){
 vErrors = [err508];
 }
@@ -6275,9 +6270,11 @@ vErrors.push(err508);
 errors++;
 }
 }
-}
-else {
-const err509 = {instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data207};
+if(data206.name !== undefined){
+let data207 = data206.name;
+if(typeof data207 === "string"){
+if(!pattern10.test(data207)){
+const err509 = {instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\"",schema:"^[a-z0-9][a-z0-9._-]{0,47}$",parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data207};
 if(vErrors === null){
 vErrors = [err509];
 }
@@ -6287,9 +6284,8 @@ vErrors.push(err509);
 errors++;
 }
 }
-}
 else {
-const err510 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data205};
+const err510 = {instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.variants.properties.list.items.properties.name.type,parentSchema:schema31.properties.variants.properties.list.items.properties.name,data:data207};
 if(vErrors === null){
 vErrors = [err510];
 }
@@ -6299,9 +6295,12 @@ vErrors.push(err510);
 errors++;
 }
 }
-}
-else {
-const err511 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data204};
+if(data206.set !== undefined){
+let data208 = data206.set;
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
+for(const key35 in data208){
+if(!(pattern11.test(key35))){
+const err511 = {instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data208};
 if(vErrors === null){
 vErrors = [err511];
 }
@@ -6311,11 +6310,9 @@ vErrors.push(err511);
 errors++;
 }
 }
-if(data200.grid !== undefined){
-let data208 = data200.grid;
-if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
-if(Object.keys(data208).length < 1){
-const err512 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data208};
+}
+else {
+const err512 = {instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.properties.set.type,parentSchema:schema31.properties.variants.properties.list.items.properties.set,data:data208};
 if(vErrors === null){
 vErrors = [err512];
 }
@@ -6324,9 +6321,10 @@ vErrors.push(err512);
 }
 errors++;
 }
-for(const key36 in data208){
-if(!(pattern11.test(key36))){
-const err513 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data208};
+}
+}
+else {
+const err513 = {instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.list.items.type,parentSchema:schema31.properties.variants.properties.list.items,data:data206};
 if(vErrors === null){
 vErrors = [err513];
 }
@@ -6336,12 +6334,9 @@ vErrors.push(err513);
 errors++;
 }
 }
-for(const key37 in data208){
-if(pattern11.test(key37)){
-let data209 = data208[key37];
-if(Array.isArray(data209)){
-if(data209.length < 1){
-const err514 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data209};
+}
+else {
+const err514 = {instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.list.type,parentSchema:schema31.properties.variants.properties.list,data:data205};
 if(vErrors === null){
 vErrors = [err514];
 }
@@ -6351,8 +6346,11 @@ vErrors.push(err514);
 errors++;
 }
 }
-else {
-const err515 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data209};
+if(data201.grid !== undefined){
+let data209 = data201.grid;
+if(data209 && typeof data209 == "object" && !Array.isArray(data209)){
+if(Object.keys(data209).length < 1){
+const err515 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties",schema:1,parentSchema:schema31.properties.variants.properties.grid,data:data209};
 if(vErrors === null){
 vErrors = [err515];
 }
@@ -6361,11 +6359,9 @@ vErrors.push(err515);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err516 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data208};
+for(const key36 in data209){
+if(!(pattern11.test(key36))){
+const err516 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.variants.properties.grid,data:data209};
 if(vErrors === null){
 vErrors = [err516];
 }
@@ -6375,14 +6371,12 @@ vErrors.push(err516);
 errors++;
 }
 }
-}
-}
-if(data.sweep !== undefined){
-let data210 = data.sweep;
-if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
-for(const key38 in data210){
-if(!(key38 === "parallel")){
-const err517 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data210};
+for(const key37 in data209){
+if(pattern11.test(key37)){
+let data210 = data209[key37];
+if(Array.isArray(data210)){
+if(data210.length < 1){
+const err517 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items",schema:1,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data210};
 if(vErrors === null){
 vErrors = [err517];
 }
@@ -6392,10 +6386,8 @@ vErrors.push(err517);
 errors++;
 }
 }
-if(data210.parallel !== undefined){
-let data211 = data210.parallel;
-if(!((typeof data211 == "number") && (!(data211 % 1) && !isNaN(data211)))){
-const err518 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data211};
+else {
+const err518 = {instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"].type,parentSchema:schema31.properties.variants.properties.grid.patternProperties["^\\S+$"],data:data210};
 if(vErrors === null){
 vErrors = [err518];
 }
@@ -6404,9 +6396,11 @@ vErrors.push(err518);
 }
 errors++;
 }
-if(typeof data211 == "number"){
-if(data211 > 64 || isNaN(data211)){
-const err519 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data211};
+}
+}
+}
+else {
+const err519 = {instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.variants.properties.grid.type,parentSchema:schema31.properties.variants.properties.grid,data:data209};
 if(vErrors === null){
 vErrors = [err519];
 }
@@ -6415,8 +6409,15 @@ vErrors.push(err519);
 }
 errors++;
 }
-if(data211 < 1 || isNaN(data211)){
-const err520 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data211};
+}
+}
+}
+if(data.sweep !== undefined){
+let data211 = data.sweep;
+if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
+for(const key38 in data211){
+if(!(key38 === "parallel")){
+const err520 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.sweep,data:data211};
 if(vErrors === null){
 vErrors = [err520];
 }
@@ -6426,10 +6427,10 @@ vErrors.push(err520);
 errors++;
 }
 }
-}
-}
-else {
-const err521 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data210};
+if(data211.parallel !== undefined){
+let data212 = data211.parallel;
+if(!((typeof data212 == "number") && (!(data212 % 1) && !isNaN(data212)))){
+const err521 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.sweep.properties.parallel.type,parentSchema:schema31.properties.sweep.properties.parallel,data:data212};
 if(vErrors === null){
 vErrors = [err521];
 }
@@ -6438,11 +6439,9 @@ vErrors.push(err521);
 }
 errors++;
 }
-}
-if(data.executor !== undefined){
-let data212 = data.executor;
-if(typeof data212 !== "string"){
-const err522 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data212};
+if(typeof data212 == "number"){
+if(data212 > 64 || isNaN(data212)){
+const err522 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.sweep.properties.parallel,data:data212};
 if(vErrors === null){
 vErrors = [err522];
 }
@@ -6451,8 +6450,8 @@ vErrors.push(err522);
 }
 errors++;
 }
-if(!((data212 === "local") || (data212 === "slurm"))){
-const err523 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data212};
+if(data212 < 1 || isNaN(data212)){
+const err523 = {instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.sweep.properties.parallel,data:data212};
 if(vErrors === null){
 vErrors = [err523];
 }
@@ -6462,12 +6461,10 @@ vErrors.push(err523);
 errors++;
 }
 }
-if(data.slurm !== undefined){
-let data213 = data.slurm;
-if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
-for(const key39 in data213){
-if(!(func1.call(schema31.properties.slurm.properties, key39))){
-const err524 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data213};
+}
+}
+else {
+const err524 = {instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.sweep.type,parentSchema:schema31.properties.sweep,data:data211};
 if(vErrors === null){
 vErrors = [err524];
 }
@@ -6477,11 +6474,10 @@ vErrors.push(err524);
 errors++;
 }
 }
-if(data213.partition !== undefined){
-let data214 = data213.partition;
-if(typeof data214 === "string"){
-if(func3(data214) < 1){
-const err525 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data214};
+if(data.executor !== undefined){
+let data213 = data.executor;
+if(typeof data213 !== "string"){
+const err525 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.executor.type,parentSchema:schema31.properties.executor,data:data213};
 if(vErrors === null){
 vErrors = [err525];
 }
@@ -6490,8 +6486,8 @@ vErrors.push(err525);
 }
 errors++;
 }
-if(!pattern16.test(data214)){
-const err526 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data214};
+if(!((data213 === "local") || (data213 === "slurm"))){
+const err526 = {instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values",schema:schema31.properties.executor.enum,parentSchema:schema31.properties.executor,data:data213};
 if(vErrors === null){
 vErrors = [err526];
 }
@@ -6501,8 +6497,12 @@ vErrors.push(err526);
 errors++;
 }
 }
-else {
-const err527 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data214};
+if(data.slurm !== undefined){
+let data214 = data.slurm;
+if(data214 && typeof data214 == "object" && !Array.isArray(data214)){
+for(const key39 in data214){
+if(!(func1.call(schema31.properties.slurm.properties, key39))){
+const err527 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties",schema:false,parentSchema:schema31.properties.slurm,data:data214};
 if(vErrors === null){
 vErrors = [err527];
 }
@@ -6512,11 +6512,11 @@ vErrors.push(err527);
 errors++;
 }
 }
-if(data213.account !== undefined){
-let data215 = data213.account;
+if(data214.partition !== undefined){
+let data215 = data214.partition;
 if(typeof data215 === "string"){
 if(func3(data215) < 1){
-const err528 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data215};
+const err528 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.partition,data:data215};
 if(vErrors === null){
 vErrors = [err528];
 }
@@ -6525,8 +6525,8 @@ vErrors.push(err528);
 }
 errors++;
 }
-if(!pattern17.test(data215)){
-const err529 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data215};
+if(!pattern16.test(data215)){
+const err529 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\"",schema:"^[A-Za-z0-9_.,-]+$",parentSchema:schema31.properties.slurm.properties.partition,data:data215};
 if(vErrors === null){
 vErrors = [err529];
 }
@@ -6537,7 +6537,7 @@ errors++;
 }
 }
 else {
-const err530 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data215};
+const err530 = {instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.partition.type,parentSchema:schema31.properties.slurm.properties.partition,data:data215};
 if(vErrors === null){
 vErrors = [err530];
 }
@@ -6547,11 +6547,11 @@ vErrors.push(err530);
 errors++;
 }
 }
-if(data213.qos !== undefined){
-let data216 = data213.qos;
+if(data214.account !== undefined){
+let data216 = data214.account;
 if(typeof data216 === "string"){
 if(func3(data216) < 1){
-const err531 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data216};
+const err531 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.account,data:data216};
 if(vErrors === null){
 vErrors = [err531];
 }
@@ -6561,7 +6561,7 @@ vErrors.push(err531);
 errors++;
 }
 if(!pattern17.test(data216)){
-const err532 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data216};
+const err532 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.account,data:data216};
 if(vErrors === null){
 vErrors = [err532];
 }
@@ -6572,7 +6572,7 @@ errors++;
 }
 }
 else {
-const err533 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data216};
+const err533 = {instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.account.type,parentSchema:schema31.properties.slurm.properties.account,data:data216};
 if(vErrors === null){
 vErrors = [err533];
 }
@@ -6582,11 +6582,11 @@ vErrors.push(err533);
 errors++;
 }
 }
-if(data213.time !== undefined){
-let data217 = data213.time;
+if(data214.qos !== undefined){
+let data217 = data214.qos;
 if(typeof data217 === "string"){
-if(!pattern19.test(data217)){
-const err534 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data217};
+if(func3(data217) < 1){
+const err534 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.qos,data:data217};
 if(vErrors === null){
 vErrors = [err534];
 }
@@ -6595,9 +6595,8 @@ vErrors.push(err534);
 }
 errors++;
 }
-}
-else {
-const err535 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data217};
+if(!pattern17.test(data217)){
+const err535 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\"",schema:"^[A-Za-z0-9_.-]+$",parentSchema:schema31.properties.slurm.properties.qos,data:data217};
 if(vErrors === null){
 vErrors = [err535];
 }
@@ -6607,10 +6606,8 @@ vErrors.push(err535);
 errors++;
 }
 }
-if(data213.gpus !== undefined){
-let data218 = data213.gpus;
-if(!((typeof data218 == "number") && (!(data218 % 1) && !isNaN(data218)))){
-const err536 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data218};
+else {
+const err536 = {instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.qos.type,parentSchema:schema31.properties.slurm.properties.qos,data:data217};
 if(vErrors === null){
 vErrors = [err536];
 }
@@ -6619,9 +6616,12 @@ vErrors.push(err536);
 }
 errors++;
 }
-if(typeof data218 == "number"){
-if(data218 > 64 || isNaN(data218)){
-const err537 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data218};
+}
+if(data214.time !== undefined){
+let data218 = data214.time;
+if(typeof data218 === "string"){
+if(!pattern19.test(data218)){
+const err537 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\"",schema:"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$",parentSchema:schema31.properties.slurm.properties.time,data:data218};
 if(vErrors === null){
 vErrors = [err537];
 }
@@ -6630,8 +6630,9 @@ vErrors.push(err537);
 }
 errors++;
 }
-if(data218 < 0 || isNaN(data218)){
-const err538 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data218};
+}
+else {
+const err538 = {instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.time.type,parentSchema:schema31.properties.slurm.properties.time,data:data218};
 if(vErrors === null){
 vErrors = [err538];
 }
@@ -6641,11 +6642,10 @@ vErrors.push(err538);
 errors++;
 }
 }
-}
-if(data213.cpus !== undefined){
-let data219 = data213.cpus;
+if(data214.gpus !== undefined){
+let data219 = data214.gpus;
 if(!((typeof data219 == "number") && (!(data219 % 1) && !isNaN(data219)))){
-const err539 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data219};
+const err539 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.gpus.type,parentSchema:schema31.properties.slurm.properties.gpus,data:data219};
 if(vErrors === null){
 vErrors = [err539];
 }
@@ -6655,8 +6655,8 @@ vErrors.push(err539);
 errors++;
 }
 if(typeof data219 == "number"){
-if(data219 > 1024 || isNaN(data219)){
-const err540 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data219};
+if(data219 > 64 || isNaN(data219)){
+const err540 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64",schema:64,parentSchema:schema31.properties.slurm.properties.gpus,data:data219};
 if(vErrors === null){
 vErrors = [err540];
 }
@@ -6665,8 +6665,8 @@ vErrors.push(err540);
 }
 errors++;
 }
-if(data219 < 1 || isNaN(data219)){
-const err541 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data219};
+if(data219 < 0 || isNaN(data219)){
+const err541 = {instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0",schema:0,parentSchema:schema31.properties.slurm.properties.gpus,data:data219};
 if(vErrors === null){
 vErrors = [err541];
 }
@@ -6677,11 +6677,10 @@ errors++;
 }
 }
 }
-if(data213.memory !== undefined){
-let data220 = data213.memory;
-if(typeof data220 === "string"){
-if(!pattern20.test(data220)){
-const err542 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data220};
+if(data214.cpus !== undefined){
+let data220 = data214.cpus;
+if(!((typeof data220 == "number") && (!(data220 % 1) && !isNaN(data220)))){
+const err542 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.cpus.type,parentSchema:schema31.properties.slurm.properties.cpus,data:data220};
 if(vErrors === null){
 vErrors = [err542];
 }
@@ -6690,9 +6689,9 @@ vErrors.push(err542);
 }
 errors++;
 }
-}
-else {
-const err543 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data220};
+if(typeof data220 == "number"){
+if(data220 > 1024 || isNaN(data220)){
+const err543 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.cpus,data:data220};
 if(vErrors === null){
 vErrors = [err543];
 }
@@ -6701,16 +6700,8 @@ vErrors.push(err543);
 }
 errors++;
 }
-}
-if(data213.sbatch !== undefined){
-let data221 = data213.sbatch;
-if(Array.isArray(data221)){
-const len16 = data221.length;
-for(let i22=0; i22<len16; i22++){
-let data222 = data221[i22];
-if(typeof data222 === "string"){
-if(!pattern21.test(data222)){
-const err544 = {instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data222};
+if(data220 < 1 || isNaN(data220)){
+const err544 = {instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.cpus,data:data220};
 if(vErrors === null){
 vErrors = [err544];
 }
@@ -6720,8 +6711,12 @@ vErrors.push(err544);
 errors++;
 }
 }
-else {
-const err545 = {instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data222};
+}
+if(data214.memory !== undefined){
+let data221 = data214.memory;
+if(typeof data221 === "string"){
+if(!pattern20.test(data221)){
+const err545 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\"",schema:"^\\d+[KMGT]?$",parentSchema:schema31.properties.slurm.properties.memory,data:data221};
 if(vErrors === null){
 vErrors = [err545];
 }
@@ -6731,9 +6726,8 @@ vErrors.push(err545);
 errors++;
 }
 }
-}
 else {
-const err546 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data221};
+const err546 = {instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.memory.type,parentSchema:schema31.properties.slurm.properties.memory,data:data221};
 if(vErrors === null){
 vErrors = [err546];
 }
@@ -6743,14 +6737,15 @@ vErrors.push(err546);
 errors++;
 }
 }
-if(data213.setup !== undefined){
-let data223 = data213.setup;
-if(Array.isArray(data223)){
-const len17 = data223.length;
-for(let i23=0; i23<len17; i23++){
-let data224 = data223[i23];
-if(typeof data224 !== "string"){
-const err547 = {instancePath:instancePath+"/slurm/setup/" + i23,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data224};
+if(data214.sbatch !== undefined){
+let data222 = data214.sbatch;
+if(Array.isArray(data222)){
+const len16 = data222.length;
+for(let i22=0; i22<len16; i22++){
+let data223 = data222[i22];
+if(typeof data223 === "string"){
+if(!pattern21.test(data223)){
+const err547 = {instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\"",schema:"^--?[A-Za-z]",parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data223};
 if(vErrors === null){
 vErrors = [err547];
 }
@@ -6760,9 +6755,8 @@ vErrors.push(err547);
 errors++;
 }
 }
-}
 else {
-const err548 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data223};
+const err548 = {instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.sbatch.items.type,parentSchema:schema31.properties.slurm.properties.sbatch.items,data:data223};
 if(vErrors === null){
 vErrors = [err548];
 }
@@ -6772,11 +6766,9 @@ vErrors.push(err548);
 errors++;
 }
 }
-if(data213.python !== undefined){
-let data225 = data213.python;
-if(typeof data225 === "string"){
-if(func3(data225) < 1){
-const err549 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data225};
+}
+else {
+const err549 = {instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/properties/slurm/properties/sbatch/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.sbatch.type,parentSchema:schema31.properties.slurm.properties.sbatch,data:data222};
 if(vErrors === null){
 vErrors = [err549];
 }
@@ -6786,8 +6778,14 @@ vErrors.push(err549);
 errors++;
 }
 }
-else {
-const err550 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data225};
+if(data214.setup !== undefined){
+let data224 = data214.setup;
+if(Array.isArray(data224)){
+const len17 = data224.length;
+for(let i23=0; i23<len17; i23++){
+let data225 = data224[i23];
+if(typeof data225 !== "string"){
+const err550 = {instancePath:instancePath+"/slurm/setup/" + i23,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.setup.items.type,parentSchema:schema31.properties.slurm.properties.setup.items,data:data225};
 if(vErrors === null){
 vErrors = [err550];
 }
@@ -6797,11 +6795,9 @@ vErrors.push(err550);
 errors++;
 }
 }
-if(data213.poll_seconds !== undefined){
-let data226 = data213.poll_seconds;
-if(typeof data226 == "number"){
-if(data226 > 600 || isNaN(data226)){
-const err551 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data226};
+}
+else {
+const err551 = {instancePath:instancePath+"/slurm/setup",schemaPath:"#/properties/slurm/properties/setup/type",keyword:"type",params:{type: "array"},message:"must be array",schema:schema31.properties.slurm.properties.setup.type,parentSchema:schema31.properties.slurm.properties.setup,data:data224};
 if(vErrors === null){
 vErrors = [err551];
 }
@@ -6810,8 +6806,12 @@ vErrors.push(err551);
 }
 errors++;
 }
-if(data226 < 0.2 || isNaN(data226)){
-const err552 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data226};
+}
+if(data214.python !== undefined){
+let data226 = data214.python;
+if(typeof data226 === "string"){
+if(func3(data226) < 1){
+const err552 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters",schema:1,parentSchema:schema31.properties.slurm.properties.python,data:data226};
 if(vErrors === null){
 vErrors = [err552];
 }
@@ -6822,7 +6822,7 @@ errors++;
 }
 }
 else {
-const err553 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data226};
+const err553 = {instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/type",keyword:"type",params:{type: "string"},message:"must be string",schema:schema31.properties.slurm.properties.python.type,parentSchema:schema31.properties.slurm.properties.python,data:data226};
 if(vErrors === null){
 vErrors = [err553];
 }
@@ -6832,9 +6832,10 @@ vErrors.push(err553);
 errors++;
 }
 }
-}
-else {
-const err554 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data213};
+if(data214.nodes !== undefined){
+let data227 = data214.nodes;
+if(!((typeof data227 == "number") && (!(data227 % 1) && !isNaN(data227)))){
+const err554 = {instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/type",keyword:"type",params:{type: "integer"},message:"must be integer",schema:schema31.properties.slurm.properties.nodes.type,parentSchema:schema31.properties.slurm.properties.nodes,data:data227};
 if(vErrors === null){
 vErrors = [err554];
 }
@@ -6843,15 +6844,84 @@ vErrors.push(err554);
 }
 errors++;
 }
-}
-}
-else {
-const err555 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(typeof data227 == "number"){
+if(data227 > 1024 || isNaN(data227)){
+const err555 = {instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024",schema:1024,parentSchema:schema31.properties.slurm.properties.nodes,data:data227};
 if(vErrors === null){
 vErrors = [err555];
 }
 else {
 vErrors.push(err555);
+}
+errors++;
+}
+if(data227 < 1 || isNaN(data227)){
+const err556 = {instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1",schema:1,parentSchema:schema31.properties.slurm.properties.nodes,data:data227};
+if(vErrors === null){
+vErrors = [err556];
+}
+else {
+vErrors.push(err556);
+}
+errors++;
+}
+}
+}
+if(data214.poll_seconds !== undefined){
+let data228 = data214.poll_seconds;
+if(typeof data228 == "number"){
+if(data228 > 600 || isNaN(data228)){
+const err557 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600",schema:600,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data228};
+if(vErrors === null){
+vErrors = [err557];
+}
+else {
+vErrors.push(err557);
+}
+errors++;
+}
+if(data228 < 0.2 || isNaN(data228)){
+const err558 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2",schema:0.2,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data228};
+if(vErrors === null){
+vErrors = [err558];
+}
+else {
+vErrors.push(err558);
+}
+errors++;
+}
+}
+else {
+const err559 = {instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/type",keyword:"type",params:{type: "number"},message:"must be number",schema:schema31.properties.slurm.properties.poll_seconds.type,parentSchema:schema31.properties.slurm.properties.poll_seconds,data:data228};
+if(vErrors === null){
+vErrors = [err559];
+}
+else {
+vErrors.push(err559);
+}
+errors++;
+}
+}
+}
+else {
+const err560 = {instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.properties.slurm.type,parentSchema:schema31.properties.slurm,data:data214};
+if(vErrors === null){
+vErrors = [err560];
+}
+else {
+vErrors.push(err560);
+}
+errors++;
+}
+}
+}
+else {
+const err561 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object",schema:schema31.type,parentSchema:schema31,data};
+if(vErrors === null){
+vErrors = [err561];
+}
+else {
+vErrors.push(err561);
 }
 errors++;
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { arraySpec, buildBatchScript, PROBE_MISSING_EXIT, shellQuote, type SlurmSettings } from '../../../engine/slurm/script';
 
-const DEFAULTS: SlurmSettings = { gpus: 0, sbatch: [], setup: [], poll_seconds: 15 };
+const DEFAULTS: SlurmSettings = { gpus: 0, nodes: 1, sbatch: [], setup: [], poll_seconds: 15 };
 const COMMAND = ['/usr/bin/node', '/opt/bbio/bin/balancedbio.js', 'run', '/proj/exp.bbio.yaml', '--json', '--sweep-dir', '/proj/runs/s-sweep', '--steps-scale', '1'];
 
 test('array spec: sorted indices as ranges, then the %N throttle (never above the task count)', () => {
