@@ -291,11 +291,15 @@ def _int_env(name: str) -> int:
     return int(digits)
 
 
-def join_slurm() -> Ranks:
-    """A rank started by srun: its place from Slurm's variables, the rendezvous at MASTER_ADDR:MASTER_PORT."""
+def join_slurm(devices: int) -> Ranks:
+    """A rank started by srun: its place from Slurm's variables, the rendezvous at MASTER_ADDR:MASTER_PORT.
+    `devices` (model.devices of the run) must be the tasks srun started per node: a sweep variant that overrides
+    it runs under its sweep's script, whose srun line the base file's count decided."""
     rank, world = _int_env("SLURM_PROCID"), _int_env("SLURM_NTASKS")
     local_rank = _int_env("SLURM_LOCALID")
     local_world = _int_env("SLURM_NTASKS_PER_NODE") if os.environ.get("SLURM_NTASKS_PER_NODE") else world
+    if local_world != devices:
+        raise WorkerError("E_USAGE", f"model.devices is {devices} but srun started {local_world} rank(s) per node; the job's batch script was written for model.devices {local_world} (a sweep's script uses the base file's)")
     addr, port = os.environ.get("MASTER_ADDR", ""), _int_env("MASTER_PORT")
     if not addr:
         raise WorkerError("E_BACKEND", "--launcher slurm needs MASTER_ADDR (the batch script sets it from the job's first node)")

@@ -91,7 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.follower_rank is not None:
             ranks = R.join_local(args.follower_rank, args.devices, args.store_port)
         elif args.launcher == "slurm":
-            ranks = R.join_slurm()
+            ranks = R.join_slurm(args.devices)
         elif args.devices > 1:
             base = [sys.executable, "-m", "bbio_worker", "--schema", str(args.schema or schema_path()), "--devices", str(args.devices)]
             ranks = R.start_local(args.devices, lambda r, port: [*base, "--follower-rank", str(r), "--store-port", str(port)])
