@@ -599,6 +599,10 @@ export interface HelloResult {
    */
   ranks?: number;
   /**
+   * Who started the ranks: local (rank 0 started the others as its child processes) or slurm (srun started every rank; the engine's worker is srun, whose stdio is rank 0's).
+   */
+  launcher?: "local" | "slurm";
+  /**
    * torch.version.cuda: the CUDA runtime torch was built with (null: a CPU build).
    */
   cudaVersion?: string | null;

@@ -89,7 +89,7 @@ export class TorchCompute implements Compute {
   constructor(
     private readonly worker: WorkerProcess,
     private readonly options: TorchComputeOptions,
-    private readonly hello: { python: string; torch: string; cuda: string[]; ranks?: number },
+    private readonly hello: { python: string; torch: string; cuda: string[]; ranks?: number; launcher?: string },
   ) {
     // what the worker will resolve `auto` to (pick_device / pick_dtype in bbio_worker/compute.py), so the line
     // the manifest records at open names the device; loading the model replaces it with the worker's answer
@@ -101,7 +101,8 @@ export class TorchCompute implements Compute {
   private backendInfo(device: string, dtype: string): BackendInfo {
     const cuda = this.hello.cuda.length ? `CUDA: ${this.hello.cuda.join(', ')}` : 'no CUDA device';
     const why = this.options.why ?? 'requested by model.backend: torch';
-    const ranks = (this.hello.ranks ?? 1) > 1 ? `, ${this.hello.ranks} data-parallel ranks (${device.startsWith('cuda') ? 'NCCL' : 'gloo'})` : '';
+    const via = this.hello.launcher === 'slurm' ? ', started by srun' : '';
+    const ranks = (this.hello.ranks ?? 1) > 1 ? `, ${this.hello.ranks} data-parallel ranks (${device.startsWith('cuda') ? 'NCCL' : 'gloo'}${via})` : '';
     return {
       name: 'torch', kind: 'torch', threads: 0, simd: true,
       reason: `${why}; Python ${this.hello.python} (${this.worker.python}), torch ${this.hello.torch}, ${cuda}, device ${device}, dtype ${dtype}${ranks}`,

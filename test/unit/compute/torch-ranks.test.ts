@@ -8,48 +8,24 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { openCompute } from '../../../engine/compute';
-import { openTorchCompute, type TorchCompute } from '../../../engine/compute/torch/compute';
+import type { TorchCompute } from '../../../engine/compute/torch/compute';
 import { SRUN_ENV, workerCommand } from '../../../engine/compute/torch/worker-process';
-import type { SftStepInput, TrainingSpec } from '../../../engine/compute/types';
-import { makeLmBatch } from '../../../engine/model/llama';
 import { readSafetensors } from '../../../engine/model/safetensors';
 import { BbioError } from '../../../engine/util/errors';
 import { silentLogger } from '../../../engine/util/log';
-import { tinyLlamaConfig } from '../../helpers/tiny-llama';
+import { openForSft, PYTHON, sftInput as step } from '../../helpers/ranks';
 import { tempDir } from '../../helpers/tmp';
 
-const PYTHON = '/usr/bin/python3';
 const needsTorch = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0 ? `${PYTHON} cannot import torch (run scripts/test-worker.sh --install)` : false;
 /** N ranks equal one rank up to float32 summation order (issue 16: 1e-5 relative). */
 const REL = 1e-5;
-const CONFIG = tinyLlamaConfig({ vocab_size: 13, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 });
-
-const SPEC: TrainingSpec = {
-  params: { kind: 'adapters', slot: 'sft' },
-  schedule: { peak: 0.05, warmupSteps: 0, totalSteps: 10, shape: 'cosine', minLrRatio: 0.1 },
-  adam: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
-  decay: 'matrices',
-  gradClip: 1,
-  rng: { seed: 7, stream: 'sft' },
-  projection: { method: 'pcgrad', scope: 'global', capabilities: 2 },
-};
-
-/** Three rows per capability: two ranks split them 2 + 1, the uneven case. */
-function step(n: number): SftStepInput {
-  const rows = [[1, 5, 3, 9, 2, 7], [4, 4, 0, 10, 6, 1], [2, 8, 8, 1, 3, 3]].map((r) => r.map((t) => (t + n) % CONFIG.vocab_size));
-  const own = makeLmBatch(rows);
-  return { capabilities: [{ batches: [own] }, { batches: [{ ...own, targets: own.targets.map((t) => (t + 6) % CONFIG.vocab_size) }] }], weights: [0.6, 0.4] };
-}
 
 const opened: TorchCompute[] = [];
 after(() => Promise.all(opened.map((c) => c.dispose())));
 
 async function open(devices: number): Promise<TorchCompute> {
-  const c = await openTorchCompute({ log: silentLogger, python: PYTHON, device: 'cpu', dtype: 'float32', devices });
+  const c = await openForSft(devices);
   opened.push(c);
-  await c.initModel(CONFIG, 3);
-  await c.createAdapters('sft', ['domain', 'reasoning'], { rank: 2, alpha: 4, dropout: 0.1, targetModules: ['q_proj', 'v_proj'] }, 5);
-  await c.startTraining(SPEC);
   return c;
 }
 

@@ -195,7 +195,7 @@ class TorchWorker:
         return inputs, targets, weights
 
     def hello(self, _: Json) -> Json:
-        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "protocol": self.protocol_id, "ranks": self.ranks.world, **describe_runtime()}
+        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "protocol": self.protocol_id, "ranks": self.ranks.world, "launcher": self.ranks.launcher, **describe_runtime()}
 
     def init_model(self, params: Json) -> Json:
         model = build_model(normalize_config(params["config"], "init_model config"), None)

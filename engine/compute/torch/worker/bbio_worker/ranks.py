@@ -107,6 +107,8 @@ class Ranks:
     followers: List[Follower] = field(default_factory=list)
     # set once a collective failed: the group is unusable and every later request answers this error
     broken: Optional[WorkerError] = None
+    # who started the ranks: "local" (rank 0, or one rank) or "slurm" (srun)
+    launcher: str = "local"
 
     @property
     def distributed(self) -> bool:
@@ -307,4 +309,6 @@ def join_slurm(devices: int) -> Ranks:
         # srun --input=0 gives followers no stdin; their stdout joins rank 0's protocol stream, so point it at stderr
         os.dup2(2, 1)
     store = dist.TCPStore(addr, port, world, rank == 0, timeout=STARTUP_TIMEOUT)
-    return _join(rank, world, local_rank, local_world, store)
+    ranks = _join(rank, world, local_rank, local_world, store)
+    ranks.launcher = "slurm"
+    return ranks
