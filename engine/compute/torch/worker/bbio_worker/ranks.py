@@ -194,7 +194,10 @@ class Ranks:
                     raise error
                 for r, problem in enumerate(failed):
                     if problem is not None:
-                        raise WorkerError("E_BACKEND", f"rank {r} of {self.world} failed {method} where rank 0 did not: {problem}")
+                        # rank 0 went on and that rank did not: their states differ from here on, so the group
+                        # takes no more requests
+                        self.broken = WorkerError("E_BACKEND", f"rank {r} of {self.world} failed {method} where rank 0 did not: {problem}")
+                        raise self.broken
                 if method == "shutdown":
                     self.close()
                 assert result is not None

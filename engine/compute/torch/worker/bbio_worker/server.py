@@ -4,6 +4,10 @@ Every request is checked against schemas/compute-protocol.schema.json before it 
 leaves as an error response with a code and the last lines of the Python traceback, never as a silent
 exit. A Python that cannot import torch answers with an E_BACKEND error (id null) naming the ImportError
 and exits with status 3, so the engine can say why instead of waiting.
+
+With `--devices N` (model.devices) or `--launcher slurm` this process is rank 0 of several data-parallel
+ranks, or one of the others (ranks.py): rank 0 serves the engine and hands every state-changing request to
+the others; the others never read stdin or write stdout.
 """
 from __future__ import annotations
 
