@@ -19,6 +19,7 @@ import unittest
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, List
+from unittest import mock
 
 import torch
 import torch.distributed as dist
@@ -26,7 +27,8 @@ import torch.multiprocessing as mp
 
 from bbio_worker.compute import TorchWorker
 from bbio_worker.protocol import schema_path
-from bbio_worker.ranks import join_local
+from bbio_worker.errors import WorkerError
+from bbio_worker.ranks import Ranks, join_local
 from tests.test_model import tiny
 from tests.test_steps import CPU, batch, ints, spec
 
@@ -176,6 +178,18 @@ class TwoRanksTest(unittest.TestCase):
         losses = w.sft_step(sft_request())["losses"]
         self.assert_close(losses, self.ranks[0]["after_checkpoint"], "losses after resuming on one rank")
         self.assert_close(trained(w), self.ranks[0]["after_checkpoint_params"], "parameters after resuming on one rank")
+
+
+class CudaDevicesTest(unittest.TestCase):
+    def test_more_ranks_than_visible_gpus_is_an_error_naming_both_numbers(self) -> None:
+        w = TorchWorker("test", ranks=Ranks(rank=0, world=4, local_rank=0, local_world=4))
+        with mock.patch.object(torch.cuda, "is_available", return_value=True), mock.patch.object(torch.cuda, "device_count", return_value=2):
+            with self.assertRaises(WorkerError) as e:
+                w._rank_device("cuda")
+            self.assertEqual(e.exception.message, "model.devices is 4 but torch sees 2 CUDA device(s) on this node")
+            with self.assertRaises(WorkerError) as e:
+                w._rank_device("cuda:1")
+            self.assertIn("gives each rank its own GPU", e.exception.message)
 
 
 def children(pid: int) -> List[int]:
