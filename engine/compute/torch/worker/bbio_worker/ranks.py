@@ -125,11 +125,11 @@ class Ranks:
         if self.distributed and device.type == "cuda" and self.nccl is None:
             self.nccl = dist.new_group(backend="nccl", timeout=COLLECTIVE_TIMEOUT)
 
-    def sum(self, tensors: Sequence[torch.Tensor]) -> List[torch.Tensor]:
-        """Σ over ranks of each tensor (float32), in one all-reduce of one flat buffer; identity on one rank."""
+    def sum(self, tensors: Sequence[torch.Tensor], dtype: torch.dtype = torch.float32) -> List[torch.Tensor]:
+        """Σ over ranks of each tensor (in `dtype`), in one all-reduce of one flat buffer; identity on one rank."""
         if not self.distributed:
             return list(tensors)
-        flat = torch.cat([t.detach().float().reshape(-1).to(self.device) for t in tensors])  # [Σ numel]
+        flat = torch.cat([t.detach().to(self.device, dtype).reshape(-1) for t in tensors])  # [Σ numel]
         self._collective(lambda: dist.all_reduce(flat, group=self.nccl if self.device.type == "cuda" else None))
         out: List[torch.Tensor] = []
         at = 0
@@ -142,7 +142,7 @@ class Ranks:
         """Σ over ranks of each number (losses, statistics' numerators)."""
         if not self.distributed:
             return list(values)
-        return [float(x) for x in self.sum([torch.tensor(list(values), dtype=torch.float64)])[0]]
+        return [float(x) for x in self.sum([torch.tensor(list(values), dtype=torch.float64)], dtype=torch.float64)[0]]
 
     # ------------------------------------------------------------------------------------ requests
 
