@@ -23,8 +23,8 @@ export interface OpenComputeOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-/** What of model: a stage's config passes it whole; commands pass backend and workers (device and dtype default to auto). */
-export type ModelChoice = Pick<Experiment['model'], 'backend' | 'workers'> & Partial<Pick<Experiment['model'], 'device' | 'dtype'>>;
+/** What of model: a stage's config passes it whole; commands pass backend and workers (device and dtype default to auto, devices to 1). */
+export type ModelChoice = Pick<Experiment['model'], 'backend' | 'workers'> & Partial<Pick<Experiment['model'], 'device' | 'dtype' | 'devices'>>;
 
 /** How a stage gets its backend; stages take one so tests can hand them a fake. */
 export type ComputeFactory = (model: ModelChoice, opts: OpenComputeOptions) => Promise<Compute>;
@@ -38,9 +38,12 @@ function firstLine(e: unknown): string {
 export async function openCompute(model: ModelChoice, opts: OpenComputeOptions): Promise<Compute> {
   const env = opts.env ?? process.env;
   const python = pythonCommand(opts.python, env);
+  const devices = model.devices ?? 1;
   const torch = (why: string) =>
-    openTorchCompute({ log: opts.log, python, env, device: model.device ?? 'auto', dtype: (model.dtype ?? 'auto') as TorchDtype, why, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });
+    openTorchCompute({ log: opts.log, python, env, device: model.device ?? 'auto', dtype: (model.dtype ?? 'auto') as TorchDtype, devices, why, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });
   if (model.backend === 'torch') return torch('requested by model.backend: torch');
+  // data-parallel ranks are torch.distributed processes: another backend would silently train on one (semantic.ts checkDevices)
+  if (devices > 1) throw new BbioError('E_CONFLICT', `model.devices is ${devices}, which needs the torch backend, but the backend is ${model.backend}`, {}, 'set model.backend: torch (or --backend torch), or model.devices: 1');
   const tried: string[] = [];
   if (model.backend === 'auto') {
     try {

@@ -124,6 +124,28 @@ const checkModel: Rule = ({ input, config }, report) => {
   if (d.heads % d.kv_heads !== 0) report(['model', 'dims', 'kv_heads'], 'E_MODEL_DIMS', `heads ${d.heads} is not divisible by kv_heads ${d.kv_heads}`, 'grouped-query attention shares each key/value head among heads/kv_heads query heads');
 };
 
+/**
+ * Data-parallel ranks (model.devices, slurm.nodes) are torch.distributed processes of the torch worker
+ * (engine/compute/torch/worker/bbio_worker/ranks.py): they need the torch backend itself, not `auto`, which
+ * would fall back to wasm without them, and each rank takes its own GPU, so a fixed `cuda:N` cannot hold.
+ */
+const checkDevices: Rule = ({ config }, report) => {
+  const { devices, backend, device } = config.model;
+  const nodes = config.slurm.nodes;
+  if (devices > 1 && backend !== 'torch') {
+    report(['model', 'devices'], 'E_CONFLICT', `\`model.devices: ${devices}\` needs \`model.backend: torch\` (the ranks are torch.distributed processes), but the backend is \`${backend}\``, 'set model.backend: torch, or model.devices: 1');
+  }
+  if (devices > 1 && /^cuda:\d+$/.test(device)) {
+    report(['model', 'device'], 'E_CONFLICT', `\`model.device: ${device}\` names one GPU, but \`model.devices: ${devices}\` gives each rank its own (cuda:<local rank>)`, 'set model.device: cuda (or auto)');
+  }
+  if (nodes > 1 && backend !== 'torch') {
+    report(['slurm', 'nodes'], 'E_CONFLICT', `\`slurm.nodes: ${nodes}\` spreads torch ranks over nodes and needs \`model.backend: torch\`, but the backend is \`${backend}\``, 'set model.backend: torch, or slurm.nodes: 1');
+  }
+  if (nodes > 1 && config.executor !== 'slurm') {
+    report(['slurm', 'nodes'], 'E_CONFLICT', `\`slurm.nodes: ${nodes}\` applies only under \`executor: slurm\`; this file runs locally (on one machine) unless \`--executor slurm\` is given`, 'set executor: slurm', 'warning');
+  }
+};
+
 /** Reads a Hugging Face config.json into the dimensions LoRA cares about; undefined if unreadable. */
 async function checkpointDims(dir: string): Promise<ModelDims | undefined> {
   try {
@@ -502,7 +524,7 @@ function originPath(v: VariantSpec, listPath: PathSegment[]): PathSegment[] {
 }
 
 /** Rules of one experiment; `checkVariants` also runs them on every variant. */
-const BASE_RULES: Rule[] = [checkCapabilityWeights, checkRewards, checkModel, checkLoraRank, checkRanges, checkProjection, checkStages, checkPaths, checkFiles, checkData, checkDataFiles];
+const BASE_RULES: Rule[] = [checkCapabilityWeights, checkRewards, checkModel, checkDevices, checkLoraRank, checkRanges, checkProjection, checkStages, checkPaths, checkFiles, checkData, checkDataFiles];
 const RULES: Rule[] = [...BASE_RULES, checkVariants];
 
 export async function checkSemantics(s: SemanticInput): Promise<Problem[]> {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BbioError } from '../util/errors';
 import type { SlurmClient } from './client';
-import { buildBatchScript, type BatchScriptInput, type SlurmSettings } from './script';
+import { buildBatchScript, type BatchScriptInput, type RankLayout, type SlurmSettings } from './script';
 import { isFinished, stuckPendingHint, type SlurmTaskState } from './state';
 import { readTail, SLURM_DIR, taskFailure } from './sweep';
 import { listDir } from '../util/fs';
@@ -19,6 +19,8 @@ export interface SlurmJobOptions {
   jobName: string;
   /** The run command (node, its options, the CLI, `run FILE --json …`). */
   command: readonly string[];
+  /** The torch backend's data-parallel ranks (script.ts rankLayout), when more than one. */
+  ranks?: RankLayout;
   runsDir: string;
   workDir: string;
   pollMs: number;
@@ -36,9 +38,9 @@ export interface SlurmJobOutcome {
 }
 
 /** The batch script input of single-job submission `submission` in `runsDir`. */
-export function jobScriptInput(o: Pick<SlurmJobOptions, 'slurm' | 'jobName' | 'command' | 'runsDir' | 'workDir'> & { submission: number }): BatchScriptInput {
+export function jobScriptInput(o: Pick<SlurmJobOptions, 'slurm' | 'jobName' | 'command' | 'runsDir' | 'workDir' | 'ranks'> & { submission: number }): BatchScriptInput {
   const logDir = path.join(o.runsDir, SLURM_DIR);
-  return { jobName: o.jobName, slurm: o.slurm, logDir, workDir: o.workDir, probeFile: path.join(logDir, `probe-job-${o.submission}`), command: o.command };
+  return { jobName: o.jobName, slurm: o.slurm, logDir, workDir: o.workDir, probeFile: path.join(logDir, `probe-job-${o.submission}`), command: o.command, ...(o.ranks ? { ranks: o.ranks } : {}) };
 }
 
 /** The number of the next single job submitted from a runs folder (1 for the first). */

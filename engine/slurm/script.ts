@@ -6,8 +6,40 @@
  */
 import path from 'node:path';
 import type { Experiment } from '../../schemas/generated/experiment';
+import { SRUN_ENV } from '../compute/torch/worker-process';
 
 export type SlurmSettings = Experiment['slurm'];
+
+/**
+ * The torch backend's data-parallel ranks in one job: `devices` (model.devices) on each of `nodes`
+ * (slurm.nodes), and the GPUs each node asks for. Undefined for one rank.
+ */
+export interface RankLayout {
+  devices: number;
+  nodes: number;
+  gpus: number;
+}
+
+export function rankLayout(model: Pick<Experiment['model'], 'devices' | 'device'>, slurm: SlurmSettings): RankLayout | undefined {
+  if (model.devices * slurm.nodes <= 1) return undefined;
+  // each rank on CUDA takes one GPU of its node (bbio_worker/compute.py _rank_device): ask for at least that
+  // many; `device: cpu` ranks need none, so only slurm.gpus asks for any
+  return { devices: model.devices, nodes: slurm.nodes, gpus: model.device === 'cpu' ? slurm.gpus : Math.max(slurm.gpus, model.devices) };
+}
+
+/**
+ * The experiment's torch ranks per job as script options (none for one rank). A sweep's tasks share one
+ * script, so its layout is the base file's: a variant that overrides model.devices keeps the base's count of
+ * tasks and GPUs.
+ */
+export function withRanks(config: Pick<Experiment, 'model' | 'slurm'>): { ranks?: RankLayout } {
+  const ranks = rankLayout(config.model, config.slurm);
+  return ranks ? { ranks } : {};
+}
+
+/** torch.distributed's default rendezvous port; each job adds its id modulo PORT_SPREAD, so jobs sharing a node do not meet. */
+const BASE_PORT = 29500;
+const PORT_SPREAD = 10000;
 
 /** Exit code of a task that cannot see the submit host's probe file (the folder is not shared). */
 export const PROBE_MISSING_EXIT = 97;
@@ -27,6 +59,8 @@ export interface BatchScriptInput {
   probeFile: string;
   /** The command of the task: node, its options, the CLI and its arguments. For an array, `--variant NAME` is appended. */
   command: readonly string[];
+  /** Data-parallel torch ranks (rankLayout), started through srun; absent for one rank. */
+  ranks?: RankLayout;
 }
 
 /** A word for bash: single-quoted unless it is plainly safe. */
@@ -50,17 +84,44 @@ export function arraySpec(indices: readonly number[], throttle: number): string 
   return `${parts.join(',')}%${Math.max(1, Math.min(throttle, sorted.length))}`;
 }
 
-/** The `#SBATCH` option lines of the `slurm:` block, in a fixed order. */
-function settingLines(s: SlurmSettings): string[] {
+/** The `#SBATCH` option lines of the `slurm:` block (and of the rank layout), in a fixed order. */
+function settingLines(s: SlurmSettings, ranks: RankLayout | undefined): string[] {
   const lines: string[] = [];
   if (s.partition) lines.push(`--partition=${s.partition}`);
   if (s.account) lines.push(`--account=${s.account}`);
   if (s.qos) lines.push(`--qos=${s.qos}`);
   if (s.time) lines.push(`--time=${s.time}`);
-  if (s.gpus > 0) lines.push(`--gres=gpu:${s.gpus}`);
+  if (ranks) lines.push(`--nodes=${ranks.nodes}`, `--ntasks-per-node=${ranks.devices}`);
+  const gpus = ranks ? ranks.gpus : s.gpus;
+  if (gpus > 0) lines.push(`--gres=gpu:${gpus}`);
   if (s.cpus) lines.push(`--cpus-per-task=${s.cpus}`);
   if (s.memory) lines.push(`--mem=${s.memory}`);
   return [...lines, ...s.sbatch];
+}
+
+/**
+ * The srun line of the torch ranks and their rendezvous (bbio_worker/ranks.py join_slurm). The engine, running
+ * in the batch step, starts every rank with it for each stage's worker; rank 0 (SLURM_PROCID 0, first on the
+ * first node) answers the engine over srun's stdin (`--input=0`: the other ranks get none) and stdout, and hosts
+ * the rendezvous at MASTER_ADDR:MASTER_PORT. `--kill-on-bad-exit` ends every rank when one dies; `--overlap`
+ * lets a step share the allocation with another step of the job (two workers open at once); srun does not
+ * inherit `--cpus-per-task` from the job since Slurm 22.05, so it is repeated.
+ */
+function rankLines(r: RankLayout, s: SlurmSettings): string[] {
+  const srun = [
+    'srun', `--nodes=${r.nodes}`, `--ntasks=${r.nodes * r.devices}`, `--ntasks-per-node=${r.devices}`,
+    ...(r.gpus > 0 ? [`--gres=gpu:${r.gpus}`] : []), ...(s.cpus ? [`--cpus-per-task=${s.cpus}`] : []),
+    '--input=0', '--kill-on-bad-exit=1', '--overlap',
+  ];
+  return [
+    '',
+    `# torch data parallelism: model.devices ${r.devices} x slurm.nodes ${r.nodes} = ${r.nodes * r.devices} ranks, started by the engine`,
+    '# with this srun line; rank 0 (first task, first node) is its worker and hosts the rendezvous',
+    'MASTER_ADDR="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"',
+    'export MASTER_ADDR',
+    `export MASTER_PORT=$((${BASE_PORT} + SLURM_JOB_ID % ${PORT_SPREAD}))`,
+    `export ${SRUN_ENV}='${srun.join(' ')}'`,
+  ];
 }
 
 export function buildBatchScript(o: BatchScriptInput): string {
@@ -71,7 +132,7 @@ export function buildBatchScript(o: BatchScriptInput): string {
     `--output=${out('out')}`,
     `--error=${out('err')}`,
     `--chdir=${o.workDir}`,
-    ...settingLines(o.slurm),
+    ...settingLines(o.slurm, o.ranks),
   ];
   const lines = [
     '#!/bin/bash',
@@ -86,6 +147,7 @@ export function buildBatchScript(o: BatchScriptInput): string {
     `  exit ${PROBE_MISSING_EXIT}`,
     'fi',
     ...(o.slurm.python ? [`export BALANCEDBIO_PYTHON=${shellQuote(o.slurm.python)}`] : []),
+    ...(o.ranks ? rankLines(o.ranks, o.slurm) : []),
   ];
   const command = o.command.map(shellQuote).join(' ');
   if (o.array) {

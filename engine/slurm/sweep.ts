@@ -16,7 +16,7 @@ import { SWEEP_FILES } from '../../schemas/run-layout';
 import { BbioError } from '../util/errors';
 import { findVariantRun, type SlurmTaskRecord, type SweepStatus, type SweepStore, type VariantStatus } from '../run/sweep-store';
 import type { SlurmClient } from './client';
-import { buildBatchScript, PROBE_MISSING_EXIT, PROBE_MISSING_MARK, type BatchScriptInput, type SlurmSettings } from './script';
+import { buildBatchScript, PROBE_MISSING_EXIT, PROBE_MISSING_MARK, type BatchScriptInput, type RankLayout, type SlurmSettings } from './script';
 import { isFinished, stuckPendingHint, variantStatusOf, type SlurmTaskState } from './state';
 import { listDir } from '../util/fs';
 
@@ -36,6 +36,8 @@ export interface SlurmSweepOptions {
   command: readonly string[];
   /** The job's working folder. */
   workDir: string;
+  /** The torch backend's data-parallel ranks of each task (script.ts rankLayout), when more than one. */
+  ranks?: RankLayout;
   pollMs: number;
   signal: AbortSignal;
   /** A progress line for the user (stderr). */
@@ -91,11 +93,12 @@ export function taskFailure(o: { what: string; task: Pick<SlurmTaskState, 'state
  * The batch script input of submission `submission` of a sweep: every variant by its position (the array
  * task id), of which `submit` run. `balancedbio slurm script` prints the same.
  */
-export function sweepScriptInput(o: Pick<SlurmSweepOptions, 'slurm' | 'parallel' | 'jobName' | 'command' | 'workDir'> & { sweepDir: string; variants: readonly string[]; submit: readonly string[]; submission: number }): BatchScriptInput {
+export function sweepScriptInput(o: Pick<SlurmSweepOptions, 'slurm' | 'parallel' | 'jobName' | 'command' | 'workDir' | 'ranks'> & { sweepDir: string; variants: readonly string[]; submit: readonly string[]; submission: number }): BatchScriptInput {
   const logDir = path.join(o.sweepDir, SLURM_DIR);
   return {
     jobName: o.jobName, slurm: o.slurm, logDir, workDir: o.workDir, probeFile: path.join(logDir, `probe-${o.submission}`), command: o.command,
     array: { variants: o.variants, indices: o.submit.map((n) => o.variants.indexOf(n)), throttle: o.parallel },
+    ...(o.ranks ? { ranks: o.ranks } : {}),
   };
 }
 

@@ -595,6 +595,14 @@ export interface HelloResult {
    */
   protocol: string;
   /**
+   * Data-parallel ranks this worker leads (model.devices × slurm.nodes; bbio_worker/ranks.py). The engine talks to rank 0 only: rank 0 broadcasts every request that changes state to the other ranks, each training request splits every batch by rows across them (rank r takes rows r, r+N, …) and all-reduces the gradients before projection, so the results equal one rank's on the whole batch. Reads (logits, log-probs, scoring) and file writes run on rank 0.
+   */
+  ranks?: number;
+  /**
+   * Who started the ranks: local (rank 0 started the others as its child processes) or slurm (srun started every rank; the engine's worker is srun, whose stdio is rank 0's).
+   */
+  launcher?: "local" | "slurm";
+  /**
    * torch.version.cuda: the CUDA runtime torch was built with (null: a CPU build).
    */
   cudaVersion?: string | null;

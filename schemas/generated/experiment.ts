@@ -290,6 +290,10 @@ export interface ExperimentInput {
      */
     dtype?: "auto" | "float32" | "bfloat16";
     /**
+     * Data-parallel ranks of the torch backend per machine: GPUs on CUDA, processes on the CPU (1 = none).
+     */
+    devices?: number;
+    /**
      * Data-parallel worker threads for training (0 = one per core).
      */
     workers?: number;
@@ -909,6 +913,10 @@ export interface ExperimentInput {
      */
     python?: string;
     /**
+     * Nodes per variant for multi-node torch training: `--nodes`, with model.devices ranks on each.
+     */
+    nodes?: number;
+    /**
      * Seconds between two looks at the job's state with squeue/scontrol.
      */
     poll_seconds?: number;
@@ -1204,6 +1212,10 @@ export interface Experiment {
      * Precision of the torch backend: auto, float32 or bfloat16.
      */
     dtype: "auto" | "float32" | "bfloat16";
+    /**
+     * Data-parallel ranks of the torch backend per machine: GPUs on CUDA, processes on the CPU (1 = none).
+     */
+    devices: number;
     /**
      * Data-parallel worker threads for training (0 = one per core).
      */
@@ -1823,6 +1835,10 @@ export interface Experiment {
      * Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).
      */
     python?: string;
+    /**
+     * Nodes per variant for multi-node torch training: `--nodes`, with model.devices ranks on each.
+     */
+    nodes: number;
     /**
      * Seconds between two looks at the job's state with squeue/scontrol.
      */

@@ -17,6 +17,7 @@ import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/s
 import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore, type SweepStatus, type VariantStatus } from '../../run/sweep-store';
 import type { SlurmClient } from '../../slurm/client';
 import { locateRejection } from '../../slurm/rejection';
+import { withRanks } from '../../slurm/script';
 import { runSlurmSweep } from '../../slurm/sweep';
 import { parseExperiment } from '../../config/load';
 import { sha256 } from '../../util/provenance';
@@ -266,7 +267,7 @@ export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promis
     if (onSlurm) {
       const command = variantCommand({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale });
       outcome = await runSlurmSweep(store, {
-        client: o.slurm!, slurm: experiment.config.slurm, parallel, jobName: `bbio-${experiment.config.name}`, command, workDir: path.dirname(experiment.file),
+        client: o.slurm!, slurm: experiment.config.slurm, parallel, jobName: `bbio-${experiment.config.name}`, command, workDir: path.dirname(experiment.file), ...withRanks(experiment.config),
         pollMs: experiment.config.slurm.poll_seconds * 1000, signal: controller.signal, report: (l) => io.err(l),
       }).catch(async (e: unknown) => {
         throw e instanceof BbioError && e.code === 'E_SLURM_REJECTED' ? locateRejection(e, experiment.file, (await parseExperiment(sourceText, experiment.file, { skipFileChecks: true })).sourceMap) : e;

@@ -34,6 +34,12 @@ export interface TorchComputeOptions {
   device?: TorchDevice;
   /** model.dtype: auto (bf16 on a CUDA device that has it, else fp32) | float32 | bfloat16. */
   dtype?: TorchDtype;
+  /**
+   * model.devices: data-parallel ranks (bbio_worker/ranks.py). This side still talks to one worker, rank 0,
+   * which runs every training request on all ranks, each on its rows of every batch, and all-reduces the
+   * gradients before projection; nothing here changes with the rank count.
+   */
+  devices?: number;
   /** Decodes completions for stop strings and text (the run's tokenizer). */
   tokenizer?: { readonly eosId: number; readonly padId: number; decode(ids: number[], opts?: { skipSpecial?: boolean }): string };
   /** Longest a request may take before the worker is declared hung and killed (default TIMEOUT_MS). */
@@ -83,7 +89,7 @@ export class TorchCompute implements Compute {
   constructor(
     private readonly worker: WorkerProcess,
     private readonly options: TorchComputeOptions,
-    private readonly hello: { python: string; torch: string; cuda: string[] },
+    private readonly hello: { python: string; torch: string; cuda: string[]; ranks?: number; launcher?: string },
   ) {
     // what the worker will resolve `auto` to (pick_device / pick_dtype in bbio_worker/compute.py), so the line
     // the manifest records at open names the device; loading the model replaces it with the worker's answer
@@ -95,9 +101,11 @@ export class TorchCompute implements Compute {
   private backendInfo(device: string, dtype: string): BackendInfo {
     const cuda = this.hello.cuda.length ? `CUDA: ${this.hello.cuda.join(', ')}` : 'no CUDA device';
     const why = this.options.why ?? 'requested by model.backend: torch';
+    const via = this.hello.launcher === 'slurm' ? ', started by srun' : '';
+    const ranks = (this.hello.ranks ?? 1) > 1 ? `, ${this.hello.ranks} data-parallel ranks (${device.startsWith('cuda') ? 'NCCL' : 'gloo'}${via})` : '';
     return {
       name: 'torch', kind: 'torch', threads: 0, simd: true,
-      reason: `${why}; Python ${this.hello.python} (${this.worker.python}), torch ${this.hello.torch}, ${cuda}, device ${device}, dtype ${dtype}`,
+      reason: `${why}; Python ${this.hello.python} (${this.worker.python}), torch ${this.hello.torch}, ${cuda}, device ${device}, dtype ${dtype}${ranks}`,
     };
   }
 
@@ -330,7 +338,9 @@ export class TorchCompute implements Compute {
  * or hangs, is an E_BACKEND error naming the cause (worker-process.ts).
  */
 export async function openTorchCompute(opts: TorchComputeOptions): Promise<TorchCompute> {
-  const worker = new WorkerProcess({ ...(opts.python ? { python: opts.python } : {}), timeoutMs: opts.timeoutMs ?? TIMEOUT_MS, ...(opts.env ? { env: opts.env } : {}) });
+  const worker = new WorkerProcess({
+    ...(opts.python ? { python: opts.python } : {}), timeoutMs: opts.timeoutMs ?? TIMEOUT_MS, ...(opts.env ? { env: opts.env } : {}), ...(opts.devices ? { devices: opts.devices } : {}),
+  });
   try {
     const hello = await worker.request('hello', undefined, { timeoutMs: HELLO_TIMEOUT_MS });
     const compute = new TorchCompute(worker, opts, hello);

@@ -50,6 +50,8 @@ export interface WorkerProcessOptions {
   /** Default time a request may take before the worker is declared hung and killed. */
   timeoutMs: number;
   env?: NodeJS.ProcessEnv;
+  /** model.devices: data-parallel ranks on this machine (default 1; workerCommand). */
+  devices?: number;
 }
 
 /** Lines of worker stderr kept for error messages: the traceback's tail plus a few log lines before it. */
@@ -78,6 +80,26 @@ const CODES: Record<WorkerError['code'], ErrorCode> = {
 
 const DIED_HINT = 'the worker stopped mid-stage (killed, out of memory, or a crash inside torch: see its stderr above); `balancedbio run FILE --resume RUN_DIR` continues from the last checkpoint';
 const HINT = 'check that balancedbio.python (or BALANCEDBIO_PYTHON) names a Python that can `import torch`; on Debian: apt-get install python3-torch libopenblas0-pthread and use /usr/bin/python3';
+
+/**
+ * The batch script of a multi-rank Slurm job (engine/slurm/script.ts) exports the srun line that starts the
+ * torch ranks under this name; it is whitespace-separated words (the script writes no quoting into it).
+ */
+export const SRUN_ENV = 'BALANCEDBIO_TORCH_SRUN';
+
+/**
+ * The worker's command line. One rank: `python -m bbio_worker`. `devices` ranks on this machine: rank 0 gets
+ * `--devices N` and starts the others itself (bbio_worker/ranks.py). Inside a Slurm job whose script exported
+ * SRUN_ENV (model.devices × slurm.nodes above 1), every rank is a task of that srun line, `--launcher slurm`
+ * tells each its place from Slurm's variables, and srun's stdin and stdout are rank 0's: the engine still talks
+ * to one worker.
+ */
+export function workerCommand(python: string, schema: string, devices: number, env: NodeJS.ProcessEnv): { command: string; args: string[] } {
+  const worker = ['-m', 'bbio_worker', '--schema', schema];
+  const srun = env[SRUN_ENV]?.trim().split(/\s+/).filter(Boolean) ?? [];
+  if (srun.length) return { command: srun[0]!, args: [...srun.slice(1), python, ...worker, '--devices', String(devices), '--launcher', 'slurm'] };
+  return { command: python, args: devices > 1 ? [...worker, '--devices', String(devices)] : worker };
+}
 
 export function pythonCommand(setting: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return setting || env['BALANCEDBIO_PYTHON'] || 'python3';
@@ -127,9 +149,11 @@ export class WorkerProcess {
   constructor(private readonly opts: WorkerProcessOptions) {
     this.python = pythonCommand(opts.python, opts.env);
     const files = workerFiles();
-    this.child = spawn(this.python, ['-m', 'bbio_worker', '--schema', files.schema], {
+    const env = opts.env ?? process.env;
+    const { command, args } = workerCommand(this.python, files.schema, opts.devices ?? 1, env);
+    this.child = spawn(command, args, {
       cwd: files.dir,
-      env: { ...(opts.env ?? process.env), PYTHONDONTWRITEBYTECODE: '1' },
+      env: { ...env, PYTHONDONTWRITEBYTECODE: '1' },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.exited = new Promise((resolve) => this.child.once('close', () => resolve()));

@@ -171,6 +171,22 @@ test('model.hub excludes model.path and model.preset, revision needs hub, and a 
   assert.ok(badId.problems.some((p) => p.code === 'E_SCHEMA_RANGE' && /model\.hub must match/.test(p.message)), JSON.stringify(badId.problems));
 });
 
+test('model.devices above 1 needs the torch backend and no fixed cuda:N; slurm.nodes needs torch and warns without executor slurm', async () => {
+  assert.deepEqual((await parse('name: x\nmodel:\n  backend: torch\n  devices: 2\n')).problems, []);
+  assert.deepEqual((await parse('name: x\nexecutor: slurm\nmodel:\n  backend: torch\n  device: cuda\n  devices: 4\nslurm:\n  nodes: 2\n')).problems, []);
+  const text = 'name: x\nmodel:\n  backend: auto\n  devices: 2\n';
+  const auto = await parse(text);
+  assert.deepEqual(codes(auto.problems), ['E_CONFLICT']);
+  assert.match(auto.problems[0]!.message, /`model\.devices: 2` needs `model\.backend: torch`.*`auto`/);
+  assert.equal(auto.problems[0]!.line, lineOf(text, 'devices:'));
+  const fixed = await parse('name: x\nmodel:\n  backend: torch\n  device: cuda:1\n  devices: 2\n');
+  assert.deepEqual(codes(fixed.problems), ['E_CONFLICT']);
+  assert.match(fixed.problems[0]!.message, /names one GPU/);
+  const nodes = await parse('name: x\nmodel:\n  backend: wasm\nslurm:\n  nodes: 2\n');
+  assert.deepEqual(nodes.problems.map((p) => `${p.code} ${p.severity}`).sort(), ['E_CONFLICT error', 'E_CONFLICT warning']);
+  assert.deepEqual(codes((await parse('name: x\nmodel:\n  devices: 0\n')).problems), ['E_SCHEMA_RANGE']);
+});
+
 test('referenced files must exist relative to the experiment file', async (t) => {
   const dir = await tempDir(t);
   await mkdir(path.join(dir, 'onto'));

@@ -33,7 +33,7 @@ function fakeClient(firstJobId: number, states: (query: number) => SlurmTaskStat
 }
 
 function options(client: SlurmClient, signal: AbortSignal, lines: string[]): SlurmSweepOptions {
-  return { client, slurm: { gpus: 0, sbatch: [], setup: [], poll_seconds: 1 }, parallel: 2, jobName: 'bbio-t', command: ['node', 'cli.js', 'run', 'x.bbio.yaml', '--json'], workDir: '/tmp', pollMs: 1, signal, report: (l) => lines.push(l) };
+  return { client, slurm: { gpus: 0, nodes: 1, sbatch: [], setup: [], poll_seconds: 1 }, parallel: 2, jobName: 'bbio-t', command: ['node', 'cli.js', 'run', 'x.bbio.yaml', '--json'], workDir: '/tmp', pollMs: 1, signal, report: (l) => lines.push(l) };
 }
 
 test('stopping the follower leaves the job to Slurm; a resume follows the live task and resubmits only the ended one', async (t) => {

@@ -14,11 +14,12 @@ import torch
 
 from .errors import WorkerError
 from .generate import generate_batch
-from .grpo import completion_mask, group_entropy, group_token_logps, grpo_loss, grpo_stats
-from .lora import LoraAdapter, LoraSpec, active_adapters, create_adapter, load_adapters, save_adapters
+from .grpo import STAT_KEYS, completion_mask, group_entropy, group_token_logps, grpo_loss, grpo_stat_sums
+from .lora import LoraAdapter, LoraSpec, RowShare, active_adapters, create_adapter, load_adapters, save_adapters
 from .model import Llama, build_model, init_weights, load_model, next_token_loss, normalize_config, save_model
 from .projection import GradVec, SubspaceProjector, combine, dot, olora_penalty
 from .protocol import encode_floats, encode_ints
+from .ranks import Ranks
 from .runtime import describe_runtime
 from .safetensors import read_safetensors, tensor_bytes, write_safetensors
 from .scoring import score_continuations
@@ -61,6 +62,12 @@ PARAMS_FILE = "params.safetensors"
 OPTIMIZER_FILE = "optimizer.safetensors"
 
 
+# Requests that only read or write files run on rank 0 alone; every other request changes what each rank holds
+# (model, adapters, training state, random stream) and runs on every rank (ranks.py). `generate` is decided
+# per request (TorchWorker.runs_everywhere).
+RANK0_ONLY = frozenset({"hello", "logits", "loss", "logprobs", "entropy", "score_continuations", "parameter_count", "save_model", "save_adapters", "save_checkpoint"})
+
+
 def finite_or_none(x: float) -> Optional[float]:
     """JSON has no NaN: a mean or interval that does not exist crosses as null."""
     return x if math.isfinite(x) else None
@@ -82,8 +89,10 @@ class Training:
 
 
 class TorchWorker:
-    def __init__(self, protocol_id: str) -> None:
+    def __init__(self, protocol_id: str, ranks: Optional[Ranks] = None) -> None:
         self.protocol_id = protocol_id
+        # this process's place among the data-parallel ranks (model.devices); one rank by default
+        self.ranks = ranks or Ranks()
         self.model: Optional[Llama] = None
         self.device = torch.device("cpu")
         self.dtype = torch.float32
@@ -102,13 +111,40 @@ class TorchWorker:
             "load_checkpoint": self.load_checkpoint,
         }
 
+    def runs_everywhere(self, method: str, params: Json) -> bool:
+        """Whether a request runs on every rank: all but the reads; generation only when it samples from the
+        training stream, which every rank must advance alike (it is not split: each rank would decode it all)."""
+        if method == "generate":
+            return "seed" not in params and float(params["temperature"]) > 0
+        return method not in RANK0_ONLY
+
+    def _share(self, n: int) -> Tuple[torch.Tensor, Optional[RowShare]]:
+        """This rank's rows of a batch of n (all of them on one rank) and, when split, what LoRA dropout needs to
+        draw the global batch's mask and keep its own rows (lora.py active_adapters)."""
+        idx = torch.tensor(self.ranks.share(n), dtype=torch.long)  # [b]
+        return idx.to(self.device), (RowShare(n, idx) if self.ranks.distributed else None)
+
+    def _rank_device(self, name: str) -> torch.device:
+        """With several ranks each takes its own device: cuda:<local rank> (the ranks on one node share its GPUs)."""
+        device = pick_device(name)
+        if not self.ranks.distributed or device.type != "cuda":
+            return device
+        if name.startswith("cuda:"):
+            raise WorkerError("E_USAGE", f"model.device is {name} but model.devices > 1 gives each rank its own GPU: use auto or cuda")
+        visible = torch.cuda.device_count()
+        if self.ranks.local_world > visible:
+            raise WorkerError("E_USAGE", f"model.devices is {self.ranks.local_world} but torch sees {visible} CUDA device(s) on this node")
+        torch.cuda.set_device(self.ranks.local_rank)
+        return torch.device(f"cuda:{self.ranks.local_rank}")
+
     def _model(self) -> Llama:
         if self.model is None:
             raise WorkerError("E_USAGE", "no model: send init_model or load_model first")
         return self.model
 
     def _place(self, model: Llama, options: Json) -> Json:
-        self.device = pick_device(options["device"])
+        self.device = self._rank_device(options["device"])
+        self.ranks.use_device(self.device)
         self.dtype = pick_dtype(options["dtype"], self.device)
         self.model = model.to(self.device, self.dtype)
         self.slots = {}  # adapters belong to the model they were made for
@@ -159,7 +195,7 @@ class TorchWorker:
         return inputs, targets, weights
 
     def hello(self, _: Json) -> Json:
-        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "protocol": self.protocol_id, **describe_runtime()}
+        return {"python": sys.version.split()[0], "torch": str(torch.__version__), "protocol": self.protocol_id, "ranks": self.ranks.world, "launcher": self.ranks.launcher, **describe_runtime()}
 
     def init_model(self, params: Json) -> Json:
         model = build_model(normalize_config(params["config"], "init_model config"), None)
@@ -285,11 +321,14 @@ class TorchWorker:
     def pretrain_step(self, params: Json) -> Json:
         t = self._training()
         rows = self._ids(params["rows"])  # [B, T+1]
-        inputs, targets = rows[:, :-1], rows[:, 1:]  # [B, T] each
-        weights = torch.full(inputs.shape, 1.0 / inputs.numel(), device=self.device)  # a plain mean, as makeLmBatch
+        B, T = rows.shape[0], rows.shape[1] - 1
+        mine = rows[self._share(B)[0]]  # [b, T+1]: this rank's rows
+        inputs, targets = mine[:, :-1], mine[:, 1:]  # [b, T] each
+        # a plain mean over the global batch, as makeLmBatch: the ranks' partial sums add up to it
+        weights = torch.full(inputs.shape, 1.0 / (B * T), device=self.device)  # [b, T]
         loss = next_token_loss(self._model()(inputs), targets, weights)
-        grads = self._grads(loss, t)
-        value = float(loss)
+        grads = self.ranks.sum(self._grads(loss, t))
+        value = self.ranks.sum_floats([float(loss)])[0]
         return {"loss": value, "outcome": t.trainer.apply(grads, value)}
 
     def _projection(self, t: Training) -> Tuple[str, str]:
@@ -313,15 +352,21 @@ class TorchWorker:
             total = 0.0
             nb = len(cap["batches"])
             for b in cap["batches"]:
-                inputs, targets, weights = self._batch(b)
-                with active_adapters(model, self._slot(slot), training=True, generator=t.gen):
-                    loss = next_token_loss(model(inputs), targets, weights)
+                inputs, targets, weights = self._batch(b)  # [B, T] each
+                idx, rows = self._share(inputs.shape[0])
+                # this rank's rows: the weights are normalised over the global batch, so the partial losses
+                # and gradients of the ranks add up to the global ones (ranks.py); a rank without rows still
+                # runs the (empty) forward, which draws the global dropout mask and keeps the stream in step
+                with active_adapters(model, self._slot(slot), training=True, generator=t.gen, rows=rows):
+                    loss = next_token_loss(model(inputs[idx]), targets[idx], weights[idx])
                 g = self._grads(loss, t, own)
                 total += float(loss)
                 # micro-batches are averaged: full ← full + g / nb (grads.ts addScaled)
                 full = [(f.double() + gg.double() / nb).float() for f, gg in zip(full, g)]
             grads.append(full)
             losses.append(total / max(1, nb))
+        grads = self._sum_vectors(grads)
+        losses = self.ranks.sum_floats(losses)
         method, scope = self._projection(t)
         combined, projected, report = combine(grads, params["weights"], method, scope, t.gen, t.subspace)
         penalty = self._olora(t, slot, combined, float(params["oloraLambda"])) if "oloraLambda" in params else None
@@ -331,6 +376,14 @@ class TorchWorker:
         if penalty is not None:
             out["oloraPenalty"] = penalty
         return out
+
+    def _sum_vectors(self, grads: List[GradVec]) -> List[GradVec]:
+        """Each gradient vector (one per capability, or per probe batch) summed over the ranks, in one all-reduce."""
+        if not self.ranks.distributed or not grads:
+            return grads
+        n = len(grads[0])
+        flat = self.ranks.sum([g for vec in grads for g in vec])
+        return [flat[i * n : (i + 1) * n] for i in range(len(grads))]
 
     def _olora(self, t: Training, slot: str, grads: GradVec, lam: float) -> float:
         """Adds ∂P/∂A_i of the O-LoRA penalty over the slot's per-capability adapters to `grads` (in place)."""
@@ -357,11 +410,15 @@ class TorchWorker:
         for batches in params["probes"]:
             per: List[GradVec] = []
             for b in batches:
-                inputs, targets, weights = self._batch(b)
+                inputs, targets, weights = self._batch(b)  # [B, T] each
+                idx, _ = self._share(inputs.shape[0])  # this rank's rows (no dropout here, so no mask to draw)
                 with active_adapters(model, self._slot(params["adapters"])):  # no dropout
-                    loss = next_token_loss(model(inputs), targets, weights)
+                    loss = next_token_loss(model(inputs[idx]), targets[idx], weights[idx])
                 per.append(self._grads(loss, t))
             probe_grads.append(per)
+        # every probe batch's gradient summed over the ranks, in one all-reduce, then regrouped by capability
+        summed = iter(self._sum_vectors([g for per in probe_grads for g in per]))
+        probe_grads = [[next(summed) for _ in per] for per in probe_grads]
         mean: List[List[Optional[float]]] = []
         ci95: List[List[Optional[float]]] = []
         for g in t.last_projected:
@@ -393,30 +450,50 @@ class TorchWorker:
         max_len, temperature, spec = int(params["maxLen"]), float(params["temperature"]), params["loss"]
         grads: List[GradVec] = []
         losses: List[float] = []
-        stats: List[Dict[str, float]] = []
+        # per capability with rollouts: the statistics' numerators over this rank's rows, and their token count
+        stat_sums: List[List[float]] = []
+        stat_counts: List[float] = []
         for c in range(len(weights)):
             idx = [i for i, k in enumerate(params["capabilityOf"]) if k == c]
             if not idx:
                 grads.append([torch.zeros_like(p, dtype=torch.float32) for p in t.params])
                 losses.append(0.0)
                 continue
-            with active_adapters(model, self._slot(slot)):  # no dropout, as the tfjs policy forward
-                logp = torch.cat([group_token_logps(model, groups[i][0], groups[i][1], temperature, max_len) for i in idx])  # [ΣG, Lmax]
             old = torch.cat([self._floats(params["oldLogps"][i]) for i in idx])  # [ΣG, Lmax]
             ref = torch.cat([self._floats(params["refLogps"][i]) for i in idx])  # [ΣG, Lmax]
             adv = torch.tensor([a for i in idx for a in params["advantages"][i]], dtype=torch.float32, device=self.device)  # [ΣG]
             mask = torch.tensor([r for i in idx for r in completion_mask(groups[i][1], params["include"][i], max_len)], device=self.device)  # [ΣG, Lmax]
-            loss = grpo_loss(logp, old, ref, adv, mask, spec)
-            grads.append(self._grads(loss, t))
-            losses.append(float(loss))
-            if params["withStats"]:
-                stats.append(grpo_stats(logp.detach(), old, ref, adv, mask, spec))
+            # the capability's rows are its groups' completions in order; this rank takes its share of them
+            rows = [(i, j) for i in idx for j in range(len(groups[i][1]))]
+            sel, _ = self._share(len(rows))  # [b]
+            by_group: Dict[int, List[int]] = {}
+            for r in sel.tolist():
+                by_group.setdefault(rows[r][0], []).append(rows[r][1])
+            if by_group:
+                with active_adapters(model, self._slot(slot)):  # no dropout, as the tfjs policy forward
+                    logp = torch.cat([group_token_logps(model, groups[i][0], [groups[i][1][j] for j in js], temperature, max_len) for i, js in by_group.items()])  # [b, Lmax]
+                loss = grpo_loss(logp, old[sel], ref[sel], adv[sel], mask[sel], spec, full_mask=mask)
+                grads.append(self._grads(loss, t))
+                losses.append(float(loss))
+                if params["withStats"]:
+                    stat_sums.append(grpo_stat_sums(logp.detach(), old[sel], ref[sel], adv[sel], mask[sel], spec))
+            else:  # fewer rows than ranks: this rank has none of this capability's
+                grads.append([torch.zeros_like(p, dtype=torch.float32) for p in t.params])
+                losses.append(0.0)
+                if params["withStats"]:
+                    stat_sums.append([0.0] * len(STAT_KEYS))
+            stat_counts.append(max(1.0, float(mask.sum())))
+        grads = self._sum_vectors(grads)
+        losses = self.ranks.sum_floats(losses)
         method, scope = self._projection(t)
         combined, _, report = combine(grads, weights, method, scope, t.gen, t.subspace)
         outcome = t.trainer.apply(combined, sum(w * l for w, l in zip(weights, losses)))
         out: Json = {"outcome": outcome, "losses": losses, "projection": report}
-        if params["withStats"] and stats:
-            out["stats"] = {k: sum(s[k] for s in stats) / len(stats) for k in ("kl", "clipLow", "clipHigh")}
+        if params["withStats"] and stat_sums:
+            # each capability's mean over its tokens, then the mean over capabilities
+            summed = self.ranks.sum_floats([x for s in stat_sums for x in s])
+            per = [[summed[c * len(STAT_KEYS) + k] / n for k in range(len(STAT_KEYS))] for c, n in enumerate(stat_counts)]
+            out["stats"] = {key: sum(p[k] for p in per) / len(per) for k, key in enumerate(STAT_KEYS)}
         return out
 
     # ------------------------------------------------------------------------------------ scoring

@@ -12,7 +12,7 @@ And the per-token log-probabilities of sampled completions under a policy (tfjs/
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -26,12 +26,15 @@ def _safe(x: torch.Tensor) -> torch.Tensor:
     return x.clamp(min=1)
 
 
-Reduce = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (objective, mask of the rows at hand [b, T], mask of the whole batch [B, T]) → []. The denominators come from
+# the whole batch, so with data parallelism (ranks.py) each rank's rows give a partial sum of the loss and the
+# ranks' sums add up to it; on one rank the two masks are the same tensor.
+Reduce = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 LOSS_REDUCERS: Dict[str, Reduce] = {
-    "grpo": lambda obj, mask: ((obj * mask).sum(1) / _safe(mask.sum(1))).mean(),  # [B] → []
-    "dapo": lambda obj, mask: (obj * mask).sum() / _safe(mask.sum()),
-    "dr_grpo": lambda obj, mask: (obj * mask).sum() / (obj.shape[0] * obj.shape[1]),
+    "grpo": lambda obj, mask, full: ((obj * mask).sum(1) / _safe(mask.sum(1))).sum() / full.shape[0],  # [b] → []: mean over B
+    "dapo": lambda obj, mask, full: (obj * mask).sum() / _safe(full.sum()),
+    "dr_grpo": lambda obj, mask, full: (obj * mask).sum() / (full.shape[0] * full.shape[1]),
 }
 
 
@@ -50,8 +53,10 @@ def importance_ratio(logp: torch.Tensor, old_logp: torch.Tensor, mask: torch.Ten
     return seq.exp() * torch.ones_like(logp)  # [B, T]
 
 
-def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, o: Json) -> torch.Tensor:
-    """logp (differentiable), old_logp, ref_logp, mask: [B, T]; adv: [B] → the scalar loss to minimise."""
+def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, o: Json,
+              full_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """logp (differentiable), old_logp, ref_logp, mask: [b, T]; adv: [b] → the scalar loss to minimise. With
+    `full_mask` [B, T] (the whole batch, of which these are some rows): this rows' part of the whole batch's loss."""
     ratio = importance_ratio(logp, old_logp, mask, str(o["importanceSampling"]))  # [B, T]
     a = adv.unsqueeze(1)  # [B, 1]
     clipped = ratio.clamp(1 - float(o["epsLow"]), 1 + float(o["epsHigh"])) * a  # [B, T]
@@ -59,18 +64,26 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor
     beta = float(o["beta"])
     if beta != 0:
         objective = objective - beta * k3(logp, ref_logp)
-    return -LOSS_REDUCERS[str(o["lossType"])](objective, mask)
+    return -LOSS_REDUCERS[str(o["lossType"])](objective, mask, mask if full_mask is None else full_mask)
+
+
+STAT_KEYS = ("kl", "clipLow", "clipHigh")
 
 
 @torch.no_grad()
-def grpo_stats(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, o: Json) -> Dict[str, float]:
-    """TRL's clip_ratio/low_mean, high_mean (where the clip bound the objective) and the mean k3 KL."""
+def grpo_stat_sums(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, o: Json) -> List[float]:
+    """The numerators of grpo_stats over these rows (they add up over the ranks' rows), in STAT_KEYS order."""
     ratio = importance_ratio(logp, old_logp, mask, str(o["importanceSampling"]))  # [B, T]
     a = adv.unsqueeze(1)  # [B, 1]
+    low = ((ratio < 1 - float(o["epsLow"])) & (a < 0)).float() * mask  # [B, T]
+    high = ((ratio > 1 + float(o["epsHigh"])) & (a > 0)).float() * mask  # [B, T]
+    return [float((k3(logp, ref_logp) * mask).sum()), float(low.sum()), float(high.sum())]
+
+
+def grpo_stats(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor, o: Json) -> Dict[str, float]:
+    """TRL's clip_ratio/low_mean, high_mean (where the clip bound the objective) and the mean k3 KL."""
     n = max(1.0, float(mask.sum()))
-    low = ((ratio < 1 - float(o["epsLow"])) & (a < 0)).float() * mask
-    high = ((ratio > 1 + float(o["epsHigh"])) & (a > 0)).float() * mask
-    return {"kl": float((k3(logp, ref_logp) * mask).sum()) / n, "clipLow": float(low.sum()) / n, "clipHigh": float(high.sum()) / n}
+    return {k: v / n for k, v in zip(STAT_KEYS, grpo_stat_sums(logp, old_logp, ref_logp, adv, mask, o))}
 
 
 def completion_mask(completions: Sequence[Sequence[int]], include: Sequence[bool], max_len: int) -> List[List[float]]:

@@ -14,7 +14,7 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -82,9 +82,18 @@ def create_adapter(model: Llama, name: str, spec: LoraSpec, seed: int) -> LoraAd
     return adapter
 
 
+class RowShare(NamedTuple):
+    """Some rows of a batch (data parallelism, ranks.py): the whole batch's row count and the rows at hand."""
+    rows: int
+    index: torch.Tensor  # [b] long, on the CPU
+
+
 @contextmanager
-def active_adapters(model: Llama, adapters: Sequence[LoraAdapter], training: bool = False, generator: Optional[torch.Generator] = None) -> Iterator[None]:
-    """While entered, every target projection's output gets Σ_adapters (alpha/r)·B·A·dropout(x)."""
+def active_adapters(model: Llama, adapters: Sequence[LoraAdapter], training: bool = False, generator: Optional[torch.Generator] = None,
+                    rows: Optional[RowShare] = None) -> Iterator[None]:
+    """While entered, every target projection's output gets Σ_adapters (alpha/r)·B·A·dropout(x). With `rows`, the
+    input holds those rows of a larger batch: dropout draws the whole batch's mask and keeps their rows, so each
+    rank draws what one rank would (the same mask on the same row) and every rank's stream stays in step."""
     handles = []
     by_module: Dict[str, List["tuple[LoraAdapter, nn.Parameter, nn.Parameter]"]] = {}
     for adapter in adapters:
@@ -99,7 +108,9 @@ def active_adapters(model: Llama, adapters: Sequence[LoraAdapter], training: boo
                 xin = x
                 if training and p > 0:
                     # Inverted dropout (Srivastava et al. 2014): keep with prob 1−p, scale kept by 1/(1−p).
-                    keep = (torch.rand(x.shape, generator=generator, device="cpu") >= p).to(x.device, x.dtype) / (1 - p)
+                    shape = x.shape if rows is None else (rows.rows, *x.shape[1:])  # [B, T, in]
+                    drawn = torch.rand(shape, generator=generator, device="cpu") >= p
+                    keep = (drawn if rows is None else drawn[rows.index]).to(x.device, x.dtype) / (1 - p)  # [b, T, in]
                     xin = x * keep
                 y = y + (xin @ a.t() @ b.t()) * adapter.spec.scaling  # [B, T, out]
             return y

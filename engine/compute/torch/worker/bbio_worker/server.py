@@ -4,6 +4,10 @@ Every request is checked against schemas/compute-protocol.schema.json before it 
 leaves as an error response with a code and the last lines of the Python traceback, never as a silent
 exit. A Python that cannot import torch answers with an E_BACKEND error (id null) naming the ImportError
 and exits with status 3, so the engine can say why instead of waiting.
+
+With `--devices N` (model.devices) or `--launcher slurm` this process is rank 0 of several data-parallel
+ranks, or one of the others (ranks.py): rank 0 serves the engine and hands every state-changing request to
+the others; the others never read stdin or write stdout.
 """
 from __future__ import annotations
 
@@ -70,6 +74,11 @@ def serve(stdin: IO[str], stdout: IO[str], validator: Validator, handlers: Dict[
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="bbio_worker", description="BalancedBio torch compute worker (stdio protocol).")
     parser.add_argument("--schema", type=Path, default=None, help="compute-protocol.schema.json (default: the repository's)")
+    parser.add_argument("--devices", type=int, default=1, help="ranks on this machine (model.devices); rank 0 starts the others (ranks.py)")
+    parser.add_argument("--launcher", choices=["local", "slurm"], default="local", help="slurm: every rank was started by srun (ranks.py)")
+    # a follower of a local launch, started by rank 0 (ranks.start_local): its rank and rank 0's store port
+    parser.add_argument("--follower-rank", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--store-port", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     validator = Validator.from_file(args.schema or schema_path())
     try:
@@ -80,6 +89,25 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stdout.flush()
         return EXIT_NO_TORCH
     from .compute import TorchWorker
+    from . import ranks as R
 
-    worker = TorchWorker(protocol_id=str(validator.schema.get("$id", "")))
-    return serve(sys.stdin, sys.stdout, validator, worker.handlers())
+    try:
+        if args.follower_rank is not None:
+            ranks = R.join_local(args.follower_rank, args.devices, args.store_port)
+        elif args.launcher == "slurm":
+            ranks = R.join_slurm(args.devices)
+        elif args.devices > 1:
+            base = [sys.executable, "-m", "bbio_worker", "--schema", str(args.schema or schema_path()), "--devices", str(args.devices)]
+            ranks = R.start_local(args.devices, lambda r, port: [*base, "--follower-rank", str(r), "--store-port", str(port)])
+        else:
+            ranks = R.Ranks()
+    except WorkerError as e:  # the ranks did not meet: say why on the protocol stream, as for a missing torch
+        if args.follower_rank is None:
+            sys.stdout.write(json.dumps(error_response(None, e.code, e.message, [])) + "\n")
+            sys.stdout.flush()
+        sys.stderr.write(e.message + "\n")
+        return 1
+    worker = TorchWorker(protocol_id=str(validator.schema.get("$id", "")), ranks=ranks)
+    if ranks.rank > 0:
+        return ranks.follow(worker.handlers())
+    return serve(sys.stdin, sys.stdout, validator, ranks.wrap(worker.handlers(), worker.runs_everywhere))
