@@ -80,6 +80,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stdout.flush()
         return EXIT_NO_TORCH
     from .compute import TorchWorker
+    from .runtime import tune_allocator
 
+    tune_allocator()  # steps reuse freed memory instead of page-faulting it in again (runtime.py)
     worker = TorchWorker(protocol_id=str(validator.schema.get("$id", "")))
     return serve(sys.stdin, sys.stdout, validator, worker.handlers())
