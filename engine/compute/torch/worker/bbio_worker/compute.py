@@ -275,12 +275,9 @@ class TorchWorker:
     def _grads(self, loss: torch.Tensor, t: Training, only: Optional[Sequence[int]] = None) -> GradVec:
         """∂loss/∂(trained tensors) as float32, zeros for tensors outside `only` or untouched by the loss."""
         idx = list(range(len(t.params))) if only is None else list(only)
-        got = torch.autograd.grad(loss, [t.params[i] for i in idx], allow_unused=True)
-        out = [torch.zeros_like(p, dtype=torch.float32) for p in t.params]
-        for i, g in zip(idx, got):
-            if g is not None:
-                out[i] = g.float()
-        return out
+        got = dict(zip(idx, torch.autograd.grad(loss, [t.params[i] for i in idx], allow_unused=True)))
+        # zeros only where no gradient came (each allocation is memory the step must fill)
+        return [g.float() if (g := got.get(i)) is not None else torch.zeros_like(p, dtype=torch.float32) for i, p in enumerate(t.params)]
 
     def pretrain_step(self, params: Json) -> Json:
         t = self._training()
