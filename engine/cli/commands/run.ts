@@ -4,6 +4,7 @@ import type { ExperimentInput } from '../../../schemas/generated/experiment';
 import { loadExperiment } from '../../config/load';
 import { formatProblem, hasErrors } from '../../config/problems';
 import { runPipeline } from '../../run/pipeline';
+import { createComputeSession } from '../../compute';
 import { createStageTable } from '../stages';
 import { STAGE_ORDER, type StageName } from '../../core/stage';
 import { BbioError } from '../../util/errors';
@@ -100,6 +101,7 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
 
   const view = opts.json ? undefined : createProgressView(io);
   const log = createLogger({ level: 'info', write: (l) => io.err(l) });
+  const compute = createComputeSession();
   try {
     const outcome = await runPipeline({
       config,
@@ -107,7 +109,8 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
       ...(stages ? { stages } : {}),
       ...(opts.resume ? { resumeDir: path.resolve(io.cwd, opts.resume) } : {}),
       stepsScale: opts.stepsScale,
-      stageTable: createStageTable(),
+      stageTable: createStageTable(compute.open),
+      compute,
       log,
       onEvent: (e) => (opts.json ? io.out(JSON.stringify(e)) : view?.onEvent(e)),
       signal: controller.signal,

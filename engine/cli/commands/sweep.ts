@@ -12,6 +12,7 @@ import type { EngineEvent } from '../../../schemas/generated/events';
 import type { Experiment, ExperimentInput } from '../../../schemas/generated/experiment';
 import { writeSweepReport } from '../../run/sweep-report';
 import { runPipeline } from '../../run/pipeline';
+import { createComputeSession } from '../../compute';
 import { createStageTable } from '../stages';
 import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/sweep';
 import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore, type SweepStatus, type VariantStatus } from '../../run/sweep-store';
@@ -63,13 +64,15 @@ export async function runVariantInProcess(o: VariantRunOptions): Promise<Variant
   const existing = await findVariantRun(o.variantDir);
   if (existing?.state.status === 'completed') return { status: 'completed', runDir: existing.runDir };
   let announced = !!existing;
+  const compute = createComputeSession();
   const outcome = await runPipeline({
     config,
     experimentFile: o.experiment.file,
     ...(o.stages ? { stages: o.stages } : {}),
     ...(existing ? { resumeDir: existing.runDir } : {}),
     stepsScale: o.stepsScale,
-    stageTable: createStageTable(),
+    stageTable: createStageTable(compute.open),
+    compute,
     log: o.log,
     onEvent: (e) => {
       if (!announced && o.onRunDir) {
