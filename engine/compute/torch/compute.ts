@@ -14,7 +14,7 @@ import type { BackendInfo } from '../../model/backend';
 import type { LlamaConfig } from '../../model/llama';
 import type { LoraSpec } from '../../model/lora';
 import type { BackendState, FloatArray, IntArray, ModelResult, TokenBatch as WireBatch } from '../../../schemas/generated/compute-protocol';
-import { loadLatestCheckpointFiles, saveCheckpointFiles } from '../checkpoint';
+import { assertSameFamily, loadLatestCheckpointFiles, saveCheckpointFiles, type CheckpointWriter } from '../checkpoint';
 import { BbioError } from '../../util/errors';
 import type { Logger } from '../../util/log';
 import type {
@@ -72,6 +72,9 @@ function paddedRows(rows: readonly (readonly number[])[], width: number): FloatA
 
 /** The interface's NaN for a mean or interval that does not exist (JSON carries null). */
 const nan = (rows: (number | null)[][]): number[][] => rows.map((r) => r.map((x) => (x === null ? Number.NaN : x)));
+
+/** What this backend adds to each checkpoint's state.json (checkpoint.ts assertSameFamily). */
+const TORCH_WRITER: CheckpointWriter = { writtenBy: { family: 'torch', backend: 'torch' } };
 
 /** The state.json fields that belong to the worker (BackendState), beside the stage's own. */
 const BACKEND_KEYS = ['optimizerStep', 'badSteps', 'torchRng', 'subspaceStep'] as const;
@@ -229,13 +232,14 @@ export class TorchCompute implements Compute {
       write: async (tmp) => {
         own = (await this.worker.request('save_checkpoint', { dir: path.resolve(tmp) })).state;
       },
-      state: () => ({ ...state, ...own }),
+      state: () => ({ ...state, ...own, ...TORCH_WRITER }),
     }, opts.keep !== undefined ? { keep: opts.keep } : {});
   }
 
   async loadCheckpoint<S>(dir: string): Promise<RestoredCheckpoint<S> | null> {
     const ck = loadLatestCheckpointFiles<S & BackendState>(dir);
     if (!ck) return null;
+    assertSameFamily(ck.state as Record<string, unknown>, ck.dir, TORCH_WRITER.writtenBy);
     const own: Record<string, unknown> = {};
     for (const k of BACKEND_KEYS) if (ck.state[k] !== undefined) own[k] = ck.state[k];
     if (typeof own['optimizerStep'] !== 'number') {
