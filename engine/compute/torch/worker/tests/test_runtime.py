@@ -87,8 +87,13 @@ class AllocatorTest(unittest.TestCase):
         finally:
             call("shutdown")
             worker.wait(timeout=60)
-        # the step's working set is ~25 MiB (6,000+ pages); a reused heap faults a few pages at most
-        self.assertLess(per_step, 200)
+            for pipe in (worker.stdin, worker.stdout):
+                if pipe is not None:
+                    pipe.close()
+        # Without the tuning each step faults its working set in again: 5,800-8,300 pages here (measured). With it a
+        # warm step faults none, or a few hundred when Python's own object arenas (mmapped by Python itself,
+        # not malloc) come and go; 1,500 keeps a clear margin on both sides.
+        self.assertLess(per_step, 1500)
 
 
 if __name__ == "__main__":
