@@ -92,9 +92,10 @@ export function buildProgram(io: CliIo, setExit: (code: number) => void): Comman
     .addOption(new Option('--parallel <n>', 'array tasks at once (the %N throttle; default: sweep.parallel)').argParser(Number))
     .addOption(new Option('--steps-scale <x>', 'as for run').default(1).argParser(Number))
     .option('--stages <list>', 'as for run')
+    .addOption(new Option('--backend <name>', 'as for run: the tasks run on this compute backend').choices([...MODEL_BACKENDS]))
     .option('--workspace <dir>', 'the workspace every path of the experiment must stay inside (default: the current directory)')
     .option('--allow-path <dir>', 'also allow paths inside this folder (repeatable)', collect, [])
-    .action(async (file: string, o: { resume?: string; parallel?: number; stepsScale: number; stages?: string; workspace?: string; allowPath: string[] }) => setExit(await runSlurmScriptCommand(file, o, io)));
+    .action(async (file: string, o: { resume?: string; parallel?: number; stepsScale: number; stages?: string; backend?: ModelBackend; workspace?: string; allowPath: string[] }) => setExit(await runSlurmScriptCommand(file, o, io)));
   slurm
     .command('cancel')
     .description('scancel a sweep\'s queued and running tasks (a sweep folder), or one Slurm job id; resume later with run --resume DIR --executor slurm')

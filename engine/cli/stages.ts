@@ -2,13 +2,15 @@
  * The stage table: every pipeline stage this build can run. A stage whose engine has not landed is absent
  * (the runner reports it as unavailable), never a stand-in that fakes results.
  */
-import { evaluateStage } from '../eval/evaluate-stage';
-import { grpoStage } from '../rl/grpo-stage';
+import { openCompute, type ComputeFactory } from '../compute';
+import { createEvaluateStage } from '../eval/evaluate-stage';
+import { createGrpoStage } from '../rl/grpo-stage';
 import { synthesizeStage } from '../synth/synth-stage';
-import { pretrainStage } from '../train/pretrain-stage';
-import { sftStage } from '../train/sft-stage';
+import { createPretrainStage } from '../train/pretrain-stage';
+import { createSftStage } from '../train/sft-stage';
 import type { StageDef, StageName } from '../core/stage';
 
-export function createStageTable(): Partial<Record<StageName, StageDef>> {
-  return { synthesize: synthesizeStage, pretrain: pretrainStage, sft: sftStage, grpo: grpoStage, evaluate: evaluateStage };
+/** `open`: how the model stages open their backend (a run's ComputeSession.open shares one torch worker among them). */
+export function createStageTable(open: ComputeFactory = openCompute): Partial<Record<StageName, StageDef>> {
+  return { synthesize: synthesizeStage, pretrain: createPretrainStage(open), sft: createSftStage(open), grpo: createGrpoStage(open), evaluate: createEvaluateStage(open) };
 }

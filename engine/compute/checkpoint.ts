@@ -172,3 +172,49 @@ function newestVerified<T>(dir: string, read: (ck: string) => T): (T & { dir: st
   }
   throw new BbioError('E_CHECKPOINT', `no checkpoint in ${dir} verifies: ${rejected.map((r) => `${path.basename(r.dir)}: ${r.problem}`).join('; ')}`, { file: dir }, 'delete the checkpoint folder to restart the stage');
 }
+
+/**
+ * The compute family whose trainer wrote a checkpoint: `tfjs` (every TensorFlow.js backend: one trainer, the
+ * sfc32 stream of engine/util/rng.ts) or `torch` (the Python worker: a torch.Generator per stream). The
+ * tensors are a shared format (safetensors of the fp32 trained tensors, AdamW moments m.<name>/v.<name>), but
+ * the random stream is not: neither family can continue the other's, so a stage resumed on the other family
+ * would not draw what it would have drawn (dropout masks, PCGrad orders, sampled tokens) and the resume would
+ * not be exact. A stage's finished outputs (a Hugging Face model, PEFT adapters) are shared and carry over.
+ */
+export type CheckpointFamily = 'tfjs' | 'torch';
+
+/** What a backend adds to the state.json of each checkpoint it writes. */
+export interface CheckpointWriter {
+  writtenBy: { family: CheckpointFamily; backend: string };
+}
+
+/** The writer of a checkpoint's state; for checkpoints written before the field, told by the rng each family keeps. */
+function writerOf(state: Record<string, unknown>): CheckpointWriter['writtenBy'] | undefined {
+  const w = state['writtenBy'] as CheckpointWriter['writtenBy'] | undefined;
+  if (w && (w.family === 'tfjs' || w.family === 'torch')) return w;
+  if (typeof state['torchRng'] === 'string') return { family: 'torch', backend: 'torch' };
+  if (Array.isArray(state['rng'])) return { family: 'tfjs', backend: LEGACY_TFJS };
+  return undefined;
+}
+
+/** The name of the tfjs backend that wrote a checkpoint from before `writtenBy`: unknown, and any of them continues it. */
+const LEGACY_TFJS = 'a TensorFlow.js backend';
+
+/**
+ * Refuses a checkpoint written by the other compute family (E_CHECKPOINT naming both backends and the two
+ * ways on): resume on the backend that wrote it, or delete the stage's checkpoint folder to restart that stage.
+ * `stageDir` is the folder of the stage's checkpoints (the parent of `ck`).
+ */
+export function assertSameFamily(state: Record<string, unknown>, ck: string, here: CheckpointWriter['writtenBy']): void {
+  const w = writerOf(state);
+  if (!w || w.family === here.family) return;
+  const stageDir = path.dirname(ck);
+  // every tfjs backend continues a tfjs checkpoint exactly; wasm is the one that needs nothing but npm
+  const resumeOn = w.family === 'tfjs' && w.backend === LEGACY_TFJS ? 'wasm' : w.backend;
+  throw new BbioError(
+    'E_CHECKPOINT',
+    `${ck} was written by the ${w.backend} backend (${w.family}) and this run resumes on ${here.backend} (${here.family}): the two keep different random streams, so the stage cannot continue exactly where it stopped`,
+    { file: ck },
+    `resume with --backend ${resumeOn}, or delete ${stageDir} to restart this stage on ${here.backend} (finished stages are kept: their models and adapters load on either backend)`,
+  );
+}

@@ -10,6 +10,7 @@ import { BbioError } from '../util/errors';
 import type { Logger } from '../util/log';
 import { TfjsCompute, type TfjsComputeOptions } from './tfjs/compute';
 import { openTorchCompute, type TorchDtype } from './torch/compute';
+import { TorchWorkerPool } from './torch/worker-pool';
 import { pythonCommand } from './torch/worker-process';
 import type { Compute } from './types';
 
@@ -21,6 +22,8 @@ export interface OpenComputeOptions {
   /** The `balancedbio.python` setting, when the caller has one; else BALANCEDBIO_PYTHON, else python3. */
   python?: string;
   env?: NodeJS.ProcessEnv;
+  /** Where a torch backend takes its worker from and gives it back to (a run's session); none: its own. */
+  torchPool?: TorchWorkerPool;
 }
 
 /** What of model: a stage's config passes it whole; commands pass backend and workers (device and dtype default to auto, devices to 1). */
@@ -40,7 +43,7 @@ export async function openCompute(model: ModelChoice, opts: OpenComputeOptions):
   const python = pythonCommand(opts.python, env);
   const devices = model.devices ?? 1;
   const torch = (why: string) =>
-    openTorchCompute({ log: opts.log, python, env, device: model.device ?? 'auto', dtype: (model.dtype ?? 'auto') as TorchDtype, devices, why, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });
+    openTorchCompute({ log: opts.log, python, env, device: model.device ?? 'auto', dtype: (model.dtype ?? 'auto') as TorchDtype, devices, why, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}), ...(opts.torchPool ? { pool: opts.torchPool } : {}) });
   if (model.backend === 'torch') return torch('requested by model.backend: torch');
   // data-parallel ranks are torch.distributed processes: another backend would silently train on one (semantic.ts checkDevices)
   if (devices > 1) throw new BbioError('E_CONFLICT', `model.devices is ${devices}, which needs the torch backend, but the backend is ${model.backend}`, {}, 'set model.backend: torch (or --backend torch), or model.devices: 1');
@@ -55,4 +58,19 @@ export async function openCompute(model: ModelChoice, opts: OpenComputeOptions):
   }
   const backend = await selectBackend(model.backend, { log: opts.log, tried });
   return new TfjsCompute({ backend, log: opts.log, workers: model.workers, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });
+}
+
+/** One run's compute: its stages open backends through `open` and share one torch worker, which `close` ends. */
+export interface ComputeSession {
+  open: ComputeFactory;
+  close(): Promise<void>;
+}
+
+/**
+ * A session for one run (runPipeline closes it when the run ends, however it ends): the torch worker a stage
+ * disposes of is kept for the next stage instead of starting Python and torch again (torch/worker-pool.ts).
+ */
+export function createComputeSession(open: ComputeFactory = openCompute): ComputeSession {
+  const torchPool = new TorchWorkerPool();
+  return { open: (model, opts) => open(model, { ...opts, torchPool }), close: () => torchPool.close() };
 }

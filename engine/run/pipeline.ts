@@ -36,6 +36,8 @@ export interface RunOptions {
   version: string;
   /** How the run store writes files (default: atomically); tests inject I/O failures here. */
   storeIo?: StoreIo;
+  /** The run's compute session (the torch worker its stages share: compute/index.ts), closed when the run ends. */
+  compute?: { close(): Promise<void> };
 }
 
 export interface RunOutcome {
@@ -131,6 +133,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
     return await runStages(opts, store, ordered);
   } finally {
     process.off('exit', onExit);
+    await opts.compute?.close();
   }
 }
 

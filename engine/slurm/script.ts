@@ -124,6 +124,16 @@ function rankLines(r: RankLayout, s: SlurmSettings): string[] {
   ];
 }
 
+/**
+ * The `slurm:` block a submission uses: `python` defaults to the submitting process's BALANCEDBIO_PYTHON (the
+ * editor passes its `balancedbio.python` setting so), so Slurm tasks start the torch worker with the
+ * interpreter a local run would use; `slurm.python` names another one for the compute nodes.
+ */
+export function slurmSettings(s: SlurmSettings, env: NodeJS.ProcessEnv): SlurmSettings {
+  const python = s.python ?? (env['BALANCEDBIO_PYTHON']?.trim() || undefined);
+  return python ? { ...s, python } : s;
+}
+
 export function buildBatchScript(o: BatchScriptInput): string {
   const out = (suffix: string): string => path.join(o.logDir, o.array ? `%A_%a.${suffix}` : `%j.${suffix}`);
   const sbatch = [

@@ -29,6 +29,7 @@ export type Request =
   | ScoreContinuationsRequest
   | SaveCheckpointRequest
   | LoadCheckpointRequest
+  | ResetRequest
   | ShutdownRequest;
 /**
  * Chosen by the engine, unique per worker process; the response carries it back.
@@ -541,6 +542,13 @@ export interface BackendState {
   [k: string]: unknown | undefined;
 }
 /**
+ * Drops the model, every adapter slot and the training, as a fresh worker has none: a run's stages share one worker (engine/compute/torch/worker-pool.ts) and each starts from this state. Answers an empty object.
+ */
+export interface ResetRequest {
+  id: RequestId;
+  method: "reset";
+}
+/**
  * The worker answers, then exits with status 0.
  */
 export interface ShutdownRequest {
@@ -551,7 +559,7 @@ export interface OkResponse {
   id: RequestId;
   ok: true;
   /**
-   * The method's result (the <method>Result definition of each request; an empty object for save_model, save_adapters and shutdown).
+   * The method's result (the <method>Result definition of each request; an empty object for save_model, save_adapters, reset and shutdown).
    */
   result:
     | HelloResult

@@ -909,7 +909,7 @@ export interface ExperimentInput {
      */
     setup?: string[];
     /**
-     * Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).
+     * Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON; default: the submitter's BALANCEDBIO_PYTHON).
      */
     python?: string;
     /**
@@ -1832,7 +1832,7 @@ export interface Experiment {
      */
     setup: string[];
     /**
-     * Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON).
+     * Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON; default: the submitter's BALANCEDBIO_PYTHON).
      */
     python?: string;
     /**

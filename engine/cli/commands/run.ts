@@ -4,6 +4,7 @@ import type { ExperimentInput } from '../../../schemas/generated/experiment';
 import { loadExperiment } from '../../config/load';
 import { formatProblem, hasErrors } from '../../config/problems';
 import { runPipeline } from '../../run/pipeline';
+import { createComputeSession } from '../../compute';
 import { createStageTable } from '../stages';
 import { STAGE_ORDER, type StageName } from '../../core/stage';
 import { BbioError } from '../../util/errors';
@@ -77,7 +78,7 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
   const experiment = { file: abs, input: raw as ExperimentInput, config };
   if (opts.sweepDir || opts.variant) {
     if (!opts.sweepDir || !opts.variant) throw new BbioError('E_USAGE', '--sweep-dir and --variant go together (they are how a sweep starts one variant)');
-    return runVariantCommand({ experiment, sweepDir: opts.sweepDir, variant: opts.variant, ...(stages ? { stages } : {}), stepsScale: opts.stepsScale, version: opts.version }, io);
+    return runVariantCommand({ experiment, sweepDir: opts.sweepDir, variant: opts.variant, ...(stages ? { stages } : {}), ...(opts.backend ? { backend: opts.backend } : {}), stepsScale: opts.stepsScale, version: opts.version }, io);
   }
   const executor = chooseExecutor(opts.executor, config.executor);
   const slurm = executor === 'slurm' ? createSlurmClient(process.env) : undefined;
@@ -86,10 +87,11 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
       experiment, displayFile: file, ...(opts.resume ? { resume: opts.resume } : {}), ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}),
       stepsScale: opts.stepsScale, stepsScaleGiven: opts.stepsScaleGiven ?? true, ...(stages ? { stages } : {}), json: opts.json, version: opts.version,
       cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy), executor, ...(slurm ? { slurm } : {}),
+      ...(opts.backend ? { backend: opts.backend } : {}), ...(io.env ? { env: io.env } : {}),
     }, io);
   }
   if (slurm) {
-    const parts = { cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}) };
+    const parts = { cliEntry: process.argv[1] ?? '', execArgv: process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}), ...(opts.backend ? { backend: opts.backend } : {}) };
     return runSingleOnSlurm({ experiment, displayFile: file, ...(opts.resume ? { resume: opts.resume } : {}), parts, client: slurm }, io);
   }
   if (opts.parallel !== undefined && opts.parallel > 1) io.err(`--parallel ${opts.parallel} has no effect: ${file} has no variants`);
@@ -99,6 +101,7 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
 
   const view = opts.json ? undefined : createProgressView(io);
   const log = createLogger({ level: 'info', write: (l) => io.err(l) });
+  const compute = createComputeSession();
   try {
     const outcome = await runPipeline({
       config,
@@ -106,7 +109,8 @@ export async function runRun(file: string, opts: RunCommandOptions, io: CliIo): 
       ...(stages ? { stages } : {}),
       ...(opts.resume ? { resumeDir: path.resolve(io.cwd, opts.resume) } : {}),
       stepsScale: opts.stepsScale,
-      stageTable: createStageTable(),
+      stageTable: createStageTable(compute.open),
+      compute,
       log,
       onEvent: (e) => (opts.json ? io.out(JSON.stringify(e)) : view?.onEvent(e)),
       signal: controller.signal,
@@ -154,13 +158,13 @@ export function handleStopSignals(controller: AbortController, io: CliIo): () =>
  * `balancedbio slurm script FILE`. `cliEntry`/`execArgv` name the CLI the tasks run: this process's own by
  * default; the language server passes bin/balancedbio.js, the CLI its runs use.
  */
-export async function runSlurmScriptCommand(file: string, opts: WorkspaceOptions & { resume?: string; parallel?: number; stepsScale: number; stages?: string; cliEntry?: string; execArgv?: string[] }, io: CliIo): Promise<number> {
+export async function runSlurmScriptCommand(file: string, opts: WorkspaceOptions & { resume?: string; parallel?: number; stepsScale: number; stages?: string; backend?: ModelBackend; cliEntry?: string; execArgv?: string[] }, io: CliIo): Promise<number> {
   const abs = path.resolve(io.cwd, file);
   const policy = cliPathPolicy(io, opts);
   const { config, problems, raw } = await loadExperiment(abs, { paths: policy });
   for (const p of problems) io.err(formatProblem(p, io.cwd));
   if (!config || hasErrors(problems)) return EXIT.badInput;
   const stages = parseStages(opts.stages);
-  const parts = { cliEntry: opts.cliEntry ?? process.argv[1] ?? '', execArgv: opts.execArgv ?? process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}) };
+  const parts = { cliEntry: opts.cliEntry ?? process.argv[1] ?? '', execArgv: opts.execArgv ?? process.execArgv, workspaceArgs: workspaceArgs(policy), stepsScale: opts.stepsScale, ...(stages ? { stages } : {}), ...(opts.backend ? { backend: opts.backend } : {}) };
   return runSlurmScript({ experiment: { file: abs, input: raw as ExperimentInput, config }, ...(opts.resume ? { resume: opts.resume } : {}), ...(opts.parallel !== undefined ? { parallel: opts.parallel } : {}), parts }, io);
 }

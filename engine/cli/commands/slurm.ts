@@ -12,7 +12,8 @@ import { readSweepState } from '../../run/sweep-store';
 import { createSlurmClient, type SlurmClient } from '../../slurm/client';
 import { jobScriptInput, nextJobNumber, runSlurmJob } from '../../slurm/job';
 import { locateRejection } from '../../slurm/rejection';
-import { buildBatchScript, withRanks } from '../../slurm/script';
+import { buildBatchScript, slurmSettings, withRanks } from '../../slurm/script';
+import type { ModelBackend } from '../../model/backend';
 import { isFinished } from '../../slurm/state';
 import { nextSubmission, SLURM_DIR, sweepScriptInput } from '../../slurm/sweep';
 import { BbioError } from '../../util/errors';
@@ -36,11 +37,16 @@ export interface TaskCommandParts {
   workspaceArgs: string[];
   stepsScale: number;
   stages?: StageName[];
+  /** `run --backend`, passed on to the task's run. */
+  backend?: ModelBackend;
 }
 
 /** The command of a single experiment's job: `run FILE --json` (and `--resume RUN`), as the submit host runs the CLI. */
 function runCommand(file: string, p: TaskCommandParts, resume?: string): string[] {
-  return [process.execPath, ...p.execArgv, p.cliEntry, 'run', file, '--json', '--steps-scale', String(p.stepsScale), ...p.workspaceArgs, ...(p.stages ? ['--stages', p.stages.join(',')] : []), ...(resume ? ['--resume', resume] : [])];
+  return [
+    process.execPath, ...p.execArgv, p.cliEntry, 'run', file, '--json', '--steps-scale', String(p.stepsScale), ...p.workspaceArgs,
+    ...(p.stages ? ['--stages', p.stages.join(',')] : []), ...(p.backend ? ['--backend', p.backend] : []), ...(resume ? ['--resume', resume] : []),
+  ];
 }
 
 async function rejectionAtLine<T>(p: Promise<T>, file: string): Promise<T> {
@@ -68,7 +74,7 @@ export async function runSingleOnSlurm(o: { experiment: LoadedExperiment; displa
   let outcome;
   try {
     outcome = await rejectionAtLine(runSlurmJob({
-      client: o.client, slurm: config.slurm, jobName: `bbio-${config.name}`, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined),
+      client: o.client, slurm: slurmSettings(config.slurm, io.env ?? process.env), jobName: `bbio-${config.name}`, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined),
       ...withRanks(config), runsDir, workDir: path.dirname(file), pollMs: config.slurm.poll_seconds * 1000, signal: controller.signal, report: (l) => io.err(l),
     }), file);
   } finally {
@@ -99,7 +105,7 @@ export async function runSlurmScript(o: { experiment: LoadedExperiment; resume?:
   const workDir = path.dirname(file);
   if (!config.variants) {
     const submission = await nextJobNumber(path.join(runsDir, SLURM_DIR));
-    io.out(buildBatchScript(jobScriptInput({ slurm: config.slurm, jobName, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined), runsDir, workDir, submission, ...withRanks(config) })).trimEnd());
+    io.out(buildBatchScript(jobScriptInput({ slurm: slurmSettings(config.slurm, io.env ?? process.env), jobName, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined), runsDir, workDir, submission, ...withRanks(config) })).trimEnd());
     return EXIT.ok;
   }
   const names = expandVariants(config.variants).map((v) => v.name);
@@ -117,7 +123,7 @@ export async function runSlurmScript(o: { experiment: LoadedExperiment; resume?:
     io.err(`a new sweep's folder is named when it starts: ${path.relative(io.cwd, sweepDir)} is the name it would get now`);
   }
   const command = variantCommand({ ...o.parts, file, sweepDir });
-  io.out(buildBatchScript(sweepScriptInput({ slurm: config.slurm, parallel: o.parallel ?? config.sweep.parallel, jobName, command, workDir, sweepDir, variants: names, submit, submission, ...withRanks(config) })).trimEnd());
+  io.out(buildBatchScript(sweepScriptInput({ slurm: slurmSettings(config.slurm, io.env ?? process.env), parallel: o.parallel ?? config.sweep.parallel, jobName, command, workDir, sweepDir, variants: names, submit, submission, ...withRanks(config) })).trimEnd());
   return EXIT.ok;
 }
 

@@ -12,6 +12,7 @@ import type { EngineEvent } from '../../../schemas/generated/events';
 import type { Experiment, ExperimentInput } from '../../../schemas/generated/experiment';
 import { writeSweepReport } from '../../run/sweep-report';
 import { runPipeline } from '../../run/pipeline';
+import { createComputeSession } from '../../compute';
 import { createStageTable } from '../stages';
 import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/sweep';
 import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore, type SweepStatus, type VariantStatus } from '../../run/sweep-store';
@@ -19,10 +20,12 @@ import type { SlurmClient } from '../../slurm/client';
 import { locateRejection } from '../../slurm/rejection';
 import { withRanks } from '../../slurm/script';
 import { runSlurmSweep } from '../../slurm/sweep';
+import { slurmSettings } from '../../slurm/script';
 import { parseExperiment } from '../../config/load';
 import { sha256 } from '../../util/provenance';
 import { applyOverrides, createOverrideValidator, expandVariants, type Overrides, type VariantSpec } from '../../config/variants';
 import type { StageName } from '../../core/stage';
+import type { ModelBackend } from '../../model/backend';
 import { BbioError } from '../../util/errors';
 import { createLogger, type Logger } from '../../util/log';
 import { EXIT, type CliIo } from '../io';
@@ -50,22 +53,27 @@ export interface VariantRunOptions {
   log: Logger;
   onEvent(e: EngineEvent): void;
   onRunDir?(runDir: string): Promise<void>;
+  /** `run --backend`: replaces model.backend after the variant's overrides (the command line beats the file). */
+  backend?: ModelBackend;
 }
 
 /** Runs one variant in this process: its own config, a new run in its folder or the unfinished one there. */
 export async function runVariantInProcess(o: VariantRunOptions): Promise<VariantOutcome> {
   const { config } = applyOverrides(o.experiment.input, o.experiment.config, o.variant.set, createOverrideValidator());
   config.output.runs_dir = o.variantDir;
+  if (o.backend) config.model.backend = o.backend;
   const existing = await findVariantRun(o.variantDir);
   if (existing?.state.status === 'completed') return { status: 'completed', runDir: existing.runDir };
   let announced = !!existing;
+  const compute = createComputeSession();
   const outcome = await runPipeline({
     config,
     experimentFile: o.experiment.file,
     ...(o.stages ? { stages: o.stages } : {}),
     ...(existing ? { resumeDir: existing.runDir } : {}),
     stepsScale: o.stepsScale,
-    stageTable: createStageTable(),
+    stageTable: createStageTable(compute.open),
+    compute,
     log: o.log,
     onEvent: (e) => {
       if (!announced && o.onRunDir) {
@@ -80,13 +88,13 @@ export async function runVariantInProcess(o: VariantRunOptions): Promise<Variant
   return { status: outcome.status, runDir: outcome.runDir, ...(outcome.error ? { error: outcome.error.format() } : {}) };
 }
 
-function inProcessExecutor(experiment: LoadedExperiment, o: { stages?: StageName[]; stepsScale: number; version: string; json: boolean; log: Logger }, io: CliIo): VariantExecutor {
+function inProcessExecutor(experiment: LoadedExperiment, o: { stages?: StageName[]; stepsScale: number; version: string; json: boolean; log: Logger; backend?: ModelBackend }, io: CliIo): VariantExecutor {
   return async (job, signal) => {
     if (!o.json) io.err(`── variant ${job.index + 1}/${job.total}: ${job.variant.name} ──`);
     const view = o.json ? undefined : createProgressView(io);
     try {
       return await runVariantInProcess({
-        experiment, variant: job.variant, variantDir: job.variantDir, ...(o.stages ? { stages: o.stages } : {}), stepsScale: o.stepsScale, version: o.version, signal, log: o.log,
+        experiment, variant: job.variant, variantDir: job.variantDir, ...(o.stages ? { stages: o.stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale: o.stepsScale, version: o.version, signal, log: o.log,
         onEvent: (e) => (o.json ? io.out(JSON.stringify(e)) : view?.onEvent(e)),
         onRunDir: job.onRunDir,
       });
@@ -125,6 +133,8 @@ export interface ChildExecutorOptions {
   json: boolean;
   /** `--workspace`/`--allow-path` of the parent, so each child checks paths as the parent did. */
   workspaceArgs: string[];
+  /** The parent's `--backend`, passed on so every variant runs on it. */
+  backend?: ModelBackend;
 }
 
 /**
@@ -132,7 +142,10 @@ export interface ChildExecutorOptions {
  * DIR …`), without `--variant NAME`, which a child process or a Slurm array task appends.
  */
 export function variantCommand(o: Omit<ChildExecutorOptions, 'json'>): string[] {
-  return [process.execPath, ...o.execArgv, o.cliEntry, 'run', o.file, '--json', '--sweep-dir', o.sweepDir, '--steps-scale', String(o.stepsScale), ...o.workspaceArgs, ...(o.stages ? ['--stages', o.stages.join(',')] : [])];
+  return [
+    process.execPath, ...o.execArgv, o.cliEntry, 'run', o.file, '--json', '--sweep-dir', o.sweepDir, '--steps-scale', String(o.stepsScale), ...o.workspaceArgs,
+    ...(o.stages ? ['--stages', o.stages.join(',')] : []), ...(o.backend ? ['--backend', o.backend] : []),
+  ];
 }
 
 /** Runs each variant as a child process of the CLI; SIGTERM on cancel, SIGKILL if it does not stop. */
@@ -207,6 +220,10 @@ export interface SweepCommandOptions {
   executor: 'local' | 'slurm';
   /** Slurm's commands and their environment (SLURM_CONF, …); only for `executor: slurm`. */
   slurm?: SlurmClient;
+  /** `run --backend`, passed on to every variant (in this process, a child, or a Slurm task). */
+  backend?: ModelBackend;
+  /** The environment BALANCEDBIO_PYTHON comes from for Slurm tasks (slurmSettings); default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
 async function isFile(p: string): Promise<boolean> {
@@ -265,17 +282,17 @@ export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promis
   let outcome: { status: SweepStatus; counts: Record<VariantStatus, number>; detached?: string[] };
   try {
     if (onSlurm) {
-      const command = variantCommand({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale });
+      const command = variantCommand({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale });
       outcome = await runSlurmSweep(store, {
-        client: o.slurm!, slurm: experiment.config.slurm, parallel, jobName: `bbio-${experiment.config.name}`, command, workDir: path.dirname(experiment.file), ...withRanks(experiment.config),
+        client: o.slurm!, slurm: slurmSettings(experiment.config.slurm, o.env ?? process.env), parallel, jobName: `bbio-${experiment.config.name}`, command, workDir: path.dirname(experiment.file), ...withRanks(experiment.config),
         pollMs: experiment.config.slurm.poll_seconds * 1000, signal: controller.signal, report: (l) => io.err(l),
       }).catch(async (e: unknown) => {
         throw e instanceof BbioError && e.code === 'E_SLURM_REJECTED' ? locateRejection(e, experiment.file, (await parseExperiment(sourceText, experiment.file, { skipFileChecks: true })).sourceMap) : e;
       });
     } else {
       const execute = parallel > 1
-        ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), stepsScale, json: o.json }, io)
-        : inProcessExecutor(experiment, { ...(stages ? { stages } : {}), stepsScale, version: o.version, json: o.json, log }, io);
+        ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale, json: o.json }, io)
+        : inProcessExecutor(experiment, { ...(stages ? { stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale, version: o.version, json: o.json, log }, io);
       outcome = await runSweep(store, { parallel, execute, signal: controller.signal, log });
     }
   } finally {
@@ -306,6 +323,8 @@ export interface VariantCommandOptions {
   stages?: StageName[];
   stepsScale: number;
   version: string;
+  /** The sweep's `--backend`, applied after the variant's overrides as in the parent. */
+  backend?: ModelBackend;
 }
 
 /** A sweep's child: runs one variant and streams its events to stdout as JSON lines. */
@@ -320,7 +339,7 @@ export async function runVariantCommand(o: VariantCommandOptions, io: CliIo): Pr
   process.once('disconnect', stop);
   try {
     const outcome = await runVariantInProcess({
-      experiment: o.experiment, variant: v, variantDir: path.join(path.resolve(io.cwd, o.sweepDir), v.name), ...(o.stages ? { stages: o.stages } : {}),
+      experiment: o.experiment, variant: v, variantDir: path.join(path.resolve(io.cwd, o.sweepDir), v.name), ...(o.stages ? { stages: o.stages } : {}), ...(o.backend ? { backend: o.backend } : {}),
       stepsScale: o.stepsScale, version: o.version, signal: controller.signal, log: createLogger({ level: 'info', write: (l) => io.err(l) }), onEvent: (e) => io.out(JSON.stringify(e)),
     });
     return outcome.status === 'completed' ? EXIT.ok : EXIT.failed;

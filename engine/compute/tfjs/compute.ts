@@ -14,7 +14,7 @@ import { scoreSharedContext } from './loglik-shared';
 import { grpoLoss, grpoStats } from './grpo-loss';
 import { completionMask, groupEntropy, groupTokenLogps } from './policy';
 import { loadAdapterDir, saveAdapterDir } from '../../model/adapters';
-import { loadLatestCheckpoint, saveCheckpoint } from '../checkpoint';
+import { assertSameFamily, loadLatestCheckpoint, saveCheckpoint, type CheckpointWriter } from '../checkpoint';
 import { GradientPool } from './data-parallel';
 import { addScaled, computeGradients, type HostGrads, type NamedVariable } from './grads';
 import { firstOrderInterference } from './interference';
@@ -368,13 +368,20 @@ export class TfjsCompute implements Compute {
       own.subspaceStep = s.step;
       for (const [k, v] of subspaceToTensors(s)) optimizer.set(k, v);
     }
-    await saveCheckpoint(dir, { step: t.trainer.step, params: snap.params, optimizer, state: { ...state, ...own } }, opts.keep !== undefined ? { keep: opts.keep } : {});
+    const writer: CheckpointWriter = { writtenBy: this.writer() };
+    await saveCheckpoint(dir, { step: t.trainer.step, params: snap.params, optimizer, state: { ...state, ...own, ...writer } }, opts.keep !== undefined ? { keep: opts.keep } : {});
+  }
+
+  /** This backend as a checkpoint's writer: the tfjs family, named by the backend in use (wasm, cpu, …). */
+  private writer(): CheckpointWriter['writtenBy'] {
+    return { family: 'tfjs', backend: this.describe().name };
   }
 
   async loadCheckpoint<S>(dir: string): Promise<RestoredCheckpoint<S> | null> {
     const t = this.t;
     const ck = loadLatestCheckpoint<S & BackendState>(dir);
     if (!ck) return null;
+    assertSameFamily(ck.state as Record<string, unknown>, ck.dir, this.writer());
     const optimizer = new Map([...ck.optimizer].filter(([k]) => !k.startsWith('subspace.')));
     t.trainer.restore({ params: ck.params, optimizer, optimizerStep: ck.state.optimizerStep, badSteps: ck.state.badSteps });
     if (ck.state.rng?.length === 4) t.rng = makeRng(0, ck.state.rng);

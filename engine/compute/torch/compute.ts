@@ -14,14 +14,15 @@ import type { BackendInfo } from '../../model/backend';
 import type { LlamaConfig } from '../../model/llama';
 import type { LoraSpec } from '../../model/lora';
 import type { BackendState, FloatArray, IntArray, ModelResult, TokenBatch as WireBatch } from '../../../schemas/generated/compute-protocol';
-import { loadLatestCheckpointFiles, saveCheckpointFiles } from '../checkpoint';
+import { assertSameFamily, loadLatestCheckpointFiles, saveCheckpointFiles, type CheckpointWriter } from '../checkpoint';
 import { BbioError } from '../../util/errors';
 import type { Logger } from '../../util/log';
 import type {
   Completion, Compute, FinishReason, GenerateRequest, GrpoStepInput, GrpoStepResult, InterferenceEstimate, LoglikResult, LogprobOptions,
   RestoredCheckpoint, RolloutGroup, SftStepInput, SftStepResult, StepOutcome, TokenBatch, TrainingSpec,
 } from '../types';
-import { decodeFloats, decodeInts, encodeFloats, encodeInts, WorkerProcess } from './worker-process';
+import { decodeFloats, decodeInts, encodeFloats, encodeInts, pythonCommand, type WorkerProcess } from './worker-process';
+import { startTorchWorker, type LeasedWorker, type TorchWorkerPool } from './worker-pool';
 
 export type TorchDevice = string;
 export type TorchDtype = 'auto' | 'float32' | 'bfloat16';
@@ -47,6 +48,8 @@ export interface TorchComputeOptions {
   /** Why this backend was chosen (auto's one line); the reason adds Python, torch, device and dtype. */
   why?: string;
   env?: NodeJS.ProcessEnv;
+  /** The run's worker pool (worker-pool.ts): the worker comes from it and goes back to it on dispose. */
+  pool?: TorchWorkerPool;
 }
 
 /**
@@ -54,8 +57,6 @@ export interface TorchComputeOptions {
  * minutes; 30 minutes only bounds a worker that hangs (a dead one is noticed at once).
  */
 const TIMEOUT_MS = 30 * 60_000;
-/** Importing torch takes seconds, tens on a loaded 2-core machine; two minutes only bounds a worker that hangs. */
-const HELLO_TIMEOUT_MS = 120_000;
 
 const ints = (values: readonly number[]): IntArray => encodeInts(Int32Array.from(values), [values.length]);
 
@@ -78,6 +79,9 @@ function paddedRows(rows: readonly (readonly number[])[], width: number): FloatA
 /** The interface's NaN for a mean or interval that does not exist (JSON carries null). */
 const nan = (rows: (number | null)[][]): number[][] => rows.map((r) => r.map((x) => (x === null ? Number.NaN : x)));
 
+/** What this backend adds to each checkpoint's state.json (checkpoint.ts assertSameFamily). */
+const TORCH_WRITER: CheckpointWriter = { writtenBy: { family: 'torch', backend: 'torch' } };
+
 /** The state.json fields that belong to the worker (BackendState), beside the stage's own. */
 const BACKEND_KEYS = ['optimizerStep', 'badSteps', 'torchRng', 'subspaceStep'] as const;
 
@@ -86,11 +90,16 @@ export class TorchCompute implements Compute {
   private stepCount = 0;
   private info: BackendInfo;
 
+  private readonly worker: WorkerProcess;
+  private readonly hello: { python: string; torch: string; cuda: string[]; ranks?: number; launcher?: string };
+
   constructor(
-    private readonly worker: WorkerProcess,
+    private readonly leased: LeasedWorker,
     private readonly options: TorchComputeOptions,
-    private readonly hello: { python: string; torch: string; cuda: string[]; ranks?: number; launcher?: string },
   ) {
+    this.worker = leased.worker;
+    this.hello = leased.hello;
+    const hello = this.hello;
     // what the worker will resolve `auto` to (pick_device / pick_dtype in bbio_worker/compute.py), so the line
     // the manifest records at open names the device; loading the model replaces it with the worker's answer
     const device = (options.device ?? 'auto') === 'auto' ? (hello.cuda.length ? 'cuda:0' : 'cpu') : options.device!;
@@ -231,13 +240,14 @@ export class TorchCompute implements Compute {
       write: async (tmp) => {
         own = (await this.worker.request('save_checkpoint', { dir: path.resolve(tmp) })).state;
       },
-      state: () => ({ ...state, ...own }),
+      state: () => ({ ...state, ...own, ...TORCH_WRITER }),
     }, opts.keep !== undefined ? { keep: opts.keep } : {});
   }
 
   async loadCheckpoint<S>(dir: string): Promise<RestoredCheckpoint<S> | null> {
     const ck = loadLatestCheckpointFiles<S & BackendState>(dir);
     if (!ck) return null;
+    assertSameFamily(ck.state as Record<string, unknown>, ck.dir, TORCH_WRITER.writtenBy);
     const own: Record<string, unknown> = {};
     for (const k of BACKEND_KEYS) if (ck.state[k] !== undefined) own[k] = ck.state[k];
     if (typeof own['optimizerStep'] !== 'number') {
@@ -328,26 +338,22 @@ export class TorchCompute implements Compute {
     return r.results;
   }
 
+  /** Closes the worker, or gives it back to the run's pool for the next stage. */
   async dispose(): Promise<void> {
-    await this.worker.close();
+    if (this.options.pool) await this.options.pool.release(this.leased);
+    else await this.worker.close();
   }
 }
 
 /**
- * Starts the worker and asks its Python, torch and devices; a Python without torch, or a worker that dies
- * or hangs, is an E_BACKEND error naming the cause (worker-process.ts).
+ * Starts the worker (or takes the run's kept one from `opts.pool`) and asks its Python, torch and devices; a
+ * Python without torch, or a worker that dies or hangs, is an E_BACKEND error naming the cause
+ * (worker-process.ts).
  */
 export async function openTorchCompute(opts: TorchComputeOptions): Promise<TorchCompute> {
-  const worker = new WorkerProcess({
-    ...(opts.python ? { python: opts.python } : {}), timeoutMs: opts.timeoutMs ?? TIMEOUT_MS, ...(opts.env ? { env: opts.env } : {}), ...(opts.devices ? { devices: opts.devices } : {}),
-  });
-  try {
-    const hello = await worker.request('hello', undefined, { timeoutMs: HELLO_TIMEOUT_MS });
-    const compute = new TorchCompute(worker, opts, hello);
-    opts.log.info(`backend: torch — ${compute.describe().reason}`);
-    return compute;
-  } catch (e) {
-    await worker.close();
-    throw e;
-  }
+  const start = { python: pythonCommand(opts.python, opts.env), timeoutMs: opts.timeoutMs ?? TIMEOUT_MS, devices: opts.devices ?? 1, ...(opts.env ? { env: opts.env } : {}) };
+  const leased = opts.pool ? await opts.pool.acquire(start) : await startTorchWorker(start);
+  const compute = new TorchCompute(leased, opts);
+  opts.log.info(`backend: torch — ${compute.describe().reason}`);
+  return compute;
 }

@@ -39,6 +39,7 @@ export interface ResultOf {
   score_continuations: ScoreContinuationsResult;
   save_checkpoint: SaveCheckpointResult;
   load_checkpoint: LoadCheckpointResult;
+  reset: Record<string, never>;
   shutdown: Record<string, never>;
 }
 export type Method = Request['method'] & keyof ResultOf;
@@ -177,6 +178,11 @@ export class WorkerProcess {
       const hint = this.started ? DIED_HINT : HINT;
       this.fail(new BbioError('E_BACKEND', `the torch worker (${this.python}) exited with ${how}${this.stderrText()}`, {}, hint, { cause: this.stdinError }));
     });
+  }
+
+  /** Whether the worker can still take requests (it has not exited, failed to start, been killed or closed). */
+  get alive(): boolean {
+    return this.failure === undefined;
   }
 
   /** Sends one request; resolves with its result or rejects with a BbioError. */

@@ -6,11 +6,11 @@ import { main } from '../../../engine/cli/main';
 import type { CliIo } from '../../../engine/cli/io';
 import { tempDir } from '../../helpers/tmp';
 
-async function script(t: import('node:test').TestContext, lines: string[], args: string[] = []): Promise<{ out: string; code: number; dir: string }> {
+async function script(t: import('node:test').TestContext, lines: string[], args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<{ out: string; code: number; dir: string }> {
   const dir = await tempDir(t);
   await writeFile(path.join(dir, 'exp.bbio.yaml'), lines.join('\n'));
   const out: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: () => {}, isTTY: false, cwd: dir };
+  const io: CliIo = { out: (l) => out.push(l), err: () => {}, isTTY: false, cwd: dir, env };
   const code = await main(['slurm', 'script', 'exp.bbio.yaml', ...args], io);
   return { out: out.join('\n'), code, dir };
 }
@@ -35,6 +35,20 @@ test('a single experiment\'s script is one job running `run FILE --json`', async
   assert.match(out, /\n#SBATCH --output=\S+\/runs\/slurm\/%j\.out\n/);
   assert.match(out, /\n#SBATCH --cpus-per-task=4\n#SBATCH --mem=8G\n#SBATCH --constraint=a100\n/);
   assert.match(out.split('\n').at(-1)!, / run \S+exp\.bbio\.yaml --json --steps-scale 1 /);
+});
+
+test('--backend and the submitter\'s BALANCEDBIO_PYTHON reach every task: the command passes --backend, the script exports the interpreter', async (t) => {
+  const sweep = ['name: abl', 'variants:', '  grid:', '    seed: [1, 2]'];
+  const { out } = await script(t, sweep, ['--backend', 'torch'], { BALANCEDBIO_PYTHON: '/opt/py/bin/python3' });
+  assert.match(out, /\nexport BALANCEDBIO_PYTHON=\/opt\/py\/bin\/python3\n/);
+  assert.match(out.split('\n').at(-1)!, / --backend torch --variant "\$VARIANT"$/);
+  const single = await script(t, ['name: one'], ['--backend', 'torch'], { BALANCEDBIO_PYTHON: '/opt/py/bin/python3' });
+  assert.match(single.out, /\nexport BALANCEDBIO_PYTHON=\/opt\/py\/bin\/python3\n/);
+  assert.match(single.out.split('\n').at(-1)!, / run \S+exp\.bbio\.yaml --json --steps-scale 1 .*--backend torch$/);
+  // slurm.python names the compute nodes' interpreter and wins over the submitter's
+  const own = await script(t, ['name: one', 'slurm: { python: /cluster/py3 }'], [], { BALANCEDBIO_PYTHON: '/opt/py/bin/python3' });
+  assert.match(own.out, /\nexport BALANCEDBIO_PYTHON=\/cluster\/py3\n/);
+  assert.doesNotMatch(own.out, /--backend/);
 });
 
 test('a variant may not override executor or slurm settings: the sweep is one array', async (t) => {

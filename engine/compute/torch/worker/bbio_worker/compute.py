@@ -3,6 +3,7 @@ method, named as the methods; the maths lives in train.py, projection.py, grpo.p
 from __future__ import annotations
 
 import base64
+import gc
 import math
 import sys
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ class TorchWorker:
         return {
             "hello": self.hello, "init_model": self.init_model, "load_model": self.load_model, "save_model": self.save_model,
             "create_adapters": self.create_adapters, "load_adapters": self.load_adapters, "save_adapters": self.save_adapters,
-            "logits": self.logits, "generate": self.generate, "loss": self.loss, "shutdown": self.shutdown,
+            "logits": self.logits, "generate": self.generate, "loss": self.loss, "reset": self.reset, "shutdown": self.shutdown,
             "parameter_count": self.parameter_count, "start_training": self.start_training, "pretrain_step": self.pretrain_step,
             "sft_step": self.sft_step, "interference": self.interference, "grpo_step": self.grpo_step, "logprobs": self.logprobs,
             "entropy": self.entropy, "score_continuations": self.score_continuations, "save_checkpoint": self.save_checkpoint,
@@ -264,6 +265,19 @@ class TorchWorker:
                         out[i].append({"ids": encode_ints(c.ids), "logprobs": encode_floats([len(c.ids)], tensor_bytes(lp)), "truncated": c.truncated})
         return {"completions": out}
 
+    def reset(self, _: Json) -> Json:
+        """Back to a fresh worker's state (no model, adapters or training) for the next stage of a run, and the
+        memory they held back to the allocator (on CUDA, to the device)."""
+        self.model = None
+        self.slots = {}
+        self.training = None
+        self.device = torch.device("cpu")
+        self.dtype = torch.float32
+        gc.collect()  # adapters and optimiser state can sit in reference cycles (modules ↔ parameters)
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+        return {}
+
     def shutdown(self, _: Json) -> Json:
         return {}
 
@@ -311,12 +325,9 @@ class TorchWorker:
     def _grads(self, loss: torch.Tensor, t: Training, only: Optional[Sequence[int]] = None) -> GradVec:
         """∂loss/∂(trained tensors) as float32, zeros for tensors outside `only` or untouched by the loss."""
         idx = list(range(len(t.params))) if only is None else list(only)
-        got = torch.autograd.grad(loss, [t.params[i] for i in idx], allow_unused=True)
-        out = [torch.zeros_like(p, dtype=torch.float32) for p in t.params]
-        for i, g in zip(idx, got):
-            if g is not None:
-                out[i] = g.float()
-        return out
+        got = dict(zip(idx, torch.autograd.grad(loss, [t.params[i] for i in idx], allow_unused=True)))
+        # zeros only where no gradient came (each allocation is memory the step must fill)
+        return [g.float() if (g := got.get(i)) is not None else torch.zeros_like(p, dtype=torch.float32) for i, p in enumerate(t.params)]
 
     def pretrain_step(self, params: Json) -> Json:
         t = self._training()

@@ -89,6 +89,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.stdout.flush()
         return EXIT_NO_TORCH
     from .compute import TorchWorker
+    from .runtime import tune_allocator
+
+    tune_allocator()  # steps reuse freed memory instead of page-faulting it in again (runtime.py)
     from . import ranks as R
 
     try:

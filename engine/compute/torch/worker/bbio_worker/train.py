@@ -4,7 +4,11 @@ seeded random streams.
 
 Numerics follow the TypeScript side on purpose: JavaScript computes each element in float64 and stores it as
 float32, so the moments and the weights here are updated in float64 and rounded to float32 once per tensor
-op, which keeps one step of the two backends within float32 rounding of each other.
+op, which keeps one step of the two backends within float32 rounding of each other. The update is
+elementwise, so it runs over one flat buffer of all trained tensors (the parameters of an fp32 model are
+views into it) in fixed-size chunks: the same float64 value per element as one tensor at a time, with a
+few large ops instead of a dozen per tensor, and float64 temporaries small enough (CHUNK) to be reused
+from the heap rather than mapped fresh, and page-faulted, on every step (runtime.tune_allocator).
 
 Random streams. The engine's rng (engine/util/rng.ts, sfc32) cannot cross into Python, so the worker draws
 from its own torch.Generator per (seed, stream): `make_generator(seed, stream)`. A torch run and a wasm run of
@@ -17,7 +21,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -27,6 +31,11 @@ Json = Dict[str, Any]
 
 # Consecutive rejected steps before E_NAN when the spec does not say (Trainer's default in trainer.ts).
 DEFAULT_MAX_BAD_STEPS = 5
+
+# Elements per chunk of the flat float64 AdamW update: a float64 temporary of 2^20 elements is 8 MiB, under
+# glibc's largest mmap threshold (32 MiB, runtime.tune_allocator), so the chunk's temporaries come from the
+# heap and are reused; and large enough that a 1M-parameter model takes one or two chunks.
+CHUNK = 1 << 20
 
 
 def fnv1a32(label: str) -> int:
@@ -75,16 +84,26 @@ def learning_rate(step: int, s: Json) -> float:
     return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * progress))
 
 
+def squared_norms(grads: List[torch.Tensor]) -> List[float]:
+    """Σ g² of each tensor in float64, read back in one transfer (one device sync, not one per tensor).
+    A float32 value squared in float64 cannot overflow (3.4e38² ≈ 1.2e77), so a sum is non-finite exactly
+    when its tensor holds a NaN or an Inf: the NaN guard reads these sums instead of a pass of its own."""
+    if not grads:
+        return []
+    return torch.stack([g.double().pow(2).sum().to(grads[0].device) for g in grads]).tolist()
+
+
 def global_norm(grads: List[torch.Tensor]) -> float:
     """√(Σ g²) over all tensors, accumulated in float64 (grads.ts globalNorm)."""
-    return math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads))
+    return math.sqrt(sum(squared_norms(grads)))
 
 
 def first_non_finite(names: List[str], tensors: List[torch.Tensor]) -> Optional[str]:
-    for name, t in zip(names, tensors):
-        if not bool(torch.isfinite(t).all()):
-            return name
-    return None
+    """The first name whose tensor holds a NaN or an Inf (one sync for all tensors)."""
+    if not tensors:
+        return None
+    finite = torch.stack([torch.isfinite(t).all().to(tensors[0].device) for t in tensors]).tolist()
+    return next((name for name, ok in zip(names, finite) if not ok), None)
 
 
 @dataclass
@@ -109,10 +128,38 @@ class Trainer:
         decay = spec["decay"]
         # 'matrices': nanoGPT / Hugging Face decay matrices only, not norms or biases
         self.decay_mask = [decay == "all" or (decay == "matrices" and p.dim() >= 2) for p in params]
-        # fp32 master weights: the parameters themselves in fp32, a copy for bf16 models
-        self.master = [p.data if p.dtype == torch.float32 else p.detach().float().clone() for p in params]
-        self.m = [torch.zeros_like(x) for x in self.master]
-        self.v = [torch.zeros_like(x) for x in self.master]
+        # The flat layout: decayed tensors first, then the others, so the update has at most two runs
+        # (start, end, decayed) of one shrink factor each; self.master/m/v[i] are views in it by tensor.
+        order = sorted(range(len(params)), key=lambda i: not self.decay_mask[i])
+        offsets: Dict[int, int] = {}
+        total = 0
+        for i in order:
+            offsets[i] = total
+            total += params[i].numel()
+        self.runs: List[Tuple[int, int, bool]] = []
+        for i in order:
+            start, end = offsets[i], offsets[i] + params[i].numel()
+            if self.runs and self.runs[-1][2] == self.decay_mask[i] and self.runs[-1][1] == start:
+                self.runs[-1] = (self.runs[-1][0], end, self.decay_mask[i])
+            elif end > start:
+                self.runs.append((start, end, self.decay_mask[i]))
+        device = params[0].device if params else torch.device("cpu")
+        # fp32 master weights: for an fp32 model the parameters themselves, moved into the flat buffer (each
+        # parameter's data becomes its view, so the update writes the model directly); a copy for bf16 models
+        self.flat_master = torch.empty(total, dtype=torch.float32, device=device)
+        self.flat_m = torch.zeros(total, dtype=torch.float32, device=device)
+        self.flat_v = torch.zeros(total, dtype=torch.float32, device=device)
+        self.flat_grad = torch.empty(total, dtype=torch.float32, device=device)
+        view = lambda flat, i: flat[offsets[i] : offsets[i] + params[i].numel()].view(params[i].shape)  # noqa: E731
+        self.master = [view(self.flat_master, i) for i in range(len(params))]
+        self.m = [view(self.flat_m, i) for i in range(len(params))]
+        self.v = [view(self.flat_v, i) for i in range(len(params))]
+        self.grad_views = [view(self.flat_grad, i) for i in range(len(params))]
+        with torch.no_grad():
+            for i, p in enumerate(params):
+                self.master[i].copy_(p.detach())
+                if p.dtype == torch.float32 and p.device == device:
+                    p.data = self.master[i]
         self.step = 0
         self.bad_steps = 0
         self.max_bad_steps = int(spec.get("maxBadSteps") or DEFAULT_MAX_BAD_STEPS)
@@ -127,7 +174,8 @@ class Trainer:
         """One step from combined gradients (consumed); the StepOutcome of engine/compute/types.ts."""
         if len(grads) != len(self.params):
             raise WorkerError("E_INTERNAL", f"expected {len(self.params)} gradients, got {len(grads)}")
-        bad = "loss" if loss is not None and not math.isfinite(loss) else first_non_finite(self.names, grads)
+        sq = squared_norms(grads)
+        bad = "loss" if loss is not None and not math.isfinite(loss) else next((n for n, x in zip(self.names, sq) if not math.isfinite(x)), None)
         if bad is not None:
             self.bad_steps += 1
             if self.bad_steps >= self.max_bad_steps:
@@ -137,33 +185,46 @@ class Trainer:
                 raise WorkerError("E_NAN", message)
             return {"applied": False, "step": self.step, "badTensor": bad, "badSteps": self.bad_steps}
         self.bad_steps = 0
-        norm = global_norm(grads)
+        norm = math.sqrt(sum(sq))  # global_norm, from the sums already read
         clip = float(self.spec["gradClip"])
         coef = 1.0
         # global-norm clipping (Pascanu et al. 2013) as torch.nn.utils.clip_grad_norm_: max / (norm + 1e-6)
         if clip > 0 and clip / (norm + 1e-6) < 1:
             coef = clip / (norm + 1e-6)
-            grads = [(g.double() * coef).float() for g in grads]
+        with torch.no_grad():
+            for view, g in zip(self.grad_views, grads):
+                view.copy_(g)
         lr = self.lr
-        self._adamw(grads, lr)
+        self._adamw(lr, coef)
         return {"applied": True, "step": self.step, "lr": lr, "gradNorm": norm, "clipCoef": coef}
 
     @torch.no_grad()
-    def _adamw(self, grads: List[torch.Tensor], lr: float) -> None:
+    def _adamw(self, lr: float, coef: float) -> None:
+        """The update of the flat buffers from self.flat_grad, CHUNK elements at a time; each element as
+        before: g ← fl32(g·coef) when clipped, then m, v and p each computed in float64 and stored as float32."""
         h = self.spec["adam"]
         b1, b2, eps, wd = float(h["beta1"]), float(h["beta2"]), float(h["eps"]), float(h["weightDecay"])
         t = self.step + 1
         bc1, bc2 = 1 - b1**t, 1 - b2**t
-        for i, g in enumerate(grads):
-            g64 = g.to(self.master[i].device).double()
-            self.m[i].copy_(b1 * self.m[i].double() + (1 - b1) * g64)
-            self.v[i].copy_(b2 * self.v[i].double() + (1 - b2) * g64 * g64)
-            shrink = 1 - lr * wd if self.decay_mask[i] else 1.0
-            p64 = self.master[i].double() * shrink - (lr * (self.m[i].double() / bc1)) / ((self.v[i].double() / bc2).sqrt() + eps)
-            self.master[i].copy_(p64)
-            if self.master[i] is not self.params[i].data:
-                self.params[i].data.copy_(self.master[i])
+        for start, end, decayed in self.runs:
+            shrink = 1 - lr * wd if decayed else 1.0
+            for s in range(start, end, CHUNK):
+                e = min(end, s + CHUNK)
+                g, m, v, p = self.flat_grad[s:e], self.flat_m[s:e], self.flat_v[s:e], self.flat_master[s:e]
+                if coef != 1.0:
+                    g.copy_(g.double() * coef)
+                g64 = g.double()
+                m.copy_(b1 * m.double() + (1 - b1) * g64)
+                v.copy_(b2 * v.double() + (1 - b2) * g64 * g64)
+                p.copy_(p.double() * shrink - (lr * (m.double() / bc1)) / ((v.double() / bc2).sqrt() + eps))
+        self._sync_params()
         self.step = t
+
+    def _sync_params(self) -> None:
+        """Copies the masters into parameters that are not views of them (bf16 models, other devices)."""
+        for master, p in zip(self.master, self.params):
+            if p.data.data_ptr() != master.data_ptr():
+                p.data.copy_(master)
 
     def snapshot(self) -> TrainerSnapshot:
         params = {n: x.detach().cpu().clone() for n, x in zip(self.names, self.master)}
@@ -182,8 +243,7 @@ class Trainer:
             self.master[i].copy_(p.view_as(self.master[i]))
             self.m[i].copy_(m.view_as(self.m[i]))
             self.v[i].copy_(v.view_as(self.v[i]))
-            if self.master[i] is not self.params[i].data:
-                self.params[i].data.copy_(self.master[i])
+        self._sync_params()
         self.step = s.optimizer_step
         self.bad_steps = s.bad_steps
         self.restored_non_finite = (

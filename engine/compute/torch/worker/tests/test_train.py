@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 import unittest
+from unittest import mock
 from typing import Any, Dict
 
 import torch
 
+from bbio_worker import train
 from bbio_worker.errors import WorkerError
 from bbio_worker.train import Trainer, fnv1a32, generator_state, learning_rate, make_generator, restore_generator
 
@@ -62,6 +64,37 @@ class TrainerTest(unittest.TestCase):
         with self.assertRaises(WorkerError) as e:
             t.apply([torch.ones(3)], float("inf"))
         self.assertEqual(e.exception.code, "E_NAN")
+
+    def test_the_flat_chunked_update_is_each_tensors_float64_update_exactly(self) -> None:
+        """AdamW over one flat buffer in chunks that straddle tensors (CHUNK patched to 5) gives bit for bit
+        what one tensor at a time in float64, rounded to float32 per op, gives (the numerics tfjs matches)."""
+        g = torch.Generator().manual_seed(3)
+        shapes = [(4, 3), (7,), (2, 5), (3,)]
+        init = [torch.randn(s, generator=g) for s in shapes]
+        steps = [[torch.randn(s, generator=g) * (k + 1) for s in shapes] for k in range(3)]
+        s = spec(gradClip=2.0, decay="matrices", schedule={"peak": 0.05, "warmupSteps": 1, "totalSteps": 4, "shape": "cosine", "minLrRatio": 0.1})
+        params = [torch.nn.Parameter(x.clone()) for x in init]
+        with mock.patch.object(train, "CHUNK", 5):
+            t = Trainer([f"p{i}" for i in range(len(shapes))], params, s)
+            outs = [t.apply([x.clone() for x in grads], 1.0) for grads in steps]
+        # by hand, one tensor at a time
+        p = [x.clone() for x in init]
+        m = [torch.zeros_like(x) for x in init]
+        v = [torch.zeros_like(x) for x in init]
+        b1, b2, eps, wd = 0.9, 0.999, 1e-8, 0.01
+        for k, grads in enumerate(steps):
+            norm = math.sqrt(sum(float(x.double().pow(2).sum()) for x in grads))
+            coef = min(1.0, 2.0 / (norm + 1e-6))
+            lr = learning_rate(k, s["schedule"])
+            self.assertEqual(outs[k]["gradNorm"], norm)
+            for i, x in enumerate(grads):
+                g64 = ((x.double() * coef).float() if coef < 1 else x).double()
+                m[i] = (b1 * m[i].double() + (1 - b1) * g64).float()
+                v[i] = (b2 * v[i].double() + (1 - b2) * g64 * g64).float()
+                shrink = 1 - lr * wd if x.dim() >= 2 else 1.0
+                p[i] = (p[i].double() * shrink - (lr * (m[i].double() / (1 - b1 ** (k + 1)))) / ((v[i].double() / (1 - b2 ** (k + 1))).sqrt() + eps)).float()
+        for got, want in zip(params, p):
+            self.assertTrue(torch.equal(got.detach(), want))
 
     def test_restore_continues_exactly(self) -> None:
         def run(steps: int, restore_at: int) -> torch.Tensor:
