@@ -1,6 +1,6 @@
 /**
  * The data-parallel training both rank tests run (test/unit/compute/torch-ranks.test.ts through TorchCompute,
- * test/integration/slurm-ranks.test.ts through srun): a tiny model, two LoRA adapters with dropout, PCGrad,
+ * test/integration/slurm.test.ts through srun): a tiny model, two LoRA adapters with dropout, PCGrad,
  * and three rows per capability so two ranks split every batch unevenly (rows 0, 2 and row 1).
  */
 import { openTorchCompute, type TorchCompute } from '../../engine/compute/torch/compute';
