@@ -32,9 +32,14 @@ export function rankLayout(model: Pick<Experiment['model'], 'devices' | 'device'
  * script, so its layout is the base file's: a variant that overrides model.devices keeps the base's count of
  * tasks and GPUs.
  */
-export function withRanks(config: Pick<Experiment, 'model' | 'slurm'>): { ranks?: RankLayout } {
+function withRanks(config: Pick<Experiment, 'model' | 'slurm'>): { ranks?: RankLayout } {
   const ranks = rankLayout(config.model, config.slurm);
   return ranks ? { ranks } : {};
+}
+
+/** What every submission takes from an experiment: its `slurm:` block as submitted (slurmSettings) and its rank layout. */
+export function submissionSettings(config: Pick<Experiment, 'model' | 'slurm'>, env: NodeJS.ProcessEnv): { slurm: SlurmSettings; ranks?: RankLayout } {
+  return { slurm: slurmSettings(config.slurm, env), ...withRanks(config) };
 }
 
 /** torch.distributed's default rendezvous port; each job adds its id modulo PORT_SPREAD, so jobs sharing a node do not meet. */
@@ -129,7 +134,7 @@ function rankLines(r: RankLayout, s: SlurmSettings): string[] {
  * editor passes its `balancedbio.python` setting so), so Slurm tasks start the torch worker with the
  * interpreter a local run would use; `slurm.python` names another one for the compute nodes.
  */
-export function slurmSettings(s: SlurmSettings, env: NodeJS.ProcessEnv): SlurmSettings {
+function slurmSettings(s: SlurmSettings, env: NodeJS.ProcessEnv): SlurmSettings {
   const python = s.python ?? (env['BALANCEDBIO_PYTHON']?.trim() || undefined);
   return python ? { ...s, python } : s;
 }

@@ -12,7 +12,7 @@ import { readSweepState } from '../../run/sweep-store';
 import { createSlurmClient, type SlurmClient } from '../../slurm/client';
 import { jobScriptInput, nextJobNumber, runSlurmJob } from '../../slurm/job';
 import { locateRejection } from '../../slurm/rejection';
-import { buildBatchScript, slurmSettings, withRanks } from '../../slurm/script';
+import { buildBatchScript, submissionSettings } from '../../slurm/script';
 import type { ModelBackend } from '../../model/backend';
 import { isFinished } from '../../slurm/state';
 import { nextSubmission, SLURM_DIR, sweepScriptInput } from '../../slurm/sweep';
@@ -74,8 +74,8 @@ export async function runSingleOnSlurm(o: { experiment: LoadedExperiment; displa
   let outcome;
   try {
     outcome = await rejectionAtLine(runSlurmJob({
-      client: o.client, slurm: slurmSettings(config.slurm, io.env ?? process.env), jobName: `bbio-${config.name}`, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined),
-      ...withRanks(config), runsDir, workDir: path.dirname(file), pollMs: config.slurm.poll_seconds * 1000, signal: controller.signal, report: (l) => io.err(l),
+      client: o.client, ...submissionSettings(config, io.env ?? process.env), jobName: `bbio-${config.name}`, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined),
+      runsDir, workDir: path.dirname(file), pollMs: config.slurm.poll_seconds * 1000, signal: controller.signal, report: (l) => io.err(l),
     }), file);
   } finally {
     process.off('SIGTERM', onSignal);
@@ -105,7 +105,7 @@ export async function runSlurmScript(o: { experiment: LoadedExperiment; resume?:
   const workDir = path.dirname(file);
   if (!config.variants) {
     const submission = await nextJobNumber(path.join(runsDir, SLURM_DIR));
-    io.out(buildBatchScript(jobScriptInput({ slurm: slurmSettings(config.slurm, io.env ?? process.env), jobName, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined), runsDir, workDir, submission, ...withRanks(config) })).trimEnd());
+    io.out(buildBatchScript(jobScriptInput({ ...submissionSettings(config, io.env ?? process.env), jobName, command: runCommand(file, o.parts, o.resume ? path.resolve(io.cwd, o.resume) : undefined), runsDir, workDir, submission })).trimEnd());
     return EXIT.ok;
   }
   const names = expandVariants(config.variants).map((v) => v.name);
@@ -123,7 +123,7 @@ export async function runSlurmScript(o: { experiment: LoadedExperiment; resume?:
     io.err(`a new sweep's folder is named when it starts: ${path.relative(io.cwd, sweepDir)} is the name it would get now`);
   }
   const command = variantCommand({ ...o.parts, file, sweepDir });
-  io.out(buildBatchScript(sweepScriptInput({ slurm: slurmSettings(config.slurm, io.env ?? process.env), parallel: o.parallel ?? config.sweep.parallel, jobName, command, workDir, sweepDir, variants: names, submit, submission, ...withRanks(config) })).trimEnd());
+  io.out(buildBatchScript(sweepScriptInput({ ...submissionSettings(config, io.env ?? process.env), parallel: o.parallel ?? config.sweep.parallel, jobName, command, workDir, sweepDir, variants: names, submit, submission })).trimEnd());
   return EXIT.ok;
 }
 

@@ -18,9 +18,8 @@ import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/s
 import { checkResumable, findVariantRun, initialVariantStates, readSweepState, SWEEP_FILE, SweepStore, type SweepStatus, type VariantStatus } from '../../run/sweep-store';
 import type { SlurmClient } from '../../slurm/client';
 import { locateRejection } from '../../slurm/rejection';
-import { withRanks } from '../../slurm/script';
 import { runSlurmSweep } from '../../slurm/sweep';
-import { slurmSettings } from '../../slurm/script';
+import { submissionSettings } from '../../slurm/script';
 import { parseExperiment } from '../../config/load';
 import { sha256 } from '../../util/provenance';
 import { applyOverrides, createOverrideValidator, expandVariants, type Overrides, type VariantSpec } from '../../config/variants';
@@ -222,7 +221,7 @@ export interface SweepCommandOptions {
   slurm?: SlurmClient;
   /** `run --backend`, passed on to every variant (in this process, a child, or a Slurm task). */
   backend?: ModelBackend;
-  /** The environment BALANCEDBIO_PYTHON comes from for Slurm tasks (slurmSettings); default process.env. */
+  /** The environment BALANCEDBIO_PYTHON comes from for Slurm tasks (submissionSettings); default process.env. */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -284,7 +283,7 @@ export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promis
     if (onSlurm) {
       const command = variantCommand({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale });
       outcome = await runSlurmSweep(store, {
-        client: o.slurm!, slurm: slurmSettings(experiment.config.slurm, o.env ?? process.env), parallel, jobName: `bbio-${experiment.config.name}`, command, workDir: path.dirname(experiment.file), ...withRanks(experiment.config),
+        client: o.slurm!, ...submissionSettings(experiment.config, o.env ?? process.env), parallel, jobName: `bbio-${experiment.config.name}`, command, workDir: path.dirname(experiment.file),
         pollMs: experiment.config.slurm.poll_seconds * 1000, signal: controller.signal, report: (l) => io.err(l),
       }).catch(async (e: unknown) => {
         throw e instanceof BbioError && e.code === 'E_SLURM_REJECTED' ? locateRejection(e, experiment.file, (await parseExperiment(sourceText, experiment.file, { skipFileChecks: true })).sourceMap) : e;
