@@ -26,7 +26,7 @@
  * same seed for every model, so the resampled item sets are paired across models.
  */
 import type { EvalReport } from '../../schemas/generated/report';
-import type { Completion, Compute } from '../compute/types';
+import type { Completion, Compute, LoglikResult } from '../compute/types';
 import { builtinChatFormat, promptPrefix, type ChatFormat } from '../core/chat';
 import type { SynthExample } from '../core/example';
 import type { Capability } from '../core/stage';
@@ -189,15 +189,19 @@ function clip(s: string, max = 1000): string {
  * backend this beat batching (context, option) rows of many questions (bench/eval.ts), because the
  * context, which is most of the tokens, is not repeated per option.
  */
-export async function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[], encoding?: ContextEncoding): Promise<{ pick: number; pickNorm: number }[]> {
-  const adapters = model.adapters ? { adapters: model.adapters } : {};
-  const out: { pick: number; pickNorm: number }[] = [];
+export async function scoreMultipleChoice(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, questions: readonly { context: string; continuations: readonly string[] }[], encoding?: ContextEncoding): Promise<{ pick: number; pickNorm: number; logprobs: number[] }[]> {
+  const out: { pick: number; pickNorm: number; logprobs: number[] }[] = [];
   for (const q of questions) {
-    const reqs = q.continuations.map((c) => encodePair(tok, q.context, c, encoding));
-    const results = await model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), adapters);
-    out.push(decideMc(results, q.continuations));
+    const results = await scoreOptions(model, tok, q.context, q.continuations, encoding);
+    out.push({ ...decideMc(results, q.continuations), logprobs: results.map((r) => r.logprob) });
   }
   return out;
+}
+
+/** Each continuation's log-likelihood after one context (encodePair's split), the context computed once. */
+function scoreOptions(model: Pick<EvalModel, 'compute' | 'adapters'>, tok: EvalTokenizer, context: string, continuations: readonly string[], encoding?: ContextEncoding): Promise<LoglikResult[]> {
+  const reqs = continuations.map((c) => encodePair(tok, context, c, encoding));
+  return model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), model.adapters ? { adapters: model.adapters } : {});
 }
 
 /** Does the prompt list every option as an `A. text` line (so the letter alone names the answer)? */
@@ -252,12 +256,10 @@ async function runDomain(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'
   const perChunk = Math.max(1, opts.mcChunk);
   // log p(text | neutral context) per option text, once per model: the same term recurs across items
   const neutral = new Map<string, number>();
-  const adapters = model.adapters ? { adapters: model.adapters } : {};
   const unconditional = async (texts: readonly string[]): Promise<number[]> => {
     const missing = [...new Set(texts.filter((t) => !neutral.has(t)))];
     if (missing.length) {
-      const reqs = missing.map((t) => encodePair(tokenizer, neutralContext(chat), t, encoding));
-      const results = await model.compute.scoreContinuations(reqs[0]!.context, reqs.map((r) => r.continuation), adapters);
+      const results = await scoreOptions(model, tokenizer, neutralContext(chat), missing, encoding);
       missing.forEach((t, i) => neutral.set(t, results[i]!.logprob));
     }
     return texts.map((t) => neutral.get(t)!);
@@ -268,12 +270,7 @@ async function runDomain(input: SuiteInput): Promise<Omit<SuiteResult, 'seconds'
     const listed = chunk.map(listsOptions);
     const byLetter = await scoreMultipleChoice(model, tokenizer, chunk.filter((_, k) => listed[k]).map((e) => domainQuestion(e, chat)), encoding);
     const texts = chunk.map((e) => domainTextQuestion(e, chat));
-    const byText: { pick: number; pickNorm: number; logprobs: number[] }[] = [];
-    for (const q of texts) {
-      const reqs = q.continuations.map((c) => encodePair(tokenizer, q.context, c, encoding));
-      const results = await model.compute.scoreContinuations(reqs[0]?.context ?? [], reqs.map((r) => r.continuation), adapters);
-      byText.push({ ...decideMc(results, q.continuations), logprobs: results.map((r) => r.logprob) });
-    }
+    const byText = await scoreMultipleChoice(model, tokenizer, texts, encoding);
     let letterAt = 0;
     for (const [k, ex] of chunk.entries()) {
       const q = texts[k]!;

@@ -4,8 +4,8 @@
  * This corpus states what the ontology knows about EVERY entity (its definition, synonyms, is_a parents and
  * each relation edge in both directions) as encyclopaedia-style prose, lists, glossary cards and JSON
  * records (LAYOUTS): several passages per entity, with phrasings drawn per passage from the tables below and
- * engine/synth/phrases.ts, and never in a question format (no question marks, option lists, "Answer:" lines or chat markers). The model can then learn the
- * facts in pretraining while SFT and the test still see disjoint entities' questions, the paper's setting
+ * engine/synth/phrases.ts, and never in a question format (no question marks, option lists, "Answer:" lines
+ * or chat markers). The model can then learn the facts in pretraining while SFT and the test still see disjoint entities' questions, the paper's setting
  * (a pretrained base model aligned on synthetic data).
  */
 import type { SynthGraph } from './graph';

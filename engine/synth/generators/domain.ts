@@ -281,7 +281,8 @@ function pickDistractors(ctx: BuildContext, tiers: readonly (readonly string[])[
   const home = splitOf(answer);
   const same = pickFromTiers(ctx.rng, tiers, 3, (id) => ok(id) && splitOf(id) === home, name, avoid);
   if (same.length === 3) return same;
-  return [...same, ...pickFromTiers(ctx.rng, tiers, 3 - same.length, (id) => ok(id) && !same.includes(id), name, [...avoid, ...same.map(name)])];
+  // the names already chosen are avoided, so the fill never repeats one
+  return [...same, ...pickFromTiers(ctx.rng, tiers, 3 - same.length, ok, name, [...avoid, ...same.map(name)])];
 }
 
 function buildMc(seed: Seed, ctx: BuildContext): Draft | 'generation_failed' {
