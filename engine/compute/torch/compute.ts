@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { BackendInfo } from '../../model/backend';
 import type { LlamaConfig } from '../../model/llama';
 import type { LoraSpec } from '../../model/lora';
-import type { BackendState, FloatArray, IntArray, ModelResult, TokenBatch as WireBatch } from '../../../schemas/generated/compute-protocol';
+import type { BackendState, FloatArray, HelloResult, IntArray, ModelResult, TokenBatch as WireBatch } from '../../../schemas/generated/compute-protocol';
 import { assertSameFamily, loadLatestCheckpointFiles, saveCheckpointFiles, type CheckpointWriter } from '../checkpoint';
 import { BbioError } from '../../util/errors';
 import type { Logger } from '../../util/log';
@@ -91,14 +91,14 @@ export class TorchCompute implements Compute {
   private info: BackendInfo;
 
   private readonly worker: WorkerProcess;
-  private readonly hello: { python: string; torch: string; cuda: string[]; ranks?: number; launcher?: string };
+  /** What the worker said of itself at start (Python, torch, CUDA devices, ranks). */
+  private readonly hello: HelloResult;
 
   constructor(
     private readonly leased: LeasedWorker,
     private readonly options: TorchComputeOptions,
   ) {
-    this.worker = leased.worker;
-    this.hello = leased.hello;
+    ({ worker: this.worker, hello: this.hello } = leased);
     const hello = this.hello;
     // what the worker will resolve `auto` to (pick_device / pick_dtype in bbio_worker/compute.py), so the line
     // the manifest records at open names the device; loading the model replaces it with the worker's answer
