@@ -7,6 +7,7 @@ import type { Experiment } from '../../schemas/generated/experiment';
 import type { EngineEvent, MetricName } from '../../schemas/generated/events';
 import type { StageName } from '../../schemas/generated/vocabulary';
 import type { Logger } from '../util/log';
+import { makeRng } from '../util/rng';
 
 // The stage names and capabilities are the schema's enums (schemas/generated/vocabulary.ts), one list for
 // the engine, the language server and the editor.
@@ -93,4 +94,20 @@ export interface StageDef {
   /** One line, shown in `--help` and the runs view. */
   title: string;
   run(ctx: StageContext): Promise<StageResult>;
+  /**
+   * What the stage's result depends on, for the stage cache (engine/run/stage-cache.ts): the config blocks it
+   * reads, its seed, --steps-scale and digests of its input files. Absent: never cached. Everything the stage
+   * reads must be in it, since a setting left out would let a run reuse a result that it should not.
+   */
+  cacheKey?(ctx: StageContext): Promise<Record<string, unknown>>;
+}
+
+/** Stage seed: derived from the master seed and the stage name, so adding a stage never shifts another's. */
+export function stageSeed(master: number, stage: StageName): number {
+  return makeRng(`${master}:${stage}`).int(2 ** 31 - 1);
+}
+
+/** The seed a stage runs with: stageSeed of the experiment's seed, but pretrain's of pretrain.seed when that is set. */
+export function stageSeedOf(config: Pick<Experiment, 'seed' | 'pretrain'>, stage: StageName): number {
+  return stage === 'pretrain' && config.pretrain.seed !== undefined ? stageSeed(config.pretrain.seed, stage) : stageSeed(config.seed, stage);
 }

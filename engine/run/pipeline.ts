@@ -12,12 +12,15 @@ import type { Experiment } from '../../schemas/generated/experiment';
 import { BbioError, toBbioError } from '../util/errors';
 import type { Logger } from '../util/log';
 import { gitState, sha256 } from '../util/provenance';
-import { makeRng } from '../util/rng';
 import { checkStageDependencies } from '../config/semantic';
 import { resolveHubModel } from '../model/hub';
 import { RunStore, type StoreIo } from './store';
-import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageDef, type StageName, type StageOutput } from '../core/stage';
+import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageContext, type StageDef, type StageName, type StageOutput, stageSeedOf } from '../core/stage';
 import { outputExists } from '../core/outputs';
+import { workerFiles } from '../compute/torch/worker-process';
+import { digestTree } from '../util/provenance';
+import type { RunLock } from './run-lock';
+import { StageCache, STAGE_CACHE_DIR, type CacheHit } from './stage-cache';
 
 export interface RunOptions {
   config: Experiment;
@@ -38,6 +41,11 @@ export interface RunOptions {
   storeIo?: StoreIo;
   /** The run's compute session (the torch worker its stages share: compute/index.ts), closed when the run ends. */
   compute?: { close(): Promise<void> };
+  /**
+   * The stage cache's folder (engine/run/stage-cache.ts); default `<runs_dir>/.stage-cache`. A sweep passes its
+   * experiment's, so that its variants (each with its own runs_dir) share one. Unused when output.stage_cache is false.
+   */
+  stageCacheDir?: string;
 }
 
 export interface RunOutcome {
@@ -48,13 +56,10 @@ export interface RunOutcome {
   unavailable: StageName[];
 }
 
-/** Stage seed: derived from the master seed and the stage name, so adding a stage never shifts another's. */
-export function stageSeed(master: number, stage: StageName): number {
-  return makeRng(`${master}:${stage}`).int(2 ** 31 - 1);
-}
+export { stageSeed, stageSeedOf } from '../core/stage';
 
 async function buildManifest(opts: RunOptions, sourceText: string): Promise<Record<string, unknown>> {
-  const seeds = Object.fromEntries(STAGE_ORDER.map((s) => [s, stageSeed(opts.config.seed, s)]));
+  const seeds = Object.fromEntries(STAGE_ORDER.map((s) => [s, stageSeedOf(opts.config, s)]));
   const state = await gitState(opts.experimentFile);
   // the manifest keeps only commit and dirty, and no entry outside a repository
   const git = state.inRepository ? { commit: state.commit, dirty: state.dirty } : undefined;
@@ -88,12 +93,40 @@ function makeSink(store: RunStore, onEvent: ((e: EngineEvent) => void) | undefin
   };
 }
 
-/** A sink that stamps every event with the stage, so stages need not repeat it. */
-function stageSink(sink: EventSink, stage: StageName): EventSink {
-  return {
-    emit: (e) => sink.emit({ stage, ...e } as EventInput),
-    metric: (name, value, o) => sink.emit({ kind: 'metric', stage, name, value, ...(o?.step !== undefined ? { step: o.step } : {}), ...(o?.labels ? { labels: o.labels } : {}) }),
+/** A sink that stamps every event with the stage, so stages need not repeat it; `record` also receives each one. */
+function stageSink(sink: EventSink, stage: StageName, record?: (e: EventInput) => void): EventSink {
+  const emit = (e: EventInput): void => {
+    record?.(e);
+    sink.emit(e);
   };
+  return {
+    emit: (e) => emit({ stage, ...e } as EventInput),
+    metric: (name, value, o) => emit({ kind: 'metric', stage, name, value, ...(o?.step !== undefined ? { step: o.step } : {}), ...(o?.labels ? { labels: o.labels } : {}) }),
+  };
+}
+
+const engineBuildIds = new Map<string, Promise<string>>();
+
+/**
+ * The engine build, for the stage cache's keys: the digest of the bundle that runs and of the torch worker's
+ * files, so a rebuilt engine never reuses an older one's result. From source (tsx), the package version stands
+ * in for the bundle: a developer changing engine code there should set output.stage_cache: false.
+ */
+export function engineBuild(version: string): Promise<string> {
+  let id = engineBuildIds.get(version);
+  if (id) return id;
+  id = (async () => {
+    const bundle = __filename.endsWith('.js') ? await digestTree(path.dirname(__filename), (rel) => rel !== path.basename(__filename)) : { source: version };
+    let worker: Record<string, string> = {};
+    try {
+      worker = await digestTree(workerFiles().dir, (rel) => rel.includes('__pycache__') || rel.endsWith('.pyc'));
+    } catch (e) {
+      if (!(e instanceof BbioError)) throw e; // no worker files: this build has no torch backend to tell apart
+    }
+    return sha256(JSON.stringify({ version, bundle, worker }));
+  })();
+  engineBuildIds.set(version, id);
+  return id;
 }
 
 /**
@@ -139,6 +172,9 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
 
 async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]): Promise<RunOutcome> {
   const sink = makeSink(store, opts.onEvent);
+  const cache = opts.config.output.stage_cache
+    ? new StageCache(opts.stageCacheDir ?? path.join(path.resolve(path.dirname(opts.experimentFile), opts.config.output.runs_dir), STAGE_CACHE_DIR), { build: await engineBuild(opts.version) })
+    : undefined;
   const paths = Object.fromEntries(Object.entries(OUTPUT_PATHS).map(([k, rel]) => [k, path.join(store.runDir, rel)])) as Record<StageOutput, string>;
   const unavailable: StageName[] = [];
   const controller = new AbortController();
@@ -180,25 +216,50 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
       }
       if (controller.signal.aborted) throw new BbioError('E_CANCELLED', 'run cancelled');
       const resume = prev !== undefined && prev.status !== 'completed' && prev.status !== 'skipped' && prev.attempts > 0;
-      await store.updateStage(name, { status: 'running', startedAt: new Date().toISOString(), attempts: (prev?.attempts ?? 0) + 1 });
-      sink.emit({ kind: 'phase', stage: name, status: resume ? 'resumed' : 'started', message: def.title });
-      const t0 = Date.now();
-      const result = await def.run({
+      const recorded: EventInput[] = [];
+      const ctx: StageContext = {
         config: opts.config,
         experimentFile: opts.experimentFile,
         runId: store.runId,
         runDir: store.runDir,
         paths,
         checkpointDir: path.join(store.runDir, 'checkpoints', name),
-        events: stageSink(sink, name),
+        events: stageSink(sink, name, (e) => recorded.push(e)),
         log: opts.log,
         signal: controller.signal,
         stepsScale: opts.stepsScale ?? 1,
-        seed: stageSeed(opts.config.seed, name),
+        seed: stageSeedOf(opts.config, name),
         resume,
         updateManifest: (patch) => store.updateManifest(patch),
         note: (message) => store.updateStage(name, { notes: [...(store.stage(name)?.notes ?? []), message] }),
-      });
+      };
+      // the stage cache: reuse the result of an identical earlier stage, or train under the entry's lock and store it
+      let cached: { cache: StageCache; key: string; material: Record<string, unknown>; lock: RunLock } | undefined;
+      if (cache && def.cacheKey && !resume) {
+        const material = await def.cacheKey(ctx);
+        const key = cache.key(name, material);
+        const got = await cache.acquire(name, key, controller.signal, (holder) => sink.emit({ kind: 'log', level: 'info', stage: name, msg: `waiting for the stage cache: ${holder} is training this ${name} (entry ${name}-${key})` }));
+        if ('hit' in got) {
+          await reuseStage(store, sink, name, got.hit, paths);
+          for (const o of STAGE_IO[name].produces) available.add(o);
+          continue;
+        }
+        cached = { cache, key, material, lock: got.lock };
+      }
+      await store.updateStage(name, { status: 'running', startedAt: new Date().toISOString(), attempts: (prev?.attempts ?? 0) + 1 });
+      sink.emit({ kind: 'phase', stage: name, status: resume ? 'resumed' : 'started', message: def.title });
+      const t0 = Date.now();
+      let result: Awaited<ReturnType<StageDef['run']>>;
+      try {
+        result = await def.run(ctx);
+        if (cached) {
+          const outputs = Object.fromEntries(STAGE_IO[name].produces.map((o) => [o, paths[o]]));
+          await cached.cache.store(name, cached.key, { material: cached.material, sourceRun: store.runDir, summary: result.summary, events: recorded, outputs });
+          await store.updateManifestMember('stageCache', name, { key: cached.key, stored: true });
+        }
+      } finally {
+        await cached?.lock.release();
+      }
       for (const o of STAGE_IO[name].produces) available.add(o);
       await store.updateStage(name, { status: 'completed', finishedAt: new Date().toISOString(), summary: result.summary });
       sink.emit({ kind: 'phase', stage: name, status: 'completed', message: `${name} finished in ${((Date.now() - t0) / 1000).toFixed(1)} s`, fields: { summary: result.summary } });
@@ -216,6 +277,22 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
     return finishFailed(store, sink, toBbioError(e, 'E_STAGE_FAILED'), unavailable, opts);
   }
   return { runId: store.runId, runDir: store.runDir, status: 'completed', unavailable };
+}
+
+/**
+ * Completes stage `name` from a stage cache hit: its outputs copied in, its events replayed (phase events aside:
+ * the runner announces this stage itself), and state.json and the manifest saying where the result came from.
+ */
+async function reuseStage(store: RunStore, sink: EventSink, name: StageName, hit: CacheHit, paths: Record<StageOutput, string>): Promise<void> {
+  await store.updateStage(name, { status: 'running', startedAt: new Date().toISOString() });
+  await StageCache.restore(hit, Object.fromEntries(STAGE_IO[name].produces.map((o) => [o, paths[o]])));
+  const from = `${hit.entry.sourceRun} (stage cache entry ${name}-${hit.entry.key})`;
+  sink.emit({ kind: 'log', level: 'info', stage: name, msg: `${name}: reusing the result of an identical ${name} in ${from}; its metrics below are replayed from that run` });
+  for (const e of hit.events) if (e.kind !== 'phase') sink.emit({ ...e, stage: name } as EventInput);
+  await store.updateManifestMember('stageCache', name, { key: hit.entry.key, reusedFrom: hit.entry.sourceRun });
+  const summary = hit.entry.summary as Record<string, number>;
+  await store.updateStage(name, { status: 'completed', finishedAt: new Date().toISOString(), summary, notes: [`reused from ${from}`] });
+  sink.emit({ kind: 'phase', stage: name, status: 'completed', message: `${name} reused from the stage cache (trained in ${path.basename(hit.entry.sourceRun)})`, fields: { summary, cacheKey: hit.entry.key } });
 }
 
 /**

@@ -213,6 +213,19 @@ export class RunStore {
     }
   }
 
+  /** Sets `manifest[key][sub] = value`, keeping the other members of `manifest[key]` (one per stage, say). */
+  async updateManifestMember(key: string, sub: string, value: unknown): Promise<void> {
+    const file = path.join(this.runDir, RUN_FILES.manifest);
+    try {
+      const current = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      const prior = current[key];
+      const members = prior && typeof prior === 'object' && !Array.isArray(prior) ? (prior as Record<string, unknown>) : {};
+      await this.io.writeFile(file, JSON.stringify({ ...current, [key]: { ...members, [sub]: value } }, null, 2) + '\n');
+    } catch (e) {
+      throw ioError(e, file, 'update');
+    }
+  }
+
   private async saveState(): Promise<void> {
     this.state.updatedAt = new Date().toISOString();
     const file = path.join(this.runDir, RUN_FILES.state);

@@ -9,7 +9,7 @@ import type { Experiment } from '../../schemas/generated/experiment';
 import { loadExperimentOntology } from '../ontology/experiment';
 import type { Ontology } from '../ontology/types';
 import type { StageContext, StageDef, StageResult } from '../core/stage';
-import { CAPABILITIES } from '../core/stage';
+import { CAPABILITIES, stageSeed } from '../core/stage';
 import { combineWithUserData, loadUserData } from './real-data';
 import { DATASET_FILES, toJsonl } from '../core/dataset';
 import { BbioError } from '../util/errors';
@@ -87,7 +87,9 @@ async function runSynthesize(ctx: StageContext): Promise<StageResult> {
   }
   events.emit({ kind: 'artifact', stage: 'synthesize', path: path.relative(ctx.runDir, files.card), type: 'dataset_card', description: 'dataset card: counts, capacity, reject reasons' });
   // the pretraining knowledge corpus: every entity of the graph, in prose (corpus.ts)
-  const corpus = buildKnowledgeCorpus(buildSynthGraph(ont), makeRng(ctx.seed).fork('knowledge-corpus'), { passages: ctx.config.pretrain.knowledge_passages, maxFacts: KNOWLEDGE_MAX_FACTS });
+  // pretrain.seed pins the base model, its corpus included (pipeline.ts stageSeedOf); unset, it follows this stage's seed
+  const corpusSeed = ctx.config.pretrain.seed !== undefined ? stageSeed(ctx.config.pretrain.seed, 'synthesize') : ctx.seed;
+  const corpus = buildKnowledgeCorpus(buildSynthGraph(ont), makeRng(corpusSeed).fork('knowledge-corpus'), { passages: ctx.config.pretrain.knowledge_passages, maxFacts: KNOWLEDGE_MAX_FACTS });
   const corpusFile = path.join(ctx.paths.dataset, KNOWLEDGE_FILE);
   await writeAtomic(corpusFile, toJsonl(corpus));
   events.emit({ kind: 'artifact', stage: 'synthesize', path: path.relative(ctx.runDir, corpusFile), type: 'dataset', description: `knowledge corpus for pretraining: ${corpus.length} passages over every ontology entity` });

@@ -17,6 +17,8 @@ import { BbioError } from '../util/errors';
 import { DataOrder, packDocuments, type PackedData } from './data';
 import { readJsonlTexts } from '../core/dataset';
 import { KNOWLEDGE_FILE } from '../synth/corpus';
+import { pythonCommand } from '../compute/torch/worker-process';
+import { digestFile } from '../util/provenance';
 
 /** The stage's part of a checkpoint; the backend adds its own (optimiser step, moments). */
 interface PretrainState {
@@ -159,8 +161,24 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
 }
 
 /** The stage with its backend factory (tests pass a fake one). */
+/**
+ * What a base model depends on (the stage cache, engine/run/stage-cache.ts): the model and pretrain blocks, the
+ * stage seed (pretrain.seed pins it across a sweep's seeds), --steps-scale, the Python a torch backend would run,
+ * and the bytes of the documents pretrainTexts reads. val.jsonl is not in it: it decides only the reported
+ * validation loss, which a reusing run replays from the run that trained the model.
+ */
+export async function pretrainCacheKey(ctx: StageContext): Promise<Record<string, unknown>> {
+  const p = ctx.config.pretrain;
+  const data = ctx.paths.dataset;
+  return {
+    model: ctx.config.model, pretrain: p, seed: ctx.seed, stepsScale: ctx.stepsScale, python: pythonCommand(undefined, process.env),
+    knowledge: p.corpus === 'train' ? null : await digestFile(path.join(data, KNOWLEDGE_FILE)),
+    train: p.corpus === 'knowledge' ? null : await digestFile(path.join(data, 'train.jsonl')),
+  };
+}
+
 export function createPretrainStage(open: ComputeFactory = openCompute): StageDef {
-  return { name: 'pretrain', title: 'Pretrain the model from scratch on its corpus (pretrain.corpus)', run: (ctx) => runPretrain(ctx, open) };
+  return { name: 'pretrain', title: 'Pretrain the model from scratch on its corpus (pretrain.corpus)', run: (ctx) => runPretrain(ctx, open), cacheKey: pretrainCacheKey };
 }
 
 export const pretrainStage: StageDef = createPretrainStage();

@@ -7,9 +7,11 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
+import { ioError } from './errors';
 
 const execFileP = promisify(execFile);
 
@@ -23,6 +25,38 @@ export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');
+}
+
+/** sha-256 of every regular file under `dir`, by path relative to it (sorted); {} when `dir` is missing. */
+export async function digestTree(dir: string, skip: (rel: string) => boolean = () => false): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (rel: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(path.join(dir, rel), { withFileTypes: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw ioError(e, path.join(dir, rel), 'read');
+    }
+    for (const d of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (skip(r)) continue;
+      if (d.isDirectory()) await walk(r);
+      else if (d.isFile()) out[r] = await sha256File(path.join(dir, r));
+    }
+  };
+  await walk('');
+  return out;
+}
+
+/** sha-256 of one file, or null when it does not exist (a missing optional input is part of the key too). */
+export async function digestFile(file: string): Promise<string | null> {
+  try {
+    return await sha256File(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw ioError(e, file, 'read');
+  }
 }
 
 export type GitState =

@@ -3,7 +3,7 @@
 // ajv standalone validator (defaults); options in engine/config/ajv-options.ts
 "use strict";
 exports.validate = validate20;
-const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"domain_format":{"type":"string","enum":["listed","cloze"],"description":"How domain questions present their answer: options listed as A–D lines (scored by the letter), or cloze (no options shown; the answer is the term itself).","markdownDescription":"How domain questions present their answer.\n\n- `listed` (default): the prompt lists four options `A.`–`D.` and the reference answer starts with the letter; evaluation scores the letter's log-likelihood (as lm-evaluation-harness scores MMLU).\n- `cloze`: the prompt asks the question without options and the reference answer is the term itself (`Answer: <term>`); evaluation ranks the four candidate terms by log-likelihood, calibrated by each term's log-likelihood after a neutral `Answer:` context (domain-conditional PMI, Holtzman et al. 2021), which removes the preference for short and frequent terms. This is the cloze formulation that OLMES (Gu et al. 2024) recommends for small models, which cannot yet map options to letters.","default":"listed"},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"devices":{"type":"integer","description":"Data-parallel ranks of the torch backend per machine: GPUs on CUDA, processes on the CPU (1 = none).","markdownDescription":"Data-parallel training of the `torch` backend over `N` ranks with `torch.distributed` (NCCL on CUDA, gloo on the CPU): every capability's batch is split by rows across the ranks, the gradients are all-reduced (summed; the loss weights are normalised over the whole batch, so the sum is exactly one rank's gradient of it) and only then projected, clipped and applied, identically on every rank. The losses and updates equal one rank's on the same global batch; it is faster, not different. On CUDA each rank takes one GPU (`cuda:<local rank>`), so `N` may not exceed the GPUs torch sees; on the CPU the ranks split the cores. Generation, log-probs and evaluation run on rank 0. Needs `backend: torch` and `device` `auto`, `cuda` or `cpu`. Under `executor: slurm` this is the ranks (and GPUs) per node, on each of `slurm.nodes` nodes, started through `srun`. Checkpoints do not depend on it: a run resumes with another `devices`.","default":1,"minimum":1,"maximum":64},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.","markdownDescription":"Train the model (`model.preset` or `model.dims`) from scratch on `pretrain.corpus`: the knowledge corpus, the synthesized training examples, or both.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"sequence_length":{"type":"integer","description":"Tokens per pretraining window (0 = the model's context_length). Shorter windows train faster per token.","markdownDescription":"Tokens per pretraining window; `0` (the default) uses `model.dims.context_length`. Knowledge passages are short (one entity's facts), so windows of 128–256 tokens lose little and cost far less than 512: attention's score matrices grow with the square of the window (measured on the torch backend, 2 cores, d 128 × 4 layers: about 4× the training tokens per second at 256 as at 512). RoPE positions are relative, so SFT and evaluation still use the full context.","default":0,"minimum":0,"maximum":32768},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON; default: the submitter's BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: the submitting process's `BALANCEDBIO_PYTHON` (the editor's `balancedbio.python` setting) when set, else whatever `python3` the set-up lines leave on `PATH`."},"nodes":{"type":"integer","minimum":1,"maximum":1024,"default":1,"description":"Nodes per variant for multi-node torch training: `--nodes`, with model.devices ranks on each.","markdownDescription":"Nodes each variant's job spans: `#SBATCH --nodes=N`, with `model.devices` ranks (and GPUs, `--gres=gpu:…`) on each (`--ntasks-per-node`). When `nodes` × `model.devices` is above 1 the engine starts the torch backend's ranks through `srun`: rank 0 (`SLURM_PROCID` 0, on the first node) is the engine's worker, `MASTER_ADDR` is the job's first host (`scontrol show hostnames`) and `MASTER_PORT` is derived from the job id. Above 1 needs `model.backend: torch`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
+const schema31 = {"$schema":"https://json-schema.org/draft/2020-12/schema","$id":"https://balancedbio.dev/schemas/experiment.schema.json","title":"BalancedBio experiment","description":"A BalancedBio experiment: knowledge-grounded synthetic data, multi-capability LoRA with orthogonal gradient projection, capability-aware GRPO and per-capability evaluation.","markdownDescription":"A **BalancedBio** experiment (`*.bbio.yaml`). Stages: `synthesize → pretrain → sft → grpo → evaluate`.","type":"object","additionalProperties":false,"required":["name"],"properties":{"$schema":{"type":"string","description":"URL or path of this file's JSON Schema (used by editors).","markdownDescription":"URL or path of this file's JSON Schema (used by editors)."},"name":{"type":"string","description":"Experiment name; used in run folder names.","markdownDescription":"Experiment name, used in the run folder name `runs/<yyyymmdd-hhmmss>-<name>/`. Lower case letters, digits, `.`, `_` and `-`.","examples":["quickstart","ablation-orthogonality"],"pattern":"^[a-z0-9][a-z0-9._-]{0,63}$"},"description":{"type":"string","description":"Free-text description of the experiment.","markdownDescription":"Free-text description of the experiment.","default":""},"seed":{"type":"integer","description":"Master random seed; every stage derives its own seed from it.","markdownDescription":"Master random seed. Synthesis, initialisation, data order, dropout and sampling each derive their seed from it, so one seed reproduces a run exactly. Recorded in `manifest.json`.","default":1,"examples":[1,2,3],"minimum":0,"maximum":2147483647},"stages":{"type":"array","description":"Pipeline stages to run, in order.","markdownDescription":"Pipeline stages to run. They always run in pipeline order: `synthesize → pretrain → sft → grpo → evaluate`. A stage needing an earlier stage's output must have it (from this list or from a resumed run).","items":{"enum":["synthesize","pretrain","sft","grpo","evaluate"],"description":"A pipeline stage.","markdownDescription":"A pipeline stage: `synthesize` (MKGSG data), `pretrain` (train `bio-tiny` from scratch), `sft` (multi-capability LoRA), `grpo` (capability-aware RL), `evaluate` (per-capability scores)."},"uniqueItems":true,"minItems":1,"default":["synthesize","pretrain","sft","grpo","evaluate"],"examples":[["synthesize","pretrain","sft","grpo","evaluate"],["synthesize"]]},"ontology":{"type":"object","description":"Knowledge graphs the data is grounded in.","markdownDescription":"Knowledge graphs the data is grounded in.","additionalProperties":false,"properties":{"builtin":{"type":"boolean","description":"Use the built-in clinical knowledge graph.","markdownDescription":"Use the built-in clinical knowledge graph shipped with BalancedBio (diseases, findings, tests, drugs and their relations). **Research data, not clinical advice.**","default":true},"sources":{"type":"array","description":"Extra ontologies in OBO 1.4 format, by path or URL.","markdownDescription":"Extra ontologies in **OBO 1.4** format (GO, HPO, MONDO, DOID…). Each entry has a `path` (relative to this file) or a `url` (downloaded once into the cache; give `sha256` to pin it).","default":[],"items":{"type":"object","additionalProperties":false,"description":"One OBO ontology source.","markdownDescription":"One OBO ontology source: exactly one of `path` or `url`.","properties":{"path":{"type":"string","description":"Path of an .obo file, relative to the experiment file.","markdownDescription":"Path of an .obo file, relative to the experiment file.","examples":["ontologies/hp.obo"]},"url":{"type":"string","description":"URL of an .obo file, downloaded once into the cache.","markdownDescription":"URL of an .obo file, downloaded once into the cache.","examples":["https://example.org/doid.obo"],"format":"uri"},"sha256":{"type":"string","description":"Expected SHA-256 of the file (hex).","markdownDescription":"Expected SHA-256 of the file (hex).","pattern":"^[0-9a-f]{64}$"},"prefix":{"type":"string","description":"Only use terms whose id starts with this prefix.","markdownDescription":"Only use terms whose id starts with this prefix.","examples":["GO","HP"],"pattern":"^[A-Za-z][A-Za-z0-9_]*$"}},"if":{"required":["path"]},"then":{"not":{"required":["url"]}},"else":{"required":["url"]}}},"subsets":{"type":"array","description":"Keep only these OBO subsets (e.g. specialties of the built-in graph) and their one-hop neighbourhood.","markdownDescription":"Keep only the terms in these OBO `subset`s (the built-in graph's specialties: `cardiology`, `dermatology`, …), the terms they relate to in one hop (findings, tests, drugs, complications), and the `is_a` ancestors of all of these; relations to dropped terms are dropped. Empty = the whole graph. A smaller graph gives a small model a knowledge corpus it can read many times within a short pretraining (the quickstart). An unknown subset is an error.","items":{"type":"string","minLength":1},"uniqueItems":true,"default":[],"examples":[["cardiology","pulmonology"]]}},"default":{}},"synthesis":{"type":"object","description":"MKGSG: medical knowledge-grounded synthetic data.","markdownDescription":"MKGSG: medical knowledge-grounded synthetic data.","additionalProperties":false,"properties":{"examples":{"type":"object","description":"Number of validated examples to generate per capability.","markdownDescription":"Number of validated examples to generate **per capability**, before the split. Asking for more unique examples than the graph supports is an error that states the shortfall.","additionalProperties":false,"properties":{"domain":{"type":"integer","description":"Examples for `domain`.","markdownDescription":"Number of validated **domain** examples to generate (before the train/val/test split).","default":600,"minimum":0,"maximum":1000000},"reasoning":{"type":"integer","description":"Examples for `reasoning`.","markdownDescription":"Number of validated **reasoning** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"instruction":{"type":"integer","description":"Examples for `instruction`.","markdownDescription":"Number of validated **instruction** examples to generate (before the train/val/test split).","default":400,"minimum":0,"maximum":1000000},"integration":{"type":"integer","description":"Examples for `integration`.","markdownDescription":"Number of validated **integration** examples to generate (before the train/val/test split).","default":200,"minimum":0,"maximum":1000000}},"default":{}},"hops":{"type":"object","description":"Length of reasoning chains (relation hops).","markdownDescription":"Length of reasoning chains (relation hops).","additionalProperties":false,"properties":{"min":{"type":"integer","description":"Fewest hops in a reasoning chain.","markdownDescription":"Fewest hops in a reasoning chain.","default":2,"minimum":1,"maximum":6},"max":{"type":"integer","description":"Most hops in a reasoning chain.","markdownDescription":"Most hops in a reasoning chain.","default":4,"minimum":1,"maximum":6}},"default":{}},"workflow_constraints":{"type":"array","description":"Clinical workflow rules applied to every example.","markdownDescription":"Clinical workflow rules applied and checked on every example: `ordering` (presentation → differential → test → diagnosis → treatment), `contraindication` (no drug contraindicated in a stated comorbidity), `confirmatory_test` (the test named can confirm the diagnosis).","items":{"enum":["ordering","contraindication","confirmatory_test"]},"uniqueItems":true,"default":["ordering","contraindication","confirmatory_test"]},"validation":{"type":"string","description":"How strictly examples are checked against the ontology.","markdownDescription":"Ontology validation: `strict` rejects an example if any entity or relation it states is not in the graph; `lenient` only rejects wrong answers and unknown entities.","default":"strict","enum":["strict","lenient"]},"split":{"type":"object","description":"Train/validation/test split by entity.","markdownDescription":"Train/validation/test split by entity.","additionalProperties":false,"properties":{"by":{"type":"string","description":"Unit of the split.","markdownDescription":"`entity`: no test entity appears in any training example (prevents leakage). `example`: random split (for comparison only).","default":"entity","enum":["entity","example"]},"val":{"type":"number","description":"Fraction of entities held out for validation.","markdownDescription":"Fraction of entities held out for validation.","default":0.1,"minimum":0,"maximum":0.5},"test":{"type":"number","description":"Fraction of entities held out for testing.","markdownDescription":"Fraction of entities held out for testing.","default":0.15,"minimum":0,"maximum":0.5}},"default":{}},"focus_terms":{"type":"array","description":"Ontology terms to oversample (names, synonyms or ids).","markdownDescription":"Ontology terms (names, synonyms or ids such as `BBIO:0000101`) whose neighbourhoods are oversampled. Unknown terms are reported with a *did you mean*.","items":{"type":"string","minLength":1},"default":[],"examples":[["myocardial infarction","type 2 diabetes mellitus"]]},"domain_format":{"type":"string","enum":["listed","cloze"],"description":"How domain questions present their answer: options listed as A–D lines (scored by the letter), or cloze (no options shown; the answer is the term itself).","markdownDescription":"How domain questions present their answer.\n\n- `listed` (default): the prompt lists four options `A.`–`D.` and the reference answer starts with the letter; evaluation scores the letter's log-likelihood (as lm-evaluation-harness scores MMLU).\n- `cloze`: the prompt asks the question without options and the reference answer is the term itself (`Answer: <term>`); evaluation ranks the four candidate terms by log-likelihood, calibrated by each term's log-likelihood after a neutral `Answer:` context (domain-conditional PMI, Holtzman et al. 2021), which removes the preference for short and frequent terms. This is the cloze formulation that OLMES (Gu et al. 2024) recommends for small models, which cannot yet map options to letters.","default":"listed"},"templates_per_example":{"type":"integer","description":"Surface templates sampled per grounded fact.","markdownDescription":"How many different surface phrasings may be produced from one grounded fact (more gives the model more phrasing variety).","default":1,"minimum":1,"maximum":8},"near_duplicate_threshold":{"type":"number","description":"Jaccard similarity above which two examples are duplicates.","markdownDescription":"Two examples whose word 3-gram Jaccard similarity is at or above this are near-duplicates; one is dropped.","default":0.9,"minimum":0.5,"maximum":1}},"default":{}},"data":{"type":"object","description":"Real data next to the synthetic MKGSG data: JSONL files mapped to capabilities.","markdownDescription":"Training and evaluation data from your own **JSONL** files next to (or instead of) MKGSG's synthetic data. Each file has a `format` (`mcqa`, `qa`, `instruction`) and the `capability` it counts as. The `synthesize` stage writes the combined splits to the run's `artifacts/data/` and lists every file, with its record count and SHA-256, in the dataset card.","additionalProperties":false,"properties":{"mode":{"type":"string","enum":["synthetic","real","mixed"],"default":"synthetic","description":"Where the train and validation splits come from: MKGSG, the files, or both.","markdownDescription":"`synthetic`: MKGSG only (the files of `train` and `val` are ignored). `real`: only the records of `train` and `val`. `mixed`: MKGSG's splits with the records of `train` and `val` appended. The test split is chosen by `test_source`, the same in every mode, so variants that differ in `mode` are scored on the same items.","examples":["synthetic","real","mixed"]},"test_source":{"type":"string","enum":["synthetic","files","both"],"default":"both","description":"Where the test split comes from, whatever the mode: MKGSG, the test files, or both.","markdownDescription":"`synthetic`: MKGSG's held-out entities only. `files`: only the records of `test`. `both`: MKGSG's test split with the records of `test` appended (with no test files this is `synthetic`). Independent of `mode`, so a synthetic-vs-real comparison scores every variant on the same items.","examples":["both","files"]},"train":{"type":"array","description":"JSONL files whose records join the train split.","markdownDescription":"JSONL files whose records join the **train** split. Used when `mode` is `real` or `mixed`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of train records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **train** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/train-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"val":{"type":"array","description":"JSONL files whose records join the val split.","markdownDescription":"JSONL files whose records join the **val** split. Used when `mode` is `real` or `mixed`; validation loss and the training probes read them.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of val records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **val** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/val-mcqa.jsonl","format":"mcqa","capability":"domain"}]]},"test":{"type":"array","description":"JSONL files whose records join the test split.","markdownDescription":"JSONL files whose records join the **test** split. Used when `test_source` is `files` or `both`, in every `mode`.","items":{"type":"object","additionalProperties":false,"required":["path","format","capability"],"description":"One JSONL file of test records in one format, mapped to one capability.","markdownDescription":"One JSONL file of **test** records: `path` (relative to this file), `format` (`mcqa`, `qa` or `instruction`) and the `capability` its records train or test. A record that does not fit its format stops the run with `file:line` and what was expected.","properties":{"path":{"type":"string","minLength":1,"description":"Path of a JSONL file (one JSON object a line), relative to the experiment file.","markdownDescription":"Path of a **JSONL** file (one JSON object a line; blank lines are skipped), relative to this experiment file.","examples":["data/medqa-style.jsonl","data/qa.jsonl"]},"format":{"type":"string","enum":["mcqa","qa","instruction"],"description":"Record shape: mcqa (question, options, answer), qa (question, answer) or instruction (instruction, response, constraints).","markdownDescription":"Shape of each record (other fields, such as `id` or `meta_info`, are ignored):\n- `mcqa` — MedQA-style multiple choice: `question`, `options` as a list `[\"…\", \"…\"]` or a map `{\"A\": \"…\", \"B\": \"…\"}` (2–4 options, labels A–D), and the answer as `answer` (0-based index, or a letter `\"A\"`–`\"D\"`) or `answer_idx` (a letter, as MedQA files have; `answer` may then hold the option text, which must match).\n- `qa` — free text: `question` and `answer` (strings); optional `rationale` (written before the `Answer:` line of the reference response) and `accept` (other accepted answers).\n- `instruction` — `instruction` and `response` (strings) and `constraints`, a list of verifiable constraints such as `{\"kind\": \"max_words\", \"n\": 50}` (the kinds of `engine/verify/constraints.ts`); the response must satisfy them.","examples":["mcqa","qa","instruction"]},"capability":{"type":"string","enum":["domain","reasoning","instruction","integration"],"description":"Capability the records train and are scored as.","markdownDescription":"Capability the records train (one gradient per capability in SFT, its reward in GRPO) and are scored as in `evaluate`. The suites score `mcqa` records as `domain`, `qa` answers as `reasoning` (final answer) and `instruction` records by their constraints.","examples":["domain","reasoning","instruction"]},"max_records":{"type":"integer","minimum":0,"default":0,"description":"Use at most this many records from the file (0 = all).","markdownDescription":"Use at most this many records, the first ones in the file (`0` = all).","examples":[0,500],"maximum":10000000}}},"default":[],"examples":[[{"path":"data/test-mcqa.jsonl","format":"mcqa","capability":"domain"}]]}},"default":{}},"model":{"type":"object","description":"The model: the bio-tiny preset, a local Hugging Face checkpoint, or a Hugging Face Hub model.","markdownDescription":"The model: the `bio-tiny` preset, a local Hugging Face checkpoint (`path`), or a Hugging Face Hub model (`hub`, `revision`). `preset`, `path` and `hub` exclude each other.","additionalProperties":false,"properties":{"preset":{"type":"string","description":"A built-in model preset.","markdownDescription":"`bio-tiny` (about 0.9 M parameters: d 128, 4 layers, vocabulary 1,024) and `bio-small` (about 2.3 M: d 192, 4 layers, 6 heads, vocabulary 2,048): small Llama-style decoders trained from scratch by the `pretrain` stage on the synthesized corpus (a laptop CPU in minutes). The preset sets the defaults of `model.dims`; a dimension written in `dims` overrides its preset value. Omit when `path` is set.","default":"bio-tiny","enum":["bio-tiny","bio-small"]},"path":{"type":"string","description":"A local Hugging Face checkpoint directory.","markdownDescription":"A local **Hugging Face** checkpoint directory (`config.json`, `model.safetensors` or a sharded index, `tokenizer.json`) of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model, relative to this file. Overrides `preset`; excludes `hub`.","examples":["models/qwen2-0.5b"]},"hub":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$","description":"A Hugging Face Hub model id (ORG/NAME), downloaded into the standard Hugging Face cache.","markdownDescription":"A **Hugging Face Hub** model id `ORG/NAME` of a Llama, Qwen2/Qwen3, Mistral or Gemma 2/3 (`gemma3_text`) model with safetensors weights. At run time it resolves into the standard Hugging Face cache (`$HF_HUB_CACHE`, else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`), the one `transformers` uses, so a model either downloaded is reused. Only the files a model needs are fetched (config, tokenizer files, generation config, chat template, safetensors shards and index); downloads resume and are checked against the Hub's hashes. Honours `HF_ENDPOINT`, `HF_TOKEN` (or `$HF_HOME/token`; gated models need one) and `HF_HUB_OFFLINE=1` (the cache only). Excludes `preset` and `path`.","examples":["Qwen/Qwen2.5-0.5B-Instruct"]},"revision":{"type":"string","minLength":1,"description":"Branch, tag or commit of the `hub` model (default main).","markdownDescription":"Branch, tag or 40-hex commit of the `hub` model; `main` when omitted. A branch is resolved to its commit once per run, recorded in the cache's `refs/`. Only with `hub`.","examples":["main"]},"dims":{"type":"object","description":"Dimensions of the preset model (defaults: the preset's; listed defaults are bio-tiny's).","markdownDescription":"Dimensions of the preset model. Unset keys take the preset's values: the defaults listed here are **bio-tiny**'s; **bio-small** has `vocab_size` 2048, `hidden_size` 192, `heads` 6, `kv_heads` 2, `intermediate_size` 512 and the rest as bio-tiny.","additionalProperties":false,"properties":{"vocab_size":{"type":"integer","description":"Tokenizer vocabulary size (byte-level BPE).","markdownDescription":"Tokenizer vocabulary size (byte-level BPE).","default":1024,"minimum":260,"maximum":65536},"hidden_size":{"type":"integer","description":"Model width d.","markdownDescription":"Model width d.","default":128,"minimum":8,"maximum":4096},"layers":{"type":"integer","description":"Number of decoder layers.","markdownDescription":"Number of decoder layers.","default":4,"minimum":1,"maximum":64},"heads":{"type":"integer","description":"Attention heads.","markdownDescription":"Attention heads.","default":4,"minimum":1,"maximum":64},"kv_heads":{"type":"integer","description":"Key/value heads (grouped-query attention); must divide `heads`.","markdownDescription":"Key/value heads (grouped-query attention); must divide `heads`.","default":2,"minimum":1,"maximum":64},"intermediate_size":{"type":"integer","description":"SwiGLU MLP width.","markdownDescription":"SwiGLU MLP width.","default":352,"minimum":8,"maximum":16384},"context_length":{"type":"integer","description":"Maximum sequence length in tokens.","markdownDescription":"Maximum sequence length in tokens.","default":256,"minimum":16,"maximum":8192},"tie_embeddings":{"type":"boolean","description":"Share input embedding and output projection.","markdownDescription":"Share input embedding and output projection.","default":true},"rope_theta":{"type":"number","description":"Rotary embedding base.","markdownDescription":"Rotary embedding base.","default":10000,"minimum":1}},"default":{}},"backend":{"type":"string","description":"Compute backend: torch (a Python worker with PyTorch), or a TensorFlow.js backend.","markdownDescription":"Compute backend. `auto` picks `torch` when the Python the engine starts (the `balancedbio.python` setting, else `BALANCEDBIO_PYTHON`, else `python3`) imports torch, else the fastest TensorFlow.js backend that works (CUDA → native → wasm → cpu), and says which and why in one line. `torch` = the PyTorch worker (CUDA or CPU: see `device`, `dtype`); `gpu` = `@tensorflow/tfjs-node-gpu`, `native` = `@tensorflow/tfjs-node`, `wasm` = `@tensorflow/tfjs-backend-wasm` (the embedded default that needs nothing but npm), `cpu` = pure JavaScript.","default":"auto","enum":["auto","torch","gpu","native","wasm","cpu"]},"device":{"type":"string","description":"Device of the torch backend: auto, cpu, cuda or cuda:N.","markdownDescription":"Device of the `torch` backend: `auto` (the first CUDA device when torch sees one, else the CPU), `cpu`, `cuda`, or `cuda:N`. The TensorFlow.js backends ignore it.","default":"auto","pattern":"^(auto|cpu|cuda(:[0-9]+)?)$"},"dtype":{"type":"string","description":"Precision of the torch backend: auto, float32 or bfloat16.","markdownDescription":"Precision of the `torch` backend's weights and activations: `auto` = `bfloat16` on a CUDA device that supports it (Ampere and later), `float32` otherwise (CPU bfloat16 matmuls are slower than float32 on common CPUs, and the agreement with the wasm backend is held in float32); optimiser state and master weights stay float32 either way. The TensorFlow.js backends compute in float32.","default":"auto","enum":["auto","float32","bfloat16"]},"devices":{"type":"integer","description":"Data-parallel ranks of the torch backend per machine: GPUs on CUDA, processes on the CPU (1 = none).","markdownDescription":"Data-parallel training of the `torch` backend over `N` ranks with `torch.distributed` (NCCL on CUDA, gloo on the CPU): every capability's batch is split by rows across the ranks, the gradients are all-reduced (summed; the loss weights are normalised over the whole batch, so the sum is exactly one rank's gradient of it) and only then projected, clipped and applied, identically on every rank. The losses and updates equal one rank's on the same global batch; it is faster, not different. On CUDA each rank takes one GPU (`cuda:<local rank>`), so `N` may not exceed the GPUs torch sees; on the CPU the ranks split the cores. Generation, log-probs and evaluation run on rank 0. Needs `backend: torch` and `device` `auto`, `cuda` or `cpu`. Under `executor: slurm` this is the ranks (and GPUs) per node, on each of `slurm.nodes` nodes, started through `srun`. Checkpoints do not depend on it: a run resumes with another `devices`.","default":1,"minimum":1,"maximum":64},"workers":{"type":"integer","description":"Data-parallel worker threads for training (0 = one per core).","markdownDescription":"Data-parallel worker threads for training (0 = one per core).","default":0,"minimum":0,"maximum":64}},"default":{}},"pretrain":{"type":"object","description":"Train the model (model.preset or model.dims) from scratch on pretrain.corpus: the knowledge corpus, the synthesized training examples, or both.","markdownDescription":"Train the model (`model.preset` or `model.dims`) from scratch on `pretrain.corpus`: the knowledge corpus, the synthesized training examples, or both.","additionalProperties":false,"properties":{"corpus":{"type":"string","description":"What the base model is pretrained on: the knowledge corpus and/or train.jsonl.","markdownDescription":"What the base model is pretrained on. `knowledge_and_train` (default): the knowledge corpus (`artifacts/data/knowledge.jsonl`, written by `synthesize`: definitions, synonyms and relations of **every** ontology entity as varied prose, never in a question format) plus the training examples; `knowledge`: the corpus alone; `train`: `train.jsonl` alone (before issue 17). Q/A examples stay split by entity for SFT and test either way, so with the corpus a held-out question asks about a fact the base model has read, and a held-out score measures whether SFT taught the model to use it.","default":"knowledge_and_train","enum":["knowledge_and_train","knowledge","train"]},"knowledge_passages":{"type":"integer","description":"Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.","markdownDescription":"Passages per entity in the knowledge corpus, each a new order and phrasing of the entity's facts (repetition with varied wording helps a small model store a fact).","default":3,"minimum":1,"maximum":100},"seed":{"type":"integer","description":"Seed of the base model (its knowledge corpus and its pretraining), apart from the experiment's seed; unset: derived from seed.","markdownDescription":"Seed of the **base model**: the knowledge corpus's phrasings and the pretraining's initialisation and data order. Unset (the default), both derive from the experiment's `seed`, so every seed of a sweep pretrains its own base model. Set it to pin one base model across a sweep's seeds: the variants then differ only downstream (SFT, GRPO, evaluation, and the synthesized question split), and the stage cache (`output.stage_cache`) trains that base model once for the whole sweep. Seeds over SFT then measure SFT's variation on one base model, not the base model's own: say so when reporting.","minimum":0,"maximum":2147483647},"sequence_length":{"type":"integer","description":"Tokens per pretraining window (0 = the model's context_length). Shorter windows train faster per token.","markdownDescription":"Tokens per pretraining window; `0` (the default) uses `model.dims.context_length`. Knowledge passages are short (one entity's facts), so windows of 128–256 tokens lose little and cost far less than 512: attention's score matrices grow with the square of the window (measured on the torch backend, 2 cores, d 128 × 4 layers: about 4× the training tokens per second at 256 as at 512). RoPE positions are relative, so SFT and evaluation still use the full context.","default":0,"minimum":0,"maximum":32768},"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":300,"minimum":1,"maximum":1000000},"batch_size":{"type":"integer","description":"Sequences per step.","markdownDescription":"Sequences per step.","default":16,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.003,"exclusiveMinimum":0,"maximum":1},"warmup_steps":{"type":"integer","description":"Linear warm-up steps before the cosine decay.","markdownDescription":"Linear warm-up steps before the cosine decay.","default":20,"minimum":0,"maximum":1000000},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0.01,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm to this (0 = off).","markdownDescription":"Clip the global gradient norm to this (0 = off).","default":1,"minimum":0},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":100,"minimum":1,"maximum":1000000}},"default":{}},"lora":{"type":"object","description":"LoRA adapters: W' = W + (alpha/r)·B·A.","markdownDescription":"LoRA adapters: W' = W + (alpha/r)·B·A.","additionalProperties":false,"properties":{"rank":{"type":"integer","description":"LoRA rank r.","markdownDescription":"LoRA rank **r**: A is r×k, B is d×r. Must not exceed the smaller dimension of any target matrix.","default":8,"minimum":1,"maximum":1024},"alpha":{"type":"number","description":"LoRA scaling alpha (update scaled by alpha/r).","markdownDescription":"LoRA scaling alpha (update scaled by alpha/r).","default":16,"exclusiveMinimum":0},"dropout":{"type":"number","description":"Dropout on the LoRA input path.","markdownDescription":"Dropout on the LoRA input path.","default":0.05,"minimum":0,"maximum":0.9},"target_modules":{"type":"array","description":"Projection matrices that get adapters.","markdownDescription":"Projection matrices that get adapters (Hugging Face names, shared by every supported family).","items":{"enum":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"uniqueItems":true,"minItems":1,"default":["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"]},"adapters":{"type":"string","description":"One shared adapter or one per capability.","markdownDescription":"`shared`: one adapter trained on all capabilities. `per_capability`: one adapter per capability (required by `sft.projection: olora`).","default":"shared","enum":["shared","per_capability"]}},"default":{}},"sft":{"type":"object","description":"Supervised multi-capability LoRA with orthogonal gradient projection.","markdownDescription":"Supervised multi-capability LoRA with orthogonal gradient projection.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"Optimizer steps.","markdownDescription":"Optimizer steps.","default":200,"minimum":1,"maximum":1000000},"batch_per_capability":{"type":"integer","description":"Examples per capability per step (one gradient per capability).","markdownDescription":"Examples per capability per step (one gradient per capability).","default":4,"minimum":1,"maximum":4096},"learning_rate":{"type":"number","description":"Peak learning rate (AdamW).","markdownDescription":"Peak learning rate (AdamW).","default":0.002,"exclusiveMinimum":0,"maximum":1},"schedule":{"type":"object","description":"Learning-rate schedule.","markdownDescription":"Learning-rate schedule.","additionalProperties":false,"properties":{"type":{"type":"string","description":"Schedule shape after warm-up.","markdownDescription":"Schedule shape after warm-up.","default":"cosine","enum":["cosine","linear","constant"]},"warmup_steps":{"type":"integer","description":"Linear warm-up steps.","markdownDescription":"Linear warm-up steps.","default":10,"minimum":0,"maximum":1000000},"min_lr_ratio":{"type":"number","description":"Final learning rate as a fraction of the peak.","markdownDescription":"Final learning rate as a fraction of the peak.","default":0.1,"minimum":0,"maximum":1}},"default":{}},"weight_decay":{"type":"number","description":"AdamW decoupled weight decay.","markdownDescription":"AdamW decoupled weight decay.","default":0,"minimum":0},"grad_clip":{"type":"number","description":"Clip the global gradient norm (0 = off).","markdownDescription":"Clip the global gradient norm (0 = off).","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for supervised fine-tuning (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients).","default":0.999,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"grad_accumulation":{"type":"integer","description":"Micro-batches accumulated per step.","markdownDescription":"Micro-batches accumulated per step.","default":1,"minimum":1,"maximum":1024},"capability_weights":{"type":"object","description":"Weight w_c of each capability in the combined gradient.","markdownDescription":"Weight **w_c** of each capability in g = Σ w_c g_c. Positive, summing to 1.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.25,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"projection":{"type":"string","description":"How per-capability gradients are combined: none | pcgrad (Yu et al. 2020) | subspace (bases from recent per-capability gradients, not GPM) | olora (Wang et al. 2023). Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"How per-capability gradients g_c are combined into one AdamW step, and what each method guarantees:\n- `none`: g = Σ w_c g_c, the ablation baseline. Guarantees nothing about interference.\n- `pcgrad`: PCGrad (Yu et al., 2020). When g_a · g_b < 0, g_a loses its component along g_b, so the projected g̃_a is Euclidean-orthogonal to g_b (exact for two capabilities; with more, a later projection can undo an earlier one). A plain gradient step along g̃_a leaves capability b's loss unchanged to first order. `projection_scope` chooses whether the dot products run over all LoRA parameters at once or per matrix.\n- `subspace`: a **gradient-window** subspace projection, not GPM. Each capability keeps, per LoRA matrix, an orthonormal basis of its own last `sft.subspace.window` per-step gradients (truncated SVD with GPM's energy threshold, refreshed after step 1 and every `refresh_every` steps), and g_c loses its component in the other capabilities' bases. So g̃_c is orthogonal to the others' *recent* gradients, not to their current ones. Step 1 is not projected (no bases yet), and a fresh adapter's `lora_A` matrices (B = 0, so their step-1 gradients are zero) have empty bases until step `refresh_every`. Always per matrix: `projection_scope` is not read. Saha et al. (GPM, 2021) build bases from each layer's input representations; this method is closer to Orthogonal Gradient Descent (Farajtabar et al., 2020) applied over a sliding window.\n- `olora`: one adapter per capability plus the penalty λ Σ_{i<j} ‖A_i A_jᵀ‖²_F (O-LoRA, Wang et al., 2023): a soft pull towards orthogonal adapter subspaces, not a guarantee. `sft.olora.combine_with` adds a gradient projection on top.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace","olora"]},"projection_scope":{"type":"string","description":"Dot products over all LoRA parameters jointly or per matrix. Read by pcgrad only: subspace is always per matrix.","markdownDescription":"Whether PCGrad's dot products run over all LoRA parameters as one vector (`global`) or over each LoRA matrix alone (`per_matrix`). Read by `pcgrad` only: `subspace` keeps its bases per matrix and always projects per matrix, so `global` has no effect with it (a warning says so). GRPO's projection has no scope setting and uses `global`.","default":"global","enum":["global","per_matrix"]},"subspace":{"type":"object","description":"Parameters of the subspace projection: bases from each capability's recent per-step gradients, per LoRA matrix (a gradient-window variant, not GPM's representation bases). Also used by grpo.projection: subspace.","markdownDescription":"Parameters of the `subspace` projection, for `sft.projection` and `grpo.projection` alike. Its bases come from a window of each capability's recent **per-step gradients**, per LoRA matrix: a gradient-window variant, not Gradient Projection Memory (Saha et al., 2021), whose bases come from each layer's input representations after a task is learned. Only GPM's energy threshold is borrowed.","additionalProperties":false,"properties":{"energy":{"type":"number","description":"Fraction of the gradient window's singular-value energy Σσ² the kept basis holds (GPM's threshold, applied to gradients).","markdownDescription":"Fraction of the gradient window's singular-value energy Σσ² that the kept basis holds: the smallest k with Σ_{i≤k} σ_i² ≥ energy · Σ σ², capped at `max_rank` (GPM's threshold criterion, here applied to gradients, not representations).","default":0.95,"exclusiveMinimum":0,"maximum":1},"window":{"type":"integer","description":"How many of a capability's most recent per-step gradients each LoRA matrix's SVD sees.","markdownDescription":"How many of a capability's most recent per-step gradients (one per step, each the gradient of that step's batch for the capability) the SVD of each LoRA matrix sees. The basis rank is at most this.","default":8,"minimum":1,"maximum":256},"refresh_every":{"type":"integer","description":"Recompute the bases after step 1 and then every K steps; a fresh adapter's lora_A bases stay empty until step K.","markdownDescription":"Recompute the bases after step 1 and then every K steps; in between they are frozen. Step 1 itself is not projected (no bases yet). A fresh adapter has B = 0, so its `lora_A` gradients are zero at step 1 and the `lora_A` bases stay empty, and those matrices unprojected, until step K.","default":10,"minimum":1,"maximum":1000000},"max_rank":{"type":"integer","description":"Upper bound on the basis size k per capability and LoRA matrix.","markdownDescription":"Upper bound on the basis size k kept per capability and LoRA matrix.","default":8,"minimum":1,"maximum":1024}},"default":{}},"olora":{"type":"object","description":"Parameters of O-LoRA.","markdownDescription":"Parameters of O-LoRA.","additionalProperties":false,"properties":{"lambda":{"type":"number","description":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","markdownDescription":"Weight of the penalty Σ_{i<j} ‖A_i A_jᵀ‖²_F.","default":0.1,"minimum":0},"combine_with":{"type":"string","description":"Gradient projection used together with the penalty.","markdownDescription":"Gradient projection used together with the penalty.","default":"none","enum":["none","pcgrad","subspace"]}},"default":{}},"interference_every":{"type":"integer","description":"Measure the interference matrix every N steps (0 = never).","markdownDescription":"Measure the interference matrix every N steps (0 = never). Entry (c, c′) is the first-order change in c′'s held-out loss from a step of size `learning_rate` along c's applied (projected) gradient, −η⟨g̃_c, ∇L_c′⟩ (negative = helps), averaged over `interference_probe_batches` held-out mini-batches with a 95% confidence interval.","default":50,"minimum":0,"maximum":1000000},"interference_probe_batches":{"type":"integer","description":"Held-out probe mini-batches (8 examples each) per capability for the interference estimate.","markdownDescription":"Held-out probe mini-batches (8 examples each, from val.jsonl, or train.jsonl when a capability has no validation examples) per capability for the interference estimate; the spread across them gives its confidence interval. More batches: a tighter interval, one gradient per batch per measurement.","default":4,"minimum":1,"maximum":64},"log_every":{"type":"integer","description":"Log gradient cosines and norms every N steps.","markdownDescription":"Log gradient cosines and norms every N steps.","default":1,"minimum":1,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":50,"minimum":1,"maximum":1000000},"max_bad_steps":{"type":"integer","description":"Stop after this many steps with NaN/Inf.","markdownDescription":"Stop after this many steps with NaN/Inf.","default":5,"minimum":1,"maximum":1000}},"default":{}},"grpo":{"type":"object","description":"Capability-aware GRPO with hybrid verifiable rewards.","markdownDescription":"Capability-aware GRPO with hybrid verifiable rewards.","additionalProperties":false,"properties":{"steps":{"type":"integer","description":"GRPO steps.","markdownDescription":"GRPO steps.","default":30,"minimum":1,"maximum":1000000},"prompts_per_step":{"type":"integer","description":"Prompts per step (each gets a group of G completions).","markdownDescription":"Prompts per step (each gets a group of G completions).","default":4,"minimum":1,"maximum":4096},"group_size":{"type":"integer","description":"Completions sampled per prompt (G).","markdownDescription":"Completions sampled per prompt (G).","default":8,"minimum":2,"maximum":256},"num_iterations":{"type":"integer","description":"Optimisation passes over each batch of rollouts (μ).","markdownDescription":"Optimisation passes over each batch of rollouts (μ).","default":1,"minimum":1,"maximum":16},"learning_rate":{"type":"number","description":"Learning rate (AdamW).","markdownDescription":"Learning rate (AdamW).","default":0.0005,"exclusiveMinimum":0,"maximum":1},"grad_clip":{"type":"number","description":"Clip the global norm of the policy gradient (0 = off).","markdownDescription":"Clip the global norm of the combined (projected, weighted) policy gradient before the AdamW step; `0` turns clipping off. 1.0 as in TRL's `max_grad_norm` default.","default":1,"minimum":0},"adam":{"type":"object","description":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, AdamW).","markdownDescription":"AdamW moment coefficients for the GRPO policy update (Loshchilov & Hutter 2019, *Decoupled Weight Decay Regularization*). `beta1` averages gradients, `beta2` their squares; `eps` keeps the update finite where the second moment is ~0.","additionalProperties":false,"properties":{"beta1":{"type":"number","description":"First-moment decay β₁.","markdownDescription":"First-moment decay **β₁** (exponential average of gradients).","default":0.9,"minimum":0,"exclusiveMaximum":1},"beta2":{"type":"number","description":"Second-moment decay β₂.","markdownDescription":"Second-moment decay **β₂** (exponential average of squared gradients). 0.99 follows TRL’s GRPO recipes: a shorter memory suits the non-stationary policy-gradient signal.","default":0.99,"minimum":0,"exclusiveMaximum":1},"eps":{"type":"number","description":"Denominator guard ε.","markdownDescription":"Denominator guard **ε** added to √v̂.","default":1e-8,"exclusiveMinimum":0,"maximum":1}},"default":{}},"clip_epsilon":{"type":"number","description":"Lower clip ε: ratios below 1−ε are clipped.","markdownDescription":"Lower clip ε: ratios below 1−ε are clipped.","default":0.2,"exclusiveMinimum":0,"maximum":1},"epsilon_high":{"type":"number","description":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","markdownDescription":"Upper clip (DAPO clip-higher); defaults to clip_epsilon.","minimum":0,"maximum":10},"kl_beta":{"type":"number","description":"Weight β of the k3 KL penalty to π_ref.","markdownDescription":"Weight β of the k3 KL penalty to π_ref.","default":0.04,"minimum":0},"temperature":{"type":"number","description":"Sampling temperature.","markdownDescription":"Sampling temperature.","default":1,"exclusiveMinimum":0,"maximum":5},"top_p":{"type":"number","description":"Nucleus sampling mass.","markdownDescription":"Nucleus sampling mass.","default":1,"exclusiveMinimum":0,"maximum":1},"max_new_tokens":{"type":"integer","description":"Most tokens per completion.","markdownDescription":"Most tokens per completion.","default":96,"minimum":1,"maximum":8192},"stop":{"type":"array","description":"Stop strings that end a completion.","markdownDescription":"Stop strings that end a completion (not included in it).","items":{"type":"string","minLength":1},"default":[]},"loss_type":{"type":"string","description":"Loss normalisation.","markdownDescription":"`grpo`: per-sequence mean then group mean; `dr_grpo`: sum over tokens divided by a constant (Dr. GRPO); `dapo`: token-level mean over the whole batch (DAPO).","default":"grpo","enum":["grpo","dr_grpo","dapo"]},"importance_sampling":{"type":"string","description":"Importance ratio per token or per sequence.","markdownDescription":"Importance ratio per token or per sequence.","default":"token","enum":["token","sequence"]},"scale_rewards":{"type":"string","description":"Divide advantages by the reward std of the group, the batch, or not at all.","markdownDescription":"Divide advantages by the reward std of the group (`group`, GRPO), of the whole step's batch (`batch`: group mean, batch std, as TRL's `scale_rewards`, Liu et al. 2025 \"Tricks or Traps\"), or not at all (`none`: Dr. GRPO, Liu et al. 2025). Default: `group`, or `none` with `loss_type: dr_grpo` (Dr. GRPO removes the std; setting `group` or `batch` with it is warned about). With `aggregation: normalize_then_sum` the choice applies to each reward component's own std; with `none` both aggregation orders give the same advantages.","enum":["group","batch","none"]},"dynamic_sampling":{"type":"object","description":"DAPO dynamic sampling: replace groups whose rewards all tie by newly sampled ones.","markdownDescription":"DAPO's dynamic sampling (Yu et al. 2025, \"DAPO: An Open-Source LLM Reinforcement Learning System at Scale\", §3.2): a group whose G rewards all tie has zero advantages and gives no policy gradient, so it is dropped and a new prompt of the same capability is sampled in its place, for at most `max_rounds` rounds per step. Groups still tied after the last round are left out of the update (unless every group tied). Reports `grpo/tie_fraction` (of the groups first sampled) and `grpo/resampled_groups`. Costs up to `max_rounds` extra rollouts per step.","additionalProperties":false,"default":{},"properties":{"enabled":{"type":"boolean","description":"Resample tied groups (DAPO dynamic sampling).","markdownDescription":"Resample tied groups (DAPO dynamic sampling).","default":false},"max_rounds":{"type":"integer","description":"Most resampling rounds per step.","markdownDescription":"Most resampling rounds per step; each round samples one new group per group still tied.","default":3,"minimum":1,"maximum":64}}},"mask_truncated_completions":{"type":"boolean","description":"Exclude completions cut by max_new_tokens from the loss.","markdownDescription":"Exclude completions cut by max_new_tokens from the loss.","default":false},"aggregation":{"type":"string","description":"Order of weighting and group normalisation.","markdownDescription":"`sum_then_normalize`: weighted sum of components, then group-normalise. `normalize_then_sum`: normalise each component within the group, then weight and sum (a small-variance component is not drowned out).","default":"sum_then_normalize","enum":["sum_then_normalize","normalize_then_sum"]},"capability_weights":{"type":"object","description":"Weight w_c of each capability's policy gradient (the `fixed` weighting, and the starting point of adaptive ones).","markdownDescription":"Weight **w_c** of each capability's policy gradient in g = Σ w_c g_c. Used as-is by `weighting: fixed` and as the starting point of `gap` and `gradnorm`. Positive, summing to 1.","additionalProperties":false,"default":{},"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Weight of the **domain** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Weight of the **reasoning** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Weight of the **instruction** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Weight of the **integration** capability's policy gradient.","exclusiveMinimum":0,"maximum":1,"default":0.25}}},"rewards":{"type":"array","description":"Reward components and their weights.","markdownDescription":"Reward components: built-in `domain`, `reasoning`, `instruction`, `format`, or `custom` with a `module` exporting `reward(example, completion) → number | {score, breakdown}`. The hybrid reward is r = Σ w_c r_c.","minItems":1,"default":[{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}],"items":{"type":"object","additionalProperties":false,"required":["name","weight"],"description":"One reward component.","markdownDescription":"One reward component.","properties":{"name":{"type":"string","description":"Reward component.","markdownDescription":"Reward component.","enum":["domain","reasoning","instruction","format","custom"]},"weight":{"type":"number","description":"Weight of this component.","markdownDescription":"Weight of this component.","minimum":0},"module":{"type":"string","description":"For `custom`: a .js/.ts module path, relative to this file.","markdownDescription":"For `custom`: a .js/.ts module path, relative to this file.","examples":["rewards/length.js"]},"id":{"type":"string","description":"For `custom`: a name for this component in metrics.","markdownDescription":"For `custom`: a name for this component in metrics.","pattern":"^[a-z][a-z0-9_]*$"}}}},"weighting":{"type":"string","description":"How capability weights evolve.","markdownDescription":"How the capability weights w_c evolve: `fixed` keeps `capability_weights`; `gap` raises the weight of the capability whose running reward lags its target (`gap.targets`), in proportion to the fraction of its groups this step that carry a learning signal (rewards not all tied): a capability whose groups all tie gains nothing, and the log says so (metric `grpo/signal_fraction`); `gradnorm` balances the per-capability policy-gradient norms (GradNorm, Chen et al. 2018). Reward components are weighted separately, in `rewards`.","default":"gap","enum":["fixed","gap","gradnorm"]},"gap":{"type":"object","description":"Parameters of gap-based weighting.","markdownDescription":"Parameters of gap-based weighting.","additionalProperties":false,"properties":{"targets":{"type":"object","description":"Target reward per capability.","markdownDescription":"Target running reward per capability; the lagging one gains weight.","additionalProperties":false,"properties":{"domain":{"type":"number","description":"Weight of the `domain` capability.","markdownDescription":"Relative weight of the **domain** capability. Weights must be positive and sum to 1.","default":0.8,"minimum":0,"exclusiveMinimum":0,"maximum":1},"reasoning":{"type":"number","description":"Weight of the `reasoning` capability.","markdownDescription":"Relative weight of the **reasoning** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1},"instruction":{"type":"number","description":"Weight of the `instruction` capability.","markdownDescription":"Relative weight of the **instruction** capability. Weights must be positive and sum to 1.","default":0.7,"minimum":0,"exclusiveMinimum":0,"maximum":1},"integration":{"type":"number","description":"Weight of the `integration` capability.","markdownDescription":"Relative weight of the **integration** capability. Weights must be positive and sum to 1.","default":0.6,"minimum":0,"exclusiveMinimum":0,"maximum":1}},"default":{}},"temperature":{"type":"number","description":"Softmax temperature over the gaps.","markdownDescription":"Softmax temperature over the gaps.","default":0.1,"exclusiveMinimum":0},"min_weight":{"type":"number","description":"Lower clamp on any weight.","markdownDescription":"Lower clamp on any weight.","default":0.05,"minimum":0,"maximum":1},"max_weight":{"type":"number","description":"Upper clamp on any weight.","markdownDescription":"Upper clamp on any weight.","default":0.7,"minimum":0,"maximum":1},"ema":{"type":"number","description":"Smoothing of the running reward.","markdownDescription":"Smoothing of the running reward.","default":0.9,"minimum":0,"maximum":1}},"default":{}},"gradnorm":{"type":"object","description":"Parameters of GradNorm-style weighting.","markdownDescription":"Parameters of GradNorm-style weighting.","additionalProperties":false,"properties":{"alpha":{"type":"number","description":"Restoring-force exponent α.","markdownDescription":"Restoring-force exponent α.","default":1.5,"minimum":0},"learning_rate":{"type":"number","description":"Step size for the weights.","markdownDescription":"Step size for the weights.","default":0.025,"exclusiveMinimum":0}},"default":{}},"projection":{"type":"string","description":"Projection applied to per-capability policy gradients; subspace uses sft.subspace's settings. Projected gradients are Euclidean-orthogonal; AdamW's per-coordinate scaling does not keep the update orthogonal.","markdownDescription":"Projection applied to the per-capability policy gradients before they are combined:\n- `none`: the weighted sum, no guarantee.\n- `pcgrad` (Yu et al. 2020): over all LoRA parameters at once (GRPO has no `projection_scope`); a conflicting g̃_a is Euclidean-orthogonal to g_b.\n- `subspace`: gradient-window bases, not GPM (see `sft.projection`): g̃_c is orthogonal to the other capabilities' recent policy gradients, per LoRA matrix. GRPO starts a new projector, so its first step is not projected. It reads its settings (`energy`, `window`, `refresh_every`, `max_rank`) from **`sft.subspace`**: GRPO has no subspace block of its own, so one setting governs both stages.\n\n**Under AdamW** (every method): the orthogonality above is Euclidean and holds for the *gradients*. AdamW divides each coordinate by its own √v̂ + ε, which does not preserve inner products, so a capability's share of the update is in general not orthogonal to the other capabilities' gradients, and one step can still raise another capability's loss to first order. `test/unit/compute/projection-adamw.test.ts` measures it: on a tiny model, where PCGrad made a gradient's cosine with the other capability's gradient exactly 0, its AdamW update share had cosine +0.22 to +0.27 with it (+0.10 to +0.11 from the per-coordinate scaling alone, the rest from momentum carrying earlier steps), i.e. it raised the other capability's loss to first order. Projecting the Adam update instead of the gradient is not implemented.","default":"pcgrad","enum":["none","pcgrad","subspace"]},"log_rollouts_every":{"type":"integer","description":"Record all completions of a few prompts every N steps.","markdownDescription":"Record all completions of a few prompts every N steps.","default":5,"minimum":1,"maximum":1000000},"probe_every":{"type":"integer","description":"Held-out task accuracy every N steps (0 = never).","markdownDescription":"Held-out task accuracy every N steps (0 = never).","default":10,"minimum":0,"maximum":1000000},"checkpoint_every":{"type":"integer","description":"Checkpoint every N steps (and at the end).","markdownDescription":"Checkpoint every N steps (and at the end).","default":10,"minimum":1,"maximum":1000000}},"default":{}},"eval":{"type":"object","description":"Per-capability evaluation on held-out entities.","markdownDescription":"Per-capability evaluation on held-out entities.","additionalProperties":false,"properties":{"suites":{"type":"array","description":"Capability suites to score.","markdownDescription":"Capability suites scored on the held-out test split: `domain` (multiple choice by log-likelihood: `domain/acc` scores the option letter when the prompt lists the options, as lm-evaluation-harness's MMLU does; `domain/acc_norm` the full option text per byte), `reasoning` (answer + chain validity), `instruction` (IFEval-style strict/loose), `integration` (vignettes needing all three).","items":{"enum":["domain","reasoning","instruction","integration"]},"uniqueItems":true,"default":["domain","reasoning","instruction","integration"]},"mmlu":{"type":"array","description":"MMLU-format CSV files or folders (question,A,B,C,D,answer).","markdownDescription":"MMLU-format CSV files or folders (rows `question,A,B,C,D,answer`, no header), relative to this file. Few-shot examples come from the matching `_dev.csv`.","items":{"type":"string","minLength":1},"default":[],"examples":[["data/mmlu/clinical_knowledge_test.csv"]]},"tasks":{"type":"array","description":"Benchmarks in their published formats (mmlu, medqa, medmcqa, pubmedqa, multimedqa, ifeval), scored on every model beside the suites.","markdownDescription":"Benchmarks in their published formats, scored on every model as lm-evaluation-harness scores them and reported beside the capability suites, each with a bootstrap standard error. Their files are found by name in `eval.benchmarks`.\n\n- `mmlu`: `<subject>_test.csv` files (question,A,B,C,D,answer), few-shot from `_dev.csv`; acc.\n- `medqa`: JSONL with `sent1`, `ending0`..`ending3`, `label` (4 options) or `question`, `options`, `answer_idx`; acc, acc_norm.\n- `medmcqa`: JSONL with `question`, `opa`..`opd`, `cop` (0-based); acc, acc_norm.\n- `pubmedqa`: `ori_pqal.json` (pqa_labeled) or its JSONL rows; yes/no/maybe, acc.\n- `multimedqa`: the group of pubmedqa, medmcqa, medqa and six MMLU medical subjects; acc pooled over all of them.\n- `ifeval`: the IFEval input JSONL (`key`, `prompt`, `instruction_id_list`, `kwargs`); prompt- and instruction-level accuracy, strict and loose (see docs/ifeval.md).","items":{"enum":["mmlu","medqa","medmcqa","pubmedqa","multimedqa","ifeval"]},"uniqueItems":true,"default":[],"examples":[["medqa","ifeval"]]},"benchmarks":{"type":"string","minLength":1,"description":"Folder holding the files of eval.tasks, relative to this file.","markdownDescription":"Folder holding the files of `eval.tasks`, relative to this file. Each task takes the one `.json`/`.jsonl` file whose name starts with the task name (`pubmedqa` also `ori_pqal`, `ifeval` also `input_data`); `mmlu` reads the folder's `mmlu/` subfolder if there is one, else the folder itself; `multimedqa` needs all its members there.","default":"benchmarks","examples":["data/benchmarks"]},"few_shot":{"type":"integer","description":"Few-shot examples per MMLU question and per eval.tasks question.","markdownDescription":"Few-shot examples per MMLU question and per multiple-choice question of `eval.tasks` (MMLU from `_dev.csv`; other tasks other questions of the same file). IFEval is always zero-shot.","default":0,"minimum":0,"maximum":10},"max_items":{"type":"integer","description":"Cap on items per suite (0 = all).","markdownDescription":"Cap on items per suite (0 = all).","default":0,"minimum":0,"maximum":10000000},"bootstrap":{"type":"integer","description":"Bootstrap resamples for the standard errors of scores and of the balance figure.","markdownDescription":"Bootstrap resamples B (Efron & Tibshirani 1993) for the standard error of every score and of the chance-corrected balance figure; items are resampled with replacement, seeded with the evaluation seed.","default":1000,"minimum":0,"maximum":100000},"probe_size":{"type":"integer","description":"Items per capability in the fast probe during training.","markdownDescription":"Items per capability in the fast probe during training.","default":32,"minimum":1,"maximum":100000},"probe_every":{"type":"integer","description":"Run the probe every N training steps (0 = never).","markdownDescription":"Run the probe every N training steps (0 = never).","default":50,"minimum":0,"maximum":1000000}},"default":{}},"output":{"type":"object","description":"Where runs are written.","markdownDescription":"Where runs are written.","additionalProperties":false,"properties":{"runs_dir":{"type":"string","description":"Folder for run stores, relative to the experiment file.","markdownDescription":"Folder for run stores (`<yyyymmdd-hhmmss>-<name>/`), relative to the experiment file.","default":"runs","minLength":1},"keep_checkpoints":{"type":"integer","description":"Checkpoints kept per stage (older ones are deleted).","markdownDescription":"Checkpoints kept per stage (older ones are deleted).","default":2,"minimum":1,"maximum":1000},"stage_cache":{"type":"boolean","description":"Reuse a pretrain or SFT stage whose inputs, settings, seed and engine build match one run before (runs_dir/.stage-cache).","markdownDescription":"Reuse the result of a `pretrain` or `sft` stage that ran before with exactly the same inputs: the same settings of the blocks the stage reads (`model`, `pretrain`; `lora`, `sft`, `eval.probe_*`), the same stage seed and `--steps-scale`, byte-identical input files (knowledge corpus, training data, base model) and the same engine build. The stage's outputs are copied from `<runs_dir>/.stage-cache/` and its metrics replayed into this run's event log, with a log line naming the run that trained it. A sweep's variants share one cache, so variants that differ only downstream (a projection, a reward weighting) train their common stages once; while one variant trains a stage, another that needs the same one waits for it. Set `false` to always train (e.g. to measure a stage's wall time).","default":true}},"default":{}},"variants":{"type":["array","object"],"description":"Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.","markdownDescription":"Variants of this experiment. `balancedbio run FILE` runs each as its own run in a sweep folder `runs/<stamp>-<name>-sweep/` and writes a sweep report (mean ± sd over seeds per capability, chance-corrected balance, interference, and an exact sign-flip test against the first row with seeds as pairs, Holm-adjusted across the report; 6 seeds are the fewest that can reach p < 0.05).\n\n- a **list** of named overrides: `[{ name: no-projection, set: { sft.projection: none } }, …]`\n- a **grid**: `{ grid: { sft.projection: [none, pcgrad, subspace], seed: [1, 2, 3] } }` runs every combination (here 9), named like `projection-none_seed-1`\n- **both**: `{ list: […], grid: { seed: [1, 2] } }` runs every list entry at every grid point.\n\nVariants that differ only in `seed` form one row of the report.","minItems":1,"minProperties":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"additionalProperties":false,"properties":{"list":{"type":"array","description":"Named variants; crossed with `grid` when both are given.","markdownDescription":"Named variants, each `{ name, set }`. With a `grid`, every entry runs at every grid point.","minItems":1,"items":{"type":"object","additionalProperties":false,"required":["name"],"description":"One named variant: a name and the overrides it applies to the base experiment.","markdownDescription":"One named variant: `name` (its folder in the sweep) and `set`, the overrides it applies to the base experiment.","properties":{"name":{"type":"string","pattern":"^[a-z0-9][a-z0-9._-]{0,47}$","description":"Variant name; its folder in the sweep and its row in the sweep report.","markdownDescription":"Variant name: its folder `runs/<stamp>-<name>-sweep/<variant>/` and its row in the sweep report. Lower case letters, digits, `.`, `_` and `-`.","examples":["no-projection","fixed-even"]},"set":{"type":"object","description":"Overrides of the base experiment: dotted path → value, e.g. sft.projection: none.","markdownDescription":"Overrides of the base experiment, one per key: a **dotted path** into the experiment (`sft.projection`, `grpo.capability_weights.domain`, `seed`) and its value, which must be valid for that key. An override replaces the value at its path (a mapping value replaces the whole mapping). `name`, `variants`, `sweep` and `output.runs_dir` cannot be overridden.","additionalProperties":false,"patternProperties":{"^\\S+$":true},"default":{},"examples":[{"sft.projection":"none","seed":2}]}}},"examples":[[{"name":"gap","set":{"grpo.weighting":"gap"}}]]},"grid":{"type":"object","description":"Dotted path → list of values; every combination is one variant.","markdownDescription":"Dotted path → list of values. Every combination of values is one variant (the Cartesian product, first key slowest), named `<last path segment>-<value>` joined by `_` (mappings and lists are numbered from 1).","additionalProperties":false,"minProperties":1,"patternProperties":{"^\\S+$":{"type":"array","minItems":1,"description":"The values this dotted path takes in the grid.","items":true}},"examples":[{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}]}},"examples":[{"grid":{"sft.projection":["none","pcgrad","subspace"],"seed":[1,2,3]}},[{"name":"no-projection","set":{"sft.projection":"none"}},{"name":"pcgrad","set":{"sft.projection":"pcgrad"}}]]},"sweep":{"type":"object","description":"How the variants of a sweep are run.","markdownDescription":"How `balancedbio run` runs the `variants`: how many at once. `--parallel N` on the command line overrides it.","additionalProperties":false,"properties":{"parallel":{"type":"integer","minimum":1,"maximum":64,"default":1,"description":"Variants run at once (each in its own process); 1 = one after another.","markdownDescription":"Variants run at once, each as a child process of the CLI. `1` runs them one after another in one process. Each variant needs its own memory and cores: on 2 cores keep `1`.","examples":[1,2]}},"default":{}},"executor":{"type":"string","enum":["local","slurm"],"default":"local","description":"Where the runs of this experiment execute: on this machine, or as Slurm jobs.","markdownDescription":"Where `balancedbio run` executes the experiment.\n\n- `local`: on this machine (a sweep's variants one after another, or `sweep.parallel` child processes).\n- `slurm`: as Slurm jobs submitted with `sbatch` (settings in `slurm:`). A sweep becomes one job array, one task per unfinished variant, throttled to `sweep.parallel` at once; a single experiment becomes one job. The runs folder must be on a filesystem the compute nodes share.\n\n`--executor` on the command line overrides it.","examples":["local","slurm"]},"slurm":{"type":"object","description":"Slurm settings for `executor: slurm`: the job's partition, account, limits and set-up.","markdownDescription":"Slurm settings for `executor: slurm` (each becomes an `#SBATCH` line of the batch script; `balancedbio slurm script FILE` prints it). Options left out are Slurm's (or your site's) defaults. Everything this product assumes about the cluster is here or in Slurm's own environment variables (`SLURM_CONF`, `SBATCH_*`).","additionalProperties":false,"properties":{"partition":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.,-]+$","examples":["gpu"],"description":"Partition (queue) the jobs go to: `--partition`.","markdownDescription":"Partition (queue) the jobs go to: `#SBATCH --partition=…`. Omitted: the cluster's default partition."},"account":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Account charged for the jobs: `--account`.","markdownDescription":"Account (allocation) charged for the jobs: `#SBATCH --account=…`."},"qos":{"type":"string","minLength":1,"pattern":"^[A-Za-z0-9_.-]+$","description":"Quality of service: `--qos`.","markdownDescription":"Quality of service: `#SBATCH --qos=…`."},"time":{"type":"string","pattern":"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$","examples":["04:00:00","1-00:00:00"],"description":"Time limit per variant: `--time` (minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS).","markdownDescription":"Wall-clock limit of each task (one variant): `#SBATCH --time=…` in Slurm's formats: `minutes`, `MM:SS`, `HH:MM:SS`, `D-HH`, `D-HH:MM`, `D-HH:MM:SS`. A variant that hits it is stopped by Slurm; `--resume` continues it from its checkpoint."},"gpus":{"type":"integer","minimum":0,"maximum":64,"default":0,"description":"GPUs per variant: `--gres=gpu:N` (0 = none).","markdownDescription":"GPUs each variant gets: `#SBATCH --gres=gpu:N`. `0` asks for none (the line is left out)."},"cpus":{"type":"integer","minimum":1,"maximum":1024,"description":"CPU cores per variant: `--cpus-per-task`.","markdownDescription":"CPU cores each variant gets: `#SBATCH --cpus-per-task=N`."},"memory":{"type":"string","pattern":"^\\d+[KMGT]?$","examples":["16G","64000M"],"description":"Memory per variant: `--mem` (e.g. 16G).","markdownDescription":"Memory of each variant's node allocation: `#SBATCH --mem=…`, a number with an optional unit `K`, `M`, `G` or `T` (Slurm's default unit is megabytes)."},"sbatch":{"type":"array","items":{"type":"string","pattern":"^--?[A-Za-z]"},"default":[],"description":"More `#SBATCH` options, one per item (e.g. `--constraint=a100`).","markdownDescription":"More `sbatch` options, each written as its own `#SBATCH` line after the ones above, e.g. `--constraint=a100`, `--mail-type=END`. Options this product sets itself (`--array`, `--output`, `--error`, `--job-name`, `--chdir`) should not be repeated here.","examples":[["--constraint=a100"]]},"setup":{"type":"array","items":{"type":"string"},"default":[],"description":"Shell lines run before each variant (modules, conda, venv).","markdownDescription":"Shell lines the batch script runs before each variant, in order: `module load cuda/12.4`, `source ~/venvs/bbio/bin/activate`, `conda activate bbio`. The script runs with `set -euo pipefail`, so a failing line fails the task.","examples":[["module load cuda/12.4"]]},"python":{"type":"string","minLength":1,"description":"Python interpreter for the torch backend on the compute nodes (exported as BALANCEDBIO_PYTHON; default: the submitter's BALANCEDBIO_PYTHON).","markdownDescription":"Python interpreter of the `torch` backend on the compute nodes, exported to each task as `BALANCEDBIO_PYTHON`. Omitted: the submitting process's `BALANCEDBIO_PYTHON` (the editor's `balancedbio.python` setting) when set, else whatever `python3` the set-up lines leave on `PATH`."},"nodes":{"type":"integer","minimum":1,"maximum":1024,"default":1,"description":"Nodes per variant for multi-node torch training: `--nodes`, with model.devices ranks on each.","markdownDescription":"Nodes each variant's job spans: `#SBATCH --nodes=N`, with `model.devices` ranks (and GPUs, `--gres=gpu:…`) on each (`--ntasks-per-node`). When `nodes` × `model.devices` is above 1 the engine starts the torch backend's ranks through `srun`: rank 0 (`SLURM_PROCID` 0, on the first node) is the engine's worker, `MASTER_ADDR` is the job's first host (`scontrol show hostnames`) and `MASTER_PORT` is derived from the job id. Above 1 needs `model.backend: torch`."},"poll_seconds":{"type":"number","minimum":0.2,"maximum":600,"default":15,"description":"Seconds between two looks at the job's state with squeue/scontrol.","markdownDescription":"Seconds between two looks at the job's state (`squeue`, then `sacct` or `scontrol show job` for finished tasks) while `balancedbio run` follows it. Schedulers are shared: keep it at 10 s or more on a real cluster."}},"default":{}}}};
 const func1 = Object.prototype.hasOwnProperty;
 const func0 = require("ajv/dist/runtime/equal").default;
 const func3 = require("ajv/dist/runtime/ucs2length").default;
@@ -1947,43 +1947,48 @@ return false;
 }
 var valid26 = _errs179 === errors;
 if(valid26){
-let data81 = data78.sequence_length;
+if(data78.seed !== undefined){
+let data81 = data78.seed;
 const _errs181 = errors;
 if(!((typeof data81 == "number") && (!(data81 % 1) && !isNaN(data81)))){
-validate20.errors = [{instancePath:instancePath+"/pretrain/sequence_length",schemaPath:"#/properties/pretrain/properties/sequence_length/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/seed",schemaPath:"#/properties/pretrain/properties/seed/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs181){
 if(typeof data81 == "number"){
-if(data81 > 32768 || isNaN(data81)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/sequence_length",schemaPath:"#/properties/pretrain/properties/sequence_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"}];
+if(data81 > 2147483647 || isNaN(data81)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/seed",schemaPath:"#/properties/pretrain/properties/seed/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"}];
 return false;
 }
 else {
 if(data81 < 0 || isNaN(data81)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/sequence_length",schemaPath:"#/properties/pretrain/properties/sequence_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/seed",schemaPath:"#/properties/pretrain/properties/seed/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
 var valid26 = _errs181 === errors;
+}
+else {
+var valid26 = true;
+}
 if(valid26){
-let data82 = data78.steps;
+let data82 = data78.sequence_length;
 const _errs183 = errors;
 if(!((typeof data82 == "number") && (!(data82 % 1) && !isNaN(data82)))){
-validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/sequence_length",schemaPath:"#/properties/pretrain/properties/sequence_length/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs183){
 if(typeof data82 == "number"){
-if(data82 > 1000000 || isNaN(data82)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data82 > 32768 || isNaN(data82)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/sequence_length",schemaPath:"#/properties/pretrain/properties/sequence_length/maximum",keyword:"maximum",params:{comparison: "<=", limit: 32768},message:"must be <= 32768"}];
 return false;
 }
 else {
-if(data82 < 1 || isNaN(data82)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data82 < 0 || isNaN(data82)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/sequence_length",schemaPath:"#/properties/pretrain/properties/sequence_length/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -1991,21 +1996,21 @@ return false;
 }
 var valid26 = _errs183 === errors;
 if(valid26){
-let data83 = data78.batch_size;
+let data83 = data78.steps;
 const _errs185 = errors;
 if(!((typeof data83 == "number") && (!(data83 % 1) && !isNaN(data83)))){
-validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs185){
 if(typeof data83 == "number"){
-if(data83 > 4096 || isNaN(data83)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+if(data83 > 1000000 || isNaN(data83)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data83 < 1 || isNaN(data83)){
-validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/pretrain/steps",schemaPath:"#/properties/pretrain/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2013,16 +2018,38 @@ return false;
 }
 var valid26 = _errs185 === errors;
 if(valid26){
-let data84 = data78.learning_rate;
+let data84 = data78.batch_size;
 const _errs187 = errors;
+if(!((typeof data84 == "number") && (!(data84 % 1) && !isNaN(data84)))){
+validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs187){
 if(typeof data84 == "number"){
-if(data84 > 1 || isNaN(data84)){
+if(data84 > 4096 || isNaN(data84)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+return false;
+}
+else {
+if(data84 < 1 || isNaN(data84)){
+validate20.errors = [{instancePath:instancePath+"/pretrain/batch_size",schemaPath:"#/properties/pretrain/properties/batch_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid26 = _errs187 === errors;
+if(valid26){
+let data85 = data78.learning_rate;
+const _errs189 = errors;
+if(errors === _errs189){
+if(typeof data85 == "number"){
+if(data85 > 1 || isNaN(data85)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data84 <= 0 || isNaN(data84)){
+if(data85 <= 0 || isNaN(data85)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schemaPath:"#/properties/pretrain/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2033,35 +2060,35 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/learning_rate",schema
 return false;
 }
 }
-var valid26 = _errs187 === errors;
+var valid26 = _errs189 === errors;
 if(valid26){
-let data85 = data78.warmup_steps;
-const _errs189 = errors;
-if(!((typeof data85 == "number") && (!(data85 % 1) && !isNaN(data85)))){
+let data86 = data78.warmup_steps;
+const _errs191 = errors;
+if(!((typeof data86 == "number") && (!(data86 % 1) && !isNaN(data86)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs189){
-if(typeof data85 == "number"){
-if(data85 > 1000000 || isNaN(data85)){
+if(errors === _errs191){
+if(typeof data86 == "number"){
+if(data86 > 1000000 || isNaN(data86)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data85 < 0 || isNaN(data85)){
+if(data86 < 0 || isNaN(data86)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/warmup_steps",schemaPath:"#/properties/pretrain/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid26 = _errs189 === errors;
+var valid26 = _errs191 === errors;
 if(valid26){
-let data86 = data78.weight_decay;
-const _errs191 = errors;
-if(errors === _errs191){
-if(typeof data86 == "number"){
-if(data86 < 0 || isNaN(data86)){
+let data87 = data78.weight_decay;
+const _errs193 = errors;
+if(errors === _errs193){
+if(typeof data87 == "number"){
+if(data87 < 0 || isNaN(data87)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaPath:"#/properties/pretrain/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2071,13 +2098,13 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/weight_decay",schemaP
 return false;
 }
 }
-var valid26 = _errs191 === errors;
+var valid26 = _errs193 === errors;
 if(valid26){
-let data87 = data78.grad_clip;
-const _errs193 = errors;
-if(errors === _errs193){
-if(typeof data87 == "number"){
-if(data87 < 0 || isNaN(data87)){
+let data88 = data78.grad_clip;
+const _errs195 = errors;
+if(errors === _errs195){
+if(typeof data88 == "number"){
+if(data88 < 0 || isNaN(data88)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath:"#/properties/pretrain/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2087,29 +2114,30 @@ validate20.errors = [{instancePath:instancePath+"/pretrain/grad_clip",schemaPath
 return false;
 }
 }
-var valid26 = _errs193 === errors;
+var valid26 = _errs195 === errors;
 if(valid26){
-let data88 = data78.checkpoint_every;
-const _errs195 = errors;
-if(!((typeof data88 == "number") && (!(data88 % 1) && !isNaN(data88)))){
+let data89 = data78.checkpoint_every;
+const _errs197 = errors;
+if(!((typeof data89 == "number") && (!(data89 % 1) && !isNaN(data89)))){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs195){
-if(typeof data88 == "number"){
-if(data88 > 1000000 || isNaN(data88)){
+if(errors === _errs197){
+if(typeof data89 == "number"){
+if(data89 > 1000000 || isNaN(data89)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data88 < 1 || isNaN(data88)){
+if(data89 < 1 || isNaN(data89)){
 validate20.errors = [{instancePath:instancePath+"/pretrain/checkpoint_every",schemaPath:"#/properties/pretrain/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid26 = _errs195 === errors;
+var valid26 = _errs197 === errors;
+}
 }
 }
 }
@@ -2128,61 +2156,61 @@ return false;
 }
 var valid0 = _errs174 === errors;
 if(valid0){
-let data89 = data.lora;
-const _errs197 = errors;
-if(errors === _errs197){
-if(data89 && typeof data89 == "object" && !Array.isArray(data89)){
-if(data89.rank === undefined){
-data89.rank = 8;
-}
-if(data89.alpha === undefined){
-data89.alpha = 16;
-}
-if(data89.dropout === undefined){
-data89.dropout = 0.05;
-}
-if(data89.target_modules === undefined){
-data89.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
-}
-if(data89.adapters === undefined){
-data89.adapters = "shared";
-}
+let data90 = data.lora;
 const _errs199 = errors;
-for(const key14 in data89){
+if(errors === _errs199){
+if(data90 && typeof data90 == "object" && !Array.isArray(data90)){
+if(data90.rank === undefined){
+data90.rank = 8;
+}
+if(data90.alpha === undefined){
+data90.alpha = 16;
+}
+if(data90.dropout === undefined){
+data90.dropout = 0.05;
+}
+if(data90.target_modules === undefined){
+data90.target_modules = ["q_proj","k_proj","v_proj","o_proj","gate_proj","up_proj","down_proj"];
+}
+if(data90.adapters === undefined){
+data90.adapters = "shared";
+}
+const _errs201 = errors;
+for(const key14 in data90){
 if(!(((((key14 === "rank") || (key14 === "alpha")) || (key14 === "dropout")) || (key14 === "target_modules")) || (key14 === "adapters"))){
 validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties/lora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key14},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs199 === errors){
-let data90 = data89.rank;
-const _errs200 = errors;
-if(!((typeof data90 == "number") && (!(data90 % 1) && !isNaN(data90)))){
+if(_errs201 === errors){
+let data91 = data90.rank;
+const _errs202 = errors;
+if(!((typeof data91 == "number") && (!(data91 % 1) && !isNaN(data91)))){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs200){
-if(typeof data90 == "number"){
-if(data90 > 1024 || isNaN(data90)){
+if(errors === _errs202){
+if(typeof data91 == "number"){
+if(data91 > 1024 || isNaN(data91)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data90 < 1 || isNaN(data90)){
+if(data91 < 1 || isNaN(data91)){
 validate20.errors = [{instancePath:instancePath+"/lora/rank",schemaPath:"#/properties/lora/properties/rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid27 = _errs200 === errors;
+var valid27 = _errs202 === errors;
 if(valid27){
-let data91 = data89.alpha;
-const _errs202 = errors;
-if(errors === _errs202){
-if(typeof data91 == "number"){
-if(data91 <= 0 || isNaN(data91)){
+let data92 = data90.alpha;
+const _errs204 = errors;
+if(errors === _errs204){
+if(typeof data92 == "number"){
+if(data92 <= 0 || isNaN(data92)){
 validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/properties/lora/properties/alpha/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2192,18 +2220,18 @@ validate20.errors = [{instancePath:instancePath+"/lora/alpha",schemaPath:"#/prop
 return false;
 }
 }
-var valid27 = _errs202 === errors;
+var valid27 = _errs204 === errors;
 if(valid27){
-let data92 = data89.dropout;
-const _errs204 = errors;
-if(errors === _errs204){
-if(typeof data92 == "number"){
-if(data92 > 0.9 || isNaN(data92)){
+let data93 = data90.dropout;
+const _errs206 = errors;
+if(errors === _errs206){
+if(typeof data93 == "number"){
+if(data93 > 0.9 || isNaN(data93)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/maximum",keyword:"maximum",params:{comparison: "<=", limit: 0.9},message:"must be <= 0.9"}];
 return false;
 }
 else {
-if(data92 < 0 || isNaN(data92)){
+if(data93 < 0 || isNaN(data93)){
 validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/properties/lora/properties/dropout/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2214,39 +2242,39 @@ validate20.errors = [{instancePath:instancePath+"/lora/dropout",schemaPath:"#/pr
 return false;
 }
 }
-var valid27 = _errs204 === errors;
+var valid27 = _errs206 === errors;
 if(valid27){
-let data93 = data89.target_modules;
-const _errs206 = errors;
-if(errors === _errs206){
-if(Array.isArray(data93)){
-if(data93.length < 1){
+let data94 = data90.target_modules;
+const _errs208 = errors;
+if(errors === _errs208){
+if(Array.isArray(data94)){
+if(data94.length < 1){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid28 = true;
-const len8 = data93.length;
+const len8 = data94.length;
 for(let i11=0; i11<len8; i11++){
-let data94 = data93[i11];
-const _errs208 = errors;
-if(!(((((((data94 === "q_proj") || (data94 === "k_proj")) || (data94 === "v_proj")) || (data94 === "o_proj")) || (data94 === "gate_proj")) || (data94 === "up_proj")) || (data94 === "down_proj"))){
+let data95 = data94[i11];
+const _errs210 = errors;
+if(!(((((((data95 === "q_proj") || (data95 === "k_proj")) || (data95 === "v_proj")) || (data95 === "o_proj")) || (data95 === "gate_proj")) || (data95 === "up_proj")) || (data95 === "down_proj"))){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules/" + i11,schemaPath:"#/properties/lora/properties/target_modules/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.target_modules.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid28 = _errs208 === errors;
+var valid28 = _errs210 === errors;
 if(!valid28){
 break;
 }
 }
 if(valid28){
-let i12 = data93.length;
+let i12 = data94.length;
 let j3;
 if(i12 > 1){
 outer2:
 for(;i12--;){
 for(j3 = i12; j3--;){
-if(func0(data93[i12], data93[j3])){
+if(func0(data94[i12], data94[j3])){
 validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPath:"#/properties/lora/properties/target_modules/uniqueItems",keyword:"uniqueItems",params:{i: i12, j: j3},message:"must NOT have duplicate items (items ## "+j3+" and "+i12+" are identical)"}];
 return false;
 break outer2;
@@ -2262,19 +2290,19 @@ validate20.errors = [{instancePath:instancePath+"/lora/target_modules",schemaPat
 return false;
 }
 }
-var valid27 = _errs206 === errors;
+var valid27 = _errs208 === errors;
 if(valid27){
-let data95 = data89.adapters;
-const _errs209 = errors;
-if(typeof data95 !== "string"){
+let data96 = data90.adapters;
+const _errs211 = errors;
+if(typeof data96 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data95 === "shared") || (data95 === "per_capability"))){
+if(!((data96 === "shared") || (data96 === "per_capability"))){
 validate20.errors = [{instancePath:instancePath+"/lora/adapters",schemaPath:"#/properties/lora/properties/adapters/enum",keyword:"enum",params:{allowedValues: schema31.properties.lora.properties.adapters.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid27 = _errs209 === errors;
+var valid27 = _errs211 === errors;
 }
 }
 }
@@ -2286,112 +2314,90 @@ validate20.errors = [{instancePath:instancePath+"/lora",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs197 === errors;
+var valid0 = _errs199 === errors;
 if(valid0){
-let data96 = data.sft;
-const _errs211 = errors;
-if(errors === _errs211){
-if(data96 && typeof data96 == "object" && !Array.isArray(data96)){
-if(data96.steps === undefined){
-data96.steps = 200;
-}
-if(data96.batch_per_capability === undefined){
-data96.batch_per_capability = 4;
-}
-if(data96.learning_rate === undefined){
-data96.learning_rate = 0.002;
-}
-if(data96.schedule === undefined){
-data96.schedule = {};
-}
-if(data96.weight_decay === undefined){
-data96.weight_decay = 0;
-}
-if(data96.grad_clip === undefined){
-data96.grad_clip = 1;
-}
-if(data96.adam === undefined){
-data96.adam = {};
-}
-if(data96.grad_accumulation === undefined){
-data96.grad_accumulation = 1;
-}
-if(data96.capability_weights === undefined){
-data96.capability_weights = {};
-}
-if(data96.projection === undefined){
-data96.projection = "pcgrad";
-}
-if(data96.projection_scope === undefined){
-data96.projection_scope = "global";
-}
-if(data96.subspace === undefined){
-data96.subspace = {};
-}
-if(data96.olora === undefined){
-data96.olora = {};
-}
-if(data96.interference_every === undefined){
-data96.interference_every = 50;
-}
-if(data96.interference_probe_batches === undefined){
-data96.interference_probe_batches = 4;
-}
-if(data96.log_every === undefined){
-data96.log_every = 1;
-}
-if(data96.checkpoint_every === undefined){
-data96.checkpoint_every = 50;
-}
-if(data96.max_bad_steps === undefined){
-data96.max_bad_steps = 5;
-}
+let data97 = data.sft;
 const _errs213 = errors;
-for(const key15 in data96){
+if(errors === _errs213){
+if(data97 && typeof data97 == "object" && !Array.isArray(data97)){
+if(data97.steps === undefined){
+data97.steps = 200;
+}
+if(data97.batch_per_capability === undefined){
+data97.batch_per_capability = 4;
+}
+if(data97.learning_rate === undefined){
+data97.learning_rate = 0.002;
+}
+if(data97.schedule === undefined){
+data97.schedule = {};
+}
+if(data97.weight_decay === undefined){
+data97.weight_decay = 0;
+}
+if(data97.grad_clip === undefined){
+data97.grad_clip = 1;
+}
+if(data97.adam === undefined){
+data97.adam = {};
+}
+if(data97.grad_accumulation === undefined){
+data97.grad_accumulation = 1;
+}
+if(data97.capability_weights === undefined){
+data97.capability_weights = {};
+}
+if(data97.projection === undefined){
+data97.projection = "pcgrad";
+}
+if(data97.projection_scope === undefined){
+data97.projection_scope = "global";
+}
+if(data97.subspace === undefined){
+data97.subspace = {};
+}
+if(data97.olora === undefined){
+data97.olora = {};
+}
+if(data97.interference_every === undefined){
+data97.interference_every = 50;
+}
+if(data97.interference_probe_batches === undefined){
+data97.interference_probe_batches = 4;
+}
+if(data97.log_every === undefined){
+data97.log_every = 1;
+}
+if(data97.checkpoint_every === undefined){
+data97.checkpoint_every = 50;
+}
+if(data97.max_bad_steps === undefined){
+data97.max_bad_steps = 5;
+}
+const _errs215 = errors;
+for(const key15 in data97){
 if(!(func1.call(schema31.properties.sft.properties, key15))){
 validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/sft/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key15},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs213 === errors){
-let data97 = data96.steps;
-const _errs214 = errors;
-if(!((typeof data97 == "number") && (!(data97 % 1) && !isNaN(data97)))){
-validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs214){
-if(typeof data97 == "number"){
-if(data97 > 1000000 || isNaN(data97)){
-validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data97 < 1 || isNaN(data97)){
-validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid30 = _errs214 === errors;
-if(valid30){
-let data98 = data96.batch_per_capability;
+if(_errs215 === errors){
+let data98 = data97.steps;
 const _errs216 = errors;
 if(!((typeof data98 == "number") && (!(data98 % 1) && !isNaN(data98)))){
-validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs216){
 if(typeof data98 == "number"){
-if(data98 > 4096 || isNaN(data98)){
-validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+if(data98 > 1000000 || isNaN(data98)){
+validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data98 < 1 || isNaN(data98)){
-validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/steps",schemaPath:"#/properties/sft/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2399,16 +2405,38 @@ return false;
 }
 var valid30 = _errs216 === errors;
 if(valid30){
-let data99 = data96.learning_rate;
+let data99 = data97.batch_per_capability;
 const _errs218 = errors;
+if(!((typeof data99 == "number") && (!(data99 % 1) && !isNaN(data99)))){
+validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs218){
 if(typeof data99 == "number"){
-if(data99 > 1 || isNaN(data99)){
+if(data99 > 4096 || isNaN(data99)){
+validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+return false;
+}
+else {
+if(data99 < 1 || isNaN(data99)){
+validate20.errors = [{instancePath:instancePath+"/sft/batch_per_capability",schemaPath:"#/properties/sft/properties/batch_per_capability/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs218 === errors;
+if(valid30){
+let data100 = data97.learning_rate;
+const _errs220 = errors;
+if(errors === _errs220){
+if(typeof data100 == "number"){
+if(data100 > 1 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data99 <= 0 || isNaN(data99)){
+if(data100 <= 0 || isNaN(data100)){
 validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:"#/properties/sft/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2419,74 +2447,74 @@ validate20.errors = [{instancePath:instancePath+"/sft/learning_rate",schemaPath:
 return false;
 }
 }
-var valid30 = _errs218 === errors;
+var valid30 = _errs220 === errors;
 if(valid30){
-let data100 = data96.schedule;
-const _errs220 = errors;
-if(errors === _errs220){
-if(data100 && typeof data100 == "object" && !Array.isArray(data100)){
-if(data100.type === undefined){
-data100.type = "cosine";
-}
-if(data100.warmup_steps === undefined){
-data100.warmup_steps = 10;
-}
-if(data100.min_lr_ratio === undefined){
-data100.min_lr_ratio = 0.1;
-}
+let data101 = data97.schedule;
 const _errs222 = errors;
-for(const key16 in data100){
+if(errors === _errs222){
+if(data101 && typeof data101 == "object" && !Array.isArray(data101)){
+if(data101.type === undefined){
+data101.type = "cosine";
+}
+if(data101.warmup_steps === undefined){
+data101.warmup_steps = 10;
+}
+if(data101.min_lr_ratio === undefined){
+data101.min_lr_ratio = 0.1;
+}
+const _errs224 = errors;
+for(const key16 in data101){
 if(!(((key16 === "type") || (key16 === "warmup_steps")) || (key16 === "min_lr_ratio"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/properties/sft/properties/schedule/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key16},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs222 === errors){
-let data101 = data100.type;
-const _errs223 = errors;
-if(typeof data101 !== "string"){
+if(_errs224 === errors){
+let data102 = data101.type;
+const _errs225 = errors;
+if(typeof data102 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data101 === "cosine") || (data101 === "linear")) || (data101 === "constant"))){
+if(!(((data102 === "cosine") || (data102 === "linear")) || (data102 === "constant"))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/type",schemaPath:"#/properties/sft/properties/schedule/properties/type/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.schedule.properties.type.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid31 = _errs223 === errors;
+var valid31 = _errs225 === errors;
 if(valid31){
-let data102 = data100.warmup_steps;
-const _errs225 = errors;
-if(!((typeof data102 == "number") && (!(data102 % 1) && !isNaN(data102)))){
+let data103 = data101.warmup_steps;
+const _errs227 = errors;
+if(!((typeof data103 == "number") && (!(data103 % 1) && !isNaN(data103)))){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs225){
-if(typeof data102 == "number"){
-if(data102 > 1000000 || isNaN(data102)){
+if(errors === _errs227){
+if(typeof data103 == "number"){
+if(data103 > 1000000 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data102 < 0 || isNaN(data102)){
+if(data103 < 0 || isNaN(data103)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/warmup_steps",schemaPath:"#/properties/sft/properties/schedule/properties/warmup_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
-var valid31 = _errs225 === errors;
+var valid31 = _errs227 === errors;
 if(valid31){
-let data103 = data100.min_lr_ratio;
-const _errs227 = errors;
-if(errors === _errs227){
-if(typeof data103 == "number"){
-if(data103 > 1 || isNaN(data103)){
+let data104 = data101.min_lr_ratio;
+const _errs229 = errors;
+if(errors === _errs229){
+if(typeof data104 == "number"){
+if(data104 > 1 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data103 < 0 || isNaN(data103)){
+if(data104 < 0 || isNaN(data104)){
 validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",schemaPath:"#/properties/sft/properties/schedule/properties/min_lr_ratio/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2497,7 +2525,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule/min_lr_ratio",sch
 return false;
 }
 }
-var valid31 = _errs227 === errors;
+var valid31 = _errs229 === errors;
 }
 }
 }
@@ -2507,13 +2535,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/schedule",schemaPath:"#/pr
 return false;
 }
 }
-var valid30 = _errs220 === errors;
+var valid30 = _errs222 === errors;
 if(valid30){
-let data104 = data96.weight_decay;
-const _errs229 = errors;
-if(errors === _errs229){
-if(typeof data104 == "number"){
-if(data104 < 0 || isNaN(data104)){
+let data105 = data97.weight_decay;
+const _errs231 = errors;
+if(errors === _errs231){
+if(typeof data105 == "number"){
+if(data105 < 0 || isNaN(data105)){
 validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"#/properties/sft/properties/weight_decay/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2523,13 +2551,13 @@ validate20.errors = [{instancePath:instancePath+"/sft/weight_decay",schemaPath:"
 return false;
 }
 }
-var valid30 = _errs229 === errors;
+var valid30 = _errs231 === errors;
 if(valid30){
-let data105 = data96.grad_clip;
-const _errs231 = errors;
-if(errors === _errs231){
-if(typeof data105 == "number"){
-if(data105 < 0 || isNaN(data105)){
+let data106 = data97.grad_clip;
+const _errs233 = errors;
+if(errors === _errs233){
+if(typeof data106 == "number"){
+if(data106 < 0 || isNaN(data106)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/properties/sft/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2539,40 +2567,40 @@ validate20.errors = [{instancePath:instancePath+"/sft/grad_clip",schemaPath:"#/p
 return false;
 }
 }
-var valid30 = _errs231 === errors;
+var valid30 = _errs233 === errors;
 if(valid30){
-let data106 = data96.adam;
-const _errs233 = errors;
-if(errors === _errs233){
-if(data106 && typeof data106 == "object" && !Array.isArray(data106)){
-if(data106.beta1 === undefined){
-data106.beta1 = 0.9;
-}
-if(data106.beta2 === undefined){
-data106.beta2 = 0.999;
-}
-if(data106.eps === undefined){
-data106.eps = 1e-8;
-}
+let data107 = data97.adam;
 const _errs235 = errors;
-for(const key17 in data106){
+if(errors === _errs235){
+if(data107 && typeof data107 == "object" && !Array.isArray(data107)){
+if(data107.beta1 === undefined){
+data107.beta1 = 0.9;
+}
+if(data107.beta2 === undefined){
+data107.beta2 = 0.999;
+}
+if(data107.eps === undefined){
+data107.eps = 1e-8;
+}
+const _errs237 = errors;
+for(const key17 in data107){
 if(!(((key17 === "beta1") || (key17 === "beta2")) || (key17 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/properties/sft/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key17},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs235 === errors){
-let data107 = data106.beta1;
-const _errs236 = errors;
-if(errors === _errs236){
-if(typeof data107 == "number"){
-if(data107 < 0 || isNaN(data107)){
+if(_errs237 === errors){
+let data108 = data107.beta1;
+const _errs238 = errors;
+if(errors === _errs238){
+if(typeof data108 == "number"){
+if(data108 < 0 || isNaN(data108)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data107 >= 1 || isNaN(data107)){
+if(data108 >= 1 || isNaN(data108)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/properties/sft/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2583,18 +2611,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta1",schemaPath:"#/
 return false;
 }
 }
-var valid32 = _errs236 === errors;
+var valid32 = _errs238 === errors;
 if(valid32){
-let data108 = data106.beta2;
-const _errs238 = errors;
-if(errors === _errs238){
-if(typeof data108 == "number"){
-if(data108 < 0 || isNaN(data108)){
+let data109 = data107.beta2;
+const _errs240 = errors;
+if(errors === _errs240){
+if(typeof data109 == "number"){
+if(data109 < 0 || isNaN(data109)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data108 >= 1 || isNaN(data108)){
+if(data109 >= 1 || isNaN(data109)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/properties/sft/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -2605,18 +2633,18 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/beta2",schemaPath:"#/
 return false;
 }
 }
-var valid32 = _errs238 === errors;
+var valid32 = _errs240 === errors;
 if(valid32){
-let data109 = data106.eps;
-const _errs240 = errors;
-if(errors === _errs240){
-if(typeof data109 == "number"){
-if(data109 > 1 || isNaN(data109)){
+let data110 = data107.eps;
+const _errs242 = errors;
+if(errors === _errs242){
+if(typeof data110 == "number"){
+if(data110 > 1 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data109 <= 0 || isNaN(data109)){
+if(data110 <= 0 || isNaN(data110)){
 validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/properties/sft/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2627,7 +2655,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam/eps",schemaPath:"#/pr
 return false;
 }
 }
-var valid32 = _errs240 === errors;
+var valid32 = _errs242 === errors;
 }
 }
 }
@@ -2637,70 +2665,70 @@ validate20.errors = [{instancePath:instancePath+"/sft/adam",schemaPath:"#/proper
 return false;
 }
 }
-var valid30 = _errs233 === errors;
+var valid30 = _errs235 === errors;
 if(valid30){
-let data110 = data96.grad_accumulation;
-const _errs242 = errors;
-if(!((typeof data110 == "number") && (!(data110 % 1) && !isNaN(data110)))){
+let data111 = data97.grad_accumulation;
+const _errs244 = errors;
+if(!((typeof data111 == "number") && (!(data111 % 1) && !isNaN(data111)))){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs242){
-if(typeof data110 == "number"){
-if(data110 > 1024 || isNaN(data110)){
+if(errors === _errs244){
+if(typeof data111 == "number"){
+if(data111 > 1024 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data110 < 1 || isNaN(data110)){
+if(data111 < 1 || isNaN(data111)){
 validate20.errors = [{instancePath:instancePath+"/sft/grad_accumulation",schemaPath:"#/properties/sft/properties/grad_accumulation/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid30 = _errs242 === errors;
+var valid30 = _errs244 === errors;
 if(valid30){
-let data111 = data96.capability_weights;
-const _errs244 = errors;
-if(errors === _errs244){
-if(data111 && typeof data111 == "object" && !Array.isArray(data111)){
-if(data111.domain === undefined){
-data111.domain = 0.25;
-}
-if(data111.reasoning === undefined){
-data111.reasoning = 0.25;
-}
-if(data111.instruction === undefined){
-data111.instruction = 0.25;
-}
-if(data111.integration === undefined){
-data111.integration = 0.25;
-}
+let data112 = data97.capability_weights;
 const _errs246 = errors;
-for(const key18 in data111){
+if(errors === _errs246){
+if(data112 && typeof data112 == "object" && !Array.isArray(data112)){
+if(data112.domain === undefined){
+data112.domain = 0.25;
+}
+if(data112.reasoning === undefined){
+data112.reasoning = 0.25;
+}
+if(data112.instruction === undefined){
+data112.instruction = 0.25;
+}
+if(data112.integration === undefined){
+data112.integration = 0.25;
+}
+const _errs248 = errors;
+for(const key18 in data112){
 if(!((((key18 === "domain") || (key18 === "reasoning")) || (key18 === "instruction")) || (key18 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schemaPath:"#/properties/sft/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key18},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs246 === errors){
-let data112 = data111.domain;
-const _errs247 = errors;
-if(errors === _errs247){
-if(typeof data112 == "number"){
-if(data112 > 1 || isNaN(data112)){
+if(_errs248 === errors){
+let data113 = data112.domain;
+const _errs249 = errors;
+if(errors === _errs249){
+if(typeof data113 == "number"){
+if(data113 > 1 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data112 < 0 || isNaN(data112)){
+if(data113 < 0 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data112 <= 0 || isNaN(data112)){
+if(data113 <= 0 || isNaN(data113)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain",schemaPath:"#/properties/sft/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2712,23 +2740,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/domain"
 return false;
 }
 }
-var valid33 = _errs247 === errors;
+var valid33 = _errs249 === errors;
 if(valid33){
-let data113 = data111.reasoning;
-const _errs249 = errors;
-if(errors === _errs249){
-if(typeof data113 == "number"){
-if(data113 > 1 || isNaN(data113)){
+let data114 = data112.reasoning;
+const _errs251 = errors;
+if(errors === _errs251){
+if(typeof data114 == "number"){
+if(data114 > 1 || isNaN(data114)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data113 < 0 || isNaN(data113)){
+if(data114 < 0 || isNaN(data114)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data113 <= 0 || isNaN(data113)){
+if(data114 <= 0 || isNaN(data114)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoning",schemaPath:"#/properties/sft/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2740,23 +2768,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/reasoni
 return false;
 }
 }
-var valid33 = _errs249 === errors;
+var valid33 = _errs251 === errors;
 if(valid33){
-let data114 = data111.instruction;
-const _errs251 = errors;
-if(errors === _errs251){
-if(typeof data114 == "number"){
-if(data114 > 1 || isNaN(data114)){
+let data115 = data112.instruction;
+const _errs253 = errors;
+if(errors === _errs253){
+if(typeof data115 == "number"){
+if(data115 > 1 || isNaN(data115)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data114 < 0 || isNaN(data114)){
+if(data115 < 0 || isNaN(data115)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data114 <= 0 || isNaN(data114)){
+if(data115 <= 0 || isNaN(data115)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruction",schemaPath:"#/properties/sft/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2768,23 +2796,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/instruc
 return false;
 }
 }
-var valid33 = _errs251 === errors;
+var valid33 = _errs253 === errors;
 if(valid33){
-let data115 = data111.integration;
-const _errs253 = errors;
-if(errors === _errs253){
-if(typeof data115 == "number"){
-if(data115 > 1 || isNaN(data115)){
+let data116 = data112.integration;
+const _errs255 = errors;
+if(errors === _errs255){
+if(typeof data116 == "number"){
+if(data116 > 1 || isNaN(data116)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data115 < 0 || isNaN(data115)){
+if(data116 < 0 || isNaN(data116)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data115 <= 0 || isNaN(data115)){
+if(data116 <= 0 || isNaN(data116)){
 validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integration",schemaPath:"#/properties/sft/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2796,7 +2824,7 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights/integra
 return false;
 }
 }
-var valid33 = _errs253 === errors;
+var valid33 = _errs255 === errors;
 }
 }
 }
@@ -2807,67 +2835,67 @@ validate20.errors = [{instancePath:instancePath+"/sft/capability_weights",schema
 return false;
 }
 }
-var valid30 = _errs244 === errors;
+var valid30 = _errs246 === errors;
 if(valid30){
-let data116 = data96.projection;
-const _errs255 = errors;
-if(typeof data116 !== "string"){
+let data117 = data97.projection;
+const _errs257 = errors;
+if(typeof data117 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((((data116 === "none") || (data116 === "pcgrad")) || (data116 === "subspace")) || (data116 === "olora"))){
+if(!((((data117 === "none") || (data117 === "pcgrad")) || (data117 === "subspace")) || (data117 === "olora"))){
 validate20.errors = [{instancePath:instancePath+"/sft/projection",schemaPath:"#/properties/sft/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid30 = _errs255 === errors;
-if(valid30){
-let data117 = data96.projection_scope;
-const _errs257 = errors;
-if(typeof data117 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data117 === "global") || (data117 === "per_matrix"))){
-validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid30 = _errs257 === errors;
 if(valid30){
-let data118 = data96.subspace;
+let data118 = data97.projection_scope;
 const _errs259 = errors;
-if(errors === _errs259){
-if(data118 && typeof data118 == "object" && !Array.isArray(data118)){
-if(data118.energy === undefined){
-data118.energy = 0.95;
+if(typeof data118 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(data118.window === undefined){
-data118.window = 8;
+if(!((data118 === "global") || (data118 === "per_matrix"))){
+validate20.errors = [{instancePath:instancePath+"/sft/projection_scope",schemaPath:"#/properties/sft/properties/projection_scope/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.projection_scope.enum},message:"must be equal to one of the allowed values"}];
+return false;
 }
-if(data118.refresh_every === undefined){
-data118.refresh_every = 10;
-}
-if(data118.max_rank === undefined){
-data118.max_rank = 8;
-}
+var valid30 = _errs259 === errors;
+if(valid30){
+let data119 = data97.subspace;
 const _errs261 = errors;
-for(const key19 in data118){
+if(errors === _errs261){
+if(data119 && typeof data119 == "object" && !Array.isArray(data119)){
+if(data119.energy === undefined){
+data119.energy = 0.95;
+}
+if(data119.window === undefined){
+data119.window = 8;
+}
+if(data119.refresh_every === undefined){
+data119.refresh_every = 10;
+}
+if(data119.max_rank === undefined){
+data119.max_rank = 8;
+}
+const _errs263 = errors;
+for(const key19 in data119){
 if(!((((key19 === "energy") || (key19 === "window")) || (key19 === "refresh_every")) || (key19 === "max_rank"))){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/properties/sft/properties/subspace/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key19},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs261 === errors){
-let data119 = data118.energy;
-const _errs262 = errors;
-if(errors === _errs262){
-if(typeof data119 == "number"){
-if(data119 > 1 || isNaN(data119)){
+if(_errs263 === errors){
+let data120 = data119.energy;
+const _errs264 = errors;
+if(errors === _errs264){
+if(typeof data120 == "number"){
+if(data120 > 1 || isNaN(data120)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data119 <= 0 || isNaN(data119)){
+if(data120 <= 0 || isNaN(data120)){
 validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPath:"#/properties/sft/properties/subspace/properties/energy/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -2878,45 +2906,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace/energy",schemaPat
 return false;
 }
 }
-var valid34 = _errs262 === errors;
-if(valid34){
-let data120 = data118.window;
-const _errs264 = errors;
-if(!((typeof data120 == "number") && (!(data120 % 1) && !isNaN(data120)))){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs264){
-if(typeof data120 == "number"){
-if(data120 > 256 || isNaN(data120)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
-return false;
-}
-else {
-if(data120 < 1 || isNaN(data120)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
 var valid34 = _errs264 === errors;
 if(valid34){
-let data121 = data118.refresh_every;
+let data121 = data119.window;
 const _errs266 = errors;
 if(!((typeof data121 == "number") && (!(data121 % 1) && !isNaN(data121)))){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs266){
 if(typeof data121 == "number"){
-if(data121 > 1000000 || isNaN(data121)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data121 > 256 || isNaN(data121)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
 if(data121 < 1 || isNaN(data121)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/window",schemaPath:"#/properties/sft/properties/subspace/properties/window/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -2924,27 +2930,49 @@ return false;
 }
 var valid34 = _errs266 === errors;
 if(valid34){
-let data122 = data118.max_rank;
+let data122 = data119.refresh_every;
 const _errs268 = errors;
 if(!((typeof data122 == "number") && (!(data122 % 1) && !isNaN(data122)))){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs268){
 if(typeof data122 == "number"){
-if(data122 > 1024 || isNaN(data122)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
+if(data122 > 1000000 || isNaN(data122)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data122 < 1 || isNaN(data122)){
-validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/refresh_every",schemaPath:"#/properties/sft/properties/subspace/properties/refresh_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid34 = _errs268 === errors;
+if(valid34){
+let data123 = data119.max_rank;
+const _errs270 = errors;
+if(!((typeof data123 == "number") && (!(data123 % 1) && !isNaN(data123)))){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs270){
+if(typeof data123 == "number"){
+if(data123 > 1024 || isNaN(data123)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
+return false;
+}
+else {
+if(data123 < 1 || isNaN(data123)){
+validate20.errors = [{instancePath:instancePath+"/sft/subspace/max_rank",schemaPath:"#/properties/sft/properties/subspace/properties/max_rank/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid34 = _errs270 === errors;
 }
 }
 }
@@ -2955,32 +2983,32 @@ validate20.errors = [{instancePath:instancePath+"/sft/subspace",schemaPath:"#/pr
 return false;
 }
 }
-var valid30 = _errs259 === errors;
+var valid30 = _errs261 === errors;
 if(valid30){
-let data123 = data96.olora;
-const _errs270 = errors;
-if(errors === _errs270){
-if(data123 && typeof data123 == "object" && !Array.isArray(data123)){
-if(data123.lambda === undefined){
-data123.lambda = 0.1;
-}
-if(data123.combine_with === undefined){
-data123.combine_with = "none";
-}
+let data124 = data97.olora;
 const _errs272 = errors;
-for(const key20 in data123){
+if(errors === _errs272){
+if(data124 && typeof data124 == "object" && !Array.isArray(data124)){
+if(data124.lambda === undefined){
+data124.lambda = 0.1;
+}
+if(data124.combine_with === undefined){
+data124.combine_with = "none";
+}
+const _errs274 = errors;
+for(const key20 in data124){
 if(!((key20 === "lambda") || (key20 === "combine_with"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/properties/sft/properties/olora/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key20},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs272 === errors){
-let data124 = data123.lambda;
-const _errs273 = errors;
-if(errors === _errs273){
-if(typeof data124 == "number"){
-if(data124 < 0 || isNaN(data124)){
+if(_errs274 === errors){
+let data125 = data124.lambda;
+const _errs275 = errors;
+if(errors === _errs275){
+if(typeof data125 == "number"){
+if(data125 < 0 || isNaN(data125)){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"#/properties/sft/properties/olora/properties/lambda/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -2990,19 +3018,19 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora/lambda",schemaPath:"
 return false;
 }
 }
-var valid35 = _errs273 === errors;
+var valid35 = _errs275 === errors;
 if(valid35){
-let data125 = data123.combine_with;
-const _errs275 = errors;
-if(typeof data125 !== "string"){
+let data126 = data124.combine_with;
+const _errs277 = errors;
+if(typeof data126 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data125 === "none") || (data125 === "pcgrad")) || (data125 === "subspace"))){
+if(!(((data126 === "none") || (data126 === "pcgrad")) || (data126 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/sft/olora/combine_with",schemaPath:"#/properties/sft/properties/olora/properties/combine_with/enum",keyword:"enum",params:{allowedValues: schema31.properties.sft.properties.olora.properties.combine_with.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid35 = _errs275 === errors;
+var valid35 = _errs277 === errors;
 }
 }
 }
@@ -3011,45 +3039,23 @@ validate20.errors = [{instancePath:instancePath+"/sft/olora",schemaPath:"#/prope
 return false;
 }
 }
-var valid30 = _errs270 === errors;
+var valid30 = _errs272 === errors;
 if(valid30){
-let data126 = data96.interference_every;
-const _errs277 = errors;
-if(!((typeof data126 == "number") && (!(data126 % 1) && !isNaN(data126)))){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs277){
-if(typeof data126 == "number"){
-if(data126 > 1000000 || isNaN(data126)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data126 < 0 || isNaN(data126)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
-var valid30 = _errs277 === errors;
-if(valid30){
-let data127 = data96.interference_probe_batches;
+let data127 = data97.interference_every;
 const _errs279 = errors;
 if(!((typeof data127 == "number") && (!(data127 % 1) && !isNaN(data127)))){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs279){
 if(typeof data127 == "number"){
-if(data127 > 64 || isNaN(data127)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+if(data127 > 1000000 || isNaN(data127)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data127 < 1 || isNaN(data127)){
-validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data127 < 0 || isNaN(data127)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_every",schemaPath:"#/properties/sft/properties/interference_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -3057,21 +3063,21 @@ return false;
 }
 var valid30 = _errs279 === errors;
 if(valid30){
-let data128 = data96.log_every;
+let data128 = data97.interference_probe_batches;
 const _errs281 = errors;
 if(!((typeof data128 == "number") && (!(data128 % 1) && !isNaN(data128)))){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs281){
 if(typeof data128 == "number"){
-if(data128 > 1000000 || isNaN(data128)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data128 > 64 || isNaN(data128)){
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
 if(data128 < 1 || isNaN(data128)){
-validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/interference_probe_batches",schemaPath:"#/properties/sft/properties/interference_probe_batches/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3079,21 +3085,21 @@ return false;
 }
 var valid30 = _errs281 === errors;
 if(valid30){
-let data129 = data96.checkpoint_every;
+let data129 = data97.log_every;
 const _errs283 = errors;
 if(!((typeof data129 == "number") && (!(data129 % 1) && !isNaN(data129)))){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs283){
 if(typeof data129 == "number"){
 if(data129 > 1000000 || isNaN(data129)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data129 < 1 || isNaN(data129)){
-validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/log_every",schemaPath:"#/properties/sft/properties/log_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3101,27 +3107,49 @@ return false;
 }
 var valid30 = _errs283 === errors;
 if(valid30){
-let data130 = data96.max_bad_steps;
+let data130 = data97.checkpoint_every;
 const _errs285 = errors;
 if(!((typeof data130 == "number") && (!(data130 % 1) && !isNaN(data130)))){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs285){
 if(typeof data130 == "number"){
-if(data130 > 1000 || isNaN(data130)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+if(data130 > 1000000 || isNaN(data130)){
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data130 < 1 || isNaN(data130)){
-validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/sft/checkpoint_every",schemaPath:"#/properties/sft/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid30 = _errs285 === errors;
+if(valid30){
+let data131 = data97.max_bad_steps;
+const _errs287 = errors;
+if(!((typeof data131 == "number") && (!(data131 % 1) && !isNaN(data131)))){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs287){
+if(typeof data131 == "number"){
+if(data131 > 1000 || isNaN(data131)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
+return false;
+}
+else {
+if(data131 < 1 || isNaN(data131)){
+validate20.errors = [{instancePath:instancePath+"/sft/max_bad_steps",schemaPath:"#/properties/sft/properties/max_bad_steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid30 = _errs287 === errors;
 }
 }
 }
@@ -3146,139 +3174,117 @@ validate20.errors = [{instancePath:instancePath+"/sft",schemaPath:"#/properties/
 return false;
 }
 }
-var valid0 = _errs211 === errors;
+var valid0 = _errs213 === errors;
 if(valid0){
-let data131 = data.grpo;
-const _errs287 = errors;
-if(errors === _errs287){
-if(data131 && typeof data131 == "object" && !Array.isArray(data131)){
-if(data131.steps === undefined){
-data131.steps = 30;
-}
-if(data131.prompts_per_step === undefined){
-data131.prompts_per_step = 4;
-}
-if(data131.group_size === undefined){
-data131.group_size = 8;
-}
-if(data131.num_iterations === undefined){
-data131.num_iterations = 1;
-}
-if(data131.learning_rate === undefined){
-data131.learning_rate = 0.0005;
-}
-if(data131.grad_clip === undefined){
-data131.grad_clip = 1;
-}
-if(data131.adam === undefined){
-data131.adam = {};
-}
-if(data131.clip_epsilon === undefined){
-data131.clip_epsilon = 0.2;
-}
-if(data131.kl_beta === undefined){
-data131.kl_beta = 0.04;
-}
-if(data131.temperature === undefined){
-data131.temperature = 1;
-}
-if(data131.top_p === undefined){
-data131.top_p = 1;
-}
-if(data131.max_new_tokens === undefined){
-data131.max_new_tokens = 96;
-}
-if(data131.stop === undefined){
-data131.stop = [];
-}
-if(data131.loss_type === undefined){
-data131.loss_type = "grpo";
-}
-if(data131.importance_sampling === undefined){
-data131.importance_sampling = "token";
-}
-if(data131.dynamic_sampling === undefined){
-data131.dynamic_sampling = {};
-}
-if(data131.mask_truncated_completions === undefined){
-data131.mask_truncated_completions = false;
-}
-if(data131.aggregation === undefined){
-data131.aggregation = "sum_then_normalize";
-}
-if(data131.capability_weights === undefined){
-data131.capability_weights = {};
-}
-if(data131.rewards === undefined){
-data131.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
-}
-if(data131.weighting === undefined){
-data131.weighting = "gap";
-}
-if(data131.gap === undefined){
-data131.gap = {};
-}
-if(data131.gradnorm === undefined){
-data131.gradnorm = {};
-}
-if(data131.projection === undefined){
-data131.projection = "pcgrad";
-}
-if(data131.log_rollouts_every === undefined){
-data131.log_rollouts_every = 5;
-}
-if(data131.probe_every === undefined){
-data131.probe_every = 10;
-}
-if(data131.checkpoint_every === undefined){
-data131.checkpoint_every = 10;
-}
+let data132 = data.grpo;
 const _errs289 = errors;
-for(const key21 in data131){
+if(errors === _errs289){
+if(data132 && typeof data132 == "object" && !Array.isArray(data132)){
+if(data132.steps === undefined){
+data132.steps = 30;
+}
+if(data132.prompts_per_step === undefined){
+data132.prompts_per_step = 4;
+}
+if(data132.group_size === undefined){
+data132.group_size = 8;
+}
+if(data132.num_iterations === undefined){
+data132.num_iterations = 1;
+}
+if(data132.learning_rate === undefined){
+data132.learning_rate = 0.0005;
+}
+if(data132.grad_clip === undefined){
+data132.grad_clip = 1;
+}
+if(data132.adam === undefined){
+data132.adam = {};
+}
+if(data132.clip_epsilon === undefined){
+data132.clip_epsilon = 0.2;
+}
+if(data132.kl_beta === undefined){
+data132.kl_beta = 0.04;
+}
+if(data132.temperature === undefined){
+data132.temperature = 1;
+}
+if(data132.top_p === undefined){
+data132.top_p = 1;
+}
+if(data132.max_new_tokens === undefined){
+data132.max_new_tokens = 96;
+}
+if(data132.stop === undefined){
+data132.stop = [];
+}
+if(data132.loss_type === undefined){
+data132.loss_type = "grpo";
+}
+if(data132.importance_sampling === undefined){
+data132.importance_sampling = "token";
+}
+if(data132.dynamic_sampling === undefined){
+data132.dynamic_sampling = {};
+}
+if(data132.mask_truncated_completions === undefined){
+data132.mask_truncated_completions = false;
+}
+if(data132.aggregation === undefined){
+data132.aggregation = "sum_then_normalize";
+}
+if(data132.capability_weights === undefined){
+data132.capability_weights = {};
+}
+if(data132.rewards === undefined){
+data132.rewards = [{"name":"domain","weight":0.3},{"name":"reasoning","weight":0.3},{"name":"instruction","weight":0.3},{"name":"format","weight":0.1}];
+}
+if(data132.weighting === undefined){
+data132.weighting = "gap";
+}
+if(data132.gap === undefined){
+data132.gap = {};
+}
+if(data132.gradnorm === undefined){
+data132.gradnorm = {};
+}
+if(data132.projection === undefined){
+data132.projection = "pcgrad";
+}
+if(data132.log_rollouts_every === undefined){
+data132.log_rollouts_every = 5;
+}
+if(data132.probe_every === undefined){
+data132.probe_every = 10;
+}
+if(data132.checkpoint_every === undefined){
+data132.checkpoint_every = 10;
+}
+const _errs291 = errors;
+for(const key21 in data132){
 if(!(func1.call(schema31.properties.grpo.properties, key21))){
 validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties/grpo/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key21},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs289 === errors){
-let data132 = data131.steps;
-const _errs290 = errors;
-if(!((typeof data132 == "number") && (!(data132 % 1) && !isNaN(data132)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs290){
-if(typeof data132 == "number"){
-if(data132 > 1000000 || isNaN(data132)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data132 < 1 || isNaN(data132)){
-validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
-var valid36 = _errs290 === errors;
-if(valid36){
-let data133 = data131.prompts_per_step;
+if(_errs291 === errors){
+let data133 = data132.steps;
 const _errs292 = errors;
 if(!((typeof data133 == "number") && (!(data133 % 1) && !isNaN(data133)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs292){
 if(typeof data133 == "number"){
-if(data133 > 4096 || isNaN(data133)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
+if(data133 > 1000000 || isNaN(data133)){
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
 if(data133 < 1 || isNaN(data133)){
-validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/steps",schemaPath:"#/properties/grpo/properties/steps/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3286,21 +3292,21 @@ return false;
 }
 var valid36 = _errs292 === errors;
 if(valid36){
-let data134 = data131.group_size;
+let data134 = data132.prompts_per_step;
 const _errs294 = errors;
 if(!((typeof data134 == "number") && (!(data134 % 1) && !isNaN(data134)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs294){
 if(typeof data134 == "number"){
-if(data134 > 256 || isNaN(data134)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
+if(data134 > 4096 || isNaN(data134)){
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/maximum",keyword:"maximum",params:{comparison: "<=", limit: 4096},message:"must be <= 4096"}];
 return false;
 }
 else {
-if(data134 < 2 || isNaN(data134)){
-validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
+if(data134 < 1 || isNaN(data134)){
+validate20.errors = [{instancePath:instancePath+"/grpo/prompts_per_step",schemaPath:"#/properties/grpo/properties/prompts_per_step/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -3308,21 +3314,21 @@ return false;
 }
 var valid36 = _errs294 === errors;
 if(valid36){
-let data135 = data131.num_iterations;
+let data135 = data132.group_size;
 const _errs296 = errors;
 if(!((typeof data135 == "number") && (!(data135 % 1) && !isNaN(data135)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs296){
 if(typeof data135 == "number"){
-if(data135 > 16 || isNaN(data135)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+if(data135 > 256 || isNaN(data135)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 256},message:"must be <= 256"}];
 return false;
 }
 else {
-if(data135 < 1 || isNaN(data135)){
-validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data135 < 2 || isNaN(data135)){
+validate20.errors = [{instancePath:instancePath+"/grpo/group_size",schemaPath:"#/properties/grpo/properties/group_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 2},message:"must be >= 2"}];
 return false;
 }
 }
@@ -3330,16 +3336,38 @@ return false;
 }
 var valid36 = _errs296 === errors;
 if(valid36){
-let data136 = data131.learning_rate;
+let data136 = data132.num_iterations;
 const _errs298 = errors;
+if(!((typeof data136 == "number") && (!(data136 % 1) && !isNaN(data136)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs298){
 if(typeof data136 == "number"){
-if(data136 > 1 || isNaN(data136)){
+if(data136 > 16 || isNaN(data136)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/maximum",keyword:"maximum",params:{comparison: "<=", limit: 16},message:"must be <= 16"}];
+return false;
+}
+else {
+if(data136 < 1 || isNaN(data136)){
+validate20.errors = [{instancePath:instancePath+"/grpo/num_iterations",schemaPath:"#/properties/grpo/properties/num_iterations/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs298 === errors;
+if(valid36){
+let data137 = data132.learning_rate;
+const _errs300 = errors;
+if(errors === _errs300){
+if(typeof data137 == "number"){
+if(data137 > 1 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data136 <= 0 || isNaN(data136)){
+if(data137 <= 0 || isNaN(data137)){
 validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath:"#/properties/grpo/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3350,13 +3378,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/learning_rate",schemaPath
 return false;
 }
 }
-var valid36 = _errs298 === errors;
+var valid36 = _errs300 === errors;
 if(valid36){
-let data137 = data131.grad_clip;
-const _errs300 = errors;
-if(errors === _errs300){
-if(typeof data137 == "number"){
-if(data137 < 0 || isNaN(data137)){
+let data138 = data132.grad_clip;
+const _errs302 = errors;
+if(errors === _errs302){
+if(typeof data138 == "number"){
+if(data138 < 0 || isNaN(data138)){
 validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/properties/grpo/properties/grad_clip/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3366,40 +3394,40 @@ validate20.errors = [{instancePath:instancePath+"/grpo/grad_clip",schemaPath:"#/
 return false;
 }
 }
-var valid36 = _errs300 === errors;
+var valid36 = _errs302 === errors;
 if(valid36){
-let data138 = data131.adam;
-const _errs302 = errors;
-if(errors === _errs302){
-if(data138 && typeof data138 == "object" && !Array.isArray(data138)){
-if(data138.beta1 === undefined){
-data138.beta1 = 0.9;
-}
-if(data138.beta2 === undefined){
-data138.beta2 = 0.99;
-}
-if(data138.eps === undefined){
-data138.eps = 1e-8;
-}
+let data139 = data132.adam;
 const _errs304 = errors;
-for(const key22 in data138){
+if(errors === _errs304){
+if(data139 && typeof data139 == "object" && !Array.isArray(data139)){
+if(data139.beta1 === undefined){
+data139.beta1 = 0.9;
+}
+if(data139.beta2 === undefined){
+data139.beta2 = 0.99;
+}
+if(data139.eps === undefined){
+data139.eps = 1e-8;
+}
+const _errs306 = errors;
+for(const key22 in data139){
 if(!(((key22 === "beta1") || (key22 === "beta2")) || (key22 === "eps"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/properties/grpo/properties/adam/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key22},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs304 === errors){
-let data139 = data138.beta1;
-const _errs305 = errors;
-if(errors === _errs305){
-if(typeof data139 == "number"){
-if(data139 < 0 || isNaN(data139)){
+if(_errs306 === errors){
+let data140 = data139.beta1;
+const _errs307 = errors;
+if(errors === _errs307){
+if(typeof data140 == "number"){
+if(data140 < 0 || isNaN(data140)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data139 >= 1 || isNaN(data139)){
+if(data140 >= 1 || isNaN(data140)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#/properties/grpo/properties/adam/properties/beta1/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3410,18 +3438,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta1",schemaPath:"#
 return false;
 }
 }
-var valid37 = _errs305 === errors;
+var valid37 = _errs307 === errors;
 if(valid37){
-let data140 = data138.beta2;
-const _errs307 = errors;
-if(errors === _errs307){
-if(typeof data140 == "number"){
-if(data140 < 0 || isNaN(data140)){
+let data141 = data139.beta2;
+const _errs309 = errors;
+if(errors === _errs309){
+if(typeof data141 == "number"){
+if(data141 < 0 || isNaN(data141)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data140 >= 1 || isNaN(data140)){
+if(data141 >= 1 || isNaN(data141)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#/properties/grpo/properties/adam/properties/beta2/exclusiveMaximum",keyword:"exclusiveMaximum",params:{comparison: "<", limit: 1},message:"must be < 1"}];
 return false;
 }
@@ -3432,18 +3460,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/beta2",schemaPath:"#
 return false;
 }
 }
-var valid37 = _errs307 === errors;
+var valid37 = _errs309 === errors;
 if(valid37){
-let data141 = data138.eps;
-const _errs309 = errors;
-if(errors === _errs309){
-if(typeof data141 == "number"){
-if(data141 > 1 || isNaN(data141)){
+let data142 = data139.eps;
+const _errs311 = errors;
+if(errors === _errs311){
+if(typeof data142 == "number"){
+if(data142 > 1 || isNaN(data142)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data141 <= 0 || isNaN(data141)){
+if(data142 <= 0 || isNaN(data142)){
 validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/properties/grpo/properties/adam/properties/eps/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3454,7 +3482,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam/eps",schemaPath:"#/p
 return false;
 }
 }
-var valid37 = _errs309 === errors;
+var valid37 = _errs311 === errors;
 }
 }
 }
@@ -3464,18 +3492,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/adam",schemaPath:"#/prope
 return false;
 }
 }
-var valid36 = _errs302 === errors;
+var valid36 = _errs304 === errors;
 if(valid36){
-let data142 = data131.clip_epsilon;
-const _errs311 = errors;
-if(errors === _errs311){
-if(typeof data142 == "number"){
-if(data142 > 1 || isNaN(data142)){
+let data143 = data132.clip_epsilon;
+const _errs313 = errors;
+if(errors === _errs313){
+if(typeof data143 == "number"){
+if(data143 > 1 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data142 <= 0 || isNaN(data142)){
+if(data143 <= 0 || isNaN(data143)){
 validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:"#/properties/grpo/properties/clip_epsilon/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3486,19 +3514,19 @@ validate20.errors = [{instancePath:instancePath+"/grpo/clip_epsilon",schemaPath:
 return false;
 }
 }
-var valid36 = _errs311 === errors;
+var valid36 = _errs313 === errors;
 if(valid36){
-if(data131.epsilon_high !== undefined){
-let data143 = data131.epsilon_high;
-const _errs313 = errors;
-if(errors === _errs313){
-if(typeof data143 == "number"){
-if(data143 > 10 || isNaN(data143)){
+if(data132.epsilon_high !== undefined){
+let data144 = data132.epsilon_high;
+const _errs315 = errors;
+if(errors === _errs315){
+if(typeof data144 == "number"){
+if(data144 > 10 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
-if(data143 < 0 || isNaN(data143)){
+if(data144 < 0 || isNaN(data144)){
 validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:"#/properties/grpo/properties/epsilon_high/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3509,17 +3537,17 @@ validate20.errors = [{instancePath:instancePath+"/grpo/epsilon_high",schemaPath:
 return false;
 }
 }
-var valid36 = _errs313 === errors;
+var valid36 = _errs315 === errors;
 }
 else {
 var valid36 = true;
 }
 if(valid36){
-let data144 = data131.kl_beta;
-const _errs315 = errors;
-if(errors === _errs315){
-if(typeof data144 == "number"){
-if(data144 < 0 || isNaN(data144)){
+let data145 = data132.kl_beta;
+const _errs317 = errors;
+if(errors === _errs317){
+if(typeof data145 == "number"){
+if(data145 < 0 || isNaN(data145)){
 validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/properties/grpo/properties/kl_beta/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3529,18 +3557,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/kl_beta",schemaPath:"#/pr
 return false;
 }
 }
-var valid36 = _errs315 === errors;
+var valid36 = _errs317 === errors;
 if(valid36){
-let data145 = data131.temperature;
-const _errs317 = errors;
-if(errors === _errs317){
-if(typeof data145 == "number"){
-if(data145 > 5 || isNaN(data145)){
+let data146 = data132.temperature;
+const _errs319 = errors;
+if(errors === _errs319){
+if(typeof data146 == "number"){
+if(data146 > 5 || isNaN(data146)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/maximum",keyword:"maximum",params:{comparison: "<=", limit: 5},message:"must be <= 5"}];
 return false;
 }
 else {
-if(data145 <= 0 || isNaN(data145)){
+if(data146 <= 0 || isNaN(data146)){
 validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"#/properties/grpo/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3551,18 +3579,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/temperature",schemaPath:"
 return false;
 }
 }
-var valid36 = _errs317 === errors;
+var valid36 = _errs319 === errors;
 if(valid36){
-let data146 = data131.top_p;
-const _errs319 = errors;
-if(errors === _errs319){
-if(typeof data146 == "number"){
-if(data146 > 1 || isNaN(data146)){
+let data147 = data132.top_p;
+const _errs321 = errors;
+if(errors === _errs321){
+if(typeof data147 == "number"){
+if(data147 > 1 || isNaN(data147)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data146 <= 0 || isNaN(data146)){
+if(data147 <= 0 || isNaN(data147)){
 validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/properties/grpo/properties/top_p/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3573,42 +3601,42 @@ validate20.errors = [{instancePath:instancePath+"/grpo/top_p",schemaPath:"#/prop
 return false;
 }
 }
-var valid36 = _errs319 === errors;
+var valid36 = _errs321 === errors;
 if(valid36){
-let data147 = data131.max_new_tokens;
-const _errs321 = errors;
-if(!((typeof data147 == "number") && (!(data147 % 1) && !isNaN(data147)))){
+let data148 = data132.max_new_tokens;
+const _errs323 = errors;
+if(!((typeof data148 == "number") && (!(data148 % 1) && !isNaN(data148)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs321){
-if(typeof data147 == "number"){
-if(data147 > 8192 || isNaN(data147)){
+if(errors === _errs323){
+if(typeof data148 == "number"){
+if(data148 > 8192 || isNaN(data148)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/maximum",keyword:"maximum",params:{comparison: "<=", limit: 8192},message:"must be <= 8192"}];
 return false;
 }
 else {
-if(data147 < 1 || isNaN(data147)){
+if(data148 < 1 || isNaN(data148)){
 validate20.errors = [{instancePath:instancePath+"/grpo/max_new_tokens",schemaPath:"#/properties/grpo/properties/max_new_tokens/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid36 = _errs321 === errors;
+var valid36 = _errs323 === errors;
 if(valid36){
-let data148 = data131.stop;
-const _errs323 = errors;
-if(errors === _errs323){
-if(Array.isArray(data148)){
-var valid38 = true;
-const len9 = data148.length;
-for(let i13=0; i13<len9; i13++){
-let data149 = data148[i13];
+let data149 = data132.stop;
 const _errs325 = errors;
 if(errors === _errs325){
-if(typeof data149 === "string"){
-if(func3(data149) < 1){
+if(Array.isArray(data149)){
+var valid38 = true;
+const len9 = data149.length;
+for(let i13=0; i13<len9; i13++){
+let data150 = data149[i13];
+const _errs327 = errors;
+if(errors === _errs327){
+if(typeof data150 === "string"){
+if(func3(data150) < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"#/properties/grpo/properties/stop/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -3618,7 +3646,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop/" + i13,schemaPath:"
 return false;
 }
 }
-var valid38 = _errs325 === errors;
+var valid38 = _errs327 === errors;
 if(!valid38){
 break;
 }
@@ -3629,96 +3657,96 @@ validate20.errors = [{instancePath:instancePath+"/grpo/stop",schemaPath:"#/prope
 return false;
 }
 }
-var valid36 = _errs323 === errors;
+var valid36 = _errs325 === errors;
 if(valid36){
-let data150 = data131.loss_type;
-const _errs327 = errors;
-if(typeof data150 !== "string"){
+let data151 = data132.loss_type;
+const _errs329 = errors;
+if(typeof data151 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data150 === "grpo") || (data150 === "dr_grpo")) || (data150 === "dapo"))){
+if(!(((data151 === "grpo") || (data151 === "dr_grpo")) || (data151 === "dapo"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/loss_type",schemaPath:"#/properties/grpo/properties/loss_type/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.loss_type.enum},message:"must be equal to one of the allowed values"}];
-return false;
-}
-var valid36 = _errs327 === errors;
-if(valid36){
-let data151 = data131.importance_sampling;
-const _errs329 = errors;
-if(typeof data151 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data151 === "token") || (data151 === "sequence"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid36 = _errs329 === errors;
 if(valid36){
-if(data131.scale_rewards !== undefined){
-let data152 = data131.scale_rewards;
+let data152 = data132.importance_sampling;
 const _errs331 = errors;
 if(typeof data152 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data152 === "group") || (data152 === "batch")) || (data152 === "none"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
+if(!((data152 === "token") || (data152 === "sequence"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/importance_sampling",schemaPath:"#/properties/grpo/properties/importance_sampling/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.importance_sampling.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
 var valid36 = _errs331 === errors;
+if(valid36){
+if(data132.scale_rewards !== undefined){
+let data153 = data132.scale_rewards;
+const _errs333 = errors;
+if(typeof data153 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+if(!(((data153 === "group") || (data153 === "batch")) || (data153 === "none"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/scale_rewards",schemaPath:"#/properties/grpo/properties/scale_rewards/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.scale_rewards.enum},message:"must be equal to one of the allowed values"}];
+return false;
+}
+var valid36 = _errs333 === errors;
 }
 else {
 var valid36 = true;
 }
 if(valid36){
-let data153 = data131.dynamic_sampling;
-const _errs333 = errors;
-if(errors === _errs333){
-if(data153 && typeof data153 == "object" && !Array.isArray(data153)){
-if(data153.enabled === undefined){
-data153.enabled = false;
-}
-if(data153.max_rounds === undefined){
-data153.max_rounds = 3;
-}
+let data154 = data132.dynamic_sampling;
 const _errs335 = errors;
-for(const key23 in data153){
+if(errors === _errs335){
+if(data154 && typeof data154 == "object" && !Array.isArray(data154)){
+if(data154.enabled === undefined){
+data154.enabled = false;
+}
+if(data154.max_rounds === undefined){
+data154.max_rounds = 3;
+}
+const _errs337 = errors;
+for(const key23 in data154){
 if(!((key23 === "enabled") || (key23 === "max_rounds"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaPath:"#/properties/grpo/properties/dynamic_sampling/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key23},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs335 === errors){
-const _errs336 = errors;
-if(typeof data153.enabled !== "boolean"){
+if(_errs337 === errors){
+const _errs338 = errors;
+if(typeof data154.enabled !== "boolean"){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/enabled",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/enabled/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
-var valid39 = _errs336 === errors;
+var valid39 = _errs338 === errors;
 if(valid39){
-let data155 = data153.max_rounds;
-const _errs338 = errors;
-if(!((typeof data155 == "number") && (!(data155 % 1) && !isNaN(data155)))){
+let data156 = data154.max_rounds;
+const _errs340 = errors;
+if(!((typeof data156 == "number") && (!(data156 % 1) && !isNaN(data156)))){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs338){
-if(typeof data155 == "number"){
-if(data155 > 64 || isNaN(data155)){
+if(errors === _errs340){
+if(typeof data156 == "number"){
+if(data156 > 64 || isNaN(data156)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data155 < 1 || isNaN(data155)){
+if(data156 < 1 || isNaN(data156)){
 validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling/max_rounds",schemaPath:"#/properties/grpo/properties/dynamic_sampling/properties/max_rounds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid39 = _errs338 === errors;
+var valid39 = _errs340 === errors;
 }
 }
 }
@@ -3727,62 +3755,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/dynamic_sampling",schemaP
 return false;
 }
 }
-var valid36 = _errs333 === errors;
+var valid36 = _errs335 === errors;
 if(valid36){
-const _errs340 = errors;
-if(typeof data131.mask_truncated_completions !== "boolean"){
-validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
-return false;
-}
-var valid36 = _errs340 === errors;
-if(valid36){
-let data157 = data131.aggregation;
 const _errs342 = errors;
-if(typeof data157 !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
-if(!((data157 === "sum_then_normalize") || (data157 === "normalize_then_sum"))){
-validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+if(typeof data132.mask_truncated_completions !== "boolean"){
+validate20.errors = [{instancePath:instancePath+"/grpo/mask_truncated_completions",schemaPath:"#/properties/grpo/properties/mask_truncated_completions/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
 return false;
 }
 var valid36 = _errs342 === errors;
 if(valid36){
-let data158 = data131.capability_weights;
+let data158 = data132.aggregation;
 const _errs344 = errors;
-if(errors === _errs344){
-if(data158 && typeof data158 == "object" && !Array.isArray(data158)){
-if(data158.domain === undefined){
-data158.domain = 0.25;
+if(typeof data158 !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
 }
-if(data158.reasoning === undefined){
-data158.reasoning = 0.25;
+if(!((data158 === "sum_then_normalize") || (data158 === "normalize_then_sum"))){
+validate20.errors = [{instancePath:instancePath+"/grpo/aggregation",schemaPath:"#/properties/grpo/properties/aggregation/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.aggregation.enum},message:"must be equal to one of the allowed values"}];
+return false;
 }
-if(data158.instruction === undefined){
-data158.instruction = 0.25;
-}
-if(data158.integration === undefined){
-data158.integration = 0.25;
-}
+var valid36 = _errs344 === errors;
+if(valid36){
+let data159 = data132.capability_weights;
 const _errs346 = errors;
-for(const key24 in data158){
+if(errors === _errs346){
+if(data159 && typeof data159 == "object" && !Array.isArray(data159)){
+if(data159.domain === undefined){
+data159.domain = 0.25;
+}
+if(data159.reasoning === undefined){
+data159.reasoning = 0.25;
+}
+if(data159.instruction === undefined){
+data159.instruction = 0.25;
+}
+if(data159.integration === undefined){
+data159.integration = 0.25;
+}
+const _errs348 = errors;
+for(const key24 in data159){
 if(!((((key24 === "domain") || (key24 === "reasoning")) || (key24 === "instruction")) || (key24 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schemaPath:"#/properties/grpo/properties/capability_weights/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key24},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs346 === errors){
-let data159 = data158.domain;
-const _errs347 = errors;
-if(errors === _errs347){
-if(typeof data159 == "number"){
-if(data159 > 1 || isNaN(data159)){
+if(_errs348 === errors){
+let data160 = data159.domain;
+const _errs349 = errors;
+if(errors === _errs349){
+if(typeof data160 == "number"){
+if(data160 > 1 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data159 <= 0 || isNaN(data159)){
+if(data160 <= 0 || isNaN(data160)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain",schemaPath:"#/properties/grpo/properties/capability_weights/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3793,18 +3821,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/domain
 return false;
 }
 }
-var valid40 = _errs347 === errors;
+var valid40 = _errs349 === errors;
 if(valid40){
-let data160 = data158.reasoning;
-const _errs349 = errors;
-if(errors === _errs349){
-if(typeof data160 == "number"){
-if(data160 > 1 || isNaN(data160)){
+let data161 = data159.reasoning;
+const _errs351 = errors;
+if(errors === _errs351){
+if(typeof data161 == "number"){
+if(data161 > 1 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data160 <= 0 || isNaN(data160)){
+if(data161 <= 0 || isNaN(data161)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reasoning",schemaPath:"#/properties/grpo/properties/capability_weights/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3815,18 +3843,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/reason
 return false;
 }
 }
-var valid40 = _errs349 === errors;
+var valid40 = _errs351 === errors;
 if(valid40){
-let data161 = data158.instruction;
-const _errs351 = errors;
-if(errors === _errs351){
-if(typeof data161 == "number"){
-if(data161 > 1 || isNaN(data161)){
+let data162 = data159.instruction;
+const _errs353 = errors;
+if(errors === _errs353){
+if(typeof data162 == "number"){
+if(data162 > 1 || isNaN(data162)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data161 <= 0 || isNaN(data161)){
+if(data162 <= 0 || isNaN(data162)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instruction",schemaPath:"#/properties/grpo/properties/capability_weights/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3837,18 +3865,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/instru
 return false;
 }
 }
-var valid40 = _errs351 === errors;
+var valid40 = _errs353 === errors;
 if(valid40){
-let data162 = data158.integration;
-const _errs353 = errors;
-if(errors === _errs353){
-if(typeof data162 == "number"){
-if(data162 > 1 || isNaN(data162)){
+let data163 = data159.integration;
+const _errs355 = errors;
+if(errors === _errs355){
+if(typeof data163 == "number"){
+if(data163 > 1 || isNaN(data163)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data162 <= 0 || isNaN(data162)){
+if(data163 <= 0 || isNaN(data163)){
 validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integration",schemaPath:"#/properties/grpo/properties/capability_weights/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -3859,7 +3887,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights/integr
 return false;
 }
 }
-var valid40 = _errs353 === errors;
+var valid40 = _errs355 === errors;
 }
 }
 }
@@ -3870,62 +3898,62 @@ validate20.errors = [{instancePath:instancePath+"/grpo/capability_weights",schem
 return false;
 }
 }
-var valid36 = _errs344 === errors;
+var valid36 = _errs346 === errors;
 if(valid36){
-let data163 = data131.rewards;
-const _errs355 = errors;
-if(errors === _errs355){
-if(Array.isArray(data163)){
-if(data163.length < 1){
+let data164 = data132.rewards;
+const _errs357 = errors;
+if(errors === _errs357){
+if(Array.isArray(data164)){
+if(data164.length < 1){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/properties/grpo/properties/rewards/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid41 = true;
-const len10 = data163.length;
+const len10 = data164.length;
 for(let i14=0; i14<len10; i14++){
-let data164 = data163[i14];
-const _errs357 = errors;
-if(errors === _errs357){
-if(data164 && typeof data164 == "object" && !Array.isArray(data164)){
+let data165 = data164[i14];
+const _errs359 = errors;
+if(errors === _errs359){
+if(data165 && typeof data165 == "object" && !Array.isArray(data165)){
 let missing7;
-if(((data164.name === undefined) && (missing7 = "name")) || ((data164.weight === undefined) && (missing7 = "weight"))){
+if(((data165.name === undefined) && (missing7 = "name")) || ((data165.weight === undefined) && (missing7 = "weight"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/required",keyword:"required",params:{missingProperty: missing7},message:"must have required property '"+missing7+"'"}];
 return false;
 }
 else {
-const _errs359 = errors;
-for(const key25 in data164){
+const _errs361 = errors;
+for(const key25 in data165){
 if(!((((key25 === "name") || (key25 === "weight")) || (key25 === "module")) || (key25 === "id"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPath:"#/properties/grpo/properties/rewards/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key25},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs359 === errors){
-if(data164.name !== undefined){
-let data165 = data164.name;
-const _errs360 = errors;
-if(typeof data165 !== "string"){
+if(_errs361 === errors){
+if(data165.name !== undefined){
+let data166 = data165.name;
+const _errs362 = errors;
+if(typeof data166 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((((data165 === "domain") || (data165 === "reasoning")) || (data165 === "instruction")) || (data165 === "format")) || (data165 === "custom"))){
+if(!(((((data166 === "domain") || (data166 === "reasoning")) || (data166 === "instruction")) || (data166 === "format")) || (data166 === "custom"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/name",schemaPath:"#/properties/grpo/properties/rewards/items/properties/name/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.rewards.items.properties.name.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid42 = _errs360 === errors;
+var valid42 = _errs362 === errors;
 }
 else {
 var valid42 = true;
 }
 if(valid42){
-if(data164.weight !== undefined){
-let data166 = data164.weight;
-const _errs362 = errors;
-if(errors === _errs362){
-if(typeof data166 == "number"){
-if(data166 < 0 || isNaN(data166)){
+if(data165.weight !== undefined){
+let data167 = data165.weight;
+const _errs364 = errors;
+if(errors === _errs364){
+if(typeof data167 == "number"){
+if(data167 < 0 || isNaN(data167)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/weight",schemaPath:"#/properties/grpo/properties/rewards/items/properties/weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -3935,30 +3963,30 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/weight"
 return false;
 }
 }
-var valid42 = _errs362 === errors;
-}
-else {
-var valid42 = true;
-}
-if(valid42){
-if(data164.module !== undefined){
-const _errs364 = errors;
-if(typeof data164.module !== "string"){
-validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
-return false;
-}
 var valid42 = _errs364 === errors;
 }
 else {
 var valid42 = true;
 }
 if(valid42){
-if(data164.id !== undefined){
-let data168 = data164.id;
+if(data165.module !== undefined){
 const _errs366 = errors;
-if(errors === _errs366){
-if(typeof data168 === "string"){
-if(!pattern9.test(data168)){
+if(typeof data165.module !== "string"){
+validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/module",schemaPath:"#/properties/grpo/properties/rewards/items/properties/module/type",keyword:"type",params:{type: "string"},message:"must be string"}];
+return false;
+}
+var valid42 = _errs366 === errors;
+}
+else {
+var valid42 = true;
+}
+if(valid42){
+if(data165.id !== undefined){
+let data169 = data165.id;
+const _errs368 = errors;
+if(errors === _errs368){
+if(typeof data169 === "string"){
+if(!pattern9.test(data169)){
 validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/id",schemaPath:"#/properties/grpo/properties/rewards/items/properties/id/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]*$"},message:"must match pattern \""+"^[a-z][a-z0-9_]*$"+"\""}];
 return false;
 }
@@ -3968,7 +3996,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14+"/id",sch
 return false;
 }
 }
-var valid42 = _errs366 === errors;
+var valid42 = _errs368 === errors;
 }
 else {
 var valid42 = true;
@@ -3984,7 +4012,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards/" + i14,schemaPat
 return false;
 }
 }
-var valid41 = _errs357 === errors;
+var valid41 = _errs359 === errors;
 if(!valid41){
 break;
 }
@@ -3996,88 +4024,88 @@ validate20.errors = [{instancePath:instancePath+"/grpo/rewards",schemaPath:"#/pr
 return false;
 }
 }
-var valid36 = _errs355 === errors;
+var valid36 = _errs357 === errors;
 if(valid36){
-let data169 = data131.weighting;
-const _errs368 = errors;
-if(typeof data169 !== "string"){
+let data170 = data132.weighting;
+const _errs370 = errors;
+if(typeof data170 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data169 === "fixed") || (data169 === "gap")) || (data169 === "gradnorm"))){
+if(!(((data170 === "fixed") || (data170 === "gap")) || (data170 === "gradnorm"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/weighting",schemaPath:"#/properties/grpo/properties/weighting/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.weighting.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid36 = _errs368 === errors;
+var valid36 = _errs370 === errors;
 if(valid36){
-let data170 = data131.gap;
-const _errs370 = errors;
-if(errors === _errs370){
-if(data170 && typeof data170 == "object" && !Array.isArray(data170)){
-if(data170.targets === undefined){
-data170.targets = {};
-}
-if(data170.temperature === undefined){
-data170.temperature = 0.1;
-}
-if(data170.min_weight === undefined){
-data170.min_weight = 0.05;
-}
-if(data170.max_weight === undefined){
-data170.max_weight = 0.7;
-}
-if(data170.ema === undefined){
-data170.ema = 0.9;
-}
+let data171 = data132.gap;
 const _errs372 = errors;
-for(const key26 in data170){
+if(errors === _errs372){
+if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
+if(data171.targets === undefined){
+data171.targets = {};
+}
+if(data171.temperature === undefined){
+data171.temperature = 0.1;
+}
+if(data171.min_weight === undefined){
+data171.min_weight = 0.05;
+}
+if(data171.max_weight === undefined){
+data171.max_weight = 0.7;
+}
+if(data171.ema === undefined){
+data171.ema = 0.9;
+}
+const _errs374 = errors;
+for(const key26 in data171){
 if(!(((((key26 === "targets") || (key26 === "temperature")) || (key26 === "min_weight")) || (key26 === "max_weight")) || (key26 === "ema"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/properties/grpo/properties/gap/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key26},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs372 === errors){
-let data171 = data170.targets;
-const _errs373 = errors;
-if(errors === _errs373){
-if(data171 && typeof data171 == "object" && !Array.isArray(data171)){
-if(data171.domain === undefined){
-data171.domain = 0.8;
-}
-if(data171.reasoning === undefined){
-data171.reasoning = 0.6;
-}
-if(data171.instruction === undefined){
-data171.instruction = 0.7;
-}
-if(data171.integration === undefined){
-data171.integration = 0.6;
-}
+if(_errs374 === errors){
+let data172 = data171.targets;
 const _errs375 = errors;
-for(const key27 in data171){
+if(errors === _errs375){
+if(data172 && typeof data172 == "object" && !Array.isArray(data172)){
+if(data172.domain === undefined){
+data172.domain = 0.8;
+}
+if(data172.reasoning === undefined){
+data172.reasoning = 0.6;
+}
+if(data172.instruction === undefined){
+data172.instruction = 0.7;
+}
+if(data172.integration === undefined){
+data172.integration = 0.6;
+}
+const _errs377 = errors;
+for(const key27 in data172){
 if(!((((key27 === "domain") || (key27 === "reasoning")) || (key27 === "instruction")) || (key27 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"#/properties/grpo/properties/gap/properties/targets/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key27},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs375 === errors){
-let data172 = data171.domain;
-const _errs376 = errors;
-if(errors === _errs376){
-if(typeof data172 == "number"){
-if(data172 > 1 || isNaN(data172)){
+if(_errs377 === errors){
+let data173 = data172.domain;
+const _errs378 = errors;
+if(errors === _errs378){
+if(typeof data173 == "number"){
+if(data173 > 1 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data172 < 0 || isNaN(data172)){
+if(data173 < 0 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data172 <= 0 || isNaN(data172)){
+if(data173 <= 0 || isNaN(data173)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/domain/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4089,23 +4117,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/domain",schem
 return false;
 }
 }
-var valid44 = _errs376 === errors;
+var valid44 = _errs378 === errors;
 if(valid44){
-let data173 = data171.reasoning;
-const _errs378 = errors;
-if(errors === _errs378){
-if(typeof data173 == "number"){
-if(data173 > 1 || isNaN(data173)){
+let data174 = data172.reasoning;
+const _errs380 = errors;
+if(errors === _errs380){
+if(typeof data174 == "number"){
+if(data174 > 1 || isNaN(data174)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data173 < 0 || isNaN(data173)){
+if(data174 < 0 || isNaN(data174)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data173 <= 0 || isNaN(data173)){
+if(data174 <= 0 || isNaN(data174)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/reasoning/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4117,23 +4145,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/reasoning",sc
 return false;
 }
 }
-var valid44 = _errs378 === errors;
+var valid44 = _errs380 === errors;
 if(valid44){
-let data174 = data171.instruction;
-const _errs380 = errors;
-if(errors === _errs380){
-if(typeof data174 == "number"){
-if(data174 > 1 || isNaN(data174)){
+let data175 = data172.instruction;
+const _errs382 = errors;
+if(errors === _errs382){
+if(typeof data175 == "number"){
+if(data175 > 1 || isNaN(data175)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data174 < 0 || isNaN(data174)){
+if(data175 < 0 || isNaN(data175)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data174 <= 0 || isNaN(data174)){
+if(data175 <= 0 || isNaN(data175)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/instruction/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4145,23 +4173,23 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/instruction",
 return false;
 }
 }
-var valid44 = _errs380 === errors;
+var valid44 = _errs382 === errors;
 if(valid44){
-let data175 = data171.integration;
-const _errs382 = errors;
-if(errors === _errs382){
-if(typeof data175 == "number"){
-if(data175 > 1 || isNaN(data175)){
+let data176 = data172.integration;
+const _errs384 = errors;
+if(errors === _errs384){
+if(typeof data176 == "number"){
+if(data176 > 1 || isNaN(data176)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data175 < 0 || isNaN(data175)){
+if(data176 < 0 || isNaN(data176)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 else {
-if(data175 <= 0 || isNaN(data175)){
+if(data176 <= 0 || isNaN(data176)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",schemaPath:"#/properties/grpo/properties/gap/properties/targets/properties/integration/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4173,7 +4201,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets/integration",
 return false;
 }
 }
-var valid44 = _errs382 === errors;
+var valid44 = _errs384 === errors;
 }
 }
 }
@@ -4184,13 +4212,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/targets",schemaPath:"
 return false;
 }
 }
-var valid43 = _errs373 === errors;
+var valid43 = _errs375 === errors;
 if(valid43){
-let data176 = data170.temperature;
-const _errs384 = errors;
-if(errors === _errs384){
-if(typeof data176 == "number"){
-if(data176 <= 0 || isNaN(data176)){
+let data177 = data171.temperature;
+const _errs386 = errors;
+if(errors === _errs386){
+if(typeof data177 == "number"){
+if(data177 <= 0 || isNaN(data177)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPath:"#/properties/grpo/properties/gap/properties/temperature/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4200,18 +4228,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/temperature",schemaPa
 return false;
 }
 }
-var valid43 = _errs384 === errors;
+var valid43 = _errs386 === errors;
 if(valid43){
-let data177 = data170.min_weight;
-const _errs386 = errors;
-if(errors === _errs386){
-if(typeof data177 == "number"){
-if(data177 > 1 || isNaN(data177)){
+let data178 = data171.min_weight;
+const _errs388 = errors;
+if(errors === _errs388){
+if(typeof data178 == "number"){
+if(data178 > 1 || isNaN(data178)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data177 < 0 || isNaN(data177)){
+if(data178 < 0 || isNaN(data178)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPath:"#/properties/grpo/properties/gap/properties/min_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4222,18 +4250,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/min_weight",schemaPat
 return false;
 }
 }
-var valid43 = _errs386 === errors;
+var valid43 = _errs388 === errors;
 if(valid43){
-let data178 = data170.max_weight;
-const _errs388 = errors;
-if(errors === _errs388){
-if(typeof data178 == "number"){
-if(data178 > 1 || isNaN(data178)){
+let data179 = data171.max_weight;
+const _errs390 = errors;
+if(errors === _errs390){
+if(typeof data179 == "number"){
+if(data179 > 1 || isNaN(data179)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data178 < 0 || isNaN(data178)){
+if(data179 < 0 || isNaN(data179)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPath:"#/properties/grpo/properties/gap/properties/max_weight/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4244,18 +4272,18 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/max_weight",schemaPat
 return false;
 }
 }
-var valid43 = _errs388 === errors;
+var valid43 = _errs390 === errors;
 if(valid43){
-let data179 = data170.ema;
-const _errs390 = errors;
-if(errors === _errs390){
-if(typeof data179 == "number"){
-if(data179 > 1 || isNaN(data179)){
+let data180 = data171.ema;
+const _errs392 = errors;
+if(errors === _errs392){
+if(typeof data180 == "number"){
+if(data180 > 1 || isNaN(data180)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1},message:"must be <= 1"}];
 return false;
 }
 else {
-if(data179 < 0 || isNaN(data179)){
+if(data180 < 0 || isNaN(data180)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/properties/grpo/properties/gap/properties/ema/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4266,7 +4294,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap/ema",schemaPath:"#/pr
 return false;
 }
 }
-var valid43 = _errs390 === errors;
+var valid43 = _errs392 === errors;
 }
 }
 }
@@ -4278,32 +4306,32 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gap",schemaPath:"#/proper
 return false;
 }
 }
-var valid36 = _errs370 === errors;
+var valid36 = _errs372 === errors;
 if(valid36){
-let data180 = data131.gradnorm;
-const _errs392 = errors;
-if(errors === _errs392){
-if(data180 && typeof data180 == "object" && !Array.isArray(data180)){
-if(data180.alpha === undefined){
-data180.alpha = 1.5;
-}
-if(data180.learning_rate === undefined){
-data180.learning_rate = 0.025;
-}
+let data181 = data132.gradnorm;
 const _errs394 = errors;
-for(const key28 in data180){
+if(errors === _errs394){
+if(data181 && typeof data181 == "object" && !Array.isArray(data181)){
+if(data181.alpha === undefined){
+data181.alpha = 1.5;
+}
+if(data181.learning_rate === undefined){
+data181.learning_rate = 0.025;
+}
+const _errs396 = errors;
+for(const key28 in data181){
 if(!((key28 === "alpha") || (key28 === "learning_rate"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/properties/grpo/properties/gradnorm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key28},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs394 === errors){
-let data181 = data180.alpha;
-const _errs395 = errors;
-if(errors === _errs395){
-if(typeof data181 == "number"){
-if(data181 < 0 || isNaN(data181)){
+if(_errs396 === errors){
+let data182 = data181.alpha;
+const _errs397 = errors;
+if(errors === _errs397){
+if(typeof data182 == "number"){
+if(data182 < 0 || isNaN(data182)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPath:"#/properties/grpo/properties/gradnorm/properties/alpha/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
@@ -4313,13 +4341,13 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/alpha",schemaPat
 return false;
 }
 }
-var valid45 = _errs395 === errors;
+var valid45 = _errs397 === errors;
 if(valid45){
-let data182 = data180.learning_rate;
-const _errs397 = errors;
-if(errors === _errs397){
-if(typeof data182 == "number"){
-if(data182 <= 0 || isNaN(data182)){
+let data183 = data181.learning_rate;
+const _errs399 = errors;
+if(errors === _errs399){
+if(typeof data183 == "number"){
+if(data183 <= 0 || isNaN(data183)){
 validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",schemaPath:"#/properties/grpo/properties/gradnorm/properties/learning_rate/exclusiveMinimum",keyword:"exclusiveMinimum",params:{comparison: ">", limit: 0},message:"must be > 0"}];
 return false;
 }
@@ -4329,7 +4357,7 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm/learning_rate",s
 return false;
 }
 }
-var valid45 = _errs397 === errors;
+var valid45 = _errs399 === errors;
 }
 }
 }
@@ -4338,57 +4366,35 @@ validate20.errors = [{instancePath:instancePath+"/grpo/gradnorm",schemaPath:"#/p
 return false;
 }
 }
-var valid36 = _errs392 === errors;
+var valid36 = _errs394 === errors;
 if(valid36){
-let data183 = data131.projection;
-const _errs399 = errors;
-if(typeof data183 !== "string"){
+let data184 = data132.projection;
+const _errs401 = errors;
+if(typeof data184 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!(((data183 === "none") || (data183 === "pcgrad")) || (data183 === "subspace"))){
+if(!(((data184 === "none") || (data184 === "pcgrad")) || (data184 === "subspace"))){
 validate20.errors = [{instancePath:instancePath+"/grpo/projection",schemaPath:"#/properties/grpo/properties/projection/enum",keyword:"enum",params:{allowedValues: schema31.properties.grpo.properties.projection.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid36 = _errs399 === errors;
-if(valid36){
-let data184 = data131.log_rollouts_every;
-const _errs401 = errors;
-if(!((typeof data184 == "number") && (!(data184 % 1) && !isNaN(data184)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs401){
-if(typeof data184 == "number"){
-if(data184 > 1000000 || isNaN(data184)){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
-return false;
-}
-else {
-if(data184 < 1 || isNaN(data184)){
-validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
 var valid36 = _errs401 === errors;
 if(valid36){
-let data185 = data131.probe_every;
+let data185 = data132.log_rollouts_every;
 const _errs403 = errors;
 if(!((typeof data185 == "number") && (!(data185 % 1) && !isNaN(data185)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs403){
 if(typeof data185 == "number"){
 if(data185 > 1000000 || isNaN(data185)){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data185 < 0 || isNaN(data185)){
-validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data185 < 1 || isNaN(data185)){
+validate20.errors = [{instancePath:instancePath+"/grpo/log_rollouts_every",schemaPath:"#/properties/grpo/properties/log_rollouts_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
@@ -4396,27 +4402,49 @@ return false;
 }
 var valid36 = _errs403 === errors;
 if(valid36){
-let data186 = data131.checkpoint_every;
+let data186 = data132.probe_every;
 const _errs405 = errors;
 if(!((typeof data186 == "number") && (!(data186 % 1) && !isNaN(data186)))){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs405){
 if(typeof data186 == "number"){
 if(data186 > 1000000 || isNaN(data186)){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
 return false;
 }
 else {
-if(data186 < 1 || isNaN(data186)){
-validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data186 < 0 || isNaN(data186)){
+validate20.errors = [{instancePath:instancePath+"/grpo/probe_every",schemaPath:"#/properties/grpo/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
 }
 }
 var valid36 = _errs405 === errors;
+if(valid36){
+let data187 = data132.checkpoint_every;
+const _errs407 = errors;
+if(!((typeof data187 == "number") && (!(data187 % 1) && !isNaN(data187)))){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs407){
+if(typeof data187 == "number"){
+if(data187 > 1000000 || isNaN(data187)){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data187 < 1 || isNaN(data187)){
+validate20.errors = [{instancePath:instancePath+"/grpo/checkpoint_every",schemaPath:"#/properties/grpo/properties/checkpoint_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid36 = _errs407 === errors;
 }
 }
 }
@@ -4452,74 +4480,74 @@ validate20.errors = [{instancePath:instancePath+"/grpo",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs287 === errors;
+var valid0 = _errs289 === errors;
 if(valid0){
-let data187 = data.eval;
-const _errs407 = errors;
-if(errors === _errs407){
-if(data187 && typeof data187 == "object" && !Array.isArray(data187)){
-if(data187.suites === undefined){
-data187.suites = ["domain","reasoning","instruction","integration"];
-}
-if(data187.mmlu === undefined){
-data187.mmlu = [];
-}
-if(data187.tasks === undefined){
-data187.tasks = [];
-}
-if(data187.benchmarks === undefined){
-data187.benchmarks = "benchmarks";
-}
-if(data187.few_shot === undefined){
-data187.few_shot = 0;
-}
-if(data187.max_items === undefined){
-data187.max_items = 0;
-}
-if(data187.bootstrap === undefined){
-data187.bootstrap = 1000;
-}
-if(data187.probe_size === undefined){
-data187.probe_size = 32;
-}
-if(data187.probe_every === undefined){
-data187.probe_every = 50;
-}
+let data188 = data.eval;
 const _errs409 = errors;
-for(const key29 in data187){
+if(errors === _errs409){
+if(data188 && typeof data188 == "object" && !Array.isArray(data188)){
+if(data188.suites === undefined){
+data188.suites = ["domain","reasoning","instruction","integration"];
+}
+if(data188.mmlu === undefined){
+data188.mmlu = [];
+}
+if(data188.tasks === undefined){
+data188.tasks = [];
+}
+if(data188.benchmarks === undefined){
+data188.benchmarks = "benchmarks";
+}
+if(data188.few_shot === undefined){
+data188.few_shot = 0;
+}
+if(data188.max_items === undefined){
+data188.max_items = 0;
+}
+if(data188.bootstrap === undefined){
+data188.bootstrap = 1000;
+}
+if(data188.probe_size === undefined){
+data188.probe_size = 32;
+}
+if(data188.probe_every === undefined){
+data188.probe_every = 50;
+}
+const _errs411 = errors;
+for(const key29 in data188){
 if(!(func1.call(schema31.properties.eval.properties, key29))){
 validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties/eval/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key29},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs409 === errors){
-let data188 = data187.suites;
-const _errs410 = errors;
-if(errors === _errs410){
-if(Array.isArray(data188)){
-var valid47 = true;
-const len11 = data188.length;
-for(let i15=0; i15<len11; i15++){
-let data189 = data188[i15];
+if(_errs411 === errors){
+let data189 = data188.suites;
 const _errs412 = errors;
-if(!((((data189 === "domain") || (data189 === "reasoning")) || (data189 === "instruction")) || (data189 === "integration"))){
+if(errors === _errs412){
+if(Array.isArray(data189)){
+var valid47 = true;
+const len11 = data189.length;
+for(let i15=0; i15<len11; i15++){
+let data190 = data189[i15];
+const _errs414 = errors;
+if(!((((data190 === "domain") || (data190 === "reasoning")) || (data190 === "instruction")) || (data190 === "integration"))){
 validate20.errors = [{instancePath:instancePath+"/eval/suites/" + i15,schemaPath:"#/properties/eval/properties/suites/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.suites.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid47 = _errs412 === errors;
+var valid47 = _errs414 === errors;
 if(!valid47){
 break;
 }
 }
 if(valid47){
-let i16 = data188.length;
+let i16 = data189.length;
 let j4;
 if(i16 > 1){
 outer3:
 for(;i16--;){
 for(j4 = i16; j4--;){
-if(func0(data188[i16], data188[j4])){
+if(func0(data189[i16], data189[j4])){
 validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/properties/eval/properties/suites/uniqueItems",keyword:"uniqueItems",params:{i: i16, j: j4},message:"must NOT have duplicate items (items ## "+j4+" and "+i16+" are identical)"}];
 return false;
 break outer3;
@@ -4534,20 +4562,20 @@ validate20.errors = [{instancePath:instancePath+"/eval/suites",schemaPath:"#/pro
 return false;
 }
 }
-var valid46 = _errs410 === errors;
+var valid46 = _errs412 === errors;
 if(valid46){
-let data190 = data187.mmlu;
-const _errs413 = errors;
-if(errors === _errs413){
-if(Array.isArray(data190)){
-var valid49 = true;
-const len12 = data190.length;
-for(let i17=0; i17<len12; i17++){
-let data191 = data190[i17];
+let data191 = data188.mmlu;
 const _errs415 = errors;
 if(errors === _errs415){
-if(typeof data191 === "string"){
-if(func3(data191) < 1){
+if(Array.isArray(data191)){
+var valid49 = true;
+const len12 = data191.length;
+for(let i17=0; i17<len12; i17++){
+let data192 = data191[i17];
+const _errs417 = errors;
+if(errors === _errs417){
+if(typeof data192 === "string"){
+if(func3(data192) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"#/properties/eval/properties/mmlu/items/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4557,7 +4585,7 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu/" + i17,schemaPath:"
 return false;
 }
 }
-var valid49 = _errs415 === errors;
+var valid49 = _errs417 === errors;
 if(!valid49){
 break;
 }
@@ -4568,34 +4596,34 @@ validate20.errors = [{instancePath:instancePath+"/eval/mmlu",schemaPath:"#/prope
 return false;
 }
 }
-var valid46 = _errs413 === errors;
+var valid46 = _errs415 === errors;
 if(valid46){
-let data192 = data187.tasks;
-const _errs417 = errors;
-if(errors === _errs417){
-if(Array.isArray(data192)){
-var valid50 = true;
-const len13 = data192.length;
-for(let i18=0; i18<len13; i18++){
-let data193 = data192[i18];
+let data193 = data188.tasks;
 const _errs419 = errors;
-if(!((((((data193 === "mmlu") || (data193 === "medqa")) || (data193 === "medmcqa")) || (data193 === "pubmedqa")) || (data193 === "multimedqa")) || (data193 === "ifeval"))){
+if(errors === _errs419){
+if(Array.isArray(data193)){
+var valid50 = true;
+const len13 = data193.length;
+for(let i18=0; i18<len13; i18++){
+let data194 = data193[i18];
+const _errs421 = errors;
+if(!((((((data194 === "mmlu") || (data194 === "medqa")) || (data194 === "medmcqa")) || (data194 === "pubmedqa")) || (data194 === "multimedqa")) || (data194 === "ifeval"))){
 validate20.errors = [{instancePath:instancePath+"/eval/tasks/" + i18,schemaPath:"#/properties/eval/properties/tasks/items/enum",keyword:"enum",params:{allowedValues: schema31.properties.eval.properties.tasks.items.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid50 = _errs419 === errors;
+var valid50 = _errs421 === errors;
 if(!valid50){
 break;
 }
 }
 if(valid50){
-let i19 = data192.length;
+let i19 = data193.length;
 let j5;
 if(i19 > 1){
 outer4:
 for(;i19--;){
 for(j5 = i19; j5--;){
-if(func0(data192[i19], data192[j5])){
+if(func0(data193[i19], data193[j5])){
 validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/properties/eval/properties/tasks/uniqueItems",keyword:"uniqueItems",params:{i: i19, j: j5},message:"must NOT have duplicate items (items ## "+j5+" and "+i19+" are identical)"}];
 return false;
 break outer4;
@@ -4610,13 +4638,13 @@ validate20.errors = [{instancePath:instancePath+"/eval/tasks",schemaPath:"#/prop
 return false;
 }
 }
-var valid46 = _errs417 === errors;
+var valid46 = _errs419 === errors;
 if(valid46){
-let data194 = data187.benchmarks;
-const _errs420 = errors;
-if(errors === _errs420){
-if(typeof data194 === "string"){
-if(func3(data194) < 1){
+let data195 = data188.benchmarks;
+const _errs422 = errors;
+if(errors === _errs422){
+if(typeof data195 === "string"){
+if(func3(data195) < 1){
 validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#/properties/eval/properties/benchmarks/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4626,45 +4654,23 @@ validate20.errors = [{instancePath:instancePath+"/eval/benchmarks",schemaPath:"#
 return false;
 }
 }
-var valid46 = _errs420 === errors;
-if(valid46){
-let data195 = data187.few_shot;
-const _errs422 = errors;
-if(!((typeof data195 == "number") && (!(data195 % 1) && !isNaN(data195)))){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs422){
-if(typeof data195 == "number"){
-if(data195 > 10 || isNaN(data195)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
-return false;
-}
-else {
-if(data195 < 0 || isNaN(data195)){
-validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
 var valid46 = _errs422 === errors;
 if(valid46){
-let data196 = data187.max_items;
+let data196 = data188.few_shot;
 const _errs424 = errors;
 if(!((typeof data196 == "number") && (!(data196 % 1) && !isNaN(data196)))){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs424){
 if(typeof data196 == "number"){
-if(data196 > 10000000 || isNaN(data196)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
+if(data196 > 10 || isNaN(data196)){
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"}];
 return false;
 }
 else {
 if(data196 < 0 || isNaN(data196)){
-validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/few_shot",schemaPath:"#/properties/eval/properties/few_shot/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4672,21 +4678,21 @@ return false;
 }
 var valid46 = _errs424 === errors;
 if(valid46){
-let data197 = data187.bootstrap;
+let data197 = data188.max_items;
 const _errs426 = errors;
 if(!((typeof data197 == "number") && (!(data197 % 1) && !isNaN(data197)))){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs426){
 if(typeof data197 == "number"){
-if(data197 > 100000 || isNaN(data197)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+if(data197 > 10000000 || isNaN(data197)){
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10000000},message:"must be <= 10000000"}];
 return false;
 }
 else {
 if(data197 < 0 || isNaN(data197)){
-validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+validate20.errors = [{instancePath:instancePath+"/eval/max_items",schemaPath:"#/properties/eval/properties/max_items/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4694,21 +4700,21 @@ return false;
 }
 var valid46 = _errs426 === errors;
 if(valid46){
-let data198 = data187.probe_size;
+let data198 = data188.bootstrap;
 const _errs428 = errors;
 if(!((typeof data198 == "number") && (!(data198 % 1) && !isNaN(data198)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs428){
 if(typeof data198 == "number"){
 if(data198 > 100000 || isNaN(data198)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data198 < 1 || isNaN(data198)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+if(data198 < 0 || isNaN(data198)){
+validate20.errors = [{instancePath:instancePath+"/eval/bootstrap",schemaPath:"#/properties/eval/properties/bootstrap/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
 return false;
 }
 }
@@ -4716,27 +4722,49 @@ return false;
 }
 var valid46 = _errs428 === errors;
 if(valid46){
-let data199 = data187.probe_every;
+let data199 = data188.probe_size;
 const _errs430 = errors;
 if(!((typeof data199 == "number") && (!(data199 % 1) && !isNaN(data199)))){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
 if(errors === _errs430){
 if(typeof data199 == "number"){
-if(data199 > 1000000 || isNaN(data199)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+if(data199 > 100000 || isNaN(data199)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100000},message:"must be <= 100000"}];
 return false;
 }
 else {
-if(data199 < 0 || isNaN(data199)){
-validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+if(data199 < 1 || isNaN(data199)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_size",schemaPath:"#/properties/eval/properties/probe_size/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
 var valid46 = _errs430 === errors;
+if(valid46){
+let data200 = data188.probe_every;
+const _errs432 = errors;
+if(!((typeof data200 == "number") && (!(data200 % 1) && !isNaN(data200)))){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs432){
+if(typeof data200 == "number"){
+if(data200 > 1000000 || isNaN(data200)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000000},message:"must be <= 1000000"}];
+return false;
+}
+else {
+if(data200 < 0 || isNaN(data200)){
+validate20.errors = [{instancePath:instancePath+"/eval/probe_every",schemaPath:"#/properties/eval/properties/probe_every/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var valid46 = _errs432 === errors;
 }
 }
 }
@@ -4752,32 +4780,35 @@ validate20.errors = [{instancePath:instancePath+"/eval",schemaPath:"#/properties
 return false;
 }
 }
-var valid0 = _errs407 === errors;
+var valid0 = _errs409 === errors;
 if(valid0){
-let data200 = data.output;
-const _errs432 = errors;
-if(errors === _errs432){
-if(data200 && typeof data200 == "object" && !Array.isArray(data200)){
-if(data200.runs_dir === undefined){
-data200.runs_dir = "runs";
-}
-if(data200.keep_checkpoints === undefined){
-data200.keep_checkpoints = 2;
-}
+let data201 = data.output;
 const _errs434 = errors;
-for(const key30 in data200){
-if(!((key30 === "runs_dir") || (key30 === "keep_checkpoints"))){
+if(errors === _errs434){
+if(data201 && typeof data201 == "object" && !Array.isArray(data201)){
+if(data201.runs_dir === undefined){
+data201.runs_dir = "runs";
+}
+if(data201.keep_checkpoints === undefined){
+data201.keep_checkpoints = 2;
+}
+if(data201.stage_cache === undefined){
+data201.stage_cache = true;
+}
+const _errs436 = errors;
+for(const key30 in data201){
+if(!(((key30 === "runs_dir") || (key30 === "keep_checkpoints")) || (key30 === "stage_cache"))){
 validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properties/output/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key30},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs434 === errors){
-let data201 = data200.runs_dir;
-const _errs435 = errors;
-if(errors === _errs435){
-if(typeof data201 === "string"){
-if(func3(data201) < 1){
+if(_errs436 === errors){
+let data202 = data201.runs_dir;
+const _errs437 = errors;
+if(errors === _errs437){
+if(typeof data202 === "string"){
+if(func3(data202) < 1){
 validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#/properties/output/properties/runs_dir/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -4787,29 +4818,37 @@ validate20.errors = [{instancePath:instancePath+"/output/runs_dir",schemaPath:"#
 return false;
 }
 }
-var valid52 = _errs435 === errors;
+var valid52 = _errs437 === errors;
 if(valid52){
-let data202 = data200.keep_checkpoints;
-const _errs437 = errors;
-if(!((typeof data202 == "number") && (!(data202 % 1) && !isNaN(data202)))){
+let data203 = data201.keep_checkpoints;
+const _errs439 = errors;
+if(!((typeof data203 == "number") && (!(data203 % 1) && !isNaN(data203)))){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs437){
-if(typeof data202 == "number"){
-if(data202 > 1000 || isNaN(data202)){
+if(errors === _errs439){
+if(typeof data203 == "number"){
+if(data203 > 1000 || isNaN(data203)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1000},message:"must be <= 1000"}];
 return false;
 }
 else {
-if(data202 < 1 || isNaN(data202)){
+if(data203 < 1 || isNaN(data203)){
 validate20.errors = [{instancePath:instancePath+"/output/keep_checkpoints",schemaPath:"#/properties/output/properties/keep_checkpoints/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid52 = _errs437 === errors;
+var valid52 = _errs439 === errors;
+if(valid52){
+const _errs441 = errors;
+if(typeof data201.stage_cache !== "boolean"){
+validate20.errors = [{instancePath:instancePath+"/output/stage_cache",schemaPath:"#/properties/output/properties/stage_cache/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"}];
+return false;
+}
+var valid52 = _errs441 === errors;
+}
 }
 }
 }
@@ -4818,53 +4857,53 @@ validate20.errors = [{instancePath:instancePath+"/output",schemaPath:"#/properti
 return false;
 }
 }
-var valid0 = _errs432 === errors;
+var valid0 = _errs434 === errors;
 if(valid0){
 if(data.variants !== undefined){
-let data203 = data.variants;
-const _errs439 = errors;
-if(!data203 || typeof data203 != "object"){
+let data205 = data.variants;
+const _errs443 = errors;
+if(!data205 || typeof data205 != "object"){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/type",keyword:"type",params:{type: schema31.properties.variants.type},message:"must be array,object"}];
 return false;
 }
-if(errors === _errs439){
-if(Array.isArray(data203)){
-if(data203.length < 1){
+if(errors === _errs443){
+if(Array.isArray(data205)){
+if(data205.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid53 = true;
-const len14 = data203.length;
+const len14 = data205.length;
 for(let i20=0; i20<len14; i20++){
-let data204 = data203[i20];
-const _errs441 = errors;
-if(errors === _errs441){
-if(data204 && typeof data204 == "object" && !Array.isArray(data204)){
-if(data204.set === undefined){
-data204.set = {};
+let data206 = data205[i20];
+const _errs445 = errors;
+if(errors === _errs445){
+if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
+if(data206.set === undefined){
+data206.set = {};
 }
 let missing8;
-if((data204.name === undefined) && (missing8 = "name")){
+if((data206.name === undefined) && (missing8 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/required",keyword:"required",params:{missingProperty: missing8},message:"must have required property '"+missing8+"'"}];
 return false;
 }
 else {
-const _errs443 = errors;
-for(const key31 in data204){
+const _errs447 = errors;
+for(const key31 in data206){
 if(!((key31 === "name") || (key31 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#/properties/variants/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key31},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs443 === errors){
-if(data204.name !== undefined){
-let data205 = data204.name;
-const _errs444 = errors;
-if(errors === _errs444){
-if(typeof data205 === "string"){
-if(!pattern10.test(data205)){
+if(_errs447 === errors){
+if(data206.name !== undefined){
+let data207 = data206.name;
+const _errs448 = errors;
+if(errors === _errs448){
+if(typeof data207 === "string"){
+if(!pattern10.test(data207)){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/name",schemaPath:"#/properties/variants/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4874,17 +4913,17 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/name",schem
 return false;
 }
 }
-var valid54 = _errs444 === errors;
+var valid54 = _errs448 === errors;
 }
 else {
 var valid54 = true;
 }
 if(valid54){
-let data206 = data204.set;
-const _errs446 = errors;
-if(errors === _errs446){
-if(data206 && typeof data206 == "object" && !Array.isArray(data206)){
-for(const key32 in data206){
+let data208 = data206.set;
+const _errs450 = errors;
+if(errors === _errs450){
+if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
+for(const key32 in data208){
 if(!(pattern11.test(key32))){
 validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/set",schemaPath:"#/properties/variants/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key32},message:"must NOT have additional properties"}];
 return false;
@@ -4897,7 +4936,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i20+"/set",schema
 return false;
 }
 }
-var valid54 = _errs446 === errors;
+var valid54 = _errs450 === errors;
 }
 }
 }
@@ -4907,70 +4946,70 @@ validate20.errors = [{instancePath:instancePath+"/variants/" + i20,schemaPath:"#
 return false;
 }
 }
-var valid53 = _errs441 === errors;
+var valid53 = _errs445 === errors;
 if(!valid53){
 break;
 }
 }
 }
 }
-if(errors === _errs439){
-if(data203 && typeof data203 == "object" && !Array.isArray(data203)){
-if(Object.keys(data203).length < 1){
+if(errors === _errs443){
+if(data205 && typeof data205 == "object" && !Array.isArray(data205)){
+if(Object.keys(data205).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs449 = errors;
-for(const key33 in data203){
+const _errs453 = errors;
+for(const key33 in data205){
 if(!((key33 === "list") || (key33 === "grid"))){
 validate20.errors = [{instancePath:instancePath+"/variants",schemaPath:"#/properties/variants/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key33},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs449 === errors){
-if(data203.list !== undefined){
-let data207 = data203.list;
-const _errs450 = errors;
-if(errors === _errs450){
-if(Array.isArray(data207)){
-if(data207.length < 1){
+if(_errs453 === errors){
+if(data205.list !== undefined){
+let data209 = data205.list;
+const _errs454 = errors;
+if(errors === _errs454){
+if(Array.isArray(data209)){
+if(data209.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/properties/variants/properties/list/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
 else {
 var valid56 = true;
-const len15 = data207.length;
+const len15 = data209.length;
 for(let i21=0; i21<len15; i21++){
-let data208 = data207[i21];
-const _errs452 = errors;
-if(errors === _errs452){
-if(data208 && typeof data208 == "object" && !Array.isArray(data208)){
-if(data208.set === undefined){
-data208.set = {};
+let data210 = data209[i21];
+const _errs456 = errors;
+if(errors === _errs456){
+if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
+if(data210.set === undefined){
+data210.set = {};
 }
 let missing9;
-if((data208.name === undefined) && (missing9 = "name")){
+if((data210.name === undefined) && (missing9 = "name")){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/required",keyword:"required",params:{missingProperty: missing9},message:"must have required property '"+missing9+"'"}];
 return false;
 }
 else {
-const _errs454 = errors;
-for(const key34 in data208){
+const _errs458 = errors;
+for(const key34 in data210){
 if(!((key34 === "name") || (key34 === "set"))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPath:"#/properties/variants/properties/list/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key34},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs454 === errors){
-if(data208.name !== undefined){
-let data209 = data208.name;
-const _errs455 = errors;
-if(errors === _errs455){
-if(typeof data209 === "string"){
-if(!pattern10.test(data209)){
+if(_errs458 === errors){
+if(data210.name !== undefined){
+let data211 = data210.name;
+const _errs459 = errors;
+if(errors === _errs459){
+if(typeof data211 === "string"){
+if(!pattern10.test(data211)){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/name",schemaPath:"#/properties/variants/properties/list/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9][a-z0-9._-]{0,47}$"},message:"must match pattern \""+"^[a-z0-9][a-z0-9._-]{0,47}$"+"\""}];
 return false;
 }
@@ -4980,17 +5019,17 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/name",
 return false;
 }
 }
-var valid57 = _errs455 === errors;
+var valid57 = _errs459 === errors;
 }
 else {
 var valid57 = true;
 }
 if(valid57){
-let data210 = data208.set;
-const _errs457 = errors;
-if(errors === _errs457){
-if(data210 && typeof data210 == "object" && !Array.isArray(data210)){
-for(const key35 in data210){
+let data212 = data210.set;
+const _errs461 = errors;
+if(errors === _errs461){
+if(data212 && typeof data212 == "object" && !Array.isArray(data212)){
+for(const key35 in data212){
 if(!(pattern11.test(key35))){
 validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/set",schemaPath:"#/properties/variants/properties/list/items/properties/set/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key35},message:"must NOT have additional properties"}];
 return false;
@@ -5003,7 +5042,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21+"/set",s
 return false;
 }
 }
-var valid57 = _errs457 === errors;
+var valid57 = _errs461 === errors;
 }
 }
 }
@@ -5013,7 +5052,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/list/" + i21,schemaPa
 return false;
 }
 }
-var valid56 = _errs452 === errors;
+var valid56 = _errs456 === errors;
 if(!valid56){
 break;
 }
@@ -5025,39 +5064,39 @@ validate20.errors = [{instancePath:instancePath+"/variants/list",schemaPath:"#/p
 return false;
 }
 }
-var valid55 = _errs450 === errors;
+var valid55 = _errs454 === errors;
 }
 else {
 var valid55 = true;
 }
 if(valid55){
-if(data203.grid !== undefined){
-let data211 = data203.grid;
-const _errs460 = errors;
-if(errors === _errs460){
-if(data211 && typeof data211 == "object" && !Array.isArray(data211)){
-if(Object.keys(data211).length < 1){
+if(data205.grid !== undefined){
+let data213 = data205.grid;
+const _errs464 = errors;
+if(errors === _errs464){
+if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
+if(Object.keys(data213).length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/minProperties",keyword:"minProperties",params:{limit: 1},message:"must NOT have fewer than 1 properties"}];
 return false;
 }
 else {
-const _errs462 = errors;
-for(const key36 in data211){
+const _errs466 = errors;
+for(const key36 in data213){
 if(!(pattern11.test(key36))){
 validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/properties/variants/properties/grid/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key36},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs462 === errors){
+if(_errs466 === errors){
 var valid58 = true;
-for(const key37 in data211){
+for(const key37 in data213){
 if(pattern11.test(key37)){
-let data212 = data211[key37];
-const _errs463 = errors;
-if(errors === _errs463){
-if(Array.isArray(data212)){
-if(data212.length < 1){
+let data214 = data213[key37];
+const _errs467 = errors;
+if(errors === _errs467){
+if(Array.isArray(data214)){
+if(data214.length < 1){
 validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key37.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/properties/variants/properties/grid/patternProperties/%5E%5CS%2B%24/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"}];
 return false;
 }
@@ -5067,7 +5106,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid/" + key37.replac
 return false;
 }
 }
-var valid58 = _errs463 === errors;
+var valid58 = _errs467 === errors;
 if(!valid58){
 break;
 }
@@ -5081,7 +5120,7 @@ validate20.errors = [{instancePath:instancePath+"/variants/grid",schemaPath:"#/p
 return false;
 }
 }
-var valid55 = _errs460 === errors;
+var valid55 = _errs464 === errors;
 }
 else {
 var valid55 = true;
@@ -5092,42 +5131,42 @@ var valid55 = true;
 }
 }
 }
-var valid0 = _errs439 === errors;
+var valid0 = _errs443 === errors;
 }
 else {
 var valid0 = true;
 }
 if(valid0){
-let data213 = data.sweep;
-const _errs465 = errors;
-if(errors === _errs465){
-if(data213 && typeof data213 == "object" && !Array.isArray(data213)){
-if(data213.parallel === undefined){
-data213.parallel = 1;
+let data215 = data.sweep;
+const _errs469 = errors;
+if(errors === _errs469){
+if(data215 && typeof data215 == "object" && !Array.isArray(data215)){
+if(data215.parallel === undefined){
+data215.parallel = 1;
 }
-const _errs467 = errors;
-for(const key38 in data213){
+const _errs471 = errors;
+for(const key38 in data215){
 if(!(key38 === "parallel")){
 validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/properties/sweep/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key38},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs467 === errors){
-let data214 = data213.parallel;
-const _errs468 = errors;
-if(!((typeof data214 == "number") && (!(data214 % 1) && !isNaN(data214)))){
+if(_errs471 === errors){
+let data216 = data215.parallel;
+const _errs472 = errors;
+if(!((typeof data216 == "number") && (!(data216 % 1) && !isNaN(data216)))){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs468){
-if(typeof data214 == "number"){
-if(data214 > 64 || isNaN(data214)){
+if(errors === _errs472){
+if(typeof data216 == "number"){
+if(data216 > 64 || isNaN(data216)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
 return false;
 }
 else {
-if(data214 < 1 || isNaN(data214)){
+if(data216 < 1 || isNaN(data216)){
 validate20.errors = [{instancePath:instancePath+"/sweep/parallel",schemaPath:"#/properties/sweep/properties/parallel/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
@@ -5141,59 +5180,59 @@ validate20.errors = [{instancePath:instancePath+"/sweep",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs465 === errors;
+var valid0 = _errs469 === errors;
 if(valid0){
-let data215 = data.executor;
-const _errs470 = errors;
-if(typeof data215 !== "string"){
+let data217 = data.executor;
+const _errs474 = errors;
+if(typeof data217 !== "string"){
 validate20.errors = [{instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-if(!((data215 === "local") || (data215 === "slurm"))){
+if(!((data217 === "local") || (data217 === "slurm"))){
 validate20.errors = [{instancePath:instancePath+"/executor",schemaPath:"#/properties/executor/enum",keyword:"enum",params:{allowedValues: schema31.properties.executor.enum},message:"must be equal to one of the allowed values"}];
 return false;
 }
-var valid0 = _errs470 === errors;
+var valid0 = _errs474 === errors;
 if(valid0){
-let data216 = data.slurm;
-const _errs472 = errors;
-if(errors === _errs472){
-if(data216 && typeof data216 == "object" && !Array.isArray(data216)){
-if(data216.gpus === undefined){
-data216.gpus = 0;
+let data218 = data.slurm;
+const _errs476 = errors;
+if(errors === _errs476){
+if(data218 && typeof data218 == "object" && !Array.isArray(data218)){
+if(data218.gpus === undefined){
+data218.gpus = 0;
 }
-if(data216.sbatch === undefined){
-data216.sbatch = [];
+if(data218.sbatch === undefined){
+data218.sbatch = [];
 }
-if(data216.setup === undefined){
-data216.setup = [];
+if(data218.setup === undefined){
+data218.setup = [];
 }
-if(data216.nodes === undefined){
-data216.nodes = 1;
+if(data218.nodes === undefined){
+data218.nodes = 1;
 }
-if(data216.poll_seconds === undefined){
-data216.poll_seconds = 15;
+if(data218.poll_seconds === undefined){
+data218.poll_seconds = 15;
 }
-const _errs474 = errors;
-for(const key39 in data216){
+const _errs478 = errors;
+for(const key39 in data218){
 if(!(func1.call(schema31.properties.slurm.properties, key39))){
 validate20.errors = [{instancePath:instancePath+"/slurm",schemaPath:"#/properties/slurm/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key39},message:"must NOT have additional properties"}];
 return false;
 break;
 }
 }
-if(_errs474 === errors){
-if(data216.partition !== undefined){
-let data217 = data216.partition;
-const _errs475 = errors;
-if(errors === _errs475){
-if(typeof data217 === "string"){
-if(func3(data217) < 1){
+if(_errs478 === errors){
+if(data218.partition !== undefined){
+let data219 = data218.partition;
+const _errs479 = errors;
+if(errors === _errs479){
+if(typeof data219 === "string"){
+if(func3(data219) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern16.test(data217)){
+if(!pattern16.test(data219)){
 validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#/properties/slurm/properties/partition/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.,-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.,-]+$"+"\""}];
 return false;
 }
@@ -5204,23 +5243,23 @@ validate20.errors = [{instancePath:instancePath+"/slurm/partition",schemaPath:"#
 return false;
 }
 }
-var valid60 = _errs475 === errors;
+var valid60 = _errs479 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data216.account !== undefined){
-let data218 = data216.account;
-const _errs477 = errors;
-if(errors === _errs477){
-if(typeof data218 === "string"){
-if(func3(data218) < 1){
+if(data218.account !== undefined){
+let data220 = data218.account;
+const _errs481 = errors;
+if(errors === _errs481){
+if(typeof data220 === "string"){
+if(func3(data220) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern17.test(data218)){
+if(!pattern17.test(data220)){
 validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/properties/slurm/properties/account/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""}];
 return false;
 }
@@ -5231,23 +5270,23 @@ validate20.errors = [{instancePath:instancePath+"/slurm/account",schemaPath:"#/p
 return false;
 }
 }
-var valid60 = _errs477 === errors;
+var valid60 = _errs481 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data216.qos !== undefined){
-let data219 = data216.qos;
-const _errs479 = errors;
-if(errors === _errs479){
-if(typeof data219 === "string"){
-if(func3(data219) < 1){
+if(data218.qos !== undefined){
+let data221 = data218.qos;
+const _errs483 = errors;
+if(errors === _errs483){
+if(typeof data221 === "string"){
+if(func3(data221) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
 else {
-if(!pattern17.test(data219)){
+if(!pattern17.test(data221)){
 validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/properties/slurm/properties/qos/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_.-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_.-]+$"+"\""}];
 return false;
 }
@@ -5258,18 +5297,18 @@ validate20.errors = [{instancePath:instancePath+"/slurm/qos",schemaPath:"#/prope
 return false;
 }
 }
-var valid60 = _errs479 === errors;
+var valid60 = _errs483 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data216.time !== undefined){
-let data220 = data216.time;
-const _errs481 = errors;
-if(errors === _errs481){
-if(typeof data220 === "string"){
-if(!pattern19.test(data220)){
+if(data218.time !== undefined){
+let data222 = data218.time;
+const _errs485 = errors;
+if(errors === _errs485){
+if(typeof data222 === "string"){
+if(!pattern19.test(data222)){
 validate20.errors = [{instancePath:instancePath+"/slurm/time",schemaPath:"#/properties/slurm/properties/time/pattern",keyword:"pattern",params:{pattern: "^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"},message:"must match pattern \""+"^(\\d+-)?\\d+(:\\d{1,2}){0,2}$"+"\""}];
 return false;
 }
@@ -5279,67 +5318,67 @@ validate20.errors = [{instancePath:instancePath+"/slurm/time",schemaPath:"#/prop
 return false;
 }
 }
-var valid60 = _errs481 === errors;
-}
-else {
-var valid60 = true;
-}
-if(valid60){
-let data221 = data216.gpus;
-const _errs483 = errors;
-if(!((typeof data221 == "number") && (!(data221 % 1) && !isNaN(data221)))){
-validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs483){
-if(typeof data221 == "number"){
-if(data221 > 64 || isNaN(data221)){
-validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
-return false;
-}
-else {
-if(data221 < 0 || isNaN(data221)){
-validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
-return false;
-}
-}
-}
-}
-var valid60 = _errs483 === errors;
-if(valid60){
-if(data216.cpus !== undefined){
-let data222 = data216.cpus;
-const _errs485 = errors;
-if(!((typeof data222 == "number") && (!(data222 % 1) && !isNaN(data222)))){
-validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
-return false;
-}
-if(errors === _errs485){
-if(typeof data222 == "number"){
-if(data222 > 1024 || isNaN(data222)){
-validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
-return false;
-}
-else {
-if(data222 < 1 || isNaN(data222)){
-validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
-return false;
-}
-}
-}
-}
 var valid60 = _errs485 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-if(data216.memory !== undefined){
-let data223 = data216.memory;
+let data223 = data218.gpus;
 const _errs487 = errors;
+if(!((typeof data223 == "number") && (!(data223 % 1) && !isNaN(data223)))){
+validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
 if(errors === _errs487){
-if(typeof data223 === "string"){
-if(!pattern20.test(data223)){
+if(typeof data223 == "number"){
+if(data223 > 64 || isNaN(data223)){
+validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 64},message:"must be <= 64"}];
+return false;
+}
+else {
+if(data223 < 0 || isNaN(data223)){
+validate20.errors = [{instancePath:instancePath+"/slurm/gpus",schemaPath:"#/properties/slurm/properties/gpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"}];
+return false;
+}
+}
+}
+}
+var valid60 = _errs487 === errors;
+if(valid60){
+if(data218.cpus !== undefined){
+let data224 = data218.cpus;
+const _errs489 = errors;
+if(!((typeof data224 == "number") && (!(data224 % 1) && !isNaN(data224)))){
+validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
+return false;
+}
+if(errors === _errs489){
+if(typeof data224 == "number"){
+if(data224 > 1024 || isNaN(data224)){
+validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
+return false;
+}
+else {
+if(data224 < 1 || isNaN(data224)){
+validate20.errors = [{instancePath:instancePath+"/slurm/cpus",schemaPath:"#/properties/slurm/properties/cpus/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
+return false;
+}
+}
+}
+}
+var valid60 = _errs489 === errors;
+}
+else {
+var valid60 = true;
+}
+if(valid60){
+if(data218.memory !== undefined){
+let data225 = data218.memory;
+const _errs491 = errors;
+if(errors === _errs491){
+if(typeof data225 === "string"){
+if(!pattern20.test(data225)){
 validate20.errors = [{instancePath:instancePath+"/slurm/memory",schemaPath:"#/properties/slurm/properties/memory/pattern",keyword:"pattern",params:{pattern: "^\\d+[KMGT]?$"},message:"must match pattern \""+"^\\d+[KMGT]?$"+"\""}];
 return false;
 }
@@ -5349,24 +5388,24 @@ validate20.errors = [{instancePath:instancePath+"/slurm/memory",schemaPath:"#/pr
 return false;
 }
 }
-var valid60 = _errs487 === errors;
+var valid60 = _errs491 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-let data224 = data216.sbatch;
-const _errs489 = errors;
-if(errors === _errs489){
-if(Array.isArray(data224)){
+let data226 = data218.sbatch;
+const _errs493 = errors;
+if(errors === _errs493){
+if(Array.isArray(data226)){
 var valid61 = true;
-const len16 = data224.length;
+const len16 = data226.length;
 for(let i22=0; i22<len16; i22++){
-let data225 = data224[i22];
-const _errs491 = errors;
-if(errors === _errs491){
-if(typeof data225 === "string"){
-if(!pattern21.test(data225)){
+let data227 = data226[i22];
+const _errs495 = errors;
+if(errors === _errs495){
+if(typeof data227 === "string"){
+if(!pattern21.test(data227)){
 validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPath:"#/properties/slurm/properties/sbatch/items/pattern",keyword:"pattern",params:{pattern: "^--?[A-Za-z]"},message:"must match pattern \""+"^--?[A-Za-z]"+"\""}];
 return false;
 }
@@ -5376,7 +5415,7 @@ validate20.errors = [{instancePath:instancePath+"/slurm/sbatch/" + i22,schemaPat
 return false;
 }
 }
-var valid61 = _errs491 === errors;
+var valid61 = _errs495 === errors;
 if(!valid61){
 break;
 }
@@ -5387,21 +5426,21 @@ validate20.errors = [{instancePath:instancePath+"/slurm/sbatch",schemaPath:"#/pr
 return false;
 }
 }
-var valid60 = _errs489 === errors;
+var valid60 = _errs493 === errors;
 if(valid60){
-let data226 = data216.setup;
-const _errs493 = errors;
-if(errors === _errs493){
-if(Array.isArray(data226)){
+let data228 = data218.setup;
+const _errs497 = errors;
+if(errors === _errs497){
+if(Array.isArray(data228)){
 var valid62 = true;
-const len17 = data226.length;
+const len17 = data228.length;
 for(let i23=0; i23<len17; i23++){
-const _errs495 = errors;
-if(typeof data226[i23] !== "string"){
+const _errs499 = errors;
+if(typeof data228[i23] !== "string"){
 validate20.errors = [{instancePath:instancePath+"/slurm/setup/" + i23,schemaPath:"#/properties/slurm/properties/setup/items/type",keyword:"type",params:{type: "string"},message:"must be string"}];
 return false;
 }
-var valid62 = _errs495 === errors;
+var valid62 = _errs499 === errors;
 if(!valid62){
 break;
 }
@@ -5412,14 +5451,14 @@ validate20.errors = [{instancePath:instancePath+"/slurm/setup",schemaPath:"#/pro
 return false;
 }
 }
-var valid60 = _errs493 === errors;
+var valid60 = _errs497 === errors;
 if(valid60){
-if(data216.python !== undefined){
-let data228 = data216.python;
-const _errs497 = errors;
-if(errors === _errs497){
-if(typeof data228 === "string"){
-if(func3(data228) < 1){
+if(data218.python !== undefined){
+let data230 = data218.python;
+const _errs501 = errors;
+if(errors === _errs501){
+if(typeof data230 === "string"){
+if(func3(data230) < 1){
 validate20.errors = [{instancePath:instancePath+"/slurm/python",schemaPath:"#/properties/slurm/properties/python/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"}];
 return false;
 }
@@ -5429,44 +5468,44 @@ validate20.errors = [{instancePath:instancePath+"/slurm/python",schemaPath:"#/pr
 return false;
 }
 }
-var valid60 = _errs497 === errors;
+var valid60 = _errs501 === errors;
 }
 else {
 var valid60 = true;
 }
 if(valid60){
-let data229 = data216.nodes;
-const _errs499 = errors;
-if(!((typeof data229 == "number") && (!(data229 % 1) && !isNaN(data229)))){
+let data231 = data218.nodes;
+const _errs503 = errors;
+if(!((typeof data231 == "number") && (!(data231 % 1) && !isNaN(data231)))){
 validate20.errors = [{instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/type",keyword:"type",params:{type: "integer"},message:"must be integer"}];
 return false;
 }
-if(errors === _errs499){
-if(typeof data229 == "number"){
-if(data229 > 1024 || isNaN(data229)){
+if(errors === _errs503){
+if(typeof data231 == "number"){
+if(data231 > 1024 || isNaN(data231)){
 validate20.errors = [{instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/maximum",keyword:"maximum",params:{comparison: "<=", limit: 1024},message:"must be <= 1024"}];
 return false;
 }
 else {
-if(data229 < 1 || isNaN(data229)){
+if(data231 < 1 || isNaN(data231)){
 validate20.errors = [{instancePath:instancePath+"/slurm/nodes",schemaPath:"#/properties/slurm/properties/nodes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"}];
 return false;
 }
 }
 }
 }
-var valid60 = _errs499 === errors;
+var valid60 = _errs503 === errors;
 if(valid60){
-let data230 = data216.poll_seconds;
-const _errs501 = errors;
-if(errors === _errs501){
-if(typeof data230 == "number"){
-if(data230 > 600 || isNaN(data230)){
+let data232 = data218.poll_seconds;
+const _errs505 = errors;
+if(errors === _errs505){
+if(typeof data232 == "number"){
+if(data232 > 600 || isNaN(data232)){
 validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/maximum",keyword:"maximum",params:{comparison: "<=", limit: 600},message:"must be <= 600"}];
 return false;
 }
 else {
-if(data230 < 0.2 || isNaN(data230)){
+if(data232 < 0.2 || isNaN(data232)){
 validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath:"#/properties/slurm/properties/poll_seconds/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0.2},message:"must be >= 0.2"}];
 return false;
 }
@@ -5477,7 +5516,7 @@ validate20.errors = [{instancePath:instancePath+"/slurm/poll_seconds",schemaPath
 return false;
 }
 }
-var valid60 = _errs501 === errors;
+var valid60 = _errs505 === errors;
 }
 }
 }
@@ -5496,7 +5535,7 @@ validate20.errors = [{instancePath:instancePath+"/slurm",schemaPath:"#/propertie
 return false;
 }
 }
-var valid0 = _errs472 === errors;
+var valid0 = _errs476 === errors;
 }
 }
 }

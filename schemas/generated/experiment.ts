@@ -311,6 +311,10 @@ export interface ExperimentInput {
      */
     knowledge_passages?: number;
     /**
+     * Seed of the base model (its knowledge corpus and its pretraining), apart from the experiment's seed; unset: derived from seed.
+     */
+    seed?: number;
+    /**
      * Tokens per pretraining window (0 = the model's context_length). Shorter windows train faster per token.
      */
     sequence_length?: number;
@@ -795,6 +799,10 @@ export interface ExperimentInput {
      * Checkpoints kept per stage (older ones are deleted).
      */
     keep_checkpoints?: number;
+    /**
+     * Reuse a pretrain or SFT stage whose inputs, settings, seed and engine build match one run before (runs_dir/.stage-cache).
+     */
+    stage_cache?: boolean;
   };
   /**
    * Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.
@@ -1233,6 +1241,10 @@ export interface Experiment {
      * Passages per entity in the knowledge corpus, each a new order and phrasing of its facts.
      */
     knowledge_passages: number;
+    /**
+     * Seed of the base model (its knowledge corpus and its pretraining), apart from the experiment's seed; unset: derived from seed.
+     */
+    seed?: number;
     /**
      * Tokens per pretraining window (0 = the model's context_length). Shorter windows train faster per token.
      */
@@ -1718,6 +1730,10 @@ export interface Experiment {
      * Checkpoints kept per stage (older ones are deleted).
      */
     keep_checkpoints: number;
+    /**
+     * Reuse a pretrain or SFT stage whose inputs, settings, seed and engine build match one run before (runs_dir/.stage-cache).
+     */
+    stage_cache: boolean;
   };
   /**
    * Variants of this experiment, run as a sweep: a list of named overrides, a grid, or both.

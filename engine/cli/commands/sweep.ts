@@ -7,11 +7,13 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import type { Experiment, ExperimentInput } from '../../../schemas/generated/experiment';
 import { writeSweepReport } from '../../run/sweep-report';
 import { runPipeline } from '../../run/pipeline';
+import { STAGE_CACHE_DIR } from '../../run/stage-cache';
 import { createComputeSession } from '../../compute';
 import { createStageTable } from '../stages';
 import { runSweep, type VariantExecutor, type VariantOutcome } from '../../run/sweep';
@@ -59,6 +61,8 @@ export interface VariantRunOptions {
 /** Runs one variant in this process: its own config, a new run in its folder or the unfinished one there. */
 export async function runVariantInProcess(o: VariantRunOptions): Promise<VariantOutcome> {
   const { config } = applyOverrides(o.experiment.input, o.experiment.config, o.variant.set, createOverrideValidator());
+  // every variant's run goes into its own folder of the sweep; the stage cache stays the experiment's, shared by all
+  const stageCacheDir = path.join(path.resolve(path.dirname(o.experiment.file), config.output.runs_dir), STAGE_CACHE_DIR);
   config.output.runs_dir = o.variantDir;
   if (o.backend) config.model.backend = o.backend;
   const existing = await findVariantRun(o.variantDir);
@@ -73,6 +77,7 @@ export async function runVariantInProcess(o: VariantRunOptions): Promise<Variant
     stepsScale: o.stepsScale,
     stageTable: createStageTable(compute.open),
     compute,
+    stageCacheDir,
     log: o.log,
     onEvent: (e) => {
       if (!announced && o.onRunDir) {
@@ -134,6 +139,23 @@ export interface ChildExecutorOptions {
   workspaceArgs: string[];
   /** The parent's `--backend`, passed on so every variant runs on it. */
   backend?: ModelBackend;
+  /** Variants at once: each child's math libraries get an equal share of the cores (childThreadEnv). */
+  parallel?: number;
+}
+
+/** The variables by which OpenMP, OpenBLAS and MKL (torch's CPU kernels) size their thread pools. */
+const THREAD_VARS = ['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'] as const;
+
+/**
+ * The environment of a child when `parallel` run at once on `cores`: each math library gets cores / parallel
+ * threads (at least one), unless the user set any of the variables. Without it every torch worker sizes its
+ * pools for the whole machine, and OpenBLAS's threads then wait on each other's cores: docs/benchmarks.md
+ * measured a two-thread reference 20× slower beside one busy process, against ~2× for a one-thread one.
+ */
+export function childThreadEnv(env: NodeJS.ProcessEnv, parallel: number, cores: number): NodeJS.ProcessEnv {
+  if (parallel <= 1 || THREAD_VARS.some((v) => env[v] !== undefined)) return env;
+  const share = String(Math.max(1, Math.floor(cores / parallel)));
+  return { ...env, ...Object.fromEntries(THREAD_VARS.map((v) => [v, share])) };
 }
 
 /**
@@ -154,7 +176,7 @@ function childExecutor(o: ChildExecutorOptions, io: CliIo): VariantExecutor {
       const name = job.variant.name;
       const [node, ...args] = [...variantCommand(o), '--variant', name];
       // an IPC channel so a child notices (disconnect) when the sweep process dies and checkpoints
-      const child = spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+      const child = spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env: childThreadEnv(process.env, o.parallel ?? 1, availableParallelism()) });
       io.err(`[${name}] started (variant ${job.index + 1}/${job.total}, pid ${child.pid ?? '?'})`);
       let runDir = job.resumeRunDir;
       let lastError: string | undefined;
@@ -290,7 +312,7 @@ export async function runSweepCommand(o: SweepCommandOptions, io: CliIo): Promis
       });
     } else {
       const execute = parallel > 1
-        ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale, json: o.json }, io)
+        ? childExecutor({ cliEntry: o.cliEntry, execArgv: o.execArgv, workspaceArgs: o.workspaceArgs, file: experiment.file, sweepDir: store.sweepDir, ...(stages ? { stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale, json: o.json, parallel }, io)
         : inProcessExecutor(experiment, { ...(stages ? { stages } : {}), ...(o.backend ? { backend: o.backend } : {}), stepsScale, version: o.version, json: o.json, log }, io);
       outcome = await runSweep(store, { parallel, execute, signal: controller.signal, log });
     }

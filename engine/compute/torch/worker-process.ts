@@ -64,7 +64,7 @@ const KILL_AFTER_MS = 5000;
  * Where the worker's package and the protocol schema are: beside this file in a source checkout, or in
  * dist/torch-worker/ beside the bundle (scripts/build.ts copies them there; `__dirname` is dist/ then).
  */
-function workerFiles(): { dir: string; schema: string } {
+export function workerFiles(): { dir: string; schema: string } {
   const layouts = [
     { dir: path.resolve(__dirname, 'worker'), schema: path.resolve(__dirname, '../../../schemas/compute-protocol.schema.json') },
     { dir: path.join(__dirname, 'torch-worker'), schema: path.join(__dirname, 'torch-worker', 'compute-protocol.schema.json') },

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { variantCommand } from '../../../engine/cli/commands/sweep';
+import { childThreadEnv, variantCommand } from '../../../engine/cli/commands/sweep';
 
 const PARTS = { cliEntry: '/opt/bbio/bin/balancedbio.js', execArgv: [], file: '/proj/exp.bbio.yaml', sweepDir: '/proj/runs/s-sweep', stepsScale: 0.5, workspaceArgs: ['--workspace', '/proj'] };
 
@@ -12,4 +12,14 @@ test('a sweep child\'s command passes the parent\'s --backend on, so every varia
   ]);
   // without --backend the children use the file's model.backend, as the parent does
   assert.ok(!variantCommand(PARTS).includes('--backend'));
+});
+
+test('parallel variants split the cores among their math libraries, unless the user sized them', () => {
+  const env = { PATH: '/bin' };
+  assert.equal(childThreadEnv(env, 1, 2), env, 'one at a time: the whole machine');
+  assert.deepEqual(childThreadEnv(env, 2, 2), { PATH: '/bin', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' });
+  assert.equal(childThreadEnv(env, 2, 16).OMP_NUM_THREADS, '8');
+  assert.equal(childThreadEnv(env, 4, 2).OPENBLAS_NUM_THREADS, '1', 'never below one thread');
+  const mine = { OPENBLAS_NUM_THREADS: '2' };
+  assert.equal(childThreadEnv(mine, 2, 2), mine, 'a user\'s setting is kept as it is');
 });
