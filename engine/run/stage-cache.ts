@@ -128,9 +128,17 @@ export class StageCache {
         announced = true;
       }
       if (signal.aborted) throw new BbioError('E_CANCELLED', `cancelled while waiting for stage cache entry ${stage}-${key}`);
+      // one listener per wait, removed when the wait ends: a long wait must not pile them up on the run's signal
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, this.pollMs);
-        signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+        const onAbort = (): void => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        }, this.pollMs);
+        signal.addEventListener('abort', onAbort, { once: true });
       });
     }
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -56,11 +57,13 @@ test('a run that needs an entry another process is building waits for it, then r
   const first = await cache.acquire('sft', key, new AbortController().signal, () => assert.fail('nothing to wait for'));
   assert.ok('lock' in first);
   const waits: string[] = [];
-  const second = cache.acquire('sft', key, new AbortController().signal, (holder) => waits.push(holder));
+  const waiting = new AbortController();
+  const second = cache.acquire('sft', key, waiting.signal, (holder) => waits.push(holder));
   const out = path.join(dir, 'adapter');
   await mkdir(out);
   await writeFile(path.join(out, 'adapter_model.safetensors'), 'A');
-  await new Promise((r) => setTimeout(r, 60)); // let the second look at least once while the first holds the lock
+  await new Promise((r) => setTimeout(r, 300)); // let the second look many times while the first holds the lock
+  assert.ok(getEventListeners(waiting.signal, 'abort').length <= 1, 'a waiter keeps at most one abort listener on the run\'s signal');
   await cache.store('sft', key, { material: { a: 1 }, sourceRun: 'run1', summary: {}, events: [], outputs: { sft_adapter: out } });
   await first.lock.release();
   const got = await second;
