@@ -6,7 +6,8 @@
  * It is NOT real patient or benchmark data: every record says so in `meta_info`. Deterministic: the same
  * seed and graph give byte-identical files.
  *
- *   npx tsx scripts/make-real-format-sample.ts [--out examples/data] [--seed 11]
+ *   npx tsx scripts/make-real-format-sample.ts [--out examples/data] [--seed 11] [--prefix sample]
+ *     [--subsets cardiology,pulmonology] [--examples 240,160,160] [--test 0.2] [--templates 1]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,13 +20,18 @@ import { silentLogger } from '../engine/util/log';
 const ROOT = path.resolve(__dirname, '..');
 export const SAMPLE_NOTE = 'synthetic sample generated from the BalancedBio built-in clinical graph by scripts/make-real-format-sample.ts; not real patient or benchmark data';
 
-const CONFIG = `name: real-format-sample
-ontology: { builtin: true }
+/** The sample's synthesis settings; `subsets` restricts the graph to specialties (--subsets a,b), `test` is the test fraction. */
+function sampleConfig(o: { subsets: string[]; test: number; examples: [number, number, number]; templates: number }): string {
+  const [domain, reasoning, instruction] = o.examples;
+  return `name: real-format-sample
+ontology: { builtin: true${o.subsets.length ? `, subsets: [${o.subsets.join(', ')}]` : ''} }
 synthesis:
-  examples: { domain: 240, reasoning: 160, instruction: 160, integration: 0 }
+  examples: { domain: ${domain}, reasoning: ${reasoning}, instruction: ${instruction}, integration: 0 }
+  templates_per_example: ${o.templates}
   hops: { min: 2, max: 3 }
-  split: { by: entity, val: 0, test: 0.2 }
+  split: { by: entity, val: 0, test: ${o.test} }
 `;
+}
 
 /** MedQA's shape: options as an A–D map, answer_idx a letter, answer the option text. */
 function mcqaMap(e: SynthExample): object {
@@ -59,19 +65,23 @@ async function main(): Promise<void> {
   };
   const out = path.resolve(arg('--out', path.join(ROOT, 'examples/data')));
   const seed = Number(arg('--seed', '11'));
+  const prefix = arg('--prefix', 'sample');
+  const subsets = arg('--subsets', '').split(',').filter(Boolean);
+  const examples = arg('--examples', '240,160,160').split(',').map(Number) as [number, number, number];
+  if (examples.length !== 3 || examples.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`--examples takes three counts (domain,reasoning,instruction); got ${arg('--examples', '')}`);
   const file = path.join(out, 'sample.bbio.yaml');
-  const { config, problems } = await parseExperiment(CONFIG, file, { skipFileChecks: true });
+  const { config, problems } = await parseExperiment(sampleConfig({ subsets, test: Number(arg('--test', '0.2')), examples, templates: Number(arg('--templates', '1')) }), file, { skipFileChecks: true });
   if (!config) throw new Error(problems.map((p) => p.message).join('\n'));
   const ont = await loadExperimentOntology(config, file);
   const r = await synthesize(ont, config.synthesis, { seed, log: silentLogger });
   const of = (list: SynthExample[], c: SynthExample['capability']): SynthExample[] => list.filter((e) => e.capability === c);
   const files: Record<string, string> = {
-    'sample-mcqa-train.jsonl': jsonl(of(r.train, 'domain').map(mcqaMap)),
-    'sample-mcqa-test.jsonl': jsonl(of(r.test, 'domain').map(mcqaList)),
-    'sample-qa-train.jsonl': jsonl(of(r.train, 'reasoning').map(qa)),
-    'sample-qa-test.jsonl': jsonl(of(r.test, 'reasoning').map(qa)),
-    'sample-instruction-train.jsonl': jsonl(of(r.train, 'instruction').map(instruction)),
-    'sample-instruction-test.jsonl': jsonl(of(r.test, 'instruction').map(instruction)),
+    [`${prefix}-mcqa-train.jsonl`]: jsonl(of(r.train, 'domain').map(mcqaMap)),
+    [`${prefix}-mcqa-test.jsonl`]: jsonl(of(r.test, 'domain').map(mcqaList)),
+    [`${prefix}-qa-train.jsonl`]: jsonl(of(r.train, 'reasoning').map(qa)),
+    [`${prefix}-qa-test.jsonl`]: jsonl(of(r.test, 'reasoning').map(qa)),
+    [`${prefix}-instruction-train.jsonl`]: jsonl(of(r.train, 'instruction').map(instruction)),
+    [`${prefix}-instruction-test.jsonl`]: jsonl(of(r.test, 'instruction').map(instruction)),
   };
   await mkdir(out, { recursive: true });
   for (const [name, text] of Object.entries(files)) {
