@@ -138,7 +138,7 @@ describe('BalancedBio in a real VS Code (trusted workspace)', { skip }, () => {
       100,
     );
     console.log(`status bar texts: ${JSON.stringify(seen)}`);
-    const created = (await readdir(path.join(ws, 'runs'))).filter((d) => !before.has(d));
+    const created = (await readdir(path.join(ws, 'runs'))).filter((d) => !before.has(d) && d !== '.stage-cache'); // the stage cache sits beside the runs
     assert.equal(created.length, 1, `one new run folder, got ${JSON.stringify(created)}`);
     runId = created[0]!;
     assert.ok(seen.length >= 3, `the status bar should advance (starting → stage/step → outcome), saw ${JSON.stringify(seen)}`);

@@ -23,7 +23,7 @@ test('run --backend torch on a sweep: each variant\'s child process runs on torc
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   assert.equal(code, 0, stderr);
-  const [sweepId] = await readdir(path.join(dir, 'runs'));
+  const sweepId = (await readdir(path.join(dir, 'runs'))).find((n) => n.endsWith('-sweep')); // beside it: .stage-cache
   const sweep = await readSweepState(path.join(dir, 'runs', sweepId!));
   assert.deepEqual(sweep.variants.map((v) => v.status), ['completed', 'completed']);
   for (const v of sweep.variants) {

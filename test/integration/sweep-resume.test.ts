@@ -46,7 +46,7 @@ test('a sweep killed during its second variant resumes as a whole: the finished 
   await first.reached;
   first.child.kill('SIGKILL');
   await first.exit;
-  const [sweepId] = await readdir(path.join(dir, 'runs'));
+  const sweepId = (await readdir(path.join(dir, 'runs'))).find((n) => n.endsWith('-sweep')); // beside it: .stage-cache
   assert.match(sweepId!, /^\d{8}-\d{6}-sweep-resume-sweep$/);
   const sweepDir = path.join(dir, 'runs', sweepId!);
   let sweep = await readSweepState(sweepDir);
@@ -80,7 +80,7 @@ test('--parallel 2 runs variants as child processes; --resume of a finished swee
   const run = startSweep(['run', file, '--parallel', '2', '--steps-scale', '0.2'], dir, 0, 0);
   run.reached.catch(() => {}); // no JSON events in this mode: only the exit matters
   assert.equal(await run.exit, 0, run.stderr());
-  const [sweepId] = await readdir(path.join(dir, 'runs'));
+  const sweepId = (await readdir(path.join(dir, 'runs'))).find((n) => n.endsWith('-sweep')); // beside it: .stage-cache
   const sweepDir = path.join(dir, 'runs', sweepId!);
   const sweep = await readSweepState(sweepDir);
   assert.equal(sweep.parallel, 2);
