@@ -27,7 +27,8 @@ import { readSweepState, type SweepState, type VariantStatus } from './sweep-sto
 import { BbioError } from '../util/errors';
 import { balanceOf, finalModel, HEADLINE_ORDER } from '../eval/report';
 import { SWEEP_FILES } from '../../schemas/run-layout';
-import { holmAdjust, signFlipTest } from '../eval/stats';
+import { holmAdjust, pairedDifference, pooledPairedDifference, signFlipTest, type PooledDifference } from '../eval/stats';
+import { HEADLINE_METRIC } from '../eval/suites';
 
 export const SWEEP_REPORT_FILES = { json: SWEEP_FILES.report, md: SWEEP_FILES.reportMd } as const;
 export const SIGNIFICANCE_TEST = 'exact two-sided sign-flip permutation test of the mean difference against the first row, runs paired by seed (Fisher 1935); p Holm-adjusted across all comparisons of this report (Holm 1979)';
@@ -43,6 +44,8 @@ export interface VariantResult {
   model?: string;
   /** Headline score per capability in [0, 1]. */
   headline: Partial<Record<string, number>>;
+  /** The headline metric's per-item scores per capability (item id → score), for the item-level comparison. */
+  items?: Partial<Record<string, Record<string, number>>>;
   /** Benchmark scores of eval.tasks (`<set>/<metric>`) with the run's bootstrap standard error. */
   tasks?: Partial<Record<string, { value: number; stderr: number | null }>>;
   balance: number | null;
@@ -103,6 +106,13 @@ export interface SweepRow {
   grpo?: { reward: Cell; kl: Cell; weights: Record<string, Cell> };
   /** Benchmark scores over seeds, with the bootstrap standard error of their mean. */
   tasks?: Record<string, TaskCell>;
+  /** Per capability, this row's final models against the first row's on the same items, seed by seed (itemLevel). */
+  items?: Record<string, ItemComparison>;
+}
+
+/** A PooledDifference with its Holm-adjusted p over every item-level comparison of the report. */
+export interface ItemComparison extends PooledDifference {
+  pHolm: number | null;
 }
 
 export interface TaskCell extends Cell {
@@ -215,15 +225,51 @@ export function buildSweepReport(meta: { sweepId: string; name: string }, result
       row.tasks = Object.fromEntries(taskKeys.map((k) => [k, taskCell(s, i === 0 ? undefined : first, k)]));
     });
   }
+  // item level: each later row against the first on the items both scored, seed by seed (its own Holm family)
+  if (first) {
+    const itemTests: ItemComparison[] = [];
+    rows.forEach((row, i) => {
+      if (i === 0) return;
+      const s = scored(lists[i]!);
+      const comparisons = Object.fromEntries(HEADLINE_ORDER.flatMap((c) => {
+        const pooled = itemLevel(first, s, c);
+        return pooled ? [[c, { ...pooled, pHolm: null } as ItemComparison]] : [];
+      }));
+      if (Object.keys(comparisons).length) {
+        row.items = comparisons;
+        itemTests.push(...Object.values(comparisons));
+      }
+    });
+    const tested = itemTests.filter((t) => t.p !== null);
+    holmAdjust(tested.map((t) => t.p!)).forEach((p, k) => (tested[k]!.pHolm = p));
+  }
   // one Holm family: every comparison this report makes, benchmark cells included
   const cells = rows.flatMap((r) => [...Object.values(r.capabilities), r.balance, r.interference, ...Object.values(r.tasks ?? {}), ...(r.grpo ? [r.grpo.reward, r.grpo.kl, ...Object.values(r.grpo.weights)] : [])]);
   adjustHolm(cells.flatMap((c) => (c.vsFirst ? [c.vsFirst] : [])));
   return { version: 1, sweepId: meta.sweepId, name: meta.name, createdAt: now.toISOString(), test: SIGNIFICANCE_TEST, rows, variants: [...results] };
 }
 
+/**
+ * One capability's item-level comparison of two rows: for each seed both rows scored, the paired difference of
+ * their final models' headline per-item scores (matched by item id), pooled over seeds (pooledPairedDifference).
+ */
+export function itemLevel(ref: readonly VariantResult[], row: readonly VariantResult[], capability: string): PooledDifference | null {
+  const bySeed = new Map(ref.map((v) => [v.seed, v.items?.[capability]]));
+  return pooledPairedDifference(row.map((v) => {
+    const a = bySeed.get(v.seed);
+    const b = v.items?.[capability];
+    return a && b ? pairedDifference(a, b) : null;
+  }));
+}
+
 function taskCell(vs: readonly VariantResult[], ref: readonly VariantResult[] | undefined, key: string): TaskCell {
   const ses = vs.flatMap((v) => (typeof v.tasks?.[key]?.stderr === 'number' ? [v.tasks[key].stderr] : []));
   return { ...cell(vs, ref, (v) => v.tasks?.[key]?.value), bootstrapSe: ses.length ? Math.sqrt(ses.reduce((a, x) => a + x * x, 0)) / ses.length : null };
+}
+
+/** A normal-approximation p: below 1e-6 the approximation of Φ (absolute error 1.5e-7) says no more than that. */
+function fmtNormalP(p: number): string {
+  return p < 1e-6 ? '< 1e-6' : fmtP(p);
 }
 
 function fmtP(p: number): string {
@@ -271,6 +317,25 @@ export function renderSweepMarkdown(report: SweepReport): string {
     return t ? [`| ${r.label} | ${c} | ${t.n} | ${diff} | ${fmtP(t.pRaw)} | ${fmtP(t.p)}${t.mark ? ` ${t.mark}` : ''} |`] : [];
   }));
   if (tests.length) lines.push('', '## Paired tests against the first row', '', 'Exact sign-flip p per comparison, and Holm-adjusted across every comparison of this report (the one that decides the marks).', '', '| variant | metric | pairs | mean Δ | p | Holm-adjusted p |', '|---|---|---|---|---|---|', ...tests);
+  const itemRows = report.rows.slice(1).flatMap((r) => HEADLINE_ORDER.flatMap((c) => {
+    const t = r.items?.[c];
+    if (!t) return [];
+    const err = t.stderr === null ? '' : ` ± ${(100 * t.stderr).toFixed(1)}`;
+    const mark = t.pHolm !== null && t.pHolm < 0.01 ? ' **' : t.pHolm !== null && t.pHolm < 0.05 ? ' *' : '';
+    return [`| ${r.label} | ${c} | ${t.seeds} | ${t.n} | ${t.differ} | ${(100 * t.diff).toFixed(1)}${err} | ${t.p === null ? '–' : fmtNormalP(t.p)} | ${t.pHolm === null ? '–' : fmtNormalP(t.pHolm)}${mark} |`];
+  }));
+  if (itemRows.length) {
+    lines.push(
+      '',
+      '## Item-level paired differences against the first row',
+      '',
+      'Per capability, each row\'s final model against the first row\'s of the same seed on the held-out items both scored (matched by item id), in points: the mean over seeds of the per-seed mean difference ± its standard error from the items alone, √(Σ se²)/seeds; two-sided normal p, Holm-adjusted over this table. This holds the trained models fixed: it says whether these models differ on these items, not whether the difference survives retraining, which the seed-level test above decides.',
+      '',
+      '| variant | capability | seeds | item pairs | pairs differ | Δ ± se | p | Holm-adjusted p |',
+      '|---|---|---|---|---|---|---|---|',
+      ...itemRows,
+    );
+  }
   const withGrpo = report.rows.filter((r) => r.grpo);
   if (withGrpo.length) {
     const head = ['variant', 'reward (last 10 %)', 'KL (final)', ...HEADLINE_ORDER.map((c) => `weight ${c}`)];
@@ -355,7 +420,11 @@ export async function collectVariantResults(sweepDir: string, state: SweepState)
       if (!model?.headline) return { ...withInterference, missing: 'report.json has no headline scores' };
       const headline = Object.fromEntries(Object.entries(model.headline).flatMap(([k, s]) => (s && Number.isFinite(s.value) ? [[k, s.value]] : [])));
       const tasks = Object.fromEntries(Object.entries(model.tasks ?? {}).flatMap(([k, s]) => (s && Number.isFinite(s.value) ? [[k, { value: s.value, stderr: s.stderr }]] : [])));
-      return { ...withInterference, model: model.name, headline, ...(Object.keys(tasks).length ? { tasks } : {}), balance: model.balance ?? balanceOf(model.headline, model.chance ?? {}) };
+      const items = Object.fromEntries(Object.keys(headline).flatMap((c) => {
+        const scores = model.perItem?.[HEADLINE_METRIC[c as keyof typeof HEADLINE_METRIC] ?? ''];
+        return scores ? [[c, Object.fromEntries(Object.entries(scores).filter((e): e is [string, number] => Number.isFinite(e[1])))]] : [];
+      }));
+      return { ...withInterference, model: model.name, headline, ...(Object.keys(items).length ? { items } : {}), ...(Object.keys(tasks).length ? { tasks } : {}), balance: model.balance ?? balanceOf(model.headline, model.chance ?? {}) };
     }),
   );
 }

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { main } from '../../../engine/cli/main';
 import type { CliIo } from '../../../engine/cli/io';
 import { balanceOf } from '../../../engine/eval/report';
-import { buildSweepReport, grpoSignalOf, pairedTest, renderSweepMarkdown, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/run/sweep-report';
+import { buildSweepReport, collectVariantResults, grpoSignalOf, pairedTest, renderSweepMarkdown, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/run/sweep-report';
+import { normalCdf, pairedDifference, pooledPairedDifference } from '../../../engine/eval/stats';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import type { SweepState, SweepVariantState } from '../../../engine/run/sweep-store';
 import { tempDir } from '../../helpers/tmp';
@@ -160,4 +161,56 @@ test('GRPO training signal: last-10 % reward, final KL and weights per run; a se
   assert.match(renderSweepMarkdown(withInterference), /\| gap \| interference \| 2 \| -1\.5e-3 \| 0\.500 \| 1\.000 \|/);
   const noGrpo = renderSweepMarkdown(buildSweepReport({ sweepId: 's', name: 's' }, [v('a', 1), v('b', 1)]));
   assert.doesNotMatch(noGrpo, /GRPO training signal/);
+});
+
+test('item level: per-seed paired differences on shared items, pooled over seeds, with the items\' error and Holm', () => {
+  // Φ by hand: Φ(0) = 0.5, Φ(1.959964) = 0.975, Φ(−1) = 0.158655
+  assert.ok(Math.abs(normalCdf(0) - 0.5) < 1e-7);
+  assert.ok(Math.abs(normalCdf(1.959964) - 0.975) < 2e-7);
+  assert.ok(Math.abs(normalCdf(-1) - 0.1586553) < 2e-7);
+  // seed 1: items x, y, z with b − a = 1, 0, 0 (w only in b: left out); seed 2: 1, 1, 0
+  const d1 = pairedDifference({ x: 0, y: 1, z: 0 }, { x: 1, y: 1, z: 0, w: 1 })!;
+  const d2 = pairedDifference({ x: 0, y: 0, z: 1 }, { x: 1, y: 1, z: 1 })!;
+  const pooled = pooledPairedDifference([d1, d2, null])!;
+  // by hand: means 1/3 and 2/3 → 1/2; se_s² = var/3 = (1/3)/3 = 1/9 each → √(2/9)/2 = 0.2357
+  assert.equal(pooled.seeds, 2);
+  assert.equal(pooled.n, 6);
+  assert.equal(pooled.differ, 3);
+  assert.ok(Math.abs(pooled.diff - 0.5) < 1e-12);
+  assert.ok(Math.abs(pooled.stderr! - Math.sqrt(2 / 9) / 2) < 1e-12);
+  assert.ok(Math.abs(pooled.p! - 2 * (1 - normalCdf(0.5 / (Math.sqrt(2 / 9) / 2)))) < 1e-12);
+  assert.equal(pooledPairedDifference([pairedDifference({ x: 0, y: 0 }, { x: 1, y: 1 })])!.p, null, 'no variation at all: no test, not p = 0');
+  assert.equal(pooledPairedDifference([null]), null);
+
+  // in the report: row b's final models beat row a's on 100 items per seed, 30 of them, over 3 seeds
+  const ids = Array.from({ length: 100 }, (_, i) => `q${i}`);
+  const items = (k: number): Record<string, number> => Object.fromEntries(ids.map((id, i) => [id, i < k ? 1 : 0]));
+  const v = (name: string, seed: number, k: number): VariantResult => ({ name: `${name}_seed-${seed}`, group: name, groupKey: name, seed, status: 'completed', headline: { domain: k / 100 }, items: { domain: items(k) }, balance: null });
+  const report = buildSweepReport({ sweepId: 's', name: 's' }, [1, 2, 3].flatMap((s) => [v('a', s, 40), v('b', s, 70), v('c', s, 41)]));
+  const b = report.rows[1]!.items!.domain!;
+  assert.ok(Math.abs(b.diff - 0.3) < 1e-12);
+  assert.equal(b.n, 300);
+  assert.equal(b.differ, 90);
+  assert.ok(b.p! < 1e-6 && b.pHolm! < 1e-6);
+  const c = report.rows[2]!.items!.domain!;
+  assert.ok(c.p! > 0.05 && c.pHolm! >= c.p!, `a one-item difference per seed is not resolved (p ${c.p})`);
+  const md = renderSweepMarkdown(report);
+  assert.match(md, /## Item-level paired differences against the first row/);
+  assert.match(md, /\| b \| domain \| 3 \| 300 \| 90 \| 30\.0 ± 2\.7 \| < 1e-6 \| < 1e-6 \*\* \|/, "by hand: se = √(3 · 0.3 · 0.7 · 100/99 / 100) / 3 = 2.7 points");
+  assert.ok(!report.rows[0]!.items, 'the first row is the reference');
+});
+
+test('item level: a sweep folder\'s report.json per-item headline scores reach the variant results', async (t) => {
+  const dir = await tempDir(t);
+  const runDir = path.join(dir, 'v1', 'r1');
+  await mkdir(runDir, { recursive: true });
+  const report = {
+    version: 1, runId: 'r1', createdAt: '2026-01-01T00:00:00Z', reproducibility: { hashes: {} },
+    models: [{ name: 'sft', scores: {}, headline: { domain: { value: 0.5, stderr: 0.1, n: 2 } }, balance: null, perItem: { 'domain/acc': { q1: 1, q2: 0 } } }],
+  };
+  await writeFile(path.join(runDir, 'report.json'), JSON.stringify(report));
+  await writeFile(path.join(runDir, 'events.jsonl'), '');
+  const state = { variants: [{ name: 'v1', group: 'v', groupKey: 'v', seed: 1, status: 'completed', runDir: 'v1/r1' }] } as unknown as SweepState;
+  const [r] = await collectVariantResults(dir, state);
+  assert.deepEqual(r!.items, { domain: { q1: 1, q2: 0 } });
 });
