@@ -238,13 +238,21 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
       if (cache && def.cacheKey && !resume) {
         const material = await def.cacheKey(ctx);
         const key = cache.key(name, material);
-        const got = await cache.acquire(name, key, controller.signal, (holder) => sink.emit({ kind: 'log', level: 'info', stage: name, msg: `waiting for the stage cache: ${holder} is training this ${name} (entry ${name}-${key})` }));
-        if ('hit' in got) {
+        let got: Awaited<ReturnType<StageCache['acquire']>> | undefined;
+        try {
+          got = await cache.acquire(name, key, controller.signal, (holder) => sink.emit({ kind: 'log', level: 'info', stage: name, msg: `waiting for stage cache entry ${name}-${key}, which another run is training: ${holder}` }));
+        } catch (e) {
+          // a damaged entry or an unusable cache folder costs the reuse, not the run: train, and say how to clear it
+          const err = toBbioError(e);
+          if (err.code === 'E_CANCELLED') throw err;
+          sink.emit({ kind: 'log', level: 'warn', stage: name, msg: `stage cache: ${err.message}; training ${name} instead${err.hint ? ` (${err.hint})` : ''}` });
+        }
+        if (got && 'hit' in got) {
           await reuseStage(store, sink, name, got.hit, paths);
           for (const o of STAGE_IO[name].produces) available.add(o);
           continue;
         }
-        cached = { cache, key, material, lock: got.lock };
+        if (got) cached = { cache, key, material, lock: got.lock };
       }
       await store.updateStage(name, { status: 'running', startedAt: new Date().toISOString(), attempts: (prev?.attempts ?? 0) + 1 });
       sink.emit({ kind: 'phase', stage: name, status: resume ? 'resumed' : 'started', message: def.title });
@@ -254,8 +262,13 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
         result = await def.run(ctx);
         if (cached) {
           const outputs = Object.fromEntries(STAGE_IO[name].produces.map((o) => [o, paths[o]]));
-          await cached.cache.store(name, cached.key, { material: cached.material, sourceRun: store.runDir, summary: result.summary, events: recorded, outputs });
-          await store.updateManifestMember('stageCache', name, { key: cached.key, stored: true });
+          try {
+            await cached.cache.store(name, cached.key, { material: cached.material, sourceRun: store.runDir, summary: result.summary, events: recorded, outputs });
+            await store.updateManifestMember('stageCache', name, { key: cached.key, stored: true });
+          } catch (e) {
+            // the stage's own outputs are complete in the run: a cache that cannot take a copy (disk full) costs reuse only
+            sink.emit({ kind: 'log', level: 'warn', stage: name, msg: `could not store ${name} in the stage cache (${toBbioError(e).message}); this run is complete, later runs will train ${name} again` });
+          }
         }
       } finally {
         await cached?.lock.release();

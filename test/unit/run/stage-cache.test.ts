@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { getEventListeners } from 'node:events';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadExperiment } from '../../../engine/config/load';
@@ -163,4 +163,43 @@ test('output.stage_cache: false always trains; pretrain.seed replaces the experi
   await runPipeline({ config: pinned(2), experimentFile: file, stageTable: cacheableStages(calls), log: silentLogger, version: 'v' });
   assert.equal(calls.length, 3, 'two experiment seeds, one pinned base model: trained once');
   assert.notEqual(calls[2]!.seed, calls[0]!.seed, 'the pinned seed is not the experiment seed\'s');
+});
+
+test('a damaged cache entry or a cache that cannot take a copy costs the reuse, never the run', async (t) => {
+  const { file, config, dir } = await setup(t);
+  const calls: StageContext[] = [];
+  const first = await runPipeline({ config, experimentFile: file, stageTable: cacheableStages(calls), log: silentLogger, version: 'v' });
+  assert.equal(first.status, 'completed');
+  const cacheDir = path.join(dir, 'runs', '.stage-cache');
+  const entry = readdirSync(cacheDir).find((n) => n.startsWith('pretrain-') && !n.endsWith('.building'))!;
+  await writeFile(path.join(cacheDir, entry, 'entry.json'), '{ damaged');
+  const second = await runPipeline({ config, experimentFile: file, stageTable: cacheableStages(calls), log: silentLogger, version: 'v' });
+  assert.equal(second.status, 'completed', second.error?.message);
+  assert.equal(calls.length, 2, 'trained instead of reusing the damaged entry');
+  const { events } = await readEvents(second.runDir);
+  assert.ok(events.some((e) => e.kind === 'log' && e.level === 'warn' && /damaged/.test(e.msg) && /training pretrain instead/.test(e.msg) && /delete/.test(e.msg)));
+
+  // the cache folder is a file: nothing can be looked up or stored there, yet the stage trains and the run completes
+  const blocked = await setup(t);
+  await mkdir(path.join(blocked.dir, 'runs'), { recursive: true });
+  await writeFile(path.join(blocked.dir, 'runs', '.stage-cache'), 'not a folder');
+  const third = await runPipeline({ config: blocked.config, experimentFile: blocked.file, stageTable: cacheableStages(calls), log: silentLogger, version: 'v' });
+  assert.equal(third.status, 'completed', third.error?.message);
+  assert.equal(calls.length, 3);
+  const thirdEvents = (await readEvents(third.runDir)).events;
+  assert.ok(thirdEvents.some((e) => e.kind === 'log' && e.level === 'warn' && /stage cache: .*stage-cache/.test(e.msg) && /training pretrain instead/.test(e.msg)));
+});
+
+test('a stage whose copy into the cache fails still completes its run, with a warning', async (t) => {
+  const { file, config, dir } = await setup(t);
+  const calls: StageContext[] = [];
+  const table = cacheableStages(calls);
+  const real = table.pretrain!;
+  // the stage deletes its own output after writing it: the copy into the cache then fails, the run must not
+  table.pretrain = { ...real, async run(ctx) { const r = await real.run(ctx); await rm(ctx.paths.base_model, { recursive: true }); return r; } };
+  const out = await runPipeline({ config: { ...config, stages: ['synthesize', 'pretrain'] }, experimentFile: file, stageTable: table, log: silentLogger, version: 'v' });
+  assert.equal(out.status, 'completed', out.error?.message);
+  const { events } = await readEvents(out.runDir);
+  assert.ok(events.some((e) => e.kind === 'log' && e.level === 'warn' && /could not store pretrain in the stage cache/.test(e.msg)));
+  assert.ok(!readdirSync(path.join(dir, 'runs', '.stage-cache')).some((n) => n.startsWith('pretrain-') && !n.endsWith('.building')), 'nothing half-stored');
 });
