@@ -177,20 +177,12 @@ export function holmAdjust(ps: readonly number[]): number[] {
   return out;
 }
 
-/** Φ(x), the standard normal CDF, from erf by Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7). */
-export function normalCdf(x: number): number {
-  const z = Math.abs(x) / Math.SQRT2;
-  const t = 1 / (1 + 0.3275911 * z);
-  const erf = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-z * z);
-  return x >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
-}
-
 export interface PooledDifference {
   /** Mean over seeds of each seed's mean item difference (every seed weighs the same). */
   diff: number;
   /** √(Σ_s se_s²) / S: the items' part of the error only (the trained models held fixed). */
   stderr: number | null;
-  /** Two-sided normal p of diff / stderr; null without an error or with a zero one. */
+  /** Two-sided exact sign-flip p over the pooled item differences (signFlipTest); null when no pair differs. */
   p: number | null;
   seeds: number;
   /** Item pairs over all seeds, and how many of them differ. */
@@ -199,20 +191,25 @@ export interface PooledDifference {
 }
 
 /**
- * Paired item differences pooled over seeds: per seed, b − a on the items both models scored (pairedDifference),
+ * Paired item differences pooled over seeds: per seed, the differences b − a on the items both models scored,
  * then the mean of the S per-seed means and its standard error from the item variation within each seed,
- * √(Σ_s se_s²)/S (the seeds' item samples are independent). This is the error of comparing these trained models on
- * these items: it leaves out training randomness, which only a test over seeds (signFlipTest) includes, so a
- * difference resolved here but not over seeds is real for these models and not yet shown to survive retraining.
- * p: two-sided, by the normal approximation of the mean of n ≥ 100 bounded differences (central limit theorem).
+ * √(Σ_s se_s²)/S, se_s = sd_s/√n_s (the seeds' item samples taken as independent). This is the error of comparing
+ * these trained models on these items: it leaves out training randomness, which only a test over seeds includes,
+ * so a difference resolved here but not over seeds is real for these models and not yet shown to survive
+ * retraining. p: the exact sign-flip test (signFlipTest) of all item differences together, which needs no normal
+ * approximation, so a handful of discordant items gets its exact p (5 of 5 in one direction: 0.0625).
  */
-export function pooledPairedDifference(perSeed: readonly (PairedDifference | null)[]): PooledDifference | null {
-  const ds = perSeed.filter((d): d is PairedDifference => d !== null);
+export function pooledPairedDifference(perSeed: readonly (readonly number[] | null)[]): PooledDifference | null {
+  const ds = perSeed.filter((d): d is readonly number[] => d !== null && d.length > 0);
   if (!ds.length) return null;
   const S = ds.length;
-  const diff = ds.reduce((s, d) => s + d.diff, 0) / S;
-  const stderr = ds.every((d) => d.stderr !== null) ? Math.sqrt(ds.reduce((s, d) => s + d.stderr! ** 2, 0)) / S : null;
-  // no variation at all (every pair equal): no test, rather than p = 0 from a zero error (issue 17, item 2)
-  const p = stderr === null || stderr === 0 ? null : 2 * (1 - normalCdf(Math.abs(diff) / stderr));
-  return { diff, stderr, p, seeds: S, n: ds.reduce((s, d) => s + d.n, 0), differ: ds.reduce((s, d) => s + d.differ, 0) };
+  const diff = ds.reduce((s, d) => s + meanOf(d), 0) / S;
+  const stderr = ds.every((d) => d.length >= 2) ? Math.sqrt(ds.reduce((s, d) => s + variance(d) / d.length, 0)) / S : null;
+  const nonzero = ds.flat().filter((x) => x !== 0);
+  return { diff, stderr, p: nonzero.length ? signFlipTest(nonzero) : null, seeds: S, n: ds.reduce((s, d) => s + d.length, 0), differ: nonzero.length };
+}
+
+/** b − a on the item ids both scored (finite), in a's key order. */
+export function itemDifferences(a: Readonly<Record<string, number | undefined>>, b: Readonly<Record<string, number | undefined>>): number[] {
+  return Object.keys(a).filter((id) => Number.isFinite(a[id]) && Number.isFinite(b[id])).map((id) => b[id]! - a[id]!);
 }

@@ -27,7 +27,7 @@ import { readSweepState, type SweepState, type VariantStatus } from './sweep-sto
 import { BbioError } from '../util/errors';
 import { balanceOf, finalModel, HEADLINE_ORDER } from '../eval/report';
 import { SWEEP_FILES } from '../../schemas/run-layout';
-import { holmAdjust, pairedDifference, pooledPairedDifference, signFlipTest, type PooledDifference } from '../eval/stats';
+import { holmAdjust, itemDifferences, pooledPairedDifference, signFlipTest, type PooledDifference } from '../eval/stats';
 import { HEADLINE_METRIC } from '../eval/suites';
 
 export const SWEEP_REPORT_FILES = { json: SWEEP_FILES.report, md: SWEEP_FILES.reportMd } as const;
@@ -254,22 +254,18 @@ export function buildSweepReport(meta: { sweepId: string; name: string }, result
  * their final models' headline per-item scores (matched by item id), pooled over seeds (pooledPairedDifference).
  */
 export function itemLevel(ref: readonly VariantResult[], row: readonly VariantResult[], capability: string): PooledDifference | null {
+  // a row has one variant per seed (variants that differ only in seed form a row), so the seed identifies the pair
   const bySeed = new Map(ref.map((v) => [v.seed, v.items?.[capability]]));
   return pooledPairedDifference(row.map((v) => {
     const a = bySeed.get(v.seed);
     const b = v.items?.[capability];
-    return a && b ? pairedDifference(a, b) : null;
+    return a && b ? itemDifferences(a, b) : null;
   }));
 }
 
 function taskCell(vs: readonly VariantResult[], ref: readonly VariantResult[] | undefined, key: string): TaskCell {
   const ses = vs.flatMap((v) => (typeof v.tasks?.[key]?.stderr === 'number' ? [v.tasks[key].stderr] : []));
   return { ...cell(vs, ref, (v) => v.tasks?.[key]?.value), bootstrapSe: ses.length ? Math.sqrt(ses.reduce((a, x) => a + x * x, 0)) / ses.length : null };
-}
-
-/** A normal-approximation p: below 1e-6 the approximation of Φ (absolute error 1.5e-7) says no more than that. */
-function fmtNormalP(p: number): string {
-  return p < 1e-6 ? '< 1e-6' : fmtP(p);
 }
 
 function fmtP(p: number): string {
@@ -322,14 +318,14 @@ export function renderSweepMarkdown(report: SweepReport): string {
     if (!t) return [];
     const err = t.stderr === null ? '' : ` ± ${(100 * t.stderr).toFixed(1)}`;
     const mark = t.pHolm !== null && t.pHolm < 0.01 ? ' **' : t.pHolm !== null && t.pHolm < 0.05 ? ' *' : '';
-    return [`| ${r.label} | ${c} | ${t.seeds} | ${t.n} | ${t.differ} | ${(100 * t.diff).toFixed(1)}${err} | ${t.p === null ? '–' : fmtNormalP(t.p)} | ${t.pHolm === null ? '–' : fmtNormalP(t.pHolm)}${mark} |`];
+    return [`| ${r.label} | ${c} | ${t.seeds} | ${t.n} | ${t.differ} | ${(100 * t.diff).toFixed(1)}${err} | ${t.p === null ? '–' : fmtP(t.p)} | ${t.pHolm === null ? '–' : fmtP(t.pHolm)}${mark} |`];
   }));
   if (itemRows.length) {
     lines.push(
       '',
       '## Item-level paired differences against the first row',
       '',
-      'Per capability, each row\'s final model against the first row\'s of the same seed on the held-out items both scored (matched by item id), in points: the mean over seeds of the per-seed mean difference ± its standard error from the items alone, √(Σ se²)/seeds; two-sided normal p, Holm-adjusted over this table. This holds the trained models fixed: it says whether these models differ on these items, not whether the difference survives retraining, which the seed-level test above decides.',
+      'Per capability, each row\'s final model against the first row\'s of the same seed on the held-out items both scored (matched by item id), in points: the mean over seeds of the per-seed mean difference ± its standard error from the items alone, √(Σ se²)/seeds; p of the exact sign-flip test of all item differences together, Holm-adjusted over this table. This holds the trained models fixed: it says whether these models differ on these items, not whether the difference survives retraining, which the seed-level test above decides.',
       '',
       '| variant | capability | seeds | item pairs | pairs differ | Δ ± se | p | Holm-adjusted p |',
       '|---|---|---|---|---|---|---|---|',

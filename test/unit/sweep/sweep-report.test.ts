@@ -6,7 +6,7 @@ import { main } from '../../../engine/cli/main';
 import type { CliIo } from '../../../engine/cli/io';
 import { balanceOf } from '../../../engine/eval/report';
 import { buildSweepReport, collectVariantResults, grpoSignalOf, pairedTest, renderSweepMarkdown, type GrpoSignal, type SweepReport, type VariantResult } from '../../../engine/run/sweep-report';
-import { normalCdf, pairedDifference, pooledPairedDifference } from '../../../engine/eval/stats';
+import { itemDifferences, pooledPairedDifference } from '../../../engine/eval/stats';
 import type { EngineEvent } from '../../../schemas/generated/events';
 import type { SweepState, SweepVariantState } from '../../../engine/run/sweep-store';
 import { tempDir } from '../../helpers/tmp';
@@ -163,14 +163,11 @@ test('GRPO training signal: last-10 % reward, final KL and weights per run; a se
   assert.doesNotMatch(noGrpo, /GRPO training signal/);
 });
 
-test('item level: per-seed paired differences on shared items, pooled over seeds, with the items\' error and Holm', () => {
-  // Φ by hand: Φ(0) = 0.5, Φ(1.959964) = 0.975, Φ(−1) = 0.158655
-  assert.ok(Math.abs(normalCdf(0) - 0.5) < 1e-7);
-  assert.ok(Math.abs(normalCdf(1.959964) - 0.975) < 2e-7);
-  assert.ok(Math.abs(normalCdf(-1) - 0.1586553) < 2e-7);
+test('item level: per-seed paired differences on shared items, pooled over seeds, with the items\' error and an exact p', () => {
   // seed 1: items x, y, z with b − a = 1, 0, 0 (w only in b: left out); seed 2: 1, 1, 0
-  const d1 = pairedDifference({ x: 0, y: 1, z: 0 }, { x: 1, y: 1, z: 0, w: 1 })!;
-  const d2 = pairedDifference({ x: 0, y: 0, z: 1 }, { x: 1, y: 1, z: 1 })!;
+  const d1 = itemDifferences({ x: 0, y: 1, z: 0 }, { x: 1, y: 1, z: 0, w: 1 });
+  const d2 = itemDifferences({ x: 0, y: 0, z: 1 }, { x: 1, y: 1, z: 1 });
+  assert.deepEqual(d1, [1, 0, 0]);
   const pooled = pooledPairedDifference([d1, d2, null])!;
   // by hand: means 1/3 and 2/3 → 1/2; se_s² = var/3 = (1/3)/3 = 1/9 each → √(2/9)/2 = 0.2357
   assert.equal(pooled.seeds, 2);
@@ -178,8 +175,10 @@ test('item level: per-seed paired differences on shared items, pooled over seeds
   assert.equal(pooled.differ, 3);
   assert.ok(Math.abs(pooled.diff - 0.5) < 1e-12);
   assert.ok(Math.abs(pooled.stderr! - Math.sqrt(2 / 9) / 2) < 1e-12);
-  assert.ok(Math.abs(pooled.p! - 2 * (1 - normalCdf(0.5 / (Math.sqrt(2 / 9) / 2)))) < 1e-12);
-  assert.equal(pooledPairedDifference([pairedDifference({ x: 0, y: 0 }, { x: 1, y: 1 })])!.p, null, 'no variation at all: no test, not p = 0');
+  assert.equal(pooled.p, 2 / 8, 'three discordant items, all one way: exact sign-flip p = 2/2³');
+  // five discordant items in one direction: the normal approximation said p ≈ 0.012; exact is 2/32
+  assert.equal(pooledPairedDifference([[1, 1, 1, 1, 1, ...Array(15).fill(0)]])!.p, 0.0625);
+  assert.equal(pooledPairedDifference([[0, 0, 0]])!.p, null, 'no pair differs: no test');
   assert.equal(pooledPairedDifference([null]), null);
 
   // in the report: row b's final models beat row a's on 100 items per seed, 30 of them, over 3 seeds
@@ -191,12 +190,13 @@ test('item level: per-seed paired differences on shared items, pooled over seeds
   assert.ok(Math.abs(b.diff - 0.3) < 1e-12);
   assert.equal(b.n, 300);
   assert.equal(b.differ, 90);
-  assert.ok(b.p! < 1e-6 && b.pHolm! < 1e-6);
+  assert.ok(b.p! < 1e-4 && b.pHolm! < 1e-4, '90 of 90 discordant items one way (Monte Carlo floor 1/65537)');
   const c = report.rows[2]!.items!.domain!;
-  assert.ok(c.p! > 0.05 && c.pHolm! >= c.p!, `a one-item difference per seed is not resolved (p ${c.p})`);
+  assert.equal(c.p, 0.25, 'one discordant item per seed, three in all: 2/2³');
+  assert.ok(c.pHolm! >= c.p!);
   const md = renderSweepMarkdown(report);
   assert.match(md, /## Item-level paired differences against the first row/);
-  assert.match(md, /\| b \| domain \| 3 \| 300 \| 90 \| 30\.0 ± 2\.7 \| < 1e-6 \| < 1e-6 \*\* \|/, "by hand: se = √(3 · 0.3 · 0.7 · 100/99 / 100) / 3 = 2.7 points");
+  assert.match(md, /\| b \| domain \| 3 \| 300 \| 90 \| 30\.0 ± 2\.7 \| 1\.5e-5 \| 3\.1e-5 \*\* \|/, 'by hand: se = √(3 · 0.3 · 0.7 · 100/99 / 100) / 3 = 2.7 points');
   assert.ok(!report.rows[0]!.items, 'the first row is the reference');
 });
 
