@@ -4,6 +4,7 @@
  * balancedbio.python, BALANCEDBIO_PYTHON, python3) imports torch, else the TensorFlow.js order of
  * selectBackend, and says which and why in one log line either way.
  */
+import { availableParallelism } from 'node:os';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { selectBackend } from '../model/backend';
 import { BbioError } from '../util/errors';
@@ -58,6 +59,23 @@ export async function openCompute(model: ModelChoice, opts: OpenComputeOptions):
   }
   const backend = await selectBackend(model.backend, { log: opts.log, tried });
   return new TfjsCompute({ backend, log: opts.log, workers: model.workers, ...(opts.tokenizer ? { tokenizer: opts.tokenizer } : {}) });
+}
+
+/**
+ * What decides a stage's numbers besides its config and inputs, for the stage cache's keys: the backend `model`
+ * resolves to here (name, kind, threads, SIMD, and the worker's Python, torch version, device and dtype, which
+ * describe().reason states), the cores a tfjs data-parallel pool would split into (`workers: 0`), and the thread
+ * variables of the math libraries. Opens the backend and disposes of it (a session keeps a torch worker for the stage).
+ */
+export async function computeIdentity(model: ModelChoice, open: ComputeFactory, log: Logger): Promise<Record<string, unknown>> {
+  const compute = await open(model, { log });
+  try {
+    const { name, kind, reason, threads, simd } = compute.describe();
+    const env = Object.fromEntries(['OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_CORETYPE'].map((k) => [k, process.env[k] ?? null]));
+    return { name, kind, reason, threads, simd, cores: availableParallelism(), env };
+  } finally {
+    await compute.dispose();
+  }
 }
 
 /** One run's compute: its stages open backends through `open` and share one torch worker, which `close` ends. */

@@ -100,6 +100,11 @@ export interface StageDef {
    * reads must be in it, since a setting left out would let a run reuse a result that it should not.
    */
   cacheKey?(ctx: StageContext): Promise<Record<string, unknown>>;
+  /**
+   * What a run reusing this stage from the cache does not take over: metrics and summary numbers the training run
+   * measured on its own data that the key leaves out (pretrain's validation loss on its own val.jsonl).
+   */
+  notReused?: { metrics: string[]; summary: string[] };
 }
 
 /** Stage seed: derived from the master seed and the stage name, so adding a stage never shifts another's. */

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import writeFileAtomic from 'write-file-atomic';
 import type { EngineEvent, MetricName } from '../../schemas/generated/events';
 import type { Experiment } from '../../schemas/generated/experiment';
 import { BbioError, toBbioError } from '../util/errors';
@@ -108,22 +109,28 @@ function stageSink(sink: EventSink, stage: StageName, record?: (e: EventInput) =
 const engineBuildIds = new Map<string, Promise<string>>();
 
 /**
- * The engine build, for the stage cache's keys: the digest of the bundle that runs and of the torch worker's
- * files, so a rebuilt engine never reuses an older one's result. From source (tsx), the package version stands
- * in for the bundle: a developer changing engine code there should set output.stage_cache: false.
+ * The engine build, for the stage cache's keys, so a changed engine never reuses an older one's result: from the
+ * bundle, the digest of every script and wasm binary beside it (the CLI, the tfjs data-parallel worker, the
+ * kernels); from source (tsx), the digest of engine/ and schemas/; either way the torch worker's files, Node's
+ * version and the package version.
  */
 export function engineBuild(version: string): Promise<string> {
   let id = engineBuildIds.get(version);
   if (id) return id;
+  const code = (rel: string): boolean => rel.includes('__pycache__') || rel.endsWith('.pyc');
   id = (async () => {
-    const bundle = __filename.endsWith('.js') ? await digestTree(path.dirname(__filename), (rel) => rel !== path.basename(__filename)) : { source: version };
+    const fromBundle = __filename.endsWith('.js');
+    const root = path.resolve(__dirname, '../..');
+    const engine = fromBundle
+      ? await digestTree(__dirname, (rel) => rel.includes('/') || !/\.(js|wasm)$/.test(rel))
+      : { engine: await digestTree(path.join(root, 'engine'), code), schemas: await digestTree(path.join(root, 'schemas'), code) };
     let worker: Record<string, string> = {};
     try {
-      worker = await digestTree(workerFiles().dir, (rel) => rel.includes('__pycache__') || rel.endsWith('.pyc'));
+      worker = await digestTree(workerFiles().dir, code);
     } catch (e) {
       if (!(e instanceof BbioError)) throw e; // no worker files: this build has no torch backend to tell apart
     }
-    return sha256(JSON.stringify({ version, bundle, worker }));
+    return sha256(JSON.stringify({ version, node: process.version, engine, worker }));
   })();
   engineBuildIds.set(version, id);
   return id;
@@ -172,9 +179,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunOutcome> {
 
 async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]): Promise<RunOutcome> {
   const sink = makeSink(store, opts.onEvent);
-  const cache = opts.config.output.stage_cache
-    ? new StageCache(opts.stageCacheDir ?? path.join(path.resolve(path.dirname(opts.experimentFile), opts.config.output.runs_dir), STAGE_CACHE_DIR), { build: await engineBuild(opts.version) })
-    : undefined;
+  let cache: StageCache | undefined;
   const paths = Object.fromEntries(Object.entries(OUTPUT_PATHS).map(([k, rel]) => [k, path.join(store.runDir, rel)])) as Record<StageOutput, string>;
   const unavailable: StageName[] = [];
   const controller = new AbortController();
@@ -196,6 +201,10 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
 
   try {
     await fetchHubModel(opts, ordered, sink, controller.signal);
+    if (opts.config.output.stage_cache) {
+      const dir = opts.stageCacheDir ?? path.join(path.resolve(path.dirname(opts.experimentFile), opts.config.output.runs_dir), STAGE_CACHE_DIR);
+      cache = new StageCache(dir, { build: await engineBuild(opts.version) });
+    }
     for (const name of ordered) {
       const def = opts.stageTable[name];
       if (!def) {
@@ -217,6 +226,7 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
       if (controller.signal.aborted) throw new BbioError('E_CANCELLED', 'run cancelled');
       const resume = prev !== undefined && prev.status !== 'completed' && prev.status !== 'skipped' && prev.attempts > 0;
       const recorded: EventInput[] = [];
+      const caching = cache !== undefined && def.cacheKey !== undefined;
       const ctx: StageContext = {
         config: opts.config,
         experimentFile: opts.experimentFile,
@@ -224,7 +234,7 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
         runDir: store.runDir,
         paths,
         checkpointDir: path.join(store.runDir, 'checkpoints', name),
-        events: stageSink(sink, name, (e) => recorded.push(e)),
+        events: stageSink(sink, name, caching ? (e) => recorded.push(e) : undefined),
         log: opts.log,
         signal: controller.signal,
         stepsScale: opts.stepsScale ?? 1,
@@ -235,12 +245,15 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
       };
       // the stage cache: reuse the result of an identical earlier stage, or train under the entry's lock and store it
       let cached: { cache: StageCache; key: string; material: Record<string, unknown>; lock: RunLock } | undefined;
-      if (cache && def.cacheKey && !resume) {
+      if (cache && def.cacheKey) {
         const material = await def.cacheKey(ctx);
         const key = cache.key(name, material);
         let got: Awaited<ReturnType<StageCache['acquire']>> | undefined;
         try {
-          got = await cache.acquire(name, key, controller.signal, (holder) => sink.emit({ kind: 'log', level: 'info', stage: name, msg: `waiting for stage cache entry ${name}-${key}, which another run is training: ${holder}` }));
+          // a resumed stage reuses an entry another run stored meanwhile, but trains on from its own checkpoint
+          // rather than wait for one, and stores nothing (its events before the resume are not in this process)
+          const hit = resume ? await cache.lookup(name, key) : undefined;
+          got = resume ? (hit ? { hit } : undefined) : await cache.acquire(name, key, controller.signal, (holder, hint) => sink.emit({ kind: 'log', level: 'info', stage: name, msg: `waiting for stage cache entry ${name}-${key}, which another run is training: ${holder}${hint ? ` (${hint})` : ''}` }));
         } catch (e) {
           // a damaged entry or an unusable cache folder costs the reuse, not the run: train, and say how to clear it
           const err = toBbioError(e);
@@ -248,11 +261,17 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
           sink.emit({ kind: 'log', level: 'warn', stage: name, msg: `stage cache: ${err.message}; training ${name} instead${err.hint ? ` (${err.hint})` : ''}` });
         }
         if (got && 'hit' in got) {
-          await reuseStage(store, sink, name, got.hit, paths);
-          for (const o of STAGE_IO[name].produces) available.add(o);
-          continue;
+          try {
+            await reuseStage(store, sink, name, got.hit, paths, def.notReused, material);
+            for (const o of STAGE_IO[name].produces) available.add(o);
+            continue;
+          } catch (e) {
+            const err = toBbioError(e);
+            if (err.code === 'E_CANCELLED') throw err;
+            sink.emit({ kind: 'log', level: 'warn', stage: name, msg: `stage cache: could not reuse entry ${name}-${key} (${err.message}); training ${name} instead` });
+          }
         }
-        if (got) cached = { cache, key, material, lock: got.lock };
+        if (got && 'lock' in got) cached = { cache, key, material, lock: got.lock };
       }
       await store.updateStage(name, { status: 'running', startedAt: new Date().toISOString(), attempts: (prev?.attempts ?? 0) + 1 });
       sink.emit({ kind: 'phase', stage: name, status: resume ? 'resumed' : 'started', message: def.title });
@@ -263,8 +282,8 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
         if (cached) {
           const outputs = Object.fromEntries(STAGE_IO[name].produces.map((o) => [o, paths[o]]));
           try {
-            await cached.cache.store(name, cached.key, { material: cached.material, sourceRun: store.runDir, summary: result.summary, events: recorded, outputs });
-            await store.updateManifestMember('stageCache', name, { key: cached.key, stored: true });
+            const stored = await cached.cache.store(name, cached.key, { material: cached.material, sourceRun: store.runDir, summary: result.summary, events: recorded, outputs });
+            await store.updateManifestMember('stageCache', name, { key: cached.key, stored });
           } catch (e) {
             // the stage's own outputs are complete in the run: a cache that cannot take a copy (disk full) costs reuse only
             sink.emit({ kind: 'log', level: 'warn', stage: name, msg: `could not store ${name} in the stage cache (${toBbioError(e).message}); this run is complete, later runs will train ${name} again` });
@@ -296,16 +315,33 @@ async function runStages(opts: RunOptions, store: RunStore, ordered: StageName[]
  * Completes stage `name` from a stage cache hit: its outputs copied in, its events replayed (phase events aside:
  * the runner announces this stage itself), and state.json and the manifest saying where the result came from.
  */
-async function reuseStage(store: RunStore, sink: EventSink, name: StageName, hit: CacheHit, paths: Record<StageOutput, string>): Promise<void> {
+async function reuseStage(store: RunStore, sink: EventSink, name: StageName, hit: CacheHit, paths: Record<StageOutput, string>, notReused: StageDef['notReused'], material: Record<string, unknown>): Promise<void> {
   await store.updateStage(name, { status: 'running', startedAt: new Date().toISOString() });
   await StageCache.restore(hit, Object.fromEntries(STAGE_IO[name].produces.map((o) => [o, paths[o]])));
+  await repointAdapters(STAGE_IO[name].produces.map((o) => paths[o]), path.join(hit.entry.sourceRun, OUTPUT_PATHS.base_model), paths.base_model);
   const from = `${hit.entry.sourceRun} (stage cache entry ${name}-${hit.entry.key})`;
-  sink.emit({ kind: 'log', level: 'info', stage: name, msg: `${name}: reusing the result of an identical ${name} in ${from}; its metrics below are replayed from that run` });
-  for (const e of hit.events) if (e.kind !== 'phase') sink.emit({ ...e, stage: name } as EventInput);
-  await store.updateManifestMember('stageCache', name, { key: hit.entry.key, reusedFrom: hit.entry.sourceRun });
-  const summary = hit.entry.summary as Record<string, number>;
+  const omitted = new Set(notReused?.metrics ?? []);
+  sink.emit({ kind: 'log', level: 'info', stage: name, msg: `${name}: reusing the result of an identical ${name} in ${from}; its metrics below are replayed from that run${omitted.size ? ` (not ${[...omitted].join(', ')}, which that run measured on its own data)` : ''}` });
+  for (const e of hit.events) if (e.kind !== 'phase' && !(e.kind === 'metric' && omitted.has(e.name))) sink.emit({ ...e, stage: name } as EventInput);
+  await store.updateManifestMember('stageCache', name, { key: hit.entry.key, reusedFrom: hit.entry.sourceRun, compute: material.compute ?? null });
+  const summary = Object.fromEntries(Object.entries(hit.entry.summary as Record<string, number>).filter(([k]) => !(notReused?.summary ?? []).includes(k)));
   await store.updateStage(name, { status: 'completed', finishedAt: new Date().toISOString(), summary, notes: [`reused from ${from}`] });
   sink.emit({ kind: 'phase', stage: name, status: 'completed', message: `${name} reused from the stage cache (trained in ${path.basename(hit.entry.sourceRun)})`, fields: { summary, cacheKey: hit.entry.key } });
+}
+
+/**
+ * PEFT's adapter_config.json names the base model it was trained on (base_model_name_or_path): an adapter copied
+ * from another run names that run's base model, which may be deleted; point it at this run's, which is identical.
+ */
+async function repointAdapters(dirs: readonly string[], from: string, to: string): Promise<void> {
+  for (const dir of dirs) {
+    for (const rel of Object.keys(await digestTree(dir)).filter((r) => path.basename(r) === 'adapter_config.json')) {
+      const file = path.join(dir, rel);
+      const cfg = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+      if (cfg.base_model_name_or_path !== from) continue;
+      await writeFileAtomic(file, JSON.stringify({ ...cfg, base_model_name_or_path: to }, null, 2) + '\n');
+    }
+  }
 }
 
 /**

@@ -8,14 +8,16 @@
  * so a changed setting, input or engine misses. Layout, under `<runs_dir>/.stage-cache/`:
  *
  *   <stage>-<key>/            an entry, renamed into place whole (never seen half-written)
- *     entry.json              stage, key, the key material, the run that trained it, its summary, backend
+ *     entry.json              stage, key, the key material (the backend's identity included), the run that trained it,
+ *                             its summary
  *     events.jsonl            the stage's events in that run (metrics, logs), replayed into a reusing run
  *     outputs/<output>/       copies of the stage's outputs (OUTPUT_PATHS), copied into a reusing run
  *   <stage>-<key>.building/   the lock of the process training that entry (engine/run/run-lock.ts)
  *
  * Concurrency: the first run to miss takes the entry's lock and trains; another run that needs the same entry
  * meanwhile waits for it (polling: the runs folder may be a network filesystem shared with Slurm nodes) and
- * reuses it, or trains itself when the holder died without storing it.
+ * reuses it, or trains itself when the holder died on this host without storing it. A holder on another host
+ * cannot be seen to die (run-writer.ts): its waiters say so, with the lock file to delete if it is gone.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { cp, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -97,6 +99,7 @@ export class StageCache {
       if (entry.key !== key || entry.stage !== stage) throw new Error(`it records ${entry.stage}-${entry.key}`);
       const events = (await readFile(path.join(dir, EVENTS_FILE), 'utf8')).split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as EventInput);
       const names = await readdir(path.join(dir, OUTPUTS_DIR));
+      if (!names.length) throw new Error('it holds no outputs');
       return { entry, events, outputs: Object.fromEntries(names.map((n) => [n, path.join(dir, OUTPUTS_DIR, n)])) };
     } catch (e) {
       throw new BbioError('E_CHECKPOINT', `stage cache entry ${dir} is damaged (${e instanceof Error ? e.message : String(e)})`, { file: dir }, `delete ${dir}; the stage then trains again`);
@@ -107,10 +110,11 @@ export class StageCache {
    * Waits until the entry exists or nobody is building it; then returns the hit, or the lock to build it under.
    * `signal` ends the wait (a cancelled run).
    */
-  async acquire(stage: string, key: string, signal: AbortSignal, onWait: (holder: string) => void): Promise<{ hit: CacheHit } | { lock: RunLock }> {
+  async acquire(stage: string, key: string, signal: AbortSignal, onWait: (holder: string, hint?: string) => void): Promise<{ hit: CacheHit } | { lock: RunLock }> {
     await mkdir(this.dir, { recursive: true });
     let announced = false;
     for (;;) {
+      if (signal.aborted) throw new BbioError('E_CANCELLED', `cancelled while waiting for stage cache entry ${stage}-${key}`);
       const hit = await this.lookup(stage, key);
       if (hit) return { hit };
       try {
@@ -124,10 +128,9 @@ export class StageCache {
         return { lock };
       } catch (e) {
         if (!(e instanceof BbioError) || e.code !== 'E_RUN_LOCKED') throw e;
-        if (!announced) onWait(e.message);
+        if (!announced) onWait(e.message, e.hint);
         announced = true;
       }
-      if (signal.aborted) throw new BbioError('E_CANCELLED', `cancelled while waiting for stage cache entry ${stage}-${key}`);
       // one listener per wait, removed when the wait ends: a long wait must not pile them up on the run's signal
       await new Promise<void>((resolve) => {
         const onAbort = (): void => {
@@ -143,8 +146,8 @@ export class StageCache {
     }
   }
 
-  /** Stores a finished stage's outputs and events as one entry, renamed into place whole. */
-  async store(stage: string, key: string, o: { material: CacheMaterial; sourceRun: string; summary: Record<string, unknown>; events: EventInput[]; outputs: Record<string, string> }): Promise<void> {
+  /** Stores a finished stage's outputs and events as one entry, renamed into place whole; false when one was there. */
+  async store(stage: string, key: string, o: { material: CacheMaterial; sourceRun: string; summary: Record<string, unknown>; events: EventInput[]; outputs: Record<string, string> }): Promise<boolean> {
     const final = this.entryDir(stage, key);
     const tmp = path.join(this.dir, `.tmp-${stage}-${key}-${randomBytes(4).toString('hex')}`);
     try {
@@ -157,10 +160,11 @@ export class StageCache {
       const entry: CacheEntry = { stage, key, createdAt: new Date().toISOString(), sourceRun: o.sourceRun, summary: o.summary, material: o.material };
       await writeFile(path.join(tmp, ENTRY_FILE), JSON.stringify(entry, null, 2) + '\n');
       await rename(tmp, final);
+      return true;
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST' || code === 'ENOTEMPTY') return; // another process stored the same entry first: same content
+      if (code === 'EEXIST' || code === 'ENOTEMPTY') return false; // another process stored the same entry first: same content
       throw e instanceof BbioError ? e : ioError(e, final, 'write');
     }
   }

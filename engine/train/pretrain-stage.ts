@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openCompute, type ComputeFactory, type Compute } from '../compute';
+import { computeIdentity, openCompute, type ComputeFactory, type Compute } from '../compute';
 import { bioTinyConfig, makeLmBatch } from '../model/llama';
 import { BpeTokenizer, trainBpe } from '../model/tokenizer';
 import type { StageContext, StageDef, StageResult } from '../core/stage';
@@ -17,7 +17,6 @@ import { BbioError } from '../util/errors';
 import { DataOrder, packDocuments, type PackedData } from './data';
 import { readJsonlTexts } from '../core/dataset';
 import { KNOWLEDGE_FILE } from '../synth/corpus';
-import { pythonCommand } from '../compute/torch/worker-process';
 import { digestFile } from '../util/provenance';
 
 /** The stage's part of a checkpoint; the backend adds its own (optimiser step, moments). */
@@ -163,22 +162,22 @@ export async function runPretrain(ctx: StageContext, open: ComputeFactory = open
 /** The stage with its backend factory (tests pass a fake one). */
 /**
  * What a base model depends on (the stage cache, engine/run/stage-cache.ts): the model and pretrain blocks, the
- * stage seed (pretrain.seed pins it across a sweep's seeds), --steps-scale, the Python a torch backend would run,
- * and the bytes of the documents pretrainTexts reads. val.jsonl is not in it: it decides only the reported
- * validation loss, which a reusing run replays from the run that trained the model.
+ * stage seed (pretrain.seed pins it across a sweep's seeds), --steps-scale, the backend the model block resolves to
+ * here (computeIdentity), and the bytes of the documents pretrainTexts reads. val.jsonl is not in it: it decides only
+ * the validation loss, which a reusing run does not take over (pipeline.ts reuseStage).
  */
-export async function pretrainCacheKey(ctx: StageContext): Promise<Record<string, unknown>> {
+export async function pretrainCacheKey(ctx: StageContext, open: ComputeFactory = openCompute): Promise<Record<string, unknown>> {
   const p = ctx.config.pretrain;
   const data = ctx.paths.dataset;
   return {
-    model: ctx.config.model, pretrain: p, seed: ctx.seed, stepsScale: ctx.stepsScale, python: pythonCommand(undefined, process.env),
+    model: ctx.config.model, pretrain: p, seed: ctx.seed, stepsScale: ctx.stepsScale, compute: await computeIdentity(ctx.config.model, open, ctx.log),
     knowledge: p.corpus === 'train' ? null : await digestFile(path.join(data, KNOWLEDGE_FILE)),
     train: p.corpus === 'knowledge' ? null : await digestFile(path.join(data, 'train.jsonl')),
   };
 }
 
 export function createPretrainStage(open: ComputeFactory = openCompute): StageDef {
-  return { name: 'pretrain', title: 'Pretrain the model from scratch on its corpus (pretrain.corpus)', run: (ctx) => runPretrain(ctx, open), cacheKey: pretrainCacheKey };
+  return { name: 'pretrain', title: 'Pretrain the model from scratch on its corpus (pretrain.corpus)', run: (ctx) => runPretrain(ctx, open), cacheKey: (ctx) => pretrainCacheKey(ctx, open), notReused: { metrics: ['pretrain/val_loss'], summary: ['val_loss'] } };
 }
 
 export const pretrainStage: StageDef = createPretrainStage();

@@ -8,7 +8,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openCompute, type ComputeFactory, type Compute } from '../compute';
+import { computeIdentity, openCompute, type ComputeFactory, type Compute } from '../compute';
 import type { SftStepResult, TokenBatch } from '../compute/types';
 import { probeAccuracy, probeLoss, selectProbeSet } from '../eval/probe';
 import type { TargetModule } from '../model/lora';
@@ -22,7 +22,6 @@ import { BbioError } from '../util/errors';
 import { DataOrder } from './data';
 import { readExamples } from '../core/dataset';
 import { baseModelDir } from '../model/resources';
-import { pythonCommand } from '../compute/torch/worker-process';
 import { digestTree } from '../util/provenance';
 import { describeCuts, groupByCapability, responseTokens, supervisedBatch, tokenizeExample, tokenPieces, type TokenizedExample } from './examples';
 import type { ProjectionMethod } from '../compute/projection/combine';
@@ -241,23 +240,23 @@ function emitProjectionMetrics(ctx: StageContext, caps: readonly Capability[], m
 /** The stage with its backend factory (tests pass a fake one). */
 /**
  * What an SFT adapter depends on (the stage cache, engine/run/stage-cache.ts): the blocks runSft reads (model, lora,
- * sft, and eval's probe settings for its held-out curves), its seed and --steps-scale, the Python a torch backend
- * would run, and the bytes of the dataset and the base model. A Hub model is named by its snapshot folder, which
+ * sft, and eval's probe settings for its held-out curves), its seed and --steps-scale, the backend the model block
+ * resolves to here (computeIdentity), and the bytes of the dataset and the base model. A Hub model is named by its snapshot folder, which
  * holds the commit: hashing gigabytes of weights per run would cost more than it protects.
  */
-export async function sftCacheKey(ctx: StageContext): Promise<Record<string, unknown>> {
+export async function sftCacheKey(ctx: StageContext, open: ComputeFactory = openCompute): Promise<Record<string, unknown>> {
   const cfg = ctx.config;
   const baseDir = await baseModelDir(ctx);
   return {
     model: cfg.model, lora: cfg.lora, sft: cfg.sft, probe: { size: cfg.eval.probe_size, every: cfg.eval.probe_every },
-    seed: ctx.seed, stepsScale: ctx.stepsScale, python: pythonCommand(undefined, process.env),
+    seed: ctx.seed, stepsScale: ctx.stepsScale, compute: await computeIdentity(cfg.model, open, ctx.log),
     dataset: await digestTree(ctx.paths.dataset, (rel) => rel === 'dataset-card.json'),
     base: cfg.model.hub ? { snapshot: baseDir } : await digestTree(baseDir),
   };
 }
 
 export function createSftStage(open: ComputeFactory = openCompute): StageDef {
-  return { name: 'sft', title: 'Multi-capability LoRA with orthogonal gradient projection', run: (ctx) => runSft(ctx, open), cacheKey: sftCacheKey };
+  return { name: 'sft', title: 'Multi-capability LoRA with orthogonal gradient projection', run: (ctx) => runSft(ctx, open), cacheKey: (ctx) => sftCacheKey(ctx, open) };
 }
 
 export const sftStage: StageDef = createSftStage();

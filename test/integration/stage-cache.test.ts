@@ -45,12 +45,23 @@ test('real stages: a pinned pretrain.seed trains one base model for two seeds; a
   assert.equal(await sha256File(path.join(b.runDir, 'artifacts/base-model/model.safetensors')), await sha256File(path.join(a.runDir, 'artifacts/base-model/model.safetensors')));
   const losses = (events: EngineEvent[]) => events.filter((e) => e.kind === 'metric' && e.name === 'pretrain/loss').map((e) => (e as { value: number }).value);
   assert.deepEqual(losses(b.events), losses(a.events), 'the pretrain curve is replayed into the reusing run');
+  const valLoss = (events: EngineEvent[]) => events.filter((e) => e.kind === 'metric' && e.name === 'pretrain/val_loss');
+  assert.ok(valLoss(a.events).length > 0);
+  assert.equal(valLoss(b.events).length, 0, 'the validation loss was measured on the other seed\'s val.jsonl: not taken over');
+  const stateB = JSON.parse(await readFile(path.join(b.runDir, 'state.json'), 'utf8')) as { stages: { pretrain: { summary: Record<string, number> } } };
+  assert.equal(stateB.stages.pretrain.summary.val_loss, undefined);
+  assert.ok(Number.isFinite(stateB.stages.pretrain.summary.loss));
 
   const c = await runSeeded(file, 2, 99);
   assert.ok(reused(c.events, 'pretrain') && reused(c.events, 'sft'), 'the same seed again: both reused');
   assert.equal(await sha256File(path.join(c.runDir, 'artifacts/sft-adapter/adapter_model.safetensors')), await sha256File(path.join(b.runDir, 'artifacts/sft-adapter/adapter_model.safetensors')));
-  const manifest = JSON.parse(await readFile(path.join(c.runDir, 'manifest.json'), 'utf8')) as { stageCache: Record<string, { reusedFrom: string }> };
+  const manifest = JSON.parse(await readFile(path.join(c.runDir, 'manifest.json'), 'utf8')) as { stageCache: Record<string, { reusedFrom: string; compute: { name: string } }> };
   assert.equal(manifest.stageCache.sft?.reusedFrom, b.runDir);
+  assert.equal(manifest.stageCache.sft?.compute.name, 'wasm', 'the backend the reused stage ran on is recorded');
+  const adapterCfg = JSON.parse(await readFile(path.join(c.runDir, 'artifacts/sft-adapter/adapter_config.json'), 'utf8')) as { base_model_name_or_path: string };
+  const trainedCfg = JSON.parse(await readFile(path.join(b.runDir, 'artifacts/sft-adapter/adapter_config.json'), 'utf8')) as { base_model_name_or_path: string };
+  assert.ok(trainedCfg.base_model_name_or_path.startsWith(b.runDir), trainedCfg.base_model_name_or_path);
+  assert.equal(adapterCfg.base_model_name_or_path, path.join(c.runDir, 'artifacts/base-model'), 'the copied adapter names this run\'s base model');
 
   const d = await runSeeded(file, 2);
   assert.ok(!reused(d.events, 'pretrain'), 'without pretrain.seed the base model follows the experiment seed: trained');

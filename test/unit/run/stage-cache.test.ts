@@ -203,3 +203,21 @@ test('a stage whose copy into the cache fails still completes its run, with a wa
   assert.ok(events.some((e) => e.kind === 'log' && e.level === 'warn' && /could not store pretrain in the stage cache/.test(e.msg)));
   assert.ok(!readdirSync(path.join(dir, 'runs', '.stage-cache')).some((n) => n.startsWith('pretrain-') && !n.endsWith('.building')), 'nothing half-stored');
 });
+
+test('a resumed stage reuses an entry stored meanwhile, without waiting for or storing one', async (t) => {
+  const { file, config } = await setup(t);
+  const calls: StageContext[] = [];
+  let fail = true;
+  const flaky = cacheableStages(calls);
+  const real = flaky.pretrain!;
+  flaky.pretrain = { ...real, async run(ctx) { if (fail) { fail = false; throw new Error('killed'); } return real.run(ctx); } };
+  const b = await runPipeline({ config, experimentFile: file, stageTable: flaky, log: silentLogger, version: 'v' });
+  assert.equal(b.status, 'failed');
+  const a = await runPipeline({ config, experimentFile: file, stageTable: cacheableStages(calls), log: silentLogger, version: 'v' });
+  assert.equal(a.status, 'completed');
+  assert.equal(calls.length, 1);
+  const resumed = await runPipeline({ config, experimentFile: file, resumeDir: b.runDir, stageTable: flaky, log: silentLogger, version: 'v' });
+  assert.equal(resumed.status, 'completed', resumed.error?.message);
+  assert.equal(calls.length, 1, 'the resumed pretrain took the entry run a stored');
+  assert.equal(await readFile(path.join(b.runDir, 'artifacts/base-model/model.safetensors'), 'utf8'), `trained by ${a.runId}`);
+});
