@@ -16,7 +16,7 @@ import { gitState, sha256 } from '../util/provenance';
 import { checkStageDependencies } from '../config/semantic';
 import { resolveHubModel } from '../model/hub';
 import { RunStore, type StoreIo } from './store';
-import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageContext, type StageDef, type StageName, type StageOutput, stageSeedOf } from '../core/stage';
+import { OUTPUT_PATHS, STAGE_IO, STAGE_ORDER, type EventInput, type EventSink, type StageContext, type StageDef, type StageName, type StageOutput, stageSeed, stageSeedOf } from '../core/stage';
 import { outputExists } from '../core/outputs';
 import { workerFiles } from '../compute/torch/worker-process';
 import { digestTree } from '../util/provenance';
@@ -69,7 +69,8 @@ async function buildManifest(opts: RunOptions, sourceText: string): Promise<Reco
     experiment: { file: opts.experimentFile, sha256: sha256(sourceText), ...(git ? { git } : {}) },
     versions: { balancedbio: opts.version, node: process.versions.node, v8: process.versions.v8 },
     platform: { os: `${os.platform()} ${os.release()}`, arch: os.arch(), cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
-    seeds: { master: opts.config.seed, stages: seeds },
+    // pretrain.seed also seeds the knowledge corpus that synthesize writes (synth-stage.ts): record it beside the stages'
+    seeds: { master: opts.config.seed, stages: seeds, ...(opts.config.pretrain.seed !== undefined ? { pretrain: opts.config.pretrain.seed, knowledgeCorpus: stageSeed(opts.config.pretrain.seed, 'synthesize') } : {}) },
   };
 }
 
