@@ -9,14 +9,16 @@
  * (target ≥ 0.9×). What decides the PyTorch figures is recorded and printed first: the OpenBLAS build
  * variant, kernel (OPENBLAS_CORETYPE or detected) and threads as the worker's hello reports them, the CPU
  * flags, and the CPU other processes took during each measurement (docs/benchmarks.md: the 2-3× spread
- * between two measurements of the same reference came from there). Run standalone: `npx tsx
- * bench/engine.ts [--workers 1,2] [--cores 1|2 (PyTorch threads)] [--models S,M] [--steps N] [--warmup N]
- * [--no-torch] [--no-torch-engine]`; the JSON report goes to stdout, the header and table to stderr.
+ * between two measurements of the same reference came from there). The torch engine path and the reference
+ * discard the same number of warm-up steps, and the reference's step also runs interleaved with the engine
+ * path's, step by step (bench/torch_reference_steps.py), for a ratio under one load. Run standalone (`--help`
+ * says the same): the JSON report goes to stdout, the header and table to stderr.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 import * as tf from '@tensorflow/tfjs-core';
 import type { HelloResult } from '../schemas/generated/compute-protocol';
 import { cpuFlags, DOCTOR_ENV, oneLine } from '../engine/cli/commands/doctor';
@@ -29,6 +31,27 @@ import { GradientPool } from '../engine/compute/tfjs/data-parallel';
 import { Trainer } from '../engine/compute/tfjs/trainer';
 import { silentLogger, type Logger } from '../engine/util/log';
 import { makeRng } from '../engine/util/rng';
+
+/**
+ * Warm-up steps torch_reference.py discards by default. Its first steps are slower than the later ones on
+ * both sides (the heap and OpenBLAS's buffers settle: 1.4-1.6 s, then 0.3-0.8 s, then ~0.25 s on S, measured
+ * 2026-12-03), so the torch engine path discards as many: with one warm-up and three timed steps its median
+ * could land on the second step's transient while the reference's could not.
+ */
+const TORCH_WARMUP = 2;
+/** Timed steps of the torch rows at least: their median survives two disturbed steps on a shared machine. */
+const TORCH_STEPS = 5;
+
+export const USAGE = `usage: npx tsx bench/engine.ts [options]
+  --models S,M        benchmark models (default S,M)
+  --workers 1,2       tfjs-wasm data-parallel worker counts, each a row (default 1,2)
+  --no-wasm           no tfjs-wasm rows: only the torch engine path and the PyTorch reference
+  --cores 1|2         OpenBLAS threads of the PyTorch reference (default 2, as the torch worker)
+  --steps N           timed steps per figure (default 3; the torch rows at least ${TORCH_STEPS})
+  --warmup N          untimed steps first (default 1; the torch rows at least ${TORCH_WARMUP}, the reference's own)
+  --no-torch          no PyTorch at all (reference and torch engine path)
+  --no-torch-engine   the reference without the torch engine path
+  --help              this text`;
 
 export const BENCH_MODELS = {
   S: { vocab: 512, d: 128, layers: 4, heads: 4, ctx: 128, batch: 16 },
@@ -96,25 +119,65 @@ function machineBusySeconds(): number | null {
  */
 function treeCpuSeconds(): number {
   try {
-    // Fields after the parenthesised command name: index 1 is the parent pid, 11..14 utime, stime, cutime, cstime.
-    const fields = (file: string) => fs.readFileSync(file, 'utf8').split(') ')[1]!.split(' ').map(Number);
-    const f = fields('/proc/self/stat');
-    let live = 0;
-    for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
-      try {
-        const c = fields(`/proc/${pid}/stat`);
-        if (c[1] === process.pid) live += c[11]! + c[12]!;
-      } catch (e) {
-        // a process that ended between the listing and the read has no CPU left to count; anything else is a bug
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-      }
-    }
-    return (f[11]! + f[12]! + f[13]! + f[14]! + live) / 100;
+    const f = procStat('self')!;
+    return (f[11]! + f[12]! + f[13]! + f[14]! + childTicks(childPids())) / 100;
   } catch {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;
   }
 }
+
+/**
+ * /proc/<pid>/stat's fields after the parenthesised command name (index 1 the parent pid, 11..14 utime, stime,
+ * cutime, cstime in USER_HZ ticks, 100 a second), or null for a process that has ended.
+ */
+function procStat(pid: number | 'self'): number[] | null {
+  try {
+    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+  } catch (e) {
+    // a process that ended between the listing and the read has no CPU left to count; anything else is a bug
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    return null;
+  }
+}
+
+/** This process's live children (the torch worker, the interleaved reference). */
+function childPids(): number[] {
+  return fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number).filter((pid) => procStat(pid)?.[1] === process.pid);
+}
+
+/** CPU ticks (utime + stime) the given processes have used so far. */
+function childTicks(pids: readonly number[]): number {
+  return pids.reduce((sum, pid) => {
+    const c = procStat(pid);
+    return sum + (c ? c[11]! + c[12]! : 0);
+  }, 0);
+}
+
+/**
+ * Resolves once this process's children have used no CPU for IDLE_WINDOW_MS (or after IDLE_MAX_MS). A torch
+ * process that has just finished a step keeps one core busy for ~0.1 s: OpenBLAS's pthread workers spin
+ * before they sleep (80-110 ms of CPU after each S step, measured 2026-12-03). Steps of two torch processes
+ * run back to back would each start on one core with the other's spin on the second, and 2-thread OpenBLAS
+ * collapses under such contention (docs/benchmarks.md); each side waits for the other's spin to end instead.
+ */
+async function awaitChildrenIdle(): Promise<void> {
+  if (!fs.existsSync('/proc/self/stat')) return; // not Linux: nothing to watch
+  const pids = childPids();
+  const start = performance.now();
+  let last = childTicks(pids);
+  while (performance.now() - start < IDLE_MAX_MS) {
+    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+    const now = childTicks(pids);
+    if (now === last) return;
+    last = now;
+  }
+}
+
+/** Three USER_HZ ticks without CPU: idle, not merely between two ticks of a busy process. */
+const IDLE_WINDOW_MS = 30;
+/** The longest wait for idle children: a spin ends after ~0.1 s, so 1 s means something else runs. */
+const IDLE_MAX_MS = 1000;
 
 /** Runs `f` and measures the wall time and the CPU other processes used meanwhile (in cores). */
 async function timed<R>(f: () => Promise<R> | R): Promise<{ value: R; s: number; others: number | null }> {
@@ -249,13 +312,27 @@ export function benchSampling(opts: { newTokens: number }): { model: string; new
 /** Debian's torch is importable from this interpreter only (ENVIRONMENT.md); the reference and the torch backend both use it. */
 const TORCH_PYTHON = '/usr/bin/python3';
 
-/** Runs ../shared/bench/torch_reference.py when Debian's torch is importable; null otherwise. */
-export function torchReference(model: BenchModel, cores: 1 | 2, steps: number): Record<string, unknown> | null {
-  const py = TORCH_PYTHON;
+/** ../shared/bench/torch_reference.py, when it is there and Debian's torch is importable; null otherwise. */
+function referenceScript(): string | null {
   const script = [path.resolve(__dirname, '../../shared/bench/torch_reference.py'), '/work/shared/bench/torch_reference.py'].find((f) => fs.existsSync(f));
-  if (!script || !fs.existsSync(py)) return null;
-  if (spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status !== 0) return null;
-  const r = spawnSync(py, [script, '--model', model, '--cores', String(cores), '--steps', String(steps)], { encoding: 'utf8', timeout: 600_000 });
+  if (!script || !fs.existsSync(TORCH_PYTHON)) return null;
+  return spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0 ? script : null;
+}
+
+/**
+ * The environment both PyTorch sides run in: the reference's `--cores 1` sets OPENBLAS_NUM_THREADS=1 before
+ * torch loads, and the torch worker and the interleaved reference get the same, so the threads match.
+ */
+function torchEnv(cores: 1 | 2): NodeJS.ProcessEnv {
+  return cores === 1 ? { ...process.env, OPENBLAS_NUM_THREADS: '1' } : process.env;
+}
+
+/** Runs ../shared/bench/torch_reference.py when Debian's torch is importable; null otherwise. */
+export function torchReference(model: BenchModel, cores: 1 | 2, steps: number, warmup = TORCH_WARMUP): Record<string, unknown> | null {
+  const py = TORCH_PYTHON;
+  const script = referenceScript();
+  if (!script) return null;
+  const r = spawnSync(py, [script, '--model', model, '--cores', String(cores), '--steps', String(steps), '--warmup', String(warmup)], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return { error: (r.stderr || '').split('\n').slice(-3).join(' ') };
   const line = r.stdout.trim().split('\n').pop() ?? '';
   return JSON.parse(line) as Record<string, unknown>;
@@ -278,7 +355,7 @@ export async function torchRuntime(python = TORCH_PYTHON): Promise<{ hello: Hell
 }
 
 /** The part of TorchCompute (engine/compute/torch/compute.ts, issue 16) the bench drives. */
-type OpenTorchCompute = (opts: { log: Logger; python?: string; device?: string; dtype?: 'auto' | 'float32' | 'bfloat16'; why?: string }) => Promise<Compute>;
+type OpenTorchCompute = (opts: { log: Logger; python?: string; device?: string; dtype?: 'auto' | 'float32' | 'bfloat16'; why?: string; env?: NodeJS.ProcessEnv }) => Promise<Compute>;
 
 /**
  * openTorchCompute, or why the torch backend cannot run here (its module not on this branch yet, or no
@@ -304,46 +381,114 @@ const REFERENCE_TRAINING: TrainingSpec = {
   rng: { seed: 0, stream: 'bench' },
 };
 
+/** The reference's step run in its own process on request (bench/torch_reference_steps.py). */
+interface ReferenceStepper {
+  /** One reference step; its time as the reference measures it (inside its process), seconds. */
+  step(): Promise<number>;
+  close(): Promise<void>;
+}
+
+function startReferenceStepper(script: string, model: BenchModel, env: NodeJS.ProcessEnv): ReferenceStepper {
+  const child = spawn(TORCH_PYTHON, [path.join(__dirname, 'torch_reference_steps.py'), '--reference', script, '--model', model], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr: string[] = [];
+  child.stderr.setEncoding('utf8').on('data', (d: string) => stderr.push(d));
+  const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return {
+    step: async () => {
+      child.stdin.write('\n');
+      const next = await lines.next();
+      if (next.done) throw new Error(`torch_reference_steps.py ended: ${stderr.join('').trim().split('\n').slice(-3).join(' ')}`);
+      return (JSON.parse(next.value) as { step_s: number }).step_s;
+    },
+    close: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/** The reference's steps interleaved with the torch engine path's (one after each), and the ratio between them. */
+export interface InterleavedReference {
+  /** Its step times after the warm-up, seconds, each measured right after an engine step. */
+  step_s: number[];
+  step_s_median: number;
+  train_tok_per_s: number;
+  /** The torch engine path's tok/s over the reference's, both under the same load, step by step. */
+  ratio: number;
+}
+
 /**
  * Trains `model` through the torch backend's full engine path (TorchCompute.pretrainStep: rows encoded,
  * one protocol round trip, the worker's forward, backward and AdamW, the loss read back), CPU float32 as
- * the reference. Returns the figures, or why the backend is not available.
+ * the reference, and with `interleave` (torch_reference.py's path) the reference's step after each of its
+ * own. Returns the figures, or why the backend is not available.
  */
-export async function benchTorchEngine(model: BenchModel, opts: { steps: number; warmup: number }): Promise<TrainBench | string> {
+export async function benchTorchEngine(
+  model: BenchModel,
+  opts: { steps: number; warmup: number; cores?: 1 | 2; interleave?: string | null },
+): Promise<(TrainBench & { bench_node_cpu_cores: number; interleaved_reference: InterleavedReference | null }) | string> {
   const open = loadOpenTorchCompute();
   if (typeof open === 'string') return open;
   const m = BENCH_MODELS[model];
   const rng = makeRng(1);
   const rows = Array.from({ length: m.batch }, () => Int32Array.from({ length: m.ctx + 1 }, () => rng.int(m.vocab)));
+  const env = torchEnv(opts.cores ?? 2);
   let compute: Compute;
   try {
-    compute = await open({ log: silentLogger, python: TORCH_PYTHON, device: 'cpu', dtype: 'float32', why: 'bench' });
+    compute = await open({ log: silentLogger, python: TORCH_PYTHON, device: 'cpu', dtype: 'float32', why: 'bench', env });
   } catch (e) {
     return oneLine(e);
   }
+  const reference = opts.interleave ? startReferenceStepper(opts.interleave, model, env) : null;
   try {
     await compute.initModel(benchConfig(model), 0);
     await compute.startTraining(REFERENCE_TRAINING);
     const times: number[] = [];
+    const refTimes: number[] = [];
     const others: number[] = [];
+    const nodeCores: number[] = [];
     let loss = Number.NaN;
     let loadBefore = os.loadavg()[0]!;
     for (let i = 0; i < opts.warmup + opts.steps; i++) {
       if (i === opts.warmup) loadBefore = os.loadavg()[0]!;
-      const t = await timed(() => compute.pretrainStep(rows));
+      // the CPU this (Node) process spends during the step, which should only wait on the worker's pipe
+      let node = { user: 0, system: 0 };
+      const t = await timed(async () => {
+        const node0 = process.cpuUsage();
+        const value = await compute.pretrainStep(rows);
+        node = process.cpuUsage(node0);
+        return value;
+      });
+      let r: number | null = null;
+      if (reference) {
+        await awaitChildrenIdle();
+        r = await reference.step();
+        await awaitChildrenIdle();
+      }
       loss = t.value.loss;
       if (i >= opts.warmup) {
         times.push(t.s);
+        nodeCores.push((node.user + node.system) / 1e6 / t.s);
+        if (r !== null) refTimes.push(r);
         if (t.others !== null) others.push(t.others);
       }
     }
     const med = median(times);
+    const tok = (m.batch * m.ctx) / med;
+    const refMed = refTimes.length ? median(refTimes) : null;
     return {
-      model, backend: 'torch', workers: 1, step_s_median: +med.toFixed(4), train_tok_per_s: +((m.batch * m.ctx) / med).toFixed(1),
+      model, backend: 'torch', workers: 1, step_s_median: +med.toFixed(4), train_tok_per_s: +tok.toFixed(1),
       step_s: times.map((t) => +t.toFixed(3)), step_s_min: +Math.min(...times).toFixed(4), loss: +loss.toFixed(4), max_loss_diff_vs_1_worker: null,
       params: benchParams(model), load_avg_1m: [+loadBefore.toFixed(2), +os.loadavg()[0]!.toFixed(2)], others_cpu_cores: others.length ? +median(others).toFixed(2) : null,
+      bench_node_cpu_cores: +median(nodeCores).toFixed(3),
+      interleaved_reference: refMed === null ? null : {
+        step_s: refTimes.map((t) => +t.toFixed(3)), step_s_median: +refMed.toFixed(4), train_tok_per_s: +((m.batch * m.ctx) / refMed).toFixed(1),
+        ratio: +(tok / ((m.batch * m.ctx) / refMed)).toFixed(3),
+      },
     };
   } finally {
+    await reference?.close();
     await compute.dispose();
   }
 }
@@ -363,12 +508,19 @@ export function formatBenchHeader(setup: { cpu: string; cpuFlags: string[]; load
   return lines;
 }
 
-/** The closing table: tok/s and the ratio to the reference per model and backend, with the CPU others took. */
-export function formatBenchTable(training: readonly { model: string; engine: readonly (TrainBench & { ratio_vs_torch: number | null })[]; torch_ref_tok_per_s: number | null; torch_ref_others_cpu_cores: number | null }[]): string[] {
-  const rows = [['model', 'backend', 'tok/s', 'vs reference', 'others cores']];
+/**
+ * The closing table: tok/s and the ratio to the reference per model and backend, with the CPU others took;
+ * the torch engine path's row also gives its ratio to the reference's steps interleaved with its own
+ * (`interleaved`: the reference's tok/s in parentheses).
+ */
+export function formatBenchTable(training: readonly { model: string; engine: readonly (TrainBench & { ratio_vs_torch: number | null; interleaved_reference?: InterleavedReference | null })[]; torch_ref_tok_per_s: number | null; torch_ref_others_cpu_cores: number | null }[]): string[] {
+  const rows = [['model', 'backend', 'tok/s', 'vs reference', 'interleaved', 'others cores']];
   for (const t of training) {
-    for (const r of t.engine) rows.push([t.model, r.backend === 'torch' ? 'torch (engine path)' : `${r.backend} ${r.workers}w`, String(Math.round(r.train_tok_per_s)), r.ratio_vs_torch === null ? '–' : `${r.ratio_vs_torch.toFixed(2)}×`, r.others_cpu_cores === null ? '–' : r.others_cpu_cores.toFixed(2)]);
-    rows.push([t.model, 'torch_reference.py', t.torch_ref_tok_per_s === null ? '–' : String(Math.round(t.torch_ref_tok_per_s)), '1×', t.torch_ref_others_cpu_cores === null ? '–' : t.torch_ref_others_cpu_cores.toFixed(2)]);
+    for (const r of t.engine) {
+      const inter = r.interleaved_reference ? `${r.interleaved_reference.ratio.toFixed(2)}× (${Math.round(r.interleaved_reference.train_tok_per_s)})` : '–';
+      rows.push([t.model, r.backend === 'torch' ? 'torch (engine path)' : `${r.backend} ${r.workers}w`, String(Math.round(r.train_tok_per_s)), r.ratio_vs_torch === null ? '–' : `${r.ratio_vs_torch.toFixed(2)}×`, inter, r.others_cpu_cores === null ? '–' : r.others_cpu_cores.toFixed(2)]);
+    }
+    rows.push([t.model, 'torch_reference.py', t.torch_ref_tok_per_s === null ? '–' : String(Math.round(t.torch_ref_tok_per_s)), '1×', '–', t.torch_ref_others_cpu_cores === null ? '–' : t.torch_ref_others_cpu_cores.toFixed(2)]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
@@ -387,7 +539,7 @@ const BUSY_CORES = 0.3;
 export interface BenchOptions {
   /** Threads the PyTorch reference may use (1 or 2). */
   cores?: 1 | 2;
-  /** Data-parallel worker counts to measure side by side (default 1 and 2). */
+  /** Data-parallel worker counts to measure side by side (default 1 and 2); empty: no tfjs-wasm rows. */
   workers?: number[];
   models?: BenchModel[];
   steps?: number;
@@ -414,16 +566,18 @@ export async function benchEngine(opts: BenchOptions = {}): Promise<object> {
   for (const l of formatBenchHeader(setup)) print(l);
   const training: Array<{ model: BenchModel; engine: (TrainBench & { ratio_vs_torch: number | null })[]; torch_ref_tok_per_s: number | null; torch_ref_others_cpu_cores: number | null } & Record<string, unknown>> = [];
   for (const model of opts.models ?? (['S', 'M'] as BenchModel[])) {
-    const runs = await benchTraining(model, { steps, warmup: opts.warmup ?? 1, workers });
+    const runs = workers.length ? await benchTraining(model, { steps, warmup: opts.warmup ?? 1, workers }) : [];
+    const torchSteps = Math.max(steps, TORCH_STEPS);
+    const torchWarmup = Math.max(opts.warmup ?? 1, TORCH_WARMUP);
     const rssMb = Math.round(process.memoryUsage().rss / 1048576);
     // the torch backend's engine path runs between two reference runs, so drifting load hits both sides
     const reference = async (): Promise<(Record<string, unknown> & { others_cpu_cores: number | null }) | null> => {
       const loadBefore = os.loadavg()[0]!;
-      const run = await timed(() => (opts.torch === false ? null : torchReference(model, cores, Math.max(steps, 3))));
+      const run = await timed(() => (opts.torch === false ? null : torchReference(model, cores, torchSteps, torchWarmup)));
       return run.value ? { ...run.value, cores, load_avg_1m: [+loadBefore.toFixed(2), +os.loadavg()[0]!.toFixed(2)], others_cpu_cores: run.others === null ? null : +run.others.toFixed(2) } : null;
     };
     const torch = await reference();
-    const torchEngine = opts.torch === false || opts.torchEngine === false || !torch ? null : await benchTorchEngine(model, { steps: Math.max(steps, 3), warmup: opts.warmup ?? 1 });
+    const torchEngine = opts.torch === false || opts.torchEngine === false || !torch ? null : await benchTorchEngine(model, { steps: torchSteps, warmup: torchWarmup, cores, interleave: referenceScript() });
     if (typeof torchEngine === 'string') print(`torch backend not available: ${torchEngine}`);
     const torchAfter = torchEngine && typeof torchEngine !== 'string' ? await reference() : null;
     const refs = [torch, torchAfter].map((r) => (r && typeof r.train_tok_per_s === 'number' ? r.train_tok_per_s : null)).filter((x): x is number => x !== null);
@@ -475,11 +629,13 @@ function readPeakRssKb(): number {
   return process.memoryUsage().rss / 1024;
 }
 
-if (require.main === module) {
+if (require.main === module && (process.argv.includes('--help') || process.argv.includes('-h'))) {
+  process.stdout.write(USAGE + '\n');
+} else if (require.main === module) {
   const arg = (k: string) => { const i = process.argv.indexOf(k); return i > 0 ? process.argv[i + 1] : undefined; };
   const cores = arg('--cores') === '1' ? 1 : 2;
   const models = (arg('--models') ?? 'S,M').split(',') as BenchModel[];
-  const workers = (arg('--workers') ?? '1,2').split(',').map(Number);
+  const workers = process.argv.includes('--no-wasm') ? [] : (arg('--workers') ?? '1,2').split(',').map(Number);
   benchEngine({ cores, workers, models, steps: Number(arg('--steps') ?? 3), warmup: Number(arg('--warmup') ?? 1), torch: !process.argv.includes('--no-torch'), torchEngine: !process.argv.includes('--no-torch-engine') }).then(
     (r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'),
     (e: unknown) => { process.stderr.write(`bench failed: ${e instanceof Error ? e.message : String(e)}\n`); process.exitCode = 1; },

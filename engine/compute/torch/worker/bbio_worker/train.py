@@ -7,8 +7,10 @@ float32, so the moments and the weights here are updated in float64 and rounded 
 op, which keeps one step of the two backends within float32 rounding of each other. The update is
 elementwise, so it runs over one flat buffer of all trained tensors (the parameters of an fp32 model are
 views into it) in fixed-size chunks: the same float64 value per element as one tensor at a time, with a
-few large ops instead of a dozen per tensor, and float64 temporaries small enough (CHUNK) to be reused
-from the heap rather than mapped fresh, and page-faulted, on every step (runtime.tune_allocator).
+few ops per chunk instead of a dozen per tensor. Each op writes into one of three float64 scratch chunks
+the trainer allocates once (in-place and `out=` forms of the same ops, so every element is rounded
+exactly as before): no temporary is allocated per step, and a chunk's scratch stays in the CPU's cache
+across the twenty-odd passes the update makes over it.
 
 Random streams. The engine's rng (engine/util/rng.ts, sfc32) cannot cross into Python, so the worker draws
 from its own torch.Generator per (seed, stream): `make_generator(seed, stream)`. A torch run and a wasm run of
@@ -32,10 +34,13 @@ Json = Dict[str, Any]
 # Consecutive rejected steps before E_NAN when the spec does not say (Trainer's default in trainer.ts).
 DEFAULT_MAX_BAD_STEPS = 5
 
-# Elements per chunk of the flat float64 AdamW update: a float64 temporary of 2^20 elements is 8 MiB, under
-# glibc's largest mmap threshold (32 MiB, runtime.tune_allocator), so the chunk's temporaries come from the
-# heap and are reused; and large enough that a 1M-parameter model takes one or two chunks.
-CHUNK = 1 << 20
+# Elements per chunk of the flat float64 AdamW update: 2^16 float64 are 512 KiB per scratch chunk, so the
+# three scratch chunks and the chunk's float32 slices (~2.5 MiB) stay in cache across its ~22 passes, and
+# the Python cost per op (~5 µs, ~22 ops a chunk) stays under 0.1 ms per 65k elements. Measured on the
+# bench's S model (1.18M parameters, 2026-12-03): 2^12 16 ms, 2^14 6.8 ms, 2^16 5.8 ms, 2^18 5.5 ms,
+# 2^20 7.0 ms a step, against 10-17 ms for the former out-of-place update; on M (5.2M) 2^16 is the fastest
+# (34 ms, against 58 ms).
+CHUNK = 1 << 16
 
 
 def fnv1a32(label: str) -> int:
@@ -160,6 +165,8 @@ class Trainer:
                 self.master[i].copy_(p.detach())
                 if p.dtype == torch.float32 and p.device == device:
                     p.data = self.master[i]
+        # the update's three float64 scratch chunks (_adamw), allocated at the first step
+        self.scratch: Optional[Tuple[torch.Tensor, ...]] = None
         self.step = 0
         self.bad_steps = 0
         self.max_bad_steps = int(spec.get("maxBadSteps") or DEFAULT_MAX_BAD_STEPS)
@@ -206,17 +213,32 @@ class Trainer:
         b1, b2, eps, wd = float(h["beta1"]), float(h["beta2"]), float(h["eps"]), float(h["weightDecay"])
         t = self.step + 1
         bc1, bc2 = 1 - b1**t, 1 - b2**t
+        chunk = min(CHUNK, self.flat_grad.numel())
+        if self.scratch is None or self.scratch[0].numel() != chunk:
+            self.scratch = tuple(torch.empty(chunk, dtype=torch.float64, device=self.flat_grad.device) for _ in range(3))
+        A, B, C = self.scratch
         for start, end, decayed in self.runs:
             shrink = 1 - lr * wd if decayed else 1.0
-            for s in range(start, end, CHUNK):
-                e = min(end, s + CHUNK)
+            for s in range(start, end, chunk):
+                e = min(end, s + chunk)
                 g, m, v, p = self.flat_grad[s:e], self.flat_m[s:e], self.flat_v[s:e], self.flat_master[s:e]
-                if coef != 1.0:
-                    g.copy_(g.double() * coef)
-                g64 = g.double()
-                m.copy_(b1 * m.double() + (1 - b1) * g64)
-                v.copy_(b2 * v.double() + (1 - b2) * g64 * g64)
-                p.copy_(p.double() * shrink - (lr * (m.double() / bc1)) / ((v.double() / bc2).sqrt() + eps))
+                g64, x, y = A[: e - s], B[: e - s], C[: e - s]  # float64 scratch, each [e − s]
+                g64.copy_(g)
+                if coef != 1.0:  # g ← fl32(g·coef), then read back as float64
+                    g.copy_(g64.mul_(coef))
+                    g64.copy_(g)
+                # m ← fl32(β₁·m + (1−β₁)·g)
+                x.copy_(m).mul_(b1)
+                x.add_(torch.mul(g64, 1 - b1, out=y))
+                m.copy_(x)
+                # v ← fl32(β₂·v + ((1−β₂)·g)·g)
+                x.copy_(v).mul_(b2)
+                x.add_(torch.mul(g64, 1 - b2, out=y).mul_(g64))
+                v.copy_(x)
+                # p ← fl32(p·shrink − (lr·(m/bc₁)) / (√(v/bc₂) + ε)), m and v as just stored
+                x.copy_(m).div_(bc1).mul_(lr)
+                x.div_(y.copy_(v).div_(bc2).sqrt_().add_(eps))
+                p.copy_(y.copy_(p).mul_(shrink).sub_(x))
         self._sync_params()
         self.step = t
 

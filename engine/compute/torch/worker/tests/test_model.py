@@ -104,6 +104,21 @@ class ForwardTest(unittest.TestCase):
     def test_llama_with_gqa_matches_the_reference(self) -> None:
         self.check_against_reference(tiny())
 
+    def test_without_gqa_the_heads_are_read_as_they_are(self) -> None:
+        """One kv head per query head: the same logits as the reference, and a training step (forward and
+        backward) that copies no head through repeat_interleave (a few ms a layer on the bench's S model)."""
+        from torch.profiler import ProfilerActivity, profile
+
+        c = tiny(num_key_value_heads=4)
+        self.check_against_reference(c)
+        model = random_model(c)
+        ids = torch.tensor([[1, 5, 3, 9, 2, 7]])  # [1, T]
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            model(ids).sum().backward()
+        ops = {e.key for e in prof.key_averages()}
+        self.assertIn("aten::mm", ops)  # the profile saw the step
+        self.assertNotIn("aten::repeat_interleave", ops)
+
     def test_qwen2_biases_and_tied_embeddings_match_the_reference(self) -> None:
         c = tiny(model_type="qwen2", tie_word_embeddings=True)
         self.assertIn("model.layers.0.self_attn.q_proj.bias", build_model(c, None).hf_state_dict())

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import unittest
 from unittest import mock
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import torch
 
@@ -95,6 +95,29 @@ class TrainerTest(unittest.TestCase):
                 p[i] = (p[i].double() * shrink - (lr * (m[i].double() / (1 - b1 ** (k + 1)))) / ((v[i].double() / (1 - b2 ** (k + 1))).sqrt() + eps)).float()
         for got, want in zip(params, p):
             self.assertTrue(torch.equal(got.detach(), want))
+
+    def test_a_step_after_the_first_allocates_nothing_beyond_its_norms(self) -> None:
+        """The update writes into scratch the trainer keeps: a step that allocated its float64 temporaries (8
+        bytes per trained element and op) paid for them on every step, in allocation and page faults. The
+        norms (NaN guard, clipping) keep their per-tensor float64 sums, which make gradNorm exact."""
+        from torch.profiler import ProfilerActivity, profile
+
+        def allocated(f: Any) -> int:
+            with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+                f()
+            return sum(e.self_cpu_memory_usage for e in prof.key_averages() if e.self_cpu_memory_usage > 0)
+
+        g = torch.Generator().manual_seed(4)
+        params = [torch.nn.Parameter(torch.randn(300, 200, generator=g)), torch.nn.Parameter(torch.randn(50, generator=g))]
+        t = Trainer(["w", "b"], params, spec(gradClip=1.0))
+        t.apply([torch.randn(300, 200, generator=g), torch.randn(50, generator=g)], 1.0)
+        grads = [torch.randn(300, 200, generator=g) * 10, torch.randn(50, generator=g)]  # norm ≫ 1: the clipped path too
+        norms = allocated(lambda: train.squared_norms(grads))
+        outs: List[Dict[str, Any]] = []
+        step = allocated(lambda: outs.append(t.apply(grads, 1.0)))
+        self.assertLess(outs[0]["clipCoef"], 1.0)
+        # one float64 temporary of the 60,050 trained elements would be 480,400 bytes; allow a few scalars
+        self.assertLessEqual(step, norms + 1024)
 
     def test_restore_continues_exactly(self) -> None:
         def run(steps: int, restore_at: int) -> torch.Tensor:
