@@ -133,7 +133,11 @@ test('a fake Compute drives one SFT step and one GRPO step through the real stag
   const { config, problems } = await loadExperiment(file, workspaceOf(file));
   assert.deepEqual(problems, []);
   const fake = new FakeCompute();
-  const open: ComputeFactory = async () => fake;
+  let opened = 0;
+  const open: ComputeFactory = async () => {
+    opened++;
+    return fake;
+  };
   const events: EngineEvent[] = [];
   const stageTable = { ...createStageTable(), sft: createSftStage(open), grpo: createGrpoStage(open) };
   const out = await runPipeline({ config: config!, experimentFile: file, stageTable, log: silentLogger, version: 'test', onEvent: (e) => events.push(e) });
@@ -175,7 +179,9 @@ test('a fake Compute drives one SFT step and one GRPO step through the real stag
   assert.equal(metrics.find((m) => m.name === 'grpo/entropy')?.value, 0.75);
   assert.ok(fake.calls.includes('saveAdapters policy grpo'));
   assert.ok(fake.saved.some((s) => s.dir === 'grpo' && typeof s.cursors === 'object'), 'GRPO checkpoints its data cursors');
-  assert.equal(fake.calls.filter((c) => c === 'dispose').length, 2, 'each stage releases its backend');
+  // the two stages, and SFT's stage-cache key, which opens the backend to name what it resolves to
+  assert.equal(opened, 3);
+  assert.equal(fake.calls.filter((c) => c === 'dispose').length, opened, 'every opening of the backend releases it');
   const manifest = JSON.parse(await readFile(path.join(out.runDir, 'manifest.json'), 'utf8')) as { backend?: { name: string } };
   assert.equal(manifest.backend?.name, 'fake', 'the backend line in manifest.json is the one describe() gave');
 });
