@@ -40,12 +40,13 @@ async function localSlurmOrSkip(t: TestContext): Promise<Awaited<ReturnType<type
 test('a 3-variant sweep runs as one Slurm job array; a task cancelled mid-run is resubmitted alone and continues from its checkpoint', async (t) => {
   const slurm = await localSlurmOrSkip(t);
   if (!slurm) return;
-  // b trains long enough to be cancelled between checkpoints; a and c finish in a step or two
+  // b trains long enough to be cancelled between checkpoints (400 steps: at 60 a loaded machine let it finish before
+  // `slurm cancel` had started, and the sweep exited 0); a and c finish in a step or two
   const { dir, file } = await writeTinyExperiment(t, [
     'name: on-slurm', 'stages: [synthesize, pretrain]', TINY_GRAPH, TINY_SYNTHESIS, tinyModel(64),
     'pretrain: { steps: 2, batch_size: 4, warmup_steps: 1, checkpoint_every: 1 }',
     'executor: slurm', 'slurm: { poll_seconds: 0.3, setup: ["echo set-up ran on $(hostname) >&2"] }', 'sweep: { parallel: 3 }',
-    'variants:', '  - { name: a, set: { seed: 1 } }', '  - { name: b, set: { seed: 2, pretrain.steps: 60, pretrain.checkpoint_every: 2 } }', '  - { name: c, set: { seed: 3 } }',
+    'variants:', '  - { name: a, set: { seed: 1 } }', '  - { name: b, set: { seed: 2, pretrain.steps: 400, pretrain.checkpoint_every: 4 } }', '  - { name: c, set: { seed: 3 } }',
   ]);
 
   const first = cli(['run', file], dir, slurm.env);
